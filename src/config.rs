@@ -1,0 +1,721 @@
+//! Configuration: the TOML schema, its defaults and its validation.
+//!
+//! A configuration file has one `[server]` table, any number of `[[key]]`
+//! tables (TSIG keys, RFC 8945) and one `[[zone]]` table per zone. Every error
+//! names the file, the line and what was expected, so `secondary53 check`
+//! points straight at the problem.
+//!
+//! ```toml
+//! [server]
+//! listen = ["127.0.0.1:5353"]      # UDP and TCP
+//! data_dir = "var"                 # the SQLite store lives here
+//!
+//! [[key]]
+//! name = "xfer"
+//! algorithm = "hmac-sha256"
+//! secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+//!
+//! [[zone]]
+//! name = "example.com"
+//! primaries = ["192.0.2.1:53", "192.0.2.2:53"]
+//! key = "xfer"
+//! allow_notify = ["192.0.2.0/24"]
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine;
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_proto::rr::Name;
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// An error in a configuration file, with the place it was found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the schema.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The configuration file (or `<text>` for inline configuration).
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+/// A whole, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Server-wide settings.
+    pub server: ServerConfig,
+    /// TSIG keys by name.
+    pub keys: Vec<KeyConfig>,
+    /// The zones to keep, in file order.
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// Output format of the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `[server]` table.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Addresses to listen on, UDP and TCP each.
+    pub listen: Vec<SocketAddr>,
+    /// Directory of the SQLite store.
+    pub data_dir: PathBuf,
+    /// Path of the control socket (default `<data_dir>/control.sock`).
+    pub control: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// A TSIG key (`[[key]]`).
+#[derive(Clone)]
+pub struct KeyConfig {
+    /// Key name as both sides know it (a domain name).
+    pub name: Name,
+    /// HMAC algorithm.
+    pub algorithm: TsigAlgorithm,
+    /// Decoded secret.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// An address prefix of an access list, such as `192.0.2.0/24` or `::1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpPrefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl IpPrefix {
+    /// True when `ip` lies inside this prefix. IPv4-mapped IPv6 addresses
+    /// match IPv4 prefixes.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The prefix holding exactly one address.
+    pub fn host(addr: IpAddr) -> Self {
+        let len = if addr.is_ipv4() { 32 } else { 128 };
+        IpPrefix { addr, len }
+    }
+}
+
+impl FromStr for IpPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or prefix like 192.0.2.0/24"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("`{s}`: prefix length must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(IpPrefix { addr, len })
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpPrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A peer address: `host:port`, or a bare address meaning port 53.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PeerAddr(SocketAddr);
+
+impl<'de> Deserialize<'de> for PeerAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_peer(&s)
+            .map(PeerAddr)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `192.0.2.1:53`, `[2001:db8::1]:53`, `192.0.2.1` or `2001:db8::1`
+/// (the last two on port 53).
+pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(format!(
+        "`{s}` is not an address like 192.0.2.1:53 or [2001:db8::1]:53"
+    ))
+}
+
+/// A `[[zone]]` table: one secondary zone.
+#[derive(Clone, Debug)]
+pub struct ZoneConfig {
+    /// The zone apex, lowercased and fully qualified.
+    pub name: Name,
+    /// Primaries, tried in order.
+    pub primaries: Vec<SocketAddr>,
+    /// TSIG key for SOA probes, transfers and NOTIFY (a name of `[[key]]`).
+    pub key: Option<String>,
+    /// Who may send NOTIFY (default: the primaries' addresses).
+    pub allow_notify: Vec<IpPrefix>,
+    /// Timer settings.
+    pub timers: TimerConfig,
+    /// Network time limits of transfers.
+    pub timeouts: TransferTimeouts,
+    /// Whether to ask for IXFR when a version is stored (default true).
+    pub ixfr: bool,
+    /// Number of versions to keep in the journal (default 1000).
+    pub journal_max_versions: u32,
+}
+
+/// Overrides and clamps for the SOA timers of a zone (RFC 1034 section 4.3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// Fixed refresh interval, in place of the SOA's.
+    pub refresh: Option<u32>,
+    /// Fixed retry interval, in place of the SOA's.
+    pub retry: Option<u32>,
+    /// Fixed expire interval, in place of the SOA's.
+    pub expire: Option<u32>,
+    /// Lower bound for the SOA refresh (default 2 s).
+    pub min_refresh: u32,
+    /// Upper bound for the SOA refresh (default 1 day).
+    pub max_refresh: u32,
+    /// Lower bound for the SOA retry (default 2 s).
+    pub min_retry: u32,
+    /// Upper bound for the SOA retry (default 1 day).
+    pub max_retry: u32,
+    /// Lower bound for the SOA expire (default 3 s).
+    pub min_expire: u32,
+    /// Upper bound for the SOA expire (default 4 weeks, as Knot).
+    pub max_expire: u32,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            refresh: None,
+            retry: None,
+            expire: None,
+            min_refresh: 2,
+            max_refresh: 86_400,
+            min_retry: 2,
+            max_retry: 86_400,
+            min_expire: 3,
+            max_expire: 28 * 86_400,
+        }
+    }
+}
+
+impl TimerConfig {
+    /// The effective (refresh, retry, expire) for a zone whose SOA says
+    /// `soa_refresh`, `soa_retry`, `soa_expire`.
+    pub fn effective(&self, soa_refresh: u32, soa_retry: u32, soa_expire: u32) -> (u32, u32, u32) {
+        let refresh = self
+            .refresh
+            .unwrap_or_else(|| soa_refresh.clamp(self.min_refresh, self.max_refresh));
+        let retry = self
+            .retry
+            .unwrap_or_else(|| soa_retry.clamp(self.min_retry, self.max_retry));
+        let expire = self
+            .expire
+            .unwrap_or_else(|| soa_expire.clamp(self.min_expire, self.max_expire));
+        (refresh.max(1), retry.max(1), expire.max(1))
+    }
+}
+
+/// Network time limits for SOA probes and transfers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferTimeouts {
+    /// Limit for a TCP connection to be set up (default 5 s).
+    pub connect: Duration,
+    /// Limit for each message of a transfer, and for an SOA answer (default 10 s).
+    pub message: Duration,
+    /// Limit for a whole transfer (default 30 min).
+    pub transfer: Duration,
+}
+
+impl Default for TransferTimeouts {
+    fn default() -> Self {
+        TransferTimeouts {
+            connect: Duration::from_secs(5),
+            message: Duration::from_secs(10),
+            transfer: Duration::from_secs(1800),
+        }
+    }
+}
+
+// ---- raw serde schema -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: Option<Spanned<RawServer>>,
+    #[serde(default, rename = "key")]
+    keys: Vec<Spanned<RawKey>>,
+    #[serde(default, rename = "zone")]
+    zones: Vec<Spanned<RawZone>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default)]
+    listen: Vec<PeerAddr>,
+    data_dir: Option<PathBuf>,
+    control: Option<PathBuf>,
+    #[serde(default)]
+    log_format: LogFormat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    name: Spanned<String>,
+    algorithm: Spanned<String>,
+    secret: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    name: Spanned<String>,
+    #[serde(default)]
+    primaries: Vec<PeerAddr>,
+    key: Option<Spanned<String>>,
+    allow_notify: Option<Vec<IpPrefix>>,
+    refresh: Option<u32>,
+    retry: Option<u32>,
+    expire: Option<u32>,
+    min_refresh: Option<u32>,
+    max_refresh: Option<u32>,
+    min_retry: Option<u32>,
+    max_retry: Option<u32>,
+    min_expire: Option<u32>,
+    max_expire: Option<u32>,
+    connect_timeout: Option<u64>,
+    message_timeout: Option<u64>,
+    transfer_timeout: Option<u64>,
+    ixfr: Option<bool>,
+    journal_max_versions: Option<u32>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let err_at = |offset: usize, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            err_at(offset, e.message().trim().to_string())
+        })?;
+
+        let (server_span, raw_server) = match raw.server {
+            Some(s) => (s.span().start, Some(s.into_inner())),
+            None => (0, None),
+        };
+        let server = match raw_server {
+            Some(s) => {
+                let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("var"));
+                let control = s.control.unwrap_or_else(|| data_dir.join("control.sock"));
+                let listen: Vec<SocketAddr> = s.listen.into_iter().map(|p| p.0).collect();
+                if listen.is_empty() {
+                    return Err(err_at(
+                        server_span,
+                        "[server] listen: give at least one address, e.g. [\"127.0.0.1:53\"]"
+                            .into(),
+                    ));
+                }
+                ServerConfig {
+                    listen,
+                    data_dir,
+                    control,
+                    log_format: s.log_format,
+                }
+            }
+            None => {
+                return Err(err_at(
+                    0,
+                    "missing [server] table with `listen` and `data_dir`".into(),
+                ));
+            }
+        };
+
+        let mut keys: Vec<KeyConfig> = Vec::new();
+        for k in raw.keys {
+            let k = k.into_inner();
+            let name = Name::from_ascii(k.name.get_ref())
+                .map_err(|e| err_at(k.name.span().start, format!("key name: {e}")))?
+                .to_lowercase();
+            if keys.iter().any(|o| o.name == name) {
+                return Err(err_at(
+                    k.name.span().start,
+                    format!("key `{}` is defined twice", k.name.get_ref()),
+                ));
+            }
+            let algorithm = parse_algorithm(k.algorithm.get_ref())
+                .map_err(|m| err_at(k.algorithm.span().start, m))?;
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(k.secret.get_ref().trim())
+                .map_err(|e| {
+                    err_at(
+                        k.secret.span().start,
+                        format!("key secret is not valid base64: {e}"),
+                    )
+                })?;
+            if secret.is_empty() {
+                return Err(err_at(k.secret.span().start, "key secret is empty".into()));
+            }
+            keys.push(KeyConfig {
+                name,
+                algorithm,
+                secret,
+            });
+        }
+
+        let mut zones = Vec::new();
+        let mut seen = HashSet::new();
+        for z in raw.zones {
+            let zone_span = z.span().start;
+            let z = z.into_inner();
+            let name = Name::from_ascii(z.name.get_ref())
+                .map_err(|e| err_at(z.name.span().start, format!("zone name: {e}")))?
+                .to_lowercase();
+            let mut name = name;
+            name.set_fqdn(true);
+            if !seen.insert(name.clone()) {
+                return Err(err_at(
+                    z.name.span().start,
+                    format!("zone `{name}` is configured twice"),
+                ));
+            }
+            let primaries: Vec<SocketAddr> = z.primaries.into_iter().map(|p| p.0).collect();
+            if primaries.is_empty() {
+                return Err(err_at(
+                    zone_span,
+                    format!("zone `{name}`: `primaries` must list at least one address"),
+                ));
+            }
+            let key = match z.key {
+                Some(k) => {
+                    let wanted = Name::from_ascii(k.get_ref()).ok().map(|n| n.to_lowercase());
+                    if !keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
+                        return Err(err_at(
+                            k.span().start,
+                            format!(
+                                "zone `{name}`: key `{}` is not defined in a [[key]] table",
+                                k.get_ref()
+                            ),
+                        ));
+                    }
+                    Some(k.into_inner())
+                }
+                None => None,
+            };
+            let allow_notify = z
+                .allow_notify
+                .unwrap_or_else(|| primaries.iter().map(|p| IpPrefix::host(p.ip())).collect());
+            let d = TimerConfig::default();
+            let timers = TimerConfig {
+                refresh: z.refresh,
+                retry: z.retry,
+                expire: z.expire,
+                min_refresh: z.min_refresh.unwrap_or(d.min_refresh),
+                max_refresh: z.max_refresh.unwrap_or(d.max_refresh),
+                min_retry: z.min_retry.unwrap_or(d.min_retry),
+                max_retry: z.max_retry.unwrap_or(d.max_retry),
+                min_expire: z.min_expire.unwrap_or(d.min_expire),
+                max_expire: z.max_expire.unwrap_or(d.max_expire),
+            };
+            for (lo, hi, what) in [
+                (timers.min_refresh, timers.max_refresh, "refresh"),
+                (timers.min_retry, timers.max_retry, "retry"),
+                (timers.min_expire, timers.max_expire, "expire"),
+            ] {
+                if lo > hi {
+                    return Err(err_at(
+                        zone_span,
+                        format!("zone `{name}`: min_{what} ({lo}) is above max_{what} ({hi})"),
+                    ));
+                }
+            }
+            let dt = TransferTimeouts::default();
+            let secs = |v: Option<u64>, default: Duration| -> Duration {
+                v.map(Duration::from_secs).unwrap_or(default)
+            };
+            let timeouts = TransferTimeouts {
+                connect: secs(z.connect_timeout, dt.connect),
+                message: secs(z.message_timeout, dt.message),
+                transfer: secs(z.transfer_timeout, dt.transfer),
+            };
+            if timeouts.connect.is_zero()
+                || timeouts.message.is_zero()
+                || timeouts.transfer.is_zero()
+            {
+                return Err(err_at(
+                    zone_span,
+                    format!("zone `{name}`: timeouts must be at least 1 second"),
+                ));
+            }
+            zones.push(ZoneConfig {
+                name,
+                primaries,
+                key,
+                allow_notify,
+                timers,
+                timeouts,
+                ixfr: z.ixfr.unwrap_or(true),
+                journal_max_versions: z.journal_max_versions.unwrap_or(1000).max(1),
+            });
+        }
+
+        Ok(Config {
+            server,
+            keys,
+            zones,
+        })
+    }
+
+    /// The key named `name`, if configured.
+    pub fn key(&self, name: &str) -> Option<&KeyConfig> {
+        let wanted = Name::from_ascii(name).ok()?.to_lowercase();
+        self.keys.iter().find(|k| k.name == wanted)
+    }
+
+    /// The zone whose apex is `name` (case-insensitive, dot optional).
+    pub fn zone(&self, name: &str) -> Option<&ZoneConfig> {
+        let mut wanted = Name::from_ascii(name).ok()?.to_lowercase();
+        wanted.set_fqdn(true);
+        self.zones.iter().find(|z| z.name == wanted)
+    }
+}
+
+fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
+    let alg = match s.to_ascii_lowercase().trim_end_matches('.') {
+        "hmac-sha256" => TsigAlgorithm::HmacSha256,
+        "hmac-sha384" => TsigAlgorithm::HmacSha384,
+        "hmac-sha512" => TsigAlgorithm::HmacSha512,
+        "hmac-sha224" | "hmac-sha1" | "hmac-md5" | "hmac-md5.sig-alg.reg.int" => {
+            return Err(format!(
+                "TSIG algorithm `{s}` is not supported by this build; use hmac-sha256, hmac-sha384 or hmac-sha512"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unknown TSIG algorithm `{s}`; expected hmac-sha256, hmac-sha384 or hmac-sha512"
+            ));
+        }
+    };
+    Ok(alg)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:5353"]
+data_dir = "var"
+
+[[key]]
+name = "xfer"
+algorithm = "hmac-sha256"
+secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+
+[[zone]]
+name = "Example.COM"
+primaries = ["192.0.2.1:53", "192.0.2.2"]
+key = "xfer"
+allow_notify = ["192.0.2.0/24"]
+"#;
+
+    #[test]
+    fn documented_example_parses() {
+        let c = parse(GOOD).expect("valid config");
+        assert_eq!(c.zones.len(), 1);
+        let z = &c.zones[0];
+        assert_eq!(z.name.to_ascii(), "example.com.");
+        assert_eq!(z.primaries[1], "192.0.2.2:53".parse().unwrap());
+        assert!(z.allow_notify[0].contains("192.0.2.77".parse().unwrap()));
+        assert!(!z.allow_notify[0].contains("192.0.3.1".parse().unwrap()));
+        assert!(c.key("xfer").is_some());
+        assert!(c.zone("EXAMPLE.com").is_some());
+        assert_eq!(c.server.control, PathBuf::from("var/control.sock"));
+    }
+
+    #[test]
+    fn allow_notify_defaults_to_primaries() {
+        let c = parse(
+            "[server]\nlisten=[\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1:5300\"]\n",
+        )
+        .unwrap();
+        let acl = &c.zones[0].allow_notify;
+        assert!(acl[0].contains("10.0.0.1".parse().unwrap()));
+        assert!(!acl[0].contains("10.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_address_names_the_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\nname = \"a.test\"\nprimaries = [\"not-an-ip\"]\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:6:"), "{e}");
+        assert!(e.contains("not-an-ip"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_reference_names_the_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1\"]\nkey = \"nope\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:6:"), "{e}");
+        assert!(e.contains("`nope` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\nlistne = 1\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:3:"), "{e}");
+        assert!(e.contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_algorithm_is_explained() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-md5\"\nsecret=\"YWJj\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:5:"), "{e}");
+        assert!(e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn bad_secret_is_rejected() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-sha256\"\nsecret=\"!!!\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:6:"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_zone_is_rejected() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1\"]\n[[zone]]\nname=\"A.test.\"\nprimaries=[\"10.0.0.1\"]\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:7:"), "{e}");
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn timers_clamp_soa_values_and_overrides_win() {
+        let t = TimerConfig::default();
+        assert_eq!(t.effective(0, 0, 0), (2, 2, 3));
+        assert_eq!(t.effective(3600, 600, 1_209_600), (3600, 600, 1_209_600));
+        let t = TimerConfig {
+            refresh: Some(1),
+            expire: Some(5),
+            ..TimerConfig::default()
+        };
+        assert_eq!(t.effective(3600, 600, 86400), (1, 600, 5));
+    }
+
+    #[test]
+    fn prefix_matching() {
+        let p: IpPrefix = "2001:db8::/32".parse().unwrap();
+        assert!(p.contains("2001:db8::5".parse().unwrap()));
+        assert!(!p.contains("2001:db9::5".parse().unwrap()));
+        let p: IpPrefix = "127.0.0.1".parse().unwrap();
+        assert!(p.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpPrefix>().is_err());
+        let all: IpPrefix = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+    }
+}

@@ -1,0 +1,836 @@
+//! The journaled zone store: one SQLite database in `data_dir`.
+//!
+//! It holds, per zone, the current records, one row per version (serial, time,
+//! how it arrived) and the journal of deltas. Each new version commits in one
+//! transaction together with its journal rows and the journal trimming
+//! (DESIGN invariant 1): a reader never sees half a transfer, and a crash
+//! leaves the previous version intact.
+//!
+//! The store is synchronous; the server calls it from blocking tasks.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::serial::Serial;
+use crate::zone::{diff_sorted, soa_fields, sort_zone, Rr, ZoneDelta};
+
+/// File name of the database inside `data_dir`.
+pub const DB_FILE: &str = "secondary53.db";
+
+/// An error of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer secondary53.
+    #[error("store {path} has schema version {found}, newer than this build's {supported}")]
+    TooNew {
+        /// Database file.
+        path: PathBuf,
+        /// Schema version found.
+        found: i64,
+        /// Newest schema version this build knows.
+        supported: i64,
+    },
+    /// An incremental transfer does not apply to the stored version.
+    #[error("zone {zone}: IXFR does not apply to the stored version: {reason}")]
+    Inconsistent {
+        /// The zone.
+        zone: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// A full zone has no SOA record at its apex.
+    #[error("zone {zone}: no SOA record at the apex")]
+    NoSoa {
+        /// The zone.
+        zone: String,
+    },
+    /// The zone is not in the store.
+    #[error("zone {zone} is not in the store")]
+    UnknownZone {
+        /// The zone.
+        zone: String,
+    },
+}
+
+/// How a version arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionKind {
+    /// An incremental transfer (RFC 1995).
+    Ixfr,
+    /// A full transfer (RFC 5936), or an AXFR-style IXFR answer.
+    Axfr,
+}
+
+impl VersionKind {
+    /// The name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionKind::Ixfr => "ixfr",
+            VersionKind::Axfr => "axfr",
+        }
+    }
+}
+
+/// Facts about a commit that the store records with the version.
+#[derive(Clone, Debug)]
+pub struct CommitInfo {
+    /// How it arrived.
+    pub kind: VersionKind,
+    /// The primary it came from.
+    pub peer: Option<String>,
+    /// Unix time of the commit.
+    pub now: i64,
+    /// Effective expire interval of the new version.
+    pub expire_secs: u32,
+    /// Versions to keep in the journal.
+    pub max_versions: u32,
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// Serial before (None for the first version).
+    pub serial_from: Option<u32>,
+    /// Serial after.
+    pub serial_to: u32,
+    /// Versions added to the journal.
+    pub versions: usize,
+    /// Records removed.
+    pub removed: usize,
+    /// Records added.
+    pub added: usize,
+    /// Records in the zone after the commit.
+    pub total: usize,
+}
+
+/// The stored state of one zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneState {
+    /// Apex, lowercase FQDN.
+    pub name: String,
+    /// Current serial; None until the first transfer.
+    pub serial: Option<u32>,
+    /// Unix time of the last successful refresh (SOA check or transfer).
+    pub last_refresh: Option<i64>,
+    /// Unix time of the last committed version.
+    pub last_transfer: Option<i64>,
+    /// Unix time of the last failed attempt since the last success.
+    pub last_failure: Option<i64>,
+    /// Error of that attempt.
+    pub last_error: Option<String>,
+    /// Effective expire interval at the last refresh.
+    pub expire_secs: Option<u32>,
+}
+
+impl ZoneState {
+    /// True when the zone has data whose expire time has passed at `now`.
+    pub fn is_expired(&self, now: i64) -> bool {
+        match (self.last_refresh, self.expire_secs) {
+            (Some(t), Some(e)) => now >= t + i64::from(e),
+            _ => false,
+        }
+    }
+}
+
+/// One version in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Order of the version within its zone.
+    pub seq: i64,
+    /// Serial it starts from (None: the first version, stored whole).
+    pub serial_from: Option<u32>,
+    /// Serial it leads to.
+    pub serial_to: u32,
+    /// Unix time of the commit.
+    pub created: i64,
+    /// "ixfr" or "axfr".
+    pub kind: String,
+    /// The primary it came from.
+    pub peer: Option<String>,
+    /// Records removed.
+    pub removed: u64,
+    /// Records added.
+    pub added: u64,
+}
+
+/// The SQLite-backed store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (and creates or migrates) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(sq)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
+        // WAL: readers (the CLI) never block the writer. synchronous=FULL: a
+        // committed version survives power loss, so the mirror cursor and
+        // the journal never run ahead of what is on disk.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sq)?;
+        if found > schema::latest_version() {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported: schema::latest_version(),
+            });
+        }
+        schema::migrate(&mut conn).map_err(sq)?;
+        Ok(Store { conn, path })
+    }
+
+    fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes sure the zone has a row; returns its id.
+    pub fn ensure_zone(&mut self, zone: &str) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                [zone],
+            )
+            .map_err(self.sq())?;
+        self.zone_id(zone)?.ok_or_else(|| StoreError::UnknownZone {
+            zone: zone.to_string(),
+        })
+    }
+
+    fn zone_id(&self, zone: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM zone WHERE name = ?1", [zone], |r| r.get(0))
+            .optional()
+            .map_err(self.sq())
+    }
+
+    fn require_zone(&self, zone: &str) -> Result<i64, StoreError> {
+        self.zone_id(zone)?.ok_or_else(|| StoreError::UnknownZone {
+            zone: zone.to_string(),
+        })
+    }
+
+    /// The stored state of every zone, by name.
+    pub fn zones(&self) -> Result<Vec<ZoneState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs
+                 FROM zone ORDER BY name",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ZoneState {
+                    name: r.get(0)?,
+                    serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+                    last_refresh: r.get(2)?,
+                    last_transfer: r.get(3)?,
+                    last_failure: r.get(4)?,
+                    last_error: r.get(5)?,
+                    expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
+                })
+            })
+            .map_err(self.sq())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
+    }
+
+    /// The stored state of one zone.
+    pub fn zone_state(&self, zone: &str) -> Result<Option<ZoneState>, StoreError> {
+        Ok(self.zones()?.into_iter().find(|z| z.name == zone))
+    }
+
+    /// The current SOA record of a zone.
+    pub fn current_soa(&self, zone: &str) -> Result<Option<Rr>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT name, rtype, class, ttl, rdata FROM record
+                 WHERE zone_id = ?1 AND name = ?2 AND rtype = 6",
+                params![id, zone],
+                row_to_rr,
+            )
+            .optional()
+            .map_err(self.sq())
+    }
+
+    /// Number of records in the current version.
+    pub fn record_count(&self, zone: &str) -> Result<u64, StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1",
+                [id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.sq())
+    }
+
+    /// Calls `f` for each record of the current version, SOA first, then
+    /// in owner-name order.
+    pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        if let Some(soa) = self.current_soa(zone)? {
+            f(soa);
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, rtype, class, ttl, rdata FROM record
+                 WHERE zone_id = ?1 AND NOT (name = ?2 AND rtype = 6)
+                 ORDER BY name, rtype, rdata",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![id, zone], row_to_rr)
+            .map_err(self.sq())?;
+        for r in rows {
+            f(r.map_err(self.sq())?);
+        }
+        Ok(())
+    }
+
+    /// Records that an SOA check found the zone up to date: the expire timer
+    /// restarts (RFC 1034 section 4.3.5).
+    pub fn record_refresh(
+        &mut self,
+        zone: &str,
+        now: i64,
+        expire_secs: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE zone SET last_refresh = ?2, last_failure = NULL, last_error = NULL, expire_secs = ?3
+                 WHERE name = ?1",
+                params![zone, now, expire_secs],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Records a failed refresh attempt.
+    pub fn record_failure(&mut self, zone: &str, now: i64, error: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE zone SET last_failure = ?2, last_error = ?3 WHERE name = ?1",
+                params![zone, now, error],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Commits a full transfer as a new version.
+    ///
+    /// The first version of a zone is stored whole, without a delta (there is
+    /// nothing to diff against, and nothing can ask for a delta to it). Later
+    /// full transfers are diffed against the current version and journaled
+    /// as a delta (DESIGN invariant 2). `records` need not be sorted.
+    pub fn commit_axfr(
+        &mut self,
+        zone: &str,
+        mut records: Vec<Rr>,
+        info: &CommitInfo,
+    ) -> Result<CommitSummary, StoreError> {
+        sort_zone(&mut records);
+        let new_soa = records
+            .iter()
+            .find(|r| r.rtype == 6 && r.name == zone)
+            .cloned()
+            .ok_or_else(|| StoreError::NoSoa {
+                zone: zone.to_string(),
+            })?;
+        let serial_to = new_soa.soa_serial().ok_or_else(|| StoreError::NoSoa {
+            zone: zone.to_string(),
+        })?;
+        let zone_id = self.ensure_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sq)?;
+        let serial_from: Option<u32> = tx
+            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(sq)?
+            .map(|s| s as u32);
+        let total = records.len();
+        let summary = match serial_from {
+            None => {
+                // First version: delete leftovers of a half-configured zone,
+                // then insert everything in key order.
+                tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])
+                    .map_err(sq)?;
+                {
+                    let mut ins = tx
+                        .prepare_cached(
+                            "INSERT INTO record(zone_id, name, rtype, rdata, class, ttl)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .map_err(sq)?;
+                    for r in &records {
+                        ins.execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])
+                            .map_err(sq)?;
+                    }
+                }
+                insert_version(&tx, zone_id, None, serial_to, info, 0, total).map_err(sq)?;
+                CommitSummary {
+                    serial_from: None,
+                    serial_to,
+                    versions: 1,
+                    removed: 0,
+                    added: total,
+                    total,
+                }
+            }
+            Some(from) => {
+                let (mut removed, mut added) = {
+                    let mut stmt = tx
+                        .prepare(
+                            "SELECT name, rtype, class, ttl, rdata FROM record
+                             WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
+                        )
+                        .map_err(sq)?;
+                    let rows = stmt.query_map([zone_id], row_to_rr).map_err(sq)?;
+                    diff_sorted(rows, &records).map_err(sq)?
+                };
+                drop(records);
+                // IXFR order: the SOA heads each half of the delta.
+                soa_first(&mut removed);
+                soa_first(&mut added);
+                apply_rows(&tx, zone_id, &removed, &added).map_err(sq)?;
+                let seq = insert_version(
+                    &tx,
+                    zone_id,
+                    Some(from),
+                    serial_to,
+                    info,
+                    removed.len(),
+                    added.len(),
+                )
+                .map_err(sq)?;
+                insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
+                CommitSummary {
+                    serial_from: Some(from),
+                    serial_to,
+                    versions: 1,
+                    removed: removed.len(),
+                    added: added.len(),
+                    total,
+                }
+            }
+        };
+        finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(summary)
+    }
+
+    /// Commits the deltas of an incremental transfer, all in one transaction.
+    ///
+    /// Each delta must start at the serial the previous one reached (the
+    /// first at the stored serial), every removed record must be present,
+    /// and the SOA must change as the delta says; otherwise nothing is
+    /// committed and [`StoreError::Inconsistent`] tells why, so the caller can
+    /// fall back to AXFR (RFC 1995 section 4).
+    pub fn commit_ixfr(
+        &mut self,
+        zone: &str,
+        deltas: &[ZoneDelta],
+        info: &CommitInfo,
+    ) -> Result<CommitSummary, StoreError> {
+        let zone_id = self.require_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let inconsistent = |reason: String| StoreError::Inconsistent {
+            zone: zone.to_string(),
+            reason,
+        };
+        let tx = self.conn.transaction().map_err(sq)?;
+        let first_serial: u32 = tx
+            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(sq)?
+            .map(|s| s as u32)
+            .ok_or_else(|| inconsistent("no stored version to apply a delta to".into()))?;
+        let mut serial = first_serial;
+        let (mut removed_total, mut added_total) = (0, 0);
+        for d in deltas {
+            if d.from_serial() != serial {
+                return Err(inconsistent(format!(
+                    "delta starts at serial {} but the zone is at {serial}",
+                    d.from_serial()
+                )));
+            }
+            if d.from_soa.name != zone || d.to_soa.name != zone {
+                return Err(inconsistent("delta SOA is not at the zone apex".into()));
+            }
+            let mut removed = Vec::with_capacity(d.removed.len() + 1);
+            removed.push(d.from_soa.clone());
+            removed.extend(d.removed.iter().cloned());
+            let mut added = Vec::with_capacity(d.added.len() + 1);
+            added.push(d.to_soa.clone());
+            added.extend(d.added.iter().cloned());
+            let missing = delete_rows(&tx, zone_id, &removed).map_err(sq)?;
+            if let Some(m) = missing {
+                return Err(inconsistent(format!(
+                    "delta {} -> {} removes {} which is not in the zone",
+                    d.from_serial(),
+                    d.to_serial(),
+                    m.to_master_line()
+                )));
+            }
+            upsert_rows(&tx, zone_id, &added).map_err(sq)?;
+            let soas: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = 6",
+                    params![zone_id, zone],
+                    |r| r.get(0),
+                )
+                .map_err(sq)?;
+            if soas != 1 {
+                return Err(inconsistent(format!(
+                    "after delta to {} the zone has {soas} SOA records",
+                    d.to_serial()
+                )));
+            }
+            let seq = insert_version(
+                &tx,
+                zone_id,
+                Some(serial),
+                d.to_serial(),
+                info,
+                removed.len(),
+                added.len(),
+            )
+            .map_err(sq)?;
+            insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
+            removed_total += removed.len();
+            added_total += added.len();
+            serial = d.to_serial();
+        }
+        finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
+        let total: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1",
+                [zone_id],
+                |r| r.get(0),
+            )
+            .map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(CommitSummary {
+            serial_from: Some(first_serial),
+            serial_to: serial,
+            versions: deltas.len(),
+            removed: removed_total,
+            added: added_total,
+            total: total as usize,
+        })
+    }
+
+    /// Versions of a zone in order. With `since`, only the versions after
+    /// serial `since` (RFC 1982 order when `since` is not a version start).
+    pub fn versions(&self, zone: &str, since: Option<u32>) -> Result<Vec<VersionInfo>, StoreError> {
+        let id = self.require_zone(zone)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, serial_from, serial_to, created, kind, peer, removed, added
+                 FROM version WHERE zone_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        let all = stmt
+            .query_map([id], |r| {
+                Ok(VersionInfo {
+                    seq: r.get(0)?,
+                    serial_from: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+                    serial_to: r.get::<_, i64>(2)? as u32,
+                    created: r.get(3)?,
+                    kind: r.get(4)?,
+                    peer: r.get(5)?,
+                    removed: r.get::<_, i64>(6)? as u64,
+                    added: r.get::<_, i64>(7)? as u64,
+                })
+            })
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sq())?;
+        let Some(since) = since else {
+            return Ok(all);
+        };
+        // The newest version starting exactly at `since` marks where the
+        // requester stands; without one, fall back to serial order.
+        if let Some(pos) = all.iter().rposition(|v| v.serial_from == Some(since)) {
+            return Ok(all[pos..].to_vec());
+        }
+        Ok(all
+            .into_iter()
+            .filter(|v| Serial(v.serial_to).is_newer_than(Serial(since)))
+            .collect())
+    }
+
+    /// The delta of version `seq`: (removed, added), SOA first in each.
+    pub fn delta(&self, zone: &str, seq: i64) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+        let id = self.require_zone(zone)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT op, name, rtype, class, ttl, rdata FROM journal
+                 WHERE zone_id = ?1 AND seq = ?2 ORDER BY op, idx",
+            )
+            .map_err(self.sq())?;
+        let mut removed = Vec::new();
+        let mut added = Vec::new();
+        let rows = stmt
+            .query_map(params![id, seq], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Rr {
+                        name: r.get(1)?,
+                        rtype: r.get::<_, i64>(2)? as u16,
+                        class: r.get::<_, i64>(3)? as u16,
+                        ttl: r.get::<_, i64>(4)? as u32,
+                        rdata: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(self.sq())?;
+        for row in rows {
+            let (op, rr) = row.map_err(self.sq())?;
+            if op == 0 {
+                removed.push(rr)
+            } else {
+                added.push(rr)
+            }
+        }
+        Ok((removed, added))
+    }
+
+    /// Sets how far a journal consumer (such as the Route 53 mirror) has
+    /// read: versions after `seq` are kept for it by journal trimming.
+    pub fn set_consumer(&mut self, zone: &str, consumer: &str, seq: i64) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "INSERT INTO consumer(zone_id, name, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(zone_id, name) DO UPDATE SET seq = excluded.seq",
+                params![id, consumer, seq],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+}
+
+fn row_to_rr(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rr> {
+    Ok(Rr {
+        name: r.get(0)?,
+        rtype: r.get::<_, i64>(1)? as u16,
+        class: r.get::<_, i64>(2)? as u16,
+        ttl: r.get::<_, i64>(3)? as u32,
+        rdata: r.get(4)?,
+    })
+}
+
+fn soa_first(records: &mut [Rr]) {
+    if let Some(pos) = records.iter().position(|r| r.rtype == 6) {
+        records[..=pos].rotate_right(1);
+    }
+}
+
+/// Deletes records by identity; returns the first one that was not there.
+fn delete_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<Option<Rr>> {
+    let mut del = tx.prepare_cached(
+        "DELETE FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3 AND rdata = ?4",
+    )?;
+    for r in rows {
+        if del.execute(params![zone_id, r.name, r.rtype, r.rdata])? == 0 {
+            return Ok(Some(r.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Inserts records; one already present takes the new TTL and class (adding
+/// an existing record is not an error in IXFR, as in dynamic update).
+fn upsert_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(zone_id, name, rtype, rdata) DO UPDATE SET class = excluded.class, ttl = excluded.ttl",
+    )?;
+    for r in rows {
+        ins.execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])?;
+    }
+    Ok(())
+}
+
+fn apply_rows(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    removed: &[Rr],
+    added: &[Rr],
+) -> rusqlite::Result<()> {
+    delete_rows(tx, zone_id, removed)?;
+    upsert_rows(tx, zone_id, added)
+}
+
+fn insert_version(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    serial_from: Option<u32>,
+    serial_to: u32,
+    info: &CommitInfo,
+    removed: usize,
+    added: usize,
+) -> rusqlite::Result<i64> {
+    let seq: i64 = tx.query_row("SELECT next_seq FROM zone WHERE id = ?1", [zone_id], |r| {
+        r.get(0)
+    })?;
+    tx.execute(
+        "INSERT INTO version(zone_id, seq, serial_from, serial_to, created, kind, peer, removed, added)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            zone_id,
+            seq,
+            serial_from,
+            serial_to,
+            info.now,
+            info.kind.as_str(),
+            info.peer,
+            removed as i64,
+            added as i64
+        ],
+    )?;
+    tx.execute(
+        "UPDATE zone SET next_seq = ?2 WHERE id = ?1",
+        params![zone_id, seq + 1],
+    )?;
+    Ok(seq)
+}
+
+fn insert_journal(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    seq: i64,
+    removed: &[Rr],
+    added: &[Rr],
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO journal(zone_id, seq, op, idx, name, rtype, class, ttl, rdata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (op, rows) in [(0, removed), (1, added)] {
+        for (idx, r) in rows.iter().enumerate() {
+            ins.execute(params![
+                zone_id, seq, op, idx as i64, r.name, r.rtype, r.class, r.ttl, r.rdata
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Updates the zone row and trims the journal, inside the commit.
+///
+/// Trimming keeps the newest `max_versions` versions, and never drops a
+/// version a consumer has not read yet.
+fn finish_commit(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    serial: u32,
+    info: &CommitInfo,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE zone SET serial = ?2, last_refresh = ?3, last_transfer = ?3, last_failure = NULL,
+                         last_error = NULL, expire_secs = ?4
+         WHERE id = ?1",
+        params![zone_id, serial, info.now, info.expire_secs],
+    )?;
+    let newest: i64 = tx.query_row(
+        "SELECT next_seq - 1 FROM zone WHERE id = ?1",
+        [zone_id],
+        |r| r.get(0),
+    )?;
+    let mut cut = newest - i64::from(info.max_versions);
+    let oldest_unread: Option<i64> = tx.query_row(
+        "SELECT min(seq) FROM consumer WHERE zone_id = ?1",
+        [zone_id],
+        |r| r.get(0),
+    )?;
+    if let Some(read) = oldest_unread {
+        cut = cut.min(read);
+    }
+    if cut > 0 {
+        tx.execute(
+            "DELETE FROM journal WHERE zone_id = ?1 AND seq <= ?2",
+            params![zone_id, cut],
+        )?;
+        tx.execute(
+            "DELETE FROM version WHERE zone_id = ?1 AND seq <= ?2",
+            params![zone_id, cut],
+        )?;
+    }
+    Ok(())
+}
+
+/// The effective expire interval of an SOA record under a timer config.
+pub fn expire_of(soa: &Rr, timers: &crate::config::TimerConfig) -> u32 {
+    let f = soa_fields(soa);
+    let (_, _, expire) = timers.effective(
+        f.map(|f| f.refresh).unwrap_or(3600),
+        f.map(|f| f.retry).unwrap_or(600),
+        f.map(|f| f.expire).unwrap_or(604_800),
+    );
+    expire
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! The SQLite schema and its numbered migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied; on open
+//! every later migration runs, in order, each in its own transaction.
+
+use rusqlite::Connection;
+
+/// Migrations, applied in order. Never edit one that has shipped: add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: zones, current records, versions and the journal of deltas.
+    r#"
+    CREATE TABLE zone (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,     -- lowercase FQDN
+        serial        INTEGER,                  -- current serial; NULL until first transfer
+        last_refresh  INTEGER,                  -- unix time of the last successful refresh
+        last_transfer INTEGER,                  -- unix time of the last committed version
+        last_failure  INTEGER,                  -- unix time of the last failed attempt since success
+        last_error    TEXT,
+        expire_secs   INTEGER,                  -- effective expire interval at last refresh
+        next_seq      INTEGER NOT NULL DEFAULT 1
+    );
+    -- The current version. Primary key = record identity (RFC 2181 5):
+    -- owner, type, RDATA. WITHOUT ROWID keeps rows in key order, so a
+    -- zone streams out sorted for the AXFR diff.
+    CREATE TABLE record (
+        zone_id INTEGER NOT NULL REFERENCES zone(id),
+        name    TEXT    NOT NULL,
+        rtype   INTEGER NOT NULL,
+        rdata   BLOB    NOT NULL,
+        class   INTEGER NOT NULL,
+        ttl     INTEGER NOT NULL,
+        PRIMARY KEY (zone_id, name, rtype, rdata)
+    ) WITHOUT ROWID;
+    -- One row per version: how it arrived and from which serial.
+    -- seq orders versions of a zone even when serials repeat.
+    CREATE TABLE version (
+        zone_id     INTEGER NOT NULL REFERENCES zone(id),
+        seq         INTEGER NOT NULL,
+        serial_from INTEGER,                    -- NULL: first version (no delta stored)
+        serial_to   INTEGER NOT NULL,
+        created     INTEGER NOT NULL,
+        kind        TEXT    NOT NULL,           -- 'ixfr' | 'axfr'
+        peer        TEXT,
+        removed     INTEGER NOT NULL,
+        added       INTEGER NOT NULL,
+        PRIMARY KEY (zone_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX version_serial_from ON version(zone_id, serial_from);
+    -- The delta of each version: op 0 = removed, 1 = added; SOAs included,
+    -- in IXFR order (old SOA first among removed, new SOA first among added).
+    CREATE TABLE journal (
+        zone_id INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        op      INTEGER NOT NULL,
+        idx     INTEGER NOT NULL,
+        name    TEXT    NOT NULL,
+        rtype   INTEGER NOT NULL,
+        class   INTEGER NOT NULL,
+        ttl     INTEGER NOT NULL,
+        rdata   BLOB    NOT NULL,
+        PRIMARY KEY (zone_id, seq, op, idx)
+    ) WITHOUT ROWID;
+    -- Readers of the journal that must not lose versions (the Route 53
+    -- mirror): the last seq each has consumed.
+    CREATE TABLE consumer (
+        zone_id INTEGER NOT NULL REFERENCES zone(id),
+        name    TEXT    NOT NULL,
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (zone_id, name)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Brings the database up to the newest schema.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Number of migrations this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

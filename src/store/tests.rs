@@ -1,0 +1,260 @@
+use super::*;
+
+const Z: &str = "example.";
+
+fn soa(serial: u32) -> Rr {
+    let mut rdata = Vec::new();
+    for label in [&b"ns"[..], b"example"] {
+        rdata.push(label.len() as u8);
+        rdata.extend_from_slice(label);
+    }
+    rdata.push(0);
+    rdata.extend_from_slice(&[4, b'h', b'o', b's', b't', 0]);
+    for n in [serial, 3600, 600, 86400, 300] {
+        rdata.extend_from_slice(&n.to_be_bytes());
+    }
+    Rr {
+        name: Z.into(),
+        rtype: 6,
+        class: 1,
+        ttl: 3600,
+        rdata,
+    }
+}
+
+fn a(name: &str, last: u8) -> Rr {
+    Rr {
+        name: name.into(),
+        rtype: 1,
+        class: 1,
+        ttl: 300,
+        rdata: vec![192, 0, 2, last],
+    }
+}
+
+fn info(kind: VersionKind, max_versions: u32) -> CommitInfo {
+    CommitInfo {
+        kind,
+        peer: Some("127.0.0.1:53".into()),
+        now: 1_000,
+        expire_secs: 86400,
+        max_versions,
+    }
+}
+
+fn dump(store: &Store) -> Vec<Rr> {
+    let mut v = Vec::new();
+    store.for_each_record(Z, |r| v.push(r)).unwrap();
+    v
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn first_axfr_is_stored_whole_without_delta() {
+    let (_d, mut s) = open();
+    let sum = s
+        .commit_axfr(
+            Z,
+            vec![a("b.example.", 2), soa(1), a("a.example.", 1)],
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap();
+    assert_eq!(sum.serial_from, None);
+    assert_eq!(sum.total, 3);
+    let recs = dump(&s);
+    assert_eq!(recs[0], soa(1), "SOA comes first");
+    assert_eq!(recs.len(), 3);
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].serial_from, None);
+    assert_eq!(s.delta(Z, v[0].seq).unwrap(), (vec![], vec![]));
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
+}
+
+#[test]
+fn later_axfr_is_journaled_as_a_delta() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let sum = s
+        .commit_axfr(
+            Z,
+            vec![soa(2), a("a.example.", 1), a("c.example.", 3)],
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap();
+    assert_eq!((sum.removed, sum.added), (2, 2));
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!((v[1].serial_from, v[1].serial_to), (Some(1), 2));
+    let (removed, added) = s.delta(Z, v[1].seq).unwrap();
+    assert_eq!(removed, vec![soa(1), a("b.example.", 2)]);
+    assert_eq!(added, vec![soa(2), a("c.example.", 3)]);
+    assert_eq!(
+        dump(&s),
+        vec![soa(2), a("a.example.", 1), a("c.example.", 3)]
+    );
+}
+
+#[test]
+fn ixfr_deltas_apply_in_one_commit() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let deltas = vec![
+        ZoneDelta {
+            from_soa: soa(1),
+            to_soa: soa(2),
+            removed: vec![a("a.example.", 1)],
+            added: vec![a("b.example.", 2)],
+        },
+        ZoneDelta {
+            from_soa: soa(2),
+            to_soa: soa(3),
+            removed: vec![],
+            added: vec![a("c.example.", 3)],
+        },
+    ];
+    let sum = s
+        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .unwrap();
+    assert_eq!(sum.serial_to, 3);
+    assert_eq!(sum.versions, 2);
+    assert_eq!(
+        dump(&s),
+        vec![soa(3), a("b.example.", 2), a("c.example.", 3)]
+    );
+    let v = s.versions(Z, Some(2)).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].kind, "ixfr");
+}
+
+#[test]
+fn ixfr_removing_a_missing_record_changes_nothing() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let deltas = vec![
+        ZoneDelta {
+            from_soa: soa(1),
+            to_soa: soa(2),
+            removed: vec![],
+            added: vec![a("b.example.", 2)],
+        },
+        ZoneDelta {
+            from_soa: soa(2),
+            to_soa: soa(3),
+            removed: vec![a("zz.example.", 9)],
+            added: vec![],
+        },
+    ];
+    let err = s
+        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Inconsistent { .. }), "{err}");
+    assert!(err.to_string().contains("zz.example."), "{err}");
+    assert_eq!(
+        dump(&s),
+        vec![soa(1), a("a.example.", 1)],
+        "previous version kept"
+    );
+    assert_eq!(s.versions(Z, None).unwrap().len(), 1);
+}
+
+#[test]
+fn ixfr_with_broken_serial_chain_is_inconsistent() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    let deltas = vec![ZoneDelta {
+        from_soa: soa(5),
+        to_soa: soa(6),
+        removed: vec![],
+        added: vec![],
+    }];
+    let err = s
+        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .unwrap_err();
+    assert!(err.to_string().contains("starts at serial 5"), "{err}");
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
+}
+
+#[test]
+fn trimming_keeps_the_newest_and_what_consumers_need() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    s.set_consumer(Z, "route53", 2).unwrap();
+    for serial in 2..=8u32 {
+        let d = ZoneDelta {
+            from_soa: soa(serial - 1),
+            to_soa: soa(serial),
+            removed: vec![],
+            added: vec![a(&format!("h{serial}.example."), serial as u8)],
+        };
+        s.commit_ixfr(Z, &[d], &info(VersionKind::Ixfr, 3)).unwrap();
+    }
+    // Versions are seq 1..=8; the consumer read up to seq 2, so 3.. stay.
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(v.first().unwrap().seq, 3);
+    s.set_consumer(Z, "route53", 8).unwrap();
+    let d = ZoneDelta {
+        from_soa: soa(8),
+        to_soa: soa(9),
+        removed: vec![],
+        added: vec![],
+    };
+    s.commit_ixfr(Z, &[d], &info(VersionKind::Ixfr, 3)).unwrap();
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(v.len(), 3, "{v:?}");
+    assert_eq!(v.last().unwrap().serial_to, 9);
+}
+
+#[test]
+fn refresh_and_failure_are_recorded() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    s.record_failure(Z, 2_000, "connection refused").unwrap();
+    let st = s.zone_state(Z).unwrap().unwrap();
+    assert_eq!(st.last_error.as_deref(), Some("connection refused"));
+    assert!(!st.is_expired(1_000 + 86_399));
+    assert!(st.is_expired(1_000 + 86_400));
+    s.record_refresh(Z, 3_000, 86400).unwrap();
+    let st = s.zone_state(Z).unwrap().unwrap();
+    assert_eq!((st.last_refresh, st.last_error), (Some(3_000), None));
+}
+
+#[test]
+fn store_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Store::open(dir.path()).unwrap();
+        s.commit_axfr(
+            Z,
+            vec![soa(7), a("a.example.", 1)],
+            &info(VersionKind::Axfr, 3),
+        )
+        .unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(7));
+    assert_eq!(dump(&s).len(), 2);
+}

@@ -1,0 +1,392 @@
+//! [`Rr`]: one resource record in the compact form the store and the journal
+//! keep.
+//!
+//! The owner name is held as its lowercased presentation form (DNS names
+//! compare case-insensitively; Knot keeps zone contents lowercased the same
+//! way) and the RDATA as uncompressed wire bytes. Two records are the same
+//! record when owner, type, class and RDATA are equal (RFC 2181 section 5:
+//! an RRset's records differ in RDATA only); the TTL is data.
+
+use std::fmt::{self, Write as _};
+
+use hickory_proto::op::Query;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::Restrict;
+use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, NameEncoding};
+
+/// A resource record: owner, type, class, TTL and wire-format RDATA.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Rr {
+    /// Lowercased, fully qualified owner name in presentation form.
+    pub name: String,
+    /// RR type code.
+    pub rtype: u16,
+    /// RR class code (1 = IN).
+    pub class: u16,
+    /// Time to live in seconds.
+    pub ttl: u32,
+    /// RDATA in uncompressed wire format.
+    pub rdata: Vec<u8>,
+}
+
+/// A record could not be converted between wire and stored form.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The RDATA could not be encoded.
+    #[error("cannot encode RDATA of {name} {rtype}: {reason}")]
+    Encode {
+        /// Owner name.
+        name: String,
+        /// RR type.
+        rtype: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Stored RDATA could not be decoded.
+    #[error("cannot decode RDATA of {name} {rtype}: {reason}")]
+    Decode {
+        /// Owner name.
+        name: String,
+        /// RR type.
+        rtype: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl Rr {
+    /// Converts a parsed record into stored form.
+    pub fn from_record(record: &Record) -> Result<Rr, RecordError> {
+        let mut rdata = Vec::with_capacity(32);
+        {
+            let mut enc = BinEncoder::new(&mut rdata);
+            enc.set_name_encoding(NameEncoding::Uncompressed);
+            record
+                .data
+                .emit(&mut enc)
+                .map_err(|e| RecordError::Encode {
+                    name: record.name.to_ascii(),
+                    rtype: record.record_type().to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Rr {
+            name: owner_key(&record.name),
+            rtype: u16::from(record.record_type()),
+            class: u16::from(record.dns_class),
+            ttl: record.ttl,
+            rdata,
+        })
+    }
+
+    /// The RR type.
+    pub fn record_type(&self) -> RecordType {
+        RecordType::from(self.rtype)
+    }
+
+    /// Decodes the RDATA.
+    pub fn rdata(&self) -> Result<RData, RecordError> {
+        let mut dec = BinDecoder::new(&self.rdata);
+        let len = u16::try_from(self.rdata.len()).map_err(|_| self.decode_err("RDATA too long"))?;
+        RData::read(&mut dec, self.record_type(), Restrict::new(len))
+            .map_err(|e| self.decode_err(&e.to_string()))
+    }
+
+    /// Rebuilds a full record (for sending on the wire).
+    pub fn to_record(&self) -> Result<Record, RecordError> {
+        let name = Name::from_ascii(&self.name).map_err(|e| self.decode_err(&e.to_string()))?;
+        let mut r = Record::from_rdata(name, self.ttl, self.rdata()?);
+        r.dns_class = DNSClass::from(self.class);
+        Ok(r)
+    }
+
+    /// The SOA serial, when this is an SOA record.
+    pub fn soa_serial(&self) -> Option<u32> {
+        soa_fields(self).map(|f| f.serial)
+    }
+
+    fn decode_err(&self, reason: &str) -> RecordError {
+        RecordError::Decode {
+            name: self.name.clone(),
+            rtype: self.record_type().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The record in master-file format (RFC 1035 section 5.1), one line,
+    /// readable by `named-checkzone`.
+    pub fn to_master_line(&self) -> String {
+        let mut s = String::with_capacity(self.name.len() + 16 + self.rdata.len() * 2);
+        let _ = write!(
+            s,
+            "{} {} {} {} ",
+            self.name,
+            self.ttl,
+            DNSClass::from(self.class),
+            self.record_type()
+        );
+        s.push_str(&self.rdata_presentation());
+        s
+    }
+
+    /// The RDATA in presentation format.
+    ///
+    /// Types whose presentation format is unambiguous in hickory are printed
+    /// with it; TXT, SPF and CAA are printed here with quoting and escaping
+    /// (hickory's `Display` does not quote TXT strings); every other type is
+    /// printed in the RFC 3597 generic form `\# LEN HEX`, which all
+    /// master-file readers accept and which cannot lose data.
+    pub fn rdata_presentation(&self) -> String {
+        // 99 = SPF (RFC 7208), TXT-shaped.
+        if self.rtype == 99 {
+            return character_strings(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata));
+        }
+        match self.record_type() {
+            RecordType::TXT => {
+                character_strings(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata))
+            }
+            RecordType::CAA => caa(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata)),
+            RecordType::A
+            | RecordType::AAAA
+            | RecordType::NS
+            | RecordType::CNAME
+            | RecordType::PTR
+            | RecordType::MX
+            | RecordType::SOA
+            | RecordType::SRV => match self.rdata() {
+                Ok(rd) => rd.to_string(),
+                Err(_) => generic_rdata(&self.rdata),
+            },
+            _ => generic_rdata(&self.rdata),
+        }
+    }
+}
+
+impl fmt::Display for Rr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_master_line())
+    }
+}
+
+/// The fields of an SOA record that timers and transfers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoaFields {
+    /// Serial.
+    pub serial: u32,
+    /// Refresh interval.
+    pub refresh: u32,
+    /// Retry interval.
+    pub retry: u32,
+    /// Expire interval.
+    pub expire: u32,
+    /// Negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+}
+
+/// Reads the fixed fields of an SOA RDATA (two uncompressed names, then five
+/// 32-bit numbers) without decoding the names.
+pub fn soa_fields(rr: &Rr) -> Option<SoaFields> {
+    if rr.record_type() != RecordType::SOA {
+        return None;
+    }
+    let rd = &rr.rdata;
+    let after_names = skip_name(rd, skip_name(rd, 0)?)?;
+    let n = |i: usize| -> Option<u32> {
+        let b = rd.get(after_names + 4 * i..after_names + 4 * i + 4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if rd.len() != after_names + 20 {
+        return None;
+    }
+    Some(SoaFields {
+        serial: n(0)?,
+        refresh: n(1)?,
+        retry: n(2)?,
+        expire: n(3)?,
+        minimum: n(4)?,
+    })
+}
+
+/// Index just past an uncompressed wire-format name starting at `at`.
+fn skip_name(buf: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *buf.get(at)? as usize;
+        if len == 0 {
+            return Some(at + 1);
+        }
+        if len & 0xC0 != 0 {
+            return None;
+        }
+        at += 1 + len;
+    }
+}
+
+/// The stored form of an owner name: lowercase, fully qualified.
+pub fn owner_key(name: &Name) -> String {
+    let mut n = name.to_lowercase();
+    n.set_fqdn(true);
+    n.to_ascii()
+}
+
+/// The lowercase, fully qualified stored form of a query name.
+pub fn query_key(q: &Query) -> String {
+    owner_key(q.name())
+}
+
+fn generic_rdata(rdata: &[u8]) -> String {
+    let mut s = format!("\\# {}", rdata.len());
+    if !rdata.is_empty() {
+        s.push(' ');
+        for b in rdata {
+            let _ = write!(s, "{b:02x}");
+        }
+    }
+    s
+}
+
+/// Appends `bytes` as a quoted character-string: `"` and `\` escaped, bytes
+/// outside printable ASCII as `\DDD` (RFC 1035 section 5.1).
+pub fn push_quoted(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03}");
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn character_strings(rdata: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(rdata.len() + 8);
+    let mut at = 0;
+    while at < rdata.len() {
+        let len = rdata[at] as usize;
+        let s = rdata.get(at + 1..at + 1 + len)?;
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        push_quoted(&mut out, s);
+        at += 1 + len;
+    }
+    if out.is_empty() {
+        // A TXT RDATA holds at least one (possibly empty) string.
+        return None;
+    }
+    Some(out)
+}
+
+fn caa(rdata: &[u8]) -> Option<String> {
+    let flags = *rdata.first()?;
+    let tag_len = *rdata.get(1)? as usize;
+    let tag = rdata.get(2..2 + tag_len)?;
+    if tag.is_empty() || !tag.iter().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let value = &rdata[2 + tag_len..];
+    let mut out = format!("{flags} {} ", String::from_utf8_lossy(tag));
+    push_quoted(&mut out, value);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, CAA, MX, SOA, TXT};
+    use std::str::FromStr;
+
+    fn name(s: &str) -> Name {
+        Name::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn owner_names_are_lowercased_and_rdata_names_uncompressed() {
+        let r = Record::from_rdata(
+            name("WWW.Example.COM."),
+            300,
+            RData::MX(MX::new(10, name("mail.example.com."))),
+        );
+        let rr = Rr::from_record(&r).unwrap();
+        assert_eq!(rr.name, "www.example.com.");
+        assert_eq!(rr.rdata.len(), 2 + 18);
+        assert_eq!(
+            rr.to_master_line(),
+            "www.example.com. 300 IN MX 10 mail.example.com."
+        );
+        let back = rr.to_record().unwrap();
+        assert_eq!(back.data, r.data);
+    }
+
+    #[test]
+    fn txt_is_quoted_and_escaped() {
+        let r = Record::from_rdata(
+            name("t.example."),
+            60,
+            RData::TXT(TXT::from_bytes(vec![b"say \"hi\"\\", b"\x01x"])),
+        );
+        let rr = Rr::from_record(&r).unwrap();
+        assert_eq!(rr.rdata_presentation(), r#""say \"hi\"\\" "\001x""#);
+    }
+
+    #[test]
+    fn caa_is_quoted() {
+        let r = Record::from_rdata(
+            name("example."),
+            60,
+            RData::CAA(CAA::new_issue(true, Some(name("ca.example.net")), vec![])),
+        );
+        let rr = Rr::from_record(&r).unwrap();
+        assert_eq!(rr.rdata_presentation(), "128 issue \"ca.example.net\"");
+    }
+
+    #[test]
+    fn unknown_types_use_generic_form() {
+        let rr = Rr {
+            name: "x.example.".into(),
+            rtype: 65280,
+            class: 1,
+            ttl: 5,
+            rdata: vec![0xde, 0xad],
+        };
+        assert_eq!(rr.rdata_presentation(), "\\# 2 dead");
+    }
+
+    #[test]
+    fn soa_fields_are_read_from_wire() {
+        let soa = SOA::new(
+            name("ns.example."),
+            name("host.example."),
+            2024010101,
+            3600,
+            600,
+            86400,
+            300,
+        );
+        let rr =
+            Rr::from_record(&Record::from_rdata(name("example."), 3600, RData::SOA(soa))).unwrap();
+        let f = soa_fields(&rr).unwrap();
+        assert_eq!(
+            f,
+            SoaFields {
+                serial: 2024010101,
+                refresh: 3600,
+                retry: 600,
+                expire: 86400,
+                minimum: 300
+            }
+        );
+        let a = Rr::from_record(&Record::from_rdata(
+            name("example."),
+            1,
+            RData::A(A::new(192, 0, 2, 1)),
+        ))
+        .unwrap();
+        assert!(soa_fields(&a).is_none());
+    }
+}
