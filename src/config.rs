@@ -30,8 +30,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::Name;
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 

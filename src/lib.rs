@@ -24,4 +24,6 @@
 pub mod config;
 pub mod serial;
 pub mod store;
+pub mod tsig;
+pub mod xfr;
 pub mod zone;

@@ -13,10 +13,10 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::serial::Serial;
-use crate::zone::{diff_sorted, soa_fields, sort_zone, Rr, ZoneDelta};
+use crate::zone::{Rr, ZoneDelta, diff_sorted, soa_fields, sort_zone};
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "secondary53.db";

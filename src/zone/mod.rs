@@ -4,5 +4,5 @@
 pub mod delta;
 pub mod record;
 
-pub use delta::{diff_sorted, sort_zone, ZoneDelta};
-pub use record::{owner_key, soa_fields, Rr, SoaFields};
+pub use delta::{ZoneDelta, diff_sorted, sort_zone};
+pub use record::{Rr, SoaFields, owner_key, soa_fields};

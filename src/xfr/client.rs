@@ -1,0 +1,501 @@
+//! The inbound transfer client: SOA probe (UDP, TCP on truncation) and
+//! AXFR/IXFR over TCP.
+//!
+//! The reader is our own rather than hickory's `zone_transfer`, which loses
+//! messages on large transfers (a bounded channel filled with `try_send`)
+//! and has one timeout for the whole transfer. Here each message is read
+//! with its own deadline, inside a deadline for the whole transfer, TSIG is
+//! checked on every message, and records go straight to the interpreter.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType, TSigner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
+use crate::config::TransferTimeouts;
+use crate::tsig::{ResponseVerifier, TsigFailure, sign_request};
+use crate::zone::{Rr, record::RecordError};
+
+/// A primary to talk to.
+#[derive(Clone)]
+pub struct Primary {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The TSIG key to sign with, if any.
+    pub signer: Option<TSigner>,
+    /// Time limits.
+    pub timeouts: TransferTimeouts,
+}
+
+/// Which stage of a transfer timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Setting up the TCP connection.
+    Connect,
+    /// Waiting for one message.
+    Message,
+    /// The whole transfer.
+    Transfer,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "connect",
+            Stage::Message => "message",
+            Stage::Transfer => "whole transfer",
+        })
+    }
+}
+
+/// A failed SOA probe or transfer.
+#[derive(Debug, thiserror::Error)]
+pub enum XfrError {
+    /// Network failure.
+    #[error("{peer}: {what}: {source}")]
+    Io {
+        /// The primary.
+        peer: SocketAddr,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A time limit passed.
+    #[error("{peer}: timed out ({stage} limit {limit:?})")]
+    Timeout {
+        /// The primary.
+        peer: SocketAddr,
+        /// Which limit.
+        stage: Stage,
+        /// Its value.
+        limit: Duration,
+    },
+    /// The primary answered with an error code.
+    #[error("{peer}: answered {qtype} with {rcode}")]
+    Rcode {
+        /// The primary.
+        peer: SocketAddr,
+        /// The query type.
+        qtype: RecordType,
+        /// The response code.
+        rcode: ResponseCode,
+    },
+    /// TSIG failed.
+    #[error("{peer}: TSIG with key {key} failed: {failure}")]
+    Tsig {
+        /// The primary.
+        peer: SocketAddr,
+        /// The key name.
+        key: String,
+        /// What failed.
+        failure: TsigFailure,
+    },
+    /// A message that is not a proper answer.
+    #[error("{peer}: malformed response: {reason}")]
+    Malformed {
+        /// The primary.
+        peer: SocketAddr,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The records break the transfer protocol.
+    #[error("{peer}: {source}")]
+    Protocol {
+        /// The primary.
+        peer: SocketAddr,
+        /// The rule broken.
+        source: InterpretError,
+    },
+}
+
+impl XfrError {
+    /// True when an IXFR failure calls for an AXFR from the same primary
+    /// (the primary cannot serve IXFR, or its IXFR is inconsistent).
+    pub fn wants_axfr_fallback(&self) -> bool {
+        match self {
+            XfrError::Rcode { rcode, .. } => matches!(
+                rcode,
+                ResponseCode::NotImp
+                    | ResponseCode::FormErr
+                    | ResponseCode::Refused
+                    | ResponseCode::ServFail
+            ),
+            XfrError::Protocol { source, .. } => matches!(
+                source,
+                InterpretError::BrokenChain { .. }
+                    | InterpretError::FinalSoaMismatch { .. }
+                    | InterpretError::TrailingRecords
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Counters of one transfer, for the log and metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XfrStats {
+    /// Messages received.
+    pub messages: usize,
+    /// Bytes received (without TCP length prefixes).
+    pub bytes: usize,
+    /// Records received.
+    pub records: usize,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+fn malformed(peer: SocketAddr, reason: impl Into<String>) -> XfrError {
+    XfrError::Malformed {
+        peer,
+        reason: reason.into(),
+    }
+}
+
+impl Primary {
+    fn key_name(&self) -> String {
+        self.signer
+            .as_ref()
+            .map(|s| s.signer_name().to_string())
+            .unwrap_or_default()
+    }
+
+    fn tsig_err(&self, failure: TsigFailure) -> XfrError {
+        XfrError::Tsig {
+            peer: self.addr,
+            key: self.key_name(),
+            failure,
+        }
+    }
+
+    fn request(
+        &self,
+        zone: &Name,
+        qtype: RecordType,
+        authority: Option<&Rr>,
+    ) -> Result<(Message, Option<Vec<u8>>), XfrError> {
+        let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(zone.clone(), qtype));
+        if let Some(soa) = authority {
+            let rec = soa
+                .to_record()
+                .map_err(|e: RecordError| malformed(self.addr, e.to_string()))?;
+            m.add_authority(rec);
+        }
+        let mac = match &self.signer {
+            Some(s) => {
+                Some(sign_request(&mut m, s).map_err(|reason| malformed(self.addr, reason))?)
+            }
+            None => None,
+        };
+        Ok((m, mac))
+    }
+
+    /// Checks the header of a response and its TSIG; returns the message.
+    fn check_response(
+        &self,
+        raw: &[u8],
+        request: &Message,
+        qtype: RecordType,
+        verifier: &mut Option<ResponseVerifier>,
+        first: bool,
+    ) -> Result<Message, XfrError> {
+        let msg = Message::from_vec(raw).map_err(|e| malformed(self.addr, e.to_string()))?;
+        if msg.id != request.id {
+            return Err(malformed(
+                self.addr,
+                format!(
+                    "message id {} does not match query id {}",
+                    msg.id, request.id
+                ),
+            ));
+        }
+        if msg.message_type != MessageType::Response || msg.op_code != OpCode::Query {
+            return Err(malformed(self.addr, "not a response to a query"));
+        }
+        if first || !msg.queries.is_empty() {
+            match msg.queries.first() {
+                Some(q)
+                    if q.query_type() == qtype
+                        && q.name().to_lowercase() == request.queries[0].name().to_lowercase() => {}
+                Some(q) => {
+                    return Err(malformed(
+                        self.addr,
+                        format!(
+                            "answer is for {} {}, not the question asked",
+                            q.name(),
+                            q.query_type()
+                        ),
+                    ));
+                }
+                None if first && msg.response_code != ResponseCode::NoError => {}
+                None => {
+                    if first {
+                        return Err(malformed(self.addr, "first message has no question"));
+                    }
+                }
+            }
+        }
+        if let Some(v) = verifier.as_mut() {
+            if msg.signature.is_none() && msg.response_code != ResponseCode::NoError {
+                // An unsigned error: the primary did not accept our key.
+                return Err(XfrError::Rcode {
+                    peer: self.addr,
+                    qtype,
+                    rcode: msg.response_code,
+                });
+            }
+            v.verify(raw, &msg).map_err(|f| self.tsig_err(f))?;
+        }
+        if msg.response_code != ResponseCode::NoError {
+            return Err(XfrError::Rcode {
+                peer: self.addr,
+                qtype,
+                rcode: msg.response_code,
+            });
+        }
+        Ok(msg)
+    }
+
+    /// Asks for the zone's SOA (UDP, then TCP when truncated); returns it.
+    pub async fn soa(&self, zone: &Name) -> Result<Rr, XfrError> {
+        let (req, mac) = self.request(zone, RecordType::SOA, None)?;
+        let bytes = req
+            .to_vec()
+            .map_err(|e| malformed(self.addr, e.to_string()))?;
+        let bind: SocketAddr = if self.addr.is_ipv4() {
+            "0.0.0.0:0".parse().expect("literal")
+        } else {
+            "[::]:0".parse().expect("literal")
+        };
+        let io = |what: &'static str| {
+            move |source| XfrError::Io {
+                peer: self.addr,
+                what,
+                source,
+            }
+        };
+        let sock = UdpSocket::bind(bind).await.map_err(io("bind UDP socket"))?;
+        sock.connect(self.addr).await.map_err(io("connect UDP"))?;
+        let mut buf = vec![0u8; 65535];
+        let mut answer = None;
+        // Two tries over UDP, each with the message limit split in half.
+        let per_try = self.timeouts.message / 2;
+        for _ in 0..2 {
+            sock.send(&bytes).await.map_err(io("send SOA query"))?;
+            let deadline = tokio::time::Instant::now() + per_try;
+            loop {
+                match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                    Err(_) => break,
+                    Ok(Err(e)) => return Err(io("receive SOA answer")(e)),
+                    Ok(Ok(n)) => {
+                        // Ignore stray datagrams with another id.
+                        if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == req.id {
+                            answer = Some(buf[..n].to_vec());
+                            break;
+                        }
+                    }
+                }
+            }
+            if answer.is_some() {
+                break;
+            }
+        }
+        let raw = answer.ok_or(XfrError::Timeout {
+            peer: self.addr,
+            stage: Stage::Message,
+            limit: self.timeouts.message,
+        })?;
+        let mut verifier =
+            mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
+        let msg = Message::from_vec(&raw).map_err(|e| malformed(self.addr, e.to_string()))?;
+        let msg = if msg.truncation {
+            let mut stream = self.connect().await?;
+            let (req2, mac2) = self.request(zone, RecordType::SOA, None)?;
+            let mut verifier2 = mac2
+                .map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
+            write_framed(&mut stream, &req2, self.addr).await?;
+            let raw = read_framed(&mut stream, self.addr, self.timeouts.message).await?;
+            self.check_response(&raw, &req2, RecordType::SOA, &mut verifier2, true)?
+        } else {
+            self.check_response(&raw, &req, RecordType::SOA, &mut verifier, true)?
+        };
+        if !msg.authoritative {
+            return Err(malformed(
+                self.addr,
+                "SOA answer is not authoritative (AA clear)",
+            ));
+        }
+        let zone_key = crate::zone::owner_key(zone);
+        for rec in &msg.answers {
+            if rec.record_type() == RecordType::SOA {
+                let rr = Rr::from_record(rec).map_err(|e| malformed(self.addr, e.to_string()))?;
+                if rr.name == zone_key && rr.soa_serial().is_some() {
+                    return Ok(rr);
+                }
+            }
+        }
+        Err(malformed(
+            self.addr,
+            "SOA answer holds no SOA record for the zone",
+        ))
+    }
+
+    async fn connect(&self) -> Result<TcpStream, XfrError> {
+        let stream = timeout(self.timeouts.connect, TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| XfrError::Timeout {
+                peer: self.addr,
+                stage: Stage::Connect,
+                limit: self.timeouts.connect,
+            })?
+            .map_err(|source| XfrError::Io {
+                peer: self.addr,
+                what: "connect",
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// Runs an AXFR or IXFR for `zone`. For IXFR, `current` is our SOA.
+    pub async fn transfer(
+        &self,
+        zone: &Name,
+        request: XfrRequest,
+        current: Option<&Rr>,
+    ) -> Result<(Transfer, XfrStats), XfrError> {
+        let started = Instant::now();
+        let limit = self.timeouts.transfer;
+        match timeout(limit, self.transfer_inner(zone, request, current, started)).await {
+            Ok(r) => r,
+            Err(_) => Err(XfrError::Timeout {
+                peer: self.addr,
+                stage: Stage::Transfer,
+                limit,
+            }),
+        }
+    }
+
+    async fn transfer_inner(
+        &self,
+        zone: &Name,
+        request: XfrRequest,
+        current: Option<&Rr>,
+        started: Instant,
+    ) -> Result<(Transfer, XfrStats), XfrError> {
+        let (qtype, authority) = match request {
+            XfrRequest::Axfr => (RecordType::AXFR, None),
+            XfrRequest::Ixfr { .. } => (RecordType::IXFR, current),
+        };
+        let (req, mac) = self.request(zone, qtype, authority)?;
+        let mut verifier =
+            mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
+        let mut stream = self.connect().await?;
+        write_framed(&mut stream, &req, self.addr).await?;
+        let zone_key = crate::zone::owner_key(zone);
+        let mut interp = Interpreter::new(&zone_key, request);
+        let mut stats = XfrStats::default();
+        loop {
+            let raw = read_framed(&mut stream, self.addr, self.timeouts.message).await?;
+            stats.bytes += raw.len();
+            let msg = self.check_response(&raw, &req, qtype, &mut verifier, stats.messages == 0)?;
+            stats.messages += 1;
+            drop(raw);
+            let empty = msg.answers.is_empty();
+            for rec in msg.answers {
+                let rr = Rr::from_record(&rec).map_err(|e| malformed(self.addr, e.to_string()))?;
+                interp.push(rr).map_err(|source| XfrError::Protocol {
+                    peer: self.addr,
+                    source,
+                })?;
+            }
+            if interp.message_end() {
+                break;
+            }
+            if empty {
+                // An empty answer that does not end the transfer: the
+                // primary has nothing more to send.
+                return Err(XfrError::Protocol {
+                    peer: self.addr,
+                    source: InterpretError::Incomplete {
+                        records: interp.count(),
+                    },
+                });
+            }
+        }
+        if let Some(v) = &verifier
+            && !v.ends_signed()
+        {
+            return Err(self.tsig_err(TsigFailure::Unsigned));
+        }
+        stats.records = interp.count();
+        let t = interp.finish().map_err(|source| XfrError::Protocol {
+            peer: self.addr,
+            source,
+        })?;
+        stats.duration = started.elapsed();
+        Ok((t, stats))
+    }
+}
+
+async fn write_framed(
+    stream: &mut TcpStream,
+    m: &Message,
+    peer: SocketAddr,
+) -> Result<(), XfrError> {
+    let bytes = m.to_vec().map_err(|e| malformed(peer, e.to_string()))?;
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    framed.extend_from_slice(&bytes);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|source| XfrError::Io {
+            peer,
+            what: "send request",
+            source,
+        })
+}
+
+/// Reads one length-prefixed message (RFC 1035 section 4.2.2).
+async fn read_framed(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    limit: Duration,
+) -> Result<Vec<u8>, XfrError> {
+    let read = async {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await?;
+        let len = u16::from_be_bytes(len) as usize;
+        let mut buf = vec![0u8; len];
+        stream.read_exact(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    match timeout(limit, read).await {
+        Err(_) => Err(XfrError::Timeout {
+            peer,
+            stage: Stage::Message,
+            limit,
+        }),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(malformed(
+            peer,
+            "connection closed in the middle of the transfer",
+        )),
+        Ok(Err(source)) => Err(XfrError::Io {
+            peer,
+            what: "read message",
+            source,
+        }),
+        Ok(Ok(buf)) if buf.len() < 12 => Err(malformed(
+            peer,
+            format!("message of {} bytes is too short", buf.len()),
+        )),
+        Ok(Ok(buf)) => Ok(buf),
+    }
+}
