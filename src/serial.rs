@@ -36,7 +36,7 @@ impl Serial {
     }
 
     /// Adds `n` (at most 2^31 - 1) with wrap-around, as RFC 1982 section 3.1 defines.
-    pub fn add(self, n: u32) -> Serial {
+    pub fn plus(self, n: u32) -> Serial {
         debug_assert!(n < 0x8000_0000);
         Serial(self.0.wrapping_add(n))
     }
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn addition_wraps() {
-        assert_eq!(Serial(u32::MAX).add(1), Serial(0));
-        assert_eq!(Serial(10).add(5), Serial(15));
+        assert_eq!(Serial(u32::MAX).plus(1), Serial(0));
+        assert_eq!(Serial(10).plus(5), Serial(15));
     }
 }

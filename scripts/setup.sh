@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Install what the integration tests need, when it is missing. Idempotent.
+#
+# - Debian packages: BIND 9 (named, dig, nsupdate, named-checkzone), Knot
+#   (knotd, kdig), NSD and dnsperf. The tests start these themselves on
+#   127.0.0.1 with free ports; this script never starts a service.
+# - Python: moto[server], the stand-in for the Route 53 API.
+set -euo pipefail
+
+# named, knotd and nsd live in sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+
+DEBIAN_PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd dnsperf)
+NEEDED_COMMANDS=(named named-checkconf named-checkzone dig nsupdate knotd kdig nsd dnsperf)
+DAEMONS=(named knotd nsd)
+
+missing=()
+for cmd in "${NEEDED_COMMANDS[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        missing+=("$cmd")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: missing ${missing[*]}; installing ${DEBIAN_PACKAGES[*]}"
+
+    # Daemons already running before the install (e.g. a test in progress)
+    # are left alone; only ones the packages start are stopped afterwards.
+    declare -A before=()
+    for d in "${DAEMONS[@]}"; do
+        for pid in $(pgrep -x "$d" || true); do
+            before[$pid]=1
+        done
+    done
+
+    # Tell the packages' maintainer scripts not to start their services.
+    created_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${SUDO[@]}" chmod +x /usr/sbin/policy-rc.d
+        created_policy=1
+    fi
+
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${DEBIAN_PACKAGES[@]}"
+
+    if [ "$created_policy" -eq 1 ]; then
+        "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
+    fi
+
+    for d in "${DAEMONS[@]}"; do
+        for pid in $(pgrep -x "$d" || true); do
+            if [ -z "${before[$pid]:-}" ]; then
+                echo "setup: stopping $d (pid $pid) started by its package"
+                "${SUDO[@]}" kill -TERM "$pid" || true
+            fi
+        done
+    done
+
+    for cmd in "${NEEDED_COMMANDS[@]}"; do
+        if ! command -v "$cmd" >/dev/null 2>&1; then
+            echo "setup: $cmd is still missing after installing packages" >&2
+            exit 1
+        fi
+    done
+fi
+
+if ! python3 -c 'import moto' >/dev/null 2>&1; then
+    echo "setup: installing moto[server]"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        "${SUDO[@]}" apt-get update
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends python3-pip
+    fi
+    # A Debian system Python refuses plain pip installs (PEP 668); fall back
+    # to --break-system-packages there.
+    python3 -m pip install --quiet 'moto[server]' ||
+        python3 -m pip install --quiet --break-system-packages 'moto[server]'
+    python3 -c 'import moto'
+fi
+
+echo "setup: ok"

@@ -1,0 +1,895 @@
+//! Shared harness for the integration tests.
+//!
+//! Each test file does `mod common;`. Everything here runs real programs on
+//! 127.0.0.1 only: BIND 9 `named` as a primary ([`Bind`]), the secondary53
+//! binary ([`Secondary`]), `dig`, `nsupdate` and `named-checkzone`, plus a
+//! scripted in-process primary for malformed transfers
+//! ([`fake_primary::FakePrimary`]).
+//!
+//! Cleanup is by `Drop`: child processes are killed and waited for, temp
+//! directories are `tempfile::TempDir`s. When a test panics, the `Drop`s print
+//! the tail of the relevant log to stderr, so a failure shows what the server
+//! said.
+#![allow(dead_code)]
+
+pub mod fake_primary;
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Lines of a log printed to stderr when a test panics while a server runs.
+const LOG_TAIL_LINES: usize = 60;
+
+// ---------------------------------------------------------------------------
+// Tools, ports, waiting
+// ---------------------------------------------------------------------------
+
+/// Path of an external program: found in `PATH`, or in the sbin directories a
+/// non-root `PATH` may lack (`named`, `knotd` and `nsd` live there). Falls
+/// back to the bare name so the spawn error names the program.
+pub fn tool(name: &str) -> PathBuf {
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let extra = ["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from);
+    std::env::split_paths(&path_var)
+        .chain(extra)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Ports handed out by [`free_port`] in this process, so two tests of one
+/// binary never share a port.
+static HANDED_OUT_PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A port on 127.0.0.1 that is free for both TCP and UDP right now and was not
+/// handed out before in this process.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP listener on 127.0.0.1:0");
+        let port = tcp
+            .local_addr()
+            .expect("local address of TCP listener")
+            .port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let mut handed_out = HANDED_OUT_PORTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+    panic!("free_port: found no port free for both TCP and UDP on 127.0.0.1 in 50 tries");
+}
+
+/// Polls `f` every 50 ms until it returns true or `timeout` passes. Returns
+/// whether it held.
+pub fn poll_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `f` every 50 ms; panics naming `what` if it does not hold within
+/// `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    if !poll_until(timeout, f) {
+        panic!("timed out after {timeout:?} waiting until {what}");
+    }
+}
+
+/// Runs `dig +time=2 +tries=1 ARGS...` and returns its stdout (dig reports
+/// timeouts and failed transfers there too).
+pub fn dig(args: &[&str]) -> String {
+    let output = Command::new(tool("dig"))
+        .args(["+time=2", "+tries=1"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dig (is bind9-dnsutils installed? see scripts/setup.sh)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Last `n` lines of a file, or a note that it cannot be read.
+fn file_tail(path: &Path, n: usize) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// Sends `signal` (e.g. "TERM") to a child with the `kill` program.
+fn send_signal(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// SIGKILLs a child and reaps it.
+fn kill_and_wait(child: &mut Child) -> Option<ExitStatus> {
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// SIGTERM, up to `grace` for the child to exit, then SIGKILL. Returns the
+/// exit status.
+fn terminate_and_wait(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    send_signal(child, "TERM");
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(_) => break,
+        }
+    }
+    kill_and_wait(child)
+}
+
+/// Log file opened for appending, plus a second handle for stderr.
+fn log_handles(path: &Path) -> (File, File) {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open log file {}: {e}", path.display()));
+    let err = out
+        .try_clone()
+        .unwrap_or_else(|e| panic!("clone handle of log file {}: {e}", path.display()));
+    (out, err)
+}
+
+/// `example.com.` and `example.com` both become `example.com`.
+fn zone_without_dot(zone: &str) -> String {
+    zone.trim_end_matches('.').to_string()
+}
+
+// ---------------------------------------------------------------------------
+// BIND 9 primary
+// ---------------------------------------------------------------------------
+
+/// How to configure a [`Bind`] primary. Build with [`BindOptions::new`] and
+/// override fields with struct update syntax.
+#[derive(Clone, Debug)]
+pub struct BindOptions {
+    /// Zone name, e.g. `example.com` (a trailing dot is allowed).
+    pub zone: String,
+    /// Master-file contents of the zone.
+    pub zone_text: String,
+    /// TSIG key `(name, algorithm, base64 secret)`, e.g.
+    /// `("xfr-key", "hmac-sha256", "c2VjcmV0...")`. When set, dynamic updates
+    /// must be signed with it (the harness does so) and `dig` calls of the
+    /// harness sign with it.
+    pub tsig: Option<(String, String, String)>,
+    /// Only transfers signed with `tsig` are allowed (else any 127.0.0.1).
+    pub require_tsig_for_transfer: bool,
+    /// `false` sets `provide-ixfr no;`: BIND then answers IXFR with a full,
+    /// AXFR-style response.
+    pub provide_ixfr: bool,
+    /// Ports on 127.0.0.1 to send NOTIFY to (`also-notify`); empty: no NOTIFY.
+    pub notify_to: Vec<u16>,
+    /// Sign the NOTIFY messages with `tsig`.
+    pub sign_notify: bool,
+}
+
+impl BindOptions {
+    /// IXFR provided, no TSIG, no NOTIFY.
+    pub fn new(zone: impl Into<String>, zone_text: impl Into<String>) -> Self {
+        BindOptions {
+            zone: zone.into(),
+            zone_text: zone_text.into(),
+            tsig: None,
+            require_tsig_for_transfer: false,
+            provide_ixfr: true,
+            notify_to: Vec::new(),
+            sign_notify: false,
+        }
+    }
+}
+
+/// A real BIND 9 `named` serving one primary zone on 127.0.0.1, with dynamic
+/// updates (so it keeps an IXFR journal) and optional NOTIFY to given ports.
+pub struct Bind {
+    opts: BindOptions,
+    zone: String,
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Bind {
+    /// Writes the config and zone into a temp dir, checks the config with
+    /// `named-checkconf`, starts `named` and waits (up to 20 s) until it
+    /// answers the zone's SOA.
+    pub fn start(opts: BindOptions) -> Bind {
+        let dir = tempfile::Builder::new()
+            .prefix("bind-")
+            .tempdir()
+            .expect("create temp dir for named");
+        let zone = zone_without_dot(&opts.zone);
+        let port = free_port();
+        let mut bind = Bind {
+            opts,
+            zone,
+            port,
+            dir,
+            child: None,
+        };
+        fs::write(bind.zone_file(), &bind.opts.zone_text).expect("write zone file for named");
+        fs::write(bind.conf_path(), bind.named_conf()).expect("write named.conf");
+
+        let check = Command::new(tool("named-checkconf"))
+            .arg(bind.conf_path())
+            .output()
+            .expect("run named-checkconf (is bind9-utils installed? see scripts/setup.sh)");
+        if !check.status.success() {
+            panic!(
+                "named-checkconf rejected the generated config:\n{}{}\n--- named.conf ---\n{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr),
+                bind.named_conf()
+            );
+        }
+        bind.spawn();
+        bind
+    }
+
+    /// Starts `named` again after [`Bind::stop`], on the same port with the
+    /// same directory, zone file and journal. Stops it first if it runs.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Kills `named` (SIGKILL; updates are already in the journal) and waits
+    /// for it to exit. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_and_wait(&mut child);
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Zone name without trailing dot.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything `named` logged (all runs, appended).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `-y alg:name:secret` for dig and nsupdate, when a key is configured.
+    pub fn key_args(&self) -> Vec<String> {
+        match &self.opts.tsig {
+            Some((name, algorithm, secret)) => {
+                vec!["-y".to_string(), format!("{algorithm}:{name}:{secret}")]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Applies a dynamic update: `commands` are nsupdate lines such as
+    /// `update add new.example.com. 300 IN A 192.0.2.7` (one or more lines).
+    /// BIND increments the SOA serial itself. Panics with nsupdate's output
+    /// if the update fails.
+    pub fn update(&self, commands: &str) {
+        let mut child = Command::new(tool("nsupdate"))
+            .args(["-t", "5"])
+            .args(self.key_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nsupdate (is bind9-dnsutils installed? see scripts/setup.sh)");
+        let script = format!(
+            "server 127.0.0.1 {}\nzone {}\n{}\nsend\n",
+            self.port,
+            self.zone,
+            commands.trim_end()
+        );
+        child
+            .stdin
+            .take()
+            .expect("nsupdate stdin is piped")
+            .write_all(script.as_bytes())
+            .expect("write commands to nsupdate");
+        let output = child.wait_with_output().expect("wait for nsupdate");
+        if !output.status.success() {
+            panic!(
+                "nsupdate failed ({}) for:\n{script}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- named.log (tail) ---\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+                file_tail(&self.log_path(), 20)
+            );
+        }
+    }
+
+    /// The zone's SOA serial as `named` serves it now.
+    pub fn soa_serial(&self) -> u32 {
+        let port = self.port.to_string();
+        let out = dig(&["@127.0.0.1", "-p", &port, &self.zone, "SOA", "+short"]);
+        parse_soa_serial(&out).unwrap_or_else(|| {
+            panic!(
+                "no SOA serial for {} from named at {}; dig said:\n{out}",
+                self.zone,
+                self.addr()
+            )
+        })
+    }
+
+    /// Full zone by AXFR from `named` (signed with the key if configured), in
+    /// dig's master-file format, TSIG lines removed. Panics if the transfer
+    /// failed or returned nothing.
+    pub fn axfr(&self) -> String {
+        let port = self.port.to_string();
+        let mut args = vec!["@127.0.0.1", "-p", &port, &self.zone, "AXFR"];
+        args.extend(["+nocmd", "+nostats", "+nocomments"]);
+        let key_args = self.key_args();
+        args.extend(key_args.iter().map(String::as_str));
+        let out = dig(&args);
+        if out.contains("Transfer failed") || out.trim().is_empty() {
+            panic!(
+                "AXFR of {} from named at {} failed; dig said:\n{out}\n--- named.log (tail) ---\n{}",
+                self.zone,
+                self.addr(),
+                file_tail(&self.log_path(), 20)
+            );
+        }
+        strip_tsig_lines(&out)
+    }
+
+    fn conf_path(&self) -> PathBuf {
+        self.dir.path().join("named.conf")
+    }
+
+    fn zone_file(&self) -> PathBuf {
+        self.dir.path().join("zone.db")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("named.log")
+    }
+
+    fn named_conf(&self) -> String {
+        let dir = self.dir.path().display();
+        let o = &self.opts;
+        let mut conf = String::new();
+        conf.push_str(&format!(
+            r#"options {{
+    directory "{dir}";
+    pid-file "{dir}/named.pid";
+    session-keyfile "{dir}/session.key";
+    managed-keys-directory "{dir}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify-delay 0;
+    notify-rate 1000;
+    startup-notify-rate 1000;
+    provide-ixfr {provide_ixfr};
+    ixfr-from-differences yes;
+}};
+controls {{ }};
+"#,
+            port = self.port,
+            provide_ixfr = if o.provide_ixfr { "yes" } else { "no" },
+        ));
+        let key_name = o.tsig.as_ref().map(|(name, _, _)| name.as_str());
+        if let Some((name, algorithm, secret)) = &o.tsig {
+            conf.push_str(&format!(
+                "key \"{name}\" {{ algorithm {algorithm}; secret \"{secret}\"; }};\n"
+            ));
+        }
+        let transfer_acl = match (o.require_tsig_for_transfer, key_name) {
+            (true, Some(name)) => format!("key \"{name}\";"),
+            (true, None) => panic!("BindOptions: require_tsig_for_transfer needs tsig"),
+            (false, _) => "127.0.0.1;".to_string(),
+        };
+        let update_acl = match key_name {
+            Some(name) => format!("key \"{name}\";"),
+            None => "127.0.0.1;".to_string(),
+        };
+        let notify = if o.notify_to.is_empty() {
+            "    notify no;\n".to_string()
+        } else {
+            let key = match (o.sign_notify, key_name) {
+                (true, Some(name)) => format!(" key \"{name}\""),
+                (true, None) => panic!("BindOptions: sign_notify needs tsig"),
+                (false, _) => String::new(),
+            };
+            let targets: String = o
+                .notify_to
+                .iter()
+                .map(|p| format!("127.0.0.1 port {p}{key}; "))
+                .collect();
+            format!("    notify explicit;\n    also-notify {{ {targets}}};\n")
+        };
+        conf.push_str(&format!(
+            r#"zone "{zone}" {{
+    type primary;
+    file "{file}";
+    allow-query {{ any; }};
+    allow-transfer {{ {transfer_acl} }};
+    allow-update {{ {update_acl} }};
+{notify}}};
+"#,
+            zone = self.zone,
+            file = self.zone_file().display(),
+        ));
+        conf
+    }
+
+    fn spawn(&mut self) {
+        let (out, err) = log_handles(&self.log_path());
+        let child = Command::new(tool("named"))
+            .args(["-g", "-4", "-n", "1", "-c"])
+            .arg(self.conf_path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start named (is bind9 installed? see scripts/setup.sh)");
+        self.child = Some(child);
+
+        let port = self.port.to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    panic!(
+                        "named exited ({status}) before serving {}; named.log:\n{}",
+                        self.zone,
+                        self.log()
+                    );
+                }
+            }
+            let out = dig(&[
+                "@127.0.0.1",
+                "-p",
+                &port,
+                &self.zone,
+                "SOA",
+                "+short",
+                "+time=1",
+            ]);
+            if parse_soa_serial(&out).is_some() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "named did not answer SOA for {} on {} within 20 s; named.log:\n{}",
+                    self.zone,
+                    self.addr(),
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "--- named.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
+                self.zone,
+                self.addr(),
+                file_tail(&self.log_path(), LOG_TAIL_LINES)
+            );
+        }
+        self.stop();
+    }
+}
+
+/// Serial from `dig +short SOA` output (third field of the first line that
+/// has seven fields).
+pub fn parse_soa_serial(dig_short: &str) -> Option<u32> {
+    dig_short.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() == 7 {
+            fields[2].parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Removes TSIG pseudo-records (`name 0 ANY TSIG ...`) that `dig -y` prints
+/// with a transfer.
+pub fn strip_tsig_lines(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().take(4).collect();
+            !(fields.len() == 4 && fields[3].eq_ignore_ascii_case("TSIG"))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Zone texts
+// ---------------------------------------------------------------------------
+
+/// Canonical form of a zone: `named-checkzone` dump, lowercased, comments and
+/// blank lines dropped, whitespace collapsed, sorted.
+fn canonical_zone(zone: &str, text: &str, label: &str) -> Result<Vec<String>, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("zonecmp-")
+        .tempdir()
+        .map_err(|e| format!("create temp dir to compare zones: {e}"))?;
+    let path = dir.path().join("zone.txt");
+    fs::write(&path, strip_tsig_lines(text))
+        .map_err(|e| format!("write {label} zone text to {}: {e}", path.display()))?;
+    let output = Command::new(tool("named-checkzone"))
+        // quiet, dump to stdout, relax every check so odd test data loads
+        .args(["-q", "-D", "-o", "-", "-i", "none"])
+        .args(["-k", "ignore", "-n", "ignore", "-m", "ignore"])
+        .args([
+            "-M", "ignore", "-S", "ignore", "-T", "ignore", "-W", "ignore",
+        ])
+        .arg(zone_without_dot(zone))
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("run named-checkzone: {e}"))?;
+    if !output.status.success() {
+        // Rerun without -q so the reason is shown.
+        let reason = Command::new(tool("named-checkzone"))
+            .args(["-i", "none", "-k", "ignore", "-n", "ignore"])
+            .arg(zone_without_dot(zone))
+            .arg(&path)
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "named-checkzone could not load zone {label} ({}):\n{reason}",
+            output.status
+        ));
+    }
+    let dump = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    let mut lines: Vec<String> = dump
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with(';'))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    Ok(lines)
+}
+
+/// Compares two master-file texts of `zone` as sets of records, independent
+/// of order, formatting, relative names, case and duplicates (dig's AXFR
+/// output with its two SOAs is fine; TSIG lines are ignored). Out-of-zone
+/// records are dropped by `named-checkzone` and so not compared.
+///
+/// `Err` lists up to 20 records only in A and up to 20 only in B, with counts.
+pub fn zones_equal(zone: &str, a_text: &str, b_text: &str) -> Result<(), String> {
+    let a = canonical_zone(zone, a_text, "A")?;
+    let b = canonical_zone(zone, b_text, "B")?;
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_a.push(x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                only_a.push(x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                only_b.push(y);
+                j += 1;
+            }
+            (None, None) => unreachable!("loop condition"),
+        }
+    }
+    if only_a.is_empty() && only_b.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "zone {zone} differs: A has {} records, B has {}; {} only in A, {} only in B\n",
+        a.len(),
+        b.len(),
+        only_a.len(),
+        only_b.len()
+    );
+    for (label, lines) in [("A", &only_a), ("B", &only_b)] {
+        if lines.is_empty() {
+            continue;
+        }
+        msg.push_str(&format!(
+            "only in {label} (first {}):\n",
+            lines.len().min(20)
+        ));
+        for line in lines.iter().take(20) {
+            msg.push_str(&format!("  {line}\n"));
+        }
+    }
+    Err(msg)
+}
+
+/// Panics with the difference if the two zone texts are not equal (see
+/// [`zones_equal`]).
+pub fn assert_zones_equal(zone: &str, a_text: &str, b_text: &str) {
+    if let Err(diff) = zones_equal(zone, a_text, b_text) {
+        panic!("{diff}");
+    }
+}
+
+/// Records [`generate_zone`] adds besides the `n` it is asked for: apex SOA,
+/// apex NS and the name server's glue A.
+pub const GENERATED_APEX_RECORDS: usize = 3;
+
+/// A deterministic zone: SOA (refresh 3600, retry 600, expire 86400,
+/// minimum 300), NS `ns1.<zone>.` with glue A 127.0.0.1, and `n` records
+/// `h{i}.<zone>.` of varied types. It has `n + GENERATED_APEX_RECORDS`
+/// records.
+pub fn generate_zone(zone: &str, serial: u32, n: usize) -> String {
+    generate_zone_with_timers(zone, serial, n, 3600, 600, 86400, 300)
+}
+
+/// [`generate_zone`] with the SOA timers given.
+pub fn generate_zone_with_timers(
+    zone: &str,
+    serial: u32,
+    n: usize,
+    refresh: u32,
+    retry: u32,
+    expire: u32,
+    minimum: u32,
+) -> String {
+    let z = format!("{}.", zone_without_dot(zone));
+    let mut text = String::with_capacity(64 * (n + 4));
+    text.push_str(&format!("$ORIGIN {z}\n$TTL 300\n"));
+    text.push_str(&format!(
+        "{z} 3600 IN SOA ns1.{z} hostmaster.{z} {serial} {refresh} {retry} {expire} {minimum}\n"
+    ));
+    text.push_str(&format!("{z} 3600 IN NS ns1.{z}\n"));
+    text.push_str(&format!("ns1.{z} 3600 IN A 127.0.0.1\n"));
+    for i in 0..n {
+        let owner = format!("h{i}.{z}");
+        let rdata = match i % 8 {
+            0 | 7 => format!("A 10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff),
+            1 => format!("AAAA 2001:db8::{:x}:{:x}", (i >> 16) & 0xffff, i & 0xffff),
+            2 => format!("TXT \"record {i} of {z}\" \"with spaces\" plain{i}"),
+            3 => format!("MX {} ns1.{z}", 10 + i % 50),
+            4 => format!("CNAME h{}.{z}", i - 4),
+            5 => format!("SRV {} {} {} ns1.{z}", i % 10, i % 100, 1024 + i % 60000),
+            _ => format!("CAA 0 issue \"ca{}.example.net\"", i % 5),
+        };
+        text.push_str(&format!("{owner} {} IN {rdata}\n", 300 + i % 7));
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------
+// secondary53 under test
+// ---------------------------------------------------------------------------
+
+/// Path of the secondary53 binary Cargo built for these tests.
+pub fn secondary53_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_secondary53"))
+}
+
+/// Runs `secondary53 ARGS... -c CONFIG` without a running server. Returns
+/// `(success, stdout, stderr)`.
+pub fn run_cli(config_path: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(secondary53_bin())
+        .args(args)
+        .arg("-c")
+        .arg(config_path)
+        .env("RUST_LOG", "info,secondary53=debug")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run secondary53 {args:?}: {e}"));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The secondary53 daemon as a child process: `secondary53 run -c
+/// <dir>/secondary53.toml`, output appended to `<dir>/secondary53.log`.
+pub struct Secondary {
+    dir: PathBuf,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl Secondary {
+    /// Writes `config_text` to `<dir>/secondary53.toml` and starts the daemon.
+    /// Does not wait for it to be ready: use [`Secondary::wait_for_log`] or
+    /// query it with [`dig`] inside [`wait_until`].
+    pub fn start(dir: &Path, config_text: &str) -> Secondary {
+        let config_path = dir.join("secondary53.toml");
+        fs::write(&config_path, config_text)
+            .unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
+        let mut secondary = Secondary {
+            dir: dir.to_path_buf(),
+            config_path,
+            log_path: dir.join("secondary53.log"),
+            child: None,
+        };
+        secondary.spawn();
+        secondary
+    }
+
+    /// Starts the daemon again with the same config (after stop or kill).
+    /// Stops it first (SIGTERM) if it runs.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let (out, err) = log_handles(&self.log_path);
+        let child = Command::new(secondary53_bin())
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info,secondary53=debug")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start secondary53 run");
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, up to 5 s to exit, then SIGKILL. Returns the exit status, or
+    /// `None` if it was not running.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        terminate_and_wait(&mut child, Duration::from_secs(5))
+    }
+
+    /// SIGKILL at once (a crash), and reap.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        kill_and_wait(&mut child)
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Exit status if the process has exited on its own.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Everything the daemon wrote so far (all runs, appended).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log tail after
+    /// `timeout`, or at once if the daemon exited.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.try_exit_status() {
+                // It may have logged the line just before exiting.
+                if self.log().contains(needle) {
+                    return;
+                }
+                panic!(
+                    "secondary53 exited ({status}) before logging {needle:?}; log tail:\n{}",
+                    file_tail(&self.log_path, LOG_TAIL_LINES)
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "secondary53 did not log {needle:?} within {timeout:?}; log tail:\n{}",
+                    file_tail(&self.log_path, LOG_TAIL_LINES)
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `secondary53 ARGS... -c <this config>`. Returns
+    /// `(success, stdout, stderr)`.
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        run_cli(&self.config_path, args)
+    }
+}
+
+impl Drop for Secondary {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "--- {} (last {LOG_TAIL_LINES} lines) ---\n{}",
+                self.log_path.display(),
+                file_tail(&self.log_path, LOG_TAIL_LINES)
+            );
+        }
+        if let Some(mut child) = self.child.take() {
+            kill_and_wait(&mut child);
+        }
+    }
+}
