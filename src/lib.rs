@@ -22,7 +22,12 @@
 //! through [`store`].
 
 pub mod config;
+pub mod control;
+pub mod notify;
+pub mod schedule;
 pub mod serial;
+pub mod serve;
+pub mod server;
 pub mod store;
 pub mod tsig;
 pub mod xfr;

@@ -1,1 +1,315 @@
-fn main() {}
+//! The `secondary53` command: a thin CLI over the library.
+//!
+//! Offline commands (`check`, `zone list`, `zone dump`, `journal`) read the
+//! configuration and the store directly, so they work whether or not the
+//! server runs. `zone status|refresh|retransfer` talk to the running server
+//! over its control socket.
+//!
+//! Exit codes: 0 success, 1 a runtime error (store, server, control), 2 a
+//! usage or configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secondary53::config::{Config, LogFormat};
+use secondary53::schedule::unix_now;
+use secondary53::server::Server;
+use secondary53::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "secondary53",
+    version,
+    about = "Authoritative secondary DNS server with a journaled SQLite store"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = "/etc/secondary53/secondary53.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Run {
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration and exit.
+    Check,
+    /// Zone commands.
+    Zone {
+        #[command(subcommand)]
+        command: ZoneCommand,
+    },
+    /// Show the journal of a zone: versions and their deltas.
+    Journal {
+        /// Zone name.
+        zone: String,
+        /// Only versions after this serial.
+        #[arg(long)]
+        since: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZoneCommand {
+    /// List zones: name, serial, last refresh, state (from the store).
+    List,
+    /// Print the current version in master-file format.
+    Dump {
+        /// Zone name.
+        zone: String,
+    },
+    /// Status of the running server's zones.
+    Status {
+        /// Zone name (all when omitted).
+        zone: Option<String>,
+    },
+    /// Check the zone's SOA at the primaries now.
+    Refresh {
+        /// Zone name.
+        zone: String,
+    },
+    /// Transfer the whole zone now (AXFR), even if the serial is not newer.
+    Retransfer {
+        /// Zone name.
+        zone: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Check => {
+            println!(
+                "{}: ok ({} zones, {} keys)",
+                cli.config.display(),
+                config.zones.len(),
+                config.keys.len()
+            );
+            Ok(())
+        }
+        Command::Run { json } => run(config, json),
+        Command::Zone { command } => zone_command(&config, command),
+        Command::Journal { zone, since } => journal(&config, &zone, since),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn run(config: Config, json: bool) -> Result<(), String> {
+    init_logging(json || config.server.log_format == LogFormat::Json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    runtime.block_on(async {
+        let server = Server::new(config).map_err(|e| e.to_string())?;
+        server
+            .run(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn apex(zone: &str) -> String {
+    let mut z = zone.to_ascii_lowercase();
+    if !z.ends_with('.') {
+        z.push('.');
+    }
+    z
+}
+
+fn open_store(config: &Config) -> Result<Store, String> {
+    Store::open(&config.server.data_dir).map_err(|e| e.to_string())
+}
+
+fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
+    match command {
+        ZoneCommand::List => {
+            let store = open_store(config)?;
+            let stored = store.zones().map_err(|e| e.to_string())?;
+            let now = unix_now();
+            println!(
+                "{:<32} {:>10} {:<20} STATE",
+                "ZONE", "SERIAL", "LAST_REFRESH"
+            );
+            for zc in &config.zones {
+                let name = secondary53::zone::owner_key(&zc.name);
+                let st = stored.iter().find(|s| s.name == name);
+                let (serial, refreshed, state) = match st {
+                    None | Some(secondary53::store::ZoneState { serial: None, .. }) => {
+                        ("-".to_string(), "-".to_string(), "loading")
+                    }
+                    Some(s) => {
+                        let state = if s.is_expired(now) {
+                            "expired"
+                        } else if s.last_failure.is_some() {
+                            "retrying"
+                        } else {
+                            "ok"
+                        };
+                        (
+                            s.serial.map(|v| v.to_string()).unwrap_or_default(),
+                            s.last_refresh.map(fmt_time).unwrap_or_else(|| "-".into()),
+                            state,
+                        )
+                    }
+                };
+                println!("{name:<32} {serial:>10} {refreshed:<20} {state}");
+            }
+            Ok(())
+        }
+        ZoneCommand::Dump { zone } => {
+            let store = open_store(config)?;
+            let z = apex(&zone);
+            if store.current_soa(&z).map_err(|e| e.to_string())?.is_none() {
+                return Err(format!("zone {z} has no stored version"));
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            use std::io::Write;
+            let _ = writeln!(out, "$ORIGIN {z}");
+            let mut failed = None;
+            store
+                .for_each_record(&z, |r| {
+                    if failed.is_none()
+                        && let Err(e) = writeln!(out, "{}", r.to_master_line())
+                    {
+                        failed = Some(e);
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            if let Some(e) = failed {
+                return Err(format!("write: {e}"));
+            }
+            out.flush().map_err(|e| format!("write: {e}"))
+        }
+        ZoneCommand::Status { zone } => {
+            let cmd = match zone {
+                Some(z) => format!("status {z}"),
+                None => "status".into(),
+            };
+            let out = secondary53::control::request(&config.server.control, &cmd)?;
+            print!("{out}");
+            Ok(())
+        }
+        ZoneCommand::Refresh { zone } => {
+            let out =
+                secondary53::control::request(&config.server.control, &format!("refresh {zone}"))?;
+            print!("{out}");
+            Ok(())
+        }
+        ZoneCommand::Retransfer { zone } => {
+            let out = secondary53::control::request(
+                &config.server.control,
+                &format!("retransfer {zone}"),
+            )?;
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+fn journal(config: &Config, zone: &str, since: Option<u32>) -> Result<(), String> {
+    let store = open_store(config)?;
+    let z = apex(zone);
+    let versions = store.versions(&z, since).map_err(|e| e.to_string())?;
+    for v in versions {
+        let from = v
+            .serial_from
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "version {} serial {} -> {} kind={} peer={} time={} removed={} added={}",
+            v.seq,
+            from,
+            v.serial_to,
+            v.kind,
+            v.peer.as_deref().unwrap_or("-"),
+            fmt_time(v.created),
+            v.removed,
+            v.added
+        );
+        if v.serial_from.is_none() {
+            println!("  (first version, stored whole)");
+            continue;
+        }
+        let (removed, added) = store.delta(&z, v.seq).map_err(|e| e.to_string())?;
+        for r in removed {
+            println!("- {}", r.to_master_line());
+        }
+        for r in added {
+            println!("+ {}", r.to_master_line());
+        }
+    }
+    Ok(())
+}
+
+/// Formats a Unix time as an RFC 3339 UTC timestamp.
+fn fmt_time(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}

@@ -1,0 +1,233 @@
+//! NOTIFY in (RFC 1996): check the sender against the zone's ACL and key,
+//! answer, and tell the caller which zone to check.
+//!
+//! Accepted NOTIFYs get a response with the same id, QR and AA set and the
+//! question echoed (RFC 1996 section 4.7), signed when the request was. A
+//! NOTIFY for a zone we do not hold is answered NOTAUTH; one from an address
+//! outside `allow_notify` is REFUSED; one without the zone's TSIG key is
+//! NOTAUTH (RFC 8945 section 5.2). Each refusal is logged once, with zone,
+//! peer and reason.
+
+use std::net::SocketAddr;
+
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{RecordType, TSigner};
+
+use crate::config::IpPrefix;
+use crate::tsig::{sign_response, verify_request};
+use crate::zone::owner_key;
+
+/// What the server knows of a zone for NOTIFY checks.
+pub struct NotifyPolicy<'a> {
+    /// Addresses allowed to send NOTIFY.
+    pub allow: &'a [IpPrefix],
+    /// The zone's key, when NOTIFY must be signed.
+    pub signer: Option<&'a TSigner>,
+}
+
+/// The decision on one NOTIFY.
+#[derive(Debug)]
+pub struct NotifyDecision {
+    /// The zone (lowercase FQDN), when the NOTIFY was accepted.
+    pub accepted_zone: Option<String>,
+    /// The serial announced in the answer section, if any.
+    pub serial: Option<u32>,
+    /// The response to send.
+    pub response: Message,
+    /// Why it was refused, for the log.
+    pub refusal: Option<String>,
+}
+
+/// Decides on a NOTIFY request. `lookup` maps a zone apex to its policy.
+pub fn handle_notify<'a>(
+    raw: &[u8],
+    request: &Message,
+    from: SocketAddr,
+    lookup: impl Fn(&str) -> Option<NotifyPolicy<'a>>,
+) -> NotifyDecision {
+    let mut response = Message::new(request.id, MessageType::Response, OpCode::Notify);
+    response.metadata.authoritative = true;
+    response.add_queries(request.queries.iter().cloned());
+    let refuse = |mut response: Message, rcode: ResponseCode, why: String| {
+        response.metadata.response_code = rcode;
+        response.metadata.authoritative = false;
+        NotifyDecision {
+            accepted_zone: None,
+            serial: None,
+            response,
+            refusal: Some(why),
+        }
+    };
+    let Some(q) = request
+        .queries
+        .first()
+        .filter(|_| request.queries.len() == 1)
+    else {
+        return refuse(
+            response,
+            ResponseCode::FormErr,
+            "NOTIFY must carry exactly one question".into(),
+        );
+    };
+    if q.query_type() != RecordType::SOA {
+        return refuse(
+            response,
+            ResponseCode::NotImp,
+            format!("NOTIFY for type {} is not supported", q.query_type()),
+        );
+    }
+    let zone = owner_key(q.name());
+    let Some(policy) = lookup(&zone) else {
+        return refuse(
+            response,
+            ResponseCode::NotAuth,
+            format!("not a secondary for {zone}"),
+        );
+    };
+    if !policy.allow.iter().any(|p| p.contains(from.ip())) {
+        return refuse(
+            response,
+            ResponseCode::Refused,
+            format!("{} is not in allow_notify", from.ip()),
+        );
+    }
+    if let Some(signer) = policy.signer {
+        match verify_request(raw, request, signer) {
+            Ok(mac) => {
+                if let Err(e) = sign_response(&mut response, signer, &mac) {
+                    return refuse(
+                        response,
+                        ResponseCode::ServFail,
+                        format!("cannot sign NOTIFY response: {e}"),
+                    );
+                }
+            }
+            Err(f) => {
+                return refuse(
+                    response,
+                    ResponseCode::NotAuth,
+                    format!("TSIG with key {} failed: {f}", signer.signer_name()),
+                );
+            }
+        }
+    }
+    let serial = request
+        .answers
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+        .and_then(|r| match &r.data {
+            hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        });
+    NotifyDecision {
+        accepted_zone: Some(zone),
+        serial,
+        response,
+        refusal: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+
+    fn notify(zone: &str) -> Message {
+        let mut m = Message::new(4242, MessageType::Query, OpCode::Notify);
+        m.metadata.authoritative = true;
+        m.add_query(Query::query(
+            Name::from_ascii(zone).unwrap(),
+            RecordType::SOA,
+        ));
+        m
+    }
+
+    fn allow() -> Vec<IpPrefix> {
+        vec!["127.0.0.1".parse().unwrap()]
+    }
+
+    fn from(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 5300)
+    }
+
+    #[test]
+    fn allowed_notify_is_answered_with_same_id_and_aa() {
+        let m = notify("Example.COM.");
+        let raw = m.to_vec().unwrap();
+        let acl = allow();
+        let d = handle_notify(&raw, &m, from("127.0.0.1"), |z| {
+            (z == "example.com.").then(|| NotifyPolicy {
+                allow: &acl,
+                signer: None,
+            })
+        });
+        assert_eq!(d.accepted_zone.as_deref(), Some("example.com."));
+        assert_eq!(d.response.id, 4242);
+        assert!(d.response.authoritative);
+        assert_eq!(d.response.message_type, MessageType::Response);
+        assert_eq!(d.response.op_code, OpCode::Notify);
+        assert_eq!(d.response.response_code, ResponseCode::NoError);
+        assert_eq!(d.response.queries.len(), 1);
+    }
+
+    #[test]
+    fn notify_from_outside_the_acl_is_refused() {
+        let m = notify("example.com.");
+        let raw = m.to_vec().unwrap();
+        let acl = allow();
+        let d = handle_notify(&raw, &m, from("127.0.0.2"), |_| {
+            Some(NotifyPolicy {
+                allow: &acl,
+                signer: None,
+            })
+        });
+        assert!(d.accepted_zone.is_none());
+        assert_eq!(d.response.response_code, ResponseCode::Refused);
+        assert!(d.refusal.unwrap().contains("127.0.0.2"));
+    }
+
+    #[test]
+    fn notify_for_unknown_zone_is_notauth() {
+        let m = notify("other.test.");
+        let raw = m.to_vec().unwrap();
+        let d = handle_notify(&raw, &m, from("127.0.0.1"), |_| None);
+        assert_eq!(d.response.response_code, ResponseCode::NotAuth);
+    }
+
+    #[test]
+    fn unsigned_notify_is_notauth_when_a_key_is_required() {
+        let signer = TSigner::new(
+            b"k".to_vec(),
+            TsigAlgorithm::HmacSha256,
+            Name::from_ascii("xfer.").unwrap(),
+            300,
+        )
+        .unwrap();
+        let m = notify("example.com.");
+        let raw = m.to_vec().unwrap();
+        let acl = allow();
+        let d = handle_notify(&raw, &m, from("127.0.0.1"), |_| {
+            Some(NotifyPolicy {
+                allow: &acl,
+                signer: Some(&signer),
+            })
+        });
+        assert!(d.accepted_zone.is_none());
+        assert_eq!(d.response.response_code, ResponseCode::NotAuth);
+
+        let mut signed = notify("example.com.");
+        crate::tsig::sign_request(&mut signed, &signer).unwrap();
+        let raw = signed.to_vec().unwrap();
+        let parsed = Message::from_vec(&raw).unwrap();
+        let d = handle_notify(&raw, &parsed, from("127.0.0.1"), |_| {
+            Some(NotifyPolicy {
+                allow: &acl,
+                signer: Some(&signer),
+            })
+        });
+        assert_eq!(d.accepted_zone.as_deref(), Some("example.com."));
+        assert!(d.response.signature.is_some(), "response is signed");
+    }
+}

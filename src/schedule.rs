@@ -1,0 +1,576 @@
+//! The per-zone task: refresh, retry and expire timers (RFC 1034 section
+//! 4.3.5, RFC 1996), NOTIFY-triggered checks, and the transfer that follows.
+//!
+//! ```text
+//!            first transfer ok                      expire passes
+//!  Loading ────────────────────▶ Serving ─────────────────────────▶ Expired
+//!     ▲                             ▲  refresh ok (SOA same, or IXFR/AXFR) │
+//!     │                             └──────────────────────────────────────┘
+//!     └─ no stored version at start
+//! ```
+//!
+//! Each zone has one task that owns its timers; commands (NOTIFY, refresh,
+//! retransfer) arrive on a channel. Commands that arrive while a check runs
+//! are merged into one further check, so a burst of NOTIFYs causes one
+//! transfer, not many. Timer times are persisted in the store (last refresh,
+//! last failure), so after a restart the schedule resumes where it was.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::config::ZoneConfig;
+use crate::serial::Serial;
+use crate::store::{CommitInfo, CommitSummary, Store, StoreError, VersionKind, expire_of};
+use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
+use crate::zone::snapshot::ZoneSnapshot;
+use crate::zone::{Rr, soa_fields};
+
+/// The store, shared by all zone tasks (used from blocking tasks).
+pub type SharedStore = Arc<Mutex<Store>>;
+
+/// The lifecycle state of a zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneLifecycle {
+    /// No version yet: waiting for the first transfer.
+    Loading,
+    /// A version is being served.
+    Serving,
+    /// The expire time passed without a successful refresh: answers SERVFAIL.
+    Expired,
+}
+
+impl ZoneLifecycle {
+    /// Lowercase name for status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneLifecycle::Loading => "loading",
+            ZoneLifecycle::Serving => "serving",
+            ZoneLifecycle::Expired => "expired",
+        }
+    }
+}
+
+/// What the zone task publishes for queries and the control socket.
+#[derive(Clone, Debug)]
+pub struct ZoneStatus {
+    /// Lifecycle state.
+    pub state: ZoneLifecycle,
+    /// Current serial.
+    pub serial: Option<u32>,
+    /// Unix time of the last successful refresh.
+    pub last_refresh: Option<i64>,
+    /// Unix time of the last transfer.
+    pub last_transfer: Option<i64>,
+    /// Kind of the last transfer ("IXFR", "AXFR", ...).
+    pub last_transfer_kind: Option<String>,
+    /// The primary that answered last.
+    pub primary: Option<SocketAddr>,
+    /// Unix time of the next scheduled check.
+    pub next_refresh: Option<i64>,
+    /// Unix time the zone expires unless refreshed.
+    pub expire_at: Option<i64>,
+    /// Last error, cleared by a success.
+    pub last_error: Option<String>,
+}
+
+/// The shared view of one zone: its status and the snapshot being served.
+#[derive(Debug)]
+pub struct ZoneShared {
+    /// Apex, lowercase FQDN.
+    pub apex: String,
+    /// Status.
+    pub status: RwLock<ZoneStatus>,
+    /// The version being served, swapped whole when a version commits.
+    pub snapshot: RwLock<Arc<ZoneSnapshot>>,
+}
+
+impl ZoneShared {
+    /// A copy of the status.
+    pub fn status(&self) -> ZoneStatus {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The snapshot being served.
+    pub fn snapshot(&self) -> Arc<ZoneSnapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ZoneStatus)) {
+        f(&mut self.status.write().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// A request to a zone task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneCommand {
+    /// A NOTIFY arrived (RFC 1996): check the SOA now.
+    Notify {
+        /// Who sent it.
+        from: SocketAddr,
+        /// The serial it announced, if any.
+        serial: Option<u32>,
+    },
+    /// Check the SOA now (operator request).
+    Refresh,
+    /// Transfer the whole zone now, even if the serial is not newer.
+    Retransfer,
+}
+
+/// A committed change, reported to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneUpdated {
+    /// Apex.
+    pub zone: String,
+    /// The new serial.
+    pub serial: u32,
+    /// How it arrived.
+    pub kind: String,
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The zone task.
+pub struct ZoneTask {
+    config: ZoneConfig,
+    name: Name,
+    apex: String,
+    primaries: Vec<Primary>,
+    store: SharedStore,
+    shared: Arc<ZoneShared>,
+    commands: mpsc::Receiver<ZoneCommand>,
+    updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
+    /// Effective (refresh, retry, expire) of the current SOA.
+    timers: (u32, u32, u32),
+    soa: Option<Rr>,
+    last_refresh: Option<i64>,
+    last_failure: Option<i64>,
+}
+
+/// Why a refresh attempt ended without a new version.
+enum Outcome {
+    /// A new version was committed.
+    Committed,
+    /// The primary's serial is not newer.
+    UpToDate,
+}
+
+impl ZoneTask {
+    /// Loads the zone's stored state and builds its task and shared view.
+    pub fn load(
+        config: ZoneConfig,
+        primaries: Vec<Primary>,
+        store: SharedStore,
+        commands: mpsc::Receiver<ZoneCommand>,
+        updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
+    ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
+        let apex = crate::zone::owner_key(&config.name);
+        let (state, soa, records) = {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            s.ensure_zone(&apex)?;
+            let state = s.zone_state(&apex)?;
+            let soa = s.current_soa(&apex)?;
+            let mut records = Vec::new();
+            if soa.is_some() {
+                s.for_each_record(&apex, |r| records.push(r))?;
+            }
+            (state, soa, records)
+        };
+        let state = state.ok_or_else(|| StoreError::UnknownZone { zone: apex.clone() })?;
+        let timers = timers_of(&config, soa.as_ref());
+        let now = unix_now();
+        let lifecycle = match (&soa, state.is_expired(now)) {
+            (None, _) => ZoneLifecycle::Loading,
+            (Some(_), true) => ZoneLifecycle::Expired,
+            (Some(_), false) => ZoneLifecycle::Serving,
+        };
+        let snapshot = Arc::new(ZoneSnapshot::new(&apex, records));
+        let shared = Arc::new(ZoneShared {
+            apex: apex.clone(),
+            status: RwLock::new(ZoneStatus {
+                state: lifecycle,
+                serial: state.serial,
+                last_refresh: state.last_refresh,
+                last_transfer: state.last_transfer,
+                last_transfer_kind: None,
+                primary: None,
+                next_refresh: None,
+                expire_at: state
+                    .last_refresh
+                    .zip(state.expire_secs)
+                    .map(|(t, e)| t + i64::from(e)),
+                last_error: state.last_error.clone(),
+            }),
+            snapshot: RwLock::new(snapshot),
+        });
+        let task = ZoneTask {
+            name: config.name.clone(),
+            config,
+            apex,
+            primaries,
+            store,
+            shared: shared.clone(),
+            commands,
+            updates,
+            timers,
+            soa,
+            last_refresh: state.last_refresh,
+            last_failure: state.last_failure,
+        };
+        Ok((task, shared))
+    }
+
+    /// Unix time of the next check, from the persisted times.
+    fn next_check(&self) -> i64 {
+        let (refresh, retry, _) = self.timers;
+        match (self.soa.is_some(), self.last_refresh, self.last_failure) {
+            (false, _, Some(f)) => f + i64::from(retry),
+            (false, _, None) => 0,
+            (true, Some(ok), Some(f)) if f >= ok => f + i64::from(retry),
+            (true, Some(ok), _) => ok + i64::from(refresh),
+            (true, None, _) => 0,
+        }
+    }
+
+    fn expire_at(&self) -> Option<i64> {
+        let (_, _, expire) = self.timers;
+        self.soa.as_ref()?;
+        self.last_refresh.map(|t| t + i64::from(expire))
+    }
+
+    /// Runs until the command channel closes.
+    pub async fn run(mut self) {
+        loop {
+            let now = unix_now();
+            let next = self.next_check();
+            let expire_at = self.expire_at();
+            self.shared.update(|s| {
+                s.next_refresh = Some(next.max(now));
+                s.expire_at = expire_at;
+            });
+            if let Some(at) = expire_at
+                && now >= at
+                && self.shared.status().state == ZoneLifecycle::Serving
+            {
+                warn!(zone = %self.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
+                self.shared.update(|s| s.state = ZoneLifecycle::Expired);
+            }
+            let mut wake = next;
+            if let Some(at) = expire_at
+                && at > now
+            {
+                wake = wake.min(at);
+            }
+            let sleep = Duration::from_secs(wake.saturating_sub(now).max(0) as u64);
+            let mut force = false;
+            let mut check = next <= now;
+            if !check {
+                tokio::select! {
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            check = true;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                    _ = tokio::time::sleep(sleep) => {
+                        check = unix_now() >= self.next_check();
+                    }
+                }
+            }
+            // Merge every command already queued into this one check.
+            while let Ok(cmd) = self.commands.try_recv() {
+                check = true;
+                force |= self.note_command(&cmd);
+            }
+            if check {
+                self.refresh(force).await;
+            }
+        }
+    }
+
+    fn note_command(&self, cmd: &ZoneCommand) -> bool {
+        match cmd {
+            ZoneCommand::Notify { from, serial } => {
+                debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
+                false
+            }
+            ZoneCommand::Refresh => false,
+            ZoneCommand::Retransfer => true,
+        }
+    }
+
+    /// One refresh: each primary in order until one succeeds.
+    async fn refresh(&mut self, force_axfr: bool) {
+        let mut errors = Vec::new();
+        for primary in self.primaries.clone() {
+            match self.refresh_from(&primary, force_axfr).await {
+                Ok(outcome) => {
+                    let now = unix_now();
+                    self.last_refresh = Some(now);
+                    self.last_failure = None;
+                    if matches!(outcome, Outcome::UpToDate) {
+                        let expire = self.timers.2;
+                        let apex = self.apex.clone();
+                        let r = self
+                            .with_store(move |s| s.record_refresh(&apex, now, expire))
+                            .await;
+                        if let Err(e) = r {
+                            warn!(zone = %self.apex, error = %e, "cannot record refresh");
+                        }
+                    }
+                    let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
+                    self.shared.update(|s| {
+                        s.state = ZoneLifecycle::Serving;
+                        s.last_refresh = Some(now);
+                        s.last_error = None;
+                        s.primary = Some(primary.addr);
+                    });
+                    if was_expired {
+                        info!(zone = %self.apex, peer = %primary.addr, "zone refreshed after expiry; serving again");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    warn!(zone = %self.apex, peer = %primary.addr, error = %e, "refresh failed");
+                    errors.push(e);
+                }
+            }
+        }
+        let now = unix_now();
+        self.last_failure = Some(now);
+        let msg = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+        self.shared.update(|s| s.last_error = Some(msg.clone()));
+        let apex = self.apex.clone();
+        if let Err(e) = self
+            .with_store(move |s| s.record_failure(&apex, now, &msg))
+            .await
+        {
+            warn!(zone = %self.apex, error = %e, "cannot record failure");
+        }
+    }
+
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::UnknownZone {
+                zone: format!("store task failed: {e}"),
+            }),
+        }
+    }
+
+    async fn refresh_from(
+        &mut self,
+        primary: &Primary,
+        force_axfr: bool,
+    ) -> Result<Outcome, RefreshError> {
+        let remote = primary.soa(&self.name).await?;
+        let remote_serial = remote.soa_serial().unwrap_or(0);
+        let ours = self.soa.as_ref().and_then(Rr::soa_serial);
+        if !force_axfr
+            && let Some(ours) = ours
+            && !Serial(remote_serial).is_newer_than(Serial(ours))
+        {
+            if remote_serial != ours {
+                warn!(zone = %self.apex, peer = %primary.addr, ours, theirs = remote_serial,
+                    "primary serial is not newer than ours (RFC 1982); keeping our version (use `zone retransfer` to force)");
+            } else {
+                debug!(zone = %self.apex, peer = %primary.addr, serial = ours, "zone is up to date");
+            }
+            return Ok(Outcome::UpToDate);
+        }
+        let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
+        if use_ixfr {
+            let current = self.soa.clone().expect("checked above");
+            let serial = current.soa_serial().unwrap_or(0);
+            match primary
+                .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
+                .await
+            {
+                Ok((Transfer::UpToDate { .. }, _)) => return Ok(Outcome::UpToDate),
+                Ok((t, stats)) => {
+                    let kind = match &t {
+                        Transfer::Full { .. } => "AXFR-style IXFR",
+                        _ => "IXFR",
+                    };
+                    match self.commit(primary, t, stats, kind, None).await {
+                        Ok(()) => return Ok(Outcome::Committed),
+                        Err(RefreshError::Store(e @ StoreError::Inconsistent { .. })) => {
+                            let reason = e.to_string();
+                            return self.axfr(primary, Some(reason)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) if e.wants_axfr_fallback() => {
+                    return self.axfr(primary, Some(e.to_string())).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let reason = if force_axfr {
+            Some("retransfer requested".to_string())
+        } else if self.soa.is_none() {
+            None
+        } else {
+            Some("IXFR disabled in the configuration".to_string())
+        };
+        self.axfr(primary, reason).await
+    }
+
+    async fn axfr(
+        &mut self,
+        primary: &Primary,
+        fallback_reason: Option<String>,
+    ) -> Result<Outcome, RefreshError> {
+        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
+        let kind = if fallback_reason.is_some() {
+            "AXFR fallback"
+        } else {
+            "AXFR"
+        };
+        self.commit(primary, t, stats, kind, fallback_reason)
+            .await?;
+        Ok(Outcome::Committed)
+    }
+
+    async fn commit(
+        &mut self,
+        primary: &Primary,
+        transfer: Transfer,
+        stats: XfrStats,
+        kind: &str,
+        fallback_reason: Option<String>,
+    ) -> Result<(), RefreshError> {
+        let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
+        let new_soa = match &transfer {
+            Transfer::Full { records, .. } => records.first().cloned(),
+            Transfer::Incremental { deltas } => deltas.last().map(|d| d.to_soa.clone()),
+            Transfer::UpToDate { .. } => None,
+        }
+        .ok_or(RefreshError::NothingToCommit)?;
+        let timers = timers_of(&self.config, Some(&new_soa));
+        let now = unix_now();
+        let info = CommitInfo {
+            kind: match &transfer {
+                Transfer::Incremental { .. } => VersionKind::Ixfr,
+                _ => VersionKind::Axfr,
+            },
+            peer: Some(primary.addr.to_string()),
+            now,
+            expire_secs: expire_of(&new_soa, &self.config.timers),
+            max_versions: self.config.journal_max_versions,
+        };
+        let apex = self.apex.clone();
+        let commit_started = std::time::Instant::now();
+        // Commit, then rebuild the snapshot from the store in the same
+        // blocking task, so the transfer's records are dropped before the
+        // snapshot is built (one copy of a large zone at a time).
+        let (summary, snapshot): (CommitSummary, ZoneSnapshot) = self
+            .with_store(move |s| {
+                let summary = match transfer {
+                    Transfer::Full { records, .. } => s.commit_axfr(&apex, records, &info)?,
+                    Transfer::Incremental { deltas } => s.commit_ixfr(&apex, &deltas, &info)?,
+                    Transfer::UpToDate { .. } => unreachable!("checked above"),
+                };
+                let mut records = Vec::with_capacity(summary.total);
+                s.for_each_record(&apex, |r| records.push(r))?;
+                Ok((summary, ZoneSnapshot::new(&apex, records)))
+            })
+            .await?;
+        let commit_ms = commit_started.elapsed().as_millis() as u64;
+        self.timers = timers;
+        self.soa = Some(new_soa);
+        self.last_refresh = Some(now);
+        self.last_failure = None;
+        *self
+            .shared
+            .snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        let serial = summary.serial_to;
+        self.shared.update(|s| {
+            s.serial = Some(serial);
+            s.last_transfer = Some(now);
+            s.last_transfer_kind = Some(kind.to_string());
+        });
+        info!(
+            zone = %self.apex,
+            peer = %primary.addr,
+            kind,
+            fallback_reason = fallback_reason.as_deref().unwrap_or(""),
+            serial_from = serial_from.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            serial_to = serial,
+            versions = summary.versions,
+            records = stats.records,
+            removed = summary.removed,
+            added = summary.added,
+            zone_records = summary.total,
+            messages = stats.messages,
+            bytes = stats.bytes,
+            transfer_ms = stats.duration.as_millis() as u64,
+            commit_ms,
+            "transfer committed"
+        );
+        let _ = self.updates.send(ZoneUpdated {
+            zone: self.apex.clone(),
+            serial,
+            kind: kind.to_string(),
+        });
+        Ok(())
+    }
+}
+
+/// Effective timers of a zone whose SOA is `soa` (defaults before the first transfer).
+fn timers_of(config: &ZoneConfig, soa: Option<&Rr>) -> (u32, u32, u32) {
+    let f = soa.and_then(soa_fields);
+    config.timers.effective(
+        f.map(|f| f.refresh).unwrap_or(3600),
+        f.map(|f| f.retry).unwrap_or(60),
+        f.map(|f| f.expire).unwrap_or(604_800),
+    )
+}
+
+/// A refresh attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The network or the primary failed.
+    #[error(transparent)]
+    Xfr(#[from] XfrError),
+    /// The store failed or the delta did not apply.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The transfer carried no new version.
+    #[error("transfer carried no new version")]
+    NothingToCommit,
+}

@@ -1,0 +1,167 @@
+//! The running server: the store, one task per zone, UDP/TCP listeners on
+//! every `listen` address, and the control socket.
+//!
+//! [`Server::run`] takes a shutdown future, so a test or an embedding
+//! program decides when it stops; the binary passes SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc};
+use tracing::info;
+
+use crate::config::Config;
+use crate::schedule::{ZoneShared, ZoneTask, ZoneUpdated};
+use crate::serve::{ZoneEntry, Zones};
+use crate::store::{Store, StoreError};
+use crate::xfr::Primary;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({proto}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// "UDP" or "TCP".
+        proto: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The control socket could not be bound.
+    #[error("cannot bind control socket {path}: {source}")]
+    Control {
+        /// Its path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A TSIG key could not be used.
+    #[error("{0}")]
+    Key(String),
+}
+
+/// A configured server, ready to run.
+pub struct Server {
+    config: Config,
+    zones: Arc<Zones>,
+    tasks: Vec<ZoneTask>,
+    updates: broadcast::Sender<ZoneUpdated>,
+}
+
+impl Server {
+    /// Opens the store and loads every zone from it (ready to serve at once,
+    /// before any transfer).
+    pub fn new(config: Config) -> Result<Server, ServerError> {
+        let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
+        let (updates, _) = broadcast::channel(1024);
+        let mut zones = Zones::default();
+        let mut tasks = Vec::new();
+        for zc in &config.zones {
+            let signer = match &zc.key {
+                Some(k) => {
+                    let key = config.key(k).ok_or_else(|| {
+                        ServerError::Key(format!("zone {}: key {k} is not defined", zc.name))
+                    })?;
+                    Some(crate::tsig::signer(key).map_err(ServerError::Key)?)
+                }
+                None => None,
+            };
+            let primaries = zc
+                .primaries
+                .iter()
+                .map(|addr| Primary {
+                    addr: *addr,
+                    signer: signer.clone(),
+                    timeouts: zc.timeouts,
+                })
+                .collect();
+            let (tx, rx) = mpsc::channel(16);
+            let (task, shared) =
+                ZoneTask::load(zc.clone(), primaries, store.clone(), rx, updates.clone())?;
+            zones.insert(ZoneEntry {
+                shared,
+                commands: tx,
+                allow_notify: zc.allow_notify.clone(),
+                signer,
+            });
+            tasks.push(task);
+        }
+        Ok(Server {
+            config,
+            zones: Arc::new(zones),
+            tasks,
+            updates,
+        })
+    }
+
+    /// The shared view of a zone (status, snapshot).
+    pub fn zone(&self, apex: &str) -> Option<Arc<ZoneShared>> {
+        self.zones.get(apex).map(|z| z.shared.clone())
+    }
+
+    /// Subscribes to committed versions.
+    pub fn subscribe(&self) -> broadcast::Receiver<ZoneUpdated> {
+        self.updates.subscribe()
+    }
+
+    /// Binds the listeners and runs until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let mut handles = Vec::new();
+        for addr in &self.config.server.listen {
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: *addr,
+                    proto: "UDP",
+                    source,
+                })?;
+            let tcp = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: *addr,
+                    proto: "TCP",
+                    source,
+                })?;
+            info!(%addr, "listening (UDP and TCP)");
+            handles.push(tokio::spawn(crate::serve::serve_udp(
+                udp,
+                self.zones.clone(),
+            )));
+            handles.push(tokio::spawn(crate::serve::serve_tcp(
+                tcp,
+                self.zones.clone(),
+            )));
+        }
+        let control_path = self.config.server.control.clone();
+        let control =
+            crate::control::bind(&control_path).map_err(|source| ServerError::Control {
+                path: control_path.display().to_string(),
+                source,
+            })?;
+        handles.push(tokio::spawn(crate::control::serve(
+            control,
+            self.zones.clone(),
+        )));
+        for task in self.tasks {
+            handles.push(tokio::spawn(task.run()));
+        }
+        info!(zones = self.config.zones.len(), "secondary53 running");
+        shutdown.await;
+        info!("shutting down");
+        for h in &handles {
+            h.abort();
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+        let _ = std::fs::remove_file(&control_path);
+        Ok(())
+    }
+}
