@@ -3,7 +3,7 @@
 //! `PRAGMA user_version` holds the number of migrations applied; on open
 //! every later migration runs, in order, each in its own transaction.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// Migrations, applied in order. Never edit one that has shipped: add another.
 const MIGRATIONS: &[&str] = &[
@@ -73,15 +73,18 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Brings the database up to the newest schema.
+///
+/// The check and the migrations run in one IMMEDIATE transaction, so two
+/// processes opening a new store at once (the server and a CLI command)
+/// cannot both try to create the tables.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()
 }
 
 /// Number of migrations this build knows.
