@@ -153,9 +153,17 @@ async fn shutdown_signal() {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    // SIGHUP must not kill the server (its default action); configuration
+    // reload is not implemented yet, so it is logged and ignored.
+    let mut hup = signal(SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                tracing::warn!("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+            }
+        }
     }
 }
 

@@ -383,9 +383,7 @@ impl ZoneTask {
         .await
         {
             Ok(r) => r,
-            Err(e) => Err(StoreError::UnknownZone {
-                zone: format!("store task failed: {e}"),
-            }),
+            Err(e) => Err(StoreError::TaskFailed(e.to_string())),
         }
     }
 

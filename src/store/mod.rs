@@ -64,6 +64,9 @@ pub enum StoreError {
         /// The zone.
         zone: String,
     },
+    /// A blocking store task could not run to completion.
+    #[error("store task failed: {0}")]
+    TaskFailed(String),
     /// The zone is not in the store.
     #[error("zone {zone} is not in the store")]
     UnknownZone {
