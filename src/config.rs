@@ -91,6 +91,8 @@ pub struct ServerConfig {
     pub control: PathBuf,
     /// Log format.
     pub log_format: LogFormat,
+    /// UDP worker threads per listen address (default: one per core).
+    pub udp_workers: usize,
 }
 
 /// A TSIG key (`[[key]]`).
@@ -333,6 +335,7 @@ struct RawServer {
     control: Option<PathBuf>,
     #[serde(default)]
     log_format: LogFormat,
+    udp_workers: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -405,11 +408,24 @@ impl Config {
                             .into(),
                     ));
                 }
+                let udp_workers = match s.udp_workers {
+                    Some(0) => {
+                        return Err(err_at(
+                            server_span,
+                            "[server] udp_workers must be at least 1".into(),
+                        ));
+                    }
+                    Some(n) => n,
+                    None => std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1),
+                };
                 ServerConfig {
                     listen,
                     data_dir,
                     control,
                     log_format: s.log_format,
+                    udp_workers,
                 }
             }
             None => {

@@ -16,6 +16,7 @@
 //! last failure), so after a restart the schedule resumes where it was.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub struct ZoneShared {
     pub status: RwLock<ZoneStatus>,
     /// The version being served, swapped whole when a version commits.
     pub snapshot: RwLock<Arc<ZoneSnapshot>>,
+    /// Shared with the query workers: bumped on every change they must see.
+    pub generation: Arc<AtomicU64>,
 }
 
 impl ZoneShared {
@@ -107,7 +110,21 @@ impl ZoneShared {
     }
 
     fn update(&self, f: impl FnOnce(&mut ZoneStatus)) {
-        f(&mut self.status.write().unwrap_or_else(|p| p.into_inner()));
+        let changed = {
+            let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
+            let before = s.state;
+            f(&mut s);
+            s.state != before
+        };
+        if changed {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Publishes a new snapshot to the query path.
+    pub fn publish(&self, snapshot: ZoneSnapshot) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -179,6 +196,7 @@ impl ZoneTask {
         store: SharedStore,
         commands: mpsc::Receiver<ZoneCommand>,
         updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
+        generation: Arc<AtomicU64>,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let apex = crate::zone::owner_key(&config.name);
         let (state, soa, records) = {
@@ -218,6 +236,7 @@ impl ZoneTask {
                 last_error: state.last_error.clone(),
             }),
             snapshot: RwLock::new(snapshot),
+            generation,
         });
         let task = ZoneTask {
             name: config.name.clone(),

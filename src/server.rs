@@ -8,7 +8,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::net::{TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tracing::info;
 
@@ -61,7 +63,8 @@ impl Server {
     pub fn new(config: Config) -> Result<Server, ServerError> {
         let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
         let (updates, _) = broadcast::channel(1024);
-        let mut zones = Zones::default();
+        let generation = Arc::new(AtomicU64::new(0));
+        let mut zones = Zones::new(generation.clone());
         let mut tasks = Vec::new();
         for zc in &config.zones {
             let signer = match &zc.key {
@@ -83,8 +86,14 @@ impl Server {
                 })
                 .collect();
             let (tx, rx) = mpsc::channel(16);
-            let (task, shared) =
-                ZoneTask::load(zc.clone(), primaries, store.clone(), rx, updates.clone())?;
+            let (task, shared) = ZoneTask::load(
+                zc.clone(),
+                primaries,
+                store.clone(),
+                rx,
+                updates.clone(),
+                generation.clone(),
+            )?;
             zones.insert(ZoneEntry {
                 shared,
                 commands: tx,
@@ -114,14 +123,10 @@ impl Server {
     /// Binds the listeners and runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let mut handles = Vec::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let workers = self.config.server.udp_workers;
         for addr in &self.config.server.listen {
-            let udp = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    proto: "UDP",
-                    source,
-                })?;
             let tcp = TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServerError::Bind {
@@ -129,11 +134,15 @@ impl Server {
                     proto: "TCP",
                     source,
                 })?;
-            info!(%addr, "listening (UDP and TCP)");
-            handles.push(tokio::spawn(crate::serve::serve_udp(
-                udp,
-                self.zones.clone(),
-            )));
+            threads.extend(
+                crate::serve::udp::spawn_workers(*addr, workers, self.zones.clone(), stop.clone())
+                    .map_err(|source| ServerError::Bind {
+                        addr: *addr,
+                        proto: "UDP",
+                        source,
+                    })?,
+            );
+            info!(%addr, udp_workers = workers, "listening (UDP and TCP)");
             handles.push(tokio::spawn(crate::serve::serve_tcp(
                 tcp,
                 self.zones.clone(),
@@ -160,6 +169,10 @@ impl Server {
         }
         for h in handles {
             let _ = h.await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         let _ = std::fs::remove_file(&control_path);
         Ok(())

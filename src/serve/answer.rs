@@ -1,180 +1,732 @@
-//! Answers to standard queries from a zone snapshot (RFC 1034 section 4.3.2).
+//! Answers to standard queries, written straight into a wire buffer from a
+//! [`ZoneSnapshot`].
 //!
-//! Implemented: exact matches (AA), CNAME at the name and chains within the
-//! zone, referrals for delegations below the apex (NS in authority, in-zone
-//! glue in additional), NXDOMAIN and NODATA with the SOA in authority
-//! (negative TTL per RFC 2308), REFUSED outside every zone, SERVFAIL for a
-//! zone without data or past its expire time.
+//! Lookup follows RFC 1034 section 4.3.2 with the wildcard rules of RFC 4592
+//! (closest encloser, empty non-terminals): exact match with AA; CNAME at
+//! the name, followed within the zone; referral below a zone cut (no AA, NS
+//! in authority, glue in additional; DS at the cut answered from this side);
+//! NXDOMAIN and NODATA with the SOA (negative TTL per RFC 2308); wildcard
+//! synthesis. Additional A/AAAA for MX, NS and SRV targets in the zone.
 //!
-//! Limitations (not yet implemented): wildcards (RFC 4592), DNSSEC records
-//! for DO queries, additional-section processing for MX/SRV targets, RFC
-//! 8482 minimal ANY.
+//! DNSSEC (RFC 4035 section 3.1, RFC 5155 section 7.2) for pre-signed zones
+//! when the query has the DO bit: RRSIGs with every RRset, NSEC or NSEC3
+//! proofs for NXDOMAIN, NODATA, wildcard answers and unsigned delegations.
+//! ANY is answered minimally (RFC 8482): one RRset.
+//!
+//! Owner names are written as compression pointers into the question when
+//! they are the query name or one of its ancestors, and otherwise in full,
+//! compressed against the question where a suffix matches.
+//!
+//! Limitations: DNAME is served as plain data (no synthesis, RFC 6672).
 
-use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::dnssec::DigestType;
+use hickory_proto::dnssec::crypto::Digest;
 
-use crate::schedule::{ZoneLifecycle, ZoneShared};
-use crate::zone::record::owner_key;
-use crate::zone::snapshot::{ZoneSnapshot, parent_of};
-use crate::zone::{Rr, soa_fields};
+use super::query::ParsedQuery;
+use crate::zone::snapshot::{Node, Rendered, ZoneSnapshot, base32hex_encode, rtype};
+use crate::zone::wire;
 
-const CNAME: u16 = 5;
-const NS: u16 = 2;
-const SOA: u16 = 6;
-
-/// Builds the answer to a QUERY. `find_zone` returns the zone holding a name.
-pub fn answer_query<'a>(
-    request: &Message,
-    find_zone: impl Fn(&str) -> Option<&'a ZoneShared>,
-) -> Message {
-    let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
-    resp.metadata.recursion_desired = request.recursion_desired;
-    resp.metadata.checking_disabled = request.checking_disabled;
-    resp.add_queries(request.queries.iter().cloned());
-    let Some(q) = request
-        .queries
-        .first()
-        .filter(|_| request.queries.len() == 1)
-    else {
-        resp.metadata.response_code = ResponseCode::FormErr;
-        return resp;
-    };
-    let qclass = u16::from(q.query_class());
-    if qclass != 1 && qclass != 255 {
-        resp.metadata.response_code = ResponseCode::Refused;
-        return resp;
-    }
-    let qname = owner_key(q.name());
-    let Some(zone) = find_zone(&qname) else {
-        resp.metadata.response_code = ResponseCode::Refused;
-        return resp;
-    };
-    let state = zone.status().state;
-    if state != ZoneLifecycle::Serving {
-        resp.metadata.response_code = ResponseCode::ServFail;
-        return resp;
-    }
-    let snap = zone.snapshot();
-    let qtype = u16::from(q.query_type());
-    if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
-        // Transfers out are not offered yet.
-        resp.metadata.response_code = ResponseCode::Refused;
-        return resp;
-    }
-    lookup(&snap, &qname, qtype, &mut resp);
-    resp
+/// Response codes used here.
+pub mod rcode {
+    /// NOERROR
+    pub const NOERROR: u16 = 0;
+    /// FORMERR
+    pub const FORMERR: u16 = 1;
+    /// SERVFAIL
+    pub const SERVFAIL: u16 = 2;
+    /// NXDOMAIN
+    pub const NXDOMAIN: u16 = 3;
+    /// NOTIMP
+    pub const NOTIMP: u16 = 4;
+    /// REFUSED
+    pub const REFUSED: u16 = 5;
+    /// NOTAUTH
+    pub const NOTAUTH: u16 = 9;
+    /// BADVERS (extended, RFC 6891)
+    pub const BADVERS: u16 = 16;
 }
 
-fn push(section: &mut Vec<Record>, rrs: impl IntoIterator<Item = Rr>) {
-    for r in rrs {
-        if let Ok(rec) = r.to_record() {
-            section.push(rec);
+/// Our EDNS UDP payload size (the DNS flag day 2020 value).
+pub const UDP_PAYLOAD: u16 = 1232;
+
+const MAX_CNAME_CHAIN: usize = 8;
+const HEADER: usize = 12;
+const OPT_LEN: usize = 11;
+
+/// What the query path needs of the zones: the snapshot holding a name.
+pub trait ZoneLookup {
+    /// The zone whose apex is the longest suffix of `qname` (lowercase
+    /// wire), with its state.
+    fn find(&self, qname: &[u8]) -> Option<Found<'_>>;
+}
+
+/// A zone found for a query.
+pub enum Found<'a> {
+    /// Serving this snapshot.
+    Serving(&'a ZoneSnapshot),
+    /// Known but not serving (no data yet, or expired): SERVFAIL.
+    Unavailable,
+}
+
+/// Reusable buffers of one worker, so answering allocates nothing once warm.
+#[derive(Default)]
+pub struct Scratch {
+    authority: Vec<u8>,
+    additional: Vec<u8>,
+    name: Vec<u8>,
+    added_targets: Vec<Vec<u8>>,
+    nsec_added: Vec<Vec<u8>>,
+}
+
+/// Output of a response being built.
+struct Out<'q> {
+    q: &'q ParsedQuery<'q>,
+    dnssec: bool,
+    answer_count: u16,
+    authority_count: u16,
+    additional_count: u16,
+    aa: bool,
+    rcode: u16,
+}
+
+/// Writes the response to `q` into `out` (cleared first). `limit` is the
+/// largest response allowed (UDP payload, or 65535 for TCP).
+pub fn answer(
+    q: &ParsedQuery<'_>,
+    zones: &impl ZoneLookup,
+    limit: usize,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    out.clear();
+    scratch.authority.clear();
+    scratch.additional.clear();
+    scratch.added_targets.clear();
+    scratch.nsec_added.clear();
+    let mut o = Out {
+        q,
+        dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
+        answer_count: 0,
+        authority_count: 0,
+        additional_count: 0,
+        aa: false,
+        rcode: rcode::NOERROR,
+    };
+    out.extend_from_slice(&[0; HEADER]);
+    out.extend_from_slice(q.question);
+    let limit = limit.max(512);
+    let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
+
+    if let Some(e) = q.edns
+        && e.version > 0
+    {
+        o.rcode = rcode::BADVERS;
+    } else if q.qclass != 1 && q.qclass != 255 {
+        o.rcode = rcode::REFUSED;
+    } else if matches!(q.qtype, 251 | 252) {
+        // IXFR/AXFR over UDP, or over TCP outside the transfer path.
+        o.rcode = rcode::REFUSED;
+    } else {
+        match zones.find(q.qname()) {
+            None => o.rcode = rcode::REFUSED,
+            Some(Found::Unavailable) => o.rcode = rcode::SERVFAIL,
+            Some(Found::Serving(snap)) => resolve(snap, &mut o, out, scratch),
         }
     }
-}
 
-/// The delegation point at or above `name` (below the apex), if any.
-fn find_cut<'s>(snap: &'s ZoneSnapshot, name: &'s str) -> Option<&'s str> {
-    let mut cut = None;
-    let mut n = name;
-    while n.len() > snap.apex.len() {
-        if snap
-            .node(n)
-            .is_some_and(|rrs| rrs.iter().any(|r| r.rtype == NS))
-        {
-            cut = Some(n);
-        }
-        n = parent_of(n)?;
+    // Authority after the answer; truncate when the required part does not fit.
+    if out.len() + scratch.authority.len() + edns_len > limit {
+        out.truncate(HEADER + q.question.len());
+        o.answer_count = 0;
+        o.authority_count = 0;
+        o.additional_count = 0;
+        finish(&o, out, true);
+        return;
     }
-    cut
+    out.extend_from_slice(&scratch.authority);
+    // Additional data only while it fits (RFC 2181 9: no TC for it).
+    if out.len() + scratch.additional.len() + edns_len <= limit {
+        out.extend_from_slice(&scratch.additional);
+    } else {
+        o.additional_count = 0;
+    }
+    finish(&o, out, false);
 }
 
-fn lookup(snap: &ZoneSnapshot, qname: &str, qtype: u16, resp: &mut Message) {
-    let mut name = qname.to_string();
-    for _ in 0..16 {
-        if let Some(cut) = find_cut(snap, &name) {
-            // Referral: not authoritative (RFC 1034 4.3.2 step 3b).
-            let ns: Vec<Rr> = snap
-                .node(cut)
-                .unwrap_or(&[])
-                .iter()
-                .filter(|r| r.rtype == NS)
-                .cloned()
-                .collect();
-            if resp.answers.is_empty() {
-                resp.metadata.authoritative = false;
-            }
-            for r in &ns {
-                if let Ok(rd) = r.rdata()
-                    && let RData::NS(target) = &rd
-                {
-                    let t = owner_key(&target.0);
-                    if let Some(glue) = snap.node(&t) {
-                        push(
-                            &mut resp.additionals,
-                            glue.iter()
-                                .filter(|g| g.rtype == 1 || g.rtype == 28)
-                                .cloned(),
-                        );
-                    }
-                }
-            }
-            push(&mut resp.authorities, ns);
+fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool) {
+    let mut additional = o.additional_count;
+    if o.q.edns.is_some() {
+        // OPT: root owner, type 41, our payload size, extended rcode, DO echoed.
+        out.push(0);
+        out.extend_from_slice(&41u16.to_be_bytes());
+        out.extend_from_slice(&UDP_PAYLOAD.to_be_bytes());
+        out.push((o.rcode >> 4) as u8);
+        out.push(0);
+        out.push(if o.dnssec { 0x80 } else { 0 });
+        out.push(0);
+        out.extend_from_slice(&0u16.to_be_bytes());
+        additional += 1;
+    }
+    let q = o.q;
+    out[0..2].copy_from_slice(&q.id.to_be_bytes());
+    // QR, opcode, AA, TC, RD kept; RA clear; CD kept; low rcode bits.
+    let mut flags: u16 = 0x8000 | (q.flags & 0x7800) | (q.flags & 0x0100) | (q.flags & 0x0010);
+    if o.aa {
+        flags |= 0x0400;
+    }
+    if tc {
+        flags |= 0x0200;
+    }
+    flags |= o.rcode & 0x000f;
+    out[2..4].copy_from_slice(&flags.to_be_bytes());
+    out[4..6].copy_from_slice(&1u16.to_be_bytes());
+    out[6..8].copy_from_slice(&o.answer_count.to_be_bytes());
+    out[8..10].copy_from_slice(&o.authority_count.to_be_bytes());
+    out[10..12].copy_from_slice(&additional.to_be_bytes());
+}
+
+/// Writes a bare error response (FORMERR, NOTIMP...) for a message whose
+/// header could be read.
+pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
+    if raw.len() < 12 {
+        return false;
+    }
+    out.clear();
+    out.extend_from_slice(&raw[..2]);
+    let flags = 0x8000 | (u16::from_be_bytes([raw[2], raw[3]]) & 0x7900) | (code & 0x0f);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&[0; 8]);
+    true
+}
+
+/// Where a name can be pointed to in the question: the offset of `name` as
+/// a suffix of the query name, when it is one.
+fn pointer_to(q: &ParsedQuery<'_>, name: &[u8]) -> Option<u16> {
+    let qn = q.qname();
+    if wire::is_subdomain(qn, name) {
+        Some((HEADER + qn.len() - name.len()) as u16)
+    } else {
+        None
+    }
+}
+
+/// Writes an owner name: a pointer when it is a suffix of the query name,
+/// else its labels up to the longest suffix shared with the query name,
+/// then a pointer (or the root).
+fn write_owner(q: &ParsedQuery<'_>, name: &[u8], buf: &mut Vec<u8>) {
+    let mut at = 0;
+    while at < name.len() {
+        let rest = &name[at..];
+        if let Some(p) = pointer_to(q, rest).filter(|_| rest.len() > 1) {
+            buf.extend_from_slice(&(0xC000 | p).to_be_bytes());
             return;
         }
-        resp.metadata.authoritative = true;
-        match snap.node(&name) {
-            Some(rrs) => {
-                let matching: Vec<Rr> = rrs
-                    .iter()
-                    .filter(|r| r.rtype == qtype || qtype == 255)
-                    .cloned()
-                    .collect();
-                if !matching.is_empty() {
-                    push(&mut resp.answers, matching);
+        let len = name[at] as usize;
+        if len == 0 {
+            buf.push(0);
+            return;
+        }
+        buf.extend_from_slice(&name[at..at + 1 + len]);
+        at += 1 + len;
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Answer,
+    Authority,
+    Additional,
+}
+
+fn push_rendered(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    section: Section,
+    owner: &[u8],
+    data: &Rendered,
+) {
+    if data.is_empty() {
+        return;
+    }
+    let buf = match section {
+        Section::Answer => &mut *out,
+        Section::Authority => &mut scratch.authority,
+        Section::Additional => &mut scratch.additional,
+    };
+    match pointer_to(o.q, owner) {
+        Some(p) => data.write_with_pointer(buf, p),
+        None => {
+            for seg in data.segments() {
+                write_owner(o.q, owner, buf);
+                buf.extend_from_slice(seg);
+            }
+        }
+    }
+    let n = data.count() as u16;
+    match section {
+        Section::Answer => o.answer_count += n,
+        Section::Authority => o.authority_count += n,
+        Section::Additional => o.additional_count += n,
+    }
+}
+
+/// Pushes an RRset of `node` and, with DO, its signatures.
+fn push_set(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    section: Section,
+    owner: &[u8],
+    node: &Node,
+    t: u16,
+) -> bool {
+    let Some(set) = node.get(t) else {
+        return false;
+    };
+    push_rendered(o, out, scratch, section, owner, &set.data);
+    if o.dnssec && t != rtype::RRSIG {
+        push_rendered(o, out, scratch, section, owner, &set.sigs);
+    }
+    true
+}
+
+/// The zone cut at or above `name` and strictly below the apex, if any: the
+/// one closest to the apex (RFC 1034 4.3.2 step 3b).
+fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<&'n [u8]> {
+    let mut offs = [0usize; 128];
+    let n = wire::label_offsets(name, &mut offs);
+    let apex_labels = wire::label_count(&snap.apex_wire);
+    let name_labels = n.saturating_sub(1);
+    // Ancestors from the apex's child down to the name itself.
+    for i in (0..name_labels.saturating_sub(apex_labels)).rev() {
+        let candidate = &name[offs[i]..];
+        if snap.node(candidate).is_some_and(|nd| nd.has(rtype::NS)) {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
+    let qtype = o.q.qtype;
+    let mut name: Vec<u8> = o.q.qname().to_vec();
+    for hop in 0..MAX_CNAME_CHAIN {
+        if !wire::is_subdomain(&name, &snap.apex_wire) {
+            // A CNAME out of the zone: the resolver follows it.
+            return;
+        }
+        if let Some(cut) = find_cut(snap, &name) {
+            // DS at the cut itself belongs to this (the parent) side.
+            if !(qtype == rtype::DS && cut == name.as_slice()) {
+                if hop == 0 {
+                    o.aa = false;
+                }
+                let cut = cut.to_vec();
+                referral(snap, o, out, scratch, &cut);
+                return;
+            }
+        }
+        o.aa = true;
+        if let Some(node) = snap.node(&name) {
+            if qtype == rtype::ANY {
+                any_answer(o, out, scratch, &name, node);
+                return;
+            }
+            if push_set(o, out, scratch, Section::Answer, &name, node, qtype) {
+                additional_for(snap, o, out, scratch, node, qtype);
+                return;
+            }
+            if qtype != rtype::CNAME
+                && let Some(target) = cname_target(node)
+            {
+                push_set(o, out, scratch, Section::Answer, &name, node, rtype::CNAME);
+                name = target;
+                continue;
+            }
+            nodata(snap, o, out, scratch, &name, None);
+            return;
+        }
+        if snap.name_exists(&name) {
+            // Empty non-terminal: NODATA.
+            nodata(snap, o, out, scratch, &name, None);
+            return;
+        }
+        // The closest encloser and its wildcard (RFC 4592 section 3.3.1).
+        let ce = closest_encloser(snap, &name);
+        let mut wildcard = Vec::with_capacity(ce.len() + 2);
+        wildcard.extend_from_slice(b"\x01*");
+        wildcard.extend_from_slice(&ce);
+        match snap.node(&wildcard) {
+            Some(wnode) => {
+                if qtype == rtype::ANY {
+                    any_answer(o, out, scratch, &name, wnode);
+                    wildcard_proof(snap, o, out, scratch, &name, &ce);
                     return;
                 }
-                if let Some(cname) = rrs.iter().find(|r| r.rtype == CNAME) {
-                    push(&mut resp.answers, [cname.clone()]);
-                    let target = cname.to_record().ok().and_then(|r| match &r.data {
-                        RData::CNAME(c) => Some(owner_key(&c.0)),
-                        _ => None,
-                    });
-                    match target {
-                        Some(t) if t == snap.apex || t.ends_with(&format!(".{}", snap.apex)) => {
-                            name = t;
-                            continue;
-                        }
-                        _ => return,
-                    }
+                if push_set(o, out, scratch, Section::Answer, &name, wnode, qtype) {
+                    wildcard_proof(snap, o, out, scratch, &name, &ce);
+                    additional_for(snap, o, out, scratch, wnode, qtype);
+                    return;
                 }
-                negative(snap, resp, ResponseCode::NoError);
+                if qtype != rtype::CNAME
+                    && let Some(target) = cname_target(wnode)
+                {
+                    push_set(o, out, scratch, Section::Answer, &name, wnode, rtype::CNAME);
+                    wildcard_proof(snap, o, out, scratch, &name, &ce);
+                    name = target;
+                    continue;
+                }
+                // Wildcard NODATA: the name does not exist, the wildcard
+                // has no such type.
+                nodata(snap, o, out, scratch, &wildcard, Some((&name, &ce)));
                 return;
             }
             None => {
-                let rcode = if snap.name_exists(&name) {
-                    ResponseCode::NoError
-                } else {
-                    ResponseCode::NXDomain
-                };
-                negative(snap, resp, rcode);
+                nxdomain(snap, o, out, scratch, &name, &ce, &wildcard);
                 return;
             }
         }
     }
 }
 
-/// NODATA / NXDOMAIN: the SOA in authority with the negative TTL (RFC 2308
-/// section 3: the lesser of the SOA TTL and its MINIMUM).
-fn negative(snap: &ZoneSnapshot, resp: &mut Message, rcode: ResponseCode) {
-    // After a CNAME chain the rcode is that of the last name (RFC 6604).
-    resp.metadata.response_code = rcode;
-    if let Some(soa) = &snap.soa {
-        let mut soa = soa.clone();
-        if let Some(f) = soa_fields(&soa) {
-            soa.ttl = soa.ttl.min(f.minimum);
+fn cname_target(node: &Node) -> Option<Vec<u8>> {
+    let set = node.get(rtype::CNAME)?;
+    let rd = set.data.rdatas().next()?;
+    let mut t = Vec::with_capacity(rd.len());
+    wire::read_name(rd, 0, &mut t)?;
+    Some(t)
+}
+
+fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> Vec<u8> {
+    let mut n = name;
+    while let Some(p) = wire::parent(n) {
+        if snap.name_exists(p) || p == snap.apex_wire.as_slice() {
+            return p.to_vec();
         }
-        debug_assert_eq!(soa.rtype, SOA);
-        push(&mut resp.authorities, [soa]);
+        n = p;
     }
+    snap.apex_wire.clone()
+}
+
+/// RFC 8482: one RRset for ANY (the first by type, signatures excepted).
+fn any_answer(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    node: &Node,
+) {
+    let pick = node
+        .rrsets
+        .iter()
+        .find(|s| !matches!(s.rtype, rtype::RRSIG | rtype::NSEC | rtype::NSEC3))
+        .or_else(|| node.rrsets.first());
+    if let Some(set) = pick {
+        let t = set.rtype;
+        push_set(o, out, scratch, Section::Answer, owner, node, t);
+    }
+}
+
+fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
+    if let Some(neg) = &snap.negative_soa {
+        let apex = snap.apex_wire.clone();
+        push_rendered(o, out, scratch, Section::Authority, &apex, &neg.data);
+        if o.dnssec {
+            push_rendered(o, out, scratch, Section::Authority, &apex, &neg.sigs);
+        }
+    }
+}
+
+/// Adds the NSEC record at `owner` (with its signatures) once.
+fn add_nsec_at(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    t: u16,
+) {
+    if scratch.nsec_added.iter().any(|n| n == owner) {
+        return;
+    }
+    if let Some(node) = snap.node(owner)
+        && node.has(t)
+    {
+        scratch.nsec_added.push(owner.to_vec());
+        push_set(o, out, scratch, Section::Authority, owner, node, t);
+    }
+}
+
+fn nsec_cover(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+) {
+    if let Some(owner) = snap.nsec_covering(name) {
+        let owner = owner.to_vec();
+        add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC);
+    }
+}
+
+fn nsec3_hash(snap: &ZoneSnapshot, name: &[u8]) -> Option<Vec<u8>> {
+    let chain = snap.nsec3.as_ref()?;
+    Digest::iterated(&chain.salt, name, DigestType::SHA1, chain.iterations)
+        .ok()
+        .map(|d| d.as_ref().to_vec())
+}
+
+fn nsec3_match(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+) -> bool {
+    let Some(h) = nsec3_hash(snap, name) else {
+        return false;
+    };
+    let owner = snap
+        .nsec3
+        .as_ref()
+        .and_then(|c| c.matching(&h))
+        .map(<[u8]>::to_vec);
+    match owner {
+        Some(owner) => {
+            add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC3);
+            true
+        }
+        None => false,
+    }
+}
+
+fn nsec3_cover(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+) {
+    let Some(h) = nsec3_hash(snap, name) else {
+        return;
+    };
+    if let Some(owner) = snap
+        .nsec3
+        .as_ref()
+        .and_then(|c| c.covering(&h))
+        .map(<[u8]>::to_vec)
+    {
+        add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC3);
+    }
+}
+
+/// The next closer name of `name` under the closest encloser `ce`.
+fn next_closer(name: &[u8], ce: &[u8]) -> Vec<u8> {
+    let mut n = name;
+    while let Some(p) = wire::parent(n) {
+        if p == ce {
+            return n.to_vec();
+        }
+        n = p;
+    }
+    name.to_vec()
+}
+
+/// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next closer.
+fn nsec3_closest_encloser_proof(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+    ce: &[u8],
+) {
+    nsec3_match(snap, o, out, scratch, ce);
+    nsec3_cover(snap, o, out, scratch, &next_closer(name, ce));
+}
+
+/// NODATA at `at` (an existing name, or the wildcard that matched `synth`).
+fn nodata(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    at: &[u8],
+    synth: Option<(&[u8], &[u8])>,
+) {
+    o.rcode = rcode::NOERROR;
+    negative_soa(snap, o, out, scratch);
+    if !o.dnssec {
+        return;
+    }
+    if snap.has_nsec() {
+        // The NSEC at the name (or the one covering an empty non-terminal).
+        if snap.node(at).is_some_and(|n| n.has(rtype::NSEC)) {
+            add_nsec_at(snap, o, out, scratch, at, rtype::NSEC);
+        } else {
+            nsec_cover(snap, o, out, scratch, at);
+        }
+        if let Some((name, _)) = synth {
+            nsec_cover(snap, o, out, scratch, name);
+        }
+    } else if snap.nsec3.is_some() {
+        match synth {
+            // RFC 5155 7.2.5: closest encloser proof plus the wildcard match.
+            Some((name, ce)) => {
+                nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+                nsec3_match(snap, o, out, scratch, at);
+            }
+            None => {
+                // RFC 5155 7.2.3 (and 7.2.4 for DS under opt-out).
+                if !nsec3_match(snap, o, out, scratch, at) {
+                    let ce = closest_encloser(snap, at);
+                    nsec3_closest_encloser_proof(snap, o, out, scratch, at, &ce);
+                }
+            }
+        }
+    }
+}
+
+fn nxdomain(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+    ce: &[u8],
+    wildcard: &[u8],
+) {
+    o.rcode = rcode::NXDOMAIN;
+    negative_soa(snap, o, out, scratch);
+    if !o.dnssec {
+        return;
+    }
+    if snap.has_nsec() {
+        nsec_cover(snap, o, out, scratch, name);
+        nsec_cover(snap, o, out, scratch, wildcard);
+    } else if snap.nsec3.is_some() {
+        // RFC 5155 7.2.2: closest encloser proof plus the wildcard cover.
+        nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+        nsec3_cover(snap, o, out, scratch, wildcard);
+    }
+}
+
+/// A wildcard answer: proof that the query name itself does not exist.
+fn wildcard_proof(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    name: &[u8],
+    ce: &[u8],
+) {
+    if !o.dnssec {
+        return;
+    }
+    if snap.has_nsec() {
+        nsec_cover(snap, o, out, scratch, name);
+    } else if snap.nsec3.is_some() {
+        // RFC 5155 7.2.6: the next closer name is covered.
+        nsec3_cover(snap, o, out, scratch, &next_closer(name, ce));
+    }
+}
+
+fn referral(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    cut: &[u8],
+) {
+    let Some(node) = snap.node(cut) else {
+        return;
+    };
+    if let Some(ns) = node.get(rtype::NS) {
+        push_rendered(o, out, scratch, Section::Authority, cut, &ns.data);
+    }
+    if o.dnssec {
+        if node.has(rtype::DS) {
+            push_set(o, out, scratch, Section::Authority, cut, node, rtype::DS);
+        } else if snap.has_nsec() {
+            add_nsec_at(snap, o, out, scratch, cut, rtype::NSEC);
+        } else if snap.nsec3.is_some() && !nsec3_match(snap, o, out, scratch, cut) {
+            // Opt-out: closest provable encloser and the covering NSEC3.
+            let ce = closest_encloser(snap, cut);
+            nsec3_closest_encloser_proof(snap, o, out, scratch, cut, &ce);
+        }
+    }
+    // Glue: addresses of the NS targets held in this zone.
+    if let Some(ns) = node.get(rtype::NS) {
+        for rd in ns.data.rdatas() {
+            let mut t = Vec::new();
+            if wire::read_name(rd, 0, &mut t).is_some() {
+                add_addresses(snap, o, out, scratch, &t, false);
+            }
+        }
+    }
+}
+
+/// Additional A/AAAA for the targets of NS, MX and SRV answers.
+fn additional_for(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    node: &Node,
+    qtype: u16,
+) {
+    let skip = match qtype {
+        rtype::NS => 0,
+        rtype::MX => 2,
+        rtype::SRV => 6,
+        _ => return,
+    };
+    let Some(set) = node.get(qtype) else {
+        return;
+    };
+    for rd in set.data.rdatas() {
+        let mut t = Vec::new();
+        if rd.len() > skip && wire::read_name(&rd[skip..], 0, &mut t).is_some() {
+            add_addresses(snap, o, out, scratch, &t, o.dnssec);
+        }
+    }
+}
+
+fn add_addresses(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    target: &[u8],
+    with_sigs: bool,
+) {
+    if !wire::is_subdomain(target, &snap.apex_wire)
+        || scratch.added_targets.iter().any(|t| t == target)
+    {
+        return;
+    }
+    let Some(node) = snap.node(target) else {
+        return;
+    };
+    scratch.added_targets.push(target.to_vec());
+    for t in [rtype::A, rtype::AAAA] {
+        if let Some(set) = node.get(t) {
+            push_rendered(o, out, scratch, Section::Additional, target, &set.data);
+            if with_sigs {
+                push_rendered(o, out, scratch, Section::Additional, target, &set.sigs);
+            }
+        }
+    }
+}
+
+/// The lowercase wire form of an NSEC3 owner for `hash` in `zone`.
+pub fn nsec3_owner(hash: &[u8], zone: &[u8]) -> Vec<u8> {
+    let label = base32hex_encode(hash);
+    let mut v = Vec::with_capacity(label.len() + 1 + zone.len());
+    v.push(label.len() as u8);
+    v.extend_from_slice(&label);
+    v.extend_from_slice(zone);
+    v
 }

@@ -1,31 +1,38 @@
-//! UDP and TCP listeners: every packet is parsed once, then routed to
-//! NOTIFY handling ([`crate::notify`]) or query answering ([`answer`]).
+//! Serving: UDP workers ([`udp`]) and TCP connections hand every message to
+//! [`handle_packet`], which answers standard queries on the fast path
+//! ([`query`] + [`answer`]) and routes everything else (NOTIFY, other
+//! opcodes, signed requests) through hickory's full parser.
 //!
-//! Bad input never stops a listener: a packet too short for a header is
-//! dropped, a header that parses but a body that does not gets FORMERR,
-//! responses sent to us are ignored.
+//! Bad input never stops a listener: a packet too short for a header, or a
+//! response sent to us, is dropped; a readable header with an unreadable
+//! body gets FORMERR.
 
 pub mod answer;
+pub mod query;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::TSigner;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::IpPrefix;
 use crate::notify::{NotifyPolicy, handle_notify};
-use crate::schedule::{ZoneCommand, ZoneShared};
-use crate::zone::snapshot::parent_of;
+use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
+use crate::zone::snapshot::ZoneSnapshot;
+use crate::zone::wire;
+use answer::{Found, Scratch, ZoneLookup, rcode};
+use query::{NotFast, parse_query};
 
-/// Our EDNS UDP payload size (the DNS flag day 2020 value).
-pub const UDP_PAYLOAD: u16 = 1232;
+pub use answer::UDP_PAYLOAD;
 
 /// How long an idle TCP connection is kept open.
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -43,36 +50,93 @@ pub struct ZoneEntry {
 }
 
 /// All zones, by apex.
-#[derive(Default)]
 pub struct Zones {
     by_apex: HashMap<String, ZoneEntry>,
+    /// Bumped whenever a zone publishes a snapshot or changes state, so
+    /// query workers know to refresh their cached view.
+    pub generation: Arc<AtomicU64>,
 }
 
 impl Zones {
+    /// An empty set sharing `generation` with the zone tasks.
+    pub fn new(generation: Arc<AtomicU64>) -> Self {
+        Zones {
+            by_apex: HashMap::new(),
+            generation,
+        }
+    }
+
     /// Adds a zone.
     pub fn insert(&mut self, entry: ZoneEntry) {
         self.by_apex.insert(entry.shared.apex.clone(), entry);
     }
 
-    /// The zone with this apex.
+    /// The zone with this apex (lowercase presentation form).
     pub fn get(&self, apex: &str) -> Option<&ZoneEntry> {
         self.by_apex.get(apex)
-    }
-
-    /// The deepest zone containing `name` (lowercase FQDN).
-    pub fn find(&self, name: &str) -> Option<&ZoneEntry> {
-        let mut n = name;
-        loop {
-            if let Some(z) = self.by_apex.get(n) {
-                return Some(z);
-            }
-            n = parent_of(n)?;
-        }
     }
 
     /// Every zone.
     pub fn iter(&self) -> impl Iterator<Item = &ZoneEntry> {
         self.by_apex.values()
+    }
+}
+
+/// A query worker's view of the zones: the snapshots it answers from, taken
+/// again only when [`Zones::generation`] moves (one atomic load per batch,
+/// no lock on the query path).
+pub struct ZoneView {
+    zones: Arc<Zones>,
+    seen: u64,
+    cache: HashMap<Box<[u8]>, Option<Arc<ZoneSnapshot>>>,
+}
+
+impl ZoneView {
+    /// A view, filled on the first [`ZoneView::refresh`].
+    pub fn new(zones: Arc<Zones>) -> Self {
+        ZoneView {
+            zones,
+            seen: u64::MAX,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Takes the current snapshots if anything changed.
+    pub fn refresh(&mut self) {
+        let g = self.zones.generation.load(Ordering::Acquire);
+        if g == self.seen {
+            return;
+        }
+        self.seen = g;
+        self.cache.clear();
+        for z in self.zones.iter() {
+            let Some(w) = wire::from_presentation(&z.shared.apex) else {
+                continue;
+            };
+            let snap =
+                (z.shared.status().state == ZoneLifecycle::Serving).then(|| z.shared.snapshot());
+            self.cache.insert(w.into_boxed_slice(), snap);
+        }
+    }
+
+    /// The zones behind this view.
+    pub fn zones(&self) -> &Arc<Zones> {
+        &self.zones
+    }
+}
+
+impl ZoneLookup for ZoneView {
+    fn find(&self, qname: &[u8]) -> Option<Found<'_>> {
+        let mut n = qname;
+        loop {
+            if let Some(z) = self.cache.get(n) {
+                return Some(match z {
+                    Some(s) => Found::Serving(s),
+                    None => Found::Unavailable,
+                });
+            }
+            n = wire::parent(n)?;
+        }
     }
 }
 
@@ -85,29 +149,45 @@ pub enum Transport {
     Tcp,
 }
 
-/// Handles one request; returns the response bytes, or None to stay silent.
+/// Handles one message; writes the response into `out` and returns true
+/// when there is one to send.
 pub fn handle_packet(
     raw: &[u8],
     from: SocketAddr,
     transport: Transport,
-    zones: &Zones,
-) -> Option<Vec<u8>> {
-    if raw.len() < 12 {
-        return None;
+    view: &mut ZoneView,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> bool {
+    match parse_query(raw) {
+        Ok(q) => {
+            let limit = match transport {
+                Transport::Tcp => 65535,
+                Transport::Udp => q
+                    .edns
+                    .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
+                    .unwrap_or(512),
+            };
+            answer::answer(&q, view, limit, out, scratch);
+            true
+        }
+        Err(NotFast::Drop) => false,
+        Err(NotFast::FormErr) => {
+            debug!(%from, "malformed query: FORMERR");
+            answer::error_response(raw, rcode::FORMERR, out)
+        }
+        Err(NotFast::General) => general(raw, from, view.zones(), out),
     }
-    // QR set: a response sent to us; never answer it (no loops).
-    if raw[2] & 0x80 != 0 {
-        return None;
-    }
+}
+
+/// Everything that is not a plain query: NOTIFY, other opcodes, several
+/// questions, TSIG-signed queries.
+fn general(raw: &[u8], from: SocketAddr, zones: &Zones, out: &mut Vec<u8>) -> bool {
     let request = match Message::from_vec(raw) {
         Ok(m) => m,
         Err(e) => {
             debug!(%from, error = %e, "malformed request: FORMERR");
-            let id = u16::from_be_bytes([raw[0], raw[1]]);
-            let opcode = OpCode::from_u8((raw[2] >> 3) & 0x0f);
-            let mut resp = Message::new(id, MessageType::Response, opcode);
-            resp.metadata.response_code = ResponseCode::FormErr;
-            return resp.to_vec().ok();
+            return answer::error_response(raw, rcode::FORMERR, out);
         }
     };
     let response = match request.op_code {
@@ -143,7 +223,15 @@ pub fn handle_packet(
             d.response
         }
         OpCode::Query => {
-            answer::answer_query(&request, |name| zones.find(name).map(|z| &*z.shared))
+            let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
+            resp.add_queries(request.queries.iter().cloned());
+            resp.metadata.response_code = if request.queries.len() != 1 {
+                ResponseCode::FormErr
+            } else {
+                // A TSIG-signed query outside a zone transfer.
+                ResponseCode::Refused
+            };
+            resp
         }
         other => {
             let mut resp = Message::new(request.id, MessageType::Response, other);
@@ -152,51 +240,13 @@ pub fn handle_packet(
             resp
         }
     };
-    finish(response, &request, transport)
-}
-
-/// EDNS (RFC 6891) and UDP truncation.
-fn finish(mut response: Message, request: &Message, transport: Transport) -> Option<Vec<u8>> {
-    let mut limit = 512usize;
-    if let Some(req_edns) = &request.edns {
-        let mut edns = Edns::new();
-        edns.set_max_payload(UDP_PAYLOAD);
-        edns.set_version(0);
-        edns.set_dnssec_ok(req_edns.flags().dnssec_ok);
-        if req_edns.version() > 0 {
-            response.answers.clear();
-            response.authorities.clear();
-            response.additionals.clear();
-            response.metadata.response_code = ResponseCode::BADVERS;
+    match response.to_vec() {
+        Ok(bytes) => {
+            out.clear();
+            out.extend_from_slice(&bytes);
+            true
         }
-        response.set_edns(edns);
-        limit = usize::from(req_edns.max_payload().clamp(512, UDP_PAYLOAD));
-    }
-    let bytes = response.to_vec().ok()?;
-    if transport == Transport::Udp && bytes.len() > limit && response.signature.is_none() {
-        let mut t = response.truncate();
-        t.metadata.truncation = true;
-        return t.to_vec().ok();
-    }
-    Some(bytes)
-}
-
-/// Serves UDP on one socket until the task is dropped.
-pub async fn serve_udp(socket: UdpSocket, zones: Arc<Zones>) {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                debug!(error = %e, "UDP receive error");
-                continue;
-            }
-        };
-        if let Some(resp) = handle_packet(&buf[..n], from, Transport::Udp, &zones)
-            && let Err(e) = socket.send_to(&resp, from).await
-        {
-            debug!(%from, error = %e, "UDP send error");
-        }
+        Err(_) => false,
     }
 }
 
@@ -218,6 +268,9 @@ pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>) {
 /// Several queries per connection (RFC 7766), closed when idle.
 async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Arc<Zones>) {
     let _ = stream.set_nodelay(true);
+    let mut view = ZoneView::new(zones);
+    let mut scratch = Scratch::default();
+    let mut out = Vec::with_capacity(4096);
     loop {
         let mut len = [0u8; 2];
         match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
@@ -230,13 +283,24 @@ async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Ar
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(resp) = handle_packet(&buf, from, Transport::Tcp, &zones) else {
+        view.refresh();
+        out.clear();
+        out.extend_from_slice(&[0, 0]);
+        let mut body = Vec::new();
+        if !handle_packet(
+            &buf,
+            from,
+            Transport::Tcp,
+            &mut view,
+            &mut body,
+            &mut scratch,
+        ) {
             continue;
-        };
-        let mut framed = Vec::with_capacity(resp.len() + 2);
-        framed.extend_from_slice(&(resp.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&resp);
-        if stream.write_all(&framed).await.is_err() {
+        }
+        out.clear();
+        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        out.extend_from_slice(&body);
+        if stream.write_all(&out).await.is_err() {
             return;
         }
     }

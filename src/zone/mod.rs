@@ -4,6 +4,7 @@
 pub mod delta;
 pub mod record;
 pub mod snapshot;
+pub mod wire;
 
 pub use delta::{ZoneDelta, diff_sorted, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};

@@ -1,58 +1,306 @@
 //! [`ZoneSnapshot`]: the immutable in-memory copy of one committed zone
 //! version that queries are answered from (DESIGN invariant 3: queries never
 //! touch SQLite). A new version is published by swapping an `Arc`; a reader
-//! keeps the snapshot it started with.
+//! keeps the snapshot it started with (Knot's RCU model).
+//!
+//! Built for the query path: names are keyed by their lowercase wire form,
+//! and every RRset is pre-rendered in wire format without its owner name
+//! ([`Rendered`]), so an answer is a hash lookup plus a few `memcpy`s: the
+//! owner is written as a compression pointer into the question (the answer
+//! owner is the query name, or an ancestor of it for SOA and referral NS).
+//! No per-query decoding, no per-query allocation beyond the output buffer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::record::{Rr, SoaFields, soa_fields};
+use super::wire::{self, canonical_cmp};
 
-/// The records of one zone version, indexed by owner name.
+/// RR type codes used by the query path.
+pub mod rtype {
+    /// A
+    pub const A: u16 = 1;
+    /// NS
+    pub const NS: u16 = 2;
+    /// CNAME
+    pub const CNAME: u16 = 5;
+    /// SOA
+    pub const SOA: u16 = 6;
+    /// MX
+    pub const MX: u16 = 15;
+    /// AAAA
+    pub const AAAA: u16 = 28;
+    /// SRV
+    pub const SRV: u16 = 33;
+    /// DNAME
+    pub const DNAME: u16 = 39;
+    /// DS
+    pub const DS: u16 = 43;
+    /// RRSIG
+    pub const RRSIG: u16 = 46;
+    /// NSEC
+    pub const NSEC: u16 = 47;
+    /// NSEC3
+    pub const NSEC3: u16 = 50;
+    /// NSEC3PARAM
+    pub const NSEC3PARAM: u16 = 51;
+    /// ANY (QTYPE)
+    pub const ANY: u16 = 255;
+}
+
+/// The records of one RRset in wire format, each without its owner name:
+/// TYPE, CLASS, TTL, RDLENGTH, RDATA.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Rendered {
+    fn push(&mut self, r: &Rr, ttl: u32) {
+        self.bytes.extend_from_slice(&r.rtype.to_be_bytes());
+        self.bytes.extend_from_slice(&r.class.to_be_bytes());
+        self.bytes.extend_from_slice(&ttl.to_be_bytes());
+        self.bytes
+            .extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+        self.bytes.extend_from_slice(&r.rdata);
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each record's bytes (TYPE through RDATA).
+    pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&e| {
+            let s = &self.bytes[start..e as usize];
+            start = e as usize;
+            s
+        })
+    }
+
+    /// Wire size when every owner is a 2-byte compression pointer.
+    pub fn size_with_pointer(&self) -> usize {
+        self.bytes.len() + 2 * self.ends.len()
+    }
+
+    /// Wire size with the owner written out in full.
+    pub fn size_with_owner(&self, owner: &[u8]) -> usize {
+        self.bytes.len() + owner.len() * self.ends.len()
+    }
+
+    /// Appends the records with the owner as a pointer to `ptr`.
+    pub fn write_with_pointer(&self, out: &mut Vec<u8>, ptr: u16) {
+        let p = (0xC000 | ptr).to_be_bytes();
+        for s in self.segments() {
+            out.extend_from_slice(&p);
+            out.extend_from_slice(s);
+        }
+    }
+
+    /// Appends the records with the owner written out in full.
+    pub fn write_with_owner(&self, out: &mut Vec<u8>, owner: &[u8]) {
+        for s in self.segments() {
+            out.extend_from_slice(owner);
+            out.extend_from_slice(s);
+        }
+    }
+
+    /// RDATA of each record.
+    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+        self.segments().map(|s| &s[10..])
+    }
+}
+
+/// One RRset at a node, with the RRSIGs that cover it.
+#[derive(Clone, Debug, Default)]
+pub struct RRset {
+    /// RR type.
+    pub rtype: u16,
+    /// The records.
+    pub data: Rendered,
+    /// RRSIG records covering this type.
+    pub sigs: Rendered,
+}
+
+/// The RRsets owned by one name, sorted by type.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    /// RRsets, by type. RRSIGs also form their own RRset (type 46) for
+    /// explicit RRSIG queries.
+    pub rrsets: Vec<RRset>,
+}
+
+impl Node {
+    /// The RRset of a type.
+    pub fn get(&self, rtype: u16) -> Option<&RRset> {
+        self.rrsets
+            .binary_search_by_key(&rtype, |r| r.rtype)
+            .ok()
+            .map(|i| &self.rrsets[i])
+    }
+
+    /// True when the node has an RRset of this type.
+    pub fn has(&self, rtype: u16) -> bool {
+        self.get(rtype).is_some()
+    }
+}
+
+/// NSEC3 parameters and the hashed owner names of the chain, in hash order.
+#[derive(Clone, Debug)]
+pub struct Nsec3Chain {
+    /// Hash iterations.
+    pub iterations: u16,
+    /// Salt.
+    pub salt: Vec<u8>,
+    /// (raw hash, owner wire name), sorted by hash.
+    pub hashes: Vec<(Vec<u8>, Box<[u8]>)>,
+}
+
+/// The records of one zone version, indexed for answering.
 #[derive(Debug, Default)]
 pub struct ZoneSnapshot {
-    /// Apex, lowercase FQDN.
+    /// Apex, lowercase FQDN in presentation form.
     pub apex: String,
+    /// Apex, lowercase wire form.
+    pub apex_wire: Vec<u8>,
     /// The SOA record.
     pub soa: Option<Rr>,
-    /// Records by owner name, each name's records grouped by type.
-    nodes: HashMap<String, Vec<Rr>>,
-    /// Names that exist only because names below them do (empty
-    /// non-terminals, RFC 4592 section 2.2.2).
-    empty_non_terminals: std::collections::HashSet<String>,
+    /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
+    /// (RFC 2308 section 3), with its RRSIGs.
+    pub negative_soa: Option<RRset>,
+    nodes: HashMap<Box<[u8]>, Node>,
+    empty_non_terminals: HashSet<Box<[u8]>>,
+    /// Owners of NSEC records, in canonical order (RFC 4034 6.1).
+    nsec_owners: Vec<Box<[u8]>>,
+    /// The NSEC3 chain, for zones signed with NSEC3.
+    pub nsec3: Option<Nsec3Chain>,
+    records: usize,
 }
 
 impl ZoneSnapshot {
     /// Builds a snapshot from the records of a version (any order).
     pub fn new(apex: &str, records: impl IntoIterator<Item = Rr>) -> Self {
-        let mut nodes: HashMap<String, Vec<Rr>> = HashMap::new();
-        let mut soa = None;
+        let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
+        let mut by_name: HashMap<Box<[u8]>, Vec<Rr>> = HashMap::new();
+        let mut count = 0;
         for r in records {
-            if r.rtype == 6 && r.name == apex {
-                soa = Some(r.clone());
-            }
-            nodes.entry(r.name.clone()).or_default().push(r);
+            let Some(w) = wire::from_presentation(&r.name) else {
+                continue;
+            };
+            count += 1;
+            by_name.entry(w.into_boxed_slice()).or_default().push(r);
         }
-        for rrs in nodes.values_mut() {
+        let mut soa = None;
+        let mut nodes = HashMap::with_capacity(by_name.len());
+        let mut nsec_owners = Vec::new();
+        let mut nsec3_hashes = Vec::new();
+        for (name, mut rrs) in by_name {
             rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+            if *name == *apex_wire {
+                soa = rrs.iter().find(|r| r.rtype == rtype::SOA).cloned();
+            }
+            let mut node = Node::default();
+            for r in &rrs {
+                if node.rrsets.last().map(|s| s.rtype) != Some(r.rtype) {
+                    node.rrsets.push(RRset {
+                        rtype: r.rtype,
+                        ..RRset::default()
+                    });
+                }
+                let last = node.rrsets.last_mut().expect("pushed above");
+                last.data.push(r, r.ttl);
+            }
+            for r in rrs.iter().filter(|r| r.rtype == rtype::RRSIG) {
+                let Some(covered) = r.rdata.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+                else {
+                    continue;
+                };
+                if let Ok(i) = node.rrsets.binary_search_by_key(&covered, |s| s.rtype) {
+                    node.rrsets[i].sigs.push(r, r.ttl);
+                }
+            }
+            if node.has(rtype::NSEC) {
+                nsec_owners.push(name.clone());
+            }
+            if node.has(rtype::NSEC3)
+                && let Some(h) = first_label(&name).and_then(base32hex_decode)
+            {
+                nsec3_hashes.push((h, name.clone()));
+            }
+            nodes.insert(name, node);
         }
-        let mut empty_non_terminals = std::collections::HashSet::new();
+        nsec_owners.sort_by(|a, b| canonical_cmp(a, b));
+        nsec3_hashes.sort();
+        let nsec3 = nodes
+            .get(apex_wire.as_slice())
+            .and_then(|n| n.get(rtype::NSEC3PARAM))
+            .and_then(|p| p.data.rdatas().next().map(<[u8]>::to_vec))
+            .and_then(|rd| {
+                // RFC 5155 4.2: algorithm, flags, iterations, salt length, salt.
+                if rd.len() < 5 || rd[0] != 1 {
+                    return None;
+                }
+                let iterations = u16::from_be_bytes([rd[2], rd[3]]);
+                let salt = rd.get(5..5 + rd[4] as usize)?.to_vec();
+                Some(Nsec3Chain {
+                    iterations,
+                    salt,
+                    hashes: nsec3_hashes,
+                })
+            });
+        let mut empty_non_terminals = HashSet::new();
         for name in nodes.keys() {
-            let mut n = name.as_str();
-            while let Some(parent) = parent_of(n) {
-                if parent.len() < apex.len() || nodes.contains_key(parent) {
+            let mut n: &[u8] = name;
+            while let Some(p) = wire::parent(n) {
+                if p.len() < apex_wire.len() || nodes.contains_key(p) {
                     break;
                 }
-                if !empty_non_terminals.insert(parent.to_string()) {
+                if !empty_non_terminals.insert(Box::from(p)) {
                     break;
                 }
-                n = parent;
+                n = p;
             }
         }
+        let negative_soa = soa.as_ref().and_then(|soa| {
+            let minimum = soa_fields(soa)?.minimum;
+            let node = nodes.get(apex_wire.as_slice())?;
+            let set = node.get(rtype::SOA)?;
+            let ttl = soa.ttl.min(minimum);
+            let mut neg = RRset {
+                rtype: rtype::SOA,
+                ..RRset::default()
+            };
+            neg.data.push(soa, ttl);
+            for seg in set.sigs.segments() {
+                let sig = Rr {
+                    name: String::new(),
+                    rtype: rtype::RRSIG,
+                    class: u16::from_be_bytes([seg[2], seg[3]]),
+                    ttl,
+                    rdata: seg[10..].to_vec(),
+                };
+                neg.sigs.push(&sig, ttl);
+            }
+            Some(neg)
+        });
         ZoneSnapshot {
             apex: apex.to_string(),
+            apex_wire,
             soa,
+            negative_soa,
             nodes,
             empty_non_terminals,
+            nsec_owners,
+            nsec3,
+            records: count,
         }
     }
 
@@ -61,77 +309,219 @@ impl ZoneSnapshot {
         self.soa.as_ref().and_then(soa_fields)
     }
 
-    /// All records owned by `name` (lowercase FQDN).
-    pub fn node(&self, name: &str) -> Option<&[Rr]> {
-        self.nodes.get(name).map(Vec::as_slice)
+    /// The node owning `name` (lowercase wire).
+    pub fn node(&self, name: &[u8]) -> Option<&Node> {
+        self.nodes.get(name)
     }
 
-    /// True when `name` exists in the zone: it owns records or names below it do.
-    pub fn name_exists(&self, name: &str) -> bool {
+    /// True when `name` exists: it owns records or names below it do.
+    pub fn name_exists(&self, name: &[u8]) -> bool {
         self.nodes.contains_key(name) || self.empty_non_terminals.contains(name)
+    }
+
+    /// The NSEC owner that matches or covers `name` (the greatest owner not
+    /// after it in canonical order, wrapping to the last).
+    pub fn nsec_covering(&self, name: &[u8]) -> Option<&[u8]> {
+        if self.nsec_owners.is_empty() {
+            return None;
+        }
+        let i = match self
+            .nsec_owners
+            .binary_search_by(|o| canonical_cmp(o, name))
+        {
+            Ok(i) => i,
+            Err(0) => self.nsec_owners.len() - 1,
+            Err(i) => i - 1,
+        };
+        Some(&self.nsec_owners[i])
+    }
+
+    /// True when the zone is signed with NSEC.
+    pub fn has_nsec(&self) -> bool {
+        !self.nsec_owners.is_empty()
+    }
+
+    /// Every node, in no particular order (for AXFR out).
+    pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+        self.nodes.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.nodes.values().map(Vec::len).sum()
+        self.records
     }
 
     /// True when the snapshot holds no records.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.records == 0
     }
 }
 
-/// The parent of a lowercase FQDN in presentation form (`a.b.` → `b.`),
-/// honouring `\.` escapes; None for the root.
-pub fn parent_of(name: &str) -> Option<&str> {
-    if name == "." {
-        return None;
+impl Nsec3Chain {
+    /// The NSEC3 owner whose hash matches `hash` exactly.
+    pub fn matching(&self, hash: &[u8]) -> Option<&[u8]> {
+        self.hashes
+            .binary_search_by(|(h, _)| h.as_slice().cmp(hash))
+            .ok()
+            .map(|i| &*self.hashes[i].1)
     }
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'.' => {
-                let rest = &name[i + 1..];
-                return Some(if rest.is_empty() { "." } else { rest });
-            }
-            _ => i += 1,
+
+    /// The NSEC3 owner whose interval covers `hash` (the greatest hash below
+    /// it, wrapping to the last).
+    pub fn covering(&self, hash: &[u8]) -> Option<&[u8]> {
+        if self.hashes.is_empty() {
+            return None;
+        }
+        let i = match self
+            .hashes
+            .binary_search_by(|(h, _)| h.as_slice().cmp(hash))
+        {
+            Ok(i) => i,
+            Err(0) => self.hashes.len() - 1,
+            Err(i) => i - 1,
+        };
+        Some(&self.hashes[i].1)
+    }
+}
+
+fn first_label(name: &[u8]) -> Option<&[u8]> {
+    let len = *name.first()? as usize;
+    name.get(1..1 + len)
+}
+
+/// Decodes base32hex without padding (RFC 4648 section 7), case-insensitive.
+pub fn base32hex_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let mut acc: u64 = 0;
+    let mut bits = 0;
+    for &c in s {
+        let v = match c.to_ascii_lowercase() {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'v' => c.to_ascii_lowercase() - b'a' + 10,
+            _ => return None,
+        };
+        acc = (acc << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
         }
     }
-    None
+    Some(out)
+}
+
+/// Encodes base32hex without padding, lowercase (the NSEC3 owner label form).
+pub fn base32hex_encode(data: &[u8]) -> Vec<u8> {
+    const ALPHA: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut out = Vec::with_capacity(data.len().div_ceil(5) * 8);
+    let mut acc: u64 = 0;
+    let mut bits = 0;
+    for &b in data {
+        acc = (acc << 8) | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHA[((acc >> bits) & 31) as usize]);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHA[((acc << (5 - bits)) & 31) as usize]);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rr(name: &str, rtype: u16) -> Rr {
+    fn rr(name: &str, rtype: u16, rdata: &[u8]) -> Rr {
         Rr {
             name: name.into(),
             rtype,
             class: 1,
             ttl: 60,
-            rdata: vec![127, 0, 0, 1],
+            rdata: rdata.to_vec(),
         }
     }
 
-    #[test]
-    fn parents_walk_up_to_the_root() {
-        assert_eq!(parent_of("a.b.example."), Some("b.example."));
-        assert_eq!(parent_of("example."), Some("."));
-        assert_eq!(parent_of("."), None);
-        assert_eq!(parent_of("a\\.b.example."), Some("example."));
+    fn w(s: &str) -> Vec<u8> {
+        wire::from_presentation(s).unwrap()
     }
 
     #[test]
     fn empty_non_terminals_exist() {
-        let s = ZoneSnapshot::new("example.", vec![rr("example.", 1), rr("a.b.c.example.", 1)]);
-        assert!(s.name_exists("b.c.example."));
-        assert!(s.name_exists("c.example."));
-        assert!(!s.name_exists("d.example."));
-        assert!(s.node("c.example.").is_none());
+        let s = ZoneSnapshot::new(
+            "example.",
+            vec![
+                rr("example.", 1, &[1, 2, 3, 4]),
+                rr("a.b.c.example.", 1, &[1, 2, 3, 4]),
+            ],
+        );
+        assert!(s.name_exists(&w("b.c.example.")));
+        assert!(s.name_exists(&w("c.example.")));
+        assert!(!s.name_exists(&w("d.example.")));
+        assert!(s.node(&w("c.example.")).is_none());
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn rrsets_are_grouped_and_signatures_attached() {
+        let mut sig = vec![0, 1]; // covers A
+        sig.extend_from_slice(&[8, 2, 0, 0, 0, 60]);
+        let s = ZoneSnapshot::new(
+            "example.",
+            vec![
+                rr("www.example.", 1, &[192, 0, 2, 1]),
+                rr("www.example.", 1, &[192, 0, 2, 2]),
+                rr("www.example.", 46, &sig),
+                rr("www.example.", 28, &[0; 16]),
+            ],
+        );
+        let n = s.node(&w("www.example.")).unwrap();
+        let a = n.get(1).unwrap();
+        assert_eq!(a.data.count(), 2);
+        assert_eq!(a.sigs.count(), 1);
+        assert_eq!(n.get(28).unwrap().sigs.count(), 0);
+        assert_eq!(n.get(46).unwrap().data.count(), 1);
+        let mut out = Vec::new();
+        a.data.write_with_pointer(&mut out, 12);
+        assert_eq!(out.len(), a.data.size_with_pointer());
+        assert_eq!(&out[..4], &[0xC0, 12, 0, 1]);
+    }
+
+    #[test]
+    fn nsec_covering_finds_the_predecessor() {
+        let s = ZoneSnapshot::new(
+            "example.",
+            vec![
+                rr("example.", 47, &[0]),
+                rr("b.example.", 47, &[0]),
+                rr("d.example.", 47, &[0]),
+            ],
+        );
+        assert_eq!(
+            s.nsec_covering(&w("c.example.")),
+            Some(&w("b.example.")[..])
+        );
+        assert_eq!(
+            s.nsec_covering(&w("b.example.")),
+            Some(&w("b.example.")[..])
+        );
+        assert_eq!(
+            s.nsec_covering(&w("z.example.")),
+            Some(&w("d.example.")[..])
+        );
+        assert_eq!(s.nsec_covering(&w("a.example.")), Some(&w("example.")[..]));
+    }
+
+    #[test]
+    fn base32hex_round_trip() {
+        let data = [
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xff, 0x00, 0x10, 0x20,
+        ];
+        let e = base32hex_encode(&data);
+        assert_eq!(base32hex_decode(&e).unwrap(), data);
+        assert_eq!(base32hex_encode(b"f"), b"co");
+        assert_eq!(base32hex_encode(b"foobar"), b"cpnmuoj1e8");
     }
 }

@@ -1,0 +1,278 @@
+//! Domain names in wire format (RFC 1035 section 3.1), lowercased, as the
+//! query path handles them: no allocation to walk labels or ancestors, and
+//! the canonical order of RFC 4034 section 6.1 for NSEC proofs.
+
+use std::cmp::Ordering;
+
+/// Longest wire-format name (RFC 1035 section 2.3.4).
+pub const MAX_NAME: usize = 255;
+
+/// Converts a presentation-format name (such as the store's owner names) to
+/// lowercase wire format. Handles `\DDD` and `\X` escapes.
+pub fn from_presentation(name: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    if name == "." {
+        out.push(0);
+        return Some(out);
+    }
+    let bytes = name.as_bytes();
+    let mut label: Vec<u8> = Vec::with_capacity(63);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'.' => {
+                if label.is_empty() || label.len() > 63 {
+                    return None;
+                }
+                out.push(label.len() as u8);
+                out.extend_from_slice(&label);
+                label.clear();
+                i += 1;
+            }
+            b'\\' => {
+                let rest = &bytes[i + 1..];
+                if rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit) {
+                    let v = (rest[0] - b'0') as u16 * 100
+                        + (rest[1] - b'0') as u16 * 10
+                        + (rest[2] - b'0') as u16;
+                    label.push(u8::try_from(v).ok()?.to_ascii_lowercase());
+                    i += 4;
+                } else {
+                    label.push(rest.first()?.to_ascii_lowercase());
+                    i += 2;
+                }
+            }
+            _ => {
+                label.push(b.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+    if !label.is_empty() {
+        if label.len() > 63 {
+            return None;
+        }
+        out.push(label.len() as u8);
+        out.extend_from_slice(&label);
+    }
+    out.push(0);
+    (out.len() <= MAX_NAME).then_some(out)
+}
+
+/// Offsets of each label start in a wire name, the root's (final zero) last.
+/// `ancestors(n)[i..]` are the suffixes: `&n[offs[i]..]` is an ancestor.
+pub fn label_offsets(name: &[u8], out: &mut [usize; 128]) -> usize {
+    let mut n = 0;
+    let mut at = 0;
+    while at < name.len() && n < out.len() {
+        out[n] = at;
+        n += 1;
+        let len = name[at] as usize;
+        if len == 0 {
+            break;
+        }
+        at += 1 + len;
+    }
+    n
+}
+
+/// Number of labels, not counting the root.
+pub fn label_count(name: &[u8]) -> usize {
+    let mut offs = [0usize; 128];
+    label_count_with(name, &mut offs)
+}
+
+fn label_count_with(name: &[u8], offs: &mut [usize; 128]) -> usize {
+    label_offsets(name, offs).saturating_sub(1)
+}
+
+/// True when `name` equals `zone` or lies below it (both lowercase wire).
+pub fn is_subdomain(name: &[u8], zone: &[u8]) -> bool {
+    if name.len() < zone.len() || !name.ends_with(zone) {
+        return false;
+    }
+    // The suffix must start on a label boundary.
+    let mut at = 0;
+    let start = name.len() - zone.len();
+    while at < start {
+        at += 1 + name[at] as usize;
+    }
+    at == start
+}
+
+/// The parent of a wire name; None for the root.
+pub fn parent(name: &[u8]) -> Option<&[u8]> {
+    let len = *name.first()? as usize;
+    if len == 0 {
+        return None;
+    }
+    name.get(1 + len..)
+}
+
+/// Presentation form of a wire name (for logs and errors).
+pub fn to_presentation(name: &[u8]) -> String {
+    let mut s = String::new();
+    let mut at = 0;
+    while at < name.len() {
+        let len = name[at] as usize;
+        if len == 0 {
+            break;
+        }
+        for &b in name.get(at + 1..at + 1 + len).unwrap_or(&[]) {
+            match b {
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                    s.push('\\');
+                    s.push(b as char);
+                }
+                0x21..=0x7e => s.push(b as char),
+                _ => s.push_str(&format!("\\{b:03}")),
+            }
+        }
+        s.push('.');
+        at += 1 + len;
+    }
+    if s.is_empty() {
+        s.push('.');
+    }
+    s
+}
+
+/// RFC 4034 section 6.1 canonical order of two lowercase wire names:
+/// compare labels from the root down, each as a byte string.
+pub fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let mut oa = [0usize; 128];
+    let mut ob = [0usize; 128];
+    let na = label_count_with(a, &mut oa);
+    let nb = label_count_with(b, &mut ob);
+    let (mut i, mut j) = (na, nb);
+    while i > 0 && j > 0 {
+        i -= 1;
+        j -= 1;
+        let la = &a[oa[i] + 1..oa[i] + 1 + a[oa[i]] as usize];
+        let lb = &b[ob[j] + 1..ob[j] + 1 + b[ob[j]] as usize];
+        match la.cmp(lb) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    na.cmp(&nb)
+}
+
+/// Reads a (possibly compressed) name from a message at `at`, appending the
+/// lowercase uncompressed form to `out`. Returns the offset just past the
+/// name's bytes at `at`. Bounded: at most 127 pointers followed, at most 255
+/// bytes of output, so a compression loop ends in an error.
+pub fn read_name(msg: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let mut end = None;
+    let mut jumps = 0;
+    let start_len = out.len();
+    loop {
+        let len = *msg.get(at)? as usize;
+        match len & 0xC0 {
+            0x00 => {
+                if len == 0 {
+                    out.push(0);
+                    if out.len() - start_len > MAX_NAME {
+                        return None;
+                    }
+                    return Some(end.unwrap_or(at + 1));
+                }
+                let label = msg.get(at + 1..at + 1 + len)?;
+                out.push(len as u8);
+                out.extend(label.iter().map(u8::to_ascii_lowercase));
+                if out.len() - start_len > MAX_NAME {
+                    return None;
+                }
+                at += 1 + len;
+            }
+            0xC0 => {
+                let ptr = ((len & 0x3F) << 8) | *msg.get(at + 1)? as usize;
+                if end.is_none() {
+                    end = Some(at + 2);
+                }
+                jumps += 1;
+                if jumps > 127 || ptr >= msg.len() {
+                    return None;
+                }
+                at = ptr;
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Vec<u8> {
+        from_presentation(s).unwrap()
+    }
+
+    #[test]
+    fn presentation_round_trip_and_lowercase() {
+        assert_eq!(w("WWW.Example.com."), b"\x03www\x07example\x03com\x00");
+        assert_eq!(w("."), b"\x00");
+        assert_eq!(w("a\\.b.c."), b"\x03a.b\x01c\x00");
+        assert_eq!(w("\\042.x."), b"\x01*\x01x\x00");
+        assert_eq!(to_presentation(&w("a\\.b.c.")), "a\\.b.c.");
+        assert_eq!(to_presentation(b"\x00"), ".");
+    }
+
+    #[test]
+    fn subdomains_respect_label_boundaries() {
+        assert!(is_subdomain(&w("a.example."), &w("example.")));
+        assert!(is_subdomain(&w("example."), &w("example.")));
+        assert!(!is_subdomain(&w("badexample."), &w("example.")));
+        assert!(is_subdomain(&w("x."), &w(".")));
+    }
+
+    #[test]
+    fn parents_and_labels() {
+        assert_eq!(parent(&w("a.b.")), Some(&w("b.")[..]));
+        assert_eq!(parent(&w(".")), None);
+        assert_eq!(label_count(&w("a.b.c.")), 3);
+        assert_eq!(label_count(&w(".")), 0);
+    }
+
+    /// RFC 4034 6.1 example order.
+    #[test]
+    fn canonical_order_matches_rfc_4034_example() {
+        let order = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "z.a.example.",
+            "zabc.a.example.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        for pair in order.windows(2) {
+            assert_eq!(
+                canonical_cmp(&w(pair[0]), &w(pair[1])),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_names_are_read_and_loops_rejected() {
+        // "example." at 0, then "www" + pointer to 0 at 9.
+        let mut msg = b"\x07example\x00".to_vec();
+        msg.extend_from_slice(b"\x03WWW\xC0\x00");
+        let mut out = Vec::new();
+        assert_eq!(read_name(&msg, 9, &mut out), Some(15));
+        assert_eq!(out, w("www.example."));
+        // A pointer to itself.
+        let lp = b"\xC0\x00";
+        assert_eq!(read_name(lp, 0, &mut Vec::new()), None);
+        // Forward pointer past the end.
+        assert_eq!(read_name(b"\xC0\x09", 0, &mut Vec::new()), None);
+    }
+}
