@@ -235,6 +235,48 @@ pub struct ZoneConfig {
     pub ixfr: bool,
     /// Number of versions to keep in the journal (default 1000).
     pub journal_max_versions: u32,
+    /// A primary zone: the master file it is loaded from (no `primaries`).
+    pub file: Option<PathBuf>,
+    /// Who may transfer the zone out (default: nobody).
+    pub allow_transfer: Vec<TransferAcl>,
+    /// Where to send NOTIFY after each new version.
+    pub also_notify: Vec<SocketAddr>,
+    /// TSIG key for NOTIFY out (a `[[key]]` name).
+    pub notify_key: Option<String>,
+}
+
+/// One `allow_transfer` entry: an address prefix, optionally requiring a
+/// TSIG key (`"192.0.2.0/24"` or `"192.0.2.0/24 key xfer"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferAcl {
+    /// Addresses allowed.
+    pub prefix: IpPrefix,
+    /// Key the request must be signed with.
+    pub key: Option<Name>,
+}
+
+impl FromStr for TransferAcl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words.as_slice() {
+            [p] => Ok(TransferAcl {
+                prefix: p.parse()?,
+                key: None,
+            }),
+            [p, "key", k] => Ok(TransferAcl {
+                prefix: p.parse()?,
+                key: Some(
+                    Name::from_ascii(k)
+                        .map_err(|e| format!("`{k}`: {e}"))?
+                        .to_lowercase(),
+                ),
+            }),
+            _ => Err(format!(
+                "`{s}`: expected an address or prefix, optionally followed by `key NAME`"
+            )),
+        }
+    }
 }
 
 /// Overrides and clamps for the SOA timers of a zone (RFC 1034 section 4.3.5).
@@ -368,6 +410,11 @@ struct RawZone {
     transfer_timeout: Option<u64>,
     ixfr: Option<bool>,
     journal_max_versions: Option<u32>,
+    file: Option<PathBuf>,
+    allow_transfer: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    also_notify: Vec<PeerAddr>,
+    notify_key: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -485,11 +532,22 @@ impl Config {
                 ));
             }
             let primaries: Vec<SocketAddr> = z.primaries.into_iter().map(|p| p.0).collect();
-            if primaries.is_empty() {
-                return Err(err_at(
-                    zone_span,
-                    format!("zone `{name}`: `primaries` must list at least one address"),
-                ));
+            match (primaries.is_empty(), &z.file) {
+                (true, None) => {
+                    return Err(err_at(
+                        zone_span,
+                        format!(
+                            "zone `{name}`: give `primaries` (a secondary zone) or `file` (a primary zone)"
+                        ),
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(err_at(
+                        zone_span,
+                        format!("zone `{name}`: `primaries` and `file` exclude each other"),
+                    ));
+                }
+                _ => {}
             }
             let key = match z.key {
                 Some(k) => {
@@ -552,7 +610,42 @@ impl Config {
                     format!("zone `{name}`: timeouts must be at least 1 second"),
                 ));
             }
+            let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
+                let wanted = Name::from_ascii(k.get_ref()).ok().map(|n| n.to_lowercase());
+                if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
+                    Ok(k.get_ref().clone())
+                } else {
+                    Err(err_at(
+                        k.span().start,
+                        format!(
+                            "zone `{name}`: key `{}` is not defined in a [[key]] table",
+                            k.get_ref()
+                        ),
+                    ))
+                }
+            };
+            let mut allow_transfer = Vec::new();
+            for entry in z.allow_transfer.unwrap_or_default() {
+                let acl: TransferAcl = entry
+                    .get_ref()
+                    .parse()
+                    .map_err(|m| err_at(entry.span().start, format!("allow_transfer: {m}")))?;
+                if let Some(k) = &acl.key
+                    && !keys.iter().any(|kc| &kc.name == k)
+                {
+                    return Err(err_at(
+                        entry.span().start,
+                        format!("allow_transfer: key `{k}` is not defined in a [[key]] table"),
+                    ));
+                }
+                allow_transfer.push(acl);
+            }
+            let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
             zones.push(ZoneConfig {
+                file: z.file,
+                allow_transfer,
+                also_notify: z.also_notify.into_iter().map(|p| p.0).collect(),
+                notify_key,
                 name,
                 primaries,
                 key,

@@ -1,7 +1,7 @@
 //! The control socket: a Unix socket (mode 0600) that takes one command line
 //! per connection and answers with lines, the first `ok` or `error: ...`.
 //!
-//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`.
+//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,11 +111,17 @@ fn execute(line: &str, zones: &Zones) -> String {
             }
             Ok(out)
         }
-        "refresh" | "retransfer" => zone_arg(zones, arg).and_then(|z| {
-            let c = if cmd == "refresh" {
-                ZoneCommand::Refresh
-            } else {
-                ZoneCommand::Retransfer
+        "refresh" | "retransfer" | "reload" => zone_arg(zones, arg).and_then(|z| {
+            let c = match cmd {
+                "refresh" => ZoneCommand::Refresh,
+                "retransfer" => ZoneCommand::Retransfer,
+                _ if !z.is_primary => {
+                    return Err(format!(
+                        "{} is not a primary zone (no `file`)",
+                        z.shared.apex
+                    ));
+                }
+                _ => ZoneCommand::Reload,
             };
             info!(zone = %z.shared.apex, command = cmd, "control command");
             z.commands

@@ -85,6 +85,11 @@ enum ZoneCommand {
         /// Zone name.
         zone: String,
     },
+    /// Reload a primary zone from its file.
+    Reload {
+        /// Zone name.
+        zone: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -140,28 +145,30 @@ fn run(config: Config, json: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     runtime.block_on(async {
         let server = Server::new(config).map_err(|e| e.to_string())?;
+        let reloader = server.reloader();
         server
-            .run(shutdown_signal())
+            .run(shutdown_signal(reloader))
             .await
             .map_err(|e| e.to_string())
     })
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(reloader: secondary53::server::Reloader) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
     };
-    // SIGHUP must not kill the server (its default action); configuration
-    // reload is not implemented yet, so it is logged and ignored.
+    // SIGHUP reloads the primary zones from their files (re-reading the
+    // configuration itself is not implemented yet).
     let mut hup = signal(SignalKind::hangup()).ok();
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
             Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                tracing::warn!("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+                let n = reloader.reload_files();
+                tracing::info!(zones = n, "SIGHUP: reloading primary zones from their files");
             }
         }
     }
@@ -251,6 +258,12 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
         ZoneCommand::Refresh { zone } => {
             let out =
                 secondary53::control::request(&config.server.control, &format!("refresh {zone}"))?;
+            print!("{out}");
+            Ok(())
+        }
+        ZoneCommand::Reload { zone } => {
+            let out =
+                secondary53::control::request(&config.server.control, &format!("reload {zone}"))?;
             print!("{out}");
             Ok(())
         }

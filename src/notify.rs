@@ -127,6 +127,87 @@ pub fn handle_notify<'a>(
     }
 }
 
+/// Sends NOTIFY for `zone` at `soa` to `target` (RFC 1996 section 3.6):
+/// retried with a doubling timeout, five tries, until the target answers.
+/// Returns whether it answered.
+pub async fn notify_out(
+    zone: hickory_proto::rr::Name,
+    soa: crate::zone::Rr,
+    target: SocketAddr,
+    signer: Option<TSigner>,
+) -> bool {
+    use tokio::net::UdpSocket;
+    let bind: SocketAddr = if target.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let Ok(sock) = UdpSocket::bind(bind).await else {
+        tracing::warn!(zone = %zone, %target, "NOTIFY out: cannot open a UDP socket");
+        return false;
+    };
+    if sock.connect(target).await.is_err() {
+        tracing::warn!(zone = %zone, %target, "NOTIFY out: cannot reach target");
+        return false;
+    }
+    let mut timeout = std::time::Duration::from_secs(1);
+    let mut buf = vec![0u8; 4096];
+    for attempt in 1..=5 {
+        let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Notify);
+        m.metadata.authoritative = true;
+        m.add_query(hickory_proto::op::Query::query(
+            zone.clone(),
+            RecordType::SOA,
+        ));
+        if let Ok(rec) = soa.to_record() {
+            m.add_answer(rec);
+        }
+        if let Some(s) = &signer
+            && let Err(e) = crate::tsig::sign_request(&mut m, s)
+        {
+            tracing::warn!(zone = %zone, %target, error = %e, "NOTIFY out: cannot sign");
+            return false;
+        }
+        let Ok(bytes) = m.to_vec() else {
+            return false;
+        };
+        if sock.send(&bytes).await.is_err() {
+            tokio::time::sleep(timeout).await;
+            timeout *= 2;
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    let Ok(resp) = Message::from_vec(&buf[..n]) else {
+                        continue;
+                    };
+                    if resp.id != m.id || resp.message_type != MessageType::Response {
+                        continue;
+                    }
+                    if resp.response_code == ResponseCode::NoError {
+                        tracing::info!(zone = %zone, %target, serial = soa.soa_serial().unwrap_or(0), attempt, "NOTIFY out acknowledged");
+                        return true;
+                    }
+                    tracing::warn!(zone = %zone, %target, rcode = %resp.response_code, "NOTIFY out refused by target");
+                    return false;
+                }
+                // ICMP unreachable shows up as a receive error: wait out
+                // the rest of this try before the next.
+                Ok(Err(_)) => {
+                    tokio::time::sleep_until(deadline).await;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        timeout *= 2;
+    }
+    tracing::warn!(zone = %zone, %target, "NOTIFY out: no answer after 5 tries");
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

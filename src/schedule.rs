@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::serial::Serial;
@@ -142,6 +142,8 @@ pub enum ZoneCommand {
     Refresh,
     /// Transfer the whole zone now, even if the serial is not newer.
     Retransfer,
+    /// Reload a primary zone from its file.
+    Reload,
 }
 
 /// A committed change, reported to subscribers.
@@ -173,6 +175,7 @@ pub struct ZoneTask {
     shared: Arc<ZoneShared>,
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
+    notify_signer: Option<hickory_proto::rr::TSigner>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
@@ -197,6 +200,7 @@ impl ZoneTask {
         commands: mpsc::Receiver<ZoneCommand>,
         updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
         generation: Arc<AtomicU64>,
+        notify_signer: Option<hickory_proto::rr::TSigner>,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let apex = crate::zone::owner_key(&config.name);
         let (state, soa, records) = {
@@ -247,6 +251,7 @@ impl ZoneTask {
             shared: shared.clone(),
             commands,
             updates,
+            notify_signer,
             timers,
             soa,
             last_refresh: state.last_refresh,
@@ -275,6 +280,9 @@ impl ZoneTask {
 
     /// Runs until the command channel closes.
     pub async fn run(mut self) {
+        if self.config.file.is_some() {
+            return self.run_file_zone().await;
+        }
         loop {
             let now = unix_now();
             let next = self.next_check();
@@ -330,7 +338,7 @@ impl ZoneTask {
                 debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
                 false
             }
-            ZoneCommand::Refresh => false,
+            ZoneCommand::Refresh | ZoneCommand::Reload => false,
             ZoneCommand::Retransfer => true,
         }
     }
@@ -530,11 +538,7 @@ impl ZoneTask {
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
         self.last_failure = None;
-        *self
-            .shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        self.shared.publish(snapshot);
         let serial = summary.serial_to;
         self.shared.update(|s| {
             s.serial = Some(serial);
@@ -564,8 +568,144 @@ impl ZoneTask {
             serial,
             kind: kind.to_string(),
         });
+        self.notify_downstream();
         Ok(())
     }
+
+    /// NOTIFY every `also_notify` target about the current version.
+    fn notify_downstream(&self) {
+        let Some(soa) = self.soa.clone() else {
+            return;
+        };
+        for target in &self.config.also_notify {
+            tokio::spawn(crate::notify::notify_out(
+                self.name.clone(),
+                soa.clone(),
+                *target,
+                self.notify_signer.clone(),
+            ));
+        }
+    }
+
+    /// A primary zone: load the file now and on every reload command.
+    async fn run_file_zone(mut self) {
+        self.shared.update(|s| {
+            s.next_refresh = None;
+            s.expire_at = None;
+        });
+        self.load_file().await;
+        while let Some(cmd) = self.commands.recv().await {
+            match cmd {
+                ZoneCommand::Reload | ZoneCommand::Refresh | ZoneCommand::Retransfer => {
+                    self.load_file().await;
+                }
+                ZoneCommand::Notify { from, .. } => {
+                    debug!(zone = %self.apex, %from, "NOTIFY for a primary zone ignored");
+                }
+            }
+        }
+    }
+
+    /// Loads the zone file: the first version is stored whole; a changed
+    /// file with a newer serial is diffed and journaled (so IXFR out and
+    /// the mirror see a delta); a changed file whose serial did not
+    /// increase is refused, as BIND does, and the stored version stays.
+    async fn load_file(&mut self) {
+        let Some(path) = self.config.file.clone() else {
+            return;
+        };
+        let apex = self.apex.clone();
+        let origin = self.name.clone();
+        let max_versions = self.config.journal_max_versions;
+        let ours = self.soa.as_ref().and_then(Rr::soa_serial);
+        let result = self
+            .with_store(move |s| {
+                let mut records = match crate::zone::file::load(&path, &origin) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(FileLoad::Error(e.to_string())),
+                };
+                let Some(new_serial) = records.iter().find_map(Rr::soa_serial) else {
+                    return Ok(FileLoad::Error("no SOA".into()));
+                };
+                if let Some(ours) = ours {
+                    let (removed, added) = s.diff_full(&apex, &mut records)?;
+                    if removed.is_empty() && added.is_empty() {
+                        return Ok(FileLoad::Unchanged(ours));
+                    }
+                    if !Serial(new_serial).is_newer_than(Serial(ours)) {
+                        return Ok(FileLoad::Error(format!(
+                            "{}: zone file changed but its serial {new_serial} is not newer than the loaded {ours}; not loaded (increase the serial)",
+                            path.display()
+                        )));
+                    }
+                }
+                let info = CommitInfo {
+                    kind: VersionKind::Axfr,
+                    peer: Some(format!("file:{}", path.display())),
+                    now: unix_now(),
+                    expire_secs: u32::MAX / 2,
+                    max_versions,
+                };
+                let summary = s.commit_axfr(&apex, records, &info)?;
+                let mut all = Vec::with_capacity(summary.total);
+                s.for_each_record(&apex, |r| all.push(r))?;
+                Ok(FileLoad::Loaded(summary, ZoneSnapshot::new(&apex, all)))
+            })
+            .await;
+        match result {
+            Ok(FileLoad::Loaded(summary, snapshot)) => {
+                self.soa = snapshot.soa.clone();
+                self.shared.publish(snapshot);
+                let now = unix_now();
+                self.shared.update(|s| {
+                    s.state = ZoneLifecycle::Serving;
+                    s.serial = Some(summary.serial_to);
+                    s.last_refresh = Some(now);
+                    s.last_transfer = Some(now);
+                    s.last_transfer_kind = Some("file".into());
+                    s.last_error = None;
+                });
+                info!(
+                    zone = %self.apex,
+                    file = %self.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    serial_from = summary.serial_from.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                    serial_to = summary.serial_to,
+                    removed = summary.removed,
+                    added = summary.added,
+                    zone_records = summary.total,
+                    "zone file loaded"
+                );
+                let _ = self.updates.send(ZoneUpdated {
+                    zone: self.apex.clone(),
+                    serial: summary.serial_to,
+                    kind: "file".into(),
+                });
+                self.notify_downstream();
+            }
+            Ok(FileLoad::Unchanged(serial)) => {
+                self.shared.update(|s| {
+                    s.state = ZoneLifecycle::Serving;
+                    s.last_error = None;
+                });
+                info!(zone = %self.apex, serial, "zone file unchanged");
+            }
+            Ok(FileLoad::Error(e)) => {
+                error!(zone = %self.apex, error = %e, "zone file not loaded; keeping the current version");
+                self.shared.update(|s| s.last_error = Some(e));
+            }
+            Err(e) => {
+                error!(zone = %self.apex, error = %e, "zone file not loaded; keeping the current version");
+                self.shared.update(|s| s.last_error = Some(e.to_string()));
+            }
+        }
+    }
+}
+
+/// What loading a zone file did.
+enum FileLoad {
+    Loaded(CommitSummary, ZoneSnapshot),
+    Unchanged(u32),
+    Error(String),
 }
 
 /// Effective timers of a zone whose SOA is `soa` (defaults before the first transfer).

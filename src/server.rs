@@ -49,6 +49,29 @@ pub enum ServerError {
     Key(String),
 }
 
+/// Reloads primary zones from their files.
+#[derive(Clone)]
+pub struct Reloader {
+    zones: Arc<Zones>,
+}
+
+impl Reloader {
+    /// Asks every primary zone to reload its file; returns how many.
+    pub fn reload_files(&self) -> usize {
+        let mut n = 0;
+        for z in self.zones.iter() {
+            if z.is_primary
+                && z.commands
+                    .try_send(crate::schedule::ZoneCommand::Reload)
+                    .is_ok()
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
 /// A configured server, ready to run.
 pub struct Server {
     config: Config,
@@ -85,6 +108,15 @@ impl Server {
                     timeouts: zc.timeouts,
                 })
                 .collect();
+            let notify_signer = match &zc.notify_key {
+                Some(k) => {
+                    let key = config.key(k).ok_or_else(|| {
+                        ServerError::Key(format!("zone {}: key {k} is not defined", zc.name))
+                    })?;
+                    Some(crate::tsig::signer(key).map_err(ServerError::Key)?)
+                }
+                None => None,
+            };
             let (tx, rx) = mpsc::channel(16);
             let (task, shared) = ZoneTask::load(
                 zc.clone(),
@@ -93,15 +125,25 @@ impl Server {
                 rx,
                 updates.clone(),
                 generation.clone(),
+                notify_signer,
             )?;
             zones.insert(ZoneEntry {
                 shared,
                 commands: tx,
                 allow_notify: zc.allow_notify.clone(),
                 signer,
+                allow_transfer: zc.allow_transfer.clone(),
+                is_primary: zc.file.is_some(),
             });
             tasks.push(task);
         }
+        for k in &config.keys {
+            zones.keys.insert(
+                k.name.clone(),
+                crate::tsig::signer(k).map_err(ServerError::Key)?,
+            );
+        }
+        zones.store = Some(store.clone());
         Ok(Server {
             config,
             zones: Arc::new(zones),
@@ -113,6 +155,14 @@ impl Server {
     /// The shared view of a zone (status, snapshot).
     pub fn zone(&self, apex: &str) -> Option<Arc<ZoneShared>> {
         self.zones.get(apex).map(|z| z.shared.clone())
+    }
+
+    /// A handle that reloads the primary zones from their files (what the
+    /// binary does on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            zones: self.zones.clone(),
+        }
     }
 
     /// Subscribes to committed versions.

@@ -47,11 +47,19 @@ pub struct ZoneEntry {
     pub allow_notify: Vec<IpPrefix>,
     /// The zone's TSIG key.
     pub signer: Option<TSigner>,
+    /// Who may transfer the zone out.
+    pub allow_transfer: Vec<crate::config::TransferAcl>,
+    /// A primary zone (loaded from a file).
+    pub is_primary: bool,
 }
 
 /// All zones, by apex.
 pub struct Zones {
     by_apex: HashMap<String, ZoneEntry>,
+    /// Every configured TSIG key, by lowercase name (transfers out).
+    pub keys: HashMap<hickory_proto::rr::Name, TSigner>,
+    /// The store, for IXFR out from the journal.
+    pub store: Option<crate::schedule::SharedStore>,
     /// Bumped whenever a zone publishes a snapshot or changes state, so
     /// query workers know to refresh their cached view.
     pub generation: Arc<AtomicU64>,
@@ -62,6 +70,8 @@ impl Zones {
     pub fn new(generation: Arc<AtomicU64>) -> Self {
         Zones {
             by_apex: HashMap::new(),
+            keys: HashMap::new(),
+            store: None,
             generation,
         }
     }
@@ -250,6 +260,22 @@ fn general(raw: &[u8], from: SocketAddr, zones: &Zones, out: &mut Vec<u8>) -> bo
     }
 }
 
+/// True for an AXFR or IXFR query (signed or not).
+fn is_transfer_request(raw: &[u8]) -> bool {
+    match parse_query(raw) {
+        Ok(q) => matches!(q.qtype, 251 | 252),
+        Err(NotFast::General) => Message::from_vec(raw).is_ok_and(|m| {
+            m.op_code == OpCode::Query
+                && m.queries.len() == 1
+                && matches!(
+                    m.queries[0].query_type(),
+                    hickory_proto::rr::RecordType::AXFR | hickory_proto::rr::RecordType::IXFR
+                )
+        }),
+        Err(_) => false,
+    }
+}
+
 /// Accepts TCP connections until the task is dropped.
 pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>) {
     loop {
@@ -283,9 +309,30 @@ async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Ar
             Ok(Ok(_)) => {}
             _ => return,
         }
+        if is_transfer_request(&buf) {
+            let zones = view.zones().clone();
+            let r = crate::xfr::out::serve_transfer(
+                &mut stream,
+                &buf,
+                from,
+                |apex| {
+                    zones.get(apex).map(|z| crate::xfr::out::XfrOutZone {
+                        apex: &z.shared.apex,
+                        snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
+                            .then(|| z.shared.snapshot()),
+                        allow: &z.allow_transfer,
+                    })
+                },
+                |key| zones.keys.get(key).cloned(),
+                zones.store.clone(),
+            )
+            .await;
+            if r.is_err() {
+                return;
+            }
+            continue;
+        }
         view.refresh();
-        out.clear();
-        out.extend_from_slice(&[0, 0]);
         let mut body = Vec::new();
         if !handle_packet(
             &buf,

@@ -475,6 +475,28 @@ impl Store {
         Ok(summary)
     }
 
+    /// The difference between the current version and a full zone, without
+    /// committing anything: (removed, added). `records` is sorted in place.
+    pub fn diff_full(
+        &self,
+        zone: &str,
+        records: &mut Vec<Rr>,
+    ) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+        sort_zone(records);
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok((Vec::new(), records.clone()));
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, rtype, class, ttl, rdata FROM record
+                 WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt.query_map([id], row_to_rr).map_err(self.sq())?;
+        diff_sorted(rows, records).map_err(self.sq())
+    }
+
     /// Commits the deltas of an incremental transfer, all in one transaction.
     ///
     /// Each delta must start at the serial the previous one reached (the

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod interpreter;
+pub mod out;
 
 pub use client::{Primary, Stage, XfrError, XfrStats};
 pub use interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};

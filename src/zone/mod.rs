@@ -2,6 +2,7 @@
 //! that turns a full zone into a delta.
 
 pub mod delta;
+pub mod file;
 pub mod record;
 pub mod snapshot;
 pub mod wire;

@@ -1,0 +1,353 @@
+//! Zone transfers out: AXFR (RFC 5936) from the served snapshot, IXFR
+//! (RFC 1995) from the journal, over TCP, TSIG-signed when requested.
+//!
+//! Access is denied unless the zone's `allow_transfer` lists the requester
+//! (and the key, when the entry names one). IXFR falls back to a full,
+//! AXFR-style answer when the journal does not reach back to the requester's
+//! serial, and answers a single SOA when the requester is current.
+//!
+//! Messages are written to the connection as they are produced (up to
+//! [`MESSAGE_TARGET`] bytes each), so a large zone is never buffered whole.
+
+use std::net::SocketAddr;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RecordType, TSigner};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use crate::config::TransferAcl;
+use crate::serial::Serial;
+use crate::serve::answer::rcode;
+use crate::store::Store;
+use crate::tsig::{ResponseSigner, verify_request};
+use crate::zone::snapshot::{ZoneSnapshot, rtype};
+use crate::zone::{Rr, wire};
+
+/// Size a transfer message is filled to before it is sent.
+pub const MESSAGE_TARGET: usize = 16 * 1024;
+
+/// How the request was answered, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XfrOutKind {
+    /// A full zone for AXFR.
+    Axfr,
+    /// Difference sequences from the journal.
+    Ixfr,
+    /// A full zone for IXFR (journal too short).
+    AxfrStyleIxfr,
+    /// The requester is current: the SOA alone.
+    UpToDate,
+}
+
+/// Builds transfer messages and sends them.
+struct Writer<'a> {
+    stream: &'a mut TcpStream,
+    id: u16,
+    question: Vec<u8>,
+    msg: Vec<u8>,
+    count: u16,
+    signer: Option<ResponseSigner>,
+    messages: usize,
+    records: usize,
+    bytes: usize,
+}
+
+impl Writer<'_> {
+    fn start_message(&mut self) {
+        self.msg.clear();
+        self.msg.extend_from_slice(&self.id.to_be_bytes());
+        // QR, AA; opcode QUERY; NOERROR.
+        self.msg.extend_from_slice(&0x8400u16.to_be_bytes());
+        self.msg.extend_from_slice(&1u16.to_be_bytes());
+        self.msg.extend_from_slice(&[0; 6]);
+        self.msg.extend_from_slice(&self.question);
+        self.count = 0;
+    }
+
+    /// Appends one record, owner compressed against the question's zone name.
+    async fn record(&mut self, owner: &[u8], segment: &[u8]) -> std::io::Result<()> {
+        if self.count > 0 && self.msg.len() + owner.len() + segment.len() > MESSAGE_TARGET {
+            self.flush().await?;
+        }
+        write_owner_under_question(&mut self.msg, owner, &self.question);
+        self.msg.extend_from_slice(segment);
+        self.count += 1;
+        self.records += 1;
+        Ok(())
+    }
+
+    async fn rr(&mut self, r: &Rr) -> std::io::Result<()> {
+        let Some(owner) = wire::from_presentation(&r.name) else {
+            return Ok(());
+        };
+        let mut seg = Vec::with_capacity(10 + r.rdata.len());
+        seg.extend_from_slice(&r.rtype.to_be_bytes());
+        seg.extend_from_slice(&r.class.to_be_bytes());
+        seg.extend_from_slice(&r.ttl.to_be_bytes());
+        seg.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+        seg.extend_from_slice(&r.rdata);
+        self.record(&owner, &seg).await
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.msg[6..8].copy_from_slice(&self.count.to_be_bytes());
+        if let Some(s) = self.signer.as_mut() {
+            s.sign(&mut self.msg).map_err(std::io::Error::other)?;
+        }
+        let mut framed = Vec::with_capacity(self.msg.len() + 2);
+        framed.extend_from_slice(&(self.msg.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&self.msg);
+        self.stream.write_all(&framed).await?;
+        self.messages += 1;
+        self.bytes += self.msg.len();
+        self.start_message();
+        Ok(())
+    }
+}
+
+/// Writes `owner` as its labels above the question's name followed by a
+/// pointer to the question name (offset 12), or in full when it is not
+/// under it.
+fn write_owner_under_question(out: &mut Vec<u8>, owner: &[u8], question: &[u8]) {
+    let qname_len = question.len().saturating_sub(4);
+    let mut zone = Vec::with_capacity(qname_len);
+    if wire::read_name(question, 0, &mut zone).is_none() || !wire::is_subdomain(owner, &zone) {
+        out.extend_from_slice(owner);
+        return;
+    }
+    let prefix = owner.len() - zone.len();
+    out.extend_from_slice(&owner[..prefix]);
+    out.extend_from_slice(&0xC00Cu16.to_be_bytes());
+}
+
+/// The zone's transfer policy and data, as the connection handler sees them.
+pub struct XfrOutZone<'a> {
+    /// Apex, lowercase presentation form.
+    pub apex: &'a str,
+    /// The served snapshot (None: not serving).
+    pub snapshot: Option<std::sync::Arc<ZoneSnapshot>>,
+    /// Access list.
+    pub allow: &'a [TransferAcl],
+}
+
+/// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
+/// apex to the zone; `find_key` a key name to its signer; `store` is used
+/// for IXFR.
+pub async fn serve_transfer<'z>(
+    stream: &mut TcpStream,
+    raw: &[u8],
+    from: SocketAddr,
+    find_zone: impl Fn(&str) -> Option<XfrOutZone<'z>>,
+    find_key: impl Fn(&Name) -> Option<TSigner>,
+    store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
+) -> std::io::Result<()> {
+    let Ok(request) = Message::from_vec(raw) else {
+        return error(stream, raw, rcode::FORMERR, None).await;
+    };
+    let Some(q) = request.queries.first() else {
+        return error(stream, raw, rcode::FORMERR, None).await;
+    };
+    let qtype = q.query_type();
+    let apex = crate::zone::owner_key(q.name());
+    // TSIG first: an unknown key or bad MAC is NOTAUTH whatever the zone.
+    let mut signer = None;
+    let mut key_used: Option<Name> = None;
+    if let Some(sig) = &request.signature {
+        let key_name = sig.name.to_lowercase();
+        let Some(s) = find_key(&key_name) else {
+            warn!(zone = %apex, peer = %from, key = %key_name, "transfer refused: unknown TSIG key (BADKEY)");
+            return error(stream, raw, rcode::NOTAUTH, None).await;
+        };
+        match verify_request(raw, &request, &s) {
+            Ok(mac) => {
+                signer = Some(ResponseSigner::new(s, mac));
+                key_used = Some(key_name);
+            }
+            Err(f) => {
+                warn!(zone = %apex, peer = %from, key = %key_name, error = %f, "transfer refused: TSIG failed");
+                return error(stream, raw, rcode::NOTAUTH, None).await;
+            }
+        }
+    }
+    let Some(zone) = find_zone(&apex) else {
+        warn!(zone = %apex, peer = %from, "transfer refused: not authoritative for this zone");
+        return error(stream, raw, rcode::NOTAUTH, signer).await;
+    };
+    let allowed = zone.allow.iter().any(|acl| {
+        acl.prefix.contains(from.ip())
+            && acl
+                .key
+                .as_ref()
+                .is_none_or(|k| key_used.as_ref() == Some(k))
+    });
+    if !allowed {
+        warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
+            "transfer refused: not in allow_transfer");
+        return error(stream, raw, rcode::REFUSED, signer).await;
+    }
+    let Some(snap) = zone.snapshot else {
+        return error(stream, raw, rcode::SERVFAIL, signer).await;
+    };
+    let Some(serial) = snap.soa_fields().map(|f| f.serial) else {
+        return error(stream, raw, rcode::SERVFAIL, signer).await;
+    };
+    let question = question_bytes(raw).unwrap_or_default();
+    let mut w = Writer {
+        stream,
+        id: request.id,
+        question,
+        msg: Vec::with_capacity(MESSAGE_TARGET + 512),
+        count: 0,
+        signer,
+        messages: 0,
+        records: 0,
+        bytes: 0,
+    };
+    w.start_message();
+    let started = std::time::Instant::now();
+    let kind = if qtype == RecordType::IXFR {
+        let client_serial = request.authorities.iter().find_map(|r| match &r.data {
+            hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        });
+        match client_serial {
+            Some(cs) if !Serial(serial).is_newer_than(Serial(cs)) => {
+                write_soa(&mut w, &snap).await?;
+                XfrOutKind::UpToDate
+            }
+            Some(cs) => {
+                let journal = match store {
+                    Some(store) => {
+                        let apex = zone.apex.to_string();
+                        tokio::task::spawn_blocking(move || {
+                            journal_chain(&store, &apex, cs, serial)
+                        })
+                        .await
+                        .ok()
+                        .flatten()
+                    }
+                    None => None,
+                };
+                match journal {
+                    Some(deltas) => {
+                        write_soa(&mut w, &snap).await?;
+                        for (removed, added) in &deltas {
+                            for r in removed.iter().chain(added.iter()) {
+                                w.rr(r).await?;
+                            }
+                        }
+                        write_soa(&mut w, &snap).await?;
+                        XfrOutKind::Ixfr
+                    }
+                    None => {
+                        write_full(&mut w, &snap).await?;
+                        XfrOutKind::AxfrStyleIxfr
+                    }
+                }
+            }
+            None => {
+                write_full(&mut w, &snap).await?;
+                XfrOutKind::AxfrStyleIxfr
+            }
+        }
+    } else {
+        write_full(&mut w, &snap).await?;
+        XfrOutKind::Axfr
+    };
+    if w.count > 0 || w.messages == 0 {
+        w.flush().await?;
+    }
+    info!(
+        zone = %apex,
+        peer = %from,
+        kind = ?kind,
+        serial,
+        messages = w.messages,
+        records = w.records,
+        bytes = w.bytes,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "transfer out"
+    );
+    Ok(())
+}
+
+async fn write_soa(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<()> {
+    if let Some(node) = snap.node(&snap.apex_wire)
+        && let Some(soa) = node.get(rtype::SOA)
+        && let Some(seg) = soa.data.segments().next()
+    {
+        let apex = snap.apex_wire.clone();
+        w.record(&apex, seg).await?;
+    }
+    Ok(())
+}
+
+async fn write_full(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<()> {
+    write_soa(w, snap).await?;
+    for (owner, node) in snap.nodes() {
+        for set in &node.rrsets {
+            if set.rtype == rtype::SOA && owner == snap.apex_wire.as_slice() {
+                continue;
+            }
+            for seg in set.data.segments() {
+                w.record(owner, seg).await?;
+            }
+        }
+    }
+    write_soa(w, snap).await
+}
+
+/// The journal deltas leading from `from` to `to`, if the journal holds an
+/// unbroken chain: (removed, added) each with its SOA first.
+fn journal_chain(
+    store: &std::sync::Mutex<Store>,
+    apex: &str,
+    from: u32,
+    to: u32,
+) -> Option<Vec<(Vec<Rr>, Vec<Rr>)>> {
+    let store = store.lock().unwrap_or_else(|p| p.into_inner());
+    let versions = store.versions(apex, Some(from)).ok()?;
+    let mut expect = from;
+    let mut out = Vec::with_capacity(versions.len());
+    for v in versions {
+        if v.serial_from != Some(expect) {
+            return None;
+        }
+        out.push(store.delta(apex, v.seq).ok()?);
+        expect = v.serial_to;
+    }
+    (expect == to && !out.is_empty()).then_some(out)
+}
+
+fn question_bytes(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut name = Vec::new();
+    let end = wire::read_name(raw, 12, &mut name)?;
+    // The question as sent, but with the name uncompressed (it always is).
+    let mut q = raw.get(12..end)?.to_vec();
+    q.extend_from_slice(raw.get(end..end + 4)?);
+    Some(q)
+}
+
+async fn error(
+    stream: &mut TcpStream,
+    raw: &[u8],
+    code: u16,
+    signer: Option<ResponseSigner>,
+) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    if !crate::serve::answer::error_response(raw, code, &mut out) {
+        return Ok(());
+    }
+    if let Some(q) = question_bytes(raw) {
+        out[4..6].copy_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&q);
+    }
+    if let Some(mut s) = signer {
+        let _ = s.sign(&mut out);
+    }
+    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&out);
+    stream.write_all(&framed).await
+}
