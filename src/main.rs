@@ -182,15 +182,27 @@ fn apex(zone: &str) -> String {
     z
 }
 
-fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.server.data_dir).map_err(|e| e.to_string())
+/// The store for the offline commands, opened read-only.
+fn open_store(config: &Config) -> Result<Option<Store>, String> {
+    Store::open_read_only(&config.server.data_dir).map_err(|e| e.to_string())
+}
+
+fn require_store(config: &Config) -> Result<Store, String> {
+    open_store(config)?.ok_or_else(|| {
+        format!(
+            "no store in {} yet (the server creates it on first start)",
+            config.server.data_dir.display()
+        )
+    })
 }
 
 fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
     match command {
         ZoneCommand::List => {
-            let store = open_store(config)?;
-            let stored = store.zones().map_err(|e| e.to_string())?;
+            let stored = match open_store(config)? {
+                Some(store) => store.zones().map_err(|e| e.to_string())?,
+                None => Vec::new(),
+            };
             let now = unix_now();
             println!(
                 "{:<32} {:>10} {:<20} STATE",
@@ -223,7 +235,7 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
             Ok(())
         }
         ZoneCommand::Dump { zone } => {
-            let store = open_store(config)?;
+            let store = require_store(config)?;
             let z = apex(&zone);
             if store.current_soa(&z).map_err(|e| e.to_string())?.is_none() {
                 return Err(format!("zone {z} has no stored version"));
@@ -279,7 +291,7 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
 }
 
 fn journal(config: &Config, zone: &str, since: Option<u32>) -> Result<(), String> {
-    let store = open_store(config)?;
+    let store = require_store(config)?;
     let z = apex(zone);
     let versions = store.versions(&z, since).map_err(|e| e.to_string())?;
     for v in versions {

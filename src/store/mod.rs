@@ -13,7 +13,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::serial::Serial;
 use crate::zone::{Rr, ZoneDelta, diff_sorted, soa_fields, sort_zone};
@@ -199,8 +199,20 @@ impl Store {
         // WAL: readers (the CLI) never block the writer. synchronous=FULL: a
         // committed version survives power loss, so the mirror cursor and
         // the journal never run ahead of what is on disk.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sq)?;
+        // Switching a new database to WAL needs an exclusive lock and does
+        // not wait on the busy timeout: when another process (a CLI command,
+        // or the server) opens the same new store at the same moment, it
+        // fails at once with SQLITE_BUSY. Retry for a bounded time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(sq(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sq)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
@@ -216,6 +228,41 @@ impl Store {
         }
         schema::migrate(&mut conn).map_err(sq)?;
         Ok(Store { conn, path })
+    }
+
+    /// Opens an existing store for reading only (the offline CLI commands):
+    /// no creation, no migration, no write lock, so it never gets in the
+    /// way of a running server. None when there is no store yet.
+    pub fn open_read_only(data_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sq)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sq)?;
+        if found > schema::latest_version() {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported: schema::latest_version(),
+            });
+        }
+        if found == 0 {
+            // Created but not yet initialised by its opener.
+            return Ok(None);
+        }
+        Ok(Some(Store { conn, path }))
     }
 
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -397,7 +444,12 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sq)?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer
+        // makes us wait (busy timeout) rather than fail mid-transaction.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         let serial_from: Option<u32> = tx
             .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
                 r.get::<_, Option<i64>>(0)
@@ -520,7 +572,12 @@ impl Store {
             zone: zone.to_string(),
             reason,
         };
-        let tx = self.conn.transaction().map_err(sq)?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer
+        // makes us wait (busy timeout) rather than fail mid-transaction.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         let first_serial: u32 = tx
             .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
                 r.get::<_, Option<i64>>(0)
@@ -694,6 +751,14 @@ impl Store {
             .map_err(self.sq())?;
         Ok(())
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked
+    )
 }
 
 fn row_to_rr(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rr> {
