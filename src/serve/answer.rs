@@ -24,7 +24,7 @@ use hickory_proto::dnssec::crypto::Digest;
 
 use super::query::ParsedQuery;
 use crate::zone::snapshot::{Node, Rendered, ZoneSnapshot, base32hex_encode, rtype};
-use crate::zone::wire;
+use crate::zone::wire::{self, NameBuf};
 
 /// Response codes used here.
 pub mod rcode {
@@ -73,9 +73,8 @@ pub enum Found<'a> {
 pub struct Scratch {
     authority: Vec<u8>,
     additional: Vec<u8>,
-    name: Vec<u8>,
-    added_targets: Vec<Vec<u8>>,
-    nsec_added: Vec<Vec<u8>>,
+    added_targets: Vec<NameBuf>,
+    nsec_added: Vec<NameBuf>,
 }
 
 /// Output of a response being built.
@@ -310,7 +309,7 @@ fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<&'n [u8]> {
 
 fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
     let qtype = o.q.qtype;
-    let mut name: Vec<u8> = o.q.qname().to_vec();
+    let mut name = NameBuf::from_slice(o.q.qname());
     for hop in 0..MAX_CNAME_CHAIN {
         if !wire::is_subdomain(&name, &snap.apex_wire) {
             // A CNAME out of the zone: the resolver follows it.
@@ -322,7 +321,7 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                 if hop == 0 {
                     o.aa = false;
                 }
-                let cut = cut.to_vec();
+                let cut = NameBuf::from_slice(cut);
                 referral(snap, o, out, scratch, &cut);
                 return;
             }
@@ -354,9 +353,10 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
         }
         // The closest encloser and its wildcard (RFC 4592 section 3.3.1).
         let ce = closest_encloser(snap, &name);
-        let mut wildcard = Vec::with_capacity(ce.len() + 2);
-        wildcard.extend_from_slice(b"\x01*");
-        wildcard.extend_from_slice(&ce);
+        let mut wc = [0u8; wire::MAX_NAME + 2];
+        wc[..2].copy_from_slice(b"\x01*");
+        wc[2..2 + ce.len()].copy_from_slice(&ce);
+        let wildcard = NameBuf::from_slice(&wc[..2 + ce.len()]);
         match snap.node(&wildcard) {
             Some(wnode) => {
                 if qtype == rtype::ANY {
@@ -390,23 +390,21 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
     }
 }
 
-fn cname_target(node: &Node) -> Option<Vec<u8>> {
+fn cname_target(node: &Node) -> Option<NameBuf> {
     let set = node.get(rtype::CNAME)?;
     let rd = set.data.rdatas().next()?;
-    let mut t = Vec::with_capacity(rd.len());
-    wire::read_name(rd, 0, &mut t)?;
-    Some(t)
+    wire::read_name_buf(rd, 0).map(|(t, _)| t)
 }
 
-fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> Vec<u8> {
+fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> NameBuf {
     let mut n = name;
     while let Some(p) = wire::parent(n) {
         if snap.name_exists(p) || p == snap.apex_wire.as_slice() {
-            return p.to_vec();
+            return NameBuf::from_slice(p);
         }
         n = p;
     }
-    snap.apex_wire.clone()
+    NameBuf::from_slice(&snap.apex_wire)
 }
 
 /// RFC 8482: one RRset for ANY (the first by type, signatures excepted).
@@ -430,10 +428,23 @@ fn any_answer(
 
 fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
     if let Some(neg) = &snap.negative_soa {
-        let apex = snap.apex_wire.clone();
-        push_rendered(o, out, scratch, Section::Authority, &apex, &neg.data);
+        push_rendered(
+            o,
+            out,
+            scratch,
+            Section::Authority,
+            &snap.apex_wire,
+            &neg.data,
+        );
         if o.dnssec {
-            push_rendered(o, out, scratch, Section::Authority, &apex, &neg.sigs);
+            push_rendered(
+                o,
+                out,
+                scratch,
+                Section::Authority,
+                &snap.apex_wire,
+                &neg.sigs,
+            );
         }
     }
 }
@@ -447,13 +458,13 @@ fn add_nsec_at(
     owner: &[u8],
     t: u16,
 ) {
-    if scratch.nsec_added.iter().any(|n| n == owner) {
+    if scratch.nsec_added.iter().any(|n| n.as_slice() == owner) {
         return;
     }
     if let Some(node) = snap.node(owner)
         && node.has(t)
     {
-        scratch.nsec_added.push(owner.to_vec());
+        scratch.nsec_added.push(NameBuf::from_slice(owner));
         push_set(o, out, scratch, Section::Authority, owner, node, t);
     }
 }
@@ -466,16 +477,13 @@ fn nsec_cover(
     name: &[u8],
 ) {
     if let Some(owner) = snap.nsec_covering(name) {
-        let owner = owner.to_vec();
-        add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC);
+        add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC);
     }
 }
 
-fn nsec3_hash(snap: &ZoneSnapshot, name: &[u8]) -> Option<Vec<u8>> {
+fn nsec3_hash(snap: &ZoneSnapshot, name: &[u8]) -> Option<Digest> {
     let chain = snap.nsec3.as_ref()?;
-    Digest::iterated(&chain.salt, name, DigestType::SHA1, chain.iterations)
-        .ok()
-        .map(|d| d.as_ref().to_vec())
+    Digest::iterated(&chain.salt, name, DigestType::SHA1, chain.iterations).ok()
 }
 
 fn nsec3_match(
@@ -488,14 +496,9 @@ fn nsec3_match(
     let Some(h) = nsec3_hash(snap, name) else {
         return false;
     };
-    let owner = snap
-        .nsec3
-        .as_ref()
-        .and_then(|c| c.matching(&h))
-        .map(<[u8]>::to_vec);
-    match owner {
+    match snap.nsec3.as_ref().and_then(|c| c.matching(h.as_ref())) {
         Some(owner) => {
-            add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC3);
+            add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC3);
             true
         }
         None => false,
@@ -512,26 +515,21 @@ fn nsec3_cover(
     let Some(h) = nsec3_hash(snap, name) else {
         return;
     };
-    if let Some(owner) = snap
-        .nsec3
-        .as_ref()
-        .and_then(|c| c.covering(&h))
-        .map(<[u8]>::to_vec)
-    {
-        add_nsec_at(snap, o, out, scratch, &owner, rtype::NSEC3);
+    if let Some(owner) = snap.nsec3.as_ref().and_then(|c| c.covering(h.as_ref())) {
+        add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC3);
     }
 }
 
 /// The next closer name of `name` under the closest encloser `ce`.
-fn next_closer(name: &[u8], ce: &[u8]) -> Vec<u8> {
+fn next_closer<'n>(name: &'n [u8], ce: &[u8]) -> &'n [u8] {
     let mut n = name;
     while let Some(p) = wire::parent(n) {
         if p == ce {
-            return n.to_vec();
+            return n;
         }
         n = p;
     }
-    name.to_vec()
+    name
 }
 
 /// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next closer.
@@ -544,7 +542,7 @@ fn nsec3_closest_encloser_proof(
     ce: &[u8],
 ) {
     nsec3_match(snap, o, out, scratch, ce);
-    nsec3_cover(snap, o, out, scratch, &next_closer(name, ce));
+    nsec3_cover(snap, o, out, scratch, next_closer(name, ce));
 }
 
 /// NODATA at `at` (an existing name, or the wildcard that matched `synth`).
@@ -629,7 +627,7 @@ fn wildcard_proof(
         nsec_cover(snap, o, out, scratch, name);
     } else if snap.nsec3.is_some() {
         // RFC 5155 7.2.6: the next closer name is covered.
-        nsec3_cover(snap, o, out, scratch, &next_closer(name, ce));
+        nsec3_cover(snap, o, out, scratch, next_closer(name, ce));
     }
 }
 
@@ -660,8 +658,7 @@ fn referral(
     // Glue: addresses of the NS targets held in this zone.
     if let Some(ns) = node.get(rtype::NS) {
         for rd in ns.data.rdatas() {
-            let mut t = Vec::new();
-            if wire::read_name(rd, 0, &mut t).is_some() {
+            if let Some((t, _)) = wire::read_name_buf(rd, 0) {
                 add_addresses(snap, o, out, scratch, &t, false);
             }
         }
@@ -687,8 +684,9 @@ fn additional_for(
         return;
     };
     for rd in set.data.rdatas() {
-        let mut t = Vec::new();
-        if rd.len() > skip && wire::read_name(&rd[skip..], 0, &mut t).is_some() {
+        if rd.len() > skip
+            && let Some((t, _)) = wire::read_name_buf(&rd[skip..], 0)
+        {
             add_addresses(snap, o, out, scratch, &t, o.dnssec);
         }
     }
@@ -703,14 +701,14 @@ fn add_addresses(
     with_sigs: bool,
 ) {
     if !wire::is_subdomain(target, &snap.apex_wire)
-        || scratch.added_targets.iter().any(|t| t == target)
+        || scratch.added_targets.iter().any(|t| t.as_slice() == target)
     {
         return;
     }
     let Some(node) = snap.node(target) else {
         return;
     };
-    scratch.added_targets.push(target.to_vec());
+    scratch.added_targets.push(NameBuf::from_slice(target));
     for t in [rtype::A, rtype::AAAA] {
         if let Some(set) = node.get(t) {
             push_rendered(o, out, scratch, Section::Additional, target, &set.data);

@@ -159,31 +159,90 @@ pub fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
     na.cmp(&nb)
 }
 
-/// Reads a (possibly compressed) name from a message at `at`, appending the
-/// lowercase uncompressed form to `out`. Returns the offset just past the
-/// name's bytes at `at`. Bounded: at most 127 pointers followed, at most 255
+/// A wire-format name held inline (no heap), for the query path.
+#[derive(Clone, Copy)]
+pub struct NameBuf {
+    len: u8,
+    buf: [u8; MAX_NAME],
+}
+
+impl NameBuf {
+    /// An empty buffer.
+    pub const fn new() -> Self {
+        NameBuf {
+            len: 0,
+            buf: [0; MAX_NAME],
+        }
+    }
+
+    /// A copy of `name` (at most [`MAX_NAME`] bytes; longer input is cut).
+    pub fn from_slice(name: &[u8]) -> Self {
+        let mut b = NameBuf::new();
+        let n = name.len().min(MAX_NAME);
+        b.buf[..n].copy_from_slice(&name[..n]);
+        b.len = n as u8;
+        b
+    }
+
+    /// The name.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+        let at = self.len as usize;
+        let end = at + bytes.len();
+        if end > MAX_NAME {
+            return None;
+        }
+        self.buf[at..end].copy_from_slice(bytes);
+        self.len = end as u8;
+        Some(())
+    }
+}
+
+impl Default for NameBuf {
+    fn default() -> Self {
+        NameBuf::new()
+    }
+}
+
+impl std::ops::Deref for NameBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for NameBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&to_presentation(self.as_slice()))
+    }
+}
+
+/// Reads a (possibly compressed) name from a message at `at` into an inline
+/// buffer, lowercased. Returns the name and the offset just past the name's
+/// bytes at `at`. Bounded: at most 127 pointers followed and at most 255
 /// bytes of output, so a compression loop ends in an error.
-pub fn read_name(msg: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+pub fn read_name_buf(msg: &[u8], mut at: usize) -> Option<(NameBuf, usize)> {
+    let mut out = NameBuf::new();
     let mut end = None;
     let mut jumps = 0;
-    let start_len = out.len();
+    let mut label = [0u8; 64];
     loop {
         let len = *msg.get(at)? as usize;
         match len & 0xC0 {
             0x00 => {
                 if len == 0 {
-                    out.push(0);
-                    if out.len() - start_len > MAX_NAME {
-                        return None;
-                    }
-                    return Some(end.unwrap_or(at + 1));
+                    out.push(&[0])?;
+                    return Some((out, end.unwrap_or(at + 1)));
                 }
-                let label = msg.get(at + 1..at + 1 + len)?;
-                out.push(len as u8);
-                out.extend(label.iter().map(u8::to_ascii_lowercase));
-                if out.len() - start_len > MAX_NAME {
-                    return None;
+                let src = msg.get(at + 1..at + 1 + len)?;
+                label[0] = len as u8;
+                for (d, s) in label[1..=len].iter_mut().zip(src) {
+                    *d = s.to_ascii_lowercase();
                 }
+                out.push(&label[..=len])?;
                 at += 1 + len;
             }
             0xC0 => {
@@ -200,6 +259,13 @@ pub fn read_name(msg: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> 
             _ => return None,
         }
     }
+}
+
+/// Like [`read_name_buf`], appending the name to `out`.
+pub fn read_name(msg: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let (name, end) = read_name_buf(msg, at)?;
+    out.extend_from_slice(&name);
+    Some(end)
 }
 
 #[cfg(test)]
