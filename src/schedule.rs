@@ -649,13 +649,13 @@ impl ZoneTask {
                 let summary = s.commit_axfr(&apex, records, &info)?;
                 let mut all = Vec::with_capacity(summary.total);
                 s.for_each_record(&apex, |r| all.push(r))?;
-                Ok(FileLoad::Loaded(summary, ZoneSnapshot::new(&apex, all)))
+                Ok(FileLoad::Loaded(summary, Box::new(ZoneSnapshot::new(&apex, all))))
             })
             .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 self.soa = snapshot.soa.clone();
-                self.shared.publish(snapshot);
+                self.shared.publish(*snapshot);
                 let now = unix_now();
                 self.shared.update(|s| {
                     s.state = ZoneLifecycle::Serving;
@@ -703,7 +703,7 @@ impl ZoneTask {
 
 /// What loading a zone file did.
 enum FileLoad {
-    Loaded(CommitSummary, ZoneSnapshot),
+    Loaded(CommitSummary, Box<ZoneSnapshot>),
     Unchanged(u32),
     Error(String),
 }
