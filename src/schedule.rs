@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::serial::Serial;
-use crate::store::{CommitInfo, CommitSummary, Store, StoreError, VersionKind, expire_of};
+use crate::store::{Applied, CommitInfo, CommitSummary, Store, StoreError, VersionKind, expire_of};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::{Rr, soa_fields};
@@ -518,19 +518,60 @@ impl ZoneTask {
         };
         let apex = self.apex.clone();
         let commit_started = std::time::Instant::now();
-        // Commit, then rebuild the snapshot from the store in the same
-        // blocking task, so the transfer's records are dropped before the
-        // snapshot is built (one copy of a large zone at a time).
+        // Commit; then derive the next snapshot from the current one and the
+        // delta (only touched names are rebuilt), or, for a first version,
+        // from the records the store hands back, so a large zone is never
+        // read back from SQLite nor held twice.
+        let current = self.shared.snapshot();
+        let first_version = self.soa.is_none();
         let (summary, snapshot): (CommitSummary, ZoneSnapshot) = self
-            .with_store(move |s| {
-                let summary = match transfer {
-                    Transfer::Full { records, .. } => s.commit_axfr(&apex, records, &info)?,
-                    Transfer::Incremental { deltas } => s.commit_ixfr(&apex, &deltas, &info)?,
-                    Transfer::UpToDate { .. } => unreachable!("checked above"),
-                };
-                let mut records = Vec::with_capacity(summary.total);
-                s.for_each_record(&apex, |r| records.push(r))?;
-                Ok((summary, ZoneSnapshot::new(&apex, records)))
+            .with_store(move |s| match transfer {
+                Transfer::Full { records, .. } if first_version => {
+                    // Both cores: the snapshot is indexed from the sorted
+                    // records while SQLite inserts them.
+                    let mut records = records;
+                    crate::zone::sort_zone(&mut records);
+                    let (committed, snapshot) = std::thread::scope(|sc| {
+                        let build = sc.spawn(|| ZoneSnapshot::from_sorted(&apex, &records));
+                        let committed = s.commit_axfr_sorted(&apex, &records, &info);
+                        (committed, build.join())
+                    });
+                    let (summary, delta) = committed?;
+                    let snapshot = match (delta, snapshot) {
+                        (Some((removed, added)), _) => current.apply(&removed, &added),
+                        (None, Ok(snapshot)) => snapshot,
+                        (None, Err(_)) => ZoneSnapshot::from_sorted(&apex, &records),
+                    };
+                    Ok((summary, snapshot))
+                }
+                Transfer::Full { records, .. } => {
+                    let (summary, applied) = s.commit_axfr_applied(&apex, records, &info)?;
+                    let snapshot = match applied {
+                        Applied::Whole(records) => ZoneSnapshot::new(&apex, records),
+                        Applied::Delta { removed, added } => current.apply(&removed, &added),
+                    };
+                    Ok((summary, snapshot))
+                }
+                Transfer::Incremental { deltas } => {
+                    let summary = s.commit_ixfr(&apex, &deltas, &info)?;
+                    let mut snap: Option<ZoneSnapshot> = None;
+                    for d in &deltas {
+                        let mut removed = Vec::with_capacity(d.removed.len() + 1);
+                        removed.push(d.from_soa.clone());
+                        removed.extend(d.removed.iter().cloned());
+                        let mut added = Vec::with_capacity(d.added.len() + 1);
+                        added.push(d.to_soa.clone());
+                        added.extend(d.added.iter().cloned());
+                        snap = Some(match &snap {
+                            Some(sn) => sn.apply(&removed, &added),
+                            None => current.apply(&removed, &added),
+                        });
+                    }
+                    Ok((summary, snap.unwrap_or_else(|| current.apply(&[], &[]))))
+                }
+                Transfer::UpToDate { .. } => {
+                    Err(StoreError::TaskFailed("nothing to commit".into()))
+                }
             })
             .await?;
         let commit_ms = commit_started.elapsed().as_millis() as u64;

@@ -126,6 +126,20 @@ pub struct CommitSummary {
     pub total: usize,
 }
 
+/// What a full-transfer commit changed.
+#[derive(Debug)]
+pub enum Applied {
+    /// The first version: all its records.
+    Whole(Vec<Rr>),
+    /// A later version: the delta from the previous one.
+    Delta {
+        /// Records removed (old SOA first).
+        removed: Vec<Rr>,
+        /// Records added (new SOA first).
+        added: Vec<Rr>,
+    },
+}
+
 /// The stored state of one zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneState {
@@ -213,6 +227,9 @@ impl Store {
                 Err(e) => return Err(sq(e)),
             }
         }
+        // A 64 MiB page cache keeps a large first transfer's inserts in
+        // memory until the commit instead of spilling pages mid-transaction.
+        conn.pragma_update(None, "cache_size", -65536).map_err(sq)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sq)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
@@ -424,10 +441,38 @@ impl Store {
     pub fn commit_axfr(
         &mut self,
         zone: &str,
-        mut records: Vec<Rr>,
+        records: Vec<Rr>,
         info: &CommitInfo,
     ) -> Result<CommitSummary, StoreError> {
+        self.commit_axfr_applied(zone, records, info)
+            .map(|(s, _)| s)
+    }
+
+    /// [`Store::commit_axfr`], also returning what changed, so the caller
+    /// can update its in-memory copy without reading the zone back.
+    pub fn commit_axfr_applied(
+        &mut self,
+        zone: &str,
+        mut records: Vec<Rr>,
+        info: &CommitInfo,
+    ) -> Result<(CommitSummary, Applied), StoreError> {
         sort_zone(&mut records);
+        let (summary, delta) = self.commit_axfr_sorted(zone, &records, info)?;
+        Ok(match delta {
+            Some((removed, added)) => (summary, Applied::Delta { removed, added }),
+            None => (summary, Applied::Whole(records)),
+        })
+    }
+
+    /// Commits a full zone already in identity order ([`sort_zone`]).
+    /// Returns the delta it journaled, or None for a first version.
+    #[allow(clippy::type_complexity)]
+    pub fn commit_axfr_sorted(
+        &mut self,
+        zone: &str,
+        records: &[Rr],
+        info: &CommitInfo,
+    ) -> Result<(CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>), StoreError> {
         let new_soa = records
             .iter()
             .find(|r| r.rtype == 6 && r.name == zone)
@@ -470,20 +515,23 @@ impl Store {
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         )
                         .map_err(sq)?;
-                    for r in &records {
+                    for r in records {
                         ins.execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])
                             .map_err(sq)?;
                     }
                 }
                 insert_version(&tx, zone_id, None, serial_to, info, 0, total).map_err(sq)?;
-                CommitSummary {
-                    serial_from: None,
-                    serial_to,
-                    versions: 1,
-                    removed: 0,
-                    added: total,
-                    total,
-                }
+                (
+                    CommitSummary {
+                        serial_from: None,
+                        serial_to,
+                        versions: 1,
+                        removed: 0,
+                        added: total,
+                        total,
+                    },
+                    None,
+                )
             }
             Some(from) => {
                 let (mut removed, mut added) = {
@@ -494,9 +542,8 @@ impl Store {
                         )
                         .map_err(sq)?;
                     let rows = stmt.query_map([zone_id], row_to_rr).map_err(sq)?;
-                    diff_sorted(rows, &records).map_err(sq)?
+                    diff_sorted(rows, records).map_err(sq)?
                 };
-                drop(records);
                 // IXFR order: the SOA heads each half of the delta.
                 soa_first(&mut removed);
                 soa_first(&mut added);
@@ -512,14 +559,17 @@ impl Store {
                 )
                 .map_err(sq)?;
                 insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
-                CommitSummary {
-                    serial_from: Some(from),
-                    serial_to,
-                    versions: 1,
-                    removed: removed.len(),
-                    added: added.len(),
-                    total,
-                }
+                (
+                    CommitSummary {
+                        serial_from: Some(from),
+                        serial_to,
+                        versions: 1,
+                        removed: removed.len(),
+                        added: added.len(),
+                        total,
+                    },
+                    Some((removed, added)),
+                )
             }
         };
         finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;

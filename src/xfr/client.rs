@@ -17,6 +17,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
 use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
+use super::wire_message::{ResponseView, parse_response};
 use crate::config::TransferTimeouts;
 use crate::tsig::{ResponseVerifier, TsigFailure, sign_request};
 use crate::zone::{Rr, record::RecordError};
@@ -196,7 +197,7 @@ impl Primary {
         Ok((m, mac))
     }
 
-    /// Checks the header of a response and its TSIG; returns the message.
+    /// Checks the header of a response and its TSIG; returns its records.
     fn check_response(
         &self,
         raw: &[u8],
@@ -204,62 +205,61 @@ impl Primary {
         qtype: RecordType,
         verifier: &mut Option<ResponseVerifier>,
         first: bool,
-    ) -> Result<Message, XfrError> {
-        let msg = Message::from_vec(raw).map_err(|e| malformed(self.addr, e.to_string()))?;
-        if msg.id != request.id {
+    ) -> Result<ResponseView, XfrError> {
+        let view = parse_response(raw).map_err(|e| malformed(self.addr, e))?;
+        if view.id != request.id {
             return Err(malformed(
                 self.addr,
                 format!(
                     "message id {} does not match query id {}",
-                    msg.id, request.id
+                    view.id, request.id
                 ),
             ));
         }
-        if msg.message_type != MessageType::Response || msg.op_code != OpCode::Query {
+        if !view.is_response || view.opcode != 0 {
             return Err(malformed(self.addr, "not a response to a query"));
         }
-        if first || !msg.queries.is_empty() {
-            match msg.queries.first() {
-                Some(q)
-                    if q.query_type() == qtype
-                        && q.name().to_lowercase() == request.queries[0].name().to_lowercase() => {}
-                Some(q) => {
-                    return Err(malformed(
-                        self.addr,
-                        format!(
-                            "answer is for {} {}, not the question asked",
-                            q.name(),
-                            q.query_type()
-                        ),
-                    ));
-                }
-                None if first && msg.response_code != ResponseCode::NoError => {}
-                None => {
-                    if first {
-                        return Err(malformed(self.addr, "first message has no question"));
-                    }
-                }
+        let asked = crate::zone::wire::from_presentation(&crate::zone::owner_key(
+            request.queries[0].name(),
+        ))
+        .unwrap_or_default();
+        match &view.question {
+            Some((q, t)) if *t == u16::from(qtype) && q.as_slice() == asked.as_slice() => {}
+            Some((q, t)) => {
+                return Err(malformed(
+                    self.addr,
+                    format!(
+                        "answer is for {} {}, not the question asked",
+                        crate::zone::wire::to_presentation(q),
+                        RecordType::from(*t)
+                    ),
+                ));
             }
+            None if first && view.rcode != 0 => {}
+            None if first => return Err(malformed(self.addr, "first message has no question")),
+            None => {}
         }
+        let rcode = ResponseCode::from(0, view.rcode);
         if let Some(v) = verifier.as_mut() {
-            if msg.signature.is_none() && msg.response_code != ResponseCode::NoError {
+            let msg = Message::from_vec(raw).map_err(|e| malformed(self.addr, e.to_string()))?;
+            if msg.signature.is_none() && view.rcode != 0 {
                 // An unsigned error: the primary did not accept our key.
                 return Err(XfrError::Rcode {
                     peer: self.addr,
                     qtype,
-                    rcode: msg.response_code,
+                    rcode,
                 });
             }
             v.verify(raw, &msg).map_err(|f| self.tsig_err(f))?;
         }
-        if msg.response_code != ResponseCode::NoError {
+        if view.rcode != 0 {
             return Err(XfrError::Rcode {
                 peer: self.addr,
                 qtype,
-                rcode: msg.response_code,
+                rcode,
             });
         }
-        Ok(msg)
+        Ok(view)
     }
 
     /// Asks for the zone's SOA (UDP, then TCP when truncated); returns it.
@@ -332,12 +332,12 @@ impl Primary {
             ));
         }
         let zone_key = crate::zone::owner_key(zone);
-        for rec in &msg.answers {
-            if rec.record_type() == RecordType::SOA {
-                let rr = Rr::from_record(rec).map_err(|e| malformed(self.addr, e.to_string()))?;
-                if rr.name == zone_key && rr.soa_serial().is_some() {
-                    return Ok(rr);
-                }
+        for rr in msg.answers {
+            if rr.rtype == u16::from(RecordType::SOA)
+                && rr.name == zone_key
+                && rr.soa_serial().is_some()
+            {
+                return Ok(rr);
             }
         }
         Err(malformed(
@@ -408,8 +408,7 @@ impl Primary {
             stats.messages += 1;
             drop(raw);
             let empty = msg.answers.is_empty();
-            for rec in msg.answers {
-                let rr = Rr::from_record(&rec).map_err(|e| malformed(self.addr, e.to_string()))?;
+            for rr in msg.answers {
                 interp.push(rr).map_err(|source| XfrError::Protocol {
                     peer: self.addr,
                     source,

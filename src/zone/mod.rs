@@ -3,6 +3,7 @@
 
 pub mod delta;
 pub mod file;
+pub mod hash;
 pub mod record;
 pub mod snapshot;
 pub mod wire;

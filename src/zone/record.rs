@@ -222,10 +222,17 @@ fn skip_name(buf: &[u8], mut at: usize) -> Option<usize> {
 }
 
 /// The stored form of an owner name: lowercase, fully qualified.
+///
+/// Converted through the wire form, so every path into the store (zone
+/// files, transfers read by `xfr::wire_message`) spells a name the same way,
+/// with RFC 1035 `\DDD` decimal escapes.
 pub fn owner_key(name: &Name) -> String {
     let mut n = name.to_lowercase();
     n.set_fqdn(true);
-    n.to_ascii()
+    match n.to_bytes() {
+        Ok(w) => super::wire::to_presentation(&w),
+        Err(_) => n.to_ascii(),
+    }
 }
 
 /// The lowercase, fully qualified stored form of a query name.

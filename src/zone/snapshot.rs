@@ -10,8 +10,9 @@
 //! owner is the query name, or an ancestor of it for SOA and referral NS).
 //! No per-query decoding, no per-query allocation beyond the output buffer.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use super::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 
@@ -176,67 +177,170 @@ pub struct ZoneSnapshot {
     /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
     /// (RFC 2308 section 3), with its RRSIGs.
     pub negative_soa: Option<RRset>,
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: HashMap<Arc<[u8]>, Arc<Node>>,
     empty_non_terminals: HashSet<Box<[u8]>>,
     /// Owners of NSEC records, in canonical order (RFC 4034 6.1).
-    nsec_owners: Vec<Box<[u8]>>,
+    nsec_owners: Vec<Arc<[u8]>>,
     /// The NSEC3 chain, for zones signed with NSEC3.
     pub nsec3: Option<Nsec3Chain>,
     records: usize,
+}
+
+/// Groups the records of one owner, sorted by type then RDATA, into a node.
+fn build_node(rrs: &[Rr]) -> Node {
+    let mut node = Node::default();
+    for r in rrs.iter() {
+        if node.rrsets.last().map(|s| s.rtype) != Some(r.rtype) {
+            node.rrsets.push(RRset {
+                rtype: r.rtype,
+                ..RRset::default()
+            });
+        }
+        let last = node.rrsets.last_mut().expect("pushed above");
+        last.data.push(r, r.ttl);
+    }
+    for r in rrs.iter().filter(|r| r.rtype == rtype::RRSIG) {
+        let Some(covered) = r.rdata.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+            continue;
+        };
+        if let Ok(i) = node.rrsets.binary_search_by_key(&covered, |s| s.rtype) {
+            node.rrsets[i].sigs.push(r, r.ttl);
+        }
+    }
+    node
+}
+
+/// The records of a node, back in stored form (owner name left empty).
+fn node_records(node: &Node) -> Vec<Rr> {
+    let mut out = Vec::new();
+    for set in &node.rrsets {
+        for seg in set.data.segments() {
+            out.push(Rr {
+                name: String::new(),
+                rtype: u16::from_be_bytes([seg[0], seg[1]]),
+                class: u16::from_be_bytes([seg[2], seg[3]]),
+                ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+                rdata: seg[10..].to_vec(),
+            });
+        }
+    }
+    out
 }
 
 impl ZoneSnapshot {
     /// Builds a snapshot from the records of a version (any order).
     pub fn new(apex: &str, records: impl IntoIterator<Item = Rr>) -> Self {
         let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
-        let mut by_name: HashMap<Box<[u8]>, Vec<Rr>> = HashMap::new();
-        let mut count = 0;
+        let mut by_name: HashMap<Arc<[u8]>, Vec<Rr>> = HashMap::default();
         for r in records {
             let Some(w) = wire::from_presentation(&r.name) else {
                 continue;
             };
-            count += 1;
-            by_name.entry(w.into_boxed_slice()).or_default().push(r);
+            by_name.entry(Arc::from(w)).or_default().push(r);
         }
-        let mut soa = None;
-        let mut nodes = HashMap::with_capacity(by_name.len());
+        let nodes = by_name
+            .into_iter()
+            .map(|(name, mut rrs)| {
+                rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+                (name, Arc::new(build_node(&rrs)))
+            })
+            .collect();
+        Self::index(apex.to_string(), apex_wire, nodes)
+    }
+
+    /// Builds a snapshot from records in identity order (owner, type,
+    /// RDATA; see `zone::sort_zone`), borrowing them: each owner's records
+    /// are a run, rendered without copying the records first.
+    pub fn from_sorted(apex: &str, records: &[Rr]) -> Self {
+        let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
+        let mut nodes: HashMap<Arc<[u8]>, Arc<Node>> = HashMap::default();
+        nodes.reserve(records.len() / 2);
+        let mut start = 0;
+        while start < records.len() {
+            let mut end = start + 1;
+            while end < records.len() && records[end].name == records[start].name {
+                end += 1;
+            }
+            if let Some(w) = wire::from_presentation(&records[start].name) {
+                nodes.insert(Arc::from(w), Arc::new(build_node(&records[start..end])));
+            }
+            start = end;
+        }
+        Self::index(apex.to_string(), apex_wire, nodes)
+    }
+
+    /// The next version: this one with a delta applied. Only the touched
+    /// nodes are rebuilt; the others are shared with this snapshot, so a
+    /// one-record change to a large zone does not re-render the zone.
+    pub fn apply(&self, removed: &[Rr], added: &[Rr]) -> Self {
+        let mut nodes = self.nodes.clone();
+        let mut touched: HashMap<Arc<[u8]>, Vec<Rr>> = HashMap::default();
+        for r in removed.iter().chain(added) {
+            let Some(w) = wire::from_presentation(&r.name) else {
+                continue;
+            };
+            if !touched.contains_key(w.as_slice()) {
+                let current = nodes
+                    .get(w.as_slice())
+                    .map(|n| node_records(n))
+                    .unwrap_or_default();
+                touched.insert(Arc::from(w), current);
+            }
+        }
+        for r in removed {
+            if let Some(w) = wire::from_presentation(&r.name)
+                && let Some(list) = touched.get_mut(w.as_slice())
+            {
+                list.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
+            }
+        }
+        for r in added {
+            if let Some(w) = wire::from_presentation(&r.name)
+                && let Some(list) = touched.get_mut(w.as_slice())
+            {
+                list.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
+                list.push(r.clone());
+            }
+        }
+        for (name, mut rrs) in touched {
+            if rrs.is_empty() {
+                nodes.remove(&name);
+            } else {
+                rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+                nodes.insert(name, Arc::new(build_node(&rrs)));
+            }
+        }
+        Self::index(self.apex.clone(), self.apex_wire.clone(), nodes)
+    }
+
+    /// Derives the indexes (SOA, NSEC/NSEC3 chains, empty non-terminals,
+    /// negative SOA) from the nodes.
+    fn index(apex: String, apex_wire: Vec<u8>, nodes: HashMap<Arc<[u8]>, Arc<Node>>) -> Self {
         let mut nsec_owners = Vec::new();
         let mut nsec3_hashes = Vec::new();
-        for (name, mut rrs) in by_name {
-            rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-            if *name == *apex_wire {
-                soa = rrs.iter().find(|r| r.rtype == rtype::SOA).cloned();
-            }
-            let mut node = Node::default();
-            for r in &rrs {
-                if node.rrsets.last().map(|s| s.rtype) != Some(r.rtype) {
-                    node.rrsets.push(RRset {
-                        rtype: r.rtype,
-                        ..RRset::default()
-                    });
-                }
-                let last = node.rrsets.last_mut().expect("pushed above");
-                last.data.push(r, r.ttl);
-            }
-            for r in rrs.iter().filter(|r| r.rtype == rtype::RRSIG) {
-                let Some(covered) = r.rdata.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-                else {
-                    continue;
-                };
-                if let Ok(i) = node.rrsets.binary_search_by_key(&covered, |s| s.rtype) {
-                    node.rrsets[i].sigs.push(r, r.ttl);
-                }
-            }
+        let mut count = 0;
+        for (name, node) in &nodes {
+            count += node.rrsets.iter().map(|s| s.data.count()).sum::<usize>();
             if node.has(rtype::NSEC) {
                 nsec_owners.push(name.clone());
             }
             if node.has(rtype::NSEC3)
-                && let Some(h) = first_label(&name).and_then(base32hex_decode)
+                && let Some(h) = first_label(name).and_then(base32hex_decode)
             {
-                nsec3_hashes.push((h, name.clone()));
+                nsec3_hashes.push((h, Box::from(&name[..])));
             }
-            nodes.insert(name, node);
         }
+        let soa = nodes
+            .get(apex_wire.as_slice())
+            .and_then(|n| n.get(rtype::SOA))
+            .and_then(|set| set.data.segments().next())
+            .map(|seg| Rr {
+                name: apex.clone(),
+                rtype: rtype::SOA,
+                class: u16::from_be_bytes([seg[2], seg[3]]),
+                ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+                rdata: seg[10..].to_vec(),
+            });
         nsec_owners.sort_by(|a, b| canonical_cmp(a, b));
         nsec3_hashes.sort();
         let nsec3 = nodes
@@ -256,7 +360,7 @@ impl ZoneSnapshot {
                     hashes: nsec3_hashes,
                 })
             });
-        let mut empty_non_terminals = HashSet::new();
+        let mut empty_non_terminals = HashSet::default();
         for name in nodes.keys() {
             let mut n: &[u8] = name;
             while let Some(p) = wire::parent(n) {
@@ -292,7 +396,7 @@ impl ZoneSnapshot {
             Some(neg)
         });
         ZoneSnapshot {
-            apex: apex.to_string(),
+            apex,
             apex_wire,
             soa,
             negative_soa,
@@ -311,7 +415,7 @@ impl ZoneSnapshot {
 
     /// The node owning `name` (lowercase wire).
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.get(name)
+        self.nodes.get(name).map(|n| &**n)
     }
 
     /// True when `name` exists: it owns records or names below it do.
@@ -343,7 +447,7 @@ impl ZoneSnapshot {
 
     /// Every node, in no particular order (for AXFR out).
     pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
-        self.nodes.iter().map(|(k, v)| (&**k, v))
+        self.nodes.iter().map(|(k, v)| (&**k, &**v))
     }
 
     /// Number of records.
@@ -487,6 +591,41 @@ mod tests {
         a.data.write_with_pointer(&mut out, 12);
         assert_eq!(out.len(), a.data.size_with_pointer());
         assert_eq!(&out[..4], &[0xC0, 12, 0, 1]);
+    }
+
+    #[test]
+    fn applying_a_delta_equals_building_the_new_version() {
+        let v1 = vec![
+            rr("example.", 6, &[0; 22]),
+            rr("a.example.", 1, &[192, 0, 2, 1]),
+            rr("x.y.example.", 1, &[192, 0, 2, 9]),
+        ];
+        let s1 = ZoneSnapshot::new("example.", v1);
+        assert!(s1.name_exists(&w("y.example.")));
+        let removed = vec![
+            rr("a.example.", 1, &[192, 0, 2, 1]),
+            rr("x.y.example.", 1, &[192, 0, 2, 9]),
+        ];
+        let added = vec![
+            rr("a.example.", 1, &[192, 0, 2, 2]),
+            rr("b.example.", 28, &[0; 16]),
+        ];
+        let s2 = s1.apply(&removed, &added);
+        assert_eq!(s2.len(), 3);
+        let a = s2.node(&w("a.example.")).unwrap().get(1).unwrap();
+        assert_eq!(
+            a.data.rdatas().collect::<Vec<_>>(),
+            vec![&[192, 0, 2, 2][..]]
+        );
+        assert!(s2.node(&w("x.y.example.")).is_none());
+        assert!(
+            !s2.name_exists(&w("y.example.")),
+            "ENT gone with its only child"
+        );
+        assert!(s2.node(&w("b.example.")).is_some());
+        // The old snapshot is untouched.
+        assert_eq!(s1.len(), 3);
+        assert!(s1.node(&w("x.y.example.")).is_some());
     }
 
     #[test]

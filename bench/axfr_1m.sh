@@ -1,0 +1,584 @@
+#!/usr/bin/env bash
+# AXFR ingest benchmark: how long a secondary takes to pull a 1,000,000-record
+# zone by AXFR from a BIND 9 primary and commit it, for
+#   (a) BIND 9 itself as the secondary (a second `named`, `type secondary`), and
+#   (b) secondary53 (`target/release/secondary53 run`).
+#
+# One command, self-contained, loopback only:
+#
+#     bench/axfr_1m.sh                 # RUNS=3 by default
+#     RUNS=5 bench/axfr_1m.sh
+#
+# Environment (all optional):
+#   RUNS=3            measured runs of each secondary (alternating order)
+#   RECORDS=1000000   records in the zone (SOA and apex NS included)
+#   WAIT_TIMEOUT=300  bound, in seconds, on every wait (primary load, each transfer)
+#   BENCH_TMPDIR=...  parent of the scratch directory (default $TMPDIR or /tmp);
+#                     both secondaries write their data there, so its disk matters
+#   KEEP_TMP=1        keep the scratch directory (zone, configs, logs, each run's
+#                     data) for inspection; needs about 100 MB of disk per run
+#   SKIP_BUILD=1      do not run `cargo build --release` first
+#
+# See bench/README.md for what is measured and how to read the output.
+set -euo pipefail
+export LC_ALL=C
+# named lives in sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${RUNS:-3}
+RECORDS=${RECORDS:-1000000}
+WAIT_TIMEOUT=${WAIT_TIMEOUT:-300}
+KEEP_TMP=${KEEP_TMP:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+ZONE=bench.test
+SERIAL=2024060101
+BIN="$ROOT/target/release/secondary53"
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+case "$RUNS" in '' | *[!0-9]* | 0) echo "RUNS must be a positive integer (got '$RUNS')" >&2; exit 2 ;; esac
+case "$RECORDS" in '' | *[!0-9]*) echo "RECORDS must be an integer (got '$RECORDS')" >&2; exit 2 ;; esac
+if [ "$RECORDS" -lt 10 ]; then echo "RECORDS must be at least 10" >&2; exit 2; fi
+case "$WAIT_TIMEOUT" in '' | *[!0-9]* | 0) echo "WAIT_TIMEOUT must be a positive integer" >&2; exit 2 ;; esac
+
+for cmd in named dig python3 cargo awk git; do
+    command -v "$cmd" >/dev/null 2>&1 || { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
+done
+
+# ---------------------------------------------------------------------------
+# Scratch directory, process bookkeeping, cleanup
+# ---------------------------------------------------------------------------
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/axfr_1m.XXXXXX")
+PIDS=() # every process this script started and has not yet stopped
+
+# Stops one process we started: SIGTERM, up to 60 s, then SIGKILL; reaps it.
+stop_pid() {
+    local pid=$1 i
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 600; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "pid $pid did not stop within 60 s of SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() {
+    local pid=$1 p keep=()
+    for p in "${PIDS[@]}"; do
+        if [ "$p" != "$pid" ]; then keep+=("$p"); fi
+    done
+    PIDS=("${keep[@]}")
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [ "$KEEP_TMP" = 1 ]; then
+        log "kept scratch directory $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+tail_logs() {
+    local f
+    for f in "$@"; do
+        [ -e "$f" ] || continue
+        echo "--- $f (last 40 lines) ---" >&2
+        tail -n 40 "$f" >&2
+    done
+}
+
+# die MESSAGE [LOG...]: print the message and the logs' tails, then exit 1
+# (the EXIT trap stops the processes and removes the scratch directory).
+die() {
+    local msg=$1
+    shift
+    echo "FAILED: $msg" >&2
+    tail_logs "$@"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Small helpers: clock, /proc readings, statistics, ports, bounded waits
+# ---------------------------------------------------------------------------
+
+# Microseconds since the epoch, from bash's own clock (no fork).
+now_us() {
+    local t=$EPOCHREALTIME
+    echo "${t//[.,]/}"
+}
+
+us_to_s() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1e6 }'; }
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU time (user + system) of a live process, in clock ticks.
+cpu_ticks() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    s=${s##*) }
+    awk '{ print $12 + $13 }' <<<"$s"
+}
+
+# User and system CPU seconds of a live process, as "U/S".
+cpu_user_sys() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "?/?"; return; }
+    s=${s##*) }
+    awk -v hz="$CLK_TCK" '{ printf "%.2f/%.2f", $12 / hz, $13 / hz }' <<<"$s"
+}
+
+ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
+
+# Peak resident set size (VmHWM) of a live process, in KiB.
+peak_rss_kib() {
+    local v
+    v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)
+    echo "${v:-0}"
+}
+
+kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+
+# Median of the arguments (mean of the middle two for an even count).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]
+        else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+
+join_sp() {
+    local IFS=' '
+    echo "$*"
+}
+
+# A port free for both TCP and UDP on 127.0.0.1, not handed out before.
+USED_PORTS=" "
+free_port() {
+    local p i
+    for ((i = 0; i < 50; i++)); do
+        p=$(python3 -c '
+import socket
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.bind(("127.0.0.1", 0))
+p = t.getsockname()[1]
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    u.bind(("127.0.0.1", p))
+except OSError:
+    p = 0
+print(p)')
+        if [ "$p" != 0 ] && [[ $USED_PORTS != *" $p "* ]]; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return
+        fi
+    done
+    die "found no port free for both TCP and UDP on 127.0.0.1"
+}
+
+# wait_until WHAT PID CHECK LOG...: runs the function CHECK every 20 ms until
+# it succeeds. Fails (with the logs' tails) if PID exits first or if
+# WAIT_TIMEOUT seconds pass.
+wait_until() {
+    local what=$1 pid=$2 check=$3
+    shift 3
+    local deadline=$(($(now_us) + WAIT_TIMEOUT * 1000000)) status
+    while ! "$check"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            status=0
+            wait "$pid" 2>/dev/null || status=$?
+            forget_pid "$pid"
+            die "$what: process $pid exited (status $status) first" "$@"
+        fi
+        if [ "$(now_us)" -ge "$deadline" ]; then
+            die "$what: not done within ${WAIT_TIMEOUT} s (WAIT_TIMEOUT)" "$@"
+        fi
+        sleep 0.02
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Build, zone, primary
+# ---------------------------------------------------------------------------
+
+if [ "$SKIP_BUILD" != 1 ]; then
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+fi
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+log "scratch directory $WORK ($(df -PT "$WORK" | awk 'NR == 2 { print $2 " on " $7 }'))"
+
+PRIMARY_DIR=$WORK/primary
+mkdir -p "$PRIMARY_DIR"
+ZONE_FILE=$PRIMARY_DIR/$ZONE.zone
+
+log "generating $ZONE with $RECORDS records"
+python3 - "$ZONE" "$SERIAL" "$RECORDS" >"$ZONE_FILE" <<'PY'
+# Deterministic zone: no randomness, every line is a pure function of its
+# position. Owners h0, h1, ... cycle through 10 kinds of node:
+#   0-2 A | 3 A+AAAA | 4 AAAA | 5 TXT | 6 MX x2 | 7 CNAME | 8 TXT x2 | 9 A x2
+# i.e. per 14 records: 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME. The apex has SOA,
+# 2 NS, and ns1/ns2 have an A each; the total is exactly n records.
+import sys
+
+zone, serial, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = sys.stdout
+buf = [
+    f"$ORIGIN {zone}.",
+    "$TTL 3600",
+    f"@ 3600 IN SOA ns1 hostmaster {serial} 3600 600 1209600 300",
+    "@ 3600 IN NS ns1",
+    "@ 3600 IN NS ns2",
+    "ns1 3600 IN A 127.0.0.1",
+    "ns2 3600 IN A 127.0.0.2",
+]
+count = 5
+
+
+def node(k):
+    o = f"h{k}"
+    ttl = 300 + (k % 5) * 60
+    a = f"10.{(k >> 16) & 0xff}.{(k >> 8) & 0xff}.{k & 0xff}"
+    kind = k % 10
+    if kind <= 2:
+        return [f"{o} {ttl} IN A {a}"]
+    if kind == 3:
+        return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN AAAA 2001:db8:{k >> 16:x}::{k & 0xffff:x}"]
+    if kind == 4:
+        return [f"{o} {ttl} IN AAAA 2001:db8:1:{k >> 16:x}::{k & 0xffff:x}"]
+    if kind == 5:
+        return [f'{o} {ttl} IN TXT "v=spf1 ip4:{a} -all"']
+    if kind == 6:
+        return [f"{o} {ttl} IN MX 10 ns1", f"{o} {ttl} IN MX 20 ns2"]
+    if kind == 7:
+        return [f"{o} {ttl} IN CNAME h{k - 1}"]
+    if kind == 8:
+        return [f'{o} {ttl} IN TXT "record {k}" "with spaces"', f'{o} {ttl} IN TXT "k={k:08x}"']
+    return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN A 10.255.{(k >> 8) & 0xff}.{k & 0xff}"]
+
+
+k = 0
+while count < n:
+    for line in node(k):
+        if count >= n:
+            break
+        buf.append(line)
+        count += 1
+    k += 1
+    if len(buf) >= 65536:
+        out.write("\n".join(buf) + "\n")
+        buf = []
+if buf:
+    out.write("\n".join(buf) + "\n")
+PY
+log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2)) records"
+
+PRIMARY_PORT=$(free_port)
+BIND_SEC_PORT=$(free_port)
+S53_PORT=$(free_port)
+
+cat >"$PRIMARY_DIR/named.conf" <<CONF
+options {
+    directory "$PRIMARY_DIR";
+    pid-file "$PRIMARY_DIR/named.pid";
+    session-keyfile "$PRIMARY_DIR/session.key";
+    managed-keys-directory "$PRIMARY_DIR";
+    listen-on port $PRIMARY_PORT { 127.0.0.1; };
+    listen-on-v6 { none; };
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    allow-transfer { 127.0.0.1; };
+};
+controls { };
+zone "$ZONE" {
+    type primary;
+    file "$ZONE_FILE";
+    allow-query { any; };
+};
+CONF
+
+PRIMARY_LOG=$PRIMARY_DIR/named.log
+log "starting the BIND primary on 127.0.0.1:$PRIMARY_PORT"
+t_load=$(now_us)
+named -g -4 -c "$PRIMARY_DIR/named.conf" >"$PRIMARY_LOG" 2>&1 &
+PRIMARY_PID=$!
+PIDS+=("$PRIMARY_PID")
+
+primary_soa() {
+    dig @127.0.0.1 -p "$PRIMARY_PORT" "$ZONE" SOA +short +time=1 +tries=1 2>/dev/null |
+        awk 'NF >= 7 { print $3; exit }' || true
+}
+primary_ready() { [ "$(primary_soa)" = "$SERIAL" ]; }
+wait_until "BIND primary answering SOA serial $SERIAL" "$PRIMARY_PID" primary_ready "$PRIMARY_LOG"
+log "primary answers SOA serial $(primary_soa) (started and loaded in $(us_to_s $(($(now_us) - t_load))) s)"
+
+# Warm-up, not measured: one AXFR by dig, so that no measured run is the
+# primary's first transfer after its load. It also checks that the primary
+# serves the whole zone (the SOA comes twice).
+t_warm=$(now_us)
+warm=$(set -o pipefail
+    timeout "$WAIT_TIMEOUT" dig @127.0.0.1 -p "$PRIMARY_PORT" "$ZONE" AXFR +noall +answer +tries=1 | wc -l) ||
+    die "warm-up AXFR by dig from the primary failed or timed out" "$PRIMARY_LOG"
+[ "$warm" -eq $((RECORDS + 1)) ] ||
+    die "warm-up AXFR by dig returned $warm records, expected $((RECORDS + 1))" "$PRIMARY_LOG"
+log "warm-up AXFR by dig: $warm records in $(us_to_s $(($(now_us) - t_warm))) s (not measured)"
+
+# ---------------------------------------------------------------------------
+# (a) BIND as the secondary
+# ---------------------------------------------------------------------------
+
+BIND_S=() BIND_SECS=() BIND_RSS=() BIND_CPU=() BIND_PCPU=()
+BIND_MSGS="" BIND_RECORDS="" BIND_BYTES="" BIND_FILE_SIZE=""
+BSEC_LOG="" BSEC_FILE=""
+
+# Done when BIND has logged the end of the transfer and the zone file exists.
+# BIND dumps the zone to a temporary file and renames it into place, so the
+# file's existence means it is completely written.
+bind_done() { grep -q "Transfer completed" "$BSEC_LOG" && [ -e "$BSEC_FILE" ]; }
+
+run_bind() {
+    local run=$1
+    local d=$WORK/bind-sec-$run
+    mkdir -p "$d"
+    cat >"$d/named.conf" <<CONF
+options {
+    directory "$d";
+    pid-file "$d/named.pid";
+    session-keyfile "$d/session.key";
+    managed-keys-directory "$d";
+    listen-on port $BIND_SEC_PORT { 127.0.0.1; };
+    listen-on-v6 { none; };
+    recursion no;
+    dnssec-validation no;
+    notify no;
+};
+controls { };
+zone "$ZONE" {
+    type secondary;
+    primaries { 127.0.0.1 port $PRIMARY_PORT; };
+    file "$d/$ZONE.db";
+};
+CONF
+    BSEC_LOG=$d/named.log
+    BSEC_FILE=$d/$ZONE.db
+    : >"$BSEC_LOG" # exists before the first poll
+    sync # earlier runs' writes are not flushed during this one
+    local pcpu0 t0 t1 pid
+    pcpu0=$(cpu_ticks "$PRIMARY_PID")
+    t0=$(now_us)
+    named -g -4 -c "$d/named.conf" >"$BSEC_LOG" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_until "BIND secondary, run $run: transfer completed and zone file written" \
+        "$pid" bind_done "$BSEC_LOG" "$PRIMARY_LOG"
+    t1=$(now_us)
+    local rss cpu pcpu1
+    rss=$(peak_rss_kib "$pid")
+    cpu=$(cpu_user_sys "$pid")
+    pcpu1=$(cpu_ticks "$PRIMARY_PID")
+    stop_pid "$pid"
+    forget_pid "$pid"
+
+    local line msgs="" recs="" bytes="" secs=""
+    line=$(grep -m1 "Transfer completed" "$BSEC_LOG" || true)
+    read -r msgs recs bytes secs < <(sed -n 's/.*Transfer completed: \([0-9]*\) messages, \([0-9]*\) records, \([0-9]*\) bytes, \([0-9.]*\) secs.*/\1 \2 \3 \4/p' <<<"$line") || true
+    [ -n "$secs" ] || die "BIND secondary, run $run: cannot parse the transfer line: $line" "$BSEC_LOG"
+    local s
+    s=$(us_to_s $((t1 - t0)))
+    BIND_S+=("$s")
+    BIND_SECS+=("$secs")
+    BIND_RSS+=("$rss")
+    BIND_CPU+=("$cpu")
+    BIND_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
+    BIND_MSGS=$msgs BIND_RECORDS=$recs BIND_BYTES=$bytes
+    BIND_FILE_SIZE=$(du -h "$BSEC_FILE" | cut -f1)
+    log "BIND secondary, run $run: $s s to transfer completed + zone file written (BIND log: $secs secs, $msgs messages, $recs records, $bytes bytes; zone file $BIND_FILE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    if [ "$recs" -ne $((RECORDS + 1)) ]; then
+        log "warning: BIND counted $recs records in the transfer, expected $((RECORDS + 1)) (the SOA comes twice)"
+    fi
+    if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
+}
+
+# ---------------------------------------------------------------------------
+# (b) secondary53 as the secondary
+# ---------------------------------------------------------------------------
+
+S53_S=() S53_TMS=() S53_CMS=() S53_RSS=() S53_CPU=() S53_PCPU=()
+S53_MSGS="" S53_RECORDS="" S53_BYTES="" S53_STORE_SIZE=""
+S53_LOG="" S53_FAILED=0
+VERIFIED=0 VERIFY_MSG="(not run)"
+
+# Done when the commit is logged; also done (failed) when a refresh failed.
+s53_done() {
+    if grep -q "refresh failed\|all primaries failed" "$S53_LOG"; then
+        S53_FAILED=1
+        return 0
+    fi
+    grep -q "transfer committed" "$S53_LOG"
+}
+
+# field NAME LINE: the value of NAME=... in a tracing log line ("" if absent).
+field() {
+    grep -oE "(^|[ ])$1=[^ ]*" <<<"$2" | head -n 1 | cut -d= -f2- || true
+}
+
+run_s53() {
+    local run=$1
+    local d=$WORK/s53-$run
+    mkdir -p "$d"
+    local cfg=$d/secondary53.toml
+    cat >"$cfg" <<CONF
+[server]
+listen = ["127.0.0.1:$S53_PORT"]
+data_dir = "$d/var"
+
+[[zone]]
+name = "$ZONE"
+primaries = ["127.0.0.1:$PRIMARY_PORT"]
+transfer_timeout = 600
+CONF
+    S53_LOG=$d/secondary53.log
+    : >"$S53_LOG" # exists before the first poll
+    S53_FAILED=0
+    sync # earlier runs' writes are not flushed during this one
+    local pcpu0 t0 t1 pid
+    pcpu0=$(cpu_ticks "$PRIMARY_PID")
+    t0=$(now_us)
+    RUST_LOG=info "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_until "secondary53, run $run: transfer committed" "$pid" s53_done "$S53_LOG" "$PRIMARY_LOG"
+    t1=$(now_us)
+    if [ "$S53_FAILED" = 1 ]; then
+        die "secondary53, run $run: the transfer failed (see its log)" "$S53_LOG" "$PRIMARY_LOG"
+    fi
+    local rss cpu pcpu1
+    rss=$(peak_rss_kib "$pid")
+    cpu=$(cpu_user_sys "$pid")
+    pcpu1=$(cpu_ticks "$PRIMARY_PID")
+    stop_pid "$pid"
+    forget_pid "$pid"
+
+    local line tms cms recs msgs bytes
+    line=$(grep -m1 "transfer committed" "$S53_LOG" || true)
+    tms=$(field transfer_ms "$line")
+    cms=$(field commit_ms "$line")
+    recs=$(field records "$line")
+    msgs=$(field messages "$line")
+    bytes=$(field bytes "$line")
+    [ -n "$tms" ] && [ -n "$cms" ] ||
+        die "secondary53, run $run: no transfer_ms/commit_ms in: $line" "$S53_LOG"
+    local s
+    s=$(us_to_s $((t1 - t0)))
+    S53_S+=("$s")
+    S53_TMS+=("$tms")
+    S53_CMS+=("$cms")
+    S53_RSS+=("$rss")
+    S53_CPU+=("$cpu")
+    S53_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
+    S53_MSGS=${msgs:-?} S53_RECORDS=${recs:-?} S53_BYTES=${bytes:-?}
+    S53_STORE_SIZE=$(du -sh "$d/var" | cut -f1)
+    log "secondary53, run $run: $s s to transfer committed (transfer_ms=$tms commit_ms=$cms messages=$S53_MSGS records=$S53_RECORDS bytes=$S53_BYTES; store $S53_STORE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+
+    if [ "$VERIFIED" = 0 ]; then
+        verify_s53 "$cfg" "$S53_LOG"
+        VERIFIED=1
+    fi
+    if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
+}
+
+# Correctness, once: the stored serial and the size of the dump.
+verify_s53() {
+    local cfg=$1 slog=$2 list serial lines t0
+    list=$("$BIN" zone list -c "$cfg" 2>&1) || die "secondary53 zone list failed: $list" "$slog"
+    serial=$(awk -v z="$ZONE." '$1 == z { print $2 }' <<<"$list")
+    [ "$serial" = "$SERIAL" ] ||
+        die "secondary53 zone list shows serial '$serial' for $ZONE., expected $SERIAL:
+$list" "$slog"
+    t0=$(now_us)
+    lines=$(set -o pipefail; "$BIN" zone dump "$ZONE" -c "$cfg" | wc -l) ||
+        die "secondary53 zone dump $ZONE failed" "$slog"
+    if [ "$lines" -ne $((RECORDS + 1)) ] && [ "$lines" -ne "$RECORDS" ]; then
+        die "secondary53 zone dump $ZONE has $lines lines, expected $((RECORDS + 1)) (\$ORIGIN + $RECORDS records)" "$slog"
+    fi
+    VERIFY_MSG="zone list serial $serial; zone dump $lines lines (\$ORIGIN + $RECORDS records), dump took $(us_to_s $(($(now_us) - t0))) s"
+    log "verified: $VERIFY_MSG"
+}
+
+# ---------------------------------------------------------------------------
+# The runs, alternating which secondary goes first
+# ---------------------------------------------------------------------------
+
+for ((run = 1; run <= RUNS; run++)); do
+    if ((run % 2)); then
+        run_bind "$run"
+        run_s53 "$run"
+    else
+        run_s53 "$run"
+        run_bind "$run"
+    fi
+done
+
+# ---------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------
+
+b_med=$(median "${BIND_S[@]}")
+s_med=$(median "${S53_S[@]}")
+ratio=$(awk -v y="$s_med" -v x="$b_med" 'BEGIN { printf "%.2f", y / x }')
+bsecs_med=$(median "${BIND_SECS[@]}")
+tms_med=$(median "${S53_TMS[@]}")
+cms_med=$(median "${S53_CMS[@]}")
+s_rss=$(kib_to_mib "$(maximum "${S53_RSS[@]}")")
+b_rss=$(kib_to_mib "$(maximum "${BIND_RSS[@]}")")
+mib_list() {
+    local k out=()
+    for k in "$@"; do out+=("$(kib_to_mib "$k")"); done
+    join_sp "${out[@]}"
+}
+
+cat <<SUMMARY
+
+=== axfr_1m: $RECORDS records, zone $ZONE serial $SERIAL, RUNS=$RUNS (odd runs BIND first, even runs secondary53 first) ===
+host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(named -v); secondary53 $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo "?"); scratch fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
+BIND secondary, start -> "Transfer completed" logged and zone file on disk:
+  wall s:           $(join_sp "${BIND_S[@]}")
+  BIND log secs:    $(join_sp "${BIND_SECS[@]}")  (median $(printf '%.3f' "$bsecs_med"))
+  transfer:         $BIND_MSGS messages, $BIND_RECORDS records, $BIND_BYTES bytes; zone file $BIND_FILE_SIZE
+  peak RSS MiB:     $(mib_list "${BIND_RSS[@]}")
+  CPU user/sys s:   $(join_sp "${BIND_CPU[@]}")
+  primary CPU s:    $(join_sp "${BIND_PCPU[@]}")
+secondary53, start -> "transfer committed" logged:
+  wall s:           $(join_sp "${S53_S[@]}")
+  transfer_ms:      $(join_sp "${S53_TMS[@]}")
+  commit_ms:        $(join_sp "${S53_CMS[@]}")
+  transfer:         $S53_MSGS messages, $S53_RECORDS records, $S53_BYTES bytes; store $S53_STORE_SIZE
+  peak RSS MiB:     $(mib_list "${S53_RSS[@]}")
+  CPU user/sys s:   $(join_sp "${S53_CPU[@]}")
+  primary CPU s:    $(join_sp "${S53_PCPU[@]}")
+  verified:         $VERIFY_MSG
+
+axfr $RECORDS records: BIND secondary median $(printf '%.2f' "$b_med") s (runs: $(join_sp "${BIND_S[@]}")), secondary53 median $(printf '%.2f' "$s_med") s (runs: $(join_sp "${S53_S[@]}")), ratio Y/X = $ratio
+secondary53: transfer_ms=$(printf '%.0f' "$tms_med"), commit_ms=$(printf '%.0f' "$cms_med"), peak RSS $s_rss MiB; BIND secondary peak RSS $b_rss MiB
+SUMMARY
