@@ -70,12 +70,10 @@ pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{BuildHasher, Hash};
+    use std::hash::BuildHasher;
 
     fn h(b: &[u8]) -> u64 {
-        let mut s = FxBuild::default().build_hasher();
-        b.hash(&mut s);
-        s.finish()
+        FxBuild::default().hash_one(b)
     }
 
     #[test]
@@ -86,6 +84,6 @@ mod tests {
         for i in 0..1000u32 {
             m.insert(i.to_be_bytes().to_vec(), i);
         }
-        assert_eq!(m.get(&7u32.to_be_bytes().to_vec()), Some(&7));
+        assert_eq!(m.get(7u32.to_be_bytes().as_slice()), Some(&7));
     }
 }
