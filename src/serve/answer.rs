@@ -71,10 +71,13 @@ pub enum Found<'a> {
 /// Reusable buffers of one worker, so answering allocates nothing once warm.
 #[derive(Default)]
 pub struct Scratch {
-    authority: Vec<u8>,
-    additional: Vec<u8>,
+    /// Compression table: names (suffixes) written so far and their offsets.
+    compression: Vec<(NameBuf, u16)>,
     added_targets: Vec<NameBuf>,
     nsec_added: Vec<NameBuf>,
+    /// Wildcard proofs met in a CNAME chain, written once the answer
+    /// section is complete (sections are written in order).
+    pending_proofs: Vec<(NameBuf, NameBuf)>,
 }
 
 /// Output of a response being built.
@@ -86,6 +89,8 @@ struct Out<'q> {
     additional_count: u16,
     aa: bool,
     rcode: u16,
+    /// Where the additional section starts, once begun.
+    additional_start: Option<usize>,
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
@@ -98,10 +103,10 @@ pub fn answer(
     scratch: &mut Scratch,
 ) {
     out.clear();
-    scratch.authority.clear();
-    scratch.additional.clear();
+    scratch.compression.clear();
     scratch.added_targets.clear();
     scratch.nsec_added.clear();
+    scratch.pending_proofs.clear();
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -110,9 +115,19 @@ pub fn answer(
         additional_count: 0,
         aa: false,
         rcode: rcode::NOERROR,
+        additional_start: None,
     };
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
+    // The question name is the first compression target.
+    let qn = q.qname();
+    let mut offs = [0usize; 128];
+    let labels = wire::label_offsets(qn, &mut offs);
+    for &off in &offs[..labels.saturating_sub(1)] {
+        scratch
+            .compression
+            .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
+    }
     let limit = limit.max(512);
     let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
 
@@ -129,12 +144,18 @@ pub fn answer(
         match zones.find(q.qname()) {
             None => o.rcode = rcode::REFUSED,
             Some(Found::Unavailable) => o.rcode = rcode::SERVFAIL,
-            Some(Found::Serving(snap)) => resolve(snap, &mut o, out, scratch),
+            Some(Found::Serving(snap)) => {
+                resolve(snap, &mut o, out, scratch);
+                flush_pending_proofs(snap, &mut o, out, scratch);
+            }
         }
     }
 
-    // Authority after the answer; truncate when the required part does not fit.
-    if out.len() + scratch.authority.len() + edns_len > limit {
+    // Sections were written in order: answer, authority, additional.
+    // Truncate when the required part does not fit; drop additional data
+    // that does not fit (RFC 2181 section 9: no TC for it).
+    let required = o.additional_start.unwrap_or(out.len());
+    if required + edns_len > limit {
         out.truncate(HEADER + q.question.len());
         o.answer_count = 0;
         o.authority_count = 0;
@@ -142,11 +163,8 @@ pub fn answer(
         finish(&o, out, true);
         return;
     }
-    out.extend_from_slice(&scratch.authority);
-    // Additional data only while it fits (RFC 2181 9: no TC for it).
-    if out.len() + scratch.additional.len() + edns_len <= limit {
-        out.extend_from_slice(&scratch.additional);
-    } else {
+    if out.len() + edns_len > limit {
+        out.truncate(required);
         o.additional_count = 0;
     }
     finish(&o, out, false);
@@ -198,36 +216,92 @@ pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Where a name can be pointed to in the question: the offset of `name` as
-/// a suffix of the query name, when it is one.
-fn pointer_to(q: &ParsedQuery<'_>, name: &[u8]) -> Option<u16> {
-    let qn = q.qname();
-    if wire::is_subdomain(qn, name) {
-        Some((HEADER + qn.len() - name.len()) as u16)
-    } else {
-        None
+/// Writes `name` (lowercase wire) compressed against the names already in
+/// the message (RFC 1035 section 4.1.4), and records its new suffixes.
+fn write_name(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, name: &[u8]) {
+    let mut offs = [0usize; 128];
+    let labels = wire::label_offsets(name, &mut offs);
+    for (i, &off) in offs[..labels.saturating_sub(1)].iter().enumerate() {
+        let suffix = &name[off..];
+        if let Some(&(_, ptr)) = comp.iter().find(|(n, _)| n.as_slice() == suffix) {
+            let start = out.len();
+            out.extend_from_slice(&name[..off]);
+            out.extend_from_slice(&(0xC000 | ptr).to_be_bytes());
+            remember(comp, name, &offs[..i], start);
+            return;
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(name);
+    remember(comp, name, &offs[..labels.saturating_sub(1)], start);
+}
+
+/// Adds the suffixes of `name` starting at `label_offs` (written at `start`)
+/// to the compression table, while pointers can still reach them.
+fn remember(comp: &mut Vec<(NameBuf, u16)>, name: &[u8], label_offs: &[usize], start: usize) {
+    for &off in label_offs {
+        let at = start + off;
+        if at >= 0x4000 || comp.len() >= 256 {
+            return;
+        }
+        comp.push((NameBuf::from_slice(&name[off..]), at as u16));
     }
 }
 
-/// Writes an owner name: a pointer when it is a suffix of the query name,
-/// else its labels up to the longest suffix shared with the query name,
-/// then a pointer (or the root).
-fn write_owner(q: &ParsedQuery<'_>, name: &[u8], buf: &mut Vec<u8>) {
+/// The RDATA layout of the types whose names may be compressed on output
+/// (RFC 3597 section 4: the RFC 1035 types): fixed bytes before each name.
+fn compressible(rtype: u16) -> Option<&'static [Option<usize>]> {
+    Some(match rtype {
+        // NS, MD, MF, CNAME, MB, MG, MR, PTR: one name
+        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 => &[None],
+        // SOA: two names, then 20 fixed bytes
+        6 => &[None, None, Some(20)],
+        // MINFO: two names
+        14 => &[None, None],
+        // MX: preference, name
+        15 => &[Some(2), None],
+        _ => return None,
+    })
+}
+
+/// Writes one record: owner, then TYPE..RDATA, compressing RDATA names of
+/// the RFC 1035 types.
+fn write_record(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, owner: &[u8], seg: &[u8]) {
+    write_name(out, comp, owner);
+    let rtype = u16::from_be_bytes([seg[0], seg[1]]);
+    let Some(layout) = compressible(rtype) else {
+        out.extend_from_slice(seg);
+        return;
+    };
+    out.extend_from_slice(&seg[..8]);
+    let len_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    let rdata = &seg[10..];
     let mut at = 0;
-    while at < name.len() {
-        let rest = &name[at..];
-        if let Some(p) = pointer_to(q, rest).filter(|_| rest.len() > 1) {
-            buf.extend_from_slice(&(0xC000 | p).to_be_bytes());
-            return;
+    for part in layout {
+        match part {
+            Some(n) => {
+                let Some(b) = rdata.get(at..at + n) else {
+                    break;
+                };
+                out.extend_from_slice(b);
+                at += n;
+            }
+            None => match wire::read_name_buf(rdata, at) {
+                Some((n, next)) => {
+                    write_name(out, comp, &n);
+                    at = next;
+                }
+                None => break,
+            },
         }
-        let len = name[at] as usize;
-        if len == 0 {
-            buf.push(0);
-            return;
-        }
-        buf.extend_from_slice(&name[at..at + 1 + len]);
-        at += 1 + len;
     }
+    // Anything the layout did not cover (malformed data) is copied as is.
+    if at < rdata.len() {
+        out.extend_from_slice(&rdata[at..]);
+    }
+    let rdlen = (out.len() - len_at - 2) as u16;
+    out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -248,18 +322,25 @@ fn push_rendered(
     if data.is_empty() {
         return;
     }
-    let buf = match section {
-        Section::Answer => &mut *out,
-        Section::Authority => &mut scratch.authority,
-        Section::Additional => &mut scratch.additional,
-    };
-    match pointer_to(o.q, owner) {
-        Some(p) => data.write_with_pointer(buf, p),
-        None => {
-            for seg in data.segments() {
-                write_owner(o.q, owner, buf);
-                buf.extend_from_slice(seg);
-            }
+    if section == Section::Additional && o.additional_start.is_none() {
+        o.additional_start = Some(out.len());
+    }
+    debug_assert!(
+        section == Section::Additional || o.additional_start.is_none(),
+        "sections are written in order"
+    );
+    let rtype = data
+        .segments()
+        .next()
+        .map(|s| u16::from_be_bytes([s[0], s[1]]))
+        .unwrap_or(0);
+    if owner == o.q.qname() && compressible(rtype).is_none() {
+        // The common case: the owner is the query name, at offset 12, and
+        // the RDATA holds no compressible name: one copy per record.
+        data.write_with_pointer(out, HEADER as u16);
+    } else {
+        for seg in data.segments() {
+            write_record(out, &mut scratch.compression, owner, seg);
         }
     }
     let n = data.count() as u16;
@@ -316,8 +397,13 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
             return;
         }
         if let Some(cut) = find_cut(snap, &name) {
-            // DS at the cut itself belongs to this (the parent) side.
-            if !(qtype == rtype::DS && cut == name.as_slice()) {
+            // DS (and the NSEC proving its absence) at the cut itself
+            // belong to this, the parent, side.
+            let parent_side = cut == name.as_slice()
+                && (qtype == rtype::DS
+                    || (qtype == rtype::NSEC
+                        && snap.node(cut).is_some_and(|n| n.has(rtype::NSEC))));
+            if !parent_side {
                 if hop == 0 {
                     o.aa = false;
                 }
@@ -336,7 +422,9 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                 additional_for(snap, o, out, scratch, node, qtype);
                 return;
             }
-            if qtype != rtype::CNAME
+            // RRSIG and NSEC live beside a CNAME (RFC 2181 10.1, RFC 4035
+            // 2.5): asked for, they are answered from the node itself.
+            if !matches!(qtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC)
                 && let Some(target) = cname_target(node)
             {
                 push_set(o, out, scratch, Section::Answer, &name, node, rtype::CNAME);
@@ -369,11 +457,12 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     additional_for(snap, o, out, scratch, wnode, qtype);
                     return;
                 }
-                if qtype != rtype::CNAME
+                if !matches!(qtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC)
                     && let Some(target) = cname_target(wnode)
                 {
                     push_set(o, out, scratch, Section::Answer, &name, wnode, rtype::CNAME);
-                    wildcard_proof(snap, o, out, scratch, &name, &ce);
+                    // The proof is authority data: written after the chain.
+                    scratch.pending_proofs.push((name, ce));
                     name = target;
                     continue;
                 }
@@ -461,7 +550,7 @@ fn add_nsec_at(
     if scratch.nsec_added.iter().any(|n| n.as_slice() == owner) {
         return;
     }
-    if let Some(node) = snap.node(owner)
+    if let Some(node) = snap.node_with_nsec3(owner)
         && node.has(t)
     {
         scratch.nsec_added.push(NameBuf::from_slice(owner));
@@ -611,6 +700,18 @@ fn nxdomain(
     }
 }
 
+/// Writes the wildcard proofs deferred while following a CNAME chain.
+fn flush_pending_proofs(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    while let Some((name, ce)) = scratch.pending_proofs.pop() {
+        wildcard_proof(snap, o, out, scratch, &name, &ce);
+    }
+}
+
 /// A wildcard answer: proof that the query name itself does not exist.
 fn wildcard_proof(
     snap: &ZoneSnapshot,
@@ -644,7 +745,9 @@ fn referral(
     if let Some(ns) = node.get(rtype::NS) {
         push_rendered(o, out, scratch, Section::Authority, cut, &ns.data);
     }
-    if o.dnssec {
+    // DS and the proofs only from a signed zone (an unsigned parent's DS
+    // records have no signatures to validate them with).
+    if o.dnssec && snap.is_signed() {
         if node.has(rtype::DS) {
             push_set(o, out, scratch, Section::Authority, cut, node, rtype::DS);
         } else if snap.has_nsec() {
@@ -700,6 +803,7 @@ fn add_addresses(
     target: &[u8],
     with_sigs: bool,
 ) {
+    flush_pending_proofs(snap, o, out, scratch);
     if !wire::is_subdomain(target, &snap.apex_wire)
         || scratch.added_targets.iter().any(|t| t.as_slice() == target)
     {

@@ -92,24 +92,11 @@ impl Rendered {
         self.bytes.len() + 2 * self.ends.len()
     }
 
-    /// Wire size with the owner written out in full.
-    pub fn size_with_owner(&self, owner: &[u8]) -> usize {
-        self.bytes.len() + owner.len() * self.ends.len()
-    }
-
     /// Appends the records with the owner as a pointer to `ptr`.
     pub fn write_with_pointer(&self, out: &mut Vec<u8>, ptr: u16) {
         let p = (0xC000 | ptr).to_be_bytes();
         for s in self.segments() {
             out.extend_from_slice(&p);
-            out.extend_from_slice(s);
-        }
-    }
-
-    /// Appends the records with the owner written out in full.
-    pub fn write_with_owner(&self, out: &mut Vec<u8>, owner: &[u8]) {
-        for s in self.segments() {
-            out.extend_from_slice(owner);
             out.extend_from_slice(s);
         }
     }
@@ -179,6 +166,9 @@ pub struct ZoneSnapshot {
     pub negative_soa: Option<RRset>,
     nodes: HashMap<Arc<[u8]>, Arc<Node>>,
     empty_non_terminals: HashSet<Box<[u8]>>,
+    /// Names owning only NSEC3 records (and their RRSIGs): not part of the
+    /// zone's name space (RFC 5155 section 7.2.9), only of the NSEC3 chain.
+    nsec3_only: HashSet<Arc<[u8]>>,
     /// Owners of NSEC records, in canonical order (RFC 4034 6.1).
     nsec_owners: Vec<Arc<[u8]>>,
     /// The NSEC3 chain, for zones signed with NSEC3.
@@ -318,9 +308,18 @@ impl ZoneSnapshot {
     fn index(apex: String, apex_wire: Vec<u8>, nodes: HashMap<Arc<[u8]>, Arc<Node>>) -> Self {
         let mut nsec_owners = Vec::new();
         let mut nsec3_hashes = Vec::new();
+        let mut nsec3_only = HashSet::default();
         let mut count = 0;
         for (name, node) in &nodes {
             count += node.rrsets.iter().map(|s| s.data.count()).sum::<usize>();
+            if node.has(rtype::NSEC3)
+                && node
+                    .rrsets
+                    .iter()
+                    .all(|s| matches!(s.rtype, rtype::NSEC3 | rtype::RRSIG))
+            {
+                nsec3_only.insert(name.clone());
+            }
             if node.has(rtype::NSEC) {
                 nsec_owners.push(name.clone());
             }
@@ -361,7 +360,7 @@ impl ZoneSnapshot {
                 })
             });
         let mut empty_non_terminals = HashSet::default();
-        for name in nodes.keys() {
+        for name in nodes.keys().filter(|n| !nsec3_only.contains(&**n)) {
             let mut n: &[u8] = name;
             while let Some(p) = wire::parent(n) {
                 if p.len() < apex_wire.len() || nodes.contains_key(p) {
@@ -402,6 +401,7 @@ impl ZoneSnapshot {
             negative_soa,
             nodes,
             empty_non_terminals,
+            nsec3_only,
             nsec_owners,
             nsec3,
             records: count,
@@ -413,14 +413,29 @@ impl ZoneSnapshot {
         self.soa.as_ref().and_then(soa_fields)
     }
 
-    /// The node owning `name` (lowercase wire).
+    /// The node owning `name` (lowercase wire) in the zone's name space
+    /// (names owning only NSEC3 records are not in it).
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
+        if self.nsec3_only.contains(name) {
+            return None;
+        }
+        self.nodes.get(name).map(|n| &**n)
+    }
+
+    /// The node owning `name`, NSEC3-only owners included (for proofs).
+    pub fn node_with_nsec3(&self, name: &[u8]) -> Option<&Node> {
         self.nodes.get(name).map(|n| &**n)
     }
 
     /// True when `name` exists: it owns records or names below it do.
     pub fn name_exists(&self, name: &[u8]) -> bool {
-        self.nodes.contains_key(name) || self.empty_non_terminals.contains(name)
+        (self.nodes.contains_key(name) && !self.nsec3_only.contains(name))
+            || self.empty_non_terminals.contains(name)
+    }
+
+    /// True when the zone is signed (it has an NSEC or NSEC3 chain).
+    pub fn is_signed(&self) -> bool {
+        self.has_nsec() || self.nsec3.is_some()
     }
 
     /// The NSEC owner that matches or covers `name` (the greatest owner not

@@ -196,6 +196,9 @@ pub struct BindOptions {
     pub notify_to: Vec<u16>,
     /// Sign the NOTIFY messages with `tsig`.
     pub sign_notify: bool,
+    /// Extra statements inserted verbatim into the `options { }` block, e.g.
+    /// `minimal-responses no-auth;` (each ending in `;`).
+    pub extra_options: String,
 }
 
 impl BindOptions {
@@ -209,6 +212,7 @@ impl BindOptions {
             provide_ixfr: true,
             notify_to: Vec::new(),
             sign_notify: false,
+            extra_options: String::new(),
         }
     }
 }
@@ -417,11 +421,12 @@ impl Bind {
     startup-notify-rate 1000;
     provide-ixfr {provide_ixfr};
     ixfr-from-differences yes;
-}};
+{extra}}};
 controls {{ }};
 "#,
             port = self.port,
             provide_ixfr = if o.provide_ixfr { "yes" } else { "no" },
+            extra = o.extra_options,
         ));
         let key_name = o.tsig.as_ref().map(|(name, _, _)| name.as_str());
         if let Some((name, algorithm, secret)) = &o.tsig {
