@@ -266,11 +266,7 @@ impl FromStr for TransferAcl {
             }),
             [p, "key", k] => Ok(TransferAcl {
                 prefix: p.parse()?,
-                key: Some(
-                    Name::from_ascii(k)
-                        .map_err(|e| format!("`{k}`: {e}"))?
-                        .to_lowercase(),
-                ),
+                key: Some(canonical_name(k)?),
             }),
             _ => Err(format!(
                 "`{s}`: expected an address or prefix, optionally followed by `key NAME`"
@@ -486,7 +482,7 @@ impl Config {
         let mut keys: Vec<KeyConfig> = Vec::new();
         for k in raw.keys {
             let k = k.into_inner();
-            let name = Name::from_ascii(k.name.get_ref())
+            let name = canonical_name(k.name.get_ref())
                 .map_err(|e| err_at(k.name.span().start, format!("key name: {e}")))?
                 .to_lowercase();
             if keys.iter().any(|o| o.name == name) {
@@ -551,7 +547,7 @@ impl Config {
             }
             let key = match z.key {
                 Some(k) => {
-                    let wanted = Name::from_ascii(k.get_ref()).ok().map(|n| n.to_lowercase());
+                    let wanted = canonical_name(k.get_ref()).ok();
                     if !keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
                         return Err(err_at(
                             k.span().start,
@@ -611,7 +607,7 @@ impl Config {
                 ));
             }
             let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
-                let wanted = Name::from_ascii(k.get_ref()).ok().map(|n| n.to_lowercase());
+                let wanted = canonical_name(k.get_ref()).ok();
                 if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
                     Ok(k.get_ref().clone())
                 } else {
@@ -666,7 +662,7 @@ impl Config {
 
     /// The key named `name`, if configured.
     pub fn key(&self, name: &str) -> Option<&KeyConfig> {
-        let wanted = Name::from_ascii(name).ok()?.to_lowercase();
+        let wanted = canonical_name(name).ok()?;
         self.keys.iter().find(|k| k.name == wanted)
     }
 
@@ -676,6 +672,16 @@ impl Config {
         wanted.set_fqdn(true);
         self.zones.iter().find(|z| z.name == wanted)
     }
+}
+
+/// A key or zone name as compared everywhere: lowercase and fully qualified
+/// (the form names have on the wire).
+pub fn canonical_name(s: &str) -> Result<Name, String> {
+    let mut n = Name::from_ascii(s)
+        .map_err(|e| format!("`{s}`: {e}"))?
+        .to_lowercase();
+    n.set_fqdn(true);
+    Ok(n)
 }
 
 fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {

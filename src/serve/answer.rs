@@ -137,9 +137,30 @@ pub fn answer(
         o.rcode = rcode::BADVERS;
     } else if q.qclass != 1 && q.qclass != 255 {
         o.rcode = rcode::REFUSED;
-    } else if matches!(q.qtype, 251 | 252) {
-        // IXFR/AXFR over UDP, or over TCP outside the transfer path.
+    } else if q.qtype == 252 {
+        // AXFR over UDP.
         o.rcode = rcode::REFUSED;
+    } else if q.qtype == 251 {
+        // IXFR over UDP: the current SOA tells the client to use TCP when
+        // it is behind (RFC 1995 section 2).
+        match zones.find(q.qname()) {
+            Some(Found::Serving(snap)) if snap.apex_wire.as_slice() == q.qname() => {
+                o.aa = true;
+                if let Some(node) = snap.node(&snap.apex_wire) {
+                    push_set(
+                        &mut o,
+                        out,
+                        scratch,
+                        Section::Answer,
+                        &snap.apex_wire,
+                        node,
+                        rtype::SOA,
+                    );
+                }
+            }
+            Some(Found::Serving(_)) | None => o.rcode = rcode::REFUSED,
+            Some(Found::Unavailable) => o.rcode = rcode::SERVFAIL,
+        }
     } else {
         match zones.find(q.qname()) {
             None => o.rcode = rcode::REFUSED,

@@ -186,13 +186,22 @@ pub fn handle_packet(
             debug!(%from, "malformed query: FORMERR");
             answer::error_response(raw, rcode::FORMERR, out)
         }
-        Err(NotFast::General) => general(raw, from, view.zones(), out),
+        Err(NotFast::General) => general(raw, from, transport, view, out, scratch),
     }
 }
 
 /// Everything that is not a plain query: NOTIFY, other opcodes, several
 /// questions, TSIG-signed queries.
-fn general(raw: &[u8], from: SocketAddr, zones: &Zones, out: &mut Vec<u8>) -> bool {
+fn general(
+    raw: &[u8],
+    from: SocketAddr,
+    transport: Transport,
+    view: &mut ZoneView,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> bool {
+    let zones = view.zones().clone();
+    let zones = &*zones;
     let request = match Message::from_vec(raw) {
         Ok(m) => m,
         Err(e) => {
@@ -232,15 +241,13 @@ fn general(raw: &[u8], from: SocketAddr, zones: &Zones, out: &mut Vec<u8>) -> bo
             }
             d.response
         }
+        OpCode::Query if request.queries.len() == 1 && request.signature.is_some() => {
+            return signed_query(raw, &request, from, transport, view, out, scratch);
+        }
         OpCode::Query => {
             let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
             resp.add_queries(request.queries.iter().cloned());
-            resp.metadata.response_code = if request.queries.len() != 1 {
-                ResponseCode::FormErr
-            } else {
-                // A TSIG-signed query outside a zone transfer.
-                ResponseCode::Refused
-            };
+            resp.metadata.response_code = ResponseCode::FormErr;
             resp
         }
         other => {
@@ -258,6 +265,79 @@ fn general(raw: &[u8], from: SocketAddr, zones: &Zones, out: &mut Vec<u8>) -> bo
         }
         Err(_) => false,
     }
+}
+
+/// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
+/// like any query, and the answer signed. An unknown key gets NOTAUTH with
+/// BADKEY, a bad MAC or time NOTAUTH with BADSIG/BADTIME, unsigned, as
+/// section 5.2 requires.
+fn signed_query(
+    raw: &[u8],
+    request: &Message,
+    from: SocketAddr,
+    transport: Transport,
+    view: &mut ZoneView,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> bool {
+    use hickory_proto::rr::TSigResponseContext;
+    let Some(sig) = request.signature.as_ref() else {
+        return false;
+    };
+    let key_name = sig.name.to_lowercase();
+    let now = crate::tsig::now();
+    let mut unsigned_error = |ctx: TSigResponseContext| -> bool {
+        let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
+        resp.add_queries(request.queries.iter().cloned());
+        resp.metadata.response_code = ResponseCode::NotAuth;
+        let Ok(bytes) = resp.to_vec() else {
+            return false;
+        };
+        if let Ok(rec) = ctx.sign(&bytes) {
+            resp.set_signature(rec);
+        }
+        match resp.to_vec() {
+            Ok(b) => {
+                out.clear();
+                out.extend_from_slice(&b);
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    let Some(signer) = view.zones().keys.get(&key_name).cloned() else {
+        warn!(%from, key = %key_name, "signed query with an unknown key (BADKEY)");
+        return unsigned_error(TSigResponseContext::unknown_key(request.id, now, key_name));
+    };
+    let mac = match crate::tsig::verify_request(raw, request, &signer) {
+        Ok(mac) => mac,
+        Err(f) => {
+            warn!(%from, key = %key_name, error = %f, "signed query failed TSIG");
+            return unsigned_error(TSigResponseContext::bad_signature(request.id, now, signer));
+        }
+    };
+    // Answer the query without its TSIG, then sign the answer.
+    let mut unsigned = request.clone();
+    unsigned.signature = None;
+    let Ok(bytes) = unsigned.to_vec() else {
+        return false;
+    };
+    let Ok(q) = parse_query(&bytes) else {
+        return answer::error_response(raw, rcode::FORMERR, out);
+    };
+    // Room for the TSIG record in a UDP answer.
+    let limit = match transport {
+        Transport::Tcp => 65535,
+        Transport::Udp => q
+            .edns
+            .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
+            .unwrap_or(512)
+            .saturating_sub(128),
+    };
+    view.refresh();
+    answer::answer(&q, view, limit, out, scratch);
+    let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
+    signer.sign(out).is_ok()
 }
 
 /// True for an AXFR or IXFR query (signed or not).
