@@ -67,6 +67,50 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// The zones to keep, in file order.
     pub zones: Vec<ZoneConfig>,
+    /// Route 53 settings shared by the mirrored zones.
+    pub route53: Route53Config,
+}
+
+/// The `[route53]` table: how to reach Route 53.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route53Config {
+    /// AWS region of the API endpoint (default `us-east-1`).
+    pub region: String,
+    /// A Route 53-compatible endpoint instead of AWS's.
+    pub endpoint_url: Option<String>,
+    /// Attempts per API call before giving up (default 12).
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles per attempt (default 200).
+    pub base_delay_ms: u64,
+    /// Seconds between reconciles of a mirrored zone (default 3600).
+    pub reconcile_interval: u64,
+    /// Wait for GetChange to report INSYNC before moving the cursor.
+    pub wait_insync: bool,
+}
+
+impl Default for Route53Config {
+    fn default() -> Self {
+        Route53Config {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            max_attempts: 12,
+            base_delay_ms: 200,
+            reconcile_interval: 3600,
+            wait_insync: false,
+        }
+    }
+}
+
+/// `[zone.route53]`: mirror this zone into a Route 53 hosted zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneMirrorConfig {
+    /// The hosted zone id; None with `lookup = true` to find it by name.
+    pub hosted_zone_id: Option<String>,
+    /// Owner label of the TXT record holding the mirrored serial (None: off).
+    pub serial_record: Option<String>,
+    /// Mirror the apex NS RRset too (default false: Route 53 keeps its own
+    /// apex NS and SOA).
+    pub apex_ns: bool,
 }
 
 /// Output format of the log.
@@ -243,6 +287,8 @@ pub struct ZoneConfig {
     pub also_notify: Vec<SocketAddr>,
     /// TSIG key for NOTIFY out (a `[[key]]` name).
     pub notify_key: Option<String>,
+    /// Route 53 mirroring of this zone.
+    pub route53: Option<ZoneMirrorConfig>,
 }
 
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
@@ -362,6 +408,29 @@ struct RawConfig {
     keys: Vec<Spanned<RawKey>>,
     #[serde(default, rename = "zone")]
     zones: Vec<Spanned<RawZone>>,
+    route53: Option<RawRoute53>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute53 {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    max_attempts: Option<u32>,
+    base_delay_ms: Option<u64>,
+    reconcile_interval: Option<u64>,
+    wait_insync: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZoneMirror {
+    hosted_zone_id: Option<String>,
+    #[serde(default)]
+    lookup: bool,
+    serial_record: Option<String>,
+    #[serde(default)]
+    apex_ns: bool,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +480,7 @@ struct RawZone {
     #[serde(default)]
     also_notify: Vec<PeerAddr>,
     notify_key: Option<Spanned<String>>,
+    route53: Option<Spanned<RawZoneMirror>>,
 }
 
 impl Config {
@@ -637,11 +707,50 @@ impl Config {
                 allow_transfer.push(acl);
             }
             let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
+            let route53 = match z.route53 {
+                None => None,
+                Some(m) => {
+                    let at = m.span().start;
+                    let m = m.into_inner();
+                    match (&m.hosted_zone_id, m.lookup) {
+                        (None, false) => {
+                            return Err(err_at(
+                                at,
+                                format!(
+                                    "zone `{name}`: [zone.route53] needs `hosted_zone_id` or `lookup = true`"
+                                ),
+                            ));
+                        }
+                        (Some(_), true) => {
+                            return Err(err_at(
+                                at,
+                                format!(
+                                    "zone `{name}`: [zone.route53] `hosted_zone_id` and `lookup` exclude each other"
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                    let serial_record = match m.serial_record {
+                        Some(s) if s.is_empty() => None,
+                        Some(s) => Some(s),
+                        None => Some("_serial".to_string()),
+                    };
+                    Some(ZoneMirrorConfig {
+                        hosted_zone_id: m
+                            .hosted_zone_id
+                            .map(|id| id.trim_start_matches("/hostedzone/").to_string()),
+                        serial_record,
+                        apex_ns: m.apex_ns,
+                    })
+                }
+            };
             zones.push(ZoneConfig {
                 file: z.file,
                 allow_transfer,
                 also_notify: z.also_notify.into_iter().map(|p| p.0).collect(),
                 notify_key,
+                route53,
                 name,
                 primaries,
                 key,
@@ -653,10 +762,23 @@ impl Config {
             });
         }
 
+        let d = Route53Config::default();
+        let route53 = match raw.route53 {
+            None => d,
+            Some(r) => Route53Config {
+                region: r.region.unwrap_or(d.region),
+                endpoint_url: r.endpoint_url,
+                max_attempts: r.max_attempts.unwrap_or(d.max_attempts).max(1),
+                base_delay_ms: r.base_delay_ms.unwrap_or(d.base_delay_ms),
+                reconcile_interval: r.reconcile_interval.unwrap_or(d.reconcile_interval).max(1),
+                wait_insync: r.wait_insync.unwrap_or(d.wait_insync),
+            },
+        };
         Ok(Config {
             server,
             keys,
             zones,
+            route53,
         })
     }
 

@@ -1,7 +1,8 @@
 //! The control socket: a Unix socket (mode 0600) that takes one command line
 //! per connection and answers with lines, the first `ok` or `error: ...`.
 //!
-//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`.
+//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`,
+//! `mirror-sync ZONE`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,6 +109,18 @@ fn execute(line: &str, zones: &Zones) -> String {
                     opt(s.expire_at),
                     s.last_error.as_deref().unwrap_or("-").replace('\n', " "),
                 ));
+                if let Some(m) = &z.mirror {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    // Appended to the zone's line, before its newline.
+                    out.pop();
+                    out.push_str(&format!(
+                        " route53_changes={} route53_lists={} route53_retries={} route53_errors={}\n",
+                        m.counters.changes.load(Relaxed),
+                        m.counters.lists.load(Relaxed),
+                        m.counters.retries.load(Relaxed),
+                        m.counters.errors.load(Relaxed),
+                    ));
+                }
             }
             Ok(out)
         }
@@ -128,6 +141,14 @@ fn execute(line: &str, zones: &Zones) -> String {
                 .try_send(c)
                 .map(|_| format!("ok\n{cmd} of {} scheduled\n", z.shared.apex))
                 .map_err(|e| format!("zone task busy: {e}"))
+        }),
+        "mirror-sync" => zone_arg(zones, arg).and_then(|z| match &z.mirror {
+            None => Err(format!("{} is not mirrored to Route 53", z.shared.apex)),
+            Some(m) => m
+                .commands
+                .try_send(crate::mirror::replay::MirrorCommand::Sync)
+                .map(|_| format!("ok\nRoute 53 sync of {} scheduled\n", z.shared.apex))
+                .map_err(|e| format!("mirror busy: {e}")),
         }),
         "" => Err("empty command".into()),
         other => Err(format!("unknown command: {other}")),

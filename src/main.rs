@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: ZoneCommand,
     },
+    /// Route 53 mirror commands.
+    Mirror {
+        #[command(subcommand)]
+        command: MirrorCommand,
+    },
     /// Show the journal of a zone: versions and their deltas.
     Journal {
         /// Zone name.
@@ -59,6 +64,23 @@ enum Command {
         #[arg(long)]
         since: Option<u32>,
     },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Print the changes a sync would send (lists the hosted zone; writes nothing).
+    Plan {
+        /// Zone name.
+        zone: String,
+    },
+    /// Reconcile the hosted zone with the store now (through the running
+    /// server when there is one).
+    Sync {
+        /// Zone name.
+        zone: String,
+    },
+    /// Per mirrored zone: cursor serial, zone serial, lag, last error, last success.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +136,7 @@ fn main() -> ExitCode {
         Command::Run { json } => run(config, json),
         Command::Zone { command } => zone_command(&config, command),
         Command::Journal { zone, since } => journal(&config, &zone, since),
+        Command::Mirror { command } => mirror_command(&config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -323,6 +346,141 @@ fn journal(config: &Config, zone: &str, since: Option<u32>) -> Result<(), String
         }
     }
     Ok(())
+}
+
+fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String> {
+    use secondary53::mirror::{client::Route53, replay::ZoneMirror};
+    use std::sync::{Arc, Mutex};
+    let zone_cfg = |zone: &str| -> Result<(String, secondary53::config::ZoneMirrorConfig), String> {
+        let zc = config
+            .zone(zone)
+            .ok_or_else(|| format!("zone {zone} is not configured"))?;
+        let mc = zc
+            .route53
+            .clone()
+            .ok_or_else(|| format!("zone {zone} has no [zone.route53] table"))?;
+        Ok((secondary53::zone::owner_key(&zc.name), mc))
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start runtime: {e}"))
+    };
+    match command {
+        MirrorCommand::Status => {
+            let store = open_store(config)?;
+            println!(
+                "{:<32} {:>10} {:>10} {:>5} {:<20} LAST_ERROR",
+                "ZONE", "SERIAL", "CURSOR", "LAG", "LAST_SUCCESS"
+            );
+            for zc in config.zones.iter().filter(|z| z.route53.is_some()) {
+                let apex = secondary53::zone::owner_key(&zc.name);
+                let (serial, cursor, lag, success, error) = match &store {
+                    None => (None, None, None, None, None),
+                    Some(s) => {
+                        let st = s.zone_state(&apex).map_err(|e| e.to_string())?;
+                        let ms = s.mirror_state(&apex).map_err(|e| e.to_string())?;
+                        let consumer = s
+                            .consumer(&apex, secondary53::mirror::replay::CONSUMER)
+                            .map_err(|e| e.to_string())?;
+                        let latest = s.latest_seq(&apex).unwrap_or(0);
+                        let lag = consumer.map(|c| latest - c);
+                        (
+                            st.and_then(|z| z.serial),
+                            ms.as_ref().and_then(|m| m.0),
+                            lag,
+                            ms.as_ref().and_then(|m| m.1),
+                            ms.and_then(|m| m.2),
+                        )
+                    }
+                };
+                let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<32} {:>10} {:>10} {:>5} {:<20} {}",
+                    apex,
+                    show(serial.map(|s| s.to_string())),
+                    show(cursor.map(|s| s.to_string())),
+                    show(lag.map(|s| s.to_string())),
+                    show(success.map(fmt_time)),
+                    error.unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(())
+        }
+        MirrorCommand::Plan { zone } => {
+            let (apex, mc) = zone_cfg(&zone)?;
+            let store = require_store(config)?;
+            let serial = store
+                .current_soa(&apex)
+                .map_err(|e| e.to_string())?
+                .and_then(|s| s.soa_serial());
+            let mut records = Vec::new();
+            store
+                .for_each_record(&apex, |r| records.push(r))
+                .map_err(|e| e.to_string())?;
+            let store = Arc::new(Mutex::new(store));
+            runtime()?.block_on(async {
+                let r53 = Route53::new(&config.route53, Default::default()).await;
+                let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
+                let plan = m
+                    .reconcile_plan(&records, serial)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for c in &plan.changes {
+                    println!("{} {}", c.action.as_str(), c.set);
+                }
+                for (name, t) in &plan.skipped {
+                    println!(
+                        "; skipped (not supported by Route 53): {name} {}",
+                        secondary53::mirror::replay::type_label(*t)
+                    );
+                }
+                for e in &plan.errors {
+                    println!("; cannot be mirrored: {e}");
+                }
+                println!("; {} changes", plan.changes.len());
+                Ok(())
+            })
+        }
+        MirrorCommand::Sync { zone } => {
+            let (apex, mc) = zone_cfg(&zone)?;
+            match secondary53::control::request(
+                &config.server.control,
+                &format!("mirror-sync {apex}"),
+            ) {
+                Ok(out) => {
+                    print!("{out}");
+                    return Ok(());
+                }
+                Err(e) if !e.starts_with("cannot reach the server") => return Err(e),
+                Err(_) => {}
+            }
+            let store = Store::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+            let store = Arc::new(Mutex::new(store));
+            runtime()?.block_on(async {
+                let r53 = Route53::new(&config.route53, Default::default()).await;
+                let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
+                let progress: secondary53::mirror::replay::Progress =
+                    Box::new(|done, total| eprintln!("batch {done}/{total} accepted"));
+                let report = m
+                    .reconcile(Some(&progress))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "{apex}: serial {} mirrored; {} changes in {} batches, {} rejected",
+                    report
+                        .serial
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    report.changes,
+                    report.batches,
+                    report.rejected
+                );
+                Ok(())
+            })
+        }
+    }
 }
 
 /// Formats a Unix time as an RFC 3339 UTC timestamp.

@@ -78,6 +78,17 @@ pub struct Server {
     zones: Arc<Zones>,
     tasks: Vec<ZoneTask>,
     updates: broadcast::Sender<ZoneUpdated>,
+    store: crate::schedule::SharedStore,
+    mirrors: Vec<PendingMirror>,
+}
+
+/// A zone's mirror, started when the server runs (the Route 53 client
+/// needs the runtime).
+struct PendingMirror {
+    apex: String,
+    cfg: crate::config::ZoneMirrorConfig,
+    commands: mpsc::Receiver<crate::mirror::replay::MirrorCommand>,
+    counters: Arc<crate::mirror::client::ApiCounters>,
 }
 
 impl Server {
@@ -89,6 +100,7 @@ impl Server {
         let generation = Arc::new(AtomicU64::new(0));
         let mut zones = Zones::new(generation.clone());
         let mut tasks = Vec::new();
+        let mut mirrors = Vec::new();
         for zc in &config.zones {
             let signer = match &zc.key {
                 Some(k) => {
@@ -118,6 +130,23 @@ impl Server {
                 None => None,
             };
             let (tx, rx) = mpsc::channel(16);
+            let mirror = match &zc.route53 {
+                Some(mc) => {
+                    let (mtx, mrx) = mpsc::channel(4);
+                    let counters = Arc::new(crate::mirror::client::ApiCounters::default());
+                    mirrors.push(PendingMirror {
+                        apex: crate::zone::owner_key(&zc.name),
+                        cfg: mc.clone(),
+                        commands: mrx,
+                        counters: counters.clone(),
+                    });
+                    Some(crate::serve::MirrorHandle {
+                        commands: mtx,
+                        counters,
+                    })
+                }
+                None => None,
+            };
             let (task, shared) = ZoneTask::load(
                 zc.clone(),
                 primaries,
@@ -134,6 +163,7 @@ impl Server {
                 signer,
                 allow_transfer: zc.allow_transfer.clone(),
                 is_primary: zc.file.is_some(),
+                mirror,
             });
             tasks.push(task);
         }
@@ -149,6 +179,8 @@ impl Server {
             zones: Arc::new(zones),
             tasks,
             updates,
+            store,
+            mirrors,
         })
     }
 
@@ -208,6 +240,26 @@ impl Server {
             control,
             self.zones.clone(),
         )));
+        for m in self.mirrors {
+            let r53 = crate::mirror::client::Route53::new(&self.config.route53, m.counters).await;
+            match crate::mirror::replay::ZoneMirror::new(
+                &m.apex,
+                m.cfg,
+                self.config.route53.clone(),
+                r53,
+                self.store.clone(),
+            ) {
+                Ok(mirror) => {
+                    info!(zone = %m.apex, "Route 53 mirror started");
+                    handles.push(tokio::spawn(
+                        mirror.run(self.updates.subscribe(), m.commands),
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(zone = %m.apex, error = %e, "Route 53 mirror not started")
+                }
+            }
+        }
         for task in self.tasks {
             handles.push(tokio::spawn(task.run()));
         }

@@ -51,6 +51,16 @@ pub struct ZoneEntry {
     pub allow_transfer: Vec<crate::config::TransferAcl>,
     /// A primary zone (loaded from a file).
     pub is_primary: bool,
+    /// The zone's Route 53 mirror, if any.
+    pub mirror: Option<MirrorHandle>,
+}
+
+/// What the control socket needs of a zone's Route 53 mirror.
+pub struct MirrorHandle {
+    /// Commands to the mirror task.
+    pub commands: mpsc::Sender<crate::mirror::replay::MirrorCommand>,
+    /// Its API counters.
+    pub counters: Arc<crate::mirror::client::ApiCounters>,
 }
 
 /// All zones, by apex.

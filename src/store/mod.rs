@@ -788,6 +788,155 @@ impl Store {
         Ok((removed, added))
     }
 
+    /// How far a journal consumer has read (the seq of the last version it
+    /// consumed), if it has started.
+    pub fn consumer(&self, zone: &str, consumer: &str) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT seq FROM consumer WHERE zone_id = ?1 AND name = ?2",
+                params![id, consumer],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())
+    }
+
+    /// The seq of the newest version (0 when there is none).
+    pub fn latest_seq(&self, zone: &str) -> Result<i64, StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .query_row("SELECT next_seq - 1 FROM zone WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map_err(self.sq())
+    }
+
+    /// The versions after seq `after`, in order.
+    pub fn versions_after(&self, zone: &str, after: i64) -> Result<Vec<VersionInfo>, StoreError> {
+        Ok(self
+            .versions(zone, None)?
+            .into_iter()
+            .filter(|v| v.seq > after)
+            .collect())
+    }
+
+    /// The current records owned by `name` (lowercase presentation form).
+    pub fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError> {
+        let id = self.require_zone(zone)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, rtype, class, ttl, rdata FROM record
+                 WHERE zone_id = ?1 AND name = ?2 ORDER BY rtype, rdata",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![id, name], row_to_rr)
+            .map_err(self.sq())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
+    }
+
+    /// Records the mirror's state: the cursor moved to `cursor_serial`
+    /// (Some) at `now`, or an error (`error` Some).
+    pub fn set_mirror_state(
+        &mut self,
+        zone: &str,
+        now: i64,
+        cursor_serial: Option<u32>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "INSERT INTO mirror_state(zone_id) VALUES (?1) ON CONFLICT(zone_id) DO NOTHING",
+                [id],
+            )
+            .map_err(self.sq())?;
+        match error {
+            Some(e) => self.conn.execute(
+                "UPDATE mirror_state SET last_error = ?2, last_error_at = ?3 WHERE zone_id = ?1",
+                params![id, e, now],
+            ),
+            None => self.conn.execute(
+                "UPDATE mirror_state SET cursor_serial = ?2, last_success = ?3, last_error = NULL,
+                        last_error_at = NULL WHERE zone_id = ?1",
+                params![id, cursor_serial, now],
+            ),
+        }
+        .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Batches already accepted by Route 53 in an interrupted run towards
+    /// `target_seq` (0 when the recorded run had another target).
+    pub fn mirror_progress(&self, zone: &str, target_seq: i64) -> Result<usize, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(0);
+        };
+        let row: Option<(Option<i64>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT pending_seq, pending_done FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        Ok(match row {
+            Some((Some(seq), done)) if seq == target_seq => done.max(0) as usize,
+            _ => 0,
+        })
+    }
+
+    /// Records that `done` batches of the run towards `target_seq` were
+    /// accepted (target -1: no run under way).
+    pub fn set_mirror_progress(
+        &mut self,
+        zone: &str,
+        target_seq: i64,
+        done: usize,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(zone_id) DO UPDATE SET pending_seq = excluded.pending_seq,
+                                                    pending_done = excluded.pending_done",
+                params![id, (target_seq >= 0).then_some(target_seq), done as i64],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// The mirror's state: (cursor serial, last success, last error, its time).
+    #[allow(clippy::type_complexity)]
+    pub fn mirror_state(
+        &self,
+        zone: &str,
+    ) -> Result<Option<(Option<u32>, Option<i64>, Option<String>, Option<i64>)>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT cursor_serial, last_success, last_error, last_error_at FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<i64>>(0)?.map(|s| s as u32),
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sq())
+    }
+
     /// Sets how far a journal consumer (such as the Route 53 mirror) has
     /// read: versions after `seq` are kept for it by journal trimming.
     pub fn set_consumer(&mut self, zone: &str, consumer: &str, seq: i64) -> Result<(), StoreError> {

@@ -70,6 +70,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (zone_id, name)
     ) WITHOUT ROWID;
     "#,
+    // 2: the Route 53 mirror's state per zone, beside its journal cursor.
+    r#"
+    CREATE TABLE mirror_state (
+        zone_id       INTEGER PRIMARY KEY REFERENCES zone(id),
+        cursor_serial INTEGER,            -- serial of the version last accepted by Route 53
+        last_success  INTEGER,            -- unix time
+        last_error    TEXT,
+        last_error_at INTEGER,
+        pending_seq   INTEGER,            -- target seq of a run under way
+        pending_done  INTEGER NOT NULL DEFAULT 0  -- its batches accepted so far
+    );
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod fake_primary;
+pub mod moto;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -52,13 +53,26 @@ static HANDED_OUT_PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// A port on 127.0.0.1 that is free for both TCP and UDP right now and was not
 /// handed out before in this process.
+///
+/// Ports come from 20000..32000, below the kernel's ephemeral range
+/// (32768..60999 by default): a port taken from the ephemeral range can be
+/// grabbed by any process's outgoing connection between this check and the
+/// server's bind, which made tests fail with "Address already in use".
 pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP listener on 127.0.0.1:0");
-        let port = tcp
-            .local_addr()
-            .expect("local address of TCP listener")
-            .port();
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    let _ = NEXT.compare_exchange(0, seed % 12000, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(7919, Ordering::SeqCst);
+        let port = 20000 + (n % 12000) as u16;
+        let Ok(_tcp) = TcpListener::bind(("127.0.0.1", port)) else {
+            continue;
+        };
         if UdpSocket::bind(("127.0.0.1", port)).is_err() {
             continue;
         }
@@ -69,7 +83,7 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
-    panic!("free_port: found no port free for both TCP and UDP on 127.0.0.1 in 50 tries");
+    panic!("free_port: found no port free for both TCP and UDP on 127.0.0.1 in 20000..32000");
 }
 
 /// Polls `f` every 50 ms until it returns true or `timeout` passes. Returns
@@ -764,6 +778,8 @@ pub struct Secondary {
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// Extra environment for the child (kept for restarts).
+    env: Vec<(String, String)>,
 }
 
 impl Secondary {
@@ -771,6 +787,15 @@ impl Secondary {
     /// Does not wait for it to be ready: use [`Secondary::wait_for_log`] or
     /// query it with [`dig`] inside [`wait_until`].
     pub fn start(dir: &Path, config_text: &str) -> Secondary {
+        Secondary::start_with_env(dir, config_text, &[])
+    }
+
+    /// [`Secondary::start`] with extra environment variables for the daemon
+    /// (also on [`Secondary::restart`]), e.g. `moto::aws_env()`. When `env`
+    /// sets `AWS_ACCESS_KEY_ID`, the child does not inherit `AWS_PROFILE`,
+    /// `AWS_DEFAULT_PROFILE` or `AWS_SESSION_TOKEN` from the test's
+    /// environment.
+    pub fn start_with_env(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> Secondary {
         let config_path = dir.join("secondary53.toml");
         fs::write(&config_path, config_text)
             .unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
@@ -779,6 +804,10 @@ impl Secondary {
             config_path,
             log_path: dir.join("secondary53.log"),
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         secondary.spawn();
         secondary
@@ -793,11 +822,18 @@ impl Secondary {
 
     fn spawn(&mut self) {
         let (out, err) = log_handles(&self.log_path);
-        let child = Command::new(secondary53_bin())
+        let mut command = Command::new(secondary53_bin());
+        if self.env.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID") {
+            for name in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"] {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("run")
             .arg("-c")
             .arg(&self.config_path)
             .env("RUST_LOG", "info,secondary53=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -1,0 +1,1251 @@
+//! A local Route 53 for the mirror tests: moto in server mode ([`Moto`]),
+//! AWS SDK clients and helpers pointed at it, and an HTTP proxy that counts
+//! Route 53 calls and injects throttling / 5xx faults ([`FaultProxy`]).
+//!
+//! Everything listens on 127.0.0.1 only. [`Moto`] and [`FaultProxy`] stop
+//! their process / threads in `Drop`.
+//!
+//! Things moto 5.2 does differently from real Route 53 (so tests do not
+//! mistake them for mirror bugs):
+//! - requests are routed by the SigV4 `Authorization` header; an unsigned
+//!   `GET /` is answered by moto's S3 (`ListAllMyBucketsResult`);
+//! - a new zone has NS (TTL 172800) and SOA (TTL 900) records; the SOA value
+//!   is a stringified Python dict (`{'Value': 'ns-2048.awsdns-64.com. ...'}`);
+//! - names are stored and listed exactly as sent (plus a trailing dot): case is
+//!   preserved and compared case-sensitively (`WWW.example.com.` and
+//!   `www.example.com.` are two names; DELETE with other case fails), `*` is
+//!   listed as `*` (not `\052`), and `\052` is a different, literal name;
+//! - listings are sorted by (labels reversed, type) with plain string order:
+//!   the apex first, upper case before lower case, `*` before letters;
+//! - CREATE of an existing name/type with *different* values adds a second
+//!   rrset (duplicates), and paging through duplicates can return the same
+//!   `NextRecordName`/`NextRecordType` forever;
+//! - DELETE succeeds if an earlier CREATE/UPSERT in the zone's history had the
+//!   same name, type, TTL and values (not the current ones), and then deletes
+//!   every rrset of that name and type; otherwise it fails with `InvalidInput`;
+//! - the zone check is a plain suffix match (`xexample.com.` is accepted in
+//!   `example.com.`);
+//! - every ChangeInfo is `INSYNC` with Id `/change/C2682N5HXP0BZ4`; GetChange
+//!   answers `INSYNC` for any id;
+//! - errors are `<ErrorResponse><Error><Type>Sender</Type><Code>..</Code>`
+//!   with HTTP 400 (404 for NoSuchHostedZone), also for InvalidChangeBatch
+//!   (real Route 53 uses `<InvalidChangeBatch><Messages>` there);
+//! - every response carries `Connection: close`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53 as route53;
+use route53::config::retry::RetryConfig;
+use route53::config::timeout::TimeoutConfig;
+use route53::error::ProvideErrorMetadata;
+use tempfile::TempDir;
+
+/// Region the tests use for the SDK and for moto.
+pub const TEST_REGION: &str = "us-east-1";
+
+/// How long [`Moto::start`] waits for moto to answer.
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Most pages [`list_rrsets`] fetches (moto can page forever over duplicates).
+const LIST_PAGE_BOUND: usize = 1000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// moto server
+// ---------------------------------------------------------------------------
+
+/// `python3 -m moto.server -H 127.0.0.1 -p PORT` in its own process group,
+/// output in `<tempdir>/moto.log`. State lives in memory: a new `Moto` is an
+/// empty Route 53.
+pub struct Moto {
+    port: u16,
+    dir: TempDir,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl Moto {
+    /// Starts moto on a free port and waits (up to 20 s) until it answers a
+    /// Route 53 ListHostedZones; panics with its log otherwise.
+    pub fn start() -> Moto {
+        let dir = tempfile::Builder::new()
+            .prefix("moto-")
+            .tempdir()
+            .expect("create temp dir for moto");
+        let log_path = dir.path().join("moto.log");
+        let port = super::free_port();
+        let (out, err) = super::log_handles(&log_path);
+        let child = Command::new(super::tool("python3"))
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("start python3 -m moto.server (is moto[server] installed? see scripts/setup.sh): {e}")
+            });
+        let mut moto = Moto {
+            port,
+            dir,
+            log_path,
+            child: Some(child),
+        };
+        moto.wait_ready();
+        moto
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Everything moto logged (werkzeug prints one line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether the moto process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGKILLs moto's process group and reaps moto. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&child);
+            let _ = child.kill();
+            let _ = child.wait();
+            wait_group_gone(&child, Duration::from_secs(2));
+        }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    kill_group(child);
+                    self.child = None;
+                    panic!(
+                        "moto exited ({status}) before answering on {}; moto.log:\n{}",
+                        self.url(),
+                        self.log()
+                    );
+                }
+            }
+            match probe_route53(self.port) {
+                Ok(response) if response.starts_with("HTTP/1.1 200") => return,
+                Ok(response) => {
+                    self.stop();
+                    panic!(
+                        "moto on {} answered ListHostedZones with:\n{response}\nmoto.log:\n{}",
+                        self.url(),
+                        self.log()
+                    );
+                }
+                Err(_) => {}
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "moto did not answer on {} within {MOTO_START_TIMEOUT:?}; moto.log:\n{}",
+                    self.url(),
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "--- moto.log on {} (last {} lines) ---\n{}",
+                self.url(),
+                super::LOG_TAIL_LINES,
+                super::file_tail(&self.log_path, super::LOG_TAIL_LINES)
+            );
+        }
+        self.stop();
+    }
+}
+
+/// SIGKILL to the process group led by `child` (spawned with
+/// `process_group(0)`, so its pgid is its pid).
+fn kill_group(child: &Child) {
+    let pgid = child.id() as libc::pid_t;
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no
+        // memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Waits (bounded) until no process of `child`'s group is left, killing
+/// again in case something was forked meanwhile.
+fn wait_group_gone(child: &Child, timeout: Duration) {
+    let pgid = child.id() as libc::pid_t;
+    if pgid <= 1 {
+        return;
+    }
+    let deadline = Instant::now() + timeout;
+    // SAFETY: kill(2) with signal 0 only checks for existence.
+    while unsafe { libc::kill(-pgid, 0) } == 0 && Instant::now() < deadline {
+        kill_group(child);
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One raw `ListHostedZones` (moto does not check signatures, only reads the
+/// service name from the Authorization header). Returns the raw response.
+fn probe_route53(port: u16) -> io::Result<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let request = format!(
+        "GET /2013-04-01/hostedzone HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/{TEST_REGION}/route53/aws4_request, SignedHeaders=host, Signature=00\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    if response.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "empty reply"));
+    }
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+// ---------------------------------------------------------------------------
+// AWS SDK against moto
+// ---------------------------------------------------------------------------
+
+/// Environment for a process (secondary53) that talks to moto through the
+/// AWS SDK's default chain: static test keys, region us-east-1, no instance
+/// metadata, and config/credentials files pointed at `/dev/null` so no
+/// profile is read. Pass to `Secondary::start_with_env` (which also drops an
+/// inherited `AWS_PROFILE`/`AWS_SESSION_TOKEN`).
+pub fn aws_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", TEST_REGION),
+        ("AWS_DEFAULT_REGION", TEST_REGION),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+}
+
+/// Retry policy: none (one attempt per call).
+pub fn no_retry() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+/// Retry policy: SDK standard retries with up to `max_attempts` attempts and
+/// short backoff (10 ms initial, 200 ms cap) so fault tests stay fast.
+pub fn fast_retry(max_attempts: u32) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(200))
+}
+
+/// A Route 53 client for `endpoint` (moto's or a [`FaultProxy`]'s URL) with
+/// static test credentials, region us-east-1 and the SDK's default standard
+/// retries (3 attempts).
+pub async fn route53_client(endpoint: &str) -> route53::Client {
+    route53_client_with_retry(endpoint, RetryConfig::standard()).await
+}
+
+/// [`route53_client`] with the given retry policy (see [`no_retry`],
+/// [`fast_retry`]). Timeouts: connect 2 s, attempt 10 s, operation 60 s.
+pub async fn route53_client_with_retry(endpoint: &str, retry: RetryConfig) -> route53::Client {
+    let config = route53::Config::builder()
+        .behavior_version(route53::config::BehaviorVersion::latest())
+        .region(route53::config::Region::new(TEST_REGION))
+        .credentials_provider(route53::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(retry)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build();
+    route53::Client::from_conf(config)
+}
+
+/// `(name, type, ttl, values)` of one rrset as listed (ttl 0 if absent, e.g.
+/// alias records).
+pub type Rrset = (String, String, i64, Vec<String>);
+
+/// `(action, name, type, ttl, values)` of one change.
+pub type ChangeSpec = (String, String, String, i64, Vec<String>);
+
+/// Builds a [`ChangeSpec`] from borrowed parts.
+pub fn change_spec(
+    action: &str,
+    name: &str,
+    rtype: &str,
+    ttl: i64,
+    values: &[impl AsRef<str>],
+) -> ChangeSpec {
+    (
+        action.to_string(),
+        name.to_string(),
+        rtype.to_string(),
+        ttl,
+        values.iter().map(|v| v.as_ref().to_string()).collect(),
+    )
+}
+
+/// Error code (`Throttling`, `InternalError`, `InvalidChangeBatch`, ...) of
+/// an SDK error, if the service sent one.
+pub fn error_code(err: &route53::Error) -> Option<String> {
+    err.code().map(str::to_string)
+}
+
+/// Creates a public hosted zone `name` and returns its id without the
+/// `/hostedzone/` prefix. Panics on error.
+pub async fn create_hosted_zone(client: &route53::Client, name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let caller_reference = format!(
+        "test-{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let out = client
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(caller_reference)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateHostedZone {name}: {}",
+                route53::error::DisplayErrorContext(&e)
+            )
+        });
+    let id = out
+        .hosted_zone()
+        .map(|z| z.id().to_string())
+        .unwrap_or_else(|| panic!("CreateHostedZone {name}: no hosted zone in the reply"));
+    id.trim_start_matches("/hostedzone/").to_string()
+}
+
+/// All rrsets of a zone in moto's order, following `NextRecordName/Type`
+/// for at most 1000 pages and stopping if a page would start where the last
+/// one did (moto's endless paging over duplicates). Panics on error.
+pub async fn list_rrsets(client: &route53::Client, zone_id: &str) -> Vec<Rrset> {
+    let mut all = Vec::new();
+    let mut start: Option<(String, route53::types::RrType, Option<String>)> = None;
+    for _ in 0..LIST_PAGE_BOUND {
+        let mut request = client.list_resource_record_sets().hosted_zone_id(zone_id);
+        if let Some((name, rtype, identifier)) = &start {
+            request = request
+                .start_record_name(name)
+                .start_record_type(rtype.clone())
+                .set_start_record_identifier(identifier.clone());
+        }
+        let page = request.send().await.unwrap_or_else(|e| {
+            panic!(
+                "ListResourceRecordSets {zone_id}: {}",
+                route53::error::DisplayErrorContext(&e)
+            )
+        });
+        for set in page.resource_record_sets() {
+            all.push((
+                set.name().to_string(),
+                set.r#type().as_str().to_string(),
+                set.ttl().unwrap_or(0),
+                set.resource_records()
+                    .iter()
+                    .map(|r| r.value().to_string())
+                    .collect(),
+            ));
+        }
+        if !page.is_truncated() {
+            break;
+        }
+        let (Some(name), Some(rtype)) = (page.next_record_name(), page.next_record_type()) else {
+            break;
+        };
+        let next = (
+            name.to_string(),
+            rtype.clone(),
+            page.next_record_identifier().map(str::to_string),
+        );
+        if start.as_ref() == Some(&next) {
+            break;
+        }
+        start = Some(next);
+    }
+    all
+}
+
+fn build_change(spec: &ChangeSpec) -> route53::types::Change {
+    let (action, name, rtype, ttl, values) = spec;
+    let mut set = route53::types::ResourceRecordSet::builder()
+        .name(name)
+        .r#type(route53::types::RrType::from(rtype.as_str()))
+        .ttl(*ttl);
+    for value in values {
+        set = set.resource_records(
+            route53::types::ResourceRecord::builder()
+                .value(value)
+                .build()
+                .expect("ResourceRecord has a value"),
+        );
+    }
+    route53::types::Change::builder()
+        .action(route53::types::ChangeAction::from(action.as_str()))
+        .resource_record_set(set.build().expect("ResourceRecordSet has name and type"))
+        .build()
+        .expect("Change has action and record set")
+}
+
+/// One ChangeResourceRecordSets call with all `changes` in one batch.
+pub async fn try_change_batch(
+    client: &route53::Client,
+    zone_id: &str,
+    changes: &[ChangeSpec],
+) -> Result<(), route53::Error> {
+    let batch = route53::types::ChangeBatch::builder()
+        .set_changes(Some(changes.iter().map(build_change).collect()))
+        .build()
+        .expect("ChangeBatch has changes");
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(route53::Error::from)
+}
+
+/// One change (`UPSERT`, `CREATE` or `DELETE`) of one rrset.
+pub async fn try_change(
+    client: &route53::Client,
+    zone_id: &str,
+    action: &str,
+    name: &str,
+    rtype: &str,
+    ttl: i64,
+    values: &[impl AsRef<str>],
+) -> Result<(), route53::Error> {
+    let spec = change_spec(action, name, rtype, ttl, values);
+    try_change_batch(client, zone_id, &[spec]).await
+}
+
+/// [`try_change`] that panics on error (hand edits in tests).
+pub async fn change(
+    client: &route53::Client,
+    zone_id: &str,
+    action: &str,
+    name: &str,
+    rtype: &str,
+    ttl: i64,
+    values: &[impl AsRef<str>],
+) {
+    if let Err(e) = try_change(client, zone_id, action, name, rtype, ttl, values).await {
+        panic!(
+            "{action} {name} {rtype} in zone {zone_id}: {}",
+            route53::error::DisplayErrorContext(&e)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Change batch XML
+// ---------------------------------------------------------------------------
+
+/// The changes of a ChangeResourceRecordSets request body, in order:
+/// `(action, name, type, ttl, values)`, XML entities decoded, ttl 0 if
+/// absent.
+pub fn parse_change_batch(xml: &str) -> Vec<ChangeSpec> {
+    elements(xml, "Change")
+        .into_iter()
+        .map(|change| {
+            let text = |tag: &str| {
+                elements(change, tag)
+                    .first()
+                    .map(|s| xml_unescape(s.trim()))
+                    .unwrap_or_default()
+            };
+            let ttl = text("TTL").parse().unwrap_or(0);
+            let values = elements(change, "Value")
+                .into_iter()
+                .map(xml_unescape)
+                .collect();
+            (text("Action"), text("Name"), text("Type"), ttl, values)
+        })
+        .collect()
+}
+
+/// Inner texts of every `<tag>..</tag>` (or `<tag attr..>..</tag>`) in
+/// `xml`, in order; same-named elements must not nest.
+fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(pos) = rest.find(&open) {
+        let after = &rest[pos + open.len()..];
+        // Must be exactly this tag: next char ends the name.
+        match after.chars().next() {
+            Some('>') | Some(' ') | Some('\t') | Some('\n') | Some('\r') | Some('/') => {}
+            _ => {
+                rest = after;
+                continue;
+            }
+        }
+        let Some(gt) = after.find('>') else { break };
+        if after[..gt].ends_with('/') {
+            out.push("");
+            rest = &after[gt + 1..];
+            continue;
+        }
+        let body = &after[gt + 1..];
+        let Some(end) = body.find(&close) else { break };
+        out.push(&body[..end]);
+        rest = &body[end + close.len()..];
+    }
+    out
+}
+
+/// Decodes `&amp; &lt; &gt; &quot; &apos;` and numeric `&#N;` / `&#xH;`.
+pub fn xml_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let tail = &rest[amp..];
+        let decoded = tail.find(';').and_then(|semi| {
+            let entity = &tail[1..semi];
+            let c = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => {
+                    let code = if let Some(hex) = entity
+                        .strip_prefix("#x")
+                        .or_else(|| entity.strip_prefix("#X"))
+                    {
+                        u32::from_str_radix(hex, 16).ok()
+                    } else {
+                        entity.strip_prefix('#').and_then(|d| d.parse().ok())
+                    };
+                    code.and_then(char::from_u32)
+                }
+            };
+            c.map(|c| (c, semi))
+        });
+        match decoded {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &tail[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Fault-injecting proxy
+// ---------------------------------------------------------------------------
+
+/// Route 53 operation of a request, as the proxy classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `POST /2013-04-01/hostedzone/{id}/rrset[/]`
+    Change,
+    /// `GET /2013-04-01/hostedzone/{id}/rrset[/]`
+    List,
+    /// `GET /2013-04-01/change/{id}`
+    GetChange,
+    /// Anything else (CreateHostedZone, ListHostedZones, ...).
+    Other,
+}
+
+impl Op {
+    const ALL: [Op; 4] = [Op::Change, Op::List, Op::GetChange, Op::Other];
+
+    fn index(self) -> usize {
+        match self {
+            Op::Change => 0,
+            Op::List => 1,
+            Op::GetChange => 2,
+            Op::Other => 3,
+        }
+    }
+
+    /// Classifies a request by method and target (query string ignored).
+    pub fn classify(method: &str, target: &str) -> Op {
+        let path = target.split('?').next().unwrap_or("");
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method, parts.as_slice()) {
+            ("POST", [_, "hostedzone", _, "rrset"]) => Op::Change,
+            ("GET", [_, "hostedzone", _, "rrset"]) => Op::List,
+            ("GET", [_, "change", _]) => Op::GetChange,
+            _ => Op::Other,
+        }
+    }
+}
+
+const THROTTLING_BODY: &str = "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>";
+
+const INTERNAL_ERROR_BODY: &str = "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error><RequestId>x</RequestId></ErrorResponse>";
+
+/// Default PRNG seed of a [`FaultProxy`].
+const DEFAULT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+struct ProxyState {
+    upstream: SocketAddr,
+    stopping: AtomicBool,
+    /// Fault probability per [`Op`] (index).
+    fault_rates: Mutex<[f64; 4]>,
+    /// Requests per [`Op`] that fail regardless of the rate.
+    fault_next: Mutex<[usize; 4]>,
+    rng: Mutex<u64>,
+    /// Alternates Throttling (even) and InternalError (odd).
+    fault_kind: AtomicUsize,
+    requests: AtomicUsize,
+    received: [AtomicUsize; 4],
+    forwarded: [AtomicUsize; 4],
+    faulted: [AtomicUsize; 4],
+    /// Forwarded ChangeResourceRecordSets: (request body, moto's status).
+    changes: Mutex<Vec<(String, u16)>>,
+    /// Open client connections, to shut down on drop.
+    clients: Mutex<HashMap<u64, TcpStream>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ProxyState {
+    fn should_fault(&self, op: Op) -> bool {
+        {
+            let mut next = lock(&self.fault_next);
+            if next[op.index()] > 0 {
+                next[op.index()] -= 1;
+                return true;
+            }
+        }
+        let rate = lock(&self.fault_rates)[op.index()];
+        if rate <= 0.0 {
+            return false;
+        }
+        if rate >= 1.0 {
+            return true;
+        }
+        let mut rng = lock(&self.rng);
+        // xorshift64
+        let mut x = *rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *rng = x;
+        ((x >> 11) as f64 / (1u64 << 53) as f64) < rate
+    }
+
+    fn fault_response(&self) -> HttpResponse {
+        let (status, reason, body) = if self.fault_kind.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            (400, "Bad Request", THROTTLING_BODY)
+        } else {
+            (500, "Internal Server Error", INTERNAL_ERROR_BODY)
+        };
+        HttpResponse {
+            status,
+            reason: reason.to_string(),
+            headers: vec![
+                ("Content-Type".to_string(), "text/xml".to_string()),
+                ("x-amzn-RequestId".to_string(), "x".to_string()),
+            ],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// An HTTP/1.1 proxy on 127.0.0.1 in front of moto that counts Route 53
+/// calls per [`Op`], records forwarded ChangeResourceRecordSets bodies, and
+/// instead of forwarding answers a fraction of requests with a Route 53
+/// error: HTTP 400 `Throttling` and HTTP 500 `InternalError`, alternating.
+/// Faults are drawn from a seeded xorshift PRNG (deterministic for a given
+/// request order). Keep-alive clients are fine; each request gets a fresh
+/// upstream connection.
+pub struct FaultProxy {
+    port: u16,
+    state: Arc<ProxyState>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream_url` (`http://127.0.0.1:PORT`, e.g.
+    /// [`Moto::url`]) with fault rate 0.
+    pub fn start(upstream_url: &str) -> FaultProxy {
+        let hostport = upstream_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let upstream: SocketAddr = hostport
+            .parse()
+            .unwrap_or_else(|e| panic!("FaultProxy upstream {upstream_url:?}: {e}"));
+        let port = super::free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("FaultProxy: bind 127.0.0.1:{port}: {e}"));
+        let state = Arc::new(ProxyState {
+            upstream,
+            stopping: AtomicBool::new(false),
+            fault_rates: Mutex::new([0.0; 4]),
+            fault_next: Mutex::new([0; 4]),
+            rng: Mutex::new(DEFAULT_SEED),
+            fault_kind: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
+            received: Default::default(),
+            forwarded: Default::default(),
+            faulted: Default::default(),
+            changes: Mutex::new(Vec::new()),
+            clients: Mutex::new(HashMap::new()),
+            workers: Mutex::new(Vec::new()),
+        });
+        let accept_state = Arc::clone(&state);
+        let accept_thread = thread::Builder::new()
+            .name(format!("fault-proxy-{port}"))
+            .spawn(move || accept_loop(listener, accept_state))
+            .expect("spawn FaultProxy accept thread");
+        FaultProxy {
+            port,
+            state,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the proxy (use as the SDK endpoint).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Fault probability (0.0..=1.0) for every operation.
+    pub fn set_fault_rate(&self, rate: f64) {
+        *lock(&self.state.fault_rates) = [rate; 4];
+    }
+
+    /// Fault probability for one operation only.
+    pub fn set_fault_rate_for(&self, op: Op, rate: f64) {
+        lock(&self.state.fault_rates)[op.index()] = rate;
+    }
+
+    /// The next `n` requests of `op` fail, whatever the rate.
+    pub fn fault_next(&self, op: Op, n: usize) {
+        lock(&self.state.fault_next)[op.index()] = n;
+    }
+
+    /// Reseeds the fault PRNG (0 is replaced by the default seed).
+    pub fn set_seed(&self, seed: u64) {
+        *lock(&self.state.rng) = if seed == 0 { DEFAULT_SEED } else { seed };
+    }
+
+    /// Requests received (all operations, faulted or not).
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests of `op` received.
+    pub fn received(&self, op: Op) -> usize {
+        self.state.received[op.index()].load(Ordering::SeqCst)
+    }
+
+    /// Requests of `op` forwarded to moto (whatever moto answered).
+    pub fn forwarded(&self, op: Op) -> usize {
+        self.state.forwarded[op.index()].load(Ordering::SeqCst)
+    }
+
+    /// Requests of `op` answered with an injected fault.
+    pub fn faulted(&self, op: Op) -> usize {
+        self.state.faulted[op.index()].load(Ordering::SeqCst)
+    }
+
+    /// ChangeResourceRecordSets calls forwarded to moto.
+    pub fn changes_forwarded(&self) -> usize {
+        self.forwarded(Op::Change)
+    }
+
+    /// ChangeResourceRecordSets calls answered with an injected fault.
+    pub fn changes_faulted(&self) -> usize {
+        self.faulted(Op::Change)
+    }
+
+    /// ListResourceRecordSets calls received (forwarded or faulted).
+    pub fn lists(&self) -> usize {
+        self.received(Op::List)
+    }
+
+    /// GetChange calls received (forwarded or faulted).
+    pub fn get_changes(&self) -> usize {
+        self.received(Op::GetChange)
+    }
+
+    /// Bodies of the ChangeResourceRecordSets requests forwarded, in order
+    /// (parse with [`parse_change_batch`]).
+    pub fn sent_change_bodies(&self) -> Vec<String> {
+        lock(&self.state.changes)
+            .iter()
+            .map(|(body, _)| body.clone())
+            .collect()
+    }
+
+    /// Forwarded ChangeResourceRecordSets as `(moto's HTTP status, body)`,
+    /// in order; moto rejects with 400 (e.g. InvalidChangeBatch).
+    pub fn sent_change_results(&self) -> Vec<(u16, String)> {
+        lock(&self.state.changes)
+            .iter()
+            .map(|(body, status)| (*status, body.clone()))
+            .collect()
+    }
+
+    /// Every change moto accepted (HTTP 200), in order, parsed.
+    pub fn accepted_changes(&self) -> Vec<ChangeSpec> {
+        lock(&self.state.changes)
+            .iter()
+            .filter(|(_, status)| *status == 200)
+            .flat_map(|(body, _)| parse_change_batch(body))
+            .collect()
+    }
+
+    /// Zeroes the counters and forgets the recorded change bodies.
+    pub fn reset_counts(&self) {
+        let s = &self.state;
+        s.requests.store(0, Ordering::SeqCst);
+        for op in Op::ALL {
+            s.received[op.index()].store(0, Ordering::SeqCst);
+            s.forwarded[op.index()].store(0, Ordering::SeqCst);
+            s.faulted[op.index()].store(0, Ordering::SeqCst);
+        }
+        lock(&s.changes).clear();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.state.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_secs(1),
+        );
+        if let Some(handle) = self.accept_thread.take() {
+            let _ = handle.join();
+        }
+        for stream in lock(&self.state.clients).values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let workers: Vec<JoinHandle<()>> = lock(&self.state.workers).drain(..).collect();
+        for worker in workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, state: Arc<ProxyState>) {
+    let mut next_id = 0u64;
+    for conn in listener.incoming() {
+        if state.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = conn else {
+            thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let id = next_id;
+        next_id += 1;
+        if let Ok(clone) = stream.try_clone() {
+            lock(&state.clients).insert(id, clone);
+        }
+        let worker_state = Arc::clone(&state);
+        let spawned = thread::Builder::new()
+            .name(format!("fault-proxy-conn-{id}"))
+            .spawn(move || {
+                serve_connection(&worker_state, stream);
+                lock(&worker_state.clients).remove(&id);
+            });
+        let mut workers = lock(&state.workers);
+        workers.retain(|w| !w.is_finished());
+        match spawned {
+            Ok(handle) => workers.push(handle),
+            Err(_) => {
+                lock(&state.clients).remove(&id);
+            }
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    target: String,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.headers, name)
+    }
+
+    fn keep_alive(&self) -> bool {
+        let connection = self.header("connection").unwrap_or("").to_ascii_lowercase();
+        if self.version == "HTTP/1.0" {
+            connection.contains("keep-alive")
+        } else {
+            !connection.contains("close")
+        }
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Hop-by-hop and framing headers the proxy sets itself.
+fn is_framing_header(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "content-length",
+        "expect",
+        "te",
+        "upgrade",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+fn serve_connection(state: &ProxyState, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        if state.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let request = match read_request(&mut reader, &mut writer) {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(_) => return,
+        };
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        let op = Op::classify(&request.method, &request.target);
+        state.received[op.index()].fetch_add(1, Ordering::SeqCst);
+        let response = if state.should_fault(op) {
+            state.faulted[op.index()].fetch_add(1, Ordering::SeqCst);
+            state.fault_response()
+        } else {
+            match forward(state.upstream, &request) {
+                Ok(response) => {
+                    state.forwarded[op.index()].fetch_add(1, Ordering::SeqCst);
+                    if op == Op::Change {
+                        lock(&state.changes).push((
+                            String::from_utf8_lossy(&request.body).into_owned(),
+                            response.status,
+                        ));
+                    }
+                    response
+                }
+                Err(e) => HttpResponse {
+                    status: 502,
+                    reason: "Bad Gateway".to_string(),
+                    headers: vec![("Content-Type".to_string(), "text/plain".to_string())],
+                    body: format!("FaultProxy: upstream {}: {e}", state.upstream).into_bytes(),
+                },
+            }
+        };
+        let keep_alive = request.keep_alive() && !state.stopping.load(Ordering::SeqCst);
+        let head_only = request.method.eq_ignore_ascii_case("HEAD");
+        if write_response(&mut writer, &response, head_only, keep_alive).is_err() || !keep_alive {
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Longest request/response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Longest body accepted.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads one request; `Ok(None)` on a clean EOF before it.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+) -> io::Result<Option<HttpRequest>> {
+    let mut line = String::new();
+    // Skip empty lines between requests (tolerated by RFC 9112).
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(format!("bad request line {line:?}")));
+    };
+    let (method, target, version) = (method.to_string(), target.to_string(), version.to_string());
+    let headers = read_headers(reader)?;
+    if header_value(&headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let body = if header_value(&headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        read_chunked(reader)?
+    } else if let Some(len) = header_value(&headers, "content-length") {
+        let len: usize = len
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("bad Content-Length {len:?}")))?;
+        if len > MAX_BODY {
+            return Err(invalid(format!("body of {len} bytes too large")));
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        body
+    } else {
+        Vec::new()
+    };
+    Ok(Some(HttpRequest {
+        method,
+        target,
+        version,
+        headers,
+        body,
+    }))
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Header lines up to the empty line.
+fn read_headers(reader: &mut impl BufRead) -> io::Result<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "EOF in headers",
+            ));
+        }
+        total += n;
+        if total > MAX_HEAD {
+            return Err(invalid("headers too long".to_string()));
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+}
+
+/// A chunked body (chunk extensions and trailers skipped).
+fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        if reader.read_line(&mut size_line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "EOF in chunk size",
+            ));
+        }
+        let size_text = size_line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| invalid(format!("bad chunk size {size_line:?}")))?;
+        if size == 0 {
+            // Trailers up to the empty line.
+            read_headers(reader)?;
+            return Ok(body);
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(invalid("chunked body too large".to_string()));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = String::new();
+        reader.read_line(&mut crlf)?;
+    }
+}
+
+/// Sends `request` to moto on a fresh connection (`Connection: close`) and
+/// reads the whole response.
+fn forward(upstream: SocketAddr, request: &HttpRequest) -> io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&upstream, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let _ = stream.set_nodelay(true);
+    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (name, value) in &request.headers {
+        if !is_framing_header(name) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        request.body.len()
+    ));
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&request.body);
+    stream.write_all(&out)?;
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    if reader.read_line(&mut status_line)? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "upstream closed without a response",
+        ));
+    }
+    let mut parts = status_line.trim_end().splitn(3, ' ');
+    let _version = parts.next();
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let headers = read_headers(&mut reader)?;
+    let no_body = request.method.eq_ignore_ascii_case("HEAD")
+        || status == 204
+        || status == 304
+        || (100..200).contains(&status);
+    let body = if no_body {
+        Vec::new()
+    } else if header_value(&headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        read_chunked(&mut reader)?
+    } else if let Some(len) = header_value(&headers, "content-length") {
+        let len: usize = len
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("bad upstream Content-Length {len:?}")))?;
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        body
+    } else {
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body)?;
+        body
+    };
+    Ok(HttpResponse {
+        status,
+        reason,
+        headers,
+        body,
+    })
+}
+
+fn write_response(
+    writer: &mut TcpStream,
+    response: &HttpResponse,
+    head_only: bool,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let reason = if response.reason.is_empty() {
+        "Unknown"
+    } else {
+        response.reason.as_str()
+    };
+    let mut head = format!("HTTP/1.1 {} {reason}\r\n", response.status);
+    for (name, value) in &response.headers {
+        let keep_length = head_only && name.eq_ignore_ascii_case("content-length");
+        if keep_length || !is_framing_header(name) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    if !head_only {
+        head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    }
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
+    let mut out = head.into_bytes();
+    if !head_only {
+        out.extend_from_slice(&response.body);
+    }
+    writer.write_all(&out)?;
+    writer.flush()
+}
