@@ -574,6 +574,9 @@ impl Store {
         };
         finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
+        // A large transfer fills the page cache; give that memory back
+        // rather than holding it for the life of the process.
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
         Ok(summary)
     }
 
