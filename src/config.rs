@@ -137,6 +137,8 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// UDP worker threads per listen address (default: one per core).
     pub udp_workers: usize,
+    /// Address of the Prometheus metrics endpoint (off when unset).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A TSIG key (`[[key]]`).
@@ -443,6 +445,7 @@ struct RawServer {
     #[serde(default)]
     log_format: LogFormat,
     udp_workers: Option<usize>,
+    metrics: Option<PeerAddr>,
 }
 
 #[derive(Deserialize)]
@@ -539,6 +542,7 @@ impl Config {
                     control,
                     log_format: s.log_format,
                     udp_workers,
+                    metrics: s.metrics.map(|p| p.0),
                 }
             }
             None => {

@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod control;
+pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod schedule;

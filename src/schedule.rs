@@ -165,6 +165,19 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// What every zone task shares with the server.
+#[derive(Clone)]
+pub struct TaskContext {
+    /// The store.
+    pub store: SharedStore,
+    /// Subscribers to committed versions.
+    pub updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
+    /// Bumped on every change the query workers must see.
+    pub generation: Arc<AtomicU64>,
+    /// Counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 /// The zone task.
 pub struct ZoneTask {
     config: ZoneConfig,
@@ -176,6 +189,7 @@ pub struct ZoneTask {
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     notify_signer: Option<hickory_proto::rr::TSigner>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
@@ -196,12 +210,14 @@ impl ZoneTask {
     pub fn load(
         config: ZoneConfig,
         primaries: Vec<Primary>,
-        store: SharedStore,
         commands: mpsc::Receiver<ZoneCommand>,
-        updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
-        generation: Arc<AtomicU64>,
         notify_signer: Option<hickory_proto::rr::TSigner>,
+        ctx: &TaskContext,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
+        let store = ctx.store.clone();
+        let updates = ctx.updates.clone();
+        let generation = ctx.generation.clone();
+        let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
         let (state, soa, records) = {
             let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -252,6 +268,7 @@ impl ZoneTask {
             commands,
             updates,
             notify_signer,
+            metrics,
             timers,
             soa,
             last_refresh: state.last_refresh,
@@ -376,6 +393,11 @@ impl ZoneTask {
                 }
                 Err(e) => {
                     warn!(zone = %self.apex, peer = %primary.addr, error = %e, "refresh failed");
+                    self.metrics.add(
+                        "secondary53_refresh_failures_total",
+                        &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+                        1,
+                    );
                     errors.push(e);
                 }
             }
@@ -604,6 +626,14 @@ impl ZoneTask {
             commit_ms,
             "transfer committed"
         );
+        let metric_kind = if kind == "IXFR" { "ixfr" } else { "axfr" };
+        self.metrics.transfer(
+            &self.apex,
+            metric_kind,
+            "ok",
+            stats.bytes as u64,
+            stats.records as u64,
+        );
         let _ = self.updates.send(ZoneUpdated {
             zone: self.apex.clone(),
             serial,
@@ -619,12 +649,23 @@ impl ZoneTask {
             return;
         };
         for target in &self.config.also_notify {
-            tokio::spawn(crate::notify::notify_out(
+            let metrics = self.metrics.clone();
+            let labels = format!("zone=\"{}\"", crate::metrics::esc(&self.apex));
+            let send = crate::notify::notify_out(
                 self.name.clone(),
                 soa.clone(),
                 *target,
                 self.notify_signer.clone(),
-            ));
+            );
+            tokio::spawn(async move {
+                let ok = send.await;
+                let result = if ok { "ok" } else { "failed" };
+                metrics.add(
+                    "secondary53_notify_sent_total",
+                    &format!("{labels},result=\"{result}\""),
+                    1,
+                );
+            });
         }
     }
 

@@ -98,7 +98,14 @@ impl Server {
         let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
-        let mut zones = Zones::new(generation.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut zones = Zones::new(generation.clone(), metrics.clone());
+        let ctx = crate::schedule::TaskContext {
+            store: store.clone(),
+            updates: updates.clone(),
+            generation: generation.clone(),
+            metrics,
+        };
         let mut tasks = Vec::new();
         let mut mirrors = Vec::new();
         for zc in &config.zones {
@@ -147,15 +154,7 @@ impl Server {
                 }
                 None => None,
             };
-            let (task, shared) = ZoneTask::load(
-                zc.clone(),
-                primaries,
-                store.clone(),
-                rx,
-                updates.clone(),
-                generation.clone(),
-                notify_signer,
-            )?;
+            let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, &ctx)?;
             zones.insert(ZoneEntry {
                 shared,
                 commands: tx,
@@ -227,6 +226,20 @@ impl Server {
             info!(%addr, udp_workers = workers, "listening (UDP and TCP)");
             handles.push(tokio::spawn(crate::serve::serve_tcp(
                 tcp,
+                self.zones.clone(),
+            )));
+        }
+        if let Some(addr) = self.config.server.metrics {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr,
+                    proto: "TCP (metrics)",
+                    source,
+                })?;
+            info!(%addr, "metrics on http://{addr}/metrics");
+            handles.push(tokio::spawn(crate::metrics::serve(
+                listener,
                 self.zones.clone(),
             )));
         }

@@ -70,6 +70,8 @@ pub struct Zones {
     pub keys: HashMap<hickory_proto::rr::Name, TSigner>,
     /// The store, for IXFR out from the journal.
     pub store: Option<crate::schedule::SharedStore>,
+    /// Counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Bumped whenever a zone publishes a snapshot or changes state, so
     /// query workers know to refresh their cached view.
     pub generation: Arc<AtomicU64>,
@@ -77,11 +79,12 @@ pub struct Zones {
 
 impl Zones {
     /// An empty set sharing `generation` with the zone tasks.
-    pub fn new(generation: Arc<AtomicU64>) -> Self {
+    pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Zones {
             by_apex: HashMap::new(),
             keys: HashMap::new(),
             store: None,
+            metrics,
             generation,
         }
     }
@@ -230,6 +233,11 @@ fn general(
             match (&d.accepted_zone, &d.refusal) {
                 (Some(zone), _) => {
                     info!(zone = %zone, %from, serial = ?d.serial, "NOTIFY accepted");
+                    zones.metrics.add(
+                        "secondary53_notify_received_total",
+                        &format!("zone=\"{}\",result=\"accepted\"", crate::metrics::esc(zone)),
+                        1,
+                    );
                     if let Some(z) = zones.get(zone) {
                         // A full channel means a check is already pending:
                         // the burst collapses into it.
@@ -246,6 +254,11 @@ fn general(
                         .map(|q| q.name().to_string())
                         .unwrap_or_default();
                     warn!(zone = %zone, %from, reason = %why, "NOTIFY refused");
+                    zones.metrics.add(
+                        "secondary53_notify_received_total",
+                        &format!("zone=\"{}\",result=\"refused\"", crate::metrics::esc(&zone)),
+                        1,
+                    );
                 }
                 (None, None) => {}
             }
@@ -415,6 +428,7 @@ async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Ar
                 },
                 |key| zones.keys.get(key).cloned(),
                 zones.store.clone(),
+                Some(&zones.metrics),
             )
             .await;
             if r.is_err() {
@@ -433,6 +447,13 @@ async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Ar
             &mut scratch,
         ) {
             continue;
+        }
+        if body.len() > 3 {
+            let mut rc = [0u64; 16];
+            rc[(body[3] & 0x0f) as usize] = 1;
+            view.zones()
+                .metrics
+                .add_queries(crate::metrics::Proto::Tcp, &rc);
         }
         out.clear();
         out.extend_from_slice(&(body.len() as u16).to_be_bytes());

@@ -174,6 +174,8 @@ pub fn spawn_workers(
 
 fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
     let fd = sock.as_raw_fd();
+    let metrics = zones.metrics.clone();
+    let mut rcodes = [0u64; 16];
     let mut view = ZoneView::new(zones);
     let mut scratch = Scratch::default();
     let mut rx_bufs = vec![[0u8; MAX_QUERY]; BATCH];
@@ -229,6 +231,9 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };
             if send {
+                if out.len() > 3 {
+                    rcodes[(out[3] & 0x0f) as usize] += 1;
+                }
                 iov_tx[out_n].iov_base = out.as_mut_ptr().cast();
                 iov_tx[out_n].iov_len = out.len();
                 msgs_tx[out_n].msg_hdr.msg_name =
@@ -242,6 +247,9 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 out_n += 1;
             }
         }
+        // Counted once per batch, not once per query (hot path).
+        metrics.add_queries(crate::metrics::Proto::Udp, &rcodes);
+        rcodes = [0; 16];
         let mut sent = 0;
         while sent < out_n {
             // SAFETY: msgs_tx[sent..out_n] are initialised and point at live buffers.

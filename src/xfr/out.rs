@@ -142,6 +142,7 @@ pub async fn serve_transfer<'z>(
     find_zone: impl Fn(&str) -> Option<XfrOutZone<'z>>,
     find_key: impl Fn(&Name) -> Option<TSigner>,
     store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
+    metrics: Option<&crate::metrics::Metrics>,
 ) -> std::io::Result<()> {
     let Ok(request) = Message::from_vec(raw) else {
         return error(stream, raw, rcode::FORMERR, None).await;
@@ -270,6 +271,13 @@ pub async fn serve_transfer<'z>(
         duration_ms = started.elapsed().as_millis() as u64,
         "transfer out"
     );
+    if let Some(m) = metrics {
+        m.add(
+            "secondary53_xfr_out_total",
+            &format!("zone=\"{}\",kind=\"{kind:?}\"", crate::metrics::esc(&apex)),
+            1,
+        );
+    }
     Ok(())
 }
 
