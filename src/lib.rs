@@ -1,8 +1,30 @@
 //! secondary53: an authoritative secondary DNS server.
 //!
 //! It accepts NOTIFY (RFC 1996), pulls changes by IXFR (RFC 1995) with AXFR
-//! fallback (RFC 5936) into a journaled SQLite store, and keeps every zone
-//! on a refresh/retry/expire schedule.
+//! fallback (RFC 5936) into a journaled SQLite store, serves its zones, and
+//! mirrors every journaled change into AWS Route 53.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), secondary53::ServerError> {
+//! let server = secondary53::Server::from_toml(r#"
+//!     [server]
+//!     listen = ["127.0.0.1:5353"]
+//!     data_dir = "var"
+//!     [[zone]]
+//!     name = "example.com"
+//!     primaries = ["192.0.2.1:53"]
+//! "#)?;
+//! let mut events = server.subscribe();         // before start: miss nothing
+//! let handle = server.start().await?;          // on the current tokio runtime
+//! if let Ok(update) = events.recv().await {     // ZoneUpdated { zone, serial, kind }
+//!     println!("{} is at {} ({})", update.zone, update.serial, update.kind);
+//! }
+//! println!("{:?}", handle.zone_status("example.com"));
+//! handle.stop().await
+//! # }
+//! ```
 //!
 //! # Tour
 //!
@@ -15,7 +37,11 @@
 //! - [`tsig`]: TSIG keys, signing and verification (RFC 8945).
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
-//! - [`server`]: the running server: listeners, zone tasks, control socket.
+//! - [`serve`]: UDP workers and TCP connections, the query path
+//!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots.
+//! - [`mirror`]: Route 53 mirroring (planner, client, replay, reconcile).
+//! - [`control`]: the control socket; [`metrics`]: the Prometheus endpoint.
+//! - [`server`]: the running server: listeners, zone tasks, mirrors.
 //!
 //! A NOTIFY arrives in [`server`], is checked by [`notify`], wakes the zone's
 //! task in [`schedule`], which asks [`xfr`] for the changes and commits them
@@ -34,3 +60,7 @@ pub mod store;
 pub mod tsig;
 pub mod xfr;
 pub mod zone;
+
+pub use config::Config;
+pub use schedule::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
+pub use server::{Server, ServerError, ServerHandle};

@@ -795,7 +795,8 @@ fn timers_of(config: &ZoneConfig, soa: Option<&Rr>) -> (u32, u32, u32) {
     let f = soa.and_then(soa_fields);
     config.timers.effective(
         f.map(|f| f.refresh).unwrap_or(3600),
-        f.map(|f| f.retry).unwrap_or(60),
+        // Before the first transfer there is no SOA: retry soon.
+        f.map(|f| f.retry).unwrap_or(10),
         f.map(|f| f.expire).unwrap_or(604_800),
     )
 }

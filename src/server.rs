@@ -47,6 +47,56 @@ pub enum ServerError {
     /// A TSIG key could not be used.
     #[error("{0}")]
     Key(String),
+    /// The configuration text is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The server task ended abnormally.
+    #[error("server stopped: {0}")]
+    Stopped(String),
+}
+
+/// A running server (see [`Server::start`]).
+pub struct ServerHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    join: tokio::task::JoinHandle<Result<(), ServerError>>,
+    zones: Arc<Zones>,
+    updates: broadcast::Sender<ZoneUpdated>,
+}
+
+impl ServerHandle {
+    /// The status of one zone (apex in any case, trailing dot optional).
+    pub fn zone_status(&self, zone: &str) -> Option<crate::schedule::ZoneStatus> {
+        let mut apex = zone.to_ascii_lowercase();
+        if !apex.ends_with('.') {
+            apex.push('.');
+        }
+        self.zones.get(&apex).map(|z| z.shared.status())
+    }
+
+    /// Every zone and its status, by apex.
+    pub fn zones(&self) -> Vec<(String, crate::schedule::ZoneStatus)> {
+        let mut v: Vec<_> = self
+            .zones
+            .iter()
+            .map(|z| (z.shared.apex.clone(), z.shared.status()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Events: every committed version.
+    pub fn subscribe(&self) -> broadcast::Receiver<ZoneUpdated> {
+        self.updates.subscribe()
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(());
+        match self.join.await {
+            Ok(r) => r,
+            Err(e) => Err(ServerError::Stopped(e.to_string())),
+        }
+    }
 }
 
 /// Reloads primary zones from their files.
@@ -92,6 +142,12 @@ struct PendingMirror {
 }
 
 impl Server {
+    /// Parses TOML configuration text and builds a server from it.
+    pub fn from_toml(text: &str) -> Result<Server, ServerError> {
+        let config = Config::parse(text, std::path::Path::new("<config>"))?;
+        Server::new(config)
+    }
+
     /// Opens the store and loads every zone from it (ready to serve at once,
     /// before any transfer).
     pub fn new(config: Config) -> Result<Server, ServerError> {
@@ -203,8 +259,52 @@ impl Server {
 
     /// Binds the listeners and runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let mut handles = Vec::new();
+        self.run_inner(shutdown, None).await
+    }
+
+    /// Starts the server on the current tokio runtime and returns once every
+    /// listener is bound (or with the error that stopped it).
+    pub async fn start(self) -> Result<ServerHandle, ServerError> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+        let zones = self.zones.clone();
+        let updates = self.updates.clone();
+        let join = tokio::spawn(self.run_inner(
+            async move {
+                let _ = stop_rx.await;
+            },
+            Some(ready_tx),
+        ));
+        match ready_rx.await {
+            Ok(()) => Ok(ServerHandle {
+                stop: stop_tx,
+                join,
+                zones,
+                updates,
+            }),
+            Err(_) => match join.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(ServerError::Stopped("while starting".into())),
+                Err(e) => Err(ServerError::Stopped(e.to_string())),
+            },
+        }
+    }
+
+    async fn run_inner(
+        self,
+        shutdown: impl Future<Output = ()>,
+        ready: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<(), ServerError> {
         let stop = Arc::new(AtomicBool::new(false));
+        // UDP workers are threads: make sure they stop if binding fails.
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop_guard = StopOnDrop(stop.clone());
+        let mut handles = Vec::new();
         let mut threads = Vec::new();
         let workers = self.config.server.udp_workers;
         for addr in &self.config.server.listen {
@@ -277,6 +377,9 @@ impl Server {
             handles.push(tokio::spawn(task.run()));
         }
         info!(zones = self.config.zones.len(), "secondary53 running");
+        if let Some(r) = ready {
+            let _ = r.send(());
+        }
         shutdown.await;
         info!("shutting down");
         for h in &handles {
