@@ -142,7 +142,7 @@ pub struct ServerConfig {
 }
 
 /// A TSIG key (`[[key]]`).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyConfig {
     /// Key name as both sides know it (a domain name).
     pub name: Name,
@@ -263,7 +263,7 @@ pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// A `[[zone]]` table: one secondary zone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneConfig {
     /// The zone apex, lowercased and fully qualified.
     pub name: Name,

@@ -1,8 +1,8 @@
 //! The control socket: a Unix socket (mode 0600) that takes one command line
 //! per connection and answers with lines, the first `ok` or `error: ...`.
 //!
-//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`,
-//! `mirror-sync ZONE`.
+//! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`
+//! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,11 +38,15 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves control connections until dropped.
-pub async fn serve(listener: UnixListener, zones: Arc<Zones>) {
+pub async fn serve(
+    listener: UnixListener,
+    zones: Arc<Zones>,
+    reloader: Option<crate::server::Reloader>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(handle(stream, zones.clone()));
+                tokio::spawn(handle(stream, zones.clone(), reloader.clone()));
             }
             Err(e) => {
                 warn!(error = %e, "control socket accept error");
@@ -52,21 +56,36 @@ pub async fn serve(listener: UnixListener, zones: Arc<Zones>) {
     }
 }
 
-async fn handle(stream: UnixStream, zones: Arc<Zones>) {
+async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::server::Reloader>) {
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(r);
     if reader.read_line(&mut line).await.is_err() {
         return;
     }
-    let reply = execute(line.trim(), &zones);
+    let line = line.trim();
+    // `reload` alone re-reads the configuration (and then zone files).
+    let reply = if line == "reload" {
+        match &reloader {
+            None => "error: this server cannot reload its configuration\n".to_string(),
+            Some(r) => match r.reload_config().await {
+                Ok(report) => {
+                    let files = r.reload_files();
+                    format!("ok\nconfiguration reloaded: {report}; {files} zone files reloading\n")
+                }
+                Err(e) => format!("error: {e}\n"),
+            },
+        }
+    } else {
+        execute(line, &zones)
+    };
     let _ = w.write_all(reply.as_bytes()).await;
 }
 
-fn zone_arg<'a>(
-    zones: &'a Zones,
+fn zone_arg(
+    zones: &Zones,
     arg: Option<&str>,
-) -> Result<&'a crate::serve::ZoneEntry, String> {
+) -> Result<std::sync::Arc<crate::serve::ZoneEntry>, String> {
     let arg = arg.ok_or("missing zone name")?;
     let mut apex = arg.to_ascii_lowercase();
     if !apex.ends_with('.') {
@@ -84,8 +103,7 @@ fn execute(line: &str, zones: &Zones) -> String {
     let result = match cmd {
         "status" => {
             let mut out = String::from("ok\n");
-            let mut list: Vec<_> = zones.iter().collect();
-            list.sort_by(|a, b| a.shared.apex.cmp(&b.shared.apex));
+            let list = zones.list();
             for z in list {
                 if let Some(a) = arg
                     && zone_arg(zones, Some(a))

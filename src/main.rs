@@ -46,6 +46,9 @@ enum Command {
     },
     /// Validate the configuration and exit.
     Check,
+    /// Make the running server re-read its configuration (zones added,
+    /// removed or changed take effect without a restart) and zone files.
+    Reload,
     /// Zone commands.
     Zone {
         #[command(subcommand)]
@@ -133,7 +136,9 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Run { json } => run(config, json),
+        Command::Run { json } => run(&cli.config, json),
+        Command::Reload => secondary53::control::request(&config.server.control, "reload")
+            .map(|out| print!("{out}")),
         Command::Zone { command } => zone_command(&config, command),
         Command::Journal { zone, since } => journal(&config, &zone, since),
         Command::Mirror { command } => mirror_command(&config, command),
@@ -160,14 +165,15 @@ fn init_logging(json: bool) {
     }
 }
 
-fn run(config: Config, json: bool) -> Result<(), String> {
+fn run(path: &std::path::Path, json: bool) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
     init_logging(json || config.server.log_format == LogFormat::Json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     runtime.block_on(async {
-        let server = Server::new(config).map_err(|e| e.to_string())?;
+        let server = Server::from_file(path).map_err(|e| e.to_string())?;
         let reloader = server.reloader();
         server
             .run(shutdown_signal(reloader))
@@ -182,14 +188,18 @@ async fn shutdown_signal(reloader: secondary53::server::Reloader) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
     };
-    // SIGHUP reloads the primary zones from their files (re-reading the
-    // configuration itself is not implemented yet).
+    // SIGHUP re-reads the configuration, then reloads the primary zones
+    // from their files (as `rndc reload` does).
     let mut hup = signal(SignalKind::hangup()).ok();
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
             Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                match reloader.reload_config().await {
+                    Ok(report) => tracing::info!(report = %report, "SIGHUP: configuration reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded"),
+                }
                 let n = reloader.reload_files();
                 tracing::info!(zones = n, "SIGHUP: reloading primary zones from their files");
             }

@@ -78,8 +78,7 @@ impl Metrics {
     pub fn render(&self, zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
         let mut out = String::with_capacity(4096);
         let now = unix_now();
-        let mut zone_list: Vec<_> = zones.iter().collect();
-        zone_list.sort_by(|a, b| a.shared.apex.cmp(&b.shared.apex));
+        let zone_list = zones.list();
         header(
             &mut out,
             "secondary53_zone_serial",
@@ -324,7 +323,8 @@ async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, i64> {
         return BTreeMap::new();
     };
     let names: Vec<String> = zones
-        .iter()
+        .list()
+        .into_iter()
         .filter(|z| z.mirror.is_some())
         .map(|z| z.shared.apex.clone())
         .collect();

@@ -18,11 +18,11 @@ use crate::tsig::{sign_response, verify_request};
 use crate::zone::owner_key;
 
 /// What the server knows of a zone for NOTIFY checks.
-pub struct NotifyPolicy<'a> {
+pub struct NotifyPolicy {
     /// Addresses allowed to send NOTIFY.
-    pub allow: &'a [IpPrefix],
+    pub allow: Vec<IpPrefix>,
     /// The zone's key, when NOTIFY must be signed.
-    pub signer: Option<&'a TSigner>,
+    pub signer: Option<TSigner>,
 }
 
 /// The decision on one NOTIFY.
@@ -39,11 +39,11 @@ pub struct NotifyDecision {
 }
 
 /// Decides on a NOTIFY request. `lookup` maps a zone apex to its policy.
-pub fn handle_notify<'a>(
+pub fn handle_notify(
     raw: &[u8],
     request: &Message,
     from: SocketAddr,
-    lookup: impl Fn(&str) -> Option<NotifyPolicy<'a>>,
+    lookup: impl Fn(&str) -> Option<NotifyPolicy>,
 ) -> NotifyDecision {
     let mut response = Message::new(request.id, MessageType::Response, OpCode::Notify);
     response.metadata.authoritative = true;
@@ -91,7 +91,7 @@ pub fn handle_notify<'a>(
             format!("{} is not in allow_notify", from.ip()),
         );
     }
-    if let Some(signer) = policy.signer {
+    if let Some(signer) = policy.signer.as_ref() {
         match verify_request(raw, request, signer) {
             Ok(mac) => {
                 if let Err(e) = sign_response(&mut response, signer, &mac) {
@@ -240,7 +240,7 @@ mod tests {
         let acl = allow();
         let d = handle_notify(&raw, &m, from("127.0.0.1"), |z| {
             (z == "example.com.").then(|| NotifyPolicy {
-                allow: &acl,
+                allow: acl.clone(),
                 signer: None,
             })
         });
@@ -260,7 +260,7 @@ mod tests {
         let acl = allow();
         let d = handle_notify(&raw, &m, from("127.0.0.2"), |_| {
             Some(NotifyPolicy {
-                allow: &acl,
+                allow: acl.clone(),
                 signer: None,
             })
         });
@@ -291,8 +291,8 @@ mod tests {
         let acl = allow();
         let d = handle_notify(&raw, &m, from("127.0.0.1"), |_| {
             Some(NotifyPolicy {
-                allow: &acl,
-                signer: Some(&signer),
+                allow: acl.clone(),
+                signer: Some(signer.clone()),
             })
         });
         assert!(d.accepted_zone.is_none());
@@ -304,8 +304,8 @@ mod tests {
         let parsed = Message::from_vec(&raw).unwrap();
         let d = handle_notify(&raw, &parsed, from("127.0.0.1"), |_| {
             Some(NotifyPolicy {
-                allow: &acl,
-                signer: Some(&signer),
+                allow: acl.clone(),
+                signer: Some(signer.clone()),
             })
         });
         assert_eq!(d.accepted_zone.as_deref(), Some("example.com."));

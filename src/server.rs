@@ -14,8 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tracing::info;
 
-use crate::config::Config;
-use crate::schedule::{ZoneShared, ZoneTask, ZoneUpdated};
+use hickory_proto::rr::TSigner;
+
+use crate::config::{Config, ZoneConfig};
+use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
 use crate::serve::{ZoneEntry, Zones};
 use crate::store::{Store, StoreError};
 use crate::xfr::Primary;
@@ -75,13 +77,11 @@ impl ServerHandle {
 
     /// Every zone and its status, by apex.
     pub fn zones(&self) -> Vec<(String, crate::schedule::ZoneStatus)> {
-        let mut v: Vec<_> = self
-            .zones
-            .iter()
+        self.zones
+            .list()
+            .into_iter()
             .map(|z| (z.shared.apex.clone(), z.shared.status()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+            .collect()
     }
 
     /// Events: every committed version.
@@ -99,17 +99,25 @@ impl ServerHandle {
     }
 }
 
-/// Reloads primary zones from their files.
+/// Asks a running server to reload: its primary zones' files (SIGHUP) and,
+/// when it was started from a file, its configuration.
 #[derive(Clone)]
 pub struct Reloader {
     zones: Arc<Zones>,
+    requests: mpsc::Sender<ReloadRequest>,
+}
+
+/// A configuration reload asked of the server, with where to send the report.
+pub struct ReloadRequest {
+    /// The report (or the error) of the reload.
+    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
 }
 
 impl Reloader {
     /// Asks every primary zone to reload its file; returns how many.
     pub fn reload_files(&self) -> usize {
         let mut n = 0;
-        for z in self.zones.iter() {
+        for z in self.zones.list() {
             if z.is_primary
                 && z.commands
                     .try_send(crate::schedule::ZoneCommand::Reload)
@@ -120,25 +128,166 @@ impl Reloader {
         }
         n
     }
+
+    /// Re-reads the configuration file and applies it: zones added, removed
+    /// or changed take effect without a restart; queries for the zones that
+    /// stay are answered throughout. Returns a report.
+    pub async fn reload_config(&self) -> Result<String, String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.requests
+            .send(ReloadRequest { reply })
+            .await
+            .map_err(|_| "the server is not running".to_string())?;
+        rx.await
+            .map_err(|_| "the server stopped during the reload".to_string())?
+    }
 }
 
 /// A configured server, ready to run.
 pub struct Server {
     config: Config,
+    config_path: Option<std::path::PathBuf>,
     zones: Arc<Zones>,
-    tasks: Vec<ZoneTask>,
-    updates: broadcast::Sender<ZoneUpdated>,
-    store: crate::schedule::SharedStore,
-    mirrors: Vec<PendingMirror>,
+    ctx: TaskContext,
+    pending: Vec<PendingZone>,
+    reload_tx: mpsc::Sender<ReloadRequest>,
+    reload_rx: mpsc::Receiver<ReloadRequest>,
+}
+
+/// A zone built but not yet running (tasks need the runtime).
+struct PendingZone {
+    apex: String,
+    task: ZoneTask,
+    mirror: Option<PendingMirror>,
 }
 
 /// A zone's mirror, started when the server runs (the Route 53 client
 /// needs the runtime).
 struct PendingMirror {
-    apex: String,
     cfg: crate::config::ZoneMirrorConfig,
     commands: mpsc::Receiver<crate::mirror::replay::MirrorCommand>,
     counters: Arc<crate::mirror::client::ApiCounters>,
+}
+
+/// The tasks of a running zone.
+struct RunningZone {
+    task: tokio::task::JoinHandle<()>,
+    mirror: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn signer_for(
+    config: &Config,
+    zone: &ZoneConfig,
+    key: &Option<String>,
+) -> Result<Option<TSigner>, ServerError> {
+    match key {
+        Some(k) => {
+            let key = config.key(k).ok_or_else(|| {
+                ServerError::Key(format!("zone {}: key {k} is not defined", zone.name))
+            })?;
+            Ok(Some(crate::tsig::signer(key).map_err(ServerError::Key)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Builds a zone's entry (served at once, from the store) and its tasks.
+fn build_zone(
+    zc: &ZoneConfig,
+    config: &Config,
+    ctx: &TaskContext,
+) -> Result<(ZoneEntry, PendingZone), ServerError> {
+    let signer = signer_for(config, zc, &zc.key)?;
+    let notify_signer = signer_for(config, zc, &zc.notify_key)?;
+    let primaries = zc
+        .primaries
+        .iter()
+        .map(|addr| Primary {
+            addr: *addr,
+            signer: signer.clone(),
+            timeouts: zc.timeouts,
+        })
+        .collect();
+    let (tx, rx) = mpsc::channel(16);
+    let (mirror_handle, mirror) = match &zc.route53 {
+        Some(mc) => {
+            let (mtx, mrx) = mpsc::channel(4);
+            let counters = Arc::new(crate::mirror::client::ApiCounters::default());
+            (
+                Some(crate::serve::MirrorHandle {
+                    commands: mtx,
+                    counters: counters.clone(),
+                }),
+                Some(PendingMirror {
+                    cfg: mc.clone(),
+                    commands: mrx,
+                    counters,
+                }),
+            )
+        }
+        None => (None, None),
+    };
+    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx)?;
+    let apex = shared.apex.clone();
+    Ok((
+        ZoneEntry {
+            shared,
+            commands: tx,
+            allow_notify: zc.allow_notify.clone(),
+            signer,
+            allow_transfer: zc.allow_transfer.clone(),
+            is_primary: zc.file.is_some(),
+            mirror: mirror_handle,
+        },
+        PendingZone { apex, task, mirror },
+    ))
+}
+
+fn key_signers(
+    config: &Config,
+) -> Result<std::collections::HashMap<hickory_proto::rr::Name, TSigner>, ServerError> {
+    config
+        .keys
+        .iter()
+        .map(|k| {
+            Ok((
+                k.name.clone(),
+                crate::tsig::signer(k).map_err(ServerError::Key)?,
+            ))
+        })
+        .collect()
+}
+
+/// Starts a built zone's tasks.
+async fn spawn_zone(p: PendingZone, config: &Config, ctx: &TaskContext) -> RunningZone {
+    let mirror = match p.mirror {
+        Some(m) => {
+            let r53 = crate::mirror::client::Route53::new(&config.route53, m.counters).await;
+            match crate::mirror::replay::ZoneMirror::new(
+                &p.apex,
+                m.cfg,
+                config.route53.clone(),
+                r53,
+                ctx.store.clone(),
+            ) {
+                Ok(mirror) => {
+                    info!(zone = %p.apex, "Route 53 mirror started");
+                    Some(tokio::spawn(
+                        mirror.run(ctx.updates.subscribe(), m.commands),
+                    ))
+                }
+                Err(e) => {
+                    tracing::error!(zone = %p.apex, error = %e, "Route 53 mirror not started");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    RunningZone {
+        task: tokio::spawn(p.task.run()),
+        mirror,
+    }
 }
 
 impl Server {
@@ -146,6 +295,14 @@ impl Server {
     pub fn from_toml(text: &str) -> Result<Server, ServerError> {
         let config = Config::parse(text, std::path::Path::new("<config>"))?;
         Server::new(config)
+    }
+
+    /// Reads a configuration file and builds a server from it; a
+    /// configuration reload re-reads this file.
+    pub fn from_file(path: &std::path::Path) -> Result<Server, ServerError> {
+        let mut server = Server::new(Config::load(path)?)?;
+        server.config_path = Some(path.to_path_buf());
+        Ok(server)
     }
 
     /// Opens the store and loads every zone from it (ready to serve at once,
@@ -156,86 +313,29 @@ impl Server {
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut zones = Zones::new(generation.clone(), metrics.clone());
-        let ctx = crate::schedule::TaskContext {
-            store: store.clone(),
-            updates: updates.clone(),
-            generation: generation.clone(),
+        zones.store = Some(store.clone());
+        let ctx = TaskContext {
+            store,
+            updates,
+            generation,
             metrics,
         };
-        let mut tasks = Vec::new();
-        let mut mirrors = Vec::new();
+        let mut pending = Vec::new();
         for zc in &config.zones {
-            let signer = match &zc.key {
-                Some(k) => {
-                    let key = config.key(k).ok_or_else(|| {
-                        ServerError::Key(format!("zone {}: key {k} is not defined", zc.name))
-                    })?;
-                    Some(crate::tsig::signer(key).map_err(ServerError::Key)?)
-                }
-                None => None,
-            };
-            let primaries = zc
-                .primaries
-                .iter()
-                .map(|addr| Primary {
-                    addr: *addr,
-                    signer: signer.clone(),
-                    timeouts: zc.timeouts,
-                })
-                .collect();
-            let notify_signer = match &zc.notify_key {
-                Some(k) => {
-                    let key = config.key(k).ok_or_else(|| {
-                        ServerError::Key(format!("zone {}: key {k} is not defined", zc.name))
-                    })?;
-                    Some(crate::tsig::signer(key).map_err(ServerError::Key)?)
-                }
-                None => None,
-            };
-            let (tx, rx) = mpsc::channel(16);
-            let mirror = match &zc.route53 {
-                Some(mc) => {
-                    let (mtx, mrx) = mpsc::channel(4);
-                    let counters = Arc::new(crate::mirror::client::ApiCounters::default());
-                    mirrors.push(PendingMirror {
-                        apex: crate::zone::owner_key(&zc.name),
-                        cfg: mc.clone(),
-                        commands: mrx,
-                        counters: counters.clone(),
-                    });
-                    Some(crate::serve::MirrorHandle {
-                        commands: mtx,
-                        counters,
-                    })
-                }
-                None => None,
-            };
-            let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, &ctx)?;
-            zones.insert(ZoneEntry {
-                shared,
-                commands: tx,
-                allow_notify: zc.allow_notify.clone(),
-                signer,
-                allow_transfer: zc.allow_transfer.clone(),
-                is_primary: zc.file.is_some(),
-                mirror,
-            });
-            tasks.push(task);
+            let (entry, p) = build_zone(zc, &config, &ctx)?;
+            zones.insert(entry);
+            pending.push(p);
         }
-        for k in &config.keys {
-            zones.keys.insert(
-                k.name.clone(),
-                crate::tsig::signer(k).map_err(ServerError::Key)?,
-            );
-        }
-        zones.store = Some(store.clone());
+        zones.set_keys(key_signers(&config)?);
+        let (reload_tx, reload_rx) = mpsc::channel(4);
         Ok(Server {
             config,
+            config_path: None,
             zones: Arc::new(zones),
-            tasks,
-            updates,
-            store,
-            mirrors,
+            ctx,
+            pending,
+            reload_tx,
+            reload_rx,
         })
     }
 
@@ -244,17 +344,18 @@ impl Server {
         self.zones.get(apex).map(|z| z.shared.clone())
     }
 
-    /// A handle that reloads the primary zones from their files (what the
+    /// A handle that reloads zone files and the configuration (what the
     /// binary does on SIGHUP).
     pub fn reloader(&self) -> Reloader {
         Reloader {
             zones: self.zones.clone(),
+            requests: self.reload_tx.clone(),
         }
     }
 
     /// Subscribes to committed versions.
     pub fn subscribe(&self) -> broadcast::Receiver<ZoneUpdated> {
-        self.updates.subscribe()
+        self.ctx.updates.subscribe()
     }
 
     /// Binds the listeners and runs until `shutdown` completes.
@@ -268,7 +369,7 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         let zones = self.zones.clone();
-        let updates = self.updates.clone();
+        let updates = self.ctx.updates.clone();
         let join = tokio::spawn(self.run_inner(
             async move {
                 let _ = stop_rx.await;
@@ -291,7 +392,7 @@ impl Server {
     }
 
     async fn run_inner(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()>,
         ready: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<(), ServerError> {
@@ -352,41 +453,50 @@ impl Server {
         handles.push(tokio::spawn(crate::control::serve(
             control,
             self.zones.clone(),
+            Some(self.reloader()),
         )));
-        for m in self.mirrors {
-            let r53 = crate::mirror::client::Route53::new(&self.config.route53, m.counters).await;
-            match crate::mirror::replay::ZoneMirror::new(
-                &m.apex,
-                m.cfg,
-                self.config.route53.clone(),
-                r53,
-                self.store.clone(),
-            ) {
-                Ok(mirror) => {
-                    info!(zone = %m.apex, "Route 53 mirror started");
-                    handles.push(tokio::spawn(
-                        mirror.run(self.updates.subscribe(), m.commands),
-                    ));
-                }
-                Err(e) => {
-                    tracing::error!(zone = %m.apex, error = %e, "Route 53 mirror not started")
-                }
-            }
-        }
-        for task in self.tasks {
-            handles.push(tokio::spawn(task.run()));
+        let mut running: std::collections::HashMap<String, RunningZone> =
+            std::collections::HashMap::new();
+        for p in std::mem::take(&mut self.pending) {
+            let apex = p.apex.clone();
+            running.insert(apex, spawn_zone(p, &self.config, &self.ctx).await);
         }
         info!(zones = self.config.zones.len(), "secondary53 running");
         if let Some(r) = ready {
             let _ = r.send(());
         }
-        shutdown.await;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(req) = self.reload_rx.recv() => {
+                    let result = self.reload(&mut running).await;
+                    match &result {
+                        Ok(report) => info!(report = %report, "configuration reloaded"),
+                        Err(e) => tracing::error!(error = %e, "configuration not reloaded; keeping the running one"),
+                    }
+                    let _ = req.reply.send(result);
+                }
+            }
+        }
         info!("shutting down");
         for h in &handles {
             h.abort();
         }
+        for z in running.values() {
+            z.task.abort();
+            if let Some(m) = &z.mirror {
+                m.abort();
+            }
+        }
         for h in handles {
             let _ = h.await;
+        }
+        for (_, z) in running {
+            let _ = z.task.await;
+            if let Some(m) = z.mirror {
+                let _ = m.await;
+            }
         }
         stop.store(true, Ordering::Relaxed);
         for t in threads {
@@ -394,5 +504,111 @@ impl Server {
         }
         let _ = std::fs::remove_file(&control_path);
         Ok(())
+    }
+
+    /// Applies the configuration file again. Zones are compared by apex:
+    /// new ones start, removed ones stop, changed ones restart from the
+    /// store (served without a gap: the new entry replaces the old one in
+    /// one step). Server-level settings need a restart and are reported.
+    async fn reload(
+        &mut self,
+        running: &mut std::collections::HashMap<String, RunningZone>,
+    ) -> Result<String, String> {
+        let Some(path) = self.config_path.clone() else {
+            return Err("the server was not started from a configuration file".into());
+        };
+        let new = Config::load(&path).map_err(|e| e.to_string())?;
+        let mut notes = Vec::new();
+        let s_old = &self.config.server;
+        let s_new = &new.server;
+        if s_old.listen != s_new.listen
+            || s_old.data_dir != s_new.data_dir
+            || s_old.control != s_new.control
+            || s_old.metrics != s_new.metrics
+            || s_old.udp_workers != s_new.udp_workers
+        {
+            notes.push("[server] changes need a restart".to_string());
+        }
+        let keys = key_signers(&new).map_err(|e| e.to_string())?;
+        let keys_changed = self.config.keys != new.keys;
+        let r53_changed = self.config.route53 != new.route53;
+        let old_zones: std::collections::HashMap<String, &ZoneConfig> = self
+            .config
+            .zones
+            .iter()
+            .map(|z| (crate::zone::owner_key(&z.name), z))
+            .collect();
+        // Build every new or changed zone first: an error leaves all as it was.
+        let mut built = Vec::new();
+        for zc in &new.zones {
+            let apex = crate::zone::owner_key(&zc.name);
+            let changed = match old_zones.get(&apex) {
+                None => true,
+                Some(old) => {
+                    **old != *zc
+                        || (keys_changed && (zc.key.is_some() || zc.notify_key.is_some()))
+                        || (r53_changed && zc.route53.is_some())
+                }
+            };
+            if changed {
+                if let Some(r) = running.get(&apex) {
+                    // Stop the old task before the new one loads the store.
+                    r.task.abort();
+                    if let Some(m) = &r.mirror {
+                        m.abort();
+                    }
+                }
+                built.push((
+                    apex,
+                    build_zone(zc, &new, &self.ctx).map_err(|e| e.to_string())?,
+                ));
+            }
+        }
+        self.zones.set_keys(keys);
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
+        for (apex, (entry, pending)) in built {
+            let was = self.zones.insert(entry).is_some();
+            if let Some(old) = running.remove(&apex) {
+                let _ = old.task.await;
+                if let Some(m) = old.mirror {
+                    let _ = m.await;
+                }
+            }
+            running.insert(apex.clone(), spawn_zone(pending, &new, &self.ctx).await);
+            if was {
+                changed += 1;
+                info!(zone = %apex, "zone reconfigured");
+            } else {
+                added += 1;
+                info!(zone = %apex, "zone added");
+            }
+        }
+        let new_apexes: std::collections::HashSet<String> = new
+            .zones
+            .iter()
+            .map(|z| crate::zone::owner_key(&z.name))
+            .collect();
+        let gone: Vec<String> = running
+            .keys()
+            .filter(|a| !new_apexes.contains(*a))
+            .cloned()
+            .collect();
+        for apex in gone {
+            self.zones.remove(&apex);
+            if let Some(old) = running.remove(&apex) {
+                old.task.abort();
+                if let Some(m) = old.mirror {
+                    m.abort();
+                }
+            }
+            removed += 1;
+            info!(zone = %apex, "zone removed (its data stays in the store)");
+        }
+        self.config = new;
+        notes.insert(
+            0,
+            format!("{added} added, {changed} changed, {removed} removed"),
+        );
+        Ok(notes.join("; "))
     }
 }

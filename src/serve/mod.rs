@@ -13,8 +13,8 @@ pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -65,15 +65,17 @@ pub struct MirrorHandle {
 
 /// All zones, by apex.
 pub struct Zones {
-    by_apex: HashMap<String, ZoneEntry>,
-    /// Every configured TSIG key, by lowercase name (transfers out).
-    pub keys: HashMap<hickory_proto::rr::Name, TSigner>,
+    /// The zones; swapped entry by entry on a configuration reload.
+    by_apex: RwLock<HashMap<String, Arc<ZoneEntry>>>,
+    /// Every configured TSIG key, by lowercase name (transfers out, signed
+    /// queries).
+    keys: RwLock<HashMap<hickory_proto::rr::Name, TSigner>>,
     /// The store, for IXFR out from the journal.
     pub store: Option<crate::schedule::SharedStore>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Bumped whenever a zone publishes a snapshot or changes state, so
-    /// query workers know to refresh their cached view.
+    /// Bumped whenever a zone publishes a snapshot, changes state, or is
+    /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
 }
 
@@ -81,27 +83,70 @@ impl Zones {
     /// An empty set sharing `generation` with the zone tasks.
     pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Zones {
-            by_apex: HashMap::new(),
-            keys: HashMap::new(),
+            by_apex: RwLock::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
             store: None,
             metrics,
             generation,
         }
     }
 
-    /// Adds a zone.
-    pub fn insert(&mut self, entry: ZoneEntry) {
-        self.by_apex.insert(entry.shared.apex.clone(), entry);
+    /// Adds (or replaces) a zone; query workers see it at their next batch.
+    pub fn insert(&self, entry: ZoneEntry) -> Option<Arc<ZoneEntry>> {
+        let old = self
+            .by_apex
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.shared.apex.clone(), Arc::new(entry));
+        self.generation.fetch_add(1, Ordering::Release);
+        old
+    }
+
+    /// Removes a zone.
+    pub fn remove(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
+        let old = self
+            .by_apex
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(apex);
+        self.generation.fetch_add(1, Ordering::Release);
+        old
     }
 
     /// The zone with this apex (lowercase presentation form).
-    pub fn get(&self, apex: &str) -> Option<&ZoneEntry> {
-        self.by_apex.get(apex)
+    pub fn get(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
+        self.by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(apex)
+            .cloned()
     }
 
-    /// Every zone.
-    pub fn iter(&self) -> impl Iterator<Item = &ZoneEntry> {
-        self.by_apex.values()
+    /// Every zone, by apex.
+    pub fn list(&self) -> Vec<Arc<ZoneEntry>> {
+        let mut v: Vec<_> = self
+            .by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.shared.apex.cmp(&b.shared.apex));
+        v
+    }
+
+    /// The signer of a TSIG key.
+    pub fn key(&self, name: &hickory_proto::rr::Name) -> Option<TSigner> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Replaces the TSIG keys.
+    pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TSigner>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 }
 
@@ -132,7 +177,7 @@ impl ZoneView {
         }
         self.seen = g;
         self.cache.clear();
-        for z in self.zones.iter() {
+        for z in self.zones.list() {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
@@ -226,8 +271,8 @@ fn general(
         OpCode::Notify => {
             let d = handle_notify(raw, &request, from, |apex| {
                 zones.get(apex).map(|z| NotifyPolicy {
-                    allow: &z.allow_notify,
-                    signer: z.signer.as_ref(),
+                    allow: z.allow_notify.clone(),
+                    signer: z.signer.clone(),
                 })
             });
             match (&d.accepted_zone, &d.refusal) {
@@ -328,7 +373,7 @@ fn signed_query(
             Err(_) => false,
         }
     };
-    let Some(signer) = view.zones().keys.get(&key_name).cloned() else {
+    let Some(signer) = view.zones().key(&key_name) else {
         warn!(%from, key = %key_name, "signed query with an unknown key (BADKEY)");
         return unsigned_error(TSigResponseContext::unknown_key(request.id, now, key_name));
     };
@@ -420,13 +465,13 @@ async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Ar
                 from,
                 |apex| {
                     zones.get(apex).map(|z| crate::xfr::out::XfrOutZone {
-                        apex: &z.shared.apex,
+                        apex: z.shared.apex.clone(),
                         snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
                             .then(|| z.shared.snapshot()),
-                        allow: &z.allow_transfer,
+                        allow: z.allow_transfer.clone(),
                     })
                 },
-                |key| zones.keys.get(key).cloned(),
+                |key| zones.key(key),
                 zones.store.clone(),
                 Some(&zones.metrics),
             )

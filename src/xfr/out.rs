@@ -123,23 +123,23 @@ fn write_owner_under_question(out: &mut Vec<u8>, owner: &[u8], question: &[u8]) 
 }
 
 /// The zone's transfer policy and data, as the connection handler sees them.
-pub struct XfrOutZone<'a> {
+pub struct XfrOutZone {
     /// Apex, lowercase presentation form.
-    pub apex: &'a str,
+    pub apex: String,
     /// The served snapshot (None: not serving).
     pub snapshot: Option<std::sync::Arc<ZoneSnapshot>>,
     /// Access list.
-    pub allow: &'a [TransferAcl],
+    pub allow: Vec<TransferAcl>,
 }
 
 /// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
 /// apex to the zone; `find_key` a key name to its signer; `store` is used
 /// for IXFR.
-pub async fn serve_transfer<'z>(
+pub async fn serve_transfer(
     stream: &mut TcpStream,
     raw: &[u8],
     from: SocketAddr,
-    find_zone: impl Fn(&str) -> Option<XfrOutZone<'z>>,
+    find_zone: impl Fn(&str) -> Option<XfrOutZone>,
     find_key: impl Fn(&Name) -> Option<TSigner>,
     store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
     metrics: Option<&crate::metrics::Metrics>,

@@ -1,0 +1,174 @@
+//! Configuration reload while running: a zone added and one removed take
+//! effect, driven only through the CLI, while a query loop on the zone that
+//! stays sees no failed answer.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{Secondary, dig, free_port, wait_until};
+
+fn zone_file(dir: &std::path::Path, zone: &str) -> std::path::PathBuf {
+    let p = dir.join(format!("{zone}.zone"));
+    std::fs::write(
+        &p,
+        format!("$ORIGIN {zone}.\n$TTL 300\n@ IN SOA ns1 host 1 3600 600 86400 60\n  IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.80\n"),
+    )
+    .expect("zone file");
+    p
+}
+
+fn secondary_config(port: u16, dir: &std::path::Path, primary: u16, zones: &[&str]) -> String {
+    let mut c = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n",
+        dir.join("var").display()
+    );
+    for z in zones {
+        c.push_str(&format!(
+            "\n[[zone]]\nname = \"{z}\"\nprimaries = [\"127.0.0.1:{primary}\"]\n"
+        ));
+    }
+    c
+}
+
+/// A raw UDP query for `www.<zone>` A; returns the RCODE, or None on timeout.
+fn rcode(sock: &UdpSocket, port: u16, zone: &str, id: u16) -> Option<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in format!("www.{zone}").split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    sock.send_to(&q, ("127.0.0.1", port)).ok()?;
+    let mut buf = [0u8; 512];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        if n >= 4 && u16::from_be_bytes([buf[0], buf[1]]) == id {
+            return Some(buf[3] & 0x0f);
+        }
+    }
+}
+
+#[test]
+fn reload_adds_and_removes_zones_without_failing_queries() {
+    let pdir = tempfile::tempdir().expect("tempdir");
+    let pport = free_port();
+    let mut pconf = format!(
+        "[server]\nlisten = [\"127.0.0.1:{pport}\"]\ndata_dir = \"{}\"\n",
+        pdir.path().join("var").display()
+    );
+    for z in ["stay.test", "gone.test", "new.test"] {
+        let f = zone_file(pdir.path(), z);
+        pconf.push_str(&format!(
+            "\n[[zone]]\nname = \"{z}\"\nfile = \"{}\"\nallow_transfer = [\"127.0.0.1\"]\n",
+            f.display()
+        ));
+    }
+    let _primary = Secondary::start(pdir.path(), &pconf);
+    wait_until("the primary answers", Duration::from_secs(10), || {
+        dig(&[
+            "@127.0.0.1",
+            "-p",
+            &pport.to_string(),
+            "stay.test",
+            "SOA",
+            "+short",
+        ])
+        .contains("host")
+    });
+
+    let sdir = tempfile::tempdir().expect("tempdir");
+    let sport = free_port();
+    let sec = Secondary::start(
+        sdir.path(),
+        &secondary_config(sport, sdir.path(), pport, &["stay.test", "gone.test"]),
+    );
+    let answers = |zone: &str| {
+        dig(&[
+            "@127.0.0.1",
+            "-p",
+            &sport.to_string(),
+            &format!("www.{zone}"),
+            "A",
+        ])
+    };
+    wait_until("both zones are served", Duration::from_secs(15), || {
+        answers("stay.test").contains("NOERROR") && answers("gone.test").contains("NOERROR")
+    });
+    assert!(answers("new.test").contains("REFUSED"));
+
+    // A query loop on the zone that stays, for the whole reload.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let looper = {
+        let (stop, ok, bad) = (stop.clone(), ok.clone(), bad.clone());
+        std::thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            sock.set_read_timeout(Some(Duration::from_millis(500)))
+                .expect("timeout");
+            let mut id = 0u16;
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                id = id.wrapping_add(1);
+                match rcode(&sock, sport, "stay.test", id) {
+                    Some(0) => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => bad.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(
+        sec.config_path(),
+        secondary_config(sport, sdir.path(), pport, &["stay.test", "new.test"]),
+    )
+    .expect("rewrite config");
+    let (success, out, err) = sec.cli(&["reload"]);
+    assert!(success, "reload failed: {out}{err}");
+    assert!(out.contains("1 added, 0 changed, 1 removed"), "{out}");
+    wait_until(
+        "the added zone is transferred and served",
+        Duration::from_secs(15),
+        || answers("new.test").contains("NOERROR"),
+    );
+    assert!(
+        answers("gone.test").contains("REFUSED"),
+        "the removed zone is no longer served"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    looper.join().expect("query loop");
+    let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
+    assert!(ok > 50, "the query loop ran ({ok} answers)");
+    assert_eq!(
+        bad, 0,
+        "{bad} failed answers for the zone that stayed ({ok} good)"
+    );
+
+    // A broken configuration is refused by the server and changes nothing
+    // (SIGHUP: the CLI itself needs a readable configuration).
+    std::fs::write(sec.config_path(), "[server]\nlisten = 5\n").expect("rewrite config");
+    let pid = sec.pid().expect("pid").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    wait_until(
+        "the server reports the bad configuration",
+        Duration::from_secs(10),
+        || sec.log().contains("configuration not reloaded"),
+    );
+    assert!(
+        sec.log().contains("secondary53.toml:2"),
+        "the error names file and line"
+    );
+    assert!(answers("new.test").contains("NOERROR"));
+    assert!(answers("stay.test").contains("NOERROR"));
+}
