@@ -143,18 +143,22 @@ impl ZoneMirror {
     }
 
     /// Runs until the update channel closes: replays on every new version
-    /// of this zone, reconciles at start, on command and every
-    /// `reconcile_interval`; retries failed runs with backoff.
+    /// of this zone (reconciling on the zone's first start), reconciles on
+    /// command and every `reconcile_interval`; retries failed runs with
+    /// backoff.
     pub async fn run(
         mut self,
         mut updates: broadcast::Receiver<ZoneUpdated>,
         mut commands: mpsc::Receiver<MirrorCommand>,
     ) {
         let interval = Duration::from_secs(self.r53cfg.reconcile_interval);
-        let mut next_reconcile = tokio::time::Instant::now();
+        // At start, a replay from the cursor (which reconciles when there is
+        // no cursor yet, i.e. on a zone's first start); later reconciles
+        // every `reconcile_interval`.
+        let mut next_reconcile = tokio::time::Instant::now() + interval;
         let mut retry_delay = Duration::from_secs(1);
         let mut retry_at: Option<tokio::time::Instant> = None;
-        let mut full = true;
+        let mut full = false;
         let mut pending = true;
         loop {
             if pending || full {
@@ -176,6 +180,13 @@ impl ZoneMirror {
                             debug!(zone = %self.apex, ?report, "mirror run done");
                         }
                     }
+                    Err(MirrorError::NoData(_)) => {
+                        // Nothing to mirror until the first version: the
+                        // commit of that version wakes this task.
+                        debug!(zone = %self.apex, "no version yet; the mirror waits for the first transfer");
+                        full = false;
+                        pending = false;
+                    }
                     Err(e) => {
                         error!(zone = %self.apex, error = %e, retry_in = ?retry_delay, "Route 53 mirror run failed");
                         let msg = e.to_string();
@@ -186,6 +197,10 @@ impl ZoneMirror {
                             })
                             .await;
                         retry_at = Some(tokio::time::Instant::now() + retry_delay);
+                        if full {
+                            // A failed reconcile waits like any failed run.
+                            next_reconcile = tokio::time::Instant::now() + retry_delay;
+                        }
                         retry_delay = (retry_delay * 2).min(Duration::from_secs(300));
                     }
                 }
@@ -313,6 +328,8 @@ impl ZoneMirror {
             Ok(mut report) => {
                 self.finish(latest, serial).await?;
                 report.serial = serial;
+                info!(zone = %self.apex, serial = ?serial, changes = report.changes, batches = report.batches,
+                    "Route 53 replay done");
                 Ok(report)
             }
             Err(MirrorError::Route53(Route53Error::InvalidChangeBatch(m))) => {
@@ -412,9 +429,15 @@ impl ZoneMirror {
         let all = batches(changes, self.planner.limits());
         let total = all.len();
         let apex = self.apex.clone();
-        let done = self
-            .with_store(move |s| s.mirror_progress(&apex, target_seq))
-            .await?;
+        // A reconcile plans from a fresh listing, which already shows what
+        // was accepted: nothing to skip. A replay re-plans the same changes
+        // from the journal, so it skips the batches already accepted.
+        let done = if bisect {
+            0
+        } else {
+            self.with_store(move |s| s.mirror_progress(&apex, target_seq))
+                .await?
+        };
         let mut queue: std::collections::VecDeque<(usize, Vec<Change>)> =
             all.into_iter().enumerate().skip(done).collect();
         if done > 0 {

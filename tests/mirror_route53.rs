@@ -1,0 +1,1114 @@
+//! The Route 53 mirror end to end (DESIGN invariant 5): a real BIND 9
+//! primary takes dynamic updates and NOTIFYs secondary53, which transfers
+//! each version and mirrors it into moto (Route 53 in server mode) through
+//! the counting, fault-injecting [`FaultProxy`].
+//!
+//! Every scenario ends with the same two checks:
+//! - the hosted zone, as moto lists it, equals `secondary53 zone dump` minus
+//!   the apex NS and SOA (values compared in
+//!   [`rrset::comparable_value`] form), and `_serial.<zone>` holds the serial;
+//! - every `ChangeResourceRecordSets` body the proxy forwarded, replayed in
+//!   order through [`validate::apply_to_model`] from a new hosted zone, is a
+//!   batch real Route 53 would accept (exact-match DELETEs, no duplicate
+//!   CREATE, request limits, names in canonical request form), and the model
+//!   ends holding exactly what moto lists. moto itself accepts far more than
+//!   Route 53 does (see `tests/common/moto.rs`), so this is the real check.
+//!
+//! Reads for verification go straight to moto, not through the proxy, so the
+//! proxy's counters and recorded bodies are the mirror's own (plus the hand
+//! edits of the drift scenario, which go through the proxy on purpose so the
+//! model sees them).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53 as route53;
+use common::moto::{self, FaultProxy, Moto, Op};
+use common::{Bind, BindOptions, Secondary, free_port, generate_zone, secondary53_bin};
+use secondary53::mirror::plan::{Change, ChangeAction, Limits};
+use secondary53::mirror::rrset::{
+    self, RecordSet, canonical_r53_name, comparable_value, r53_type_code, request_name,
+    store_name_to_r53,
+};
+use secondary53::mirror::validate::{ZoneModel, apply_to_model};
+
+const ZONE: &str = "example.com";
+const APEX: &str = "example.com.";
+const MARKER: &str = "_serial.example.com.";
+const TYPE_NS: u16 = 2;
+const TYPE_SOA: u16 = 6;
+const TYPE_TXT: u16 = 16;
+
+/// RRsets by canonical (name, type): TTL and values in comparable form.
+type Rrsets = BTreeMap<(String, u16), (u32, BTreeSet<String>)>;
+
+/// Serializes the scenarios that load the machine most (3,000-RRset syncs)
+/// with the one that measures latency, so a timing is never taken under the
+/// load of another scenario.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// The rig: moto, proxy, BIND, secondary53
+// ---------------------------------------------------------------------------
+
+/// Fields drop in order: secondary53 first (its `Drop` prints the log tail on
+/// a panic), then BIND, the proxy, moto, and the temp dir last.
+struct Rig {
+    sec: Secondary,
+    bind: Bind,
+    proxy: FaultProxy,
+    _moto: Moto,
+    rt: tokio::runtime::Runtime,
+    /// Talks to moto directly: verification reads, not counted.
+    direct: route53::Client,
+    /// Talks through the proxy: hand edits the model must see.
+    via_proxy: route53::Client,
+    zone_id: String,
+    _dir: tempfile::TempDir,
+}
+
+struct RigOptions {
+    zone_text: String,
+    /// Extra lines of the `[route53]` table.
+    route53_extra: &'static str,
+    /// Fault rate of the proxy from the start.
+    fault_rate: f64,
+    /// Fault rates of single operations from the start.
+    faults: Vec<(Op, f64)>,
+}
+
+impl RigOptions {
+    fn new(zone_text: String) -> RigOptions {
+        RigOptions {
+            zone_text,
+            route53_extra: "",
+            fault_rate: 0.0,
+            faults: Vec::new(),
+        }
+    }
+}
+
+fn secondary_config(
+    dir: &Path,
+    port: u16,
+    primary: &str,
+    proxy_url: &str,
+    zone_id: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:{port}"]
+data_dir = "{data}"
+
+[route53]
+region = "{region}"
+endpoint_url = "{proxy_url}"
+base_delay_ms = 20
+{extra}
+
+[[zone]]
+name = "{ZONE}"
+primaries = ["{primary}"]
+connect_timeout = 2
+message_timeout = 4
+transfer_timeout = 60
+
+[zone.route53]
+hosted_zone_id = "{zone_id}"
+"#,
+        data = dir.join("var").display(),
+        region = moto::TEST_REGION,
+    )
+}
+
+impl Rig {
+    fn start(o: RigOptions) -> Rig {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let moto = Moto::start();
+        let proxy = FaultProxy::start(&moto.url());
+        let direct = rt.block_on(moto::route53_client(&moto.url()));
+        let via_proxy = rt.block_on(moto::route53_client(&proxy.url()));
+        let zone_id = rt.block_on(moto::create_hosted_zone(&direct, APEX));
+        proxy.set_fault_rate(o.fault_rate);
+        for (op, rate) in &o.faults {
+            proxy.set_fault_rate_for(*op, *rate);
+        }
+        let port = free_port();
+        let bind = Bind::start(BindOptions {
+            notify_to: vec![port],
+            ..BindOptions::new(ZONE, o.zone_text)
+        });
+        let dir = tempfile::Builder::new()
+            .prefix("mirror53-")
+            .tempdir()
+            .expect("temp dir for secondary53");
+        let cfg = secondary_config(
+            dir.path(),
+            port,
+            &bind.addr(),
+            &proxy.url(),
+            &zone_id,
+            o.route53_extra,
+        );
+        let sec = Secondary::start_with_env(dir.path(), &cfg, &moto::aws_env());
+        Rig {
+            sec,
+            bind,
+            proxy,
+            _moto: moto,
+            rt,
+            direct,
+            via_proxy,
+            zone_id,
+            _dir: dir,
+        }
+    }
+
+    /// The hosted zone as moto lists it now (straight from moto).
+    fn listing(&self) -> Vec<moto::Rrset> {
+        self.rt
+            .block_on(moto::list_rrsets(&self.direct, &self.zone_id))
+    }
+
+    /// `secondary53 zone dump` of the zone.
+    fn dump(&self) -> String {
+        let (ok, out, err) = self.sec.cli(&["zone", "dump", ZONE]);
+        assert!(ok, "secondary53 zone dump failed:\n{out}\n{err}");
+        out
+    }
+
+    /// Waits until the secondary serves `serial` (its store holds it).
+    fn wait_stored_serial(&self, serial: u32, timeout: Duration) {
+        let ok = common::poll_until(timeout, || {
+            let (ok, out, _) = self.sec.cli(&["zone", "dump", ZONE]);
+            ok && zone_rrsets(&out).1 == Some(serial)
+        });
+        assert!(
+            ok,
+            "secondary53 did not store serial {serial} within {timeout:?}"
+        );
+    }
+
+    /// Waits until the hosted zone equals the zone the secondary stores at
+    /// the primary's current serial, marker included. Returns the time it
+    /// took and the last listing.
+    fn wait_converged(&self, timeout: Duration) -> (Duration, Vec<moto::Rrset>) {
+        let started = Instant::now();
+        let serial = self.bind.soa_serial();
+        self.wait_stored_serial(serial, timeout);
+        let (expected, stored) = zone_rrsets(&self.dump());
+        assert_eq!(stored, Some(serial));
+        let deadline = started + timeout;
+        loop {
+            let listing = self.listing();
+            let (held, marker) = listed_rrsets(&listing);
+            if held == expected && marker.as_deref() == Some(&format!("\"{serial}\"")) {
+                return (started.elapsed(), listing);
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the hosted zone did not converge to serial {serial} within {timeout:?}: marker {marker:?}\n{}",
+                    diff(&expected, &held)
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The `zone status` line of the zone, from the running server.
+    fn zone_status(&self) -> String {
+        let (ok, out, err) = self.sec.cli(&["zone", "status", ZONE]);
+        assert!(ok, "secondary53 zone status failed:\n{out}\n{err}");
+        out
+    }
+
+    /// `secondary53 ARGS -c CONFIG` with the AWS test environment.
+    fn cli_aws(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(secondary53_bin())
+            .args(args)
+            .arg("-c")
+            .arg(self.sec.config_path())
+            .envs(moto::aws_env())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run secondary53 {args:?}: {e}"));
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Occurrences of `needle` in the secondary's log.
+    fn log_count(&self, needle: &str) -> usize {
+        self.sec.log().matches(needle).count()
+    }
+
+    fn wait_log_count(&mut self, needle: &str, at_least: usize, timeout: Duration) {
+        let ok = common::poll_until(timeout, || self.log_count(needle) >= at_least);
+        assert!(
+            ok,
+            "secondary53 did not log {needle:?} {at_least} times within {timeout:?}; log tail:\n{}",
+            tail(&self.sec.log(), 40)
+        );
+    }
+
+    /// The strict check: every forwarded change batch replayed through the
+    /// Route 53 model, and the model equal to what moto lists.
+    fn assert_batches_valid(&self, listing: &[moto::Rrset]) {
+        let model = replay_batches(&self.proxy.sent_change_results());
+        assert_model_matches_listing(&model, listing);
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// Zone and hosted zone in comparable form
+// ---------------------------------------------------------------------------
+
+/// The RRsets of a `zone dump` the mirror manages (all but the apex NS and
+/// SOA), and the zone's serial.
+fn zone_rrsets(dump: &str) -> (Rrsets, Option<u32>) {
+    let mut sets = Rrsets::new();
+    let mut serial = None;
+    for line in dump.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('$') || line.starts_with(';') {
+            continue;
+        }
+        let fields: Vec<&str> = line.splitn(5, ' ').collect();
+        let [name, ttl, class, rtype, rdata] = fields[..] else {
+            panic!("zone dump line {line:?}");
+        };
+        assert_eq!(class, "IN", "{line}");
+        let name = store_name_to_r53(name).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let code = r53_type_code(rtype).unwrap_or_else(|| panic!("type of {line:?}"));
+        let ttl: u32 = ttl.parse().unwrap_or_else(|_| panic!("TTL of {line:?}"));
+        if name == APEX && code == TYPE_SOA {
+            serial = rdata.split_whitespace().nth(2).and_then(|s| s.parse().ok());
+            continue;
+        }
+        if name == APEX && code == TYPE_NS {
+            continue;
+        }
+        let e = sets.entry((name, code)).or_insert((ttl, BTreeSet::new()));
+        e.0 = e.0.min(ttl);
+        e.1.insert(comparable_value(code, rdata));
+    }
+    (sets, serial)
+}
+
+/// The RRsets moto lists, apex NS and SOA and the serial marker left out
+/// (the marker's value returned apart). Panics on a (name, type) listed
+/// twice: moto keeps duplicates that Route 53 would have refused.
+fn listed_rrsets(listing: &[moto::Rrset]) -> (Rrsets, Option<String>) {
+    let mut sets = Rrsets::new();
+    let mut marker = None;
+    for (name, rtype, ttl, values) in listing {
+        let key = (
+            canonical_r53_name(name),
+            r53_type_code(rtype).unwrap_or_else(|| panic!("listed type {rtype}")),
+        );
+        if key.0 == APEX && (key.1 == TYPE_SOA || key.1 == TYPE_NS) {
+            continue;
+        }
+        if key == (MARKER.to_string(), TYPE_TXT) {
+            assert!(marker.is_none(), "the marker is listed twice: {listing:?}");
+            assert_eq!(values.len(), 1, "marker {values:?}");
+            marker = Some(values[0].clone());
+            continue;
+        }
+        let comparable = values.iter().map(|v| comparable_value(key.1, v)).collect();
+        let ttl = u32::try_from(*ttl).expect("TTL");
+        if let Some(prev) = sets.insert(key.clone(), (ttl, comparable)) {
+            panic!(
+                "{key:?} is listed twice by moto (duplicate rrsets: a CREATE of an existing set?): {prev:?}"
+            );
+        }
+    }
+    (sets, marker)
+}
+
+fn diff(expected: &Rrsets, held: &Rrsets) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for (k, v) in expected {
+        if held.get(k) != Some(v) {
+            n += 1;
+            if n <= 15 {
+                out.push_str(&format!(
+                    "  zone {k:?} {v:?}, hosted zone {:?}\n",
+                    held.get(k)
+                ));
+            }
+        }
+    }
+    for (k, v) in held {
+        if !expected.contains_key(k) {
+            n += 1;
+            if n <= 30 {
+                out.push_str(&format!("  only in hosted zone: {k:?} {v:?}\n"));
+            }
+        }
+    }
+    format!(
+        "{n} RRsets differ (zone {}, hosted zone {}):\n{out}",
+        expected.len(),
+        held.len()
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The strict check
+// ---------------------------------------------------------------------------
+
+fn to_change(spec: &moto::ChangeSpec, batch: usize) -> Change {
+    let (action, name, rtype, ttl, values) = spec;
+    // Names must be sent in Route 53's canonical form (lowercase, trailing
+    // dot, \ooo escapes), a wildcard label as `*`: moto keeps whatever is
+    // sent, real Route 53 would lowercase and match case-insensitively.
+    let canonical = canonical_r53_name(name);
+    assert_eq!(
+        &request_name(&canonical),
+        name,
+        "batch {batch}: {action} {name} {rtype}: name not sent in canonical request form"
+    );
+    let action = match action.as_str() {
+        "CREATE" => ChangeAction::Create,
+        "UPSERT" => ChangeAction::Upsert,
+        "DELETE" => ChangeAction::Delete,
+        other => panic!("batch {batch}: unknown action {other}"),
+    };
+    Change {
+        action,
+        set: RecordSet {
+            name: canonical,
+            rtype: r53_type_code(rtype)
+                .unwrap_or_else(|| panic!("batch {batch}: type {rtype} not a Route 53 type")),
+            ttl: u32::try_from(*ttl)
+                .unwrap_or_else(|_| panic!("batch {batch}: TTL {ttl} out of range")),
+            values: values.clone(),
+        },
+    }
+}
+
+/// Replays every forwarded batch, in order, through the Route 53 model of a
+/// new hosted zone; panics at the first one moto refused or Route 53 would.
+fn replay_batches(results: &[(u16, String)]) -> ZoneModel {
+    let mut model = ZoneModel::new_hosted_zone(APEX);
+    for (i, (status, body)) in results.iter().enumerate() {
+        let specs = moto::parse_change_batch(body);
+        assert_eq!(
+            *status, 200,
+            "batch {i} was refused by moto (HTTP {status}): {specs:?}"
+        );
+        let batch: Vec<Change> = specs.iter().map(|s| to_change(s, i)).collect();
+        if let Err(e) = apply_to_model(&mut model, &batch, &Limits::ROUTE53) {
+            let summary: Vec<String> = batch
+                .iter()
+                .take(10)
+                .map(|c| format!("{} {}", c.action.as_str(), c.set))
+                .collect();
+            panic!(
+                "batch {i} of {} ({} changes) would be rejected by Route 53: {e}\nfirst changes: {summary:#?}",
+                results.len(),
+                batch.len()
+            );
+        }
+    }
+    model
+}
+
+/// The model (apex SOA/NS left out: moto's SOA value is a Python dict and
+/// its NS differ from the model's illustrative ones) equals moto's listing
+/// exactly: same names, types, TTLs and value strings.
+fn assert_model_matches_listing(model: &ZoneModel, listing: &[moto::Rrset]) {
+    let skip = |k: &(String, u16)| k.0 == APEX && (k.1 == TYPE_SOA || k.1 == TYPE_NS);
+    let mut listed: BTreeMap<(String, u16), RecordSet> = BTreeMap::new();
+    for (name, rtype, ttl, values) in listing {
+        let set = rrset::listed_rrset(
+            name,
+            rtype,
+            u32::try_from(*ttl).expect("TTL"),
+            values.clone(),
+        )
+        .unwrap_or_else(|| panic!("listed type {rtype}"));
+        if skip(&set.key()) {
+            continue;
+        }
+        assert!(
+            listed.insert(set.key(), set.clone()).is_none(),
+            "moto lists {} twice",
+            set
+        );
+    }
+    let modeled: BTreeMap<_, _> = model
+        .sets
+        .iter()
+        .filter(|(k, _)| !skip(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut problems = Vec::new();
+    for (k, m) in &modeled {
+        match listed.get(k) {
+            None => problems.push(format!("model holds {m}, moto does not")),
+            Some(l) if !l.exactly_equal(m) => problems.push(format!("model {m}, moto {l}")),
+            Some(_) => {}
+        }
+    }
+    for (k, l) in &listed {
+        if !modeled.contains_key(k) {
+            problems.push(format!("moto holds {l}, the model does not"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} differences between the Route 53 model and moto:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Reads `route53_KEY=N` from a `zone status` line.
+fn status_counter(status: &str, key: &str) -> u64 {
+    let needle = format!("route53_{key}=");
+    status
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&needle))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {needle} in zone status: {status}"))
+}
+
+/// nsupdate lines that make `n` separate updates (one `send` each, so `n`
+/// new serials), for [`Bind::update`] (which adds the last `send`).
+fn separate_updates(lines: &[String]) -> String {
+    lines.join("\nsend\n")
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/// A zone of ~3,000 RRsets is mirrored whole on first start, in several
+/// batches within Route 53's limits (UPSERT counts double), the apex NS and
+/// SOA left to Route 53 and the serial marker set.
+#[test]
+fn initial_sync_of_3000_rrsets_mirrors_the_whole_zone_in_several_batches() {
+    let _g = heavy_lock();
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 1000, 3000)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(60));
+    let (took, listing) = rig.wait_converged(Duration::from_secs(30));
+    let (held, _) = listed_rrsets(&listing);
+    assert!(held.len() >= 3000, "{} RRsets mirrored", held.len());
+    let calls = rig.proxy.changes_forwarded();
+    assert!(
+        calls > 1,
+        "{calls} ChangeResourceRecordSets calls for 3,000 RRsets"
+    );
+    assert_eq!(rig.proxy.changes_faulted(), 0);
+    // Apex SOA and NS are moto's own, untouched.
+    for (name, rtype, _, values) in &listing {
+        if name == APEX && rtype == "NS" {
+            assert!(values.iter().all(|v| v.contains("awsdns")), "{values:?}");
+        }
+    }
+    rig.assert_batches_valid(&listing);
+    // Nothing left to do: `mirror plan` plans no change, `mirror status`
+    // shows the cursor at the zone's serial.
+    let (ok, out, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    assert!(ok, "mirror plan failed:\n{out}\n{err}");
+    assert!(
+        out.trim_end().ends_with("; 0 changes"),
+        "mirror plan:\n{out}"
+    );
+    let (ok, out, err) = rig.sec.cli(&["mirror", "status"]);
+    assert!(ok, "mirror status failed:\n{out}\n{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with(APEX))
+        .unwrap_or_else(|| panic!("mirror status:\n{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[1..4], ["1000", "1000", "0"], "mirror status:\n{out}");
+    let status = rig.zone_status();
+    assert_eq!(status_counter(&status, "changes"), calls as u64, "{status}");
+    assert_eq!(status_counter(&status, "errors"), 0, "{status}");
+    eprintln!(
+        "initial sync: {} RRsets in {calls} batches, converged after {took:?}",
+        held.len()
+    );
+    rig.sec.stop();
+}
+
+/// One dynamic update on the primary → NOTIFY → IXFR → exactly one
+/// ChangeResourceRecordSets call, holding the one RRset touched and the
+/// serial marker, within a second of the update.
+#[test]
+fn one_update_on_the_primary_is_one_change_call_within_a_second() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 200)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let _g = heavy_lock();
+    // Settled: no call in flight.
+    let settled = rig.proxy.changes_forwarded();
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rig.proxy.changes_forwarded(),
+        settled,
+        "calls after the sync settled"
+    );
+    let lists = rig.proxy.lists();
+
+    let started = Instant::now();
+    rig.bind
+        .update("update add h0.example.com. 300 IN A 192.0.2.77");
+    let seen = common::poll_until(Duration::from_secs(5), || {
+        rig.proxy.changes_forwarded() > settled
+    });
+    let latency = started.elapsed();
+    assert!(seen, "no ChangeResourceRecordSets within 5 s of the update");
+    let serial = rig.bind.soa_serial();
+    // Nothing more comes.
+    thread::sleep(Duration::from_millis(1500));
+    drop(_g);
+    assert_eq!(
+        rig.proxy.changes_forwarded() - settled,
+        1,
+        "change calls for one update"
+    );
+    assert_eq!(rig.proxy.lists(), lists, "a replay needs no listing");
+    let bodies = rig.proxy.sent_change_bodies();
+    let mut changes = moto::parse_change_batch(&bodies[settled]);
+    changes.iter_mut().for_each(|c| c.4.sort());
+    assert_eq!(
+        changes,
+        vec![
+            moto::change_spec(
+                "UPSERT",
+                "h0.example.com.",
+                "A",
+                300,
+                &["10.0.0.0", "192.0.2.77"]
+            ),
+            moto::change_spec("UPSERT", MARKER, "TXT", 60, &[format!("\"{serial}\"")]),
+        ],
+        "the one batch"
+    );
+    assert!(
+        latency <= Duration::from_secs(1),
+        "the change call came {latency:?} after the update"
+    );
+    let (_, listing) = rig.wait_converged(Duration::from_secs(10));
+    rig.assert_batches_valid(&listing);
+    eprintln!("one update: one change call after {latency:?}");
+    rig.sec.stop();
+}
+
+/// 100 updates in quick succession (100 serials) coalesce into far fewer
+/// change calls, and the hosted zone converges to the last version.
+#[test]
+fn a_hundred_quick_updates_coalesce_and_converge() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 200)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let before_calls = rig.proxy.changes_forwarded();
+    let before_serial = rig.bind.soa_serial();
+    let lines: Vec<String> = (0..100)
+        .map(|i| match i % 4 {
+            0 => format!("update add q{i}.example.com. 120 IN A 198.51.100.{i}"),
+            1 => format!("update delete h{i}.example.com."),
+            2 => format!("update add h0.example.com. 300 IN A 192.0.2.{i}"),
+            _ => format!("update add q{i}.example.com. 120 IN TXT \"burst {i}\""),
+        })
+        .collect();
+    let started = Instant::now();
+    rig.bind.update(&separate_updates(&lines));
+    let serial = rig.bind.soa_serial();
+    assert_eq!(
+        serial.wrapping_sub(before_serial),
+        100,
+        "100 separate updates"
+    );
+    let (took, listing) = rig.wait_converged(Duration::from_secs(30));
+    thread::sleep(Duration::from_millis(500));
+    let calls = rig.proxy.changes_forwarded() - before_calls;
+    eprintln!(
+        "100 updates sent in {:?}: {calls} change calls, converged {took:?} after",
+        started.elapsed()
+    );
+    assert!(calls >= 1);
+    assert!(
+        calls <= 34,
+        "{calls} change calls for 100 updates: not coalesced"
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Waits for the first change call accepted after `base` calls, then makes
+/// every further change call fail (the mirror sits in its retry loop with
+/// the accepted batch's progress recorded), SIGKILLs secondary53, lifts the
+/// faults and restarts it. Returns the change calls of this run accepted
+/// before the kill and the length of the log before the restart.
+fn kill_after_first_accepted_batch(rig: &mut Rig, base: usize) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rig.proxy.changes_forwarded() <= base {
+        assert!(
+            Instant::now() < deadline,
+            "no change call within 60 s; log tail:\n{}",
+            tail(&rig.sec.log(), 30)
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    rig.proxy.set_fault_rate_for(Op::Change, 1.0);
+    thread::sleep(Duration::from_millis(300));
+    let accepted = rig.proxy.changes_forwarded() - base;
+    rig.sec.kill();
+    rig.proxy.set_fault_rate_for(Op::Change, 0.0);
+    let log_len = rig.sec.log().len();
+    rig.sec.restart();
+    (accepted, log_len)
+}
+
+/// After a restart: the hosted zone converges without the help of a
+/// periodic reconcile (interval 3600 s), no accepted batch body was sent
+/// again (one at most), and every batch passes the strict check.
+fn assert_resumed_and_converged(rig: &mut Rig, accepted: usize, log_len: usize) {
+    // After the restart the mirror replays from its cursor (resuming past
+    // the accepted batches) or reconciles; either way it must converge.
+    let after = rig.sec.log()[log_len..].to_string();
+    let converged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rig.wait_converged(Duration::from_secs(60))
+    }));
+    let (took, listing) = converged.unwrap_or_else(|e| {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "(panic)".to_string());
+        let mirror_lines: Vec<&str> = after
+            .lines()
+            .filter(|l| l.contains("mirror::replay"))
+            .collect();
+        panic!(
+            "killed after {accepted} accepted change calls; after the restart:\n{}\n{msg}",
+            mirror_lines.join("\n")
+        )
+    });
+    eprintln!(
+        "killed after {accepted} accepted change calls; converged {took:?} after the restart; {} calls in all",
+        rig.proxy.changes_forwarded()
+    );
+    let after = rig.sec.log()[log_len..].to_string();
+    assert!(
+        after.contains("resuming") || after.contains("Route 53 reconcile done"),
+        "after the restart:\n{}",
+        tail(&after, 30)
+    );
+    let mut seen = BTreeSet::new();
+    let mut repeated = 0;
+    for (status, body) in rig.proxy.sent_change_results() {
+        if status == 200 && !seen.insert(body) {
+            repeated += 1;
+        }
+    }
+    assert!(
+        repeated <= 1,
+        "{repeated} accepted batches were sent again after the restart"
+    );
+    rig.assert_batches_valid(&listing);
+}
+
+/// SIGKILL while the initial 3,000-RRset sync is between batches; the
+/// restarted mirror picks up from what Route 53 accepted and converges.
+#[test]
+fn killed_between_batches_of_the_initial_sync_resumes_and_converges() {
+    let _g = heavy_lock();
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 2000, 3000)));
+    let (accepted, log_len) = kill_after_first_accepted_batch(&mut rig, 0);
+    assert_resumed_and_converged(&mut rig, accepted, log_len);
+    rig.sec.stop();
+}
+
+/// SIGKILL while the replay of one large version (1,500 new RRsets, several
+/// batches) is between batches; the restarted mirror resumes from its
+/// cursor and converges.
+#[test]
+fn killed_between_batches_of_a_replay_resumes_and_converges() {
+    let _g = heavy_lock();
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 3000, 50)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let base = rig.proxy.changes_forwarded();
+    let lines: Vec<String> = (0..1500)
+        .map(|i| {
+            format!(
+                "update add big{i}.example.com. 60 IN A 198.18.{}.{}",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    rig.bind.update(&lines.join("\n"));
+    let (accepted, log_len) = kill_after_first_accepted_batch(&mut rig, base);
+    assert!(
+        rig.sec.log()[..log_len].contains("Route 53 replay"),
+        "the update was not being replayed when killed"
+    );
+    assert_resumed_and_converged(&mut rig, accepted, log_len);
+    rig.sec.stop();
+}
+
+/// Route 53 fails for good (every retry throttled) after the first batch of
+/// a replay was accepted: the next run, with the same target version,
+/// resumes after the accepted batches instead of sending them again.
+#[test]
+fn a_replay_that_gave_up_resumes_after_the_accepted_batches() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "max_attempts = 2",
+        ..RigOptions::new(generate_zone(ZONE, 4000, 50))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let base = rig.proxy.changes_forwarded();
+    let failed_before = rig.log_count("Route 53 mirror run failed");
+    let lines: Vec<String> = (0..1500)
+        .map(|i| {
+            format!(
+                "update add big{i}.example.com. 60 IN A 198.18.{}.{}",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    rig.bind.update(&lines.join("\n"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rig.proxy.changes_forwarded() <= base {
+        assert!(Instant::now() < deadline, "no change call within 30 s");
+        thread::sleep(Duration::from_millis(1));
+    }
+    rig.proxy.set_fault_rate_for(Op::Change, 1.0);
+    rig.wait_log_count(
+        "Route 53 mirror run failed",
+        failed_before + 1,
+        Duration::from_secs(10),
+    );
+    let accepted = rig.proxy.changes_forwarded() - base;
+    rig.proxy.set_fault_rate_for(Op::Change, 0.0);
+    let (took, listing) = rig.wait_converged(Duration::from_secs(15));
+    eprintln!("gave up after {accepted} accepted batches; converged {took:?} later");
+    let log = rig.sec.log();
+    assert!(
+        log.contains(&format!("resuming: batches already accepted by Route 53 are not sent again zone={APEX} skipped={accepted}")),
+        "no resume after {accepted} accepted batches:\n{}",
+        tail(&log, 20)
+    );
+    let mut seen = BTreeSet::new();
+    for (status, body) in rig.proxy.sent_change_results() {
+        assert!(
+            status != 200 || seen.insert(body.clone()),
+            "an accepted batch was sent again: {:?}",
+            moto::parse_change_batch(&body).first()
+        );
+    }
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// A reconcile that fails (Route 53 answers every listing with Throttling or
+/// 500) is retried with backoff (1 s, 2 s, ...), not at once in a loop; once
+/// Route 53 answers again the zone converges.
+#[test]
+fn a_failing_reconcile_backs_off_instead_of_hammering_route53() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "max_attempts = 2",
+        faults: vec![(Op::List, 1.0)],
+        ..RigOptions::new(generate_zone(ZONE, 10, 20))
+    });
+    rig.wait_log_count("Route 53 mirror run failed", 1, Duration::from_secs(20));
+    thread::sleep(Duration::from_secs(3));
+    let lists = rig.proxy.lists();
+    let failures = rig.log_count("Route 53 mirror run failed");
+    let no_data = rig.log_count("has no stored version yet");
+    rig.proxy.set_fault_rate_for(Op::List, 0.0);
+    eprintln!(
+        "3 s of failing listings: {lists} ListResourceRecordSets, {failures} failed runs ({no_data} before the zone was loaded)"
+    );
+    // Runs at about 0, 1 and 3 s (plus the failures before the zone was
+    // loaded), two attempts each.
+    assert!(
+        lists <= 10,
+        "{lists} ListResourceRecordSets in about 3 s with max_attempts = 2: no backoff between failed runs ({failures} failed runs logged)"
+    );
+    assert!(
+        failures <= 6,
+        "{failures} failed runs logged in about 3 s ({no_data} before the zone was loaded)"
+    );
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// A record edited, another deleted and a stray one added by hand in the
+/// hosted zone: a reconcile (`mirror sync`) puts the zone back and says it
+/// found drift.
+#[test]
+fn hand_edits_in_the_hosted_zone_are_repaired_by_reconcile() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 200)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    let find = |name: &str, rtype: &str| {
+        listing
+            .iter()
+            .find(|(n, t, _, _)| n == name && t == rtype)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} {rtype} not in the hosted zone"))
+    };
+    let edited = find("h1.example.com.", "AAAA");
+    let deleted = find("h3.example.com.", "MX");
+    rig.rt.block_on(async {
+        moto::change(
+            &rig.via_proxy,
+            &rig.zone_id,
+            "UPSERT",
+            &edited.0,
+            "AAAA",
+            edited.2,
+            &["2001:db8::dead"],
+        )
+        .await;
+        moto::change(
+            &rig.via_proxy,
+            &rig.zone_id,
+            "DELETE",
+            &deleted.0,
+            "MX",
+            deleted.2,
+            &deleted.3,
+        )
+        .await;
+        moto::change(
+            &rig.via_proxy,
+            &rig.zone_id,
+            "UPSERT",
+            "stray.example.com.",
+            "A",
+            60,
+            &["192.0.2.250"],
+        )
+        .await;
+    });
+    // `mirror plan` sees the drift.
+    let (ok, plan, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    assert!(ok, "mirror plan failed:\n{plan}\n{err}");
+    for line in [
+        "UPSERT h1.example.com. 301 AAAA",
+        "UPSERT h3.example.com. 303 MX",
+        "DELETE stray.example.com. 60 A",
+        "; 3 changes",
+    ] {
+        assert!(plan.contains(line), "mirror plan lacks {line:?}:\n{plan}");
+    }
+    let drift_logs = rig.log_count("Route 53 differs from the zone");
+    let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+    assert!(ok, "mirror sync failed:\n{out}\n{err}");
+    rig.wait_log_count(
+        "Route 53 differs from the zone",
+        drift_logs + 1,
+        Duration::from_secs(15),
+    );
+    let (_, listing) = rig.wait_converged(Duration::from_secs(15));
+    let log = rig.sec.log();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("Route 53 differs from the zone"))
+        .expect("drift line");
+    for part in [
+        "rrsets=3",
+        "h1.example.com.",
+        "h3.example.com.",
+        "stray.example.com.",
+    ] {
+        assert!(line.contains(part), "drift log line lacks {part:?}: {line}");
+    }
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Throttling and 500s on 30 % of all calls: a burst of updates still
+/// converges, and the retries show in `zone status`.
+#[test]
+fn throttling_and_server_errors_are_retried_until_the_zone_converges() {
+    let mut rig = Rig::start(RigOptions {
+        fault_rate: 0.3,
+        ..RigOptions::new(generate_zone(ZONE, 10, 300))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    // A burst of 30 updates, each its own nsupdate, so the mirror makes
+    // many calls while faults are injected.
+    for i in 0..30 {
+        rig.bind.update(&format!(
+            "update add burst{i}.example.com. 60 IN A 203.0.113.{i}"
+        ));
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (_, listing) = rig.wait_converged(Duration::from_secs(30));
+    thread::sleep(Duration::from_millis(300));
+    let status = rig.zone_status();
+    let retries = status_counter(&status, "retries");
+    let errors = status_counter(&status, "errors");
+    let faulted = rig.proxy.faulted(Op::Change) + rig.proxy.faulted(Op::List);
+    eprintln!(
+        "30 % faults: {faulted} injected, {} change calls forwarded; {status}",
+        rig.proxy.changes_forwarded()
+    );
+    assert!(
+        rig.proxy.changes_faulted() >= 3,
+        "only {} change calls faulted",
+        rig.proxy.changes_faulted()
+    );
+    assert!(retries > 0, "no retry in zone status: {status}");
+    assert_eq!(errors, 0, "a call failed for good: {status}");
+    assert_eq!(
+        retries, faulted as u64,
+        "every injected fault is one counted retry: {status}"
+    );
+    assert_eq!(
+        status_counter(&status, "changes"),
+        rig.proxy.changes_forwarded() as u64,
+        "{status}"
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Wildcards, multi-string TXT (one string of exactly 255 bytes), quotes and
+/// backslashes in TXT, CAA, SRV, AAAA and MX reach Route 53 in its documented
+/// value format, exactly, whether they come by AXFR or by IXFR.
+#[test]
+fn record_types_round_trip_in_route53_value_format() {
+    let s255 = "a".repeat(255);
+    let s200 = "b".repeat(200);
+    let base = generate_zone(ZONE, 10, 8);
+    let initial = format!(
+        "{base}\
+*.example.com. 300 IN A 192.0.2.1\n\
+*.sub.example.com. 300 IN TXT \"wild\"\n\
+long.example.com. 300 IN TXT \"{s255}\" \"{s200}\" \"tail\"\n\
+Mixed-Case.example.com. 300 IN AAAA 2001:DB8:0:0:1:0:0:1\n\
+example.com. 300 IN MX 10 mx1.example.com.\n\
+example.com. 300 IN MX 20 mx2.example.net.\n\
+example.com. 300 IN CAA 0 issue \"letsencrypt.org\"\n\
+example.com. 300 IN CAA 128 iodef \"mailto:sec@example.com\"\n\
+_sip._tcp.example.com. 300 IN SRV 10 60 5060 sip.example.com.\n\
+_sip._tcp.example.com. 300 IN SRV 20 0 5061 sip2.example.com.\n"
+    );
+    let mut rig = Rig::start(RigOptions::new(initial));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    // The same kinds again by IXFR (replay).
+    rig.bind.update(&format!(
+        "update add *.ixfr.example.com. 120 IN AAAA 2001:db8:0:0:0:0:0:2\n\
+update add quoted.example.com. 120 IN TXT \"say \\\"hi\\\"\" \"back\\\\slash\" \"{s255}\"\n\
+update add ixfr.example.com. 120 IN CAA 0 issuewild \";\"\n\
+update add _xmpp._tcp.example.com. 120 IN SRV 5 0 5269 xmpp.example.com.\n\
+update add mx.example.com. 120 IN MX 0 ."
+    ));
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    let held: BTreeMap<(String, String), (i64, BTreeSet<String>)> = listing
+        .iter()
+        .map(|(n, t, ttl, v)| ((n.clone(), t.clone()), (*ttl, v.iter().cloned().collect())))
+        .collect();
+    let set = |vals: &[&str]| vals.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let expect: Vec<((&str, &str), i64, BTreeSet<String>)> = vec![
+        (("*.example.com.", "A"), 300, set(&["192.0.2.1"])),
+        (("*.sub.example.com.", "TXT"), 300, set(&["\"wild\""])),
+        (
+            ("long.example.com.", "TXT"),
+            300,
+            set(&[&format!("\"{s255}\" \"{s200}\" \"tail\"")]),
+        ),
+        (
+            ("mixed-case.example.com.", "AAAA"),
+            300,
+            set(&["2001:db8::1:0:0:1"]),
+        ),
+        (
+            ("example.com.", "MX"),
+            300,
+            set(&["10 mx1.example.com.", "20 mx2.example.net."]),
+        ),
+        (
+            ("example.com.", "CAA"),
+            300,
+            set(&[
+                "0 issue \"letsencrypt.org\"",
+                "128 iodef \"mailto:sec@example.com\"",
+            ]),
+        ),
+        (
+            ("_sip._tcp.example.com.", "SRV"),
+            300,
+            set(&["10 60 5060 sip.example.com.", "20 0 5061 sip2.example.com."]),
+        ),
+        (("*.ixfr.example.com.", "AAAA"), 120, set(&["2001:db8::2"])),
+        (
+            ("quoted.example.com.", "TXT"),
+            120,
+            set(&[&format!("\"say \\\"hi\\\"\" \"back\\\\slash\" \"{s255}\"")]),
+        ),
+        (
+            ("ixfr.example.com.", "CAA"),
+            120,
+            set(&["0 issuewild \";\""]),
+        ),
+        (
+            ("_xmpp._tcp.example.com.", "SRV"),
+            120,
+            set(&["5 0 5269 xmpp.example.com."]),
+        ),
+        (("mx.example.com.", "MX"), 120, set(&["0 ."])),
+    ];
+    let mut wrong = Vec::new();
+    for ((name, rtype), ttl, values) in &expect {
+        let got = held.get(&(name.to_string(), rtype.to_string()));
+        if got != Some(&(*ttl, values.clone())) {
+            wrong.push(format!(
+                "{name} {rtype}: want {ttl} {values:?}, moto holds {got:?}"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "values not in Route 53 format:\n{}",
+        wrong.join("\n")
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
