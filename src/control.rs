@@ -115,7 +115,7 @@ fn execute(line: &str, zones: &Zones) -> String {
                 let s = z.shared.status();
                 let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
                 out.push_str(&format!(
-                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} next_refresh={} expire_at={} error={}\n",
+                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} error={}\n",
                     z.shared.apex,
                     s.serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     s.state.as_str(),
@@ -123,10 +123,19 @@ fn execute(line: &str, zones: &Zones) -> String {
                     opt(s.last_refresh),
                     opt(s.last_transfer),
                     s.last_transfer_kind.as_deref().unwrap_or("-").replace(' ', "_"),
+                    s.versions_committed,
                     opt(s.next_refresh),
                     opt(s.expire_at),
                     s.last_error.as_deref().unwrap_or("-").replace('\n', " "),
                 ));
+                let receiving = z
+                    .shared
+                    .transfer_progress
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if receiving > 0 {
+                    out.pop();
+                    out.push_str(&format!(" transfer_records={receiving}\n"));
+                }
                 if let Some(m) = &z.mirror {
                     use std::sync::atomic::Ordering::Relaxed;
                     // Appended to the zone's line, before its newline.

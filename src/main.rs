@@ -105,10 +105,14 @@ enum ZoneCommand {
         /// Zone name.
         zone: String,
     },
-    /// Transfer the whole zone now (AXFR), even if the serial is not newer.
+    /// Transfer the whole zone now (AXFR), even if the serial is not newer;
+    /// waits for it, showing progress, unless --no-wait.
     Retransfer {
         /// Zone name.
         zone: String,
+        /// Only schedule the transfer.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Reload a primary zone from its file.
     Reload {
@@ -312,13 +316,56 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
             print!("{out}");
             Ok(())
         }
-        ZoneCommand::Retransfer { zone } => {
-            let out = secondary53::control::request(
-                &config.server.control,
-                &format!("retransfer {zone}"),
-            )?;
+        ZoneCommand::Retransfer { zone, no_wait } => {
+            let control = &config.server.control;
+            let field = |status: &str, key: &str| -> Option<String> {
+                status
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(key).map(str::to_string))
+            };
+            let before = secondary53::control::request(control, &format!("status {zone}"))?;
+            let out = secondary53::control::request(control, &format!("retransfer {zone}"))?;
             print!("{out}");
-            Ok(())
+            if no_wait {
+                return Ok(());
+            }
+            let limit = config
+                .zone(&zone)
+                .map(|z| z.timeouts.transfer)
+                .unwrap_or(std::time::Duration::from_secs(1800))
+                + std::time::Duration::from_secs(30);
+            let deadline = std::time::Instant::now() + limit;
+            let (t0, e0) = (
+                field(&before, "versions_committed="),
+                field(&before, "error="),
+            );
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                let now = secondary53::control::request(control, &format!("status {zone}"))?;
+                if let Some(n) = field(&now, "transfer_records=") {
+                    eprint!("\rreceiving: {n} records");
+                }
+                if field(&now, "versions_committed=") != t0 {
+                    eprintln!();
+                    println!(
+                        "retransfer done: serial {} ({})",
+                        field(&now, "serial=").unwrap_or_default(),
+                        field(&now, "last_kind=")
+                            .unwrap_or_default()
+                            .replace('_', " ")
+                    );
+                    return Ok(());
+                }
+                let err = field(&now, "error=");
+                if err != e0
+                    && err.as_deref() != Some("-")
+                    && field(&now, "transfer_records=").is_none()
+                {
+                    eprintln!();
+                    return Err(format!("retransfer failed: {}", now.trim()));
+                }
+            }
+            Err("retransfer did not finish in time".into())
         }
     }
 }

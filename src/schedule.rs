@@ -77,6 +77,8 @@ pub struct ZoneStatus {
     pub expire_at: Option<i64>,
     /// Last error, cleared by a success.
     pub last_error: Option<String>,
+    /// Versions committed since the server started.
+    pub versions_committed: u64,
 }
 
 /// The shared view of one zone: its status and the snapshot being served.
@@ -90,6 +92,8 @@ pub struct ZoneShared {
     pub snapshot: RwLock<Arc<ZoneSnapshot>>,
     /// Shared with the query workers: bumped on every change they must see.
     pub generation: Arc<AtomicU64>,
+    /// Records received by the transfer under way (0 when none).
+    pub transfer_progress: Arc<AtomicU64>,
 }
 
 impl ZoneShared {
@@ -254,10 +258,16 @@ impl ZoneTask {
                     .zip(state.expire_secs)
                     .map(|(t, e)| t + i64::from(e)),
                 last_error: state.last_error.clone(),
+                versions_committed: 0,
             }),
             snapshot: RwLock::new(snapshot),
             generation,
+            transfer_progress: Arc::new(AtomicU64::new(0)),
         });
+        let mut primaries = primaries;
+        for p in &mut primaries {
+            p.progress = Some(shared.transfer_progress.clone());
+        }
         let task = ZoneTask {
             name: config.name.clone(),
             config,
@@ -486,7 +496,7 @@ impl ZoneTask {
             }
         }
         let reason = if force_axfr {
-            Some("retransfer requested".to_string())
+            Some(RETRANSFER.to_string())
         } else if self.soa.is_none() {
             None
         } else {
@@ -501,10 +511,10 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<Outcome, RefreshError> {
         let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
-        let kind = if fallback_reason.is_some() {
-            "AXFR fallback"
-        } else {
-            "AXFR"
+        let kind = match fallback_reason.as_deref() {
+            None => "AXFR",
+            Some(RETRANSFER) => "AXFR retransfer",
+            Some(_) => "AXFR fallback",
         };
         self.commit(primary, t, stats, kind, fallback_reason)
             .await?;
@@ -607,6 +617,7 @@ impl ZoneTask {
             s.serial = Some(serial);
             s.last_transfer = Some(now);
             s.last_transfer_kind = Some(kind.to_string());
+            s.versions_committed += 1;
         });
         info!(
             zone = %self.apex,
@@ -745,6 +756,7 @@ impl ZoneTask {
                     s.last_refresh = Some(now);
                     s.last_transfer = Some(now);
                     s.last_transfer_kind = Some("file".into());
+                    s.versions_committed += 1;
                     s.last_error = None;
                 });
                 info!(
@@ -782,6 +794,9 @@ impl ZoneTask {
         }
     }
 }
+
+/// The reason logged for an operator-forced full transfer.
+const RETRANSFER: &str = "retransfer requested";
 
 /// What loading a zone file did.
 enum FileLoad {

@@ -206,6 +206,7 @@ fn build_zone(
             addr: *addr,
             signer: signer.clone(),
             timeouts: zc.timeouts,
+            progress: None,
         })
         .collect();
     let (tx, rx) = mpsc::channel(16);

@@ -31,6 +31,9 @@ pub struct Primary {
     pub signer: Option<TSigner>,
     /// Time limits.
     pub timeouts: TransferTimeouts,
+    /// Records received so far by the transfer under way (0 when idle),
+    /// for progress reports.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Which stage of a transfer timed out.
@@ -372,14 +375,18 @@ impl Primary {
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let started = Instant::now();
         let limit = self.timeouts.transfer;
-        match timeout(limit, self.transfer_inner(zone, request, current, started)).await {
+        let r = match timeout(limit, self.transfer_inner(zone, request, current, started)).await {
             Ok(r) => r,
             Err(_) => Err(XfrError::Timeout {
                 peer: self.addr,
                 stage: Stage::Transfer,
                 limit,
             }),
+        };
+        if let Some(p) = &self.progress {
+            p.store(0, std::sync::atomic::Ordering::Relaxed);
         }
+        r
     }
 
     async fn transfer_inner(
@@ -413,6 +420,9 @@ impl Primary {
                     peer: self.addr,
                     source,
                 })?;
+            }
+            if let Some(p) = &self.progress {
+                p.store(interp.count() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             if interp.message_end() {
                 break;
