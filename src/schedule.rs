@@ -372,6 +372,7 @@ impl ZoneTask {
 
     /// One refresh: each primary in order until one succeeds.
     async fn refresh(&mut self, force_axfr: bool) {
+        let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
         for primary in self.primaries.clone() {
             match self.refresh_from(&primary, force_axfr).await {
@@ -389,7 +390,6 @@ impl ZoneTask {
                             warn!(zone = %self.apex, error = %e, "cannot record refresh");
                         }
                     }
-                    let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
                     self.shared.update(|s| {
                         s.state = ZoneLifecycle::Serving;
                         s.last_refresh = Some(now);
@@ -618,6 +618,12 @@ impl ZoneTask {
             s.last_transfer = Some(now);
             s.last_transfer_kind = Some(kind.to_string());
             s.versions_committed += 1;
+            // Serving from this moment: subscribers told of the new version
+            // below must see the zone served.
+            s.state = ZoneLifecycle::Serving;
+            s.last_refresh = Some(now);
+            s.last_error = None;
+            s.primary = Some(primary.addr);
         });
         info!(
             zone = %self.apex,
