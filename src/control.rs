@@ -77,7 +77,12 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
             },
         }
     } else {
-        execute(line, &zones)
+        let lags = if line.starts_with("status") {
+            crate::metrics::mirror_lag(&zones).await
+        } else {
+            Default::default()
+        };
+        execute(line, &zones, &lags)
     };
     let _ = w.write_all(reply.as_bytes()).await;
 }
@@ -96,7 +101,7 @@ fn zone_arg(
         .ok_or_else(|| format!("no such zone: {arg}"))
 }
 
-fn execute(line: &str, zones: &Zones) -> String {
+fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, i64>) -> String {
     let mut words = line.split_whitespace();
     let cmd = words.next().unwrap_or("");
     let arg = words.next();
@@ -141,7 +146,8 @@ fn execute(line: &str, zones: &Zones) -> String {
                     // Appended to the zone's line, before its newline.
                     out.pop();
                     out.push_str(&format!(
-                        " route53_changes={} route53_lists={} route53_retries={} route53_errors={}\n",
+                        " route53_lag={} route53_changes={} route53_lists={} route53_retries={} route53_errors={}\n",
+                        lags.get(&z.shared.apex).map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
                         m.counters.changes.load(Relaxed),
                         m.counters.lists.load(Relaxed),
                         m.counters.retries.load(Relaxed),

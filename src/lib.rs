@@ -47,6 +47,8 @@
 //! task in [`schedule`], which asks [`xfr`] for the changes and commits them
 //! through [`store`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod control;
 pub mod metrics;

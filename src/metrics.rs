@@ -318,7 +318,7 @@ pub async fn serve(listener: TcpListener, zones: std::sync::Arc<Zones>) {
 }
 
 /// Versions each mirrored zone's Route 53 copy is behind, from the store.
-async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, i64> {
+pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, i64> {
     let Some(store) = zones.store.clone() else {
         return BTreeMap::new();
     };
