@@ -611,7 +611,11 @@ impl ZoneTask {
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
         self.last_failure = None;
+        let large = snapshot.len() > 10_000;
         self.shared.publish(snapshot);
+        if large {
+            crate::zone::snapshot::release_free_memory();
+        }
         let serial = summary.serial_to;
         self.shared.update(|s| {
             s.serial = Some(serial);
@@ -754,7 +758,11 @@ impl ZoneTask {
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 self.soa = snapshot.soa.clone();
+                let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
+                if large {
+                    crate::zone::snapshot::release_free_memory();
+                }
                 let now = unix_now();
                 self.shared.update(|s| {
                     s.state = ZoneLifecycle::Serving;
