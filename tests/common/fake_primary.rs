@@ -121,13 +121,18 @@ impl FakePrimary {
     /// Starts serving `zone` at `serial` on a free port of 127.0.0.1 (UDP and
     /// TCP), with the given scripts for AXFR and IXFR requests.
     pub fn start(zone: &str, serial: u32, axfr: Script, ixfr: Script) -> FakePrimary {
-        let port = free_port();
-        let udp = UdpSocket::bind(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("fake primary: bind UDP 127.0.0.1:{port}: {e}"));
+        // Another process (a named's random source port, say) can take a
+        // free port between the check and the bind: try a few.
+        let (port, udp, tcp) = (0..5)
+            .find_map(|_| {
+                let port = free_port();
+                let udp = UdpSocket::bind(("127.0.0.1", port)).ok()?;
+                let tcp = TcpListener::bind(("127.0.0.1", port)).ok()?;
+                Some((port, udp, tcp))
+            })
+            .expect("fake primary: no port could be bound for UDP and TCP in 5 tries");
         udp.set_read_timeout(Some(POLL))
             .expect("fake primary: set UDP read timeout");
-        let tcp = TcpListener::bind(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("fake primary: bind TCP 127.0.0.1:{port}: {e}"));
         tcp.set_nonblocking(true)
             .expect("fake primary: make TCP listener nonblocking");
 
