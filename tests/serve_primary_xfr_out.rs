@@ -398,6 +398,7 @@ impl BindSecondary {
     listen-on port {port} {{ 127.0.0.1; }};
     listen-on-v6 {{ none; }};
     recursion no;
+    use-v4-udp-ports {{ range 40000 60000; }};
     dnssec-validation no;
     notify no;
     allow-transfer {{ 127.0.0.1; }};

@@ -429,6 +429,7 @@ impl Bind {
     listen-on port {port} {{ 127.0.0.1; }};
     listen-on-v6 {{ none; }};
     recursion no;
+    use-v4-udp-ports {{ range 40000 60000; }};
     dnssec-validation no;
     notify-delay 0;
     notify-rate 1000;
