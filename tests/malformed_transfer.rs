@@ -6,12 +6,14 @@
 
 mod common;
 
+use common::{query_serial, stored_serial, zone_dump};
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::fake_primary::{FakePrimary, Script, a_record, sample_records};
-use common::{Secondary, assert_zones_equal, dig, free_port, parse_soa_serial, wait_until};
+use common::{Secondary, assert_zones_equal, dig, free_port, wait_until};
 
 const ZONE: &str = "example.com";
 
@@ -38,40 +40,12 @@ transfer_timeout = 20
     )
 }
 
-fn stored_serial(sec: &Secondary) -> Option<u32> {
-    let (ok, out, _) = sec.cli(&["zone", "list"]);
-    if !ok {
-        return None;
-    }
-    out.lines()
-        .find(|l| l.starts_with("example.com."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-}
-
-fn dump(sec: &Secondary) -> String {
-    let (ok, out, err) = sec.cli(&["zone", "dump", ZONE]);
-    assert!(ok, "zone dump failed: {err}");
-    out
-}
-
 fn refresh_failures(sec: &Secondary) -> Vec<String> {
     sec.log()
         .lines()
         .filter(|l| l.contains("refresh failed"))
         .map(str::to_string)
         .collect()
-}
-
-fn query_serial(port: u16) -> Option<u32> {
-    parse_soa_serial(&dig(&[
-        "@127.0.0.1",
-        "-p",
-        &port.to_string(),
-        ZONE,
-        "SOA",
-        "+short",
-    ]))
 }
 
 fn primary_axfr(fake: &FakePrimary) -> String {
@@ -108,11 +82,11 @@ fn broken_transfers_leave_the_previous_version_serving_and_name_the_problem() {
     wait_until(
         "the first transfer is stored",
         Duration::from_secs(20),
-        || stored_serial(&sec) == Some(1),
+        || stored_serial(&sec, ZONE) == Some(1),
     );
-    let before = dump(&sec);
+    let before = zone_dump(&sec, ZONE);
     assert_zones_equal(ZONE, &primary_axfr(&fake), &before);
-    assert_eq!(query_serial(port), Some(1));
+    assert_eq!(query_serial(port, ZONE), Some(1));
 
     let cases = [
         (
@@ -154,10 +128,14 @@ fn broken_transfers_leave_the_previous_version_serving_and_name_the_problem() {
             fake.addr()
         );
         assert!(sec.is_running(), "{what}: secondary53 exited");
-        assert_eq!(stored_serial(&sec), Some(1), "{what}: serial changed");
-        assert_eq!(dump(&sec), before, "{what}: the stored zone changed");
+        assert_eq!(stored_serial(&sec, ZONE), Some(1), "{what}: serial changed");
         assert_eq!(
-            query_serial(port),
+            zone_dump(&sec, ZONE),
+            before,
+            "{what}: the stored zone changed"
+        );
+        assert_eq!(
+            query_serial(port, ZONE),
             Some(1),
             "{what}: the secondary does not answer the old serial"
         );
@@ -183,11 +161,11 @@ fn broken_transfers_leave_the_previous_version_serving_and_name_the_problem() {
     wait_until(
         "the good transfer is stored",
         Duration::from_secs(10),
-        || stored_serial(&sec) == Some(2),
+        || stored_serial(&sec, ZONE) == Some(2),
     );
     assert!(sec.is_running());
-    assert_eq!(query_serial(port), Some(2));
-    let after = dump(&sec);
+    assert_eq!(query_serial(port, ZONE), Some(2));
+    let after = zone_dump(&sec, ZONE);
     assert!(after.contains("192.0.2.42"), "{after}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &after);
 }

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{query_serial, stored_serial, zone_dump};
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::{Ipv4Addr, UdpSocket};
@@ -18,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fake_primary::{FakePrimary, Script, a_record, name, sample_records};
-use common::{Secondary, assert_zones_equal, dig, free_port, parse_soa_serial, wait_until};
+use common::{Secondary, assert_zones_equal, dig, free_port, wait_until};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::RecordType;
 
@@ -99,7 +101,7 @@ fn start_secondary(dir: &Path, fake: &FakePrimary, serial: u32) -> (Secondary, u
         let mut sec = Secondary::start(dir, &config(port, dir, &fake.addr()));
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if stored_serial(&sec) == Some(serial) {
+            if stored_serial(&sec, ZONE) == Some(serial) {
                 return (sec, port);
             }
             if let Some(status) = sec.try_exit_status() {
@@ -127,24 +129,6 @@ fn temp_dir() -> tempfile::TempDir {
         .expect("temp dir for secondary53")
 }
 
-/// The serial `zone list` shows for `ZONE` (read from the store).
-fn stored_serial(sec: &Secondary) -> Option<u32> {
-    let (ok, out, _) = sec.cli(&["zone", "list"]);
-    if !ok {
-        return None;
-    }
-    out.lines()
-        .find(|l| l.starts_with("example.com."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-}
-
-fn dump(sec: &Secondary) -> String {
-    let (ok, out, err) = sec.cli(&["zone", "dump", ZONE]);
-    assert!(ok, "zone dump failed: {err}");
-    out
-}
-
 /// The `version N serial A -> B kind=...` lines of `secondary53 journal`.
 fn journal_versions(sec: &Secondary) -> Vec<String> {
     let (ok, out, err) = sec.cli(&["journal", ZONE]);
@@ -167,17 +151,6 @@ fn log_lines(sec: &Secondary, needle: &str) -> Vec<String> {
 fn cli_ok(sec: &Secondary, args: &[&str]) {
     let (ok, out, err) = sec.cli(args);
     assert!(ok, "secondary53 {args:?} failed: {out}{err}");
-}
-
-fn query_serial(port: u16) -> Option<u32> {
-    parse_soa_serial(&dig(&[
-        "@127.0.0.1",
-        "-p",
-        &port.to_string(),
-        ZONE,
-        "SOA",
-        "+short",
-    ]))
 }
 
 fn primary_axfr(fake: &FakePrimary) -> String {
@@ -296,7 +269,7 @@ fn a_burst_of_notifies_causes_one_transfer() {
     wait_until(
         "serial 2 is stored after the NOTIFY burst",
         Duration::from_secs(10),
-        || stored_serial(&sec) == Some(2),
+        || stored_serial(&sec, ZONE) == Some(2),
     );
     let took = burst_started.elapsed();
     // Anything the burst could still cause would happen in this time.
@@ -343,8 +316,8 @@ fn a_burst_of_notifies_causes_one_transfer() {
     );
     assert!(soas >= 1, "the NOTIFYs caused no SOA query at all");
 
-    assert_eq!(query_serial(port), Some(2));
-    let after = dump(&sec);
+    assert_eq!(query_serial(port, ZONE), Some(2));
+    let after = zone_dump(&sec, ZONE);
     assert!(after.contains("192.0.2.2"), "{after}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &after);
     sec.stop();
@@ -364,7 +337,7 @@ fn serial_going_backwards_keeps_the_zone_until_retransfer() {
     );
     let dir = temp_dir();
     let (mut sec, port) = start_secondary(dir.path(), &fake, 100);
-    let before = dump(&sec);
+    let before = zone_dump(&sec, ZONE);
     assert!(before.contains("h9.example.com."), "{before}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &before);
     assert_eq!(log_lines(&sec, NOT_NEWER).len(), 0);
@@ -398,9 +371,13 @@ fn serial_going_backwards_keeps_the_zone_until_retransfer() {
         ixfr_before,
         "no IXFR for an older serial"
     );
-    assert_eq!(stored_serial(&sec), Some(100), "the stored serial changed");
-    assert_eq!(dump(&sec), before, "the stored zone changed");
-    assert_eq!(query_serial(port), Some(100));
+    assert_eq!(
+        stored_serial(&sec, ZONE),
+        Some(100),
+        "the stored serial changed"
+    );
+    assert_eq!(zone_dump(&sec, ZONE), before, "the stored zone changed");
+    assert_eq!(query_serial(port, ZONE), Some(100));
     assert_eq!(journal_versions(&sec).len(), 1);
 
     // An operator forces the transfer.
@@ -408,11 +385,11 @@ fn serial_going_backwards_keeps_the_zone_until_retransfer() {
     wait_until(
         "serial 50 is stored after `zone retransfer`",
         Duration::from_secs(10),
-        || stored_serial(&sec) == Some(50),
+        || stored_serial(&sec, ZONE) == Some(50),
     );
     assert!(sec.is_running(), "secondary53 exited");
-    assert_eq!(query_serial(port), Some(50));
-    let after = dump(&sec);
+    assert_eq!(query_serial(port, ZONE), Some(50));
+    let after = zone_dump(&sec, ZONE);
     assert!(after.contains("192.0.2.50"), "{after}");
     assert!(!after.contains("h9.example.com."), "{after}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &after);
@@ -455,7 +432,7 @@ fn serial_wrapping_around_is_newer_and_is_transferred() {
     wait_until(
         "serial 5 is stored after a refresh from 4294967295",
         Duration::from_secs(10),
-        || stored_serial(&sec) == Some(5),
+        || stored_serial(&sec, ZONE) == Some(5),
     );
     assert_eq!(
         log_lines(&sec, NOT_NEWER).len(),
@@ -464,8 +441,8 @@ fn serial_wrapping_around_is_newer_and_is_transferred() {
     );
     assert_eq!(fake.ixfr_requests(), ixfr_before + 1, "one IXFR");
     assert_eq!(fake.axfr_requests(), axfr_before, "no AXFR fallback");
-    assert_eq!(query_serial(port), Some(5));
-    let after = dump(&sec);
+    assert_eq!(query_serial(port, ZONE), Some(5));
+    let after = zone_dump(&sec, ZONE);
     assert!(after.contains("192.0.2.5"), "{after}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &after);
     let versions = journal_versions(&sec);

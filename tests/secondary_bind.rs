@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{query_serial, stored_serial, zone_dump};
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -16,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::fake_primary::{FakePrimary, Script, a_record, sample_records};
 use common::{
-    Bind, BindOptions, Secondary, assert_zones_equal, dig, free_port, generate_zone,
-    parse_soa_serial, poll_until, wait_until,
+    Bind, BindOptions, Secondary, assert_zones_equal, dig, free_port, generate_zone, poll_until,
+    wait_until,
 };
 use hickory_proto::op::ResponseCode;
 
@@ -239,24 +241,6 @@ fn is_soa_line(line: &str) -> bool {
     f.len() > 3 && f[0].eq_ignore_ascii_case("example.com.") && f[3] == "SOA"
 }
 
-/// The secondary's stored serial, from `zone list`.
-fn stored_serial(sec: &Secondary) -> Option<u32> {
-    let (ok, out, _) = sec.cli(&["zone", "list"]);
-    if !ok {
-        return None;
-    }
-    out.lines()
-        .find(|l| l.starts_with("example.com."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-}
-
-fn dump(sec: &Secondary) -> String {
-    let (ok, out, err) = sec.cli(&["zone", "dump", ZONE]);
-    assert!(ok, "zone dump failed: {err}");
-    out
-}
-
 fn journal(sec: &Secondary) -> String {
     let (ok, out, err) = sec.cli(&["journal", ZONE]);
     assert!(ok, "journal failed: {err}");
@@ -267,23 +251,12 @@ fn wait_serial(sec: &Secondary, serial: u32, timeout: Duration) {
     wait_until(
         &format!("secondary reaches serial {serial}"),
         timeout,
-        || stored_serial(sec) == Some(serial),
+        || stored_serial(sec, ZONE) == Some(serial),
     );
 }
 
 fn assert_equal_to_primary(s: &Setup) {
-    assert_zones_equal(ZONE, &s.bind.axfr(), &dump(&s.sec));
-}
-
-fn query_serial(port: u16) -> Option<u32> {
-    parse_soa_serial(&dig(&[
-        "@127.0.0.1",
-        "-p",
-        &port.to_string(),
-        ZONE,
-        "SOA",
-        "+short",
-    ]))
+    assert_zones_equal(ZONE, &s.bind.axfr(), &zone_dump(&s.sec, ZONE));
 }
 
 /// Scenario 1: first start → AXFR → equal; the secondary answers queries.
@@ -294,7 +267,7 @@ fn first_start_transfers_by_axfr_and_answers() {
     assert_equal_to_primary(&s);
     let j = journal(&s.sec);
     assert!(j.contains("kind=axfr"), "journal: {j}");
-    assert_eq!(query_serial(s.port), Some(100));
+    assert_eq!(query_serial(s.port, ZONE), Some(100));
     let a = dig(&[
         "@127.0.0.1",
         "-p",
@@ -354,7 +327,7 @@ fn change_on_primary_arrives_by_notify_and_ixfr_within_a_second() {
 fn fifty_quick_changes_converge_and_the_journal_replays_to_the_final_zone() {
     let s = start(generate_zone(ZONE, 100, 200), |o| o, SecOpts::default());
     wait_serial(&s.sec, 100, Duration::from_secs(20));
-    let initial = dump_set(&dump(&s.sec));
+    let initial = dump_set(&zone_dump(&s.sec, ZONE));
     for i in 0..50u32 {
         // generate_zone: h{8j} are A 10.0.0.{8j} (TTL 300 + 8j % 7), h{8j+1}
         // are AAAA.
@@ -416,7 +389,7 @@ fn fifty_quick_changes_converge_and_the_journal_replays_to_the_final_zone() {
             );
         }
     }
-    let last = dump_set(&dump(&s.sec));
+    let last = dump_set(&zone_dump(&s.sec, ZONE));
     assert!(
         replayed == last,
         "journal replay differs from the final dump: only in replay {:?}, only in dump {:?}",
@@ -551,7 +524,7 @@ fn ixfr_answered_with_notimp_falls_back_to_axfr_and_stores_the_delta() {
         primary.contains("192.0.2.77"),
         "dig AXFR of the fake: {primary}"
     );
-    assert_zones_equal(ZONE, &primary, &dump(&sec));
+    assert_zones_equal(ZONE, &primary, &zone_dump(&sec, ZONE));
 }
 
 fn tsig_bind(o: BindOptions) -> BindOptions {
@@ -612,10 +585,10 @@ fn tsig_transfers_work_with_the_right_key_and_a_wrong_secret_keeps_the_previous_
         s.bind.addr()
     );
     assert_eq!(zone_state(&sec2).as_deref(), Some("loading"));
-    assert_eq!(stored_serial(&sec2), None);
+    assert_eq!(stored_serial(&sec2, ZONE), None);
 
     // The first secondary, restarted with the wrong secret, keeps its version.
-    let before = dump(&s.sec);
+    let before = zone_dump(&s.sec, ZONE);
     let cfg = secondary_config(s.port, s.sec.dir(), &[s.bind.addr()], &wrong);
     std::fs::write(s.sec.config_path(), cfg).expect("rewrite the secondary's config");
     let since = s.sec.log().len();
@@ -642,9 +615,9 @@ fn tsig_transfers_work_with_the_right_key_and_a_wrong_secret_keeps_the_previous_
         refused.iter().any(|l| l.contains("xfer")),
         "the NOTIFY signed with the other secret should be refused: {refused:#?}"
     );
-    assert_eq!(stored_serial(&s.sec), Some(serial));
-    assert_eq!(query_serial(s.port), Some(serial));
-    assert_eq!(dump(&s.sec), before);
+    assert_eq!(stored_serial(&s.sec, ZONE), Some(serial));
+    assert_eq!(query_serial(s.port, ZONE), Some(serial));
+    assert_eq!(zone_dump(&s.sec, ZONE), before);
     assert_eq!(zone_state(&s.sec).as_deref(), Some("retrying"));
 }
 
@@ -655,7 +628,7 @@ fn restart_with_primary_down_serves_the_stored_zone_at_once() {
     let _timing = timing_lock();
     let mut s = start(generate_zone(ZONE, 100, 200), |o| o, SecOpts::default());
     wait_serial(&s.sec, 100, Duration::from_secs(20));
-    let before = dump(&s.sec);
+    let before = zone_dump(&s.sec, ZONE);
     let primary = s.bind.axfr();
     assert_zones_equal(ZONE, &primary, &before);
 
@@ -664,7 +637,9 @@ fn restart_with_primary_down_serves_the_stored_zone_at_once() {
     let since = s.sec.log().len();
     let started = Instant::now();
     s.sec.restart();
-    let answered = poll_until(Duration::from_secs(5), || query_serial(s.port) == Some(100));
+    let answered = poll_until(Duration::from_secs(5), || {
+        query_serial(s.port, ZONE) == Some(100)
+    });
     let took = started.elapsed();
     assert!(answered, "no SOA answer within 5 s of the restart");
     assert!(took < Duration::from_secs(2), "first answer took {took:?}");
@@ -680,9 +655,9 @@ fn restart_with_primary_down_serves_the_stored_zone_at_once() {
         a.contains("status: NOERROR") && a.contains("10.0.0.0"),
         "{a}"
     );
-    assert_eq!(dump(&s.sec), before);
+    assert_eq!(zone_dump(&s.sec, ZONE), before);
     // The primary is down, so compare with its AXFR from before.
-    assert_zones_equal(ZONE, &primary, &dump(&s.sec));
+    assert_zones_equal(ZONE, &primary, &zone_dump(&s.sec, ZONE));
     thread::sleep(Duration::from_millis(500));
     let committed = log_lines(&s.sec, since, "transfer committed");
     assert!(committed.is_empty(), "{committed:#?}");
@@ -724,7 +699,7 @@ fn primary_outage_retries_then_expires_then_recovers() {
     let failures = log_lines(&s.sec, since, "refresh failed");
     assert!(failures.len() >= 2, "refresh not retried: {failures:#?}");
     assert!(!log_lines(&s.sec, since, "zone expired").is_empty());
-    assert_eq!(stored_serial(&s.sec), Some(100));
+    assert_eq!(stored_serial(&s.sec, ZONE), Some(100));
 
     s.bind.restart();
     wait_until("zone state ok again", Duration::from_secs(10), || {
@@ -733,7 +708,7 @@ fn primary_outage_retries_then_expires_then_recovers() {
     wait_until("SOA answered NOERROR again", Duration::from_secs(5), || {
         soa_status(s.port).as_deref() == Some("NOERROR")
     });
-    assert_eq!(query_serial(s.port), Some(100));
+    assert_eq!(query_serial(s.port, ZONE), Some(100));
     assert_equal_to_primary(&s);
 }
 
@@ -766,7 +741,7 @@ fn notify_from_outside_allow_notify_is_refused_and_refresh_still_works() {
         "{refused}"
     );
     thread::sleep(Duration::from_secs(3).saturating_sub(updated.elapsed()));
-    assert_eq!(stored_serial(&s.sec), Some(100));
+    assert_eq!(stored_serial(&s.sec, ZONE), Some(100));
     assert!(log_lines(&s.sec, since, "NOTIFY accepted").is_empty());
 
     control_refresh(&s.sec);

@@ -23,7 +23,7 @@ use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::crypto::Digest;
 
 use super::query::ParsedQuery;
-use crate::zone::snapshot::{Node, Rendered, ZoneSnapshot, base32hex_encode, rtype};
+use crate::zone::snapshot::{Node, Rendered, ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
 
 /// Response codes used here.
@@ -842,14 +842,4 @@ fn add_addresses(
             }
         }
     }
-}
-
-/// The lowercase wire form of an NSEC3 owner for `hash` in `zone`.
-pub fn nsec3_owner(hash: &[u8], zone: &[u8]) -> Vec<u8> {
-    let label = base32hex_encode(hash);
-    let mut v = Vec::with_capacity(label.len() + 1 + zone.len());
-    v.push(label.len() as u8);
-    v.extend_from_slice(&label);
-    v.extend_from_slice(zone);
-    v
 }

@@ -366,19 +366,6 @@ impl Store {
             .map_err(self.sq())
     }
 
-    /// Number of records in the current version.
-    pub fn record_count(&self, zone: &str) -> Result<u64, StoreError> {
-        let id = self.require_zone(zone)?;
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM record WHERE zone_id = ?1",
-                [id],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.sq())
-    }
-
     /// Calls `f` for each record of the current version, SOA first, then
     /// in owner-name order.
     pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {

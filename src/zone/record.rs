@@ -9,7 +9,6 @@
 
 use std::fmt::{self, Write as _};
 
-use hickory_proto::op::Query;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::Restrict;
 use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, NameEncoding};
@@ -233,11 +232,6 @@ pub fn owner_key(name: &Name) -> String {
         Ok(w) => super::wire::to_presentation(&w),
         Err(_) => n.to_ascii(),
     }
-}
-
-/// The lowercase, fully qualified stored form of a query name.
-pub fn query_key(q: &Query) -> String {
-    owner_key(q.name())
 }
 
 fn generic_rdata(rdata: &[u8]) -> String {

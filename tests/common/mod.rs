@@ -749,6 +749,39 @@ pub fn generate_zone_with_timers(
 // secondary53 under test
 // ---------------------------------------------------------------------------
 
+/// The serial `secondary53 zone list` shows for `zone` (read from the
+/// store), or None while it has none.
+pub fn stored_serial(sec: &Secondary, zone: &str) -> Option<u32> {
+    let (ok, out, _) = sec.cli(&["zone", "list"]);
+    if !ok {
+        return None;
+    }
+    let apex = format!("{}.", zone_without_dot(zone));
+    out.lines()
+        .find(|l| l.starts_with(&apex))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+}
+
+/// `secondary53 zone dump ZONE`; panics when it fails.
+pub fn zone_dump(sec: &Secondary, zone: &str) -> String {
+    let (ok, out, err) = sec.cli(&["zone", "dump", zone]);
+    assert!(ok, "zone dump failed: {err}");
+    out
+}
+
+/// The SOA serial a server on 127.0.0.1:`port` answers for `zone`.
+pub fn query_serial(port: u16, zone: &str) -> Option<u32> {
+    parse_soa_serial(&dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        zone,
+        "SOA",
+        "+short",
+    ]))
+}
+
 /// Path of the secondary53 binary Cargo built for these tests.
 pub fn secondary53_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_secondary53"))
