@@ -71,6 +71,12 @@ pub struct Config {
     pub route53: Route53Config,
 }
 
+/// Default of `journal_max_bytes`: 100 MiB, Knot's `journal-max-usage`.
+pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Default of `journal_max_held_versions`.
+pub const DEFAULT_JOURNAL_MAX_HELD_VERSIONS: u32 = 10_000;
+
 /// The `[route53]` table: how to reach Route 53.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route53Config {
@@ -281,6 +287,13 @@ pub struct ZoneConfig {
     pub ixfr: bool,
     /// Number of versions to keep in the journal (default 1000).
     pub journal_max_versions: u32,
+    /// Hard cap on the journal's size in bytes, held versions included
+    /// (default 100 MiB, as Knot's `journal-max-usage`).
+    pub journal_max_bytes: u64,
+    /// Hard cap on the versions a lagging journal consumer (the Route 53
+    /// mirror) may hold back from trimming (default 10,000; never below
+    /// `journal_max_versions`).
+    pub journal_max_held_versions: u32,
     /// A primary zone: the master file it is loaded from (no `primaries`).
     pub file: Option<PathBuf>,
     /// Who may transfer the zone out (default: nobody).
@@ -291,6 +304,17 @@ pub struct ZoneConfig {
     pub notify_key: Option<String>,
     /// Route 53 mirroring of this zone.
     pub route53: Option<ZoneMirrorConfig>,
+}
+
+impl ZoneConfig {
+    /// The journal's limits for this zone.
+    pub fn journal_limits(&self) -> crate::store::JournalLimits {
+        crate::store::JournalLimits {
+            max_versions: self.journal_max_versions,
+            max_bytes: self.journal_max_bytes,
+            max_held_versions: self.journal_max_held_versions,
+        }
+    }
 }
 
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
@@ -478,6 +502,8 @@ struct RawZone {
     transfer_timeout: Option<u64>,
     ixfr: Option<bool>,
     journal_max_versions: Option<u32>,
+    journal_max_bytes: Option<u64>,
+    journal_max_held_versions: Option<u32>,
     file: Option<PathBuf>,
     allow_transfer: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -711,6 +737,7 @@ impl Config {
                 allow_transfer.push(acl);
             }
             let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
+            let journal_max_versions = z.journal_max_versions.unwrap_or(1000).max(1);
             let route53 = match z.route53 {
                 None => None,
                 Some(m) => {
@@ -762,7 +789,15 @@ impl Config {
                 timers,
                 timeouts,
                 ixfr: z.ixfr.unwrap_or(true),
-                journal_max_versions: z.journal_max_versions.unwrap_or(1000).max(1),
+                journal_max_versions,
+                journal_max_bytes: z
+                    .journal_max_bytes
+                    .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
+                    .max(1),
+                journal_max_held_versions: z
+                    .journal_max_held_versions
+                    .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
+                    .max(journal_max_versions),
             });
         }
 

@@ -513,6 +513,11 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                 Err(e) if !e.starts_with("cannot reach the server") => return Err(e),
                 Err(_) => {}
             }
+            // No server answered: write to the store ourselves, under the
+            // data directory's lock (a server that runs but does not answer
+            // its control socket holds it, and this stops here).
+            let _lock = secondary53::store::DataDirLock::acquire(&config.server.data_dir)
+                .map_err(|e| e.to_string())?;
             let store = Store::open(&config.server.data_dir).map_err(|e| e.to_string())?;
             let store = Arc::new(Mutex::new(store));
             runtime()?.block_on(async {

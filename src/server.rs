@@ -19,7 +19,7 @@ use hickory_proto::rr::TSigner;
 use crate::config::{Config, ZoneConfig};
 use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
 use crate::serve::{ZoneEntry, Zones};
-use crate::store::{Store, StoreError};
+use crate::store::{DataDirLock, Store, StoreError};
 use crate::xfr::Primary;
 
 /// Why the server could not start.
@@ -146,6 +146,8 @@ impl Reloader {
 /// A configured server, ready to run.
 pub struct Server {
     config: Config,
+    /// Held for the life of the server: one process per data directory.
+    _lock: DataDirLock,
     config_path: Option<std::path::PathBuf>,
     zones: Arc<Zones>,
     ctx: TaskContext,
@@ -259,6 +261,57 @@ fn key_signers(
         .collect()
 }
 
+/// Drops the journal consumers of `apex` (its mirror no longer exists) and
+/// trims the journal they held to `limits`; logs what it did.
+fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalLimits) {
+    let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    let consumers = match s.consumers() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(zone = %apex, error = %e, "cannot list journal consumers");
+            return;
+        }
+    };
+    for (_, name) in consumers.into_iter().filter(|(z, _)| z == apex) {
+        match s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()) {
+            Ok((_, trim)) => {
+                info!(zone = %apex, consumer = %name, versions_trimmed = trim.versions,
+                    "journal consumer dropped: its zone is no longer configured");
+                crate::schedule::report_trim(&ctx.metrics, apex, &trim);
+            }
+            Err(e) => {
+                tracing::warn!(zone = %apex, consumer = %name, error = %e, "cannot drop journal consumer")
+            }
+        }
+    }
+}
+
+/// At start: drops the journal consumers of zones that are in the store
+/// but no longer configured (the consumers of configured zones without a
+/// mirror are dropped as those zones load).
+fn drop_unconfigured_consumers(config: &Config, ctx: &TaskContext) -> Result<(), ServerError> {
+    let configured: std::collections::HashSet<String> = config
+        .zones
+        .iter()
+        .map(|z| crate::zone::owner_key(&z.name))
+        .collect();
+    let consumers = ctx
+        .store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .consumers()?;
+    let mut zones: Vec<String> = consumers
+        .into_iter()
+        .map(|(z, _)| z)
+        .filter(|z| !configured.contains(z))
+        .collect();
+    zones.dedup();
+    for apex in zones {
+        drop_consumers(ctx, &apex, &crate::store::JournalLimits::default());
+    }
+    Ok(())
+}
+
 /// Starts a built zone's tasks.
 async fn spawn_zone(p: PendingZone, config: &Config, ctx: &TaskContext) -> RunningZone {
     let mirror = match p.mirror {
@@ -306,9 +359,13 @@ impl Server {
         Ok(server)
     }
 
-    /// Opens the store and loads every zone from it (ready to serve at once,
-    /// before any transfer).
+    /// Takes the data directory's lock, opens the store and loads every
+    /// zone from it (ready to serve at once, before any transfer).
+    ///
+    /// Fails with [`StoreError::Locked`] when another process runs on the
+    /// same `data_dir`; nothing is opened or written then.
     pub fn new(config: Config) -> Result<Server, ServerError> {
+        let lock = DataDirLock::acquire(&config.server.data_dir)?;
         let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
@@ -320,6 +377,7 @@ impl Server {
             updates,
             generation,
             metrics,
+            store_health: Arc::new(crate::store::StoreHealth::default()),
         };
         let mut pending = Vec::new();
         for zc in &config.zones {
@@ -327,10 +385,12 @@ impl Server {
             zones.insert(entry);
             pending.push(p);
         }
+        drop_unconfigured_consumers(&config, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
         Ok(Server {
             config,
+            _lock: lock,
             config_path: None,
             zones: Arc::new(zones),
             ctx,
@@ -600,10 +660,18 @@ impl Server {
                 old.task.abort();
                 if let Some(m) = old.mirror {
                     m.abort();
+                    let _ = m.await;
                 }
+                let _ = old.task.await;
             }
             removed += 1;
             info!(zone = %apex, "zone removed (its data stays in the store)");
+            // Its mirror is gone too: the journal is no longer held for it.
+            let limits = old_zones
+                .get(&apex)
+                .map(|z| z.journal_limits())
+                .unwrap_or_default();
+            drop_consumers(&self.ctx, &apex, &limits);
         }
         self.config = new;
         notes.insert(

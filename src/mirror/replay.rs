@@ -35,7 +35,7 @@ use crate::store::{Store, StoreError};
 use crate::zone::Rr;
 
 /// The journal consumer name of the mirror.
-pub const CONSUMER: &str = "route53";
+pub const CONSUMER: &str = crate::store::MIRROR_CONSUMER;
 
 /// TTL of the serial marker record.
 const MARKER_TTL: u32 = 60;
@@ -252,6 +252,12 @@ impl ZoneMirror {
                     return Ok(None);
                 };
                 let latest = s.latest_seq(&apex)?;
+                if s.mirror_interrupted(&apex, latest)? {
+                    // A batch may have been applied without its answer
+                    // being recorded: only a listing tells.
+                    info!(zone = %apex, "the last Route 53 run was interrupted; reconciling so that no change is lost or sent twice");
+                    return Ok(None);
+                }
                 let versions = s.versions_after(&apex, cursor)?;
                 if versions.is_empty() {
                     return Ok(Some(None));
@@ -443,8 +449,17 @@ impl ZoneMirror {
         if done > 0 {
             info!(zone = %self.apex, skipped = done, "resuming: batches already accepted by Route 53 are not sent again");
         }
+        // Each batch is marked in flight before it is sent: a process
+        // killed before the answer is recorded leaves the mark, and the
+        // next run reconciles instead of sending the batch again. A
+        // reconcile keeps the mark until it finishes (it has no plan to
+        // resume; a listing is the only way to know what it applied).
+        let progress_target = if bisect { -1 } else { target_seq };
         while let Some((index, batch)) = queue.pop_front() {
             let comment = format!("secondary53 {} seq {target_seq}", self.apex);
+            let apex = self.apex.clone();
+            self.with_store(move |s| s.set_mirror_in_flight(&apex, progress_target, index))
+                .await?;
             match self.r53.change(zone_id, &batch, &comment).await {
                 Ok(change_id) => {
                     if self.r53cfg.wait_insync {
@@ -457,8 +472,9 @@ impl ZoneMirror {
                     report.changes += batch.len();
                     let apex = self.apex.clone();
                     // A whole original batch is recorded as done only when
-                    // none of it is still queued (bisected halves share the index).
-                    if !queue.iter().any(|(i, _)| *i == index) {
+                    // none of it is still queued (bisected halves share the
+                    // index); a reconcile records no progress.
+                    if !bisect && !queue.iter().any(|(i, _)| *i == index) {
                         self.with_store(move |s| {
                             s.set_mirror_progress(&apex, target_seq, index + 1)
                         })
@@ -479,7 +495,16 @@ impl ZoneMirror {
                         queue.push_front((index, a));
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if !bisect {
+                        // Answered with an error: the run resumes from its
+                        // recorded progress.
+                        let apex = self.apex.clone();
+                        self.with_store(move |s| s.clear_mirror_in_flight(&apex))
+                            .await?;
+                    }
+                    return Err(e.into());
+                }
             }
         }
         Ok(report)
@@ -487,12 +512,10 @@ impl ZoneMirror {
 
     async fn finish(&self, latest: i64, serial: Option<u32>) -> Result<(), MirrorError> {
         let apex = self.apex.clone();
-        self.with_store(move |s| {
-            s.set_consumer(&apex, CONSUMER, latest)?;
-            s.set_mirror_state(&apex, unix_now(), serial, None)?;
-            s.set_mirror_progress(&apex, -1, 0)
-        })
-        .await
+        // One transaction: a crash leaves either the whole run recorded or
+        // none of it.
+        self.with_store(move |s| s.finish_mirror_run(&apex, CONSUMER, latest, serial, unix_now()))
+            .await
     }
 
     /// The Route 53 API counters of this mirror.
