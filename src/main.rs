@@ -443,12 +443,21 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                             .map_err(|e| e.to_string())?;
                         let latest = s.latest_seq(&apex).unwrap_or(0);
                         let lag = consumer.map(|c| latest - c);
+                        let reset = s
+                            .consumer_reset_at(&apex, secondary53::mirror::replay::CONSUMER)
+                            .map_err(|e| e.to_string())?
+                            .map(|t| {
+                                format!(
+                                    "fell behind the journal's cap at {}: a full reconcile follows",
+                                    fmt_time(t)
+                                )
+                            });
                         (
                             st.and_then(|z| z.serial),
                             ms.as_ref().and_then(|m| m.0),
                             lag,
                             ms.as_ref().and_then(|m| m.1),
-                            ms.and_then(|m| m.2),
+                            reset.or_else(|| ms.and_then(|m| m.2)),
                         )
                     }
                 };
