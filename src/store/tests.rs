@@ -521,3 +521,28 @@ fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(dump(&s).len(), 2001);
 }
+
+#[test]
+fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    s.conn.pragma_update(None, "query_only", true).unwrap();
+    let err = s
+        .commit_axfr(
+            Z,
+            vec![soa(2), a("a.example.", 1)],
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap_err();
+    assert!(err.is_store_failure(), "{err}");
+    assert_eq!(dump(&s), vec![soa(1)]);
+    s.conn.pragma_update(None, "query_only", false).unwrap();
+    s.commit_axfr(
+        Z,
+        vec![soa(2), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    assert_eq!(dump(&s).len(), 2);
+}
