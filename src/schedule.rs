@@ -247,6 +247,10 @@ impl ZoneTask {
             } else {
                 s.trim_journal(&apex, &limits, unix_now())?
             };
+            if trim.versions > 0 {
+                info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
+                    "journal trimmed to its configured limits");
+            }
             report_trim(&metrics, &apex, &trim);
             let state = s.zone_state(&apex)?;
             let soa = s.current_soa(&apex)?;

@@ -366,7 +366,9 @@ impl Server {
     /// same `data_dir`; nothing is opened or written then.
     pub fn new(config: Config) -> Result<Server, ServerError> {
         let lock = DataDirLock::acquire(&config.server.data_dir)?;
-        let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
+        let store = Store::open(&config.server.data_dir)?;
+        tracing::debug!(path = %store.path().display(), "store opened; loading zones");
+        let store = Arc::new(Mutex::new(store));
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());
