@@ -365,14 +365,14 @@ fn kill9_during_a_large_commit_leaves_the_old_or_the_new_version() {
     // Later versions: 10,000 records out, 10,000 in, each commit a diff of
     // 110,000 records and a journal trim (journal_max_versions = 1).
     let mut current = 1;
-    let mut window: Option<Duration> = None;
+    // (NOTIFY to commit, of which the commit) of an unkilled change.
+    let mut window: Option<(Duration, Duration)> = None;
     let mut outcomes = Vec::new();
-    for i in 0..=iterations(3) {
+    for i in 0..=iterations(2) {
         let next = current + 1;
         std::fs::write(bind.dir().join("zone.db"), big_zone(next)).expect("new zone file");
         let log_from = sec.log().len();
         bind.restart();
-        texts.insert(next, bind.axfr());
         let notified = wait_log_after(&sec, log_from, "NOTIFY accepted", Duration::from_secs(30));
         match window {
             None => {
@@ -389,15 +389,27 @@ fn kill9_during_a_large_commit_leaves_the_old_or_the_new_version() {
                     log_field(&sec, log_from, "transfer committed", "transfer_ms"),
                     log_field(&sec, log_from, "transfer committed", "commit_ms")
                 );
-                window = Some(took);
+                let commit = log_field(&sec, log_from, "transfer committed", "commit_ms")
+                    .map(Duration::from_millis)
+                    .unwrap_or(took / 3);
+                window = Some((took, commit.min(took)));
+                texts.insert(next, bind.axfr());
                 current = next;
                 continue;
             }
-            Some(w) => {
-                let delay = rng.millis(0, w.as_millis() as u64 * 6 / 5);
+            Some((w, commit)) => {
+                // Every other kill aims at the commit itself (the end of
+                // the window), the others anywhere in transfer and commit.
+                let end = w.as_millis() as u64;
+                let delay = if i % 2 == 0 {
+                    rng.millis(end.saturating_sub(commit.as_millis() as u64 + 30), end + 30)
+                } else {
+                    rng.millis(0, end * 6 / 5)
+                };
                 let sleep = delay.saturating_sub(notified.elapsed());
                 std::thread::sleep(sleep);
                 sec.kill();
+                texts.insert(next, bind.axfr());
                 let committed = sec.log()[log_from..].contains("transfer committed");
                 let held = check_after_kill(&mut sec, port, &texts, Some(current), next);
                 eprintln!(
