@@ -372,6 +372,14 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
 
 fn journal(config: &Config, zone: &str, since: Option<u32>) -> Result<(), String> {
     let store = require_store(config)?;
+    // One read transaction: a trim by the running server cannot remove a
+    // version between its listing and its delta.
+    store
+        .read(|s| Ok(print_journal(s, zone, since)))
+        .map_err(|e| e.to_string())?
+}
+
+fn print_journal(store: &Store, zone: &str, since: Option<u32>) -> Result<(), String> {
     let z = apex(zone);
     let versions = store.versions(&z, since).map_err(|e| e.to_string())?;
     for v in versions {

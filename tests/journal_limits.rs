@@ -192,6 +192,26 @@ fn scrape(port: u16) -> String {
     resp
 }
 
+/// `secondary53 ARGS -c CONFIG` with the AWS test environment (commands
+/// that talk to Route 53 themselves, such as `mirror plan`).
+fn cli_aws(sec: &Secondary, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(common::secondary53_bin())
+        .args(args)
+        .arg("-c")
+        .arg(sec.config_path())
+        .envs(moto::aws_env())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run secondary53");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 fn mirror_status(sec: &Secondary) -> String {
     let (ok, out, err) = sec.cli(&["mirror", "status"]);
     assert!(ok, "mirror status: {out}{err}");
@@ -314,6 +334,9 @@ fn a_stalled_mirror_holds_the_journal_only_up_to_its_cap_then_reconciles() {
 fn a_reload_that_removes_a_mirror_or_its_zone_drops_the_consumer_and_trims_the_journal() {
     let mut rig = Rig::start();
     assert_eq!(rig.rows("consumer"), 1);
+    // `mirror plan` reads the store (read-only) next to the running server.
+    let (ok, out, err) = cli_aws(&rig.sec, &["mirror", "plan", ZONE]);
+    assert!(ok && out.contains("; 0 changes"), "mirror plan: {out}{err}");
 
     // The mirror stalls; the journal is held for it.
     rig.proxy.set_fault_rate_for(Op::Change, 1.0);

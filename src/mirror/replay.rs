@@ -88,6 +88,8 @@ pub struct ZoneMirror {
     r53: Route53,
     store: SharedStore,
     warned_types: HashSet<u16>,
+    /// The longest Route 53 took to answer a change batch.
+    max_change_latency: Duration,
 }
 
 /// Prints progress of large runs (the CLI's `mirror sync`).
@@ -115,6 +117,7 @@ impl ZoneMirror {
             r53,
             store,
             warned_types: HashSet::new(),
+            max_change_latency: Duration::ZERO,
         })
     }
 
@@ -244,6 +247,19 @@ impl ZoneMirror {
     /// Replays the versions after the cursor (a reconcile when there is no
     /// cursor yet).
     pub async fn replay(&mut self) -> Result<SyncReport, MirrorError> {
+        let apex = self.apex.clone();
+        // A batch a killed process left in flight may still be applied by
+        // Route 53: let it settle before the reconcile lists the zone.
+        if let Some(until) = self
+            .with_store(move |s| s.mirror_in_flight_until(&apex))
+            .await?
+        {
+            let wait = until - unix_now_ms();
+            if wait > 0 {
+                info!(zone = %self.apex, wait_ms = wait, "a Route 53 batch of an interrupted run may still be applied; waiting for it to settle");
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+        }
         let apex = self.apex.clone();
         let planner = self.planner.clone();
         let prepared = self
@@ -458,9 +474,17 @@ impl ZoneMirror {
         while let Some((index, batch)) = queue.pop_front() {
             let comment = format!("secondary53 {} seq {target_seq}", self.apex);
             let apex = self.apex.clone();
-            self.with_store(move |s| s.set_mirror_in_flight(&apex, progress_target, index))
+            // Settled after three times the slowest answer seen, at least
+            // 10 s, at most a minute.
+            let settle = (self.max_change_latency * 3)
+                .clamp(Duration::from_secs(10), Duration::from_secs(60));
+            let until = unix_now_ms() + settle.as_millis() as i64;
+            self.with_store(move |s| s.set_mirror_in_flight(&apex, progress_target, index, until))
                 .await?;
-            match self.r53.change(zone_id, &batch, &comment).await {
+            let sent = std::time::Instant::now();
+            let answer = self.r53.change(zone_id, &batch, &comment).await;
+            self.max_change_latency = self.max_change_latency.max(sent.elapsed());
+            match answer {
                 Ok(change_id) => {
                     if self.r53cfg.wait_insync {
                         let _ = self
@@ -522,6 +546,14 @@ impl ZoneMirror {
     pub fn counters(&self) -> std::sync::Arc<super::client::ApiCounters> {
         self.r53.counters.clone()
     }
+}
+
+/// Unix time in milliseconds.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn same_record(a: &Rr, b: &Rr) -> bool {

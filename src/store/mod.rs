@@ -414,13 +414,29 @@ impl Store {
     /// transaction, so a commit by another connection (the server, while a
     /// CLI command dumps the zone) is either wholly seen or not at all.
     pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {
-        let read = self.conn.unchecked_transaction().map_err(self.sq())?;
-        let id = self.require_zone(zone)?;
-        if let Some(soa) = self.current_soa(zone)? {
-            f(soa);
+        self.read(|s| {
+            let id = s.require_zone(zone)?;
+            if let Some(soa) = s.current_soa(zone)? {
+                f(soa);
+            }
+            s.records_in_order(id, zone, f)
+        })
+    }
+
+    /// Runs `f` in one read transaction: every read inside sees the same
+    /// committed state, even while another process (the server) commits.
+    /// Inside a transaction already, `f` simply runs in it.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return f(self);
         }
-        self.records_in_order(id, zone, f)?;
-        read.finish().map_err(self.sq())
+        let read = self.conn.unchecked_transaction().map_err(self.sq())?;
+        let out = f(self)?;
+        read.finish().map_err(self.sq())?;
+        Ok(out)
     }
 
     fn records_in_order(
@@ -1120,24 +1136,54 @@ impl Store {
     /// clears it, nobody knows whether Route 53 applied it: a process killed
     /// meanwhile leaves it set, and the next run reconciles (lists the
     /// hosted zone) instead of sending it again.
+    ///
+    /// `settle_until` (unix milliseconds) is when Route 53 will have
+    /// finished with the request even if the sender is gone: a later run
+    /// lists the hosted zone only after it ([`Store::mirror_in_flight_until`]).
     pub fn set_mirror_in_flight(
         &mut self,
         zone: &str,
         target_seq: i64,
         index: usize,
+        settle_until: i64,
     ) -> Result<(), StoreError> {
         let id = self.require_zone(zone)?;
         self.conn
             .execute(
-                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done, in_flight) VALUES (?1, ?2, ?3, ?3)
+                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done, in_flight, in_flight_until)
+                 VALUES (?1, ?2, 0, ?3, ?4)
                  ON CONFLICT(zone_id) DO UPDATE SET
                     pending_done = CASE WHEN pending_seq IS excluded.pending_seq THEN pending_done ELSE 0 END,
                     pending_seq = excluded.pending_seq,
-                    in_flight = excluded.in_flight",
-                params![id, (target_seq >= 0).then_some(target_seq), index as i64],
+                    in_flight = excluded.in_flight,
+                    in_flight_until = excluded.in_flight_until",
+                params![
+                    id,
+                    (target_seq >= 0).then_some(target_seq),
+                    index as i64,
+                    settle_until
+                ],
             )
             .map_err(self.sq())?;
         Ok(())
+    }
+
+    /// When the batch left in flight by an interrupted run will have
+    /// settled at Route 53 (unix milliseconds), if one was left.
+    pub fn mirror_in_flight_until(&self, zone: &str) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT in_flight_until FROM mirror_state WHERE zone_id = ?1 AND in_flight IS NOT NULL",
+                [id],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
     }
 
     /// Whether the last mirror run was interrupted in a way a replay cannot

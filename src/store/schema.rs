@@ -92,6 +92,7 @@ const MIGRATIONS: &[&str] = &[
           WHERE j.zone_id = version.zone_id AND j.seq = version.seq), 0);
     ALTER TABLE consumer ADD COLUMN reset_at INTEGER;   -- unix time the journal was trimmed past it
     ALTER TABLE mirror_state ADD COLUMN in_flight INTEGER;  -- batch index sent, not yet acknowledged
+    ALTER TABLE mirror_state ADD COLUMN in_flight_until INTEGER;  -- unix ms by which Route 53 has settled it
     "#,
 ];
 

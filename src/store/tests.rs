@@ -456,8 +456,9 @@ fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
         .unwrap();
     assert!(!s.mirror_interrupted(Z, 1).unwrap(), "no run yet");
     // A replay towards seq 5: batch 0 sent, no answer recorded.
-    s.set_mirror_in_flight(Z, 5, 0).unwrap();
+    s.set_mirror_in_flight(Z, 5, 0, 1234).unwrap();
     assert!(s.mirror_interrupted(Z, 5).unwrap());
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), Some(1234));
     // Answered: progress recorded, nothing in flight; the same target
     // resumes, another one must reconcile.
     s.set_mirror_progress(Z, 5, 1).unwrap();
@@ -465,12 +466,13 @@ fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
     assert_eq!(s.mirror_progress(Z, 5).unwrap(), 1);
     assert!(s.mirror_interrupted(Z, 6).unwrap());
     // The next batch fails with an answer: in flight cleared, progress kept.
-    s.set_mirror_in_flight(Z, 5, 1).unwrap();
+    s.set_mirror_in_flight(Z, 5, 1, 0).unwrap();
     assert_eq!(s.mirror_progress(Z, 5).unwrap(), 1);
     s.clear_mirror_in_flight(Z).unwrap();
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), None);
     assert!(!s.mirror_interrupted(Z, 5).unwrap());
     // A reconcile under way (target -1) is always interrupted until done.
-    s.set_mirror_in_flight(Z, -1, 0).unwrap();
+    s.set_mirror_in_flight(Z, -1, 0, 0).unwrap();
     assert_eq!(s.mirror_progress(Z, 5).unwrap(), 0);
     assert!(s.mirror_interrupted(Z, 5).unwrap());
     s.finish_mirror_run(Z, "route53", 5, Some(1), 77).unwrap();
