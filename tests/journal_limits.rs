@@ -395,3 +395,59 @@ fn a_reload_that_removes_a_mirror_or_its_zone_drops_the_consumer_and_trims_the_j
     assert!(ok && out.contains(&format!("n7.{APEX}")), "{out}");
     rig.sec.stop();
 }
+
+#[test]
+fn a_restart_without_the_mirror_or_its_zone_drops_the_consumer() {
+    let mut rig = Rig::start();
+    rig.proxy.set_fault_rate_for(Op::Change, 1.0);
+    for i in 1..=3 {
+        rig.update(i);
+    }
+    assert_eq!(rig.journal_versions(), 3);
+    assert_eq!(rig.rows("consumer"), 1);
+    let restart_with = |rig: &mut Rig, entry: ZoneEntry| {
+        rig.sec.stop();
+        let text = config(
+            rig.port,
+            rig.metrics,
+            rig.dir.path(),
+            &rig.proxy.url(),
+            &rig.bind.addr(),
+            &rig.zone_id,
+            entry,
+        );
+        std::fs::write(rig.sec.config_path(), text).expect("write config");
+        rig.sec.restart();
+    };
+
+    // The zone went from the configuration while the server was down: its
+    // consumer goes at start (the journal keeps the default limits, the
+    // zone's own being unknown).
+    let from = rig.sec.log().len();
+    restart_with(&mut rig, ZoneEntry::Absent);
+    wait_until("the server runs again", Duration::from_secs(20), || {
+        rig.sec.log()[from..].contains("secondary53 running")
+    });
+    let log = rig.sec.log()[from..].to_string();
+    assert!(
+        log.contains("journal consumer dropped: its zone is no longer configured"),
+        "{log}"
+    );
+    assert_eq!(rig.rows("consumer"), 0);
+    assert_eq!(rig.rows("mirror_state"), 0);
+
+    // Back without its mirror: the zone's limits apply at load.
+    let from = rig.sec.log().len();
+    restart_with(&mut rig, ZoneEntry::Unmirrored);
+    wait_until("the zone is served again", Duration::from_secs(20), || {
+        query_serial(rig.port, ZONE) == Some(rig.bind.soa_serial())
+    });
+    let log = rig.sec.log()[from..].to_string();
+    assert!(
+        log.contains("journal trimmed to its configured limits"),
+        "{log}"
+    );
+    assert_eq!(rig.journal_versions(), 2);
+    assert_eq!(rig.rows("consumer"), 0);
+    rig.sec.stop();
+}
