@@ -183,7 +183,10 @@ impl XfrError {
             XfrError::Protocol { source, .. } => match source {
                 InterpretError::TooManyRecords { .. } => "max_records",
                 InterpretError::NotNewer { .. } => "serial_not_newer",
-                InterpretError::OutOfZone(_) | InterpretError::SoaNotAtApex(_) => "out_of_zone",
+                InterpretError::OutOfZone(_) => "out_of_zone",
+                InterpretError::SoaNotAtApex(_) | InterpretError::NoLeadingSoa { .. } => {
+                    "soa_owner"
+                }
                 InterpretError::WrongClass { .. } => "class",
                 InterpretError::FinalSoaMismatch { .. }
                 | InterpretError::ClosingSoaDiffers { .. } => "soa_mismatch",
