@@ -287,15 +287,28 @@ impl ZoneTask {
         Ok((task, shared))
     }
 
-    /// Unix time of the next check, from the persisted times.
+    /// Unix time of the next check, from the persisted times. Once the zone
+    /// has expired, checks follow the retry interval from the last failure,
+    /// or come at once when none failed since (the server was down when it
+    /// expired).
     fn next_check(&self) -> i64 {
         let (refresh, retry, _) = self.timers;
-        match (self.soa.is_some(), self.last_refresh, self.last_failure) {
+        let next = match (self.soa.is_some(), self.last_refresh, self.last_failure) {
             (false, _, Some(f)) => f + i64::from(retry),
             (false, _, None) => 0,
             (true, Some(ok), Some(f)) if f >= ok => f + i64::from(retry),
             (true, Some(ok), _) => ok + i64::from(refresh),
             (true, None, _) => 0,
+        };
+        match self.expire_at() {
+            Some(at) if next > at => {
+                let after_expiry = match self.last_failure {
+                    Some(f) if f >= at => f + i64::from(retry),
+                    _ => at,
+                };
+                next.min(after_expiry)
+            }
+            _ => next,
         }
     }
 
