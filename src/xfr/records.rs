@@ -232,4 +232,90 @@ mod tests {
         });
         assert_eq!(w.iter().next().unwrap().rdata.len(), 65535);
     }
+
+    /// Resident memory of this process, in KiB.
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Record `i` of a zone shaped like bench/axfr_1m.sh's (per 14 records:
+    /// 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME): owner, type, RDATA.
+    fn bench_record(i: usize) -> (Vec<u8>, u16, Vec<u8>) {
+        let owner = owner(&format!("h{}.bench.test.", i / 2));
+        let (rtype, rdata) = match i % 14 {
+            0..=5 => (1, vec![10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            6 | 7 => (28, [0x20, 1, 0x0d, 0xb8].repeat(4)),
+            8..=10 => (16, {
+                let t = format!("record {i} of bench.test");
+                let mut v = vec![t.len() as u8];
+                v.extend_from_slice(t.as_bytes());
+                v
+            }),
+            11 | 12 => (15, {
+                let mut v = vec![0, 10];
+                v.extend(owner.iter());
+                v
+            }),
+            _ => (5, owner.clone()),
+        };
+        (owner, rtype, rdata)
+    }
+
+    /// The resident memory of a million records held while a transfer is
+    /// read, in the form held before (a `Vec<Rr>` grown record by record)
+    /// and in [`WireRecords`]. A measurement, not a check:
+    /// `cargo test --release --lib xfr::records::tests::memory_of_a_million_records -- --ignored --nocapture`
+    #[test]
+    #[ignore = "measurement: prints resident memory figures"]
+    fn memory_of_a_million_records() {
+        const N: usize = 1_000_000;
+        crate::zone::snapshot::release_free_memory();
+        let base = rss_kib();
+        let mut w = WireRecords::new();
+        for i in 0..N {
+            let (o, t, rd) = bench_record(i);
+            w.push(RecordRef {
+                owner: &o,
+                rtype: t,
+                class: 1,
+                ttl: 300,
+                rdata: &rd,
+            });
+        }
+        let wire = rss_kib().saturating_sub(base);
+        let data = w.bytes() / 1024;
+        drop(w);
+        crate::zone::snapshot::release_free_memory();
+        let base = rss_kib();
+        let mut v: Vec<Rr> = Vec::new();
+        for i in 0..N {
+            let (o, t, rd) = bench_record(i);
+            v.push(
+                RecordRef {
+                    owner: &o,
+                    rtype: t,
+                    class: 1,
+                    ttl: 300,
+                    rdata: &rd,
+                }
+                .to_rr(),
+            );
+        }
+        let rrs = rss_kib().saturating_sub(base);
+        assert_eq!(v.len(), N);
+        println!(
+            "{N} records: WireRecords {} MiB resident ({} MiB of record data), Vec<Rr> {} MiB resident",
+            wire / 1024,
+            data / 1024,
+            rrs / 1024
+        );
+    }
 }
