@@ -252,9 +252,9 @@ pub fn check_request(
     raw: &[u8],
     parsed: &Message,
     signer: Option<&TSigner>,
-) -> Result<Vec<u8>, Rejection> {
+) -> Result<Vec<u8>, Box<Rejection>> {
     let Some(sig) = parsed.signature.as_ref() else {
-        return Err(Rejection {
+        return Err(Box::new(Rejection {
             failure: TsigFailure::Unsigned,
             error: None,
             key_name: Name::root(),
@@ -262,9 +262,9 @@ pub fn check_request(
             client_time: 0,
             fudge: 0,
             request_mac: None,
-        });
+        }));
     };
-    let mut reject = Rejection {
+    let mut reject = Box::new(Rejection {
         failure: TsigFailure::Unsigned,
         error: None,
         key_name: sig.name.clone(),
@@ -272,7 +272,7 @@ pub fn check_request(
         client_time: sig.data.time,
         fudge: sig.data.fudge,
         request_mac: None,
-    };
+    });
     let Some(signer) = signer.filter(|s| {
         sig.name.to_lowercase() == s.signer_name().to_lowercase()
             && sig.data.algorithm == *s.algorithm()
