@@ -523,9 +523,13 @@ impl ZoneTask {
                     }
                 }
                 Err(e) if e.wants_axfr_fallback() => {
-                    warn!(zone = %self.apex, peer = %primary.addr, error = %e,
-                        "IXFR failed; falling back to AXFR");
-                    self.count_refused(e.reason());
+                    // An error RCODE is the primary saying it has no IXFR
+                    // (NSD never has): the usual way to AXFR, not a refusal.
+                    if !matches!(e, XfrError::Rcode { .. }) {
+                        warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                            "IXFR failed; falling back to AXFR");
+                        self.count_refused(e.reason());
+                    }
                     return self.axfr(primary, Some(e.to_string())).await;
                 }
                 Err(e) => return Err(e.into()),
