@@ -416,9 +416,8 @@ impl Server {
             self.ctx.metrics.clone(),
         );
         for addr in &self.config.server.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
+            let listener =
+                crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
                     addr: *addr,
                     proto: "TCP",
                     source,

@@ -16,7 +16,7 @@
 //! - **Transfers out**: at most `transfers_out` at once (more are REFUSED),
 //!   each bounded as a whole by `transfer_out_timeout`.
 //! - **Accept errors** (descriptors exhausted) back off briefly and are
-//!   logged at a limited rate.
+//!   logged at a limited rate. The listen queue is [`TCP_BACKLOG`] deep.
 //!
 //! Every limit that triggers is counted in the metrics and logged (rate
 //! limited: a remote peer decides how often).
@@ -40,6 +40,23 @@ use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
 use crate::schedule::ZoneLifecycle;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
+
+/// Length of the queue of connections the kernel has accepted for us
+/// (capped by `net.core.somaxconn`): deep enough that a burst of
+/// connections that will be refused does not crowd out the SYNs of others.
+pub const TCP_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` with a [`TCP_BACKLOG`] queue.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(TCP_BACKLOG)
+}
 
 /// What every TCP connection of a server shares.
 pub struct TcpService {
