@@ -55,6 +55,75 @@ pub fn connect_from(src: IpAddr, dst: SocketAddr, limit: Duration) -> io::Result
     Ok(stream)
 }
 
+/// Like [`connect_from`], but with a small receive window and segment size
+/// (4 KiB buffer, 536-byte segments), so a server writing to a client that
+/// does not read blocks after a few tens of KiB instead of filling
+/// megabytes of loopback buffers.
+pub fn connect_small_window(
+    src: IpAddr,
+    dst: SocketAddr,
+    limit: Duration,
+) -> io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = rt.block_on(async {
+        let socket = match src {
+            IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_recv_buffer_size(4096)?;
+        let mss: libc::c_int = 536;
+        // SAFETY: a valid socket and an int option of the stated size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_MAXSEG,
+                (&mss as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        socket.bind(SocketAddr::new(src, 0))?;
+        match tokio::time::timeout(limit, socket.connect(dst)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        }
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// True when the peer closed or reset the connection: a read within
+/// `limit` returns end of file or an error other than a timeout. (Data
+/// still queued is read and dropped first.)
+pub fn closed_by_peer(stream: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return true;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 /// A query for `name`/`qtype` (class IN, no EDNS) with id `id`.
 pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut m = Vec::with_capacity(64);
