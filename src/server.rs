@@ -416,12 +416,11 @@ impl Server {
             self.ctx.metrics.clone(),
         );
         for addr in &self.config.server.listen {
-            let listener =
-                crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    proto: "TCP",
-                    source,
-                })?;
+            let listener = crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
+                addr: *addr,
+                proto: "TCP",
+                source,
+            })?;
             threads.extend(
                 crate::serve::udp::spawn_workers(*addr, workers, self.zones.clone(), stop.clone())
                     .map_err(|source| ServerError::Bind {

@@ -68,8 +68,7 @@ async fn hold_one(server: SocketAddr, stop: Arc<AtomicBool>, stats: Arc<FloodSta
             stats.opened.fetch_add(1, Ordering::Relaxed);
             let mut byte = [0u8; 1];
             loop {
-                match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte))
-                    .await
+                match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await
                 {
                     Ok(_) => break, // closed, reset, or (never) data
                     Err(_) if stop.load(Ordering::Relaxed) => return,
@@ -119,9 +118,11 @@ fn idle_connection_flood_from_one_address_under_ulimit_1024() {
         bind.addr()
     );
     let sec = Secondary::start_with_nofile(dir.path(), &config, NOFILE);
-    wait_until("the first transfer from BIND", Duration::from_secs(20), || {
-        query_serial(port, ZONE) == Some(1)
-    });
+    wait_until(
+        "the first transfer from BIND",
+        Duration::from_secs(20),
+        || query_serial(port, ZONE) == Some(1),
+    );
     let pid = sec.pid().expect("secondary53 runs");
     assert_eq!(
         process_nofile(pid),

@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::net::{
-    closed_by_peer, connect_from, connect_small_window, exchange, framed, open_fds, query,
-    rcode, read_framed, sample, scrape, soa_serial,
+    closed_by_peer, connect_from, connect_small_window, exchange, framed, open_fds, query, rcode,
+    read_framed, sample, scrape, soa_serial,
 };
 use common::{Secondary, free_port, generate_zone, wait_until};
 
@@ -193,11 +193,13 @@ fn one_address_holds_at_most_tcp_clients_per_address_connections() {
     // handshake, the server keeps ten (the default) and resets five (a
     // reset may come before the connect call has returned).
     let mut conns: Vec<Option<TcpStream>> = (0..15)
-        .map(|_| match connect_from(addr(2), server.addr(), Duration::from_secs(2)) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("connect: {e}"),
-        })
+        .map(
+            |_| match connect_from(addr(2), server.addr(), Duration::from_secs(2)) {
+                Ok(s) => Some(s),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+                Err(e) => panic!("connect: {e}"),
+            },
+        )
         .collect();
     let closed: Vec<bool> = conns
         .iter_mut()
@@ -231,9 +233,11 @@ fn one_address_holds_at_most_tcp_clients_per_address_connections() {
     );
     drop(conns);
     // Once they are gone, the address may connect again.
-    wait_until("the address may connect again", Duration::from_secs(5), || {
-        server.soa_from(addr(2)) == Some(1)
-    });
+    wait_until(
+        "the address may connect again",
+        Duration::from_secs(5),
+        || server.soa_from(addr(2)) == Some(1),
+    );
 }
 
 #[test]
@@ -372,9 +376,8 @@ fn read_axfr(s: &mut TcpStream) -> Result<usize, u8> {
 
 #[test]
 fn transfers_over_transfers_out_are_refused_and_each_is_bounded_in_time() {
-    let server = Server::start(
-        "transfers_out = 2\ntransfer_out_timeout = 4\ntcp_io_timeout_ms = 30000\n",
-    );
+    let server =
+        Server::start("transfers_out = 2\ntransfer_out_timeout = 4\ntcp_io_timeout_ms = 30000\n");
     // Two transfers to clients that do not read: both running (stalled).
     let mut stalled: Vec<TcpStream> = [2, 3]
         .into_iter()
@@ -399,7 +402,12 @@ fn transfers_over_transfers_out_are_refused_and_each_is_bounded_in_time() {
         server.metric("secondary53_xfr_out_refused_total{reason=\"transfers_out\"}"),
         1.0
     );
-    assert!(server.sec.log().contains("transfers_out transfers are running"));
+    assert!(
+        server
+            .sec
+            .log()
+            .contains("transfers_out transfers are running")
+    );
     // The stalled ones end at transfer_out_timeout (4 s), not at the I/O
     // timeout (30 s). (Reading them before would let them go on.)
     wait_until(

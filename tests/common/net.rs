@@ -116,7 +116,12 @@ pub fn closed_by_peer(stream: &mut TcpStream, limit: Duration) -> bool {
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return false;
             }
             Err(_) => return true,
@@ -200,7 +205,8 @@ pub fn process_nofile(pid: u32) -> Option<(u64, u64)> {
 pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let (_, body) = resp.split_once("\r\n\r\n")?;
