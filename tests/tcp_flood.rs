@@ -241,3 +241,73 @@ fn idle_connection_flood_from_one_address_under_ulimit_1024() {
         "the refusals are logged"
     );
 }
+
+#[test]
+fn under_a_low_descriptor_limit_tcp_clients_is_lowered_and_others_are_still_served() {
+    const LOW_NOFILE: u64 = 128;
+    const CONNECTIONS: u8 = 150;
+    if let Err(why) = raise_own_nofile(u64::from(CONNECTIONS) + 256) {
+        eprintln!("SKIP under_a_low_descriptor_limit: {why}");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sec53-lownofile-")
+        .tempdir()
+        .expect("temp dir");
+    let (port, metrics) = (free_port(), free_port());
+    let file = dir.path().join("zone.db");
+    std::fs::write(&file, generate_zone(ZONE, 1, 10)).expect("zone file");
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\n\
+         [[zone]]\nname = \"{ZONE}\"\nfile = \"{}\"\n",
+        dir.path().join("var").display(),
+        file.display()
+    );
+    let sec = Secondary::start_with_nofile(dir.path(), &config, LOW_NOFILE);
+    wait_until("the zone is served", Duration::from_secs(15), || {
+        query_serial(port, ZONE) == Some(1)
+    });
+    assert_eq!(
+        process_nofile(sec.pid().expect("runs")),
+        Some((LOW_NOFILE, LOW_NOFILE))
+    );
+    // Idle connections from many addresses (one each, so the per-address
+    // cap does not apply): the table keeps at most its cap, closing the
+    // longest-idle ones, and never runs out of descriptors.
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let idle: Vec<_> = (1..=CONNECTIONS)
+        .filter_map(|i| {
+            connect_from(
+                IpAddr::V4(Ipv4Addr::new(127, 0, 1, i)),
+                server,
+                Duration::from_secs(2),
+            )
+            .ok()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (serial, took) = client_soa(port, 1).expect("a query from another address");
+    assert_eq!(serial, 1);
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The default tcp_clients (150) does not fit in 128 descriptors beside
+    // the reserve: it was lowered, and said so.
+    assert!(
+        sec.log()
+            .contains("tcp_clients does not fit in the descriptor limit"),
+        "{}",
+        sec.log()
+    );
+    let m = scrape(metrics).expect("metrics");
+    let limit = sample(&m, "secondary53_tcp_connections_limit");
+    assert!(
+        limit >= 8.0 && limit < (LOW_NOFILE - 64) as f64,
+        "tcp_clients in effect: {limit}"
+    );
+    assert!(sample(&m, "secondary53_tcp_connections") <= limit);
+    assert!(sample(&m, "secondary53_tcp_closed_total{reason=\"evicted\"}") >= 1.0);
+    assert_eq!(sample(&m, "secondary53_tcp_accept_errors_total"), 0.0);
+    eprintln!(
+        "{} idle connections opened; tcp_clients lowered to {limit} under ulimit -n {LOW_NOFILE}",
+        idle.len()
+    );
+}
