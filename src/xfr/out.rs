@@ -26,9 +26,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::log_limit::{LogEvent, LogLimiter};
-
 use crate::config::TransferAcl;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::serve::answer::rcode;
 use crate::store::Store;
