@@ -1,30 +1,32 @@
-//! Serving: UDP workers ([`udp`]) and TCP connections hand every message to
-//! [`handle_packet`], which answers standard queries on the fast path
-//! ([`query`] + [`answer`]) and routes everything else (NOTIFY, other
+//! Serving: UDP workers ([`udp`]) and TCP connections ([`tcp`]) hand every
+//! message to [`handle_packet`], which answers standard queries on the fast
+//! path ([`query`] + [`answer`]) and routes everything else (NOTIFY, other
 //! opcodes, signed requests) through hickory's full parser.
 //!
 //! Bad input never stops a listener: a packet too short for a header, or a
 //! response sent to us, is dropped; a readable header with an unreadable
-//! body gets FORMERR.
+//! body gets FORMERR. What a remote peer can repeat at will stays bounded:
+//! metric labels name configured zones only, and the log lines it causes are
+//! rate limited ([`crate::log_limit`]).
 
 pub mod answer;
 pub mod query;
+pub mod tcp;
+pub mod tcp_clients;
 pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::TSigner;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::IpPrefix;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
 use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
 use crate::zone::snapshot::ZoneSnapshot;
@@ -33,9 +35,11 @@ use answer::{Found, Scratch, ZoneLookup, rcode};
 use query::{NotFast, parse_query};
 
 pub use answer::UDP_PAYLOAD;
+pub use tcp::{TcpService, serve_tcp};
 
-/// How long an idle TCP connection is kept open.
-pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// The metric label of a NOTIFY for a zone that is not configured: labels
+/// name configured zones only, so spoofed names cannot grow the metrics.
+pub const UNKNOWN_ZONE_LABEL: &str = "(unknown)";
 
 /// A zone as the listeners see it.
 pub struct ZoneEntry {
@@ -77,6 +81,8 @@ pub struct Zones {
     /// Bumped whenever a zone publishes a snapshot, changes state, or is
     /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
+    /// Rate limit of the log lines remote peers can trigger.
+    pub log_limit: LogLimiter,
 }
 
 impl Zones {
@@ -88,7 +94,16 @@ impl Zones {
             store: None,
             metrics,
             generation,
+            log_limit: LogLimiter::default(),
         }
+    }
+
+    /// The metric label for a zone named in a request: its apex when the
+    /// zone is configured, else [`UNKNOWN_ZONE_LABEL`].
+    pub fn zone_label(&self, name: Option<&hickory_proto::rr::Name>) -> String {
+        name.map(crate::zone::owner_key)
+            .filter(|apex| self.get(apex).is_some())
+            .unwrap_or_else(|| UNKNOWN_ZONE_LABEL.to_string())
     }
 
     /// Adds (or replaces) a zone; query workers see it at their next batch.
@@ -293,12 +308,15 @@ fn general(
                     }
                 }
                 (None, Some(why)) => {
-                    let zone = request
-                        .queries
-                        .first()
-                        .map(|q| q.name().to_string())
-                        .unwrap_or_default();
-                    warn!(zone = %zone, %from, reason = %why, "NOTIFY refused");
+                    if zones.log_limit.allow(LogEvent::NotifyRefused) {
+                        let zone = request
+                            .queries
+                            .first()
+                            .map(|q| q.name().to_string())
+                            .unwrap_or_default();
+                        warn!(zone = %zone, %from, reason = %why, "NOTIFY refused");
+                    }
+                    let zone = zones.zone_label(request.queries.first().map(|q| q.name()));
                     zones.metrics.add(
                         "secondary53_notify_received_total",
                         &format!("zone=\"{}\",result=\"refused\"", crate::metrics::esc(&zone)),
@@ -358,7 +376,9 @@ fn signed_query(
     let mac = match crate::tsig::check_request(raw, request, key.as_ref()) {
         Ok(mac) => mac,
         Err(rejection) => {
-            warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
+            if view.zones().log_limit.allow(LogEvent::TsigFailed) {
+                warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
+            }
             let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
             resp.add_queries(request.queries.iter().cloned());
             resp.metadata.response_code = ResponseCode::NotAuth;
@@ -398,120 +418,4 @@ fn signed_query(
     answer::answer(&q, view, limit, out, scratch);
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
-}
-
-/// True for an AXFR or IXFR query (signed or not).
-fn is_transfer_request(raw: &[u8]) -> bool {
-    match parse_query(raw) {
-        Ok(q) => matches!(q.qtype, 251 | 252),
-        Err(NotFast::General) => Message::from_vec(raw).is_ok_and(|m| {
-            m.op_code == OpCode::Query
-                && m.queries.len() == 1
-                && matches!(
-                    m.queries[0].query_type(),
-                    hickory_proto::rr::RecordType::AXFR | hickory_proto::rr::RecordType::IXFR
-                )
-        }),
-        Err(_) => false,
-    }
-}
-
-/// Accepts TCP connections until the task is dropped.
-pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, from)) => {
-                tokio::spawn(serve_tcp_connection(stream, from, zones.clone()));
-            }
-            Err(e) => {
-                warn!(error = %e, "TCP accept error");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Several queries per connection (RFC 7766), closed when idle.
-async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Arc<Zones>) {
-    let _ = stream.set_nodelay(true);
-    let mut view = ZoneView::new(zones);
-    let mut scratch = Scratch::default();
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let len = u16::from_be_bytes(len) as usize;
-        let mut buf = vec![0u8; len];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        if is_transfer_request(&buf) {
-            let zones = view.zones().clone();
-            let r = crate::xfr::out::serve_transfer(
-                &mut stream,
-                &buf,
-                from,
-                |apex| {
-                    zones.get(apex).map(|z| crate::xfr::out::XfrOutZone {
-                        apex: z.shared.apex.clone(),
-                        snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
-                            .then(|| z.shared.snapshot()),
-                        allow: z.allow_transfer.clone(),
-                    })
-                },
-                |key| zones.key(key),
-                zones.store.clone(),
-                Some(&zones.metrics),
-            )
-            .await;
-            if let Err(e) = r {
-                if e.kind() == std::io::ErrorKind::Other {
-                    warn!(peer = %from, error = %e, "transfer out abandoned");
-                }
-                return;
-            }
-            continue;
-        }
-        view.refresh();
-        let mut body = Vec::new();
-        if !handle_packet(
-            &buf,
-            from,
-            Transport::Tcp,
-            &mut view,
-            &mut body,
-            &mut scratch,
-        ) {
-            continue;
-        }
-        if body.len() > 3 {
-            let mut rc = [0u64; 16];
-            rc[(body[3] & 0x0f) as usize] = 1;
-            view.zones()
-                .metrics
-                .add_queries(crate::metrics::Proto::Tcp, &rc);
-        }
-        // The 16-bit length prefix cannot say more (RFC 1035 4.2.2): an
-        // answer that long is a server failure, never a cut length.
-        let len = match u16::try_from(body.len()) {
-            Ok(len) => len,
-            Err(_) => {
-                warn!(peer = %from, bytes = body.len(), "TCP answer longer than 65535 bytes; SERVFAIL");
-                if !answer::error_response(&buf, rcode::SERVFAIL, &mut body) {
-                    continue;
-                }
-                body.len() as u16
-            }
-        };
-        out.clear();
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&body);
-        if stream.write_all(&out).await.is_err() {
-            return;
-        }
-    }
 }
