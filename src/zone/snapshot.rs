@@ -372,7 +372,10 @@ impl ZoneSnapshot {
                     hashes: nsec3_hashes,
                 })
             });
-        if let Some(c) = nsec3.as_ref().filter(|c| c.iterations > NSEC3_MAX_ITERATIONS) {
+        if let Some(c) = nsec3
+            .as_ref()
+            .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
+        {
             tracing::warn!(
                 zone = %apex,
                 iterations = c.iterations,

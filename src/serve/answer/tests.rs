@@ -78,25 +78,100 @@ fn each_response_is_accounted_to_its_class_and_name() {
     let zone = snapshot(Vec::new());
     let cases: &[(&str, RecordType, ResponseClass, &str)] = &[
         // Positive answers: the query name (and type).
-        ("www.example.", RecordType::A, ResponseClass::Positive, "www.example."),
-        ("WWW.Example.", RecordType::A, ResponseClass::Positive, "www.example."),
-        ("alias.example.", RecordType::A, ResponseClass::Positive, "alias.example."),
-        ("example.", RecordType::ANY, ResponseClass::Positive, "example."),
+        (
+            "www.example.",
+            RecordType::A,
+            ResponseClass::Positive,
+            "www.example.",
+        ),
+        (
+            "WWW.Example.",
+            RecordType::A,
+            ResponseClass::Positive,
+            "www.example.",
+        ),
+        (
+            "alias.example.",
+            RecordType::A,
+            ResponseClass::Positive,
+            "alias.example.",
+        ),
+        (
+            "example.",
+            RecordType::ANY,
+            ResponseClass::Positive,
+            "example.",
+        ),
         // NXDOMAIN and NODATA: the zone, whatever the name.
-        ("nope.example.", RecordType::A, ResponseClass::Nxdomain, "example."),
-        ("x.y.nope.example.", RecordType::A, ResponseClass::Nxdomain, "example."),
-        ("www.example.", RecordType::MX, ResponseClass::Nodata, "example."),
-        ("b.ent.example.", RecordType::A, ResponseClass::Nodata, "example."),
+        (
+            "nope.example.",
+            RecordType::A,
+            ResponseClass::Nxdomain,
+            "example.",
+        ),
+        (
+            "x.y.nope.example.",
+            RecordType::A,
+            ResponseClass::Nxdomain,
+            "example.",
+        ),
+        (
+            "www.example.",
+            RecordType::MX,
+            ResponseClass::Nodata,
+            "example.",
+        ),
+        (
+            "b.ent.example.",
+            RecordType::A,
+            ResponseClass::Nodata,
+            "example.",
+        ),
         // Wildcards: the wildcard, whatever name matched it, answer or not.
-        ("one.wild.example.", RecordType::A, ResponseClass::Wildcard, "*.wild.example."),
-        ("two.wild.example.", RecordType::A, ResponseClass::Wildcard, "*.wild.example."),
-        ("two.wild.example.", RecordType::TXT, ResponseClass::Wildcard, "*.wild.example."),
-        ("wild-alias.example.", RecordType::A, ResponseClass::Wildcard, "*.wild.example."),
+        (
+            "one.wild.example.",
+            RecordType::A,
+            ResponseClass::Wildcard,
+            "*.wild.example.",
+        ),
+        (
+            "two.wild.example.",
+            RecordType::A,
+            ResponseClass::Wildcard,
+            "*.wild.example.",
+        ),
+        (
+            "two.wild.example.",
+            RecordType::TXT,
+            ResponseClass::Wildcard,
+            "*.wild.example.",
+        ),
+        (
+            "wild-alias.example.",
+            RecordType::A,
+            ResponseClass::Wildcard,
+            "*.wild.example.",
+        ),
         // A chain of wildcards: the first one met.
-        ("q.cw.example.", RecordType::A, ResponseClass::Wildcard, "*.cw.example."),
+        (
+            "q.cw.example.",
+            RecordType::A,
+            ResponseClass::Wildcard,
+            "*.cw.example.",
+        ),
         // Referrals: the zone cut.
-        ("sub.example.", RecordType::A, ResponseClass::Referral, "sub.example."),
-        ("deep.host.sub.example.", RecordType::A, ResponseClass::Referral, "sub.example."),
+        (
+            "sub.example.",
+            RecordType::A,
+            ResponseClass::Referral,
+            "sub.example.",
+        ),
+        (
+            "deep.host.sub.example.",
+            RecordType::A,
+            ResponseClass::Referral,
+            "sub.example.",
+        ),
     ];
     for (name, t, class, account) in cases {
         let (_, s) = ask(&zone, name, *t, false);
@@ -181,7 +256,10 @@ fn nsec3_chain(iterations: u16) -> Vec<Rr> {
         rd.extend_from_slice(next);
         // Type bitmap: window 0, A and RRSIG are enough here.
         rd.extend_from_slice(&[0, 6, 0x40, 0, 0, 0, 0, 0x02]);
-        let owner = format!("{}.example.", String::from_utf8(base32hex_encode(h)).unwrap());
+        let owner = format!(
+            "{}.example.",
+            String::from_utf8(base32hex_encode(h)).unwrap()
+        );
         out.push(rr(&owner, rtype::NSEC3, rd));
     }
     out
@@ -223,13 +301,18 @@ fn a_zone_above_150_iterations_is_served_without_nsec3_and_hashes_nothing() {
             ("sub.example.", RecordType::A, ResponseCode::NoError),
         ] {
             let (m, s) = ask(&zone, name, t, true);
-            assert_eq!(m.metadata.response_code, rcode, "{name} {t} at {iterations}");
+            assert_eq!(
+                m.metadata.response_code, rcode,
+                "{name} {t} at {iterations}"
+            );
             assert_eq!(nsec3_count(&m), 0, "{name} {t} at {iterations}: {m:?}");
             assert_eq!(s.nsec3_hashes, 0, "{name} {t} at {iterations}");
             if rcode == ResponseCode::NXDomain || t == RecordType::MX {
                 // Still a proper negative answer: the SOA.
                 assert!(
-                    m.authorities.iter().any(|r| r.record_type() == RecordType::SOA),
+                    m.authorities
+                        .iter()
+                        .any(|r| r.record_type() == RecordType::SOA),
                     "{name} {t} at {iterations}"
                 );
             }
@@ -270,7 +353,11 @@ fn the_nsec3_work_of_one_answer_is_bounded() {
         ("sub.example.", RecordType::DS),
     ] {
         let (_, s) = ask(&zone, name, t, true);
-        assert!(s.nsec3_hashes <= MAX_NSEC3_HASHES, "{name} {t}: {}", s.nsec3_hashes);
+        assert!(
+            s.nsec3_hashes <= MAX_NSEC3_HASHES,
+            "{name} {t}: {}",
+            s.nsec3_hashes
+        );
         most = most.max(s.nsec3_hashes);
     }
     assert!(most >= 3, "the proofs were computed ({most})");
