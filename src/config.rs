@@ -1124,6 +1124,81 @@ allow_notify = ["192.0.2.0/24"]
     }
 
     #[test]
+    fn rrl_defaults_and_overrides() {
+        let c = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n").unwrap();
+        assert_eq!(c.server.rrl, None, "off by default");
+        let c =
+            parse("[server]\nlisten = [\"127.0.0.1:53\"]\nrrl = { responses_per_second = 7 }\n")
+                .unwrap();
+        assert_eq!(c.server.rrl, Some(RrlConfig::with_rate(7)));
+        let r = RrlConfig::with_rate(7);
+        assert_eq!((r.slip, r.window), (2, 15));
+        assert_eq!((r.ipv4_prefix_length, r.ipv6_prefix_length), (24, 56));
+        assert_eq!(r.nxdomains_per_second, 7);
+        let c = parse(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[server.rrl]\nresponses_per_second = 10\nnxdomains_per_second = 2\nerrors_per_second = 0\nslip = 0\nwindow = 60\nipv4_prefix_length = 32\nexempt = [\"10.0.0.0/8\"]\nlog_only = true\ntable_size = 1000\n",
+        )
+        .unwrap();
+        let r = c.server.rrl.unwrap();
+        assert_eq!(r.nxdomains_per_second, 2);
+        assert_eq!(r.nodata_per_second, 10);
+        assert_eq!(r.errors_per_second, 0);
+        assert_eq!((r.slip, r.window, r.ipv4_prefix_length), (0, 60, 32));
+        assert!(r.exempt[0].contains("10.9.8.7".parse().unwrap()));
+        assert!(r.log_only);
+        assert_eq!(r.table_size, 1000);
+    }
+
+    #[test]
+    fn rrl_limits_name_the_line() {
+        for (rrl, expect) in [
+            ("responses_per_second = 1001", "above the maximum of 1000"),
+            (
+                "responses_per_second = 5, referrals_per_second = 2000",
+                "referrals_per_second",
+            ),
+            ("responses_per_second = 5, slip = 11", "slip = 11"),
+            ("responses_per_second = 5, window = 3601", "window = 3601"),
+            (
+                "responses_per_second = 5, ipv6_prefix_length = 129",
+                "ipv6_prefix_length",
+            ),
+            (
+                "responses_per_second = 5, table_size = 10",
+                "table_size = 10",
+            ),
+            ("responses_per_second = 5, burst = 3", "burst"),
+            ("slip = 1", "responses_per_second"),
+        ] {
+            let text = format!("[server]\nlisten = [\"127.0.0.1:53\"]\n\nrrl = {{ {rrl} }}\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with("test.toml:4:"), "{rrl}: {e}");
+            assert!(e.contains(expect), "{rrl}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_commented_rrl_example_parses_when_uncommented() {
+        let example = include_str!("../conf/secondary53.toml");
+        let mut on = false;
+        let text: String = example
+            .lines()
+            .map(|l| {
+                if l.starts_with("# [server.rrl]") {
+                    on = true;
+                }
+                let out = if on { l.trim_start_matches("# ") } else { l };
+                if l.starts_with("# table_size") {
+                    on = false;
+                }
+                format!("{out}\n")
+            })
+            .collect();
+        let c = parse(&text).expect("example with rrl parses");
+        assert_eq!(c.server.rrl, Some(RrlConfig::with_rate(5)));
+    }
+
+    #[test]
     fn prefix_matching() {
         let p: IpPrefix = "2001:db8::/32".parse().unwrap();
         assert!(p.contains("2001:db8::5".parse().unwrap()));

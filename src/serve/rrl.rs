@@ -56,10 +56,10 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::RrlConfig;
-use crate::zone::wire::{self, NameBuf};
+use crate::zone::wire;
 
 /// Clock ticks per second.
-pub const TICKS_PER_SECOND: u64 = 1 << 20;
+const TICKS_PER_SECOND: u64 = 1 << 20;
 
 const TAT_BITS: u32 = 40;
 const TAT_MASK: u64 = (1 << TAT_BITS) - 1;
@@ -116,37 +116,59 @@ impl ResponseClass {
 }
 
 /// What the answer path records about the response it wrote, for the rate
-/// limiter: the class and the name the response is accounted to.
-#[derive(Clone, Debug, Default)]
+/// limiter: the class and the name the response is accounted to. Written
+/// for every UDP answer while rate limiting is on, so only the name's bytes
+/// are copied.
+#[derive(Clone, Debug)]
 pub struct Account {
     /// The class; `None` when the response is not rate-limited (nothing
     /// written, NOTIFY, a TSIG-signed answer).
     pub class: Option<ResponseClass>,
     /// QTYPE, part of the key of positive answers only.
     pub qtype: u16,
-    /// The name of the account (lowercase wire; empty for errors).
-    pub name: NameBuf,
     /// The response ends with an OPT record (to keep in a slipped answer).
     pub edns: bool,
+    name: [u8; wire::MAX_NAME],
+    name_len: u8,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account {
+            class: None,
+            qtype: 0,
+            edns: false,
+            name: [0; wire::MAX_NAME],
+            name_len: 0,
+        }
+    }
 }
 
 impl Account {
-    /// Records the class and name of the response being written.
+    /// Records the class and name (lowercase wire) of the response being
+    /// written.
     pub fn set(&mut self, class: ResponseClass, name: &[u8]) {
+        let n = name.len().min(wire::MAX_NAME);
         self.class = Some(class);
-        self.name = NameBuf::from_slice(name);
+        self.name[..n].copy_from_slice(&name[..n]);
+        self.name_len = n as u8;
     }
 
     /// An error response: the network alone is the account.
     pub fn error(&mut self) {
         self.class = Some(ResponseClass::Error);
-        self.name = NameBuf::new();
+        self.name_len = 0;
+    }
+
+    /// The name of the account (lowercase wire; empty for errors).
+    pub fn name(&self) -> &[u8] {
+        &self.name[..usize::from(self.name_len)]
     }
 }
 
 /// What the bucket says about one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+enum Verdict {
     /// Within the limit: send it.
     Send,
     /// Over the limit: send it truncated.
@@ -157,34 +179,34 @@ pub enum Verdict {
 
 /// One account's bucket, unpacked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Bucket {
+struct Bucket {
     /// When the bucket is full again (ticks, wrapping at 2^40).
-    pub tat: u64,
+    tat: u64,
     /// Limited responses since the last slip.
-    pub slip_count: u8,
+    slip_count: u8,
     /// The account is limiting (set by its first limited response, cleared
     /// when the bucket is full again).
-    pub limiting: bool,
+    limiting: bool,
 }
 
 /// The limits of one class, in ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limit {
+struct Limit {
     /// Ticks per token (the emission interval; 0: no limit).
-    pub interval: u64,
+    interval: u64,
     /// How far ahead of now the bucket may be and still send: one second's
     /// worth of tokens, less one.
-    pub burst: u64,
+    burst: u64,
     /// How far ahead the debt may reach: one second plus `window` seconds'
     /// worth of tokens.
-    pub debt: u64,
+    debt: u64,
     /// Slip ratio (0: drop every limited response).
-    pub slip: u8,
+    slip: u8,
 }
 
 impl Limit {
     /// The limits for `rate` responses a second, `window` seconds of debt.
-    pub fn new(rate: u32, window: u32, slip: u32) -> Limit {
+    fn new(rate: u32, window: u32, slip: u32) -> Limit {
         if rate == 0 {
             return Limit {
                 interval: 0,
@@ -209,7 +231,7 @@ impl Limit {
 /// a response is sent while it is at most `burst` ahead of now; it never
 /// goes more than `debt` ahead. Slips follow BIND: the first limited
 /// response of every `slip` is slipped.
-pub fn take(b: Bucket, now: u64, limit: &Limit) -> (Bucket, Verdict) {
+fn take(b: Bucket, now: u64, limit: &Limit) -> (Bucket, Verdict) {
     let now = now & TAT_MASK;
     let d = b.tat.wrapping_sub(now) & TAT_MASK;
     // Ahead of now by at most the debt: in use. Anything else is in the
@@ -283,42 +305,44 @@ struct Set([AtomicU64; WAYS]);
 
 /// The result of counting one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counted {
+struct Counted {
     /// What the bucket says.
-    pub verdict: Verdict,
+    verdict: Verdict,
     /// This response made the account start limiting.
-    pub started: bool,
+    started: bool,
     /// An account still in use was evicted to make room for this one.
-    pub evicted: bool,
+    evicted: bool,
 }
 
 /// The accounts: a fixed table shared by all UDP workers.
-pub struct Table {
+struct Table {
     sets: Box<[Set]>,
     mask: usize,
-    hasher: std::hash::RandomState,
+    hasher: foldhash::quality::RandomState,
 }
 
 impl Table {
     /// A table of at least `accounts` accounts (rounded up to a power of
     /// two, at least one set).
-    pub fn new(accounts: usize) -> Table {
+    fn new(accounts: usize) -> Table {
         let sets = accounts.div_ceil(WAYS).next_power_of_two().max(1);
         Table {
             sets: (0..sets).map(|_| Set::default()).collect(),
             mask: sets - 1,
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
         }
     }
 
     /// Number of accounts the table holds.
-    pub fn capacity(&self) -> usize {
+    fn capacity(&self) -> usize {
         self.sets.len() * WAYS
     }
 
     /// The key's hash: the network, the class, the type and the name.
-    /// Keyed (a random key per table), so clients cannot choose names that
-    /// fall into one set.
+    /// Keyed (a random seed per table), so clients cannot choose names that
+    /// fall into one set. foldhash rather than std's SipHash: this runs for
+    /// every UDP answer, and foldhash is several times cheaper for keys of
+    /// this size while still seeded at random.
     fn hash(&self, net: &Network, class: ResponseClass, qtype: u16, name: &[u8]) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write(&net.bytes[..usize::from(net.len)]);
@@ -331,7 +355,7 @@ impl Table {
 
     /// Counts one response of the account (`net`, `class`, `qtype`, `name`)
     /// at `now` (ticks).
-    pub fn count(
+    fn count(
         &self,
         now: u64,
         net: &Network,
@@ -416,7 +440,7 @@ fn victim(words: &[u64; WAYS], now: u64) -> (usize, bool) {
 
 /// A client's network: its address cut to the configured prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Network {
+struct Network {
     bytes: [u8; 16],
     len: u8,
     family: u8,
@@ -425,7 +449,7 @@ pub struct Network {
 
 impl Network {
     /// `ip` cut to `v4` bits (IPv4, also IPv4-mapped IPv6) or `v6` bits.
-    pub fn of(ip: IpAddr, v4: u8, v6: u8) -> Network {
+    fn of(ip: IpAddr, v4: u8, v6: u8) -> Network {
         let ip = match ip {
             IpAddr::V6(a) => a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             a => a,
@@ -600,7 +624,7 @@ impl Rrl {
         };
         let c = self
             .table
-            .count(now, &net, class, qtype, &account.name, limit);
+            .count(now, &net, class, qtype, account.name(), limit);
         if c.evicted {
             counters.evictions += 1;
             self.log_eviction(now);
@@ -646,10 +670,10 @@ impl Rrl {
             return;
         }
         let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-        let name = if account.name.is_empty() {
+        let name = if account.name_len == 0 {
             String::new()
         } else {
-            wire::to_presentation(&account.name)
+            wire::to_presentation(account.name())
         };
         let what = if self.log_only {
             "response rate limit would apply (log_only)"
