@@ -141,6 +141,53 @@ pub struct ServerConfig {
     pub metrics: Option<SocketAddr>,
     /// Response rate limiting on UDP (off when unset).
     pub rrl: Option<RrlConfig>,
+    /// Limits on inbound connections, transfers out and log lines.
+    pub limits: ServerLimits,
+}
+
+/// Limits that keep floods (idle or slow TCP clients, many transfers out,
+/// packets that each log a line) from exhausting descriptors, memory or the
+/// log. Defaults follow BIND, NSD and Knot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Inbound TCP connections at once, over all addresses (default 150, as
+    /// BIND's `tcp-clients`). Lowered at start when the descriptor limit
+    /// cannot hold it beside the descriptors kept for outbound work.
+    pub tcp_clients: usize,
+    /// Inbound TCP connections at once from one address (IPv4) or one /64
+    /// (IPv6) (default 10).
+    pub tcp_clients_per_address: usize,
+    /// An inbound TCP connection with no query for this long is closed
+    /// (default 10 s, as Knot's `tcp-idle-timeout`).
+    pub tcp_idle_timeout: Duration,
+    /// Time to receive the rest of a message once it started arriving, and
+    /// to send one message, on an inbound TCP connection (default 500 ms, as
+    /// Knot's `tcp-io-timeout`).
+    pub tcp_io_timeout: Duration,
+    /// Transfers out at once (default 10, as BIND's `transfers-out`); more
+    /// are answered REFUSED.
+    pub transfers_out: usize,
+    /// Time for one whole transfer out (default 2 hours, as BIND's
+    /// `max-transfer-time-out`).
+    pub transfer_out_timeout: Duration,
+    /// Log lines of one kind that remote peers can trigger (refused NOTIFY,
+    /// failed TSIG, refused transfers, connection limits), per 10 seconds
+    /// (default 10); the rest are counted and reported in a summary line.
+    pub log_rate_limit: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            tcp_clients: 150,
+            tcp_clients_per_address: 10,
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_io_timeout: Duration::from_millis(500),
+            transfers_out: 10,
+            transfer_out_timeout: Duration::from_secs(7200),
+            log_rate_limit: 10,
+        }
+    }
 }
 
 /// `[server] rrl`: response rate limiting (RRL) of UDP answers, as BIND's
@@ -338,6 +385,23 @@ pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
     ))
 }
 
+/// Parses the metrics endpoint address, which needs an explicit port: a
+/// bare address would otherwise mean port 53, where the DNS listener is.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return Err(format!(
+            "[server] metrics: `{s}` has no port; give one, e.g. \"127.0.0.1:9153\""
+        ));
+    }
+    Err(format!(
+        "[server] metrics: `{s}` is not an address with a port, e.g. \"127.0.0.1:9153\""
+    ))
+}
+
 /// A `[[zone]]` table: one secondary zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneConfig {
@@ -521,7 +585,14 @@ struct RawServer {
     #[serde(default)]
     log_format: LogFormat,
     udp_workers: Option<usize>,
-    metrics: Option<PeerAddr>,
+    metrics: Option<Spanned<String>>,
+    tcp_clients: Option<Spanned<usize>>,
+    tcp_clients_per_address: Option<Spanned<usize>>,
+    tcp_idle_timeout: Option<Spanned<u64>>,
+    tcp_io_timeout_ms: Option<Spanned<u64>>,
+    transfers_out: Option<Spanned<usize>>,
+    transfer_out_timeout: Option<Spanned<u64>>,
+    log_rate_limit: Option<Spanned<u32>>,
     rrl: Option<Spanned<RawRrl>>,
 }
 
@@ -710,13 +781,72 @@ impl Config {
                     }
                     None => None,
                 };
+                let metrics = match s.metrics {
+                    Some(m) => Some(
+                        parse_metrics_addr(m.get_ref()).map_err(|e| err_at(m.span().start, e))?,
+                    ),
+                    None => None,
+                };
+                // Every limit is at least 1: 0 would refuse everything (or,
+                // for a timeout, close at once).
+                fn at_least_one<T: Copy + PartialOrd + From<u8>>(
+                    v: &Option<Spanned<T>>,
+                    name: &str,
+                    err_at: &dyn Fn(usize, String) -> ConfigError,
+                ) -> Result<Option<T>, ConfigError> {
+                    match v {
+                        Some(x) if *x.get_ref() < T::from(1) => Err(err_at(
+                            x.span().start,
+                            format!("[server] {name} must be at least 1"),
+                        )),
+                        Some(x) => Ok(Some(*x.get_ref())),
+                        None => Ok(None),
+                    }
+                }
+                let d = ServerLimits::default();
+                let limits = ServerLimits {
+                    tcp_clients: at_least_one(&s.tcp_clients, "tcp_clients", &err_at)?
+                        .unwrap_or(d.tcp_clients),
+                    tcp_clients_per_address: at_least_one(
+                        &s.tcp_clients_per_address,
+                        "tcp_clients_per_address",
+                        &err_at,
+                    )?
+                    .unwrap_or(d.tcp_clients_per_address),
+                    tcp_idle_timeout: at_least_one(
+                        &s.tcp_idle_timeout,
+                        "tcp_idle_timeout",
+                        &err_at,
+                    )?
+                    .map(Duration::from_secs)
+                    .unwrap_or(d.tcp_idle_timeout),
+                    tcp_io_timeout: at_least_one(
+                        &s.tcp_io_timeout_ms,
+                        "tcp_io_timeout_ms",
+                        &err_at,
+                    )?
+                    .map(Duration::from_millis)
+                    .unwrap_or(d.tcp_io_timeout),
+                    transfers_out: at_least_one(&s.transfers_out, "transfers_out", &err_at)?
+                        .unwrap_or(d.transfers_out),
+                    transfer_out_timeout: at_least_one(
+                        &s.transfer_out_timeout,
+                        "transfer_out_timeout",
+                        &err_at,
+                    )?
+                    .map(Duration::from_secs)
+                    .unwrap_or(d.transfer_out_timeout),
+                    log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
+                        .unwrap_or(d.log_rate_limit),
+                };
                 ServerConfig {
                     listen,
                     data_dir,
                     control,
                     log_format: s.log_format,
                     udp_workers,
-                    metrics: s.metrics.map(|p| p.0),
+                    metrics,
+                    limits,
                     rrl,
                 }
             }
@@ -1174,6 +1304,66 @@ allow_notify = ["192.0.2.0/24"]
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.starts_with("test.toml:4:"), "{rrl}: {e}");
             assert!(e.contains(expect), "{rrl}: {e}");
+        }
+    }
+
+    #[test]
+    fn metrics_address_needs_a_port() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        for bare in ["127.0.0.1", "::1", "[::1]"] {
+            let e = parse(&format!("{base}metrics = \"{bare}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{e}");
+            assert!(e.contains("has no port"), "{e}");
+        }
+        let e = parse(&format!("{base}metrics = \"localhost:9153\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an address with a port"), "{e}");
+        let c = parse(&format!("{base}metrics = \"[::1]:9153\"\n")).unwrap();
+        assert_eq!(c.server.metrics, Some("[::1]:9153".parse().unwrap()));
+    }
+
+    #[test]
+    fn server_limits_default_and_validate() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.server.limits, ServerLimits::default());
+        assert_eq!(c.server.limits.tcp_clients, 150);
+        assert_eq!(c.server.limits.transfers_out, 10);
+        let c = parse(&format!(
+            "{base}tcp_clients = 20\ntcp_clients_per_address = 3\ntcp_idle_timeout = 4\n\
+             tcp_io_timeout_ms = 250\ntransfers_out = 2\ntransfer_out_timeout = 60\nlog_rate_limit = 5\n"
+        ))
+        .unwrap();
+        let l = c.server.limits;
+        assert_eq!(
+            (
+                l.tcp_clients,
+                l.tcp_clients_per_address,
+                l.transfers_out,
+                l.log_rate_limit
+            ),
+            (20, 3, 2, 5)
+        );
+        assert_eq!(l.tcp_idle_timeout, Duration::from_secs(4));
+        assert_eq!(l.tcp_io_timeout, Duration::from_millis(250));
+        assert_eq!(l.transfer_out_timeout, Duration::from_secs(60));
+        for key in [
+            "tcp_clients",
+            "tcp_clients_per_address",
+            "tcp_idle_timeout",
+            "tcp_io_timeout_ms",
+            "transfers_out",
+            "transfer_out_timeout",
+            "log_rate_limit",
+        ] {
+            let e = parse(&format!("{base}{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{key}: {e}");
+            assert!(e.contains(&format!("{key} must be at least 1")), "{e}");
         }
     }
 

@@ -55,6 +55,8 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use crate::log_limit::{LogEvent, LogLimiter};
+
 use crate::config::RrlConfig;
 use crate::zone::wire;
 
@@ -536,8 +538,7 @@ impl RrlCounters {
     }
 }
 
-/// The rate limiter of a server: the settings, the table, the clock and
-/// the log gate.
+/// The rate limiter of a server: the settings, the table and the clock.
 pub struct Rrl {
     limits: [Limit; 6],
     v4: u8,
@@ -546,12 +547,6 @@ pub struct Rrl {
     log_only: bool,
     table: Table,
     epoch: Instant,
-    /// Earliest tick of the next log line about a limited account.
-    next_log: AtomicU64,
-    /// Log lines left out since the last one.
-    suppressed: AtomicU64,
-    /// Earliest tick of the next warning about evictions.
-    next_eviction_log: AtomicU64,
 }
 
 impl Rrl {
@@ -577,9 +572,6 @@ impl Rrl {
             log_only: config.log_only,
             table: Table::new(config.table_size),
             epoch: Instant::now(),
-            next_log: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-            next_eviction_log: AtomicU64::new(0),
         }
     }
 
@@ -597,7 +589,8 @@ impl Rrl {
 
     /// Counts the response in `out` (described by `account`) to `from` at
     /// `now`, and drops it, truncates it, or leaves it. Returns what was
-    /// done; with [`Action::Dropped`] nothing is to be sent.
+    /// done; with [`Action::Dropped`] nothing is to be sent. Log lines go
+    /// through `log` (an attacker chooses how many accounts start limiting).
     pub fn apply(
         &self,
         now: u64,
@@ -605,6 +598,7 @@ impl Rrl {
         account: &Account,
         out: &mut Vec<u8>,
         counters: &mut RrlCounters,
+        log: &LogLimiter,
     ) -> Action {
         let Some(class) = account.class else {
             return Action::Send;
@@ -627,10 +621,15 @@ impl Rrl {
             .count(now, &net, class, qtype, account.name(), limit);
         if c.evicted {
             counters.evictions += 1;
-            self.log_eviction(now);
+            if log.allow(LogEvent::RrlTableFull) {
+                warn!(
+                    accounts = self.capacity(),
+                    "response rate limit table full: accounts in use evicted; raise [server] rrl table_size"
+                );
+            }
         }
-        if c.started {
-            self.log_start(now, &net, class, account);
+        if c.started && log.allow(LogEvent::RrlLimiting) {
+            self.log_start(&net, class, account);
         }
         let i = class as usize;
         match (c.verdict, self.log_only) {
@@ -651,25 +650,8 @@ impl Rrl {
         }
     }
 
-    /// One line when an account starts limiting; at most one a second over
-    /// all workers (an attacker chooses how many accounts start).
-    fn log_start(&self, now: u64, net: &Network, class: ResponseClass, account: &Account) {
-        let next = self.next_log.load(Ordering::Relaxed);
-        if now < next
-            || self
-                .next_log
-                .compare_exchange(
-                    next,
-                    now + TICKS_PER_SECOND,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+    /// The line saying an account started limiting.
+    fn log_start(&self, net: &Network, class: ResponseClass, account: &Account) {
         let name = if account.name_len == 0 {
             String::new()
         } else {
@@ -681,30 +663,9 @@ impl Rrl {
             "response rate limit applies"
         };
         if class == ResponseClass::Positive {
-            info!(network = %net, class = class.as_str(), name = %name, qtype = account.qtype, suppressed, "{what}");
+            info!(network = %net, class = class.as_str(), name = %name, qtype = account.qtype, "{what}");
         } else {
-            info!(network = %net, class = class.as_str(), name = %name, suppressed, "{what}");
-        }
-    }
-
-    /// A warning when accounts in use are evicted, at most once a minute.
-    fn log_eviction(&self, now: u64) {
-        let next = self.next_eviction_log.load(Ordering::Relaxed);
-        if now >= next
-            && self
-                .next_eviction_log
-                .compare_exchange(
-                    next,
-                    now + 60 * TICKS_PER_SECOND,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            warn!(
-                accounts = self.capacity(),
-                "response rate limit table full: accounts in use evicted; raise [server] rrl table_size"
-            );
+            info!(network = %net, class = class.as_str(), name = %name, "{what}");
         }
     }
 }

@@ -177,6 +177,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
     let fd = sock.as_raw_fd();
     let metrics = zones.metrics.clone();
     let rrl = zones.rrl.clone();
+    let shared = zones.clone();
     let mut rrl_counters = RrlCounters::default();
     let mut rcodes = [0u64; 16];
     let mut view = ZoneView::new(zones);
@@ -239,7 +240,14 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };
             if send && let Some(rrl) = &rrl {
-                let action = rrl.apply(now, from.ip(), &scratch.account, out, &mut rrl_counters);
+                let action = rrl.apply(
+                    now,
+                    from.ip(),
+                    &scratch.account,
+                    out,
+                    &mut rrl_counters,
+                    &shared.log_limit,
+                );
                 send = action != Action::Dropped;
             }
             if send {

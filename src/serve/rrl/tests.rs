@@ -379,6 +379,7 @@ fn exempt_clients_and_unlimited_classes_are_not_counted() {
             &account,
             &mut out,
             &mut counters,
+            &LogLimiter::default(),
         );
         assert_eq!(a, Action::Send);
     }
@@ -391,6 +392,7 @@ fn exempt_clients_and_unlimited_classes_are_not_counted() {
             &err,
             &mut out,
             &mut counters,
+            &LogLimiter::default(),
         );
         assert_eq!(a, Action::Send);
     }
@@ -398,7 +400,16 @@ fn exempt_clients_and_unlimited_classes_are_not_counted() {
     // Not exempt: limited, counted by class; errors are never slipped.
     let from: IpAddr = "203.0.113.1".parse().unwrap();
     let actions: Vec<_> = (0..4)
-        .map(|_| rrl.apply(0, from, &account, &mut response(false), &mut counters))
+        .map(|_| {
+            rrl.apply(
+                0,
+                from,
+                &account,
+                &mut response(false),
+                &mut counters,
+                &LogLimiter::default(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
@@ -422,7 +433,16 @@ fn errors_are_dropped_not_slipped_and_log_only_sends_everything() {
     err.error();
     let from: IpAddr = "203.0.113.1".parse().unwrap();
     let actions: Vec<_> = (0..3)
-        .map(|_| rrl.apply(0, from, &err, &mut response(false), &mut counters))
+        .map(|_| {
+            rrl.apply(
+                0,
+                from,
+                &err,
+                &mut response(false),
+                &mut counters,
+                &LogLimiter::default(),
+            )
+        })
         .collect();
     assert_eq!(actions, [Action::Send, Action::Dropped, Action::Dropped]);
 
@@ -437,7 +457,14 @@ fn errors_are_dropped_not_slipped_and_log_only_sends_everything() {
     let original = response(false);
     for i in 0..5 {
         let mut out = original.clone();
-        let a = rrl.apply(0, from, &account, &mut out, &mut counters);
+        let a = rrl.apply(
+            0,
+            from,
+            &account,
+            &mut out,
+            &mut counters,
+            &LogLimiter::default(),
+        );
         assert_eq!(
             a,
             if i == 0 {
