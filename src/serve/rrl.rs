@@ -41,8 +41,11 @@
 //!
 //! A new account takes a free slot of its set, else the one idle longest; a
 //! slot whose bucket is full again holds nothing worth keeping. Taking one
-//! that still holds tokens in use is counted (`rrl_evictions`): the table
-//! is too small for the traffic.
+//! that still holds tokens in use is counted
+//! (`secondary53_rrl_evictions_total`): the table is too small for the
+//! traffic. Two keys of one set with the same 19-bit fingerprint (one pair
+//! in about 500,000) share an account, as two names with the same hash do
+//! in BIND's table.
 //!
 //! Limitations: no `all-per-second` and no `qps-scale` (BIND); NOTIFY
 //! responses and TSIG-signed queries are not limited; DNS cookies do not
@@ -55,9 +58,8 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::log_limit::{LogEvent, LogLimiter};
-
 use crate::config::RrlConfig;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::zone::wire;
 
 /// Clock ticks per second.
