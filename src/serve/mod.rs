@@ -11,6 +11,7 @@
 
 pub mod answer;
 pub mod query;
+pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
 pub mod udp;
@@ -81,6 +82,8 @@ pub struct Zones {
     /// Bumped whenever a zone publishes a snapshot, changes state, or is
     /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
 }
@@ -94,6 +97,7 @@ impl Zones {
             store: None,
             metrics,
             generation,
+            rrl: None,
             log_limit: LogLimiter::default(),
         }
     }
@@ -233,7 +237,8 @@ pub enum Transport {
 }
 
 /// Handles one message; writes the response into `out` and returns true
-/// when there is one to send.
+/// when there is one to send. With [`Scratch::track_account`] set, what the
+/// response is for the rate limiter is left in [`Scratch::account`].
 pub fn handle_packet(
     raw: &[u8],
     from: SocketAddr,
@@ -242,6 +247,11 @@ pub fn handle_packet(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
+    if scratch.track_account {
+        // Errors unless the answer path says otherwise; NOTIFY and signed
+        // answers clear it.
+        scratch.account.error();
+    }
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -284,6 +294,7 @@ fn general(
     };
     let response = match request.op_code {
         OpCode::Notify => {
+            scratch.account.class = None;
             let d = handle_notify(raw, &request, from, |apex| {
                 zones.get(apex).map(|z| NotifyPolicy {
                     allow: z.allow_notify.clone(),
@@ -416,6 +427,9 @@ fn signed_query(
     .saturating_sub(tsig);
     view.refresh();
     answer::answer(&q, view, limit, out, scratch);
+    // A signed answer is not rate-limited: the requester proved it holds
+    // the key, and a truncated copy would carry no valid signature.
+    scratch.account.class = None;
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
 }
