@@ -1484,6 +1484,27 @@ allow_notify = ["192.0.2.0/24"]
     }
 
     #[test]
+    fn journal_limits_default_and_held_versions_never_below_max_versions() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1\"]\n";
+        let z = &parse(base).unwrap().zones[0];
+        assert_eq!(z.journal_max_versions, 1000);
+        assert_eq!(z.journal_max_bytes, 100 * 1024 * 1024);
+        assert_eq!(z.journal_max_held_versions, 10_000);
+        let z = &parse(&format!(
+            "{base}journal_max_versions = 50000\njournal_max_bytes = 4096\njournal_max_held_versions = 20\n"
+        ))
+        .unwrap()
+        .zones[0];
+        let limits = z.journal_limits();
+        assert_eq!(limits.max_versions, 50_000);
+        assert_eq!(limits.max_bytes, 4096);
+        assert_eq!(
+            limits.max_held_versions, 50_000,
+            "raised to journal_max_versions"
+        );
+    }
+
+    #[test]
     fn prefix_matching() {
         let p: IpPrefix = "2001:db8::/32".parse().unwrap();
         assert!(p.contains("2001:db8::5".parse().unwrap()));
