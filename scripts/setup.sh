@@ -2,7 +2,9 @@
 # Install what the integration tests need, when it is missing. Idempotent.
 #
 # - Debian packages: BIND 9 (named, dig, nsupdate, named-checkzone), Knot
-#   (knotd, kdig), NSD and dnsperf. The tests start these themselves on
+#   (knotd, knotc, kdig), NSD (nsd, nsd-control), PowerDNS Authoritative with
+#   its SQLite backend (pdns_server, pdnsutil, pdns_control; sqlite3 loads
+#   the backend's schema) and dnsperf. The tests start these themselves on
 #   127.0.0.1 with free ports; this script never starts a service.
 # - Python: moto[server], the stand-in for the Route 53 API.
 set -euo pipefail
@@ -15,9 +17,11 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO=(sudo)
 fi
 
-DEBIAN_PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd dnsperf)
-NEEDED_COMMANDS=(named named-checkconf named-checkzone dig nsupdate knotd kdig nsd dnsperf)
-DAEMONS=(named knotd nsd)
+DEBIAN_PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd dnsperf
+    pdns-server pdns-backend-sqlite3 sqlite3)
+NEEDED_COMMANDS=(named named-checkconf named-checkzone dig nsupdate knotd knotc kdig
+    nsd nsd-control dnsperf pdns_server pdnsutil pdns_control sqlite3)
+DAEMONS=(named knotd nsd pdns_server)
 
 missing=()
 for cmd in "${NEEDED_COMMANDS[@]}"; do
