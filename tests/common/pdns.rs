@@ -2,8 +2,9 @@
 //! the gsqlite3 backend, as the primary of one zone.
 //!
 //! The zone is loaded with `pdnsutil load-zone` and set to kind `primary`;
-//! the TSIG key is imported with `pdnsutil import-tsig-key` and named in the
-//! zone's `TSIG-ALLOW-AXFR` metadata, and `allow-axfr-ips` lists no
+//! the TSIG key is imported with `pdnsutil import-tsig-key` and activated
+//! for the zone with `pdnsutil activate-tsig-key ZONE KEY primary` (the
+//! zone's `TSIG-ALLOW-AXFR` metadata), and `allow-axfr-ips` lists no
 //! loopback address, so only signed transfers are allowed. PowerDNS signs
 //! its NOTIFY with that key too. Changes are made as PowerDNS's users make
 //! them: `pdnsutil` record edits, `pdnsutil increase-serial`, then
@@ -95,7 +96,7 @@ impl Pdns {
         pdns.pdnsutil(&["load-zone", &zone, &zone_file]);
         pdns.pdnsutil(&["set-kind", &zone, "primary"]);
         pdns.pdnsutil(&["import-tsig-key", &key_name, &algorithm, &secret]);
-        pdns.pdnsutil(&["set-meta", &zone, "TSIG-ALLOW-AXFR", &key_name]);
+        pdns.pdnsutil(&["activate-tsig-key", &zone, &key_name, "primary"]);
         pdns.spawn();
         pdns
     }
