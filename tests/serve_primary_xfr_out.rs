@@ -7,14 +7,14 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bind_secondary::BindSecondary;
 use common::{
     Secondary, assert_zones_equal, dig, free_port, parse_soa_serial, poll_until, strip_tsig_lines,
-    tool, wait_until,
+    wait_until,
 };
 use tempfile::TempDir;
 

@@ -1029,6 +1029,10 @@ fn upsert_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Res
     Ok(())
 }
 
+/// The change one IXFR delta made, as the journal keeps it: (removed,
+/// added), each led by its SOA.
+type JournaledChange = (Vec<Rr>, Vec<Rr>);
+
 /// Applies one IXFR delta to the stored records and returns the change it
 /// made, as the journal keeps it: (removed, added), each led by its SOA.
 /// `Err(record)` when the delta removes a record the zone does not hold.
@@ -1045,7 +1049,7 @@ fn apply_ixfr_delta(
     tx: &Transaction<'_>,
     zone_id: i64,
     d: &ZoneDelta,
-) -> rusqlite::Result<Result<(Vec<Rr>, Vec<Rr>), Rr>> {
+) -> rusqlite::Result<Result<JournaledChange, Rr>> {
     use std::collections::HashSet;
     // A record with its class and TTL: equal ones are the same data.
     fn exact(r: &Rr) -> (&str, u16, &[u8], u16, u32) {

@@ -76,18 +76,18 @@ fn first_axfr_is_stored_whole_without_delta() {
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
 }
 
-/// An IXFR delta from `soa(1)` to `soa(2)` on a zone that holds `base`
-/// (committed by AXFR); returns the journaled (removed, added) of it, or
-/// the commit's error.
-fn journal_of_ixfr(
-    base: Vec<Rr>,
-    removed: Vec<Rr>,
-    added: Vec<Rr>,
-) -> (
+/// The store, its directory, and the journaled (removed, added) of a
+/// commit or its error.
+type Journaled = (
     Store,
     tempfile::TempDir,
     Result<(Vec<Rr>, Vec<Rr>), StoreError>,
-) {
+);
+
+/// An IXFR delta from `soa(1)` to `soa(2)` on a zone that holds `base`
+/// (committed by AXFR); returns the journaled (removed, added) of it, or
+/// the commit's error.
+fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled {
     let (d, mut s) = open();
     s.commit_axfr(Z, base, &info(VersionKind::Axfr, 10))
         .unwrap();
