@@ -12,7 +12,7 @@
 //!
 //! [[key]]
 //! name = "xfer"
-//! algorithm = "hmac-sha256"
+//! algorithm = "hmac-sha256"        # any of RFC 8945's six; "hmac-sha256-128": truncated
 //! secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
 //!
 //! [[zone]]

@@ -373,7 +373,7 @@ fn general(
 /// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
 /// like any query, and the answer signed. A failed TSIG gets NOTAUTH with
 /// the error of section 5.2: BADKEY or BADSIG unsigned, BADTIME signed and
-/// carrying our clock. Room for the TSIG is kept in the answer's size
+/// carrying our clock, BADTRUNC signed; a MAC of a forbidden length FORMERR. Room for the TSIG is kept in the answer's size
 /// limit, so a signed answer never passes 65,535 bytes on TCP nor the
 /// requester's payload size on UDP.
 fn signed_query(
