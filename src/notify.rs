@@ -179,12 +179,24 @@ fn decide(
 
 /// Sends NOTIFY for `zone` at `soa` to `target` (RFC 1996 section 3.6):
 /// retried with a doubling timeout, five tries, until the target answers.
-/// Returns whether it answered.
+/// A NOTIFY signed with `signer` takes only an answer signed with it (RFC
+/// 8945 5.3); others are ignored. Returns whether it answered.
 pub async fn notify_out(
     zone: hickory_proto::rr::Name,
     soa: crate::zone::Rr,
     target: SocketAddr,
     signer: Option<TsigKey>,
+) -> bool {
+    notify_out_with(zone, soa, target, signer, std::time::Duration::from_secs(1)).await
+}
+
+/// [`notify_out`] with the first try's timeout.
+async fn notify_out_with(
+    zone: hickory_proto::rr::Name,
+    soa: crate::zone::Rr,
+    target: SocketAddr,
+    signer: Option<TsigKey>,
+    first_timeout: std::time::Duration,
 ) -> bool {
     use tokio::net::UdpSocket;
     let bind: SocketAddr = if target.is_ipv4() {
@@ -200,7 +212,7 @@ pub async fn notify_out(
         tracing::warn!(zone = %zone, %target, "NOTIFY out: cannot reach target");
         return false;
     }
-    let mut timeout = std::time::Duration::from_secs(1);
+    let mut timeout = first_timeout;
     let mut buf = vec![0u8; 4096];
     for attempt in 1..=5 {
         let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Notify);
@@ -212,11 +224,15 @@ pub async fn notify_out(
         if let Ok(rec) = soa.to_record() {
             m.add_answer(rec);
         }
-        if let Some(s) = &signer
-            && let Err(e) = crate::tsig::sign_request(&mut m, s)
-        {
-            tracing::warn!(zone = %zone, %target, error = %e, "NOTIFY out: cannot sign");
-            return false;
+        let mut request_mac = None;
+        if let Some(s) = &signer {
+            match crate::tsig::sign_request(&mut m, s) {
+                Ok(mac) => request_mac = Some(mac),
+                Err(e) => {
+                    tracing::warn!(zone = %zone, %target, error = %e, "NOTIFY out: cannot sign");
+                    return false;
+                }
+            }
         }
         let Ok(bytes) = m.to_vec() else {
             return false;
@@ -236,11 +252,33 @@ pub async fn notify_out(
                     if resp.id != m.id || resp.message_type != MessageType::Response {
                         continue;
                     }
+                    let tsig = match (&signer, &request_mac) {
+                        (Some(s), Some(mac)) => {
+                            crate::tsig::ResponseVerifier::new(s.clone(), mac.clone())
+                                .verify(&buf[..n])
+                                .err()
+                        }
+                        _ => None,
+                    };
+                    if let Some(failure) = tsig.as_ref()
+                        && resp.response_code == ResponseCode::NoError
+                    {
+                        // Not provably from the target: wait on for its answer.
+                        tracing::warn!(zone = %zone, %target, error = %failure, "NOTIFY out: answer failed TSIG, ignored");
+                        continue;
+                    }
                     if resp.response_code == ResponseCode::NoError {
                         tracing::info!(zone = %zone, %target, serial = soa.soa_serial().unwrap_or(0), attempt, "NOTIFY out acknowledged");
                         return true;
                     }
-                    tracing::warn!(zone = %zone, %target, rcode = %resp.response_code, "NOTIFY out refused by target");
+                    match tsig {
+                        Some(failure) => {
+                            tracing::warn!(zone = %zone, %target, rcode = %resp.response_code, tsig = %failure, "NOTIFY out refused by target")
+                        }
+                        None => {
+                            tracing::warn!(zone = %zone, %target, rcode = %resp.response_code, "NOTIFY out refused by target")
+                        }
+                    }
                     return false;
                 }
                 // ICMP unreachable shows up as a receive error: wait out
@@ -468,5 +506,84 @@ mod tests {
             ),
             "signed with the key"
         );
+    }
+
+    fn soa() -> crate::zone::Rr {
+        use hickory_proto::rr::rdata::SOA;
+        use hickory_proto::rr::{RData, Record};
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let soa = SOA::new(
+            n("ns1.example.com."),
+            n("host.example.com."),
+            7,
+            3600,
+            600,
+            86400,
+            300,
+        );
+        crate::zone::Rr::from_record(&Record::from_rdata(
+            n("example.com."),
+            3600,
+            RData::SOA(soa),
+        ))
+        .unwrap()
+    }
+
+    /// A NOTIFY target on a local UDP socket: answers every NOTIFY with
+    /// the answers `answers` makes from the request bytes; returns its
+    /// address.
+    async fn target(answers: impl Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static) -> SocketAddr {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                for a in answers(&buf[..n]) {
+                    let _ = sock.send_to(&a, from).await;
+                }
+            }
+        });
+        addr
+    }
+
+    /// The answer to the NOTIFY `raw`, signed with `k`.
+    fn answer_signed(raw: &[u8], k: &TsigKey) -> Vec<u8> {
+        let req = Message::from_vec(raw).unwrap();
+        let mac = find_tsig(raw).unwrap().unwrap().mac.to_vec();
+        let mut resp = Message::new(req.id, MessageType::Response, OpCode::Notify);
+        resp.metadata.authoritative = true;
+        resp.add_queries(req.queries.iter().cloned());
+        crate::tsig::sign_response(&mut resp, k, &mac).unwrap();
+        resp.to_vec().unwrap()
+    }
+
+    const TRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+    /// RFC 8945 5.3: a signed NOTIFY takes only an answer signed with its
+    /// key; one signed with another secret is ignored.
+    #[tokio::test]
+    async fn notify_out_takes_only_an_answer_signed_with_its_key() {
+        let k = key("xfer.", b"right");
+        let forged = key("xfer.", b"wrong");
+        let (k2, f2) = (k.clone(), forged.clone());
+        let good = target(move |raw| vec![answer_signed(raw, &f2), answer_signed(raw, &k2)]).await;
+        let zone = Name::from_ascii("example.com.").unwrap();
+        assert!(notify_out_with(zone.clone(), soa(), good, Some(k.clone()), TRY).await);
+
+        let f3 = forged.clone();
+        let bad = target(move |raw| vec![answer_signed(raw, &f3)]).await;
+        assert!(
+            !notify_out_with(zone.clone(), soa(), bad, Some(k.clone()), TRY).await,
+            "a badly signed answer is not an acknowledgement"
+        );
+
+        // Without a key, any answer with the id does.
+        let plain = target(move |raw| {
+            let req = Message::from_vec(raw).unwrap();
+            let resp = Message::new(req.id, MessageType::Response, OpCode::Notify);
+            vec![resp.to_vec().unwrap()]
+        })
+        .await;
+        assert!(notify_out_with(zone, soa(), plain, None, TRY).await);
     }
 }
