@@ -12,7 +12,7 @@
 //!   update;
 //! - `sN.test`: secondary53 primary from a file, transfers only with the
 //!   key; BIND its secondary: AXFR, then a signed NOTIFY from secondary53
-//!   and IXFR after a reload;
+//!   (BIND's signed answer verified) and IXFR after a reload;
 //! - `dig -y` signed queries, answered signed (and NOTAUTH BADSIG with a
 //!   wrong secret);
 //! - one warning per MD5 or SHA-1 key, however often it is used.
@@ -400,6 +400,17 @@ fn every_algorithm_interoperates_with_bind() {
         assert!(
             logged(&sec.log(), &["transfer out", &zone_field, "kind=Ixfr"]),
             "{ours}: no IXFR out of {zone}"
+        );
+        // BIND's signed answer to the NOTIFY verified.
+        wait_until(
+            &format!("BIND's answer to the NOTIFY of {zone} verifies ({ours})"),
+            Duration::from_secs(10),
+            || {
+                logged(
+                    &sec.log(),
+                    &["NOTIFY out acknowledged", &zone_field, "serial=2"],
+                )
+            },
         );
     }
     let named_log = named.log();
