@@ -6,6 +6,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::{Name, RecordType, TSigner};
 
+use super::wire::feed_unsigned_message;
 use super::*;
 
 fn name(s: &str) -> Name {
