@@ -12,7 +12,7 @@
 //!
 //! [[key]]
 //! name = "xfer"
-//! algorithm = "hmac-sha256"
+//! algorithm = "hmac-sha256"        # any of RFC 8945's six; "hmac-sha256-128": truncated
 //! secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
 //!
 //! [[zone]]
@@ -31,9 +31,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use hickory_proto::rr::Name;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+
+use crate::tsig::{Algorithm, KeyError, TsigKey, parse_key_algorithm};
 
 /// An error in a configuration file, with the place it was found.
 #[derive(Debug, thiserror::Error)]
@@ -276,9 +277,19 @@ pub struct KeyConfig {
     /// Key name as both sides know it (a domain name).
     pub name: Name,
     /// HMAC algorithm.
-    pub algorithm: TsigAlgorithm,
+    pub algorithm: Algorithm,
+    /// Length in bytes of the MACs sent (and the shortest accepted), when
+    /// truncated as in `hmac-sha256-128` (16); None: the full MAC.
+    pub mac_len: Option<usize>,
     /// Decoded secret.
     pub secret: Vec<u8>,
+}
+
+impl KeyConfig {
+    /// The key for signing and verifying.
+    pub fn tsig_key(&self) -> Result<TsigKey, KeyError> {
+        TsigKey::new(&self.name, self.algorithm, &self.secret, self.mac_len)
+    }
 }
 
 impl fmt::Debug for KeyConfig {
@@ -286,6 +297,7 @@ impl fmt::Debug for KeyConfig {
         f.debug_struct("KeyConfig")
             .field("name", &self.name)
             .field("algorithm", &self.algorithm)
+            .field("mac_len", &self.mac_len)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -920,7 +932,7 @@ impl Config {
                     format!("key `{}` is defined twice", k.name.get_ref()),
                 ));
             }
-            let algorithm = parse_algorithm(k.algorithm.get_ref())
+            let (algorithm, mac_len) = parse_key_algorithm(k.algorithm.get_ref())
                 .map_err(|m| err_at(k.algorithm.span().start, m))?;
             let secret = base64::engine::general_purpose::STANDARD
                 .decode(k.secret.get_ref().trim())
@@ -936,6 +948,7 @@ impl Config {
             keys.push(KeyConfig {
                 name,
                 algorithm,
+                mac_len,
                 secret,
             });
         }
@@ -1186,25 +1199,6 @@ pub fn canonical_name(s: &str) -> Result<Name, String> {
     Ok(n)
 }
 
-fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
-    let alg = match s.to_ascii_lowercase().trim_end_matches('.') {
-        "hmac-sha256" => TsigAlgorithm::HmacSha256,
-        "hmac-sha384" => TsigAlgorithm::HmacSha384,
-        "hmac-sha512" => TsigAlgorithm::HmacSha512,
-        "hmac-sha224" | "hmac-sha1" | "hmac-md5" | "hmac-md5.sig-alg.reg.int" => {
-            return Err(format!(
-                "TSIG algorithm `{s}` is not supported by this build; use hmac-sha256, hmac-sha384 or hmac-sha512"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "unknown TSIG algorithm `{s}`; expected hmac-sha256, hmac-sha384 or hmac-sha512"
-            ));
-        }
-    };
-    Ok(alg)
-}
-
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     text.as_bytes()[..offset]
@@ -1289,11 +1283,43 @@ allow_notify = ["192.0.2.0/24"]
     }
 
     #[test]
-    fn unsupported_algorithm_is_explained() {
-        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-md5\"\nsecret=\"YWJj\"\n";
+    fn unknown_algorithm_is_explained() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-sha3\"\nsecret=\"YWJj\"\n";
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("test.toml:5:"), "{e}");
-        assert!(e.contains("not supported"), "{e}");
+        assert!(e.contains("unknown TSIG algorithm"), "{e}");
+        let text = text.replace("hmac-sha3", "hmac-sha256-120");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:5:"), "{e}");
+        assert!(e.contains("cannot be cut below 128 bits"), "{e}");
+    }
+
+    /// Every algorithm of RFC 8945, and BIND's truncated notation.
+    #[test]
+    fn every_algorithm_and_truncation_is_accepted() {
+        for (alg, want, len) in [
+            ("hmac-md5", Algorithm::HmacMd5, None),
+            ("hmac-md5.sig-alg.reg.int", Algorithm::HmacMd5, None),
+            ("hmac-sha1", Algorithm::HmacSha1, None),
+            ("hmac-sha224", Algorithm::HmacSha224, None),
+            ("hmac-sha256", Algorithm::HmacSha256, None),
+            ("hmac-sha384", Algorithm::HmacSha384, None),
+            ("hmac-sha512", Algorithm::HmacSha512, None),
+            ("hmac-sha256-128", Algorithm::HmacSha256, Some(16)),
+            ("hmac-sha1-80", Algorithm::HmacSha1, Some(10)),
+        ] {
+            let text = format!(
+                "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"{alg}\"\nsecret=\"YWJj\"\n"
+            );
+            let c = parse(&text).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(
+                (c.keys[0].algorithm, c.keys[0].mac_len),
+                (want, len),
+                "{alg}"
+            );
+            let k = c.keys[0].tsig_key().unwrap();
+            assert_eq!(k.mac_len(), len.unwrap_or(want.output_len()));
+        }
     }
 
     #[test]

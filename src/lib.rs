@@ -35,7 +35,8 @@
 //!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
 //!   pure response interpreter.
-//! - [`tsig`]: TSIG keys, signing and verification (RFC 8945).
+//! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
+//!   HMAC algorithms and truncated MACs.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
 //! - [`serve`]: UDP workers and TCP connections, the query path

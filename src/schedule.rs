@@ -197,7 +197,7 @@ pub struct ZoneTask {
     shared: Arc<ZoneShared>,
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
-    notify_signer: Option<hickory_proto::rr::TSigner>,
+    notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
     store_health: Arc<StoreHealth>,
     /// Effective (refresh, retry, expire) of the current SOA.
@@ -221,7 +221,7 @@ impl ZoneTask {
         config: ZoneConfig,
         primaries: Vec<Primary>,
         commands: mpsc::Receiver<ZoneCommand>,
-        notify_signer: Option<hickory_proto::rr::TSigner>,
+        notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tracing::info;
 
-use hickory_proto::rr::TSigner;
+use crate::tsig::TsigKey;
 
 use crate::config::{Config, ZoneConfig};
 use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
@@ -181,13 +181,16 @@ fn signer_for(
     config: &Config,
     zone: &ZoneConfig,
     key: &Option<String>,
-) -> Result<Option<TSigner>, ServerError> {
+) -> Result<Option<TsigKey>, ServerError> {
     match key {
         Some(k) => {
             let key = config.key(k).ok_or_else(|| {
                 ServerError::Key(format!("zone {}: key {k} is not defined", zone.name))
             })?;
-            Ok(Some(crate::tsig::signer(key).map_err(ServerError::Key)?))
+            Ok(Some(
+                key.tsig_key()
+                    .map_err(|e| ServerError::Key(e.to_string()))?,
+            ))
         }
         None => Ok(None),
     }
@@ -243,14 +246,14 @@ fn build_zone(
 
 fn key_signers(
     config: &Config,
-) -> Result<std::collections::HashMap<hickory_proto::rr::Name, TSigner>, ServerError> {
+) -> Result<std::collections::HashMap<hickory_proto::rr::Name, TsigKey>, ServerError> {
     config
         .keys
         .iter()
         .map(|k| {
             Ok((
                 k.name.clone(),
-                crate::tsig::signer(k).map_err(ServerError::Key)?,
+                k.tsig_key().map_err(|e| ServerError::Key(e.to_string()))?,
             ))
         })
         .collect()
