@@ -288,6 +288,22 @@ impl ResponseSigner {
     }
 }
 
+/// The size of the TSIG record `signer` adds to a response (RFC 8945
+/// section 4.2: key name, TYPE to RDLENGTH, algorithm name, time, fudge,
+/// MAC, original id, error, other length), so a UDP answer can leave
+/// exactly the room it needs. Unknown MAC sizes count as 64 bytes.
+pub fn tsig_record_len(signer: &TSigner) -> usize {
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+    use hickory_proto::serialize::binary::BinEncodable;
+    let wire = |n: &hickory_proto::rr::Name| n.to_bytes().map(|b| b.len()).unwrap_or(255);
+    let mac = match signer.algorithm() {
+        TsigAlgorithm::HmacSha256 => 32,
+        TsigAlgorithm::HmacSha384 => 48,
+        _ => 64,
+    };
+    wire(signer.signer_name()) + 10 + wire(&signer.algorithm().to_name()) + 6 + 2 + 2 + mac + 6
+}
+
 /// Signs a response to a verified request.
 pub fn sign_response(
     response: &mut Message,
@@ -311,6 +327,33 @@ pub fn sign_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The room kept for a TSIG record is exactly what signing adds.
+    #[test]
+    fn tsig_record_len_is_what_signing_adds() {
+        for (alg, name) in [
+            (TsigAlgorithm::HmacSha256, "k."),
+            (
+                TsigAlgorithm::HmacSha384,
+                "a-much-longer-key-name.example.org.",
+            ),
+            (TsigAlgorithm::HmacSha512, "x.y."),
+        ] {
+            let s = TSigner::new(
+                b"secret".to_vec(),
+                alg,
+                Name::from_ascii(name).unwrap(),
+                FUDGE,
+            )
+            .unwrap();
+            let mut msg = vec![0u8; 12];
+            let before = msg.len();
+            ResponseSigner::new(s.clone(), vec![1; 32])
+                .sign(&mut msg)
+                .unwrap();
+            assert_eq!(msg.len() - before, tsig_record_len(&s), "{name}");
+        }
+    }
     use hickory_proto::op::{MessageType, OpCode, Query};
     use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
     use hickory_proto::rr::{Name, RecordType};

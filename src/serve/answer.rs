@@ -94,7 +94,9 @@ struct Out<'q> {
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
-/// largest response allowed (UDP payload, or 65535 for TCP).
+/// largest response allowed (UDP payload, or 65535 for TCP), less any
+/// room the caller keeps for a TSIG record; it is obeyed as given (a
+/// header and the question are always written, truncated if need be).
 pub fn answer(
     q: &ParsedQuery<'_>,
     zones: &impl ZoneLookup,
@@ -128,7 +130,6 @@ pub fn answer(
             .compression
             .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
     }
-    let limit = limit.max(512);
     let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
 
     if let Some(e) = q.edns

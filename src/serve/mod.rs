@@ -393,15 +393,15 @@ fn signed_query(
     let Ok(q) = parse_query(&bytes) else {
         return answer::error_response(raw, rcode::FORMERR, out);
     };
-    // Room for the TSIG record in a UDP answer.
+    // Room for the TSIG record in the answer.
     let limit = match transport {
         Transport::Tcp => 65535,
         Transport::Udp => q
             .edns
             .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
-            .unwrap_or(512)
-            .saturating_sub(128),
-    };
+            .unwrap_or(512),
+    }
+    .saturating_sub(crate::tsig::tsig_record_len(&signer));
     view.refresh();
     answer::answer(&q, view, limit, out, scratch);
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);

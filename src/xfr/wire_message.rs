@@ -61,7 +61,9 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
         }
         at = end + 4;
     }
-    let mut answers = Vec::with_capacity(an as usize);
+    // A record takes at least 11 bytes: ANCOUNT alone (up to 65535 in a
+    // 12-byte message) must not size the allocation.
+    let mut answers = Vec::with_capacity((an as usize).min(raw.len().saturating_sub(at) / 11));
     for _ in 0..an {
         let (owner, end) =
             wire::read_name_buf(raw, at).ok_or_else(|| format!("bad owner name at byte {at}"))?;
