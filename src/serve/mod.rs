@@ -403,7 +403,7 @@ fn signed_query(
     }
     .saturating_sub(crate::tsig::tsig_record_len(&signer));
     view.refresh();
-    answer::answer(&q, view, limit, out, scratch);
+    answer::answer_for_tsig(&q, view, limit, out, scratch);
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
 }
