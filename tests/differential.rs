@@ -1384,3 +1384,134 @@ fn nsec3_signed_zone_answers_match_bind() {
 fn zone_built_by_a_chain_of_ixfrs_answers_match_bind() {
     run_variant(Variant::IxfrChain);
 }
+
+/// The comparison itself: each rule catches what it is named for (no
+/// servers involved).
+#[test]
+fn comparison_rules_catch_what_they_name() {
+    let q = |qtype: &'static str, dnssec: bool| Query {
+        name: "x.diff.test.".into(),
+        qtype,
+        opts: Opts {
+            dnssec,
+            ..Opts::PLAIN
+        },
+    };
+    let resp = |answer: &[&str], tc: bool| Response {
+        qname: "x.diff.test.".into(),
+        qtype: "A".into(),
+        rcode: "NOERROR".into(),
+        aa: true,
+        tc,
+        answer: {
+            let mut a: Vec<String> = answer.iter().map(|l| normalize(l)).collect();
+            a.sort();
+            a
+        },
+        size: 100,
+        ..Response::default()
+    };
+    let differs = |q: &Query, b: &Response, s: &Response, full: Option<&Response>| {
+        let reference = full.map(|f| Some(f.clone()));
+        compare(q, &Some(b.clone()), &Some(s.clone()), reference.as_ref()).0
+    };
+    let a1 = "x.diff.test. 300 IN A 192.0.2.1";
+    let a2 = "x.diff.test. 300 IN A 192.0.2.2";
+    let mx = "x.diff.test. 300 IN MX 10 Host1.diff.test.";
+    let txt = "x.diff.test. 300 IN TXT \"Two  Spaces\"";
+    let sig_a =
+        "x.diff.test. 300 IN RRSIG A 13 3 300 20300101000000 20200101000000 1 diff.test. AAAA";
+    let sig_mx =
+        "x.diff.test. 300 IN RRSIG MX 13 3 300 20300101000000 20200101000000 1 diff.test. BBBB";
+
+    // Owner case is not a difference; RDATA case and spacing are.
+    assert_eq!(
+        differs(
+            &q("MX", false),
+            &resp(&[mx], false),
+            &resp(&["X.Diff.Test. 300 IN MX 10 Host1.diff.test."], false),
+            None
+        ),
+        None
+    );
+    assert!(
+        differs(
+            &q("MX", false),
+            &resp(&[mx], false),
+            &resp(&["x.diff.test. 300 IN MX 10 host1.diff.test."], false),
+            None
+        )
+        .is_some()
+    );
+    assert!(
+        differs(
+            &q("TXT", false),
+            &resp(&[txt], false),
+            &resp(&["x.diff.test. 300 IN TXT \"Two Spaces\""], false),
+            None
+        )
+        .is_some()
+    );
+    // A record twice is a difference.
+    assert!(
+        differs(
+            &q("A", false),
+            &resp(&[a1, a2], false),
+            &resp(&[a1, a1, a2], false),
+            None
+        )
+        .is_some()
+    );
+    // Truncated answers are compared in full.
+    assert!(differs(&q("A", false), &resp(&[a1], true), &resp(&[], true), None).is_some());
+    assert_eq!(
+        differs(&q("A", false), &resp(&[a1], true), &resp(&[a1], true), None),
+        None
+    );
+    // ANY: one whole RRset of the full answer, its RRSIGs exactly under DO.
+    let full = resp(&[a1, a2, mx, sig_a, sig_mx], false);
+    let bind_udp = resp(&[mx, sig_mx], false);
+    let any = q("ANY", true);
+    assert_eq!(
+        differs(&any, &bind_udp, &resp(&[a1, a2, sig_a], false), Some(&full)),
+        None
+    );
+    assert!(
+        differs(&any, &bind_udp, &resp(&[a1, sig_a], false), Some(&full)).is_some(),
+        "part of an RRset"
+    );
+    assert!(
+        differs(&any, &bind_udp, &resp(&[a1, a2], false), Some(&full)).is_some(),
+        "RRSIG missing"
+    );
+    assert!(
+        differs(
+            &any,
+            &bind_udp,
+            &resp(&[a1, a2, sig_a, sig_mx], false),
+            Some(&full)
+        )
+        .is_some(),
+        "another RRset's RRSIG"
+    );
+    assert!(
+        differs(
+            &any,
+            &bind_udp,
+            &resp(&[a1, a2, mx, sig_a, sig_mx], false),
+            Some(&full)
+        )
+        .is_some(),
+        "two RRsets"
+    );
+    assert!(
+        differs(
+            &q("ANY", false),
+            &bind_udp,
+            &resp(&[a1, a2, sig_a], false),
+            Some(&full)
+        )
+        .is_some(),
+        "RRSIG without DO"
+    );
+}
