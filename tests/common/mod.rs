@@ -1052,6 +1052,40 @@ pub fn query_serial(port: u16, zone: &str) -> Option<u32> {
     ]))
 }
 
+/// Every sample of secondary53's Prometheus endpoint on 127.0.0.1:`port`,
+/// by series (`name{labels}`), or `None` when it cannot be read.
+pub fn scrape_metrics(port: u16) -> Option<BTreeMap<String, f64>> {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (_, body) = resp.split_once("\r\n\r\n")?;
+    Some(
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// Sum of the samples of metric `name` whose labels include every
+/// `key="value"` pair given (0 when there are none).
+pub fn metric_sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
+    samples
+        .iter()
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|l| series.contains(l))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
 /// Path of the secondary53 binary Cargo built for these tests.
 pub fn secondary53_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_secondary53"))
