@@ -1052,6 +1052,21 @@ pub fn query_serial(port: u16, zone: &str) -> Option<u32> {
     ]))
 }
 
+/// Waits until `secondary53 zone status ZONE` says `settled=yes`: no check
+/// is running and none is asked for (queued NOTIFYs and commands count), so
+/// whatever caused a check before has had all its effects, and counters
+/// read now are final for it. Panics after `timeout`.
+pub fn wait_settled(sec: &Secondary, zone: &str, timeout: Duration) {
+    wait_until(
+        &format!("zone {zone} has settled (no check running or asked for)"),
+        timeout,
+        || {
+            let (ok, out, _) = sec.cli(&["zone", "status", zone]);
+            ok && out.split_whitespace().any(|w| w == "settled=yes")
+        },
+    );
+}
+
 /// Every sample of secondary53's Prometheus endpoint on 127.0.0.1:`port`,
 /// by series (`name{labels}`), or `None` when it cannot be read.
 pub fn scrape_metrics(port: u16) -> Option<BTreeMap<String, f64>> {

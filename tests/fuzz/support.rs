@@ -148,6 +148,9 @@ fn status(state: ZoneLifecycle) -> ZoneStatus {
         expire_at: None,
         last_error: None,
         versions_committed: 0,
+        commands_taken: 0,
+        commands_covered: 0,
+        checking: false,
     }
 }
 
