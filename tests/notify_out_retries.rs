@@ -17,14 +17,17 @@ use hickory_proto::rr::{RData, RecordType};
 const ZONE: &str = "notify-out.test";
 const SERIAL: u32 = 2024060101;
 
-/// A downstream on 127.0.0.1 that records every NOTIFY (arrival time,
-/// message) and answers only the `answer_on`-th one.
-fn downstream(answer_on: usize) -> (u16, Arc<Mutex<Vec<(Instant, Message)>>>) {
+/// Every NOTIFY a downstream received: arrival time and message.
+type Received = Arc<Mutex<Vec<(Instant, Message)>>>;
+
+/// A downstream on 127.0.0.1 that records every NOTIFY and answers only
+/// the `answer_on`-th one.
+fn downstream(answer_on: usize) -> (u16, Received) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind downstream");
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let port = sock.local_addr().expect("addr").port();
-    let seen: Arc<Mutex<Vec<(Instant, Message)>>> = Arc::default();
+    let seen: Received = Arc::default();
     let log = seen.clone();
     thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
