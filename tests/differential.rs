@@ -1007,9 +1007,26 @@ fn show_response(out: &mut String, label: &str, r: &Option<Response>, other: &Op
 // Setup
 // ---------------------------------------------------------------------------
 
+/// UDP workers of the secondary53 under test: as many sockets on its port.
+const UDP_WORKERS: usize = 2;
+
+/// UDP sockets bound to 127.0.0.1:`port` on this host (`/proc/net/udp`).
+/// secondary53's workers share their port with `SO_REUSEPORT`, which lets
+/// another process of the same user (another test run on a shared machine
+/// that picked the same free port) bind it too and take part of the
+/// queries: the answers would then not all be secondary53's.
+fn udp_sockets_on(port: u16) -> usize {
+    let local = format!("0100007F:{port:04X}");
+    fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(local.as_str()))
+        .count()
+}
+
 fn secondary_config(port: u16, dir: &Path, primary: &str) -> String {
     format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\n\
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nudp_workers = {UDP_WORKERS}\n\n\
          [[zone]]\nname = \"{ZONE}\"\nprimaries = [\"{primary}\"]\n\
          connect_timeout = 2\nmessage_timeout = 4\ntransfer_timeout = 60\n",
         dir.join("var").display()
@@ -1236,6 +1253,16 @@ fn run_variant(variant: Variant) {
     let t = Instant::now();
     let round = ask_and_compare(servers.bind.port(), servers.port, &queries);
     let query_time = t.elapsed();
+    // Every answer came from the secondary53 under test only if nothing
+    // else shared its port meanwhile.
+    let sockets = udp_sockets_on(servers.port);
+    assert_eq!(
+        sockets, UDP_WORKERS,
+        "{sockets} UDP sockets on port {} where secondary53 has {UDP_WORKERS}: another \
+         process bound the same port (SO_REUSEPORT) and answered part of the queries; \
+         this run compares nothing",
+        servers.port
+    );
 
     let mut mismatches = Vec::new();
     let mut normalizations: BTreeMap<&str, usize> = BTreeMap::new();
