@@ -282,7 +282,7 @@ fn a_burst_of_notifies_causes_one_transfer() {
     common::wait_settled(&sec, ZONE, Duration::from_secs(10));
     assert!(sec.is_running(), "secondary53 exited");
     let zone = format!("zone=\"{ZONE}.\"");
-    let m = common::scrape_metrics(metrics).expect("scrape the metrics endpoint");
+    let m = common::net::scrape(metrics).expect("scrape the metrics endpoint");
     let count = |name: &str, labels: &[&str]| {
         let mut all = vec![zone.as_str()];
         all.extend_from_slice(labels);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Secondary, free_port, metric_sum, scrape_metrics, wait_until};
+use common::{Secondary, free_port, metric_sum, wait_until};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
@@ -85,7 +85,7 @@ fn notify_out_is_sent_again_with_a_doubling_wait_until_answered() {
     // that nothing more is sent for it.
     let zone_label = format!("zone=\"{ZONE}.\"");
     let sent = |result: &str| {
-        scrape_metrics(metrics).map_or(0.0, |m| {
+        common::net::scrape(metrics).map_or(0.0, |m| {
             metric_sum(
                 &m,
                 "secondary53_notify_sent_total",

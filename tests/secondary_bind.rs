@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{metric_sum, query_serial, scrape_metrics, stored_serial, zone_dump};
+use common::{metric_sum, query_serial, stored_serial, zone_dump};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -159,7 +159,7 @@ fn zone_status(sec: &Secondary) -> BTreeMap<String, String> {
 /// Counters of the zone from the metrics endpoint on `port`: NOTIFYs
 /// accepted and refused, completed refresh checks, committed transfers.
 fn zone_counters(port: u16) -> [f64; 4] {
-    let m = scrape_metrics(port).expect("scrape the metrics endpoint");
+    let m = common::net::scrape(port).expect("scrape the metrics endpoint");
     let zone = "zone=\"example.com.\"";
     [
         metric_sum(

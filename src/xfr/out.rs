@@ -8,16 +8,26 @@
 //!
 //! Messages are written to the connection as they are produced (up to
 //! [`MESSAGE_TARGET`] bytes each), so a large zone is never buffered whole.
+//!
+//! Limits ([`XfrOutLimits`]): every message must be taken by the requester
+//! within the write timeout (a requester that stops reading loses the
+//! connection), and at most `transfers_out` transfers run at once; a request
+//! over that is answered REFUSED, as BIND does. The caller bounds the whole
+//! transfer in time.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType, TSigner};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::config::TransferAcl;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::serve::answer::rcode;
 use crate::store::Store;
@@ -41,9 +51,48 @@ pub enum XfrOutKind {
     UpToDate,
 }
 
+/// What a transfer out may use, and its limits.
+pub struct XfrOutLimits<'a> {
+    /// Counters.
+    pub metrics: Option<&'a crate::metrics::Metrics>,
+    /// Time for the requester to take each message (and an error answer).
+    pub write_timeout: Duration,
+    /// Permits for transfers at once (`transfers_out`): none left, REFUSED.
+    pub permits: Option<&'a Semaphore>,
+    /// Rate limit of the refusal log lines.
+    pub log: Option<&'a LogLimiter>,
+}
+
+impl XfrOutLimits<'_> {
+    fn log(&self) -> bool {
+        self.log.is_none_or(|l| l.allow(LogEvent::TransferRefused))
+    }
+}
+
+/// The connection, with a time limit on every write.
+struct TimedStream<'a> {
+    stream: &'a mut TcpStream,
+    limit: Duration,
+}
+
+impl TimedStream<'_> {
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.limit, self.stream.write_all(buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the requester did not take a message within {} ms",
+                    self.limit.as_millis()
+                ),
+            )),
+        }
+    }
+}
+
 /// Builds transfer messages and sends them.
 struct Writer<'a> {
-    stream: &'a mut TcpStream,
+    stream: TimedStream<'a>,
     id: u16,
     question: Vec<u8>,
     msg: Vec<u8>,
@@ -134,7 +183,7 @@ pub struct XfrOutZone {
 
 /// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
 /// apex to the zone; `find_key` a key name to its signer; `store` is used
-/// for IXFR.
+/// for IXFR. A write that times out ends with an error of kind `TimedOut`.
 pub async fn serve_transfer(
     stream: &mut TcpStream,
     raw: &[u8],
@@ -142,8 +191,13 @@ pub async fn serve_transfer(
     find_zone: impl Fn(&str) -> Option<XfrOutZone>,
     find_key: impl Fn(&Name) -> Option<TSigner>,
     store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
-    metrics: Option<&crate::metrics::Metrics>,
+    limits: &XfrOutLimits<'_>,
 ) -> std::io::Result<()> {
+    let mut timed = TimedStream {
+        stream,
+        limit: limits.write_timeout,
+    };
+    let stream = &mut timed;
     let Ok(request) = Message::from_vec(raw) else {
         return error(stream, raw, rcode::FORMERR, None).await;
     };
@@ -158,7 +212,9 @@ pub async fn serve_transfer(
     if let Some(sig) = &request.signature {
         let key_name = sig.name.to_lowercase();
         let Some(s) = find_key(&key_name) else {
-            warn!(zone = %apex, peer = %from, key = %key_name, "transfer refused: unknown TSIG key (BADKEY)");
+            if limits.log() {
+                warn!(zone = %apex, peer = %from, key = %key_name, "transfer refused: unknown TSIG key (BADKEY)");
+            }
             return error(stream, raw, rcode::NOTAUTH, None).await;
         };
         match verify_request(raw, &request, &s) {
@@ -167,13 +223,17 @@ pub async fn serve_transfer(
                 key_used = Some(key_name);
             }
             Err(f) => {
-                warn!(zone = %apex, peer = %from, key = %key_name, error = %f, "transfer refused: TSIG failed");
+                if limits.log() {
+                    warn!(zone = %apex, peer = %from, key = %key_name, error = %f, "transfer refused: TSIG failed");
+                }
                 return error(stream, raw, rcode::NOTAUTH, None).await;
             }
         }
     }
     let Some(zone) = find_zone(&apex) else {
-        warn!(zone = %apex, peer = %from, "transfer refused: not authoritative for this zone");
+        if limits.log() {
+            warn!(zone = %apex, peer = %from, "transfer refused: not authoritative for this zone");
+        }
         return error(stream, raw, rcode::NOTAUTH, signer).await;
     };
     let allowed = zone.allow.iter().any(|acl| {
@@ -184,10 +244,31 @@ pub async fn serve_transfer(
                 .is_none_or(|k| key_used.as_ref() == Some(k))
     });
     if !allowed {
-        warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
-            "transfer refused: not in allow_transfer");
+        if limits.log() {
+            warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
+                "transfer refused: not in allow_transfer");
+        }
         return error(stream, raw, rcode::REFUSED, signer).await;
     }
+    // At most `transfers_out` at once (BIND's transfers-out); the permit is
+    // held until the transfer ends.
+    let _permit = match limits.permits {
+        Some(p) => match p.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                if let Some(m) = limits.metrics {
+                    m.limits
+                        .xfr_out_refused_limit
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if limits.log() {
+                    warn!(zone = %apex, peer = %from, "transfer refused: transfers_out transfers are running");
+                }
+                return error(stream, raw, rcode::REFUSED, signer).await;
+            }
+        },
+        None => None,
+    };
     let Some(snap) = zone.snapshot else {
         return error(stream, raw, rcode::SERVFAIL, signer).await;
     };
@@ -196,7 +277,7 @@ pub async fn serve_transfer(
     };
     let question = question_bytes(raw).unwrap_or_default();
     let mut w = Writer {
-        stream,
+        stream: timed,
         id: request.id,
         question,
         msg: Vec::with_capacity(MESSAGE_TARGET + 512),
@@ -271,7 +352,7 @@ pub async fn serve_transfer(
         duration_ms = started.elapsed().as_millis() as u64,
         "transfer out"
     );
-    if let Some(m) = metrics {
+    if let Some(m) = limits.metrics {
         m.add(
             "secondary53_xfr_out_total",
             &format!("zone=\"{}\",kind=\"{kind:?}\"", crate::metrics::esc(&apex)),
@@ -339,7 +420,7 @@ fn question_bytes(raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 async fn error(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream<'_>,
     raw: &[u8],
     code: u16,
     signer: Option<ResponseSigner>,

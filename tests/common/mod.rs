@@ -14,6 +14,7 @@
 
 pub mod fake_primary;
 pub mod moto;
+pub mod net;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -1067,30 +1068,8 @@ pub fn wait_settled(sec: &Secondary, zone: &str, timeout: Duration) {
     );
 }
 
-/// Every sample of secondary53's Prometheus endpoint on 127.0.0.1:`port`,
-/// by series (`name{labels}`), or `None` when it cannot be read.
-pub fn scrape_metrics(port: u16) -> Option<BTreeMap<String, f64>> {
-    use std::io::Read as _;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (_, body) = resp.split_once("\r\n\r\n")?;
-    Some(
-        body.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_string(), value.parse().ok()?))
-            })
-            .collect(),
-    )
-}
-
-/// Sum of the samples of metric `name` whose labels include every
-/// `key="value"` pair given (0 when there are none).
+/// Sum of the samples of metric `name` (in a [`net::scrape`]) whose labels
+/// include every `key="value"` pair given (0 when there are none).
 pub fn metric_sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
     samples
         .iter()
@@ -1101,9 +1080,13 @@ pub fn metric_sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) 
         .sum()
 }
 
-/// Path of the secondary53 binary Cargo built for these tests.
+/// Path of the secondary53 binary Cargo built for these tests, or the one
+/// named by `SECONDARY53_BIN` (to run a test against another build, e.g.
+/// the code before a fix).
 pub fn secondary53_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_secondary53"))
+    std::env::var_os("SECONDARY53_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_secondary53")))
 }
 
 /// Runs `secondary53 ARGS... -c CONFIG` without a running server. Returns
@@ -1133,6 +1116,8 @@ pub struct Secondary {
     child: Option<Child>,
     /// Extra environment for the child (kept for restarts).
     env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft and hard) for the child, when set.
+    nofile: Option<u64>,
 }
 
 impl Secondary {
@@ -1161,6 +1146,26 @@ impl Secondary {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            nofile: None,
+        };
+        secondary.spawn();
+        secondary
+    }
+
+    /// [`Secondary::start`] with the daemon's open-files limit
+    /// (`RLIMIT_NOFILE`, soft and hard) set to `nofile`, as `ulimit -n`
+    /// would (also on [`Secondary::restart`]).
+    pub fn start_with_nofile(dir: &Path, config_text: &str, nofile: u64) -> Secondary {
+        let config_path = dir.join("secondary53.toml");
+        fs::write(&config_path, config_text)
+            .unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
+        let mut secondary = Secondary {
+            dir: dir.to_path_buf(),
+            config_path,
+            log_path: dir.join("secondary53.log"),
+            child: None,
+            env: Vec::new(),
+            nofile: Some(nofile),
         };
         secondary.spawn();
         secondary
@@ -1179,6 +1184,23 @@ impl Secondary {
         if self.env.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID") {
             for name in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"] {
                 command.env_remove(name);
+            }
+        }
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit (async-signal-safe) runs between fork
+            // and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
             }
         }
         let child = command
