@@ -417,6 +417,8 @@ pub struct ZoneConfig {
     pub timers: TimerConfig,
     /// Network time limits of transfers.
     pub timeouts: TransferTimeouts,
+    /// Size limits of inbound transfers.
+    pub limits: TransferLimits,
     /// Whether to ask for IXFR when a version is stored (default true).
     pub ixfr: bool,
     /// Number of versions to keep in the journal (default 1000).
@@ -536,6 +538,26 @@ impl Default for TransferTimeouts {
             connect: Duration::from_secs(5),
             message: Duration::from_secs(10),
             transfer: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// Size limits of an inbound transfer (and of the zone an IXFR leads to).
+/// A transfer that crosses one is abandoned as soon as it does; the
+/// version being served stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// Most records in the zone (default 10,000,000).
+    pub max_records: u64,
+    /// Most bytes of DNS messages in one transfer (default 2 GiB).
+    pub max_bytes: u64,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            max_records: 10_000_000,
+            max_bytes: 2 << 30,
         }
     }
 }
@@ -714,6 +736,8 @@ struct RawZone {
     connect_timeout: Option<u64>,
     message_timeout: Option<u64>,
     transfer_timeout: Option<u64>,
+    max_records: Option<u64>,
+    max_bytes: Option<u64>,
     ixfr: Option<bool>,
     journal_max_versions: Option<u32>,
     file: Option<PathBuf>,
@@ -985,6 +1009,17 @@ impl Config {
                     format!("zone `{name}`: timeouts must be at least 1 second"),
                 ));
             }
+            let dl = TransferLimits::default();
+            let limits = TransferLimits {
+                max_records: z.max_records.unwrap_or(dl.max_records),
+                max_bytes: z.max_bytes.unwrap_or(dl.max_bytes),
+            };
+            if limits.max_records == 0 || limits.max_bytes == 0 {
+                return Err(err_at(
+                    zone_span,
+                    format!("zone `{name}`: max_records and max_bytes must be at least 1"),
+                ));
+            }
             let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
                 let wanted = canonical_name(k.get_ref()).ok();
                 if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
@@ -1066,6 +1101,7 @@ impl Config {
                 allow_notify,
                 timers,
                 timeouts,
+                limits,
                 ixfr: z.ixfr.unwrap_or(true),
                 journal_max_versions: z.journal_max_versions.unwrap_or(1000).max(1),
             });
@@ -1251,6 +1287,30 @@ allow_notify = ["192.0.2.0/24"]
             ..TimerConfig::default()
         };
         assert_eq!(t.effective(3600, 600, 86400), (1, 600, 5));
+    }
+
+    #[test]
+    fn transfer_limits_default_and_override() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.zones[0].limits, TransferLimits::default());
+        assert_eq!(c.zones[0].limits.max_bytes, 2_147_483_648);
+        let c = parse(
+            "[server]\nlisten=[\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1\"]\nmax_records=50\nmax_bytes=4096\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.zones[0].limits,
+            TransferLimits {
+                max_records: 50,
+                max_bytes: 4096
+            }
+        );
+        let e = parse(
+            "[server]\nlisten=[\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1\"]\nmax_records=0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]

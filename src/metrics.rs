@@ -528,6 +528,10 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),
+        "secondary53_transfers_refused_total" => (
+            "counter",
+            "Transfers in not committed (the previous version kept serving), by reason.",
+        ),
         _ => ("counter", "Events."),
     }
 }

@@ -202,12 +202,7 @@ fn build_zone(
     let primaries = zc
         .primaries
         .iter()
-        .map(|addr| Primary {
-            addr: *addr,
-            signer: signer.clone(),
-            timeouts: zc.timeouts,
-            progress: None,
-        })
+        .map(|addr| Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits))
         .collect();
     let (tx, rx) = mpsc::channel(16);
     let (mirror_handle, mirror) = match &zc.route53 {

@@ -365,9 +365,11 @@ fn general(
 }
 
 /// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
-/// like any query, and the answer signed. An unknown key gets NOTAUTH with
-/// BADKEY, a bad MAC or time NOTAUTH with BADSIG/BADTIME, unsigned, as
-/// section 5.2 requires.
+/// like any query, and the answer signed. A failed TSIG gets NOTAUTH with
+/// the error of section 5.2: BADKEY or BADSIG unsigned, BADTIME signed and
+/// carrying our clock. Room for the TSIG is kept in the answer's size
+/// limit, so a signed answer never passes 65,535 bytes on TCP nor the
+/// requester's payload size on UDP.
 fn signed_query(
     raw: &[u8],
     request: &Message,
@@ -377,45 +379,33 @@ fn signed_query(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
-    use hickory_proto::rr::TSigResponseContext;
     let Some(sig) = request.signature.as_ref() else {
         return false;
     };
     let key_name = sig.name.to_lowercase();
-    let now = crate::tsig::now();
-    let mut unsigned_error = |ctx: TSigResponseContext| -> bool {
-        let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
-        resp.add_queries(request.queries.iter().cloned());
-        resp.metadata.response_code = ResponseCode::NotAuth;
-        let Ok(bytes) = resp.to_vec() else {
-            return false;
-        };
-        if let Ok(rec) = ctx.sign(&bytes) {
-            resp.set_signature(rec);
-        }
-        match resp.to_vec() {
-            Ok(b) => {
-                out.clear();
-                out.extend_from_slice(&b);
-                true
-            }
-            Err(_) => false,
-        }
-    };
-    let Some(signer) = view.zones().key(&key_name) else {
-        if view.zones().log_limit.allow(LogEvent::TsigFailed) {
-            warn!(%from, key = %key_name, "signed query with an unknown key (BADKEY)");
-        }
-        return unsigned_error(TSigResponseContext::unknown_key(request.id, now, key_name));
-    };
-    let mac = match crate::tsig::verify_request(raw, request, &signer) {
+    let key = view.zones().key(&key_name);
+    let mac = match crate::tsig::check_request(raw, request, key.as_ref()) {
         Ok(mac) => mac,
-        Err(f) => {
+        Err(rejection) => {
             if view.zones().log_limit.allow(LogEvent::TsigFailed) {
-                warn!(%from, key = %key_name, error = %f, "signed query failed TSIG");
+                warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
             }
-            return unsigned_error(TSigResponseContext::bad_signature(request.id, now, signer));
+            let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
+            resp.add_queries(request.queries.iter().cloned());
+            resp.metadata.response_code = ResponseCode::NotAuth;
+            let Ok(bytes) = resp.to_vec() else {
+                return false;
+            };
+            out.clear();
+            out.extend_from_slice(&bytes);
+            if let Err(e) = rejection.append_tsig(out, key.as_ref()) {
+                debug!(%from, error = %e, "cannot add the TSIG error record");
+            }
+            return true;
         }
+    };
+    let Some(signer) = key else {
+        return false;
     };
     // Answer the query without its TSIG, then sign the answer.
     let mut unsigned = request.clone();
@@ -426,15 +416,15 @@ fn signed_query(
     let Ok(q) = parse_query(&bytes) else {
         return answer::error_response(raw, rcode::FORMERR, out);
     };
-    // Room for the TSIG record in the answer.
+    let tsig = crate::tsig::tsig_record_len(&signer);
     let limit = match transport {
-        Transport::Tcp => 65535,
+        Transport::Tcp => usize::from(u16::MAX),
         Transport::Udp => q
             .edns
             .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
             .unwrap_or(512),
     }
-    .saturating_sub(crate::tsig::tsig_record_len(&signer));
+    .saturating_sub(tsig);
     view.refresh();
     answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds

@@ -124,7 +124,7 @@ pub fn corpus_axfr(zone: &str) -> Vec<Rr> {
     for frame in dns::split_frames(&bytes[6 + maclen..]) {
         let view = secondary53::xfr::wire_message::parse_response(&frame)
             .unwrap_or_else(|e| panic!("corpus AXFR of {zone}: {e}"));
-        for rr in view.answers {
+        for rr in view.answers.iter() {
             interp
                 .push(rr)
                 .unwrap_or_else(|e| panic!("corpus AXFR of {zone}: {e}"));

@@ -398,7 +398,7 @@ fn read_stream(x: &XfrInput, signer: &TSigner) -> XfrRun {
                 );
             }
         }
-        for rr in view.answers {
+        for rr in view.answers.iter() {
             if let Err(e) = interp.push(rr) {
                 let kind = format!("{e:?}");
                 return run(
@@ -1076,6 +1076,8 @@ impl Target for XfrTcpTarget {
             signer: signed.then(|| self.signer.clone()),
             timeouts,
             progress: None,
+            limits: secondary53::config::TransferLimits::default(),
+            edns: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let zone = Name::from_ascii(
             x.frames
