@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, RecordType, TSigner};
+use hickory_proto::rr::{Name, TSigner};
 use secondary53::notify::{NotifyPolicy, handle_notify};
 use secondary53::serve::answer::Scratch;
 use secondary53::serve::{Transport, ZoneView, handle_packet};
@@ -1206,9 +1206,4 @@ impl Target for XfrTcpTarget {
         }
         outcome
     }
-}
-
-/// `RecordType` of a code, for messages.
-pub fn type_name(t: u16) -> String {
-    RecordType::from(t).to_string()
 }
