@@ -4,6 +4,8 @@
 pub mod delta;
 pub mod file;
 pub mod hash;
+pub mod name_map;
+pub mod ordered_names;
 pub mod record;
 pub mod snapshot;
 pub mod wire;
