@@ -10,5 +10,5 @@ pub mod record;
 pub mod snapshot;
 pub mod wire;
 
-pub use delta::{ZoneDelta, diff_sorted, sort_zone};
+pub use delta::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};

@@ -627,6 +627,23 @@ impl ZoneSnapshot {
             || self.children.contains(name)
     }
 
+    /// The class and TTL of the record with `r`'s owner, type and RDATA in
+    /// this version; None when there is none (the `base` of
+    /// [`super::delta::merge_deltas`]).
+    pub fn class_and_ttl(&self, r: &Rr) -> Option<(u16, u32)> {
+        let name = wire::from_presentation(&r.name)?;
+        let set = self.nodes.get(&name)?.get(r.rtype)?;
+        set.data
+            .segments()
+            .find(|seg| seg[10..] == r.rdata[..])
+            .map(|seg| {
+                (
+                    u16::from_be_bytes([seg[2], seg[3]]),
+                    u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+                )
+            })
+    }
+
     /// True when the zone is signed (it has an NSEC or NSEC3 chain).
     pub fn is_signed(&self) -> bool {
         self.has_nsec() || self.nsec3.is_some()

@@ -12,7 +12,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::zone::delta::sort_zone;
+use crate::zone::delta::{ZoneDelta, merge_deltas, sort_zone};
 
 const APEX: &str = "example.";
 
@@ -501,4 +501,58 @@ fn a_one_record_change_shares_almost_everything() {
         .filter(|(k, n)| s2.nodes.get(k).is_some_and(|m| Arc::ptr_eq(n, m)))
         .count();
     assert_eq!(shared, s1.nodes.len());
+}
+
+/// An IXFR of many versions, merged into one delta and applied once, gives
+/// the snapshot that applying the versions one by one gives.
+#[test]
+fn a_merged_ixfr_applied_once_equals_its_versions_applied_one_by_one() {
+    for seed in 200..240u64 {
+        let mut g = Gen::new(seed);
+        let zone = g.zone([10, 60, 150][seed as usize % 3]);
+        let first = ZoneSnapshot::new(APEX, zone.values().cloned());
+        let mut deltas = Vec::new();
+        let mut z = zone.clone();
+        for serial in 2..2 + g.rng.random_range(1..12u32) {
+            let (mut removed, mut added, next) = g.delta(&z, serial);
+            let from_soa = removed.remove(0);
+            let to_soa = added.remove(0);
+            deltas.push(ZoneDelta {
+                from_soa,
+                to_soa,
+                removed,
+                added,
+            });
+            z = next;
+        }
+        let mut one_by_one = first.clone();
+        for d in &deltas {
+            let removed: Vec<Rr> = std::iter::once(d.from_soa.clone())
+                .chain(d.removed.iter().cloned())
+                .collect();
+            let added: Vec<Rr> = std::iter::once(d.to_soa.clone())
+                .chain(d.added.iter().cloned())
+                .collect();
+            one_by_one = one_by_one.apply(&removed, &added);
+        }
+        let merged = merge_deltas(&deltas, |r| first.class_and_ttl(r)).expect("deltas");
+        let removed: Vec<Rr> = std::iter::once(merged.from_soa.clone())
+            .chain(merged.removed.iter().cloned())
+            .collect();
+        let added: Vec<Rr> = std::iter::once(merged.to_soa.clone())
+            .chain(merged.added.iter().cloned())
+            .collect();
+        let once = first.apply(&removed, &added);
+        assert_eq!(fingerprint(&once), fingerprint(&one_by_one), "seed {seed}");
+        assert_eq!(
+            fingerprint(&once),
+            fingerprint(&ZoneSnapshot::new(APEX, z.values().cloned())),
+            "seed {seed}"
+        );
+        let changed = deltas
+            .iter()
+            .map(|d| d.removed.len() + d.added.len())
+            .sum::<usize>();
+        assert!(merged.removed.len() + merged.added.len() <= changed);
+    }
 }
