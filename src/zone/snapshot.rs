@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use super::hash::FxHashMap as HashMap;
-use super::name_map::{NameMap, NameMapBuilder};
+use super::name_map::{NameHash, NameMap, NameMapBuilder};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
@@ -316,8 +316,11 @@ impl ZoneSnapshot {
     /// RDATA; see `zone::sort_zone`), borrowing them: each owner's records
     /// are a run, rendered without copying the records first.
     pub fn from_sorted(apex: &str, records: &[Rr]) -> Self {
-        // At most one name a record: the shards are sized for that.
-        let mut nodes = NameMapBuilder::with_capacity(records.len());
+        let owners = 1 + records
+            .windows(2)
+            .filter(|w| w[0].name != w[1].name)
+            .count();
+        let mut nodes = NameMapBuilder::with_capacity(owners);
         let mut start = 0;
         while start < records.len() {
             let mut end = start + 1;
@@ -607,8 +610,9 @@ impl ZoneSnapshot {
     /// (names owning only NSEC3 records are not in it).
     #[inline]
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
-        let node = self.nodes.get(name)?;
-        if self.nsec3_only.contains(name) {
+        let hash = NameHash::of(name);
+        let (_, node) = self.nodes.get_hashed(hash, name)?;
+        if self.nsec3_only.get_hashed(hash, name).is_some() {
             return None;
         }
         Some(node)
@@ -623,8 +627,10 @@ impl ZoneSnapshot {
     /// True when `name` exists: it owns records or names below it do.
     #[inline]
     pub fn name_exists(&self, name: &[u8]) -> bool {
-        (self.nodes.contains(name) && !self.nsec3_only.contains(name))
-            || self.children.contains(name)
+        let hash = NameHash::of(name);
+        (self.nodes.get_hashed(hash, name).is_some()
+            && self.nsec3_only.get_hashed(hash, name).is_none())
+            || self.children.get_hashed(hash, name).is_some()
     }
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
