@@ -57,39 +57,56 @@ pub mod rtype {
 
 /// The records of one RRset in wire format, each without its owner name:
 /// TYPE, CLASS, TTL, RDLENGTH, RDATA. Records are found by their RDLENGTH,
-/// so an RRset is one allocation (the zone's memory is mostly these).
+/// so an RRset is one allocation (the zone's memory is mostly these), with
+/// the record count in its first four bytes: no allocation at all when there
+/// are no records (the signatures of an unsigned zone), and 16 bytes a
+/// `Rendered`, so an [`RRset`] is 40 bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Rendered {
+    /// Count (u32, big-endian), then the records; empty when none.
     bytes: Box<[u8]>,
-    count: u32,
 }
+
+/// Bytes of the record count in front of the records.
+const COUNT: usize = 4;
 
 impl Rendered {
     fn push(&mut self, r: &Rr, ttl: u32) {
+        let count = self.count() as u32 + 1;
         let mut bytes = std::mem::take(&mut self.bytes).into_vec();
-        bytes.reserve_exact(10 + r.rdata.len());
+        if bytes.is_empty() {
+            bytes.reserve_exact(COUNT + 10 + r.rdata.len());
+            bytes.extend_from_slice(&[0; COUNT]);
+        } else {
+            bytes.reserve_exact(10 + r.rdata.len());
+        }
+        bytes[..COUNT].copy_from_slice(&count.to_be_bytes());
         bytes.extend_from_slice(&r.rtype.to_be_bytes());
         bytes.extend_from_slice(&r.class.to_be_bytes());
         bytes.extend_from_slice(&ttl.to_be_bytes());
         bytes.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
         bytes.extend_from_slice(&r.rdata);
         self.bytes = bytes.into_boxed_slice();
-        self.count += 1;
     }
 
     /// Number of records.
+    #[inline]
     pub fn count(&self) -> usize {
-        self.count as usize
+        match self.bytes.get(..COUNT) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) as usize,
+            _ => 0,
+        }
     }
 
     /// True when there are no records.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// Each record's bytes (TYPE through RDATA).
     pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
-        let mut at = 0usize;
+        let mut at = COUNT;
         std::iter::from_fn(move || {
             let rest = self.bytes.get(at..)?;
             let rdlen = u16::from_be_bytes([*rest.get(8)?, *rest.get(9)?]) as usize;
@@ -101,7 +118,7 @@ impl Rendered {
 
     /// Wire size when every owner is a 2-byte compression pointer.
     pub fn size_with_pointer(&self) -> usize {
-        self.bytes.len() + 2 * self.count()
+        self.bytes.len().saturating_sub(COUNT) + 2 * self.count()
     }
 
     /// Appends the records with the owner as a pointer to `ptr`.
@@ -887,6 +904,26 @@ mod tests {
         // The old snapshot is untouched.
         assert_eq!(s1.len(), 3);
         assert!(s1.node(&w("x.y.example.")).is_some());
+    }
+
+    /// The zone's memory is mostly RRsets: one allocation each for the
+    /// records and, in a signed zone, the signatures, none for what is
+    /// empty, and 40 bytes in the node's vector.
+    #[test]
+    fn rrsets_are_compact() {
+        assert_eq!(std::mem::size_of::<Rendered>(), 16);
+        assert_eq!(std::mem::size_of::<RRset>(), 40);
+        let mut r = Rendered::default();
+        assert!(r.is_empty() && r.count() == 0 && r.size_with_pointer() == 0);
+        assert_eq!(r.segments().count(), 0);
+        for i in 0..300u16 {
+            r.push(&rr("a.example.", 16, &i.to_be_bytes()), 60);
+        }
+        assert_eq!(r.count(), 300);
+        assert_eq!(r.segments().count(), 300);
+        assert_eq!(r.size_with_pointer(), 300 * (2 + 10 + 2));
+        let rd: Vec<&[u8]> = r.rdatas().collect();
+        assert_eq!(rd[299], &299u16.to_be_bytes()[..]);
     }
 
     #[test]
