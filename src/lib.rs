@@ -38,7 +38,8 @@
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
-//!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots.
+//!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
+//!   response rate limiting of UDP answers ([`serve::rrl`]).
 //! - [`mirror`]: Route 53 mirroring (planner, client, replay, reconcile).
 //! - [`control`]: the control socket; [`metrics`]: the Prometheus endpoint.
 //! - [`fd_budget`] and [`log_limit`]: what keeps floods bounded (descriptors

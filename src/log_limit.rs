@@ -39,17 +39,23 @@ pub enum LogEvent {
     AcceptFailed,
     /// A control or metrics connection refused or closed by a limit.
     AdminLimit,
+    /// A response rate limit account started limiting.
+    RrlLimiting,
+    /// The response rate limit table evicted an account in use.
+    RrlTableFull,
 }
 
 impl LogEvent {
     /// Every kind, in index order.
-    pub const ALL: [LogEvent; 6] = [
+    pub const ALL: [LogEvent; 8] = [
         LogEvent::NotifyRefused,
         LogEvent::TsigFailed,
         LogEvent::TransferRefused,
         LogEvent::TcpLimit,
         LogEvent::AcceptFailed,
         LogEvent::AdminLimit,
+        LogEvent::RrlLimiting,
+        LogEvent::RrlTableFull,
     ];
 
     /// The metric label of this kind.
@@ -61,6 +67,8 @@ impl LogEvent {
             LogEvent::TcpLimit => "tcp_limit",
             LogEvent::AcceptFailed => "accept_failed",
             LogEvent::AdminLimit => "admin_limit",
+            LogEvent::RrlLimiting => "rrl_limiting",
+            LogEvent::RrlTableFull => "rrl_table_full",
         }
     }
 

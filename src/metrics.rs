@@ -39,6 +39,12 @@ pub struct Metrics {
     queries: [[AtomicU64; 16]; 2],
     /// Rare events, by metric name and label set.
     events: Mutex<BTreeMap<(String, String), u64>>,
+    /// Response rate limiting is on (its counters are shown, zeros too).
+    rrl_enabled: std::sync::atomic::AtomicBool,
+    /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
+    rrl: [[AtomicU64; 6]; 3],
+    /// Rate-limit accounts in use evicted from a full table.
+    rrl_evictions: AtomicU64,
     /// The flood limits: how often each triggered.
     pub limits: LimitCounters,
 }
@@ -216,6 +222,25 @@ impl Metrics {
         }
     }
 
+    /// Shows the response rate limiting counters (zeros included).
+    pub fn enable_rrl(&self) {
+        self.rrl_enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// Adds a UDP worker's rate-limiting counts.
+    pub fn add_rrl(&self, c: &crate::serve::rrl::RrlCounters) {
+        for (row, counts) in self.rrl.iter().zip([&c.dropped, &c.slipped, &c.log_only]) {
+            for (slot, n) in row.iter().zip(counts) {
+                if *n > 0 {
+                    slot.fetch_add(*n, Ordering::Relaxed);
+                }
+            }
+        }
+        if c.evictions > 0 {
+            self.rrl_evictions.fetch_add(c.evictions, Ordering::Relaxed);
+        }
+    }
+
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
     pub fn add(&self, name: &str, labels: &str, n: u64) {
@@ -314,6 +339,23 @@ impl Metrics {
         }
         header(
             &mut out,
+            "secondary53_zone_nsec3_insecure",
+            "gauge",
+            "1 when an NSEC3-signed zone uses more than 150 iterations and is served without NSEC3 proofs (RFC 9276).",
+        );
+        for z in &zone_list {
+            let snap = z.shared.snapshot();
+            if snap.nsec3.is_some() {
+                let _ = writeln!(
+                    out,
+                    "secondary53_zone_nsec3_insecure{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    u8::from(snap.nsec3_over_limit())
+                );
+            }
+        }
+        header(
+            &mut out,
             "secondary53_queries_total",
             "counter",
             "Queries answered, by protocol and response code.",
@@ -329,6 +371,9 @@ impl Metrics {
                     );
                 }
             }
+        }
+        if self.rrl_enabled.load(Ordering::Relaxed) {
+            self.render_rrl(&mut out);
         }
         header(
             &mut out,
@@ -429,6 +474,48 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    fn render_rrl(&self, out: &mut String) {
+        use crate::serve::rrl::ResponseClass;
+        let rows = [
+            (
+                "secondary53_rrl_dropped_total",
+                "UDP responses dropped by response rate limiting, by class.",
+            ),
+            (
+                "secondary53_rrl_slipped_total",
+                "UDP responses sent truncated (TC) by response rate limiting, by class.",
+            ),
+            (
+                "secondary53_rrl_log_only_total",
+                "UDP responses over the rate limit sent anyway (log_only), by class.",
+            ),
+        ];
+        for ((name, help), row) in rows.iter().zip(&self.rrl) {
+            header(out, name, "counter", help);
+            for class in ResponseClass::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{class=\"{}\"}} {}",
+                    class.as_str(),
+                    row[class as usize].load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            out,
+            "secondary53_rrl_evictions_total",
+            "counter",
+            "Rate-limit accounts still in use evicted because the table was full.",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_rrl_evictions_total {}",
+            self.rrl_evictions.load(Ordering::Relaxed)
+        );
+    }
+}
+
 fn describe(name: &str) -> (&'static str, &'static str) {
     match name {
         "secondary53_transfers_total" => ("counter", "Transfers in, by kind and result."),
@@ -437,6 +524,10 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),
+        "secondary53_transfers_refused_total" => (
+            "counter",
+            "Transfers in not committed (the previous version kept serving), by reason.",
+        ),
         _ => ("counter", "Events."),
     }
 }

@@ -202,12 +202,7 @@ fn build_zone(
     let primaries = zc
         .primaries
         .iter()
-        .map(|addr| Primary {
-            addr: *addr,
-            signer: signer.clone(),
-            timeouts: zc.timeouts,
-            progress: None,
-        })
+        .map(|addr| Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits))
         .collect();
     let (tx, rx) = mpsc::channel(16);
     let (mirror_handle, mirror) = match &zc.route53 {
@@ -315,6 +310,10 @@ impl Server {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut zones = Zones::new(generation.clone(), metrics.clone());
         zones.store = Some(store.clone());
+        if let Some(rrl) = &config.server.rrl {
+            zones.rrl = Some(Arc::new(crate::serve::rrl::Rrl::new(rrl)));
+            metrics.enable_rrl();
+        }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
         let ctx = TaskContext {
             store,
@@ -430,6 +429,17 @@ impl Server {
                     })?,
             );
             info!(%addr, udp_workers = workers, "listening (UDP and TCP)");
+            if let Some(r) = &self.config.server.rrl {
+                info!(
+                    %addr,
+                    responses_per_second = r.responses_per_second,
+                    slip = r.slip,
+                    window = r.window,
+                    log_only = r.log_only,
+                    accounts = self.zones.rrl.as_ref().map_or(0, |t| t.capacity()),
+                    "response rate limiting on UDP"
+                );
+            }
             handles.push(tokio::spawn(crate::serve::serve_tcp(
                 listener,
                 self.zones.clone(),
@@ -570,6 +580,7 @@ impl Server {
             || s_old.control != s_new.control
             || s_old.metrics != s_new.metrics
             || s_old.udp_workers != s_new.udp_workers
+            || s_old.rrl != s_new.rrl
             || s_old.limits != s_new.limits
         {
             notes.push("[server] changes need a restart".to_string());

@@ -11,6 +11,7 @@
 
 pub mod answer;
 pub mod query;
+pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
 pub mod udp;
@@ -81,6 +82,8 @@ pub struct Zones {
     /// Bumped whenever a zone publishes a snapshot, changes state, or is
     /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
 }
@@ -94,6 +97,7 @@ impl Zones {
             store: None,
             metrics,
             generation,
+            rrl: None,
             log_limit: LogLimiter::default(),
         }
     }
@@ -233,7 +237,8 @@ pub enum Transport {
 }
 
 /// Handles one message; writes the response into `out` and returns true
-/// when there is one to send.
+/// when there is one to send. With [`Scratch::track_account`] set, what the
+/// response is for the rate limiter is left in [`Scratch::account`].
 pub fn handle_packet(
     raw: &[u8],
     from: SocketAddr,
@@ -242,6 +247,11 @@ pub fn handle_packet(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
+    if scratch.track_account {
+        // Errors unless the answer path says otherwise; NOTIFY and signed
+        // answers clear it.
+        scratch.account.error();
+    }
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -284,6 +294,7 @@ fn general(
     };
     let response = match request.op_code {
         OpCode::Notify => {
+            scratch.account.class = None;
             let d = handle_notify(raw, &request, from, |apex| {
                 zones.get(apex).map(|z| NotifyPolicy {
                     allow: z.allow_notify.clone(),
@@ -354,9 +365,11 @@ fn general(
 }
 
 /// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
-/// like any query, and the answer signed. An unknown key gets NOTAUTH with
-/// BADKEY, a bad MAC or time NOTAUTH with BADSIG/BADTIME, unsigned, as
-/// section 5.2 requires.
+/// like any query, and the answer signed. A failed TSIG gets NOTAUTH with
+/// the error of section 5.2: BADKEY or BADSIG unsigned, BADTIME signed and
+/// carrying our clock. Room for the TSIG is kept in the answer's size
+/// limit, so a signed answer never passes 65,535 bytes on TCP nor the
+/// requester's payload size on UDP.
 fn signed_query(
     raw: &[u8],
     request: &Message,
@@ -366,45 +379,33 @@ fn signed_query(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
-    use hickory_proto::rr::TSigResponseContext;
     let Some(sig) = request.signature.as_ref() else {
         return false;
     };
     let key_name = sig.name.to_lowercase();
-    let now = crate::tsig::now();
-    let mut unsigned_error = |ctx: TSigResponseContext| -> bool {
-        let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
-        resp.add_queries(request.queries.iter().cloned());
-        resp.metadata.response_code = ResponseCode::NotAuth;
-        let Ok(bytes) = resp.to_vec() else {
-            return false;
-        };
-        if let Ok(rec) = ctx.sign(&bytes) {
-            resp.set_signature(rec);
-        }
-        match resp.to_vec() {
-            Ok(b) => {
-                out.clear();
-                out.extend_from_slice(&b);
-                true
-            }
-            Err(_) => false,
-        }
-    };
-    let Some(signer) = view.zones().key(&key_name) else {
-        if view.zones().log_limit.allow(LogEvent::TsigFailed) {
-            warn!(%from, key = %key_name, "signed query with an unknown key (BADKEY)");
-        }
-        return unsigned_error(TSigResponseContext::unknown_key(request.id, now, key_name));
-    };
-    let mac = match crate::tsig::verify_request(raw, request, &signer) {
+    let key = view.zones().key(&key_name);
+    let mac = match crate::tsig::check_request(raw, request, key.as_ref()) {
         Ok(mac) => mac,
-        Err(f) => {
+        Err(rejection) => {
             if view.zones().log_limit.allow(LogEvent::TsigFailed) {
-                warn!(%from, key = %key_name, error = %f, "signed query failed TSIG");
+                warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
             }
-            return unsigned_error(TSigResponseContext::bad_signature(request.id, now, signer));
+            let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
+            resp.add_queries(request.queries.iter().cloned());
+            resp.metadata.response_code = ResponseCode::NotAuth;
+            let Ok(bytes) = resp.to_vec() else {
+                return false;
+            };
+            out.clear();
+            out.extend_from_slice(&bytes);
+            if let Err(e) = rejection.append_tsig(out, key.as_ref()) {
+                debug!(%from, error = %e, "cannot add the TSIG error record");
+            }
+            return true;
         }
+    };
+    let Some(signer) = key else {
+        return false;
     };
     // Answer the query without its TSIG, then sign the answer.
     let mut unsigned = request.clone();
@@ -415,17 +416,20 @@ fn signed_query(
     let Ok(q) = parse_query(&bytes) else {
         return answer::error_response(raw, rcode::FORMERR, out);
     };
-    // Room for the TSIG record in a UDP answer.
+    let tsig = crate::tsig::tsig_record_len(&signer);
     let limit = match transport {
-        Transport::Tcp => 65535,
+        Transport::Tcp => usize::from(u16::MAX),
         Transport::Udp => q
             .edns
             .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
-            .unwrap_or(512)
-            .saturating_sub(128),
-    };
+            .unwrap_or(512),
+    }
+    .saturating_sub(tsig);
     view.refresh();
     answer::answer(&q, view, limit, out, scratch);
+    // A signed answer is not rate-limited: the requester proved it holds
+    // the key, and a truncated copy would carry no valid signature.
+    scratch.account.class = None;
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
 }

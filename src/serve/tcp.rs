@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use super::answer::Scratch;
+use super::answer::{self, Scratch};
 use super::query::{NotFast, parse_query};
 use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
 use super::{Transport, ZoneView, Zones, handle_packet};
@@ -255,7 +255,14 @@ async fn connection(
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
                     break Closed::WriteTimeout;
                 }
-                Ok(Err(_)) => break Closed::Peer,
+                Ok(Err(e)) => {
+                    // Kind `Other`: the transfer could not go on (a record
+                    // that cannot fit a message); anything else is the peer.
+                    if e.kind() == std::io::ErrorKind::Other {
+                        warn!(peer = %from, error = %e, "transfer out abandoned");
+                    }
+                    break Closed::Peer;
+                }
                 Err(_) => break Closed::TransferTimeout,
             }
         }
@@ -276,8 +283,20 @@ async fn connection(
             rc[(body[3] & 0x0f) as usize] = 1;
             zones.metrics.add_queries(crate::metrics::Proto::Tcp, &rc);
         }
+        // The 16-bit length prefix cannot say more (RFC 1035 4.2.2): an
+        // answer that long is a server failure, never a cut length.
+        let len = match u16::try_from(body.len()) {
+            Ok(len) => len,
+            Err(_) => {
+                warn!(peer = %from, bytes = body.len(), "TCP answer longer than 65535 bytes; SERVFAIL");
+                if !answer::error_response(&buf, answer::rcode::SERVFAIL, &mut body) {
+                    continue;
+                }
+                body.len() as u16
+            }
+        };
         out.clear();
-        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&body);
         match tokio::time::timeout(limits.tcp_io_timeout, stream.write_all(&out)).await {
             Ok(Ok(())) => {}

@@ -24,14 +24,14 @@ use hickory_proto::rr::{Name, RecordType, TSigner};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::TransferAcl;
 use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::serve::answer::rcode;
 use crate::store::Store;
-use crate::tsig::{ResponseSigner, verify_request};
+use crate::tsig::{ResponseSigner, check_request};
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::{Rr, wire};
 
@@ -116,9 +116,24 @@ impl Writer<'_> {
     }
 
     /// Appends one record, owner compressed against the question's zone name.
+    /// A record that cannot fit in a message of 65,535 bytes (with its
+    /// TSIG) ends the transfer with an error rather than a cut length.
     async fn record(&mut self, owner: &[u8], segment: &[u8]) -> std::io::Result<()> {
         if self.count > 0 && self.msg.len() + owner.len() + segment.len() > MESSAGE_TARGET {
             self.flush().await?;
+        }
+        let tsig = self.signer.as_ref().map_or(0, ResponseSigner::record_len);
+        if self.msg.len() + owner.len() + segment.len() + tsig > usize::from(u16::MAX) {
+            if self.count > 0 {
+                self.flush().await?;
+            }
+            if self.msg.len() + owner.len() + segment.len() + tsig > usize::from(u16::MAX) {
+                return Err(std::io::Error::other(format!(
+                    "record of {} with {} bytes of RDATA does not fit in a message",
+                    wire::to_presentation(owner),
+                    segment.len().saturating_sub(10)
+                )));
+            }
         }
         write_owner_under_question(&mut self.msg, owner, &self.question);
         self.msg.extend_from_slice(segment);
@@ -131,11 +146,14 @@ impl Writer<'_> {
         let Some(owner) = wire::from_presentation(&r.name) else {
             return Ok(());
         };
+        let rdlen = u16::try_from(r.rdata.len()).map_err(|_| {
+            std::io::Error::other(format!("RDATA of {} is longer than 65535 bytes", r.name))
+        })?;
         let mut seg = Vec::with_capacity(10 + r.rdata.len());
         seg.extend_from_slice(&r.rtype.to_be_bytes());
         seg.extend_from_slice(&r.class.to_be_bytes());
         seg.extend_from_slice(&r.ttl.to_be_bytes());
-        seg.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+        seg.extend_from_slice(&rdlen.to_be_bytes());
         seg.extend_from_slice(&r.rdata);
         self.record(&owner, &seg).await
     }
@@ -145,10 +163,7 @@ impl Writer<'_> {
         if let Some(s) = self.signer.as_mut() {
             s.sign(&mut self.msg).map_err(std::io::Error::other)?;
         }
-        let mut framed = Vec::with_capacity(self.msg.len() + 2);
-        framed.extend_from_slice(&(self.msg.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&self.msg);
-        self.stream.write_all(&framed).await?;
+        write_frame(&mut self.stream, &self.msg).await?;
         self.messages += 1;
         self.bytes += self.msg.len();
         self.start_message();
@@ -211,22 +226,26 @@ pub async fn serve_transfer(
     let mut key_used: Option<Name> = None;
     if let Some(sig) = &request.signature {
         let key_name = sig.name.to_lowercase();
-        let Some(s) = find_key(&key_name) else {
-            if limits.log() {
-                warn!(zone = %apex, peer = %from, key = %key_name, "transfer refused: unknown TSIG key (BADKEY)");
-            }
-            return error(stream, raw, rcode::NOTAUTH, None).await;
-        };
-        match verify_request(raw, &request, &s) {
+        let key = find_key(&key_name);
+        match check_request(raw, &request, key.as_ref()) {
             Ok(mac) => {
-                signer = Some(ResponseSigner::new(s, mac));
+                signer = key.map(|s| ResponseSigner::new(s, mac));
                 key_used = Some(key_name);
             }
-            Err(f) => {
+            Err(rejection) => {
+                // RFC 8945 5.2: NOTAUTH with the TSIG error (BADKEY and
+                // BADSIG unsigned, BADTIME signed).
                 if limits.log() {
-                    warn!(zone = %apex, peer = %from, key = %key_name, error = %f, "transfer refused: TSIG failed");
+                    warn!(zone = %apex, peer = %from, key = %key_name, error = %rejection.failure,
+                        "transfer refused: TSIG failed");
                 }
-                return error(stream, raw, rcode::NOTAUTH, None).await;
+                let Some(mut out) = error_message(raw, rcode::NOTAUTH) else {
+                    return Ok(());
+                };
+                if let Err(e) = rejection.append_tsig(&mut out, key.as_ref()) {
+                    debug!(zone = %apex, peer = %from, error = %e, "cannot add the TSIG error record");
+                }
+                return write_frame(stream, &out).await;
             }
         }
     }
@@ -419,24 +438,46 @@ fn question_bytes(raw: &[u8]) -> Option<Vec<u8>> {
     Some(q)
 }
 
+/// An error response to `raw` with its question (None when the request's
+/// header cannot be read).
+fn error_message(raw: &[u8], code: u16) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    if !crate::serve::answer::error_response(raw, code, &mut out) {
+        return None;
+    }
+    if let Some(q) = question_bytes(raw) {
+        out[4..6].copy_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&q);
+    }
+    Some(out)
+}
+
 async fn error(
     stream: &mut TimedStream<'_>,
     raw: &[u8],
     code: u16,
     signer: Option<ResponseSigner>,
 ) -> std::io::Result<()> {
-    let mut out = Vec::new();
-    if !crate::serve::answer::error_response(raw, code, &mut out) {
+    let Some(mut out) = error_message(raw, code) else {
         return Ok(());
-    }
-    if let Some(q) = question_bytes(raw) {
-        out[4..6].copy_from_slice(&1u16.to_be_bytes());
-        out.extend_from_slice(&q);
-    }
+    };
     if let Some(mut s) = signer {
         let _ = s.sign(&mut out);
     }
-    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&out);
+    write_frame(stream, &out).await
+}
+
+/// Writes one length-prefixed message; a message too long for the 16-bit
+/// prefix is an error, never a cut length.
+async fn write_frame(stream: &mut TimedStream<'_>, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| {
+        std::io::Error::other(format!(
+            "message of {} bytes does not fit a TCP frame",
+            msg.len()
+        ))
+    })?;
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(msg);
     stream.write_all(&framed).await
 }

@@ -170,6 +170,13 @@ impl Node {
     }
 }
 
+/// The most NSEC3 iterations a zone may use and still get NSEC3 proofs in
+/// its answers (RFC 9276 section 3.2: validating resolvers may treat zones
+/// above their limit as insecure; 150 is BIND 9.18's). A zone above it is
+/// served as insecure: answers without NSEC3 records, so a query never costs
+/// more than 151 SHA-1 computations per name hashed.
+pub const NSEC3_MAX_ITERATIONS: u16 = 150;
+
 /// NSEC3 parameters and the hashed owner names of the chain, in hash order.
 #[derive(Clone, Debug)]
 pub struct Nsec3Chain {
@@ -595,6 +602,18 @@ impl ZoneSnapshot {
                     hashes: self.nsec3_owners.clone(),
                 })
             });
+        if let Some(c) = self
+            .nsec3
+            .as_ref()
+            .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
+        {
+            tracing::warn!(
+                zone = %self.apex,
+                iterations = c.iterations,
+                limit = NSEC3_MAX_ITERATIONS,
+                "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
+            );
+        }
         self.negative_soa = self.soa.as_ref().and_then(|soa| {
             let minimum = soa_fields(soa)?.minimum;
             let set = apex_node?.get(rtype::SOA)?;
@@ -665,6 +684,23 @@ impl ZoneSnapshot {
                     u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
                 )
             })
+    }
+
+    /// The NSEC3 chain to prove denials with: None for zones without one,
+    /// and for zones whose iterations exceed [`NSEC3_MAX_ITERATIONS`]
+    /// (served as insecure, without NSEC3 proofs).
+    pub fn nsec3_proofs(&self) -> Option<&Nsec3Chain> {
+        self.nsec3
+            .as_ref()
+            .filter(|c| c.iterations <= NSEC3_MAX_ITERATIONS)
+    }
+
+    /// True when the zone is signed with NSEC3 with more iterations than
+    /// [`NSEC3_MAX_ITERATIONS`]: served without NSEC3 proofs.
+    pub fn nsec3_over_limit(&self) -> bool {
+        self.nsec3
+            .as_ref()
+            .is_some_and(|c| c.iterations > NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed (it has an NSEC or NSEC3 chain).
