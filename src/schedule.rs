@@ -791,21 +791,21 @@ impl ZoneTask {
                     Ok((summary, snapshot))
                 }
                 Transfer::Incremental { deltas } => {
+                    // The journal keeps every version; the snapshot takes
+                    // their net change at once.
                     let summary = s.commit_ixfr(&apex, &deltas, &info)?;
-                    let mut snap: Option<ZoneSnapshot> = None;
-                    for d in &deltas {
-                        let mut removed = Vec::with_capacity(d.removed.len() + 1);
-                        removed.push(d.from_soa.clone());
-                        removed.extend(d.removed.iter().cloned());
-                        let mut added = Vec::with_capacity(d.added.len() + 1);
-                        added.push(d.to_soa.clone());
-                        added.extend(d.added.iter().cloned());
-                        snap = Some(match &snap {
-                            Some(sn) => sn.apply(&removed, &added),
-                            None => current.apply(&removed, &added),
-                        });
-                    }
-                    Ok((summary, snap.unwrap_or_else(|| current.apply(&[], &[]))))
+                    let snapshot = match crate::zone::merge_deltas(&deltas, |r| {
+                        current.class_and_ttl(r)
+                    }) {
+                        Some(d) => {
+                            let removed: Vec<Rr> =
+                                std::iter::once(d.from_soa).chain(d.removed).collect();
+                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
+                            current.apply(&removed, &added)
+                        }
+                        None => (*current).clone(),
+                    };
+                    Ok((summary, snapshot))
                 }
                 Transfer::UpToDate { .. } => {
                     Err(StoreError::TaskFailed("nothing to commit".into()))
