@@ -55,6 +55,8 @@
 //! counts by kind. `DIFFERENTIAL_SHOW=n` shows more.
 
 mod common;
+#[path = "differential/random.rs"]
+mod random;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -74,12 +76,15 @@ const ZONE: &str = "diff.test";
 /// - `zero-no-soa-ttl no`: BIND by default gives the SOA in a negative
 ///   answer to an SOA query TTL 0; secondary53 uses the RFC 2308 TTL
 ///   (min of SOA TTL and minimum) like for any other type;
+/// - `check-names primary ignore`: the random round's zone has owner names
+///   that are not host names (escaped dots, quotes) with A records, which
+///   BIND would refuse to load; secondary53 checks no names;
 /// - `rrset-order { order none; }`: records in the order BIND holds them
 ///   (DNSSEC canonical order, as secondary53 sends them) rather than
 ///   shuffled, so the records a truncated answer without EDNS keeps are
 ///   the same every time.
 const BIND_OPTIONS: &str = "    minimal-responses no-auth;\n    minimal-any yes;\n    \
-     zero-no-soa-ttl no;\n    rrset-order { order none; };\n";
+     zero-no-soa-ttl no;\n    check-names primary ignore;\n    rrset-order { order none; };\n";
 const SERIAL: u32 = 2024010101;
 /// Mismatches printed in the failure message (override with the
 /// environment variable `DIFFERENTIAL_SHOW`).
@@ -184,6 +189,8 @@ enum Variant {
     Unsigned,
     Nsec,
     Nsec3,
+    /// Signed with NSEC3 and opt-out: insecure delegations are not covered.
+    Nsec3OptOut,
     /// Unsigned, reached by a chain of IXFRs.
     IxfrChain,
 }
@@ -191,9 +198,8 @@ enum Variant {
 /// The zone text BIND serves: unsigned, or signed with a fresh KSK + ZSK
 /// (ECDSAP256SHA256) by `dnssec-signzone -S -N keep` (signatures valid from
 /// an hour ago for 30 days). NSEC3: salt `abcd`, 5 extra iterations, no
-/// opt-out.
-fn served_text(variant: Variant, dir: &Path) -> String {
-    let text = zone_text();
+/// opt-out (or with opt-out for [`Variant::Nsec3OptOut`]).
+fn served_text(variant: Variant, text: String, dir: &Path) -> String {
     if matches!(variant, Variant::Unsigned | Variant::IxfrChain) {
         return text;
     }
@@ -217,8 +223,11 @@ fn served_text(variant: Variant, dir: &Path) -> String {
     cmd.current_dir(dir)
         .args(["-S", "-K", ".", "-o", ZONE, "-N", "keep", "-q"])
         .args(["-f", "diff.test.signed"]);
-    if variant == Variant::Nsec3 {
+    if matches!(variant, Variant::Nsec3 | Variant::Nsec3OptOut) {
         cmd.args(["-3", "abcd", "-H", "5"]);
+    }
+    if variant == Variant::Nsec3OptOut {
+        cmd.arg("-A");
     }
     let out = cmd
         .arg("diff.test.db")
@@ -1172,14 +1181,14 @@ fn ixfr_chain() -> (String, Vec<String>) {
     (first, steps)
 }
 
-fn start_servers(variant: Variant) -> Servers {
+fn start_servers(variant: Variant, zone_text: String) -> Servers {
     let dir = tempfile::Builder::new()
         .prefix("differential-")
         .tempdir()
         .expect("temp dir");
     let keys = dir.path().join("keys");
     fs::create_dir(&keys).expect("create keys dir");
-    let text = served_text(variant, &keys);
+    let text = served_text(variant, zone_text, &keys);
     let owners = owner_names(&text, &keys);
     let (first, steps) = match variant {
         Variant::IxfrChain => ixfr_chain(),
@@ -1247,11 +1256,18 @@ fn start_servers(variant: Variant) -> Servers {
 
 fn run_variant(variant: Variant) {
     let started = Instant::now();
-    let servers = start_servers(variant);
+    let servers = start_servers(variant, zone_text());
     let setup = started.elapsed();
     let queries = corpus(variant, &servers.owners);
+    check_answers(&format!("{variant:?}"), &servers, setup, &queries);
+}
+
+/// Asks both servers `queries`, compares, and fails listing the mismatches
+/// (each with the question and both answers in full) under `label`.
+fn check_answers(label: &str, servers: &Servers, setup: Duration, queries: &[Query]) {
+    let variant = label;
     let t = Instant::now();
-    let round = ask_and_compare(servers.bind.port(), servers.port, &queries);
+    let round = ask_and_compare(servers.bind.port(), servers.port, queries);
     let query_time = t.elapsed();
     // Every answer came from the secondary53 under test only if nothing
     // else shared its port meanwhile.
@@ -1281,7 +1297,7 @@ fn run_variant(variant: Variant) {
         }
     }
     eprintln!(
-        "differential {variant:?}: {} queries (+{} to BIND over TCP for full ANY/RRSIG \
+        "differential {variant}: {} queries (+{} to BIND over TCP for full ANY/RRSIG \
          answers), {} mismatches; setup {setup:?}, queries {query_time:?}; asked again after \
          no response: BIND {}, secondary53 {}; normalized: {normalizations:?}",
         queries.len(),
@@ -1319,7 +1335,7 @@ fn run_variant(variant: Variant) {
     shown.extend(rest);
     shown.truncate(show);
     let mut msg = format!(
-        "{variant:?}: {} of {} queries answered differently by secondary53 and BIND \
+        "{variant}: {} of {} queries answered differently by secondary53 and BIND \
          (showing {}, up to 3 of each kind first; '!' marks lines only one server has):\n",
         mismatches.len(),
         queries.len(),
@@ -1334,7 +1350,6 @@ fn run_variant(variant: Variant) {
     for (k, n) in per_kind {
         let _ = writeln!(msg, "  {n:>5}  {k}");
     }
-    drop(servers);
     panic!("{msg}");
 }
 
@@ -1410,6 +1425,59 @@ fn nsec3_signed_zone_answers_match_bind() {
 #[test]
 fn zone_built_by_a_chain_of_ixfrs_answers_match_bind() {
     run_variant(Variant::IxfrChain);
+}
+
+/// Questions per zone in the seeded random round (override with
+/// `DIFFERENTIAL_QUESTIONS`; bench/differential_random.sh runs many seeds).
+const RANDOM_QUESTIONS: usize = 2500;
+/// The seed of the random round unless `DIFFERENTIAL_SEED` is set.
+const RANDOM_SEED: u64 = 20261129;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seeded random questions (see [`random`]) against the tricky zone, signed
+/// as `variant`; every answer must match BIND's.
+fn run_random(variant: Variant) {
+    let seed = env_or("DIFFERENTIAL_SEED", RANDOM_SEED);
+    let count = env_or("DIFFERENTIAL_QUESTIONS", RANDOM_QUESTIONS);
+    let started = Instant::now();
+    let servers = start_servers(variant, random::tricky_zone_text());
+    let setup = started.elapsed();
+    let queries = random::questions(seed, count, &servers.owners);
+    check_answers(
+        &format!(
+            "random {variant:?}, seed {seed} (reproduce: DIFFERENTIAL_SEED={seed} \
+             DIFFERENTIAL_QUESTIONS={count})"
+        ),
+        &servers,
+        setup,
+        &queries,
+    );
+}
+
+#[test]
+fn random_questions_unsigned_tricky_zone_match_bind() {
+    run_random(Variant::Unsigned);
+}
+
+#[test]
+fn random_questions_nsec_tricky_zone_match_bind() {
+    run_random(Variant::Nsec);
+}
+
+#[test]
+fn random_questions_nsec3_tricky_zone_match_bind() {
+    run_random(Variant::Nsec3);
+}
+
+#[test]
+fn random_questions_nsec3_opt_out_tricky_zone_match_bind() {
+    run_random(Variant::Nsec3OptOut);
 }
 
 /// The comparison itself: each rule catches what it is named for (no
