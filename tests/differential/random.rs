@@ -4,6 +4,8 @@
 //! several depths and below empty non-terminals, CNAME chains, loops and
 //! CNAMEs into wildcards and delegations, delegations below empty
 //! non-terminals, glue in and out of the zone, NS targets above a cut,
+//! DNAMEs (chained, into wildcards, delegations, out of the zone, onto
+//! themselves, at a wildcard),
 //! names differing only in case, escaped labels and large RRsets that
 //! truncate. The questions are drawn by a small deterministic generator
 //! (SplitMix64) from a seed: names from the zone, their parents and
@@ -110,6 +112,16 @@ secure        IN DS   12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118B2A0BA0
 ns.secure     IN A    192.0.2.55
 ext           IN NS   ns1.outside.example.
 ext           IN NS   ns2.outside.example.
+dn            IN DNAME C3.Diff.Test.
+dn            IN A    192.0.2.39
+dn-wild       IN DNAME Wild.diff.test.
+dn-chain      IN DNAME dn-wild.diff.test.
+dn-ext        IN DNAME example.net.
+dn-deleg      IN DNAME sub.diff.test.
+dn-loop       IN DNAME x.dn-loop.diff.test.
+dn-cw         IN DNAME cw.diff.test.
+dn-nx         IN DNAME nothere.diff.test.
+*.wdn         IN DNAME wild.diff.test.
 a\.b          IN A    192.0.2.60
 sp\032ace     IN TXT  "space"
 q\"uote\(p    IN A    192.0.2.61
