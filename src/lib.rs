@@ -38,7 +38,8 @@
 //! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
 //!   HMAC algorithms and truncated MACs.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
-//! - [`schedule`]: the per-zone refresh/retry/expire task.
+//! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
+//!   SOA probe rate and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
@@ -61,6 +62,7 @@ pub mod fd_budget;
 pub mod log_limit;
 pub mod metrics;
 pub mod mirror;
+pub mod pacing;
 pub mod notify;
 pub mod schedule;
 pub mod serial;
