@@ -233,6 +233,16 @@ pub struct ZoneTask {
     last_failure: Option<i64>,
 }
 
+/// What a check was granted by the pacer before it started.
+enum Paced {
+    /// Nothing yet: the check waits for its own slots.
+    Nothing,
+    /// The SOA probe's slot.
+    Probe,
+    /// The transfer slots of the first primary (a zone with no data).
+    Transfer(crate::pacing::TransferPermit),
+}
+
 /// Why a refresh attempt ended without a new version.
 enum Outcome {
     /// A new version was committed.
@@ -437,10 +447,43 @@ impl ZoneTask {
                 urgency = Urgency::Urgent;
                 force |= self.note_command(&cmd);
             }
-            if check {
-                self.first_check = None;
-                self.refresh(force, urgency).await;
+            if !check {
+                continue;
             }
+            // A check due by a timer waits for its pacing slot here, where
+            // a NOTIFY or an operator command arriving meanwhile turns it
+            // into an urgent check that jumps the queue.
+            let mut paced = Paced::Nothing;
+            if urgency == Urgency::Timer
+                && let Some(first) = self.primaries.first().map(|p| p.addr)
+            {
+                let pacer = self.pacer.clone();
+                let has_data = self.soa.is_some();
+                let wait = async move {
+                    if has_data {
+                        pacer.soa_probe(Urgency::Timer).await;
+                        Paced::Probe
+                    } else {
+                        Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
+                    }
+                };
+                tokio::select! {
+                    p = wait => paced = p,
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            urgency = Urgency::Urgent;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                }
+                while let Ok(cmd) = self.commands.try_recv() {
+                    urgency = Urgency::Urgent;
+                    force |= self.note_command(&cmd);
+                }
+            }
+            self.first_check = None;
+            self.refresh(force, urgency, paced).await;
         }
     }
 
@@ -489,19 +532,25 @@ impl ZoneTask {
 
     /// One refresh, with the bookkeeping that lets `zone status` say
     /// whether the zone has settled.
-    async fn refresh(&mut self, force_axfr: bool, urgency: Urgency) {
+    async fn refresh(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
         let covers = self.begin_check();
-        self.refresh_primaries(force_axfr, urgency).await;
+        self.refresh_primaries(force_axfr, urgency, paced).await;
         self.end_check(covers);
     }
 
-    /// One refresh: each primary in order until one succeeds.
-    async fn refresh_primaries(&mut self, force_axfr: bool, urgency: Urgency) {
+    /// One refresh: each primary in order until one succeeds. `paced` is
+    /// what the first primary's check was already granted.
+    async fn refresh_primaries(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
+        let mut paced = Some(paced);
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
         let mut store_failed = false;
         for primary in self.primaries.clone() {
-            match self.refresh_from(&primary, force_axfr, urgency).await {
+            let granted = paced.take().unwrap_or(Paced::Nothing);
+            match self
+                .refresh_from(&primary, force_axfr, urgency, granted)
+                .await
+            {
                 Ok(outcome) => {
                     let now = unix_now();
                     self.count_check(match outcome {
@@ -644,13 +693,20 @@ impl ZoneTask {
         primary: &Primary,
         force_axfr: bool,
         urgency: Urgency,
+        paced: Paced,
     ) -> Result<Outcome, RefreshError> {
         let mut permit = None;
-        if self.soa.is_none() {
-            permit = Some(self.pacer.transfer(primary.addr, urgency).await);
-            self.pacer.counters().count_probe();
-        } else {
-            self.pacer.soa_probe(urgency).await;
+        match paced {
+            Paced::Probe => {}
+            Paced::Transfer(p) => {
+                permit = Some(p);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing if self.soa.is_none() => {
+                permit = Some(self.pacer.transfer(primary.addr, urgency).await);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing => self.pacer.soa_probe(urgency).await,
         }
         let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
         let remote_serial = remote.soa_serial().unwrap_or(0);
