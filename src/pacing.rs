@@ -87,7 +87,9 @@ pub struct Pacer {
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pacer").field("config", &self.config).finish()
+        f.debug_struct("Pacer")
+            .field("config", &self.config)
+            .finish()
     }
 }
 

@@ -80,7 +80,10 @@ fn families(port: u16) -> Option<BTreeSet<String>> {
 fn the_expressions_are_read_from_the_dashboard() {
     let exprs = expressions(DASHBOARD);
     assert!(exprs.len() >= 15, "{exprs:?}");
-    assert!(exprs.iter().all(|e| !metric_names(e).is_empty()), "{exprs:?}");
+    assert!(
+        exprs.iter().all(|e| !metric_names(e).is_empty()),
+        "{exprs:?}"
+    );
     assert_eq!(
         metric_names("sum by (kind) (rate(secondary53_transfers_total{zone=~\"$zone\"}[5m]))"),
         vec!["secondary53_transfers_total"]

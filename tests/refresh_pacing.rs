@@ -15,7 +15,14 @@ use common::bind_many::BindMany;
 use common::net::scrape;
 use common::{Secondary, free_port, query_serial, wait_until};
 
-fn config(port: u16, metrics: u16, dir: &Path, server: &str, bind: &BindMany, zone: &str) -> String {
+fn config(
+    port: u16,
+    metrics: u16,
+    dir: &Path,
+    server: &str,
+    bind: &BindMany,
+    zone: &str,
+) -> String {
     let mut c = format!(
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\n{server}\n",
         dir.join("var").display()
@@ -171,13 +178,18 @@ fn probes_keep_the_rate_and_a_notify_jumps_the_queue() {
 
     // A NOTIFY for one zone: served well before a 10 s round of the queue.
     let zone = bind.zones()[7].clone();
-    bind.update(&zone, &format!("update add notified.{zone}. 300 IN A 192.0.2.7"));
+    bind.update(
+        &zone,
+        &format!("update add notified.{zone}. 300 IN A 192.0.2.7"),
+    );
     let serial = bind.soa_serial(&zone).expect("new serial at the primary");
     assert!(serial > 1);
     let notified = Instant::now();
-    wait_until("the notified zone is served", Duration::from_secs(30), || {
-        query_serial(port, &zone) == Some(serial)
-    });
+    wait_until(
+        "the notified zone is served",
+        Duration::from_secs(30),
+        || query_serial(port, &zone) == Some(serial),
+    );
     let took = notified.elapsed();
     assert!(
         took < Duration::from_secs(4),

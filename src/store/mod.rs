@@ -365,11 +365,11 @@ impl Store {
     pub fn zones(&self) -> Result<Vec<ZoneState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {ZONE_STATE_COLUMNS} FROM zone ORDER BY name"))
+            .prepare(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone ORDER BY name"
+            ))
             .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([], zone_state_of_row)
-            .map_err(self.sq())?;
+        let rows = stmt.query_map([], zone_state_of_row).map_err(self.sq())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
     }
 
