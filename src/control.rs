@@ -76,6 +76,8 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
                 Err(e) => format!("error: {e}\n"),
             },
         }
+    } else if let Some(arg) = line.strip_prefix("mirror-sync-wait ") {
+        mirror_sync_wait(&zones, arg.trim()).await
     } else {
         let lags = if line.starts_with("status") {
             crate::metrics::mirror_lag(&zones).await
@@ -85,6 +87,37 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
         execute(line, &zones, &lags)
     };
     let _ = w.write_all(reply.as_bytes()).await;
+}
+
+/// `mirror-sync-wait ZONE`: a reconcile now, answered with its report.
+async fn mirror_sync_wait(zones: &Zones, arg: &str) -> String {
+    let z = match zone_arg(zones, Some(arg)) {
+        Ok(z) => z,
+        Err(e) => return format!("error: {e}\n"),
+    };
+    let Some(m) = &z.mirror else {
+        return format!("error: {} is not mirrored to Route 53\n", z.shared.apex);
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if let Err(e) = m
+        .commands
+        .send(crate::mirror::replay::MirrorCommand::Sync(Some(tx)))
+        .await
+    {
+        return format!("error: mirror stopped: {e}\n");
+    }
+    info!(zone = %z.shared.apex, command = "mirror-sync", "control command");
+    match rx.await {
+        Ok(Ok(report)) => format!(
+            "ok\n{}: serial {} mirrored; {report}\n",
+            z.shared.apex,
+            report
+                .serial
+                .map_or_else(|| "- (behind)".to_string(), |s| s.to_string()),
+        ),
+        Ok(Err(e)) => format!("error: {e}\n"),
+        Err(_) => "error: the mirror stopped before the sync ended\n".to_string(),
+    }
 }
 
 fn zone_arg(
@@ -179,7 +212,7 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
             None => Err(format!("{} is not mirrored to Route 53", z.shared.apex)),
             Some(m) => m
                 .commands
-                .try_send(crate::mirror::replay::MirrorCommand::Sync)
+                .try_send(crate::mirror::replay::MirrorCommand::Sync(None))
                 .map(|_| format!("ok\nRoute 53 sync of {} scheduled\n", z.shared.apex))
                 .map_err(|e| format!("mirror busy: {e}")),
         }),
