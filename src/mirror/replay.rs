@@ -445,7 +445,12 @@ impl ZoneMirror {
         let (cursor, cursor_serial, latest, serial, mut touched, now_records, then_records) =
             match prepared {
                 None => return self.reconcile(None).await,
-                Some(None) => return Ok(SyncReport::default()),
+                Some(None) => {
+                    // Nothing new; still check the hosted zone once, so a
+                    // wrong one shows at start, not at the next change.
+                    self.zone_id().await?;
+                    return Ok(SyncReport::default());
+                }
                 Some(Some(p)) => p,
             };
         if touched.iter().any(|k| self.unsent.contains_key(k)) {
