@@ -1763,3 +1763,109 @@ fn wait_insync_moves_the_cursor_only_at_insync() {
     rig.assert_batches_valid(&listing);
     rig.sec.stop();
 }
+
+/// Issue 9 (one request budget per account): 50 zones mirrored by one
+/// process into 50 hosted zones through an endpoint that, like Route 53,
+/// answers Throttling beyond 5 requests in any second. The shared budget
+/// (4 a second by default) keeps them under it: every zone converges, first
+/// whole and then after a change to each, with no call given up.
+#[test]
+fn fifty_zones_share_one_request_budget() {
+    const ZONES: usize = 50;
+    let _g = heavy_lock();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url());
+    let direct = rt.block_on(moto::route53_client(&moto.url()));
+    let dir = tempfile::Builder::new()
+        .prefix("fifty-")
+        .tempdir()
+        .expect("dir");
+    let port = free_port();
+    let mut cfg = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\n[route53]\nregion = \"{}\"\nendpoint_url = \"{}\"\n\n",
+        dir.path().join("var").display(),
+        moto::TEST_REGION,
+        proxy.url()
+    );
+    let mut ids = Vec::new();
+    for i in 0..ZONES {
+        let name = format!("z{i}.example");
+        let id = rt.block_on(moto::create_hosted_zone(&direct, &format!("{name}.")));
+        let file = dir.path().join(format!("{name}.zone"));
+        std::fs::write(&file, generate_zone(&name, 1, 3)).expect("zone file");
+        cfg.push_str(&format!(
+            "[[zone]]\nname = \"{name}\"\nfile = \"{}\"\n[zone.route53]\nhosted_zone_id = \"{id}\"\n\n",
+            file.display()
+        ));
+        ids.push((name, id, file));
+    }
+    proxy.enforce_rate(5);
+    let started = Instant::now();
+    let mut sec = Secondary::start_with_env(dir.path(), &cfg, &moto::aws_env());
+    let converged = |serial: u32, extra: Option<&str>| {
+        ids.iter()
+            .filter(|(name, id, _)| {
+                let listing = rt.block_on(moto::list_rrsets(&direct, id));
+                let marker = format!("_serial.{name}.");
+                let has_marker = listing
+                    .iter()
+                    .any(|(n, _, _, v)| *n == marker && v == &vec![format!("\"{serial}\"")]);
+                let has_extra = extra.is_none_or(|e| {
+                    listing
+                        .iter()
+                        .any(|(n, _, _, _)| *n == format!("{e}.{name}."))
+                });
+                has_marker && has_extra && listing.len() == 2 + 4 + 1
+                    || has_marker && has_extra && extra.is_some() && listing.len() == 2 + 5 + 1
+            })
+            .count()
+    };
+    let mut done = 0;
+    let ok = common::poll_until(Duration::from_secs(150), || {
+        done = converged(1, None);
+        done == ZONES
+    });
+    let first = started.elapsed();
+    assert!(
+        ok,
+        "{done} of {ZONES} zones converged; log tail:\n{}",
+        tail(&sec.log(), 30)
+    );
+    // A change to every zone.
+    for (name, _, file) in &ids {
+        let text = generate_zone(name, 2, 3) + &format!("new.{name}. 60 IN A 192.0.2.1\n");
+        std::fs::write(file, text).expect("zone file");
+    }
+    let changed = Instant::now();
+    let (ok_reload, out, err) = sec.cli(&["reload"]);
+    assert!(ok_reload, "reload:\n{out}\n{err}");
+    let ok = common::poll_until(Duration::from_secs(90), || {
+        done = converged(2, Some("new"));
+        done == ZONES
+    });
+    assert!(
+        ok,
+        "{done} of {ZONES} zones converged after the change; log tail:\n{}",
+        tail(&sec.log(), 30)
+    );
+    let log = sec.log();
+    eprintln!(
+        "{ZONES} zones: whole after {first:?}, changed after {:?}; {} requests, {} answered Throttling by the 5/s limit, peak {} in a second",
+        changed.elapsed(),
+        proxy.requests(),
+        proxy.rate_throttled(),
+        proxy.peak_per_second()
+    );
+    assert!(
+        !log.contains("Route 53 mirror run failed"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(!log.contains("attempts:"), "a call was given up");
+    assert!(proxy.peak_per_second() <= 5);
+    sec.stop();
+}

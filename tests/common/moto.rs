@@ -67,7 +67,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // moto server
 // ---------------------------------------------------------------------------
 
-/// `python3 -m moto.server -H 127.0.0.1 -p PORT` in its own process group,
+/// The moto version this harness is written for (see the list of its
+/// departures from Route 53 above); `scripts/setup.sh` installs it.
+pub const MOTO_VERSION: &str = "5.2.1";
+
+/// The python of the virtualenv `scripts/setup.sh` makes (`.cache/venv`),
+/// or `python3` from PATH when there is none.
+pub fn moto_python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        super::tool("python3")
+    }
+}
+
+/// `python -m moto.server -H 127.0.0.1 -p PORT` in its own process group,
 /// output in `<tempdir>/moto.log`. State lives in memory: a new `Moto` is an
 /// empty Route 53.
 pub struct Moto {
@@ -88,7 +103,7 @@ impl Moto {
         let log_path = dir.path().join("moto.log");
         let port = super::free_port();
         let (out, err) = super::log_handles(&log_path);
-        let child = Command::new(super::tool("python3"))
+        let child = Command::new(moto_python())
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .env("PYTHONUNBUFFERED", "1")
