@@ -366,14 +366,13 @@ fn check(model: &ZoneModel, batch: &[Change], limits: &Limits) -> Result<Overlay
         check_set(model, &c.set, limits, &mut reasons);
         let actions = seen.entry(c.set.key()).or_default();
         actions.push(c.action);
-        let ok = match actions[..] {
-            [_] => true,
-            [
+        let ok = matches!(
+            actions[..],
+            [_] | [
                 ChangeAction::Delete,
-                ChangeAction::Create | ChangeAction::Upsert,
-            ] => true,
-            _ => false,
-        };
+                ChangeAction::Create | ChangeAction::Upsert
+            ]
+        );
         if !ok {
             reasons.push(Rejection::Duplicate {
                 name: c.set.name.clone(),
