@@ -1451,6 +1451,67 @@ fn a_hosted_zone_of_another_name_is_refused() {
     rig.sec.stop();
 }
 
+/// The cursor is tied to the hosted zone it was made for: pointed at
+/// another hosted zone of the same name (`hosted_zone_id` changed and the
+/// configuration reloaded), the mirror does not take the new, empty hosted
+/// zone for one that is in sync, but starts over with a full reconcile, then
+/// replays changes into it; the old hosted zone is left as it was.
+#[test]
+fn a_new_hosted_zone_id_starts_the_mirror_over() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 20)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let (_, old_listing) = rig.wait_converged(Duration::from_secs(20));
+    let second = rig.rt.block_on(moto::create_hosted_zone(&rig.direct, APEX));
+    let cfg = std::fs::read_to_string(rig.sec.config_path()).expect("config");
+    std::fs::write(rig.sec.config_path(), cfg.replace(&rig.zone_id, &second))
+        .expect("write config");
+    let first = std::mem::replace(&mut rig.zone_id, second.clone());
+    let (ok, out, err) = rig.sec.cli(&["reload"]);
+    assert!(
+        ok,
+        "reload:
+{out}
+{err}"
+    );
+    rig.wait_log_count(
+        "made for another hosted zone; starting over",
+        1,
+        Duration::from_secs(15),
+    );
+    let log = rig.sec.log();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("made for another hosted zone"))
+        .expect("start-over line");
+    assert!(
+        line.contains(&format!("hosted_zone_id={second}")) && line.contains(&first),
+        "{line}"
+    );
+    // The whole zone, not only what changes from now on.
+    rig.wait_converged(Duration::from_secs(20));
+    rig.bind
+        .update("update add later.example.com. 300 IN A 192.0.2.5");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    assert!(
+        listing
+            .iter()
+            .any(|(n, t, _, _)| n == "later.example.com." && t == "A")
+    );
+    let (serial, cursor, lag, state, _) = mirror_status(&rig);
+    assert_eq!(
+        (serial.as_str(), lag.as_str(), state.as_str()),
+        (cursor.as_str(), "0", "in-sync")
+    );
+    let old_now = rig.rt.block_on(moto::list_rrsets(&rig.direct, &first));
+    assert_eq!(old_now, old_listing, "the old hosted zone was changed");
+    assert!(
+        rig.proxy.strict_rejections().is_empty(),
+        "{:?}",
+        rig.proxy.strict_rejections()
+    );
+    rig.sec.stop();
+}
+
 static OTHER_ZONE: Mutex<Option<String>> = Mutex::new(None);
 static PRIVATE_ZONE: Mutex<Option<String>> = Mutex::new(None);
 
@@ -1743,23 +1804,46 @@ fn wait_insync_moves_the_cursor_only_at_insync() {
         "GetChange calls {}",
         rig.proxy.get_changes() - gets
     );
-    // PENDING for ever: the run fails, the cursor stays.
+    // PENDING for ever: the run fails, the cursor stays. The retries wait
+    // for the same change (they do not send it again, and do not take the
+    // hosted zone's listing, which already shows the change, for INSYNC).
     let (_, cursor_before, ..) = mirror_status(&rig);
     rig.proxy.pending_get_changes(usize::MAX);
     rig.bind
         .update("update add i2.example.com. 300 IN A 192.0.2.2");
     rig.wait_log_count("was not INSYNC within 2 s", 1, Duration::from_secs(20));
-    let (serial, cursor, _, _, error) = mirror_status(&rig);
-    assert_eq!(cursor, cursor_before);
+    let changes_sent = rig.proxy.changes_forwarded();
+    rig.wait_log_count("was not INSYNC within 2 s", 3, Duration::from_secs(30));
+    let ok = common::poll_until(Duration::from_secs(10), || {
+        mirror_status(&rig).4.contains("not INSYNC")
+    });
+    assert!(
+        ok,
+        "mirror status shows no INSYNC error: {:?}",
+        mirror_status(&rig)
+    );
+    let (serial, cursor, _, _, _) = mirror_status(&rig);
+    assert_eq!(cursor, cursor_before, "the cursor moved without INSYNC");
     assert_ne!(serial, cursor);
-    assert!(error.contains("not INSYNC"), "{error}");
+    assert_eq!(
+        rig.proxy.changes_forwarded(),
+        changes_sent,
+        "a retry sent changes again instead of waiting for the pending one"
+    );
     rig.proxy.pending_get_changes(0);
     let (_, listing) = rig.wait_converged(Duration::from_secs(30));
-    let ok = common::poll_until(Duration::from_secs(20), || {
+    // Failed runs are retried with backoff (1, 2, 4, 8 s ...): a bounded
+    // wait well above the next retry.
+    let ok = common::poll_until(Duration::from_secs(40), || {
         let (serial, cursor, ..) = mirror_status(&rig);
         serial == cursor
     });
     assert!(ok, "{:?}", mirror_status(&rig));
+    assert_eq!(
+        rig.proxy.changes_forwarded(),
+        changes_sent,
+        "the change was sent again after it became INSYNC"
+    );
     rig.assert_batches_valid(&listing);
     rig.sec.stop();
 }

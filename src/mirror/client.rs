@@ -129,6 +129,11 @@ impl Route53Error {
     pub fn is_invalid_change_batch(&self) -> bool {
         matches!(self, Route53Error::InvalidChangeBatch(_))
     }
+
+    /// True when GetChange does not know the change id (NoSuchChange).
+    pub fn is_no_such_change(&self) -> bool {
+        matches!(self, Route53Error::Fatal { message, .. } if message.starts_with("NoSuchChange"))
+    }
 }
 
 /// How an attempt failed.

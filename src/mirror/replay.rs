@@ -6,7 +6,12 @@
 //! moves only after Route 53 accepted every batch of a run. While a run is
 //! under way, the batches already accepted are recorded with the run's
 //! target seq, so a restart with the same target re-sends nothing but the
-//! one batch that was not acknowledged.
+//! one batch that was not acknowledged. With `wait_insync`, a change Route
+//! 53 accepted but has not made INSYNC is recorded as pending: the cursor
+//! does not move until it is INSYNC, and the next run waits for it first
+//! (it is not sent again). The cursor is tied to the hosted zone it was
+//! made for: when the hosted zone changes, the mirror starts over with a
+//! reconcile.
 //!
 //! Replay: the (name, type) pairs touched by the versions after the cursor
 //! are planned from their state at the cursor (rebuilt from the journal)
@@ -144,6 +149,8 @@ pub struct ZoneMirror {
     private: Option<bool>,
     /// The hosted zone's name was checked against the zone's.
     verified: bool,
+    /// The store's cursor was checked to be made for this hosted zone.
+    cursor_bound: bool,
     planner: Planner,
     r53: Route53,
     store: SharedStore,
@@ -178,6 +185,7 @@ impl ZoneMirror {
             hosted_zone_id: cfg.hosted_zone_id.clone(),
             private: cfg.private,
             verified: false,
+            cursor_bound: false,
             r53cfg,
             planner,
             r53,
@@ -230,6 +238,88 @@ impl ZoneMirror {
         self.hosted_zone_id = Some(info.id.clone());
         self.verified = true;
         Ok(info.id)
+    }
+
+    /// The hosted zone's id, with the store's cursor tied to it: a cursor
+    /// made for another hosted zone (`hosted_zone_id` changed, or another
+    /// hosted zone of the name found by `lookup`), or by a version that
+    /// did not record its hosted zone, says nothing about this one, so the
+    /// mirror starts over with a full reconcile.
+    async fn bound_zone_id(&mut self) -> Result<String, MirrorError> {
+        let id = self.zone_id().await?;
+        if self.cursor_bound {
+            return Ok(id);
+        }
+        let apex = self.apex.clone();
+        let hosted = id.clone();
+        let bound = self
+            .with_store(move |s| {
+                if s.zone_state(&apex)?.is_none() {
+                    return Ok(CursorBinding::NoZone);
+                }
+                let recorded = s.mirror_hosted_zone(&apex)?;
+                if recorded.as_deref() == Some(hosted.as_str()) {
+                    return Ok(CursorBinding::Same);
+                }
+                let had_cursor = s.consumer(&apex, CONSUMER)?.is_some();
+                s.reset_mirror(&apex, CONSUMER, &hosted)?;
+                Ok(if had_cursor {
+                    CursorBinding::StartedOver(recorded)
+                } else {
+                    CursorBinding::Same
+                })
+            })
+            .await?;
+        match bound {
+            CursorBinding::NoZone => return Ok(id),
+            CursorBinding::Same => {}
+            CursorBinding::StartedOver(previous) => {
+                warn!(zone = %self.apex, hosted_zone_id = %id,
+                    previous = previous.as_deref().unwrap_or("(not recorded)"),
+                    "the mirror's cursor was made for another hosted zone; starting over with a full reconcile");
+                self.unsent.clear();
+                self.foreign.clear();
+                self.quota = None;
+            }
+        }
+        self.cursor_bound = true;
+        Ok(id)
+    }
+
+    /// With `wait_insync`: waits for the change an earlier run left
+    /// PENDING (it was accepted, so it is not sent again) before anything
+    /// else; the cursor does not move while it is PENDING, even when a
+    /// listing already shows it.
+    async fn settle_pending_change(&mut self) -> Result<(), MirrorError> {
+        let apex = self.apex.clone();
+        let Some(change_id) = self
+            .with_store(move |s| s.mirror_pending_change(&apex))
+            .await?
+        else {
+            return Ok(());
+        };
+        if self.r53cfg.wait_insync {
+            let limit = Duration::from_secs(self.r53cfg.insync_timeout);
+            match self.r53.wait_insync(&change_id, limit).await {
+                Ok(true) => {
+                    info!(zone = %self.apex, change_id = %change_id, "the change left PENDING is INSYNC now");
+                }
+                Ok(false) => {
+                    return Err(MirrorError::NotInsync {
+                        change_id,
+                        seconds: limit.as_secs(),
+                    });
+                }
+                Err(e) if e.is_no_such_change() => {
+                    warn!(zone = %self.apex, change_id = %change_id, error = %e,
+                        "Route 53 no longer knows the change left PENDING; going on");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let apex = self.apex.clone();
+        self.with_store(move |s| s.set_mirror_pending_change(&apex, None, None))
+            .await
     }
 
     /// Runs until the update channel closes: replays on every new version
@@ -293,7 +383,8 @@ impl ZoneMirror {
                         pending = false;
                     }
                     Err(e) => {
-                        error!(zone = %self.apex, error = %e, retry_in = ?retry_delay, "Route 53 mirror run failed");
+                        // Stored first, so `mirror status` shows what the log
+                        // line says once it is written.
                         let msg = e.to_string();
                         let apex = self.apex.clone();
                         let _ = self
@@ -301,6 +392,7 @@ impl ZoneMirror {
                                 s.set_mirror_state(&apex, unix_now(), None, Some(&msg))
                             })
                             .await;
+                        error!(zone = %self.apex, error = %e, retry_in = ?retry_delay, "Route 53 mirror run failed");
                         retry_at = Some(tokio::time::Instant::now() + retry_delay);
                         if full {
                             // A failed reconcile waits like any failed run.
@@ -388,6 +480,8 @@ impl ZoneMirror {
     /// Replays the versions after the cursor (a reconcile when there is no
     /// cursor yet).
     pub async fn replay(&mut self) -> Result<SyncReport, MirrorError> {
+        let zone_id = self.bound_zone_id().await?;
+        self.settle_pending_change().await?;
         let apex = self.apex.clone();
         let planner = self.planner.clone();
         let prepared = self
@@ -445,12 +539,9 @@ impl ZoneMirror {
         let (cursor, cursor_serial, latest, serial, mut touched, now_records, then_records) =
             match prepared {
                 None => return self.reconcile(None).await,
-                Some(None) => {
-                    // Nothing new; still check the hosted zone once, so a
-                    // wrong one shows at start, not at the next change.
-                    self.zone_id().await?;
-                    return Ok(SyncReport::default());
-                }
+                // Nothing new (the hosted zone was checked above, so a
+                // wrong one shows at start, not at the next change).
+                Some(None) => return Ok(SyncReport::default()),
                 Some(Some(p)) => p,
             };
         if touched.iter().any(|k| self.unsent.contains_key(k)) {
@@ -479,7 +570,6 @@ impl ZoneMirror {
             verify: true,
         });
         self.foreign = foreign;
-        let zone_id = self.zone_id().await?;
         let creates = plan
             .changes
             .iter()
@@ -536,6 +626,8 @@ impl ZoneMirror {
         &mut self,
         progress: Option<&Progress>,
     ) -> Result<SyncReport, MirrorError> {
+        self.bound_zone_id().await?;
+        self.settle_pending_change().await?;
         let apex = self.apex.clone();
         let (latest, serial, records) = self
             .with_store(move |s| {
@@ -652,9 +744,11 @@ impl ZoneMirror {
     /// (with Route 53's message), the rest applied. Without it, the first
     /// rejection ends the run (the caller reconciles). The serial marker
     /// is sent only with `marker_ok` and when nothing was rejected before
-    /// it. Batches already accepted in an interrupted run towards the same
-    /// `target_seq` are not sent again. With `wait_insync`, each batch
-    /// counts as done only once GetChange says INSYNC.
+    /// it. Batches already accepted in an interrupted replay towards the
+    /// same `target_seq` are not sent again. With `wait_insync`, each
+    /// accepted batch's change is recorded as pending until GetChange says
+    /// INSYNC; the run fails (and the next one waits for it first) when it
+    /// does not within `insync_timeout`.
     async fn apply(
         &mut self,
         zone_id: &str,
@@ -699,7 +793,27 @@ impl ZoneMirror {
             let comment = format!("secondary53 {} seq {target_seq}", self.apex);
             match self.r53.change(zone_id, &batch, &comment, priority).await {
                 Ok(change_id) => {
-                    if self.r53cfg.wait_insync {
+                    // Accepted: a replay records the batch as done (when
+                    // none of it is still queued: bisected halves share the
+                    // index), so it is never sent again; with wait_insync
+                    // the change is recorded as pending in the same
+                    // statement, and the cursor waits for it (here, or in
+                    // the next run if it is not INSYNC in time).
+                    let whole = !bisect && !queue.iter().any(|(i, _)| *i == index);
+                    let pending = self.r53cfg.wait_insync.then(|| change_id.clone());
+                    if whole || pending.is_some() {
+                        let apex = self.apex.clone();
+                        let pending = pending.clone();
+                        self.with_store(move |s| {
+                            s.set_mirror_pending_change(
+                                &apex,
+                                whole.then_some((target_seq, index + 1)),
+                                pending.as_deref(),
+                            )
+                        })
+                        .await?;
+                    }
+                    if pending.is_some() {
                         let limit = Duration::from_secs(self.r53cfg.insync_timeout);
                         if !self.r53.wait_insync(&change_id, limit).await? {
                             return Err(MirrorError::NotInsync {
@@ -707,6 +821,9 @@ impl ZoneMirror {
                                 seconds: limit.as_secs(),
                             });
                         }
+                        let apex = self.apex.clone();
+                        self.with_store(move |s| s.set_mirror_pending_change(&apex, None, None))
+                            .await?;
                     }
                     report.batches += 1;
                     report.changes += batch.len();
@@ -718,15 +835,6 @@ impl ZoneMirror {
                                 ChangeAction::Upsert => {}
                             }
                         }
-                    }
-                    let apex = self.apex.clone();
-                    // A whole original batch is recorded as done only when
-                    // none of it is still queued (bisected halves share the index).
-                    if !queue.iter().any(|(i, _)| *i == index) {
-                        self.with_store(move |s| {
-                            s.set_mirror_progress(&apex, target_seq, index + 1)
-                        })
-                        .await?;
                     }
                     if let Some(p) = progress {
                         p(index + 1, total);
@@ -800,6 +908,16 @@ impl ZoneMirror {
     pub fn counters(&self) -> std::sync::Arc<super::client::ApiCounters> {
         self.r53.counters.clone()
     }
+}
+
+/// What the store says about the hosted zone the cursor was made for.
+enum CursorBinding {
+    /// The zone is not in the store yet: check again next run.
+    NoZone,
+    /// The same hosted zone (or no cursor yet): go on.
+    Same,
+    /// Another hosted zone (or an unrecorded one): the cursor was dropped.
+    StartedOver(Option<String>),
 }
 
 /// Splits a rejected batch in halves without parting a replaced RRset's

@@ -890,6 +890,125 @@ impl Store {
         Ok(())
     }
 
+    /// The Route 53 hosted zone the mirror's cursor was made for (None: not
+    /// recorded, e.g. a store from before it was).
+    pub fn mirror_hosted_zone(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hosted_zone_id FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Records the hosted zone the mirror's cursor is made for.
+    pub fn set_mirror_hosted_zone(
+        &mut self,
+        zone: &str,
+        hosted_zone_id: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "INSERT INTO mirror_state(zone_id, hosted_zone_id) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET hosted_zone_id = excluded.hosted_zone_id",
+                params![id, hosted_zone_id],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Starts the mirror over for another hosted zone, in one transaction:
+    /// the journal consumer `consumer` is dropped (so the next run is a
+    /// full reconcile), the cursor serial, the run under way and the
+    /// pending change are forgotten, and `hosted_zone_id` is recorded.
+    /// The last error and success times stay.
+    pub fn reset_mirror(
+        &mut self,
+        zone: &str,
+        consumer: &str,
+        hosted_zone_id: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        tx.execute(
+            "DELETE FROM consumer WHERE zone_id = ?1 AND name = ?2",
+            params![id, consumer],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "INSERT INTO mirror_state(zone_id, hosted_zone_id) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET hosted_zone_id = excluded.hosted_zone_id,
+                     cursor_serial = NULL, pending_seq = NULL, pending_done = 0,
+                     pending_change = NULL",
+                params![id, hosted_zone_id],
+            )
+        })
+        .and_then(|_| tx.commit())
+        .map_err(sq)
+    }
+
+    /// A change Route 53 accepted that was not yet INSYNC when last asked
+    /// (`wait_insync`): the cursor waits for it.
+    pub fn mirror_pending_change(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT pending_change FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Records that `done` batches of the run towards `target_seq` were
+    /// accepted, the last of them as change `change` not yet INSYNC (None:
+    /// nothing pending), in one statement.
+    pub fn set_mirror_pending_change(
+        &mut self,
+        zone: &str,
+        target_seq: Option<(i64, usize)>,
+        change: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        match target_seq {
+            Some((seq, done)) => self.conn.execute(
+                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done, pending_change)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(zone_id) DO UPDATE SET pending_seq = excluded.pending_seq,
+                     pending_done = excluded.pending_done, pending_change = excluded.pending_change",
+                params![id, (seq >= 0).then_some(seq), done as i64, change],
+            ),
+            None => self.conn.execute(
+                "INSERT INTO mirror_state(zone_id, pending_change) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET pending_change = excluded.pending_change",
+                params![id, change],
+            ),
+        }
+        .map_err(self.sq())?;
+        Ok(())
+    }
+
     /// The mirror's state: (cursor serial, last success, last error, its time).
     #[allow(clippy::type_complexity)]
     pub fn mirror_state(

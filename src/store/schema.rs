@@ -82,6 +82,12 @@ const MIGRATIONS: &[&str] = &[
         pending_done  INTEGER NOT NULL DEFAULT 0  -- its batches accepted so far
     );
     "#,
+    // 3: the hosted zone the mirror's cursor was made for, and a change
+    // accepted by Route 53 but not yet INSYNC (wait_insync).
+    r#"
+    ALTER TABLE mirror_state ADD COLUMN hosted_zone_id TEXT;
+    ALTER TABLE mirror_state ADD COLUMN pending_change TEXT;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -102,4 +108,40 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// Number of migrations this build knows.
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A store made by a build with two migrations keeps its mirror state
+    // and gains the hosted zone and pending change, both unset.
+    #[test]
+    fn migration_3_keeps_the_mirror_state_of_an_older_store() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO zone(id, name) VALUES (1, 'example.');
+             INSERT INTO mirror_state(zone_id, cursor_serial, pending_seq, pending_done)
+             VALUES (1, 7, 3, 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        let row: (i64, i64, i64, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT cursor_serial, pending_seq, pending_done, hosted_zone_id, pending_change
+                 FROM mirror_state WHERE zone_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, 3, 2, None, None));
+    }
 }

@@ -258,3 +258,58 @@ fn store_survives_reopen() {
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(7));
     assert_eq!(dump(&s).len(), 2);
 }
+
+#[test]
+fn the_mirror_cursor_is_tied_to_a_hosted_zone_and_resets_whole() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap(), None);
+    assert_eq!(s.mirror_hosted_zone("other.").unwrap(), None);
+    s.set_mirror_hosted_zone(Z, "ZONE1").unwrap();
+    s.set_consumer(Z, "route53", 1).unwrap();
+    s.set_consumer(Z, "other", 1).unwrap();
+    s.set_mirror_state(Z, 10, Some(1), None).unwrap();
+    s.set_mirror_pending_change(Z, Some((1, 2)), Some("/change/C1"))
+        .unwrap();
+    s.set_mirror_state(Z, 11, None, Some("not INSYNC")).unwrap();
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap().as_deref(), Some("ZONE1"));
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 2);
+    assert_eq!(
+        s.mirror_pending_change(Z).unwrap().as_deref(),
+        Some("/change/C1")
+    );
+    s.reset_mirror(Z, "route53", "ZONE2").unwrap();
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap().as_deref(), Some("ZONE2"));
+    assert_eq!(s.consumer(Z, "route53").unwrap(), None);
+    assert_eq!(
+        s.consumer(Z, "other").unwrap(),
+        Some(1),
+        "other consumers stay"
+    );
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 0);
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    let (cursor, success, error, _) = s.mirror_state(Z).unwrap().unwrap();
+    assert_eq!(cursor, None);
+    assert_eq!(success, Some(10));
+    assert_eq!(error.as_deref(), Some("not INSYNC"));
+}
+
+#[test]
+fn a_pending_change_is_recorded_with_or_without_progress() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    s.set_mirror_pending_change(Z, None, Some("C1")).unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap().as_deref(), Some("C1"));
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 0);
+    s.set_mirror_pending_change(Z, Some((4, 1)), Some("C2"))
+        .unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap().as_deref(), Some("C2"));
+    assert_eq!(s.mirror_progress(Z, 4).unwrap(), 1);
+    assert_eq!(s.mirror_progress(Z, 5).unwrap(), 0, "another target");
+    s.set_mirror_pending_change(Z, None, None).unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    assert_eq!(s.mirror_progress(Z, 4).unwrap(), 1, "progress stays");
+}
