@@ -202,9 +202,14 @@ fn classify_service(
         | "RequestLimitExceeded" => Failure::Retry(msg),
         "InvalidChangeBatch" => Failure::Invalid(msg),
         _ if status >= 500 || status == 429 => Failure::Retry(format!("HTTP {status} {msg}")),
+        // The start of the body, on one line (an endpoint without the call
+        // may answer with an HTML page).
         _ if code.is_empty() => Failure::Fatal(format!(
             "HTTP {status}: {}",
             String::from_utf8_lossy(&body[..body.len().min(300)])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         )),
         _ => Failure::Fatal(msg),
     }
@@ -771,6 +776,16 @@ mod tests {
             classify_service(400, None, None, b"<html>bad</html>"),
             Failure::Fatal(_)
         ));
+        // An HTML page from an endpoint without the call: one log line.
+        assert_eq!(
+            classify_service(
+                404,
+                None,
+                None,
+                b"<!doctype html>\n<title>404</title>\n  <p>Not Found</p>\n"
+            ),
+            Failure::Fatal("HTTP 404: <!doctype html> <title>404</title> <p>Not Found</p>".into())
+        );
         assert!(matches!(
             classify_service(503, None, None, b""),
             Failure::Retry(_)
