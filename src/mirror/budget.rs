@@ -110,6 +110,10 @@ impl RequestBudget {
     }
 
     /// Waits for one request slot; true when it had to wait.
+    ///
+    /// Cancel-safe: a replay whose wait is dropped (its task aborted, e.g.
+    /// when its zone is reconfigured) gives its reserved slot back and no
+    /// longer counts as waiting, so bulk work is not held back for ever.
     pub async fn acquire(&self, priority: Priority) -> bool {
         match priority {
             Priority::Replay => {
@@ -123,10 +127,13 @@ impl RequestBudget {
                     s.replays_waiting += 1;
                     Duration::from_secs_f64(-s.tokens / s.rate)
                 };
+                let mut waiting = ReplayWait {
+                    budget: self,
+                    served: false,
+                };
                 self.waits.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
-                let mut s = self.lock();
-                s.replays_waiting = s.replays_waiting.saturating_sub(1);
+                waiting.served = true;
                 true
             }
             Priority::Bulk => {
@@ -151,6 +158,25 @@ impl RequestBudget {
                     tokio::time::sleep(wait).await;
                 }
             }
+        }
+    }
+}
+
+/// A replay waiting for its reserved slot: on drop it stops counting as
+/// waiting, and when it was not served (its wait was cancelled) gives the
+/// slot back.
+struct ReplayWait<'a> {
+    budget: &'a RequestBudget,
+    served: bool,
+}
+
+impl Drop for ReplayWait<'_> {
+    fn drop(&mut self) {
+        let mut s = self.budget.lock();
+        s.replays_waiting = s.replays_waiting.saturating_sub(1);
+        if !self.served {
+            s.refill(Instant::now());
+            s.tokens = (s.tokens + 1.0).min(1.0);
         }
     }
 }
@@ -201,6 +227,28 @@ mod tests {
             );
         }
         assert!(b.waits() >= 19);
+    }
+
+    // A replay whose wait is cancelled (its task aborted) does not hold
+    // bulk work back, nor keep the budget "short", nor keep its slot.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_replay_wait_releases_its_slot() {
+        let b = Arc::new(RequestBudget::new(1.0));
+        b.acquire(Priority::Bulk).await; // the bucket is empty now
+        let b2 = b.clone();
+        let waiting = tokio::spawn(async move { b2.acquire(Priority::Replay).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(b.is_short());
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(!b.is_short(), "an aborted replay still counts as waiting");
+        let start = Instant::now();
+        let bulk = tokio::time::timeout(Duration::from_secs(10), b.acquire(Priority::Bulk)).await;
+        assert!(bulk.is_ok(), "bulk work is held back by an aborted replay");
+        let waited = start.elapsed().as_secs_f64();
+        // The next token comes 1 s after the first slot, as if the aborted
+        // replay had never asked.
+        assert!(waited <= 0.95, "bulk work waited {waited} s");
     }
 
     // Replays go first: with bulk work queued, a replay that arrives later

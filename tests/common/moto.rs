@@ -25,7 +25,9 @@
 //!   its name and type (moto lists from there instead of looking the name
 //!   up), so re-creating a deleted set fails; Route 53 accepts it. With the
 //!   strict rules on, the proxy has checked each CREATE itself and forwards
-//!   it to moto as an UPSERT (recording the body as sent);
+//!   such a re-create to moto as an UPSERT (recording the body as sent);
+//! - a request holds at most 1,000 values, an UPSERT's counted twice (as in
+//!   Route 53), but there is no limit on characters;
 //! - DELETE succeeds if an earlier CREATE/UPSERT in the zone's history had the
 //!   same name, type, TTL and values (not the current ones), and then deletes
 //!   every rrset of that name and type; otherwise it fails with `InvalidInput`;
@@ -707,6 +709,9 @@ struct ProxyState {
     strict: AtomicBool,
     /// The hosted zones as Route 53 would hold them, by id.
     models: Mutex<HashMap<String, StrictZone>>,
+    /// Record sets moto accepted a CREATE of, by hosted zone id (moto's
+    /// history, for its re-create departure).
+    created: Mutex<HashMap<String, std::collections::HashSet<StrictSet>>>,
     /// Change batches refused by the strict rules: (body, message).
     rejected: Mutex<Vec<(String, String)>>,
     /// MAX_RRSETS_BY_ZONE answered to GetHostedZoneLimit.
@@ -853,6 +858,7 @@ impl FaultProxy {
             peak_per_second: AtomicUsize::new(0),
             strict: AtomicBool::new(true),
             models: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashMap::new()),
             rejected: Mutex::new(Vec::new()),
             rrset_limit: AtomicUsize::new(10_000),
             pending_get_changes: AtomicUsize::new(0),
@@ -1225,21 +1231,36 @@ fn forward_op(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse
             {
                 // The model has checked every CREATE against what the zone
                 // holds; moto 5.2 wrongly refuses a CREATE identical to an
-                // earlier change of its history when any record set sorts
-                // after it (see the module documentation), so it gets the
-                // same change as an UPSERT, which has the same effect on a
-                // name and type that holds nothing.
-                let upserts = HttpRequest {
+                // earlier CREATE of its history when any record set sorts
+                // after it (see the module documentation), so such a
+                // re-create goes to moto as an UPSERT, which has the same
+                // effect on a name and type that holds nothing. (Only
+                // those: moto counts an UPSERT's values twice against its
+                // 1,000 per request.)
+                let created = lock(&state.created);
+                let earlier = created.get(&zone);
+                let sent = recreates_as_upserts(&body, |set| {
+                    earlier.is_some_and(|done| done.contains(set))
+                });
+                drop(created);
+                let sent = HttpRequest {
                     method: request.method.clone(),
                     target: request.target.clone(),
                     version: request.version.clone(),
                     headers: request.headers.clone(),
-                    body: creates_as_upserts(&body).into_bytes(),
+                    body: sent.into_bytes(),
                 };
-                forward_recorded(state, op, &upserts, &request.body)
+                forward_recorded(state, op, &sent, &request.body)
             } else {
                 plain_forward(state, op, request)
             };
+            if response.status == 200 {
+                let mut created = lock(&state.created);
+                let done = created.entry(zone.clone()).or_default();
+                for c in changes.iter().filter(|c| c.action == "CREATE") {
+                    done.insert(c.set.clone());
+                }
+            }
             if response.status == 200
                 && let Some(Ok(next)) = verdict
             {
@@ -1295,9 +1316,30 @@ fn plain_forward(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpRespo
     forward_recorded(state, op, request, &request.body)
 }
 
-/// The `CREATE` actions of a change batch body turned into `UPSERT`.
-pub fn creates_as_upserts(body: &str) -> String {
-    body.replace("<Action>CREATE</Action>", "<Action>UPSERT</Action>")
+/// A change batch body with the `CREATE` of every record set for which
+/// `recreate` is true turned into an `UPSERT`, the rest as it was.
+pub fn recreates_as_upserts(body: &str, recreate: impl Fn(&StrictSet) -> bool) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("<Change>") {
+        let Some(len) = rest[start..].find("</Change>") else {
+            break;
+        };
+        let end = start + len + "</Change>".len();
+        let change = &rest[start..end];
+        out.push_str(&rest[..start]);
+        let is_create = elements(change, "Action")
+            .first()
+            .is_some_and(|a| a.trim() == "CREATE");
+        if is_create && recreate(&strict_set(change)) {
+            out.push_str(&change.replacen("<Action>CREATE</Action>", "<Action>UPSERT</Action>", 1));
+        } else {
+            out.push_str(change);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Forwards `request`; a forwarded change batch is recorded as `recorded`
@@ -1597,7 +1639,7 @@ pub struct StrictChange {
 
 /// A record set as Route 53 keeps it: plain, alias, or a routing-policy
 /// member (SetIdentifier).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StrictSet {
     /// Name, lowercase, `\052` for a leading `*`.
     pub name: String,
@@ -1663,7 +1705,8 @@ pub fn parse_strict_changes(xml: &str) -> Vec<StrictChange> {
 /// A hosted zone as real Route 53 would hold it, and Route 53's documented
 /// rules for a change batch, which moto does not enforce (it stores a plain
 /// record set beside a weighted one or over an alias with CREATE, keeps
-/// duplicates, has no length limits and no RRset quota):
+/// duplicates, has no length limits, only the 1,000 values a request, and
+/// no RRset quota):
 ///
 /// - a request holds at most 1,000 ResourceRecord elements and 32,000
 ///   value characters, an UPSERT counting each twice; a record set at most
