@@ -18,7 +18,13 @@
 #   ROUNDS=3          measured dnsperf runs per server
 #   DURATION=10       seconds per dnsperf run (dnsperf -l)
 #   SERVERS="nsd knot bind secondary53"
-#                     which servers to measure, in this order (any subset)
+#                     which servers to measure, in this order (any subset);
+#                     also: secondary53-rrl (this build with response rate
+#                     limiting on in log_only mode: every answer sent, every
+#                     one accounted) and baseline (the binary BASELINE_BIN,
+#                     configured like secondary53)
+#   BASELINE_BIN=...  another secondary53 binary (e.g. a build of main), for
+#                     the server name baseline
 #   WORKERS=1         2 adds a scaling section: secondary53 with udp_workers 1
 #                     and 2, neither server nor dnsperf pinned
 #   DNSPERF_CLIENTS=2 dnsperf -c (client sockets), main comparison
@@ -68,6 +74,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 ZONE=bench.test
 SERIAL=2024060101
 BIN="$ROOT/target/release/secondary53"
+BASELINE_BIN=${BASELINE_BIN:-}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -92,8 +99,12 @@ if [ "$RECORDS" -lt 1000 ]; then echo "RECORDS must be at least 1000" >&2; exit 
 read -r -a SERVER_LIST <<<"$SERVERS"
 [ "${#SERVER_LIST[@]}" -gt 0 ] || { echo "SERVERS is empty" >&2; exit 2; }
 for s in "${SERVER_LIST[@]}"; do
-    case "$s" in nsd | knot | bind | secondary53) ;; *)
-        echo "SERVERS: unknown server '$s' (nsd, knot, bind, secondary53)" >&2; exit 2 ;;
+    case "$s" in nsd | knot | bind | secondary53 | secondary53-rrl) ;;
+        baseline)
+            [ -n "$BASELINE_BIN" ] && [ -x "$BASELINE_BIN" ] ||
+                { echo "SERVERS: baseline needs BASELINE_BIN, an executable secondary53 binary" >&2; exit 2; } ;;
+        *)
+        echo "SERVERS: unknown server '$s' (nsd, knot, bind, secondary53, secondary53-rrl, baseline)" >&2; exit 2 ;;
     esac
 done
 NCPU=$(nproc)
@@ -108,7 +119,7 @@ for s in "${SERVER_LIST[@]}"; do
         nsd) need+=(nsd) ;;
         knot) need+=(knotd) ;;
         bind) need+=(named) ;;
-        secondary53) need+=(cargo git) ;;
+        secondary53 | secondary53-rrl) need+=(cargo git) ;;
     esac
 done
 for cmd in "${need[@]}"; do
@@ -348,7 +359,7 @@ wait_until() {
 # Build, zone, query file
 # ---------------------------------------------------------------------------
 
-if [[ " ${SERVER_LIST[*]} " == *" secondary53 "* ]] || [ "$WORKERS" = 2 ]; then
+if [[ " ${SERVER_LIST[*]} " == *" secondary53 "* ]] || [[ " ${SERVER_LIST[*]} " == *" secondary53-rrl "* ]] || [ "$WORKERS" = 2 ]; then
     if [ "$SKIP_BUILD" != 1 ]; then
         log "cargo build --release"
         (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
@@ -499,6 +510,7 @@ log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2))
 declare -A PORT PID PIN LOG LABEL RSS HWM PSS NPROC REPINNED
 LABEL[nsd]=NSD LABEL[knot]=Knot LABEL[bind]=BIND LABEL[secondary53]=secondary53
 LABEL[s53w1]="secondary53 udp_workers=1" LABEL[s53w2]="secondary53 udp_workers=2"
+LABEL[secondary53-rrl]="secondary53 rrl log_only" LABEL[baseline]="secondary53 baseline"
 
 # start_server NAME PIN: PIN is a core number or "" (no taskset).
 start_server() {
@@ -587,20 +599,28 @@ zone "$ZONE" {
 CONF
             "${pfx[@]}" named -g -4 -n 1 -c "$d/named.conf" >"${LOG[$name]}" 2>&1 &
             ;;
-        secondary53 | s53w1 | s53w2)
-            local workers=1
+        secondary53 | s53w1 | s53w2 | secondary53-rrl | baseline)
+            local workers=1 rrl="" bin=$BIN
             if [ "$name" = s53w2 ]; then workers=2; fi
+            if [ "$name" = baseline ]; then bin=$BASELINE_BIN; fi
+            # Rate limiting at BIND's highest rate, log_only: every response
+            # goes through the accounting, none is held back (dnsperf sends
+            # everything from one /24, so real limiting would drop most).
+            if [ "$name" = secondary53-rrl ]; then
+                rrl='rrl = { responses_per_second = 1000, log_only = true }'
+            fi
             cat >"$d/secondary53.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$port"]
 data_dir = "$d/var"
 udp_workers = $workers
+$rrl
 
 [[zone]]
 name = "$ZONE"
 file = "$ZONE_FILE"
 CONF
-            RUST_LOG=info "${pfx[@]}" "$BIN" run -c "$d/secondary53.toml" >"${LOG[$name]}" 2>&1 &
+            RUST_LOG=info "${pfx[@]}" "$bin" run -c "$d/secondary53.toml" >"${LOG[$name]}" 2>&1 &
             ;;
     esac
     PID[$name]=$!
@@ -892,6 +912,7 @@ for name in "${SERVER_LIST[@]}"; do
         knot) versions+=("Knot $(knotd -V 2>&1 | awk '{ print $NF; exit }')") ;;
         bind) versions+=("BIND $(named -v | awk '{ print $2 }')") ;;
         secondary53) versions+=("secondary53 $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo "?")") ;;
+        baseline) versions+=("baseline $BASELINE_BIN") ;;
     esac
 done
 
@@ -943,6 +964,12 @@ done
             echo "ratios, median q/CPU-s:  $(IFS=';'; echo "${re[*]}" | sed 's/;/, /g')"
         fi
     fi
+    for pair in "secondary53 baseline" "secondary53-rrl secondary53"; do
+        read -r a b <<<"$pair"
+        if [ -n "${MED[$a]:-}" ] && [ -n "${MED[$b]:-}" ]; then
+            echo "ratio ${LABEL[$a]} / ${LABEL[$b]}: median q/s $(ratio "${MED[$a]}" "${MED[$b]}"), median q/CPU-s $(ratio "${MEDEFF[$a]}" "${MEDEFF[$b]}")"
+        fi
+    done
     if [ "$WORKERS" = 2 ]; then
         echo
         echo "scaling: secondary53 udp_workers=1 vs 2, neither server nor dnsperf pinned (dnsperf -c $SCALE_CLIENTS -T $DNSPERF_THREADS -q $SCALE_QMAX competes with the server for the $NCPU cores):"

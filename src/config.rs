@@ -155,6 +155,129 @@ pub struct ServerConfig {
     pub udp_workers: usize,
     /// Address of the Prometheus metrics endpoint (off when unset).
     pub metrics: Option<SocketAddr>,
+    /// Response rate limiting on UDP (off when unset).
+    pub rrl: Option<RrlConfig>,
+    /// Limits on inbound connections, transfers out and log lines.
+    pub limits: ServerLimits,
+}
+
+/// Limits that keep floods (idle or slow TCP clients, many transfers out,
+/// packets that each log a line) from exhausting descriptors, memory or the
+/// log. Defaults follow BIND, NSD and Knot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Inbound TCP connections at once, over all addresses (default 150, as
+    /// BIND's `tcp-clients`). Lowered at start when the descriptor limit
+    /// cannot hold it beside the descriptors kept for outbound work.
+    pub tcp_clients: usize,
+    /// Inbound TCP connections at once from one address (IPv4) or one /64
+    /// (IPv6) (default 10).
+    pub tcp_clients_per_address: usize,
+    /// An inbound TCP connection with no query for this long is closed
+    /// (default 10 s, as Knot's `tcp-idle-timeout`).
+    pub tcp_idle_timeout: Duration,
+    /// Time to receive the rest of a message once it started arriving, and
+    /// to send one message, on an inbound TCP connection (default 500 ms, as
+    /// Knot's `tcp-io-timeout`).
+    pub tcp_io_timeout: Duration,
+    /// Transfers out at once (default 10, as BIND's `transfers-out`); more
+    /// are answered REFUSED.
+    pub transfers_out: usize,
+    /// Time for one whole transfer out (default 2 hours, as BIND's
+    /// `max-transfer-time-out`).
+    pub transfer_out_timeout: Duration,
+    /// Log lines of one kind that remote peers can trigger (refused NOTIFY,
+    /// failed TSIG, refused transfers, connection limits), per 10 seconds
+    /// (default 10); the rest are counted and reported in a summary line.
+    pub log_rate_limit: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            tcp_clients: 150,
+            tcp_clients_per_address: 10,
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_io_timeout: Duration::from_millis(500),
+            transfers_out: 10,
+            transfer_out_timeout: Duration::from_secs(7200),
+            log_rate_limit: 10,
+        }
+    }
+}
+
+/// `[server] rrl`: response rate limiting (RRL) of UDP answers, as BIND's
+/// `rate-limit`, Knot's `mod-rrl` and NSD's `rrl-*` do.
+///
+/// Every UDP response is counted in an account keyed by the client's
+/// network (`ipv4_prefix_length` / `ipv6_prefix_length`), the class of the
+/// response and a name: the query name and type for positive answers, the
+/// wildcard for answers synthesized from one, the zone apex for NXDOMAIN
+/// and NODATA, the zone cut for referrals, nothing for errors. An account
+/// earns `*_per_second` responses a second, holds at most one second's
+/// worth, and every response over the limit adds to a debt of at most
+/// `window` seconds' worth. Responses over the limit are dropped, except
+/// every `slip`-th, which is sent truncated (TC) so a real client retries
+/// over TCP. TCP is never limited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// Positive and wildcard answers per second per account (0: no limit).
+    pub responses_per_second: u32,
+    /// NXDOMAIN answers per second per account (default: `responses_per_second`).
+    pub nxdomains_per_second: u32,
+    /// NODATA answers per second per account (default: `responses_per_second`).
+    pub nodata_per_second: u32,
+    /// Referrals per second per account (default: `responses_per_second`).
+    pub referrals_per_second: u32,
+    /// Error answers (REFUSED, SERVFAIL, FORMERR...) per second per account
+    /// (default: `responses_per_second`). Errors are never slipped.
+    pub errors_per_second: u32,
+    /// Every `slip`-th response over the limit is sent truncated, the others
+    /// dropped; 0 drops all, 1 truncates all (default 2).
+    pub slip: u32,
+    /// Seconds of debt an account can accumulate (default 15).
+    pub window: u32,
+    /// IPv4 clients are grouped by this prefix length (default 24).
+    pub ipv4_prefix_length: u8,
+    /// IPv6 clients are grouped by this prefix length (default 56).
+    pub ipv6_prefix_length: u8,
+    /// Clients never limited.
+    pub exempt: Vec<IpPrefix>,
+    /// Only count and log what would be limited; send every response.
+    pub log_only: bool,
+    /// Accounts kept (default 262144; rounded up to a power of two).
+    pub table_size: usize,
+}
+
+impl RrlConfig {
+    /// Highest rate accepted per class (as BIND).
+    pub const MAX_RATE: u32 = 1000;
+    /// Longest window accepted, in seconds (as BIND).
+    pub const MAX_WINDOW: u32 = 3600;
+    /// Highest slip accepted (as BIND).
+    pub const MAX_SLIP: u32 = 10;
+    /// Default number of accounts.
+    pub const DEFAULT_TABLE_SIZE: usize = 1 << 18;
+    /// Most accounts accepted.
+    pub const MAX_TABLE_SIZE: usize = 1 << 26;
+
+    /// Defaults around a rate of `responses_per_second`.
+    pub fn with_rate(responses_per_second: u32) -> Self {
+        RrlConfig {
+            responses_per_second,
+            nxdomains_per_second: responses_per_second,
+            nodata_per_second: responses_per_second,
+            referrals_per_second: responses_per_second,
+            errors_per_second: responses_per_second,
+            slip: 2,
+            window: 15,
+            ipv4_prefix_length: 24,
+            ipv6_prefix_length: 56,
+            exempt: Vec::new(),
+            log_only: false,
+            table_size: Self::DEFAULT_TABLE_SIZE,
+        }
+    }
 }
 
 /// A TSIG key (`[[key]]`).
@@ -278,6 +401,23 @@ pub fn parse_peer(s: &str) -> Result<SocketAddr, String> {
     ))
 }
 
+/// Parses the metrics endpoint address, which needs an explicit port: a
+/// bare address would otherwise mean port 53, where the DNS listener is.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return Err(format!(
+            "[server] metrics: `{s}` has no port; give one, e.g. \"127.0.0.1:9153\""
+        ));
+    }
+    Err(format!(
+        "[server] metrics: `{s}` is not an address with a port, e.g. \"127.0.0.1:9153\""
+    ))
+}
+
 /// A `[[zone]]` table: one secondary zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneConfig {
@@ -293,6 +433,8 @@ pub struct ZoneConfig {
     pub timers: TimerConfig,
     /// Network time limits of transfers.
     pub timeouts: TransferTimeouts,
+    /// Size limits of inbound transfers.
+    pub limits: TransferLimits,
     /// Whether to ask for IXFR when a version is stored (default true).
     pub ixfr: bool,
     /// Number of versions to keep in the journal (default 1000).
@@ -416,6 +558,26 @@ impl Default for TransferTimeouts {
     }
 }
 
+/// Size limits of an inbound transfer (and of the zone an IXFR leads to).
+/// A transfer that crosses one is abandoned as soon as it does; the
+/// version being served stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// Most records in the zone (default 10,000,000).
+    pub max_records: u64,
+    /// Most bytes of DNS messages in one transfer (default 2 GiB).
+    pub max_bytes: u64,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            max_records: 10_000_000,
+            max_bytes: 2 << 30,
+        }
+    }
+}
+
 // ---- raw serde schema -------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -466,7 +628,105 @@ struct RawServer {
     #[serde(default)]
     log_format: LogFormat,
     udp_workers: Option<usize>,
-    metrics: Option<PeerAddr>,
+    metrics: Option<Spanned<String>>,
+    tcp_clients: Option<Spanned<usize>>,
+    tcp_clients_per_address: Option<Spanned<usize>>,
+    tcp_idle_timeout: Option<Spanned<u64>>,
+    tcp_io_timeout_ms: Option<Spanned<u64>>,
+    transfers_out: Option<Spanned<usize>>,
+    transfer_out_timeout: Option<Spanned<u64>>,
+    log_rate_limit: Option<Spanned<u32>>,
+    rrl: Option<Spanned<RawRrl>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRrl {
+    responses_per_second: u32,
+    nxdomains_per_second: Option<u32>,
+    nodata_per_second: Option<u32>,
+    referrals_per_second: Option<u32>,
+    errors_per_second: Option<u32>,
+    slip: Option<u32>,
+    window: Option<u32>,
+    ipv4_prefix_length: Option<u8>,
+    ipv6_prefix_length: Option<u8>,
+    #[serde(default)]
+    exempt: Vec<IpPrefix>,
+    #[serde(default)]
+    log_only: bool,
+    table_size: Option<usize>,
+}
+
+impl RawRrl {
+    /// The validated settings, or what is wrong.
+    fn validate(self) -> Result<RrlConfig, String> {
+        let d = RrlConfig::with_rate(self.responses_per_second);
+        let rates = [
+            ("responses_per_second", Some(self.responses_per_second)),
+            ("nxdomains_per_second", self.nxdomains_per_second),
+            ("nodata_per_second", self.nodata_per_second),
+            ("referrals_per_second", self.referrals_per_second),
+            ("errors_per_second", self.errors_per_second),
+        ];
+        for (what, rate) in rates {
+            if let Some(r) = rate
+                && r > RrlConfig::MAX_RATE
+            {
+                return Err(format!(
+                    "[server] rrl: {what} = {r} is above the maximum of {}",
+                    RrlConfig::MAX_RATE
+                ));
+            }
+        }
+        let slip = self.slip.unwrap_or(d.slip);
+        if slip > RrlConfig::MAX_SLIP {
+            return Err(format!(
+                "[server] rrl: slip = {slip} is above the maximum of {}",
+                RrlConfig::MAX_SLIP
+            ));
+        }
+        let window = self.window.unwrap_or(d.window);
+        if !(1..=RrlConfig::MAX_WINDOW).contains(&window) {
+            return Err(format!(
+                "[server] rrl: window = {window} must be 1..={} seconds",
+                RrlConfig::MAX_WINDOW
+            ));
+        }
+        let v4 = self.ipv4_prefix_length.unwrap_or(d.ipv4_prefix_length);
+        if v4 > 32 {
+            return Err(format!(
+                "[server] rrl: ipv4_prefix_length = {v4} must be 0..=32"
+            ));
+        }
+        let v6 = self.ipv6_prefix_length.unwrap_or(d.ipv6_prefix_length);
+        if v6 > 128 {
+            return Err(format!(
+                "[server] rrl: ipv6_prefix_length = {v6} must be 0..=128"
+            ));
+        }
+        let table_size = self.table_size.unwrap_or(d.table_size);
+        if !(64..=RrlConfig::MAX_TABLE_SIZE).contains(&table_size) {
+            return Err(format!(
+                "[server] rrl: table_size = {table_size} must be 64..={}",
+                RrlConfig::MAX_TABLE_SIZE
+            ));
+        }
+        Ok(RrlConfig {
+            responses_per_second: self.responses_per_second,
+            nxdomains_per_second: self.nxdomains_per_second.unwrap_or(d.nxdomains_per_second),
+            nodata_per_second: self.nodata_per_second.unwrap_or(d.nodata_per_second),
+            referrals_per_second: self.referrals_per_second.unwrap_or(d.referrals_per_second),
+            errors_per_second: self.errors_per_second.unwrap_or(d.errors_per_second),
+            slip,
+            window,
+            ipv4_prefix_length: v4,
+            ipv6_prefix_length: v6,
+            exempt: self.exempt,
+            log_only: self.log_only,
+            table_size,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -497,6 +757,8 @@ struct RawZone {
     connect_timeout: Option<u64>,
     message_timeout: Option<u64>,
     transfer_timeout: Option<u64>,
+    max_records: Option<u64>,
+    max_bytes: Option<u64>,
     ixfr: Option<bool>,
     journal_max_versions: Option<u32>,
     file: Option<PathBuf>,
@@ -557,13 +819,80 @@ impl Config {
                         .map(|n| n.get())
                         .unwrap_or(1),
                 };
+                let rrl = match s.rrl {
+                    Some(r) => {
+                        let at = r.span().start;
+                        Some(r.into_inner().validate().map_err(|m| err_at(at, m))?)
+                    }
+                    None => None,
+                };
+                let metrics = match s.metrics {
+                    Some(m) => Some(
+                        parse_metrics_addr(m.get_ref()).map_err(|e| err_at(m.span().start, e))?,
+                    ),
+                    None => None,
+                };
+                // Every limit is at least 1: 0 would refuse everything (or,
+                // for a timeout, close at once).
+                fn at_least_one<T: Copy + PartialOrd + From<u8>>(
+                    v: &Option<Spanned<T>>,
+                    name: &str,
+                    err_at: &dyn Fn(usize, String) -> ConfigError,
+                ) -> Result<Option<T>, ConfigError> {
+                    match v {
+                        Some(x) if *x.get_ref() < T::from(1) => Err(err_at(
+                            x.span().start,
+                            format!("[server] {name} must be at least 1"),
+                        )),
+                        Some(x) => Ok(Some(*x.get_ref())),
+                        None => Ok(None),
+                    }
+                }
+                let d = ServerLimits::default();
+                let limits = ServerLimits {
+                    tcp_clients: at_least_one(&s.tcp_clients, "tcp_clients", &err_at)?
+                        .unwrap_or(d.tcp_clients),
+                    tcp_clients_per_address: at_least_one(
+                        &s.tcp_clients_per_address,
+                        "tcp_clients_per_address",
+                        &err_at,
+                    )?
+                    .unwrap_or(d.tcp_clients_per_address),
+                    tcp_idle_timeout: at_least_one(
+                        &s.tcp_idle_timeout,
+                        "tcp_idle_timeout",
+                        &err_at,
+                    )?
+                    .map(Duration::from_secs)
+                    .unwrap_or(d.tcp_idle_timeout),
+                    tcp_io_timeout: at_least_one(
+                        &s.tcp_io_timeout_ms,
+                        "tcp_io_timeout_ms",
+                        &err_at,
+                    )?
+                    .map(Duration::from_millis)
+                    .unwrap_or(d.tcp_io_timeout),
+                    transfers_out: at_least_one(&s.transfers_out, "transfers_out", &err_at)?
+                        .unwrap_or(d.transfers_out),
+                    transfer_out_timeout: at_least_one(
+                        &s.transfer_out_timeout,
+                        "transfer_out_timeout",
+                        &err_at,
+                    )?
+                    .map(Duration::from_secs)
+                    .unwrap_or(d.transfer_out_timeout),
+                    log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
+                        .unwrap_or(d.log_rate_limit),
+                };
                 ServerConfig {
                     listen,
                     data_dir,
                     control,
                     log_format: s.log_format,
                     udp_workers,
-                    metrics: s.metrics.map(|p| p.0),
+                    metrics,
+                    limits,
+                    rrl,
                 }
             }
             None => {
@@ -701,6 +1030,17 @@ impl Config {
                     format!("zone `{name}`: timeouts must be at least 1 second"),
                 ));
             }
+            let dl = TransferLimits::default();
+            let limits = TransferLimits {
+                max_records: z.max_records.unwrap_or(dl.max_records),
+                max_bytes: z.max_bytes.unwrap_or(dl.max_bytes),
+            };
+            if limits.max_records == 0 || limits.max_bytes == 0 {
+                return Err(err_at(
+                    zone_span,
+                    format!("zone `{name}`: max_records and max_bytes must be at least 1"),
+                ));
+            }
             let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
                 let wanted = canonical_name(k.get_ref()).ok();
                 if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
@@ -791,6 +1131,7 @@ impl Config {
                 allow_notify,
                 timers,
                 timeouts,
+                limits,
                 ixfr: z.ixfr.unwrap_or(true),
                 journal_max_versions: z.journal_max_versions.unwrap_or(1000).max(1),
             });
@@ -991,6 +1332,165 @@ allow_notify = ["192.0.2.0/24"]
             ..TimerConfig::default()
         };
         assert_eq!(t.effective(3600, 600, 86400), (1, 600, 5));
+    }
+
+    #[test]
+    fn transfer_limits_default_and_override() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.zones[0].limits, TransferLimits::default());
+        assert_eq!(c.zones[0].limits.max_bytes, 2_147_483_648);
+        let c = parse(
+            "[server]\nlisten=[\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1\"]\nmax_records=50\nmax_bytes=4096\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.zones[0].limits,
+            TransferLimits {
+                max_records: 50,
+                max_bytes: 4096
+            }
+        );
+        let e = parse(
+            "[server]\nlisten=[\"127.0.0.1:53\"]\n[[zone]]\nname=\"a.test\"\nprimaries=[\"10.0.0.1\"]\nmax_records=0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn rrl_defaults_and_overrides() {
+        let c = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n").unwrap();
+        assert_eq!(c.server.rrl, None, "off by default");
+        let c =
+            parse("[server]\nlisten = [\"127.0.0.1:53\"]\nrrl = { responses_per_second = 7 }\n")
+                .unwrap();
+        assert_eq!(c.server.rrl, Some(RrlConfig::with_rate(7)));
+        let r = RrlConfig::with_rate(7);
+        assert_eq!((r.slip, r.window), (2, 15));
+        assert_eq!((r.ipv4_prefix_length, r.ipv6_prefix_length), (24, 56));
+        assert_eq!(r.nxdomains_per_second, 7);
+        let c = parse(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[server.rrl]\nresponses_per_second = 10\nnxdomains_per_second = 2\nerrors_per_second = 0\nslip = 0\nwindow = 60\nipv4_prefix_length = 32\nexempt = [\"10.0.0.0/8\"]\nlog_only = true\ntable_size = 1000\n",
+        )
+        .unwrap();
+        let r = c.server.rrl.unwrap();
+        assert_eq!(r.nxdomains_per_second, 2);
+        assert_eq!(r.nodata_per_second, 10);
+        assert_eq!(r.errors_per_second, 0);
+        assert_eq!((r.slip, r.window, r.ipv4_prefix_length), (0, 60, 32));
+        assert!(r.exempt[0].contains("10.9.8.7".parse().unwrap()));
+        assert!(r.log_only);
+        assert_eq!(r.table_size, 1000);
+    }
+
+    #[test]
+    fn rrl_limits_name_the_line() {
+        for (rrl, expect) in [
+            ("responses_per_second = 1001", "above the maximum of 1000"),
+            (
+                "responses_per_second = 5, referrals_per_second = 2000",
+                "referrals_per_second",
+            ),
+            ("responses_per_second = 5, slip = 11", "slip = 11"),
+            ("responses_per_second = 5, window = 3601", "window = 3601"),
+            (
+                "responses_per_second = 5, ipv6_prefix_length = 129",
+                "ipv6_prefix_length",
+            ),
+            (
+                "responses_per_second = 5, table_size = 10",
+                "table_size = 10",
+            ),
+            ("responses_per_second = 5, burst = 3", "burst"),
+            ("slip = 1", "responses_per_second"),
+        ] {
+            let text = format!("[server]\nlisten = [\"127.0.0.1:53\"]\n\nrrl = {{ {rrl} }}\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with("test.toml:4:"), "{rrl}: {e}");
+            assert!(e.contains(expect), "{rrl}: {e}");
+        }
+    }
+
+    #[test]
+    fn metrics_address_needs_a_port() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        for bare in ["127.0.0.1", "::1", "[::1]"] {
+            let e = parse(&format!("{base}metrics = \"{bare}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{e}");
+            assert!(e.contains("has no port"), "{e}");
+        }
+        let e = parse(&format!("{base}metrics = \"localhost:9153\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an address with a port"), "{e}");
+        let c = parse(&format!("{base}metrics = \"[::1]:9153\"\n")).unwrap();
+        assert_eq!(c.server.metrics, Some("[::1]:9153".parse().unwrap()));
+    }
+
+    #[test]
+    fn server_limits_default_and_validate() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.server.limits, ServerLimits::default());
+        assert_eq!(c.server.limits.tcp_clients, 150);
+        assert_eq!(c.server.limits.transfers_out, 10);
+        let c = parse(&format!(
+            "{base}tcp_clients = 20\ntcp_clients_per_address = 3\ntcp_idle_timeout = 4\n\
+             tcp_io_timeout_ms = 250\ntransfers_out = 2\ntransfer_out_timeout = 60\nlog_rate_limit = 5\n"
+        ))
+        .unwrap();
+        let l = c.server.limits;
+        assert_eq!(
+            (
+                l.tcp_clients,
+                l.tcp_clients_per_address,
+                l.transfers_out,
+                l.log_rate_limit
+            ),
+            (20, 3, 2, 5)
+        );
+        assert_eq!(l.tcp_idle_timeout, Duration::from_secs(4));
+        assert_eq!(l.tcp_io_timeout, Duration::from_millis(250));
+        assert_eq!(l.transfer_out_timeout, Duration::from_secs(60));
+        for key in [
+            "tcp_clients",
+            "tcp_clients_per_address",
+            "tcp_idle_timeout",
+            "tcp_io_timeout_ms",
+            "transfers_out",
+            "transfer_out_timeout",
+            "log_rate_limit",
+        ] {
+            let e = parse(&format!("{base}{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{key}: {e}");
+            assert!(e.contains(&format!("{key} must be at least 1")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_commented_rrl_example_parses_when_uncommented() {
+        let example = include_str!("../conf/secondary53.toml");
+        let mut on = false;
+        let text: String = example
+            .lines()
+            .map(|l| {
+                if l.starts_with("# [server.rrl]") {
+                    on = true;
+                }
+                let out = if on { l.trim_start_matches("# ") } else { l };
+                if l.starts_with("# table_size") {
+                    on = false;
+                }
+                format!("{out}\n")
+            })
+            .collect();
+        let c = parse(&text).expect("example with rrl parses");
+        assert_eq!(c.server.rrl, Some(RrlConfig::with_rate(5)));
     }
 
     #[test]

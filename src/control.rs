@@ -2,67 +2,208 @@
 //! per connection and answers with lines, the first `ok` or `error: ...`.
 //!
 //! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`
-//! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`.
+//! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`
+//! (a Route 53 reconcile, scheduled), `mirror-sync-wait ZONE` (the same,
+//! answered with its report once it ends: the reply waits for the
+//! reconcile, whose every Route 53 call is bounded by `operation_timeout`).
+//!
+//! Limits: a command line of at most [`MAX_LINE`] bytes, sent within
+//! [`READ_TIMEOUT`]; the reply written within [`WRITE_TIMEOUT`]; at most
+//! [`MAX_CONNECTIONS`] connections served at once. Only a socket is ever
+//! removed at the control path (a stale one at start, ours at shutdown).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
+
+use crate::log_limit::LogEvent;
+use crate::metrics::{AdminEndpoint, AdminLimit};
 
 use crate::schedule::ZoneCommand;
 use crate::serve::Zones;
 
-/// Binds the control socket, replacing a stale one.
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+/// Longest command line read, in bytes (newline excluded).
+pub const MAX_LINE: usize = 4096;
+/// Time for the command line to arrive.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for the reply to be written.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Control connections served at once; more are answered `error: busy`.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// The file of a bound control socket, removed on shutdown only while it
+/// is still that socket.
+pub struct ControlPath {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl ControlPath {
+    /// Removes the socket file, unless something else replaced it (another
+    /// server's socket, or a file that is not a socket).
+    pub fn remove(&self) {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        if let Ok(m) = std::fs::symlink_metadata(&self.path)
+            && m.file_type().is_socket()
+            && m.dev() == self.dev
+            && m.ino() == self.ino
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds the control socket, replacing a stale one. Only a socket is ever
+/// replaced: a regular file, directory or symbolic link at `path` is an
+/// error, and stays as it is.
+pub fn bind(path: &Path) -> std::io::Result<(UnixListener, ControlPath)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
         std::fs::create_dir_all(dir)?;
     }
-    if path.exists() {
-        // Another live server would answer; a dead one left a stale file.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            // Another live server would answer; a dead one left a stale file.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a running server", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(m) => {
+            let what = if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else if m.is_dir() {
+                "a directory"
+            } else {
+                "not a socket"
+            };
             return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("{} is in use by a running server", path.display()),
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is {what}; not replacing it (remove it or choose another `control` path)",
+                    path.display()
+                ),
             ));
         }
-        std::fs::remove_file(path)?;
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     let listener = UnixListener::bind(path)?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+    let m = std::fs::symlink_metadata(path)?;
+    Ok((
+        listener,
+        ControlPath {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        },
+    ))
 }
 
-/// Serves control connections until dropped.
+/// Serves control connections until dropped: at most [`MAX_CONNECTIONS`]
+/// at once, each bounded by [`MAX_LINE`], [`READ_TIMEOUT`] and
+/// [`WRITE_TIMEOUT`].
 pub async fn serve(
     listener: UnixListener,
     zones: Arc<Zones>,
     reloader: Option<crate::server::Reloader>,
 ) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(handle(stream, zones.clone(), reloader.clone()));
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    refused(&zones, AdminLimit::Busy);
+                    // One non-blocking write: a busy server spends no task on it.
+                    if let Ok(mut s) = stream.into_std() {
+                        use std::io::Write as _;
+                        let _ = s.write(b"error: busy: too many control connections\n");
+                    }
+                    continue;
+                };
+                let zones = zones.clone();
+                let reloader = reloader.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    handle(stream, zones, reloader).await;
+                });
             }
             Err(e) => {
-                warn!(error = %e, "control socket accept error");
+                if zones.log_limit.allow(LogEvent::AcceptFailed) {
+                    warn!(error = %e, "control socket accept error");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
     }
 }
 
+fn refused(zones: &Zones, limit: AdminLimit) {
+    zones.metrics.limits.admin(AdminEndpoint::Control, limit);
+    if zones.log_limit.allow(LogEvent::AdminLimit) {
+        warn!(limit = ?limit, "control socket: connection refused by a limit");
+    }
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes within `limit`.
+/// On failure: the limit that triggered (None for an I/O error) and why.
+async fn read_command(
+    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
+    limit: Duration,
+) -> Result<String, (Option<AdminLimit>, String)> {
+    let mut buf = Vec::new();
+    let mut limited = reader.take(MAX_LINE as u64 + 1);
+    match tokio::time::timeout(limit, limited.read_until(b'\n', &mut buf)).await {
+        Err(_) => Err((
+            Some(AdminLimit::Timeout),
+            format!("no command line within {} ms", limit.as_millis()),
+        )),
+        Ok(Err(e)) => Err((None, format!("read error: {e}"))),
+        Ok(Ok(_)) => {
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            if buf.len() > MAX_LINE {
+                return Err((
+                    Some(AdminLimit::TooLarge),
+                    format!("command line longer than {MAX_LINE} bytes"),
+                ));
+            }
+            String::from_utf8(buf).map_err(|_| (None, "command line is not UTF-8".to_string()))
+        }
+    }
+}
+
 async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::server::Reloader>) {
     let (r, mut w) = stream.into_split();
-    let mut line = String::new();
     let mut reader = BufReader::new(r);
-    if reader.read_line(&mut line).await.is_err() {
-        return;
-    }
+    let line = match read_command(&mut reader, READ_TIMEOUT).await {
+        Ok(line) => line,
+        Err((limit, why)) => {
+            if let Some(limit) = limit {
+                refused(&zones, limit);
+            }
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                w.write_all(format!("error: {why}\n").as_bytes()),
+            )
+            .await;
+            return;
+        }
+    };
     let line = line.trim();
     // `reload` alone re-reads the configuration (and then zone files).
     let reply = if line == "reload" {
@@ -86,7 +227,12 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
         };
         execute(line, &zones, &lags)
     };
-    let _ = w.write_all(reply.as_bytes()).await;
+    if tokio::time::timeout(WRITE_TIMEOUT, w.write_all(reply.as_bytes()))
+        .await
+        .is_err()
+    {
+        refused(&zones, AdminLimit::Timeout);
+    }
 }
 
 /// `mirror-sync-wait ZONE`: a reconcile now, answered with its report.
@@ -240,5 +386,89 @@ pub fn request(path: &PathBuf, command: &str) -> Result<String, String> {
     match reply.split_once('\n') {
         Some(("ok", rest)) => Ok(rest.to_string()),
         _ => Err(reply.trim().trim_start_matches("error: ").to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_socket_is_never_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.sock");
+        std::fs::write(&path, "precious").expect("write");
+        let e = bind(&path).err().expect("bind must refuse");
+        assert!(e.to_string().contains("not a socket"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "precious");
+        // A symbolic link (to a file or to nothing) stays too.
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let e = bind(&link).err().expect("bind must refuse");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+        // A directory too.
+        let sub = dir.path().join("dir.sock");
+        std::fs::create_dir(&sub).expect("mkdir");
+        assert!(bind(&sub).is_err());
+        assert!(sub.is_dir());
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_and_only_ours_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.sock");
+        // A socket nobody listens on any more.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind stale"));
+        assert!(path.exists());
+        let (listener, ours) = bind(&path).expect("stale socket replaced");
+        // A live server's socket is not taken over.
+        let e = bind(&path).err().expect("in use");
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        drop(listener);
+        // Something else took the path: shutdown leaves it alone.
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::write(&path, "not ours").expect("write");
+        ours.remove();
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "not ours");
+        std::fs::remove_file(&path).expect("remove");
+        let (_l2, second) = bind(&path).expect("bind again");
+        second.remove();
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn command_lines_are_bounded() {
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut r = BufReader::new(&long[..]);
+        let e = read_command(&mut r, READ_TIMEOUT)
+            .await
+            .expect_err("too long");
+        assert_eq!(e.0, Some(AdminLimit::TooLarge));
+        let mut ok = vec![b'y'; MAX_LINE];
+        ok.push(b'\n');
+        let mut r = BufReader::new(&ok[..]);
+        assert_eq!(
+            read_command(&mut r, READ_TIMEOUT)
+                .await
+                .expect("fits")
+                .len(),
+            MAX_LINE
+        );
+        let mut r = BufReader::new(&b"status\n"[..]);
+        assert_eq!(
+            read_command(&mut r, READ_TIMEOUT).await.expect("line"),
+            "status"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_times_out() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut r = BufReader::new(a);
+        let e = read_command(&mut r, Duration::from_millis(50))
+            .await
+            .expect_err("timeout");
+        assert_eq!(e.0, Some(AdminLimit::Timeout));
     }
 }

@@ -38,9 +38,13 @@
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
-//!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots.
+//!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
+//!   response rate limiting of UDP answers ([`serve::rrl`]).
 //! - [`mirror`]: Route 53 mirroring (planner, client, replay, reconcile).
 //! - [`control`]: the control socket; [`metrics`]: the Prometheus endpoint.
+//! - [`fd_budget`] and [`log_limit`]: what keeps floods bounded (descriptors
+//!   kept for outbound work, rate-limited log lines); the TCP limits live
+//!   in [`serve::tcp`] and [`serve::tcp_clients`].
 //! - [`server`]: the running server: listeners, zone tasks, mirrors.
 //!
 //! A NOTIFY arrives in [`server`], is checked by [`notify`], wakes the zone's
@@ -51,6 +55,8 @@
 
 pub mod config;
 pub mod control;
+pub mod fd_budget;
+pub mod log_limit;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;

@@ -172,6 +172,19 @@ fn init_logging(json: bool) {
 fn run(path: &std::path::Path, json: bool) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     init_logging(json || config.server.log_format == LogFormat::Json);
+    // As BIND does: the soft descriptor limit up to the hard one, so the
+    // inbound TCP cap and the reserve for transfers both fit.
+    match secondary53::fd_budget::raise_nofile_limit() {
+        Some((before, after)) if after > before => {
+            tracing::info!(
+                from = before,
+                to = after,
+                "raised the open-files limit (RLIMIT_NOFILE)"
+            )
+        }
+        Some(_) => {}
+        None => tracing::warn!("cannot read the open-files limit (RLIMIT_NOFILE)"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,9 +11,14 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::warn;
+
+use crate::log_limit::LogEvent;
 
 use crate::schedule::unix_now;
 use crate::serve::Zones;
@@ -34,6 +39,177 @@ pub struct Metrics {
     queries: [[AtomicU64; 16]; 2],
     /// Rare events, by metric name and label set.
     events: Mutex<BTreeMap<(String, String), u64>>,
+    /// Response rate limiting is on (its counters are shown, zeros too).
+    rrl_enabled: std::sync::atomic::AtomicBool,
+    /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
+    rrl: [[AtomicU64; 6]; 3],
+    /// Rate-limit accounts in use evicted from a full table.
+    rrl_evictions: AtomicU64,
+    /// The flood limits: how often each triggered.
+    pub limits: LimitCounters,
+}
+
+/// Counters of the limits on connections and transfers out. Atomics, not
+/// the event map: an attacker decides how often they move.
+#[derive(Default)]
+pub struct LimitCounters {
+    /// Inbound TCP connections open now.
+    pub tcp_open: AtomicU64,
+    /// The effective `tcp_clients` cap.
+    pub tcp_clients_limit: AtomicU64,
+    /// Connections refused: their address held `tcp_clients_per_address`.
+    pub tcp_refused_per_address: AtomicU64,
+    /// Connections refused: the table was full and nobody idle.
+    pub tcp_refused_full: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub tcp_evicted: AtomicU64,
+    /// Connections closed after `tcp_idle_timeout` without a query.
+    pub tcp_idle_closed: AtomicU64,
+    /// Connections closed: a message did not arrive within `tcp_io_timeout`.
+    pub tcp_read_timeouts: AtomicU64,
+    /// Connections closed: an answer or transfer message could not be sent
+    /// within `tcp_io_timeout` (the client does not read).
+    pub tcp_write_timeouts: AtomicU64,
+    /// `accept` failures (descriptors exhausted).
+    pub tcp_accept_errors: AtomicU64,
+    /// Transfers out refused: `transfers_out` were running.
+    pub xfr_out_refused_limit: AtomicU64,
+    /// Transfers out stopped by `transfer_out_timeout`.
+    pub xfr_out_timeouts: AtomicU64,
+    /// Control socket and metrics connections refused or closed, by
+    /// endpoint ([`AdminEndpoint`]) and reason ([`AdminLimit`]).
+    pub admin: [[AtomicU64; 3]; 2],
+}
+
+/// An administrative endpoint with its own connection limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminEndpoint {
+    /// The control socket.
+    Control = 0,
+    /// The metrics HTTP endpoint.
+    Metrics = 1,
+}
+
+/// Which limit of an administrative endpoint triggered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminLimit {
+    /// Too many connections at once.
+    Busy = 0,
+    /// The command line or request head was too long.
+    TooLarge = 1,
+    /// The peer did not send or read in time.
+    Timeout = 2,
+}
+
+impl LimitCounters {
+    /// Counts one administrative connection refused or closed.
+    pub fn admin(&self, endpoint: AdminEndpoint, limit: AdminLimit) {
+        self.admin[endpoint as usize][limit as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        header(
+            out,
+            "secondary53_tcp_connections",
+            "gauge",
+            "Inbound TCP connections open.",
+        );
+        let _ = writeln!(out, "secondary53_tcp_connections {}", v(&self.tcp_open));
+        header(
+            out,
+            "secondary53_tcp_connections_limit",
+            "gauge",
+            "The effective tcp_clients cap.",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_tcp_connections_limit {}",
+            v(&self.tcp_clients_limit)
+        );
+        header(
+            out,
+            "secondary53_tcp_refused_total",
+            "counter",
+            "Inbound TCP connections closed at once by a cap, by reason.",
+        );
+        for (reason, n) in [
+            ("per_address", &self.tcp_refused_per_address),
+            ("full", &self.tcp_refused_full),
+        ] {
+            let _ = writeln!(
+                out,
+                "secondary53_tcp_refused_total{{reason=\"{reason}\"}} {}",
+                v(n)
+            );
+        }
+        header(
+            out,
+            "secondary53_tcp_closed_total",
+            "counter",
+            "Inbound TCP connections closed by the server, by reason.",
+        );
+        for (reason, n) in [
+            ("idle", &self.tcp_idle_closed),
+            ("evicted", &self.tcp_evicted),
+            ("read_timeout", &self.tcp_read_timeouts),
+            ("write_timeout", &self.tcp_write_timeouts),
+        ] {
+            let _ = writeln!(
+                out,
+                "secondary53_tcp_closed_total{{reason=\"{reason}\"}} {}",
+                v(n)
+            );
+        }
+        header(
+            out,
+            "secondary53_tcp_accept_errors_total",
+            "counter",
+            "Failed accepts of inbound TCP connections (descriptors exhausted).",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_tcp_accept_errors_total {}",
+            v(&self.tcp_accept_errors)
+        );
+        header(
+            out,
+            "secondary53_xfr_out_refused_total",
+            "counter",
+            "Transfers out refused because transfers_out were running.",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_xfr_out_refused_total{{reason=\"transfers_out\"}} {}",
+            v(&self.xfr_out_refused_limit)
+        );
+        header(
+            out,
+            "secondary53_xfr_out_timeouts_total",
+            "counter",
+            "Transfers out stopped by transfer_out_timeout.",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_xfr_out_timeouts_total {}",
+            v(&self.xfr_out_timeouts)
+        );
+        header(
+            out,
+            "secondary53_admin_refused_total",
+            "counter",
+            "Control socket and metrics connections refused or closed by a limit.",
+        );
+        for (e, endpoint) in ["control", "metrics"].iter().enumerate() {
+            for (r, reason) in ["busy", "too_large", "timeout"].iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "secondary53_admin_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {}",
+                    v(&self.admin[e][r])
+                );
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -43,6 +219,25 @@ impl Metrics {
             if *n > 0 {
                 self.queries[proto as usize][rc].fetch_add(*n, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Shows the response rate limiting counters (zeros included).
+    pub fn enable_rrl(&self) {
+        self.rrl_enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// Adds a UDP worker's rate-limiting counts.
+    pub fn add_rrl(&self, c: &crate::serve::rrl::RrlCounters) {
+        for (row, counts) in self.rrl.iter().zip([&c.dropped, &c.slipped, &c.log_only]) {
+            for (slot, n) in row.iter().zip(counts) {
+                if *n > 0 {
+                    slot.fetch_add(*n, Ordering::Relaxed);
+                }
+            }
+        }
+        if c.evictions > 0 {
+            self.rrl_evictions.fetch_add(c.evictions, Ordering::Relaxed);
         }
     }
 
@@ -144,6 +339,23 @@ impl Metrics {
         }
         header(
             &mut out,
+            "secondary53_zone_nsec3_insecure",
+            "gauge",
+            "1 when an NSEC3-signed zone uses more than 150 iterations and is served without NSEC3 proofs (RFC 9276).",
+        );
+        for z in &zone_list {
+            let snap = z.shared.snapshot();
+            if snap.nsec3.is_some() {
+                let _ = writeln!(
+                    out,
+                    "secondary53_zone_nsec3_insecure{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    u8::from(snap.nsec3_over_limit())
+                );
+            }
+        }
+        header(
+            &mut out,
             "secondary53_queries_total",
             "counter",
             "Queries answered, by protocol and response code.",
@@ -159,6 +371,9 @@ impl Metrics {
                     );
                 }
             }
+        }
+        if self.rrl_enabled.load(Ordering::Relaxed) {
+            self.render_rrl(&mut out);
         }
         header(
             &mut out,
@@ -259,6 +474,20 @@ impl Metrics {
                 esc(zone)
             );
         }
+        self.limits.render(&mut out);
+        header(
+            &mut out,
+            "secondary53_log_lines_suppressed_total",
+            "counter",
+            "Log lines a remote peer triggered that the log rate limit suppressed, by event.",
+        );
+        for (event, n) in zones.log_limit.suppressed_totals() {
+            let _ = writeln!(
+                out,
+                "secondary53_log_lines_suppressed_total{{event=\"{}\"}} {n}",
+                event.label()
+            );
+        }
         let events = self
             .events
             .lock()
@@ -277,6 +506,48 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    fn render_rrl(&self, out: &mut String) {
+        use crate::serve::rrl::ResponseClass;
+        let rows = [
+            (
+                "secondary53_rrl_dropped_total",
+                "UDP responses dropped by response rate limiting, by class.",
+            ),
+            (
+                "secondary53_rrl_slipped_total",
+                "UDP responses sent truncated (TC) by response rate limiting, by class.",
+            ),
+            (
+                "secondary53_rrl_log_only_total",
+                "UDP responses over the rate limit sent anyway (log_only), by class.",
+            ),
+        ];
+        for ((name, help), row) in rows.iter().zip(&self.rrl) {
+            header(out, name, "counter", help);
+            for class in ResponseClass::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{class=\"{}\"}} {}",
+                    class.as_str(),
+                    row[class as usize].load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            out,
+            "secondary53_rrl_evictions_total",
+            "counter",
+            "Rate-limit accounts still in use evicted because the table was full.",
+        );
+        let _ = writeln!(
+            out,
+            "secondary53_rrl_evictions_total {}",
+            self.rrl_evictions.load(Ordering::Relaxed)
+        );
+    }
+}
+
 fn describe(name: &str) -> (&'static str, &'static str) {
     match name {
         "secondary53_transfers_total" => ("counter", "Transfers in, by kind and result."),
@@ -285,6 +556,10 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),
+        "secondary53_transfers_refused_total" => (
+            "counter",
+            "Transfers in not committed (the previous version kept serving), by reason.",
+        ),
         _ => ("counter", "Events."),
     }
 }
@@ -314,38 +589,108 @@ fn rcode_name(rc: u8) -> &'static str {
     }
 }
 
-/// Serves `GET /metrics` (any path) until dropped.
+/// Connections to the metrics endpoint served at once; more are answered
+/// 503 and closed.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Longest request head read, in bytes; a longer one is answered 431.
+pub const MAX_REQUEST: usize = 8192;
+/// Time for a whole request head to arrive.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for the response to be written.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `GET /metrics` (any path) until dropped, at most
+/// [`MAX_CONNECTIONS`] at once, each bounded by [`MAX_REQUEST`],
+/// [`READ_TIMEOUT`] and [`WRITE_TIMEOUT`].
 pub async fn serve(listener: TcpListener, zones: std::sync::Arc<Zones>) {
+    let permits = std::sync::Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                if zones.log_limit.allow(LogEvent::AcceptFailed) {
+                    warn!(error = %e, "metrics endpoint: accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            admin_refused(&zones, peer, AdminLimit::Busy);
+            // One non-blocking write: a busy server spends no task on it.
+            if let Ok(mut s) = stream.into_std() {
+                use std::io::Write as _;
+                let _ = s.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
             continue;
         };
         let zones = zones.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let read =
-                tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
-                    .await;
-            let Ok(Ok(n)) = read else {
-                return;
-            };
-            if !buf[..n].starts_with(b"GET ") {
-                let _ = stream
-                    .write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-                return;
-            }
-            let lag = mirror_lag(&zones).await;
-            let body = zones.metrics.render(&zones, &lag);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            if stream.write_all(head.as_bytes()).await.is_ok() {
-                let _ = stream.write_all(body.as_bytes()).await;
-            }
+            let _permit = permit;
+            serve_request(stream, peer, &zones).await;
         });
+    }
+}
+
+fn admin_refused(zones: &Zones, peer: std::net::SocketAddr, limit: AdminLimit) {
+    zones.metrics.limits.admin(AdminEndpoint::Metrics, limit);
+    if zones.log_limit.allow(LogEvent::AdminLimit) {
+        warn!(%peer, limit = ?limit, "metrics endpoint: request refused by a limit");
+    }
+}
+
+/// Reads one request head (up to the blank line) and answers it.
+async fn serve_request(
+    mut stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    zones: &std::sync::Arc<Zones>,
+) {
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    let mut head: Vec<u8> = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            break;
+        }
+        if head.len() > MAX_REQUEST {
+            admin_refused(zones, peer, AdminLimit::TooLarge);
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                stream.write_all(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            return;
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => {
+                admin_refused(zones, peer, AdminLimit::Timeout);
+                return;
+            }
+            Ok(Err(_)) => return,
+            // The peer closed its side: answer what it sent, if anything.
+            Ok(Ok(0)) if head.is_empty() => return,
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let response = if head.starts_with(b"GET ") {
+        let lag = mirror_lag(zones).await;
+        let body = zones.metrics.render(zones, &lag);
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_string()
+    };
+    if tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(response.as_bytes()))
+        .await
+        .is_err()
+    {
+        admin_refused(zones, peer, AdminLimit::Timeout);
     }
 }
 

@@ -5,8 +5,9 @@
 //! question echoed (RFC 1996 section 4.7), signed when the request was. A
 //! NOTIFY for a zone we do not hold is answered NOTAUTH; one from an address
 //! outside `allow_notify` is REFUSED; one without the zone's TSIG key is
-//! NOTAUTH (RFC 8945 section 5.2). Each refusal is logged once, with zone,
-//! peer and reason.
+//! NOTAUTH, and one whose TSIG fails is NOTAUTH with the TSIG error of
+//! RFC 8945 section 5.2 (BADKEY, BADSIG unsigned; BADTIME signed, with our
+//! clock). Each refusal is logged once, with zone, peer and reason.
 
 use std::net::SocketAddr;
 
@@ -14,7 +15,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RecordType, TSigner};
 
 use crate::config::IpPrefix;
-use crate::tsig::{sign_response, verify_request};
+use crate::tsig::{check_request, sign_response};
 use crate::zone::owner_key;
 
 /// What the server knows of a zone for NOTIFY checks.
@@ -92,7 +93,7 @@ pub fn handle_notify(
         );
     }
     if let Some(signer) = policy.signer.as_ref() {
-        match verify_request(raw, request, signer) {
+        match check_request(raw, request, Some(signer)) {
             Ok(mac) => {
                 if let Err(e) = sign_response(&mut response, signer, &mac) {
                     return refuse(
@@ -102,12 +103,23 @@ pub fn handle_notify(
                     );
                 }
             }
-            Err(f) => {
-                return refuse(
+            Err(rejection) => {
+                let mut d = refuse(
                     response,
                     ResponseCode::NotAuth,
-                    format!("TSIG with key {} failed: {f}", signer.signer_name()),
+                    format!(
+                        "TSIG with key {} failed: {}",
+                        signer.signer_name(),
+                        rejection.failure
+                    ),
                 );
+                if let Err(e) = rejection.sign_message(&mut d.response, Some(signer)) {
+                    d.refusal = Some(format!(
+                        "{}; cannot add its TSIG: {e}",
+                        d.refusal.unwrap_or_default()
+                    ));
+                }
+                return d;
             }
         }
     }
@@ -310,5 +322,46 @@ mod tests {
         });
         assert_eq!(d.accepted_zone.as_deref(), Some("example.com."));
         assert!(d.response.signature.is_some(), "response is signed");
+    }
+
+    /// RFC 8945 5.2.3: a NOTIFY signed an hour ago is answered NOTAUTH with
+    /// a signed BADTIME TSIG.
+    #[test]
+    fn notify_with_a_stale_signature_gets_a_signed_badtime() {
+        use hickory_proto::rr::rdata::tsig::TsigError;
+        let signer = TSigner::new(
+            b"k".to_vec(),
+            TsigAlgorithm::HmacSha256,
+            Name::from_ascii("xfer.").unwrap(),
+            300,
+        )
+        .unwrap();
+        let mut m = notify("example.com.");
+        m.finalize(&signer, crate::tsig::now() - 3600).unwrap();
+        let raw = m.to_vec().unwrap();
+        let parsed = Message::from_vec(&raw).unwrap();
+        let mac = parsed.signature.as_ref().unwrap().data.mac.clone();
+        let acl = allow();
+        let d = handle_notify(&raw, &parsed, from("127.0.0.1"), |_| {
+            Some(NotifyPolicy {
+                allow: acl.clone(),
+                signer: Some(signer.clone()),
+            })
+        });
+        assert!(d.accepted_zone.is_none());
+        assert!(
+            d.refusal.as_deref().unwrap_or("").contains("BADTIME"),
+            "{:?}",
+            d.refusal
+        );
+        let out = d.response.to_vec().unwrap();
+        let back = Message::from_vec(&out).unwrap();
+        assert_eq!(back.response_code, ResponseCode::NotAuth);
+        let sig = back.signature.as_ref().expect("BADTIME answer has a TSIG");
+        assert_eq!(sig.data.error, Some(TsigError::BadTime));
+        assert_eq!(sig.data.other.len(), 6);
+        signer
+            .verify_message_byte(&out, Some(&mac), true)
+            .expect("signed with the key");
     }
 }

@@ -287,15 +287,28 @@ impl ZoneTask {
         Ok((task, shared))
     }
 
-    /// Unix time of the next check, from the persisted times.
+    /// Unix time of the next check, from the persisted times. Once the zone
+    /// has expired, checks follow the retry interval from the last failure,
+    /// or come at once when none failed since (the server was down when it
+    /// expired).
     fn next_check(&self) -> i64 {
         let (refresh, retry, _) = self.timers;
-        match (self.soa.is_some(), self.last_refresh, self.last_failure) {
+        let next = match (self.soa.is_some(), self.last_refresh, self.last_failure) {
             (false, _, Some(f)) => f + i64::from(retry),
             (false, _, None) => 0,
             (true, Some(ok), Some(f)) if f >= ok => f + i64::from(retry),
             (true, Some(ok), _) => ok + i64::from(refresh),
             (true, None, _) => 0,
+        };
+        match self.expire_at() {
+            Some(at) if next > at => {
+                let after_expiry = match self.last_failure {
+                    Some(f) if f >= at => f + i64::from(retry),
+                    _ => at,
+                };
+                next.min(after_expiry)
+            }
+            _ => next,
         }
     }
 
@@ -402,12 +415,17 @@ impl ZoneTask {
                     return;
                 }
                 Err(e) => {
-                    warn!(zone = %self.apex, peer = %primary.addr, error = %e, "refresh failed");
+                    let reason = e.transfer_refused();
+                    warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                        reason = reason.unwrap_or("soa_query"), "refresh failed");
                     self.metrics.add(
                         "secondary53_refresh_failures_total",
                         &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
                         1,
                     );
+                    if let Some(reason) = reason {
+                        self.count_refused(reason);
+                    }
                     errors.push(e);
                 }
             }
@@ -428,6 +446,18 @@ impl ZoneTask {
         {
             warn!(zone = %self.apex, error = %e, "cannot record failure");
         }
+    }
+
+    /// Counts a transfer that was not committed, by reason.
+    fn count_refused(&self, reason: &str) {
+        self.metrics.add(
+            "secondary53_transfers_refused_total",
+            &format!(
+                "zone=\"{}\",reason=\"{reason}\"",
+                crate::metrics::esc(&self.apex)
+            ),
+            1,
+        );
     }
 
     async fn with_store<T: Send + 'static>(
@@ -451,7 +481,7 @@ impl ZoneTask {
         primary: &Primary,
         force_axfr: bool,
     ) -> Result<Outcome, RefreshError> {
-        let remote = primary.soa(&self.name).await?;
+        let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         if !force_axfr
@@ -483,6 +513,9 @@ impl ZoneTask {
                     match self.commit(primary, t, stats, kind, None).await {
                         Ok(()) => return Ok(Outcome::Committed),
                         Err(RefreshError::Store(e @ StoreError::Inconsistent { .. })) => {
+                            warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                                "IXFR does not apply; falling back to AXFR");
+                            self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
                             return self.axfr(primary, Some(reason)).await;
                         }
@@ -490,6 +523,13 @@ impl ZoneTask {
                     }
                 }
                 Err(e) if e.wants_axfr_fallback() => {
+                    // An error RCODE is the primary saying it has no IXFR
+                    // (NSD never has): the usual way to AXFR, not a refusal.
+                    if !matches!(e, XfrError::Rcode { .. }) {
+                        warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                            "IXFR failed; falling back to AXFR");
+                        self.count_refused(e.reason());
+                    }
                     return self.axfr(primary, Some(e.to_string())).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -521,6 +561,38 @@ impl ZoneTask {
         Ok(Outcome::Committed)
     }
 
+    /// Refuses a transfer that would take the zone back or past its size
+    /// limit. A full transfer must lead to a serial newer than ours
+    /// (RFC 1982) unless the operator forced it with `zone retransfer`:
+    /// primaries behind a load balancer can answer the SOA probe from a
+    /// newer server and the transfer from an older one. An incremental one
+    /// was already checked by the interpreter (RFC 1995: only a lone SOA
+    /// may say "not newer"), and is checked again here.
+    fn admit(&self, transfer: &Transfer, forced: bool) -> Result<(), RefreshError> {
+        let ours = self.soa.as_ref().and_then(Rr::soa_serial);
+        let theirs = transfer.serial();
+        if let Some(ours) = ours
+            && !forced
+            && !Serial(theirs).is_newer_than(Serial(ours))
+        {
+            return Err(RefreshError::NotNewer { ours, theirs });
+        }
+        if let Transfer::Incremental { deltas } = transfer {
+            let limit = self.config.limits.max_records;
+            let mut size = self.shared.snapshot().len() as i64;
+            for d in deltas {
+                size += d.added.len() as i64 - d.removed.len() as i64;
+            }
+            if size > 0 && size as u64 > limit {
+                return Err(RefreshError::TooManyRecords {
+                    records: size as u64,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
     async fn commit(
         &mut self,
         primary: &Primary,
@@ -529,6 +601,7 @@ impl ZoneTask {
         kind: &str,
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
+        self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
         let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
         let new_soa = match &transfer {
             Transfer::Full { records, .. } => records.first().cloned(),
@@ -833,7 +906,10 @@ fn timers_of(config: &ZoneConfig, soa: Option<&Rr>) -> (u32, u32, u32) {
 /// A refresh attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
-    /// The network or the primary failed.
+    /// The SOA query failed.
+    #[error(transparent)]
+    Probe(XfrError),
+    /// The transfer failed.
     #[error(transparent)]
     Xfr(#[from] XfrError),
     /// The store failed or the delta did not apply.
@@ -842,4 +918,40 @@ pub enum RefreshError {
     /// The transfer carried no new version.
     #[error("transfer carried no new version")]
     NothingToCommit,
+    /// A full transfer whose serial is not newer than the stored one.
+    #[error(
+        "transfer leads to serial {theirs}, not newer than ours {ours} (RFC 1982); not committed (`zone retransfer` forces it)"
+    )]
+    NotNewer {
+        /// Our serial.
+        ours: u32,
+        /// The transfer's serial.
+        theirs: u32,
+    },
+    /// An incremental transfer would grow the zone past `max_records`.
+    #[error(
+        "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
+    )]
+    TooManyRecords {
+        /// Records the zone would have.
+        records: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl RefreshError {
+    /// Why a transfer was not committed, as a metrics label; None when the
+    /// SOA query failed (no transfer was tried).
+    pub fn transfer_refused(&self) -> Option<&'static str> {
+        match self {
+            RefreshError::Probe(_) => None,
+            RefreshError::Xfr(e) => Some(e.reason()),
+            RefreshError::Store(StoreError::Inconsistent { .. }) => Some("ixfr_inconsistent"),
+            RefreshError::Store(_) => Some("store"),
+            RefreshError::NothingToCommit => Some("protocol"),
+            RefreshError::NotNewer { .. } => Some("serial_not_newer"),
+            RefreshError::TooManyRecords { .. } => Some("max_records"),
+        }
+    }
 }

@@ -204,12 +204,7 @@ fn build_zone(
     let primaries = zc
         .primaries
         .iter()
-        .map(|addr| Primary {
-            addr: *addr,
-            signer: signer.clone(),
-            timeouts: zc.timeouts,
-            progress: None,
-        })
+        .map(|addr| Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits))
         .collect();
     let (tx, rx) = mpsc::channel(16);
     let (mirror_handle, mirror) = match &zc.route53 {
@@ -324,6 +319,11 @@ impl Server {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut zones = Zones::new(generation.clone(), metrics.clone());
         zones.store = Some(store.clone());
+        if let Some(rrl) = &config.server.rrl {
+            zones.rrl = Some(Arc::new(crate::serve::rrl::Rrl::new(rrl)));
+            metrics.enable_rrl();
+        }
+        zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
         let ctx = TaskContext {
             store,
             updates,
@@ -422,14 +422,17 @@ impl Server {
         let mut handles = Vec::new();
         let mut threads = Vec::new();
         let workers = self.config.server.udp_workers;
+        let tcp = crate::serve::TcpService::new(
+            self.tcp_clients_cap(),
+            self.config.server.limits,
+            self.ctx.metrics.clone(),
+        );
         for addr in &self.config.server.listen {
-            let tcp = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    proto: "TCP",
-                    source,
-                })?;
+            let listener = crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
+                addr: *addr,
+                proto: "TCP",
+                source,
+            })?;
             threads.extend(
                 crate::serve::udp::spawn_workers(*addr, workers, self.zones.clone(), stop.clone())
                     .map_err(|source| ServerError::Bind {
@@ -439,11 +442,32 @@ impl Server {
                     })?,
             );
             info!(%addr, udp_workers = workers, "listening (UDP and TCP)");
+            if let Some(r) = &self.config.server.rrl {
+                info!(
+                    %addr,
+                    responses_per_second = r.responses_per_second,
+                    slip = r.slip,
+                    window = r.window,
+                    log_only = r.log_only,
+                    accounts = self.zones.rrl.as_ref().map_or(0, |t| t.capacity()),
+                    "response rate limiting on UDP"
+                );
+            }
             handles.push(tokio::spawn(crate::serve::serve_tcp(
-                tcp,
+                listener,
                 self.zones.clone(),
+                tcp.clone(),
             )));
         }
+        // Summaries of rate-limited log lines, once their window has passed.
+        let zones = self.zones.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                zones.log_limit.flush();
+            }
+        }));
         if let Some(addr) = self.config.server.metrics {
             let listener = TcpListener::bind(addr)
                 .await
@@ -459,7 +483,7 @@ impl Server {
             )));
         }
         let control_path = self.config.server.control.clone();
-        let control =
+        let (control, control_file) =
             crate::control::bind(&control_path).map_err(|source| ServerError::Control {
                 path: control_path.display().to_string(),
                 source,
@@ -519,8 +543,37 @@ impl Server {
         for t in threads {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
-        let _ = std::fs::remove_file(&control_path);
+        control_file.remove();
         Ok(())
+    }
+
+    /// The inbound TCP cap: `tcp_clients`, lowered when it does not fit in
+    /// the descriptor limit beside the reserve for outbound work (logged).
+    fn tcp_clients_cap(&self) -> usize {
+        let limits = &self.config.server.limits;
+        let Some((nofile, _)) = crate::fd_budget::nofile_limit() else {
+            return limits.tcp_clients;
+        };
+        let reserve = crate::fd_budget::reserve(&self.config);
+        let cap = crate::fd_budget::tcp_cap(limits.tcp_clients, nofile, reserve);
+        if cap.lowered {
+            tracing::warn!(
+                tcp_clients = limits.tcp_clients,
+                lowered_to = cap.cap,
+                nofile,
+                reserve,
+                "tcp_clients does not fit in the descriptor limit beside the descriptors kept for transfers, probes and NOTIFY; lowered (raise the limit, e.g. LimitNOFILE= in the systemd unit)"
+            );
+        }
+        info!(
+            tcp_clients = cap.cap,
+            tcp_clients_per_address = limits.tcp_clients_per_address,
+            transfers_out = limits.transfers_out,
+            nofile,
+            reserve,
+            "TCP limits"
+        );
+        cap.cap
     }
 
     /// Applies the configuration file again. Zones are compared by apex:
@@ -543,6 +596,8 @@ impl Server {
             || s_old.control != s_new.control
             || s_old.metrics != s_new.metrics
             || s_old.udp_workers != s_new.udp_workers
+            || s_old.rrl != s_new.rrl
+            || s_old.limits != s_new.limits
         {
             notes.push("[server] changes need a restart".to_string());
         }

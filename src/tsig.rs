@@ -6,17 +6,27 @@
 //! `TSigVerifier` requires a TSIG on every message, while RFC 8945 section
 //! 5.3.1 lets a server leave up to 99 messages of a transfer unsigned (their
 //! bytes are then covered by the next signed message's MAC).
+//!
+//! Time (RFC 8945 section 5.2.3): a message is accepted when our clock is
+//! within its Time Signed ± its own Fudge; the window is never widened to
+//! ours. A signed request that fails is answered as section 5.2 says
+//! ([`check_request`], [`Rejection::append_tsig`]): NOTAUTH with a TSIG
+//! carrying BADKEY or BADSIG and no MAC, or BADTIME signed with the key,
+//! the client's time in Time Signed and ours in Other Data.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::TSigner;
-use hickory_proto::rr::rdata::tsig::{TsigError, signed_bitmessage_to_buf};
-use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::rr::rdata::tsig::{
+    TSIG, TsigAlgorithm, TsigError, make_tsig_record, signed_bitmessage_to_buf,
+};
+use hickory_proto::rr::{Name, TSigner};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::config::KeyConfig;
 
-/// Allowed clock difference, in seconds (RFC 8945 recommends 300).
+/// The Fudge we sign with, in seconds (RFC 8945 recommends 300). Messages
+/// we receive are checked against their own Fudge.
 pub const FUDGE: u16 = 300;
 
 /// Most consecutive unsigned messages accepted in a response (RFC 8945 5.3.1).
@@ -58,6 +68,13 @@ pub fn sign_request(message: &mut Message, signer: &TSigner) -> Result<Vec<u8>, 
 pub enum TsigFailure {
     /// The peer reported a TSIG error (BADSIG, BADKEY, BADTIME...).
     PeerError(String),
+    /// The peer reported BADTIME and its clock.
+    PeerBadTime {
+        /// The peer's time (from the TSIG's Other Data).
+        peer: u64,
+        /// Ours.
+        now: u64,
+    },
     /// The first or last message of the response carries no TSIG.
     Unsigned,
     /// Too many unsigned messages in a row.
@@ -66,10 +83,12 @@ pub enum TsigFailure {
     WrongKey(String),
     /// The MAC does not match: the secret differs.
     BadMac,
-    /// The signature time is outside the allowed window.
+    /// The signature time is outside the signer's window.
     BadTime {
         /// The signer's time.
         signed: u64,
+        /// The signer's fudge.
+        fudge: u16,
         /// Our time.
         now: u64,
     },
@@ -81,15 +100,19 @@ impl std::fmt::Display for TsigFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TsigFailure::PeerError(e) => write!(f, "peer rejected our signature ({e})"),
+            TsigFailure::PeerBadTime { peer, now } => write!(
+                f,
+                "peer rejected our signature (BADTIME): its clock says {peer}, ours {now}"
+            ),
             TsigFailure::Unsigned => f.write_str("response is not signed"),
             TsigFailure::TooManyUnsigned => {
                 write!(f, "more than {MAX_UNSIGNED_RUN} unsigned messages in a row")
             }
             TsigFailure::WrongKey(k) => write!(f, "response signed with another key ({k})"),
             TsigFailure::BadMac => f.write_str("bad MAC (BADSIG): the secrets differ"),
-            TsigFailure::BadTime { signed, now } => write!(
+            TsigFailure::BadTime { signed, fudge, now } => write!(
                 f,
-                "signature time {signed} is more than {FUDGE}s from ours ({now}) (BADTIME)"
+                "signature time {signed} is more than its fudge of {fudge}s from ours ({now}) (BADTIME)"
             ),
             TsigFailure::Malformed(e) => write!(f, "malformed TSIG: {e}"),
         }
@@ -142,6 +165,11 @@ impl ResponseVerifier {
             return Ok(());
         };
         if let Some(e) = &sig.data.error {
+            if *e == TsigError::BadTime && sig.data.other.len() == 6 {
+                let o = &sig.data.other;
+                let peer = o.iter().fold(0u64, |t, b| (t << 8) | u64::from(*b));
+                return Err(TsigFailure::PeerBadTime { peer, now: now() });
+            }
             return Err(TsigFailure::PeerError(tsig_error_name(e)));
         }
         if sig.name.to_lowercase() != self.signer.signer_name().to_lowercase()
@@ -169,9 +197,10 @@ impl ResponseVerifier {
             .verify(&tbs, &rec.data.mac)
             .map_err(|_| TsigFailure::BadMac)?;
         let now = now();
-        if now.abs_diff(rec.data.time) > u64::from(rec.data.fudge.max(FUDGE)) {
+        if now.abs_diff(rec.data.time) > u64::from(rec.data.fudge) {
             return Err(TsigFailure::BadTime {
                 signed: rec.data.time,
+                fudge: rec.data.fudge,
                 now,
             });
         }
@@ -196,22 +225,203 @@ pub fn verify_request(
     parsed: &Message,
     signer: &TSigner,
 ) -> Result<Vec<u8>, TsigFailure> {
+    check_request(raw, parsed, Some(signer)).map_err(|r| r.failure)
+}
+
+/// A signed request that failed its check, with what its error response
+/// needs (RFC 8945 section 5.2).
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    /// What failed.
+    pub failure: TsigFailure,
+    /// The TSIG error to answer with (None: the request was not signed;
+    /// answer without a TSIG).
+    pub error: Option<TsigError>,
+    key_name: Name,
+    algorithm: Option<TsigAlgorithm>,
+    client_time: u64,
+    fudge: u16,
+    /// The verified request MAC, for a signed BADTIME answer.
+    request_mac: Option<Vec<u8>>,
+}
+
+/// Checks a signed request in the order of RFC 8945 section 5.2: key
+/// (`signer` None: the key is unknown), MAC, time against the request's own
+/// fudge. Returns the request MAC for signing the response.
+pub fn check_request(
+    raw: &[u8],
+    parsed: &Message,
+    signer: Option<&TSigner>,
+) -> Result<Vec<u8>, Box<Rejection>> {
     let Some(sig) = parsed.signature.as_ref() else {
-        return Err(TsigFailure::Unsigned);
+        return Err(Box::new(Rejection {
+            failure: TsigFailure::Unsigned,
+            error: None,
+            key_name: Name::root(),
+            algorithm: None,
+            client_time: 0,
+            fudge: 0,
+            request_mac: None,
+        }));
     };
-    if sig.name.to_lowercase() != signer.signer_name().to_lowercase()
-        || sig.data.algorithm != *signer.algorithm()
-    {
-        return Err(TsigFailure::WrongKey(sig.name.to_string()));
-    }
-    let (mac, time, _) = signer
-        .verify_message_byte(raw, None, true)
-        .map_err(|_| TsigFailure::BadMac)?;
+    let mut reject = Box::new(Rejection {
+        failure: TsigFailure::Unsigned,
+        error: None,
+        key_name: sig.name.clone(),
+        algorithm: Some(sig.data.algorithm.clone()),
+        client_time: sig.data.time,
+        fudge: sig.data.fudge,
+        request_mac: None,
+    });
+    let Some(signer) = signer.filter(|s| {
+        sig.name.to_lowercase() == s.signer_name().to_lowercase()
+            && sig.data.algorithm == *s.algorithm()
+    }) else {
+        reject.failure =
+            TsigFailure::WrongKey(format!("{} {}", sig.name, sig.data.algorithm.to_name()));
+        reject.error = Some(TsigError::BadKey);
+        return Err(reject);
+    };
+    let (mac, time, _) = match signer.verify_message_byte(raw, None, true) {
+        Ok(v) => v,
+        Err(_) => {
+            reject.failure = TsigFailure::BadMac;
+            reject.error = Some(TsigError::BadSig);
+            return Err(reject);
+        }
+    };
     let now = now();
-    if now.abs_diff(time) > u64::from(sig.data.fudge.max(FUDGE)) {
-        return Err(TsigFailure::BadTime { signed: time, now });
+    if now.abs_diff(time) > u64::from(sig.data.fudge) {
+        reject.failure = TsigFailure::BadTime {
+            signed: time,
+            fudge: sig.data.fudge,
+            now,
+        };
+        reject.error = Some(TsigError::BadTime);
+        reject.request_mac = Some(mac);
+        return Err(reject);
     }
     Ok(mac)
+}
+
+impl Rejection {
+    /// Appends the TSIG record of the error response to `response` (a
+    /// whole wire message, its ARCOUNT incremented): BADKEY and BADSIG
+    /// unsigned, with an empty MAC (section 5.2.1, 5.2.2); BADTIME signed
+    /// with `signer`, the request's time and fudge, and our time in Other
+    /// Data (section 5.2.3). Nothing is appended for an unsigned request.
+    pub fn append_tsig(
+        &self,
+        response: &mut Vec<u8>,
+        signer: Option<&TSigner>,
+    ) -> Result<(), String> {
+        match self.error_tsig(response, signer)? {
+            Some(tsig) => append_tsig_record(response, self.key_name.clone(), tsig),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the TSIG of the error response `response` (a message about to
+    /// be written), as [`Rejection::append_tsig`] describes.
+    pub fn sign_message(
+        &self,
+        response: &mut Message,
+        signer: Option<&TSigner>,
+    ) -> Result<(), String> {
+        let bytes = response.to_vec().map_err(|e| e.to_string())?;
+        if let Some(tsig) = self.error_tsig(&bytes, signer)? {
+            response.set_signature(Box::new(make_tsig_record(self.key_name.clone(), tsig)));
+        }
+        Ok(())
+    }
+
+    /// The key the request named.
+    pub fn key_name(&self) -> &Name {
+        &self.key_name
+    }
+
+    /// The TSIG RDATA of the error response to `response` (wire bytes
+    /// without it); None for an unsigned request.
+    fn error_tsig(
+        &self,
+        response: &[u8],
+        signer: Option<&TSigner>,
+    ) -> Result<Option<TSIG>, String> {
+        let (Some(error), Some(algorithm)) = (self.error, self.algorithm.clone()) else {
+            return Ok(None);
+        };
+        if response.len() < 12 {
+            return Err("message too short to sign".into());
+        }
+        let id = u16::from_be_bytes([response[0], response[1]]);
+        Ok(Some(match (error, signer, &self.request_mac) {
+            (TsigError::BadTime, Some(signer), Some(request_mac)) => {
+                let ours = now();
+                let other = ours.to_be_bytes()[2..].to_vec();
+                let stub = TSIG::new(
+                    algorithm,
+                    self.client_time,
+                    self.fudge,
+                    Vec::new(),
+                    id,
+                    Some(TsigError::BadTime),
+                    other,
+                );
+                let tbs = signer
+                    .encode_response_tbs(request_mac, response, &stub)
+                    .map_err(|e| e.to_string())?;
+                let mac = signer.sign(&tbs).map_err(|e| e.to_string())?;
+                stub.set_mac(mac)
+            }
+            _ => TSIG::new(
+                algorithm,
+                now(),
+                self.fudge,
+                Vec::new(),
+                id,
+                Some(error),
+                Vec::new(),
+            ),
+        }))
+    }
+}
+
+/// Bytes of the TSIG record `signer` adds to a message (a BADTIME record
+/// is 6 bytes longer), for leaving room for it.
+pub fn tsig_record_len(signer: &TSigner) -> usize {
+    let wire_len = |n: &Name| n.to_bytes().map(|b| b.len()).unwrap_or(255);
+    let name = wire_len(signer.signer_name());
+    let alg = wire_len(&signer.algorithm().to_name());
+    let mac = match signer.algorithm() {
+        TsigAlgorithm::HmacSha256 => 32,
+        TsigAlgorithm::HmacSha384 => 48,
+        _ => 64,
+    };
+    // owner, type/class/TTL/RDLENGTH, algorithm, time, fudge, MAC size,
+    // MAC, original id, error, other length
+    name + 10 + alg + 6 + 2 + 2 + mac + 2 + 2 + 2
+}
+
+/// Appends a TSIG record to a wire message and increments its ARCOUNT.
+fn append_tsig_record(msg: &mut Vec<u8>, key_name: Name, tsig: TSIG) -> Result<(), String> {
+    let rec = make_tsig_record(key_name, tsig);
+    let mut rr = Vec::new();
+    {
+        let mut enc = BinEncoder::new(&mut rr);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        rec.emit(&mut enc).map_err(|e| e.to_string())?;
+    }
+    if msg.len() + rr.len() > usize::from(u16::MAX) {
+        return Err(format!(
+            "message of {} bytes has no room for its TSIG record ({} bytes)",
+            msg.len(),
+            rr.len()
+        ));
+    }
+    msg.extend_from_slice(&rr);
+    let ar = u16::from_be_bytes([msg[10], msg[11]]).wrapping_add(1);
+    msg[10..12].copy_from_slice(&ar.to_be_bytes());
+    Ok(())
 }
 
 /// Signs the messages of a multi-message response (a zone transfer out) as
@@ -235,11 +445,14 @@ impl ResponseSigner {
         }
     }
 
+    /// Bytes the TSIG record adds to each message.
+    pub fn record_len(&self) -> usize {
+        tsig_record_len(&self.signer)
+    }
+
     /// Appends a TSIG record to the wire message `msg` (its ARCOUNT is
     /// incremented).
     pub fn sign(&mut self, msg: &mut Vec<u8>) -> Result<(), String> {
-        use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
-        use hickory_proto::serialize::binary::BinEncodable;
         if msg.len() < 12 {
             return Err("message too short to sign".into());
         }
@@ -272,16 +485,11 @@ impl ResponseSigner {
         }
         tbs.extend_from_slice(&tail);
         let mac = self.signer.sign(&tbs).map_err(|e| e.to_string())?;
-        let rec = make_tsig_record(self.signer.signer_name().clone(), stub.set_mac(mac.clone()));
-        let mut rr = Vec::new();
-        {
-            let mut enc = BinEncoder::new(&mut rr);
-            enc.set_name_encoding(hickory_proto::serialize::binary::NameEncoding::Uncompressed);
-            rec.emit(&mut enc).map_err(|e| e.to_string())?;
-        }
-        msg.extend_from_slice(&rr);
-        let ar = u16::from_be_bytes([msg[10], msg[11]]).wrapping_add(1);
-        msg[10..12].copy_from_slice(&ar.to_be_bytes());
+        append_tsig_record(
+            msg,
+            self.signer.signer_name().clone(),
+            stub.set_mac(mac.clone()),
+        )?;
         self.previous_mac = mac;
         self.first = false;
         Ok(())
@@ -488,5 +696,123 @@ mod tests {
         let raw = resp.to_vec().unwrap();
         let mut v = ResponseVerifier::new(s, mac);
         v.verify(&raw, &Message::from_vec(&raw).unwrap()).unwrap();
+    }
+
+    fn signed_notify(signer: &TSigner, time: u64) -> (Vec<u8>, Message) {
+        let mut m = Message::new(9, MessageType::Query, OpCode::Notify);
+        m.add_query(Query::query(
+            Name::from_ascii("example.").unwrap(),
+            RecordType::SOA,
+        ));
+        m.finalize(signer, time).unwrap();
+        let raw = m.to_vec().unwrap();
+        let parsed = Message::from_vec(&raw).unwrap();
+        (raw, parsed)
+    }
+
+    /// RFC 8945 5.2.3: the window is the request's own Time Signed ± Fudge,
+    /// not widened to ours: a fudge of 10 s and a clock 100 s off fail.
+    #[test]
+    fn time_window_is_the_signers_fudge() {
+        let secret = b"window-secret";
+        let narrow = TSigner::new(
+            secret.to_vec(),
+            TsigAlgorithm::HmacSha256,
+            Name::from_ascii("k.").unwrap(),
+            10,
+        )
+        .unwrap();
+        let (raw, parsed) = signed_notify(&narrow, now() - 100);
+        let e = verify_request(&raw, &parsed, &key(secret)).unwrap_err();
+        assert!(matches!(e, TsigFailure::BadTime { fudge: 10, .. }), "{e:?}");
+        // Inside its fudge it verifies.
+        let (raw, parsed) = signed_notify(&narrow, now() - 5);
+        verify_request(&raw, &parsed, &key(secret)).unwrap();
+    }
+
+    fn notauth_for(raw: &[u8]) -> Vec<u8> {
+        let mut out = raw[..12].to_vec();
+        out[2] |= 0x80;
+        out[3] = (out[3] & 0xf0) | 9;
+        out[4..12].copy_from_slice(&[0; 8]);
+        out
+    }
+
+    /// RFC 8945 5.2.1/5.2.2: BADKEY and BADSIG answers carry a TSIG with
+    /// the error and no MAC.
+    #[test]
+    fn badkey_and_badsig_answers_are_unsigned() {
+        let (raw, parsed) = signed_notify(&key(b"theirs"), now());
+        let r = check_request(&raw, &parsed, None).unwrap_err();
+        assert_eq!(r.error, Some(TsigError::BadKey));
+        let mut out = notauth_for(&raw);
+        r.append_tsig(&mut out, None).unwrap();
+        let m = Message::from_vec(&out).unwrap();
+        let sig = m.signature.as_ref().expect("a TSIG");
+        assert_eq!(sig.data.error, Some(TsigError::BadKey));
+        assert!(sig.data.mac.is_empty());
+        assert_eq!(sig.name, Name::from_ascii("k.").unwrap());
+
+        let r = check_request(&raw, &parsed, Some(&key(b"ours"))).unwrap_err();
+        assert_eq!(
+            (r.error, &r.failure),
+            (Some(TsigError::BadSig), &TsigFailure::BadMac)
+        );
+        let mut out = notauth_for(&raw);
+        r.append_tsig(&mut out, Some(&key(b"ours"))).unwrap();
+        let sig = Message::from_vec(&out).unwrap().signature.unwrap();
+        assert_eq!(sig.data.error, Some(TsigError::BadSig));
+        assert!(sig.data.mac.is_empty());
+    }
+
+    /// RFC 8945 5.2.3: a BADTIME answer is signed with the key, carries the
+    /// client's time in Time Signed and the server's in Other Data.
+    #[test]
+    fn badtime_answer_is_signed_and_carries_our_time() {
+        let s = key(b"clock");
+        let client_time = now() - 3600;
+        let (raw, parsed) = signed_notify(&s, client_time);
+        let r = check_request(&raw, &parsed, Some(&s)).unwrap_err();
+        assert_eq!(r.error, Some(TsigError::BadTime));
+        let request_mac = parsed.signature.as_ref().unwrap().data.mac.clone();
+        let mut out = notauth_for(&raw);
+        r.append_tsig(&mut out, Some(&s)).unwrap();
+        let m = Message::from_vec(&out).unwrap();
+        let sig = m.signature.as_ref().unwrap();
+        assert_eq!(sig.data.error, Some(TsigError::BadTime));
+        assert_eq!(sig.data.time, client_time);
+        assert_eq!(sig.data.fudge, FUDGE);
+        assert_eq!(sig.data.other.len(), 6);
+        let server_time = sig
+            .data
+            .other
+            .iter()
+            .fold(0u64, |t, b| (t << 8) | u64::from(*b));
+        assert!(now().abs_diff(server_time) <= 2, "{server_time}");
+        // The MAC covers the request MAC and the answer.
+        s.verify_message_byte(&out, Some(&request_mac), true)
+            .expect("BADTIME answer verifies with the key");
+        // Our client reads the peer's clock out of it.
+        let mut v = ResponseVerifier::new(s.clone(), request_mac);
+        assert!(matches!(
+            v.verify(&out, &m),
+            Err(TsigFailure::PeerBadTime { .. })
+        ));
+    }
+
+    #[test]
+    fn tsig_record_len_matches_a_signed_message() {
+        let s = key(b"len");
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(
+            Name::from_ascii("example.").unwrap(),
+            RecordType::SOA,
+        ));
+        let mut raw = m.to_vec().unwrap();
+        let before = raw.len();
+        ResponseSigner::new(s.clone(), b"mac".to_vec())
+            .sign(&mut raw)
+            .unwrap();
+        assert_eq!(raw.len() - before, tsig_record_len(&s));
     }
 }

@@ -23,7 +23,8 @@ use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::crypto::Digest;
 
 use super::query::ParsedQuery;
-use crate::zone::snapshot::{Node, Rendered, ZoneSnapshot, rtype};
+use super::rrl::{Account, ResponseClass};
+use crate::zone::snapshot::{NSEC3_MAX_ITERATIONS, Node, Rendered, ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
 
 /// Response codes used here.
@@ -50,6 +51,11 @@ pub mod rcode {
 pub const UDP_PAYLOAD: u16 = 1232;
 
 const MAX_CNAME_CHAIN: usize = 8;
+/// Names hashed for NSEC3 proofs in one answer, at most: a deferred
+/// wildcard proof per CNAME hop (one name each) and the final proof (a
+/// closest encloser proof plus one more name: three). Never reached by a
+/// well-formed answer; a guard on the work of one query.
+pub const MAX_NSEC3_HASHES: usize = MAX_CNAME_CHAIN + 3;
 const HEADER: usize = 12;
 const OPT_LEN: usize = 11;
 
@@ -78,6 +84,23 @@ pub struct Scratch {
     /// Wildcard proofs met in a CNAME chain, written once the answer
     /// section is complete (sections are written in order).
     pending_proofs: Vec<(NameBuf, NameBuf)>,
+    /// NSEC3 hashes computed for the answer being written.
+    nsec3_hashes: usize,
+    /// Record in [`Scratch::account`] what each response is (set by the UDP
+    /// workers when response rate limiting is on; off, nothing is recorded).
+    pub track_account: bool,
+    /// The class and name of the last response, for the rate limiter.
+    pub account: Account,
+}
+
+impl Scratch {
+    /// Records the class and account name of the response being written.
+    #[inline]
+    fn record(&mut self, class: ResponseClass, name: &[u8]) {
+        if self.track_account {
+            self.account.set(class, name);
+        }
+    }
 }
 
 /// Output of a response being built.
@@ -107,6 +130,7 @@ pub fn answer(
     scratch.added_targets.clear();
     scratch.nsec_added.clear();
     scratch.pending_proofs.clear();
+    scratch.nsec3_hashes = 0;
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -130,6 +154,11 @@ pub fn answer(
     }
     let limit = limit.max(512);
     let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
+    if scratch.track_account {
+        scratch.account.error();
+        scratch.account.qtype = q.qtype;
+        scratch.account.edns = q.edns.is_some();
+    }
 
     if let Some(e) = q.edns
         && e.version > 0
@@ -146,6 +175,7 @@ pub fn answer(
         match zones.find(q.qname()) {
             Some(Found::Serving(snap)) if snap.apex_wire.as_slice() == q.qname() => {
                 o.aa = true;
+                scratch.record(ResponseClass::Positive, q.qname());
                 if let Some(node) = snap.node(&snap.apex_wire) {
                     push_set(
                         &mut o,
@@ -168,6 +198,9 @@ pub fn answer(
             Some(Found::Serving(snap)) => {
                 resolve(snap, &mut o, out, scratch);
                 flush_pending_proofs(snap, &mut o, out, scratch);
+                if scratch.track_account {
+                    account_of_lookup(snap, &o, scratch);
+                }
             }
         }
     }
@@ -429,6 +462,7 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     o.aa = false;
                 }
                 let cut = NameBuf::from_slice(cut);
+                scratch.record(ResponseClass::Referral, &cut);
                 referral(snap, o, out, scratch, &cut);
                 return;
             }
@@ -468,6 +502,9 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
         let wildcard = NameBuf::from_slice(&wc[..2 + ce.len()]);
         match snap.node(&wildcard) {
             Some(wnode) => {
+                if scratch.track_account && scratch.account.class != Some(ResponseClass::Wildcard) {
+                    scratch.account.set(ResponseClass::Wildcard, &wildcard);
+                }
                 if qtype == rtype::ANY {
                     any_answer(o, out, scratch, &name, wnode);
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
@@ -497,6 +534,22 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                 return;
             }
         }
+    }
+}
+
+/// The rate-limit account of an answer from the zone's data: NXDOMAIN and
+/// NODATA to the zone apex, anything through a wildcard to the wildcard,
+/// positive answers to the query name; referrals were recorded with their
+/// cut.
+fn account_of_lookup(snap: &ZoneSnapshot, o: &Out<'_>, scratch: &mut Scratch) {
+    match scratch.account.class {
+        Some(ResponseClass::Referral) => {}
+        _ if o.rcode == rcode::NXDOMAIN => scratch
+            .account
+            .set(ResponseClass::Nxdomain, &snap.apex_wire),
+        Some(ResponseClass::Wildcard) => {}
+        _ if o.answer_count > 0 => scratch.account.set(ResponseClass::Positive, o.q.qname()),
+        _ => scratch.account.set(ResponseClass::Nodata, &snap.apex_wire),
     }
 }
 
@@ -591,8 +644,16 @@ fn nsec_cover(
     }
 }
 
-fn nsec3_hash(snap: &ZoneSnapshot, name: &[u8]) -> Option<Digest> {
-    let chain = snap.nsec3.as_ref()?;
+/// The NSEC3 hash of `name` (RFC 5155 section 5): `iterations` + 1 SHA-1
+/// computations, at most [`NSEC3_MAX_ITERATIONS`] + 1 (zones above that are
+/// served without proofs), and at most [`MAX_NSEC3_HASHES`] names per
+/// answer: the work of one query is bounded whatever the zone holds.
+fn nsec3_hash(snap: &ZoneSnapshot, scratch: &mut Scratch, name: &[u8]) -> Option<Digest> {
+    let chain = snap.nsec3_proofs()?;
+    if chain.iterations > NSEC3_MAX_ITERATIONS || scratch.nsec3_hashes >= MAX_NSEC3_HASHES {
+        return None;
+    }
+    scratch.nsec3_hashes += 1;
     Digest::iterated(&chain.salt, name, DigestType::SHA1, chain.iterations).ok()
 }
 
@@ -603,10 +664,10 @@ fn nsec3_match(
     scratch: &mut Scratch,
     name: &[u8],
 ) -> bool {
-    let Some(h) = nsec3_hash(snap, name) else {
+    let Some(h) = nsec3_hash(snap, scratch, name) else {
         return false;
     };
-    match snap.nsec3.as_ref().and_then(|c| c.matching(h.as_ref())) {
+    match snap.nsec3_proofs().and_then(|c| c.matching(h.as_ref())) {
         Some(owner) => {
             add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC3);
             true
@@ -622,10 +683,10 @@ fn nsec3_cover(
     scratch: &mut Scratch,
     name: &[u8],
 ) {
-    let Some(h) = nsec3_hash(snap, name) else {
+    let Some(h) = nsec3_hash(snap, scratch, name) else {
         return;
     };
-    if let Some(owner) = snap.nsec3.as_ref().and_then(|c| c.covering(h.as_ref())) {
+    if let Some(owner) = snap.nsec3_proofs().and_then(|c| c.covering(h.as_ref())) {
         add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC3);
     }
 }
@@ -679,7 +740,7 @@ fn nodata(
         if let Some((name, _)) = synth {
             nsec_cover(snap, o, out, scratch, name);
         }
-    } else if snap.nsec3.is_some() {
+    } else if snap.nsec3_proofs().is_some() {
         match synth {
             // RFC 5155 7.2.5: closest encloser proof plus the wildcard match.
             Some((name, ce)) => {
@@ -714,7 +775,7 @@ fn nxdomain(
     if snap.has_nsec() {
         nsec_cover(snap, o, out, scratch, name);
         nsec_cover(snap, o, out, scratch, wildcard);
-    } else if snap.nsec3.is_some() {
+    } else if snap.nsec3_proofs().is_some() {
         // RFC 5155 7.2.2: closest encloser proof plus the wildcard cover.
         nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
         nsec3_cover(snap, o, out, scratch, wildcard);
@@ -747,7 +808,7 @@ fn wildcard_proof(
     }
     if snap.has_nsec() {
         nsec_cover(snap, o, out, scratch, name);
-    } else if snap.nsec3.is_some() {
+    } else if snap.nsec3_proofs().is_some() {
         // RFC 5155 7.2.6: the next closer name is covered.
         nsec3_cover(snap, o, out, scratch, next_closer(name, ce));
     }
@@ -773,7 +834,7 @@ fn referral(
             push_set(o, out, scratch, Section::Authority, cut, node, rtype::DS);
         } else if snap.has_nsec() {
             add_nsec_at(snap, o, out, scratch, cut, rtype::NSEC);
-        } else if snap.nsec3.is_some() && !nsec3_match(snap, o, out, scratch, cut) {
+        } else if snap.nsec3_proofs().is_some() && !nsec3_match(snap, o, out, scratch, cut) {
             // Opt-out: closest provable encloser and the covering NSEC3.
             let ce = closest_encloser(snap, cut);
             nsec3_closest_encloser_proof(snap, o, out, scratch, cut, &ce);
@@ -843,3 +904,6 @@ fn add_addresses(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,30 +1,33 @@
-//! Serving: UDP workers ([`udp`]) and TCP connections hand every message to
-//! [`handle_packet`], which answers standard queries on the fast path
-//! ([`query`] + [`answer`]) and routes everything else (NOTIFY, other
+//! Serving: UDP workers ([`udp`]) and TCP connections ([`tcp`]) hand every
+//! message to [`handle_packet`], which answers standard queries on the fast
+//! path ([`query`] + [`answer`]) and routes everything else (NOTIFY, other
 //! opcodes, signed requests) through hickory's full parser.
 //!
 //! Bad input never stops a listener: a packet too short for a header, or a
 //! response sent to us, is dropped; a readable header with an unreadable
-//! body gets FORMERR.
+//! body gets FORMERR. What a remote peer can repeat at will stays bounded:
+//! metric labels name configured zones only, and the log lines it causes are
+//! rate limited ([`crate::log_limit`]).
 
 pub mod answer;
 pub mod query;
+pub mod rrl;
+pub mod tcp;
+pub mod tcp_clients;
 pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::TSigner;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::IpPrefix;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
 use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
 use crate::zone::snapshot::ZoneSnapshot;
@@ -33,9 +36,11 @@ use answer::{Found, Scratch, ZoneLookup, rcode};
 use query::{NotFast, parse_query};
 
 pub use answer::UDP_PAYLOAD;
+pub use tcp::{TcpService, serve_tcp};
 
-/// How long an idle TCP connection is kept open.
-pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// The metric label of a NOTIFY for a zone that is not configured: labels
+/// name configured zones only, so spoofed names cannot grow the metrics.
+pub const UNKNOWN_ZONE_LABEL: &str = "(unknown)";
 
 /// A zone as the listeners see it.
 pub struct ZoneEntry {
@@ -77,6 +82,10 @@ pub struct Zones {
     /// Bumped whenever a zone publishes a snapshot, changes state, or is
     /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Arc<rrl::Rrl>>,
+    /// Rate limit of the log lines remote peers can trigger.
+    pub log_limit: LogLimiter,
 }
 
 impl Zones {
@@ -88,7 +97,17 @@ impl Zones {
             store: None,
             metrics,
             generation,
+            rrl: None,
+            log_limit: LogLimiter::default(),
         }
+    }
+
+    /// The metric label for a zone named in a request: its apex when the
+    /// zone is configured, else [`UNKNOWN_ZONE_LABEL`].
+    pub fn zone_label(&self, name: Option<&hickory_proto::rr::Name>) -> String {
+        name.map(crate::zone::owner_key)
+            .filter(|apex| self.get(apex).is_some())
+            .unwrap_or_else(|| UNKNOWN_ZONE_LABEL.to_string())
     }
 
     /// Adds (or replaces) a zone; query workers see it at their next batch.
@@ -218,7 +237,8 @@ pub enum Transport {
 }
 
 /// Handles one message; writes the response into `out` and returns true
-/// when there is one to send.
+/// when there is one to send. With [`Scratch::track_account`] set, what the
+/// response is for the rate limiter is left in [`Scratch::account`].
 pub fn handle_packet(
     raw: &[u8],
     from: SocketAddr,
@@ -227,6 +247,11 @@ pub fn handle_packet(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
+    if scratch.track_account {
+        // Errors unless the answer path says otherwise; NOTIFY and signed
+        // answers clear it.
+        scratch.account.error();
+    }
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -269,6 +294,7 @@ fn general(
     };
     let response = match request.op_code {
         OpCode::Notify => {
+            scratch.account.class = None;
             let d = handle_notify(raw, &request, from, |apex| {
                 zones.get(apex).map(|z| NotifyPolicy {
                     allow: z.allow_notify.clone(),
@@ -293,12 +319,15 @@ fn general(
                     }
                 }
                 (None, Some(why)) => {
-                    let zone = request
-                        .queries
-                        .first()
-                        .map(|q| q.name().to_string())
-                        .unwrap_or_default();
-                    warn!(zone = %zone, %from, reason = %why, "NOTIFY refused");
+                    if zones.log_limit.allow(LogEvent::NotifyRefused) {
+                        let zone = request
+                            .queries
+                            .first()
+                            .map(|q| q.name().to_string())
+                            .unwrap_or_default();
+                        warn!(zone = %zone, %from, reason = %why, "NOTIFY refused");
+                    }
+                    let zone = zones.zone_label(request.queries.first().map(|q| q.name()));
                     zones.metrics.add(
                         "secondary53_notify_received_total",
                         &format!("zone=\"{}\",result=\"refused\"", crate::metrics::esc(&zone)),
@@ -336,9 +365,11 @@ fn general(
 }
 
 /// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
-/// like any query, and the answer signed. An unknown key gets NOTAUTH with
-/// BADKEY, a bad MAC or time NOTAUTH with BADSIG/BADTIME, unsigned, as
-/// section 5.2 requires.
+/// like any query, and the answer signed. A failed TSIG gets NOTAUTH with
+/// the error of section 5.2: BADKEY or BADSIG unsigned, BADTIME signed and
+/// carrying our clock. Room for the TSIG is kept in the answer's size
+/// limit, so a signed answer never passes 65,535 bytes on TCP nor the
+/// requester's payload size on UDP.
 fn signed_query(
     raw: &[u8],
     request: &Message,
@@ -348,41 +379,33 @@ fn signed_query(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
-    use hickory_proto::rr::TSigResponseContext;
     let Some(sig) = request.signature.as_ref() else {
         return false;
     };
     let key_name = sig.name.to_lowercase();
-    let now = crate::tsig::now();
-    let mut unsigned_error = |ctx: TSigResponseContext| -> bool {
-        let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
-        resp.add_queries(request.queries.iter().cloned());
-        resp.metadata.response_code = ResponseCode::NotAuth;
-        let Ok(bytes) = resp.to_vec() else {
-            return false;
-        };
-        if let Ok(rec) = ctx.sign(&bytes) {
-            resp.set_signature(rec);
-        }
-        match resp.to_vec() {
-            Ok(b) => {
-                out.clear();
-                out.extend_from_slice(&b);
-                true
-            }
-            Err(_) => false,
-        }
-    };
-    let Some(signer) = view.zones().key(&key_name) else {
-        warn!(%from, key = %key_name, "signed query with an unknown key (BADKEY)");
-        return unsigned_error(TSigResponseContext::unknown_key(request.id, now, key_name));
-    };
-    let mac = match crate::tsig::verify_request(raw, request, &signer) {
+    let key = view.zones().key(&key_name);
+    let mac = match crate::tsig::check_request(raw, request, key.as_ref()) {
         Ok(mac) => mac,
-        Err(f) => {
-            warn!(%from, key = %key_name, error = %f, "signed query failed TSIG");
-            return unsigned_error(TSigResponseContext::bad_signature(request.id, now, signer));
+        Err(rejection) => {
+            if view.zones().log_limit.allow(LogEvent::TsigFailed) {
+                warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
+            }
+            let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
+            resp.add_queries(request.queries.iter().cloned());
+            resp.metadata.response_code = ResponseCode::NotAuth;
+            let Ok(bytes) = resp.to_vec() else {
+                return false;
+            };
+            out.clear();
+            out.extend_from_slice(&bytes);
+            if let Err(e) = rejection.append_tsig(out, key.as_ref()) {
+                debug!(%from, error = %e, "cannot add the TSIG error record");
+            }
+            return true;
         }
+    };
+    let Some(signer) = key else {
+        return false;
     };
     // Answer the query without its TSIG, then sign the answer.
     let mut unsigned = request.clone();
@@ -393,118 +416,20 @@ fn signed_query(
     let Ok(q) = parse_query(&bytes) else {
         return answer::error_response(raw, rcode::FORMERR, out);
     };
-    // Room for the TSIG record in a UDP answer.
+    let tsig = crate::tsig::tsig_record_len(&signer);
     let limit = match transport {
-        Transport::Tcp => 65535,
+        Transport::Tcp => usize::from(u16::MAX),
         Transport::Udp => q
             .edns
             .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
-            .unwrap_or(512)
-            .saturating_sub(128),
-    };
+            .unwrap_or(512),
+    }
+    .saturating_sub(tsig);
     view.refresh();
     answer::answer(&q, view, limit, out, scratch);
+    // A signed answer is not rate-limited: the requester proved it holds
+    // the key, and a truncated copy would carry no valid signature.
+    scratch.account.class = None;
     let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
-}
-
-/// True for an AXFR or IXFR query (signed or not).
-fn is_transfer_request(raw: &[u8]) -> bool {
-    match parse_query(raw) {
-        Ok(q) => matches!(q.qtype, 251 | 252),
-        Err(NotFast::General) => Message::from_vec(raw).is_ok_and(|m| {
-            m.op_code == OpCode::Query
-                && m.queries.len() == 1
-                && matches!(
-                    m.queries[0].query_type(),
-                    hickory_proto::rr::RecordType::AXFR | hickory_proto::rr::RecordType::IXFR
-                )
-        }),
-        Err(_) => false,
-    }
-}
-
-/// Accepts TCP connections until the task is dropped.
-pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, from)) => {
-                tokio::spawn(serve_tcp_connection(stream, from, zones.clone()));
-            }
-            Err(e) => {
-                warn!(error = %e, "TCP accept error");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Several queries per connection (RFC 7766), closed when idle.
-async fn serve_tcp_connection(mut stream: TcpStream, from: SocketAddr, zones: Arc<Zones>) {
-    let _ = stream.set_nodelay(true);
-    let mut view = ZoneView::new(zones);
-    let mut scratch = Scratch::default();
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let len = u16::from_be_bytes(len) as usize;
-        let mut buf = vec![0u8; len];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        if is_transfer_request(&buf) {
-            let zones = view.zones().clone();
-            let r = crate::xfr::out::serve_transfer(
-                &mut stream,
-                &buf,
-                from,
-                |apex| {
-                    zones.get(apex).map(|z| crate::xfr::out::XfrOutZone {
-                        apex: z.shared.apex.clone(),
-                        snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
-                            .then(|| z.shared.snapshot()),
-                        allow: z.allow_transfer.clone(),
-                    })
-                },
-                |key| zones.key(key),
-                zones.store.clone(),
-                Some(&zones.metrics),
-            )
-            .await;
-            if r.is_err() {
-                return;
-            }
-            continue;
-        }
-        view.refresh();
-        let mut body = Vec::new();
-        if !handle_packet(
-            &buf,
-            from,
-            Transport::Tcp,
-            &mut view,
-            &mut body,
-            &mut scratch,
-        ) {
-            continue;
-        }
-        if body.len() > 3 {
-            let mut rc = [0u64; 16];
-            rc[(body[3] & 0x0f) as usize] = 1;
-            view.zones()
-                .metrics
-                .add_queries(crate::metrics::Proto::Tcp, &rc);
-        }
-        out.clear();
-        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        out.extend_from_slice(&body);
-        if stream.write_all(&out).await.is_err() {
-            return;
-        }
-    }
 }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use super::answer::Scratch;
+use super::rrl::{Action, RrlCounters};
 use super::{Transport, ZoneView, Zones, handle_packet};
 
 /// Messages per `recvmmsg`/`sendmmsg` call.
@@ -175,9 +176,13 @@ pub fn spawn_workers(
 fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
     let fd = sock.as_raw_fd();
     let metrics = zones.metrics.clone();
+    let rrl = zones.rrl.clone();
+    let shared = zones.clone();
+    let mut rrl_counters = RrlCounters::default();
     let mut rcodes = [0u64; 16];
     let mut view = ZoneView::new(zones);
     let mut scratch = Scratch::default();
+    scratch.track_account = rrl.is_some();
     let mut rx_bufs = vec![[0u8; MAX_QUERY]; BATCH];
     let mut tx_bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
     // SAFETY: these are plain C structs; zero is a valid initial value.
@@ -216,6 +221,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
         }
         let n = n as usize;
         view.refresh();
+        let now = rrl.as_ref().map_or(0, |r| r.now());
         let mut out_n = 0;
         for i in 0..n {
             let len = msgs_rx[i].msg_len as usize;
@@ -225,11 +231,25 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
             let truncated = msgs_rx[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let raw = &rx_bufs[i][..len.min(MAX_QUERY)];
             let out = &mut tx_bufs[out_n];
-            let send = if truncated {
+            let mut send = if truncated {
+                if scratch.track_account {
+                    scratch.account.error();
+                }
                 super::answer::error_response(raw, super::answer::rcode::FORMERR, out)
             } else {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };
+            if send && let Some(rrl) = &rrl {
+                let action = rrl.apply(
+                    now,
+                    from.ip(),
+                    &scratch.account,
+                    out,
+                    &mut rrl_counters,
+                    &shared.log_limit,
+                );
+                send = action != Action::Dropped;
+            }
             if send {
                 if out.len() > 3 {
                     rcodes[(out[3] & 0x0f) as usize] += 1;
@@ -250,6 +270,10 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
         // Counted once per batch, not once per query (hot path).
         metrics.add_queries(crate::metrics::Proto::Udp, &rcodes);
         rcodes = [0; 16];
+        if rrl.is_some() && !rrl_counters.is_empty() {
+            metrics.add_rrl(&rrl_counters);
+            rrl_counters = RrlCounters::default();
+        }
         let mut sent = 0;
         while sent < out_n {
             // SAFETY: msgs_tx[sent..out_n] are initialised and point at live buffers.

@@ -6,19 +6,34 @@
 //! and has one timeout for the whole transfer. Here each message is read
 //! with its own deadline, inside a deadline for the whole transfer, TSIG is
 //! checked on every message, and records go straight to the interpreter.
+//!
+//! Size limits (`max_bytes`, `max_records`) are enforced while reading: a
+//! message that would cross `max_bytes` is refused from its length prefix,
+//! before its body is read, and the interpreter refuses the record that
+//! crosses `max_records`.
+//!
+//! EDNS(0) (RFC 6891): SOA queries and transfer requests carry an OPT
+//! record. A primary that answers an SOA query with EDNS by FORMERR, NOTIMP
+//! or SERVFAIL, or a transfer request with EDNS by FORMERR (NOTIMP too for
+//! AXFR; for IXFR NOTIMP means "no IXFR"), is asked again without it, as
+//! BIND does; when that works the primary is remembered as one without
+//! EDNS.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
+use tracing::{debug, info};
 
 use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
 use super::wire_message::{ResponseView, parse_response};
-use crate::config::TransferTimeouts;
+use crate::config::{TransferLimits, TransferTimeouts};
 use crate::tsig::{ResponseVerifier, TsigFailure, sign_request};
 use crate::zone::{Rr, record::RecordError};
 
@@ -34,6 +49,11 @@ pub struct Primary {
     /// Records received so far by the transfer under way (0 when idle),
     /// for progress reports.
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Size limits.
+    pub limits: TransferLimits,
+    /// False once the primary was found to reject EDNS; shared by the
+    /// clones of this primary.
+    pub edns: Arc<AtomicBool>,
 }
 
 /// Which stage of a transfer timed out.
@@ -108,6 +128,14 @@ pub enum XfrError {
         /// What is wrong.
         reason: String,
     },
+    /// The transfer is larger than `max_bytes`.
+    #[error("{peer}: transfer larger than {limit} bytes (max_bytes); abandoned")]
+    TooLarge {
+        /// The primary.
+        peer: SocketAddr,
+        /// The limit.
+        limit: u64,
+    },
     /// The records break the transfer protocol.
     #[error("{peer}: {source}")]
     Protocol {
@@ -134,9 +162,36 @@ impl XfrError {
                 source,
                 InterpretError::BrokenChain { .. }
                     | InterpretError::FinalSoaMismatch { .. }
+                    | InterpretError::ClosingSoaDiffers { .. }
                     | InterpretError::TrailingRecords
+                    | InterpretError::LoneNewerSoa { .. }
             ),
             _ => false,
+        }
+    }
+
+    /// A short label for why a transfer failed, for metrics
+    /// (`secondary53_transfers_refused_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            XfrError::Io { .. } => "network",
+            XfrError::Timeout { .. } => "timeout",
+            XfrError::Rcode { .. } => "rcode",
+            XfrError::Tsig { .. } => "tsig",
+            XfrError::Malformed { .. } => "malformed",
+            XfrError::TooLarge { .. } => "max_bytes",
+            XfrError::Protocol { source, .. } => match source {
+                InterpretError::TooManyRecords { .. } => "max_records",
+                InterpretError::NotNewer { .. } => "serial_not_newer",
+                InterpretError::OutOfZone(_) => "out_of_zone",
+                InterpretError::SoaNotAtApex(_) | InterpretError::NoLeadingSoa { .. } => {
+                    "soa_owner"
+                }
+                InterpretError::WrongClass { .. } => "class",
+                InterpretError::FinalSoaMismatch { .. }
+                | InterpretError::ClosingSoaDiffers { .. } => "soa_mismatch",
+                _ => "protocol",
+            },
         }
     }
 }
@@ -162,6 +217,24 @@ fn malformed(peer: SocketAddr, reason: impl Into<String>) -> XfrError {
 }
 
 impl Primary {
+    /// A primary at `addr`, signing with `signer`, within these limits;
+    /// EDNS is tried first.
+    pub fn new(
+        addr: SocketAddr,
+        signer: Option<TSigner>,
+        timeouts: TransferTimeouts,
+        limits: TransferLimits,
+    ) -> Self {
+        Primary {
+            addr,
+            signer,
+            timeouts,
+            progress: None,
+            limits,
+            edns: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
     fn key_name(&self) -> String {
         self.signer
             .as_ref()
@@ -182,9 +255,15 @@ impl Primary {
         zone: &Name,
         qtype: RecordType,
         authority: Option<&Rr>,
+        edns: bool,
     ) -> Result<(Message, Option<Vec<u8>>), XfrError> {
         let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Query);
         m.add_query(Query::query(zone.clone(), qtype));
+        if edns {
+            let mut e = Edns::new();
+            e.set_max_payload(crate::serve::UDP_PAYLOAD);
+            m.set_edns(e);
+        }
         if let Some(soa) = authority {
             let rec = soa
                 .to_record()
@@ -210,6 +289,12 @@ impl Primary {
         first: bool,
     ) -> Result<ResponseView, XfrError> {
         let view = parse_response(raw).map_err(|e| malformed(self.addr, e))?;
+        if view.question_count > 1 {
+            return Err(malformed(
+                self.addr,
+                format!("{} questions in one message", view.question_count),
+            ));
+        }
         if view.id != request.id {
             return Err(malformed(
                 self.addr,
@@ -227,13 +312,17 @@ impl Primary {
         ))
         .unwrap_or_default();
         match &view.question {
-            Some((q, t)) if *t == u16::from(qtype) && q.as_slice() == asked.as_slice() => {}
+            Some((q, t))
+                if *t == u16::from(qtype)
+                    && q.as_slice() == asked.as_slice()
+                    && view.question_class == 1 => {}
             Some((q, t)) => {
                 return Err(malformed(
                     self.addr,
                     format!(
-                        "answer is for {} {}, not the question asked",
+                        "answer is for {} {} {}, not the question asked",
                         crate::zone::wire::to_presentation(q),
+                        hickory_proto::rr::DNSClass::from(view.question_class),
                         RecordType::from(*t)
                     ),
                 ));
@@ -266,8 +355,35 @@ impl Primary {
     }
 
     /// Asks for the zone's SOA (UDP, then TCP when truncated); returns it.
+    /// With EDNS first, unless the primary is known to reject it.
     pub async fn soa(&self, zone: &Name) -> Result<Rr, XfrError> {
-        let (req, mac) = self.request(zone, RecordType::SOA, None)?;
+        let edns = self.edns.load(Ordering::Relaxed);
+        match self.soa_once(zone, edns).await {
+            Err(XfrError::Rcode { rcode, .. })
+                if edns
+                    && matches!(
+                        rcode,
+                        ResponseCode::FormErr | ResponseCode::NotImp | ResponseCode::ServFail
+                    ) =>
+            {
+                let r = self.soa_once(zone, false).await;
+                if r.is_ok() {
+                    self.no_edns(zone, rcode, "SOA");
+                }
+                r
+            }
+            r => r,
+        }
+    }
+
+    fn no_edns(&self, zone: &Name, rcode: ResponseCode, what: &str) {
+        self.edns.store(false, Ordering::Relaxed);
+        info!(zone = %zone, peer = %self.addr, %rcode, query = what,
+            "primary rejects EDNS; asking it without EDNS from now on");
+    }
+
+    async fn soa_once(&self, zone: &Name, edns: bool) -> Result<Rr, XfrError> {
+        let (req, mac) = self.request(zone, RecordType::SOA, None, edns)?;
         let bytes = req
             .to_vec()
             .map_err(|e| malformed(self.addr, e.to_string()))?;
@@ -316,14 +432,14 @@ impl Primary {
         })?;
         let mut verifier =
             mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
-        let msg = Message::from_vec(&raw).map_err(|e| malformed(self.addr, e.to_string()))?;
-        let msg = if msg.truncation {
+        let truncated = raw.len() >= 4 && raw[2] & 0x02 != 0;
+        let msg = if truncated {
             let mut stream = self.connect().await?;
-            let (req2, mac2) = self.request(zone, RecordType::SOA, None)?;
+            let (req2, mac2) = self.request(zone, RecordType::SOA, None, edns)?;
             let mut verifier2 = mac2
                 .map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
             write_framed(&mut stream, &req2, self.addr).await?;
-            let raw = read_framed(&mut stream, self.addr, self.timeouts.message).await?;
+            let raw = read_framed(&mut stream, self.addr, self.timeouts.message, u64::MAX).await?;
             self.check_response(&raw, &req2, RecordType::SOA, &mut verifier2, true)?
         } else {
             self.check_response(&raw, &req, RecordType::SOA, &mut verifier, true)?
@@ -334,13 +450,14 @@ impl Primary {
                 "SOA answer is not authoritative (AA clear)",
             ));
         }
-        let zone_key = crate::zone::owner_key(zone);
-        for rr in msg.answers {
-            if rr.rtype == u16::from(RecordType::SOA)
-                && rr.name == zone_key
-                && rr.soa_serial().is_some()
-            {
-                return Ok(rr);
+        let zone_wire =
+            crate::zone::wire::from_presentation(&crate::zone::owner_key(zone)).unwrap_or_default();
+        for rr in msg.answers.iter() {
+            if rr.rtype == u16::from(RecordType::SOA) && rr.owner == zone_wire.as_slice() {
+                let rr = rr.to_rr();
+                if rr.soa_serial().is_some() {
+                    return Ok(rr);
+                }
             }
         }
         Err(malformed(
@@ -375,14 +492,38 @@ impl Primary {
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let started = Instant::now();
         let limit = self.timeouts.transfer;
-        let r = match timeout(limit, self.transfer_inner(zone, request, current, started)).await {
-            Ok(r) => r,
-            Err(_) => Err(XfrError::Timeout {
-                peer: self.addr,
-                stage: Stage::Transfer,
-                limit,
-            }),
+        let deadline = tokio::time::Instant::now() + limit;
+        let expired = || XfrError::Timeout {
+            peer: self.addr,
+            stage: Stage::Transfer,
+            limit,
         };
+        let edns = self.edns.load(Ordering::Relaxed);
+        let once = |edns| async move {
+            tokio::time::timeout_at(
+                deadline,
+                self.transfer_inner(zone, request, current, started, edns),
+            )
+            .await
+            .unwrap_or_else(|_| Err(expired()))
+        };
+        let mut r = once(edns).await;
+        if edns
+            && let Err(XfrError::Rcode { rcode, .. }) = &r
+            && (*rcode == ResponseCode::FormErr
+                || (*rcode == ResponseCode::NotImp && request == XfrRequest::Axfr))
+        {
+            let rcode = *rcode;
+            r = once(false).await;
+            if r.is_ok() {
+                let what = if request == XfrRequest::Axfr {
+                    "AXFR"
+                } else {
+                    "IXFR"
+                };
+                self.no_edns(zone, rcode, what);
+            }
+        }
         if let Some(p) = &self.progress {
             p.store(0, std::sync::atomic::Ordering::Relaxed);
         }
@@ -395,27 +536,50 @@ impl Primary {
         request: XfrRequest,
         current: Option<&Rr>,
         started: Instant,
+        edns: bool,
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let (qtype, authority) = match request {
             XfrRequest::Axfr => (RecordType::AXFR, None),
             XfrRequest::Ixfr { .. } => (RecordType::IXFR, current),
         };
-        let (req, mac) = self.request(zone, qtype, authority)?;
+        let (req, mac) = self.request(zone, qtype, authority, edns)?;
         let mut verifier =
             mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
         let mut stream = self.connect().await?;
         write_framed(&mut stream, &req, self.addr).await?;
         let zone_key = crate::zone::owner_key(zone);
-        let mut interp = Interpreter::new(&zone_key, request);
+        let mut interp = Interpreter::with_limit(&zone_key, request, self.limits.max_records);
         let mut stats = XfrStats::default();
         loop {
-            let raw = read_framed(&mut stream, self.addr, self.timeouts.message).await?;
+            let budget = self.limits.max_bytes.saturating_sub(stats.bytes as u64);
+            let raw = match read_framed(&mut stream, self.addr, self.timeouts.message, budget).await
+            {
+                Ok(raw) => raw,
+                Err(XfrError::TooLarge { peer, .. }) => {
+                    return Err(XfrError::TooLarge {
+                        peer,
+                        limit: self.limits.max_bytes,
+                    });
+                }
+                Err(e) => {
+                    // A lone newer SOA, then nothing: the primary did not
+                    // send the version it announced (AXFR can get it).
+                    if let Some((ours, theirs)) = interp.lone_newer_soa() {
+                        debug!(peer = %self.addr, error = %e, "IXFR stopped after a single SOA");
+                        return Err(XfrError::Protocol {
+                            peer: self.addr,
+                            source: InterpretError::LoneNewerSoa { ours, theirs },
+                        });
+                    }
+                    return Err(e);
+                }
+            };
             stats.bytes += raw.len();
             let msg = self.check_response(&raw, &req, qtype, &mut verifier, stats.messages == 0)?;
             stats.messages += 1;
             drop(raw);
             let empty = msg.answers.is_empty();
-            for rr in msg.answers {
+            for rr in msg.answers.iter() {
                 interp.push(rr).map_err(|source| XfrError::Protocol {
                     peer: self.addr,
                     source,
@@ -472,21 +636,31 @@ async fn write_framed(
         })
 }
 
-/// Reads one length-prefixed message (RFC 1035 section 4.2.2).
+/// Reads one length-prefixed message (RFC 1035 section 4.2.2). A message
+/// longer than `budget` bytes is refused from its length prefix, before its
+/// body is read ([`XfrError::TooLarge`], its limit filled in by the caller).
 async fn read_framed(
     stream: &mut TcpStream,
     peer: SocketAddr,
     limit: Duration,
+    budget: u64,
 ) -> Result<Vec<u8>, XfrError> {
     let read = async {
         let mut len = [0u8; 2];
         stream.read_exact(&mut len).await?;
         let len = u16::from_be_bytes(len) as usize;
+        if len as u64 > budget {
+            return Ok(None);
+        }
         let mut buf = vec![0u8; len];
         stream.read_exact(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
+        Ok::<_, std::io::Error>(Some(buf))
     };
     match timeout(limit, read).await {
+        Ok(Ok(None)) => Err(XfrError::TooLarge {
+            peer,
+            limit: budget,
+        }),
         Err(_) => Err(XfrError::Timeout {
             peer,
             stage: Stage::Message,
@@ -501,10 +675,10 @@ async fn read_framed(
             what: "read message",
             source,
         }),
-        Ok(Ok(buf)) if buf.len() < 12 => Err(malformed(
+        Ok(Ok(Some(buf))) if buf.len() < 12 => Err(malformed(
             peer,
             format!("message of {} bytes is too short", buf.len()),
         )),
-        Ok(Ok(buf)) => Ok(buf),
+        Ok(Ok(Some(buf))) => Ok(buf),
     }
 }

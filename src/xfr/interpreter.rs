@@ -10,11 +10,25 @@
 //! RFC 5936 section 2.2 (AXFR response): SOA, the zone's records, the same
 //! SOA again.
 //!
-//! Limitations: records of a class other than the first SOA's are accepted
-//! as they come (zones of mixed classes do not occur in practice).
+//! Every owner name is checked against the zone in wire form, label by
+//! label, so `evil\.example.com.` (one label `evil.example` under `com.`)
+//! is outside `example.com.`. Every SOA must be the zone's own (RFC 5936
+//! section 3.5 rejects records outside the zone; BIND rejects an SOA below
+//! the apex), every record must be of class IN, the zone's class, and the
+//! closing SOA must be the opening one, byte for byte.
+//!
+//! Records are kept in wire form while the response is read
+//! ([`WireRecords`]), and a limit on their number ends the transfer as
+//! soon as it is crossed.
 
+use super::records::{RecordRef, WireRecords};
 use crate::serial::Serial;
-use crate::zone::{Rr, ZoneDelta};
+use crate::zone::{Rr, ZoneDelta, soa_fields, wire};
+
+/// Class IN, the only class of the zones we keep.
+const CLASS_IN: u16 = 1;
+/// RR type SOA.
+const SOA: u16 = 6;
 
 /// What was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +101,17 @@ pub enum InterpretError {
     /// A record lies outside the zone (RFC 5936 section 3.5 tells to reject them).
     #[error("record outside the zone: {0}")]
     OutOfZone(String),
+    /// An SOA record whose owner is not the zone apex.
+    #[error("SOA record not at the zone apex: {0}")]
+    SoaNotAtApex(String),
+    /// A record of a class other than IN.
+    #[error("record of class {class} in an IN zone: {record}")]
+    WrongClass {
+        /// The class, as a name.
+        class: String,
+        /// The record.
+        record: String,
+    },
     /// The response ended before the closing SOA.
     #[error("transfer ended before the closing SOA ({records} records received)")]
     Incomplete {
@@ -100,6 +125,12 @@ pub enum InterpretError {
         first: u32,
         /// The closing serial.
         last: u32,
+    },
+    /// The closing SOA has the opening serial but differs in other fields.
+    #[error("closing SOA (serial {serial}) differs from the opening SOA in its other fields")]
+    ClosingSoaDiffers {
+        /// The serial of both.
+        serial: u32,
     },
     /// IXFR difference sequences whose serials do not chain.
     #[error("IXFR difference sequence starts at {found}, expected {expected}")]
@@ -115,6 +146,31 @@ pub enum InterpretError {
     /// An SOA that cannot be read.
     #[error("malformed SOA record: {0}")]
     BadSoa(String),
+    /// More records than the zone's `max_records`.
+    #[error("more than {limit} records (max_records)")]
+    TooManyRecords {
+        /// The limit.
+        limit: u64,
+    },
+    /// An IXFR answer whose version is not newer than ours carries records:
+    /// it would take the zone back (RFC 1995 section 4 allows only a lone
+    /// SOA for "up to date").
+    #[error("IXFR answer leads to serial {theirs}, not newer than ours {ours} (RFC 1982)")]
+    NotNewer {
+        /// Our serial.
+        ours: u32,
+        /// The serial the answer leads to.
+        theirs: u32,
+    },
+    /// The IXFR answer was a single SOA newer than ours, and nothing more
+    /// came: the primary has the version but did not send it.
+    #[error("IXFR answered with a single SOA (serial {theirs}, ours {ours}) and nothing more")]
+    LoneNewerSoa {
+        /// Our serial.
+        ours: u32,
+        /// The primary's serial.
+        theirs: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -133,37 +189,78 @@ enum State {
     Done,
 }
 
+/// One difference sequence while it is read.
+#[derive(Debug)]
+struct WireDelta {
+    from_soa: Rr,
+    to_soa: Option<Rr>,
+    removed: WireRecords,
+    added: WireRecords,
+}
+
+impl WireDelta {
+    fn new(from_soa: Rr) -> Self {
+        WireDelta {
+            from_soa,
+            to_soa: None,
+            removed: WireRecords::new(),
+            added: WireRecords::new(),
+        }
+    }
+
+    fn to_serial(&self) -> u32 {
+        self.to_soa.as_ref().and_then(Rr::soa_serial).unwrap_or(0)
+    }
+
+    fn into_delta(self) -> ZoneDelta {
+        ZoneDelta {
+            from_soa: self.from_soa,
+            to_soa: self.to_soa.unwrap_or_else(Rr::default_soa),
+            removed: self.removed.into_rrs(),
+            added: self.added.into_rrs(),
+        }
+    }
+}
+
 /// Consumes the answer records of a transfer response in order.
 #[derive(Debug)]
 pub struct Interpreter {
     zone: String,
-    zone_suffix: String,
+    zone_wire: Vec<u8>,
     request: XfrRequest,
     state: State,
     first_soa: Option<Rr>,
-    records: Vec<Rr>,
-    deltas: Vec<ZoneDelta>,
-    current: Option<ZoneDelta>,
+    records: WireRecords,
+    deltas: Vec<WireDelta>,
+    current: Option<WireDelta>,
     count: usize,
+    kept: u64,
+    max_records: u64,
 }
 
 impl Interpreter {
-    /// Starts interpreting a response to `request` for `zone` (lowercase FQDN).
+    /// Starts interpreting a response to `request` for `zone` (lowercase
+    /// FQDN in presentation form), with no limit on the number of records.
     pub fn new(zone: &str, request: XfrRequest) -> Self {
+        Interpreter::with_limit(zone, request, u64::MAX)
+    }
+
+    /// Like [`Interpreter::new`], failing as soon as the response holds
+    /// more than `max_records` records of the zone (an AXFR's closing SOA
+    /// repeats the first and is not counted twice).
+    pub fn with_limit(zone: &str, request: XfrRequest, max_records: u64) -> Self {
         Interpreter {
             zone: zone.to_string(),
-            zone_suffix: if zone == "." {
-                String::new()
-            } else {
-                format!(".{zone}")
-            },
+            zone_wire: wire::from_presentation(zone).unwrap_or_else(|| vec![0]),
             request,
             state: State::Start,
             first_soa: None,
-            records: Vec::new(),
+            records: WireRecords::new(),
             deltas: Vec::new(),
             current: None,
             count: 0,
+            kept: 0,
+            max_records,
         }
     }
 
@@ -177,26 +274,46 @@ impl Interpreter {
         matches!(self.state, State::Done)
     }
 
-    fn in_zone(&self, name: &str) -> bool {
-        name == self.zone || self.zone == "." || name.ends_with(&self.zone_suffix)
-    }
-
-    fn apex_soa_serial(&self, rr: &Rr) -> Result<Option<u32>, InterpretError> {
-        if rr.rtype != 6 || rr.name != self.zone {
-            return Ok(None);
+    /// When the response so far is a single SOA newer than the serial of an
+    /// IXFR request: (ours, theirs). A response that ends here is
+    /// [`InterpretError::LoneNewerSoa`].
+    pub fn lone_newer_soa(&self) -> Option<(u32, u32)> {
+        match (&self.state, self.request, &self.first_soa) {
+            (State::AfterFirstSoa, XfrRequest::Ixfr { serial }, Some(soa)) => {
+                let theirs = soa.soa_serial().unwrap_or(0);
+                Serial(theirs)
+                    .is_newer_than(Serial(serial))
+                    .then_some((serial, theirs))
+            }
+            _ => None,
         }
-        rr.soa_serial()
-            .map(Some)
-            .ok_or_else(|| InterpretError::BadSoa(rr.to_master_line()))
     }
 
     /// Feeds the next answer record.
-    pub fn push(&mut self, rr: Rr) -> Result<(), InterpretError> {
-        if !self.in_zone(&rr.name) {
-            return Err(InterpretError::OutOfZone(rr.to_master_line()));
+    pub fn push(&mut self, r: RecordRef<'_>) -> Result<(), InterpretError> {
+        if !wire::is_subdomain(r.owner, &self.zone_wire) {
+            return Err(InterpretError::OutOfZone(r.to_rr().to_master_line()));
+        }
+        if r.class != CLASS_IN {
+            return Err(InterpretError::WrongClass {
+                class: hickory_proto::rr::DNSClass::from(r.class).to_string(),
+                record: r.to_rr().to_master_line(),
+            });
         }
         self.count += 1;
-        let soa_serial = self.apex_soa_serial(&rr)?;
+        let soa = if r.rtype == SOA {
+            if r.owner != self.zone_wire.as_slice() {
+                return Err(InterpretError::SoaNotAtApex(r.to_rr().to_master_line()));
+            }
+            let rr = r.to_rr();
+            if soa_fields(&rr).is_none() {
+                return Err(InterpretError::BadSoa(rr.to_master_line()));
+            }
+            Some(rr)
+        } else {
+            None
+        };
+        let soa_serial = soa.as_ref().and_then(Rr::soa_serial);
         let first_serial = self
             .first_soa
             .as_ref()
@@ -204,73 +321,78 @@ impl Interpreter {
             .unwrap_or(0);
         match self.state {
             State::Start => {
-                if soa_serial.is_none() {
+                let Some(soa) = soa else {
                     return Err(InterpretError::NoLeadingSoa {
                         zone: self.zone.clone(),
-                        found: rr.to_master_line(),
+                        found: r.to_rr().to_master_line(),
                     });
-                }
-                self.first_soa = Some(rr);
+                };
+                self.keep()?;
+                self.first_soa = Some(soa);
                 self.state = State::AfterFirstSoa;
             }
-            State::AfterFirstSoa => match (self.request, soa_serial) {
-                (XfrRequest::Ixfr { serial }, Some(s)) if s == serial && s != first_serial => {
-                    self.current = Some(ZoneDelta {
-                        from_soa: rr,
-                        to_soa: Rr::default_soa(),
-                        removed: Vec::new(),
-                        added: Vec::new(),
+            State::AfterFirstSoa => {
+                if let XfrRequest::Ixfr { serial } = self.request
+                    && !Serial(first_serial).is_newer_than(Serial(serial))
+                {
+                    // Only a lone SOA may say "not newer".
+                    return Err(InterpretError::NotNewer {
+                        ours: serial,
+                        theirs: first_serial,
                     });
-                    self.state = State::Removing;
                 }
-                (_, Some(s)) => {
-                    // A zone of the SOA alone: SOA, SOA.
-                    if s != first_serial {
-                        return Err(InterpretError::FinalSoaMismatch {
-                            first: first_serial,
-                            last: s,
-                        });
+                match (self.request, soa) {
+                    (XfrRequest::Ixfr { serial }, Some(soa))
+                        if soa_serial == Some(serial) && serial != first_serial =>
+                    {
+                        self.keep()?;
+                        self.current = Some(WireDelta::new(soa));
+                        self.state = State::Removing;
                     }
-                    self.state = State::Done;
-                }
-                (_, None) => {
-                    self.records.push(rr);
-                    self.state = State::Full;
-                }
-            },
-            State::Full => match soa_serial {
-                Some(s) if s == first_serial => self.state = State::Done,
-                Some(s) => {
-                    return Err(InterpretError::FinalSoaMismatch {
-                        first: first_serial,
-                        last: s,
-                    });
-                }
-                None => self.records.push(rr),
-            },
-            State::Removing => {
-                let cur = self.current.as_mut().expect("delta open while removing");
-                if soa_serial.is_some() {
-                    cur.to_soa = rr;
-                    self.state = State::Adding;
-                } else {
-                    cur.removed.push(rr);
+                    (_, Some(soa)) => {
+                        // A zone of the SOA alone: SOA, SOA.
+                        self.closing_soa(&soa)?;
+                        self.state = State::Done;
+                    }
+                    (_, None) => {
+                        self.keep()?;
+                        self.records.push(r);
+                        self.state = State::Full;
+                    }
                 }
             }
-            State::Adding => match soa_serial {
-                Some(s) => {
+            State::Full => match soa {
+                Some(soa) => {
+                    self.closing_soa(&soa)?;
+                    self.state = State::Done;
+                }
+                None => {
+                    self.keep()?;
+                    self.records.push(r);
+                }
+            },
+            State::Removing => {
+                self.keep()?;
+                let cur = self.current.as_mut().expect("delta open while removing");
+                match soa {
+                    Some(soa) => {
+                        cur.to_soa = Some(soa);
+                        self.state = State::Adding;
+                    }
+                    None => cur.removed.push(r),
+                }
+            }
+            State::Adding => match (soa, soa_serial) {
+                (Some(soa), Some(s)) => {
                     let cur = self.current.take().expect("delta open while adding");
                     let reached = cur.to_serial();
                     self.deltas.push(cur);
                     if s == first_serial && reached == first_serial {
+                        self.closing_soa(&soa)?;
                         self.state = State::Done;
                     } else if s == reached {
-                        self.current = Some(ZoneDelta {
-                            from_soa: rr,
-                            to_soa: Rr::default_soa(),
-                            removed: Vec::new(),
-                            added: Vec::new(),
-                        });
+                        self.keep()?;
+                        self.current = Some(WireDelta::new(soa));
                         self.state = State::Removing;
                     } else {
                         return Err(InterpretError::BrokenChain {
@@ -279,12 +401,46 @@ impl Interpreter {
                         });
                     }
                 }
-                None => {
+                _ => {
+                    self.keep()?;
                     let cur = self.current.as_mut().expect("delta open while adding");
-                    cur.added.push(rr);
+                    cur.added.push(r);
                 }
             },
             State::Done => return Err(InterpretError::TrailingRecords),
+        }
+        Ok(())
+    }
+
+    /// Counts one more record kept (the closing SOA is not kept); fails
+    /// once they are more than `max_records`.
+    fn keep(&mut self) -> Result<(), InterpretError> {
+        self.kept += 1;
+        if self.kept > self.max_records {
+            return Err(InterpretError::TooManyRecords {
+                limit: self.max_records,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that `soa` closes the response: the opening SOA again
+    /// (RFC 5936 section 2.2; RFC 1995 section 4), compared in wire form
+    /// with names lowercased.
+    fn closing_soa(&self, soa: &Rr) -> Result<(), InterpretError> {
+        let first = self
+            .first_soa
+            .as_ref()
+            .expect("closing SOA after an opening one");
+        let (a, b) = (
+            first.soa_serial().unwrap_or(0),
+            soa.soa_serial().unwrap_or(0),
+        );
+        if a != b {
+            return Err(InterpretError::FinalSoaMismatch { first: a, last: b });
+        }
+        if first.rdata != soa.rdata {
+            return Err(InterpretError::ClosingSoaDiffers { serial: a });
         }
         Ok(())
     }
@@ -314,21 +470,22 @@ impl Interpreter {
                 let first = self.first_soa.expect("done implies a first SOA");
                 if !self.deltas.is_empty() {
                     // RFC 1995: the first delta starts at our serial.
+                    let from = self.deltas[0].from_soa.soa_serial().unwrap_or(0);
                     if let XfrRequest::Ixfr { serial } = self.request
-                        && self.deltas[0].from_serial() != serial
+                        && from != serial
                     {
                         return Err(InterpretError::BrokenChain {
                             expected: serial,
-                            found: self.deltas[0].from_serial(),
+                            found: from,
                         });
                     }
                     return Ok(Transfer::Incremental {
-                        deltas: self.deltas,
+                        deltas: self.deltas.into_iter().map(WireDelta::into_delta).collect(),
                     });
                 }
                 let mut records = Vec::with_capacity(self.records.len() + 1);
                 records.push(first);
-                records.extend(self.records);
+                self.records.append_to(&mut records);
                 Ok(Transfer::Full {
                     records,
                     ixfr_style,
@@ -349,8 +506,8 @@ impl Rr {
     fn default_soa() -> Rr {
         Rr {
             name: String::new(),
-            rtype: 6,
-            class: 1,
+            rtype: SOA,
+            class: CLASS_IN,
             ttl: 0,
             rdata: Vec::new(),
         }
@@ -387,10 +544,22 @@ mod tests {
         }
     }
 
+    /// Feeds a record in stored form.
+    fn feed(i: &mut Interpreter, r: &Rr) -> Result<(), InterpretError> {
+        let owner = wire::from_presentation(&r.name).unwrap();
+        i.push(RecordRef {
+            owner: &owner,
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            rdata: &r.rdata,
+        })
+    }
+
     fn run(req: XfrRequest, records: Vec<Rr>) -> Result<Transfer, InterpretError> {
         let mut i = Interpreter::new(Z, req);
         for r in records {
-            i.push(r)?;
+            feed(&mut i, &r)?;
         }
         assert!(i.message_end() || !i.is_done());
         i.finish()
@@ -460,7 +629,7 @@ mod tests {
     #[test]
     fn ixfr_single_soa_is_up_to_date() {
         let mut i = Interpreter::new(Z, XfrRequest::Ixfr { serial: 5 });
-        i.push(soa(5)).unwrap();
+        feed(&mut i, &soa(5)).unwrap();
         assert!(i.message_end());
         assert_eq!(i.finish().unwrap(), Transfer::UpToDate { soa: soa(5) });
     }
@@ -468,7 +637,7 @@ mod tests {
     #[test]
     fn ixfr_single_newer_soa_is_not_complete_yet() {
         let mut i = Interpreter::new(Z, XfrRequest::Ixfr { serial: 5 });
-        i.push(soa(6)).unwrap();
+        feed(&mut i, &soa(6)).unwrap();
         assert!(!i.message_end());
     }
 
@@ -543,5 +712,99 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, InterpretError::Incomplete { .. }));
+    }
+
+    /// An escaped dot is part of a label: `evil\.example.` is the label
+    /// `evil.example` under the root, not a name under `example.`.
+    #[test]
+    fn escaped_dot_names_are_outside_the_zone() {
+        let e = run(
+            XfrRequest::Axfr,
+            vec![soa(5), a("evil\\.example.", 1), soa(5)],
+        )
+        .unwrap_err();
+        assert!(matches!(e, InterpretError::OutOfZone(_)), "{e:?}");
+        // The label `a.b` under the zone is inside.
+        let t = run(
+            XfrRequest::Axfr,
+            vec![soa(5), a("a\\.b.example.", 1), soa(5)],
+        )
+        .unwrap();
+        assert_eq!(t.record_count(), 2);
+    }
+
+    /// BIND rejects an SOA below the apex (NOTZONETOP).
+    #[test]
+    fn soa_below_the_apex_is_rejected() {
+        let mut other = soa(5);
+        other.name = "www.example.".into();
+        let e = run(XfrRequest::Axfr, vec![soa(5), other.clone(), soa(5)]).unwrap_err();
+        assert!(matches!(e, InterpretError::SoaNotAtApex(_)), "{e:?}");
+        let e = run(XfrRequest::Axfr, vec![other, soa(5)]).unwrap_err();
+        assert!(matches!(e, InterpretError::SoaNotAtApex(_)), "{e:?}");
+    }
+
+    #[test]
+    fn records_of_another_class_are_rejected() {
+        let mut ch = a("a.example.", 1);
+        ch.class = 3;
+        let e = run(XfrRequest::Axfr, vec![soa(5), ch, soa(5)]).unwrap_err();
+        assert!(
+            matches!(&e, InterpretError::WrongClass { class, .. } if class == "CH"),
+            "{e:?}"
+        );
+    }
+
+    /// The closing SOA must be the opening one, not only its serial.
+    #[test]
+    fn closing_soa_with_other_timers_is_rejected() {
+        let mut last = soa(5);
+        let n = last.rdata.len();
+        last.rdata[n - 1] ^= 1;
+        let e = run(XfrRequest::Axfr, vec![soa(5), a("a.example.", 1), last]).unwrap_err();
+        assert_eq!(e, InterpretError::ClosingSoaDiffers { serial: 5 });
+    }
+
+    #[test]
+    fn record_limit_stops_the_transfer_as_soon_as_it_is_crossed() {
+        let mut i = Interpreter::with_limit(Z, XfrRequest::Axfr, 3);
+        feed(&mut i, &soa(5)).unwrap();
+        feed(&mut i, &a("a.example.", 1)).unwrap();
+        feed(&mut i, &a("b.example.", 1)).unwrap();
+        let e = feed(&mut i, &a("c.example.", 1)).unwrap_err();
+        assert_eq!(e, InterpretError::TooManyRecords { limit: 3 });
+        // A zone of exactly the limit passes, closing SOA included.
+        let mut i = Interpreter::with_limit(Z, XfrRequest::Axfr, 3);
+        for r in [soa(5), a("a.example.", 1), a("b.example.", 1), soa(5)] {
+            feed(&mut i, &r).unwrap();
+        }
+        assert_eq!(i.finish().unwrap().record_count(), 3);
+    }
+
+    /// RFC 1995 4: only a lone SOA may answer an IXFR with a version that is
+    /// not newer; a full zone or deltas leading back are refused.
+    #[test]
+    fn ixfr_leading_to_an_older_serial_is_refused() {
+        let e = run(
+            XfrRequest::Ixfr { serial: 5 },
+            vec![soa(4), a("a.example.", 1), soa(4)],
+        )
+        .unwrap_err();
+        assert_eq!(e, InterpretError::NotNewer { ours: 5, theirs: 4 });
+        let e = run(
+            XfrRequest::Ixfr { serial: 5 },
+            vec![soa(4), soa(5), soa(4), soa(4)],
+        )
+        .unwrap_err();
+        assert_eq!(e, InterpretError::NotNewer { ours: 5, theirs: 4 });
+    }
+
+    #[test]
+    fn a_lone_newer_soa_is_reported() {
+        let mut i = Interpreter::new(Z, XfrRequest::Ixfr { serial: 5 });
+        feed(&mut i, &soa(6)).unwrap();
+        assert_eq!(i.lone_newer_soa(), Some((5, 6)));
+        feed(&mut i, &a("a.example.", 1)).unwrap();
+        assert_eq!(i.lone_newer_soa(), None);
     }
 }

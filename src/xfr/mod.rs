@@ -7,6 +7,7 @@
 pub mod client;
 pub mod interpreter;
 pub mod out;
+pub mod records;
 pub mod wire_message;
 
 pub use client::{Primary, Stage, XfrError, XfrStats};

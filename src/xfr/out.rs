@@ -8,20 +8,30 @@
 //!
 //! Messages are written to the connection as they are produced (up to
 //! [`MESSAGE_TARGET`] bytes each), so a large zone is never buffered whole.
+//!
+//! Limits ([`XfrOutLimits`]): every message must be taken by the requester
+//! within the write timeout (a requester that stops reading loses the
+//! connection), and at most `transfers_out` transfers run at once; a request
+//! over that is answered REFUSED, as BIND does. The caller bounds the whole
+//! transfer in time.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType, TSigner};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tracing::{info, warn};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
 
 use crate::config::TransferAcl;
+use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::serve::answer::rcode;
 use crate::store::Store;
-use crate::tsig::{ResponseSigner, verify_request};
+use crate::tsig::{ResponseSigner, check_request};
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::{Rr, wire};
 
@@ -41,9 +51,48 @@ pub enum XfrOutKind {
     UpToDate,
 }
 
+/// What a transfer out may use, and its limits.
+pub struct XfrOutLimits<'a> {
+    /// Counters.
+    pub metrics: Option<&'a crate::metrics::Metrics>,
+    /// Time for the requester to take each message (and an error answer).
+    pub write_timeout: Duration,
+    /// Permits for transfers at once (`transfers_out`): none left, REFUSED.
+    pub permits: Option<&'a Semaphore>,
+    /// Rate limit of the refusal log lines.
+    pub log: Option<&'a LogLimiter>,
+}
+
+impl XfrOutLimits<'_> {
+    fn log(&self) -> bool {
+        self.log.is_none_or(|l| l.allow(LogEvent::TransferRefused))
+    }
+}
+
+/// The connection, with a time limit on every write.
+struct TimedStream<'a> {
+    stream: &'a mut TcpStream,
+    limit: Duration,
+}
+
+impl TimedStream<'_> {
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.limit, self.stream.write_all(buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the requester did not take a message within {} ms",
+                    self.limit.as_millis()
+                ),
+            )),
+        }
+    }
+}
+
 /// Builds transfer messages and sends them.
 struct Writer<'a> {
-    stream: &'a mut TcpStream,
+    stream: TimedStream<'a>,
     id: u16,
     question: Vec<u8>,
     msg: Vec<u8>,
@@ -67,9 +116,24 @@ impl Writer<'_> {
     }
 
     /// Appends one record, owner compressed against the question's zone name.
+    /// A record that cannot fit in a message of 65,535 bytes (with its
+    /// TSIG) ends the transfer with an error rather than a cut length.
     async fn record(&mut self, owner: &[u8], segment: &[u8]) -> std::io::Result<()> {
         if self.count > 0 && self.msg.len() + owner.len() + segment.len() > MESSAGE_TARGET {
             self.flush().await?;
+        }
+        let tsig = self.signer.as_ref().map_or(0, ResponseSigner::record_len);
+        if self.msg.len() + owner.len() + segment.len() + tsig > usize::from(u16::MAX) {
+            if self.count > 0 {
+                self.flush().await?;
+            }
+            if self.msg.len() + owner.len() + segment.len() + tsig > usize::from(u16::MAX) {
+                return Err(std::io::Error::other(format!(
+                    "record of {} with {} bytes of RDATA does not fit in a message",
+                    wire::to_presentation(owner),
+                    segment.len().saturating_sub(10)
+                )));
+            }
         }
         write_owner_under_question(&mut self.msg, owner, &self.question);
         self.msg.extend_from_slice(segment);
@@ -82,11 +146,14 @@ impl Writer<'_> {
         let Some(owner) = wire::from_presentation(&r.name) else {
             return Ok(());
         };
+        let rdlen = u16::try_from(r.rdata.len()).map_err(|_| {
+            std::io::Error::other(format!("RDATA of {} is longer than 65535 bytes", r.name))
+        })?;
         let mut seg = Vec::with_capacity(10 + r.rdata.len());
         seg.extend_from_slice(&r.rtype.to_be_bytes());
         seg.extend_from_slice(&r.class.to_be_bytes());
         seg.extend_from_slice(&r.ttl.to_be_bytes());
-        seg.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+        seg.extend_from_slice(&rdlen.to_be_bytes());
         seg.extend_from_slice(&r.rdata);
         self.record(&owner, &seg).await
     }
@@ -96,10 +163,7 @@ impl Writer<'_> {
         if let Some(s) = self.signer.as_mut() {
             s.sign(&mut self.msg).map_err(std::io::Error::other)?;
         }
-        let mut framed = Vec::with_capacity(self.msg.len() + 2);
-        framed.extend_from_slice(&(self.msg.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&self.msg);
-        self.stream.write_all(&framed).await?;
+        write_frame(&mut self.stream, &self.msg).await?;
         self.messages += 1;
         self.bytes += self.msg.len();
         self.start_message();
@@ -134,7 +198,7 @@ pub struct XfrOutZone {
 
 /// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
 /// apex to the zone; `find_key` a key name to its signer; `store` is used
-/// for IXFR.
+/// for IXFR. A write that times out ends with an error of kind `TimedOut`.
 pub async fn serve_transfer(
     stream: &mut TcpStream,
     raw: &[u8],
@@ -142,8 +206,13 @@ pub async fn serve_transfer(
     find_zone: impl Fn(&str) -> Option<XfrOutZone>,
     find_key: impl Fn(&Name) -> Option<TSigner>,
     store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
-    metrics: Option<&crate::metrics::Metrics>,
+    limits: &XfrOutLimits<'_>,
 ) -> std::io::Result<()> {
+    let mut timed = TimedStream {
+        stream,
+        limit: limits.write_timeout,
+    };
+    let stream = &mut timed;
     let Ok(request) = Message::from_vec(raw) else {
         return error(stream, raw, rcode::FORMERR, None).await;
     };
@@ -157,23 +226,33 @@ pub async fn serve_transfer(
     let mut key_used: Option<Name> = None;
     if let Some(sig) = &request.signature {
         let key_name = sig.name.to_lowercase();
-        let Some(s) = find_key(&key_name) else {
-            warn!(zone = %apex, peer = %from, key = %key_name, "transfer refused: unknown TSIG key (BADKEY)");
-            return error(stream, raw, rcode::NOTAUTH, None).await;
-        };
-        match verify_request(raw, &request, &s) {
+        let key = find_key(&key_name);
+        match check_request(raw, &request, key.as_ref()) {
             Ok(mac) => {
-                signer = Some(ResponseSigner::new(s, mac));
+                signer = key.map(|s| ResponseSigner::new(s, mac));
                 key_used = Some(key_name);
             }
-            Err(f) => {
-                warn!(zone = %apex, peer = %from, key = %key_name, error = %f, "transfer refused: TSIG failed");
-                return error(stream, raw, rcode::NOTAUTH, None).await;
+            Err(rejection) => {
+                // RFC 8945 5.2: NOTAUTH with the TSIG error (BADKEY and
+                // BADSIG unsigned, BADTIME signed).
+                if limits.log() {
+                    warn!(zone = %apex, peer = %from, key = %key_name, error = %rejection.failure,
+                        "transfer refused: TSIG failed");
+                }
+                let Some(mut out) = error_message(raw, rcode::NOTAUTH) else {
+                    return Ok(());
+                };
+                if let Err(e) = rejection.append_tsig(&mut out, key.as_ref()) {
+                    debug!(zone = %apex, peer = %from, error = %e, "cannot add the TSIG error record");
+                }
+                return write_frame(stream, &out).await;
             }
         }
     }
     let Some(zone) = find_zone(&apex) else {
-        warn!(zone = %apex, peer = %from, "transfer refused: not authoritative for this zone");
+        if limits.log() {
+            warn!(zone = %apex, peer = %from, "transfer refused: not authoritative for this zone");
+        }
         return error(stream, raw, rcode::NOTAUTH, signer).await;
     };
     let allowed = zone.allow.iter().any(|acl| {
@@ -184,10 +263,31 @@ pub async fn serve_transfer(
                 .is_none_or(|k| key_used.as_ref() == Some(k))
     });
     if !allowed {
-        warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
-            "transfer refused: not in allow_transfer");
+        if limits.log() {
+            warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
+                "transfer refused: not in allow_transfer");
+        }
         return error(stream, raw, rcode::REFUSED, signer).await;
     }
+    // At most `transfers_out` at once (BIND's transfers-out); the permit is
+    // held until the transfer ends.
+    let _permit = match limits.permits {
+        Some(p) => match p.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                if let Some(m) = limits.metrics {
+                    m.limits
+                        .xfr_out_refused_limit
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if limits.log() {
+                    warn!(zone = %apex, peer = %from, "transfer refused: transfers_out transfers are running");
+                }
+                return error(stream, raw, rcode::REFUSED, signer).await;
+            }
+        },
+        None => None,
+    };
     let Some(snap) = zone.snapshot else {
         return error(stream, raw, rcode::SERVFAIL, signer).await;
     };
@@ -196,7 +296,7 @@ pub async fn serve_transfer(
     };
     let question = question_bytes(raw).unwrap_or_default();
     let mut w = Writer {
-        stream,
+        stream: timed,
         id: request.id,
         question,
         msg: Vec::with_capacity(MESSAGE_TARGET + 512),
@@ -271,7 +371,7 @@ pub async fn serve_transfer(
         duration_ms = started.elapsed().as_millis() as u64,
         "transfer out"
     );
-    if let Some(m) = metrics {
+    if let Some(m) = limits.metrics {
         m.add(
             "secondary53_xfr_out_total",
             &format!("zone=\"{}\",kind=\"{kind:?}\"", crate::metrics::esc(&apex)),
@@ -338,24 +438,46 @@ fn question_bytes(raw: &[u8]) -> Option<Vec<u8>> {
     Some(q)
 }
 
-async fn error(
-    stream: &mut TcpStream,
-    raw: &[u8],
-    code: u16,
-    signer: Option<ResponseSigner>,
-) -> std::io::Result<()> {
+/// An error response to `raw` with its question (None when the request's
+/// header cannot be read).
+fn error_message(raw: &[u8], code: u16) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     if !crate::serve::answer::error_response(raw, code, &mut out) {
-        return Ok(());
+        return None;
     }
     if let Some(q) = question_bytes(raw) {
         out[4..6].copy_from_slice(&1u16.to_be_bytes());
         out.extend_from_slice(&q);
     }
+    Some(out)
+}
+
+async fn error(
+    stream: &mut TimedStream<'_>,
+    raw: &[u8],
+    code: u16,
+    signer: Option<ResponseSigner>,
+) -> std::io::Result<()> {
+    let Some(mut out) = error_message(raw, code) else {
+        return Ok(());
+    };
     if let Some(mut s) = signer {
         let _ = s.sign(&mut out);
     }
-    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&out);
+    write_frame(stream, &out).await
+}
+
+/// Writes one length-prefixed message; a message too long for the 16-bit
+/// prefix is an error, never a cut length.
+async fn write_frame(stream: &mut TimedStream<'_>, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).map_err(|_| {
+        std::io::Error::other(format!(
+            "message of {} bytes does not fit a TCP frame",
+            msg.len()
+        ))
+    })?;
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(msg);
     stream.write_all(&framed).await
 }

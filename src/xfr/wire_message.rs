@@ -10,10 +10,16 @@
 //! RT, SIG, PX, NXT, NAPTR, SRV); every other type's RDATA is copied as is.
 //!
 //! Every read is bounds-checked; a message that does not parse is an error,
-//! never a panic.
+//! never a panic. An RDATA that grows past 65,535 bytes when its names are
+//! decompressed (a SIG or NXT whose name is a pointer, followed by nearly
+//! 64 KiB of data) cannot be stored or sent again with a 16-bit length, so it
+//! is an error too, never a length cut to 16 bits.
 
-use crate::zone::Rr;
+use super::records::{RecordRef, WireRecords};
 use crate::zone::wire::{self, NameBuf};
+
+/// Longest RDATA a record can have (RDLENGTH is 16 bits).
+pub const MAX_RDATA: usize = u16::MAX as usize;
 
 /// The parts of a response a transfer needs.
 #[derive(Debug)]
@@ -30,8 +36,12 @@ pub struct ResponseView {
     pub rcode: u8,
     /// The question, if any: lowercase name and type.
     pub question: Option<(NameBuf, u16)>,
-    /// Answer records in stored form.
-    pub answers: Vec<Rr>,
+    /// Class of the question (0 without one).
+    pub question_class: u16,
+    /// Number of questions (QDCOUNT).
+    pub question_count: u16,
+    /// Answer records, names uncompressed.
+    pub answers: WireRecords,
 }
 
 fn u16_at(b: &[u8], at: usize) -> Result<u16, String> {
@@ -51,17 +61,20 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
     let an = u16_at(raw, 6)?;
     let mut at = 12;
     let mut question = None;
+    let mut question_class = 0;
     for i in 0..qd {
         let (name, end) = wire::read_name_buf(raw, at)
             .ok_or_else(|| format!("bad question name at byte {at}"))?;
         let qtype = u16_at(raw, end)?;
-        u16_at(raw, end + 2)?;
+        let qclass = u16_at(raw, end + 2)?;
         if i == 0 {
             question = Some((name, qtype));
+            question_class = qclass;
         }
         at = end + 4;
     }
-    let mut answers = Vec::with_capacity(an as usize);
+    let mut answers = WireRecords::new();
+    let mut rdata = Vec::with_capacity(512);
     for _ in 0..an {
         let (owner, end) =
             wire::read_name_buf(raw, at).ok_or_else(|| format!("bad owner name at byte {at}"))?;
@@ -80,18 +93,25 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
                 wire::to_presentation(&owner)
             ));
         }
-        let rdata = decompress_rdata(raw, rd_start, rd_end, rtype).ok_or_else(|| {
+        decompress_rdata(raw, rd_start, rd_end, rtype, &mut rdata).ok_or_else(|| {
             format!(
                 "bad RDATA of {} type {rtype}",
                 wire::to_presentation(&owner)
             )
         })?;
-        answers.push(Rr {
-            name: wire::to_presentation(&owner),
+        if rdata.len() > MAX_RDATA {
+            return Err(format!(
+                "RDATA of {} type {rtype} is {} bytes once its names are decompressed, more than {MAX_RDATA}",
+                wire::to_presentation(&owner),
+                rdata.len()
+            ));
+        }
+        answers.push(RecordRef {
+            owner: &owner,
             rtype,
             class,
             ttl,
-            rdata,
+            rdata: &rdata,
         });
         at = rd_end;
     }
@@ -102,6 +122,8 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
         opcode: ((flags >> 11) & 0x0f) as u8,
         rcode: (flags & 0x0f) as u8,
         question,
+        question_class,
+        question_count: qd,
         answers,
     })
 }
@@ -142,12 +164,21 @@ enum Part {
 }
 use Part::Str;
 
-fn decompress_rdata(raw: &[u8], start: usize, end: usize, rtype: u16) -> Option<Vec<u8>> {
+/// Writes the RDATA at `start..end` of `raw` into `out` (cleared first),
+/// its names decompressed.
+fn decompress_rdata(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    rtype: u16,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    out.clear();
     let rd = raw.get(start..end)?;
     let Some(parts) = layout(rtype) else {
-        return Some(rd.to_vec());
+        out.extend_from_slice(rd);
+        return Some(());
     };
-    let mut out = Vec::with_capacity(rd.len() + 16);
     let mut at = start;
     for p in parts {
         match *p {
@@ -174,12 +205,13 @@ fn decompress_rdata(raw: &[u8], start: usize, end: usize, rtype: u16) -> Option<
             }
         }
     }
-    (at == end).then_some(out)
+    (at == end).then_some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zone::Rr;
     use hickory_proto::op::{Message, MessageType, OpCode, Query};
     use hickory_proto::rr::rdata::{A, MX, SOA, SRV, TXT};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -236,7 +268,7 @@ mod tests {
             Some((wire::from_presentation("example.com.").unwrap(), 252))
         );
         let expect: Vec<Rr> = recs.iter().map(|r| Rr::from_record(r).unwrap()).collect();
-        assert_eq!(v.answers, expect);
+        assert_eq!(v.answers.into_rrs(), expect);
     }
 
     #[test]
@@ -255,5 +287,47 @@ mod tests {
         lp[12] = 0xC0;
         lp[13] = 12;
         assert!(parse_response(&lp).is_err());
+    }
+
+    /// A SIG whose signer name is a 2-byte pointer to a 255-byte name,
+    /// followed by 65,500 bytes of signature: 65,520 bytes on the wire,
+    /// 65,773 once decompressed. It is rejected, not cut to 16 bits.
+    #[test]
+    fn rdata_longer_than_65535_after_decompression_is_an_error() {
+        let mut raw = vec![0, 1, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0];
+        // The question: a 255-byte name at offset 12 (four labels of 62,
+        // one of 1, the root), type SIG, class IN.
+        let name_at = raw.len();
+        for _ in 0..4 {
+            raw.push(62);
+            raw.extend_from_slice(&[b'a'; 62]);
+        }
+        raw.push(1);
+        raw.push(b'b');
+        raw.push(0);
+        assert_eq!(raw.len() - name_at, 255);
+        raw.extend_from_slice(&[0, 24, 0, 1]);
+        // Owner: pointer to the name; type SIG (24), class IN, TTL, RDLENGTH.
+        raw.extend_from_slice(&[0xC0, name_at as u8]);
+        raw.extend_from_slice(&24u16.to_be_bytes());
+        raw.extend_from_slice(&1u16.to_be_bytes());
+        raw.extend_from_slice(&60u32.to_be_bytes());
+        let sig_len = 65_500usize;
+        let rdlen = 18 + 2 + sig_len;
+        raw.extend_from_slice(&(rdlen as u16).to_be_bytes());
+        raw.extend_from_slice(&[0u8; 18]);
+        raw.extend_from_slice(&[0xC0, name_at as u8]);
+        raw.extend(std::iter::repeat_n(0x55u8, sig_len));
+        let e = parse_response(&raw).unwrap_err();
+        assert!(e.contains("more than 65535"), "{e}");
+        // The same record with a short signature is read whole.
+        let mut short = raw[..raw.len() - sig_len].to_vec();
+        let rdlen = 18 + 2 + 10;
+        let at = short.len() - 20 - 2;
+        short[at..at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
+        short.extend_from_slice(&[0x55; 10]);
+        let v = parse_response(&short).unwrap();
+        let r = v.answers.iter().next().unwrap();
+        assert_eq!(r.rdata.len(), 18 + 255 + 10);
     }
 }

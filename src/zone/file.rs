@@ -1,5 +1,10 @@
 //! Master files (RFC 1035 section 5) for primary zones, read with hickory's
 //! parser (`$ORIGIN`, `$TTL`, `$INCLUDE`, parentheses, relative names).
+//!
+//! Owner names are checked against the zone in wire form, label by label:
+//! `evil\.example.com.` (the label `evil.example` under `com.`) is outside
+//! `example.com.`. An RDATA longer than 65,535 bytes cannot be served; the
+//! RDATA encoder refuses it, naming the record.
 
 use std::path::Path;
 
@@ -7,6 +12,7 @@ use hickory_proto::rr::Name;
 use hickory_proto::serialize::txt::Parser;
 
 use super::record::{Rr, owner_key};
+use super::wire;
 
 /// A master file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +57,10 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
             message: e.to_string(),
         })?;
     let apex = owner_key(origin);
-    let suffix = format!(".{apex}");
+    let apex_wire = wire::from_presentation(&apex).ok_or_else(|| ZoneFileError::Invalid {
+        path: shown.clone(),
+        message: format!("bad zone name {apex}"),
+    })?;
     let mut records = Vec::new();
     let mut soas = 0;
     for set in sets.values() {
@@ -60,14 +69,18 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
                 path: shown.clone(),
                 message: e.to_string(),
             })?;
-            if rr.name != apex && !rr.name.ends_with(&suffix) && apex != "." {
+            let owner = wire::from_presentation(&rr.name);
+            if !owner
+                .as_deref()
+                .is_some_and(|o| wire::is_subdomain(o, &apex_wire))
+            {
                 return Err(ZoneFileError::Invalid {
                     path: shown.clone(),
                     message: format!("record outside the zone {apex}: {}", rr.to_master_line()),
                 });
             }
             if rr.rtype == 6 {
-                if rr.name != apex {
+                if owner.as_deref() != Some(apex_wire.as_slice()) {
                     return Err(ZoneFileError::Invalid {
                         path: shown.clone(),
                         message: format!("SOA record not at the apex: {}", rr.name),
@@ -126,5 +139,38 @@ mod tests {
             write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nwww IN A not-an-address\n");
         let e = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap_err();
         assert!(e.to_string().contains("z.zone"), "{e}");
+    }
+
+    /// `evil\.example.org.` is one label `evil.example` under `org.`: not
+    /// in the zone, though its text ends with `.example.org.`.
+    #[test]
+    fn escaped_dot_owner_is_outside_the_zone() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nevil\\.example.org. IN A 192.0.2.1\n",
+        );
+        let e = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap_err();
+        assert!(e.to_string().contains("outside the zone"), "{e}");
+        // A label with a dot inside the zone is fine.
+        let (_d, p) =
+            write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\na\\.b IN A 192.0.2.1\n");
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        assert!(
+            recs.iter().any(|r| r.name == "a\\.b.example.org."),
+            "{recs:?}"
+        );
+    }
+
+    /// The RDATA encoder refuses an RDATA longer than RDLENGTH can say.
+    #[test]
+    fn rdata_over_65535_bytes_is_refused() {
+        // 300 strings of 255 bytes: 76,800 bytes of TXT RDATA.
+        let s = format!("\"{}\" ", "x".repeat(255)).repeat(300);
+        let (_d, p) = write(&format!(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nbig IN TXT {s}\n"
+        ));
+        match load(&p, &Name::from_ascii("example.org.").unwrap()) {
+            Err(e) => assert!(e.to_string().contains("65535"), "{e}"),
+            Ok(recs) => panic!("loaded {} records", recs.len()),
+        }
     }
 }

@@ -146,6 +146,13 @@ impl Node {
     }
 }
 
+/// The most NSEC3 iterations a zone may use and still get NSEC3 proofs in
+/// its answers (RFC 9276 section 3.2: validating resolvers may treat zones
+/// above their limit as insecure; 150 is BIND 9.18's). A zone above it is
+/// served as insecure: answers without NSEC3 records, so a query never costs
+/// more than 151 SHA-1 computations per name hashed.
+pub const NSEC3_MAX_ITERATIONS: u16 = 150;
+
 /// NSEC3 parameters and the hashed owner names of the chain, in hash order.
 #[derive(Clone, Debug)]
 pub struct Nsec3Chain {
@@ -365,6 +372,17 @@ impl ZoneSnapshot {
                     hashes: nsec3_hashes,
                 })
             });
+        if let Some(c) = nsec3
+            .as_ref()
+            .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
+        {
+            tracing::warn!(
+                zone = %apex,
+                iterations = c.iterations,
+                limit = NSEC3_MAX_ITERATIONS,
+                "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
+            );
+        }
         let mut empty_non_terminals = HashSet::default();
         for name in nodes.keys().filter(|n| !nsec3_only.contains(&**n)) {
             let mut n: &[u8] = name;
@@ -437,6 +455,23 @@ impl ZoneSnapshot {
     pub fn name_exists(&self, name: &[u8]) -> bool {
         (self.nodes.contains_key(name) && !self.nsec3_only.contains(name))
             || self.empty_non_terminals.contains(name)
+    }
+
+    /// The NSEC3 chain to prove denials with: None for zones without one,
+    /// and for zones whose iterations exceed [`NSEC3_MAX_ITERATIONS`]
+    /// (served as insecure, without NSEC3 proofs).
+    pub fn nsec3_proofs(&self) -> Option<&Nsec3Chain> {
+        self.nsec3
+            .as_ref()
+            .filter(|c| c.iterations <= NSEC3_MAX_ITERATIONS)
+    }
+
+    /// True when the zone is signed with NSEC3 with more iterations than
+    /// [`NSEC3_MAX_ITERATIONS`]: served without NSEC3 proofs.
+    pub fn nsec3_over_limit(&self) -> bool {
+        self.nsec3
+            .as_ref()
+            .is_some_and(|c| c.iterations > NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed (it has an NSEC or NSEC3 chain).

@@ -5,6 +5,13 @@
 //! of the ways a transfer goes wrong. The script is set per query type and can
 //! be changed while it runs. Plain threads and `std::net`; messages built with
 //! `hickory_proto`. Threads stop when the `FakePrimary` is dropped.
+//!
+//! Besides the scripts, a few knobs change how it misbehaves: the SOA query
+//! answered with REFUSED or not at all ([`SoaMode`]), transfers of another
+//! serial than the SOA answer announces ([`FakePrimary::set_transfer_serial`]),
+//! queries with EDNS answered with an error ([`FakePrimary::set_edns_rcode`]),
+//! TSIG on every message or on the first only ([`FakePrimary::set_tsig`]),
+//! the SOA timers, and the records per transfer message.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
@@ -15,7 +22,8 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType, TSigner};
+use secondary53::tsig::ResponseSigner;
 
 use super::free_port;
 
@@ -56,6 +64,46 @@ pub enum Script {
     /// A single response with this RCODE (e.g. `ResponseCode::NotImp` for
     /// IXFR, `ResponseCode::Refused`).
     Rcode(ResponseCode),
+    /// Exactly these answer records, split over messages as usual (no SOA
+    /// added): for SOAs at the wrong owner, other classes, duplicates.
+    Records(Vec<Record>),
+    /// A good transfer whose first message has another message id.
+    WrongId,
+    /// A good transfer whose first message has no question section.
+    NoQuestion,
+    /// A good transfer whose question names another zone.
+    OtherQuestion(Name),
+    /// One message holding the current SOA alone, then the connection is
+    /// closed.
+    SingleSoa,
+    /// A good transfer of `sample_records(zone, 10)`, one message every
+    /// `delay`.
+    Trickle(Duration),
+    /// A good transfer of `records` generated records (`sample_records`
+    /// shape), built while they are sent; counts them in
+    /// [`FakePrimary::records_sent`].
+    Stream { records: usize },
+}
+
+/// How the fake answers SOA queries (UDP and TCP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoaMode {
+    /// With the SOA.
+    Answer,
+    /// With REFUSED.
+    Refused,
+    /// Not at all.
+    Silent,
+}
+
+/// Which messages of a transfer carry a TSIG when a key is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignMode {
+    /// Every message.
+    Every,
+    /// The first message only (RFC 8945 allows 99 unsigned in between, not
+    /// an unsigned end).
+    FirstOnly,
 }
 
 struct Shared {
@@ -68,6 +116,14 @@ struct Shared {
     soa_queries: AtomicUsize,
     stop: AtomicBool,
     connections: Mutex<Vec<JoinHandle<()>>>,
+    soa_mode: Mutex<SoaMode>,
+    transfer_serial: Mutex<Option<u32>>,
+    edns_rcode: Mutex<Option<ResponseCode>>,
+    edns_rejected: AtomicUsize,
+    tsig: Mutex<Option<(TSigner, SignMode)>>,
+    soa_timers: Mutex<(u32, u32, u32, u32)>,
+    records_per_message: AtomicUsize,
+    records_sent: AtomicUsize,
 }
 
 /// The scripted primary. See the module docs.
@@ -90,9 +146,24 @@ pub fn name(zone: &str) -> Name {
 /// The SOA record the fake serves for `zone` at `serial`
 /// (`ns1.<zone> hostmaster.<zone> serial 3600 600 86400 300`, TTL 3600).
 pub fn soa_record(zone: &Name, serial: u32) -> Record {
+    soa_record_with_timers(zone, serial, (3600, 600, 86400, 300))
+}
+
+/// [`soa_record`] with (refresh, retry, expire, minimum).
+pub fn soa_record_with_timers(zone: &Name, serial: u32, timers: (u32, u32, u32, u32)) -> Record {
     let mname = name(&format!("ns1.{zone}"));
     let rname = name(&format!("hostmaster.{zone}"));
-    let soa = SOA::new(mname, rname, serial, 3600, 600, 86400, 300);
+    let (refresh, retry, expire, minimum) = timers;
+    let signed = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    let soa = SOA::new(
+        mname,
+        rname,
+        serial,
+        signed(refresh),
+        signed(retry),
+        signed(expire),
+        minimum,
+    );
     Record::from_rdata(zone.clone(), 3600, RData::SOA(soa))
 }
 
@@ -105,16 +176,21 @@ pub fn a_record(owner: &str, ttl: u32, ip: Ipv4Addr) -> Record {
 /// `h{i}.<zone>.` → 10.0.x.y. Deterministic; no SOA.
 pub fn sample_records(zone: &str, n: usize) -> Vec<Record> {
     let apex = name(zone);
+    (0..n + 2).map(|i| sample_record(&apex, i)).collect()
+}
+
+/// Record `i` of [`sample_records`].
+fn sample_record(apex: &Name, i: usize) -> Record {
     let ns1 = name(&format!("ns1.{apex}"));
-    let mut records = vec![
-        Record::from_rdata(apex.clone(), 3600, RData::NS(NS(ns1.clone()))),
-        Record::from_rdata(ns1, 3600, RData::A(A(Ipv4Addr::LOCALHOST))),
-    ];
-    for i in 0..n {
-        let ip = Ipv4Addr::new(10, 0, ((i >> 8) & 0xff) as u8, (i & 0xff) as u8);
-        records.push(a_record(&format!("h{i}.{apex}"), 300, ip));
+    match i {
+        0 => Record::from_rdata(apex.clone(), 3600, RData::NS(NS(ns1))),
+        1 => Record::from_rdata(ns1, 3600, RData::A(A(Ipv4Addr::LOCALHOST))),
+        _ => {
+            let i = i - 2;
+            let ip = Ipv4Addr::new(10, 0, ((i >> 8) & 0xff) as u8, (i & 0xff) as u8);
+            a_record(&format!("h{i}.{apex}"), 300, ip)
+        }
     }
-    records
 }
 
 impl FakePrimary {
@@ -146,6 +222,14 @@ impl FakePrimary {
             soa_queries: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
+            soa_mode: Mutex::new(SoaMode::Answer),
+            transfer_serial: Mutex::new(None),
+            edns_rcode: Mutex::new(None),
+            edns_rejected: AtomicUsize::new(0),
+            tsig: Mutex::new(None),
+            soa_timers: Mutex::new((3600, 600, 86400, 300)),
+            records_per_message: AtomicUsize::new(MAX_RECORDS_PER_MESSAGE),
+            records_sent: AtomicUsize::new(0),
         });
         let udp_thread = {
             let shared = Arc::clone(&shared);
@@ -212,6 +296,49 @@ impl FakePrimary {
     pub fn soa_queries(&self) -> usize {
         self.shared.soa_queries.load(Ordering::SeqCst)
     }
+
+    /// How SOA queries are answered from now on.
+    pub fn set_soa_mode(&self, mode: SoaMode) {
+        *lock(&self.shared.soa_mode) = mode;
+    }
+
+    /// Transfers carry this serial (None: the SOA query's serial), as a
+    /// primary behind a load balancer whose servers disagree.
+    pub fn set_transfer_serial(&self, serial: Option<u32>) {
+        *lock(&self.shared.transfer_serial) = serial;
+    }
+
+    /// Queries carrying EDNS are answered with this RCODE (None: served).
+    pub fn set_edns_rcode(&self, rcode: Option<ResponseCode>) {
+        *lock(&self.shared.edns_rcode) = rcode;
+    }
+
+    /// Queries with EDNS answered with the EDNS error so far.
+    pub fn edns_rejected(&self) -> usize {
+        self.shared.edns_rejected.load(Ordering::SeqCst)
+    }
+
+    /// Signs answers to signed queries with `key` (None: never signs).
+    pub fn set_tsig(&self, key: Option<(TSigner, SignMode)>) {
+        *lock(&self.shared.tsig) = key;
+    }
+
+    /// The SOA's (refresh, retry, expire, minimum) from now on.
+    pub fn set_soa_timers(&self, timers: (u32, u32, u32, u32)) {
+        *lock(&self.shared.soa_timers) = timers;
+    }
+
+    /// Largest number of records in one transfer message (default 100).
+    pub fn set_records_per_message(&self, n: usize) {
+        self.shared
+            .records_per_message
+            .store(n.max(1), Ordering::SeqCst);
+    }
+
+    /// Records written by [`Script::Stream`] transfers so far.
+    pub fn records_sent(&self) -> usize {
+        self.shared.records_sent.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FakePrimary {
@@ -251,18 +378,25 @@ fn serve_udp(socket: &UdpSocket, shared: &Shared) {
         let Some(qtype) = query.queries.first().map(|q| q.query_type()) else {
             continue;
         };
-        let response = match qtype {
-            // No transfers over UDP. An IXFR answered with just the SOA tells
-            // the client to come back over TCP.
-            RecordType::AXFR => error_response(&query, ResponseCode::FormErr),
-            RecordType::IXFR => {
-                let mut response = response_to(&query);
-                response.answers.push(current_soa(shared));
-                response
+        let response = if let Some(rejected) = edns_rejection(&query, shared) {
+            rejected
+        } else {
+            match qtype {
+                // No transfers over UDP. An IXFR answered with just the SOA
+                // tells the client to come back over TCP.
+                RecordType::AXFR => error_response(&query, ResponseCode::FormErr),
+                RecordType::IXFR => {
+                    let mut response = response_to(&query);
+                    response.answers.push(current_soa(shared));
+                    response
+                }
+                _ => match plain_answer(&query, shared) {
+                    Some(r) => r,
+                    None => continue,
+                },
             }
-            _ => plain_answer(&query, shared),
         };
-        if let Ok(bytes) = response.to_vec() {
+        if let Ok(bytes) = encode_signed(&response, &query, shared, &mut None) {
             let _ = socket.send_to(&bytes, peer);
         }
     }
@@ -337,6 +471,12 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         let Some(qtype) = query.queries.first().map(|q| q.query_type()) else {
             break;
         };
+        if let Some(rejected) = edns_rejection(&query, shared) {
+            if write_message(&mut stream, &rejected).is_err() {
+                break;
+            }
+            continue;
+        }
         let result = match qtype {
             RecordType::AXFR => {
                 shared.axfr_requests.fetch_add(1, Ordering::SeqCst);
@@ -348,9 +488,15 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
                 let script = lock(&shared.ixfr).clone();
                 run_script(&mut stream, &query, &script, shared)
             }
-            _ => {
-                write_message(&mut stream, &plain_answer(&query, shared)).map(|()| After::KeepOpen)
-            }
+            _ => match plain_answer(&query, shared) {
+                Some(answer) => {
+                    let mut signer = None;
+                    encode_signed(&answer, &query, shared, &mut signer)
+                        .and_then(|bytes| write_bytes(&mut stream, &bytes))
+                        .map(|()| After::KeepOpen)
+                }
+                None => Ok(After::KeepOpen),
+            },
         };
         match result {
             Ok(After::KeepOpen) => continue,
@@ -367,8 +513,11 @@ fn run_script(
     shared: &Shared,
 ) -> io::Result<After> {
     let zone = &shared.zone;
-    let serial = shared.serial.load(Ordering::SeqCst);
-    let soa = soa_record(zone, serial);
+    let serial =
+        lock(&shared.transfer_serial).unwrap_or_else(|| shared.serial.load(Ordering::SeqCst));
+    let soa = soa_record_with_timers(zone, serial, *lock(&shared.soa_timers));
+    let mut out = Sender::new(query, shared);
+    let stream = &mut *stream;
     let sample = || sample_records(&zone.to_ascii(), 10);
     let full = |records: Vec<Record>| {
         let mut all = Vec::with_capacity(records.len() + 2);
@@ -379,7 +528,7 @@ fn run_script(
     };
     match script {
         Script::Good(records) => {
-            send_records(stream, query, &full(records.clone()))?;
+            out.send_records(stream, &full(records.clone()))?;
             Ok(After::KeepOpen)
         }
         Script::IxfrDiff { removed, added } => {
@@ -396,14 +545,14 @@ fn run_script(
             all.push(soa.clone());
             all.extend(added.iter().cloned());
             all.push(soa.clone());
-            send_records(stream, query, &all)?;
+            out.send_records(stream, &all)?;
             Ok(After::KeepOpen)
         }
         Script::TruncatedMidMessage => {
-            let messages = transfer_messages(query, &full(sample()));
+            let messages = transfer_messages(query, &full(sample()), shared);
             let (last, complete) = messages.split_last().expect("a transfer has messages");
             for message in complete {
-                write_message(stream, message)?;
+                out.send(stream, message)?;
             }
             let bytes = encode(last)?;
             let len = u16::try_from(bytes.len()).expect("message fits a TCP frame");
@@ -416,7 +565,7 @@ fn run_script(
             let mut all = full(sample());
             let last = all.len() - 1;
             all[last] = soa_record(zone, serial.wrapping_add(1));
-            send_records(stream, query, &all)?;
+            out.send_records(stream, &all)?;
             Ok(After::KeepOpen)
         }
         Script::OutOfZone => {
@@ -425,12 +574,12 @@ fn run_script(
                 records.len() / 2,
                 a_record("www.other.test.", 300, Ipv4Addr::new(192, 0, 2, 99)),
             );
-            send_records(stream, query, &full(records))?;
+            out.send_records(stream, &full(records))?;
             Ok(After::KeepOpen)
         }
         Script::Stall => {
-            let messages = transfer_messages(query, &full(sample()));
-            write_message(stream, &messages[0])?;
+            let messages = transfer_messages(query, &full(sample()), shared);
+            out.send(stream, &messages[0])?;
             while !stopping(shared) {
                 thread::sleep(POLL);
             }
@@ -445,17 +594,162 @@ fn run_script(
             Ok(After::Close)
         }
         Script::Rcode(rcode) => {
-            write_message(stream, &error_response(query, *rcode))?;
+            out.send(stream, &error_response(query, *rcode))?;
+            Ok(After::KeepOpen)
+        }
+        Script::Records(records) => {
+            out.send_records(stream, records)?;
+            Ok(After::KeepOpen)
+        }
+        Script::WrongId => {
+            let mut messages = transfer_messages(query, &full(sample()), shared);
+            messages[0].metadata.id = query.metadata.id.wrapping_add(1);
+            for m in &messages {
+                out.send(stream, m)?;
+            }
+            Ok(After::KeepOpen)
+        }
+        Script::NoQuestion => {
+            let mut messages = transfer_messages(query, &full(sample()), shared);
+            messages[0].queries.clear();
+            for m in &messages {
+                out.send(stream, m)?;
+            }
+            Ok(After::KeepOpen)
+        }
+        Script::OtherQuestion(other) => {
+            let mut messages = transfer_messages(query, &full(sample()), shared);
+            for q in &mut messages[0].queries {
+                q.set_name(other.clone());
+            }
+            for m in &messages {
+                out.send(stream, m)?;
+            }
+            Ok(After::KeepOpen)
+        }
+        Script::SingleSoa => {
+            let mut m = response_to(query);
+            m.answers.push(soa.clone());
+            out.send(stream, &m)?;
+            Ok(After::Close)
+        }
+        Script::Trickle(delay) => {
+            for m in transfer_messages(query, &full(sample()), shared) {
+                if stopping(shared) {
+                    return Ok(After::Close);
+                }
+                out.send(stream, &m)?;
+                thread::sleep(*delay);
+            }
+            Ok(After::KeepOpen)
+        }
+        Script::Stream { records } => {
+            let per = shared.records_per_message.load(Ordering::SeqCst);
+            let mut batch = vec![soa.clone()];
+            let mut first = true;
+            for i in 0..*records {
+                batch.push(sample_record(zone, i));
+                if batch.len() >= per {
+                    out.send(stream, &message_of(query, &batch, first))?;
+                    shared.records_sent.fetch_add(batch.len(), Ordering::SeqCst);
+                    batch.clear();
+                    first = false;
+                }
+                if stopping(shared) {
+                    return Ok(After::Close);
+                }
+            }
+            batch.push(soa.clone());
+            out.send(stream, &message_of(query, &batch, first))?;
+            shared.records_sent.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(After::KeepOpen)
         }
     }
 }
 
-/// Splits a transfer into messages of at most `MAX_RECORDS_PER_MESSAGE`
-/// records, at least two messages when there are at least two records. Only
-/// the first message carries the question.
-fn transfer_messages(query: &Message, records: &[Record]) -> Vec<Message> {
-    let per_message = records.len().div_ceil(3).clamp(1, MAX_RECORDS_PER_MESSAGE);
+/// Writes the messages of one response, signing them as the fake's TSIG
+/// setting says.
+struct Sender<'a> {
+    query: &'a Message,
+    shared: &'a Shared,
+    signer: Option<ResponseSigner>,
+    sent: usize,
+}
+
+impl<'a> Sender<'a> {
+    fn new(query: &'a Message, shared: &'a Shared) -> Self {
+        Sender {
+            query,
+            shared,
+            signer: None,
+            sent: 0,
+        }
+    }
+
+    fn send(&mut self, stream: &mut TcpStream, message: &Message) -> io::Result<()> {
+        let mut bytes = encode(message)?;
+        let mode = lock(&self.shared.tsig).as_ref().map(|(_, m)| *m);
+        let sign = match mode {
+            Some(SignMode::Every) => true,
+            Some(SignMode::FirstOnly) => self.sent == 0,
+            None => false,
+        };
+        if sign {
+            bytes = encode_signed(message, self.query, self.shared, &mut self.signer)?;
+        }
+        self.sent += 1;
+        write_bytes(stream, &bytes)
+    }
+
+    fn send_records(&mut self, stream: &mut TcpStream, records: &[Record]) -> io::Result<()> {
+        for message in transfer_messages(self.query, records, self.shared) {
+            self.send(stream, &message)?;
+        }
+        Ok(())
+    }
+}
+
+/// One transfer message with these records; only the first has the question.
+fn message_of(query: &Message, records: &[Record], first: bool) -> Message {
+    let mut message = response_to(query);
+    if !first {
+        message.queries.clear();
+    }
+    message.answers.extend(records.iter().cloned());
+    message
+}
+
+/// Encodes `message`, with a TSIG when the query was signed and the fake has
+/// a key; `signer` carries the MAC chain across the messages of a response.
+fn encode_signed(
+    message: &Message,
+    query: &Message,
+    shared: &Shared,
+    signer: &mut Option<ResponseSigner>,
+) -> io::Result<Vec<u8>> {
+    let mut bytes = encode(message)?;
+    let key = lock(&shared.tsig).as_ref().map(|(k, _)| k.clone());
+    if let (Some(key), Some(sig)) = (key, query.signature.as_ref()) {
+        let s = signer.get_or_insert_with(|| ResponseSigner::new(key, sig.data.mac.clone()));
+        s.sign(&mut bytes).map_err(io::Error::other)?;
+    }
+    Ok(bytes)
+}
+
+/// With an EDNS error set, the answer to a query that carries EDNS.
+fn edns_rejection(query: &Message, shared: &Shared) -> Option<Message> {
+    let rcode = (*lock(&shared.edns_rcode))?;
+    query.edns.as_ref()?;
+    shared.edns_rejected.fetch_add(1, Ordering::SeqCst);
+    Some(error_response(query, rcode))
+}
+
+/// Splits a transfer into messages of at most the fake's records per message
+/// (100 by default), at least two messages when there are at least two
+/// records. Only the first message carries the question.
+fn transfer_messages(query: &Message, records: &[Record], shared: &Shared) -> Vec<Message> {
+    let max = shared.records_per_message.load(Ordering::SeqCst);
+    let per_message = records.len().div_ceil(3).clamp(1, max);
     records
         .chunks(per_message)
         .enumerate()
@@ -470,13 +764,6 @@ fn transfer_messages(query: &Message, records: &[Record]) -> Vec<Message> {
         .collect()
 }
 
-fn send_records(stream: &mut TcpStream, query: &Message, records: &[Record]) -> io::Result<()> {
-    for message in transfer_messages(query, records) {
-        write_message(stream, &message)?;
-    }
-    Ok(())
-}
-
 fn encode(message: &Message) -> io::Result<Vec<u8>> {
     message
         .to_vec()
@@ -484,11 +771,14 @@ fn encode(message: &Message) -> io::Result<Vec<u8>> {
 }
 
 fn write_message(stream: &mut TcpStream, message: &Message) -> io::Result<()> {
-    let bytes = encode(message)?;
+    write_bytes(stream, &encode(message)?)
+}
+
+fn write_bytes(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
     let len = u16::try_from(bytes.len())
         .map_err(|_| io::Error::other("DNS message longer than 65535 bytes"))?;
     stream.write_all(&len.to_be_bytes())?;
-    stream.write_all(&bytes)?;
+    stream.write_all(bytes)?;
     stream.flush()
 }
 
@@ -509,26 +799,35 @@ fn error_response(query: &Message, rcode: ResponseCode) -> Message {
 }
 
 fn current_soa(shared: &Shared) -> Record {
-    soa_record(&shared.zone, shared.serial.load(Ordering::SeqCst))
+    soa_record_with_timers(
+        &shared.zone,
+        shared.serial.load(Ordering::SeqCst),
+        *lock(&shared.soa_timers),
+    )
 }
 
-/// Answers a non-transfer query: the SOA for the apex SOA, REFUSED outside
-/// the zone, otherwise NODATA with the SOA in the authority section.
-fn plain_answer(query: &Message, shared: &Shared) -> Message {
+/// Answers a non-transfer query: the SOA for the apex SOA (or REFUSED, or
+/// nothing, as the SOA mode says), REFUSED outside the zone, otherwise
+/// NODATA with the SOA in the authority section.
+fn plain_answer(query: &Message, shared: &Shared) -> Option<Message> {
     let Some(question) = query.queries.first() else {
-        return error_response(query, ResponseCode::FormErr);
+        return Some(error_response(query, ResponseCode::FormErr));
     };
     if !shared.zone.zone_of(question.name()) {
-        return error_response(query, ResponseCode::Refused);
+        return Some(error_response(query, ResponseCode::Refused));
     }
     let mut response = response_to(query);
     if question.query_type() == RecordType::SOA && question.name() == &shared.zone {
         shared.soa_queries.fetch_add(1, Ordering::SeqCst);
-        response.answers.push(current_soa(shared));
+        match *lock(&shared.soa_mode) {
+            SoaMode::Answer => response.answers.push(current_soa(shared)),
+            SoaMode::Refused => return Some(error_response(query, ResponseCode::Refused)),
+            SoaMode::Silent => return None,
+        }
     } else {
         response.authorities.push(current_soa(shared));
     }
-    response
+    Some(response)
 }
 
 /// 64 to 575 pseudo-random bytes (xorshift, seeded) that do not parse as a

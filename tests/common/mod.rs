@@ -14,6 +14,7 @@
 
 pub mod fake_primary;
 pub mod moto;
+pub mod net;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -782,9 +783,13 @@ pub fn query_serial(port: u16, zone: &str) -> Option<u32> {
     ]))
 }
 
-/// Path of the secondary53 binary Cargo built for these tests.
+/// Path of the secondary53 binary Cargo built for these tests, or the one
+/// named by `SECONDARY53_BIN` (to run a test against another build, e.g.
+/// the code before a fix).
 pub fn secondary53_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_secondary53"))
+    std::env::var_os("SECONDARY53_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_secondary53")))
 }
 
 /// Runs `secondary53 ARGS... -c CONFIG` without a running server. Returns
@@ -814,6 +819,8 @@ pub struct Secondary {
     child: Option<Child>,
     /// Extra environment for the child (kept for restarts).
     env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft and hard) for the child, when set.
+    nofile: Option<u64>,
 }
 
 impl Secondary {
@@ -842,6 +849,26 @@ impl Secondary {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            nofile: None,
+        };
+        secondary.spawn();
+        secondary
+    }
+
+    /// [`Secondary::start`] with the daemon's open-files limit
+    /// (`RLIMIT_NOFILE`, soft and hard) set to `nofile`, as `ulimit -n`
+    /// would (also on [`Secondary::restart`]).
+    pub fn start_with_nofile(dir: &Path, config_text: &str, nofile: u64) -> Secondary {
+        let config_path = dir.join("secondary53.toml");
+        fs::write(&config_path, config_text)
+            .unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
+        let mut secondary = Secondary {
+            dir: dir.to_path_buf(),
+            config_path,
+            log_path: dir.join("secondary53.log"),
+            child: None,
+            env: Vec::new(),
+            nofile: Some(nofile),
         };
         secondary.spawn();
         secondary
@@ -860,6 +887,23 @@ impl Secondary {
         if self.env.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID") {
             for name in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"] {
                 command.env_remove(name);
+            }
+        }
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit (async-signal-safe) runs between fork
+            // and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
             }
         }
         let child = command
