@@ -1776,6 +1776,72 @@ fn prior_request_not_complete_and_timeouts_end_in_convergence() {
     rig.sec.stop();
 }
 
+/// Issue 8 item 16: a listing is bounded and an operation has a deadline.
+/// An endpoint that pages in a loop, one whose listing never ends, and one
+/// that answers too slowly each end the reconcile with an error that
+/// `mirror sync` and `mirror status` show (nothing is changed meanwhile);
+/// once the endpoint behaves, the mirror converges.
+#[test]
+fn endless_listings_and_slow_answers_are_bounded() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "max_requests_per_second = 50\ncall_timeout = 1\noperation_timeout = 3",
+        ..RigOptions::new(generate_zone(ZONE, 10, 10))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let changes = rig.proxy.changes_forwarded();
+    let cases = [
+        (
+            moto::Fault::EndlessListing {
+                apex: APEX,
+                distinct: false,
+            },
+            "page start x0.example.com. A seen twice",
+        ),
+        (
+            moto::Fault::EndlessListing {
+                apex: APEX,
+                distinct: true,
+            },
+            // The RRset quota (10,000 by default) plus 1,000.
+            "more than 11000 record sets",
+        ),
+        (
+            moto::Fault::SlowAnswer(Duration::from_millis(1500)),
+            "did not finish within 3 s (operation_timeout)",
+        ),
+    ];
+    for (fault, message) in cases {
+        let lists = rig.proxy.lists();
+        rig.proxy.script_fault(Op::List, usize::MAX, fault);
+        let started = Instant::now();
+        let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+        let took = started.elapsed();
+        assert!(!ok, "mirror sync succeeded under {fault:?}:\n{out}\n{err}");
+        assert!(
+            err.contains(message),
+            "mirror sync under {fault:?} does not say {message:?}:\n{out}\n{err}"
+        );
+        let error = mirror_status(&rig).4;
+        assert!(error.contains(message), "mirror status: {error}");
+        // One reconcile reads at most the bound's 37 pages (some more runs
+        // may have started on their own: allow a few).
+        let pages = rig.proxy.lists() - lists;
+        assert!(pages <= 4 * 38, "{pages} listing requests under {fault:?}");
+        assert!(took < Duration::from_secs(60), "mirror sync took {took:?}");
+        rig.proxy.clear_scripted_faults();
+    }
+    assert_eq!(rig.proxy.changes_forwarded(), changes, "a change was sent");
+    let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+    assert!(ok, "mirror sync after the faults:\n{out}\n{err}");
+    rig.bind
+        .update("update add after.example.com. 300 IN A 192.0.2.7");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(30));
+    assert!(mirror_status(&rig).4 == "-", "{:?}", mirror_status(&rig));
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
 /// `wait_insync = true`: GetChange is polled (and retried when throttled)
 /// until INSYNC; a change that stays PENDING past `insync_timeout` fails
 /// the run and the cursor stays.

@@ -685,6 +685,16 @@ pub enum Fault {
     /// Forwarded to moto (so applied), answered after this delay: a client
     /// with a shorter timeout sees a timeout for a change that was made.
     SlowAnswer(Duration),
+    /// A ListResourceRecordSets page made up by the proxy: 300 A record
+    /// sets under `apex`, truncated, with a next page that starts where
+    /// the asked one did (`distinct` false: an endpoint that pages in a
+    /// loop) or after it (`distinct` true: a listing that never ends).
+    EndlessListing {
+        /// The hosted zone's name (with the trailing dot).
+        apex: &'static str,
+        /// Every page new, rather than the same page again.
+        distinct: bool,
+    },
 }
 
 /// Default PRNG seed of a [`FaultProxy`].
@@ -910,6 +920,11 @@ impl FaultProxy {
     /// The next `n` requests of `op` are answered with `fault`.
     pub fn script_fault(&self, op: Op, n: usize, fault: Fault) {
         lock(&self.state.scripted).push((op, n, fault));
+    }
+
+    /// Forgets the scripted faults not yet used.
+    pub fn clear_scripted_faults(&self) {
+        lock(&self.state.scripted).clear();
     }
 
     /// Answers Throttling (Route 53's XML) to any request beyond
@@ -1184,6 +1199,7 @@ fn respond(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse {
                 thread::sleep(delay);
                 r
             }
+            Fault::EndlessListing { apex, distinct } => endless_listing(request, apex, distinct),
         };
     }
     if state.should_fault(op) {
@@ -1191,6 +1207,32 @@ fn respond(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse {
         return state.fault_response();
     }
     forward_op(state, op, request)
+}
+
+/// A made-up ListResourceRecordSets page (see [`Fault::EndlessListing`]):
+/// record sets `x<N>.<apex>` from the asked start (`x0` on the first page).
+fn endless_listing(request: &HttpRequest, apex: &str, distinct: bool) -> HttpResponse {
+    let query = request.target.split_once('?').map_or("", |(_, q)| q);
+    let start = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("name="))
+        .and_then(|n| n.strip_prefix('x'))
+        .and_then(|n| n.split(['.', '%']).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut body = String::from(
+        "<?xml version=\"1.0\"?>\n<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ResourceRecordSets>",
+    );
+    for n in start..start + 300 {
+        body.push_str(&format!(
+            "<ResourceRecordSet><Name>x{n}.{apex}</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+        ));
+    }
+    let next = if distinct { start + 300 } else { start };
+    body.push_str(&format!(
+        "</ResourceRecordSets><IsTruncated>true</IsTruncated><NextRecordName>x{next}.{apex}</NextRecordName><NextRecordType>A</NextRecordType><MaxItems>300</MaxItems></ListResourceRecordSetsResponse>"
+    ));
+    xml_response(200, body)
 }
 
 /// The hosted zone id in a `/2013-04-01/hostedzone{,limit}/{id}/...` path.
