@@ -1333,7 +1333,7 @@ fn alias_and_weighted_sets_are_never_touched() {
     assert!(
         error.contains("example.com. A: the hosted zone holds an alias")
             && error
-                .contains("www.example.com. A: the hosted zone holds an SetIdentifier \"blue\""),
+                .contains("www.example.com. A: the hosted zone holds a routing-policy (SetIdentifier \"blue\")"),
         "{error}"
     );
     assert!(rig.log_count("which the mirror never overwrites") >= 2);

@@ -479,9 +479,11 @@ impl Route53 {
                 let name = canonical_r53_name(s.name());
                 if s.alias_target().is_some() || s.set_identifier().is_some() {
                     let kind = match (s.alias_target(), s.set_identifier()) {
-                        (Some(_), Some(id)) => format!("alias with SetIdentifier {id:?}"),
-                        (None, Some(id)) => format!("SetIdentifier {id:?}"),
-                        _ => "alias".to_string(),
+                        (Some(_), Some(id)) => {
+                            format!("an alias routing-policy (SetIdentifier {id:?})")
+                        }
+                        (None, Some(id)) => format!("a routing-policy (SetIdentifier {id:?})"),
+                        _ => "an alias".to_string(),
                     };
                     out.foreign.push(ForeignSet {
                         name,

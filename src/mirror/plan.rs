@@ -255,7 +255,7 @@ pub enum PlanError {
     /// The hosted zone holds an alias or routing-policy record set at this
     /// name and type (or a CNAME beside it): the mirror leaves it alone
     /// and does not write the zone's RRset over it.
-    #[error("{name} {}: the hosted zone holds an {kind} record set here, which the mirror never overwrites", type_label(*rtype))]
+    #[error("{name} {}: the hosted zone holds {kind} record set here, which the mirror never overwrites", type_label(*rtype))]
     HeldByForeign {
         /// Canonical owner name.
         name: String,
@@ -1498,17 +1498,17 @@ mod tests {
             ForeignSet {
                 name: APEX.into(),
                 rtype: 1,
-                kind: "alias".into(),
+                kind: "an alias".into(),
             },
             ForeignSet {
                 name: "www.example.com.".into(),
                 rtype: 1,
-                kind: "SetIdentifier \"blue\"".into(),
+                kind: "a routing-policy (SetIdentifier \"blue\")".into(),
             },
             ForeignSet {
                 name: "c.example.com.".into(),
                 rtype: 28,
-                kind: "alias".into(),
+                kind: "an alias".into(),
             },
         ];
         let target = p.target_rrsets(&recs);
@@ -1530,7 +1530,7 @@ mod tests {
                 [
                     "c.example.com. CNAME: the hosted zone holds an alias record set here, which the mirror never overwrites",
                     "example.com. A: the hosted zone holds an alias record set here, which the mirror never overwrites",
-                    "www.example.com. A: the hosted zone holds an SetIdentifier \"blue\" record set here, which the mirror never overwrites",
+                    "www.example.com. A: the hosted zone holds a routing-policy (SetIdentifier \"blue\") record set here, which the mirror never overwrites",
                 ]
             );
         }

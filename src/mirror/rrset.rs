@@ -193,7 +193,8 @@ pub struct ForeignSet {
     pub name: String,
     /// Type code (0 for a type this crate does not know).
     pub rtype: u16,
-    /// What it is, for messages: `alias` or `SetIdentifier "x"`.
+    /// What it is, for messages: `an alias`, `a routing-policy
+    /// (SetIdentifier "x")` or `an alias routing-policy (SetIdentifier "x")`.
     pub kind: String,
 }
 
