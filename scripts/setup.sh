@@ -2,13 +2,15 @@
 # Install what the integration tests need, when it is missing. Idempotent.
 #
 # - Debian packages: BIND 9 (named, dig, nsupdate, named-checkzone), Knot
-#   (knotd, kdig), NSD and dnsperf. The tests start these themselves on
-#   127.0.0.1 with free ports; this script never starts a service.
+#   (knotd, knotc, kdig), NSD (nsd, nsd-control), PowerDNS Authoritative with
+#   its SQLite backend (pdns_server, pdnsutil, pdns_control, the backend's
+#   schema) and dnsperf. The tests start these themselves on 127.0.0.1 with
+#   free ports; this script never starts a service.
 # - Python: moto[server] (pinned), the stand-in for the Route 53 API, in the
 #   virtualenv .cache/venv.
 set -euo pipefail
 
-# named, knotd and nsd live in sbin, which a non-root PATH may lack.
+# named, knotd, nsd and pdns_server live in sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 SUDO=()
@@ -16,14 +18,23 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO=(sudo)
 fi
 
-DEBIAN_PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd dnsperf)
-NEEDED_COMMANDS=(named named-checkconf named-checkzone dig nsupdate knotd kdig nsd dnsperf)
-DAEMONS=(named knotd nsd)
+DEBIAN_PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils nsd dnsperf
+    pdns-server pdns-backend-sqlite3)
+NEEDED_COMMANDS=(named named-checkconf named-checkzone dig nsupdate knotd knotc kdig
+    nsd nsd-control dnsperf pdns_server pdnsutil pdns_control)
+# Files without a command of their own: the PowerDNS SQLite backend's schema.
+NEEDED_FILES=(/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql)
+DAEMONS=(named knotd nsd pdns_server)
 
 missing=()
 for cmd in "${NEEDED_COMMANDS[@]}"; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         missing+=("$cmd")
+    fi
+done
+for file in "${NEEDED_FILES[@]}"; do
+    if [ ! -e "$file" ]; then
+        missing+=("$file")
     fi
 done
 
@@ -67,6 +78,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     for cmd in "${NEEDED_COMMANDS[@]}"; do
         if ! command -v "$cmd" >/dev/null 2>&1; then
             echo "setup: $cmd is still missing after installing packages" >&2
+            exit 1
+        fi
+    done
+    for file in "${NEEDED_FILES[@]}"; do
+        if [ ! -e "$file" ]; then
+            echo "setup: $file is still missing after installing packages" >&2
             exit 1
         fi
     done

@@ -7,13 +7,14 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::bind_secondary::BindSecondary;
 use common::{
     Secondary, assert_zones_equal, dig, free_port, parse_soa_serial, poll_until, strip_tsig_lines,
-    tool, wait_until,
+    wait_until,
 };
 use tempfile::TempDir;
 
@@ -371,168 +372,6 @@ fn primary_zone_from_file_is_served_and_reloaded() {
 // A real BIND 9 secondary of secondary53
 // ---------------------------------------------------------------------------
 
-/// BIND 9 `named` as a secondary of secondary53 on 127.0.0.1, in a temp dir.
-struct BindSecondary {
-    port: u16,
-    dir: TempDir,
-    child: Option<Child>,
-}
-
-impl BindSecondary {
-    /// Writes named.conf (zone `example.org`, `type secondary`, primary
-    /// 127.0.0.1 port `primary_port`, optionally with a TSIG key), checks it
-    /// with `named-checkconf` and starts `named`. Does not wait for the
-    /// transfer.
-    fn start(port: u16, primary_port: u16, key: Option<(&str, &str, &str)>) -> BindSecondary {
-        let dir = tempfile::Builder::new()
-            .prefix("bind-secondary-")
-            .tempdir()
-            .expect("temp dir for named");
-        let d = dir.path().display();
-        let mut conf = format!(
-            r#"options {{
-    directory "{d}";
-    pid-file "{d}/named.pid";
-    session-keyfile "{d}/session.key";
-    managed-keys-directory "{d}";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    use-v4-udp-ports {{ range 40000 60000; }};
-    dnssec-validation no;
-    notify no;
-    allow-transfer {{ 127.0.0.1; }};
-}};
-controls {{ }};
-"#
-        );
-        let key_clause = match key {
-            Some((name, algorithm, secret)) => {
-                conf.push_str(&format!(
-                    "key \"{name}\" {{ algorithm {algorithm}; secret \"{secret}\"; }};\n"
-                ));
-                format!(" key \"{name}\"")
-            }
-            None => String::new(),
-        };
-        conf.push_str(&format!(
-            r#"zone "{ZONE}" {{
-    type secondary;
-    file "{d}/{ZONE}.db";
-    primaries {{ 127.0.0.1 port {primary_port}{key_clause}; }};
-}};
-"#
-        ));
-        let conf_path = dir.path().join("named.conf");
-        fs::write(&conf_path, &conf).expect("write named.conf");
-        let check = Command::new(tool("named-checkconf"))
-            .arg(&conf_path)
-            .output()
-            .expect("run named-checkconf");
-        assert!(
-            check.status.success(),
-            "named-checkconf rejected:\n{}{}\n--- named.conf ---\n{conf}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
-        // `-g` logs to stderr and ignores `logging { }`; `-d 3` adds the
-        // lines naming the transfer type ("requesting IXFR for serial N",
-        // "got incremental response").
-        let log = fs::File::create(dir.path().join("named.log")).expect("create named.log");
-        let child = Command::new(tool("named"))
-            .args(["-g", "-d", "3", "-4", "-n", "1", "-c"])
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start named");
-        BindSecondary {
-            port,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("named.log")).unwrap_or_default()
-    }
-
-    fn serial(&self) -> Option<u32> {
-        parse_soa_serial(&dig(&[
-            "@127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            ZONE,
-            "SOA",
-            "+short",
-        ]))
-    }
-
-    /// Waits (up to `timeout`) until `named` serves `serial`.
-    fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let ok = poll_until(timeout, || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("named exited ({status}); log:\n{}", self.log());
-            }
-            self.serial() == Some(serial)
-        });
-        assert!(
-            ok,
-            "BIND secondary did not reach serial {serial} within {timeout:?} (has {:?}); named.log:\n{}",
-            self.serial(),
-            self.log()
-        );
-    }
-
-    /// `dig AXFR` of the zone from `named`.
-    fn axfr(&self) -> String {
-        let out = dig(&[
-            "@127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            ZONE,
-            "AXFR",
-            "+nocmd",
-            "+nostats",
-            "+nocomments",
-        ]);
-        assert!(
-            !out.contains("Transfer failed") && !out.trim().is_empty(),
-            "AXFR from the BIND secondary failed:\n{out}"
-        );
-        out
-    }
-
-    /// Log lines of `named` containing `needle`.
-    fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for BindSecondary {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            eprintln!(
-                "--- named.log of the BIND secondary (last 60 lines) ---\n{}",
-                lines[lines.len().saturating_sub(60)..].join("\n")
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// secondary53 as the primary of a BIND secondary, both started; the BIND
 /// secondary has done its first transfer. Drops BIND first, secondary53
 /// next.
@@ -568,7 +407,8 @@ fn start_chain(key: bool) -> Chain {
         &top,
         &zone_extra,
     );
-    let mut bind = BindSecondary::start(bind_port, sec_port, key.then_some(KEY));
+    let key = key.then(|| (KEY.0.to_string(), KEY.1.to_string(), KEY.2.to_string()));
+    let mut bind = BindSecondary::start(bind_port, sec_port, ZONE, key);
     bind.wait_serial(SERIAL, Duration::from_secs(20));
     Chain { bind, p }
 }
@@ -596,12 +436,12 @@ fn change_and_follow_by_ixfr(c: &mut Chain, serial: u32, www_ip: &str) {
         reloaded.elapsed()
     );
     assert_eq!(
-        short(c.bind.port, &format!("www.{ZONE}"), "A"),
+        short(c.bind.port(), &format!("www.{ZONE}"), "A"),
         [www_ip],
         "BIND serves the new record"
     );
     assert_eq!(
-        short(c.bind.port, &format!("ixfr{serial}.{ZONE}"), "TXT"),
+        short(c.bind.port(), &format!("ixfr{serial}.{ZONE}"), "TXT"),
         [format!("\"added in {serial}\"")]
     );
 

@@ -626,22 +626,17 @@ impl Store {
             if d.from_soa.name != zone || d.to_soa.name != zone {
                 return Err(inconsistent("delta SOA is not at the zone apex".into()));
             }
-            let mut removed = Vec::with_capacity(d.removed.len() + 1);
-            removed.push(d.from_soa.clone());
-            removed.extend(d.removed.iter().cloned());
-            let mut added = Vec::with_capacity(d.added.len() + 1);
-            added.push(d.to_soa.clone());
-            added.extend(d.added.iter().cloned());
-            let missing = delete_rows(&tx, zone_id, &removed).map_err(sq)?;
-            if let Some(m) = missing {
-                return Err(inconsistent(format!(
-                    "delta {} -> {} removes {} which is not in the zone",
-                    d.from_serial(),
-                    d.to_serial(),
-                    m.to_master_line()
-                )));
-            }
-            upsert_rows(&tx, zone_id, &added).map_err(sq)?;
+            let (removed, added) = match apply_ixfr_delta(&tx, zone_id, d).map_err(sq)? {
+                Ok(change) => change,
+                Err(m) => {
+                    return Err(inconsistent(format!(
+                        "delta {} -> {} removes {} which is not in the zone",
+                        d.from_serial(),
+                        d.to_serial(),
+                        m.to_master_line()
+                    )));
+                }
+            };
             let soas: i64 = tx
                 .query_row(
                     "SELECT count(*) FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = 6",
@@ -1151,6 +1146,110 @@ fn upsert_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Res
         ins.execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])?;
     }
     Ok(())
+}
+
+/// The change one IXFR delta made, as the journal keeps it: (removed,
+/// added), each led by its SOA.
+type JournaledChange = (Vec<Rr>, Vec<Rr>);
+
+/// Applies one IXFR delta to the stored records and returns the change it
+/// made, as the journal keeps it: (removed, added), each led by its SOA.
+/// `Err(record)` when the delta removes a record the zone does not hold.
+///
+/// The journal holds the change, not the delta as the primary worded it
+/// (DESIGN invariant 2), so an IXFR served from it applies on a strict
+/// secondary: a record added that the zone already holds with the same
+/// class and TTL is no change (NSD 4.6 with `create-ixfr` re-adds apex
+/// records a change left alone, and Knot refuses an IXFR that adds a record
+/// it holds); one held with another TTL or class is a TTL change, journaled
+/// as the old record removed and the new one added; a record removed and
+/// added back unchanged is no change (it must still be in the zone).
+fn apply_ixfr_delta(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    d: &ZoneDelta,
+) -> rusqlite::Result<Result<JournaledChange, Rr>> {
+    use std::collections::HashSet;
+    // A record with its class and TTL: equal ones are the same data.
+    fn exact(r: &Rr) -> (&str, u16, &[u8], u16, u32) {
+        (&r.name, r.rtype, &r.rdata, r.class, r.ttl)
+    }
+    let added_exact: HashSet<_> = d.added.iter().map(exact).collect();
+    let mut removed = Vec::with_capacity(d.removed.len() + 1);
+    removed.push(d.from_soa.clone());
+    let mut unchanged = HashSet::new();
+    for r in &d.removed {
+        if added_exact.contains(&exact(r)) {
+            unchanged.insert(exact(r));
+            if !row_exists(tx, zone_id, r)? {
+                return Ok(Err(r.clone()));
+            }
+        } else {
+            removed.push(r.clone());
+        }
+    }
+    if let Some(missing) = delete_rows(tx, zone_id, &removed)? {
+        return Ok(Err(missing));
+    }
+    upsert_rows(tx, zone_id, std::slice::from_ref(&d.to_soa))?;
+    let mut added = Vec::with_capacity(d.added.len() + 1);
+    added.push(d.to_soa.clone());
+    for r in &d.added {
+        if unchanged.contains(&exact(r)) {
+            continue;
+        }
+        match insert_row(tx, zone_id, r)? {
+            None => added.push(r.clone()),
+            Some((class, ttl)) if class == r.class && ttl == r.ttl => {}
+            Some((class, ttl)) => {
+                removed.push(Rr {
+                    class,
+                    ttl,
+                    ..r.clone()
+                });
+                added.push(r.clone());
+            }
+        }
+    }
+    Ok(Ok((removed, added)))
+}
+
+/// Whether the zone holds a record of this owner, type and RDATA.
+fn row_exists(tx: &Transaction<'_>, zone_id: i64, r: &Rr) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3 AND rdata = ?4",
+    )?
+    .exists(params![zone_id, r.name, r.rtype, r.rdata])
+}
+
+/// Inserts a record. When the zone already holds one of the same owner,
+/// type and RDATA, sets its class and TTL to the new record's and returns
+/// the ones it had.
+fn insert_row(tx: &Transaction<'_>, zone_id: i64, r: &Rr) -> rusqlite::Result<Option<(u16, u32)>> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(zone_id, name, rtype, rdata) DO NOTHING",
+        )?
+        .execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let held: (u16, u32) = tx
+        .prepare_cached(
+            "SELECT class, ttl FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3 AND rdata = ?4",
+        )?
+        .query_row(params![zone_id, r.name, r.rtype, r.rdata], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    if held != (r.class, r.ttl) {
+        tx.prepare_cached(
+            "UPDATE record SET class = ?5, ttl = ?6
+             WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3 AND rdata = ?4",
+        )?
+        .execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])?;
+    }
+    Ok(Some(held))
 }
 
 fn apply_rows(

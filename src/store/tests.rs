@@ -76,6 +76,128 @@ fn first_axfr_is_stored_whole_without_delta() {
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
 }
 
+/// The store, its directory, and the journaled (removed, added) of a
+/// commit or its error.
+type Journaled = (
+    Store,
+    tempfile::TempDir,
+    Result<(Vec<Rr>, Vec<Rr>), StoreError>,
+);
+
+/// An IXFR delta from `soa(1)` to `soa(2)` on a zone that holds `base`
+/// (committed by AXFR); returns the journaled (removed, added) of it, or
+/// the commit's error.
+fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled {
+    let (d, mut s) = open();
+    s.commit_axfr(Z, base, &info(VersionKind::Axfr, 10))
+        .unwrap();
+    let delta = ZoneDelta {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed,
+        added,
+    };
+    let result = s
+        .commit_ixfr(Z, &[delta], &info(VersionKind::Ixfr, 10))
+        .map(|_| {
+            let v = s.versions(Z, Some(1)).unwrap();
+            s.delta(Z, v[0].seq).unwrap()
+        });
+    (s, d, result)
+}
+
+fn with_ttl(mut r: Rr, ttl: u32) -> Rr {
+    r.ttl = ttl;
+    r
+}
+
+/// Some primaries' IXFR re-adds records the zone already holds (NSD 4.6
+/// with `create-ixfr` re-adds the apex records the change left alone).
+/// Adding a record that is there is no change (RFC 1995 section 4 lists
+/// differences): the journal holds only the change, so the IXFR served
+/// from it applies on a strict secondary (Knot refuses to add a record it
+/// holds), and the version's counts are those of the change.
+#[test]
+fn ixfr_delta_readding_held_records_journals_only_the_change() {
+    let (s, _d, journal) = journal_of_ixfr(
+        vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+        vec![a("b.example.", 2)],
+        vec![a("a.example.", 1), a("c.example.", 3)],
+    );
+    assert_eq!(
+        journal.unwrap(),
+        (
+            vec![soa(1), a("b.example.", 2)],
+            vec![soa(2), a("c.example.", 3)]
+        )
+    );
+    let v = s.versions(Z, Some(1)).unwrap();
+    assert_eq!((v[0].removed, v[0].added), (2, 2));
+    assert_eq!(
+        dump(&s),
+        vec![soa(2), a("a.example.", 1), a("c.example.", 3)]
+    );
+}
+
+/// A record added again with another TTL (and not removed first) changes
+/// the TTL: journaled as the removal of the old record and the addition of
+/// the new one, as IXFR shows a TTL change.
+#[test]
+fn ixfr_delta_readding_a_record_with_a_new_ttl_journals_the_ttl_change() {
+    let (s, _d, journal) = journal_of_ixfr(
+        vec![soa(1), a("a.example.", 1)],
+        vec![],
+        vec![with_ttl(a("a.example.", 1), 900)],
+    );
+    assert_eq!(
+        journal.unwrap(),
+        (
+            vec![soa(1), a("a.example.", 1)],
+            vec![soa(2), with_ttl(a("a.example.", 1), 900)]
+        )
+    );
+    assert_eq!(dump(&s), vec![soa(2), with_ttl(a("a.example.", 1), 900)]);
+}
+
+/// A record removed and added back unchanged in one delta is no change,
+/// and is not journaled.
+#[test]
+fn ixfr_delta_removing_and_readding_a_record_journals_nothing_for_it() {
+    let (s, _d, journal) = journal_of_ixfr(
+        vec![soa(1), a("a.example.", 1)],
+        vec![a("a.example.", 1)],
+        vec![a("a.example.", 1), a("b.example.", 2)],
+    );
+    assert_eq!(
+        journal.unwrap(),
+        (vec![soa(1)], vec![soa(2), a("b.example.", 2)])
+    );
+    assert_eq!(
+        dump(&s),
+        vec![soa(2), a("a.example.", 1), a("b.example.", 2)]
+    );
+}
+
+/// Removing a record the zone does not hold is an inconsistent delta (the
+/// refresh falls back to AXFR), even when the delta adds it back.
+#[test]
+fn ixfr_delta_removing_and_readding_a_missing_record_is_inconsistent() {
+    let (s, _d, journal) = journal_of_ixfr(
+        vec![soa(1), a("a.example.", 1)],
+        vec![a("x.example.", 9)],
+        vec![a("x.example.", 9)],
+    );
+    assert!(
+        matches!(journal, Err(StoreError::Inconsistent { .. })),
+        "{journal:?}"
+    );
+    assert_eq!(
+        dump(&s),
+        vec![soa(1), a("a.example.", 1)],
+        "nothing applied"
+    );
+}
+
 #[test]
 fn later_axfr_is_journaled_as_a_delta() {
     let (_d, mut s) = open();

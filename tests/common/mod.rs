@@ -4,7 +4,10 @@
 //! 127.0.0.1 only: BIND 9 `named` as a primary ([`Bind`]), the secondary53
 //! binary ([`Secondary`]), `dig`, `nsupdate` and `named-checkzone`, plus a
 //! scripted in-process primary for malformed transfers
-//! ([`fake_primary::FakePrimary`]).
+//! ([`fake_primary::FakePrimary`]). The other real servers, as primaries
+//! and as secondaries of secondary53: Knot ([`knot::Knot`]), NSD
+//! ([`nsd::Nsd`]), PowerDNS ([`pdns::Pdns`], primary only) and BIND as a
+//! secondary ([`bind_secondary::BindSecondary`]).
 //!
 //! Cleanup is by `Drop`: child processes are killed and waited for, temp
 //! directories are `tempfile::TempDir`s. When a test panics, the `Drop`s print
@@ -12,9 +15,13 @@
 //! said.
 #![allow(dead_code)]
 
+pub mod bind_secondary;
 pub mod fake_primary;
+pub mod knot;
 pub mod moto;
 pub mod net;
+pub mod nsd;
+pub mod pdns;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -120,6 +127,33 @@ pub fn dig(args: &[&str]) -> String {
         .output()
         .expect("run dig (is bind9-dnsutils installed? see scripts/setup.sh)");
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A TSIG key: `(name, algorithm, base64 secret)`, e.g.
+/// `("xfer", "hmac-sha256", "c2VjcmV0...")`.
+pub type TsigKey = (String, String, String);
+
+/// `dig AXFR` of `zone` from 127.0.0.1:`port`, signed with `key` when
+/// given, in dig's master-file format with the TSIG lines removed. `Err`
+/// with dig's output when the transfer failed or returned nothing.
+pub fn dig_axfr(port: u16, zone: &str, key: Option<&TsigKey>) -> Result<String, String> {
+    let port = port.to_string();
+    let mut args = vec!["@127.0.0.1", "-p", &port, zone, "AXFR"];
+    args.extend(["+nocmd", "+nostats", "+nocomments"]);
+    let key_arg = key.map(|(name, algorithm, secret)| format!("{algorithm}:{name}:{secret}"));
+    if let Some(key_arg) = &key_arg {
+        args.extend(["-y", key_arg]);
+    }
+    let out = dig(&args);
+    let failed = [
+        "Transfer failed",
+        "communications error",
+        "no servers could be reached",
+    ];
+    if failed.iter().any(|f| out.contains(f)) || out.trim().is_empty() {
+        return Err(format!("dig {args:?} said:\n{out}"));
+    }
+    Ok(strip_tsig_lines(&out))
 }
 
 /// Last `n` lines of a file, or a note that it cannot be read.
