@@ -26,7 +26,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::serial::Serial;
-use crate::store::{Applied, CommitInfo, CommitSummary, Store, StoreError, VersionKind, expire_of};
+use crate::store::{
+    Applied, CommitInfo, CommitSummary, Store, StoreError, StoreHealth, TrimReport, VersionKind,
+    expire_of,
+};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::{Rr, soa_fields};
@@ -180,6 +183,8 @@ pub struct TaskContext {
     pub generation: Arc<AtomicU64>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether the store takes writes (logged once per run of failures).
+    pub store_health: Arc<StoreHealth>,
 }
 
 /// The zone task.
@@ -192,8 +197,9 @@ pub struct ZoneTask {
     shared: Arc<ZoneShared>,
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
-    notify_signer: Option<hickory_proto::rr::TSigner>,
+    notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
+    store_health: Arc<StoreHealth>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
@@ -215,7 +221,7 @@ impl ZoneTask {
         config: ZoneConfig,
         primaries: Vec<Primary>,
         commands: mpsc::Receiver<ZoneCommand>,
-        notify_signer: Option<hickory_proto::rr::TSigner>,
+        notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
@@ -226,6 +232,26 @@ impl ZoneTask {
         let (state, soa, records) = {
             let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
             s.ensure_zone(&apex)?;
+            // Apply the journal's limits as configured now: a mirror removed
+            // from the configuration no longer holds the journal, and
+            // lowered limits take effect at once.
+            let limits = config.journal_limits();
+            let trim = if config.route53.is_none() {
+                let (dropped, trim) =
+                    s.drop_consumer(&apex, crate::store::MIRROR_CONSUMER, &limits, unix_now())?;
+                if dropped {
+                    info!(zone = %apex, consumer = crate::store::MIRROR_CONSUMER, versions_trimmed = trim.versions,
+                        "journal consumer dropped: its mirror is no longer configured");
+                }
+                trim
+            } else {
+                s.trim_journal(&apex, &limits, unix_now())?
+            };
+            if trim.versions > 0 {
+                info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
+                    "journal trimmed to its configured limits");
+            }
+            report_trim(&metrics, &apex, &trim);
             let state = s.zone_state(&apex)?;
             let soa = s.current_soa(&apex)?;
             let mut records = Vec::new();
@@ -279,6 +305,7 @@ impl ZoneTask {
             updates,
             notify_signer,
             metrics,
+            store_health: ctx.store_health.clone(),
             timers,
             soa,
             last_refresh: state.last_refresh,
@@ -387,6 +414,7 @@ impl ZoneTask {
     async fn refresh(&mut self, force_axfr: bool) {
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
+        let mut store_failed = false;
         for primary in self.primaries.clone() {
             match self.refresh_from(&primary, force_axfr).await {
                 Ok(outcome) => {
@@ -399,8 +427,9 @@ impl ZoneTask {
                         let r = self
                             .with_store(move |s| s.record_refresh(&apex, now, expire))
                             .await;
-                        if let Err(e) = r {
-                            warn!(zone = %self.apex, error = %e, "cannot record refresh");
+                        match r {
+                            Ok(()) => self.store_write_ok(),
+                            Err(e) => self.store_write_failed("record the refresh", &e),
                         }
                     }
                     self.shared.update(|s| {
@@ -413,6 +442,15 @@ impl ZoneTask {
                         info!(zone = %self.apex, peer = %primary.addr, "zone refreshed after expiry; serving again");
                     }
                     return;
+                }
+                Err(RefreshError::Store(e)) if e.is_store_failure() => {
+                    // The store, not the primary, failed: another primary
+                    // would fail the same way. The previous version keeps
+                    // serving; the retry timer tries again.
+                    self.store_write_failed("commit a new version", &e);
+                    errors.push(RefreshError::Store(e));
+                    store_failed = true;
+                    break;
                 }
                 Err(e) => {
                     let reason = e.transfer_refused();
@@ -437,14 +475,43 @@ impl ZoneTask {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+        if store_failed {
+            debug!(zone = %self.apex, retry_in = self.timers.1, "store write failed; will retry");
+        } else {
+            warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+        }
         self.shared.update(|s| s.last_error = Some(msg.clone()));
         let apex = self.apex.clone();
         if let Err(e) = self
             .with_store(move |s| s.record_failure(&apex, now, &msg))
             .await
         {
-            warn!(zone = %self.apex, error = %e, "cannot record failure");
+            self.store_write_failed("record the failure", &e);
+        }
+    }
+
+    /// A write to the store failed: counted always, logged once per run of
+    /// failures (a full disk would otherwise log at every retry of every
+    /// zone).
+    fn store_write_failed(&self, what: &str, e: &StoreError) {
+        self.metrics.add(
+            "secondary53_store_write_failures_total",
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            1,
+        );
+        let serial = self.soa.as_ref().and_then(Rr::soa_serial);
+        if self.store_health.failed() {
+            error!(zone = %self.apex, error = %e, serial_served = ?serial, retry_in = self.timers.1,
+                "store write failed (disk full, I/O error or read-only?): cannot {what}; the previous version keeps serving and the write is retried; logged once until the store takes writes again");
+        } else {
+            debug!(zone = %self.apex, error = %e, "store write failed again: cannot {what}");
+        }
+    }
+
+    /// A version committed (or a refresh recorded): the store works.
+    fn store_write_ok(&self) {
+        if let Some(failed) = self.store_health.succeeded() {
+            info!(zone = %self.apex, failed_writes = failed, "store takes writes again");
         }
     }
 
@@ -619,7 +686,7 @@ impl ZoneTask {
             peer: Some(primary.addr.to_string()),
             now,
             expire_secs: expire_of(&new_soa, &self.config.timers),
-            max_versions: self.config.journal_max_versions,
+            journal: self.config.journal_limits(),
         };
         let apex = self.apex.clone();
         let commit_started = std::time::Instant::now();
@@ -680,6 +747,8 @@ impl ZoneTask {
             })
             .await?;
         let commit_ms = commit_started.elapsed().as_millis() as u64;
+        self.store_write_ok();
+        report_trim(&self.metrics, &self.apex, &summary.trim);
         self.timers = timers;
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
@@ -792,7 +861,7 @@ impl ZoneTask {
         };
         let apex = self.apex.clone();
         let origin = self.name.clone();
-        let max_versions = self.config.journal_max_versions;
+        let journal = self.config.journal_limits();
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         let result = self
             .with_store(move |s| {
@@ -820,7 +889,7 @@ impl ZoneTask {
                     peer: Some(format!("file:{}", path.display())),
                     now: unix_now(),
                     expire_secs: u32::MAX / 2,
-                    max_versions,
+                    journal,
                 };
                 let summary = s.commit_axfr(&apex, records, &info)?;
                 let mut all = Vec::with_capacity(summary.total);
@@ -830,6 +899,7 @@ impl ZoneTask {
             .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
+                report_trim(&self.metrics, &self.apex, &summary.trim);
                 self.soa = snapshot.soa.clone();
                 let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
@@ -879,6 +949,36 @@ impl ZoneTask {
                 self.shared.update(|s| s.last_error = Some(e.to_string()));
             }
         }
+    }
+}
+
+/// Logs and counts what a journal trim did beyond the ordinary: versions
+/// dropped by a hard cap (`journal_max_bytes`, `journal_max_held_versions`)
+/// and consumers (the Route 53 mirror) the trim went past, which now need
+/// a full reconcile. Happens at most once per commit, and a consumer is
+/// reset once until it catches up, so the lines are bounded by the commits.
+pub fn report_trim(metrics: &crate::metrics::Metrics, apex: &str, trim: &TrimReport) {
+    let zone = crate::metrics::esc(apex);
+    if let Some(cap) = trim.cap {
+        metrics.add(
+            "secondary53_journal_cap_trims_total",
+            &format!("zone=\"{zone}\",limit=\"{}\"", cap.as_str()),
+            1,
+        );
+        info!(zone = %apex, limit = cap.as_str(), versions = trim.versions, bytes = trim.bytes,
+            "journal over its cap: oldest versions dropped");
+    }
+    for consumer in &trim.reset {
+        metrics.add(
+            "secondary53_journal_consumer_resets_total",
+            &format!(
+                "zone=\"{zone}\",consumer=\"{}\"",
+                crate::metrics::esc(consumer)
+            ),
+            1,
+        );
+        warn!(zone = %apex, consumer = %consumer, limit = trim.cap.map(|c| c.as_str()).unwrap_or("-"),
+            "journal trimmed past a consumer that fell behind; it will do a full reconcile");
     }
 }
 

@@ -825,6 +825,56 @@ fn killed_between_batches_of_a_replay_resumes_and_converges() {
     rig.sec.stop();
 }
 
+/// A batch the killed server left in flight may still be applied by Route
+/// 53: a reconcile (here the offline `mirror sync`, which reconciles without
+/// replaying first, as the server's first run does when the mirror was
+/// behind) lists the hosted zone only once that batch has settled, and
+/// clears the mark when it is done.
+#[test]
+fn a_reconcile_after_a_crash_waits_for_the_batch_left_in_flight() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 50)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    rig.sec.kill();
+    let data_dir = rig._dir.path().join("var");
+    let settle = Duration::from_secs(3);
+    {
+        let mut store = secondary53::store::Store::open(&data_dir).expect("open the store");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        // What a server killed while its reconcile's batch 0 was being
+        // sent leaves behind.
+        store
+            .set_mirror_in_flight(APEX, -1, 0, now_ms + settle.as_millis() as i64)
+            .expect("mark a batch in flight");
+    }
+    let started = Instant::now();
+    let (ok, out, err) = rig.cli_aws(&["mirror", "sync", ZONE]);
+    let took = started.elapsed();
+    assert!(ok, "mirror sync:\n{out}\n{err}");
+    assert!(
+        err.contains("may still be applied; waiting"),
+        "mirror sync did not wait for the batch in flight:\n{err}"
+    );
+    assert!(
+        took >= settle - Duration::from_millis(500),
+        "mirror sync took {took:?}, less than the settle time {settle:?}"
+    );
+    let store = secondary53::store::Store::open_read_only(&data_dir)
+        .expect("open the store")
+        .expect("a store");
+    assert_eq!(store.mirror_in_flight_until(APEX).unwrap(), None);
+    let latest = store.latest_seq(APEX).unwrap();
+    assert!(!store.mirror_interrupted(APEX, latest).unwrap());
+    let listing = rig.listing();
+    let (held, marker) = listed_rrsets(&listing);
+    let (expected, serial) = axfr_rrsets(&rig.bind.axfr());
+    assert_eq!(held, expected, "{}", diff(&expected, &held));
+    assert_eq!(marker, serial.map(|s| format!("\"{s}\"")));
+}
+
 /// Route 53 fails for good (every retry throttled) after the first batch of
 /// a replay was accepted: the next run, with the same target version,
 /// resumes after the accepted batches instead of sending them again.

@@ -5,8 +5,12 @@
 //! `route53` holds the seq of the last version Route 53 has accepted; it
 //! moves only after Route 53 accepted every batch of a run. While a run is
 //! under way, the batches already accepted are recorded with the run's
-//! target seq, so a restart with the same target re-sends nothing but the
-//! one batch that was not acknowledged. With `wait_insync`, a change Route
+//! target seq, so a restart with the same target sends none of them again.
+//! Each batch is marked in flight before it is sent; a restart that finds
+//! the mark (the answer was never recorded) waits for Route 53 to settle
+//! the batch and reconciles instead of sending it again. A run ends in one
+//! store transaction (consumer, cursor serial or error, progress), so a
+//! crash leaves all of it recorded or none. With `wait_insync`, a change Route
 //! 53 accepted but has not made INSYNC is recorded as pending: the cursor
 //! does not move until it is INSYNC, and the next run waits for it first
 //! (it is not sent again). The cursor is tied to the hosted zone it was
@@ -57,7 +61,7 @@ use crate::store::{Store, StoreError};
 use crate::zone::Rr;
 
 /// The journal consumer name of the mirror.
-pub const CONSUMER: &str = "route53";
+pub const CONSUMER: &str = crate::store::MIRROR_CONSUMER;
 
 /// TTL of the serial marker record.
 const MARKER_TTL: u32 = 60;
@@ -161,6 +165,8 @@ pub struct ZoneMirror {
     foreign: Vec<ForeignSet>,
     /// The RRset quota and the record sets held, as last known.
     quota: Option<(usize, usize)>,
+    /// The longest Route 53 took to answer a change batch.
+    max_change_latency: Duration,
 }
 
 /// Prints progress of large runs (the CLI's `mirror sync`).
@@ -194,6 +200,7 @@ impl ZoneMirror {
             unsent: BTreeMap::new(),
             foreign: Vec::new(),
             quota: None,
+            max_change_latency: Duration::ZERO,
         })
     }
 
@@ -320,6 +327,27 @@ impl ZoneMirror {
         let apex = self.apex.clone();
         self.with_store(move |s| s.set_mirror_pending_change(&apex, None, None))
             .await
+    }
+
+    /// A batch a killed process left in flight may still be applied by
+    /// Route 53: waits until it has settled (its recorded deadline), so
+    /// that a listing shows it. Replays and reconciles both start here:
+    /// the server's first run after a restart may be either (a reconcile
+    /// when the last run left RRsets unsent), and so is the CLI's
+    /// `mirror sync`.
+    async fn settle_in_flight(&self) -> Result<(), MirrorError> {
+        let apex = self.apex.clone();
+        if let Some(until) = self
+            .with_store(move |s| s.mirror_in_flight_until(&apex))
+            .await?
+        {
+            let wait = until - unix_now_ms();
+            if wait > 0 {
+                info!(zone = %self.apex, wait_ms = wait, "a Route 53 batch of an interrupted run may still be applied; waiting for it to settle");
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Runs until the update channel closes: replays on every new version
@@ -482,6 +510,7 @@ impl ZoneMirror {
     pub async fn replay(&mut self) -> Result<SyncReport, MirrorError> {
         let zone_id = self.bound_zone_id().await?;
         self.settle_pending_change().await?;
+        self.settle_in_flight().await?;
         let apex = self.apex.clone();
         let planner = self.planner.clone();
         let prepared = self
@@ -490,6 +519,12 @@ impl ZoneMirror {
                     return Ok(None);
                 };
                 let latest = s.latest_seq(&apex)?;
+                if s.mirror_interrupted(&apex, latest)? {
+                    // A batch may have been applied without its answer
+                    // being recorded: only a listing tells.
+                    info!(zone = %apex, "the last Route 53 run was interrupted; reconciling so that no change is lost or sent twice");
+                    return Ok(None);
+                }
                 let versions = s.versions_after(&apex, cursor)?;
                 if versions.is_empty() {
                     return Ok(Some(None));
@@ -628,6 +663,7 @@ impl ZoneMirror {
     ) -> Result<SyncReport, MirrorError> {
         self.bound_zone_id().await?;
         self.settle_pending_change().await?;
+        self.settle_in_flight().await?;
         let apex = self.apex.clone();
         let (latest, serial, records) = self
             .with_store(move |s| {
@@ -783,6 +819,12 @@ impl ZoneMirror {
         if done > 0 {
             info!(zone = %self.apex, skipped = done, "resuming: batches already accepted by Route 53 are not sent again");
         }
+        // Each batch is marked in flight before it is sent: a process
+        // killed before the answer is recorded leaves the mark, and the
+        // next run reconciles instead of sending the batch again. A
+        // reconcile keeps the mark until it finishes (it has no plan to
+        // resume; a listing is the only way to know what it applied).
+        let progress_target = if bisect { -1 } else { target_seq };
         while let Some((index, mut batch)) = queue.pop_front() {
             if !marker_ok || !rejected.is_empty() {
                 batch.retain(|c| Some(c.set.key()) != marker_key);
@@ -791,7 +833,19 @@ impl ZoneMirror {
                 }
             }
             let comment = format!("secondary53 {} seq {target_seq}", self.apex);
-            match self.r53.change(zone_id, &batch, &comment, priority).await {
+            let apex = self.apex.clone();
+            // Settled after three times the slowest answer seen (waits for
+            // the request budget and retries included), at least 10 s, at
+            // most a minute.
+            let settle = (self.max_change_latency * 3)
+                .clamp(Duration::from_secs(10), Duration::from_secs(60));
+            let until = unix_now_ms() + settle.as_millis() as i64;
+            self.with_store(move |s| s.set_mirror_in_flight(&apex, progress_target, index, until))
+                .await?;
+            let sent = std::time::Instant::now();
+            let answer = self.r53.change(zone_id, &batch, &comment, priority).await;
+            self.max_change_latency = self.max_change_latency.max(sent.elapsed());
+            match answer {
                 Ok(change_id) => {
                     // Accepted: a replay records the batch as done (when
                     // none of it is still queued: bisected halves share the
@@ -861,7 +915,16 @@ impl ZoneMirror {
                         queue.push_front((index, a));
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if !bisect {
+                        // Answered with an error: the run resumes from its
+                        // recorded progress.
+                        let apex = self.apex.clone();
+                        self.with_store(move |s| s.clear_mirror_in_flight(&apex))
+                            .await?;
+                    }
+                    return Err(e.into());
+                }
             }
         }
         Ok((report, rejected))
@@ -893,13 +956,17 @@ impl ZoneMirror {
             report.serial = serial;
         }
         self.unsent = unsent;
+        // One transaction: a crash leaves either the whole run recorded or
+        // none of it.
         self.with_store(move |s| {
-            s.set_consumer(&apex, CONSUMER, latest)?;
-            match &error {
-                None => s.set_mirror_state(&apex, unix_now(), serial, None)?,
-                Some(e) => s.set_mirror_state(&apex, unix_now(), None, Some(e))?,
-            }
-            s.set_mirror_progress(&apex, -1, 0)
+            s.finish_mirror_run(
+                &apex,
+                CONSUMER,
+                latest,
+                serial,
+                error.as_deref(),
+                unix_now(),
+            )
         })
         .await
     }
@@ -968,22 +1035,30 @@ fn jitter(base: Duration, lo: f64, hi: f64) -> Duration {
 }
 
 /// Versions the hosted zone is behind the zone: after the journal
-/// consumer, or, when RRsets were left unsent, since the version the mirror
-/// state's cursor serial names (every stored version when none). `None`
-/// when the mirror has not started.
+/// consumer, or, when RRsets were left unsent or the journal's cap reset
+/// the consumer (it must reconcile), since the version the mirror state's
+/// cursor serial names (every stored version when none, or when the
+/// journal no longer holds it). `None` when the mirror has not started.
 pub fn lag(s: &Store, apex: &str) -> Result<Option<i64>, StoreError> {
-    let Some(consumer) = s.consumer(apex, CONSUMER)? else {
+    let consumer = s.consumer(apex, CONSUMER)?;
+    let reset = consumer.is_none() && s.consumer_reset_at(apex, CONSUMER)?.is_some();
+    if consumer.is_none() && !reset {
         return Ok(None);
-    };
+    }
     let latest = s.latest_seq(apex)?;
-    let by_cursor = latest - consumer;
-    let Some((cursor_serial, _, Some(_), _)) = s.mirror_state(apex)? else {
+    let by_cursor = consumer.map(|c| latest - c);
+    let state = s.mirror_state(apex)?;
+    let failed = matches!(state, Some((_, _, Some(_), _)));
+    if let Some(by_cursor) = by_cursor
+        && !failed
+    {
         return Ok(Some(by_cursor));
-    };
+    }
+    let cursor_serial = state.and_then(|m| m.0);
     let versions = s.versions(apex, None)?;
     let zone_serial = versions.last().map(|v| v.serial_to);
-    if zone_serial.is_none() || cursor_serial == zone_serial {
-        return Ok(Some(by_cursor));
+    if !reset && (zone_serial.is_none() || cursor_serial == zone_serial) {
+        return Ok(by_cursor);
     }
     let synced = cursor_serial.and_then(|cs| {
         versions
@@ -992,7 +1067,20 @@ pub fn lag(s: &Store, apex: &str) -> Result<Option<i64>, StoreError> {
             .find(|v| v.serial_to == cs)
             .map(|v| v.seq)
     });
-    Ok(Some(by_cursor.max(latest - synced.unwrap_or(0)).max(1)))
+    Ok(Some(
+        by_cursor
+            .unwrap_or(0)
+            .max(latest - synced.unwrap_or(0))
+            .max(1),
+    ))
+}
+
+/// Unix time in milliseconds.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn same_record(a: &Rr, b: &Rr) -> bool {
