@@ -553,6 +553,10 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_transfers_total" => ("counter", "Transfers in, by kind and result."),
         "secondary53_transfer_bytes_total" => ("counter", "Bytes received in transfers."),
         "secondary53_transfer_records_total" => ("counter", "Records received in transfers."),
+        "secondary53_refresh_checks_total" => (
+            "counter",
+            "Refresh checks completed (SOA check, then any transfer), by result.",
+        ),
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),

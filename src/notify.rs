@@ -395,6 +395,113 @@ mod tests {
         assert!(d.refusal.unwrap().contains("127.0.0.2"));
     }
 
+    fn soa(serial: u32) -> crate::zone::Rr {
+        use hickory_proto::rr::rdata::SOA;
+        use hickory_proto::rr::{RData, Record};
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        crate::zone::Rr::from_record(&Record::from_rdata(
+            n("example.com."),
+            300,
+            RData::SOA(SOA::new(
+                n("ns1.example.com."),
+                n("host.example.com."),
+                serial,
+                3600,
+                600,
+                86400,
+                300,
+            )),
+        ))
+        .unwrap()
+    }
+
+    /// Runs `notify_out` against a local target that answers the
+    /// `answer_on`-th NOTIFY (1-based) with `rcode`, or none. Returns what
+    /// `notify_out` returned and, per NOTIFY received, the whole seconds
+    /// since the start and the message. Time is paused: the waits take no
+    /// real time but keep their lengths.
+    async fn run_notify_out(
+        answer_on: Option<usize>,
+        rcode: ResponseCode,
+    ) -> (bool, Vec<(u64, Message)>) {
+        let target = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = target.local_addr().unwrap();
+        let started = tokio::time::Instant::now();
+        let sender = tokio::spawn(notify_out(
+            Name::from_ascii("example.com.").unwrap(),
+            soa(42),
+            addr,
+            None,
+        ));
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let got = tokio::time::timeout(
+                std::time::Duration::from_secs(100),
+                target.recv_from(&mut buf),
+            )
+            .await;
+            let Ok(Ok((n, from))) = got else {
+                break;
+            };
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            seen.push((started.elapsed().as_secs(), m.clone()));
+            if Some(seen.len()) == answer_on {
+                let mut r = Message::new(m.id, MessageType::Response, OpCode::Notify);
+                r.metadata.authoritative = true;
+                r.metadata.response_code = rcode;
+                r.add_queries(m.queries.iter().cloned());
+                target.send_to(&r.to_vec().unwrap(), from).await.unwrap();
+            }
+        }
+        (sender.await.unwrap(), seen)
+    }
+
+    fn assert_all_notify_for_serial_42(seen: &[(u64, Message)]) {
+        for (_, m) in seen {
+            assert_eq!(m.op_code, OpCode::Notify);
+            assert!(m.authoritative, "AA set (RFC 1996 section 3.7)");
+            assert_eq!(m.queries.len(), 1);
+            assert_eq!(m.queries[0].query_type(), RecordType::SOA);
+            assert_eq!(m.queries[0].name().to_ascii(), "example.com.");
+            let serial = m.answers.iter().find_map(|r| match &r.data {
+                hickory_proto::rr::RData::SOA(s) => Some(s.serial),
+                _ => None,
+            });
+            assert_eq!(serial, Some(42), "the SOA rides in the answer section");
+        }
+    }
+
+    /// RFC 1996 section 3.6: a target that never answers gets the NOTIFY
+    /// five times, the wait doubling from one second (sent at 0, 1, 3, 7
+    /// and 15 s), then the sender gives up (after 31 s).
+    #[tokio::test(start_paused = true)]
+    async fn notify_out_to_a_silent_target_is_sent_five_times_with_doubling_waits() {
+        let (acknowledged, seen) = run_notify_out(None, ResponseCode::NoError).await;
+        assert!(!acknowledged);
+        let at: Vec<u64> = seen.iter().map(|(t, _)| *t).collect();
+        assert_eq!(at, vec![0, 1, 3, 7, 15]);
+        assert_all_notify_for_serial_42(&seen);
+    }
+
+    /// A target that answers the third NOTIFY ends the retries there.
+    #[tokio::test(start_paused = true)]
+    async fn notify_out_stops_at_the_first_answer() {
+        let (acknowledged, seen) = run_notify_out(Some(3), ResponseCode::NoError).await;
+        assert!(acknowledged);
+        let at: Vec<u64> = seen.iter().map(|(t, _)| *t).collect();
+        assert_eq!(at, vec![0, 1, 3], "nothing after the answer");
+        assert_all_notify_for_serial_42(&seen);
+    }
+
+    /// An error answer (REFUSED) is an answer: no retry, not acknowledged.
+    #[tokio::test(start_paused = true)]
+    async fn notify_out_refused_is_not_retried() {
+        let (acknowledged, seen) = run_notify_out(Some(1), ResponseCode::Refused).await;
+        assert!(!acknowledged);
+        assert_eq!(seen.len(), 1);
+    }
+
     #[test]
     fn notify_for_unknown_zone_is_notauth() {
         let d = decide_on(&notify("other.test."), None, &[]);
@@ -508,7 +615,7 @@ mod tests {
         );
     }
 
-    fn soa() -> crate::zone::Rr {
+    fn soa7() -> crate::zone::Rr {
         use hickory_proto::rr::rdata::SOA;
         use hickory_proto::rr::{RData, Record};
         let n = |s: &str| Name::from_ascii(s).unwrap();
@@ -568,12 +675,12 @@ mod tests {
         let (k2, f2) = (k.clone(), forged.clone());
         let good = target(move |raw| vec![answer_signed(raw, &f2), answer_signed(raw, &k2)]).await;
         let zone = Name::from_ascii("example.com.").unwrap();
-        assert!(notify_out_with(zone.clone(), soa(), good, Some(k.clone()), TRY).await);
+        assert!(notify_out_with(zone.clone(), soa7(), good, Some(k.clone()), TRY).await);
 
         let f3 = forged.clone();
         let bad = target(move |raw| vec![answer_signed(raw, &f3)]).await;
         assert!(
-            !notify_out_with(zone.clone(), soa(), bad, Some(k.clone()), TRY).await,
+            !notify_out_with(zone.clone(), soa7(), bad, Some(k.clone()), TRY).await,
             "a badly signed answer is not an acknowledgement"
         );
 
@@ -584,6 +691,6 @@ mod tests {
             vec![resp.to_vec().unwrap()]
         })
         .await;
-        assert!(notify_out_with(zone, soa(), plain, None, TRY).await);
+        assert!(notify_out_with(zone, soa7(), plain, None, TRY).await);
     }
 }

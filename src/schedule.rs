@@ -82,6 +82,24 @@ pub struct ZoneStatus {
     pub last_error: Option<String>,
     /// Versions committed since the server started.
     pub versions_committed: u64,
+    /// Commands (NOTIFY, refresh, retransfer, reload) the zone task has
+    /// taken from its queue since the server started.
+    pub commands_taken: u64,
+    /// Of those, how many the last completed check (or load) had taken
+    /// before it started: when equal to `commands_taken`, every command
+    /// taken has been acted on.
+    pub commands_covered: u64,
+    /// A check (or file load) is running.
+    pub checking: bool,
+}
+
+impl ZoneStatus {
+    /// True when no check is running and every command taken has been
+    /// acted on; with `queued` commands still waiting in the zone's queue
+    /// (as the sender side sees them), it is not.
+    pub fn settled(&self, queued: usize) -> bool {
+        !self.checking && self.commands_covered == self.commands_taken && queued == 0
+    }
 }
 
 /// The shared view of one zone: its status and the snapshot being served.
@@ -285,6 +303,9 @@ impl ZoneTask {
                     .map(|(t, e)| t + i64::from(e)),
                 last_error: state.last_error.clone(),
                 versions_committed: 0,
+                commands_taken: 0,
+                commands_covered: 0,
+                checking: false,
             }),
             snapshot: RwLock::new(snapshot),
             generation,
@@ -400,6 +421,7 @@ impl ZoneTask {
     }
 
     fn note_command(&self, cmd: &ZoneCommand) -> bool {
+        self.shared.update(|s| s.commands_taken += 1);
         match cmd {
             ZoneCommand::Notify { from, serial } => {
                 debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
@@ -410,8 +432,47 @@ impl ZoneTask {
         }
     }
 
-    /// One refresh: each primary in order until one succeeds.
+    /// Counts a completed check (`secondary53_refresh_checks_total`): one
+    /// per refresh, whatever triggered it, by how it ended.
+    fn count_check(&self, result: &str) {
+        self.metrics.add(
+            "secondary53_refresh_checks_total",
+            &format!(
+                "zone=\"{}\",result=\"{result}\"",
+                crate::metrics::esc(&self.apex)
+            ),
+            1,
+        );
+    }
+
+    /// Marks a check (or load) as running; returns the commands it covers.
+    fn begin_check(&self) -> u64 {
+        let mut covers = 0;
+        self.shared.update(|s| {
+            s.checking = true;
+            covers = s.commands_taken;
+        });
+        covers
+    }
+
+    /// Marks the check that covered `covers` commands as done.
+    fn end_check(&self, covers: u64) {
+        self.shared.update(|s| {
+            s.checking = false;
+            s.commands_covered = covers;
+        });
+    }
+
+    /// One refresh, with the bookkeeping that lets `zone status` say
+    /// whether the zone has settled.
     async fn refresh(&mut self, force_axfr: bool) {
+        let covers = self.begin_check();
+        self.refresh_primaries(force_axfr).await;
+        self.end_check(covers);
+    }
+
+    /// One refresh: each primary in order until one succeeds.
+    async fn refresh_primaries(&mut self, force_axfr: bool) {
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
         let mut store_failed = false;
@@ -419,6 +480,10 @@ impl ZoneTask {
             match self.refresh_from(&primary, force_axfr).await {
                 Ok(outcome) => {
                     let now = unix_now();
+                    self.count_check(match outcome {
+                        Outcome::Committed => "transferred",
+                        Outcome::UpToDate => "up_to_date",
+                    });
                     self.last_refresh = Some(now);
                     self.last_failure = None;
                     if matches!(outcome, Outcome::UpToDate) {
@@ -468,6 +533,7 @@ impl ZoneTask {
                 }
             }
         }
+        self.count_check("failed");
         let now = unix_now();
         self.last_failure = Some(now);
         let msg = errors
@@ -725,21 +791,21 @@ impl ZoneTask {
                     Ok((summary, snapshot))
                 }
                 Transfer::Incremental { deltas } => {
+                    // The journal keeps every version; the snapshot takes
+                    // their net change at once.
                     let summary = s.commit_ixfr(&apex, &deltas, &info)?;
-                    let mut snap: Option<ZoneSnapshot> = None;
-                    for d in &deltas {
-                        let mut removed = Vec::with_capacity(d.removed.len() + 1);
-                        removed.push(d.from_soa.clone());
-                        removed.extend(d.removed.iter().cloned());
-                        let mut added = Vec::with_capacity(d.added.len() + 1);
-                        added.push(d.to_soa.clone());
-                        added.extend(d.added.iter().cloned());
-                        snap = Some(match &snap {
-                            Some(sn) => sn.apply(&removed, &added),
-                            None => current.apply(&removed, &added),
-                        });
-                    }
-                    Ok((summary, snap.unwrap_or_else(|| current.apply(&[], &[]))))
+                    let snapshot = match crate::zone::merge_deltas(&deltas, |r| {
+                        current.class_and_ttl(r)
+                    }) {
+                        Some(d) => {
+                            let removed: Vec<Rr> =
+                                std::iter::once(d.from_soa).chain(d.removed).collect();
+                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
+                            current.apply(&removed, &added)
+                        }
+                        None => (*current).clone(),
+                    };
+                    Ok((summary, snapshot))
                 }
                 Transfer::UpToDate { .. } => {
                     Err(StoreError::TaskFailed("nothing to commit".into()))
@@ -838,8 +904,12 @@ impl ZoneTask {
             s.next_refresh = None;
             s.expire_at = None;
         });
+        let covers = self.begin_check();
         self.load_file().await;
+        self.end_check(covers);
         while let Some(cmd) = self.commands.recv().await {
+            self.shared.update(|s| s.commands_taken += 1);
+            let covers = self.begin_check();
             match cmd {
                 ZoneCommand::Reload | ZoneCommand::Refresh | ZoneCommand::Retransfer => {
                     self.load_file().await;
@@ -848,6 +918,7 @@ impl ZoneTask {
                     debug!(zone = %self.apex, %from, "NOTIFY for a primary zone ignored");
                 }
             }
+            self.end_check(covers);
         }
     }
 

@@ -425,7 +425,7 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
-    answer::answer(&q, view, limit, out, scratch);
+    answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds
     // the key, and a truncated copy would carry no valid signature.
     scratch.account.class = None;

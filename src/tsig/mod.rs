@@ -256,6 +256,25 @@ pub fn sign_request_at(message: &mut Message, key: &TsigKey, time: u64) -> Resul
     Ok(mac)
 }
 
+/// Signs a request given as wire bytes, exactly as they are (RFC 8945
+/// 4.3.3: the MAC covers the message, then the TSIG variables), appending
+/// the TSIG record; returns the MAC. Fails on a message shorter than a
+/// header or one with no room for the record.
+pub fn sign_raw_request_at(msg: &mut Vec<u8>, key: &TsigKey, time: u64) -> Result<Vec<u8>, String> {
+    if msg.len() < 12 {
+        return Err("message too short to sign".into());
+    }
+    let v = our_variables(key, time);
+    let mut ctx = key.mac_context();
+    ctx.update(msg);
+    v.feed(&mut ctx, true);
+    let mut mac = ctx.finish();
+    mac.truncate(key.mac_len());
+    let id = u16::from_be_bytes([msg[0], msg[1]]);
+    v.append(msg, &mac, id)?;
+    Ok(mac)
+}
+
 /// Signs a response to a verified request whose MAC was `request_mac`.
 pub fn sign_response(
     response: &mut Message,

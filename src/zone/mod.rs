@@ -4,9 +4,11 @@
 pub mod delta;
 pub mod file;
 pub mod hash;
+pub mod name_map;
+pub mod ordered_names;
 pub mod record;
 pub mod snapshot;
 pub mod wire;
 
-pub use delta::{ZoneDelta, diff_sorted, sort_zone};
+pub use delta::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};
