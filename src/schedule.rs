@@ -483,7 +483,11 @@ impl ZoneTask {
                 }
             }
             self.first_check = None;
-            self.refresh(force, urgency, paced).await;
+            // Boxed: the check's future (SOA probe, transfer, commit) is
+            // large, and a task that keeps it inline holds that memory
+            // while idle; with thousands of zones idle most of the time,
+            // that is most of their memory.
+            Box::pin(self.refresh(force, urgency, paced)).await;
         }
     }
 
