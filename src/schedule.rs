@@ -353,7 +353,7 @@ impl ZoneTask {
             last_failure: state.last_failure,
         };
         task.first_check = first_check_at(
-            task.soa.is_some(),
+            lifecycle == ZoneLifecycle::Serving,
             task.next_check(),
             now,
             task.timers.1,
@@ -1161,13 +1161,14 @@ pub fn report_trim(metrics: &crate::metrics::Metrics, apex: &str, trim: &TrimRep
 pub const START_JITTER_MAX: u32 = 60;
 
 /// When the first check after load runs, or None to follow the stored
-/// times: a zone with data whose check is already due at `now` is checked
-/// at a random moment within `min(retry, START_JITTER_MAX)` seconds
-/// (`unit` in [0, 1) picks it), as BIND jitters its refresh timers; zones
-/// still fresh keep their stored time (no probe at start), and a zone with
-/// no data goes at once (the transfer slots pace it).
-fn first_check_at(has_data: bool, due: i64, now: i64, retry: u32, unit: f64) -> Option<i64> {
-    if !has_data || due > now {
+/// times: a served zone whose check is already due at `now` is checked at
+/// a random moment within `min(retry, START_JITTER_MAX)` seconds (`unit`
+/// in [0, 1) picks it), as BIND jitters its refresh timers; zones still
+/// fresh keep their stored time (no probe at start), and a zone with no
+/// data, or expired while the server was down, goes at once (the pacer's
+/// slots still pace it).
+fn first_check_at(serving: bool, due: i64, now: i64, retry: u32, unit: f64) -> Option<i64> {
+    if !serving || due > now {
         return None;
     }
     let window = retry.min(START_JITTER_MAX);
@@ -1259,8 +1260,10 @@ mod tests {
     }
 
     #[test]
-    fn a_zone_with_no_data_is_checked_at_once() {
+    fn a_zone_with_no_data_or_expired_is_checked_at_once() {
+        // No data: due at 0; expired: due at its expiry, in the past.
         assert_eq!(first_check_at(false, 0, 1_000, 10, 0.9), None);
+        assert_eq!(first_check_at(false, 900, 1_000, 3600, 0.9), None);
     }
 
     #[test]
