@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod delta;
 pub mod file;
 pub mod hash;
+pub mod presentation;
 pub mod record;
 pub mod snapshot;
 pub mod wire;
