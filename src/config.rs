@@ -12,7 +12,7 @@
 //!
 //! [[key]]
 //! name = "xfer"
-//! algorithm = "hmac-sha256"
+//! algorithm = "hmac-sha256"        # any of RFC 8945's six; "hmac-sha256-128": truncated
 //! secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
 //!
 //! [[zone]]
@@ -31,9 +31,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use hickory_proto::rr::Name;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+
+use crate::tsig::{Algorithm, KeyError, TsigKey, parse_key_algorithm};
 
 /// An error in a configuration file, with the place it was found.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,12 @@ pub struct Config {
     /// Route 53 settings shared by the mirrored zones.
     pub route53: Route53Config,
 }
+
+/// Default of `journal_max_bytes`: 100 MiB, Knot's `journal-max-usage`.
+pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Default of `journal_max_held_versions`.
+pub const DEFAULT_JOURNAL_MAX_HELD_VERSIONS: u32 = 10_000;
 
 /// The `[route53]` table: how to reach Route 53.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,9 +277,19 @@ pub struct KeyConfig {
     /// Key name as both sides know it (a domain name).
     pub name: Name,
     /// HMAC algorithm.
-    pub algorithm: TsigAlgorithm,
+    pub algorithm: Algorithm,
+    /// Length in bytes of the MACs sent (and the shortest accepted), when
+    /// truncated as in `hmac-sha256-128` (16); None: the full MAC.
+    pub mac_len: Option<usize>,
     /// Decoded secret.
     pub secret: Vec<u8>,
+}
+
+impl KeyConfig {
+    /// The key for signing and verifying.
+    pub fn tsig_key(&self) -> Result<TsigKey, KeyError> {
+        TsigKey::new(&self.name, self.algorithm, &self.secret, self.mac_len)
+    }
 }
 
 impl fmt::Debug for KeyConfig {
@@ -280,6 +297,7 @@ impl fmt::Debug for KeyConfig {
         f.debug_struct("KeyConfig")
             .field("name", &self.name)
             .field("algorithm", &self.algorithm)
+            .field("mac_len", &self.mac_len)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -423,6 +441,13 @@ pub struct ZoneConfig {
     pub ixfr: bool,
     /// Number of versions to keep in the journal (default 1000).
     pub journal_max_versions: u32,
+    /// Hard cap on the journal's size in bytes, held versions included
+    /// (default 100 MiB, as Knot's `journal-max-usage`).
+    pub journal_max_bytes: u64,
+    /// Hard cap on the versions a lagging journal consumer (the Route 53
+    /// mirror) may hold back from trimming (default 10,000; never below
+    /// `journal_max_versions`).
+    pub journal_max_held_versions: u32,
     /// A primary zone: the master file it is loaded from (no `primaries`).
     pub file: Option<PathBuf>,
     /// Who may transfer the zone out (default: nobody).
@@ -436,6 +461,17 @@ pub struct ZoneConfig {
     /// Verify each transferred version by its ZONEMD (RFC 8976) before it
     /// commits (default false).
     pub verify_zonemd: bool,
+}
+
+impl ZoneConfig {
+    /// The journal's limits for this zone.
+    pub fn journal_limits(&self) -> crate::store::JournalLimits {
+        crate::store::JournalLimits {
+            max_versions: self.journal_max_versions,
+            max_bytes: self.journal_max_bytes,
+            max_held_versions: self.journal_max_held_versions,
+        }
+    }
 }
 
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
@@ -743,6 +779,8 @@ struct RawZone {
     max_bytes: Option<u64>,
     ixfr: Option<bool>,
     journal_max_versions: Option<u32>,
+    journal_max_bytes: Option<u64>,
+    journal_max_held_versions: Option<u32>,
     file: Option<PathBuf>,
     allow_transfer: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -898,7 +936,7 @@ impl Config {
                     format!("key `{}` is defined twice", k.name.get_ref()),
                 ));
             }
-            let algorithm = parse_algorithm(k.algorithm.get_ref())
+            let (algorithm, mac_len) = parse_key_algorithm(k.algorithm.get_ref())
                 .map_err(|m| err_at(k.algorithm.span().start, m))?;
             let secret = base64::engine::general_purpose::STANDARD
                 .decode(k.secret.get_ref().trim())
@@ -914,6 +952,7 @@ impl Config {
             keys.push(KeyConfig {
                 name,
                 algorithm,
+                mac_len,
                 secret,
             });
         }
@@ -1063,6 +1102,7 @@ impl Config {
                 allow_transfer.push(acl);
             }
             let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
+            let journal_max_versions = z.journal_max_versions.unwrap_or(1000).max(1);
             let route53 = match z.route53 {
                 None => None,
                 Some(m) => {
@@ -1115,7 +1155,15 @@ impl Config {
                 timeouts,
                 limits,
                 ixfr: z.ixfr.unwrap_or(true),
-                journal_max_versions: z.journal_max_versions.unwrap_or(1000).max(1),
+                journal_max_versions,
+                journal_max_bytes: z
+                    .journal_max_bytes
+                    .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
+                    .max(1),
+                journal_max_held_versions: z
+                    .journal_max_held_versions
+                    .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
+                    .max(journal_max_versions),
                 verify_zonemd: z.verify_zonemd.unwrap_or(false),
             });
         }
@@ -1162,25 +1210,6 @@ pub fn canonical_name(s: &str) -> Result<Name, String> {
         .to_lowercase();
     n.set_fqdn(true);
     Ok(n)
-}
-
-fn parse_algorithm(s: &str) -> Result<TsigAlgorithm, String> {
-    let alg = match s.to_ascii_lowercase().trim_end_matches('.') {
-        "hmac-sha256" => TsigAlgorithm::HmacSha256,
-        "hmac-sha384" => TsigAlgorithm::HmacSha384,
-        "hmac-sha512" => TsigAlgorithm::HmacSha512,
-        "hmac-sha224" | "hmac-sha1" | "hmac-md5" | "hmac-md5.sig-alg.reg.int" => {
-            return Err(format!(
-                "TSIG algorithm `{s}` is not supported by this build; use hmac-sha256, hmac-sha384 or hmac-sha512"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "unknown TSIG algorithm `{s}`; expected hmac-sha256, hmac-sha384 or hmac-sha512"
-            ));
-        }
-    };
-    Ok(alg)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -1283,11 +1312,43 @@ allow_notify = ["192.0.2.0/24"]
     }
 
     #[test]
-    fn unsupported_algorithm_is_explained() {
-        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-md5\"\nsecret=\"YWJj\"\n";
+    fn unknown_algorithm_is_explained() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"hmac-sha3\"\nsecret=\"YWJj\"\n";
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("test.toml:5:"), "{e}");
-        assert!(e.contains("not supported"), "{e}");
+        assert!(e.contains("unknown TSIG algorithm"), "{e}");
+        let text = text.replace("hmac-sha3", "hmac-sha256-120");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:5:"), "{e}");
+        assert!(e.contains("cannot be cut below 128 bits"), "{e}");
+    }
+
+    /// Every algorithm of RFC 8945, and BIND's truncated notation.
+    #[test]
+    fn every_algorithm_and_truncation_is_accepted() {
+        for (alg, want, len) in [
+            ("hmac-md5", Algorithm::HmacMd5, None),
+            ("hmac-md5.sig-alg.reg.int", Algorithm::HmacMd5, None),
+            ("hmac-sha1", Algorithm::HmacSha1, None),
+            ("hmac-sha224", Algorithm::HmacSha224, None),
+            ("hmac-sha256", Algorithm::HmacSha256, None),
+            ("hmac-sha384", Algorithm::HmacSha384, None),
+            ("hmac-sha512", Algorithm::HmacSha512, None),
+            ("hmac-sha256-128", Algorithm::HmacSha256, Some(16)),
+            ("hmac-sha1-80", Algorithm::HmacSha1, Some(10)),
+        ] {
+            let text = format!(
+                "[server]\nlisten = [\"127.0.0.1:53\"]\n[[key]]\nname=\"k\"\nalgorithm=\"{alg}\"\nsecret=\"YWJj\"\n"
+            );
+            let c = parse(&text).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(
+                (c.keys[0].algorithm, c.keys[0].mac_len),
+                (want, len),
+                "{alg}"
+            );
+            let k = c.keys[0].tsig_key().unwrap();
+            assert_eq!(k.mac_len(), len.unwrap_or(want.output_len()));
+        }
     }
 
     #[test]
@@ -1475,6 +1536,27 @@ allow_notify = ["192.0.2.0/24"]
             .collect();
         let c = parse(&text).expect("example with rrl parses");
         assert_eq!(c.server.rrl, Some(RrlConfig::with_rate(5)));
+    }
+
+    #[test]
+    fn journal_limits_default_and_held_versions_never_below_max_versions() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1\"]\n";
+        let z = &parse(base).unwrap().zones[0];
+        assert_eq!(z.journal_max_versions, 1000);
+        assert_eq!(z.journal_max_bytes, 100 * 1024 * 1024);
+        assert_eq!(z.journal_max_held_versions, 10_000);
+        let z = &parse(&format!(
+            "{base}journal_max_versions = 50000\njournal_max_bytes = 4096\njournal_max_held_versions = 20\n"
+        ))
+        .unwrap()
+        .zones[0];
+        let limits = z.journal_limits();
+        assert_eq!(limits.max_versions, 50_000);
+        assert_eq!(limits.max_bytes, 4096);
+        assert_eq!(
+            limits.max_held_versions, 50_000,
+            "raised to journal_max_versions"
+        );
     }
 
     #[test]

@@ -260,10 +260,13 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 {
                     continue;
                 }
+                // The queue first, then the status: a command taken in
+                // between shows in the status.
+                let queued = z.commands.max_capacity() - z.commands.capacity();
                 let s = z.shared.status();
                 let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
                 out.push_str(&format!(
-                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} error={}\n",
+                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={} error={}\n",
                     z.shared.apex,
                     s.serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     s.state.as_str(),
@@ -274,6 +277,13 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                     s.versions_committed,
                     opt(s.next_refresh),
                     opt(s.expire_at),
+                    // No check running or asked for (commands still in the
+                    // zone's queue count as asked for).
+                    if s.settled(queued) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
                     s.last_error.as_deref().unwrap_or("-").replace('\n', " "),
                 ));
                 let receiving = z

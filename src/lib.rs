@@ -31,10 +31,12 @@
 //! - [`config`]: the TOML schema and its validation.
 //! - [`serial`]: RFC 1982 serial arithmetic.
 //! - [`zone`]: records in stored form, deltas, the full-zone diff.
-//! - [`store`]: the SQLite store: current records, versions, the journal.
+//! - [`store`]: the SQLite store: current records, versions, the journal
+//!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
 //!   pure response interpreter.
-//! - [`tsig`]: TSIG keys, signing and verification (RFC 8945).
+//! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
+//!   HMAC algorithms and truncated MACs.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
 //! - [`serve`]: UDP workers and TCP connections, the query path

@@ -385,6 +385,14 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
 
 fn journal(config: &Config, zone: &str, since: Option<u32>) -> Result<(), String> {
     let store = require_store(config)?;
+    // One read transaction: a trim by the running server cannot remove a
+    // version between its listing and its delta.
+    store
+        .read(|s| Ok(print_journal(s, zone, since)))
+        .map_err(|e| e.to_string())?
+}
+
+fn print_journal(store: &Store, zone: &str, since: Option<u32>) -> Result<(), String> {
     let z = apex(zone);
     let versions = store.versions(&z, since).map_err(|e| e.to_string())?;
     for v in versions {
@@ -456,12 +464,21 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                             .map_err(|e| e.to_string())?;
                         let latest = s.latest_seq(&apex).unwrap_or(0);
                         let lag = consumer.map(|c| latest - c);
+                        let reset = s
+                            .consumer_reset_at(&apex, secondary53::mirror::replay::CONSUMER)
+                            .map_err(|e| e.to_string())?
+                            .map(|t| {
+                                format!(
+                                    "fell behind the journal's cap at {}: a full reconcile follows",
+                                    fmt_time(t)
+                                )
+                            });
                         (
                             st.and_then(|z| z.serial),
                             ms.as_ref().and_then(|m| m.0),
                             lag,
                             ms.as_ref().and_then(|m| m.1),
-                            ms.and_then(|m| m.2),
+                            reset.or_else(|| ms.and_then(|m| m.2)),
                         )
                     }
                 };
@@ -526,6 +543,11 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                 Err(e) if !e.starts_with("cannot reach the server") => return Err(e),
                 Err(_) => {}
             }
+            // No server answered: write to the store ourselves, under the
+            // data directory's lock (a server that runs but does not answer
+            // its control socket holds it, and this stops here).
+            let _lock = secondary53::store::DataDirLock::acquire(&config.server.data_dir)
+                .map_err(|e| e.to_string())?;
             let store = Store::open(&config.server.data_dir).map_err(|e| e.to_string())?;
             let store = Arc::new(Mutex::new(store));
             runtime()?.block_on(async {

@@ -521,9 +521,25 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_transfers_total" => ("counter", "Transfers in, by kind and result."),
         "secondary53_transfer_bytes_total" => ("counter", "Bytes received in transfers."),
         "secondary53_transfer_records_total" => ("counter", "Records received in transfers."),
+        "secondary53_refresh_checks_total" => (
+            "counter",
+            "Refresh checks completed (SOA check, then any transfer), by result.",
+        ),
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),
+        "secondary53_store_write_failures_total" => (
+            "counter",
+            "Store writes that failed (disk full, I/O error, read-only); the previous version kept serving.",
+        ),
+        "secondary53_journal_cap_trims_total" => (
+            "counter",
+            "Journal trims that dropped versions because of a hard cap, by limit.",
+        ),
+        "secondary53_journal_consumer_resets_total" => (
+            "counter",
+            "Journal consumers the journal was trimmed past (they do a full reconcile).",
+        ),
         "secondary53_transfers_refused_total" => (
             "counter",
             "Transfers in not committed (the previous version kept serving), by reason.",
@@ -610,6 +626,63 @@ pub async fn serve(listener: TcpListener, zones: std::sync::Arc<Zones>) {
     }
 }
 
+/// Appends the journal's size per zone: versions and bytes.
+pub fn render_journal(out: &mut String, usage: &BTreeMap<String, (u64, u64)>) {
+    header(
+        out,
+        "secondary53_journal_versions",
+        "gauge",
+        "Versions in the zone's journal.",
+    );
+    for (zone, (versions, _)) in usage {
+        let _ = writeln!(
+            out,
+            "secondary53_journal_versions{{zone=\"{}\"}} {versions}",
+            esc(zone)
+        );
+    }
+    header(
+        out,
+        "secondary53_journal_bytes",
+        "gauge",
+        "Bytes of the deltas in the zone's journal (see journal_max_bytes).",
+    );
+    for (zone, (_, bytes)) in usage {
+        let _ = writeln!(
+            out,
+            "secondary53_journal_bytes{{zone=\"{}\"}} {bytes}",
+            esc(zone)
+        );
+    }
+}
+
+/// The journal's size of every zone, from the store.
+pub(crate) async fn journal_usage(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, (u64, u64)> {
+    let Some(store) = zones.store.clone() else {
+        return BTreeMap::new();
+    };
+    let names: Vec<String> = zones
+        .list()
+        .into_iter()
+        .map(|z| z.shared.apex.clone())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = BTreeMap::new();
+        for n in names {
+            match s.journal_usage(&n) {
+                Ok(u) => {
+                    out.insert(n, u);
+                }
+                Err(e) => warn!(zone = %n, error = %e, "metrics: cannot read the journal's size"),
+            }
+        }
+        out
+    })
+    .await
+    .unwrap_or_default()
+}
+
 fn admin_refused(zones: &Zones, peer: std::net::SocketAddr, limit: AdminLimit) {
     zones.metrics.limits.admin(AdminEndpoint::Metrics, limit);
     if zones.log_limit.allow(LogEvent::AdminLimit) {
@@ -653,7 +726,8 @@ async fn serve_request(
     }
     let response = if head.starts_with(b"GET ") {
         let lag = mirror_lag(zones).await;
-        let body = zones.metrics.render(zones, &lag);
+        let mut body = zones.metrics.render(zones, &lag);
+        render_journal(&mut body, &journal_usage(zones).await);
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()

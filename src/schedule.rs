@@ -26,7 +26,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
 use crate::serial::Serial;
-use crate::store::{Applied, CommitInfo, CommitSummary, Store, StoreError, VersionKind, expire_of};
+use crate::store::{
+    Applied, CommitInfo, CommitSummary, Store, StoreError, StoreHealth, TrimReport, VersionKind,
+    expire_of,
+};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
@@ -80,6 +83,24 @@ pub struct ZoneStatus {
     pub last_error: Option<String>,
     /// Versions committed since the server started.
     pub versions_committed: u64,
+    /// Commands (NOTIFY, refresh, retransfer, reload) the zone task has
+    /// taken from its queue since the server started.
+    pub commands_taken: u64,
+    /// Of those, how many the last completed check (or load) had taken
+    /// before it started: when equal to `commands_taken`, every command
+    /// taken has been acted on.
+    pub commands_covered: u64,
+    /// A check (or file load) is running.
+    pub checking: bool,
+}
+
+impl ZoneStatus {
+    /// True when no check is running and every command taken has been
+    /// acted on; with `queued` commands still waiting in the zone's queue
+    /// (as the sender side sees them), it is not.
+    pub fn settled(&self, queued: usize) -> bool {
+        !self.checking && self.commands_covered == self.commands_taken && queued == 0
+    }
 }
 
 /// The shared view of one zone: its status and the snapshot being served.
@@ -181,6 +202,8 @@ pub struct TaskContext {
     pub generation: Arc<AtomicU64>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether the store takes writes (logged once per run of failures).
+    pub store_health: Arc<StoreHealth>,
 }
 
 /// The zone task.
@@ -193,8 +216,9 @@ pub struct ZoneTask {
     shared: Arc<ZoneShared>,
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
-    notify_signer: Option<hickory_proto::rr::TSigner>,
+    notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
+    store_health: Arc<StoreHealth>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
@@ -216,7 +240,7 @@ impl ZoneTask {
         config: ZoneConfig,
         primaries: Vec<Primary>,
         commands: mpsc::Receiver<ZoneCommand>,
-        notify_signer: Option<hickory_proto::rr::TSigner>,
+        notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
@@ -227,6 +251,26 @@ impl ZoneTask {
         let (state, soa, records) = {
             let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
             s.ensure_zone(&apex)?;
+            // Apply the journal's limits as configured now: a mirror removed
+            // from the configuration no longer holds the journal, and
+            // lowered limits take effect at once.
+            let limits = config.journal_limits();
+            let trim = if config.route53.is_none() {
+                let (dropped, trim) =
+                    s.drop_consumer(&apex, crate::store::MIRROR_CONSUMER, &limits, unix_now())?;
+                if dropped {
+                    info!(zone = %apex, consumer = crate::store::MIRROR_CONSUMER, versions_trimmed = trim.versions,
+                        "journal consumer dropped: its mirror is no longer configured");
+                }
+                trim
+            } else {
+                s.trim_journal(&apex, &limits, unix_now())?
+            };
+            if trim.versions > 0 {
+                info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
+                    "journal trimmed to its configured limits");
+            }
+            report_trim(&metrics, &apex, &trim);
             let state = s.zone_state(&apex)?;
             let soa = s.current_soa(&apex)?;
             let mut records = Vec::new();
@@ -260,6 +304,9 @@ impl ZoneTask {
                     .map(|(t, e)| t + i64::from(e)),
                 last_error: state.last_error.clone(),
                 versions_committed: 0,
+                commands_taken: 0,
+                commands_covered: 0,
+                checking: false,
             }),
             snapshot: RwLock::new(snapshot),
             generation,
@@ -280,6 +327,7 @@ impl ZoneTask {
             updates,
             notify_signer,
             metrics,
+            store_health: ctx.store_health.clone(),
             timers,
             soa,
             last_refresh: state.last_refresh,
@@ -374,6 +422,7 @@ impl ZoneTask {
     }
 
     fn note_command(&self, cmd: &ZoneCommand) -> bool {
+        self.shared.update(|s| s.commands_taken += 1);
         match cmd {
             ZoneCommand::Notify { from, serial } => {
                 debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
@@ -384,14 +433,58 @@ impl ZoneTask {
         }
     }
 
-    /// One refresh: each primary in order until one succeeds.
+    /// Counts a completed check (`secondary53_refresh_checks_total`): one
+    /// per refresh, whatever triggered it, by how it ended.
+    fn count_check(&self, result: &str) {
+        self.metrics.add(
+            "secondary53_refresh_checks_total",
+            &format!(
+                "zone=\"{}\",result=\"{result}\"",
+                crate::metrics::esc(&self.apex)
+            ),
+            1,
+        );
+    }
+
+    /// Marks a check (or load) as running; returns the commands it covers.
+    fn begin_check(&self) -> u64 {
+        let mut covers = 0;
+        self.shared.update(|s| {
+            s.checking = true;
+            covers = s.commands_taken;
+        });
+        covers
+    }
+
+    /// Marks the check that covered `covers` commands as done.
+    fn end_check(&self, covers: u64) {
+        self.shared.update(|s| {
+            s.checking = false;
+            s.commands_covered = covers;
+        });
+    }
+
+    /// One refresh, with the bookkeeping that lets `zone status` say
+    /// whether the zone has settled.
     async fn refresh(&mut self, force_axfr: bool) {
+        let covers = self.begin_check();
+        self.refresh_primaries(force_axfr).await;
+        self.end_check(covers);
+    }
+
+    /// One refresh: each primary in order until one succeeds.
+    async fn refresh_primaries(&mut self, force_axfr: bool) {
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
+        let mut store_failed = false;
         for primary in self.primaries.clone() {
             match self.refresh_from(&primary, force_axfr).await {
                 Ok(outcome) => {
                     let now = unix_now();
+                    self.count_check(match outcome {
+                        Outcome::Committed => "transferred",
+                        Outcome::UpToDate => "up_to_date",
+                    });
                     self.last_refresh = Some(now);
                     self.last_failure = None;
                     if matches!(outcome, Outcome::UpToDate) {
@@ -400,8 +493,9 @@ impl ZoneTask {
                         let r = self
                             .with_store(move |s| s.record_refresh(&apex, now, expire))
                             .await;
-                        if let Err(e) = r {
-                            warn!(zone = %self.apex, error = %e, "cannot record refresh");
+                        match r {
+                            Ok(()) => self.store_write_ok(),
+                            Err(e) => self.store_write_failed("record the refresh", &e),
                         }
                     }
                     self.shared.update(|s| {
@@ -414,6 +508,15 @@ impl ZoneTask {
                         info!(zone = %self.apex, peer = %primary.addr, "zone refreshed after expiry; serving again");
                     }
                     return;
+                }
+                Err(RefreshError::Store(e)) if e.is_store_failure() => {
+                    // The store, not the primary, failed: another primary
+                    // would fail the same way. The previous version keeps
+                    // serving; the retry timer tries again.
+                    self.store_write_failed("commit a new version", &e);
+                    errors.push(RefreshError::Store(e));
+                    store_failed = true;
+                    break;
                 }
                 Err(e) => {
                     let reason = e.transfer_refused();
@@ -431,6 +534,7 @@ impl ZoneTask {
                 }
             }
         }
+        self.count_check("failed");
         let now = unix_now();
         self.last_failure = Some(now);
         let msg = errors
@@ -438,14 +542,43 @@ impl ZoneTask {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+        if store_failed {
+            debug!(zone = %self.apex, retry_in = self.timers.1, "store write failed; will retry");
+        } else {
+            warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+        }
         self.shared.update(|s| s.last_error = Some(msg.clone()));
         let apex = self.apex.clone();
         if let Err(e) = self
             .with_store(move |s| s.record_failure(&apex, now, &msg))
             .await
         {
-            warn!(zone = %self.apex, error = %e, "cannot record failure");
+            self.store_write_failed("record the failure", &e);
+        }
+    }
+
+    /// A write to the store failed: counted always, logged once per run of
+    /// failures (a full disk would otherwise log at every retry of every
+    /// zone).
+    fn store_write_failed(&self, what: &str, e: &StoreError) {
+        self.metrics.add(
+            "secondary53_store_write_failures_total",
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            1,
+        );
+        let serial = self.soa.as_ref().and_then(Rr::soa_serial);
+        if self.store_health.failed() {
+            error!(zone = %self.apex, error = %e, serial_served = ?serial, retry_in = self.timers.1,
+                "store write failed (disk full, I/O error or read-only?): cannot {what}; the previous version keeps serving and the write is retried; logged once until the store takes writes again");
+        } else {
+            debug!(zone = %self.apex, error = %e, "store write failed again: cannot {what}");
+        }
+    }
+
+    /// A version committed (or a refresh recorded): the store works.
+    fn store_write_ok(&self) {
+        if let Some(failed) = self.store_health.succeeded() {
+            info!(zone = %self.apex, failed_writes = failed, "store takes writes again");
         }
     }
 
@@ -661,7 +794,7 @@ impl ZoneTask {
             peer: Some(primary.addr.to_string()),
             now,
             expire_secs: expire_of(&new_soa, &self.config.timers),
-            max_versions: self.config.journal_max_versions,
+            journal: self.config.journal_limits(),
         };
         let apex = self.apex.clone();
         let commit_started = std::time::Instant::now();
@@ -700,30 +833,26 @@ impl ZoneTask {
                     Ok((summary, snapshot, None))
                 }
                 Transfer::Incremental { deltas } => {
+                    // The journal keeps every version; the snapshot takes
+                    // their net change at once.
                     let (summary, status) = if verify_zonemd {
                         let (summary, status) = s.commit_ixfr_verified(&apex, &deltas, &info)?;
                         (summary, Some(status))
                     } else {
                         (s.commit_ixfr(&apex, &deltas, &info)?, None)
                     };
-                    let mut snap: Option<ZoneSnapshot> = None;
-                    for d in &deltas {
-                        let mut removed = Vec::with_capacity(d.removed.len() + 1);
-                        removed.push(d.from_soa.clone());
-                        removed.extend(d.removed.iter().cloned());
-                        let mut added = Vec::with_capacity(d.added.len() + 1);
-                        added.push(d.to_soa.clone());
-                        added.extend(d.added.iter().cloned());
-                        snap = Some(match &snap {
-                            Some(sn) => sn.apply(&removed, &added),
-                            None => current.apply(&removed, &added),
-                        });
-                    }
-                    Ok((
-                        summary,
-                        snap.unwrap_or_else(|| current.apply(&[], &[])),
-                        status,
-                    ))
+                    let snapshot = match crate::zone::merge_deltas(&deltas, |r| {
+                        current.class_and_ttl(r)
+                    }) {
+                        Some(d) => {
+                            let removed: Vec<Rr> =
+                                std::iter::once(d.from_soa).chain(d.removed).collect();
+                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
+                            current.apply(&removed, &added)
+                        }
+                        None => (*current).clone(),
+                    };
+                    Ok((summary, snapshot, status))
                 }
                 Transfer::UpToDate { .. } => {
                     Err(StoreError::TaskFailed("nothing to commit".into()))
@@ -742,6 +871,8 @@ impl ZoneTask {
             Err(e) => return Err(e.into()),
         };
         let commit_ms = commit_started.elapsed().as_millis() as u64;
+        self.store_write_ok();
+        report_trim(&self.metrics, &self.apex, &summary.trim);
         if let Some(status) = &zonemd {
             self.zonemd_passed(summary.serial_to, status);
         }
@@ -875,8 +1006,12 @@ impl ZoneTask {
             s.next_refresh = None;
             s.expire_at = None;
         });
+        let covers = self.begin_check();
         self.load_file().await;
+        self.end_check(covers);
         while let Some(cmd) = self.commands.recv().await {
+            self.shared.update(|s| s.commands_taken += 1);
+            let covers = self.begin_check();
             match cmd {
                 ZoneCommand::Reload | ZoneCommand::Refresh | ZoneCommand::Retransfer => {
                     self.load_file().await;
@@ -885,6 +1020,7 @@ impl ZoneTask {
                     debug!(zone = %self.apex, %from, "NOTIFY for a primary zone ignored");
                 }
             }
+            self.end_check(covers);
         }
     }
 
@@ -898,7 +1034,7 @@ impl ZoneTask {
         };
         let apex = self.apex.clone();
         let origin = self.name.clone();
-        let max_versions = self.config.journal_max_versions;
+        let journal = self.config.journal_limits();
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         let result = self
             .with_store(move |s| {
@@ -926,7 +1062,7 @@ impl ZoneTask {
                     peer: Some(format!("file:{}", path.display())),
                     now: unix_now(),
                     expire_secs: u32::MAX / 2,
-                    max_versions,
+                    journal,
                 };
                 let summary = s.commit_axfr(&apex, records, &info)?;
                 let mut all = Vec::with_capacity(summary.total);
@@ -936,6 +1072,7 @@ impl ZoneTask {
             .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
+                report_trim(&self.metrics, &self.apex, &summary.trim);
                 self.soa = snapshot.soa.clone();
                 let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
@@ -985,6 +1122,36 @@ impl ZoneTask {
                 self.shared.update(|s| s.last_error = Some(e.to_string()));
             }
         }
+    }
+}
+
+/// Logs and counts what a journal trim did beyond the ordinary: versions
+/// dropped by a hard cap (`journal_max_bytes`, `journal_max_held_versions`)
+/// and consumers (the Route 53 mirror) the trim went past, which now need
+/// a full reconcile. Happens at most once per commit, and a consumer is
+/// reset once until it catches up, so the lines are bounded by the commits.
+pub fn report_trim(metrics: &crate::metrics::Metrics, apex: &str, trim: &TrimReport) {
+    let zone = crate::metrics::esc(apex);
+    if let Some(cap) = trim.cap {
+        metrics.add(
+            "secondary53_journal_cap_trims_total",
+            &format!("zone=\"{zone}\",limit=\"{}\"", cap.as_str()),
+            1,
+        );
+        info!(zone = %apex, limit = cap.as_str(), versions = trim.versions, bytes = trim.bytes,
+            "journal over its cap: oldest versions dropped");
+    }
+    for consumer in &trim.reset {
+        metrics.add(
+            "secondary53_journal_consumer_resets_total",
+            &format!(
+                "zone=\"{zone}\",consumer=\"{}\"",
+                crate::metrics::esc(consumer)
+            ),
+            1,
+        );
+        warn!(zone = %apex, consumer = %consumer, limit = trim.cap.map(|c| c.as_str()).unwrap_or("-"),
+            "journal trimmed past a consumer that fell behind; it will do a full reconcile");
     }
 }
 

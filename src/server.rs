@@ -14,12 +14,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tracing::info;
 
-use hickory_proto::rr::TSigner;
+use crate::tsig::TsigKey;
 
 use crate::config::{Config, ZoneConfig};
 use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
 use crate::serve::{ZoneEntry, Zones};
-use crate::store::{Store, StoreError};
+use crate::store::{DataDirLock, Store, StoreError};
 use crate::xfr::Primary;
 
 /// Why the server could not start.
@@ -146,6 +146,8 @@ impl Reloader {
 /// A configured server, ready to run.
 pub struct Server {
     config: Config,
+    /// Held for the life of the server: one process per data directory.
+    _lock: DataDirLock,
     config_path: Option<std::path::PathBuf>,
     zones: Arc<Zones>,
     ctx: TaskContext,
@@ -179,13 +181,16 @@ fn signer_for(
     config: &Config,
     zone: &ZoneConfig,
     key: &Option<String>,
-) -> Result<Option<TSigner>, ServerError> {
+) -> Result<Option<TsigKey>, ServerError> {
     match key {
         Some(k) => {
             let key = config.key(k).ok_or_else(|| {
                 ServerError::Key(format!("zone {}: key {k} is not defined", zone.name))
             })?;
-            Ok(Some(crate::tsig::signer(key).map_err(ServerError::Key)?))
+            Ok(Some(
+                key.tsig_key()
+                    .map_err(|e| ServerError::Key(e.to_string()))?,
+            ))
         }
         None => Ok(None),
     }
@@ -241,17 +246,68 @@ fn build_zone(
 
 fn key_signers(
     config: &Config,
-) -> Result<std::collections::HashMap<hickory_proto::rr::Name, TSigner>, ServerError> {
+) -> Result<std::collections::HashMap<hickory_proto::rr::Name, TsigKey>, ServerError> {
     config
         .keys
         .iter()
         .map(|k| {
             Ok((
                 k.name.clone(),
-                crate::tsig::signer(k).map_err(ServerError::Key)?,
+                k.tsig_key().map_err(|e| ServerError::Key(e.to_string()))?,
             ))
         })
         .collect()
+}
+
+/// Drops the journal consumers of `apex` (its mirror no longer exists) and
+/// trims the journal they held to `limits`; logs what it did.
+fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalLimits) {
+    let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    let consumers = match s.consumers() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(zone = %apex, error = %e, "cannot list journal consumers");
+            return;
+        }
+    };
+    for (_, name) in consumers.into_iter().filter(|(z, _)| z == apex) {
+        match s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()) {
+            Ok((_, trim)) => {
+                info!(zone = %apex, consumer = %name, versions_trimmed = trim.versions,
+                    "journal consumer dropped: its zone is no longer configured");
+                crate::schedule::report_trim(&ctx.metrics, apex, &trim);
+            }
+            Err(e) => {
+                tracing::warn!(zone = %apex, consumer = %name, error = %e, "cannot drop journal consumer")
+            }
+        }
+    }
+}
+
+/// At start: drops the journal consumers of zones that are in the store
+/// but no longer configured (the consumers of configured zones without a
+/// mirror are dropped as those zones load).
+fn drop_unconfigured_consumers(config: &Config, ctx: &TaskContext) -> Result<(), ServerError> {
+    let configured: std::collections::HashSet<String> = config
+        .zones
+        .iter()
+        .map(|z| crate::zone::owner_key(&z.name))
+        .collect();
+    let consumers = ctx
+        .store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .consumers()?;
+    let mut zones: Vec<String> = consumers
+        .into_iter()
+        .map(|(z, _)| z)
+        .filter(|z| !configured.contains(z))
+        .collect();
+    zones.dedup();
+    for apex in zones {
+        drop_consumers(ctx, &apex, &crate::store::JournalLimits::default());
+    }
+    Ok(())
 }
 
 /// Starts a built zone's tasks.
@@ -301,10 +357,16 @@ impl Server {
         Ok(server)
     }
 
-    /// Opens the store and loads every zone from it (ready to serve at once,
-    /// before any transfer).
+    /// Takes the data directory's lock, opens the store and loads every
+    /// zone from it (ready to serve at once, before any transfer).
+    ///
+    /// Fails with [`StoreError::Locked`] when another process runs on the
+    /// same `data_dir`; nothing is opened or written then.
     pub fn new(config: Config) -> Result<Server, ServerError> {
-        let store = Arc::new(Mutex::new(Store::open(&config.server.data_dir)?));
+        let lock = DataDirLock::acquire(&config.server.data_dir)?;
+        let store = Store::open(&config.server.data_dir)?;
+        tracing::debug!(path = %store.path().display(), "store opened; loading zones");
+        let store = Arc::new(Mutex::new(store));
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());
@@ -320,6 +382,7 @@ impl Server {
             updates,
             generation,
             metrics,
+            store_health: Arc::new(crate::store::StoreHealth::default()),
         };
         let mut pending = Vec::new();
         for zc in &config.zones {
@@ -327,10 +390,12 @@ impl Server {
             zones.insert(entry);
             pending.push(p);
         }
+        drop_unconfigured_consumers(&config, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
         Ok(Server {
             config,
+            _lock: lock,
             config_path: None,
             zones: Arc::new(zones),
             ctx,
@@ -655,10 +720,18 @@ impl Server {
                 old.task.abort();
                 if let Some(m) = old.mirror {
                     m.abort();
+                    let _ = m.await;
                 }
+                let _ = old.task.await;
             }
             removed += 1;
             info!(zone = %apex, "zone removed (its data stays in the store)");
+            // Its mirror is gone too: the journal is no longer held for it.
+            let limits = old_zones
+                .get(&apex)
+                .map(|z| z.journal_limits())
+                .unwrap_or_default();
+            drop_consumers(&self.ctx, &apex, &limits);
         }
         self.config = new;
         notes.insert(

@@ -4,43 +4,55 @@
 //! BIND is the primary of `diff.test` (a hand-written zone covering the
 //! RFC 1034 / 4592 / 4035 / 5155 corner cases: delegations with and without
 //! DS, in- and out-of-zone glue, wildcards, wildcard CNAME, CNAME chains,
-//! empty non-terminals, MX/SRV additional data, big TXT RRsets, mixed case).
-//! secondary53 transfers the zone from it and serves it. Then a few thousand
-//! queries, generated from the zone's owner names (every owner name and empty
-//! non-terminal × many types, names that do not exist at several depths,
-//! wildcard matches, case variations; with DO on and off; some over TCP;
-//! some with a 512-byte buffer or without EDNS to force truncation) go to
-//! both servers through batched `dig` runs, and the answers are compared:
-//! rcode, the AA and TC flags, and the answer, authority and additional
-//! sections as sets of normalized record lines (lowercase, whitespace
-//! collapsed, TTLs kept; the OPT pseudo-section is dropped).
+//! empty non-terminals, MX/SRV additional data, big TXT RRsets, mixed case
+//! in owner names and in RDATA). secondary53 transfers the zone from it and
+//! serves it. Then a few thousand queries, generated from the zone's owner
+//! names (every owner name and empty non-terminal × many types, names that
+//! do not exist at several depths, wildcard matches, case variations; with
+//! DO on and off; some over TCP; some with a 512-byte buffer or without
+//! EDNS to force truncation) go to both servers through batched `dig` runs,
+//! and the answers are compared: rcode, the AA and TC flags, and the
+//! answer, authority and additional sections as multisets of record lines
+//! (a record sent twice counts twice). In a record line the owner name is
+//! compared case-insensitively (DNS names are; the servers differ in the
+//! case they echo) and everything else exactly: TTL, class, type and the
+//! RDATA as dig prints it (case matters in TXT, CAA and names inside RDATA,
+//! which both servers must keep as the zone has them). Whitespace is
+//! collapsed outside quoted strings; the OPT pseudo-section is dropped.
 //!
-//! Three variants: unsigned, signed with NSEC, signed with NSEC3 (salt,
+//! Four variants: unsigned, signed with NSEC, signed with NSEC3 (salt,
 //! iterations, no opt-out), each signed with `dnssec-signzone` by keys made
-//! with `dnssec-keygen`.
+//! with `dnssec-keygen` and transferred by AXFR; and `IxfrChain`, where the
+//! zone reaches its content through a chain of dynamic updates on BIND,
+//! each transferred by IXFR, so secondary53 answers from a snapshot built by
+//! applying deltas rather than from a fresh AXFR.
 //!
 //! BIND's configuration is aligned with secondary53's policy (see
 //! [`BIND_OPTIONS`]): `minimal-responses no-auth`, `minimal-any yes`,
 //! `zero-no-soa-ttl no`.
 //!
 //! Rules (see [`compare`]):
-//! - a truncated response (TC) is compared by rcode and flags only; any
+//! - every response is compared in full, truncated (TC) ones too; any
 //!   secondary53 UDP response larger than the requester's limit is a
 //!   mismatch;
-//! - ANY and RRSIG queries with a non-empty answer are compared by rcode
-//!   and flags only, and secondary53's answer must be a non-empty subset of
-//!   BIND's full answer (asked over TCP, where `minimal-any` does not
-//!   apply), with the RRSIGs of its RRsets when DO is set. BIND treats an
-//!   RRSIG query like ANY: one covered type's RRSIGs over UDP;
+//! - ANY and RRSIG queries (RFC 8482 lets a server answer ANY with one
+//!   RRset; BIND treats an RRSIG query like ANY: one covered type's RRSIGs
+//!   over UDP) are the one documented difference, compared as follows
+//!   when BIND's full answer (asked over TCP, where `minimal-any` does not
+//!   apply) is not empty: rcode, AA and TC equal; secondary53's answer
+//!   is exactly one whole RRset of BIND's full answer (all its records, as
+//!   BIND has them) and, with DO, exactly the RRSIGs covering it (for an
+//!   RRSIG query the RRset is all RRSIGs at the name); the authority
+//!   section equals BIND's; the additional section equals BIND's whenever
+//!   BIND chose the same RRset (else it belongs to another RRset and is
+//!   not compared);
 //! - with an EDNS buffer of 512 bytes BIND adds no additional data at all;
 //!   when BIND's additional section is empty there, it is not compared.
 //!
-//! Every mismatch is asked again; one that does not show again (a lost or
-//! stray datagram: the ports come from `free_port` and other test processes
-//! on the host may bind the same UDP port with SO_REUSEPORT) is reported on
-//! stderr but does not fail the test. The others are collected, and the
-//! test fails listing 40 of them (a few of every kind first), with counts
-//! by kind. `DIFFERENTIAL_SHOW=n` shows more.
+//! Every mismatch fails the test. A query that gets no response is asked
+//! once more (a datagram lost on a busy loopback is not an answer); the
+//! test fails listing 40 mismatches (a few of every kind first), with
+//! counts by kind. `DIFFERENTIAL_SHOW=n` shows more.
 
 mod common;
 
@@ -61,9 +73,13 @@ const ZONE: &str = "diff.test";
 /// - `minimal-any yes`: one RRset for ANY over UDP (RFC 8482);
 /// - `zero-no-soa-ttl no`: BIND by default gives the SOA in a negative
 ///   answer to an SOA query TTL 0; secondary53 uses the RFC 2308 TTL
-///   (min of SOA TTL and minimum) like for any other type.
-const BIND_OPTIONS: &str =
-    "    minimal-responses no-auth;\n    minimal-any yes;\n    zero-no-soa-ttl no;\n";
+///   (min of SOA TTL and minimum) like for any other type;
+/// - `rrset-order { order none; }`: records in the order BIND holds them
+///   (DNSSEC canonical order, as secondary53 sends them) rather than
+///   shuffled, so the records a truncated answer without EDNS keeps are
+///   the same every time.
+const BIND_OPTIONS: &str = "    minimal-responses no-auth;\n    minimal-any yes;\n    \
+     zero-no-soa-ttl no;\n    rrset-order { order none; };\n";
 const SERIAL: u32 = 2024010101;
 /// Mismatches printed in the failure message (override with the
 /// environment variable `DIFFERENTIAL_SHOW`).
@@ -168,6 +184,8 @@ enum Variant {
     Unsigned,
     Nsec,
     Nsec3,
+    /// Unsigned, reached by a chain of IXFRs.
+    IxfrChain,
 }
 
 /// The zone text BIND serves: unsigned, or signed with a fresh KSK + ZSK
@@ -176,7 +194,7 @@ enum Variant {
 /// opt-out.
 fn served_text(variant: Variant, dir: &Path) -> String {
     let text = zone_text();
-    if variant == Variant::Unsigned {
+    if matches!(variant, Variant::Unsigned | Variant::IxfrChain) {
         return text;
     }
     let unsigned = dir.join("diff.test.db");
@@ -509,9 +527,12 @@ struct Response {
     rcode: String,
     aa: bool,
     tc: bool,
-    answer: BTreeSet<String>,
-    authority: BTreeSet<String>,
-    additional: BTreeSet<String>,
+    /// Record lines, sorted (a multiset: duplicates kept).
+    answer: Vec<String>,
+    /// Record lines, sorted.
+    authority: Vec<String>,
+    /// Record lines, sorted.
+    additional: Vec<String>,
     /// Message size dig received, in bytes.
     size: usize,
     /// Received over TCP (else UDP).
@@ -531,12 +552,48 @@ impl Response {
     }
 }
 
-/// Record line: lowercase, whitespace collapsed.
+/// Fields of a line: split at whitespace outside double-quoted strings
+/// (a quoted string, escapes included, stays one field, exactly).
+fn fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        if quoted {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+        } else if c.is_whitespace() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else {
+            if c == '"' {
+                quoted = true;
+            }
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Record line as compared: whitespace collapsed outside quoted strings,
+/// the owner name lowercased, the rest exactly as dig printed it.
 fn normalize(line: &str) -> String {
-    line.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let mut f = fields(line);
+    if let Some(owner) = f.first_mut() {
+        *owner = owner.to_lowercase();
+    }
+    f.join(" ")
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -626,12 +683,17 @@ fn parse_dig(out: &str) -> Vec<Response> {
                     Section::Authority => &mut r.authority,
                     _ => &mut r.additional,
                 };
-                set.insert(normalize(line));
+                set.push(normalize(line));
             }
             Section::None | Section::Other => {}
         }
     }
     all.extend(cur);
+    for r in &mut all {
+        r.answer.sort();
+        r.authority.sort();
+        r.additional.sort();
+    }
     all
 }
 
@@ -736,19 +798,84 @@ struct Mismatch {
     sec: Option<Response>,
 }
 
-/// Record type field of a normalized record line.
+/// Record type field of a normalized record line (as dig prints it,
+/// upper case).
 fn rtype_of(line: &str) -> &str {
     line.split(' ').nth(3).unwrap_or("")
 }
 
-/// Owner name field of a normalized record line.
+/// Owner name field of a normalized record line (lowercased).
 fn owner_of(line: &str) -> &str {
     line.split(' ').next().unwrap_or("")
 }
 
-/// Type covered by an RRSIG line (lowercase).
+/// Type covered by an RRSIG line.
 fn covered_of(line: &str) -> &str {
     line.split(' ').nth(4).unwrap_or("")
+}
+
+/// The RRsets of an answer section: (owner, type) to its record lines,
+/// sorted. RRSIGs form one RRset per owner (RFC 4034 section 3: the RRSIG
+/// RRset), kept apart from the sets they cover.
+fn rrsets(lines: &[String]) -> BTreeMap<(String, String), Vec<String>> {
+    let mut sets: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for l in lines {
+        sets.entry((owner_of(l).to_string(), rtype_of(l).to_string()))
+            .or_default()
+            .push(l.clone());
+    }
+    sets
+}
+
+/// Checks secondary53's answer to an ANY or RRSIG query against BIND's
+/// full answer: exactly one whole RRset of it (for RRSIG, the RRSIG RRset
+/// of the name) and, with DO, exactly the RRSIGs covering that RRset.
+fn check_one_rrset(q: &Query, full: &Response, s: &Response) -> Option<String> {
+    let sets = rrsets(&full.answer);
+    let (sigs, data): (Vec<String>, Vec<String>) = s
+        .answer
+        .iter()
+        .cloned()
+        .partition(|l| rtype_of(l) == "RRSIG" && q.qtype != "RRSIG");
+    let mine = rrsets(&data);
+    if mine.len() != 1 {
+        return Some(format!(
+            "{} answer holds {} RRsets, not one",
+            q.qtype,
+            mine.len()
+        ));
+    }
+    let (key, records) = mine.iter().next().expect("one");
+    if sets.get(key) != Some(records) {
+        return Some(format!(
+            "{} answer is not a whole RRset of BIND's full answer",
+            q.qtype
+        ));
+    }
+    if q.qtype == "ANY" {
+        let mut want: Vec<String> = if q.opts.dnssec {
+            full.answer
+                .iter()
+                .filter(|l| {
+                    rtype_of(l) == "RRSIG" && owner_of(l) == key.0 && covered_of(l) == key.1
+                })
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        want.sort();
+        let mut got = sigs;
+        got.sort();
+        if got != want {
+            return Some(format!(
+                "ANY answer has {} RRSIGs for its RRset, BIND's full answer {}",
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    None
 }
 
 /// UDP payload limit of a query: the requester's (512 without EDNS, dig's
@@ -814,50 +941,26 @@ fn compare(
     }
     let done =
         |why: Vec<String>, normalized| ((!why.is_empty()).then(|| why.join(", ")), normalized);
-    if b.tc || s.tc {
-        return done(why, normalized);
-    }
-    if is_minimal_type(q.qtype) {
-        let full = reference.and_then(|r| r.as_ref()).unwrap_or(b);
-        if !full.answer.is_empty() {
-            // BIND (minimal-any) answers one RRset over UDP; secondary53 may
-            // answer one or all: its answer must be a non-empty subset of
-            // BIND's full answer, with the RRSIGs of its RRsets under DO.
-            if s.answer.is_empty() {
-                why.push(format!("{} answer empty", q.qtype));
-            } else if !s.answer.is_subset(&full.answer) {
-                why.push(format!(
-                    "{} answer not a subset of BIND's full answer over TCP",
-                    q.qtype
-                ));
-            }
-            if q.opts.dnssec {
-                let sigs = |r: &Response| -> BTreeSet<String> {
-                    r.answer
-                        .iter()
-                        .filter(|l| rtype_of(l) == "rrsig")
-                        .map(|l| format!("{} {}", owner_of(l), covered_of(l)))
-                        .collect()
-                };
-                let (in_full, in_sec) = (sigs(full), sigs(s));
-                let unsigned = s.answer.iter().any(|l| {
-                    let key = format!("{} {}", owner_of(l), rtype_of(l));
-                    rtype_of(l) != "rrsig" && in_full.contains(&key) && !in_sec.contains(&key)
-                });
-                if unsigned {
-                    why.push(format!("{} answer lacks the RRSIG of its RRset", q.qtype));
-                }
-            }
-            return done(why, normalized);
+    let mut additional_compared = true;
+    let full = reference.and_then(|r| r.as_ref()).unwrap_or(b);
+    if is_minimal_type(q.qtype) && !full.answer.is_empty() && !s.tc {
+        // RFC 8482: one RRset (see the module documentation).
+        if let Some(w) = check_one_rrset(q, full, s) {
+            why.push(w);
         }
-    }
-    if b.answer != s.answer {
+        // The additional data belongs to the RRset chosen: compared when
+        // BIND chose the same one.
+        additional_compared = b.answer == s.answer;
+        if !additional_compared {
+            normalized.push("ANY/RRSIG: another RRset than BIND's, additional data not compared");
+        }
+    } else if b.answer != s.answer {
         why.push("answer".into());
     }
     if b.authority != s.authority {
         why.push("authority".into());
     }
-    if b.additional != s.additional {
+    if additional_compared && b.additional != s.additional {
         if q.opts.bufsize.is_some_and(|size| size <= 512) && b.additional.is_empty() {
             // BIND adds no additional data at all when the requester's EDNS
             // buffer is 512 bytes or less (even when it would fit; without
@@ -904,9 +1007,26 @@ fn show_response(out: &mut String, label: &str, r: &Option<Response>, other: &Op
 // Setup
 // ---------------------------------------------------------------------------
 
+/// UDP workers of the secondary53 under test: as many sockets on its port.
+const UDP_WORKERS: usize = 2;
+
+/// UDP sockets bound to 127.0.0.1:`port` on this host (`/proc/net/udp`).
+/// secondary53's workers share their port with `SO_REUSEPORT`, which lets
+/// another process of the same user (another test run on a shared machine
+/// that picked the same free port) bind it too and take part of the
+/// queries: the answers would then not all be secondary53's.
+fn udp_sockets_on(port: u16) -> usize {
+    let local = format!("0100007F:{port:04X}");
+    fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(local.as_str()))
+        .count()
+}
+
 fn secondary_config(port: u16, dir: &Path, primary: &str) -> String {
     format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\n\
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nudp_workers = {UDP_WORKERS}\n\n\
          [[zone]]\nname = \"{ZONE}\"\nprimaries = [\"{primary}\"]\n\
          connect_timeout = 2\nmessage_timeout = 4\ntransfer_timeout = 60\n",
         dir.join("var").display()
@@ -925,8 +1045,134 @@ fn query_serial(port: u16) -> Option<u32> {
     ]))
 }
 
-fn run_variant(variant: Variant) {
-    let started = Instant::now();
+/// The zone, served by BIND and transferred to secondary53: by AXFR for
+/// the AXFR variants; for [`Variant::IxfrChain`], from a different first
+/// version through a chain of dynamic updates, each transferred by IXFR
+/// (checked in secondary53's journal), until BIND holds [`zone_text`].
+struct Servers {
+    bind: Bind,
+    _sec: Secondary,
+    port: u16,
+    owners: BTreeSet<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// The first version of the IXFR chain and the updates that lead from it
+/// to [`zone_text`]: records added (mixed case in RDATA, TXT and CAA
+/// values, wildcard data, an empty non-terminal, a delegation's NS and DS,
+/// the big TXT RRsets), records deleted (some at names that then vanish),
+/// and RRsets replaced (a TTL and a value's case changed).
+fn ixfr_chain() -> (String, Vec<String>) {
+    let z = zone_text();
+    // Lines of zone_text() the first version lacks, and their updates.
+    let added: &[(&str, &str)] = &[
+        (
+            "mixed.case    IN MX   5 Host1\n",
+            "update add mixed.case.diff.test. 300 IN MX 5 Host1.diff.test.",
+        ),
+        (
+            "@             IN TXT  \"site-verification=Abc123\"\n",
+            "update add diff.test. 300 IN TXT \"site-verification=Abc123\"",
+        ),
+        (
+            "caa           IN CAA  128 tbs \"Unknown\"\n",
+            "update add caa.diff.test. 300 IN CAA 128 tbs \"Unknown\"",
+        ),
+        (
+            "*.wild        IN MX   10 mail\n",
+            "update add *.wild.diff.test. 300 IN MX 10 mail.diff.test.",
+        ),
+        (
+            "a.b.ent       IN A    192.0.2.150\n",
+            "update add a.b.ent.diff.test. 300 IN A 192.0.2.150",
+        ),
+        (
+            "sub           IN NS   ns.outside.example.\n",
+            "update add sub.diff.test. 300 IN NS ns.outside.example.",
+        ),
+        (
+            "secure        IN DS   12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118B2A0BA0F5D2F9D6C1B1C8E7F\n",
+            "update add secure.diff.test. 300 IN DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118B2A0BA0F5D2F9D6C1B1C8E7F",
+        ),
+        (
+            "c.chain       IN TXT  \"end of chain\"\n",
+            "update add c.chain.diff.test. 300 IN TXT \"end of chain\"",
+        ),
+        (
+            "host2         IN A    192.0.2.3\n",
+            "update add host2.diff.test. 300 IN A 192.0.2.3",
+        ),
+        (
+            "www      600  IN TXT  \"web server\"\n",
+            "update add www.diff.test. 600 IN TXT \"web server\"",
+        ),
+        (
+            "@             IN CAA  0 issue \"ca.example.net\"\n",
+            "update add diff.test. 300 IN CAA 0 issue \"ca.example.net\"",
+        ),
+    ];
+    let mut first = z.clone();
+    for (line, _) in added {
+        assert!(first.contains(line), "zone_text() has no line {line:?}");
+        first = first.replacen(line, "", 1);
+    }
+    // The big TXT RRsets come by update too.
+    let mut big_updates = Vec::new();
+    first = first
+        .lines()
+        .filter(|l| {
+            let big = l.starts_with("big ") || l.starts_with("huge ");
+            if big {
+                let (owner, rest) = l.split_once(' ').expect("owner");
+                let value = rest.trim_start().trim_start_matches("IN").trim_start();
+                let value = value.trim_start_matches("TXT").trim_start();
+                big_updates.push(format!("update add {owner}.diff.test. 300 IN TXT {value}"));
+            }
+            !big
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Records the first version has and later versions do not, and the
+    // old forms of RRsets that are replaced.
+    first.push_str(
+        "gone          IN A    192.0.2.99\n\
+         gone          IN TXT  \"Going Away\"\n\
+         host2         IN A    192.0.2.4\n\
+         *.wild        IN AAAA 2001:db8::99\n\
+         x.old.ent     IN A    192.0.2.151\n\
+         www       60  IN TXT  \"web server\"\n\
+         @             IN CAA  0 issue \"CA.Example.NET\"\n",
+    );
+    let mut steps = vec![
+        added[..4]
+            .iter()
+            .map(|(_, u)| u.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        [
+            "update delete gone.diff.test.",
+            "update delete host2.diff.test. A 192.0.2.4",
+            "update delete *.wild.diff.test. AAAA",
+            "update delete x.old.ent.diff.test.",
+        ]
+        .join("\n"),
+        added[4..9]
+            .iter()
+            .map(|(_, u)| u.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        // Replaced RRsets: a TTL, a value's case.
+        format!(
+            "update delete www.diff.test. TXT\n{}\nupdate delete diff.test. CAA 0 issue \"CA.Example.NET\"\n{}",
+            added[9].1, added[10].1
+        ),
+    ];
+    steps.push(big_updates[..3].join("\n"));
+    steps.push(big_updates[3..].join("\n"));
+    (first, steps)
+}
+
+fn start_servers(variant: Variant) -> Servers {
     let dir = tempfile::Builder::new()
         .prefix("differential-")
         .tempdir()
@@ -935,12 +1181,15 @@ fn run_variant(variant: Variant) {
     fs::create_dir(&keys).expect("create keys dir");
     let text = served_text(variant, &keys);
     let owners = owner_names(&text, &keys);
-
+    let (first, steps) = match variant {
+        Variant::IxfrChain => ixfr_chain(),
+        _ => (text.clone(), Vec::new()),
+    };
     let port = free_port();
     let bind = Bind::start(BindOptions {
         notify_to: vec![port],
         extra_options: BIND_OPTIONS.to_string(),
-        ..BindOptions::new(ZONE, text)
+        ..BindOptions::new(ZONE, first)
     });
     let sec = Secondary::start(
         dir.path(),
@@ -951,71 +1200,97 @@ fn run_variant(variant: Variant) {
         Duration::from_secs(30),
         || query_serial(port) == Some(SERIAL),
     );
-    let setup = started.elapsed();
+    for (i, step) in steps.iter().enumerate() {
+        bind.update(step);
+        let serial = SERIAL + 1 + i as u32;
+        assert_eq!(bind.soa_serial(), serial, "BIND's serial after update {i}");
+        // Each version reaches secondary53 before the next is made, so
+        // each comes as its own IXFR.
+        wait_until(
+            &format!("secondary53 serves {ZONE} serial {serial}"),
+            Duration::from_secs(20),
+            || query_serial(port) == Some(serial),
+        );
+    }
+    // secondary53 stores what BIND serves: every record once, RDATA as is.
+    common::assert_zones_equal(ZONE, &bind.axfr(), &common::zone_dump(&sec, ZONE));
+    if variant == Variant::IxfrChain {
+        // BIND now holds the zone of the other variants, at a later serial.
+        let last = SERIAL + steps.len() as u32;
+        common::assert_zones_equal(
+            ZONE,
+            &text.replace(&SERIAL.to_string(), &last.to_string()),
+            &bind.axfr(),
+        );
+        let (ok, journal, err) = sec.cli(&["journal", ZONE]);
+        assert!(ok, "secondary53 journal: {err}");
+        let kinds: Vec<&str> = journal
+            .lines()
+            .filter(|l| l.starts_with("version "))
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("kind=")))
+            .collect();
+        let mut want = vec!["axfr"];
+        want.extend(std::iter::repeat_n("ixfr", steps.len()));
+        assert_eq!(
+            kinds, want,
+            "the first version by AXFR, every update by IXFR:\n{journal}"
+        );
+    }
+    Servers {
+        bind,
+        _sec: sec,
+        port,
+        owners,
+        _dir: dir,
+    }
+}
 
-    let queries = corpus(variant, &owners);
+fn run_variant(variant: Variant) {
+    let started = Instant::now();
+    let servers = start_servers(variant);
+    let setup = started.elapsed();
+    let queries = corpus(variant, &servers.owners);
     let t = Instant::now();
-    let first = ask_and_compare(bind.port(), port, &queries);
-    // A mismatch counts only if it shows again when asked a second time
-    // (one-off glitches, e.g. a lost datagram, are reported, not failed).
-    let again_idx: Vec<usize> = (0..queries.len())
-        .filter(|&i| first.outcomes[i].0.is_some())
-        .collect();
-    let again_queries: Vec<Query> = again_idx.iter().map(|&i| queries[i].clone()).collect();
-    let again = ask_and_compare(bind.port(), port, &again_queries);
+    let round = ask_and_compare(servers.bind.port(), servers.port, &queries);
     let query_time = t.elapsed();
+    // Every answer came from the secondary53 under test only if nothing
+    // else shared its port meanwhile.
+    let sockets = udp_sockets_on(servers.port);
+    assert_eq!(
+        sockets, UDP_WORKERS,
+        "{sockets} UDP sockets on port {} where secondary53 has {UDP_WORKERS}: another \
+         process bound the same port (SO_REUSEPORT) and answered part of the queries; \
+         this run compares nothing",
+        servers.port
+    );
 
     let mut mismatches = Vec::new();
-    let mut one_off = Vec::new();
     let mut normalizations: BTreeMap<&str, usize> = BTreeMap::new();
-    for (what, normalized) in &first.outcomes {
-        if what.is_none() {
-            for n in normalized {
-                *normalizations.entry(n).or_default() += 1;
-            }
-        }
-    }
-    for (j, &i) in again_idx.iter().enumerate() {
-        let (what, normalized) = &again.outcomes[j];
+    for (i, (what, normalized)) in round.outcomes.iter().enumerate() {
         for n in normalized {
             *normalizations.entry(n).or_default() += 1;
         }
-        match what {
-            Some(what) => mismatches.push(Mismatch {
+        if let Some(what) = what {
+            mismatches.push(Mismatch {
                 query: queries[i].describe(),
                 kind: format!("{}: {what}", queries[i].qtype),
                 what: what.clone(),
-                bind: again.bind[j].clone(),
-                sec: again.sec[j].clone(),
-            }),
-            None => {
-                let header = |r: &Option<Response>| {
-                    r.as_ref().map_or("no response".to_string(), |r| {
-                        format!("{}, {} answer records", r.header(), r.answer.len())
-                    })
-                };
-                one_off.push(format!(
-                    "{} (differed in {}; BIND: {}; secondary53: {})",
-                    queries[i].describe(),
-                    first.outcomes[i].0.as_deref().unwrap_or(""),
-                    header(&first.bind[i]),
-                    header(&first.sec[i]),
-                ))
-            }
+                bind: round.bind[i].clone(),
+                sec: round.sec[i].clone(),
+            });
         }
     }
     eprintln!(
         "differential {variant:?}: {} queries (+{} to BIND over TCP for full ANY/RRSIG \
          answers), {} mismatches; setup {setup:?}, queries {query_time:?}; asked again after \
-         no response: BIND {}, secondary53 {}; normalized: {normalizations:?}; mismatches \
-         that did not show again: {one_off:?}",
+         no response: BIND {}, secondary53 {}; normalized: {normalizations:?}",
         queries.len(),
-        first.references,
+        round.references,
         mismatches.len(),
-        first.retried_bind,
-        first.retried_sec,
+        round.retried_bind,
+        round.retried_sec,
     );
-    let answered = first.bind.iter().filter(|r| r.is_some()).count();
+    let answered = round.bind.iter().filter(|r| r.is_some()).count();
     assert!(
         answered * 10 >= queries.len() * 9,
         "BIND answered only {answered} of {} queries: is dig output parsed right?",
@@ -1059,8 +1334,7 @@ fn run_variant(variant: Variant) {
     for (k, n) in per_kind {
         let _ = writeln!(msg, "  {n:>5}  {k}");
     }
-    drop(sec);
-    drop(bind);
+    drop(servers);
     panic!("{msg}");
 }
 
@@ -1131,4 +1405,140 @@ fn nsec_signed_zone_answers_match_bind() {
 #[test]
 fn nsec3_signed_zone_answers_match_bind() {
     run_variant(Variant::Nsec3);
+}
+
+#[test]
+fn zone_built_by_a_chain_of_ixfrs_answers_match_bind() {
+    run_variant(Variant::IxfrChain);
+}
+
+/// The comparison itself: each rule catches what it is named for (no
+/// servers involved).
+#[test]
+fn comparison_rules_catch_what_they_name() {
+    let q = |qtype: &'static str, dnssec: bool| Query {
+        name: "x.diff.test.".into(),
+        qtype,
+        opts: Opts {
+            dnssec,
+            ..Opts::PLAIN
+        },
+    };
+    let resp = |answer: &[&str], tc: bool| Response {
+        qname: "x.diff.test.".into(),
+        qtype: "A".into(),
+        rcode: "NOERROR".into(),
+        aa: true,
+        tc,
+        answer: {
+            let mut a: Vec<String> = answer.iter().map(|l| normalize(l)).collect();
+            a.sort();
+            a
+        },
+        size: 100,
+        ..Response::default()
+    };
+    let differs = |q: &Query, b: &Response, s: &Response, full: Option<&Response>| {
+        let reference = full.map(|f| Some(f.clone()));
+        compare(q, &Some(b.clone()), &Some(s.clone()), reference.as_ref()).0
+    };
+    let a1 = "x.diff.test. 300 IN A 192.0.2.1";
+    let a2 = "x.diff.test. 300 IN A 192.0.2.2";
+    let mx = "x.diff.test. 300 IN MX 10 Host1.diff.test.";
+    let txt = "x.diff.test. 300 IN TXT \"Two  Spaces\"";
+    let sig_a =
+        "x.diff.test. 300 IN RRSIG A 13 3 300 20300101000000 20200101000000 1 diff.test. AAAA";
+    let sig_mx =
+        "x.diff.test. 300 IN RRSIG MX 13 3 300 20300101000000 20200101000000 1 diff.test. BBBB";
+
+    // Owner case is not a difference; RDATA case and spacing are.
+    assert_eq!(
+        differs(
+            &q("MX", false),
+            &resp(&[mx], false),
+            &resp(&["X.Diff.Test. 300 IN MX 10 Host1.diff.test."], false),
+            None
+        ),
+        None
+    );
+    assert!(
+        differs(
+            &q("MX", false),
+            &resp(&[mx], false),
+            &resp(&["x.diff.test. 300 IN MX 10 host1.diff.test."], false),
+            None
+        )
+        .is_some()
+    );
+    assert!(
+        differs(
+            &q("TXT", false),
+            &resp(&[txt], false),
+            &resp(&["x.diff.test. 300 IN TXT \"Two Spaces\""], false),
+            None
+        )
+        .is_some()
+    );
+    // A record twice is a difference.
+    assert!(
+        differs(
+            &q("A", false),
+            &resp(&[a1, a2], false),
+            &resp(&[a1, a1, a2], false),
+            None
+        )
+        .is_some()
+    );
+    // Truncated answers are compared in full.
+    assert!(differs(&q("A", false), &resp(&[a1], true), &resp(&[], true), None).is_some());
+    assert_eq!(
+        differs(&q("A", false), &resp(&[a1], true), &resp(&[a1], true), None),
+        None
+    );
+    // ANY: one whole RRset of the full answer, its RRSIGs exactly under DO.
+    let full = resp(&[a1, a2, mx, sig_a, sig_mx], false);
+    let bind_udp = resp(&[mx, sig_mx], false);
+    let any = q("ANY", true);
+    assert_eq!(
+        differs(&any, &bind_udp, &resp(&[a1, a2, sig_a], false), Some(&full)),
+        None
+    );
+    assert!(
+        differs(&any, &bind_udp, &resp(&[a1, sig_a], false), Some(&full)).is_some(),
+        "part of an RRset"
+    );
+    assert!(
+        differs(&any, &bind_udp, &resp(&[a1, a2], false), Some(&full)).is_some(),
+        "RRSIG missing"
+    );
+    assert!(
+        differs(
+            &any,
+            &bind_udp,
+            &resp(&[a1, a2, sig_a, sig_mx], false),
+            Some(&full)
+        )
+        .is_some(),
+        "another RRset's RRSIG"
+    );
+    assert!(
+        differs(
+            &any,
+            &bind_udp,
+            &resp(&[a1, a2, mx, sig_a, sig_mx], false),
+            Some(&full)
+        )
+        .is_some(),
+        "two RRsets"
+    );
+    assert!(
+        differs(
+            &q("ANY", false),
+            &bind_udp,
+            &resp(&[a1, a2, sig_a], false),
+            Some(&full)
+        )
+        .is_some(),
+        "RRSIG without DO"
+    );
 }

@@ -163,3 +163,84 @@ fn fake_primary_good_and_broken_transfers() {
     assert!(!out.contains("XFR size"), "{out}");
     assert_eq!(fake.axfr_requests(), 6);
 }
+
+/// The zone comparison sees what it is meant to see: owner names compare
+/// case-insensitively, RDATA exactly (case in TXT, CAA and names inside
+/// RDATA, spaces inside quoted strings), and duplicates count; relative
+/// names, inherited owners, parentheses and an AXFR's closing SOA are
+/// only formatting.
+#[test]
+fn zone_comparison_is_exact_where_it_must_be() {
+    let base = "$ORIGIN example.com.\n$TTL 300\n\
+                @ 3600 IN SOA ns1 hostmaster ( 7 3600 600 86400 300 ) ; comment\n\
+                @ 3600 IN NS ns1\nns1 IN A 127.0.0.1\n\
+                www IN A 192.0.2.1\n    IN TXT \"Mixed Case\" \"two  spaces\"\n\
+                mail IN MX 10 Host1.example.com.\n\
+                caa IN CAA 0 issue \"CA.example.net\"\n";
+    let same_spelled_otherwise = "example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 86400 300\n\
+         WWW.Example.COM. 300 IN TXT \"Mixed Case\" \"two  spaces\"\n\
+         example.com. 3600 IN NS ns1.example.com.\n\
+         NS1.example.com. 300 IN A 127.0.0.1\n\
+         www.example.com. 300 IN A 192.0.2.1\n\
+         mail.example.com. 300 IN MX 10 Host1.example.com.\n\
+         caa.example.com. 300 IN CAA 0 issue \"CA.example.net\"\n\
+         example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 86400 300\n";
+    assert_zones_equal(ZONE, base, same_spelled_otherwise);
+
+    let differs = |from: &str, to: &str, what: &str| {
+        assert!(base.contains(from), "test setup: {from:?}");
+        let changed = base.replacen(from, to, 1);
+        let diff = zones_equal(ZONE, base, &changed)
+            .expect_err(&format!("{what} must make the zones differ"));
+        assert!(
+            diff.contains("1 only in A, 1 only in B") || diff.contains("0 only in A, 1 only in B"),
+            "{what}: {diff}"
+        );
+    };
+    differs("\"Mixed Case\"", "\"mixed case\"", "case in a TXT string");
+    differs("two  spaces", "two spaces", "spaces inside a quoted string");
+    differs(
+        "Host1.example.com.",
+        "host1.example.com.",
+        "case of a name in RDATA",
+    );
+    differs(
+        "\"CA.example.net\"",
+        "\"ca.example.net\"",
+        "case in a CAA value",
+    );
+    differs(
+        "ns1 IN A 127.0.0.1\n",
+        "ns1 IN A 127.0.0.1\nns1 IN A 127.0.0.1\n",
+        "a duplicate",
+    );
+    differs(
+        "www IN A 192.0.2.1\n",
+        "www IN A 192.0.2.1\nWWW IN A 192.0.2.1\n",
+        "a duplicate spelled in other case",
+    );
+
+    // Duplicates count on both sides: the same duplicate on each is equal,
+    // and the difference names the record.
+    let twice = base.replacen(
+        "ns1 IN A 127.0.0.1\n",
+        "ns1 IN A 127.0.0.1\nns1 IN A 127.0.0.1\n",
+        1,
+    );
+    assert_zones_equal(ZONE, &twice, &twice);
+    let diff = zones_equal(ZONE, &twice, base).expect_err("two copies against one");
+    assert!(
+        diff.contains("1 only in A, 0 only in B")
+            && diff.contains("ns1.example.com. 300 IN A 127.0.0.1"),
+        "{diff}"
+    );
+    // A second SOA that is not an AXFR's closing one is a duplicate too.
+    let two_soas =
+        format!("{base}@ 3600 IN SOA ns1 hostmaster 7 3600 600 86400 300\nzzz IN A 192.0.2.9\n");
+    let diff = zones_equal(ZONE, &two_soas, &format!("{base}zzz IN A 192.0.2.9\n"))
+        .expect_err("an SOA in the middle of the zone twice");
+    assert!(
+        diff.contains("1 only in A, 0 only in B") && diff.contains("SOA"),
+        "{diff}"
+    );
+}

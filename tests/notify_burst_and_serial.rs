@@ -34,12 +34,14 @@ const NOT_NEWER: &str = "primary serial is not newer than ours (RFC 1982); keepi
 
 /// A secondary of `ZONE` from `primary` (IXFR enabled, the default), with a
 /// long refresh and retry so only NOTIFY and the CLI start checks, NOTIFY
-/// allowed from 127.0.0.1, and short network limits.
-fn config(port: u16, dir: &Path, primary: &str) -> String {
+/// allowed from 127.0.0.1, short network limits, and the metrics endpoint
+/// on `metrics`.
+fn config(port: u16, metrics: u16, dir: &Path, primary: &str) -> String {
     format!(
         r#"[server]
 listen = ["127.0.0.1:{port}"]
 data_dir = "{data}"
+metrics = "127.0.0.1:{metrics}"
 
 [[zone]]
 name = "{ZONE}"
@@ -90,19 +92,20 @@ fn start_fake(serial: u32, axfr: Script, ixfr: Script) -> FakePrimary {
 }
 
 /// Starts a secondary53 against `fake` and waits (up to 15 s) until it
-/// stored `serial`. Retries on a fresh port if its listen port was taken
-/// meanwhile.
-fn start_secondary(dir: &Path, fake: &FakePrimary, serial: u32) -> (Secondary, u16) {
+/// stored `serial`. Retries on fresh ports if its listen port was taken
+/// meanwhile. Returns it, its DNS port and its metrics port.
+fn start_secondary(dir: &Path, fake: &FakePrimary, serial: u32) -> (Secondary, u16, u16) {
     for attempt in 1..=BIND_ATTEMPTS {
         let port = free_port();
+        let metrics = free_port();
         let log_before = fs::read_to_string(dir.join("secondary53.log"))
             .unwrap_or_default()
             .len();
-        let mut sec = Secondary::start(dir, &config(port, dir, &fake.addr()));
+        let mut sec = Secondary::start(dir, &config(port, metrics, dir, &fake.addr()));
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if stored_serial(&sec, ZONE) == Some(serial) {
-                return (sec, port);
+                return (sec, port, metrics);
             }
             if let Some(status) = sec.try_exit_status() {
                 let new_log = sec.log().get(log_before..).unwrap_or_default().to_string();
@@ -240,7 +243,7 @@ fn a_burst_of_notifies_causes_one_transfer() {
         Script::Rcode(ResponseCode::NotImp),
     );
     let dir = temp_dir();
-    let (mut sec, port) = start_secondary(dir.path(), &fake, 1);
+    let (mut sec, port, metrics) = start_secondary(dir.path(), &fake, 1);
 
     assert_eq!(
         journal_versions(&sec).len(),
@@ -272,9 +275,43 @@ fn a_burst_of_notifies_causes_one_transfer() {
         || stored_serial(&sec, ZONE) == Some(2),
     );
     let took = burst_started.elapsed();
-    // Anything the burst could still cause would happen in this time.
-    thread::sleep(Duration::from_secs(2));
+    // Every NOTIFY was answered, so each was accepted and its check asked
+    // for (or merged into one already asked for). Once the zone has settled
+    // (no check running, none asked for), all the burst caused is done and
+    // the counters below are final for it.
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
     assert!(sec.is_running(), "secondary53 exited");
+    let zone = format!("zone=\"{ZONE}.\"");
+    let m = common::net::scrape(metrics).expect("scrape the metrics endpoint");
+    let count = |name: &str, labels: &[&str]| {
+        let mut all = vec![zone.as_str()];
+        all.extend_from_slice(labels);
+        common::metric_sum(&m, name, &all)
+    };
+    assert_eq!(
+        count(
+            "secondary53_notify_received_total",
+            &["result=\"accepted\""]
+        ),
+        f64::from(BURST)
+    );
+    assert_eq!(
+        count("secondary53_transfers_total", &["result=\"ok\""]),
+        2.0,
+        "the first transfer and one for the burst"
+    );
+    assert_eq!(
+        count(
+            "secondary53_refresh_checks_total",
+            &["result=\"transferred\""]
+        ),
+        2.0
+    );
+    let burst_checks = count("secondary53_refresh_checks_total", &[]) - 1.0;
+    assert!(
+        (1.0..=5.0).contains(&burst_checks),
+        "{BURST} NOTIFYs caused {burst_checks} checks; they should merge"
+    );
 
     let accepted = log_lines(&sec, "NOTIFY accepted").len() - accepted_before;
     assert_eq!(accepted, usize::from(BURST), "every NOTIFY is accepted");
@@ -336,7 +373,7 @@ fn serial_going_backwards_keeps_the_zone_until_retransfer() {
         Script::Rcode(ResponseCode::NotImp),
     );
     let dir = temp_dir();
-    let (mut sec, port) = start_secondary(dir.path(), &fake, 100);
+    let (mut sec, port, _metrics) = start_secondary(dir.path(), &fake, 100);
     let before = zone_dump(&sec, ZONE);
     assert!(before.contains("h9.example.com."), "{before}");
     assert_zones_equal(ZONE, &primary_axfr(&fake), &before);
@@ -414,7 +451,7 @@ fn serial_wrapping_around_is_newer_and_is_transferred() {
         Script::Rcode(ResponseCode::NotImp),
     );
     let dir = temp_dir();
-    let (mut sec, port) = start_secondary(dir.path(), &fake, u32::MAX);
+    let (mut sec, port, _metrics) = start_secondary(dir.path(), &fake, u32::MAX);
 
     let wrapped = a_record("wrapped.example.com.", 300, Ipv4Addr::new(192, 0, 2, 5));
     let mut changed = records;

@@ -10,7 +10,6 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{Name, RecordType};
 
 use common::net::{sample, scrape};
@@ -39,10 +38,11 @@ fn notify(id: u16, zone: &str) -> Vec<u8> {
 fn signed_query(id: u16, key: &str, secret: &[u8]) -> Vec<u8> {
     let key = secondary53::config::KeyConfig {
         name: Name::from_ascii(key).expect("key name"),
-        algorithm: TsigAlgorithm::HmacSha256,
+        algorithm: secondary53::tsig::Algorithm::HmacSha256,
+        mac_len: None,
         secret: secret.to_vec(),
     };
-    let signer = secondary53::tsig::signer(&key).expect("signer");
+    let signer = key.tsig_key().expect("signer");
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(
         Name::from_ascii(format!("{PRIMARY_ZONE}.")).expect("name"),

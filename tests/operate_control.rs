@@ -66,12 +66,33 @@ fn status_refresh_and_retransfer_through_the_control_socket() {
     let s2 = status();
     assert_eq!(field(&s2, "last_kind=").as_deref(), Some("IXFR"), "{s2}");
 
-    // refresh: an SOA check now (up to date: no transfer).
+    // refresh: an SOA check now (up to date: no transfer). Checked once
+    // the zone has settled after it: the check ran (it logged that the zone
+    // is up to date) and committed nothing.
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    let before_refresh = status();
+    let up_to_date = || sec.log().matches("zone is up to date").count();
+    let checks_before = up_to_date();
     let (ok, out, _) = sec.cli(&["zone", "refresh", ZONE]);
     assert!(
         ok && out.contains("refresh of control.test. scheduled"),
         "{out}"
     );
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    assert_eq!(up_to_date(), checks_before + 1, "one check, up to date");
+    let after_refresh = status();
+    for key in [
+        "versions_committed=",
+        "last_kind=",
+        "serial=",
+        "last_transfer=",
+    ] {
+        assert_eq!(
+            field(&after_refresh, key),
+            field(&before_refresh, key),
+            "{key}: the refresh found the zone up to date\n{before_refresh}{after_refresh}"
+        );
+    }
 
     // retransfer: a full AXFR, waited for, with progress on stderr.
     let (ok, out, err) = sec.cli(&["zone", "retransfer", ZONE]);

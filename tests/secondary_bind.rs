@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::{query_serial, stored_serial, zone_dump};
+use common::{metric_sum, query_serial, stored_serial, zone_dump};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Mutex;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fake_primary::{FakePrimary, Script, a_record, sample_records};
@@ -37,13 +36,19 @@ struct SecOpts {
     wrong_secret: bool,
     allow_notify: Option<&'static str>,
     extra: &'static str,
+    /// Port for the Prometheus endpoint.
+    metrics: Option<u16>,
 }
 
 fn secondary_config(port: u16, dir: &Path, primaries: &[String], o: &SecOpts) -> String {
     let mut c = format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\n",
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n",
         dir.join("var").display()
     );
+    if let Some(m) = o.metrics {
+        c.push_str(&format!("metrics = \"127.0.0.1:{m}\"\n"));
+    }
+    c.push('\n');
     if o.key || o.wrong_secret {
         let secret = if o.wrong_secret {
             "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE="
@@ -77,6 +82,7 @@ struct Setup {
     bind: Bind,
     sec: Secondary,
     port: u16,
+    metrics: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -96,6 +102,7 @@ fn start(
         bind,
         sec,
         port,
+        metrics: o.metrics,
     }
 }
 
@@ -128,6 +135,46 @@ fn zone_state(sec: &Secondary) -> Option<String> {
         .find(|l| l.starts_with("example.com."))
         .and_then(|l| l.split_whitespace().nth(3))
         .map(str::to_string)
+}
+
+/// `key=value` fields of the zone's line in `secondary53 zone status` (the
+/// running server's view; `error=` runs to the end of the line).
+fn zone_status(sec: &Secondary) -> BTreeMap<String, String> {
+    let (ok, out, err) = sec.cli(&["zone", "status", ZONE]);
+    assert!(ok, "zone status failed: {out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("zone=example.com."))
+        .unwrap_or_else(|| panic!("no status line for {ZONE}: {out}"));
+    let (head, error) = line.split_once(" error=").unwrap_or((line, "-"));
+    let mut fields: BTreeMap<String, String> = head
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    fields.insert("error".into(), error.to_string());
+    fields
+}
+
+/// Counters of the zone from the metrics endpoint on `port`: NOTIFYs
+/// accepted and refused, completed refresh checks, committed transfers.
+fn zone_counters(port: u16) -> [f64; 4] {
+    let m = common::net::scrape(port).expect("scrape the metrics endpoint");
+    let zone = "zone=\"example.com.\"";
+    [
+        metric_sum(
+            &m,
+            "secondary53_notify_received_total",
+            &[zone, "result=\"accepted\""],
+        ),
+        metric_sum(
+            &m,
+            "secondary53_notify_received_total",
+            &[zone, "result=\"refused\""],
+        ),
+        metric_sum(&m, "secondary53_refresh_checks_total", &[zone]),
+        metric_sum(&m, "secondary53_transfers_total", &[zone, "result=\"ok\""]),
+    ]
 }
 
 /// Runs `secondary53 zone refresh example.com` against the running server.
@@ -615,6 +662,8 @@ fn tsig_transfers_work_with_the_right_key_and_a_wrong_secret_keeps_the_previous_
         refused.iter().any(|l| l.contains("xfer")),
         "the NOTIFY signed with the other secret should be refused: {refused:#?}"
     );
+    // The failure is stored after it is logged: once the check is over.
+    common::wait_settled(&s.sec, ZONE, Duration::from_secs(10));
     assert_eq!(stored_serial(&s.sec, ZONE), Some(serial));
     assert_eq!(query_serial(s.port, ZONE), Some(serial));
     assert_eq!(zone_dump(&s.sec, ZONE), before);
@@ -658,7 +707,25 @@ fn restart_with_primary_down_serves_the_stored_zone_at_once() {
     assert_eq!(zone_dump(&s.sec, ZONE), before);
     // The primary is down, so compare with its AXFR from before.
     assert_zones_equal(ZONE, &primary, &zone_dump(&s.sec, ZONE));
-    thread::sleep(Duration::from_millis(500));
+    // Nothing was transferred since the start, no check has run (it would
+    // have failed, the primary being down), and the next one is the
+    // stored refresh time, an hour after the last: no transfer is coming.
+    wait_control(&s.sec);
+    common::wait_settled(&s.sec, ZONE, Duration::from_secs(5));
+    let st = zone_status(&s.sec);
+    assert_eq!(st["versions_committed"], "0", "{st:?}");
+    assert_eq!(st["last_kind"], "-", "{st:?}");
+    assert_eq!(st["error"], "-", "no check ran: {st:?}");
+    assert_eq!(st["serial"], "100", "{st:?}");
+    let next: i64 = st["next_refresh"].parse().expect("next_refresh");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        next > now + 600,
+        "next check {next} is not far from now {now}: {st:?}"
+    );
     let committed = log_lines(&s.sec, since, "transfer committed");
     assert!(committed.is_empty(), "{committed:#?}");
 }
@@ -722,30 +789,44 @@ fn notify_from_outside_allow_notify_is_refused_and_refresh_still_works() {
         SecOpts {
             allow_notify: Some("127.0.0.2/32"),
             extra: "refresh = 3600\n",
+            metrics: Some(free_port()),
             ..SecOpts::default()
         },
     );
     wait_serial(&s.sec, 100, Duration::from_secs(20));
+    let metrics = s.metrics.expect("metrics on");
+    wait_until("the first check is counted", Duration::from_secs(5), || {
+        zone_counters(metrics)[2] == 1.0
+    });
     let since = s.sec.log().len();
     s.bind
         .update("update add ignored.example.com. 300 IN A 192.0.2.88");
-    let updated = Instant::now();
     let serial = s.bind.soa_serial();
     assert!(serial != 100);
-    wait_until("NOTIFY refused is logged", Duration::from_secs(3), || {
-        !log_lines(&s.sec, since, "NOTIFY refused").is_empty()
+    wait_until("NOTIFY refused is counted", Duration::from_secs(5), || {
+        zone_counters(metrics)[1] >= 1.0
     });
     let refused = log_lines(&s.sec, since, "NOTIFY refused").remove(0);
     assert!(
         refused.contains("127.0.0.1 is not in allow_notify"),
         "{refused}"
     );
-    thread::sleep(Duration::from_secs(3).saturating_sub(updated.elapsed()));
+    // Only an accepted NOTIFY schedules a check: none was accepted, none
+    // is running or asked for, and none ran beyond the first transfer's.
+    common::wait_settled(&s.sec, ZONE, Duration::from_secs(5));
+    let [accepted, _, checks, transfers] = zone_counters(metrics);
+    assert_eq!(accepted, 0.0, "no NOTIFY accepted");
+    assert_eq!(checks, 1.0, "no check beyond the first");
+    assert_eq!(transfers, 1.0, "no transfer beyond the first");
     assert_eq!(stored_serial(&s.sec, ZONE), Some(100));
     assert!(log_lines(&s.sec, since, "NOTIFY accepted").is_empty());
 
     control_refresh(&s.sec);
     wait_serial(&s.sec, serial, Duration::from_secs(5));
+    wait_until("the refresh is counted", Duration::from_secs(5), || {
+        zone_counters(metrics)[2] == 2.0
+    });
+    assert_eq!(zone_counters(metrics), [0.0, 1.0, 2.0, 2.0]);
     assert_equal_to_primary(&s);
 }
 

@@ -19,8 +19,8 @@ use common::fake_primary::{
 };
 use common::{Secondary, dig, free_port, query_serial, stored_serial, wait_until, zone_dump};
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
-use hickory_proto::rr::{DNSClass, Record, TSigner};
+use hickory_proto::rr::{DNSClass, Record};
+use secondary53::tsig::{Algorithm, TsigKey};
 
 const ZONE: &str = "example.com";
 const APEX: &str = "example.com.";
@@ -303,11 +303,11 @@ fn hostile_axfrs_are_refused_and_the_previous_version_serves() {
 /// (RFC 8945 5.3.1 allows 99; BIND allows 100): refused.
 #[test]
 fn tsig_on_the_first_message_only_is_refused() {
-    let key = TSigner::new(
-        base64_decode(SECRET),
-        TsigAlgorithm::HmacSha256,
-        name("xfer."),
-        300,
+    let key = TsigKey::new(
+        &name("xfer."),
+        Algorithm::HmacSha256,
+        &base64_decode(SECRET),
+        None,
     )
     .expect("TSIG key");
     let records = sample_records(ZONE, 10);

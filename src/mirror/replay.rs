@@ -35,7 +35,7 @@ use crate::store::{Store, StoreError};
 use crate::zone::Rr;
 
 /// The journal consumer name of the mirror.
-pub const CONSUMER: &str = "route53";
+pub const CONSUMER: &str = crate::store::MIRROR_CONSUMER;
 
 /// TTL of the serial marker record.
 const MARKER_TTL: u32 = 60;
@@ -88,6 +88,8 @@ pub struct ZoneMirror {
     r53: Route53,
     store: SharedStore,
     warned_types: HashSet<u16>,
+    /// The longest Route 53 took to answer a change batch.
+    max_change_latency: Duration,
 }
 
 /// Prints progress of large runs (the CLI's `mirror sync`).
@@ -115,6 +117,7 @@ impl ZoneMirror {
             r53,
             store,
             warned_types: HashSet::new(),
+            max_change_latency: Duration::ZERO,
         })
     }
 
@@ -245,6 +248,19 @@ impl ZoneMirror {
     /// cursor yet).
     pub async fn replay(&mut self) -> Result<SyncReport, MirrorError> {
         let apex = self.apex.clone();
+        // A batch a killed process left in flight may still be applied by
+        // Route 53: let it settle before the reconcile lists the zone.
+        if let Some(until) = self
+            .with_store(move |s| s.mirror_in_flight_until(&apex))
+            .await?
+        {
+            let wait = until - unix_now_ms();
+            if wait > 0 {
+                info!(zone = %self.apex, wait_ms = wait, "a Route 53 batch of an interrupted run may still be applied; waiting for it to settle");
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+        }
+        let apex = self.apex.clone();
         let planner = self.planner.clone();
         let prepared = self
             .with_store(move |s| {
@@ -252,6 +268,12 @@ impl ZoneMirror {
                     return Ok(None);
                 };
                 let latest = s.latest_seq(&apex)?;
+                if s.mirror_interrupted(&apex, latest)? {
+                    // A batch may have been applied without its answer
+                    // being recorded: only a listing tells.
+                    info!(zone = %apex, "the last Route 53 run was interrupted; reconciling so that no change is lost or sent twice");
+                    return Ok(None);
+                }
                 let versions = s.versions_after(&apex, cursor)?;
                 if versions.is_empty() {
                     return Ok(Some(None));
@@ -443,9 +465,26 @@ impl ZoneMirror {
         if done > 0 {
             info!(zone = %self.apex, skipped = done, "resuming: batches already accepted by Route 53 are not sent again");
         }
+        // Each batch is marked in flight before it is sent: a process
+        // killed before the answer is recorded leaves the mark, and the
+        // next run reconciles instead of sending the batch again. A
+        // reconcile keeps the mark until it finishes (it has no plan to
+        // resume; a listing is the only way to know what it applied).
+        let progress_target = if bisect { -1 } else { target_seq };
         while let Some((index, batch)) = queue.pop_front() {
             let comment = format!("secondary53 {} seq {target_seq}", self.apex);
-            match self.r53.change(zone_id, &batch, &comment).await {
+            let apex = self.apex.clone();
+            // Settled after three times the slowest answer seen, at least
+            // 10 s, at most a minute.
+            let settle = (self.max_change_latency * 3)
+                .clamp(Duration::from_secs(10), Duration::from_secs(60));
+            let until = unix_now_ms() + settle.as_millis() as i64;
+            self.with_store(move |s| s.set_mirror_in_flight(&apex, progress_target, index, until))
+                .await?;
+            let sent = std::time::Instant::now();
+            let answer = self.r53.change(zone_id, &batch, &comment).await;
+            self.max_change_latency = self.max_change_latency.max(sent.elapsed());
+            match answer {
                 Ok(change_id) => {
                     if self.r53cfg.wait_insync {
                         let _ = self
@@ -457,8 +496,9 @@ impl ZoneMirror {
                     report.changes += batch.len();
                     let apex = self.apex.clone();
                     // A whole original batch is recorded as done only when
-                    // none of it is still queued (bisected halves share the index).
-                    if !queue.iter().any(|(i, _)| *i == index) {
+                    // none of it is still queued (bisected halves share the
+                    // index); a reconcile records no progress.
+                    if !bisect && !queue.iter().any(|(i, _)| *i == index) {
                         self.with_store(move |s| {
                             s.set_mirror_progress(&apex, target_seq, index + 1)
                         })
@@ -479,7 +519,16 @@ impl ZoneMirror {
                         queue.push_front((index, a));
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if !bisect {
+                        // Answered with an error: the run resumes from its
+                        // recorded progress.
+                        let apex = self.apex.clone();
+                        self.with_store(move |s| s.clear_mirror_in_flight(&apex))
+                            .await?;
+                    }
+                    return Err(e.into());
+                }
             }
         }
         Ok(report)
@@ -487,18 +536,24 @@ impl ZoneMirror {
 
     async fn finish(&self, latest: i64, serial: Option<u32>) -> Result<(), MirrorError> {
         let apex = self.apex.clone();
-        self.with_store(move |s| {
-            s.set_consumer(&apex, CONSUMER, latest)?;
-            s.set_mirror_state(&apex, unix_now(), serial, None)?;
-            s.set_mirror_progress(&apex, -1, 0)
-        })
-        .await
+        // One transaction: a crash leaves either the whole run recorded or
+        // none of it.
+        self.with_store(move |s| s.finish_mirror_run(&apex, CONSUMER, latest, serial, unix_now()))
+            .await
     }
 
     /// The Route 53 API counters of this mirror.
     pub fn counters(&self) -> std::sync::Arc<super::client::ApiCounters> {
         self.r53.counters.clone()
     }
+}
+
+/// Unix time in milliseconds.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn same_record(a: &Rr, b: &Rr) -> bool {

@@ -117,13 +117,45 @@ struct Out<'q> {
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
-/// largest response allowed (UDP payload, or 65535 for TCP).
+/// largest response allowed (UDP payload, or 65535 for TCP), less any
+/// room the caller keeps for a TSIG record; it is obeyed as given (a
+/// header and the question are always written, truncated if need be).
+///
+/// Truncation (TC) follows RFC 2181 section 9 the way BIND does: an answer
+/// to a query without EDNS keeps the whole records that fit (answer
+/// section, then authority, up to the first record that does not fit);
+/// with EDNS the sections are emptied, as BIND empties them when it adds
+/// an OPT (or TSIG) record to a truncated message.
 pub fn answer(
     q: &ParsedQuery<'_>,
     zones: &impl ZoneLookup,
     limit: usize,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
+) {
+    answer_with(q, zones, limit, out, scratch, q.edns.is_none());
+}
+
+/// [`answer`] for a response a TSIG record will be added to: a truncated
+/// one keeps no records (RFC 8945 section 5.3 and BIND: the TSIG, like an
+/// OPT, goes on an emptied truncated message).
+pub fn answer_for_tsig(
+    q: &ParsedQuery<'_>,
+    zones: &impl ZoneLookup,
+    limit: usize,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    answer_with(q, zones, limit, out, scratch, false);
+}
+
+fn answer_with(
+    q: &ParsedQuery<'_>,
+    zones: &impl ZoneLookup,
+    limit: usize,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    keep_partial: bool,
 ) {
     out.clear();
     scratch.compression.clear();
@@ -143,8 +175,11 @@ pub fn answer(
     };
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
-    // The question name is the first compression target.
-    let qn = q.qname();
+    // The question name, as the requester spelled it, is the first
+    // compression target. Compression matches names byte for byte, case
+    // included (as BIND does): a name written from the zone keeps the
+    // zone's case instead of taking the query's.
+    let qn = &q.question[..q.qname_len];
     let mut offs = [0usize; 128];
     let labels = wire::label_offsets(qn, &mut offs);
     for &off in &offs[..labels.saturating_sub(1)] {
@@ -152,7 +187,6 @@ pub fn answer(
             .compression
             .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
     }
-    let limit = limit.max(512);
     let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
     if scratch.track_account {
         scratch.account.error();
@@ -210,9 +244,15 @@ pub fn answer(
     // that does not fit (RFC 2181 section 9: no TC for it).
     let required = o.additional_start.unwrap_or(out.len());
     if required + edns_len > limit {
-        out.truncate(HEADER + q.question.len());
-        o.answer_count = 0;
-        o.authority_count = 0;
+        let start = HEADER + q.question.len();
+        let (an, ns, end) = if keep_partial {
+            records_that_fit(out, start, o.answer_count, o.authority_count, limit)
+        } else {
+            (0, 0, start)
+        };
+        out.truncate(end);
+        o.answer_count = an;
+        o.authority_count = ns;
         o.additional_count = 0;
         finish(&o, out, true);
         return;
@@ -222,6 +262,41 @@ pub fn answer(
         o.additional_count = 0;
     }
     finish(&o, out, false);
+}
+
+/// Of the `an` answer and `ns` authority records written after `start`,
+/// how many of each fit whole within `limit` bytes, in order up to the
+/// first that does not, and where the last one that fits ends. (Only
+/// records written by this module are walked: their names end in a
+/// pointer or the root label.)
+fn records_that_fit(out: &[u8], start: usize, an: u16, ns: u16, limit: usize) -> (u16, u16, usize) {
+    let mut at = start;
+    let mut kept = [0u16; 2];
+    for (section, count) in [an, ns].into_iter().enumerate() {
+        for _ in 0..count {
+            let mut p = at;
+            while let Some(&l) = out.get(p) {
+                if l & 0xC0 == 0xC0 {
+                    p += 2;
+                    break;
+                }
+                p += 1 + l as usize;
+                if l == 0 {
+                    break;
+                }
+            }
+            let Some(rdlen) = out.get(p + 8..p + 10) else {
+                return (kept[0], kept[1], at);
+            };
+            let end = p + 10 + u16::from_be_bytes([rdlen[0], rdlen[1]]) as usize;
+            if end > limit || end > out.len() {
+                return (kept[0], kept[1], at);
+            }
+            kept[section] += 1;
+            at = end;
+        }
+    }
+    (kept[0], kept[1], at)
 }
 
 fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool) {
@@ -270,8 +345,9 @@ pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Writes `name` (lowercase wire) compressed against the names already in
-/// the message (RFC 1035 section 4.1.4), and records its new suffixes.
+/// Writes `name` (wire form) compressed against the names already in the
+/// message (RFC 1035 section 4.1.4), matching suffixes byte for byte, and
+/// records its new suffixes.
 fn write_name(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, name: &[u8]) {
     let mut offs = [0usize; 128];
     let labels = wire::label_offsets(name, &mut offs);
@@ -341,7 +417,7 @@ fn write_record(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, owner: &[u8],
                 out.extend_from_slice(b);
                 at += n;
             }
-            None => match wire::read_name_buf(rdata, at) {
+            None => match wire::read_name_buf_exact(rdata, at) {
                 Some((n, next)) => {
                     write_name(out, comp, &n);
                     at = next;

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::TSigner;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -30,6 +29,7 @@ use crate::config::IpPrefix;
 use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
 use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
+use crate::tsig::TsigKey;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;
 use answer::{Found, Scratch, ZoneLookup, rcode};
@@ -51,7 +51,7 @@ pub struct ZoneEntry {
     /// Who may send NOTIFY.
     pub allow_notify: Vec<IpPrefix>,
     /// The zone's TSIG key.
-    pub signer: Option<TSigner>,
+    pub signer: Option<TsigKey>,
     /// Who may transfer the zone out.
     pub allow_transfer: Vec<crate::config::TransferAcl>,
     /// A primary zone (loaded from a file).
@@ -74,7 +74,7 @@ pub struct Zones {
     by_apex: RwLock<HashMap<String, Arc<ZoneEntry>>>,
     /// Every configured TSIG key, by lowercase name (transfers out, signed
     /// queries).
-    keys: RwLock<HashMap<hickory_proto::rr::Name, TSigner>>,
+    keys: RwLock<HashMap<hickory_proto::rr::Name, TsigKey>>,
     /// The store, for IXFR out from the journal.
     pub store: Option<crate::schedule::SharedStore>,
     /// Counters.
@@ -154,8 +154,8 @@ impl Zones {
         v
     }
 
-    /// The signer of a TSIG key.
-    pub fn key(&self, name: &hickory_proto::rr::Name) -> Option<TSigner> {
+    /// A configured TSIG key, by lowercase name.
+    pub fn key(&self, name: &hickory_proto::rr::Name) -> Option<TsigKey> {
         self.keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -164,7 +164,7 @@ impl Zones {
     }
 
     /// Replaces the TSIG keys.
-    pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TSigner>) {
+    pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TsigKey>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 }
@@ -295,12 +295,18 @@ fn general(
     let response = match request.op_code {
         OpCode::Notify => {
             scratch.account.class = None;
-            let d = handle_notify(raw, &request, from, |apex| {
-                zones.get(apex).map(|z| NotifyPolicy {
-                    allow: z.allow_notify.clone(),
-                    signer: z.signer.clone(),
-                })
-            });
+            let d = handle_notify(
+                raw,
+                &request,
+                from,
+                |apex| {
+                    zones.get(apex).map(|z| NotifyPolicy {
+                        allow: z.allow_notify.clone(),
+                        key: z.signer.clone(),
+                    })
+                },
+                |name| zones.key(name),
+            );
             match (&d.accepted_zone, &d.refusal) {
                 (Some(zone), _) => {
                     info!(zone = %zone, %from, serial = ?d.serial, "NOTIFY accepted");
@@ -367,7 +373,7 @@ fn general(
 /// A TSIG-signed standard query (RFC 8945 section 5): verified, answered
 /// like any query, and the answer signed. A failed TSIG gets NOTAUTH with
 /// the error of section 5.2: BADKEY or BADSIG unsigned, BADTIME signed and
-/// carrying our clock. Room for the TSIG is kept in the answer's size
+/// carrying our clock, BADTRUNC signed; a MAC of a forbidden length FORMERR. Room for the TSIG is kept in the answer's size
 /// limit, so a signed answer never passes 65,535 bytes on TCP nor the
 /// requester's payload size on UDP.
 fn signed_query(
@@ -379,33 +385,25 @@ fn signed_query(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> bool {
-    let Some(sig) = request.signature.as_ref() else {
-        return false;
-    };
-    let key_name = sig.name.to_lowercase();
-    let key = view.zones().key(&key_name);
-    let mac = match crate::tsig::check_request(raw, request, key.as_ref()) {
-        Ok(mac) => mac,
+    let verified = match crate::tsig::check_request(raw, |name| view.zones().key(name)) {
+        Ok(v) => v,
         Err(rejection) => {
             if view.zones().log_limit.allow(LogEvent::TsigFailed) {
-                warn!(%from, key = %key_name, error = %rejection.failure, "signed query failed TSIG");
+                warn!(%from, key = %rejection.key_name(), error = %rejection.failure, "signed query failed TSIG");
             }
             let mut resp = Message::new(request.id, MessageType::Response, OpCode::Query);
             resp.add_queries(request.queries.iter().cloned());
-            resp.metadata.response_code = ResponseCode::NotAuth;
+            resp.metadata.response_code = rejection.rcode();
             let Ok(bytes) = resp.to_vec() else {
                 return false;
             };
             out.clear();
             out.extend_from_slice(&bytes);
-            if let Err(e) = rejection.append_tsig(out, key.as_ref()) {
+            if let Err(e) = rejection.append_tsig(out) {
                 debug!(%from, error = %e, "cannot add the TSIG error record");
             }
             return true;
         }
-    };
-    let Some(signer) = key else {
-        return false;
     };
     // Answer the query without its TSIG, then sign the answer.
     let mut unsigned = request.clone();
@@ -416,7 +414,8 @@ fn signed_query(
     let Ok(q) = parse_query(&bytes) else {
         return answer::error_response(raw, rcode::FORMERR, out);
     };
-    let tsig = crate::tsig::tsig_record_len(&signer);
+    let mut signer = crate::tsig::ResponseSigner::new(verified.key, verified.mac);
+    let tsig = signer.record_len();
     let limit = match transport {
         Transport::Tcp => usize::from(u16::MAX),
         Transport::Udp => q
@@ -426,10 +425,9 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
-    answer::answer(&q, view, limit, out, scratch);
+    answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds
     // the key, and a truncated copy would carry no valid signature.
     scratch.account.class = None;
-    let mut signer = crate::tsig::ResponseSigner::new(signer, mac);
     signer.sign(out).is_ok()
 }

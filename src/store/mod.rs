@@ -8,7 +8,14 @@
 //!
 //! The store is synchronous; the server calls it from blocking tasks.
 
+mod health;
+mod journal;
+mod lock;
 mod schema;
+
+pub use health::StoreHealth;
+pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
+pub use lock::{DataDirLock, LOCK_FILE};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,6 +90,38 @@ pub enum StoreError {
         /// Why it did not verify.
         source: ZonemdError,
     },
+    /// Another process holds the data directory's lock.
+    #[error(
+        "data directory {} is in use by another secondary53 process{}; only one server may run on a data_dir",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's pid, as it recorded it in the lock file.
+        pid: Option<u32>,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("lock file {path}: {source}")]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// True when the store itself failed (SQLite: disk full, I/O error,
+    /// read-only, busy) rather than the data (an IXFR that does not apply,
+    /// a zone without SOA): retrying later may succeed.
+    pub fn is_store_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite { .. } | StoreError::TaskFailed(_) | StoreError::DataDir { .. }
+        )
+    }
 }
 
 /// How a version arrived.
@@ -115,8 +154,8 @@ pub struct CommitInfo {
     pub now: i64,
     /// Effective expire interval of the new version.
     pub expire_secs: u32,
-    /// Versions to keep in the journal.
-    pub max_versions: u32,
+    /// The journal's limits, applied in the same transaction.
+    pub journal: JournalLimits,
 }
 
 /// What a commit did.
@@ -134,6 +173,8 @@ pub struct CommitSummary {
     pub added: usize,
     /// Records in the zone after the commit.
     pub total: usize,
+    /// What trimming the journal did in the same transaction.
+    pub trim: TrimReport,
 }
 
 /// What a full-transfer commit changed.
@@ -378,11 +419,42 @@ impl Store {
 
     /// Calls `f` for each record of the current version, SOA first, then
     /// in owner-name order.
+    ///
+    /// All of it comes from one version: the reads run in one read
+    /// transaction, so a commit by another connection (the server, while a
+    /// CLI command dumps the zone) is either wholly seen or not at all.
     pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {
-        let id = self.require_zone(zone)?;
-        if let Some(soa) = self.current_soa(zone)? {
-            f(soa);
+        self.read(|s| {
+            let id = s.require_zone(zone)?;
+            if let Some(soa) = s.current_soa(zone)? {
+                f(soa);
+            }
+            s.records_in_order(id, zone, f)
+        })
+    }
+
+    /// Runs `f` in one read transaction: every read inside sees the same
+    /// committed state, even while another process (the server) commits.
+    /// Inside a transaction already, `f` simply runs in it.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return f(self);
         }
+        let read = self.conn.unchecked_transaction().map_err(self.sq())?;
+        let out = f(self)?;
+        read.finish().map_err(self.sq())?;
+        Ok(out)
+    }
+
+    fn records_in_order(
+        &self,
+        id: i64,
+        zone: &str,
+        mut f: impl FnMut(Rr),
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -506,7 +578,7 @@ impl Store {
                 tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])
                     .map_err(sq)?;
                 bulk_insert(&tx, zone_id, records).map_err(sq)?;
-                insert_version(&tx, zone_id, None, serial_to, info, 0, total).map_err(sq)?;
+                insert_version(&tx, zone_id, None, serial_to, info, 0, total, 0).map_err(sq)?;
                 (
                     CommitSummary {
                         serial_from: None,
@@ -515,6 +587,7 @@ impl Store {
                         removed: 0,
                         added: total,
                         total,
+                        trim: TrimReport::default(),
                     },
                     None,
                 )
@@ -542,6 +615,7 @@ impl Store {
                     info,
                     removed.len(),
                     added.len(),
+                    delta_bytes(&removed, &added),
                 )
                 .map_err(sq)?;
                 insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
@@ -553,12 +627,14 @@ impl Store {
                         removed: removed.len(),
                         added: added.len(),
                         total,
+                        trim: TrimReport::default(),
                     },
                     Some((removed, added)),
                 )
             }
         };
-        finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
+        let mut summary = summary;
+        summary.0.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
         // A large transfer fills the page cache; give that memory back
         // rather than holding it for the life of the process.
@@ -704,6 +780,7 @@ impl Store {
                 info,
                 removed.len(),
                 added.len(),
+                delta_bytes(&removed, &added),
             )
             .map_err(sq)?;
             insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
@@ -712,7 +789,7 @@ impl Store {
             serial = d.to_serial();
         }
         let checked = check(&tx, zone_id)?;
-        finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
+        let trim = finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
         let total: i64 = tx
             .query_row(
                 "SELECT count(*) FROM record WHERE zone_id = ?1",
@@ -728,6 +805,7 @@ impl Store {
             removed: removed_total,
             added: added_total,
             total: total as usize,
+            trim,
         };
         Ok((summary, checked))
     }
@@ -811,18 +889,131 @@ impl Store {
     }
 
     /// How far a journal consumer has read (the seq of the last version it
-    /// consumed), if it has started.
+    /// consumed), if it has started. None too when the journal was trimmed
+    /// past it (see [`Store::consumer_reset_at`]): it must start over with a
+    /// full reconcile.
     pub fn consumer(&self, zone: &str, consumer: &str) -> Result<Option<i64>, StoreError> {
         let Some(id) = self.zone_id(zone)? else {
             return Ok(None);
         };
         self.conn
             .query_row(
-                "SELECT seq FROM consumer WHERE zone_id = ?1 AND name = ?2",
+                "SELECT seq FROM consumer WHERE zone_id = ?1 AND name = ?2 AND reset_at IS NULL",
                 params![id, consumer],
                 |r| r.get(0),
             )
             .optional()
+            .map_err(self.sq())
+    }
+
+    /// When the journal's hard caps trimmed versions a consumer had not
+    /// read (unix time), if they did and it has not started over since.
+    pub fn consumer_reset_at(&self, zone: &str, consumer: &str) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT reset_at FROM consumer WHERE zone_id = ?1 AND name = ?2",
+                params![id, consumer],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Every journal consumer: (zone, consumer name).
+    pub fn consumers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT z.name, c.name FROM consumer c JOIN zone z ON z.id = c.zone_id
+                 ORDER BY z.name, c.name",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.sq())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
+    }
+
+    /// Forgets a journal consumer that no longer exists (its mirror was
+    /// removed from the configuration), with the state it kept, and trims
+    /// the journal it held back to `limits`, all in one transaction.
+    /// Returns false when there was no such consumer.
+    pub fn drop_consumer(
+        &mut self,
+        zone: &str,
+        consumer: &str,
+        limits: &JournalLimits,
+        now: i64,
+    ) -> Result<(bool, TrimReport), StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok((false, TrimReport::default()));
+        };
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let n = tx
+            .execute(
+                "DELETE FROM consumer WHERE zone_id = ?1 AND name = ?2",
+                params![id, consumer],
+            )
+            .map_err(sq)?;
+        if consumer == MIRROR_CONSUMER {
+            tx.execute("DELETE FROM mirror_state WHERE zone_id = ?1", [id])
+                .map_err(sq)?;
+        }
+        let trim = journal::trim(&tx, id, limits, now).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok((n > 0, trim))
+    }
+
+    /// Trims a zone's journal to `limits` in its own transaction (limits
+    /// lowered in the configuration take effect at load, not only at the
+    /// next commit).
+    pub fn trim_journal(
+        &mut self,
+        zone: &str,
+        limits: &JournalLimits,
+        now: i64,
+    ) -> Result<TrimReport, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(TrimReport::default());
+        };
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let trim = journal::trim(&tx, id, limits, now).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(trim)
+    }
+
+    /// The journal's size: (versions, bytes of their deltas).
+    pub fn journal_usage(&self, zone: &str) -> Result<(u64, u64), StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok((0, 0));
+        };
+        self.conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM version WHERE zone_id = ?1",
+                [id],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
             .map_err(self.sq())
     }
 
@@ -914,7 +1105,7 @@ impl Store {
     }
 
     /// Records that `done` batches of the run towards `target_seq` were
-    /// accepted (target -1: no run under way).
+    /// accepted (target -1: no run under way); no batch is in flight.
     pub fn set_mirror_progress(
         &mut self,
         zone: &str,
@@ -926,8 +1117,22 @@ impl Store {
             .execute(
                 "INSERT INTO mirror_state(zone_id, pending_seq, pending_done) VALUES (?1, ?2, ?3)
                  ON CONFLICT(zone_id) DO UPDATE SET pending_seq = excluded.pending_seq,
-                                                    pending_done = excluded.pending_done",
+                                                    pending_done = excluded.pending_done,
+                                                    in_flight = NULL",
                 params![id, (target_seq >= 0).then_some(target_seq), done as i64],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Clears a batch marked in flight whose request was answered with an
+    /// error (Route 53 did not apply it), keeping the run's progress.
+    pub fn clear_mirror_in_flight(&mut self, zone: &str) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "UPDATE mirror_state SET in_flight = NULL WHERE zone_id = ?1",
+                [id],
             )
             .map_err(self.sq())?;
         Ok(())
@@ -960,18 +1165,150 @@ impl Store {
     }
 
     /// Sets how far a journal consumer (such as the Route 53 mirror) has
-    /// read: versions after `seq` are kept for it by journal trimming.
+    /// read: versions after `seq` are kept for it by journal trimming. A
+    /// reset consumer holds the journal again from here.
     pub fn set_consumer(&mut self, zone: &str, consumer: &str, seq: i64) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        set_consumer_row(&self.conn, id, consumer, seq).map_err(self.sq())
+    }
+
+    /// Records that the batch `index` of the mirror run towards
+    /// `target_seq` (-1: a reconcile, which has no replay plan to resume)
+    /// is being sent. Until [`Store::set_mirror_progress`],
+    /// [`Store::clear_mirror_in_flight`] or [`Store::finish_mirror_run`]
+    /// clears it, nobody knows whether Route 53 applied it: a process killed
+    /// meanwhile leaves it set, and the next run reconciles (lists the
+    /// hosted zone) instead of sending it again.
+    ///
+    /// `settle_until` (unix milliseconds) is when Route 53 will have
+    /// finished with the request even if the sender is gone: a later run
+    /// lists the hosted zone only after it ([`Store::mirror_in_flight_until`]).
+    pub fn set_mirror_in_flight(
+        &mut self,
+        zone: &str,
+        target_seq: i64,
+        index: usize,
+        settle_until: i64,
+    ) -> Result<(), StoreError> {
         let id = self.require_zone(zone)?;
         self.conn
             .execute(
-                "INSERT INTO consumer(zone_id, name, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(zone_id, name) DO UPDATE SET seq = excluded.seq",
-                params![id, consumer, seq],
+                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done, in_flight, in_flight_until)
+                 VALUES (?1, ?2, 0, ?3, ?4)
+                 ON CONFLICT(zone_id) DO UPDATE SET
+                    pending_done = CASE WHEN pending_seq IS excluded.pending_seq THEN pending_done ELSE 0 END,
+                    pending_seq = excluded.pending_seq,
+                    in_flight = excluded.in_flight,
+                    in_flight_until = excluded.in_flight_until",
+                params![
+                    id,
+                    (target_seq >= 0).then_some(target_seq),
+                    index as i64,
+                    settle_until
+                ],
             )
             .map_err(self.sq())?;
         Ok(())
     }
+
+    /// When the batch left in flight by an interrupted run will have
+    /// settled at Route 53 (unix milliseconds), if one was left.
+    pub fn mirror_in_flight_until(&self, zone: &str) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT in_flight_until FROM mirror_state WHERE zone_id = ?1 AND in_flight IS NOT NULL",
+                [id],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Whether the last mirror run was interrupted in a way a replay cannot
+    /// resume without sending a change twice: a batch was in flight (sent,
+    /// no answer recorded), batches were accepted towards another target
+    /// than `target_seq` (a replay towards `target_seq` would plan them
+    /// again), or a reconcile had sent batches. The mirror then reconciles.
+    pub fn mirror_interrupted(&self, zone: &str, target_seq: i64) -> Result<bool, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(false);
+        };
+        let row: Option<(Option<i64>, i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT pending_seq, pending_done, in_flight FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        Ok(match row {
+            None => false,
+            Some((_, _, Some(_))) => true,
+            Some((Some(seq), done, None)) => done > 0 && seq != target_seq,
+            Some((None, done, None)) => done > 0,
+        })
+    }
+
+    /// Ends a mirror run that Route 53 accepted whole, in one transaction:
+    /// the consumer moves to `seq`, the mirror state records `serial` at
+    /// `now`, and the run's progress is cleared.
+    pub fn finish_mirror_run(
+        &mut self,
+        zone: &str,
+        consumer: &str,
+        seq: i64,
+        serial: Option<u32>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        set_consumer_row(&tx, id, consumer, seq).map_err(sq)?;
+        tx.execute(
+            "INSERT INTO mirror_state(zone_id) VALUES (?1) ON CONFLICT(zone_id) DO NOTHING",
+            [id],
+        )
+        .map_err(sq)?;
+        tx.execute(
+            "UPDATE mirror_state SET cursor_serial = ?2, last_success = ?3, last_error = NULL,
+                    last_error_at = NULL, pending_seq = NULL, pending_done = 0, in_flight = NULL
+             WHERE zone_id = ?1",
+            params![id, serial, now],
+        )
+        .map_err(sq)?;
+        tx.commit().map_err(sq)
+    }
+}
+
+/// The journal consumer name of the Route 53 mirror, whose state
+/// (`mirror_state`) goes with it when it is dropped.
+pub const MIRROR_CONSUMER: &str = "route53";
+
+fn set_consumer_row(
+    conn: &Connection,
+    zone_id: i64,
+    consumer: &str,
+    seq: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO consumer(zone_id, name, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(zone_id, name) DO UPDATE SET seq = excluded.seq, reset_at = NULL",
+        params![zone_id, consumer, seq],
+    )?;
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -1209,6 +1546,7 @@ fn apply_rows(
     upsert_rows(tx, zone_id, added)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_version(
     tx: &Transaction<'_>,
     zone_id: i64,
@@ -1217,13 +1555,14 @@ fn insert_version(
     info: &CommitInfo,
     removed: usize,
     added: usize,
+    bytes: u64,
 ) -> rusqlite::Result<i64> {
     let seq: i64 = tx.query_row("SELECT next_seq FROM zone WHERE id = ?1", [zone_id], |r| {
         r.get(0)
     })?;
     tx.execute(
-        "INSERT INTO version(zone_id, seq, serial_from, serial_to, created, kind, peer, removed, added)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO version(zone_id, seq, serial_from, serial_to, created, kind, peer, removed, added, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             zone_id,
             seq,
@@ -1233,7 +1572,8 @@ fn insert_version(
             info.kind.as_str(),
             info.peer,
             removed as i64,
-            added as i64
+            added as i64,
+            bytes as i64
         ],
     )?;
     tx.execute(
@@ -1266,45 +1606,31 @@ fn insert_journal(
 
 /// Updates the zone row and trims the journal, inside the commit.
 ///
-/// Trimming keeps the newest `max_versions` versions, and never drops a
-/// version a consumer has not read yet.
+/// Trimming keeps the newest `max_versions` versions and the versions a
+/// consumer has not read yet, within the journal's hard caps
+/// ([`journal::plan_trim`]).
 fn finish_commit(
     tx: &Transaction<'_>,
     zone_id: i64,
     serial: u32,
     info: &CommitInfo,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<TrimReport> {
     tx.execute(
         "UPDATE zone SET serial = ?2, last_refresh = ?3, last_transfer = ?3, last_failure = NULL,
                          last_error = NULL, expire_secs = ?4
          WHERE id = ?1",
         params![zone_id, serial, info.now, info.expire_secs],
     )?;
-    let newest: i64 = tx.query_row(
-        "SELECT next_seq - 1 FROM zone WHERE id = ?1",
-        [zone_id],
-        |r| r.get(0),
-    )?;
-    let mut cut = newest - i64::from(info.max_versions);
-    let oldest_unread: Option<i64> = tx.query_row(
-        "SELECT min(seq) FROM consumer WHERE zone_id = ?1",
-        [zone_id],
-        |r| r.get(0),
-    )?;
-    if let Some(read) = oldest_unread {
-        cut = cut.min(read);
-    }
-    if cut > 0 {
-        tx.execute(
-            "DELETE FROM journal WHERE zone_id = ?1 AND seq <= ?2",
-            params![zone_id, cut],
-        )?;
-        tx.execute(
-            "DELETE FROM version WHERE zone_id = ?1 AND seq <= ?2",
-            params![zone_id, cut],
-        )?;
-    }
-    Ok(())
+    journal::trim(tx, zone_id, &info.journal, info.now)
+}
+
+/// Journal bytes of a delta.
+fn delta_bytes(removed: &[Rr], added: &[Rr]) -> u64 {
+    removed
+        .iter()
+        .chain(added)
+        .map(|r| journal::record_bytes(&r.name, &r.rdata))
+        .sum()
 }
 
 /// The effective expire interval of an SOA record under a timer config.

@@ -82,6 +82,18 @@ const MIGRATIONS: &[&str] = &[
         pending_done  INTEGER NOT NULL DEFAULT 0  -- its batches accepted so far
     );
     "#,
+    // 3: journal size per version (for journal_max_bytes), consumers the
+    // journal was trimmed past, and the Route 53 batch sent but not yet
+    // acknowledged.
+    r#"
+    ALTER TABLE version ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE version SET bytes = coalesce(
+        (SELECT sum(length(CAST(j.name AS BLOB)) + length(j.rdata) + 11) FROM journal j
+          WHERE j.zone_id = version.zone_id AND j.seq = version.seq), 0);
+    ALTER TABLE consumer ADD COLUMN reset_at INTEGER;   -- unix time the journal was trimmed past it
+    ALTER TABLE mirror_state ADD COLUMN in_flight INTEGER;  -- batch index sent, not yet acknowledged
+    ALTER TABLE mirror_state ADD COLUMN in_flight_until INTEGER;  -- unix ms by which Route 53 has settled it
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -102,4 +114,44 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// Number of migrations this build knows.
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_3_counts_the_bytes_of_versions_journaled_before_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO zone(id, name, serial, next_seq) VALUES (1, 'example.', 2, 3);
+             INSERT INTO version VALUES (1, 1, NULL, 1, 0, 'axfr', NULL, 0, 1);
+             INSERT INTO version VALUES (1, 2, 1, 2, 0, 'ixfr', NULL, 0, 1);
+             INSERT INTO journal VALUES (1, 2, 1, 0, 'a.example.', 1, 1, 300, x'c0000201');
+             INSERT INTO consumer VALUES (1, 'route53', 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let bytes: Vec<i64> = conn
+            .prepare("SELECT bytes FROM version ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(bytes, vec![0, 10 + 4 + 11]);
+        let reset: Option<i64> = conn
+            .query_row("SELECT reset_at FROM consumer", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(reset, None);
+        assert_eq!(
+            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            latest_version()
+        );
+    }
 }

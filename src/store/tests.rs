@@ -38,7 +38,10 @@ fn info(kind: VersionKind, max_versions: u32) -> CommitInfo {
         peer: Some("127.0.0.1:53".into()),
         now: 1_000,
         expire_secs: 86400,
-        max_versions,
+        journal: JournalLimits {
+            max_versions,
+            ..JournalLimits::default()
+        },
     }
 }
 
@@ -474,4 +477,291 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
         .unwrap();
     assert_eq!(status, ZonemdStatus::Absent);
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(3));
+}
+
+fn ixfr_to(s: &mut Store, serial: u32, limits: JournalLimits) -> CommitSummary {
+    let d = ZoneDelta {
+        from_soa: soa(serial - 1),
+        to_soa: soa(serial),
+        removed: vec![],
+        added: vec![a(&format!("h{serial}.example."), serial as u8)],
+    };
+    let mut i = info(VersionKind::Ixfr, 1);
+    i.journal = limits;
+    s.commit_ixfr(Z, &[d], &i).unwrap()
+}
+
+#[test]
+fn a_dump_sees_one_version_even_when_another_connection_commits_meanwhile() {
+    let (dir, mut writer) = open();
+    writer
+        .commit_axfr(
+            Z,
+            vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap();
+    let reader = Store::open_read_only(dir.path()).unwrap().unwrap();
+    let mut seen = Vec::new();
+    let mut committed = false;
+    reader
+        .for_each_record(Z, |r| {
+            if !committed {
+                // After the SOA was read, the server commits version 2.
+                writer
+                    .commit_axfr(
+                        Z,
+                        vec![soa(2), a("c.example.", 3)],
+                        &info(VersionKind::Axfr, 10),
+                    )
+                    .unwrap();
+                committed = true;
+            }
+            seen.push(r);
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+        "the SOA of version 1 with the records of version 1 only"
+    );
+    assert_eq!(dump(&reader), vec![soa(2), a("c.example.", 3)]);
+}
+
+#[test]
+fn journal_bytes_are_counted_per_version() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    assert_eq!(
+        s.journal_usage(Z).unwrap(),
+        (1, 0),
+        "first version: no delta"
+    );
+    ixfr_to(&mut s, 2, JournalLimits::default());
+    let soa_bytes = (Z.len() + soa(1).rdata.len() + 11) as u64;
+    let a_bytes = ("h2.example.".len() + 4 + 11) as u64;
+    assert_eq!(
+        s.journal_usage(Z).unwrap(),
+        (2, 2 * soa_bytes + a_bytes),
+        "old SOA, new SOA, one A"
+    );
+}
+
+#[test]
+fn a_stalled_consumer_is_reset_at_the_held_versions_cap_and_starts_over_when_it_catches_up() {
+    let (_d, mut s) = open();
+    let limits = JournalLimits {
+        max_versions: 2,
+        max_bytes: 1 << 30,
+        max_held_versions: 5,
+    };
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
+        .unwrap();
+    s.set_consumer(Z, "route53", 1).unwrap();
+    for serial in 2..=6 {
+        let sum = ixfr_to(&mut s, serial, limits);
+        assert!(sum.trim.reset.is_empty(), "held within the cap");
+    }
+    // Seq 1 was read; 2..=6 are held.
+    assert_eq!(s.versions(Z, None).unwrap().len(), 5, "all unread held");
+    // The seventh version goes over five held versions.
+    let sum = ixfr_to(&mut s, 7, limits);
+    assert_eq!(sum.trim.cap, Some(JournalCap::MaxHeldVersions));
+    assert_eq!(sum.trim.reset, vec!["route53".to_string()]);
+    assert_eq!(s.consumer(Z, "route53").unwrap(), None, "must reconcile");
+    assert!(s.consumer_reset_at(Z, "route53").unwrap().is_some());
+    // A reset consumer holds nothing: the ordinary limit applies again.
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(v.len(), 2, "{v:?}");
+    let sum = ixfr_to(&mut s, 8, limits);
+    assert!(sum.trim.reset.is_empty(), "reset once");
+    assert_eq!(sum.trim.cap, None);
+    // After its full reconcile it holds the journal again.
+    s.set_consumer(Z, "route53", 8).unwrap();
+    assert_eq!(s.consumer(Z, "route53").unwrap(), Some(8));
+    assert_eq!(s.consumer_reset_at(Z, "route53").unwrap(), None);
+}
+
+#[test]
+fn the_byte_cap_trims_the_oldest_versions_and_resets_the_consumer() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
+        .unwrap();
+    s.set_consumer(Z, "route53", 1).unwrap();
+    ixfr_to(&mut s, 2, JournalLimits::default());
+    let one = s.journal_usage(Z).unwrap().1;
+    let limits = JournalLimits {
+        max_versions: 100,
+        max_bytes: 3 * one,
+        max_held_versions: 1000,
+    };
+    for serial in 3..=4 {
+        assert!(ixfr_to(&mut s, serial, limits).trim.cap.is_none());
+    }
+    let sum = ixfr_to(&mut s, 5, limits);
+    assert_eq!(sum.trim.cap, Some(JournalCap::MaxBytes));
+    assert_eq!(sum.trim.reset, vec!["route53".to_string()]);
+    let (versions, bytes) = s.journal_usage(Z).unwrap();
+    assert!(bytes <= 3 * one, "{bytes} > {}", 3 * one);
+    assert_eq!(versions, 3);
+    assert_eq!(s.versions(Z, None).unwrap()[0].serial_to, 3);
+}
+
+#[test]
+fn dropping_a_consumer_trims_what_it_held() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
+        .unwrap();
+    s.set_consumer(Z, "route53", 1).unwrap();
+    s.set_mirror_state(Z, 5, Some(1), None).unwrap();
+    let limits = JournalLimits {
+        max_versions: 2,
+        ..JournalLimits::default()
+    };
+    for serial in 2..=6 {
+        ixfr_to(&mut s, serial, limits);
+    }
+    // Seq 1 was read; 2..=6 are held.
+    assert_eq!(s.versions(Z, None).unwrap().len(), 5);
+    let (dropped, trim) = s.drop_consumer(Z, "route53", &limits, 9).unwrap();
+    assert!(dropped);
+    assert_eq!(trim.versions, 3);
+    assert!(trim.reset.is_empty());
+    assert_eq!(s.versions(Z, None).unwrap().len(), 2);
+    assert!(s.consumers().unwrap().is_empty());
+    assert_eq!(s.mirror_state(Z).unwrap(), None, "its state goes with it");
+    let (dropped, _) = s.drop_consumer(Z, "route53", &limits, 9).unwrap();
+    assert!(!dropped);
+}
+
+#[test]
+fn lowered_limits_trim_without_a_commit() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
+        .unwrap();
+    for serial in 2..=10 {
+        ixfr_to(&mut s, serial, JournalLimits::default());
+    }
+    let limits = JournalLimits {
+        max_versions: 3,
+        ..JournalLimits::default()
+    };
+    let trim = s.trim_journal(Z, &limits, 0).unwrap();
+    assert_eq!(trim.versions, 7);
+    let v = s.versions(Z, None).unwrap();
+    assert_eq!(
+        v.iter().map(|v| v.serial_to).collect::<Vec<_>>(),
+        vec![8, 9, 10]
+    );
+    // Journal rows went with their versions.
+    let orphans: i64 = s
+        .conn
+        .query_row(
+            "SELECT count(*) FROM journal WHERE seq NOT IN (SELECT seq FROM version)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
+
+#[test]
+fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    assert!(!s.mirror_interrupted(Z, 1).unwrap(), "no run yet");
+    // A replay towards seq 5: batch 0 sent, no answer recorded.
+    s.set_mirror_in_flight(Z, 5, 0, 1234).unwrap();
+    assert!(s.mirror_interrupted(Z, 5).unwrap());
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), Some(1234));
+    // Answered: progress recorded, nothing in flight; the same target
+    // resumes, another one must reconcile.
+    s.set_mirror_progress(Z, 5, 1).unwrap();
+    assert!(!s.mirror_interrupted(Z, 5).unwrap());
+    assert_eq!(s.mirror_progress(Z, 5).unwrap(), 1);
+    assert!(s.mirror_interrupted(Z, 6).unwrap());
+    // The next batch fails with an answer: in flight cleared, progress kept.
+    s.set_mirror_in_flight(Z, 5, 1, 0).unwrap();
+    assert_eq!(s.mirror_progress(Z, 5).unwrap(), 1);
+    s.clear_mirror_in_flight(Z).unwrap();
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), None);
+    assert!(!s.mirror_interrupted(Z, 5).unwrap());
+    // A reconcile under way (target -1) is always interrupted until done.
+    s.set_mirror_in_flight(Z, -1, 0, 0).unwrap();
+    assert_eq!(s.mirror_progress(Z, 5).unwrap(), 0);
+    assert!(s.mirror_interrupted(Z, 5).unwrap());
+    s.finish_mirror_run(Z, "route53", 5, Some(1), 77).unwrap();
+    assert!(!s.mirror_interrupted(Z, 5).unwrap());
+    assert!(!s.mirror_interrupted(Z, 6).unwrap());
+    assert_eq!(s.consumer(Z, "route53").unwrap(), Some(5));
+    let st = s.mirror_state(Z).unwrap().unwrap();
+    assert_eq!((st.0, st.1, st.2), (Some(1), Some(77), None));
+}
+
+#[test]
+fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
+    let (dir, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    // No room for a single new page: SQLITE_FULL, as on a full disk.
+    let pages: i64 = s
+        .conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    s.conn.pragma_update(None, "max_page_count", pages).unwrap();
+    let big: Vec<Rr> = std::iter::once(soa(2))
+        .chain((0..2000).map(|i| a(&format!("n{i}.example."), (i % 250) as u8)))
+        .collect();
+    let err = s
+        .commit_axfr(Z, big.clone(), &info(VersionKind::Axfr, 10))
+        .unwrap_err();
+    assert!(err.is_store_failure(), "{err}");
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(dump(&s), vec![soa(1), a("a.example.", 1)]);
+    assert_eq!(s.versions(Z, None).unwrap().len(), 1);
+    let ok: String = s
+        .conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    // Space is back: the same connection commits.
+    s.conn
+        .pragma_update(None, "max_page_count", 1_000_000_000i64)
+        .unwrap();
+    let sum = s.commit_axfr(Z, big, &info(VersionKind::Axfr, 10)).unwrap();
+    assert_eq!(sum.serial_to, 2);
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(dump(&s).len(), 2001);
+}
+
+#[test]
+fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    s.conn.pragma_update(None, "query_only", true).unwrap();
+    let err = s
+        .commit_axfr(
+            Z,
+            vec![soa(2), a("a.example.", 1)],
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap_err();
+    assert!(err.is_store_failure(), "{err}");
+    assert_eq!(dump(&s), vec![soa(1)]);
+    s.conn.pragma_update(None, "query_only", false).unwrap();
+    s.commit_axfr(
+        Z,
+        vec![soa(2), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    assert_eq!(dump(&s).len(), 2);
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType, TSigner};
+use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -34,7 +34,7 @@ use tracing::{debug, info};
 use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
 use super::wire_message::{ResponseView, parse_response};
 use crate::config::{TransferLimits, TransferTimeouts};
-use crate::tsig::{ResponseVerifier, TsigFailure, sign_request};
+use crate::tsig::{ResponseVerifier, TsigFailure, TsigKey, sign_request};
 use crate::zone::{Rr, record::RecordError};
 
 /// A primary to talk to.
@@ -43,7 +43,7 @@ pub struct Primary {
     /// Its address.
     pub addr: SocketAddr,
     /// The TSIG key to sign with, if any.
-    pub signer: Option<TSigner>,
+    pub signer: Option<TsigKey>,
     /// Time limits.
     pub timeouts: TransferTimeouts,
     /// Records received so far by the transfer under way (0 when idle),
@@ -221,7 +221,7 @@ impl Primary {
     /// EDNS is tried first.
     pub fn new(
         addr: SocketAddr,
-        signer: Option<TSigner>,
+        signer: Option<TsigKey>,
         timeouts: TransferTimeouts,
         limits: TransferLimits,
     ) -> Self {
@@ -238,7 +238,7 @@ impl Primary {
     fn key_name(&self) -> String {
         self.signer
             .as_ref()
-            .map(|s| s.signer_name().to_string())
+            .map(|s| s.name().to_string())
             .unwrap_or_default()
     }
 
@@ -333,16 +333,18 @@ impl Primary {
         }
         let rcode = ResponseCode::from(0, view.rcode);
         if let Some(v) = verifier.as_mut() {
-            let msg = Message::from_vec(raw).map_err(|e| malformed(self.addr, e.to_string()))?;
-            if msg.signature.is_none() && view.rcode != 0 {
+            match v.verify(raw) {
+                Ok(()) => {}
                 // An unsigned error: the primary did not accept our key.
-                return Err(XfrError::Rcode {
-                    peer: self.addr,
-                    qtype,
-                    rcode,
-                });
+                Err(TsigFailure::Unsigned) if view.rcode != 0 => {
+                    return Err(XfrError::Rcode {
+                        peer: self.addr,
+                        qtype,
+                        rcode,
+                    });
+                }
+                Err(f) => return Err(self.tsig_err(f)),
             }
-            v.verify(raw, &msg).map_err(|f| self.tsig_err(f))?;
         }
         if view.rcode != 0 {
             return Err(XfrError::Rcode {

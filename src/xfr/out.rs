@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, RecordType, TSigner};
+use hickory_proto::rr::{Name, RecordType};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -31,7 +31,7 @@ use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::serve::answer::rcode;
 use crate::store::Store;
-use crate::tsig::{ResponseSigner, check_request};
+use crate::tsig::{ResponseSigner, TsigKey, check_request};
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::{Rr, wire};
 
@@ -204,7 +204,7 @@ pub async fn serve_transfer(
     raw: &[u8],
     from: SocketAddr,
     find_zone: impl Fn(&str) -> Option<XfrOutZone>,
-    find_key: impl Fn(&Name) -> Option<TSigner>,
+    find_key: impl Fn(&Name) -> Option<TsigKey>,
     store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
     limits: &XfrOutLimits<'_>,
 ) -> std::io::Result<()> {
@@ -224,25 +224,24 @@ pub async fn serve_transfer(
     // TSIG first: an unknown key or bad MAC is NOTAUTH whatever the zone.
     let mut signer = None;
     let mut key_used: Option<Name> = None;
-    if let Some(sig) = &request.signature {
-        let key_name = sig.name.to_lowercase();
-        let key = find_key(&key_name);
-        match check_request(raw, &request, key.as_ref()) {
-            Ok(mac) => {
-                signer = key.map(|s| ResponseSigner::new(s, mac));
-                key_used = Some(key_name);
+    if request.signature.is_some() {
+        match check_request(raw, &find_key) {
+            Ok(v) => {
+                key_used = Some(v.key.name().clone());
+                signer = Some(ResponseSigner::new(v.key, v.mac));
             }
             Err(rejection) => {
                 // RFC 8945 5.2: NOTAUTH with the TSIG error (BADKEY and
-                // BADSIG unsigned, BADTIME signed).
+                // BADSIG unsigned, BADTIME and BADTRUNC signed); FORMERR
+                // for a MAC of a forbidden length.
                 if limits.log() {
-                    warn!(zone = %apex, peer = %from, key = %key_name, error = %rejection.failure,
+                    warn!(zone = %apex, peer = %from, key = %rejection.key_name(), error = %rejection.failure,
                         "transfer refused: TSIG failed");
                 }
-                let Some(mut out) = error_message(raw, rcode::NOTAUTH) else {
+                let Some(mut out) = error_message(raw, u16::from(rejection.rcode())) else {
                     return Ok(());
                 };
-                if let Err(e) = rejection.append_tsig(&mut out, key.as_ref()) {
+                if let Err(e) = rejection.append_tsig(&mut out) {
                     debug!(zone = %apex, peer = %from, error = %e, "cannot add the TSIG error record");
                 }
                 return write_frame(stream, &out).await;

@@ -7,7 +7,8 @@
 //! type + class + TTL + RDATA, with the RDATA kept as wire bytes. Names
 //! inside RDATA are decompressed for the types where RFC 3597 section 4
 //! says a receiver may meet compression (the RFC 1035 types and RP, AFSDB,
-//! RT, SIG, PX, NXT, NAPTR, SRV); every other type's RDATA is copied as is.
+//! RT, SIG, PX, NXT, NAPTR, SRV), keeping their case; every other type's
+//! RDATA is copied as is. Owner and question names are lowercased.
 //!
 //! Every read is bounds-checked; a message that does not parse is an error,
 //! never a panic. An RDATA that grows past 65,535 bytes when its names are
@@ -187,7 +188,8 @@ fn decompress_rdata(
                 at += n;
             }
             Part::Name => {
-                let (name, next) = wire::read_name_buf(raw, at)?;
+                // Names in RDATA keep their case (RFC 4343 section 4).
+                let (name, next) = wire::read_name_buf_exact(raw, at)?;
                 if next > end {
                     return None;
                 }
@@ -220,7 +222,8 @@ mod tests {
         Name::from_ascii(s).unwrap()
     }
 
-    /// The view agrees with hickory's decoding for compressed messages.
+    /// The view agrees with hickory's decoding for compressed messages:
+    /// owner names lowercased, names inside RDATA as sent.
     #[test]
     fn records_match_hickory_decoding() {
         let mut m = Message::new(77, MessageType::Response, OpCode::Query);
@@ -240,10 +243,12 @@ mod tests {
                 )),
             ),
             Record::from_rdata(n("WWW.example.com."), 60, RData::A(A::new(192, 0, 2, 1))),
+            // Names in RDATA keep their case (RFC 4343 section 4), also
+            // when compressed against a name in another case.
             Record::from_rdata(
                 n("example.com."),
                 60,
-                RData::MX(MX::new(10, n("mail.example.com."))),
+                RData::MX(MX::new(10, n("Mail.EXAMPLE.com."))),
             ),
             Record::from_rdata(
                 n("_sip._tcp.example.com."),

@@ -5,11 +5,13 @@ pub mod canonical;
 pub mod delta;
 pub mod file;
 pub mod hash;
+pub mod name_map;
+pub mod ordered_names;
 pub mod presentation;
 pub mod record;
 pub mod snapshot;
 pub mod wire;
 pub mod zonemd;
 
-pub use delta::{ZoneDelta, diff_sorted, sort_zone};
+pub use delta::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};

@@ -9,10 +9,17 @@
 //! owner is written as a compression pointer into the question (the answer
 //! owner is the query name, or an ancestor of it for SOA and referral NS).
 //! No per-query decoding, no per-query allocation beyond the output buffer.
+//!
+//! Versions share structure: [`ZoneSnapshot::apply`] builds the next version
+//! from this one and a delta in time and memory proportional to the delta
+//! (times the log of the zone size for the ordered chains), and leaves this
+//! one untouched for the readers still holding it.
 
 use std::sync::Arc;
 
-use super::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use super::hash::FxHashMap as HashMap;
+use super::name_map::{NameHash, NameMap, NameMapBuilder};
+use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 
@@ -50,39 +57,56 @@ pub mod rtype {
 
 /// The records of one RRset in wire format, each without its owner name:
 /// TYPE, CLASS, TTL, RDLENGTH, RDATA. Records are found by their RDLENGTH,
-/// so an RRset is one allocation (the zone's memory is mostly these).
+/// so an RRset is one allocation (the zone's memory is mostly these), with
+/// the record count in its first four bytes: no allocation at all when there
+/// are no records (the signatures of an unsigned zone), and 16 bytes a
+/// `Rendered`, so an [`RRset`] is 40 bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Rendered {
+    /// Count (u32, big-endian), then the records; empty when none.
     bytes: Box<[u8]>,
-    count: u32,
 }
+
+/// Bytes of the record count in front of the records.
+const COUNT: usize = 4;
 
 impl Rendered {
     fn push(&mut self, r: &Rr, ttl: u32) {
+        let count = self.count() as u32 + 1;
         let mut bytes = std::mem::take(&mut self.bytes).into_vec();
-        bytes.reserve_exact(10 + r.rdata.len());
+        if bytes.is_empty() {
+            bytes.reserve_exact(COUNT + 10 + r.rdata.len());
+            bytes.extend_from_slice(&[0; COUNT]);
+        } else {
+            bytes.reserve_exact(10 + r.rdata.len());
+        }
+        bytes[..COUNT].copy_from_slice(&count.to_be_bytes());
         bytes.extend_from_slice(&r.rtype.to_be_bytes());
         bytes.extend_from_slice(&r.class.to_be_bytes());
         bytes.extend_from_slice(&ttl.to_be_bytes());
         bytes.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
         bytes.extend_from_slice(&r.rdata);
         self.bytes = bytes.into_boxed_slice();
-        self.count += 1;
     }
 
     /// Number of records.
+    #[inline]
     pub fn count(&self) -> usize {
-        self.count as usize
+        match self.bytes.get(..COUNT) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) as usize,
+            _ => 0,
+        }
     }
 
     /// True when there are no records.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// Each record's bytes (TYPE through RDATA).
     pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
-        let mut at = 0usize;
+        let mut at = COUNT;
         std::iter::from_fn(move || {
             let rest = self.bytes.get(at..)?;
             let rdlen = u16::from_be_bytes([*rest.get(8)?, *rest.get(9)?]) as usize;
@@ -94,7 +118,7 @@ impl Rendered {
 
     /// Wire size when every owner is a 2-byte compression pointer.
     pub fn size_with_pointer(&self) -> usize {
-        self.bytes.len() + 2 * self.count()
+        self.bytes.len().saturating_sub(COUNT) + 2 * self.count()
     }
 
     /// Appends the records with the owner as a pointer to `ptr`.
@@ -160,12 +184,21 @@ pub struct Nsec3Chain {
     pub iterations: u16,
     /// Salt.
     pub salt: Vec<u8>,
-    /// (raw hash, owner wire name), sorted by hash.
-    pub hashes: Vec<(Vec<u8>, Box<[u8]>)>,
+    /// The NSEC3 owners, ordered by their hash label.
+    hashes: OrderedNames<HashLabelOrder>,
 }
 
 /// The records of one zone version, indexed for answering.
-#[derive(Debug, Default)]
+///
+/// A version is immutable. [`ZoneSnapshot::apply`] derives the next one,
+/// sharing with this one every part the change does not touch: the name
+/// index ([`NameMap`]) copies only the shards holding changed names, the
+/// NSEC and NSEC3 chains ([`OrderedNames`]) only the paths to changed
+/// owners, and the empty non-terminals, NSEC3-only names and record count
+/// are updated for the changed names alone. So a change costs
+/// O(change · log zone) time and memory, and a zone is in memory once,
+/// plus what changed while versions overlap.
+#[derive(Clone, Debug, Default)]
 pub struct ZoneSnapshot {
     /// Apex, lowercase FQDN in presentation form.
     pub apex: String,
@@ -176,13 +209,21 @@ pub struct ZoneSnapshot {
     /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
     /// (RFC 2308 section 3), with its RRSIGs.
     pub negative_soa: Option<RRset>,
-    nodes: HashMap<Arc<[u8]>, Arc<Node>>,
-    empty_non_terminals: HashSet<Box<[u8]>>,
+    nodes: NameMap<Arc<Node>>,
+    /// Names with children in the zone's name space, and how many. A name
+    /// exists when it owns records (other than NSEC3 only) or has children;
+    /// one that exists only through its children is an empty non-terminal
+    /// (RFC 8020, RFC 4592 section 2.2.2).
+    children: NameMap<u32>,
     /// Names owning only NSEC3 records (and their RRSIGs): not part of the
     /// zone's name space (RFC 5155 section 7.2.9), only of the NSEC3 chain.
-    nsec3_only: HashSet<Arc<[u8]>>,
+    nsec3_only: NameMap<()>,
     /// Owners of NSEC records, in canonical order (RFC 4034 6.1).
-    nsec_owners: Vec<Arc<[u8]>>,
+    nsec_owners: OrderedNames<CanonicalOrder>,
+    /// Owners of NSEC3 records one label below the apex whose label is a
+    /// base32hex hash (RFC 5155 section 3.3), in hash order; the chain of
+    /// [`ZoneSnapshot::nsec3`] when the apex has an NSEC3PARAM.
+    nsec3_owners: OrderedNames<HashLabelOrder>,
     /// The NSEC3 chain, for zones signed with NSEC3.
     pub nsec3: Option<Nsec3Chain>,
     records: usize,
@@ -230,34 +271,80 @@ fn node_records(node: &Node) -> Vec<Rr> {
     out
 }
 
+/// Records in a node.
+fn record_count(node: &Node) -> usize {
+    node.rrsets.iter().map(|s| s.data.count()).sum()
+}
+
+/// True when a node owns only NSEC3 records and their signatures.
+fn is_nsec3_only(node: &Node) -> bool {
+    node.has(rtype::NSEC3)
+        && node
+            .rrsets
+            .iter()
+            .all(|s| matches!(s.rtype, rtype::NSEC3 | rtype::RRSIG))
+}
+
+/// True when a node is in the zone's name space (it owns records other
+/// than NSEC3 ones).
+fn is_real(node: &Node) -> bool {
+    !is_nsec3_only(node)
+}
+
+/// True when `label` is a hash in base32hex (lowercase, as owners are),
+/// canonically encoded (no stray bits after the last byte), so that the
+/// order of labels is the order of the hashes.
+fn is_hash_label(label: &[u8]) -> bool {
+    !label.is_empty() && base32hex_decode(label).is_some_and(|h| base32hex_encode(&h) == label)
+}
+
+/// True when a node is an owner of the NSEC3 chain: it has NSEC3 records,
+/// and its name is one base32hex label below the apex (RFC 5155 section
+/// 3: "the hash of the original owner name, prepended as a single label to
+/// the zone name").
+fn is_nsec3_owner(name: &[u8], node: &Node, apex: &[u8]) -> bool {
+    node.has(rtype::NSEC3)
+        && wire::parent(name) == Some(apex)
+        && first_label(name).is_some_and(is_hash_label)
+}
+
+/// The parent of `name` while it is below `apex` (`name` is a subdomain of
+/// it): None at the apex.
+fn parent_below(name: &[u8], apex: &[u8]) -> Option<usize> {
+    if name.len() <= apex.len() {
+        return None;
+    }
+    let len = *name.first()? as usize;
+    Some(1 + len)
+}
+
 impl ZoneSnapshot {
     /// Builds a snapshot from the records of a version (any order).
     pub fn new(apex: &str, records: impl IntoIterator<Item = Rr>) -> Self {
-        let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
-        let mut by_name: HashMap<Arc<[u8]>, Vec<Rr>> = HashMap::default();
+        let mut by_name: HashMap<Vec<u8>, Vec<Rr>> = HashMap::default();
         for r in records {
             let Some(w) = wire::from_presentation(&r.name) else {
                 continue;
             };
-            by_name.entry(Arc::from(w)).or_default().push(r);
+            by_name.entry(w).or_default().push(r);
         }
-        let nodes = by_name
-            .into_iter()
-            .map(|(name, mut rrs)| {
-                rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-                (name, Arc::new(build_node(&rrs)))
-            })
-            .collect();
-        Self::index(apex.to_string(), apex_wire, nodes)
+        let mut nodes = NameMapBuilder::with_capacity(by_name.len());
+        for (name, mut rrs) in by_name {
+            rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+            nodes.insert(Arc::from(name), Arc::new(build_node(&rrs)));
+        }
+        Self::build(apex, nodes)
     }
 
     /// Builds a snapshot from records in identity order (owner, type,
     /// RDATA; see `zone::sort_zone`), borrowing them: each owner's records
     /// are a run, rendered without copying the records first.
     pub fn from_sorted(apex: &str, records: &[Rr]) -> Self {
-        let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
-        let mut nodes: HashMap<Arc<[u8]>, Arc<Node>> = HashMap::default();
-        nodes.reserve(records.len() / 2);
+        let owners = 1 + records
+            .windows(2)
+            .filter(|w| w[0].name != w[1].name)
+            .count();
+        let mut nodes = NameMapBuilder::with_capacity(owners);
         let mut start = 0;
         while start < records.len() {
             let mut end = start + 1;
@@ -269,96 +356,239 @@ impl ZoneSnapshot {
             }
             start = end;
         }
-        Self::index(apex.to_string(), apex_wire, nodes)
+        Self::build(apex, nodes)
     }
 
-    /// The next version: this one with a delta applied. Only the touched
-    /// nodes are rebuilt; the others are shared with this snapshot, so a
-    /// one-record change to a large zone does not re-render the zone.
-    pub fn apply(&self, removed: &[Rr], added: &[Rr]) -> Self {
-        let mut nodes = self.nodes.clone();
-        let mut touched: HashMap<Arc<[u8]>, Vec<Rr>> = HashMap::default();
-        for r in removed.iter().chain(added) {
-            let Some(w) = wire::from_presentation(&r.name) else {
+    /// Derives the indexes from a whole zone's nodes.
+    fn build(apex: &str, nodes: NameMapBuilder<Arc<Node>>) -> Self {
+        let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
+        let mut records = 0;
+        let mut nsec = Vec::new();
+        let mut nsec3 = Vec::new();
+        let mut nsec3_only = Vec::new();
+        // Children counts, borrowing the names: a name's parent gains a
+        // child when the name exists; a parent that did not exist before
+        // (an empty non-terminal) then counts for its own parent, and so on
+        // up to the apex.
+        let mut counts: HashMap<&[u8], u32> = HashMap::default();
+        for (name, node) in nodes.iter() {
+            records += record_count(node);
+            if node.has(rtype::NSEC) {
+                nsec.push(name.clone());
+            }
+            if is_nsec3_owner(name, node, &apex_wire) {
+                nsec3.push(name.clone());
+            }
+            if !is_real(node) {
+                nsec3_only.push(name.clone());
                 continue;
-            };
-            if !touched.contains_key(w.as_slice()) {
-                let current = nodes
-                    .get(w.as_slice())
-                    .map(|n| node_records(n))
-                    .unwrap_or_default();
-                touched.insert(Arc::from(w), current);
+            }
+            if !wire::is_subdomain(name, &apex_wire) {
+                continue;
+            }
+            let mut x: &[u8] = name;
+            while let Some(at) = parent_below(x, &apex_wire) {
+                let p = &x[at..];
+                let c = counts.entry(p).or_insert(0);
+                *c += 1;
+                if *c > 1 || nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
+                    break;
+                }
+                x = p;
             }
         }
+        nsec.sort_by(|a, b| canonical_cmp(a, b));
+        nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
+        let mut children = NameMapBuilder::with_capacity(counts.len());
+        for (p, c) in counts {
+            let key = nodes
+                .get_key_value(p)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| Arc::from(p));
+            children.insert(key, c);
+        }
+        let mut only = NameMapBuilder::with_capacity(nsec3_only.len());
+        for n in nsec3_only {
+            only.insert(n, ());
+        }
+        let mut snap = ZoneSnapshot {
+            apex: apex.to_string(),
+            apex_wire,
+            soa: None,
+            negative_soa: None,
+            nodes: nodes.finish(),
+            children: children.finish(),
+            nsec3_only: only.finish(),
+            nsec_owners: OrderedNames::from_sorted(nsec),
+            nsec3_owners: OrderedNames::from_sorted(nsec3),
+            nsec3: None,
+            records,
+        };
+        snap.derive_from_apex();
+        snap
+    }
+
+    /// The next version: this one with a delta applied (records removed,
+    /// then records added; an added record replaces one of the same owner,
+    /// type and RDATA). Only the changed names are rebuilt, and only the
+    /// parts of the indexes holding them are copied; the rest is shared
+    /// with this version, which stays as it is.
+    pub fn apply(&self, removed: &[Rr], added: &[Rr]) -> Self {
+        let mut next = self.clone();
+        let mut touched: HashMap<Vec<u8>, (Vec<&Rr>, Vec<&Rr>)> = HashMap::default();
         for r in removed {
-            if let Some(w) = wire::from_presentation(&r.name)
-                && let Some(list) = touched.get_mut(w.as_slice())
-            {
-                list.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
+            if let Some(w) = wire::from_presentation(&r.name) {
+                touched.entry(w).or_default().0.push(r);
             }
         }
         for r in added {
-            if let Some(w) = wire::from_presentation(&r.name)
-                && let Some(list) = touched.get_mut(w.as_slice())
-            {
-                list.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
-                list.push(r.clone());
+            if let Some(w) = wire::from_presentation(&r.name) {
+                touched.entry(w).or_default().1.push(r);
             }
         }
-        for (name, mut rrs) in touched {
-            if rrs.is_empty() {
-                nodes.remove(&name);
-            } else {
-                rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-                nodes.insert(name, Arc::new(build_node(&rrs)));
-            }
+        for (name, (removed, added)) in &touched {
+            next.change_node(name, removed, added);
         }
-        Self::index(self.apex.clone(), self.apex_wire.clone(), nodes)
+        next.derive_from_apex();
+        next
     }
 
-    /// Derives the indexes (SOA, NSEC/NSEC3 chains, empty non-terminals,
-    /// negative SOA) from the nodes.
-    fn index(apex: String, apex_wire: Vec<u8>, nodes: HashMap<Arc<[u8]>, Arc<Node>>) -> Self {
-        let mut nsec_owners = Vec::new();
-        let mut nsec3_hashes = Vec::new();
-        let mut nsec3_only = HashSet::default();
-        let mut count = 0;
-        for (name, node) in &nodes {
-            count += node.rrsets.iter().map(|s| s.data.count()).sum::<usize>();
-            if node.has(rtype::NSEC3)
-                && node
-                    .rrsets
-                    .iter()
-                    .all(|s| matches!(s.rtype, rtype::NSEC3 | rtype::RRSIG))
-            {
-                nsec3_only.insert(name.clone());
+    /// Rebuilds the node of one name with its records removed and added,
+    /// and updates every index the change concerns.
+    fn change_node(&mut self, name: &[u8], removed: &[&Rr], added: &[&Rr]) {
+        let old = self
+            .nodes
+            .get_key_value(name)
+            .map(|(k, n)| (k.clone(), n.clone()));
+        let mut rrs = old
+            .as_ref()
+            .map(|(_, n)| node_records(n))
+            .unwrap_or_default();
+        for r in removed {
+            rrs.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
+        }
+        for r in added {
+            rrs.retain(|x| !(x.rtype == r.rtype && x.rdata == r.rdata));
+            rrs.push((*r).clone());
+        }
+        let key = old
+            .as_ref()
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::from(name));
+        let new = (!rrs.is_empty()).then(|| {
+            rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+            Arc::new(build_node(&rrs))
+        });
+        let old = old.map(|(_, n)| n);
+        let (old, new) = (old.as_deref(), new.as_ref());
+
+        self.records -= old.map_or(0, record_count);
+        self.records += new.map_or(0, |n| record_count(n));
+        match new {
+            Some(n) => {
+                self.nodes.insert(key.clone(), n.clone());
             }
-            if node.has(rtype::NSEC) {
-                nsec_owners.push(name.clone());
-            }
-            if node.has(rtype::NSEC3)
-                && let Some(h) = first_label(name).and_then(base32hex_decode)
-            {
-                nsec3_hashes.push((h, Box::from(&name[..])));
+            None => {
+                self.nodes.remove(name);
             }
         }
-        let soa = nodes
-            .get(apex_wire.as_slice())
+        let new = new.map(|n| &**n);
+
+        let had = |f: &dyn Fn(&Node) -> bool| old.is_some_and(f);
+        let has = |f: &dyn Fn(&Node) -> bool| new.is_some_and(f);
+        let nsec = |n: &Node| n.has(rtype::NSEC);
+        match (had(&nsec), has(&nsec)) {
+            (false, true) => {
+                self.nsec_owners.insert(key.clone());
+            }
+            (true, false) => {
+                self.nsec_owners.remove(name);
+            }
+            _ => {}
+        }
+        let apex = self.apex_wire.clone();
+        let nsec3 = |n: &Node| is_nsec3_owner(name, n, &apex);
+        match (had(&nsec3), has(&nsec3)) {
+            (false, true) => {
+                self.nsec3_owners.insert(key.clone());
+            }
+            (true, false) => {
+                self.nsec3_owners.remove(HashLabelOrder::key(name));
+            }
+            _ => {}
+        }
+        match (had(&is_nsec3_only), has(&is_nsec3_only)) {
+            (false, true) => {
+                self.nsec3_only.insert(key.clone(), ());
+            }
+            (true, false) => {
+                self.nsec3_only.remove(name);
+            }
+            _ => {}
+        }
+        let (was_real, is_real) = (had(&is_real), has(&is_real));
+        // A name with children exists either way.
+        if was_real != is_real && !self.children.contains(name) {
+            self.existence_changed(name, is_real);
+        }
+    }
+
+    /// `name` came into existence (`exists`) or went out of it: its parent
+    /// gains or loses a child, and, when that makes the parent appear or
+    /// disappear as an empty non-terminal, so on up to the apex.
+    fn existence_changed(&mut self, name: &[u8], exists: bool) {
+        if !wire::is_subdomain(name, &self.apex_wire) {
+            return;
+        }
+        let mut x = name;
+        while let Some(at) = parent_below(x, &self.apex_wire) {
+            let p = &x[at..];
+            let before = self.children.get(p).copied().unwrap_or(0);
+            let after = if exists {
+                before + 1
+            } else {
+                before.saturating_sub(1)
+            };
+            if after == 0 {
+                self.children.remove(p);
+            } else {
+                let key = self
+                    .children
+                    .get_key_value(p)
+                    .or_else(|| self.nodes.get_key_value(p).map(|(k, _)| (k, &0)))
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(p));
+                self.children.insert(key, after);
+            }
+            let parent_real = self.nodes.get(p).is_some_and(|n| is_real(n));
+            // The parent's own existence changes only when it has no records
+            // of its own and this was its first or last child.
+            let flips = if exists { before == 0 } else { after == 0 };
+            if parent_real || !flips {
+                break;
+            }
+            x = p;
+        }
+    }
+
+    /// Derives what depends on the apex node alone: the SOA, the negative
+    /// SOA, the NSEC3 parameters.
+    fn derive_from_apex(&mut self) {
+        let apex_node = self.nodes.get(&self.apex_wire).cloned();
+        let apex_node = apex_node.as_deref();
+        self.soa = apex_node
             .and_then(|n| n.get(rtype::SOA))
             .and_then(|set| set.data.segments().next())
             .map(|seg| Rr {
-                name: apex.clone(),
+                name: self.apex.clone(),
                 rtype: rtype::SOA,
                 class: u16::from_be_bytes([seg[2], seg[3]]),
                 ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
                 rdata: seg[10..].to_vec(),
             });
-        nsec_owners.sort_by(|a, b| canonical_cmp(a, b));
-        nsec3_hashes.sort();
-        let nsec3 = nodes
-            .get(apex_wire.as_slice())
+        self.nsec3 = apex_node
             .and_then(|n| n.get(rtype::NSEC3PARAM))
-            .and_then(|p| p.data.rdatas().next().map(<[u8]>::to_vec))
+            .and_then(|p| p.data.rdatas().next())
             .and_then(|rd| {
                 // RFC 5155 4.2: algorithm, flags, iterations, salt length, salt.
                 if rd.len() < 5 || rd[0] != 1 {
@@ -369,37 +599,24 @@ impl ZoneSnapshot {
                 Some(Nsec3Chain {
                     iterations,
                     salt,
-                    hashes: nsec3_hashes,
+                    hashes: self.nsec3_owners.clone(),
                 })
             });
-        if let Some(c) = nsec3
+        if let Some(c) = self
+            .nsec3
             .as_ref()
             .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
         {
             tracing::warn!(
-                zone = %apex,
+                zone = %self.apex,
                 iterations = c.iterations,
                 limit = NSEC3_MAX_ITERATIONS,
                 "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
             );
         }
-        let mut empty_non_terminals = HashSet::default();
-        for name in nodes.keys().filter(|n| !nsec3_only.contains(&**n)) {
-            let mut n: &[u8] = name;
-            while let Some(p) = wire::parent(n) {
-                if p.len() < apex_wire.len() || nodes.contains_key(p) {
-                    break;
-                }
-                if !empty_non_terminals.insert(Box::from(p)) {
-                    break;
-                }
-                n = p;
-            }
-        }
-        let negative_soa = soa.as_ref().and_then(|soa| {
+        self.negative_soa = self.soa.as_ref().and_then(|soa| {
             let minimum = soa_fields(soa)?.minimum;
-            let node = nodes.get(apex_wire.as_slice())?;
-            let set = node.get(rtype::SOA)?;
+            let set = apex_node?.get(rtype::SOA)?;
             let ttl = soa.ttl.min(minimum);
             let mut neg = RRset {
                 rtype: rtype::SOA,
@@ -418,18 +635,6 @@ impl ZoneSnapshot {
             }
             Some(neg)
         });
-        ZoneSnapshot {
-            apex,
-            apex_wire,
-            soa,
-            negative_soa,
-            nodes,
-            empty_non_terminals,
-            nsec3_only,
-            nsec_owners,
-            nsec3,
-            records: count,
-        }
     }
 
     /// The SOA timers and serial.
@@ -439,22 +644,46 @@ impl ZoneSnapshot {
 
     /// The node owning `name` (lowercase wire) in the zone's name space
     /// (names owning only NSEC3 records are not in it).
+    #[inline]
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
-        if self.nsec3_only.contains(name) {
+        let hash = NameHash::of(name);
+        let (_, node) = self.nodes.get_hashed(hash, name)?;
+        if self.nsec3_only.get_hashed(hash, name).is_some() {
             return None;
         }
-        self.nodes.get(name).map(|n| &**n)
+        Some(node)
     }
 
     /// The node owning `name`, NSEC3-only owners included (for proofs).
+    #[inline]
     pub fn node_with_nsec3(&self, name: &[u8]) -> Option<&Node> {
         self.nodes.get(name).map(|n| &**n)
     }
 
     /// True when `name` exists: it owns records or names below it do.
+    #[inline]
     pub fn name_exists(&self, name: &[u8]) -> bool {
-        (self.nodes.contains_key(name) && !self.nsec3_only.contains(name))
-            || self.empty_non_terminals.contains(name)
+        let hash = NameHash::of(name);
+        (self.nodes.get_hashed(hash, name).is_some()
+            && self.nsec3_only.get_hashed(hash, name).is_none())
+            || self.children.get_hashed(hash, name).is_some()
+    }
+
+    /// The class and TTL of the record with `r`'s owner, type and RDATA in
+    /// this version; None when there is none (the `base` of
+    /// [`super::delta::merge_deltas`]).
+    pub fn class_and_ttl(&self, r: &Rr) -> Option<(u16, u32)> {
+        let name = wire::from_presentation(&r.name)?;
+        let set = self.nodes.get(&name)?.get(r.rtype)?;
+        set.data
+            .segments()
+            .find(|seg| seg[10..] == r.rdata[..])
+            .map(|seg| {
+                (
+                    u16::from_be_bytes([seg[2], seg[3]]),
+                    u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+                )
+            })
     }
 
     /// The NSEC3 chain to prove denials with: None for zones without one,
@@ -482,18 +711,7 @@ impl ZoneSnapshot {
     /// The NSEC owner that matches or covers `name` (the greatest owner not
     /// after it in canonical order, wrapping to the last).
     pub fn nsec_covering(&self, name: &[u8]) -> Option<&[u8]> {
-        if self.nsec_owners.is_empty() {
-            return None;
-        }
-        let i = match self
-            .nsec_owners
-            .binary_search_by(|o| canonical_cmp(o, name))
-        {
-            Ok(i) => i,
-            Err(0) => self.nsec_owners.len() - 1,
-            Err(i) => i - 1,
-        };
-        Some(&self.nsec_owners[i])
+        self.nsec_owners.covering(name)
     }
 
     /// True when the zone is signed with NSEC.
@@ -520,28 +738,52 @@ impl ZoneSnapshot {
 impl Nsec3Chain {
     /// The NSEC3 owner whose hash matches `hash` exactly.
     pub fn matching(&self, hash: &[u8]) -> Option<&[u8]> {
-        self.hashes
-            .binary_search_by(|(h, _)| h.as_slice().cmp(hash))
-            .ok()
-            .map(|i| &*self.hashes[i].1)
+        let mut label = [0u8; 63];
+        self.hashes.get(encode_label(hash, &mut label)?)
     }
 
     /// The NSEC3 owner whose interval covers `hash` (the greatest hash below
     /// it, wrapping to the last).
     pub fn covering(&self, hash: &[u8]) -> Option<&[u8]> {
-        if self.hashes.is_empty() {
-            return None;
-        }
-        let i = match self
-            .hashes
-            .binary_search_by(|(h, _)| h.as_slice().cmp(hash))
-        {
-            Ok(i) => i,
-            Err(0) => self.hashes.len() - 1,
-            Err(i) => i - 1,
-        };
-        Some(&self.hashes[i].1)
+        let mut label = [0u8; 63];
+        self.hashes.covering(encode_label(hash, &mut label)?)
     }
+
+    /// Number of owners in the chain.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// True when the chain has no owners.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+/// A hash as an NSEC3 owner label (base32hex, lowercase) in `buf`; None
+/// when it is too long for a label.
+fn encode_label<'b>(hash: &[u8], buf: &'b mut [u8; 63]) -> Option<&'b [u8]> {
+    const ALPHA: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    if hash.len() * 8 > buf.len() * 5 {
+        return None;
+    }
+    let mut n = 0;
+    let mut acc: u64 = 0;
+    let mut bits = 0;
+    for &b in hash {
+        acc = (acc << 8) | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            buf[n] = ALPHA[((acc >> bits) & 31) as usize];
+            n += 1;
+        }
+    }
+    if bits > 0 {
+        buf[n] = ALPHA[((acc << (5 - bits)) & 31) as usize];
+        n += 1;
+    }
+    Some(&buf[..n])
 }
 
 fn first_label(name: &[u8]) -> Option<&[u8]> {
@@ -602,6 +844,9 @@ pub fn base32hex_encode(data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod apply_tests;
 
 #[cfg(test)]
 mod tests {
@@ -695,6 +940,26 @@ mod tests {
         // The old snapshot is untouched.
         assert_eq!(s1.len(), 3);
         assert!(s1.node(&w("x.y.example.")).is_some());
+    }
+
+    /// The zone's memory is mostly RRsets: one allocation each for the
+    /// records and, in a signed zone, the signatures, none for what is
+    /// empty, and 40 bytes in the node's vector.
+    #[test]
+    fn rrsets_are_compact() {
+        assert_eq!(std::mem::size_of::<Rendered>(), 16);
+        assert_eq!(std::mem::size_of::<RRset>(), 40);
+        let mut r = Rendered::default();
+        assert!(r.is_empty() && r.count() == 0 && r.size_with_pointer() == 0);
+        assert_eq!(r.segments().count(), 0);
+        for i in 0..300u16 {
+            r.push(&rr("a.example.", 16, &i.to_be_bytes()), 60);
+        }
+        assert_eq!(r.count(), 300);
+        assert_eq!(r.segments().count(), 300);
+        assert_eq!(r.size_with_pointer(), 300 * (2 + 10 + 2));
+        let rd: Vec<&[u8]> = r.rdatas().collect();
+        assert_eq!(rd[299], &299u16.to_be_bytes()[..]);
     }
 
     #[test]

@@ -224,7 +224,19 @@ impl std::fmt::Debug for NameBuf {
 /// buffer, lowercased. Returns the name and the offset just past the name's
 /// bytes at `at`. Bounded: at most 127 pointers followed and at most 255
 /// bytes of output, so a compression loop ends in an error.
-pub fn read_name_buf(msg: &[u8], mut at: usize) -> Option<(NameBuf, usize)> {
+pub fn read_name_buf(msg: &[u8], at: usize) -> Option<(NameBuf, usize)> {
+    read_name_with(msg, at, true)
+}
+
+/// [`read_name_buf`] keeping the case of every label, for names inside
+/// RDATA: DNS keeps the case of data as it was entered (RFC 1034 section
+/// 3.1, RFC 4343 section 4), so a CNAME target or an MX exchange is
+/// stored and sent out as the zone has it.
+pub fn read_name_buf_exact(msg: &[u8], at: usize) -> Option<(NameBuf, usize)> {
+    read_name_with(msg, at, false)
+}
+
+fn read_name_with(msg: &[u8], mut at: usize, lowercase: bool) -> Option<(NameBuf, usize)> {
     let mut out = NameBuf::new();
     let mut end = None;
     let mut jumps = 0;
@@ -240,7 +252,11 @@ pub fn read_name_buf(msg: &[u8], mut at: usize) -> Option<(NameBuf, usize)> {
                 let src = msg.get(at + 1..at + 1 + len)?;
                 label[0] = len as u8;
                 for (d, s) in label[1..=len].iter_mut().zip(src) {
-                    *d = s.to_ascii_lowercase();
+                    *d = if lowercase {
+                        s.to_ascii_lowercase()
+                    } else {
+                        *s
+                    };
                 }
                 out.push(&label[..=len])?;
                 at += 1 + len;
@@ -340,5 +356,18 @@ mod tests {
         assert_eq!(read_name(lp, 0, &mut Vec::new()), None);
         // Forward pointer past the end.
         assert_eq!(read_name(b"\xC0\x09", 0, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn exact_reading_keeps_the_case() {
+        let mut msg = b"\x07ExAmple\x00".to_vec();
+        msg.extend_from_slice(b"\x04Mail\xC0\x00");
+        let (n, end) = read_name_buf_exact(&msg, 9).unwrap();
+        assert_eq!(n.as_slice(), b"\x04Mail\x07ExAmple\x00");
+        assert_eq!(end, 16);
+        assert_eq!(
+            read_name_buf(&msg, 9).unwrap().0.as_slice(),
+            w("mail.example.")
+        );
     }
 }

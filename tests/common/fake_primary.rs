@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
-use hickory_proto::rr::{Name, RData, Record, RecordType, TSigner};
-use secondary53::tsig::ResponseSigner;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use secondary53::tsig::{ResponseSigner, TsigKey};
 
 use super::free_port;
 
@@ -120,7 +120,7 @@ struct Shared {
     transfer_serial: Mutex<Option<u32>>,
     edns_rcode: Mutex<Option<ResponseCode>>,
     edns_rejected: AtomicUsize,
-    tsig: Mutex<Option<(TSigner, SignMode)>>,
+    tsig: Mutex<Option<(TsigKey, SignMode)>>,
     soa_timers: Mutex<(u32, u32, u32, u32)>,
     records_per_message: AtomicUsize,
     records_sent: AtomicUsize,
@@ -319,7 +319,7 @@ impl FakePrimary {
     }
 
     /// Signs answers to signed queries with `key` (None: never signs).
-    pub fn set_tsig(&self, key: Option<(TSigner, SignMode)>) {
+    pub fn set_tsig(&self, key: Option<(TsigKey, SignMode)>) {
         *lock(&self.shared.tsig) = key;
     }
 

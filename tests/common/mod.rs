@@ -23,7 +23,7 @@ pub mod net;
 pub mod nsd;
 pub mod pdns;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
@@ -617,15 +617,212 @@ pub fn strip_tsig_lines(text: &str) -> String {
 // Zone texts
 // ---------------------------------------------------------------------------
 
-/// Canonical form of a zone: `named-checkzone` dump, lowercased, comments and
-/// blank lines dropped, whitespace collapsed, sorted.
-fn canonical_zone(zone: &str, text: &str, label: &str) -> Result<Vec<String>, String> {
+/// Fields of a line, split at whitespace outside double-quoted strings (a
+/// quoted string, escapes included, stays one field, exactly as written).
+pub fn record_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if quoted {
+            cur.push(c);
+            if c == '"' {
+                quoted = false;
+            }
+        } else if c.is_whitespace() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else {
+            if c == '"' {
+                quoted = true;
+            }
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A record line as zone comparisons see it: whitespace collapsed outside
+/// quoted strings, the owner name lowercased (names compare
+/// case-insensitively), everything else exactly as written (TTL, class,
+/// type, and the RDATA, whose case matters: TXT, CAA, names in RDATA).
+pub fn canonical_record_line(line: &str) -> String {
+    let mut f = record_fields(line);
+    if let Some(owner) = f.first_mut() {
+        *owner = owner.to_lowercase();
+    }
+    f.join(" ")
+}
+
+/// One record of a master file as written: the `$ORIGIN` and `$TTL` in
+/// effect, its owner (filled in when it was inherited from the record
+/// before) and the rest of its fields, parentheses joined, comments gone.
+#[derive(Clone, Debug)]
+struct WrittenRecord {
+    origin: Option<String>,
+    ttl: Option<String>,
+    owner: String,
+    rest: Vec<String>,
+}
+
+impl WrittenRecord {
+    /// The owner as an absolute name (as written, for the text of a file).
+    fn absolute_owner(&self) -> String {
+        let origin = self.origin.clone().unwrap_or_default();
+        if self.owner == "@" {
+            origin
+        } else if self.owner.ends_with('.') && !self.owner.ends_with("\\.") {
+            self.owner.clone()
+        } else if origin == "." {
+            format!("{}.", self.owner)
+        } else {
+            format!("{}.{origin}", self.owner)
+        }
+    }
+
+    /// Identity for counting: owner (case-insensitively) and the rest.
+    fn key(&self) -> String {
+        format!(
+            "{} {}",
+            self.absolute_owner().to_lowercase(),
+            self.rest.join(" ")
+        )
+    }
+
+    /// True for an SOA record.
+    fn is_soa(&self) -> bool {
+        // The type is the first field that is not a TTL or a class.
+        self.rest
+            .iter()
+            .find(|f| {
+                !f.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    && !matches!(f.to_ascii_uppercase().as_str(), "IN" | "CH" | "HS" | "ANY")
+            })
+            .is_some_and(|t| t.eq_ignore_ascii_case("SOA"))
+    }
+}
+
+/// The records of a master-file text as written, one per record, in order.
+/// Handles `$ORIGIN` (relative ones too) and `$TTL`, parentheses, quoted
+/// strings, comments and owners inherited from the line before; panics on
+/// `$INCLUDE`, which the tests do not use.
+fn written_records(text: &str) -> Vec<WrittenRecord> {
+    // Logical lines: comments dropped, parenthesised continuations joined.
+    let mut logical: Vec<(bool, String)> = Vec::new(); // (starts with blank, text)
+    let mut cur = String::new();
+    let mut starts_blank = false;
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut comment = false;
+    let mut at_line_start = true;
+    for c in text.chars() {
+        if at_line_start && depth == 0 {
+            starts_blank = c == ' ' || c == '\t';
+            at_line_start = false;
+        }
+        if c == '\n' {
+            comment = false;
+            if depth == 0 && !quoted {
+                logical.push((starts_blank, std::mem::take(&mut cur)));
+                at_line_start = true;
+            } else {
+                cur.push(' ');
+            }
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                cur.push(c);
+            }
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ';' if !quoted => comment = true,
+            '(' if !quoted => {
+                depth += 1;
+                cur.push(' ');
+            }
+            ')' if !quoted => {
+                depth = depth.saturating_sub(1);
+                cur.push(' ');
+            }
+            _ => cur.push(c),
+        }
+    }
+    logical.push((starts_blank, cur));
+
+    let mut out = Vec::new();
+    let mut origin: Option<String> = None;
+    let mut ttl: Option<String> = None;
+    let mut last_owner = String::from("@");
+    for (blank, line) in logical {
+        let fields = record_fields(&line);
+        let Some(first) = fields.first() else {
+            continue;
+        };
+        if !blank && first.starts_with('$') {
+            match first.to_ascii_uppercase().as_str() {
+                "$ORIGIN" => {
+                    let o = fields.get(1).cloned().unwrap_or_default();
+                    origin = Some(match &origin {
+                        Some(cur) if !o.ends_with('.') => format!("{o}.{cur}"),
+                        _ => o,
+                    });
+                }
+                "$TTL" => ttl = fields.get(1).cloned(),
+                "$INCLUDE" => panic!("zone comparison: $INCLUDE is not supported"),
+                _ => {}
+            }
+            continue;
+        }
+        let (owner, rest) = if blank {
+            (last_owner.clone(), fields)
+        } else {
+            (first.clone(), fields[1..].to_vec())
+        };
+        last_owner = owner.clone();
+        out.push(WrittenRecord {
+            origin: origin.clone(),
+            ttl: ttl.clone(),
+            owner,
+            rest,
+        });
+    }
+    out
+}
+
+/// Runs `named-checkzone` on `text` and returns its dump as canonical
+/// record lines (see [`canonical_record_line`]). BIND merges identical
+/// records as it loads, so each record comes out once.
+fn checkzone_dump(zone: &str, text: &str, label: &str) -> Result<Vec<String>, String> {
     let dir = tempfile::Builder::new()
         .prefix("zonecmp-")
         .tempdir()
         .map_err(|e| format!("create temp dir to compare zones: {e}"))?;
     let path = dir.path().join("zone.txt");
-    fs::write(&path, strip_tsig_lines(text))
+    fs::write(&path, text)
         .map_err(|e| format!("write {label} zone text to {}: {e}", path.display()))?;
     let output = Command::new(tool("named-checkzone"))
         // quiet, dump to stdout, relax every check so odd test data loads
@@ -658,21 +855,94 @@ fn canonical_zone(zone: &str, text: &str, label: &str) -> Result<Vec<String>, St
             output.status
         ));
     }
-    let dump = String::from_utf8_lossy(&output.stdout).to_lowercase();
-    let mut lines: Vec<String> = dump
+    Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with(';'))
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+        .map(canonical_record_line)
+        .collect())
+}
+
+/// Label under which duplicates are canonicalised (see [`canonical_zone`]).
+const DUP_LABEL: &str = "_zonecmp-dup-";
+
+/// Canonical form of a zone as a sorted multiset of record lines: each
+/// record as `named-checkzone` prints it (owner lowercased, whitespace
+/// collapsed outside quoted strings, RDATA exactly), as many times as the
+/// text holds it. An AXFR's closing SOA (the first record repeated last)
+/// is not a duplicate; TSIG lines are ignored.
+///
+/// BIND merges duplicates when it loads a zone, so they are counted from
+/// the text: the second and later copies of a record are loaded again
+/// under a label of their own below their owner (`_zonecmp-dup-N.`),
+/// printed by `named-checkzone` beside the zone, and the label removed.
+fn canonical_zone(zone: &str, text: &str, label: &str) -> Result<Vec<String>, String> {
+    let text = strip_tsig_lines(text);
+    let mut lines = checkzone_dump(zone, &text, label)?;
+    let mut records = written_records(&text);
+    if records.len() >= 2 {
+        let (first, last) = (&records[0], &records[records.len() - 1]);
+        if first.is_soa() && first.key() == last.key() {
+            records.pop();
+        }
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut extra = String::new();
+    let mut soa_copies = 0;
+    for r in &records {
+        let n = seen.entry(r.key()).or_default();
+        *n += 1;
+        if *n == 1 {
+            continue;
+        }
+        if r.is_soa() {
+            soa_copies += 1;
+            continue;
+        }
+        if let Some(t) = &r.ttl {
+            extra.push_str(&format!("$TTL {t}\n"));
+        }
+        extra.push_str(&format!(
+            "{DUP_LABEL}{n}.{} {}\n",
+            r.absolute_owner(),
+            r.rest.join(" ")
+        ));
+    }
+    if !extra.is_empty() {
+        let with_dups = format!("{text}\n{extra}");
+        for line in checkzone_dump(zone, &with_dups, label)? {
+            if let Some(rest) = line.strip_prefix(DUP_LABEL)
+                && let Some((_, original)) = rest.split_once('.')
+            {
+                lines.push(original.to_string());
+            }
+        }
+    }
+    if soa_copies > 0 {
+        let soa: Vec<String> = lines
+            .iter()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(3)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("SOA"))
+            })
+            .cloned()
+            .collect();
+        for _ in 0..soa_copies {
+            lines.extend(soa.iter().cloned());
+        }
+    }
     lines.sort();
     Ok(lines)
 }
 
-/// Compares two master-file texts of `zone` as sets of records, independent
-/// of order, formatting, relative names, case and duplicates (dig's AXFR
-/// output with its two SOAs is fine; TSIG lines are ignored). Out-of-zone
-/// records are dropped by `named-checkzone` and so not compared.
+/// Compares two master-file texts of `zone` as multisets of records,
+/// independent of order, formatting and relative names: owner names
+/// compare case-insensitively, TTL, class, type and RDATA exactly (case
+/// matters in TXT, CAA and names inside RDATA), and a record present
+/// twice counts twice (dig's AXFR output with its closing SOA is fine;
+/// TSIG lines are ignored). Out-of-zone records are dropped by
+/// `named-checkzone` and so not compared.
 ///
 /// `Err` lists up to 20 records only in A and up to 20 only in B, with counts.
 pub fn zones_equal(zone: &str, a_text: &str, b_text: &str) -> Result<(), String> {
@@ -815,6 +1085,33 @@ pub fn query_serial(port: u16, zone: &str) -> Option<u32> {
         "SOA",
         "+short",
     ]))
+}
+
+/// Waits until `secondary53 zone status ZONE` says `settled=yes`: no check
+/// is running and none is asked for (queued NOTIFYs and commands count), so
+/// whatever caused a check before has had all its effects, and counters
+/// read now are final for it. Panics after `timeout`.
+pub fn wait_settled(sec: &Secondary, zone: &str, timeout: Duration) {
+    wait_until(
+        &format!("zone {zone} has settled (no check running or asked for)"),
+        timeout,
+        || {
+            let (ok, out, _) = sec.cli(&["zone", "status", zone]);
+            ok && out.split_whitespace().any(|w| w == "settled=yes")
+        },
+    );
+}
+
+/// Sum of the samples of metric `name` (in a [`net::scrape`]) whose labels
+/// include every `key="value"` pair given (0 when there are none).
+pub fn metric_sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
+    samples
+        .iter()
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|l| series.contains(l))
+        })
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Path of the secondary53 binary Cargo built for these tests, or the one

@@ -1,0 +1,541 @@
+//! [`NameMap`]: a copy-on-write hash map keyed by lowercase wire names, for
+//! the zone snapshot's indexes. Cloning one is O(1); changing a clone copies
+//! only the small part it touches, so consecutive zone versions share every
+//! name they have in common (Knot's RCU zone contents, without copying the
+//! zone for each version).
+//!
+//! The names are spread over 2^bits shards by their hash; each shard is a
+//! small hash table behind an `Arc`, and the shards behind two levels of
+//! `Arc`'d pointer arrays (a directory of about √shards groups of about
+//! √shards shards). A change clones the top array, one group and one shard:
+//! O(√shards + shard) pointer copies, a few microseconds whatever the zone
+//! size, as the shard count grows with the map so that a shard holds about
+//! [`TARGET_SHARD`] names.
+//!
+//! A lookup hashes the name once, picks the shard from the hash, and probes
+//! that shard's table: two more pointer loads than one flat table, both into
+//! arrays small enough to stay cached.
+//!
+//! Why not a persistent hash trie (HAMT, as in the `imbl` crate): its lookups
+//! follow one pointer per 5 bits of hash, four or five cache misses for a
+//! million names, where the query path needs one; and the flat tables keep
+//! the memory per name of a plain hash map.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+/// Names a shard holds on average once the map has grown to fit.
+pub const TARGET_SHARD: usize = 256;
+
+/// Most shard bits: 2^17 shards of [`TARGET_SHARD`] names is 33 million
+/// names; beyond that shards grow instead.
+const MAX_BITS: u32 = 17;
+
+type Entry<V> = (Arc<[u8]>, V);
+type Shard<V> = HashTable<Entry<V>>;
+type Group<V> = Arc<[Arc<Shard<V>>]>;
+
+/// The hash of a name: FxHash's multiply-rotate over the name's 8-byte words
+/// (as the map this replaces used; the tail read as one more word, without
+/// a `memcpy` call),
+/// finished by the MurmurHash3 64-bit mixer. FxHash alone leaves the middle
+/// bits of similar names (`h1`, `h2`, ... below one apex) unevenly spread,
+/// which shows once bits are taken from there to pick a shard: shards of a
+/// million such names held from 100 to 900 names instead of 174 ± 13. With
+/// the mixer every bit depends on every input bit: hashbrown takes the
+/// bucket from the low bits and its tag from the top 7, the shard comes
+/// from bits 32 and up. Not keyed: see [`super::hash`] for why that is
+/// safe here.
+#[inline]
+fn hash_name(name: &[u8]) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let add = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(SEED);
+    let word_at = |at: usize| {
+        name.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let len = name.len();
+    let mut h = add(0, len as u64);
+    let mut at = 0;
+    while at + 8 <= len {
+        h = add(h, word_at(at));
+        at += 8;
+    }
+    if at < len {
+        // The last 8 bytes again, overlapping the word before (the length
+        // went in first, so names of different lengths stay apart); a name
+        // shorter than 8 bytes byte by byte.
+        let tail = if len >= 8 {
+            word_at(len - 8)
+        } else {
+            name.iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b))
+        };
+        h = add(h, tail);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A name's hash, computed once for lookups in several [`NameMap`]s.
+#[derive(Clone, Copy, Debug)]
+pub struct NameHash(u64);
+
+impl NameHash {
+    /// The hash of a lowercase wire name.
+    #[inline]
+    pub fn of(name: &[u8]) -> Self {
+        NameHash(hash_name(name))
+    }
+}
+
+/// Shard bits for a map of `len` names.
+fn bits_for(len: usize) -> u32 {
+    let shards = len.div_ceil(TARGET_SHARD).max(1);
+    shards.next_power_of_two().trailing_zeros().min(MAX_BITS)
+}
+
+/// Where a hash lives: (group, shard within the group).
+#[derive(Clone, Copy, Debug, Default)]
+struct Layout {
+    bits: u32,
+    group_bits: u32,
+}
+
+impl Layout {
+    fn new(bits: u32) -> Self {
+        Layout {
+            bits,
+            group_bits: bits / 2,
+        }
+    }
+
+    fn shards(self) -> usize {
+        1 << self.bits
+    }
+
+    fn groups(self) -> usize {
+        1 << (self.bits - self.group_bits)
+    }
+
+    fn per_group(self) -> usize {
+        1 << self.group_bits
+    }
+
+    /// Shard number of a hash (bits 32 to 48: not the bucket bits, which
+    /// are the lowest, nor the tag, the top 7).
+    #[inline]
+    fn shard(self, hash: u64) -> usize {
+        ((hash >> 32) as usize) & ((1 << self.bits) - 1)
+    }
+
+    #[inline]
+    fn locate(self, hash: u64) -> (usize, usize) {
+        let s = self.shard(hash);
+        (s >> self.group_bits, s & ((1 << self.group_bits) - 1))
+    }
+}
+
+/// A copy-on-write map from lowercase wire names to `V` (see the module
+/// documentation).
+pub struct NameMap<V> {
+    layout: Layout,
+    groups: Arc<[Group<V>]>,
+    len: usize,
+}
+
+impl<V> Clone for NameMap<V> {
+    fn clone(&self) -> Self {
+        NameMap {
+            layout: self.layout,
+            groups: self.groups.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<V: Clone> Default for NameMap<V> {
+    fn default() -> Self {
+        NameMapBuilder::with_capacity(0).finish()
+    }
+}
+
+impl<V> fmt::Debug for NameMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NameMap")
+            .field("len", &self.len)
+            .field("shards", &self.layout.shards())
+            .finish()
+    }
+}
+
+impl<V: Clone> NameMap<V> {
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the map holds no names.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<V> {
+        let (g, s) = self.layout.locate(hash);
+        &self.groups[g][s]
+    }
+
+    /// The entry of a name: its key (shared with the other indexes) and value.
+    #[inline]
+    pub fn get_key_value(&self, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.get_hashed(NameHash::of(name), name)
+    }
+
+    /// The entry of a name whose hash is known (one hash for lookups of the
+    /// same name in several maps).
+    #[inline]
+    pub fn get_hashed(&self, hash: NameHash, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.shard(hash.0)
+            .find(hash.0, |e| &*e.0 == name)
+            .map(|(k, v)| (k, v))
+    }
+
+    /// The value of a name.
+    #[inline]
+    pub fn get(&self, name: &[u8]) -> Option<&V> {
+        self.get_key_value(name).map(|(_, v)| v)
+    }
+
+    /// True when the map holds the name.
+    #[inline]
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.get_key_value(name).is_some()
+    }
+
+    /// The shard holding `hash`, made unique to this map (cloned from the
+    /// versions sharing it, with the path to it, when shared).
+    fn shard_mut(&mut self, hash: u64) -> &mut Shard<V> {
+        let (g, s) = self.layout.locate(hash);
+        let groups = Arc::make_mut(&mut self.groups);
+        let group = Arc::make_mut(&mut groups[g]);
+        Arc::make_mut(&mut group[s])
+    }
+
+    /// Inserts or replaces a name's value; returns the value replaced.
+    pub fn insert(&mut self, name: Arc<[u8]>, value: V) -> Option<V> {
+        let hash = hash_name(&name);
+        let shard = self.shard_mut(hash);
+        match shard.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((name, value));
+                self.len += 1;
+                self.regrow();
+                None
+            }
+        }
+    }
+
+    /// Removes a name; returns its value.
+    pub fn remove(&mut self, name: &[u8]) -> Option<V> {
+        // Look first: a name that is not here copies nothing.
+        if !self.contains(name) {
+            return None;
+        }
+        let hash = hash_name(name);
+        let shard = self.shard_mut(hash);
+        let removed = match shard.find_entry(hash, |e| &*e.0 == name) {
+            Ok(o) => Some(o.remove().0.1),
+            Err(_) => None,
+        };
+        if removed.is_some() {
+            self.len -= 1;
+            self.regrow();
+        }
+        removed
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<[u8]>, &V)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .flat_map(|s| s.iter())
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Re-spreads the names when the map has grown to twice, or shrunk to
+    /// an eighth of, what its shard count is for. Each doubling costs one
+    /// pass over the map, so the cost per insert stays constant on average.
+    fn regrow(&mut self) {
+        let shards = self.layout.shards();
+        let too_big = self.len > 2 * TARGET_SHARD * shards && self.layout.bits < MAX_BITS;
+        let too_small = shards > 1 && self.len < TARGET_SHARD * shards / 8;
+        if too_big || too_small {
+            let mut b = NameMapBuilder::with_capacity(self.len);
+            for (k, v) in self.iter() {
+                b.insert(k.clone(), v.clone());
+            }
+            *self = b.finish();
+        }
+    }
+
+    /// Shard count (for tests and benchmarks).
+    pub fn shard_count(&self) -> usize {
+        self.layout.shards()
+    }
+
+    /// Names in each shard.
+    #[cfg(test)]
+    fn shard_sizes(&self) -> Vec<usize> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|s| s.len())
+            .collect()
+    }
+}
+
+/// Builds a [`NameMap`] in place, without the copy-on-write bookkeeping,
+/// for a whole zone at once.
+pub struct NameMapBuilder<V> {
+    layout: Layout,
+    shards: Vec<Shard<V>>,
+    len: usize,
+}
+
+impl<V: Clone> NameMapBuilder<V> {
+    /// A builder sized for about `names` names. Each shard starts with
+    /// room for half its share: the early doublings of its table are
+    /// skipped, and one that ends up small is not oversized.
+    pub fn with_capacity(names: usize) -> Self {
+        let layout = Layout::new(bits_for(names));
+        let each = names / layout.shards() / 2;
+        NameMapBuilder {
+            layout,
+            shards: (0..layout.shards())
+                .map(|_| HashTable::with_capacity(each))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Inserts or replaces a name's value; returns the value replaced.
+    pub fn insert(&mut self, name: Arc<[u8]>, value: V) -> Option<V> {
+        let hash = hash_name(&name);
+        let shard = &mut self.shards[self.layout.shard(hash)];
+        match shard.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((name, value));
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// The entry of a name.
+    pub fn get_key_value(&self, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
+        let hash = hash_name(name);
+        self.shards[self.layout.shard(hash)]
+            .find(hash, |e| &*e.0 == name)
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no name was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<[u8]>, &V)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(k, v)| (k, v))
+    }
+
+    /// The finished map. When far more names went in than the builder was
+    /// sized for, they are spread over more shards first.
+    pub fn finish(self) -> NameMap<V> {
+        if bits_for(self.len) > self.layout.bits + 1 {
+            let mut b = NameMapBuilder::with_capacity(self.len);
+            for s in self.shards {
+                for (k, v) in s {
+                    b.insert(k, v);
+                }
+            }
+            return b.finish();
+        }
+        let layout = self.layout;
+        let mut shards = self.shards.into_iter().map(Arc::new);
+        let groups: Arc<[Group<V>]> = (0..layout.groups())
+            .map(|_| {
+                shards
+                    .by_ref()
+                    .take(layout.per_group())
+                    .collect::<Group<V>>()
+            })
+            .collect();
+        NameMap {
+            layout,
+            groups,
+            len: self.len,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn name(i: u32) -> Arc<[u8]> {
+        let label = format!("n{i}");
+        let mut w = vec![label.len() as u8];
+        w.extend_from_slice(label.as_bytes());
+        w.extend_from_slice(b"\x07example\x00");
+        Arc::from(w)
+    }
+
+    #[test]
+    fn insert_get_remove_match_a_btreemap() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut m: NameMap<u32> = NameMap::default();
+        let mut model: BTreeMap<Arc<[u8]>, u32> = BTreeMap::new();
+        for step in 0..40_000u32 {
+            let k = name(rng.random_range(0..3000));
+            if rng.random_bool(0.6) {
+                assert_eq!(m.insert(k.clone(), step), model.insert(k, step));
+            } else {
+                assert_eq!(m.remove(&k), model.remove(&k));
+            }
+            assert_eq!(m.len(), model.len());
+        }
+        for (k, v) in &model {
+            assert_eq!(m.get(k), Some(v));
+        }
+        assert_eq!(m.iter().count(), model.len());
+        assert!(m.get(&name(999_999)).is_none());
+    }
+
+    #[test]
+    fn shards_grow_with_the_map_and_shrink_with_it() {
+        let mut m: NameMap<()> = NameMap::default();
+        assert_eq!(m.shard_count(), 1);
+        for i in 0..20 * TARGET_SHARD as u32 {
+            m.insert(name(i), ());
+        }
+        assert!(m.shard_count() >= 8, "{} shards", m.shard_count());
+        assert!(m.len() <= 2 * TARGET_SHARD * m.shard_count());
+        for i in 0..20 * TARGET_SHARD as u32 {
+            assert!(m.contains(&name(i)));
+        }
+        for i in 0..20 * TARGET_SHARD as u32 - 10 {
+            m.remove(&name(i));
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.shard_count() <= 2, "{} shards", m.shard_count());
+        assert!(m.contains(&name(20 * TARGET_SHARD as u32 - 1)));
+    }
+
+    #[test]
+    fn a_changed_clone_leaves_the_original_untouched_and_shares_the_rest() {
+        let mut b = NameMapBuilder::with_capacity(10_000);
+        for i in 0..10_000 {
+            b.insert(name(i), i);
+        }
+        let v1 = b.finish();
+        assert!(v1.shard_count() >= 32);
+        let mut v2 = v1.clone();
+        v2.insert(name(5), 55);
+        v2.insert(name(20_000), 1);
+        v2.remove(&name(7));
+        assert_eq!(v1.get(&name(5)), Some(&5));
+        assert!(v1.get(&name(20_000)).is_none());
+        assert_eq!(v1.get(&name(7)), Some(&7));
+        assert_eq!(v1.len(), 10_000);
+        assert_eq!(v2.get(&name(5)), Some(&55));
+        assert_eq!(v2.len(), 10_000);
+        // Only the shards touched were copied: the others are the same
+        // allocation in both versions.
+        let shared = v1
+            .groups
+            .iter()
+            .zip(v2.groups.iter())
+            .flat_map(|(a, b)| a.iter().zip(b.iter()))
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert!(
+            shared >= v1.shard_count() - 3,
+            "{shared} of {} shards shared",
+            v1.shard_count()
+        );
+    }
+
+    /// Names that differ in a few characters only (as the names of one
+    /// zone do) spread evenly: every shard is near the average.
+    #[test]
+    fn similar_names_spread_evenly_over_the_shards() {
+        let mut b = NameMapBuilder::with_capacity(200_000);
+        for i in 0..200_000u32 {
+            let label = format!("h{i}");
+            let mut w = vec![label.len() as u8];
+            w.extend_from_slice(label.as_bytes());
+            w.extend_from_slice(b"\x05bench\x04test\x00");
+            b.insert(Arc::from(w), ());
+        }
+        let m = b.finish();
+        let sizes = m.shard_sizes();
+        let avg = 200_000 / sizes.len();
+        let (min, max) = (sizes.iter().min().copied(), sizes.iter().max().copied());
+        let (Some(min), Some(max)) = (min, max) else {
+            panic!("no shards");
+        };
+        // Binomial spread: about avg ± 6 standard deviations at most.
+        let sd = (avg as f64).sqrt();
+        assert!(
+            (min as f64) > avg as f64 - 6.0 * sd && (max as f64) < avg as f64 + 6.0 * sd,
+            "{} shards, average {avg}, smallest {min}, largest {max}",
+            sizes.len()
+        );
+    }
+
+    #[test]
+    fn builder_spreads_names_it_was_not_sized_for() {
+        let mut b = NameMapBuilder::with_capacity(0);
+        for i in 0..5000 {
+            b.insert(name(i), ());
+        }
+        let m = b.finish();
+        assert!(m.shard_count() >= 8);
+        assert_eq!(m.len(), 5000);
+        assert!((0..5000).all(|i| m.contains(&name(i))));
+    }
+}
