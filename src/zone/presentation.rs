@@ -129,6 +129,13 @@ pub fn push_type(out: &mut String, rtype: u16) {
     }
 }
 
+/// The type's mnemonic, or `TYPEnnn` (RFC 3597 section 5).
+pub fn type_name(rtype: u16) -> String {
+    let mut s = String::new();
+    push_type(&mut s, rtype);
+    s
+}
+
 /// Appends the class's mnemonic, or `CLASSnnn` (RFC 3597 section 5).
 pub fn push_class(out: &mut String, class: u16) {
     match class {

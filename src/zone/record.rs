@@ -68,7 +68,7 @@ impl Rr {
                 .emit(&mut enc)
                 .map_err(|e| RecordError::Encode {
                     name: record.name.to_ascii(),
-                    rtype: record.record_type().to_string(),
+                    rtype: presentation::type_name(u16::from(record.record_type())),
                     reason: e.to_string(),
                 })?;
         }
@@ -110,7 +110,7 @@ impl Rr {
     fn decode_err(&self, reason: &str) -> RecordError {
         RecordError::Decode {
             name: self.name.clone(),
-            rtype: self.record_type().to_string(),
+            rtype: presentation::type_name(self.rtype),
             reason: reason.to_string(),
         }
     }

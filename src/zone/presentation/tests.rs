@@ -27,12 +27,6 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
-fn type_name(rtype: u16) -> String {
-    let mut s = String::new();
-    push_type(&mut s, rtype);
-    s
-}
-
 #[test]
 fn types_without_a_mnemonic_are_written_as_typennn() {
     assert_eq!(type_name(63), "ZONEMD");
