@@ -4,8 +4,8 @@
 //! (`TYPE65280 \# 4 ...`), ZONEMD, SVCB/HTTPS, CDS/CDNSKEY, CSYNC, TLSA,
 //! SSHFP, URI, CAA, NAPTR, DNSSEC records and the rest by name. The dump
 //! of a zone BIND signs, transferred by secondary53, loads in
-//! `named-checkzone` (every check on) and holds the same records as
-//! `dig AXFR` of the primary.
+//! `named-checkzone` (every check on) and `nsd-checkzone`, and holds the
+//! same records as `dig AXFR` of the primary.
 
 mod common;
 
@@ -103,6 +103,27 @@ fn named_checkzone(zone: &str, text: &str) -> Result<String, String> {
     }
 }
 
+/// `nsd-checkzone` on `text`: Err(what it said) when it refuses it.
+fn nsd_checkzone(zone: &str, text: &str) -> Result<(), String> {
+    let dir = temp_dir("dump-nsd-check-");
+    let path = dir.path().join("dump.zone");
+    fs::write(&path, text).expect("write dump");
+    let out = Command::new(tool("nsd-checkzone"))
+        .arg(zone)
+        .arg(&path)
+        .output()
+        .expect("run nsd-checkzone (is nsd installed? see scripts/setup.sh)");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// The records of `text` (dig or dump lines) whose type field is `rtype`.
 fn of_type<'a>(text: &'a str, rtype: &str) -> Vec<&'a str> {
     text.lines()
@@ -118,7 +139,8 @@ fn names_a_type_unknown(text: &str) -> bool {
 }
 
 /// The dump of `zone` as secondary53 holds it after transferring it from
-/// `bind`: it loads in named-checkzone with every check,
+/// `bind`: it loads in named-checkzone with every check and in
+/// nsd-checkzone,
 /// equals BIND's AXFR record for record, and names no type `Unknown`.
 /// Returns the running secondary (then its directory) and the dump.
 fn dump_round_trips(zone: &str, port: u16, bind: &Bind) -> (Secondary, tempfile::TempDir, String) {
@@ -141,6 +163,9 @@ fn dump_round_trips(zone: &str, port: u16, bind: &Bind) -> (Secondary, tempfile:
     );
     if let Err(why) = named_checkzone(zone, &dump) {
         panic!("named-checkzone refused the dump:\n{why}\n--- dump ---\n{dump}");
+    }
+    if let Err(why) = nsd_checkzone(zone, &dump) {
+        panic!("nsd-checkzone refused the dump:\n{why}\n--- dump ---\n{dump}");
     }
     assert_zones_equal(zone, &bind.axfr(), &dump);
     (sec, dir, dump)
