@@ -271,7 +271,11 @@ fn dump_of_a_zone_bind_signs_round_trips_through_named_checkzone() {
         let lines = of_type(&dump, t);
         assert!(!lines.is_empty(), "the dump has {t}:\n{dump}");
         for line in lines {
-            assert!(!line.contains("\\#"), "{t} written by name: {line}");
+            // An alpn id with a comma and a value with escapes: RFC 9460
+            // and hickory's reader (our `file` zones) disagree on those,
+            // so that record is written in the generic form.
+            let generic = t == "HTTPS" && line.starts_with("alt.dump.test. ");
+            assert_eq!(line.contains(" \\# "), generic, "{t}: {line}");
         }
     }
     assert!(

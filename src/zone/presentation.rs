@@ -136,12 +136,15 @@ pub fn type_name(rtype: u16) -> String {
     s
 }
 
-/// Appends the class's mnemonic, or `CLASSnnn` (RFC 3597 section 5).
+/// Appends the class's mnemonic (IN, CH, HS, NONE, ANY), or `CLASSnnn`
+/// (RFC 3597 section 5).
 pub fn push_class(out: &mut String, class: u16) {
     match class {
         1 => out.push_str("IN"),
         3 => out.push_str("CH"),
         4 => out.push_str("HS"),
+        254 => out.push_str("NONE"),
+        255 => out.push_str("ANY"),
         _ => {
             let _ = write!(out, "CLASS{class}");
         }
@@ -465,9 +468,9 @@ fn push_type_bitmaps(out: &mut String, mut bitmaps: &[u8]) -> Option<()> {
 
 /// The SvcParams of SVCB/HTTPS (RFC 9460 section 2.1): keys strictly
 /// increasing. The keys of section 14.3.2 in their own format where the
-/// value is plain; every other key, and any value not plain, as
-/// `keyNNNNN="VALUE"` (section 2.1: the value's wire octets as a
-/// character-string), which readers take for any key.
+/// value is plain; other keys as `keyNNNNN="VALUE"` (section 2.1) when the
+/// value needs no escape. None (the record goes in the generic form)
+/// otherwise.
 fn push_svc_params(out: &mut String, r: &mut Reader<'_>) -> Option<()> {
     let mut last: Option<u16> = None;
     while !r.done() {
@@ -479,15 +482,28 @@ fn push_svc_params(out: &mut String, r: &mut Reader<'_>) -> Option<()> {
         let len = r.u16()? as usize;
         let value = r.take(len)?;
         out.push(' ');
-        if !push_svc_param(out, key, value) {
-            let _ = write!(out, "key{key}");
-            if !value.is_empty() {
-                out.push('=');
-                push_quoted(out, value);
-            }
+        if push_svc_param(out, key, value) {
+            continue;
+        }
+        // Keys 0 to 6 whose value is not plain, and values that would need
+        // escapes: hickory's reader (our own `file` zones) reads neither
+        // `key1="..."` as wire octets nor `\DDD` in a SvcParamValue as
+        // RFC 9460 does, so the record goes in the generic form, which
+        // every reader takes the same way.
+        if key <= 6 || !value.iter().all(|&b| plain_value_byte(b)) {
+            return None;
+        }
+        let _ = write!(out, "key{key}");
+        if !value.is_empty() {
+            let _ = write!(out, "=\"{}\"", String::from_utf8_lossy(value));
         }
     }
     Some(())
+}
+
+/// A byte a SvcParamValue may hold written plainly inside quotes.
+fn plain_value_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && !matches!(b, b'"' | b'\\')
 }
 
 /// One SvcParam in its key's own format; false when it has none here.
@@ -510,7 +526,7 @@ fn push_svc_param(out: &mut String, key: u16, value: &[u8]) -> bool {
             }
             true
         }
-        // alpn: protocol ids written plainly when they need no escaping.
+        // alpn: protocol ids written plainly when they need no escape.
         1 => {
             let mut r = Reader { buf: value, at: 0 };
             let mut ids = Vec::new();

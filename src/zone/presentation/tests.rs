@@ -41,7 +41,9 @@ fn types_without_a_mnemonic_are_written_as_typennn() {
     let mut c = String::new();
     push_class(&mut c, 1);
     push_class(&mut c, 65280);
-    assert_eq!(c, "INCLASS65280");
+    push_class(&mut c, 254);
+    push_class(&mut c, 255);
+    assert_eq!(c, "INCLASS65280NONEANY");
 }
 
 #[test]
@@ -243,23 +245,25 @@ fn svcb_and_https_params() {
         &[
             0, 6, 0, 16, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
         ],
-        &[0, 7, 0, 1, b'/'],                // a key without a name here
-        &[0xfd, 0xe8, 0, 3, b'a', 1, b'"'], // key65000
-        &[0xfd, 0xe9, 0, 0],                // key65001, empty
+        &[0, 7, 0, 1, b'/'],                   // a key without a name here
+        &[0xfd, 0xe8, 0, 3, b'a', b'=', b'b'], // key65000
+        &[0xfd, 0xe9, 0, 0],                   // key65001, empty
     ]);
     assert_eq!(
         rdata(64, &params),
         "1 . mandatory=alpn,port alpn=\"h2,h3\" no-default-alpn port=8443 \
          ipv4hint=192.0.2.1 ech=\"AAE=\" ipv6hint=2001:db8::1 key7=\"/\" \
-         key65000=\"a\\001\\\"\" key65001"
+         key65000=\"a=b\" key65001"
     );
-    // An alpn id with a comma: its wire octets as key1.
+    // An alpn id with a comma, a value that needs escapes: generic form.
     let comma = cat(&[
         &1u16.to_be_bytes(),
         &n("."),
         &[0, 1, 0, 4, 3, b'a', b',', b'b'],
     ]);
-    assert_eq!(rdata(65, &comma), "1 . key1=\"\\003a,b\"");
+    assert!(rdata(65, &comma).starts_with("\\# "));
+    let escaped = cat(&[&1u16.to_be_bytes(), &n("."), &[0xfd, 0xe8, 0, 2, b'a', 1]]);
+    assert!(rdata(65, &escaped).starts_with("\\# "));
     // Keys out of order, or a value past the end: generic form.
     let disorder = cat(&[
         &1u16.to_be_bytes(),
@@ -269,4 +273,64 @@ fn svcb_and_https_params() {
     assert!(rdata(65, &disorder).starts_with("\\# "));
     let short = cat(&[&1u16.to_be_bytes(), &n("."), &[0, 3, 0, 4, 0, 80]]);
     assert!(rdata(65, &short).starts_with("\\# "));
+}
+
+/// What the fuzz target of zone files checks: every record our own zone
+/// file loader reads is written in a form it reads back as the same
+/// record, or in the generic form (which hickory's reader does not take
+/// for known types, and which is left out of that check).
+#[test]
+fn records_read_from_a_zone_file_are_written_in_a_form_that_reads_back() {
+    use crate::zone::Rr;
+    use crate::zone::file::load;
+    use hickory_proto::rr::Name;
+    let lines = [
+        "h HINFO \"PC\" \"Linux\"",
+        "n NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:x@t!\" .",
+        "s SSHFP 4 2 0123456789abcdef",
+        "t TLSA 3 1 1 0123456789abcdef",
+        "m SMIMEA 3 1 1 0123456789abcdef",
+        "k OPENPGPKEY AQIDBAUGBwgJCgsMDQ4P",
+        "w HTTPS 1 . mandatory=alpn,port alpn=\"h2,h3\" no-default-alpn port=8443 \
+         ipv4hint=192.0.2.1,192.0.2.2 ech=\"AAE=\" ipv6hint=2001:db8::1 key65000=\"abc\" key65001",
+        "w2 HTTPS 0 www.example.",
+        // hickory reads these two differently from RFC 9460 (`\\,` in
+        // alpn; escapes in a value): written in the generic form.
+        "w3 SVCB 1 x.example. alpn=\"h2\\\\,x,h3\" key7=\"/q{?dns}\"",
+        "w4 SVCB 1 x.example. key65000=\"a\\001\\\"b\"",
+        "c CSYNC 66 3 A NS AAAA",
+        "d DS 60485 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "ca CAA 0 issue \"ca.example.net\"",
+        "t2 TXT \"a \\\"b\\\" c\" \"\"",
+        "mx MX 10 mail.example.",
+        "sr SRV 0 5 5060 sip.example.",
+        "cn ANAME www.example.",
+        "ce CERT 1 2 3 AQID",
+        "ch CH TXT \"x\"",
+        "no NONE TXT \"x\"",
+        "an ANY TXT \"x\"",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zone.db");
+    let origin = Name::from_ascii("example.").unwrap();
+    let head = "$ORIGIN example.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 127.0.0.1\n";
+    for line in lines {
+        std::fs::write(&path, format!("{head}{line}\n")).unwrap();
+        let first = load(&path, &origin).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let printable: Vec<Rr> = first
+            .iter()
+            .filter(|r| !r.rdata_presentation().starts_with("\\#"))
+            .cloned()
+            .collect();
+        let dump: String = printable
+            .iter()
+            .map(|r| format!("{}\n", r.to_master_line()))
+            .collect();
+        std::fs::write(&path, format!("$ORIGIN example.\n{dump}")).unwrap();
+        let mut again = load(&path, &origin).unwrap_or_else(|e| panic!("{line}: {e}\n{dump}"));
+        let mut printable = printable;
+        crate::zone::sort_zone(&mut printable);
+        crate::zone::sort_zone(&mut again);
+        assert_eq!(printable, again, "{line}:\n{dump}");
+    }
 }
