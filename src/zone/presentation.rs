@@ -16,9 +16,12 @@
 //! MINFO, MX, TXT, RP, AFSDB, RT, AAAA, SRV, NAPTR, KX, DNAME, DS, SSHFP,
 //! RRSIG, NSEC, DNSKEY, NSEC3, NSEC3PARAM, TLSA, SMIMEA, CDS, CDNSKEY,
 //! OPENPGPKEY, CSYNC, ZONEMD, SVCB, HTTPS (RFC 9460), SPF, URI, CAA and
-//! DLV. Other types with a mnemonic (LOC, CERT, IPSECKEY, ...) are named
-//! and their RDATA written in the generic form, which BIND, Knot and NSD
-//! read for known types too (RFC 3597 section 5).
+//! DLV; SVCB and HTTPS in the generic form when a parameter would need
+//! escapes (an alpn id with a comma, a value with quotes or control
+//! bytes), which hickory's reader takes differently from RFC 9460. Other
+//! types with a mnemonic (LOC, CERT, IPSECKEY, ...) are named and their
+//! RDATA written in the generic form, which BIND, Knot and NSD read for
+//! known types too (RFC 3597 section 5).
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
