@@ -505,6 +505,9 @@ pub struct ZoneConfig {
     pub notify_key: Option<String>,
     /// Route 53 mirroring of this zone.
     pub route53: Option<ZoneMirrorConfig>,
+    /// Verify each transferred version by its ZONEMD (RFC 8976) before it
+    /// commits (default false).
+    pub verify_zonemd: bool,
 }
 
 impl ZoneConfig {
@@ -839,6 +842,7 @@ struct RawZone {
     also_notify: Vec<PeerAddr>,
     notify_key: Option<Spanned<String>>,
     route53: Option<Spanned<RawZoneMirror>>,
+    verify_zonemd: Option<bool>,
 }
 
 impl Config {
@@ -1060,6 +1064,14 @@ impl Config {
                 }
                 _ => {}
             }
+            if z.verify_zonemd == Some(true) && z.file.is_some() {
+                return Err(err_at(
+                    zone_span,
+                    format!(
+                        "zone `{name}`: `verify_zonemd` checks versions transferred from `primaries`; a `file` zone is not verified"
+                    ),
+                ));
+            }
             let key = match z.key {
                 Some(k) => {
                     let wanted = canonical_name(k.get_ref()).ok();
@@ -1234,6 +1246,7 @@ impl Config {
                     .journal_max_held_versions
                     .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
                     .max(journal_max_versions),
+                verify_zonemd: z.verify_zonemd.unwrap_or(false),
             });
         }
 
@@ -1369,6 +1382,22 @@ allow_notify = ["192.0.2.0/24"]
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("test.toml:6:"), "{e}");
         assert!(e.contains("`nope` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn verify_zonemd_is_off_by_default_and_only_for_transferred_zones() {
+        let zone = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\n";
+        let c = parse(&format!("{zone}primaries = [\"10.0.0.1\"]\n")).unwrap();
+        assert!(!c.zones[0].verify_zonemd);
+        let c = parse(&format!(
+            "{zone}primaries = [\"10.0.0.1\"]\nverify_zonemd = true\n"
+        ))
+        .unwrap();
+        assert!(c.zones[0].verify_zonemd);
+        let e = parse(&format!("{zone}file = \"a.zone\"\nverify_zonemd = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`verify_zonemd`"), "{e}");
     }
 
     #[test]

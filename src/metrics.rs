@@ -579,6 +579,14 @@ fn describe(name: &str) -> (&'static str, &'static str) {
             "counter",
             "Transfers in not committed (the previous version kept serving), by reason.",
         ),
+        "secondary53_zonemd_failures_total" => (
+            "counter",
+            "Versions not committed because their ZONEMD did not verify them (verify_zonemd).",
+        ),
+        "secondary53_zonemd_verified_total" => (
+            "counter",
+            "Versions verified by their ZONEMD before they committed (verify_zonemd).",
+        ),
         _ => ("counter", "Events."),
     }
 }
