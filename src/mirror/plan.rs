@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::rrset::{
-    ForeignSet, NameError, RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_TXT,
+    ForeignSets, NameError, RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_TXT,
     ValueError, canonical_r53_name, in_zone, is_supported, is_wildcard, r53_type_name, r53_value,
     store_name_to_r53,
 };
@@ -608,7 +608,7 @@ impl Planner {
             touched,
             target,
             current,
-            foreign: &[],
+            foreign: &ForeignSets::default(),
             marker,
             verify: false,
         })
@@ -634,7 +634,7 @@ impl Planner {
     /// zone never leads to changes), unsupported types (to `skipped`),
     /// blocked keys, the apex NS and SOA unless `apex_ns` is on (and never
     /// deleted), and keys where the hosted zone holds an alias or
-    /// routing-policy set ([`ForeignSet::conflicts_with`]; to `errors`). A
+    /// routing-policy set ([`super::rrset::ForeignSet::conflicts_with`]; to `errors`). A
     /// change too large for any request goes to `errors`.
     ///
     /// Order (deterministic, and one Route 53 accepts when changes are
@@ -689,7 +689,7 @@ impl Planner {
             match (target.sets.get(key), current.get(key)) {
                 (Some(t), Some(c)) if t.same_records(c) => {}
                 (Some(_), c) if c.is_none() || verify => {
-                    if let Some(f) = foreign.iter().find(|f| f.conflicts_with(key)) {
+                    if let Some(f) = foreign.conflict(key) {
                         errors.push(PlanError::HeldByForeign {
                             name: key.0.clone(),
                             rtype: key.1,
@@ -789,9 +789,9 @@ impl Planner {
         }
         let marker = self.marker_key();
         let mut excess = needed - limit;
-        let mut i = plan.changes.len();
-        while i > 0 {
-            i -= 1;
+        // Marked from the end, then taken out in one pass (O(changes)).
+        let mut out = vec![false; plan.changes.len()];
+        for i in (0..plan.changes.len()).rev() {
             let ch = &plan.changes[i];
             let is_marker = marker.as_ref() == Some(&ch.set.key());
             let unpaired_create = ch.action == ChangeAction::Create
@@ -799,23 +799,33 @@ impl Planner {
                     && plan.changes[i - 1].action == ChangeAction::Delete
                     && plan.changes[i - 1].set.key() == ch.set.key());
             if is_marker {
-                let removed = plan.changes.remove(i);
-                if removed.action == ChangeAction::Create {
+                out[i] = true;
+                if ch.action == ChangeAction::Create {
                     excess = excess.saturating_sub(1);
                 }
                 continue;
             }
             if excess > 0 && unpaired_create {
-                let removed = plan.changes.remove(i);
-                plan.errors.push(PlanError::OverQuota {
-                    name: removed.set.name,
-                    rtype: removed.set.rtype,
-                    needed,
-                    limit,
-                });
+                out[i] = true;
                 excess -= 1;
             }
         }
+        let changes = std::mem::take(&mut plan.changes);
+        let mut over = Vec::new();
+        for (ch, out) in changes.into_iter().zip(out) {
+            if !out {
+                plan.changes.push(ch);
+            } else if marker.as_ref() != Some(&ch.set.key()) {
+                over.push(PlanError::OverQuota {
+                    name: ch.set.name,
+                    rtype: ch.set.rtype,
+                    needed,
+                    limit,
+                });
+            }
+        }
+        // Reported from the end of the plan, as they were taken out.
+        plan.errors.extend(over.into_iter().rev());
         needed
     }
 }
@@ -831,7 +841,7 @@ pub struct PlanInput<'a> {
     /// journal at the cursor).
     pub current: &'a RrsetMap,
     /// Alias and routing-policy record sets the hosted zone holds.
-    pub foreign: &'a [ForeignSet],
+    pub foreign: &'a ForeignSets,
     /// The serial marker to set, when the run is to set it.
     pub marker: Option<&'a RecordSet>,
     /// `current` is a belief, not a listing: replace changed RRsets with
@@ -940,6 +950,7 @@ pub fn split(mut batch: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mirror::rrset::ForeignSet;
     use crate::mirror::validate::{ZoneModel, apply_to_model};
     use hickory_proto::rr::rdata::{A, CNAME, NS, SOA, TXT};
     use hickory_proto::rr::{Name, RData, Record};
@@ -1429,7 +1440,7 @@ mod tests {
                 touched: &touched,
                 target: &p.target_rrsets(&recs),
                 current: &held,
-                foreign: &[],
+                foreign: &ForeignSets::default(),
                 marker: None,
                 verify,
             });
@@ -1458,7 +1469,7 @@ mod tests {
             touched: &p.touched_keys(recs.iter()),
             target: &p.target_rrsets(&recs),
             current: &RrsetMap::new(),
-            foreign: &[],
+            foreign: &ForeignSets::default(),
             marker: Some(&marker),
             verify: true,
         });
@@ -1518,7 +1529,7 @@ mod tests {
                 touched: &touched,
                 target: &target,
                 current: &RrsetMap::new(),
-                foreign: &foreign,
+                foreign: &ForeignSets::new(foreign.clone()),
                 marker: None,
                 verify,
             });
@@ -1549,7 +1560,7 @@ mod tests {
             touched: &touched,
             target: &p.target_rrsets(&recs),
             current: &map(std::slice::from_ref(&held)),
-            foreign: &[],
+            foreign: &ForeignSets::default(),
             marker: None,
             verify: true,
         });
@@ -1599,7 +1610,7 @@ mod tests {
             touched: &touched,
             target: &p.target_rrsets(&recs),
             current: &map(&[held]),
-            foreign: &[],
+            foreign: &ForeignSets::default(),
             marker: Some(&marker),
             verify: false,
         });

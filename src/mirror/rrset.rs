@@ -207,6 +207,51 @@ impl ForeignSet {
     }
 }
 
+/// The hosted zone's alias and routing-policy record sets, indexed by
+/// name: the planner asks about each key it plans in O(log n).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForeignSets {
+    by_name: BTreeMap<String, Vec<ForeignSet>>,
+    len: usize,
+}
+
+impl ForeignSets {
+    /// The index of `sets` (listing order kept within a name).
+    pub fn new(sets: Vec<ForeignSet>) -> ForeignSets {
+        let len = sets.len();
+        let mut by_name: BTreeMap<String, Vec<ForeignSet>> = BTreeMap::new();
+        for f in sets {
+            by_name.entry(f.name.clone()).or_default().push(f);
+        }
+        ForeignSets { by_name, len }
+    }
+
+    /// The first set (in listing order) a plain RRset at `key` would clash
+    /// with ([`ForeignSet::conflicts_with`]).
+    pub fn conflict(&self, key: &RrsetKey) -> Option<&ForeignSet> {
+        self.by_name
+            .get(&key.0)?
+            .iter()
+            .find(|f| f.conflicts_with(key))
+    }
+
+    /// How many sets.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl From<Vec<ForeignSet>> for ForeignSets {
+    fn from(sets: Vec<ForeignSet>) -> ForeignSets {
+        ForeignSets::new(sets)
+    }
+}
+
 /// Builds a [`RecordSet`] from one `ListResourceRecordSets` entry: the name
 /// is canonicalized, the type name looked up, the values kept verbatim.
 /// Returns `None` for a type Route 53 listed but this crate does not know.
