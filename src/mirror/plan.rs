@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::rrset::{
     ForeignSets, NameError, RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_TXT,
-    ValueError, canonical_r53_name, in_zone, is_supported, is_wildcard, r53_type_name, r53_value,
-    store_name_to_r53,
+    ValueError, canonical_r53_name, in_zone, is_supported, is_wildcard, r53_value,
+    store_name_to_r53, type_label,
 };
 use crate::zone::Rr;
 
@@ -171,10 +171,6 @@ impl Change {
     pub fn fits(&self, limits: &Limits) -> bool {
         self.elements() <= limits.max_elements && self.chars() <= limits.max_value_chars
     }
-}
-
-fn type_label(rtype: u16) -> String {
-    r53_type_name(rtype).map_or_else(|| format!("TYPE{rtype}"), str::to_string)
 }
 
 /// An RRset that cannot be mirrored. The planner leaves it alone (no

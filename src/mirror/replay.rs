@@ -55,7 +55,7 @@ use super::plan::{
     Change, ChangeAction, Limits, MirrorOptions, Plan, PlanError, PlanInput, Planner, batches,
     reconcile_keys, split,
 };
-use super::rrset::{ForeignSets, RrsetKey, RrsetMap, r53_type_name};
+use super::rrset::{ForeignSets, RrsetKey, RrsetMap};
 use crate::config::{Route53Config, ZoneMirrorConfig};
 use crate::schedule::{SharedStore, ZoneUpdated, unix_now};
 use crate::store::{Store, StoreError};
@@ -1018,11 +1018,4 @@ fn unix_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// The type name for logs.
-pub fn type_label(t: u16) -> String {
-    r53_type_name(t)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("TYPE{t}"))
 }

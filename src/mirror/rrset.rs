@@ -97,6 +97,12 @@ pub fn r53_type_name(rtype: u16) -> Option<&'static str> {
         .map(|(_, n)| *n)
 }
 
+/// The type name for messages and logs: the Route 53 name, or `TYPE<n>`
+/// (RFC 3597) for a type Route 53 does not accept.
+pub fn type_label(rtype: u16) -> String {
+    r53_type_name(rtype).map_or_else(|| format!("TYPE{rtype}"), str::to_string)
+}
+
 /// The type code of a Route 53 API type name (case-insensitive), or `None`
 /// for a name Route 53 does not accept.
 pub fn r53_type_code(name: &str) -> Option<u16> {

@@ -22,7 +22,7 @@ use std::fmt;
 use super::plan::{Change, ChangeAction, Limits};
 use super::rrset::{
     RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_SPF, TYPE_TXT,
-    canonical_r53_name, in_zone, is_wildcard, parse_txt_value, r53_type_name,
+    canonical_r53_name, in_zone, is_wildcard, parse_txt_value, r53_type_name, type_label,
 };
 
 /// What a hosted zone holds: its apex and its (basic, non-alias) RRsets.
@@ -76,10 +76,6 @@ impl ZoneModel {
     pub fn get(&self, name: &str, rtype: u16) -> Option<&RecordSet> {
         self.sets.get(&(name.to_string(), rtype))
     }
-}
-
-fn type_label(rtype: u16) -> String {
-    r53_type_name(rtype).map_or_else(|| format!("TYPE{rtype}"), str::to_string)
 }
 
 /// One reason Route 53 would reject a batch.
