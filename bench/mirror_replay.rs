@@ -173,7 +173,13 @@ fn main() {
             // k records replaced at k owners spread over the zone.
             let step = (n / k.max(1)).max(1);
             let owners: Vec<usize> = (0..k).map(|i| (i * step) % n.max(1)).collect();
-            let removed = owners.iter().map(|&o| a(o, o as u32)).collect();
+            let mut removed = Vec::with_capacity(k);
+            for &o in &owners {
+                removed.extend(
+                    s.records_at(APEX, &format!("h{o}.{APEX}"))
+                        .expect("records"),
+                );
+            }
             let added = owners.iter().map(|&o| a(o, 2_000_000 + serial)).collect();
             ixfr(&mut s, serial, removed, added);
             serial += 1;
