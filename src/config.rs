@@ -150,6 +150,44 @@ pub struct ServerConfig {
     pub rrl: Option<RrlConfig>,
     /// Limits on inbound connections, transfers out and log lines.
     pub limits: ServerLimits,
+    /// NSID (RFC 5001) answered to queries asking for it (off when unset).
+    pub nsid: Option<Nsid>,
+    /// DNS COOKIE (RFC 7873, RFC 9018) settings.
+    pub cookies: CookieConfig,
+}
+
+/// `[server] nsid`: what identifies this server in an NSID option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nsid {
+    /// `nsid = "hostname"`: the host name, read at start.
+    Hostname,
+    /// Any other string, sent as is (at most 128 bytes).
+    Text(String),
+}
+
+/// `[server] cookie_secret`, `cookie_secret_previous`, `cookie_required`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct CookieConfig {
+    /// The secret (16 bytes) that issues and verifies server cookies,
+    /// shared by every server of an anycast fleet; generated and kept in
+    /// `data_dir/cookie_secret` when unset.
+    pub secret: Option<[u8; 16]>,
+    /// A previous secret, still accepted while a rotation spreads.
+    pub previous: Option<[u8; 16]>,
+    /// Answer BADCOOKIE to UDP queries with a COOKIE option but no valid
+    /// server cookie (default false, as BIND's `require-server-cookie`).
+    pub required: bool,
+}
+
+impl fmt::Debug for CookieConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret.
+        f.debug_struct("CookieConfig")
+            .field("secret", &self.secret.is_some())
+            .field("previous", &self.previous.is_some())
+            .field("required", &self.required)
+            .finish()
+    }
 }
 
 /// Limits that keep floods (idle or slow TCP clients, many transfers out,
@@ -652,6 +690,11 @@ struct RawServer {
     transfer_out_timeout: Option<Spanned<u64>>,
     log_rate_limit: Option<Spanned<u32>>,
     rrl: Option<Spanned<RawRrl>>,
+    nsid: Option<Spanned<String>>,
+    cookie_secret: Option<Spanned<String>>,
+    cookie_secret_previous: Option<Spanned<String>>,
+    #[serde(default)]
+    cookie_required: bool,
 }
 
 #[derive(Deserialize)]
@@ -901,6 +944,28 @@ impl Config {
                     log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
                         .unwrap_or(d.log_rate_limit),
                 };
+                let nsid = match s.nsid {
+                    Some(n) if n.get_ref() == "hostname" => Some(Nsid::Hostname),
+                    Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
+                        return Err(err_at(
+                            n.span().start,
+                            "[server] nsid: give 1 to 128 bytes, or \"hostname\"".into(),
+                        ));
+                    }
+                    Some(n) => Some(Nsid::Text(n.into_inner())),
+                    None => None,
+                };
+                let secret = |v: Option<Spanned<String>>, name: &str| match v {
+                    Some(t) => crate::serve::cookie::parse_secret(t.get_ref())
+                        .map(Some)
+                        .map_err(|e| err_at(t.span().start, format!("[server] {name}: {e}"))),
+                    None => Ok(None),
+                };
+                let cookies = CookieConfig {
+                    secret: secret(s.cookie_secret, "cookie_secret")?,
+                    previous: secret(s.cookie_secret_previous, "cookie_secret_previous")?,
+                    required: s.cookie_required,
+                };
                 ServerConfig {
                     listen,
                     data_dir,
@@ -910,6 +975,8 @@ impl Config {
                     metrics,
                     limits,
                     rrl,
+                    nsid,
+                    cookies,
                 }
             }
             None => {

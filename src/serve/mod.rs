@@ -10,6 +10,8 @@
 //! rate limited ([`crate::log_limit`]).
 
 pub mod answer;
+pub mod cookie;
+pub mod options;
 pub mod query;
 pub mod rrl;
 pub mod tcp;
@@ -86,6 +88,8 @@ pub struct Zones {
     pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
+    /// NSID and cookie settings.
+    pub edns: options::EdnsSettings,
 }
 
 impl Zones {
@@ -99,6 +103,7 @@ impl Zones {
             generation,
             rrl: None,
             log_limit: LogLimiter::default(),
+            edns: options::EdnsSettings::default(),
         }
     }
 
@@ -175,7 +180,7 @@ impl Zones {
 pub struct ZoneView {
     zones: Arc<Zones>,
     seen: u64,
-    cache: HashMap<Box<[u8]>, Option<Arc<ZoneSnapshot>>>,
+    cache: HashMap<Box<[u8]>, Result<Arc<ZoneSnapshot>, answer::Unavailable>>,
 }
 
 impl ZoneView {
@@ -200,8 +205,11 @@ impl ZoneView {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
-            let snap =
-                (z.shared.status().state == ZoneLifecycle::Serving).then(|| z.shared.snapshot());
+            let snap = match z.shared.status().state {
+                ZoneLifecycle::Serving => Ok(z.shared.snapshot()),
+                ZoneLifecycle::Loading => Err(answer::Unavailable::NotLoaded),
+                ZoneLifecycle::Expired => Err(answer::Unavailable::Expired),
+            };
             self.cache.insert(w.into_boxed_slice(), snap);
         }
     }
@@ -218,8 +226,8 @@ impl ZoneLookup for ZoneView {
         loop {
             if let Some(z) = self.cache.get(n) {
                 return Some(match z {
-                    Some(s) => Found::Serving(s),
-                    None => Found::Unavailable,
+                    Ok(s) => Found::Serving(s),
+                    Err(why) => Found::Unavailable(*why),
                 });
             }
             n = wire::parent(n)?;
@@ -261,7 +269,20 @@ pub fn handle_packet(
                     .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
                     .unwrap_or(512),
             };
+            let cookie = options::prepare(
+                &q,
+                from.ip(),
+                transport == Transport::Udp,
+                view.zones(),
+                scratch,
+            );
             answer::answer(&q, view, limit, out, scratch);
+            if cookie == options::CookieOutcome::Answered(cookie::CookieCheck::Valid) {
+                // A client that returns a valid server cookie proved its
+                // address (RFC 7873 section 1): it is not rate limited, as
+                // BIND and Unbound exempt it.
+                scratch.account.class = None;
+            }
             true
         }
         Err(NotFast::Drop) => false,
@@ -425,6 +446,13 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
+    options::prepare(
+        &q,
+        from.ip(),
+        transport == Transport::Udp,
+        view.zones(),
+        scratch,
+    );
     answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds
     // the key, and a truncated copy would carry no valid signature.
