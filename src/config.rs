@@ -1608,4 +1608,42 @@ allow_notify = ["192.0.2.0/24"]
         let all: IpPrefix = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("203.0.113.9".parse().unwrap()));
     }
+
+    #[test]
+    fn nsid_and_cookie_options_are_validated() {
+        let with = |extra: &str| {
+            parse(&GOOD.replace(
+                "data_dir = \"var\"",
+                &format!("data_dir = \"var\"\n{extra}"),
+            ))
+        };
+        let c = with("").unwrap();
+        assert_eq!(c.server.nsid, None);
+        assert_eq!(c.server.cookies, CookieConfig::default());
+        let c = with("nsid = \"hostname\"").unwrap();
+        assert_eq!(c.server.nsid, Some(Nsid::Hostname));
+        let c = with("nsid = \"fra-7\"\ncookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"\ncookie_secret_previous = \"00112233445566778899AABBCCDDEEFF\"\ncookie_required = true").unwrap();
+        assert_eq!(c.server.nsid, Some(Nsid::Text("fra-7".into())));
+        assert_eq!(c.server.cookies.secret.unwrap()[0], 0xe5);
+        assert_eq!(c.server.cookies.previous.unwrap()[15], 0xff);
+        assert!(c.server.cookies.required);
+        let e = with("nsid = \"\"").unwrap_err().to_string();
+        assert!(e.contains("nsid"), "{e}");
+        let e = with(&format!("nsid = \"{}\"", "x".repeat(129)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("128"), "{e}");
+        let e = with("cookie_secret = \"abc\"").unwrap_err().to_string();
+        assert!(
+            e.contains("cookie_secret") && e.contains("32 hexadecimal"),
+            "{e}"
+        );
+        let e = with("cookie_secret_previous = \"zz973e5a6b2a43f48e7dc849e37bfcfz\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cookie_secret_previous"), "{e}");
+        // A secret never shows in debug output.
+        let c = with("cookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"").unwrap();
+        assert!(!format!("{:?}", c.server).contains("e5e9"));
+    }
 }
