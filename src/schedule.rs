@@ -223,14 +223,24 @@ pub struct ZoneTask {
     soa: Option<Rr>,
     last_refresh: Option<i64>,
     last_failure: Option<i64>,
+    /// Seconds from the last refresh to expiry: the SOA expire, or less
+    /// when the primary's EDNS EXPIRE said so (RFC 7314).
+    expire_secs: u32,
+    /// The EDNS EXPIRE of the SOA probe that started this refresh, used
+    /// for a transfer whose first message carries none.
+    probe_expire: Option<u32>,
 }
 
 /// Why a refresh attempt ended without a new version.
 enum Outcome {
     /// A new version was committed.
     Committed,
-    /// The primary's serial is not newer.
-    UpToDate,
+    /// The primary's serial is not newer; the expire timer restarts with
+    /// this many seconds.
+    UpToDate {
+        /// Seconds to expiry from now.
+        expire_secs: u32,
+    },
 }
 
 impl ZoneTask {
@@ -327,6 +337,8 @@ impl ZoneTask {
             notify_signer,
             metrics,
             store_health: ctx.store_health.clone(),
+            expire_secs: state.expire_secs.unwrap_or(timers.2),
+            probe_expire: None,
             timers,
             soa,
             last_refresh: state.last_refresh,
@@ -361,9 +373,15 @@ impl ZoneTask {
     }
 
     fn expire_at(&self) -> Option<i64> {
-        let (_, _, expire) = self.timers;
         self.soa.as_ref()?;
-        self.last_refresh.map(|t| t + i64::from(expire))
+        self.last_refresh.map(|t| t + i64::from(self.expire_secs))
+    }
+
+    /// Seconds the expire timer has left at `now` (0 once expired or
+    /// without data).
+    fn expire_left(&self, now: i64) -> u32 {
+        self.expire_at()
+            .map_or(0, |at| (at - now).clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// Runs until the command channel closes.
@@ -482,12 +500,13 @@ impl ZoneTask {
                     let now = unix_now();
                     self.count_check(match outcome {
                         Outcome::Committed => "transferred",
-                        Outcome::UpToDate => "up_to_date",
+                        Outcome::UpToDate { .. } => "up_to_date",
                     });
                     self.last_refresh = Some(now);
                     self.last_failure = None;
-                    if matches!(outcome, Outcome::UpToDate) {
-                        let expire = self.timers.2;
+                    if let Outcome::UpToDate { expire_secs } = outcome {
+                        self.expire_secs = expire_secs;
+                        let expire = expire_secs;
                         let apex = self.apex.clone();
                         let r = self
                             .with_store(move |s| s.record_refresh(&apex, now, expire))
@@ -614,7 +633,23 @@ impl ZoneTask {
         primary: &Primary,
         force_axfr: bool,
     ) -> Result<Outcome, RefreshError> {
-        let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
+        let (remote, remote_expire) = primary
+            .soa_with_expire(&self.name)
+            .await
+            .map_err(RefreshError::Probe)?;
+        self.probe_expire = remote_expire;
+        let up_to_date = |task: &Self, received: Option<u32>| {
+            crate::xfr::expire::after_soa(
+                received,
+                task.expire_left(unix_now()),
+                task.timers.2,
+            )
+            .map(|expire_secs| Outcome::UpToDate { expire_secs })
+            .map_err(|e| RefreshError::Expire {
+                peer: primary.addr,
+                source: e,
+            })
+        };
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         if !force_axfr
@@ -627,7 +662,7 @@ impl ZoneTask {
             } else {
                 debug!(zone = %self.apex, peer = %primary.addr, serial = ours, "zone is up to date");
             }
-            return Ok(Outcome::UpToDate);
+            return up_to_date(self, remote_expire);
         }
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
@@ -637,7 +672,9 @@ impl ZoneTask {
                 .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
                 .await
             {
-                Ok((Transfer::UpToDate { .. }, _)) => return Ok(Outcome::UpToDate),
+                Ok((Transfer::UpToDate { .. }, stats)) => {
+                    return up_to_date(self, stats.expire.or(remote_expire));
+                }
                 Ok((t, stats)) => {
                     let kind = match &t {
                         Transfer::Full { .. } => "AXFR-style IXFR",
@@ -735,6 +772,7 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
+        let received_expire = stats.expire.or(self.probe_expire);
         let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
         let new_soa = match &transfer {
             Transfer::Full { records, .. } => records.first().cloned(),
@@ -744,6 +782,14 @@ impl ZoneTask {
         .ok_or(RefreshError::NothingToCommit)?;
         let timers = timers_of(&self.config, Some(&new_soa));
         let now = unix_now();
+        let info_expire = crate::xfr::expire::after_transfer(
+            received_expire,
+            expire_of(&new_soa, &self.config.timers),
+        )
+        .map_err(|e| RefreshError::Expire {
+            peer: primary.addr,
+            source: e,
+        })?;
         let info = CommitInfo {
             kind: match &transfer {
                 Transfer::Incremental { .. } => VersionKind::Ixfr,
@@ -751,7 +797,7 @@ impl ZoneTask {
             },
             peer: Some(primary.addr.to_string()),
             now,
-            expire_secs: expire_of(&new_soa, &self.config.timers),
+            expire_secs: info_expire,
             journal: self.config.journal_limits(),
         };
         let apex = self.apex.clone();
@@ -816,6 +862,7 @@ impl ZoneTask {
         self.store_write_ok();
         report_trim(&self.metrics, &self.apex, &summary.trim);
         self.timers = timers;
+        self.expire_secs = info_expire;
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
         self.last_failure = None;
@@ -1099,6 +1146,14 @@ pub enum RefreshError {
         /// The transfer's serial.
         theirs: u32,
     },
+    /// The primary's EDNS EXPIRE says its copy is expiring (RFC 7314).
+    #[error("{peer}: {source}")]
+    Expire {
+        /// The primary.
+        peer: SocketAddr,
+        /// The value received.
+        source: crate::xfr::expire::ExpireTooLow,
+    },
     /// An incremental transfer would grow the zone past `max_records`.
     #[error(
         "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
@@ -1123,6 +1178,7 @@ impl RefreshError {
             RefreshError::NothingToCommit => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
+            RefreshError::Expire { .. } => Some("expire_too_low"),
         }
     }
 }

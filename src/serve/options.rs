@@ -142,7 +142,13 @@ pub fn prepare(
 /// primary zone; None elsewhere (not an apex, no data, expired).
 pub fn expire_for(zones: &Zones, qname: &[u8]) -> Option<u32> {
     let apex = wire::to_presentation(qname).to_ascii_lowercase();
-    let z = zones.get(&apex)?;
+    expire_of_zone(zones.get(&apex)?.as_ref())
+}
+
+/// The EXPIRE value of a zone (RFC 7314 section 3): the seconds left
+/// before a secondary zone expires, the SOA expire of a primary zone; None
+/// when it has no data or expired.
+pub fn expire_of_zone(z: &super::ZoneEntry) -> Option<u32> {
     let snapshot = z.shared.snapshot();
     let soa = snapshot.soa_fields()?;
     if z.is_primary {
