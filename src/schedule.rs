@@ -639,16 +639,12 @@ impl ZoneTask {
             .map_err(RefreshError::Probe)?;
         self.probe_expire = remote_expire;
         let up_to_date = |task: &Self, received: Option<u32>| {
-            crate::xfr::expire::after_soa(
-                received,
-                task.expire_left(unix_now()),
-                task.timers.2,
-            )
-            .map(|expire_secs| Outcome::UpToDate { expire_secs })
-            .map_err(|e| RefreshError::Expire {
-                peer: primary.addr,
-                source: e,
-            })
+            crate::xfr::expire::after_soa(received, task.expire_left(unix_now()), task.timers.2)
+                .map(|expire_secs| Outcome::UpToDate { expire_secs })
+                .map_err(|e| RefreshError::Expire {
+                    peer: primary.addr,
+                    source: e,
+                })
         };
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);

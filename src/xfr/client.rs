@@ -266,10 +266,8 @@ impl Primary {
             let mut e = Edns::new();
             e.set_max_payload(crate::serve::UDP_PAYLOAD);
             // Ask for EXPIRE (RFC 7314) on SOA queries and transfers alike.
-            e.options_mut().insert(EdnsOption::Unknown(
-                super::expire::OPTION_CODE,
-                Vec::new(),
-            ));
+            e.options_mut()
+                .insert(EdnsOption::Unknown(super::expire::OPTION_CODE, Vec::new()));
             m.set_edns(e);
         }
         if let Some(soa) = authority {

@@ -24,7 +24,9 @@ pub const MIN_EXPIRE: u32 = 2;
 
 /// A primary's EXPIRE below [`MIN_EXPIRE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the primary's EDNS EXPIRE is {0} s (less than {MIN_EXPIRE} s): its copy of the zone is expiring")]
+#[error(
+    "the primary's EDNS EXPIRE is {0} s (less than {MIN_EXPIRE} s): its copy of the zone is expiring"
+)]
 pub struct ExpireTooLow(pub u32);
 
 /// Seconds to expiry after an SOA answer showing the zone up to date:
@@ -55,9 +57,17 @@ mod tests {
     /// RFC 7314 section 4 as Knot applies it.
     #[test]
     fn soa_answer_never_shortens_the_timer() {
-        assert_eq!(after_soa(None, 10, 86_400), Ok(86_400), "no EXPIRE: SOA expire");
+        assert_eq!(
+            after_soa(None, 10, 86_400),
+            Ok(86_400),
+            "no EXPIRE: SOA expire"
+        );
         assert_eq!(after_soa(Some(500), 100, 86_400), Ok(500));
-        assert_eq!(after_soa(Some(500), 900, 86_400), Ok(900), "keeps the longer");
+        assert_eq!(
+            after_soa(Some(500), 900, 86_400),
+            Ok(900),
+            "keeps the longer"
+        );
         assert_eq!(after_soa(Some(100_000), 0, 86_400), Ok(86_400), "capped");
         assert_eq!(after_soa(Some(1), 900, 86_400), Err(ExpireTooLow(1)));
     }
