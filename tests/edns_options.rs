@@ -278,3 +278,82 @@ fn servfail_of_a_zone_without_data_carries_an_extended_error() {
         "{out}"
     );
 }
+
+/// The checks of ISC's DNS compliance tester (genreport), with dig: each
+/// kind of query it sends and what it expects of the answer.
+#[test]
+fn edns_compliance_checks_as_genreport_makes_them() {
+    let s = start("nsid = \"fra-7\"");
+    let soa = |extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend_from_slice(&[ZONE, "SOA"]);
+        s.dig(&a)
+    };
+    // dns: a plain query, no OPT back.
+    let out = soa(&["+noedns"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("flags: qr aa"),
+        "{out}"
+    );
+    assert!(!out.contains("OPT PSEUDOSECTION"), "{out}");
+    // edns: OPT back, version 0.
+    let out = soa(&["+edns=0"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("EDNS: version: 0"),
+        "{out}"
+    );
+    // edns1: BADVERS, with an OPT of version 0 and no answer.
+    let out = soa(&["+edns=1", "+noednsneg"]);
+    assert!(
+        out.contains("status: BADVERS") && out.contains("EDNS: version: 0"),
+        "{out}"
+    );
+    assert!(out.contains("ANSWER: 0"), "{out}");
+    // edns@512: answered within 512 bytes.
+    let out = soa(&["+bufsize=512", "+ignore"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("EDNS: version: 0"),
+        "{out}"
+    );
+    // ednsopt: an unknown option is ignored, not echoed.
+    let out = soa(&["+ednsopt=100:0102"]);
+    assert!(
+        out.contains("status: NOERROR") && !out.contains("OPT=100"),
+        "{out}"
+    );
+    // edns1opt: version 1 with an option: BADVERS.
+    let out = soa(&["+edns=1", "+noednsneg", "+ednsopt=100"]);
+    assert!(out.contains("status: BADVERS"), "{out}");
+    // do: the DO bit is echoed.
+    let out = soa(&["+dnssec"]);
+    assert!(out.contains("flags: do;"), "{out}");
+    // ednsflags: an unknown EDNS flag is not echoed.
+    let out = soa(&["+ednsflags=0x40"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("EDNS: version: 0, flags:;"),
+        "{out}"
+    );
+    // zflag: the header's Z bit is not echoed.
+    let out = soa(&["+zflag"]);
+    assert!(
+        out.contains("status: NOERROR") && !out.contains(" z;"),
+        "{out}"
+    );
+    // optlist: NSID, client subnet, EXPIRE and COOKIE together; NSID,
+    // EXPIRE and COOKIE answered.
+    let out = soa(&["+nsid", "+subnet=192.0.2.0/24", "+expire", "+cookie"]);
+    assert!(out.contains("status: NOERROR"), "{out}");
+    assert!(
+        out.contains("NSID:") && out.contains("; EXPIRE: 86400") && out.contains("; COOKIE: "),
+        "{out}"
+    );
+    // ednstcp: EDNS over TCP.
+    let out = soa(&["+tcp", "+edns=0"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("EDNS: version: 0"),
+        "{out}"
+    );
+    // An unknown opcode: NOTIMP.
+    let out = soa(&["+opcode=15"]);
+    assert!(out.contains("status: NOTIMP"), "{out}");
+}
