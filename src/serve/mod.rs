@@ -17,6 +17,8 @@ pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
 pub mod udp;
+#[cfg(test)]
+mod view_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -90,6 +92,10 @@ pub struct Zones {
     pub log_limit: LogLimiter,
     /// NSID and cookie settings.
     pub edns: options::EdnsSettings,
+    /// Bumped (before `generation`) whenever a zone is added or removed:
+    /// a query worker's view rebuilds its index of zones only then, and
+    /// otherwise looks at each zone's snapshot and state alone.
+    membership: AtomicU64,
 }
 
 impl Zones {
@@ -104,6 +110,7 @@ impl Zones {
             rrl: None,
             log_limit: LogLimiter::default(),
             edns: options::EdnsSettings::default(),
+            membership: AtomicU64::new(0),
         }
     }
 
@@ -122,6 +129,7 @@ impl Zones {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(entry.shared.apex.clone(), Arc::new(entry));
+        self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
         old
     }
@@ -133,6 +141,7 @@ impl Zones {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(apex);
+        self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
         old
     }
@@ -174,12 +183,34 @@ impl Zones {
     }
 }
 
+/// Why a zone in `state` is not served (None: it is).
+fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
+    match state {
+        ZoneLifecycle::Serving => None,
+        ZoneLifecycle::Loading => Some(answer::Unavailable::NotLoaded),
+        ZoneLifecycle::Expired => Some(answer::Unavailable::Expired),
+    }
+}
+
+/// What a query worker caches of a zone: its snapshot, or why it is not
+/// served.
+fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable> {
+    match unavailable(z.shared.status().state) {
+        Some(why) => Err(why),
+        None => Ok(z.shared.snapshot()),
+    }
+}
+
 /// A query worker's view of the zones: the snapshots it answers from, taken
 /// again only when [`Zones::generation`] moves (one atomic load per batch,
 /// no lock on the query path).
 pub struct ZoneView {
     zones: Arc<Zones>,
     seen: u64,
+    /// The zone set's membership count the index below was built at.
+    membership: u64,
+    /// Every zone with its apex in wire form (the key of `cache`).
+    entries: Vec<(Arc<ZoneEntry>, Box<[u8]>)>,
     cache: HashMap<Box<[u8]>, Result<Arc<ZoneSnapshot>, answer::Unavailable>>,
 }
 
@@ -189,28 +220,72 @@ impl ZoneView {
         ZoneView {
             zones,
             seen: u64::MAX,
+            membership: u64::MAX,
+            entries: Vec::new(),
             cache: HashMap::new(),
         }
     }
 
-    /// Takes the current snapshots if anything changed.
+    /// Takes the current snapshots if anything changed. A zone added or
+    /// removed rebuilds the index; otherwise only the zones whose snapshot
+    /// or state changed are taken again, after a pointer comparison per
+    /// zone (with 10,000 zones each committing its first version, a full
+    /// rebuild per change made start-up quadratic).
     pub fn refresh(&mut self) {
         let g = self.zones.generation.load(Ordering::Acquire);
         if g == self.seen {
             return;
         }
         self.seen = g;
+        let m = self.zones.membership.load(Ordering::Acquire);
+        if m != self.membership {
+            self.membership = m;
+            self.rebuild();
+            return;
+        }
+        for (z, key) in &self.entries {
+            let state = z
+                .shared
+                .status
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .state;
+            let Some(cached) = self.cache.get_mut(key) else {
+                continue;
+            };
+            let update = match (unavailable(state), &*cached) {
+                (Some(why), Err(old)) if *old == why => None,
+                (Some(why), _) => Some(Err(why)),
+                (None, Ok(old)) => {
+                    let current = z.shared.snapshot();
+                    (!Arc::ptr_eq(old, &current)).then_some(Ok(current))
+                }
+                (None, Err(_)) => Some(Ok(z.shared.snapshot())),
+            };
+            if let Some(u) = update {
+                *cached = u;
+            }
+        }
+    }
+
+    fn rebuild(&mut self) {
         self.cache.clear();
-        for z in self.zones.list() {
+        self.entries.clear();
+        let all: Vec<Arc<ZoneEntry>> = self
+            .zones
+            .by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for z in all {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
-            let snap = match z.shared.status().state {
-                ZoneLifecycle::Serving => Ok(z.shared.snapshot()),
-                ZoneLifecycle::Loading => Err(answer::Unavailable::NotLoaded),
-                ZoneLifecycle::Expired => Err(answer::Unavailable::Expired),
-            };
-            self.cache.insert(w.into_boxed_slice(), snap);
+            let key = w.into_boxed_slice();
+            self.cache.insert(key.clone(), cached_state(&z));
+            self.entries.push((z, key));
         }
     }
 
