@@ -169,6 +169,44 @@ pub struct ServerConfig {
     /// Pacing of refresh checks over all zones: SOA probes per second,
     /// transfers in at once.
     pub pacing: RefreshPacing,
+    /// NSID (RFC 5001) answered to queries asking for it (off when unset).
+    pub nsid: Option<Nsid>,
+    /// DNS COOKIE (RFC 7873, RFC 9018) settings.
+    pub cookies: CookieConfig,
+}
+
+/// `[server] nsid`: what identifies this server in an NSID option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nsid {
+    /// `nsid = "hostname"`: the host name, read at start.
+    Hostname,
+    /// Any other string, sent as is (at most 128 bytes).
+    Text(String),
+}
+
+/// `[server] cookie_secret`, `cookie_secret_previous`, `cookie_required`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct CookieConfig {
+    /// The secret (16 bytes) that issues and verifies server cookies,
+    /// shared by every server of an anycast fleet; generated and kept in
+    /// `data_dir/cookie_secret` when unset.
+    pub secret: Option<[u8; 16]>,
+    /// A previous secret, still accepted while a rotation spreads.
+    pub previous: Option<[u8; 16]>,
+    /// Answer BADCOOKIE to UDP queries with a COOKIE option but no valid
+    /// server cookie (default false, as BIND's `require-server-cookie`).
+    pub required: bool,
+}
+
+impl fmt::Debug for CookieConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret.
+        f.debug_struct("CookieConfig")
+            .field("secret", &self.secret.is_some())
+            .field("previous", &self.previous.is_some())
+            .field("required", &self.required)
+            .finish()
+    }
 }
 
 /// Refresh pacing over all zones (`[server]` options), as BIND's
@@ -710,6 +748,11 @@ struct RawServer {
     transfers_in: Option<Spanned<usize>>,
     transfers_per_primary: Option<Spanned<usize>>,
     rrl: Option<Spanned<RawRrl>>,
+    nsid: Option<Spanned<String>>,
+    cookie_secret: Option<Spanned<String>>,
+    cookie_secret_previous: Option<Spanned<String>>,
+    #[serde(default)]
+    cookie_required: bool,
 }
 
 #[derive(Deserialize)]
@@ -960,6 +1003,28 @@ impl Config {
                     log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
                         .unwrap_or(d.log_rate_limit),
                 };
+                let nsid = match s.nsid {
+                    Some(n) if n.get_ref() == "hostname" => Some(Nsid::Hostname),
+                    Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
+                        return Err(err_at(
+                            n.span().start,
+                            "[server] nsid: give 1 to 128 bytes, or \"hostname\"".into(),
+                        ));
+                    }
+                    Some(n) => Some(Nsid::Text(n.into_inner())),
+                    None => None,
+                };
+                let secret = |v: Option<Spanned<String>>, name: &str| match v {
+                    Some(t) => crate::serve::cookie::parse_secret(t.get_ref())
+                        .map(Some)
+                        .map_err(|e| err_at(t.span().start, format!("[server] {name}: {e}"))),
+                    None => Ok(None),
+                };
+                let cookies = CookieConfig {
+                    secret: secret(s.cookie_secret, "cookie_secret")?,
+                    previous: secret(s.cookie_secret_previous, "cookie_secret_previous")?,
+                    required: s.cookie_required,
+                };
                 let p = RefreshPacing::default();
                 let pacing = RefreshPacing {
                     serial_query_rate: at_least_one(
@@ -987,6 +1052,8 @@ impl Config {
                     limits,
                     pacing,
                     rrl,
+                    nsid,
+                    cookies,
                 }
             }
             None => {
@@ -1700,5 +1767,43 @@ allow_notify = ["192.0.2.0/24"]
         assert!("10.0.0.0/33".parse::<IpPrefix>().is_err());
         let all: IpPrefix = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn nsid_and_cookie_options_are_validated() {
+        let with = |extra: &str| {
+            parse(&GOOD.replace(
+                "data_dir = \"var\"",
+                &format!("data_dir = \"var\"\n{extra}"),
+            ))
+        };
+        let c = with("").unwrap();
+        assert_eq!(c.server.nsid, None);
+        assert_eq!(c.server.cookies, CookieConfig::default());
+        let c = with("nsid = \"hostname\"").unwrap();
+        assert_eq!(c.server.nsid, Some(Nsid::Hostname));
+        let c = with("nsid = \"fra-7\"\ncookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"\ncookie_secret_previous = \"00112233445566778899AABBCCDDEEFF\"\ncookie_required = true").unwrap();
+        assert_eq!(c.server.nsid, Some(Nsid::Text("fra-7".into())));
+        assert_eq!(c.server.cookies.secret.unwrap()[0], 0xe5);
+        assert_eq!(c.server.cookies.previous.unwrap()[15], 0xff);
+        assert!(c.server.cookies.required);
+        let e = with("nsid = \"\"").unwrap_err().to_string();
+        assert!(e.contains("nsid"), "{e}");
+        let e = with(&format!("nsid = \"{}\"", "x".repeat(129)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("128"), "{e}");
+        let e = with("cookie_secret = \"abc\"").unwrap_err().to_string();
+        assert!(
+            e.contains("cookie_secret") && e.contains("32 hexadecimal"),
+            "{e}"
+        );
+        let e = with("cookie_secret_previous = \"zz973e5a6b2a43f48e7dc849e37bfcfz\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cookie_secret_previous"), "{e}");
+        // A secret never shows in debug output.
+        let c = with("cookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"").unwrap();
+        assert!(!format!("{:?}", c.server).contains("e5e9"));
     }
 }

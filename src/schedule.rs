@@ -232,6 +232,12 @@ pub struct ZoneTask {
     soa: Option<Rr>,
     last_refresh: Option<i64>,
     last_failure: Option<i64>,
+    /// Seconds from the last refresh to expiry: the SOA expire, or less
+    /// when the primary's EDNS EXPIRE said so (RFC 7314).
+    expire_secs: u32,
+    /// The EDNS EXPIRE of the SOA probe that started this refresh, used
+    /// for a transfer whose first message carries none.
+    probe_expire: Option<u32>,
 }
 
 /// What a check was granted by the pacer before it started.
@@ -248,8 +254,12 @@ enum Paced {
 enum Outcome {
     /// A new version was committed.
     Committed,
-    /// The primary's serial is not newer.
-    UpToDate,
+    /// The primary's serial is not newer; the expire timer restarts with
+    /// this many seconds.
+    UpToDate {
+        /// Seconds to expiry from now.
+        expire_secs: u32,
+    },
 }
 
 impl ZoneTask {
@@ -346,6 +356,8 @@ impl ZoneTask {
             notify_signer,
             metrics,
             store_health: ctx.store_health.clone(),
+            expire_secs: state.expire_secs.unwrap_or(timers.2),
+            probe_expire: None,
             pacer: ctx.pacer.clone(),
             first_check: None,
             timers,
@@ -392,9 +404,15 @@ impl ZoneTask {
     }
 
     fn expire_at(&self) -> Option<i64> {
-        let (_, _, expire) = self.timers;
         self.soa.as_ref()?;
-        self.last_refresh.map(|t| t + i64::from(expire))
+        self.last_refresh.map(|t| t + i64::from(self.expire_secs))
+    }
+
+    /// Seconds the expire timer has left at `now` (0 once expired or
+    /// without data).
+    fn expire_left(&self, now: i64) -> u32 {
+        self.expire_at()
+            .map_or(0, |at| (at - now).clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// Runs until the command channel closes.
@@ -560,12 +578,13 @@ impl ZoneTask {
                     let now = unix_now();
                     self.count_check(match outcome {
                         Outcome::Committed => "transferred",
-                        Outcome::UpToDate => "up_to_date",
+                        Outcome::UpToDate { .. } => "up_to_date",
                     });
                     self.last_refresh = Some(now);
                     self.last_failure = None;
-                    if matches!(outcome, Outcome::UpToDate) {
-                        let expire = self.timers.2;
+                    if let Outcome::UpToDate { expire_secs } = outcome {
+                        self.expire_secs = expire_secs;
+                        let expire = expire_secs;
                         let apex = self.apex.clone();
                         let r = self
                             .with_store(move |s| s.record_refresh(&apex, now, expire))
@@ -713,7 +732,19 @@ impl ZoneTask {
             }
             Paced::Nothing => self.pacer.soa_probe(urgency).await,
         }
-        let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
+        let (remote, remote_expire) = primary
+            .soa_with_expire(&self.name)
+            .await
+            .map_err(RefreshError::Probe)?;
+        self.probe_expire = remote_expire;
+        let up_to_date = |task: &Self, received: Option<u32>| {
+            crate::xfr::expire::after_soa(received, task.expire_left(unix_now()), task.timers.2)
+                .map(|expire_secs| Outcome::UpToDate { expire_secs })
+                .map_err(|e| RefreshError::Expire {
+                    peer: primary.addr,
+                    source: e,
+                })
+        };
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         if !force_axfr
@@ -726,7 +757,7 @@ impl ZoneTask {
             } else {
                 debug!(zone = %self.apex, peer = %primary.addr, serial = ours, "zone is up to date");
             }
-            return Ok(Outcome::UpToDate);
+            return up_to_date(self, remote_expire);
         }
         // Held through the transfer and its commit.
         let _permit = match permit {
@@ -741,7 +772,9 @@ impl ZoneTask {
                 .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
                 .await
             {
-                Ok((Transfer::UpToDate { .. }, _)) => return Ok(Outcome::UpToDate),
+                Ok((Transfer::UpToDate { .. }, stats)) => {
+                    return up_to_date(self, stats.expire.or(remote_expire));
+                }
                 Ok((t, stats)) => {
                     let kind = match &t {
                         Transfer::Full { .. } => "AXFR-style IXFR",
@@ -848,6 +881,7 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
+        let received_expire = stats.expire.or(self.probe_expire);
         let verify_zonemd = self.config.verify_zonemd;
         // A full zone is verified before anything is written; the deltas
         // of an IXFR inside the commit's transaction, on the zone they
@@ -889,6 +923,14 @@ impl ZoneTask {
         .ok_or(RefreshError::NothingToCommit)?;
         let timers = timers_of(&self.config, Some(&new_soa));
         let now = unix_now();
+        let info_expire = crate::xfr::expire::after_transfer(
+            received_expire,
+            expire_of(&new_soa, &self.config.timers),
+        )
+        .map_err(|e| RefreshError::Expire {
+            peer: primary.addr,
+            source: e,
+        })?;
         let info = CommitInfo {
             kind: match &transfer {
                 Transfer::Incremental { .. } => VersionKind::Ixfr,
@@ -896,7 +938,7 @@ impl ZoneTask {
             },
             peer: Some(primary.addr.to_string()),
             now,
-            expire_secs: expire_of(&new_soa, &self.config.timers),
+            expire_secs: info_expire,
             journal: self.config.journal_limits(),
         };
         let apex = self.apex.clone();
@@ -980,6 +1022,7 @@ impl ZoneTask {
             self.zonemd_passed(summary.serial_to, status);
         }
         self.timers = timers;
+        self.expire_secs = info_expire;
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
         self.last_failure = None;
@@ -1323,6 +1366,14 @@ pub enum RefreshError {
         /// The transfer's serial.
         theirs: u32,
     },
+    /// The primary's EDNS EXPIRE says its copy is expiring (RFC 7314).
+    #[error("{peer}: {source}")]
+    Expire {
+        /// The primary.
+        peer: SocketAddr,
+        /// The value received.
+        source: crate::xfr::expire::ExpireTooLow,
+    },
     /// The version's ZONEMD does not verify it (RFC 8976 section 4).
     #[error(transparent)]
     Zonemd(ZonemdError),
@@ -1350,6 +1401,7 @@ impl RefreshError {
             RefreshError::NothingToCommit => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
+            RefreshError::Expire { .. } => Some("expire_too_low"),
             RefreshError::Zonemd(_) => Some("zonemd"),
         }
     }

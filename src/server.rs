@@ -49,6 +49,9 @@ pub enum ServerError {
     /// A TSIG key could not be used.
     #[error("{0}")]
     Key(String),
+    /// The DNS cookie secret could not be read or generated.
+    #[error("cookie secret: {0}")]
+    CookieSecret(#[from] crate::serve::cookie::SecretError),
     /// The configuration text is not valid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -386,6 +389,7 @@ impl Server {
             metrics.enable_rrl();
         }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
+        zones.edns = edns_settings(&config.server)?;
         let pacer = Arc::new(crate::pacing::Pacer::new(
             config.server.pacing,
             metrics.pacing.clone(),
@@ -668,6 +672,8 @@ impl Server {
             || s_old.udp_workers != s_new.udp_workers
             || s_old.rrl != s_new.rrl
             || s_old.limits != s_new.limits
+            || s_old.nsid != s_new.nsid
+            || s_old.cookies != s_new.cookies
             || s_old.pacing != s_new.pacing
         {
             notes.push("[server] changes need a restart".to_string());
@@ -766,4 +772,31 @@ impl Server {
         );
         Ok(notes.join("; "))
     }
+}
+
+/// The NSID and cookie settings of the answer path: the NSID payload
+/// (`"hostname"` read now), the cookie secrets (the configured one, else
+/// the one kept in `data_dir`, generated on first start).
+fn edns_settings(
+    server: &crate::config::ServerConfig,
+) -> Result<crate::serve::options::EdnsSettings, ServerError> {
+    use crate::config::Nsid;
+    let nsid = server.nsid.as_ref().map(|n| match n {
+        Nsid::Hostname => crate::serve::options::hostname()
+            .into_bytes()
+            .into_boxed_slice(),
+        Nsid::Text(t) => t.clone().into_bytes().into_boxed_slice(),
+    });
+    let current = match server.cookies.secret {
+        Some(s) => s,
+        None => crate::serve::cookie::load_or_generate(&server.data_dir)?,
+    };
+    Ok(crate::serve::options::EdnsSettings {
+        nsid,
+        cookies: Some(crate::serve::cookie::CookieSecrets {
+            current,
+            previous: server.cookies.previous,
+        }),
+        cookie_required: server.cookies.required,
+    })
 }

@@ -57,6 +57,8 @@ pub mod rcode {
     pub const NOTAUTH: u16 = 9;
     /// BADVERS (extended, RFC 6891)
     pub const BADVERS: u16 = 16;
+    /// BADCOOKIE (extended, RFC 7873)
+    pub const BADCOOKIE: u16 = 23;
 }
 
 /// Our EDNS UDP payload size (the DNS flag day 2020 value).
@@ -86,8 +88,32 @@ pub trait ZoneLookup {
 pub enum Found<'a> {
     /// Serving this snapshot.
     Serving(&'a ZoneSnapshot),
-    /// Known but not serving (no data yet, or expired): SERVFAIL.
-    Unavailable,
+    /// Known but not serving: SERVFAIL, with an Extended DNS Error saying why.
+    Unavailable(Unavailable),
+}
+
+/// Why a known zone is not served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// No data yet (never transferred or loaded).
+    NotLoaded,
+    /// The expire time passed without a successful refresh.
+    Expired,
+}
+
+impl Unavailable {
+    /// The Extended DNS Error (RFC 8914) of the SERVFAIL, as NSD sends it:
+    /// 14 (Not Ready) for a zone with no data yet, 24 (Invalid Data) for an
+    /// expired one.
+    pub fn ede(self) -> (u16, &'static str) {
+        match self {
+            Unavailable::NotLoaded => (
+                super::options::ede::NOT_READY,
+                "Zone is configured but not loaded",
+            ),
+            Unavailable::Expired => (super::options::ede::INVALID_DATA, "Zone has expired"),
+        }
+    }
 }
 
 /// Reusable buffers of one worker, so answering allocates nothing once warm.
@@ -112,6 +138,12 @@ pub struct Scratch {
     pub track_account: bool,
     /// The class and name of the last response, for the rate limiter.
     pub account: Account,
+    /// EDNS options for the OPT record of the next answer (rendered by
+    /// [`super::options::prepare`]; cleared after each answer).
+    pub opt_options: Vec<u8>,
+    /// The next answer is BADCOOKIE (RFC 7873 section 5.2.3): no lookup,
+    /// only the new cookie.
+    pub bad_cookie: bool,
 }
 
 impl Scratch {
@@ -135,6 +167,8 @@ struct Out<'q> {
     rcode: u16,
     /// Where the additional section starts, once begun.
     additional_start: Option<usize>,
+    /// Extended DNS Error to add to the OPT record.
+    ede: Option<(u16, &'static str)>,
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
@@ -194,6 +228,7 @@ fn answer_with(
         aa: false,
         rcode: rcode::NOERROR,
         additional_start: None,
+        ede: None,
     };
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
@@ -209,7 +244,6 @@ fn answer_with(
             .compression
             .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
     }
-    let edns_len = if q.edns.is_some() { OPT_LEN } else { 0 };
     if scratch.track_account {
         scratch.account.error();
         scratch.account.qtype = q.qtype;
@@ -220,6 +254,8 @@ fn answer_with(
         && e.version > 0
     {
         o.rcode = rcode::BADVERS;
+    } else if scratch.bad_cookie {
+        o.rcode = rcode::BADCOOKIE;
     } else if q.qclass != 1 && q.qclass != 255 {
         o.rcode = rcode::REFUSED;
     } else if q.qtype == 252 {
@@ -245,12 +281,18 @@ fn answer_with(
                 }
             }
             Some(Found::Serving(_)) | None => o.rcode = rcode::REFUSED,
-            Some(Found::Unavailable) => o.rcode = rcode::SERVFAIL,
+            Some(Found::Unavailable(why)) => {
+                o.rcode = rcode::SERVFAIL;
+                o.ede = Some(why.ede());
+            }
         }
     } else {
         match zones.find(q.qname()) {
             None => o.rcode = rcode::REFUSED,
-            Some(Found::Unavailable) => o.rcode = rcode::SERVFAIL,
+            Some(Found::Unavailable(why)) => {
+                o.rcode = rcode::SERVFAIL;
+                o.ede = Some(why.ede());
+            }
             Some(Found::Serving(snap)) => {
                 resolve(snap, &mut o, out, scratch);
                 flush_pending_proofs(snap, &mut o, out, scratch);
@@ -261,6 +303,7 @@ fn answer_with(
         }
     }
 
+    let edns_len = opt_len(&o, scratch);
     // Sections were written in order: answer, authority, additional.
     // Truncate when the required part does not fit; drop additional data
     // that does not fit (RFC 2181 section 9: no TC for it).
@@ -276,14 +319,25 @@ fn answer_with(
         o.answer_count = an;
         o.authority_count = ns;
         o.additional_count = 0;
-        finish(&o, out, true);
+        finish(&o, out, true, scratch);
         return;
     }
     if out.len() + edns_len > limit {
         out.truncate(required);
         o.additional_count = 0;
     }
-    finish(&o, out, false);
+    finish(&o, out, false, scratch);
+}
+
+/// Length of the OPT record the answer will end with (0 without EDNS).
+fn opt_len(o: &Out<'_>, scratch: &Scratch) -> usize {
+    match o.q.edns {
+        None => 0,
+        Some(e) if e.version > 0 => OPT_LEN,
+        Some(_) => {
+            OPT_LEN + scratch.opt_options.len() + o.ede.map_or(0, |(_, text)| 6 + text.len())
+        }
+    }
 }
 
 /// Of the `an` answer and `ns` authority records written after `start`,
@@ -321,10 +375,12 @@ fn records_that_fit(out: &[u8], start: usize, an: u16, ns: u16, limit: usize) ->
     (kept[0], kept[1], at)
 }
 
-fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool) {
+fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool, scratch: &mut Scratch) {
     let mut additional = o.additional_count;
-    if o.q.edns.is_some() {
-        // OPT: root owner, type 41, our payload size, extended rcode, DO echoed.
+    if let Some(e) = o.q.edns {
+        // OPT: root owner, type 41, our payload size, extended rcode, DO
+        // echoed, then the options (none with BADVERS, RFC 6891 6.1.3).
+        let start = out.len();
         out.push(0);
         out.extend_from_slice(&41u16.to_be_bytes());
         out.extend_from_slice(&UDP_PAYLOAD.to_be_bytes());
@@ -333,8 +389,24 @@ fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool) {
         out.push(if o.dnssec { 0x80 } else { 0 });
         out.push(0);
         out.extend_from_slice(&0u16.to_be_bytes());
+        if e.version == 0 {
+            out.extend_from_slice(&scratch.opt_options);
+            if let Some((code, text)) = o.ede {
+                out.extend_from_slice(&super::options::EDE.to_be_bytes());
+                out.extend_from_slice(&((2 + text.len()) as u16).to_be_bytes());
+                out.extend_from_slice(&code.to_be_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+            let rdlen = (out.len() - start - OPT_LEN) as u16;
+            out[start + 9..start + 11].copy_from_slice(&rdlen.to_be_bytes());
+        }
+        if scratch.track_account {
+            scratch.account.opt_len = (out.len() - start) as u16;
+        }
         additional += 1;
     }
+    scratch.opt_options.clear();
+    scratch.bad_cookie = false;
     let q = o.q;
     out[0..2].copy_from_slice(&q.id.to_be_bytes());
     // QR, opcode, AA, TC, RD kept; RA clear; CD kept; low rcode bits.

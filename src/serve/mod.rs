@@ -10,6 +10,8 @@
 //! rate limited ([`crate::log_limit`]).
 
 pub mod answer;
+pub mod cookie;
+pub mod options;
 pub mod query;
 pub mod rrl;
 pub mod tcp;
@@ -88,6 +90,8 @@ pub struct Zones {
     pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
+    /// NSID and cookie settings.
+    pub edns: options::EdnsSettings,
     /// Bumped (before `generation`) whenever a zone is added or removed:
     /// a query worker's view rebuilds its index of zones only then, and
     /// otherwise looks at each zone's snapshot and state alone.
@@ -105,6 +109,7 @@ impl Zones {
             generation,
             rrl: None,
             log_limit: LogLimiter::default(),
+            edns: options::EdnsSettings::default(),
             membership: AtomicU64::new(0),
         }
     }
@@ -178,6 +183,24 @@ impl Zones {
     }
 }
 
+/// Why a zone in `state` is not served (None: it is).
+fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
+    match state {
+        ZoneLifecycle::Serving => None,
+        ZoneLifecycle::Loading => Some(answer::Unavailable::NotLoaded),
+        ZoneLifecycle::Expired => Some(answer::Unavailable::Expired),
+    }
+}
+
+/// What a query worker caches of a zone: its snapshot, or why it is not
+/// served.
+fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable> {
+    match unavailable(z.shared.status().state) {
+        Some(why) => Err(why),
+        None => Ok(z.shared.snapshot()),
+    }
+}
+
 /// A query worker's view of the zones: the snapshots it answers from, taken
 /// again only when [`Zones::generation`] moves (one atomic load per batch,
 /// no lock on the query path).
@@ -188,7 +211,7 @@ pub struct ZoneView {
     membership: u64,
     /// Every zone with its apex in wire form (the key of `cache`).
     entries: Vec<(Arc<ZoneEntry>, Box<[u8]>)>,
-    cache: HashMap<Box<[u8]>, Option<Arc<ZoneSnapshot>>>,
+    cache: HashMap<Box<[u8]>, Result<Arc<ZoneSnapshot>, answer::Unavailable>>,
 }
 
 impl ZoneView {
@@ -221,24 +244,23 @@ impl ZoneView {
             return;
         }
         for (z, key) in &self.entries {
-            let serving = z
+            let state = z
                 .shared
                 .status
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .state
-                == ZoneLifecycle::Serving;
+                .state;
             let Some(cached) = self.cache.get_mut(key) else {
                 continue;
             };
-            let update = match (serving, cached.as_ref()) {
-                (false, None) => None,
-                (false, Some(_)) => Some(None),
-                (true, Some(old)) => {
+            let update = match (unavailable(state), &*cached) {
+                (Some(why), Err(old)) if *old == why => None,
+                (Some(why), _) => Some(Err(why)),
+                (None, Ok(old)) => {
                     let current = z.shared.snapshot();
-                    (!Arc::ptr_eq(old, &current)).then_some(Some(current))
+                    (!Arc::ptr_eq(old, &current)).then_some(Ok(current))
                 }
-                (true, None) => Some(Some(z.shared.snapshot())),
+                (None, Err(_)) => Some(Ok(z.shared.snapshot())),
             };
             if let Some(u) = update {
                 *cached = u;
@@ -262,9 +284,7 @@ impl ZoneView {
                 continue;
             };
             let key = w.into_boxed_slice();
-            let snap =
-                (z.shared.status().state == ZoneLifecycle::Serving).then(|| z.shared.snapshot());
-            self.cache.insert(key.clone(), snap);
+            self.cache.insert(key.clone(), cached_state(&z));
             self.entries.push((z, key));
         }
     }
@@ -281,8 +301,8 @@ impl ZoneLookup for ZoneView {
         loop {
             if let Some(z) = self.cache.get(n) {
                 return Some(match z {
-                    Some(s) => Found::Serving(s),
-                    None => Found::Unavailable,
+                    Ok(s) => Found::Serving(s),
+                    Err(why) => Found::Unavailable(*why),
                 });
             }
             n = wire::parent(n)?;
@@ -324,7 +344,20 @@ pub fn handle_packet(
                     .map(|e| usize::from(e.payload.clamp(512, UDP_PAYLOAD)))
                     .unwrap_or(512),
             };
+            let cookie = options::prepare(
+                &q,
+                from.ip(),
+                transport == Transport::Udp,
+                view.zones(),
+                scratch,
+            );
             answer::answer(&q, view, limit, out, scratch);
+            if cookie == options::CookieOutcome::Answered(cookie::CookieCheck::Valid) {
+                // A client that returns a valid server cookie proved its
+                // address (RFC 7873 section 1): it is not rate limited, as
+                // BIND and Unbound exempt it.
+                scratch.account.class = None;
+            }
             true
         }
         Err(NotFast::Drop) => false,
@@ -488,6 +521,13 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
+    options::prepare(
+        &q,
+        from.ip(),
+        transport == Transport::Udp,
+        view.zones(),
+        scratch,
+    );
     answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds
     // the key, and a truncated copy would carry no valid signature.

@@ -5,6 +5,8 @@
 //! so they are read here in place, with no allocation. Anything else (NOTIFY,
 //! TSIG-signed requests, transfers) goes to the general path.
 
+use super::cookie::CookieIn;
+use super::options;
 use crate::zone::wire;
 
 /// EDNS(0) facts of a query (RFC 6891).
@@ -16,6 +18,50 @@ pub struct EdnsInfo {
     pub version: u8,
     /// The DO bit (RFC 3225).
     pub dnssec_ok: bool,
+    /// NSID asked for (RFC 5001).
+    pub nsid: bool,
+    /// EXPIRE asked for (RFC 7314).
+    pub expire: bool,
+    /// The COOKIE option (RFC 7873).
+    pub cookie: Option<CookieIn>,
+}
+
+impl EdnsInfo {
+    /// EDNS with no option, for tests and defaults.
+    pub fn plain(payload: u16, dnssec_ok: bool) -> Self {
+        EdnsInfo {
+            payload,
+            version: 0,
+            dnssec_ok,
+            nsid: false,
+            expire: false,
+            cookie: None,
+        }
+    }
+}
+
+/// Reads the options of an OPT record's RDATA (RFC 6891 section 6.1.2)
+/// into `e`. Unknown options are ignored; a truncated option, a malformed
+/// COOKIE (RFC 7873 section 5.2.2) or a second COOKIE is FORMERR.
+fn read_options(mut rdata: &[u8], e: &mut EdnsInfo) -> Result<(), NotFast> {
+    while !rdata.is_empty() {
+        let code = u16_at(rdata, 0).ok_or(NotFast::FormErr)?;
+        let len = u16_at(rdata, 2).ok_or(NotFast::FormErr)? as usize;
+        let data = rdata.get(4..4 + len).ok_or(NotFast::FormErr)?;
+        match code {
+            options::NSID => e.nsid = true,
+            options::EXPIRE => e.expire = true,
+            super::cookie::OPTION_CODE => {
+                if e.cookie.is_some() {
+                    return Err(NotFast::FormErr);
+                }
+                e.cookie = Some(CookieIn::parse(data).ok_or(NotFast::FormErr)?);
+            }
+            _ => {}
+        }
+        rdata = &rdata[4 + len..];
+    }
+    Ok(())
 }
 
 /// A standard query, parsed in place.
@@ -132,11 +178,12 @@ pub fn parse_query(raw: &[u8]) -> Result<ParsedQuery<'_>, NotFast> {
                     // RFC 6891 6.1.1: more than one OPT is FORMERR.
                     return Err(NotFast::FormErr);
                 }
-                edns = Some(EdnsInfo {
-                    payload: class,
-                    version: ttl[1],
-                    dnssec_ok: ttl[2] & 0x80 != 0,
-                });
+                let mut e = EdnsInfo::plain(class, ttl[2] & 0x80 != 0);
+                e.version = ttl[1];
+                if rdlen > 0 {
+                    read_options(&raw[at + 10..at + 10 + rdlen], &mut e)?;
+                }
+                edns = Some(e);
             }
             250 => return Err(NotFast::General),
             _ => {}
@@ -189,14 +236,48 @@ mod tests {
     fn edns_and_do_bit_are_read() {
         let raw = query("example.com.", RecordType::A, Some((4096, true)));
         let q = parse_query(&raw).unwrap();
-        assert_eq!(
-            q.edns,
-            Some(EdnsInfo {
-                payload: 4096,
-                version: 0,
-                dnssec_ok: true
-            })
-        );
+        assert_eq!(q.edns, Some(EdnsInfo::plain(4096, true)));
+    }
+
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let mut raw = query("example.com.", RecordType::SOA, Some((1232, false)));
+        // The OPT record is last: its RDLENGTH is the final two bytes.
+        let n = raw.len();
+        raw[n - 2..].copy_from_slice(&(opts.len() as u16).to_be_bytes());
+        raw.extend_from_slice(opts);
+        raw
+    }
+
+    #[test]
+    fn nsid_expire_and_cookie_options_are_read() {
+        let mut opts = vec![0, 3, 0, 0, 0, 9, 0, 0, 0, 10, 0, 8];
+        opts.extend_from_slice(b"clientck");
+        opts.extend_from_slice(&[0, 99, 0, 2, 1, 2]);
+        let raw = with_options(&opts);
+        let e = parse_query(&raw).unwrap().edns.unwrap();
+        assert!(e.nsid && e.expire);
+        let c = e.cookie.unwrap();
+        assert_eq!(&c.client, b"clientck");
+        assert!(c.server_cookie().is_empty());
+        let raw = with_options(&[]);
+        let e = parse_query(&raw).unwrap().edns.unwrap();
+        assert!(!e.nsid && !e.expire && e.cookie.is_none());
+    }
+
+    /// RFC 7873 section 5.2.2: a COOKIE of a bad length is FORMERR; so are
+    /// a truncated option and a second COOKIE.
+    #[test]
+    fn malformed_options_are_formerr() {
+        let raw = with_options(&[0, 10, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(parse_query(&raw).unwrap_err(), NotFast::FormErr);
+        let raw = with_options(&[0, 10, 0, 8, 1, 2]);
+        assert_eq!(parse_query(&raw).unwrap_err(), NotFast::FormErr);
+        let mut two = vec![0, 10, 0, 8];
+        two.extend_from_slice(b"clientck");
+        two.extend_from_slice(&[0, 10, 0, 8]);
+        two.extend_from_slice(b"clientck");
+        let raw = with_options(&two);
+        assert_eq!(parse_query(&raw).unwrap_err(), NotFast::FormErr);
     }
 
     #[test]

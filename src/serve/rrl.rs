@@ -48,8 +48,8 @@
 //! in BIND's table.
 //!
 //! Limitations: no `all-per-second` and no `qps-scale` (BIND); NOTIFY
-//! responses and TSIG-signed queries are not limited; DNS cookies do not
-//! exempt a client.
+//! responses and TSIG-signed queries are not limited, nor are answers to a
+//! client that sent a valid server cookie (RFC 7873).
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -132,6 +132,8 @@ pub struct Account {
     pub qtype: u16,
     /// The response ends with an OPT record (to keep in a slipped answer).
     pub edns: bool,
+    /// Length of that OPT record, options included (0 without EDNS).
+    pub opt_len: u16,
     name: [u8; wire::MAX_NAME],
     name_len: u8,
 }
@@ -142,6 +144,7 @@ impl Default for Account {
             class: None,
             qtype: 0,
             edns: false,
+            opt_len: 0,
             name: [0; wire::MAX_NAME],
             name_len: 0,
         }
@@ -642,7 +645,7 @@ impl Rrl {
             }
             (Verdict::Slip, false) => {
                 counters.slipped[i] += 1;
-                slip(out, account.edns);
+                slip(out, usize::from(account.opt_len));
                 Action::Slipped
             }
             (Verdict::Drop, false) => {
@@ -673,23 +676,26 @@ impl Rrl {
 }
 
 /// Rewrites the response in `out` as a truncated one (TC set; header and
-/// question, and the OPT record when `edns`, which the answer path writes
-/// last; rcode and AA kept, as BIND and NSD do).
-pub fn slip(out: &mut Vec<u8>, edns: bool) {
+/// question, and the OPT record of `opt_len` bytes, options included
+/// (a cookie lets the client come back with a valid one), which the
+/// answer path writes last; rcode and AA kept, as BIND and NSD do).
+pub fn slip(out: &mut Vec<u8>, opt_len: usize) {
     let Some(question_end) = question_end(out) else {
         return;
     };
-    let mut opt = [0u8; 11];
-    let keep_opt = edns && out.len() >= question_end + 11 && {
-        opt.copy_from_slice(&out[out.len() - 11..]);
+    let keep_opt = opt_len >= 11 && out.len() >= question_end + opt_len && {
+        let opt = &out[out.len() - opt_len..];
         opt[0] == 0 && opt[1..3] == 41u16.to_be_bytes()
     };
-    out.truncate(question_end);
     out[2] |= 0x02;
     out[6..12].fill(0);
     if keep_opt {
-        out.extend_from_slice(&opt);
+        let from = out.len() - opt_len;
+        out.copy_within(from.., question_end);
+        out.truncate(question_end + opt_len);
         out[10..12].copy_from_slice(&1u16.to_be_bytes());
+    } else {
+        out.truncate(question_end);
     }
 }
 

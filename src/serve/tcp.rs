@@ -244,6 +244,7 @@ async fn connection(
                         snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
                             .then(|| z.shared.snapshot()),
                         allow: z.allow_transfer.clone(),
+                        expire: super::options::expire_of_zone(&z),
                     })
                 },
                 |key| zones.key(key),

@@ -53,7 +53,7 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
 fn served(view: &ZoneView, wire_name: &[u8]) -> Option<*const ZoneSnapshot> {
     match view.find(wire_name).expect("known zone") {
         Found::Serving(s) => Some(s as *const ZoneSnapshot),
-        Found::Unavailable => None,
+        Found::Unavailable(_) => None,
     }
 }
 

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -207,6 +208,8 @@ pub struct XfrStats {
     pub records: usize,
     /// Wall time.
     pub duration: Duration,
+    /// The EDNS EXPIRE of the first message (RFC 7314), when sent.
+    pub expire: Option<u32>,
 }
 
 fn malformed(peer: SocketAddr, reason: impl Into<String>) -> XfrError {
@@ -262,6 +265,9 @@ impl Primary {
         if edns {
             let mut e = Edns::new();
             e.set_max_payload(crate::serve::UDP_PAYLOAD);
+            // Ask for EXPIRE (RFC 7314) on SOA queries and transfers alike.
+            e.options_mut()
+                .insert(EdnsOption::Unknown(super::expire::OPTION_CODE, Vec::new()));
             m.set_edns(e);
         }
         if let Some(soa) = authority {
@@ -359,6 +365,12 @@ impl Primary {
     /// Asks for the zone's SOA (UDP, then TCP when truncated); returns it.
     /// With EDNS first, unless the primary is known to reject it.
     pub async fn soa(&self, zone: &Name) -> Result<Rr, XfrError> {
+        self.soa_with_expire(zone).await.map(|(soa, _)| soa)
+    }
+
+    /// [`Primary::soa`], with the EDNS EXPIRE of the answer (RFC 7314)
+    /// when the primary sent one.
+    pub async fn soa_with_expire(&self, zone: &Name) -> Result<(Rr, Option<u32>), XfrError> {
         let edns = self.edns.load(Ordering::Relaxed);
         match self.soa_once(zone, edns).await {
             Err(XfrError::Rcode { rcode, .. })
@@ -384,7 +396,7 @@ impl Primary {
             "primary rejects EDNS; asking it without EDNS from now on");
     }
 
-    async fn soa_once(&self, zone: &Name, edns: bool) -> Result<Rr, XfrError> {
+    async fn soa_once(&self, zone: &Name, edns: bool) -> Result<(Rr, Option<u32>), XfrError> {
         let (req, mac) = self.request(zone, RecordType::SOA, None, edns)?;
         let bytes = req
             .to_vec()
@@ -458,7 +470,7 @@ impl Primary {
             if rr.rtype == u16::from(RecordType::SOA) && rr.owner == zone_wire.as_slice() {
                 let rr = rr.to_rr();
                 if rr.soa_serial().is_some() {
-                    return Ok(rr);
+                    return Ok((rr, msg.expire));
                 }
             }
         }
@@ -578,6 +590,9 @@ impl Primary {
             };
             stats.bytes += raw.len();
             let msg = self.check_response(&raw, &req, qtype, &mut verifier, stats.messages == 0)?;
+            if stats.messages == 0 {
+                stats.expire = msg.expire;
+            }
             stats.messages += 1;
             drop(raw);
             let empty = msg.answers.is_empty();

@@ -5,6 +5,7 @@
 //! without doing any I/O; [`client`] does the network part.
 
 pub mod client;
+pub mod expire;
 pub mod interpreter;
 pub mod out;
 pub mod records;

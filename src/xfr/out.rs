@@ -101,6 +101,8 @@ struct Writer<'a> {
     messages: usize,
     records: usize,
     bytes: usize,
+    /// The OPT record of the first message (EXPIRE asked for), if any.
+    first_opt: Option<Vec<u8>>,
 }
 
 impl Writer<'_> {
@@ -160,6 +162,11 @@ impl Writer<'_> {
 
     async fn flush(&mut self) -> std::io::Result<()> {
         self.msg[6..8].copy_from_slice(&self.count.to_be_bytes());
+        if let Some(opt) = self.first_opt.take() {
+            // Before the TSIG, which signs it and comes last.
+            self.msg.extend_from_slice(&opt);
+            self.msg[10..12].copy_from_slice(&1u16.to_be_bytes());
+        }
         if let Some(s) = self.signer.as_mut() {
             s.sign(&mut self.msg).map_err(std::io::Error::other)?;
         }
@@ -194,6 +201,9 @@ pub struct XfrOutZone {
     pub snapshot: Option<std::sync::Arc<ZoneSnapshot>>,
     /// Access list.
     pub allow: Vec<TransferAcl>,
+    /// The EDNS EXPIRE to answer (RFC 7314): seconds left before a
+    /// secondary zone expires, the SOA expire of a primary zone.
+    pub expire: Option<u32>,
 }
 
 /// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
@@ -304,6 +314,7 @@ pub async fn serve_transfer(
         messages: 0,
         records: 0,
         bytes: 0,
+        first_opt: expire_opt(&request, zone.expire),
     };
     w.start_message();
     let started = std::time::Instant::now();
@@ -378,6 +389,24 @@ pub async fn serve_transfer(
         );
     }
     Ok(())
+}
+
+/// The OPT record answering a request that asked for EDNS EXPIRE (RFC
+/// 7314 section 3: in the first message of the transfer), with the zone's
+/// value; None when not asked or no value.
+fn expire_opt(request: &Message, expire: Option<u32>) -> Option<Vec<u8>> {
+    let edns = request.edns.as_ref()?;
+    edns.option(hickory_proto::rr::rdata::opt::EdnsCode::Expire)?;
+    let secs = expire?;
+    let mut opt = vec![0];
+    opt.extend_from_slice(&41u16.to_be_bytes());
+    opt.extend_from_slice(&crate::serve::UDP_PAYLOAD.to_be_bytes());
+    opt.extend_from_slice(&[0, 0, 0, 0]);
+    opt.extend_from_slice(&8u16.to_be_bytes());
+    opt.extend_from_slice(&super::expire::OPTION_CODE.to_be_bytes());
+    opt.extend_from_slice(&4u16.to_be_bytes());
+    opt.extend_from_slice(&secs.to_be_bytes());
+    Some(opt)
 }
 
 async fn write_soa(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<()> {

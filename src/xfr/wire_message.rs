@@ -43,6 +43,36 @@ pub struct ResponseView {
     pub question_count: u16,
     /// Answer records, names uncompressed.
     pub answers: WireRecords,
+    /// The EXPIRE option of the OPT record (RFC 7314), when present.
+    pub expire: Option<u32>,
+}
+
+/// The EXPIRE option (RFC 7314) in the OPT record of the additional
+/// section, reading on from `at` (the end of the answer section) past `ns`
+/// authority records. Best effort: a section that cannot be read holds no
+/// EXPIRE (the answer records were already read and checked).
+fn find_expire(raw: &[u8], mut at: usize, ns: u16, ar: u16) -> Option<u32> {
+    for i in 0..u32::from(ns) + u32::from(ar) {
+        let (_, end) = wire::read_name_buf(raw, at)?;
+        let rtype = u16_at(raw, end).ok()?;
+        let rdlen = usize::from(u16_at(raw, end + 8).ok()?);
+        let rd = raw.get(end + 10..end + 10 + rdlen)?;
+        if rtype == 41 && i >= u32::from(ns) {
+            let mut opts = rd;
+            while opts.len() >= 4 {
+                let code = u16::from_be_bytes([opts[0], opts[1]]);
+                let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
+                let data = opts.get(4..4 + len)?;
+                if code == 9 && len == 4 {
+                    return Some(u32::from_be_bytes([data[0], data[1], data[2], data[3]]));
+                }
+                opts = &opts[4 + len..];
+            }
+            return None;
+        }
+        at = end + 10 + rdlen;
+    }
+    None
 }
 
 fn u16_at(b: &[u8], at: usize) -> Result<u16, String> {
@@ -116,7 +146,15 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
         });
         at = rd_end;
     }
+    let ns = u16_at(raw, 8)?;
+    let ar = u16_at(raw, 10)?;
+    let expire = if ar > 0 {
+        find_expire(raw, at, ns, ar)
+    } else {
+        None
+    };
     Ok(ResponseView {
+        expire,
         id,
         is_response: flags & 0x8000 != 0,
         authoritative: flags & 0x0400 != 0,

@@ -1,0 +1,442 @@
+//! DNS COOKIE (RFC 7873) with the interoperable server cookie of RFC 9018.
+//!
+//! A server cookie is `Version (1) | Reserved (3) | Timestamp (4) | Hash
+//! (8)`, the hash being SipHash-2-4 over the client cookie, the first eight
+//! bytes of the server cookie and the client's address, keyed with a
+//! 16-byte secret. Every server of an anycast fleet holding the same secret
+//! accepts the cookies the others issued. A secret can be rotated: the
+//! previous one is still accepted (never used to issue) until it is
+//! removed from the configuration.
+//!
+//! What a request's COOKIE option means for the answer (RFC 7873 section
+//! 5.2) is decided by [`CookieSecrets::check`]; writing the option is left
+//! to the answer path. Verification allocates nothing.
+//!
+//! Limitations: only version 1 server cookies (RFC 9018) are issued or
+//! accepted; a server cookie of another length or version is invalid.
+
+use std::hash::Hasher;
+use std::net::IpAddr;
+use std::path::Path;
+
+use siphasher::sip::SipHasher24;
+
+/// OPTION-CODE of COOKIE (RFC 7873 section 4).
+pub const OPTION_CODE: u16 = 10;
+/// Length of a client cookie.
+pub const CLIENT_LEN: usize = 8;
+/// Length of an RFC 9018 server cookie.
+pub const SERVER_LEN: usize = 16;
+/// Largest server cookie RFC 7873 allows.
+pub const MAX_SERVER_LEN: usize = 32;
+/// A server cookie older than this (seconds) is replaced by a new one in
+/// the answer (RFC 9018 section 4.3: half an hour).
+pub const REISSUE_AFTER: u32 = 1800;
+/// A server cookie older than this (seconds) is invalid (RFC 9018 section
+/// 4.3: one hour).
+pub const VALID_FOR: u32 = 3600;
+/// A server cookie from further in the future than this (seconds) is
+/// invalid (RFC 9018 section 4.3: five minutes, for clock skew in a fleet).
+pub const FUTURE_SKEW: u32 = 300;
+/// File in `data_dir` holding the generated secret when none is configured.
+pub const SECRET_FILE: &str = "cookie_secret";
+
+/// A COOKIE option read from a request, in place (no allocation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieIn {
+    /// The client cookie.
+    pub client: [u8; CLIENT_LEN],
+    /// The server cookie as sent, in `server[..server_len]` (0: none).
+    pub server: [u8; MAX_SERVER_LEN],
+    /// Length of the server cookie.
+    pub server_len: u8,
+}
+
+impl CookieIn {
+    /// Reads the OPTION-DATA of a COOKIE option. `None` when its length is
+    /// malformed (RFC 7873 section 5.2.2: FORMERR): shorter than a client
+    /// cookie, a server cookie of fewer than 8 bytes, or more than 40 bytes.
+    pub fn parse(data: &[u8]) -> Option<CookieIn> {
+        let len = data.len();
+        if len < CLIENT_LEN || (len > CLIENT_LEN && len < CLIENT_LEN + 8) || len > 40 {
+            return None;
+        }
+        let mut c = CookieIn {
+            client: [0; CLIENT_LEN],
+            server: [0; MAX_SERVER_LEN],
+            server_len: (len - CLIENT_LEN) as u8,
+        };
+        c.client.copy_from_slice(&data[..CLIENT_LEN]);
+        c.server[..len - CLIENT_LEN].copy_from_slice(&data[CLIENT_LEN..]);
+        Some(c)
+    }
+
+    /// The server cookie sent, if any.
+    pub fn server_cookie(&self) -> &[u8] {
+        &self.server[..usize::from(self.server_len)]
+    }
+}
+
+/// What the server cookie of a request is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieCheck {
+    /// Only a client cookie was sent (RFC 7873 section 5.2.3).
+    ClientOnly,
+    /// A server cookie that this server (or its fleet) did not issue, or
+    /// that is too old or too far in the future (section 5.2.4).
+    Invalid,
+    /// A valid server cookie (section 5.2.5).
+    Valid,
+}
+
+/// The cookie secrets of a server: the current one issues and verifies,
+/// the previous one (during a rotation) only verifies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CookieSecrets {
+    /// Issues new server cookies and verifies them.
+    pub current: [u8; 16],
+    /// Still accepted, never used to issue.
+    pub previous: Option<[u8; 16]>,
+}
+
+impl std::fmt::Debug for CookieSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret.
+        f.debug_struct("CookieSecrets")
+            .field("previous", &self.previous.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SipHash-2-4 of RFC 9018 section 4.4, as its 8 output bytes.
+fn hash(secret: &[u8; 16], client: &[u8; CLIENT_LEN], head: &[u8; 8], ip: IpAddr) -> [u8; 8] {
+    let mut h = SipHasher24::new_with_key(secret);
+    h.write(client);
+    h.write(head);
+    match ip {
+        IpAddr::V4(a) => h.write(&a.octets()),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            // A v4-mapped peer on a dual-stack socket is the IPv4 client.
+            Some(v4) => h.write(&v4.octets()),
+            None => h.write(&a.octets()),
+        },
+    }
+    // SipHash's output is the little-endian encoding of its 64-bit state
+    // (the reference implementation, and RFC 9018's test vectors).
+    h.finish().to_le_bytes()
+}
+
+impl CookieSecrets {
+    /// A server cookie (version 1, RFC 9018) for this client at `now`
+    /// (Unix seconds; the timestamp wraps as RFC 1982 arithmetic allows).
+    pub fn issue(&self, client: &[u8; CLIENT_LEN], ip: IpAddr, now: u32) -> [u8; SERVER_LEN] {
+        let mut out = [0u8; SERVER_LEN];
+        out[0] = 1;
+        out[4..8].copy_from_slice(&now.to_be_bytes());
+        let head: [u8; 8] = out[..8].try_into().unwrap_or([0; 8]);
+        out[8..].copy_from_slice(&hash(&self.current, client, &head, ip));
+        out
+    }
+
+    /// Checks the server cookie of a request at `now`.
+    pub fn check(&self, cookie: &CookieIn, ip: IpAddr, now: u32) -> CookieCheck {
+        let server = cookie.server_cookie();
+        if server.is_empty() {
+            return CookieCheck::ClientOnly;
+        }
+        if server.len() != SERVER_LEN || server[0] != 1 {
+            return CookieCheck::Invalid;
+        }
+        let ts = u32::from_be_bytes([server[4], server[5], server[6], server[7]]);
+        // RFC 1982 style: the age may be negative (issued "in the future"
+        // by a fleet member whose clock is ahead).
+        let age = now.wrapping_sub(ts) as i32;
+        if age > VALID_FOR as i32 || age < -(FUTURE_SKEW as i32) {
+            return CookieCheck::Invalid;
+        }
+        let head: [u8; 8] = server[..8].try_into().unwrap_or([0; 8]);
+        let mac = &server[8..SERVER_LEN];
+        let ok = hash(&self.current, &cookie.client, &head, ip) == mac
+            || self
+                .previous
+                .is_some_and(|p| hash(&p, &cookie.client, &head, ip) == mac);
+        if ok {
+            CookieCheck::Valid
+        } else {
+            CookieCheck::Invalid
+        }
+    }
+
+    /// The server cookie to send back: the one received when it is valid
+    /// and younger than [`REISSUE_AFTER`], else a new one.
+    pub fn respond(
+        &self,
+        cookie: &CookieIn,
+        check: CookieCheck,
+        ip: IpAddr,
+        now: u32,
+    ) -> [u8; SERVER_LEN] {
+        if check == CookieCheck::Valid {
+            let s = cookie.server_cookie();
+            let ts = u32::from_be_bytes([s[4], s[5], s[6], s[7]]);
+            let age = now.wrapping_sub(ts) as i32;
+            // Issued with the current secret (a previous secret's cookie is
+            // replaced at once) and young enough: reuse it.
+            let head: [u8; 8] = s[..8].try_into().unwrap_or([0; 8]);
+            if (0..=REISSUE_AFTER as i32).contains(&age)
+                && hash(&self.current, &cookie.client, &head, ip) == s[8..SERVER_LEN]
+            {
+                let mut out = [0u8; SERVER_LEN];
+                out.copy_from_slice(s);
+                return out;
+            }
+        }
+        self.issue(&cookie.client, ip, now)
+    }
+}
+
+/// Why a cookie secret cannot be read or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Not 32 hexadecimal digits.
+    #[error("a cookie secret is 32 hexadecimal digits (16 bytes), got {0} characters")]
+    Format(usize),
+    /// The secret file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Reads a secret written as 32 hexadecimal digits.
+pub fn parse_secret(text: &str) -> Result<[u8; 16], SecretError> {
+    let t = text.trim();
+    if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SecretError::Format(t.len()));
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16)
+            .map_err(|_| SecretError::Format(t.len()))?;
+    }
+    Ok(out)
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The secret stored in `data_dir` ([`SECRET_FILE`]), generated (random,
+/// written with mode 0600) on first use, so a restart keeps the cookies
+/// clients hold valid.
+pub fn load_or_generate(data_dir: &Path) -> Result<[u8; 16], SecretError> {
+    let path = data_dir.join(SECRET_FILE);
+    let io = |source| SecretError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return parse_secret(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let secret: [u8; 16] = rand::random();
+    let tmp = data_dir.join(format!("{SECRET_FILE}.tmp"));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(format!("{}\n", to_hex(&secret)).as_bytes())
+            .map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn secrets(s: &str) -> CookieSecrets {
+        CookieSecrets {
+            current: parse_secret(s).unwrap(),
+            previous: None,
+        }
+    }
+
+    fn cookie(client: &str, server: &str) -> CookieIn {
+        let mut data = hex(client);
+        data.extend(hex(server));
+        CookieIn::parse(&data).unwrap()
+    }
+
+    /// RFC 9018 appendix A.1: learning a new server cookie.
+    #[test]
+    fn rfc9018_a1_new_server_cookie() {
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf");
+        let client: [u8; 8] = hex("2464c4abcf10c957").try_into().unwrap();
+        let ip: IpAddr = "198.51.100.100".parse().unwrap();
+        let out = s.issue(&client, ip, 1559731985);
+        assert_eq!(out.to_vec(), hex("010000005cf79f111f8130c3eee29480"));
+    }
+
+    /// RFC 9018 appendix A.2: the same client, 30 minutes later... the
+    /// cookie of A.1 is still valid, and young enough to be echoed.
+    #[test]
+    fn rfc9018_a2_valid_cookie_is_accepted_and_reused() {
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf");
+        let c = cookie("2464c4abcf10c957", "010000005cf79f111f8130c3eee29480");
+        let ip: IpAddr = "198.51.100.100".parse().unwrap();
+        let now = 1559731985 + 60;
+        assert_eq!(s.check(&c, ip, now), CookieCheck::Valid);
+        assert_eq!(
+            s.respond(&c, CookieCheck::Valid, ip, now).to_vec(),
+            hex("010000005cf79f111f8130c3eee29480")
+        );
+        // Another address, another secret: invalid.
+        let other: IpAddr = "198.51.100.101".parse().unwrap();
+        assert_eq!(s.check(&c, other, now), CookieCheck::Invalid);
+        let t = secrets("00000000000000000000000000000000");
+        assert_eq!(t.check(&c, ip, now), CookieCheck::Invalid);
+    }
+
+    /// RFC 9018 appendix A.4: an IPv6 client whose cookie was made with
+    /// the previous secret: accepted, and a new one made with the current
+    /// secret goes back.
+    #[test]
+    fn rfc9018_a4_ipv6_client_after_rotation() {
+        let s = CookieSecrets {
+            current: parse_secret("445536bcd2513298075a5d379663c962").unwrap(),
+            previous: Some(parse_secret("dd3bdf9344b678b185a6f5cb60fca715").unwrap()),
+        };
+        let c = cookie("22681ab97d52c298", "010000005cf7c57926556bd0934c72f8");
+        let ip: IpAddr = "2001:db8:220:1:59de:d0f4:8769:82b8".parse().unwrap();
+        let now = 1559741961;
+        assert_eq!(s.check(&c, ip, now), CookieCheck::Valid);
+        assert_eq!(
+            s.respond(&c, CookieCheck::Valid, ip, now).to_vec(),
+            hex("010000005cf7c609a6bb79d16625507a")
+        );
+        let without_previous = CookieSecrets {
+            previous: None,
+            ..s
+        };
+        assert_eq!(without_previous.check(&c, ip, now), CookieCheck::Invalid);
+    }
+
+    #[test]
+    fn old_and_future_cookies_are_invalid_and_reissued() {
+        let s = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf");
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let client = [7u8; 8];
+        let issued = s.issue(&client, ip, 1_000_000);
+        let mut data = client.to_vec();
+        data.extend(issued);
+        let c = CookieIn::parse(&data).unwrap();
+        assert_eq!(s.check(&c, ip, 1_000_000 + VALID_FOR), CookieCheck::Valid);
+        assert_eq!(
+            s.check(&c, ip, 1_000_000 + VALID_FOR + 1),
+            CookieCheck::Invalid
+        );
+        assert_eq!(s.check(&c, ip, 1_000_000 - FUTURE_SKEW), CookieCheck::Valid);
+        assert_eq!(
+            s.check(&c, ip, 1_000_000 - FUTURE_SKEW - 1),
+            CookieCheck::Invalid
+        );
+        // Older than half an hour: valid, but a new one goes back.
+        let later = 1_000_000 + REISSUE_AFTER + 1;
+        let r = s.respond(&c, CookieCheck::Valid, ip, later);
+        assert_eq!(&r[4..8], &later.to_be_bytes());
+        // Timestamps wrap (RFC 1982): issued just before the wrap, checked after.
+        let issued = s.issue(&client, ip, u32::MAX - 10);
+        let mut data = client.to_vec();
+        data.extend(issued);
+        let c = CookieIn::parse(&data).unwrap();
+        assert_eq!(s.check(&c, ip, 20), CookieCheck::Valid);
+    }
+
+    #[test]
+    fn a_rotated_secret_is_still_accepted_but_not_reused() {
+        let old = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf");
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let client = [9u8; 8];
+        let mut data = client.to_vec();
+        data.extend(old.issue(&client, ip, 5000));
+        let c = CookieIn::parse(&data).unwrap();
+        let rotated = CookieSecrets {
+            current: parse_secret("0102030405060708090a0b0c0d0e0f10").unwrap(),
+            previous: Some(old.current),
+        };
+        assert_eq!(rotated.check(&c, ip, 5001), CookieCheck::Valid);
+        let r = rotated.respond(&c, CookieCheck::Valid, ip, 5001);
+        assert_eq!(
+            r,
+            rotated.issue(&client, ip, 5001),
+            "reissued with the new secret"
+        );
+        let dropped = CookieSecrets {
+            previous: None,
+            ..rotated
+        };
+        assert_eq!(dropped.check(&c, ip, 5001), CookieCheck::Invalid);
+    }
+
+    #[test]
+    fn malformed_lengths_are_refused() {
+        for len in [0, 1, 7, 9, 15, 41] {
+            assert!(CookieIn::parse(&vec![1; len]).is_none(), "length {len}");
+        }
+        for len in [8, 16, 24, 40] {
+            let c = CookieIn::parse(&vec![1; len]).unwrap();
+            assert_eq!(c.server_cookie().len(), len - 8);
+        }
+        let c = cookie("0102030405060708", "");
+        assert_eq!(
+            secrets("e5e973e5a6b2a43f48e7dc849e37bfcf").check(&c, "::1".parse().unwrap(), 0),
+            CookieCheck::ClientOnly
+        );
+        // A server cookie of another length or version is not ours.
+        let c = cookie("0102030405060708", "0100000000000000");
+        assert_eq!(
+            secrets("e5e973e5a6b2a43f48e7dc849e37bfcf").check(&c, "::1".parse().unwrap(), 0),
+            CookieCheck::Invalid
+        );
+    }
+
+    #[test]
+    fn secret_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_generate(dir.path()).unwrap();
+        let b = load_or_generate(dir.path()).unwrap();
+        assert_eq!(a, b);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(dir.path().join(SECRET_FILE), "xyz").unwrap();
+        assert!(matches!(
+            load_or_generate(dir.path()),
+            Err(SecretError::Format(3))
+        ));
+        assert!(parse_secret("E5E973E5A6B2A43F48E7DC849E37BFCF").is_ok());
+    }
+}

@@ -1,0 +1,167 @@
+//! EDNS options of an answer (RFC 6891 section 6.1.2): NSID (RFC 5001),
+//! COOKIE (RFC 7873, RFC 9018), EXPIRE (RFC 7314). Extended DNS Errors
+//! (RFC 8914) are added by the answer path, which knows why it fails.
+//!
+//! The options a query asked for are read in place by the query parser
+//! ([`super::query`]); [`prepare`] renders the answering ones into
+//! [`Scratch::opt_options`], which the answer writer puts into the OPT
+//! record (keeping room for them under the size limit). Nothing here
+//! allocates on the query path except the EXPIRE lookup, which only SOA
+//! queries asking for EXPIRE take.
+
+use std::net::IpAddr;
+
+use super::Zones;
+use super::answer::Scratch;
+use super::cookie::{self, CookieCheck, CookieSecrets};
+use super::query::ParsedQuery;
+use crate::schedule::ZoneLifecycle;
+use crate::zone::wire;
+
+/// OPTION-CODE of NSID (RFC 5001).
+pub const NSID: u16 = 3;
+/// OPTION-CODE of EXPIRE (RFC 7314).
+pub const EXPIRE: u16 = 9;
+/// OPTION-CODE of Extended DNS Error (RFC 8914).
+pub const EDE: u16 = 15;
+/// Longest NSID payload accepted in the configuration (bytes), so the
+/// options always fit a 512-byte answer.
+pub const MAX_NSID: usize = 128;
+
+/// Extended DNS Error INFO-CODEs used here (RFC 8914 section 4).
+pub mod ede {
+    /// 14: Not Ready (the zone has no data yet).
+    pub const NOT_READY: u16 = 14;
+    /// 24: Invalid Data (the zone expired).
+    pub const INVALID_DATA: u16 = 24;
+}
+
+/// The server-wide EDNS settings the answer path uses.
+#[derive(Clone, Debug, Default)]
+pub struct EdnsSettings {
+    /// The NSID payload answered to a query asking for it (off when None).
+    pub nsid: Option<Box<[u8]>>,
+    /// Cookie secrets (cookies are not answered when None).
+    pub cookies: Option<CookieSecrets>,
+    /// Answer BADCOOKIE to a UDP query whose COOKIE option has no valid
+    /// server cookie (RFC 7873 section 5.2.3 and 5.2.4, when a server
+    /// requires cookies; BIND's `require-server-cookie`).
+    pub cookie_required: bool,
+}
+
+/// The host name (`nsid = "hostname"`), at most [`MAX_NSID`] bytes.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length; gethostname NUL-terminates
+    // within it or truncates.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    if r != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end.min(MAX_NSID)]).into_owned()
+}
+
+/// Appends one option (code, length, data).
+pub fn push_option(out: &mut Vec<u8>, code: u16, data: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+}
+
+/// What [`prepare`] decided about a query's cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieOutcome {
+    /// No COOKIE option, or cookies are off.
+    None,
+    /// A COOKIE option was answered; the server cookie was valid or not.
+    Answered(CookieCheck),
+    /// BADCOOKIE: the answer carries only the new cookie.
+    BadCookie,
+}
+
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+/// Renders the options answering `q` into `scratch.opt_options` (cleared
+/// first) and sets `scratch.bad_cookie` when the answer must be BADCOOKIE.
+/// `udp` is the transport (BADCOOKIE is for UDP only: over TCP the
+/// requester's address is proven).
+pub fn prepare(
+    q: &ParsedQuery<'_>,
+    from: IpAddr,
+    udp: bool,
+    zones: &Zones,
+    scratch: &mut Scratch,
+) -> CookieOutcome {
+    scratch.opt_options.clear();
+    scratch.bad_cookie = false;
+    let Some(e) = q.edns else {
+        return CookieOutcome::None;
+    };
+    // RFC 6891: an unknown version gets BADVERS and no options.
+    if e.version > 0 {
+        return CookieOutcome::None;
+    }
+    let settings = &zones.edns;
+    if e.nsid
+        && let Some(n) = &settings.nsid
+    {
+        push_option(&mut scratch.opt_options, NSID, n);
+    }
+    if e.expire
+        && q.qtype == 6
+        && let Some(secs) = expire_for(zones, q.qname())
+    {
+        push_option(&mut scratch.opt_options, EXPIRE, &secs.to_be_bytes());
+    }
+    let mut outcome = CookieOutcome::None;
+    if let (Some(c), Some(secrets)) = (&e.cookie, &settings.cookies) {
+        let now = unix_now();
+        let check = secrets.check(c, from, now);
+        let server = secrets.respond(c, check, from, now);
+        let mut data = [0u8; cookie::CLIENT_LEN + cookie::SERVER_LEN];
+        data[..cookie::CLIENT_LEN].copy_from_slice(&c.client);
+        data[cookie::CLIENT_LEN..].copy_from_slice(&server);
+        push_option(&mut scratch.opt_options, cookie::OPTION_CODE, &data);
+        outcome = CookieOutcome::Answered(check);
+        if udp && settings.cookie_required && check != CookieCheck::Valid {
+            scratch.bad_cookie = true;
+            outcome = CookieOutcome::BadCookie;
+        }
+    }
+    outcome
+}
+
+/// The EXPIRE value for an SOA query at a zone apex (RFC 7314 section 3):
+/// the seconds left before a secondary zone expires, the SOA expire of a
+/// primary zone; None elsewhere (not an apex, no data, expired).
+pub fn expire_for(zones: &Zones, qname: &[u8]) -> Option<u32> {
+    let apex = wire::to_presentation(qname).to_ascii_lowercase();
+    expire_of_zone(zones.get(&apex)?.as_ref())
+}
+
+/// The EXPIRE value of a zone (RFC 7314 section 3): the seconds left
+/// before a secondary zone expires, the SOA expire of a primary zone; None
+/// when it has no data or expired.
+pub fn expire_of_zone(z: &super::ZoneEntry) -> Option<u32> {
+    let snapshot = z.shared.snapshot();
+    let soa = snapshot.soa_fields()?;
+    if z.is_primary {
+        return Some(soa.expire);
+    }
+    let status = z.shared.status();
+    if status.state != ZoneLifecycle::Serving {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let left = status.expire_at? - now;
+    (left > 0).then(|| left.min(i64::from(u32::MAX)) as u32)
+}
