@@ -86,6 +86,8 @@ pub struct Zones {
     pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
+    /// Catalog zones and their members, for status and metrics.
+    pub catalogs: RwLock<crate::catalog::CatalogView>,
 }
 
 impl Zones {
@@ -99,6 +101,7 @@ impl Zones {
             generation,
             rrl: None,
             log_limit: LogLimiter::default(),
+            catalogs: RwLock::new(Default::default()),
         }
     }
 
