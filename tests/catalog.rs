@@ -51,6 +51,7 @@ fn config(port: u16, dir: &Path, bind: &Bind, extra: &str) -> String {
         r#"[server]
 listen = ["127.0.0.1:{port}"]
 data_dir = "{var}"
+metrics = "127.0.0.1:{metrics}"
 
 [[template]]
 name = "default"
@@ -70,6 +71,7 @@ template = "default"
 {extra}"#,
         var = dir.join("var").display(),
         primary = bind.addr(),
+        metrics = port + 1,
     )
 }
 
@@ -80,8 +82,19 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+/// A free port whose successor is free too (DNS, then metrics).
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
 fn start(members: &[(&str, &str)], extra_zones: &[&str], extra_config: &str) -> Setup {
-    let port = free_port();
+    let port = free_port_pair();
     let bind = Bind::start(BindOptions {
         notify_to: vec![port],
         extra_zones: extra_zones
@@ -235,6 +248,67 @@ fn a_zone_configured_by_hand_is_not_taken_over() {
     );
     let line = zone_status_line(&s.sec, "m1.example");
     assert!(!line.contains("catalog="), "{line}");
+}
+
+/// RFC 9432 5.6: a member of one catalog listed by another moves only once
+/// the first catalog's entry carries `coo` naming the second; it is reset.
+#[test]
+fn coo_moves_a_member_between_catalogs() {
+    let cat2 = "catalog2.example";
+    let cat2_text = catalog_text(&[]).replace(CATALOG, cat2);
+    let port = free_port_pair();
+    let bind = Bind::start(BindOptions {
+        notify_to: vec![port],
+        extra_zones: vec![
+            ("m1.example".into(), zone_text("m1.example", 1)),
+            (cat2.into(), cat2_text),
+        ],
+        ..BindOptions::new(CATALOG, catalog_text(&[("a", "m1.example")]))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let second = format!(
+        "\n[[catalog]]\nname = \"{cat2}\"\nprimaries = [\"{}\"]\ntemplate = \"default\"\n",
+        bind.addr()
+    );
+    let mut sec = Secondary::start(dir.path(), &config(port, dir.path(), &bind, &second));
+    wait_until("m1.example served", WAIT, || served(port, "m1.example"));
+    wait_until("catalog2 served", WAIT, || served(port, cat2));
+    let line = zone_status_line(&sec, "m1.example");
+    assert!(line.contains("catalog=catalog.example."), "{line}");
+
+    // Listed by catalog2 too: not taken over without coo.
+    bind.update_zone(
+        cat2,
+        &format!("update add b.zones.{cat2}. 0 IN PTR m1.example."),
+    );
+    sec.wait_for_log("already a member of catalog catalog.example.", WAIT);
+    let line = zone_status_line(&sec, "m1.example");
+    assert!(line.contains("catalog=catalog.example."), "{line}");
+
+    // coo in catalog1 naming catalog2: it moves, and is reset.
+    bind.update(&format!(
+        "update add coo.a.zones.{CATALOG}. 0 IN PTR {cat2}."
+    ));
+    sec.wait_for_log(
+        "change of ownership from catalog catalog.example. to catalog catalog2.example.",
+        WAIT,
+    );
+    wait_until("m1.example owned by catalog2 and served", WAIT, || {
+        zone_status_line(&sec, "m1.example").contains("catalog=catalog2.example.")
+            && served(port, "m1.example")
+    });
+    // Removing it from catalog1 now changes nothing.
+    bind.update(&format!(
+        "update delete a.zones.{CATALOG}. PTR\nupdate delete coo.a.zones.{CATALOG}. PTR"
+    ));
+    let serial = bind.soa_serial();
+    wait_until("catalog1 update applied", WAIT, || {
+        query_serial(port, CATALOG) == Some(serial)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(served(port, "m1.example"));
+    let line = zone_status_line(&sec, "m1.example");
+    assert!(line.contains("catalog=catalog2.example."), "{line}");
 }
 
 /// A downstream BIND secondary consumes the catalog chained from
