@@ -1892,6 +1892,35 @@ primaries = ["10.0.0.9"]
     }
 
     #[test]
+    fn catalogs_are_zones_and_name_their_members_template() {
+        let text = format!(
+            "{TEMPLATED}\n[[catalog]]\nname = \"Cat.Example\"\nprimaries = [\"10.0.0.5\"]\ntemplate = \"signed\"\nallow_transfer = [\"127.0.0.1\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let cat = c.zone("cat.example").expect("the catalog is a zone");
+        assert_eq!(cat.template, None);
+        assert_eq!(cat.primaries, vec!["10.0.0.5:53".parse().unwrap()]);
+        assert_eq!(c.catalogs.len(), 1);
+        assert_eq!(c.catalogs[0].name.to_ascii(), "cat.example.");
+        assert_eq!(c.catalogs[0].members.name, "signed");
+        for (table, expect) in [
+            (
+                "primaries = [\"10.0.0.5\"]\ntemplate = \"nope\"",
+                "template `nope` is not defined in a [[template]]",
+            ),
+            ("file = \"x.zone\"", "give `primaries`, not `file`"),
+        ] {
+            let bad = format!("{TEMPLATED}\n[[catalog]]\nname = \"cat.example\"\n{table}\n");
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(expect), "{table}: {e}");
+        }
+        let e = parse(&format!("{text}[[zone]]\nname = \"cat.example\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("configured twice"), "{e}");
+    }
+
+    #[test]
     fn prefix_matching() {
         let p: IpPrefix = "2001:db8::/32".parse().unwrap();
         assert!(p.contains("2001:db8::5".parse().unwrap()));
