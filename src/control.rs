@@ -339,8 +339,26 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 let queued = z.commands.max_capacity() - z.commands.capacity();
                 let s = z.shared.status();
                 let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+                // A catalog member's catalog and group, before `error=`
+                // (which runs to the end of the line).
+                let membership = zones
+                    .catalogs
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .members
+                    .get(&z.shared.apex)
+                    .map(|(catalog, group)| {
+                        format!(
+                            " catalog={catalog} group={}",
+                            group
+                                .as_deref()
+                                .unwrap_or("-")
+                                .replace(char::is_whitespace, "_")
+                        )
+                    })
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={} error={}\n",
+                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={}{membership} error={}\n",
                     z.shared.apex,
                     s.serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     s.state.as_str(),
@@ -360,24 +378,6 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                     },
                     s.last_error.as_deref().unwrap_or("-").replace('\n', " "),
                 ));
-                let membership = zones
-                    .catalogs
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .members
-                    .get(&z.shared.apex)
-                    .cloned();
-                if let Some((catalog, group)) = membership {
-                    // Appended to the zone's line, before its newline.
-                    out.pop();
-                    out.push_str(&format!(
-                        " catalog={catalog} group={}\n",
-                        group
-                            .as_deref()
-                            .unwrap_or("-")
-                            .replace(char::is_whitespace, "_")
-                    ));
-                }
                 let receiving = z
                     .shared
                     .transfer_progress
