@@ -84,7 +84,7 @@ pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_JOURNAL_MAX_HELD_VERSIONS: u32 = 10_000;
 
 /// The `[route53]` table: how to reach Route 53.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Route53Config {
     /// AWS region of the API endpoint (default `us-east-1`).
     pub region: String,
@@ -98,6 +98,15 @@ pub struct Route53Config {
     pub reconcile_interval: u64,
     /// Wait for GetChange to report INSYNC before moving the cursor.
     pub wait_insync: bool,
+    /// Seconds to wait for INSYNC before the run fails (default 300).
+    pub insync_timeout: u64,
+    /// API requests a second, shared by all mirrored zones of the process
+    /// (default 4; Route 53 allows 5 per account).
+    pub max_requests_per_second: f64,
+    /// Seconds for one attempt of an API call (default 30).
+    pub call_timeout: u64,
+    /// Seconds for one API operation, all its retries included (default 300).
+    pub operation_timeout: u64,
 }
 
 impl Default for Route53Config {
@@ -109,6 +118,10 @@ impl Default for Route53Config {
             base_delay_ms: 200,
             reconcile_interval: 3600,
             wait_insync: false,
+            insync_timeout: 300,
+            max_requests_per_second: 4.0,
+            call_timeout: 30,
+            operation_timeout: 300,
         }
     }
 }
@@ -123,6 +136,9 @@ pub struct ZoneMirrorConfig {
     /// Mirror the apex NS RRset too (default false: Route 53 keeps its own
     /// apex NS and SOA).
     pub apex_ns: bool,
+    /// With `lookup`: take only a private (true) or only a public (false)
+    /// hosted zone of the zone's name; None: the name must be unambiguous.
+    pub private: Option<bool>,
 }
 
 /// Output format of the log.
@@ -687,6 +703,10 @@ struct RawRoute53 {
     base_delay_ms: Option<u64>,
     reconcile_interval: Option<u64>,
     wait_insync: Option<bool>,
+    insync_timeout: Option<u64>,
+    max_requests_per_second: Option<f64>,
+    call_timeout: Option<u64>,
+    operation_timeout: Option<u64>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -698,6 +718,7 @@ struct RawZoneMirror {
     serial_record: Option<String>,
     #[serde(default)]
     apex_ns: bool,
+    private: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1203,6 +1224,21 @@ impl Config {
                 base_delay_ms: r.base_delay_ms.unwrap_or(d.base_delay_ms),
                 reconcile_interval: r.reconcile_interval.unwrap_or(d.reconcile_interval).max(1),
                 wait_insync: r.wait_insync.unwrap_or(d.wait_insync),
+                insync_timeout: r.insync_timeout.unwrap_or(d.insync_timeout).max(1),
+                max_requests_per_second: match r.max_requests_per_second {
+                    None => d.max_requests_per_second,
+                    Some(v) if v.is_finite() && v > 0.0 => v,
+                    Some(v) => {
+                        return Err(err_at(
+                            text.find("max_requests_per_second").unwrap_or(0),
+                            format!(
+                                "[route53] max_requests_per_second must be a positive number, not {v}"
+                            ),
+                        ));
+                    }
+                },
+                call_timeout: r.call_timeout.unwrap_or(d.call_timeout).max(1),
+                operation_timeout: r.operation_timeout.unwrap_or(d.operation_timeout).max(1),
             },
         };
         Ok(Config {
@@ -1393,6 +1429,14 @@ fn zone_config(
                         ),
                     ));
                 }
+                (Some(_), _) if m.private.is_some() => {
+                    return Err(err_at(
+                        at,
+                        format!(
+                            "zone `{name}`: [zone.route53] `private` selects among hosted zones found by `lookup = true`; with `hosted_zone_id` leave it out"
+                        ),
+                    ));
+                }
                 (Some(_), true) => {
                     return Err(err_at(
                         at,
@@ -1414,6 +1458,7 @@ fn zone_config(
                     .map(|id| id.trim_start_matches("/hostedzone/").to_string()),
                 serial_record,
                 apex_ns: m.apex_ns,
+                private: m.private,
             })
         }
     };

@@ -440,6 +440,38 @@ impl Metrics {
         }
         header(
             &mut out,
+            "secondary53_route53_unsent_rrsets",
+            "gauge",
+            "RRsets of the zone not mirrored (over a Route 53 limit or quota, held by an alias, rejected).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_unsent_rrsets{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.unsent.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
+            "secondary53_route53_budget_waits_total",
+            "counter",
+            "Route 53 requests that waited for the shared request budget (max_requests_per_second).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_budget_waits_total{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.budget_waits.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
             "secondary53_route53_lag_versions",
             "gauge",
             "Zone versions not yet accepted by Route 53.",
@@ -821,9 +853,9 @@ pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String
         let mut out = BTreeMap::new();
         for n in names {
             let latest = s.latest_seq(&n).unwrap_or(0);
-            match s.consumer(&n, crate::mirror::replay::CONSUMER) {
-                Ok(Some(c)) => {
-                    out.insert(n, latest - c);
+            match crate::mirror::replay::lag(&s, &n) {
+                Ok(Some(lag)) => {
+                    out.insert(n, lag);
                 }
                 Ok(None) => {
                     out.insert(n, latest);

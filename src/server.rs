@@ -158,6 +158,8 @@ pub struct Server {
     consumer: crate::catalog::consumer::Consumer,
     /// The member zones of the catalogs, as they run.
     member_zones: Vec<ZoneConfig>,
+    /// The Route 53 request budget shared by every mirror of the process.
+    budget: Arc<crate::mirror::budget::RequestBudget>,
 }
 
 /// A zone built but not yet running (tasks need the runtime).
@@ -320,10 +322,17 @@ fn drop_unconfigured_consumers(
 }
 
 /// Starts a built zone's tasks.
-async fn spawn_zone(p: PendingZone, config: &Config, ctx: &TaskContext) -> RunningZone {
+async fn spawn_zone(
+    p: PendingZone,
+    config: &Config,
+    ctx: &TaskContext,
+    budget: &Arc<crate::mirror::budget::RequestBudget>,
+) -> RunningZone {
     let mirror = match p.mirror {
         Some(m) => {
-            let r53 = crate::mirror::client::Route53::new(&config.route53, m.counters).await;
+            let r53 =
+                crate::mirror::client::Route53::new(&config.route53, m.counters, budget.clone())
+                    .await;
             match crate::mirror::replay::ZoneMirror::new(
                 &p.apex,
                 m.cfg,
@@ -459,6 +468,9 @@ impl Server {
         drop_unconfigured_consumers(&config, &member_zones, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
+        let budget = Arc::new(crate::mirror::budget::RequestBudget::new(
+            config.route53.max_requests_per_second,
+        ));
         Ok(Server {
             config,
             _lock: lock,
@@ -470,6 +482,7 @@ impl Server {
             reload_rx,
             consumer,
             member_zones,
+            budget,
         })
     }
 
@@ -617,7 +630,10 @@ impl Server {
             std::collections::HashMap::new();
         for p in std::mem::take(&mut self.pending) {
             let apex = p.apex.clone();
-            running.insert(apex, spawn_zone(p, &self.config, &self.ctx).await);
+            running.insert(
+                apex,
+                spawn_zone(p, &self.config, &self.ctx, &self.budget).await,
+            );
         }
         info!(zones = self.config.zones.len(), "secondary53 running");
         if let Some(r) = ready {
@@ -781,6 +797,7 @@ impl Server {
         let keys = key_signers(&new).map_err(|e| e.to_string())?;
         let keys_changed = self.config.keys != new.keys;
         let r53_changed = self.config.route53 != new.route53;
+        self.budget.set_rate(new.route53.max_requests_per_second);
         let old_zones: std::collections::HashMap<String, &ZoneConfig> = self
             .config
             .zones
@@ -825,7 +842,10 @@ impl Server {
                     let _ = m.await;
                 }
             }
-            running.insert(apex.clone(), spawn_zone(pending, &new, &self.ctx).await);
+            running.insert(
+                apex.clone(),
+                spawn_zone(pending, &new, &self.ctx, &self.budget).await,
+            );
             if was {
                 changed += 1;
                 info!(zone = %apex, "zone reconfigured");
