@@ -171,6 +171,37 @@ pub struct ServerConfig {
     pub rrl: Option<RrlConfig>,
     /// Limits on inbound connections, transfers out and log lines.
     pub limits: ServerLimits,
+    /// Pacing of refresh checks over all zones: SOA probes per second,
+    /// transfers in at once.
+    pub pacing: RefreshPacing,
+}
+
+/// Refresh pacing over all zones (`[server]` options), as BIND's
+/// `serial-query-rate`, `transfers-in` and `transfers-per-ns`: thousands
+/// of zones never probe or transfer in one burst. See [`crate::pacing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshPacing {
+    /// SOA probes per second over all zones (default 100; BIND's 20 is
+    /// made for hosts with fewer zones: 10,000 zones refreshing hourly need
+    /// about 3 a second, and a restart of a large fleet catches up 5 times
+    /// faster). Probes for a NOTIFY go first.
+    pub serial_query_rate: u32,
+    /// Transfers in at once over all primaries (default 10, as BIND's
+    /// `transfers-in`).
+    pub transfers_in: usize,
+    /// Transfers in at once from one primary address (default 2, as BIND's
+    /// `transfers-per-ns`).
+    pub transfers_per_primary: usize,
+}
+
+impl Default for RefreshPacing {
+    fn default() -> Self {
+        RefreshPacing {
+            serial_query_rate: 100,
+            transfers_in: 10,
+            transfers_per_primary: 2,
+        }
+    }
 }
 
 /// Limits that keep floods (idle or slow TCP clients, many transfers out,
@@ -485,6 +516,9 @@ pub struct ZoneConfig {
     pub catalog: Option<String>,
     /// Its `group` property in that catalog.
     pub group: Option<String>,
+    /// Verify each transferred version by its ZONEMD (RFC 8976) before it
+    /// commits (default false).
+    pub verify_zonemd: bool,
 }
 
 /// A `[[catalog]]` table: a catalog zone (RFC 9432) whose members become
@@ -739,6 +773,9 @@ struct RawServer {
     transfers_out: Option<Spanned<usize>>,
     transfer_out_timeout: Option<Spanned<u64>>,
     log_rate_limit: Option<Spanned<u32>>,
+    serial_query_rate: Option<Spanned<u32>>,
+    transfers_in: Option<Spanned<usize>>,
+    transfers_per_primary: Option<Spanned<usize>>,
     rrl: Option<Spanned<RawRrl>>,
 }
 
@@ -873,6 +910,7 @@ struct RawZone {
     also_notify: Option<Vec<PeerAddr>>,
     notify_key: Option<Spanned<String>>,
     route53: Option<Spanned<RawZoneMirror>>,
+    verify_zonemd: Option<bool>,
 }
 
 impl RawZone {
@@ -910,6 +948,7 @@ impl RawZone {
             also_notify,
             notify_key,
             route53,
+            verify_zonemd,
         );
     }
 }
@@ -1029,6 +1068,23 @@ impl Config {
                     log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
                         .unwrap_or(d.log_rate_limit),
                 };
+                let p = RefreshPacing::default();
+                let pacing = RefreshPacing {
+                    serial_query_rate: at_least_one(
+                        &s.serial_query_rate,
+                        "serial_query_rate",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.serial_query_rate),
+                    transfers_in: at_least_one(&s.transfers_in, "transfers_in", &err_at)?
+                        .unwrap_or(p.transfers_in),
+                    transfers_per_primary: at_least_one(
+                        &s.transfers_per_primary,
+                        "transfers_per_primary",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.transfers_per_primary),
+                };
                 ServerConfig {
                     listen,
                     data_dir,
@@ -1037,6 +1093,7 @@ impl Config {
                     udp_workers,
                     metrics,
                     limits,
+                    pacing,
                     rrl,
                 }
             }
@@ -1314,6 +1371,14 @@ fn zone_config(
         }
         _ => {}
     }
+    if z.verify_zonemd == Some(true) && z.file.is_some() {
+        return Err(err_at(
+            zone_span,
+            format!(
+                "zone `{name}`: `verify_zonemd` checks versions transferred from `primaries`; a `file` zone is not verified"
+            ),
+        ));
+    }
     let key = match z.key {
         Some(k) => {
             let wanted = canonical_name(k.get_ref()).ok();
@@ -1474,6 +1539,7 @@ fn zone_config(
         template: template_name,
         catalog: None,
         group: None,
+        verify_zonemd: z.verify_zonemd.unwrap_or(false),
         notify_key,
         route53,
         name,
@@ -1569,6 +1635,22 @@ allow_notify = ["192.0.2.0/24"]
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("test.toml:6:"), "{e}");
         assert!(e.contains("`nope` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn verify_zonemd_is_off_by_default_and_only_for_transferred_zones() {
+        let zone = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\n";
+        let c = parse(&format!("{zone}primaries = [\"10.0.0.1\"]\n")).unwrap();
+        assert!(!c.zones[0].verify_zonemd);
+        let c = parse(&format!(
+            "{zone}primaries = [\"10.0.0.1\"]\nverify_zonemd = true\n"
+        ))
+        .unwrap();
+        assert!(c.zones[0].verify_zonemd);
+        let e = parse(&format!("{zone}file = \"a.zone\"\nverify_zonemd = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`verify_zonemd`"), "{e}");
     }
 
     #[test]
@@ -1777,6 +1859,40 @@ allow_notify = ["192.0.2.0/24"]
             "transfer_out_timeout",
             "log_rate_limit",
         ] {
+            let e = parse(&format!("{base}{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{key}: {e}");
+            assert!(e.contains(&format!("{key} must be at least 1")), "{e}");
+        }
+    }
+
+    #[test]
+    fn refresh_pacing_defaults_and_validates() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.server.pacing, RefreshPacing::default());
+        assert_eq!(
+            (
+                c.server.pacing.serial_query_rate,
+                c.server.pacing.transfers_in,
+                c.server.pacing.transfers_per_primary
+            ),
+            (100, 10, 2)
+        );
+        let c = parse(&format!(
+            "{base}serial_query_rate = 7\ntransfers_in = 3\ntransfers_per_primary = 1\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.server.pacing,
+            RefreshPacing {
+                serial_query_rate: 7,
+                transfers_in: 3,
+                transfers_per_primary: 1
+            }
+        );
+        for key in ["serial_query_rate", "transfers_in", "transfers_per_primary"] {
             let e = parse(&format!("{base}{key} = 0\n"))
                 .unwrap_err()
                 .to_string();

@@ -24,6 +24,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::serial::Serial;
+use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, ZoneDelta, diff_sorted, soa_fields, sort_zone};
 
 /// File name of the database inside `data_dir`.
@@ -80,6 +81,15 @@ pub enum StoreError {
     UnknownZone {
         /// The zone.
         zone: String,
+    },
+    /// The new version's ZONEMD does not verify it (RFC 8976): nothing was
+    /// committed.
+    #[error("zone {zone}: {source}")]
+    Zonemd {
+        /// The zone.
+        zone: String,
+        /// Why it did not verify.
+        source: ZonemdError,
     },
     /// Another process holds the data directory's lock.
     #[error(
@@ -366,30 +376,26 @@ impl Store {
     pub fn zones(&self) -> Result<Vec<ZoneState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs
-                 FROM zone ORDER BY name",
-            )
+            .prepare(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone ORDER BY name"
+            ))
             .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ZoneState {
-                    name: r.get(0)?,
-                    serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
-                    last_refresh: r.get(2)?,
-                    last_transfer: r.get(3)?,
-                    last_failure: r.get(4)?,
-                    last_error: r.get(5)?,
-                    expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
-                })
-            })
-            .map_err(self.sq())?;
+        let rows = stmt.query_map([], zone_state_of_row).map_err(self.sq())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
     }
 
-    /// The stored state of one zone.
+    /// The stored state of one zone: one lookup by the unique name index,
+    /// so loading n zones at start costs n lookups, not n scans of every
+    /// zone's row.
     pub fn zone_state(&self, zone: &str) -> Result<Option<ZoneState>, StoreError> {
-        Ok(self.zones()?.into_iter().find(|z| z.name == zone))
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone WHERE name = ?1"
+            ))
+            .map_err(self.sq())?
+            .query_row([zone], zone_state_of_row)
+            .optional()
+            .map_err(self.sq())
     }
 
     /// The current SOA record of a zone.
@@ -668,6 +674,42 @@ impl Store {
         deltas: &[ZoneDelta],
         info: &CommitInfo,
     ) -> Result<CommitSummary, StoreError> {
+        self.commit_ixfr_checked(zone, deltas, info, |_, _| Ok(()))
+            .map(|(summary, ())| summary)
+    }
+
+    /// [`Store::commit_ixfr`], the new version verified by its ZONEMD
+    /// (RFC 8976) before it commits: the zone as the deltas leave it is
+    /// read back inside the transaction and digested. When its ZONEMD does
+    /// not verify it, the transaction rolls back ([`StoreError::Zonemd`])
+    /// and the store keeps the previous version, journal included.
+    pub fn commit_ixfr_verified(
+        &mut self,
+        zone: &str,
+        deltas: &[ZoneDelta],
+        info: &CommitInfo,
+    ) -> Result<(CommitSummary, ZonemdStatus), StoreError> {
+        let path = self.path.clone();
+        self.commit_ixfr_checked(zone, deltas, info, |tx, zone_id| {
+            verify_zonemd_in(tx, zone_id, zone)
+                .map_err(|source| StoreError::Sqlite { path, source })?
+                .map_err(|source| StoreError::Zonemd {
+                    zone: zone.to_string(),
+                    source,
+                })
+        })
+    }
+
+    /// The commit of [`Store::commit_ixfr`], `check` run on the new
+    /// version inside the transaction before it commits: its error rolls
+    /// everything back.
+    fn commit_ixfr_checked<T>(
+        &mut self,
+        zone: &str,
+        deltas: &[ZoneDelta],
+        info: &CommitInfo,
+        check: impl FnOnce(&Transaction<'_>, i64) -> Result<T, StoreError>,
+    ) -> Result<(CommitSummary, T), StoreError> {
         let zone_id = self.require_zone(zone)?;
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
@@ -743,6 +785,7 @@ impl Store {
             added_total += added.len();
             serial = d.to_serial();
         }
+        let checked = check(&tx, zone_id)?;
         let trim = finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
         let total: i64 = tx
             .query_row(
@@ -752,7 +795,7 @@ impl Store {
             )
             .map_err(sq)?;
         tx.commit().map_err(sq)?;
-        Ok(CommitSummary {
+        let summary = CommitSummary {
             serial_from: Some(first_serial),
             serial_to: serial,
             versions: deltas.len(),
@@ -760,7 +803,8 @@ impl Store {
             added: added_total,
             total: total as usize,
             trim,
-        })
+        };
+        Ok((summary, checked))
     }
 
     /// Versions of a zone in order. With `since`, only the versions after
@@ -1399,6 +1443,23 @@ fn set_consumer_row(
     Ok(())
 }
 
+/// The columns of `zone` that make a [`ZoneState`], in the order
+/// [`zone_state_of_row`] reads them.
+const ZONE_STATE_COLUMNS: &str =
+    "name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs";
+
+fn zone_state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ZoneState> {
+    Ok(ZoneState {
+        name: r.get(0)?,
+        serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+        last_refresh: r.get(2)?,
+        last_transfer: r.get(3)?,
+        last_failure: r.get(4)?,
+        last_error: r.get(5)?,
+        expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
+    })
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e,
@@ -1566,6 +1627,24 @@ fn apply_ixfr_delta(
         }
     }
     Ok(Ok((removed, added)))
+}
+
+/// Verifies the zone as the transaction holds it by its ZONEMD (RFC 8976
+/// section 4). Reads the whole zone: the cost of ZONEMD, O(zone) per
+/// version, whatever the size of the change.
+fn verify_zonemd_in(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    zone: &str,
+) -> rusqlite::Result<Result<ZonemdStatus, ZonemdError>> {
+    let mut stmt = tx.prepare(
+        "SELECT name, rtype, class, ttl, rdata FROM record
+         WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
+    )?;
+    let records = stmt
+        .query_map([zone_id], row_to_rr)?
+        .collect::<rusqlite::Result<Vec<Rr>>>()?;
+    Ok(crate::zone::zonemd::verify(zone, &records))
 }
 
 /// Whether the zone holds a record of this owner, type and RDATA.

@@ -384,6 +384,101 @@ fn store_survives_reopen() {
     assert_eq!(dump(&s).len(), 2);
 }
 
+/// A ZONEMD RR (RFC 8976) at the apex for `serial`, SHA384 digest of
+/// `records` (which must hold no apex ZONEMD), or `digest` when given.
+fn zonemd_for(serial: u32, records: &[Rr], digest: Option<Vec<u8>>) -> Rr {
+    use crate::zone::zonemd::{HashAlgorithm, zone_digest};
+    let digest = digest.unwrap_or_else(|| zone_digest(Z, records, HashAlgorithm::Sha384).unwrap());
+    let mut rdata = serial.to_be_bytes().to_vec();
+    rdata.extend([1, 1]);
+    rdata.extend(digest);
+    Rr {
+        name: Z.into(),
+        rtype: 63,
+        class: 1,
+        ttl: 3600,
+        rdata,
+    }
+}
+
+/// An IXFR whose resulting version its ZONEMD does not verify is rolled
+/// back whole: records, serial, versions and journal stay as they were.
+/// One whose ZONEMD verifies commits with the status said.
+#[test]
+fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
+    use crate::zone::zonemd::{HashAlgorithm, ZonemdError, ZonemdFailure, ZonemdStatus};
+    let (_d, mut s) = open();
+    let v1 = vec![soa(1), a("a.example.", 1)];
+    let z1 = zonemd_for(1, &v1, None);
+    s.commit_axfr(
+        Z,
+        [v1.clone(), vec![z1.clone()]].concat(),
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let before = dump(&s);
+    let versions_before = s.versions(Z, None).unwrap();
+
+    // Serial 2 adds b.example. but carries a digest of serial 2 without it.
+    let v2_claimed = vec![soa(2), a("a.example.", 1)];
+    let bad = ZoneDelta {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed: vec![z1.clone()],
+        added: vec![a("b.example.", 2), zonemd_for(2, &v2_claimed, None)],
+    };
+    let err = s
+        .commit_ixfr_verified(Z, &[bad], &info(VersionKind::Ixfr, 10))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Zonemd { zone, source: ZonemdError::Failed { serial: 2, failures } }
+            if zone == Z && matches!(failures[..], [ZonemdFailure::DigestMismatch { .. }])),
+        "{err:?}"
+    );
+    assert_eq!(dump(&s), before, "records unchanged");
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
+    let versions_after = s.versions(Z, None).unwrap();
+    assert_eq!(
+        versions_after.len(),
+        versions_before.len(),
+        "no version journaled"
+    );
+
+    // The same change with the right digest commits.
+    let v2 = vec![soa(2), a("a.example.", 1), a("b.example.", 2)];
+    let good = ZoneDelta {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed: vec![z1],
+        added: vec![a("b.example.", 2), zonemd_for(2, &v2, None)],
+    };
+    let (summary, status) = s
+        .commit_ixfr_verified(Z, &[good], &info(VersionKind::Ixfr, 10))
+        .unwrap();
+    assert_eq!(summary.serial_to, 2);
+    assert_eq!(
+        status,
+        ZonemdStatus::Verified {
+            serial: 2,
+            algorithm: HashAlgorithm::Sha384
+        }
+    );
+    assert_eq!(dump(&s).len(), 4);
+
+    // Without a ZONEMD there is nothing to verify: the version commits.
+    let plain = ZoneDelta {
+        from_soa: soa(2),
+        to_soa: soa(3),
+        removed: vec![zonemd_for(2, &v2, None)],
+        added: vec![a("c.example.", 3)],
+    };
+    let (_, status) = s
+        .commit_ixfr_verified(Z, &[plain], &info(VersionKind::Ixfr, 10))
+        .unwrap();
+    assert_eq!(status, ZonemdStatus::Absent);
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(3));
+}
+
 #[test]
 fn the_mirror_cursor_is_tied_to_a_hosted_zone_and_resets_whole() {
     let (_d, mut s) = open();
