@@ -566,7 +566,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                 for (name, t) in &plan.skipped {
                     println!(
                         "; skipped (not supported by Route 53): {name} {}",
-                        secondary53::mirror::replay::type_label(*t)
+                        secondary53::mirror::rrset::type_label(*t)
                     );
                 }
                 for e in &plan.errors {

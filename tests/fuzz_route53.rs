@@ -37,7 +37,7 @@ use secondary53::mirror::plan::{
     Change, Limits, MirrorOptions, PlanInput, Planner, Target as MirrorTarget, batches,
     reconcile_keys,
 };
-use secondary53::mirror::rrset::{RecordSet, RrsetMap};
+use secondary53::mirror::rrset::{ForeignSets, RecordSet, RrsetMap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Operations, by the first input byte.
@@ -257,7 +257,7 @@ impl Route53Target {
             touched: &touched,
             target: &self.target,
             current: &current,
-            foreign,
+            foreign: &ForeignSets::new(foreign.to_vec()),
             marker: marker.as_ref(),
             verify: false,
         });

@@ -2,6 +2,8 @@
 //! zone as whole-RRset change batches.
 //!
 //! - [`rrset`]: RRsets in Route 53 form: canonical names, type names, values.
+//! - [`journal`]: what changed since the cursor, read at the cost of the
+//!   change.
 //! - [`plan`]: deltas to changes, changes to batches within Route 53's limits.
 //! - [`validate`]: a strict model of Route 53's checks on a batch.
 //! - [`budget`]: one request budget (token bucket) for all mirrors.
@@ -10,6 +12,7 @@
 
 pub mod budget;
 pub mod client;
+pub mod journal;
 pub mod plan;
 pub mod replay;
 pub mod rrset;

@@ -42,19 +42,20 @@
 //! RRsets, and `mirror status` shows the lag. The journal consumer still
 //! moves (the other changes were sent), so the journal is not held back.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::budget::Priority;
-use super::client::{DEFAULT_RRSET_LIMIT, ForeignSet, Route53, Route53Error};
+use super::client::{DEFAULT_RRSET_LIMIT, Route53, Route53Error};
+use super::journal::{JournalRead, SinceCursor, replay_plan};
 use super::plan::{
     Change, ChangeAction, Limits, MirrorOptions, Plan, PlanError, PlanInput, Planner, batches,
     reconcile_keys, split,
 };
-use super::rrset::{RrsetKey, RrsetMap, r53_type_name};
+use super::rrset::{ForeignSets, RrsetKey, RrsetMap};
 use crate::config::{Route53Config, ZoneMirrorConfig};
 use crate::schedule::{SharedStore, ZoneUpdated, unix_now};
 use crate::store::{Store, StoreError};
@@ -162,7 +163,7 @@ pub struct ZoneMirror {
     /// RRsets not mirrored, and why (see the module documentation).
     unsent: BTreeMap<RrsetKey, String>,
     /// Alias and routing-policy sets of the last listing.
-    foreign: Vec<ForeignSet>,
+    foreign: ForeignSets,
     /// The RRset quota and the record sets held, as last known.
     quota: Option<(usize, usize)>,
     /// The longest Route 53 took to answer a change batch.
@@ -198,7 +199,7 @@ impl ZoneMirror {
             store,
             warned_types: HashSet::new(),
             unsent: BTreeMap::new(),
-            foreign: Vec::new(),
+            foreign: ForeignSets::default(),
             quota: None,
             max_change_latency: Duration::ZERO,
         })
@@ -285,7 +286,7 @@ impl ZoneMirror {
                     previous = previous.as_deref().unwrap_or("(not recorded)"),
                     "the mirror's cursor was made for another hosted zone; starting over with a full reconcile");
                 self.unsent.clear();
-                self.foreign.clear();
+                self.foreign = ForeignSets::default();
                 self.quota = None;
             }
         }
@@ -513,98 +514,32 @@ impl ZoneMirror {
         self.settle_in_flight().await?;
         let apex = self.apex.clone();
         let planner = self.planner.clone();
-        let prepared = self
+        let read = self
             .with_store(move |s| {
-                let Some(cursor) = s.consumer(&apex, CONSUMER)? else {
-                    return Ok(None);
-                };
-                let latest = s.latest_seq(&apex)?;
-                if s.mirror_interrupted(&apex, latest)? {
-                    // A batch may have been applied without its answer
-                    // being recorded: only a listing tells.
-                    info!(zone = %apex, "the last Route 53 run was interrupted; reconciling so that no change is lost or sent twice");
-                    return Ok(None);
-                }
-                let versions = s.versions_after(&apex, cursor)?;
-                if versions.is_empty() {
-                    return Ok(Some(None));
-                }
-                // The journal must reach back to the cursor.
-                if versions.first().map(|v| v.seq) != Some(cursor + 1) {
-                    return Ok(None);
-                }
-                let cursor_serial = s
-                    .versions(&apex, None)?
-                    .iter()
-                    .find(|v| v.seq == cursor)
-                    .map(|v| v.serial_to);
-                let mut deltas = Vec::with_capacity(versions.len());
-                for v in &versions {
-                    deltas.push(s.delta(&apex, v.seq)?);
-                }
-                let names: BTreeSet<String> = deltas
-                    .iter()
-                    .flat_map(|(r, a)| r.iter().chain(a.iter()))
-                    .map(|r| r.name.clone())
-                    .collect();
-                let mut now_records = Vec::new();
-                for n in &names {
-                    now_records.extend(s.records_at(&apex, n)?);
-                }
-                // The state at the cursor: undo the deltas, newest first.
-                let mut then_records = now_records.clone();
-                for (removed, added) in deltas.iter().rev() {
-                    then_records.retain(|r| !added.iter().any(|a| same_record(a, r)));
-                    then_records.extend(removed.iter().cloned());
-                }
-                let touched =
-                    planner.touched_keys(deltas.iter().flat_map(|(r, a)| r.iter().chain(a.iter())));
-                let serial = versions.last().map(|v| v.serial_to);
-                Ok(Some(Some((
-                    cursor,
-                    cursor_serial,
-                    latest,
-                    serial,
-                    touched,
-                    now_records,
-                    then_records,
-                ))))
+                s.read(|s| super::journal::read_since_cursor(s, &apex, CONSUMER, &planner))
             })
             .await?;
-        let (cursor, cursor_serial, latest, serial, mut touched, now_records, then_records) =
-            match prepared {
-                None => return self.reconcile(None).await,
-                // Nothing new (the hosted zone was checked above, so a
-                // wrong one shows at start, not at the next change).
-                Some(None) => return Ok(SyncReport::default()),
-                Some(Some(p)) => p,
-            };
-        if touched.iter().any(|k| self.unsent.contains_key(k)) {
+        let mut read = match read {
+            JournalRead::Reconcile => return self.reconcile(None).await,
+            // Nothing new (the hosted zone was checked above, so a wrong
+            // one shows at start, not at the next change).
+            JournalRead::UpToDate => return Ok(SyncReport::default()),
+            JournalRead::Changes(c) => c,
+        };
+        if read.touched.iter().any(|k| self.unsent.contains_key(k)) {
             // What Route 53 holds for an unsent RRset is not what the
             // journal says: list instead.
             info!(zone = %self.apex, "a change touches an RRset not mirrored before; reconciling");
             return self.reconcile(None).await;
         }
-        let target = self.planner.target_rrsets(&now_records);
-        let before = self.planner.target_rrsets(&then_records);
-        let mut current: RrsetMap = before.sets.clone();
-        if let (Some(cs), Some(key)) = (cursor_serial, self.planner.marker_key()) {
-            if let Some(m) = self.planner.serial_marker(cs, MARKER_TTL) {
-                current.insert(key.clone(), m);
-            }
-            touched.insert(key);
-        }
-        let marker = serial.and_then(|s| self.planner.serial_marker(s, MARKER_TTL));
-        let foreign = std::mem::take(&mut self.foreign);
-        let mut plan = self.planner.plan_changes(&PlanInput {
-            touched: &touched,
-            target: &target,
-            current: &current,
-            foreign: &foreign,
-            marker: marker.as_ref(),
-            verify: true,
-        });
-        self.foreign = foreign;
+        let mut plan = replay_plan(&self.planner, &mut read, &self.foreign, MARKER_TTL);
+        let SinceCursor {
+            cursor,
+            latest,
+            serial,
+            touched,
+            ..
+        } = read;
         let creates = plan
             .changes
             .iter()
@@ -749,7 +684,7 @@ impl ZoneMirror {
         if outside > 0 {
             warn!(zone = %self.apex, rrsets = outside, "the hosted zone lists names outside the zone; left alone");
         }
-        self.foreign = listing.foreign;
+        self.foreign = ForeignSets::new(listing.foreign);
         self.quota = Some((limit, listing.count));
         let touched = reconcile_keys(&target, &current);
         let marker = serial.and_then(|s| self.planner.serial_marker(s, MARKER_TTL));
@@ -853,7 +788,9 @@ impl ZoneMirror {
                     // the change is recorded as pending in the same
                     // statement, and the cursor waits for it (here, or in
                     // the next run if it is not INSYNC in time).
-                    let whole = !bisect && !queue.iter().any(|(i, _)| *i == index);
+                    // The queue is in index order, bisected halves at its
+                    // front: one look tells.
+                    let whole = !bisect && queue.front().is_none_or(|(i, _)| *i != index);
                     let pending = self.r53cfg.wait_insync.then(|| change_id.clone());
                     if whole || pending.is_some() {
                         let apex = self.apex.clone();
@@ -1081,15 +1018,4 @@ fn unix_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn same_record(a: &Rr, b: &Rr) -> bool {
-    a.name == b.name && a.rtype == b.rtype && a.rdata == b.rdata
-}
-
-/// The type name for logs.
-pub fn type_label(t: u16) -> String {
-    r53_type_name(t)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("TYPE{t}"))
 }

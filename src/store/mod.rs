@@ -819,18 +819,7 @@ impl Store {
             )
             .map_err(self.sq())?;
         let all = stmt
-            .query_map([id], |r| {
-                Ok(VersionInfo {
-                    seq: r.get(0)?,
-                    serial_from: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
-                    serial_to: r.get::<_, i64>(2)? as u32,
-                    created: r.get(3)?,
-                    kind: r.get(4)?,
-                    peer: r.get(5)?,
-                    removed: r.get::<_, i64>(6)? as u64,
-                    added: r.get::<_, i64>(7)? as u64,
-                })
-            })
+            .query_map([id], row_to_version)
             .map_err(self.sq())?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.sq())?;
@@ -1024,13 +1013,22 @@ impl Store {
             .map_err(self.sq())
     }
 
-    /// The versions after seq `after`, in order.
+    /// The versions after seq `after`, in order: a range of the version
+    /// table's key, so it reads only those versions, however long the
+    /// journal.
     pub fn versions_after(&self, zone: &str, after: i64) -> Result<Vec<VersionInfo>, StoreError> {
-        Ok(self
-            .versions(zone, None)?
-            .into_iter()
-            .filter(|v| v.seq > after)
-            .collect())
+        let id = self.require_zone(zone)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, serial_from, serial_to, created, kind, peer, removed, added
+                 FROM version WHERE zone_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        stmt.query_map(params![id, after], row_to_version)
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sq())
     }
 
     /// The current records owned by `name` (lowercase presentation form).
@@ -1466,6 +1464,21 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked
     )
+}
+
+/// One row of the version table (seq, serial_from, serial_to, created,
+/// kind, peer, removed, added).
+fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
+    Ok(VersionInfo {
+        seq: r.get(0)?,
+        serial_from: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+        serial_to: r.get::<_, i64>(2)? as u32,
+        created: r.get(3)?,
+        kind: r.get(4)?,
+        peer: r.get(5)?,
+        removed: r.get::<_, i64>(6)? as u64,
+        added: r.get::<_, i64>(7)? as u64,
+    })
 }
 
 fn row_to_rr(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rr> {
