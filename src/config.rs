@@ -68,6 +68,11 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// The zones to keep, in file order.
     pub zones: Vec<ZoneConfig>,
+    /// Zone templates by name (`[[template]]`).
+    pub templates: Vec<TemplateConfig>,
+    /// Catalog zones (`[[catalog]]`), in file order; each is also in
+    /// `zones` (it is transferred and served like any secondary zone).
+    pub catalogs: Vec<CatalogConfig>,
     /// Route 53 settings shared by the mirrored zones.
     pub route53: Route53Config,
 }
@@ -543,9 +548,67 @@ pub struct ZoneConfig {
     pub notify_key: Option<String>,
     /// Route 53 mirroring of this zone.
     pub route53: Option<ZoneMirrorConfig>,
+    /// The `[[template]]` this zone took its defaults from, if any.
+    pub template: Option<String>,
+    /// The catalog zone this zone is a member of (None: configured here).
+    pub catalog: Option<String>,
+    /// Its `group` property in that catalog.
+    pub group: Option<String>,
     /// Verify each transferred version by its ZONEMD (RFC 8976) before it
     /// commits (default false).
     pub verify_zonemd: bool,
+}
+
+/// A `[[catalog]]` table: a catalog zone (RFC 9432) whose members become
+/// secondary zones of this server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogConfig {
+    /// The catalog zone's apex, lowercased and fully qualified.
+    pub name: Name,
+    /// The settings members take when their `group` names no template: the
+    /// catalog's `template`, or (none given) the catalog zone's own
+    /// primaries, key, ACLs and timers.
+    pub members: TemplateConfig,
+}
+
+/// Name of the template that zones naming none take, when it exists (as
+/// Knot's `default` template).
+pub const DEFAULT_TEMPLATE: &str = "default";
+
+/// A `[[template]]` table: zone options shared by the zones that name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateConfig {
+    /// The template's name.
+    pub name: String,
+    /// Its options as a zone's, with the root as a placeholder apex and
+    /// possibly no primaries.
+    pub zone: ZoneConfig,
+    /// Whether the template sets `allow_notify` itself (otherwise a zone
+    /// built from it allows NOTIFY from its own primaries).
+    pub allow_notify_set: bool,
+}
+
+impl TemplateConfig {
+    /// The settings of zone `name` built from this template, with
+    /// `primaries` (and the key) in place of the template's when given.
+    pub fn zone_for(
+        &self,
+        name: Name,
+        primaries: Option<Vec<SocketAddr>>,
+        key: Option<String>,
+    ) -> ZoneConfig {
+        let mut z = self.zone.clone();
+        z.name = name;
+        z.template = Some(self.name.clone());
+        if let Some(p) = primaries {
+            if !self.allow_notify_set {
+                z.allow_notify = p.iter().map(|a| IpPrefix::host(a.ip())).collect();
+            }
+            z.primaries = p;
+            z.key = key;
+        }
+        z
+    }
 }
 
 impl ZoneConfig {
@@ -696,6 +759,10 @@ struct RawConfig {
     keys: Vec<Spanned<RawKey>>,
     #[serde(default, rename = "zone")]
     zones: Vec<Spanned<RawZone>>,
+    #[serde(default, rename = "template")]
+    templates: Vec<Spanned<RawZone>>,
+    #[serde(default, rename = "catalog")]
+    catalogs: Vec<Spanned<RawZone>>,
     route53: Option<RawRoute53>,
 }
 
@@ -714,7 +781,7 @@ struct RawRoute53 {
     operation_timeout: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawZoneMirror {
     hosted_zone_id: Option<String>,
@@ -853,12 +920,14 @@ struct RawKey {
     secret: Spanned<String>,
 }
 
-#[derive(Deserialize)]
+/// A `[[zone]]` or `[[template]]` table as written. Every option is
+/// optional here so a zone can take what it leaves out from its template.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawZone {
     name: Spanned<String>,
-    #[serde(default)]
-    primaries: Vec<PeerAddr>,
+    template: Option<Spanned<String>>,
+    primaries: Option<Vec<PeerAddr>>,
     key: Option<Spanned<String>>,
     allow_notify: Option<Vec<IpPrefix>>,
     refresh: Option<u32>,
@@ -881,11 +950,50 @@ struct RawZone {
     journal_max_held_versions: Option<u32>,
     file: Option<PathBuf>,
     allow_transfer: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    also_notify: Vec<PeerAddr>,
+    also_notify: Option<Vec<PeerAddr>>,
     notify_key: Option<Spanned<String>>,
     route53: Option<Spanned<RawZoneMirror>>,
     verify_zonemd: Option<bool>,
+}
+
+impl RawZone {
+    /// Takes every option this zone leaves out from the template `t`
+    /// (options set on the zone win, as in Knot).
+    fn inherit(&mut self, t: &RawZone) {
+        macro_rules! fill {
+            ($($f:ident),* $(,)?) => {
+                $( if self.$f.is_none() { self.$f = t.$f.clone(); } )*
+            };
+        }
+        fill!(
+            primaries,
+            key,
+            allow_notify,
+            refresh,
+            retry,
+            expire,
+            min_refresh,
+            max_refresh,
+            min_retry,
+            max_retry,
+            min_expire,
+            max_expire,
+            connect_timeout,
+            message_timeout,
+            transfer_timeout,
+            max_records,
+            max_bytes,
+            ixfr,
+            journal_max_versions,
+            journal_max_bytes,
+            journal_max_held_versions,
+            allow_transfer,
+            also_notify,
+            notify_key,
+            route53,
+            verify_zonemd,
+        );
+    }
 }
 
 impl Config {
@@ -1097,11 +1205,67 @@ impl Config {
             });
         }
 
+        let mut templates: Vec<TemplateConfig> = Vec::new();
+        let mut raw_templates: Vec<RawZone> = Vec::new();
+        for t in raw.templates {
+            let span = t.span().start;
+            let t = t.into_inner();
+            let tname = t.name.get_ref().clone();
+            if let Some(inner) = &t.template {
+                return Err(err_at(
+                    inner.span().start,
+                    format!("template `{tname}`: a template cannot name another template"),
+                ));
+            }
+            if t.file.is_some() {
+                return Err(err_at(
+                    span,
+                    format!("template `{tname}`: `file` belongs to one zone, not a template"),
+                ));
+            }
+            if templates.iter().any(|o| o.name == tname) {
+                return Err(err_at(
+                    t.name.span().start,
+                    format!("template `{tname}` is defined twice"),
+                ));
+            }
+            let allow_notify_set = t.allow_notify.is_some();
+            let zone = zone_config(Name::root(), t.clone(), span, &keys, &err_at, true)?;
+            templates.push(TemplateConfig {
+                name: tname,
+                zone,
+                allow_notify_set,
+            });
+            raw_templates.push(t);
+        }
+        let template_of = |z: &RawZone| -> Result<Option<&RawZone>, ConfigError> {
+            match &z.template {
+                Some(t) => raw_templates
+                    .iter()
+                    .find(|r| r.name.get_ref() == t.get_ref())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        err_at(
+                            t.span().start,
+                            format!(
+                                "template `{}` is not defined in a [[template]] table",
+                                t.get_ref()
+                            ),
+                        )
+                    }),
+                // Zones that name none take the template named "default",
+                // when there is one (as Knot).
+                None => Ok(raw_templates
+                    .iter()
+                    .find(|r| r.name.get_ref() == DEFAULT_TEMPLATE)),
+            }
+        };
+
         let mut zones = Vec::new();
         let mut seen = HashSet::new();
         for z in raw.zones {
             let zone_span = z.span().start;
-            let z = z.into_inner();
+            let mut z = z.into_inner();
             let name = Name::from_ascii(z.name.get_ref())
                 .map_err(|e| err_at(z.name.span().start, format!("zone name: {e}")))?
                 .to_lowercase();
@@ -1113,208 +1277,65 @@ impl Config {
                     format!("zone `{name}` is configured twice"),
                 ));
             }
-            let primaries: Vec<SocketAddr> = z.primaries.into_iter().map(|p| p.0).collect();
-            match (primaries.is_empty(), &z.file) {
-                (true, None) => {
-                    return Err(err_at(
-                        zone_span,
-                        format!(
-                            "zone `{name}`: give `primaries` (a secondary zone) or `file` (a primary zone)"
-                        ),
-                    ));
+            if let Some(t) = template_of(&z)? {
+                let explicit = z.template.is_some();
+                z.inherit(t);
+                if !explicit {
+                    z.template = Some(t.name.clone());
                 }
-                (false, Some(_)) => {
-                    return Err(err_at(
-                        zone_span,
-                        format!("zone `{name}`: `primaries` and `file` exclude each other"),
-                    ));
-                }
-                _ => {}
             }
-            if z.verify_zonemd == Some(true) && z.file.is_some() {
+            zones.push(zone_config(name, z, zone_span, &keys, &err_at, false)?);
+        }
+
+        let mut catalogs = Vec::new();
+        for c in raw.catalogs {
+            let span = c.span().start;
+            let mut c = c.into_inner();
+            let name = canonical_name(c.name.get_ref())
+                .map_err(|e| err_at(c.name.span().start, format!("catalog name: {e}")))?;
+            if !seen.insert(name.clone()) {
                 return Err(err_at(
-                    zone_span,
+                    c.name.span().start,
+                    format!("zone `{name}` is configured twice"),
+                ));
+            }
+            if c.file.is_some() {
+                return Err(err_at(
+                    span,
                     format!(
-                        "zone `{name}`: `verify_zonemd` checks versions transferred from `primaries`; a `file` zone is not verified"
+                        "catalog `{name}`: a catalog is a secondary zone; give `primaries`, not `file`"
                     ),
                 ));
             }
-            let key = match z.key {
-                Some(k) => {
-                    let wanted = canonical_name(k.get_ref()).ok();
-                    if !keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
-                        return Err(err_at(
-                            k.span().start,
+            let member_template = c.template.take();
+            let allow_notify_set = c.allow_notify.is_some();
+            let zone = zone_config(name.clone(), c, span, &keys, &err_at, false)?;
+            let members = match member_template {
+                Some(t) => templates
+                    .iter()
+                    .find(|x| x.name == *t.get_ref())
+                    .cloned()
+                    .ok_or_else(|| {
+                        err_at(
+                            t.span().start,
                             format!(
-                                "zone `{name}`: key `{}` is not defined in a [[key]] table",
-                                k.get_ref()
+                                "catalog `{name}`: template `{}` is not defined in a [[template]] table",
+                                t.get_ref()
                             ),
-                        ));
-                    }
-                    Some(k.into_inner())
-                }
-                None => None,
+                        )
+                    })?,
+                None => TemplateConfig {
+                    name: format!("catalog {name}"),
+                    zone: ZoneConfig {
+                        route53: None,
+                        template: None,
+                        ..zone.clone()
+                    },
+                    allow_notify_set,
+                },
             };
-            let allow_notify = z
-                .allow_notify
-                .unwrap_or_else(|| primaries.iter().map(|p| IpPrefix::host(p.ip())).collect());
-            let d = TimerConfig::default();
-            let timers = TimerConfig {
-                refresh: z.refresh,
-                retry: z.retry,
-                expire: z.expire,
-                min_refresh: z.min_refresh.unwrap_or(d.min_refresh),
-                max_refresh: z.max_refresh.unwrap_or(d.max_refresh),
-                min_retry: z.min_retry.unwrap_or(d.min_retry),
-                max_retry: z.max_retry.unwrap_or(d.max_retry),
-                min_expire: z.min_expire.unwrap_or(d.min_expire),
-                max_expire: z.max_expire.unwrap_or(d.max_expire),
-            };
-            for (lo, hi, what) in [
-                (timers.min_refresh, timers.max_refresh, "refresh"),
-                (timers.min_retry, timers.max_retry, "retry"),
-                (timers.min_expire, timers.max_expire, "expire"),
-            ] {
-                if lo > hi {
-                    return Err(err_at(
-                        zone_span,
-                        format!("zone `{name}`: min_{what} ({lo}) is above max_{what} ({hi})"),
-                    ));
-                }
-            }
-            let dt = TransferTimeouts::default();
-            let secs = |v: Option<u64>, default: Duration| -> Duration {
-                v.map(Duration::from_secs).unwrap_or(default)
-            };
-            let timeouts = TransferTimeouts {
-                connect: secs(z.connect_timeout, dt.connect),
-                message: secs(z.message_timeout, dt.message),
-                transfer: secs(z.transfer_timeout, dt.transfer),
-            };
-            if timeouts.connect.is_zero()
-                || timeouts.message.is_zero()
-                || timeouts.transfer.is_zero()
-            {
-                return Err(err_at(
-                    zone_span,
-                    format!("zone `{name}`: timeouts must be at least 1 second"),
-                ));
-            }
-            let dl = TransferLimits::default();
-            let limits = TransferLimits {
-                max_records: z.max_records.unwrap_or(dl.max_records),
-                max_bytes: z.max_bytes.unwrap_or(dl.max_bytes),
-            };
-            if limits.max_records == 0 || limits.max_bytes == 0 {
-                return Err(err_at(
-                    zone_span,
-                    format!("zone `{name}`: max_records and max_bytes must be at least 1"),
-                ));
-            }
-            let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
-                let wanted = canonical_name(k.get_ref()).ok();
-                if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
-                    Ok(k.get_ref().clone())
-                } else {
-                    Err(err_at(
-                        k.span().start,
-                        format!(
-                            "zone `{name}`: key `{}` is not defined in a [[key]] table",
-                            k.get_ref()
-                        ),
-                    ))
-                }
-            };
-            let mut allow_transfer = Vec::new();
-            for entry in z.allow_transfer.unwrap_or_default() {
-                let acl: TransferAcl = entry
-                    .get_ref()
-                    .parse()
-                    .map_err(|m| err_at(entry.span().start, format!("allow_transfer: {m}")))?;
-                if let Some(k) = &acl.key
-                    && !keys.iter().any(|kc| &kc.name == k)
-                {
-                    return Err(err_at(
-                        entry.span().start,
-                        format!("allow_transfer: key `{k}` is not defined in a [[key]] table"),
-                    ));
-                }
-                allow_transfer.push(acl);
-            }
-            let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
-            let journal_max_versions = z.journal_max_versions.unwrap_or(1000).max(1);
-            let route53 = match z.route53 {
-                None => None,
-                Some(m) => {
-                    let at = m.span().start;
-                    let m = m.into_inner();
-                    match (&m.hosted_zone_id, m.lookup) {
-                        (None, false) => {
-                            return Err(err_at(
-                                at,
-                                format!(
-                                    "zone `{name}`: [zone.route53] needs `hosted_zone_id` or `lookup = true`"
-                                ),
-                            ));
-                        }
-                        (Some(_), _) if m.private.is_some() => {
-                            return Err(err_at(
-                                at,
-                                format!(
-                                    "zone `{name}`: [zone.route53] `private` selects among hosted zones found by `lookup = true`; with `hosted_zone_id` leave it out"
-                                ),
-                            ));
-                        }
-                        (Some(_), true) => {
-                            return Err(err_at(
-                                at,
-                                format!(
-                                    "zone `{name}`: [zone.route53] `hosted_zone_id` and `lookup` exclude each other"
-                                ),
-                            ));
-                        }
-                        _ => {}
-                    }
-                    let serial_record = match m.serial_record {
-                        Some(s) if s.is_empty() => None,
-                        Some(s) => Some(s),
-                        None => Some("_serial".to_string()),
-                    };
-                    Some(ZoneMirrorConfig {
-                        hosted_zone_id: m
-                            .hosted_zone_id
-                            .map(|id| id.trim_start_matches("/hostedzone/").to_string()),
-                        serial_record,
-                        apex_ns: m.apex_ns,
-                        private: m.private,
-                    })
-                }
-            };
-            zones.push(ZoneConfig {
-                file: z.file,
-                allow_transfer,
-                also_notify: z.also_notify.into_iter().map(|p| p.0).collect(),
-                notify_key,
-                route53,
-                name,
-                primaries,
-                key,
-                allow_notify,
-                timers,
-                timeouts,
-                limits,
-                ixfr: z.ixfr.unwrap_or(true),
-                journal_max_versions,
-                journal_max_bytes: z
-                    .journal_max_bytes
-                    .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
-                    .max(1),
-                journal_max_held_versions: z
-                    .journal_max_held_versions
-                    .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
-                    .max(journal_max_versions),
-                verify_zonemd: z.verify_zonemd.unwrap_or(false),
-            });
+            catalogs.push(CatalogConfig { name, members });
+            zones.push(zone);
         }
 
         let d = Route53Config::default();
@@ -1348,6 +1369,8 @@ impl Config {
             server,
             keys,
             zones,
+            templates,
+            catalogs,
             route53,
         })
     }
@@ -1356,6 +1379,11 @@ impl Config {
     pub fn key(&self, name: &str) -> Option<&KeyConfig> {
         let wanted = canonical_name(name).ok()?;
         self.keys.iter().find(|k| k.name == wanted)
+    }
+
+    /// The template named `name`.
+    pub fn template(&self, name: &str) -> Option<&TemplateConfig> {
+        self.templates.iter().find(|t| t.name == name)
     }
 
     /// The zone whose apex is `name` (case-insensitive, dot optional).
@@ -1374,6 +1402,231 @@ pub fn canonical_name(s: &str) -> Result<Name, String> {
         .to_lowercase();
     n.set_fqdn(true);
     Ok(n)
+}
+
+/// Validates one zone's (or, with `template`, one template's) settings,
+/// the template's already filled in where the zone left them out.
+fn zone_config(
+    name: Name,
+    z: RawZone,
+    zone_span: usize,
+    keys: &[KeyConfig],
+    err_at: &dyn Fn(usize, String) -> ConfigError,
+    template: bool,
+) -> Result<ZoneConfig, ConfigError> {
+    let template_name = z.template.as_ref().map(|t| t.get_ref().clone());
+    let primaries: Vec<SocketAddr> = z
+        .primaries
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    match (primaries.is_empty(), &z.file) {
+        (true, None) if !template => {
+            return Err(err_at(
+                zone_span,
+                format!(
+                    "zone `{name}`: give `primaries` (a secondary zone) or `file` (a primary zone)"
+                ),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(err_at(
+                zone_span,
+                format!("zone `{name}`: `primaries` and `file` exclude each other"),
+            ));
+        }
+        _ => {}
+    }
+    if z.verify_zonemd == Some(true) && z.file.is_some() {
+        return Err(err_at(
+            zone_span,
+            format!(
+                "zone `{name}`: `verify_zonemd` checks versions transferred from `primaries`; a `file` zone is not verified"
+            ),
+        ));
+    }
+    let key = match z.key {
+        Some(k) => {
+            let wanted = canonical_name(k.get_ref()).ok();
+            if !keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
+                return Err(err_at(
+                    k.span().start,
+                    format!(
+                        "zone `{name}`: key `{}` is not defined in a [[key]] table",
+                        k.get_ref()
+                    ),
+                ));
+            }
+            Some(k.into_inner())
+        }
+        None => None,
+    };
+    let allow_notify = z
+        .allow_notify
+        .unwrap_or_else(|| primaries.iter().map(|p| IpPrefix::host(p.ip())).collect());
+    let d = TimerConfig::default();
+    let timers = TimerConfig {
+        refresh: z.refresh,
+        retry: z.retry,
+        expire: z.expire,
+        min_refresh: z.min_refresh.unwrap_or(d.min_refresh),
+        max_refresh: z.max_refresh.unwrap_or(d.max_refresh),
+        min_retry: z.min_retry.unwrap_or(d.min_retry),
+        max_retry: z.max_retry.unwrap_or(d.max_retry),
+        min_expire: z.min_expire.unwrap_or(d.min_expire),
+        max_expire: z.max_expire.unwrap_or(d.max_expire),
+    };
+    for (lo, hi, what) in [
+        (timers.min_refresh, timers.max_refresh, "refresh"),
+        (timers.min_retry, timers.max_retry, "retry"),
+        (timers.min_expire, timers.max_expire, "expire"),
+    ] {
+        if lo > hi {
+            return Err(err_at(
+                zone_span,
+                format!("zone `{name}`: min_{what} ({lo}) is above max_{what} ({hi})"),
+            ));
+        }
+    }
+    let dt = TransferTimeouts::default();
+    let secs = |v: Option<u64>, default: Duration| -> Duration {
+        v.map(Duration::from_secs).unwrap_or(default)
+    };
+    let timeouts = TransferTimeouts {
+        connect: secs(z.connect_timeout, dt.connect),
+        message: secs(z.message_timeout, dt.message),
+        transfer: secs(z.transfer_timeout, dt.transfer),
+    };
+    if timeouts.connect.is_zero() || timeouts.message.is_zero() || timeouts.transfer.is_zero() {
+        return Err(err_at(
+            zone_span,
+            format!("zone `{name}`: timeouts must be at least 1 second"),
+        ));
+    }
+    let dl = TransferLimits::default();
+    let limits = TransferLimits {
+        max_records: z.max_records.unwrap_or(dl.max_records),
+        max_bytes: z.max_bytes.unwrap_or(dl.max_bytes),
+    };
+    if limits.max_records == 0 || limits.max_bytes == 0 {
+        return Err(err_at(
+            zone_span,
+            format!("zone `{name}`: max_records and max_bytes must be at least 1"),
+        ));
+    }
+    let check_key = |k: &Spanned<String>| -> Result<String, ConfigError> {
+        let wanted = canonical_name(k.get_ref()).ok();
+        if keys.iter().any(|kc| Some(&kc.name) == wanted.as_ref()) {
+            Ok(k.get_ref().clone())
+        } else {
+            Err(err_at(
+                k.span().start,
+                format!(
+                    "zone `{name}`: key `{}` is not defined in a [[key]] table",
+                    k.get_ref()
+                ),
+            ))
+        }
+    };
+    let mut allow_transfer = Vec::new();
+    for entry in z.allow_transfer.unwrap_or_default() {
+        let acl: TransferAcl = entry
+            .get_ref()
+            .parse()
+            .map_err(|m| err_at(entry.span().start, format!("allow_transfer: {m}")))?;
+        if let Some(k) = &acl.key
+            && !keys.iter().any(|kc| &kc.name == k)
+        {
+            return Err(err_at(
+                entry.span().start,
+                format!("allow_transfer: key `{k}` is not defined in a [[key]] table"),
+            ));
+        }
+        allow_transfer.push(acl);
+    }
+    let notify_key = z.notify_key.as_ref().map(check_key).transpose()?;
+    let journal_max_versions = z.journal_max_versions.unwrap_or(1000).max(1);
+    let route53 = match z.route53 {
+        None => None,
+        Some(m) => {
+            let at = m.span().start;
+            let m = m.into_inner();
+            match (&m.hosted_zone_id, m.lookup) {
+                (None, false) => {
+                    return Err(err_at(
+                        at,
+                        format!(
+                            "zone `{name}`: [zone.route53] needs `hosted_zone_id` or `lookup = true`"
+                        ),
+                    ));
+                }
+                (Some(_), _) if m.private.is_some() => {
+                    return Err(err_at(
+                        at,
+                        format!(
+                            "zone `{name}`: [zone.route53] `private` selects among hosted zones found by `lookup = true`; with `hosted_zone_id` leave it out"
+                        ),
+                    ));
+                }
+                (Some(_), true) => {
+                    return Err(err_at(
+                        at,
+                        format!(
+                            "zone `{name}`: [zone.route53] `hosted_zone_id` and `lookup` exclude each other"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            let serial_record = match m.serial_record {
+                Some(s) if s.is_empty() => None,
+                Some(s) => Some(s),
+                None => Some("_serial".to_string()),
+            };
+            Some(ZoneMirrorConfig {
+                hosted_zone_id: m
+                    .hosted_zone_id
+                    .map(|id| id.trim_start_matches("/hostedzone/").to_string()),
+                serial_record,
+                apex_ns: m.apex_ns,
+                private: m.private,
+            })
+        }
+    };
+    Ok(ZoneConfig {
+        file: z.file,
+        allow_transfer,
+        also_notify: z
+            .also_notify
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.0)
+            .collect(),
+        template: template_name,
+        catalog: None,
+        group: None,
+        verify_zonemd: z.verify_zonemd.unwrap_or(false),
+        notify_key,
+        route53,
+        name,
+        primaries,
+        key,
+        allow_notify,
+        timers,
+        timeouts,
+        limits,
+        ixfr: z.ixfr.unwrap_or(true),
+        journal_max_versions,
+        journal_max_bytes: z
+            .journal_max_bytes
+            .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
+            .max(1),
+        journal_max_held_versions: z
+            .journal_max_held_versions
+            .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
+            .max(journal_max_versions),
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -1755,6 +2008,144 @@ allow_notify = ["192.0.2.0/24"]
             limits.max_held_versions, 50_000,
             "raised to journal_max_versions"
         );
+    }
+
+    const TEMPLATED: &str = r#"
+[server]
+listen = ["127.0.0.1:53"]
+
+[[key]]
+name = "xfer"
+algorithm = "hmac-sha256"
+secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+
+[[template]]
+name = "default"
+primaries = ["10.0.0.1"]
+refresh = 60
+
+[[template]]
+name = "signed"
+primaries = ["10.0.0.2:5300"]
+key = "xfer"
+allow_transfer = ["192.0.2.0/24"]
+
+[[zone]]
+name = "a.test"
+
+[[zone]]
+name = "b.test"
+template = "signed"
+refresh = 30
+
+[[zone]]
+name = "c.test"
+template = "signed"
+primaries = ["10.0.0.9"]
+"#;
+
+    #[test]
+    fn templates_fill_what_zones_leave_out_and_zone_options_win() {
+        let c = parse(TEMPLATED).unwrap();
+        let a = c.zone("a.test").unwrap();
+        assert_eq!(a.template.as_deref(), Some("default"), "default template");
+        assert_eq!(a.primaries, vec!["10.0.0.1:53".parse().unwrap()]);
+        assert_eq!(a.timers.refresh, Some(60));
+        let b = c.zone("b.test").unwrap();
+        assert_eq!(b.template.as_deref(), Some("signed"));
+        assert_eq!(b.primaries, vec!["10.0.0.2:5300".parse().unwrap()]);
+        assert_eq!(b.key.as_deref(), Some("xfer"));
+        assert_eq!(b.timers.refresh, Some(30), "the zone's own option wins");
+        assert_eq!(b.allow_transfer.len(), 1);
+        assert!(b.allow_notify[0].contains("10.0.0.2".parse().unwrap()));
+        let cz = c.zone("c.test").unwrap();
+        assert_eq!(cz.primaries, vec!["10.0.0.9:53".parse().unwrap()]);
+        assert!(cz.allow_notify[0].contains("10.0.0.9".parse().unwrap()));
+        assert!(!cz.allow_notify[0].contains("10.0.0.2".parse().unwrap()));
+        assert_eq!(c.templates.len(), 2);
+        let member = c.template("signed").unwrap().zone_for(
+            canonical_name("m.test").unwrap(),
+            Some(vec!["10.0.0.7:53".parse().unwrap()]),
+            None,
+        );
+        assert_eq!(member.name.to_ascii(), "m.test.");
+        assert!(member.allow_notify[0].contains("10.0.0.7".parse().unwrap()));
+        assert_eq!(member.key, None);
+        assert_eq!(member.allow_transfer, b.allow_transfer);
+    }
+
+    #[test]
+    fn a_template_change_changes_only_the_zones_using_it() {
+        let old = parse(TEMPLATED).unwrap();
+        let new = parse(&TEMPLATED.replace("refresh = 60", "refresh = 90")).unwrap();
+        assert_ne!(old.zone("a.test"), new.zone("a.test"));
+        assert_eq!(old.zone("b.test"), new.zone("b.test"));
+        assert_eq!(old.zone("c.test"), new.zone("c.test"));
+    }
+
+    #[test]
+    fn template_errors_name_the_line() {
+        let e = parse(&TEMPLATED.replace(
+            "template = \"signed\"\nrefresh",
+            "template = \"nope\"\nrefresh",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("template `nope` is not defined"), "{e}");
+        assert!(e.starts_with("test.toml:26:"), "{e}");
+        let e = parse(&format!("{TEMPLATED}[[template]]\nname = \"signed\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defined twice"), "{e}");
+        let e = parse(&TEMPLATED.replace("key = \"xfer\"", "key = \"other\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("test.toml:18:"), "{e}");
+        assert!(e.contains("`other` is not defined"), "{e}");
+        let e = parse(&TEMPLATED.replace("refresh = 60", "refresh = 60\ntemplate = \"signed\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot name another template"), "{e}");
+        // A template may leave primaries out; a zone with none anywhere is
+        // still an error, naming the zone.
+        let no_primaries = TEMPLATED.replace("primaries = [\"10.0.0.1\"]\n", "");
+        let e = parse(&no_primaries).unwrap_err().to_string();
+        assert!(e.contains("zone `a.test.`: give `primaries`"), "{e}");
+        let c = parse(&no_primaries.replace(
+            "name = \"a.test\"\n",
+            "name = \"a.test\"\nprimaries = [\"10.0.0.3\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(c.zone("a.test").unwrap().timers.refresh, Some(60));
+    }
+
+    #[test]
+    fn catalogs_are_zones_and_name_their_members_template() {
+        let text = format!(
+            "{TEMPLATED}\n[[catalog]]\nname = \"Cat.Example\"\nprimaries = [\"10.0.0.5\"]\ntemplate = \"signed\"\nallow_transfer = [\"127.0.0.1\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let cat = c.zone("cat.example").expect("the catalog is a zone");
+        assert_eq!(cat.template, None);
+        assert_eq!(cat.primaries, vec!["10.0.0.5:53".parse().unwrap()]);
+        assert_eq!(c.catalogs.len(), 1);
+        assert_eq!(c.catalogs[0].name.to_ascii(), "cat.example.");
+        assert_eq!(c.catalogs[0].members.name, "signed");
+        for (table, expect) in [
+            (
+                "primaries = [\"10.0.0.5\"]\ntemplate = \"nope\"",
+                "template `nope` is not defined in a [[template]]",
+            ),
+            ("file = \"x.zone\"", "give `primaries`, not `file`"),
+        ] {
+            let bad = format!("{TEMPLATED}\n[[catalog]]\nname = \"cat.example\"\n{table}\n");
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(expect), "{table}: {e}");
+        }
+        let e = parse(&format!("{text}[[zone]]\nname = \"cat.example\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("configured twice"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`
 //! (a Route 53 reconcile, scheduled), `mirror-sync-wait ZONE` (the same,
 //! answered with its report once it ends: the reply waits for the
-//! reconcile, whose every Route 53 call is bounded by `operation_timeout`).
+//! reconcile, whose every Route 53 call is bounded by `operation_timeout`),
+//! `catalogs` (each catalog zone: serial, members, members serving) and
+//! `catalog NAME` (its members, their group, state and serial).
 //!
 //! Limits: a command line of at most [`MAX_LINE`] bytes, sent within
 //! [`READ_TIMEOUT`]; the reply written within [`WRITE_TIMEOUT`]; at most
@@ -280,6 +282,78 @@ fn zone_arg(
         .ok_or_else(|| format!("no such zone: {arg}"))
 }
 
+/// `catalogs`: one line per catalog: serial in force, members, serving.
+fn catalog_list(zones: &Zones) -> String {
+    let view = zones
+        .catalogs
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut out = String::from("ok\n");
+    for (catalog, serial) in &view.catalogs {
+        let (mut members, mut serving) = (0, 0);
+        for m in view.members_of(catalog) {
+            members += 1;
+            if zones
+                .get(m)
+                .is_some_and(|z| z.shared.status().state == crate::schedule::ZoneLifecycle::Serving)
+            {
+                serving += 1;
+            }
+        }
+        out.push_str(&format!(
+            "catalog={catalog} serial={} members={members} serving={serving}\n",
+            serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+        ));
+    }
+    out
+}
+
+/// `catalog NAME`: the catalog's line, then one line per member.
+fn catalog_status(zones: &Zones, arg: Option<&str>) -> Result<String, String> {
+    let arg = arg.ok_or("usage: catalog NAME")?;
+    let mut apex = arg.to_ascii_lowercase();
+    if !apex.ends_with('.') {
+        apex.push('.');
+    }
+    let view = zones
+        .catalogs
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let Some((_, serial)) = view.catalogs.iter().find(|(c, _)| *c == apex) else {
+        return Err(format!("no such catalog: {arg}"));
+    };
+    let mut out = format!(
+        "ok\ncatalog={apex} serial={}\n",
+        serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+    );
+    for m in view.members_of(&apex) {
+        let group = view
+            .members
+            .get(m)
+            .and_then(|(_, g)| g.as_deref())
+            .unwrap_or("-")
+            .replace(char::is_whitespace, "_");
+        let (state, zserial) = match zones.get(m) {
+            Some(z) => {
+                let s = z.shared.status();
+                (
+                    s.state.as_str(),
+                    s.serial
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                )
+            }
+            None => ("stopped", "-".into()),
+        };
+        out.push_str(&format!(
+            "zone={m} group={group} state={state} serial={zserial}\n"
+        ));
+    }
+    Ok(out)
+}
+
 fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, i64>) -> String {
     let mut words = line.split_whitespace();
     let cmd = words.next().unwrap_or("");
@@ -301,8 +375,26 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 let queued = z.commands.max_capacity() - z.commands.capacity();
                 let s = z.shared.status();
                 let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+                // A catalog member's catalog and group, before `error=`
+                // (which runs to the end of the line).
+                let membership = zones
+                    .catalogs
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .members
+                    .get(&z.shared.apex)
+                    .map(|(catalog, group)| {
+                        format!(
+                            " catalog={catalog} group={}",
+                            group
+                                .as_deref()
+                                .unwrap_or("-")
+                                .replace(char::is_whitespace, "_")
+                        )
+                    })
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={} error={}\n",
+                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={}{membership} error={}\n",
                     z.shared.apex,
                     s.serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     s.state.as_str(),
@@ -372,6 +464,8 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 .map(|_| format!("ok\nRoute 53 sync of {} scheduled\n", z.shared.apex))
                 .map_err(|e| format!("mirror busy: {e}")),
         }),
+        "catalogs" => Ok(catalog_list(zones)),
+        "catalog" => catalog_status(zones, arg),
         "" => Err("empty command".into()),
         other => Err(format!("unknown command: {other}")),
     };

@@ -59,6 +59,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod fd_budget;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: ZoneCommand,
     },
+    /// Catalog zone commands (RFC 9432).
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Route 53 mirror commands.
     Mirror {
         #[command(subcommand)]
@@ -66,6 +71,17 @@ enum Command {
         /// Only versions after this serial.
         #[arg(long)]
         since: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Each catalog of the running server: serial in force, members, members served.
+    List,
+    /// A catalog's members: group, state, serial.
+    Status {
+        /// Catalog zone name.
+        name: String,
     },
 }
 
@@ -146,6 +162,13 @@ fn main() -> ExitCode {
         Command::Zone { command } => zone_command(&config, command),
         Command::Journal { zone, since } => journal(&config, &zone, since),
         Command::Mirror { command } => mirror_command(&config, command),
+        Command::Catalog { command } => {
+            let cmd = match command {
+                CatalogCommand::List => "catalogs".to_string(),
+                CatalogCommand::Status { name } => format!("catalog {name}"),
+            };
+            secondary53::control::request(&config.server.control, &cmd).map(|out| print!("{out}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -249,17 +272,32 @@ fn require_store(config: &Config) -> Result<Store, String> {
 fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
     match command {
         ZoneCommand::List => {
-            let stored = match open_store(config)? {
-                Some(store) => store.zones().map_err(|e| e.to_string())?,
-                None => Vec::new(),
+            let (stored, members) = match open_store(config)? {
+                Some(store) => (
+                    store.zones().map_err(|e| e.to_string())?,
+                    store.catalog_members().map_err(|e| e.to_string())?,
+                ),
+                None => Default::default(),
             };
             let now = unix_now();
             println!(
-                "{:<32} {:>10} {:<20} STATE",
-                "ZONE", "SERIAL", "LAST_REFRESH"
+                "{:<32} {:>10} {:<20} {:<8} CATALOG",
+                "ZONE", "SERIAL", "LAST_REFRESH", "STATE"
             );
-            for zc in &config.zones {
-                let name = secondary53::zone::owner_key(&zc.name);
+            // Zones configured here, then the catalogs' members (stored).
+            let names = config
+                .zones
+                .iter()
+                .map(|zc| secondary53::zone::owner_key(&zc.name))
+                .chain(members.keys().cloned());
+            for name in names {
+                let catalog = match members.get(&name) {
+                    Some(m) => match &m.group {
+                        Some(g) => format!("{} (group {g})", m.catalog),
+                        None => m.catalog.clone(),
+                    },
+                    None => "-".into(),
+                };
                 let st = stored.iter().find(|s| s.name == name);
                 let (serial, refreshed, state) = match st {
                     None | Some(secondary53::store::ZoneState { serial: None, .. }) => {
@@ -280,7 +318,7 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                         )
                     }
                 };
-                println!("{name:<32} {serial:>10} {refreshed:<20} {state}");
+                println!("{name:<32} {serial:>10} {refreshed:<20} {state:<8} {catalog}");
             }
             Ok(())
         }

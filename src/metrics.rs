@@ -250,6 +250,15 @@ impl Metrics {
         *e.entry((name.to_string(), labels.to_string())).or_default() += n;
     }
 
+    /// Counts a catalog version refused (RFC 9432 schema broken).
+    pub fn catalog_refused(&self, catalog: &str) {
+        self.add(
+            "secondary53_catalog_refused_total",
+            &format!("catalog=\"{}\"", esc(catalog)),
+            1,
+        );
+    }
+
     /// Counts a transfer in: `kind` ixfr/axfr, `result` ok/error.
     pub fn transfer(&self, zone: &str, kind: &str, result: &str, bytes: u64, records: u64) {
         self.add(
@@ -476,6 +485,7 @@ impl Metrics {
                 esc(zone)
             );
         }
+        render_catalogs(&mut out, zones);
         self.limits.render(&mut out);
         render_pacing(&self.pacing, &mut out);
         header(
@@ -551,9 +561,65 @@ impl Metrics {
     }
 }
 
+/// Per catalog: its members, and how many of them are served.
+fn render_catalogs(out: &mut String, zones: &Zones) {
+    let view = zones
+        .catalogs
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if view.catalogs.is_empty() {
+        return;
+    }
+    let counts: Vec<(String, u64, u64)> = view
+        .catalogs
+        .iter()
+        .map(|(catalog, _)| {
+            let (mut members, mut serving) = (0u64, 0u64);
+            for m in view.members_of(catalog) {
+                members += 1;
+                if zones.get(m).is_some_and(|z| {
+                    z.shared.status().state == crate::schedule::ZoneLifecycle::Serving
+                }) {
+                    serving += 1;
+                }
+            }
+            (esc(catalog), members, serving)
+        })
+        .collect();
+    header(
+        out,
+        "secondary53_catalog_members",
+        "gauge",
+        "Member zones of a catalog zone.",
+    );
+    for (c, members, _) in &counts {
+        let _ = writeln!(
+            out,
+            "secondary53_catalog_members{{catalog=\"{c}\"}} {members}"
+        );
+    }
+    header(
+        out,
+        "secondary53_catalog_members_serving",
+        "gauge",
+        "Member zones of a catalog zone that are served (not loading or expired).",
+    );
+    for (c, _, serving) in &counts {
+        let _ = writeln!(
+            out,
+            "secondary53_catalog_members_serving{{catalog=\"{c}\"}} {serving}"
+        );
+    }
+}
+
 fn describe(name: &str) -> (&'static str, &'static str) {
     match name {
         "secondary53_transfers_total" => ("counter", "Transfers in, by kind and result."),
+        "secondary53_catalog_refused_total" => (
+            "counter",
+            "Catalog zone versions refused (no version, unsupported version, two PTRs at a member node); the membership in force stays.",
+        ),
         "secondary53_transfer_bytes_total" => ("counter", "Bytes received in transfers."),
         "secondary53_transfer_records_total" => ("counter", "Records received in transfers."),
         "secondary53_refresh_checks_total" => (

@@ -157,6 +157,10 @@ pub struct Server {
     pending: Vec<PendingZone>,
     reload_tx: mpsc::Sender<ReloadRequest>,
     reload_rx: mpsc::Receiver<ReloadRequest>,
+    /// The catalogs' content in force.
+    consumer: crate::catalog::consumer::Consumer,
+    /// The member zones of the catalogs, as they run.
+    member_zones: Vec<ZoneConfig>,
     /// The Route 53 request budget shared by every mirror of the process.
     budget: Arc<crate::mirror::budget::RequestBudget>,
 }
@@ -292,10 +296,15 @@ fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalL
 /// At start: drops the journal consumers of zones that are in the store
 /// but no longer configured (the consumers of configured zones without a
 /// mirror are dropped as those zones load).
-fn drop_unconfigured_consumers(config: &Config, ctx: &TaskContext) -> Result<(), ServerError> {
+fn drop_unconfigured_consumers(
+    config: &Config,
+    members: &[ZoneConfig],
+    ctx: &TaskContext,
+) -> Result<(), ServerError> {
     let configured: std::collections::HashSet<String> = config
         .zones
         .iter()
+        .chain(members)
         .map(|z| crate::zone::owner_key(&z.name))
         .collect();
     let consumers = ctx
@@ -354,6 +363,48 @@ async fn spawn_zone(
     }
 }
 
+/// Reads every configured catalog's stored content and plans its members
+/// against the membership stored.
+fn catalog_plan(
+    consumer: &mut crate::catalog::consumer::Consumer,
+    config: &Config,
+    ctx: &TaskContext,
+) -> Result<crate::catalog::consumer::Plan, StoreError> {
+    consumer.retain(config);
+    let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+    for c in &config.catalogs {
+        let apex = crate::zone::owner_key(&c.name);
+        match consumer.read(&store, &apex) {
+            Ok(_) => {}
+            Err(crate::catalog::consumer::ReadError::Refused(e)) => {
+                tracing::warn!(catalog = %apex, error = %e,
+                    "catalog version refused; the membership in force stays");
+                ctx.metrics.catalog_refused(&apex);
+            }
+            Err(crate::catalog::consumer::ReadError::Store(e)) => return Err(e),
+        }
+    }
+    let stored = store.catalog_members()?;
+    Ok(consumer.plan(config, &stored))
+}
+
+/// The control socket's and metrics' view of a plan.
+fn catalog_view(plan: &crate::catalog::consumer::Plan) -> crate::catalog::CatalogView {
+    crate::catalog::CatalogView {
+        catalogs: plan.serials.clone(),
+        members: plan
+            .zones
+            .iter()
+            .map(|z| {
+                (
+                    crate::zone::owner_key(&z.name),
+                    (z.catalog.clone().unwrap_or_default(), z.group.clone()),
+                )
+            })
+            .collect(),
+    }
+}
+
 impl Server {
     /// Parses TOML configuration text and builds a server from it.
     pub fn from_toml(text: &str) -> Result<Server, ServerError> {
@@ -408,7 +459,22 @@ impl Server {
             zones.insert(entry);
             pending.push(p);
         }
-        drop_unconfigured_consumers(&config, &ctx)?;
+        // Catalog members, from the catalogs and the membership stored: a
+        // restart serves them at once, without a transfer.
+        let mut consumer = crate::catalog::consumer::Consumer::default();
+        let plan = catalog_plan(&mut consumer, &config, &ctx)?;
+        ctx.store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())?;
+        for zc in &plan.zones {
+            let (entry, p) = build_zone(zc, &config, &ctx)?;
+            zones.insert(entry);
+            pending.push(p);
+        }
+        *zones.catalogs.write().unwrap_or_else(|p| p.into_inner()) = catalog_view(&plan);
+        let member_zones = plan.zones;
+        drop_unconfigured_consumers(&config, &member_zones, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let budget = Arc::new(crate::mirror::budget::RequestBudget::new(
@@ -423,6 +489,8 @@ impl Server {
             pending,
             reload_tx,
             reload_rx,
+            consumer,
+            member_zones,
             budget,
         })
     }
@@ -581,9 +649,25 @@ impl Server {
             let _ = r.send(());
         }
         tokio::pin!(shutdown);
+        let mut committed = self.ctx.updates.subscribe();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                update = committed.recv() => {
+                    let catalog_changed = match &update {
+                        Ok(u) => self.config.catalogs.iter().any(|c| crate::zone::owner_key(&c.name) == u.zone),
+                        // Missed updates: read every catalog again.
+                        Err(broadcast::error::RecvError::Lagged(_)) => !self.config.catalogs.is_empty(),
+                        Err(broadcast::error::RecvError::Closed) => false,
+                    };
+                    if catalog_changed {
+                        let config = self.config.clone();
+                        match self.apply(config, &mut running).await {
+                            Ok(report) => info!(report = %report, "catalog members applied"),
+                            Err(e) => tracing::error!(error = %e, "catalog members not applied"),
+                        }
+                    }
+                }
                 Some(req) = self.reload_rx.recv() => {
                     let result = self.reload(&mut running).await;
                     match &result {
@@ -678,6 +762,50 @@ impl Server {
         {
             notes.push("[server] changes need a restart".to_string());
         }
+        let report = self.apply(new, running).await?;
+        notes.insert(0, report);
+        Ok(notes.join("; "))
+    }
+
+    /// Runs the zones of `new` and the members of its catalogs, against
+    /// those running: new ones start, removed ones stop, changed ones
+    /// restart from the store. Catalog members removed or reset lose their
+    /// data (after their task stopped). Returns a report.
+    async fn apply(
+        &mut self,
+        new: Config,
+        running: &mut std::collections::HashMap<String, RunningZone>,
+    ) -> Result<String, String> {
+        let plan = catalog_plan(&mut self.consumer, &new, &self.ctx).map_err(|e| e.to_string())?;
+        let dropped = plan.dropped();
+        // Stop the dropped members before their data goes.
+        for apex in &dropped {
+            if let Some(old) = running.remove(apex) {
+                old.task.abort();
+                if let Some(m) = old.mirror {
+                    m.abort();
+                    let _ = m.await;
+                }
+                let _ = old.task.await;
+            }
+        }
+        self.ctx
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .save_catalog_members(&plan.resolution.members, &plan.serials, &dropped)
+            .map_err(|e| e.to_string())?;
+        for (member, catalog) in &plan.resolution.removed {
+            info!(zone = %member, %catalog, "catalog member removed with its data (Route 53 hosted zone left as is)");
+        }
+        for member in &plan.resolution.reset {
+            info!(zone = %member, "catalog member reset: its data removed, transferred anew");
+        }
+        for member in &plan.resolution.added {
+            info!(zone = %member, "catalog member added");
+        }
+        let view = catalog_view(&plan);
+        let members = plan.zones;
         let keys = key_signers(&new).map_err(|e| e.to_string())?;
         let keys_changed = self.config.keys != new.keys;
         let r53_changed = self.config.route53 != new.route53;
@@ -686,14 +814,16 @@ impl Server {
             .config
             .zones
             .iter()
+            .chain(&self.member_zones)
             .map(|z| (crate::zone::owner_key(&z.name), z))
             .collect();
         // Build every new or changed zone first: an error leaves all as it was.
         let mut built = Vec::new();
-        for zc in &new.zones {
+        for zc in new.zones.iter().chain(&members) {
             let apex = crate::zone::owner_key(&zc.name);
             let changed = match old_zones.get(&apex) {
                 None => true,
+                Some(_) if !running.contains_key(&apex) => true,
                 Some(old) => {
                     **old != *zc
                         || (keys_changed && (zc.key.is_some() || zc.notify_key.is_some()))
@@ -739,8 +869,15 @@ impl Server {
         let new_apexes: std::collections::HashSet<String> = new
             .zones
             .iter()
+            .chain(&members)
             .map(|z| crate::zone::owner_key(&z.name))
             .collect();
+        for apex in &dropped {
+            if !new_apexes.contains(apex) {
+                self.zones.remove(apex);
+                removed += 1;
+            }
+        }
         let gone: Vec<String> = running
             .keys()
             .filter(|a| !new_apexes.contains(*a))
@@ -766,11 +903,15 @@ impl Server {
             drop_consumers(&self.ctx, &apex, &limits);
         }
         self.config = new;
-        notes.insert(
-            0,
-            format!("{added} added, {changed} changed, {removed} removed"),
-        );
-        Ok(notes.join("; "))
+        self.member_zones = members;
+        *self
+            .zones
+            .catalogs
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = view;
+        Ok(format!(
+            "{added} added, {changed} changed, {removed} removed"
+        ))
     }
 }
 

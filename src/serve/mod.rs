@@ -92,6 +92,8 @@ pub struct Zones {
     pub log_limit: LogLimiter,
     /// NSID and cookie settings.
     pub edns: options::EdnsSettings,
+    /// Catalog zones and their members, for status and metrics.
+    pub catalogs: RwLock<crate::catalog::CatalogView>,
     /// Bumped (before `generation`) whenever a zone is added or removed:
     /// a query worker's view rebuilds its index of zones only then, and
     /// otherwise looks at each zone's snapshot and state alone.
@@ -110,6 +112,7 @@ impl Zones {
             rrl: None,
             log_limit: LogLimiter::default(),
             edns: options::EdnsSettings::default(),
+            catalogs: RwLock::new(Default::default()),
             membership: AtomicU64::new(0),
         }
     }

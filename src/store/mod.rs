@@ -8,6 +8,7 @@
 //!
 //! The store is synchronous; the server calls it from blocking tasks.
 
+mod catalog;
 mod health;
 mod journal;
 mod lock;

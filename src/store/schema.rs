@@ -100,6 +100,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mirror_state ADD COLUMN hosted_zone_id TEXT;
     ALTER TABLE mirror_state ADD COLUMN pending_change TEXT;
     "#,
+    // 5: catalog zones (RFC 9432): who owns each member zone, and the catalog
+    // serial the membership was last derived from (store/catalog.rs).
+    r#"
+    CREATE TABLE catalog_member (
+        member    TEXT PRIMARY KEY,      -- member zone apex, lowercase FQDN
+        catalog   TEXT NOT NULL,         -- owning catalog's apex
+        unique_id TEXT NOT NULL,         -- label of its member node
+        grp       TEXT                   -- its group property
+    ) WITHOUT ROWID;
+    CREATE TABLE catalog_state (
+        catalog TEXT PRIMARY KEY,
+        serial  INTEGER                  -- catalog serial the membership follows
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.

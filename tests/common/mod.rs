@@ -249,6 +249,9 @@ pub struct BindOptions {
     /// Extra statements inserted verbatim into the `options { }` block, e.g.
     /// `minimal-responses no-auth;` (each ending in `;`).
     pub extra_options: String,
+    /// More primary zones `(name, master-file text)`, configured as the
+    /// main one (ACLs, NOTIFY); update them with [`Bind::update_zone`].
+    pub extra_zones: Vec<(String, String)>,
 }
 
 impl BindOptions {
@@ -263,6 +266,7 @@ impl BindOptions {
             notify_to: Vec::new(),
             sign_notify: false,
             extra_options: String::new(),
+            extra_zones: Vec::new(),
         }
     }
 }
@@ -296,6 +300,10 @@ impl Bind {
             child: None,
         };
         fs::write(bind.zone_file(), &bind.opts.zone_text).expect("write zone file for named");
+        for (i, (_, text)) in bind.opts.extra_zones.iter().enumerate() {
+            fs::write(bind.dir.path().join(format!("extra-{i}.db")), text)
+                .expect("write extra zone file for named");
+        }
         fs::write(bind.conf_path(), bind.named_conf()).expect("write named.conf");
 
         let check = Command::new(tool("named-checkconf"))
@@ -374,6 +382,12 @@ impl Bind {
     /// BIND increments the SOA serial itself. Panics with nsupdate's output
     /// if the update fails.
     pub fn update(&self, commands: &str) {
+        self.update_zone(&self.zone.clone(), commands)
+    }
+
+    /// [`Bind::update`] of another zone of this server (one of
+    /// `extra_zones`).
+    pub fn update_zone(&self, zone: &str, commands: &str) {
         let mut child = Command::new(tool("nsupdate"))
             .args(["-t", "5"])
             .args(self.key_args())
@@ -385,7 +399,7 @@ impl Bind {
         let script = format!(
             "server 127.0.0.1 {}\nzone {}\n{}\nsend\n",
             self.port,
-            self.zone,
+            zone_without_dot(zone),
             commands.trim_end()
         );
         child
@@ -521,6 +535,20 @@ controls {{ }};
             zone = self.zone,
             file = self.zone_file().display(),
         ));
+        for (i, (zone, _)) in o.extra_zones.iter().enumerate() {
+            conf.push_str(&format!(
+                r#"zone "{zone}" {{
+    type primary;
+    file "{file}";
+    allow-query {{ any; }};
+    allow-transfer {{ {transfer_acl} }};
+    allow-update {{ {update_acl} }};
+{notify}}};
+"#,
+                zone = zone_without_dot(zone),
+                file = self.dir.path().join(format!("extra-{i}.db")).display(),
+            ));
+        }
         conf
     }
 
