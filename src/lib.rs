@@ -37,6 +37,8 @@
 //!   pure response interpreter.
 //! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
 //!   HMAC algorithms and truncated MACs.
+//! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
+//!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
@@ -67,6 +69,7 @@ pub mod serial;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tsig;
 pub mod xfr;
 pub mod zone;

@@ -22,6 +22,7 @@ pub mod moto;
 pub mod net;
 pub mod nsd;
 pub mod pdns;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -248,6 +249,8 @@ pub struct BindOptions {
     /// Extra statements inserted verbatim into the `options { }` block, e.g.
     /// `minimal-responses no-auth;` (each ending in `;`).
     pub extra_options: String,
+    /// Extra top-level statements, e.g. a `tls NAME { ... };` block.
+    pub extra_config: String,
 }
 
 impl BindOptions {
@@ -262,6 +265,7 @@ impl BindOptions {
             notify_to: Vec::new(),
             sign_notify: false,
             extra_options: String::new(),
+            extra_config: String::new(),
         }
     }
 }
@@ -478,6 +482,7 @@ controls {{ }};
             provide_ixfr = if o.provide_ixfr { "yes" } else { "no" },
             extra = o.extra_options,
         ));
+        conf.push_str(&o.extra_config);
         let key_name = o.tsig.as_ref().map(|(name, _, _)| name.as_str());
         if let Some((name, algorithm, secret)) = &o.tsig {
             conf.push_str(&format!(
