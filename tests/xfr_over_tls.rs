@@ -13,6 +13,9 @@
 mod common;
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::bind_secondary::BindSecondary;
@@ -300,4 +303,85 @@ fn bind_secondary_pulls_from_secondary53_over_tls() {
         sec.log()
     );
     assert_zones_equal(ZONE, &bind.axfr(), &zone_dump(&sec, ZONE));
+}
+
+/// An AXFR request for `zone` (id 0x5353, no EDNS), TCP-framed.
+fn axfr_request(zone: &str) -> Vec<u8> {
+    let mut m = vec![0x53, 0x53, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in zone.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 252, 0, 1]);
+    let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&m);
+    framed
+}
+
+/// Sends an AXFR over TLS to 127.0.0.1:`port`, offering `alpn`; returns
+/// the RCODE of the first answer.
+fn axfr_rcode_over_tls(port: u16, ca: &std::path::Path, alpn: &[&[u8]]) -> u8 {
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from(SERVER_NAME).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(&axfr_request(ZONE)).unwrap();
+    tls.flush().unwrap();
+    let mut len = [0u8; 2];
+    tls.read_exact(&mut len).unwrap();
+    let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    tls.read_exact(&mut msg).unwrap();
+    assert_eq!(&msg[..2], &[0x53, 0x53], "the answer to our request");
+    msg[3] & 0x0f
+}
+
+/// RFC 9103 section 7.1: a transfer over TLS needs ALPN "dot" (as BIND
+/// checks): the same request without ALPN is REFUSED, with it answered.
+#[test]
+fn transfer_over_tls_needs_alpn_dot() {
+    let pki = TestPki::new();
+    let port = free_port();
+    let tls_port = free_port();
+    let dir = tempfile::Builder::new()
+        .prefix("sec53-xot-alpn-")
+        .tempdir()
+        .unwrap();
+    let zone_path = dir.path().join("example.com.zone");
+    fs::write(&zone_path, zone_text(ZONE, SERIAL, "192.0.2.80")).unwrap();
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\
+         listen_tls = [\"127.0.0.1:{tls_port}\"]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n\n\
+         [[zone]]\nname = \"{ZONE}\"\nfile = \"{}\"\nallow_transfer = [\"127.0.0.1 tls\"]\n",
+        dir.path().join("var").display(),
+        pki.path("leaf.pem").display(),
+        pki.path("leaf.key").display(),
+        zone_path.display(),
+    );
+    let mut sec = Secondary::start(dir.path(), &config);
+    sec.wait_for_log("zone file loaded", Duration::from_secs(10));
+    let ca = pki.path("ca.pem");
+    assert_eq!(
+        axfr_rcode_over_tls(tls_port, &ca, &[b"dot"]),
+        0,
+        "NOERROR with ALPN dot"
+    );
+    assert_eq!(
+        axfr_rcode_over_tls(tls_port, &ca, &[]),
+        5,
+        "REFUSED without ALPN"
+    );
+    sec.wait_for_log("transfer refused: TLS without ALPN", Duration::from_secs(5));
 }

@@ -226,3 +226,56 @@ fn unreadable_files_name_profile_and_path() {
         .to_string();
     assert!(e.contains("tls_cert_file and tls_key_file"), "{e}");
 }
+
+/// Mutual TLS: with `cert_file` and `key_file` the client presents its
+/// certificate to a primary that requires one; without them the primary
+/// refuses the handshake.
+#[tokio::test]
+async fn client_certificate_is_presented_when_configured() {
+    let pki = Pki::new();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    let client_verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_file(pki.path("leaf.pem")).unwrap()],
+            PrivateKeyDer::from_pem_file(pki.path("leaf.key")).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![ALPN_DOT.to_vec()];
+    let config = Arc::new(config);
+
+    for with_cert in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            acceptor.accept(tcp).await.map(|_| ())
+        });
+        let mut p = pki.profile();
+        if with_cert {
+            p.cert_file = Some(pki.path("leaf.pem"));
+            p.key_file = Some(pki.path("leaf.key"));
+        }
+        let client = TlsClient::new(&p).unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        // TLS 1.3: the client finishes before the server has checked its
+        // certificate; the server's side tells.
+        let _ = client.connect(tcp, addr).await;
+        let accepted = server.await.unwrap();
+        assert_eq!(
+            accepted.is_ok(),
+            with_cert,
+            "with_cert={with_cert}: {accepted:?}"
+        );
+    }
+}
