@@ -30,7 +30,9 @@
 //!
 //! - [`config`]: the TOML schema and its validation.
 //! - [`serial`]: RFC 1982 serial arithmetic.
-//! - [`zone`]: records in stored form, deltas, the full-zone diff.
+//! - [`zone`]: records in stored form, deltas, the full-zone diff; their
+//!   presentation format ([`zone::presentation`]) and the zone digest
+//!   ZONEMD (RFC 8976, [`zone::zonemd`]).
 //! - [`store`]: the SQLite store: current records, versions, the journal
 //!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
@@ -53,7 +55,8 @@
 //!
 //! A NOTIFY arrives in [`server`], is checked by [`notify`], wakes the zone's
 //! task in [`schedule`], which asks [`xfr`] for the changes and commits them
-//! through [`store`].
+//! through [`store`] (with `verify_zonemd`, only a version its ZONEMD
+//! verifies).
 
 #![warn(missing_docs)]
 

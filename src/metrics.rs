@@ -445,6 +445,38 @@ impl Metrics {
         }
         header(
             &mut out,
+            "secondary53_route53_unsent_rrsets",
+            "gauge",
+            "RRsets of the zone not mirrored (over a Route 53 limit or quota, held by an alias, rejected).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_unsent_rrsets{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.unsent.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
+            "secondary53_route53_budget_waits_total",
+            "counter",
+            "Route 53 requests that waited for the shared request budget (max_requests_per_second).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_budget_waits_total{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.budget_waits.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
             "secondary53_route53_lag_versions",
             "gauge",
             "Zone versions not yet accepted by Route 53.",
@@ -569,6 +601,14 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_transfers_refused_total" => (
             "counter",
             "Transfers in not committed (the previous version kept serving), by reason.",
+        ),
+        "secondary53_zonemd_failures_total" => (
+            "counter",
+            "Versions not committed because their ZONEMD did not verify them (verify_zonemd).",
+        ),
+        "secondary53_zonemd_verified_total" => (
+            "counter",
+            "Versions verified by their ZONEMD before they committed (verify_zonemd).",
         ),
         _ => ("counter", "Events."),
     }
@@ -781,9 +821,9 @@ pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String
         let mut out = BTreeMap::new();
         for n in names {
             let latest = s.latest_seq(&n).unwrap_or(0);
-            match s.consumer(&n, crate::mirror::replay::CONSUMER) {
-                Ok(Some(c)) => {
-                    out.insert(n, latest - c);
+            match crate::mirror::replay::lag(&s, &n) {
+                Ok(Some(lag)) => {
+                    out.insert(n, lag);
                 }
                 Ok(None) => {
                     out.insert(n, latest);

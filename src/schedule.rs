@@ -32,6 +32,7 @@ use crate::store::{
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
+use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, soa_fields};
 
 /// The store, shared by all zone tasks (used from blocking tasks).
@@ -665,6 +666,15 @@ impl ZoneTask {
                             let reason = e.to_string();
                             return self.axfr(primary, Some(reason)).await;
                         }
+                        Err(RefreshError::Zonemd(e)) if kind == "IXFR" => {
+                            // Our copy with the deltas applied is not the
+                            // primary's zone (a journal gone wrong on either
+                            // side): the whole zone may still verify.
+                            warn!(zone = %self.apex, peer = %primary.addr,
+                                "the zone after the IXFR does not verify by ZONEMD; falling back to AXFR");
+                            self.count_refused("zonemd");
+                            return self.axfr(primary, Some(e.to_string())).await;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -748,6 +758,38 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
+        let verify_zonemd = self.config.verify_zonemd;
+        // A full zone is verified before anything is written; the deltas
+        // of an IXFR inside the commit's transaction, on the zone they
+        // make (RFC 8976 section 4: before the version is used).
+        let (transfer, mut zonemd) = match transfer {
+            Transfer::Full {
+                records,
+                ixfr_style,
+            } if verify_zonemd => {
+                let apex = self.apex.clone();
+                let (records, verified) = tokio::task::spawn_blocking(move || {
+                    let verified = crate::zone::zonemd::verify(&apex, &records);
+                    (records, verified)
+                })
+                .await
+                .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                match verified {
+                    Ok(status) => (
+                        Transfer::Full {
+                            records,
+                            ixfr_style,
+                        },
+                        Some(status),
+                    ),
+                    Err(e) => {
+                        let serial = records.first().and_then(Rr::soa_serial).unwrap_or(0);
+                        return Err(self.zonemd_failed(primary, kind, serial, e));
+                    }
+                }
+            }
+            t => (t, None),
+        };
         let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
         let new_soa = match &transfer {
             Transfer::Full { records, .. } => records.first().cloned(),
@@ -775,7 +817,7 @@ impl ZoneTask {
         // read back from SQLite nor held twice.
         let current = self.shared.snapshot();
         let first_version = self.soa.is_none();
-        let (summary, snapshot): (CommitSummary, ZoneSnapshot) = self
+        let committed = self
             .with_store(move |s| match transfer {
                 Transfer::Full { records, .. } if first_version => {
                     // Both cores: the snapshot is indexed from the sorted
@@ -793,7 +835,7 @@ impl ZoneTask {
                         (None, Ok(snapshot)) => snapshot,
                         (None, Err(_)) => ZoneSnapshot::from_sorted(&apex, &records),
                     };
-                    Ok((summary, snapshot))
+                    Ok((summary, snapshot, None))
                 }
                 Transfer::Full { records, .. } => {
                     let (summary, applied) = s.commit_axfr_applied(&apex, records, &info)?;
@@ -801,12 +843,17 @@ impl ZoneTask {
                         Applied::Whole(records) => ZoneSnapshot::new(&apex, records),
                         Applied::Delta { removed, added } => current.apply(&removed, &added),
                     };
-                    Ok((summary, snapshot))
+                    Ok((summary, snapshot, None))
                 }
                 Transfer::Incremental { deltas } => {
                     // The journal keeps every version; the snapshot takes
                     // their net change at once.
-                    let summary = s.commit_ixfr(&apex, &deltas, &info)?;
+                    let (summary, status) = if verify_zonemd {
+                        let (summary, status) = s.commit_ixfr_verified(&apex, &deltas, &info)?;
+                        (summary, Some(status))
+                    } else {
+                        (s.commit_ixfr(&apex, &deltas, &info)?, None)
+                    };
                     let snapshot = match crate::zone::merge_deltas(&deltas, |r| {
                         current.class_and_ttl(r)
                     }) {
@@ -818,16 +865,30 @@ impl ZoneTask {
                         }
                         None => (*current).clone(),
                     };
-                    Ok((summary, snapshot))
+                    Ok((summary, snapshot, status))
                 }
                 Transfer::UpToDate { .. } => {
                     Err(StoreError::TaskFailed("nothing to commit".into()))
                 }
             })
-            .await?;
+            .await;
+        let (summary, snapshot): (CommitSummary, ZoneSnapshot) = match committed {
+            Ok((summary, snapshot, status)) => {
+                zonemd = zonemd.or(status);
+                (summary, snapshot)
+            }
+            Err(StoreError::Zonemd { source, .. }) => {
+                let serial = new_soa.soa_serial().unwrap_or(0);
+                return Err(self.zonemd_failed(primary, kind, serial, source));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let commit_ms = commit_started.elapsed().as_millis() as u64;
         self.store_write_ok();
         report_trim(&self.metrics, &self.apex, &summary.trim);
+        if let Some(status) = &zonemd {
+            self.zonemd_passed(summary.serial_to, status);
+        }
         self.timers = timers;
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
@@ -886,6 +947,47 @@ impl ZoneTask {
         });
         self.notify_downstream();
         Ok(())
+    }
+
+    /// A version whose ZONEMD verified it, or that had nothing to verify.
+    fn zonemd_passed(&self, serial: u32, status: &ZonemdStatus) {
+        match status {
+            ZonemdStatus::Verified { algorithm, .. } => {
+                info!(zone = %self.apex, serial, algorithm = algorithm.name(), "ZONEMD verified");
+                self.metrics.add(
+                    "secondary53_zonemd_verified_total",
+                    &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+                    1,
+                );
+            }
+            ZonemdStatus::Absent => {
+                debug!(zone = %self.apex, serial, "no ZONEMD at the apex; nothing to verify");
+            }
+            ZonemdStatus::Unsupported { records } => {
+                info!(zone = %self.apex, serial, records,
+                    "ZONEMD present, none of a supported scheme and hash algorithm (SIMPLE with SHA384 or SHA512); not verified");
+            }
+        }
+    }
+
+    /// A version whose ZONEMD does not verify it: not committed (nothing
+    /// was written), logged and counted; the previous version keeps
+    /// serving.
+    fn zonemd_failed(
+        &self,
+        primary: &Primary,
+        kind: &str,
+        serial: u32,
+        e: ZonemdError,
+    ) -> RefreshError {
+        warn!(zone = %self.apex, peer = %primary.addr, kind, serial, error = %e,
+            "ZONEMD verification failed; version not committed, the previous version keeps serving");
+        self.metrics.add(
+            "secondary53_zonemd_failures_total",
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            1,
+        );
+        RefreshError::Zonemd(e)
     }
 
     /// NOTIFY every `also_notify` target about the current version.
@@ -1115,6 +1217,9 @@ pub enum RefreshError {
         /// The transfer's serial.
         theirs: u32,
     },
+    /// The version's ZONEMD does not verify it (RFC 8976 section 4).
+    #[error(transparent)]
+    Zonemd(ZonemdError),
     /// An incremental transfer would grow the zone past `max_records`.
     #[error(
         "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
@@ -1139,6 +1244,7 @@ impl RefreshError {
             RefreshError::NothingToCommit => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
+            RefreshError::Zonemd(_) => Some("zonemd"),
         }
     }
 }
