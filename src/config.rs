@@ -196,6 +196,37 @@ pub struct ServerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of the TLS listeners.
     pub tls_key_file: Option<PathBuf>,
+    /// Pacing of refresh checks over all zones: SOA probes per second,
+    /// transfers in at once.
+    pub pacing: RefreshPacing,
+}
+
+/// Refresh pacing over all zones (`[server]` options), as BIND's
+/// `serial-query-rate`, `transfers-in` and `transfers-per-ns`: thousands
+/// of zones never probe or transfer in one burst. See [`crate::pacing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshPacing {
+    /// SOA probes per second over all zones (default 100; BIND's 20 is
+    /// made for hosts with fewer zones: 10,000 zones refreshing hourly need
+    /// about 3 a second, and a restart of a large fleet catches up 5 times
+    /// faster). Probes for a NOTIFY go first.
+    pub serial_query_rate: u32,
+    /// Transfers in at once over all primaries (default 10, as BIND's
+    /// `transfers-in`).
+    pub transfers_in: usize,
+    /// Transfers in at once from one primary address (default 2, as BIND's
+    /// `transfers-per-ns`).
+    pub transfers_per_primary: usize,
+}
+
+impl Default for RefreshPacing {
+    fn default() -> Self {
+        RefreshPacing {
+            serial_query_rate: 100,
+            transfers_in: 10,
+            transfers_per_primary: 2,
+        }
+    }
 }
 
 /// Limits that keep floods (idle or slow TCP clients, many transfers out,
@@ -741,6 +772,9 @@ struct RawServer {
     transfers_out: Option<Spanned<usize>>,
     transfer_out_timeout: Option<Spanned<u64>>,
     log_rate_limit: Option<Spanned<u32>>,
+    serial_query_rate: Option<Spanned<u32>>,
+    transfers_in: Option<Spanned<usize>>,
+    transfers_per_primary: Option<Spanned<usize>>,
     rrl: Option<Spanned<RawRrl>>,
     #[serde(default)]
     listen_tls: Vec<Spanned<String>>,
@@ -1037,6 +1071,23 @@ impl Config {
                         "[server] listen_tls needs tls_cert_file and tls_key_file (PEM)".into(),
                     ));
                 }
+                let p = RefreshPacing::default();
+                let pacing = RefreshPacing {
+                    serial_query_rate: at_least_one(
+                        &s.serial_query_rate,
+                        "serial_query_rate",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.serial_query_rate),
+                    transfers_in: at_least_one(&s.transfers_in, "transfers_in", &err_at)?
+                        .unwrap_or(p.transfers_in),
+                    transfers_per_primary: at_least_one(
+                        &s.transfers_per_primary,
+                        "transfers_per_primary",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.transfers_per_primary),
+                };
                 ServerConfig {
                     listen_tls,
                     tls_cert_file: s.tls_cert_file,
@@ -1048,6 +1099,7 @@ impl Config {
                     udp_workers,
                     metrics,
                     limits,
+                    pacing,
                     rrl,
                 }
             }
@@ -1751,6 +1803,40 @@ allow_notify = ["192.0.2.0/24"]
             "transfer_out_timeout",
             "log_rate_limit",
         ] {
+            let e = parse(&format!("{base}{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{key}: {e}");
+            assert!(e.contains(&format!("{key} must be at least 1")), "{e}");
+        }
+    }
+
+    #[test]
+    fn refresh_pacing_defaults_and_validates() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.server.pacing, RefreshPacing::default());
+        assert_eq!(
+            (
+                c.server.pacing.serial_query_rate,
+                c.server.pacing.transfers_in,
+                c.server.pacing.transfers_per_primary
+            ),
+            (100, 10, 2)
+        );
+        let c = parse(&format!(
+            "{base}serial_query_rate = 7\ntransfers_in = 3\ntransfers_per_primary = 1\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.server.pacing,
+            RefreshPacing {
+                serial_query_rate: 7,
+                transfers_in: 3,
+                transfers_per_primary: 1
+            }
+        );
+        for key in ["serial_query_rate", "transfers_in", "transfers_per_primary"] {
             let e = parse(&format!("{base}{key} = 0\n"))
                 .unwrap_err()
                 .to_string();

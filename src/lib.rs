@@ -42,7 +42,8 @@
 //! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
 //!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
-//! - [`schedule`]: the per-zone refresh/retry/expire task.
+//! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
+//!   SOA probe rate and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
@@ -67,6 +68,7 @@ pub mod log_limit;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;
+pub mod pacing;
 pub mod schedule;
 pub mod serial;
 pub mod serve;

@@ -47,6 +47,8 @@ pub struct Metrics {
     rrl_evictions: AtomicU64,
     /// The flood limits: how often each triggered.
     pub limits: LimitCounters,
+    /// Refresh pacing: probes and transfers in waiting and running.
+    pub pacing: std::sync::Arc<crate::pacing::PacingCounters>,
 }
 
 /// Counters of the limits on connections and transfers out. Atomics, not
@@ -489,6 +491,7 @@ impl Metrics {
             );
         }
         self.limits.render(&mut out);
+        render_pacing(&self.pacing, &mut out);
         header(
             &mut out,
             "secondary53_log_lines_suppressed_total",
@@ -611,6 +614,56 @@ fn describe(name: &str) -> (&'static str, &'static str) {
             "Versions verified by their ZONEMD before they committed (verify_zonemd).",
         ),
         _ => ("counter", "Events."),
+    }
+}
+
+fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
+    let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, kind, help, value) in [
+        (
+            "secondary53_soa_probes_total",
+            "counter",
+            "SOA probes sent by refresh checks.",
+            v(&c.probes),
+        ),
+        (
+            "secondary53_soa_probes_waiting",
+            "gauge",
+            "SOA probes waiting for their slot (serial_query_rate).",
+            v(&c.probes_waiting),
+        ),
+        (
+            "secondary53_transfers_in_running",
+            "gauge",
+            "Transfers in running now.",
+            v(&c.transfers_running),
+        ),
+        (
+            "secondary53_transfers_in_waiting",
+            "gauge",
+            "Transfers in waiting for a slot (transfers_in, transfers_per_primary).",
+            v(&c.transfers_waiting),
+        ),
+    ] {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        out,
+        "secondary53_pacing_waits_total",
+        "counter",
+        "Refresh work that waited for a pacing limit, by limit.",
+    );
+    for (limit, n) in [
+        ("serial_query_rate", &c.waited_probe_rate),
+        ("transfers_in", &c.waited_transfers_in),
+        ("transfers_per_primary", &c.waited_transfers_per_primary),
+    ] {
+        let _ = writeln!(
+            out,
+            "secondary53_pacing_waits_total{{limit=\"{limit}\"}} {}",
+            v(n)
+        );
     }
 }
 

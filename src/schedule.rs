@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
+use crate::pacing::{Pacer, Urgency};
 use crate::serial::Serial;
 use crate::store::{
     Applied, CommitInfo, CommitSummary, Store, StoreError, StoreHealth, TrimReport, VersionKind,
@@ -204,6 +205,8 @@ pub struct TaskContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the store takes writes (logged once per run of failures).
     pub store_health: Arc<StoreHealth>,
+    /// The SOA probe rate and transfer-in slots every zone shares.
+    pub pacer: Arc<Pacer>,
 }
 
 /// The zone task.
@@ -219,11 +222,26 @@ pub struct ZoneTask {
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
     store_health: Arc<StoreHealth>,
+    pacer: Arc<Pacer>,
+    /// The first check after load, when it was due at load: spread over
+    /// [`START_JITTER_MAX`] so a restart after a long stop does not probe
+    /// every zone at once. None once that check has run.
+    first_check: Option<i64>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
     last_refresh: Option<i64>,
     last_failure: Option<i64>,
+}
+
+/// What a check was granted by the pacer before it started.
+enum Paced {
+    /// Nothing yet: the check waits for its own slots.
+    Nothing,
+    /// The SOA probe's slot.
+    Probe,
+    /// The transfer slots of the first primary (a zone with no data).
+    Transfer(crate::pacing::TransferPermit),
 }
 
 /// Why a refresh attempt ended without a new version.
@@ -316,7 +334,7 @@ impl ZoneTask {
         for p in &mut primaries {
             p.progress = Some(shared.transfer_progress.clone());
         }
-        let task = ZoneTask {
+        let mut task = ZoneTask {
             name: config.name.clone(),
             config,
             apex,
@@ -328,11 +346,20 @@ impl ZoneTask {
             notify_signer,
             metrics,
             store_health: ctx.store_health.clone(),
+            pacer: ctx.pacer.clone(),
+            first_check: None,
             timers,
             soa,
             last_refresh: state.last_refresh,
             last_failure: state.last_failure,
         };
+        task.first_check = first_check_at(
+            lifecycle == ZoneLifecycle::Serving,
+            task.next_check(),
+            now,
+            task.timers.1,
+            rand::random::<f64>(),
+        );
         Ok((task, shared))
     }
 
@@ -341,6 +368,9 @@ impl ZoneTask {
     /// or come at once when none failed since (the server was down when it
     /// expired).
     fn next_check(&self) -> i64 {
+        if let Some(at) = self.first_check {
+            return at;
+        }
         let (refresh, retry, _) = self.timers;
         let next = match (self.soa.is_some(), self.last_refresh, self.last_failure) {
             (false, _, Some(f)) => f + i64::from(retry),
@@ -396,12 +426,14 @@ impl ZoneTask {
             let sleep = Duration::from_secs(wake.saturating_sub(now).max(0) as u64);
             let mut force = false;
             let mut check = next <= now;
+            let mut urgency = Urgency::Timer;
             if !check {
                 tokio::select! {
                     cmd = self.commands.recv() => match cmd {
                         None => return,
                         Some(cmd) => {
                             check = true;
+                            urgency = Urgency::Urgent;
                             force |= self.note_command(&cmd);
                         }
                     },
@@ -413,11 +445,50 @@ impl ZoneTask {
             // Merge every command already queued into this one check.
             while let Ok(cmd) = self.commands.try_recv() {
                 check = true;
+                urgency = Urgency::Urgent;
                 force |= self.note_command(&cmd);
             }
-            if check {
-                self.refresh(force).await;
+            if !check {
+                continue;
             }
+            // A check due by a timer waits for its pacing slot here, where
+            // a NOTIFY or an operator command arriving meanwhile turns it
+            // into an urgent check that jumps the queue.
+            let mut paced = Paced::Nothing;
+            if urgency == Urgency::Timer
+                && let Some(first) = self.primaries.first().map(|p| p.addr)
+            {
+                let pacer = self.pacer.clone();
+                let has_data = self.soa.is_some();
+                let wait = async move {
+                    if has_data {
+                        pacer.soa_probe(Urgency::Timer).await;
+                        Paced::Probe
+                    } else {
+                        Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
+                    }
+                };
+                tokio::select! {
+                    p = wait => paced = p,
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            urgency = Urgency::Urgent;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                }
+                while let Ok(cmd) = self.commands.try_recv() {
+                    urgency = Urgency::Urgent;
+                    force |= self.note_command(&cmd);
+                }
+            }
+            self.first_check = None;
+            // Boxed: the check's future (SOA probe, transfer, commit) is
+            // large, and a task that keeps it inline holds that memory
+            // while idle; with thousands of zones idle most of the time,
+            // that is most of their memory.
+            Box::pin(self.refresh(force, urgency, paced)).await;
         }
     }
 
@@ -466,19 +537,25 @@ impl ZoneTask {
 
     /// One refresh, with the bookkeeping that lets `zone status` say
     /// whether the zone has settled.
-    async fn refresh(&mut self, force_axfr: bool) {
+    async fn refresh(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
         let covers = self.begin_check();
-        self.refresh_primaries(force_axfr).await;
+        self.refresh_primaries(force_axfr, urgency, paced).await;
         self.end_check(covers);
     }
 
-    /// One refresh: each primary in order until one succeeds.
-    async fn refresh_primaries(&mut self, force_axfr: bool) {
+    /// One refresh: each primary in order until one succeeds. `paced` is
+    /// what the first primary's check was already granted.
+    async fn refresh_primaries(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
+        let mut paced = Some(paced);
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
         let mut store_failed = false;
         for primary in self.primaries.clone() {
-            match self.refresh_from(&primary, force_axfr).await {
+            let granted = paced.take().unwrap_or(Paced::Nothing);
+            match self
+                .refresh_from(&primary, force_axfr, urgency, granted)
+                .await
+            {
                 Ok(outcome) => {
                     let now = unix_now();
                     self.count_check(match outcome {
@@ -623,11 +700,32 @@ impl ZoneTask {
         }
     }
 
+    /// One check against one primary: the SOA probe, then the transfer
+    /// when the primary is newer, within the pacer's limits. A zone with no
+    /// data yet takes its transfer slot before the probe and holds it
+    /// through the transfer: its probe is always followed by a transfer,
+    /// so the transfer slots bound both (a first start of 10,000 zones is
+    /// not held to the probe rate).
     async fn refresh_from(
         &mut self,
         primary: &Primary,
         force_axfr: bool,
+        urgency: Urgency,
+        paced: Paced,
     ) -> Result<Outcome, RefreshError> {
+        let mut permit = None;
+        match paced {
+            Paced::Probe => {}
+            Paced::Transfer(p) => {
+                permit = Some(p);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing if self.soa.is_none() => {
+                permit = Some(self.pacer.transfer(primary.addr, urgency).await);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing => self.pacer.soa_probe(urgency).await,
+        }
         let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
@@ -643,6 +741,11 @@ impl ZoneTask {
             }
             return Ok(Outcome::UpToDate);
         }
+        // Held through the transfer and its commit.
+        let _permit = match permit {
+            Some(p) => p,
+            None => self.pacer.transfer(primary.addr, urgency).await,
+        };
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
@@ -1171,6 +1274,25 @@ pub fn report_trim(metrics: &crate::metrics::Metrics, apex: &str, trim: &TrimRep
     }
 }
 
+/// The widest spread, in seconds, of the first checks that are due when
+/// the zones load (a restart after a stop longer than their refresh).
+pub const START_JITTER_MAX: u32 = 60;
+
+/// When the first check after load runs, or None to follow the stored
+/// times: a served zone whose check is already due at `now` is checked at
+/// a random moment within `min(retry, START_JITTER_MAX)` seconds (`unit`
+/// in [0, 1) picks it), as BIND jitters its refresh timers; zones still
+/// fresh keep their stored time (no probe at start), and a zone with no
+/// data, or expired while the server was down, goes at once (the pacer's
+/// slots still pace it).
+fn first_check_at(serving: bool, due: i64, now: i64, retry: u32, unit: f64) -> Option<i64> {
+    if !serving || due > now {
+        return None;
+    }
+    let window = retry.min(START_JITTER_MAX);
+    Some(now + (f64::from(window) * unit.clamp(0.0, 1.0)) as i64)
+}
+
 /// The reason logged for an operator-forced full transfer.
 const RETRANSFER: &str = "retransfer requested";
 
@@ -1246,5 +1368,34 @@ impl RefreshError {
             RefreshError::TooManyRecords { .. } => Some("max_records"),
             RefreshError::Zonemd(_) => Some("zonemd"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_zone_keeps_its_stored_check_time() {
+        // Refreshed 10 minutes ago with a 1-hour refresh: due in 50 minutes.
+        assert_eq!(first_check_at(true, 4_000, 1_000, 600, 0.5), None);
+    }
+
+    #[test]
+    fn a_zone_with_no_data_or_expired_is_checked_at_once() {
+        // No data: due at 0; expired: due at its expiry, in the past.
+        assert_eq!(first_check_at(false, 0, 1_000, 10, 0.9), None);
+        assert_eq!(first_check_at(false, 900, 1_000, 3600, 0.9), None);
+    }
+
+    #[test]
+    fn due_checks_are_spread_over_the_retry_capped_window() {
+        // Due: spread over min(retry, 60 s).
+        assert_eq!(first_check_at(true, 500, 1_000, 600, 0.0), Some(1_000));
+        assert_eq!(first_check_at(true, 500, 1_000, 600, 0.5), Some(1_030));
+        assert_eq!(first_check_at(true, 1_000, 1_000, 600, 0.999), Some(1_059));
+        assert_eq!(first_check_at(true, 500, 1_000, 10, 0.5), Some(1_005));
+        // Out-of-range draws stay in the window.
+        assert_eq!(first_check_at(true, 500, 1_000, 10, 7.0), Some(1_010));
     }
 }

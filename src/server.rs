@@ -395,12 +395,17 @@ impl Server {
             metrics.enable_rrl();
         }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
+        let pacer = Arc::new(crate::pacing::Pacer::new(
+            config.server.pacing,
+            metrics.pacing.clone(),
+        ));
         let ctx = TaskContext {
             store,
             updates,
             generation,
             metrics,
             store_health: Arc::new(crate::store::StoreHealth::default()),
+            pacer,
         };
         let mut pending = Vec::new();
         for zc in &config.zones {
@@ -694,6 +699,7 @@ impl Server {
             || s_old.udp_workers != s_new.udp_workers
             || s_old.rrl != s_new.rrl
             || s_old.limits != s_new.limits
+            || s_old.pacing != s_new.pacing
         {
             notes.push("[server] changes need a restart".to_string());
         }

@@ -375,30 +375,26 @@ impl Store {
     pub fn zones(&self) -> Result<Vec<ZoneState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs
-                 FROM zone ORDER BY name",
-            )
+            .prepare(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone ORDER BY name"
+            ))
             .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ZoneState {
-                    name: r.get(0)?,
-                    serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
-                    last_refresh: r.get(2)?,
-                    last_transfer: r.get(3)?,
-                    last_failure: r.get(4)?,
-                    last_error: r.get(5)?,
-                    expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
-                })
-            })
-            .map_err(self.sq())?;
+        let rows = stmt.query_map([], zone_state_of_row).map_err(self.sq())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
     }
 
-    /// The stored state of one zone.
+    /// The stored state of one zone: one lookup by the unique name index,
+    /// so loading n zones at start costs n lookups, not n scans of every
+    /// zone's row.
     pub fn zone_state(&self, zone: &str) -> Result<Option<ZoneState>, StoreError> {
-        Ok(self.zones()?.into_iter().find(|z| z.name == zone))
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone WHERE name = ?1"
+            ))
+            .map_err(self.sq())?
+            .query_row([zone], zone_state_of_row)
+            .optional()
+            .map_err(self.sq())
     }
 
     /// The current SOA record of a zone.
@@ -1444,6 +1440,23 @@ fn set_consumer_row(
         params![zone_id, consumer, seq],
     )?;
     Ok(())
+}
+
+/// The columns of `zone` that make a [`ZoneState`], in the order
+/// [`zone_state_of_row`] reads them.
+const ZONE_STATE_COLUMNS: &str =
+    "name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs";
+
+fn zone_state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ZoneState> {
+    Ok(ZoneState {
+        name: r.get(0)?,
+        serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+        last_refresh: r.get(2)?,
+        last_transfer: r.get(3)?,
+        last_failure: r.get(4)?,
+        last_error: r.get(5)?,
+        expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
+    })
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
