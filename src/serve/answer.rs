@@ -13,11 +13,21 @@
 //! proofs for NXDOMAIN, NODATA, wildcard answers and unsigned delegations.
 //! ANY is answered minimally (RFC 8482): one RRset.
 //!
+//! DNAME (RFC 6672) as BIND does: a DNAME at an ancestor of the name (the
+//! apex included; an NS at the same node takes precedence, the topmost cut
+//! or DNAME wins) goes into the answer with its signatures, followed by a
+//! CNAME synthesized from it (the DNAME's TTL, unsigned), which is followed
+//! unless the query is for CNAME or ANY; a synthesized name too long is
+//! YXDOMAIN. CNAMEs and DNAMEs are followed at most [`MAX_RESTARTS`] times
+//! (BIND's `max-query-restarts`): one more is answered SERVFAIL with what
+//! was found, every RRset once (a loop ends there).
+//!
 //! Owner names are written as compression pointers into the question when
 //! they are the query name or one of its ancestors, and otherwise in full,
 //! compressed against the question where a suffix matches.
 //!
-//! Limitations: DNAME is served as plain data (no synthesis, RFC 6672).
+//! Limitations: an alias whose target lies in another zone served here is
+//! not followed into it (BIND follows it).
 
 use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::crypto::Digest;
@@ -41,6 +51,8 @@ pub mod rcode {
     pub const NOTIMP: u16 = 4;
     /// REFUSED
     pub const REFUSED: u16 = 5;
+    /// YXDOMAIN (RFC 2136; RFC 6672: a DNAME substitution too long)
+    pub const YXDOMAIN: u16 = 6;
     /// NOTAUTH
     pub const NOTAUTH: u16 = 9;
     /// BADVERS (extended, RFC 6891)
@@ -50,7 +62,11 @@ pub mod rcode {
 /// Our EDNS UDP payload size (the DNS flag day 2020 value).
 pub const UDP_PAYLOAD: u16 = 1232;
 
-const MAX_CNAME_CHAIN: usize = 8;
+/// CNAMEs and DNAMEs followed for one answer, at most: BIND's default
+/// `max-query-restarts`. One more met is answered SERVFAIL.
+pub const MAX_RESTARTS: usize = 11;
+/// Names looked up for one answer: the query name and one per restart.
+const MAX_CNAME_CHAIN: usize = MAX_RESTARTS + 1;
 /// Names hashed for NSEC3 proofs in one answer, at most: a deferred
 /// wildcard proof per CNAME hop (one name each) and the final proof (a
 /// closest encloser proof plus one more name: three). Never reached by a
@@ -86,6 +102,11 @@ pub struct Scratch {
     pending_proofs: Vec<(NameBuf, NameBuf)>,
     /// NSEC3 hashes computed for the answer being written.
     nsec3_hashes: usize,
+    /// Aliases (owner, CNAME or DNAME) in the answer so far: each once.
+    aliases: Vec<(NameBuf, u16)>,
+    /// A record built for the answer (TYPE..RDATA): a synthesized CNAME,
+    /// a SOA with TTL 0.
+    built: Vec<u8>,
     /// Record in [`Scratch::account`] what each response is (set by the UDP
     /// workers when response rate limiting is on; off, nothing is recorded).
     pub track_account: bool,
@@ -163,6 +184,7 @@ fn answer_with(
     scratch.nsec_added.clear();
     scratch.pending_proofs.clear();
     scratch.nsec3_hashes = 0;
+    scratch.aliases.clear();
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -501,18 +523,36 @@ fn push_set(
     true
 }
 
-/// The zone cut at or above `name` and strictly below the apex, if any: the
-/// one closest to the apex (RFC 1034 4.3.2 step 3b).
-fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<&'n [u8]> {
+/// What stops a lookup above the name's own node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cut<'n> {
+    /// A zone cut (NS) at or above the name, strictly below the apex.
+    Delegation(&'n [u8]),
+    /// A DNAME at a strict ancestor of the name (the apex included).
+    Dname(&'n [u8]),
+}
+
+/// The zone cut or DNAME above `name` (in the zone) closest to the apex
+/// (RFC 1034 4.3.2 step 3b, RFC 6672 section 3.2); at one node an NS
+/// takes precedence over a DNAME, as in BIND.
+fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<Cut<'n>> {
     let mut offs = [0usize; 128];
     let n = wire::label_offsets(name, &mut offs);
     let apex_labels = wire::label_count(&snap.apex_wire);
     let name_labels = n.saturating_sub(1);
-    // Ancestors from the apex's child down to the name itself.
-    for i in (0..name_labels.saturating_sub(apex_labels)).rev() {
+    // Ancestors from the apex down to the name itself (offs[below] is the
+    // apex).
+    let below = name_labels.saturating_sub(apex_labels);
+    for i in (0..=below).rev() {
         let candidate = &name[offs[i]..];
-        if snap.node(candidate).is_some_and(|nd| nd.has(rtype::NS)) {
-            return Some(candidate);
+        let Some(nd) = snap.node(candidate) else {
+            continue;
+        };
+        if i < below && nd.has(rtype::NS) {
+            return Some(Cut::Delegation(candidate));
+        }
+        if i > 0 && nd.has(rtype::DNAME) {
+            return Some(Cut::Dname(candidate));
         }
     }
     None
@@ -521,12 +561,29 @@ fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<&'n [u8]> {
 fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
     let qtype = o.q.qtype;
     let mut name = NameBuf::from_slice(o.q.qname());
+    // The name as spelled (the question's case, then the zone's): the
+    // prefix a DNAME keeps.
+    let mut spelled = NameBuf::from_slice(&o.q.question[..o.q.qname_len]);
     for hop in 0..MAX_CNAME_CHAIN {
         if !wire::is_subdomain(&name, &snap.apex_wire) {
             // A CNAME out of the zone: the resolver follows it.
             return;
         }
-        if let Some(cut) = find_cut(snap, &name) {
+        let cut = find_cut(snap, &name);
+        if let Some(Cut::Dname(owner)) = cut {
+            o.aa = true;
+            let owner = NameBuf::from_slice(owner);
+            scratch.record(ResponseClass::Positive, o.q.qname());
+            match dname(snap, o, out, scratch, &owner, &spelled, hop) {
+                Some((target, target_spelled)) => {
+                    name = target;
+                    spelled = target_spelled;
+                    continue;
+                }
+                None => return,
+            }
+        }
+        if let Some(Cut::Delegation(cut)) = cut {
             // DS (and the NSEC proving its absence) at the cut itself
             // belong to this, the parent, side.
             let parent_side = cut == name.as_slice()
@@ -556,10 +613,14 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
             // RRSIG and NSEC live beside a CNAME (RFC 2181 10.1, RFC 4035
             // 2.5): asked for, they are answered from the node itself.
             if !matches!(qtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC)
-                && let Some(target) = cname_target(node)
+                && let Some((target, target_spelled)) = cname_target(node)
             {
-                push_set(o, out, scratch, Section::Answer, &name, node, rtype::CNAME);
+                push_alias(o, out, scratch, &name, node, rtype::CNAME);
+                if restarts_exceeded(o, hop) {
+                    return;
+                }
                 name = target;
+                spelled = target_spelled;
                 continue;
             }
             nodata(snap, o, out, scratch, &name, None);
@@ -592,12 +653,18 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     return;
                 }
                 if !matches!(qtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC)
-                    && let Some(target) = cname_target(wnode)
+                    && let Some((target, target_spelled)) = cname_target(wnode)
                 {
-                    push_set(o, out, scratch, Section::Answer, &name, wnode, rtype::CNAME);
+                    let fresh = push_alias(o, out, scratch, &name, wnode, rtype::CNAME);
                     // The proof is authority data: written after the chain.
-                    scratch.pending_proofs.push((name, ce));
+                    if fresh {
+                        scratch.pending_proofs.push((name, ce));
+                    }
+                    if restarts_exceeded(o, hop) {
+                        return;
+                    }
                     name = target;
+                    spelled = target_spelled;
                     continue;
                 }
                 // Wildcard NODATA: the name does not exist, the wildcard
@@ -629,10 +696,116 @@ fn account_of_lookup(snap: &ZoneSnapshot, o: &Out<'_>, scratch: &mut Scratch) {
     }
 }
 
-fn cname_target(node: &Node) -> Option<NameBuf> {
+/// The target of the CNAME at `node`: lowercased (to look up) and as the
+/// zone spells it.
+fn cname_target(node: &Node) -> Option<(NameBuf, NameBuf)> {
     let set = node.get(rtype::CNAME)?;
     let rd = set.data.rdatas().next()?;
-    wire::read_name_buf(rd, 0).map(|(t, _)| t)
+    let (lower, _) = wire::read_name_buf(rd, 0)?;
+    let (spelled, _) = wire::read_name_buf_exact(rd, 0)?;
+    Some((lower, spelled))
+}
+
+/// Pushes the alias RRset `t` (CNAME or DNAME) at `owner` into the answer
+/// unless it is there already (as BIND, which adds an RRset to a section
+/// once: a loop shows each alias once). True if it was added.
+fn push_alias(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    node: &Node,
+    t: u16,
+) -> bool {
+    if scratch
+        .aliases
+        .iter()
+        .any(|(n, at)| *at == t && n.as_slice() == owner)
+    {
+        return false;
+    }
+    scratch.aliases.push((NameBuf::from_slice(owner), t));
+    push_set(o, out, scratch, Section::Answer, owner, node, t)
+}
+
+/// After an alias met at lookup `hop` (0 for the query name): true, and
+/// SERVFAIL, when following it would exceed [`MAX_RESTARTS`] (BIND sends
+/// what it has found with SERVFAIL).
+fn restarts_exceeded(o: &mut Out<'_>, hop: usize) -> bool {
+    if hop >= MAX_RESTARTS {
+        o.rcode = rcode::SERVFAIL;
+        return true;
+    }
+    false
+}
+
+/// DNAME substitution (RFC 6672 section 3.2) for `spelled` below the DNAME
+/// at `owner`, met at lookup `hop`: the DNAME (with its signatures under
+/// DO) and the CNAME synthesized from it go into the answer. Returns the
+/// new name to look up (lowercased, and as spelled), or `None` when the
+/// answer is complete: the query is for CNAME or ANY (not followed, as
+/// BIND), the new name is too long (YXDOMAIN), or restarts are exhausted.
+fn dname(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    spelled: &[u8],
+    hop: usize,
+) -> Option<(NameBuf, NameBuf)> {
+    let node = snap.node(owner)?;
+    let set = node.get(rtype::DNAME)?;
+    let rd = set.data.rdatas().next()?;
+    let (target, _) = wire::read_name_buf_exact(rd, 0)?;
+    let ttl: [u8; 4] = set.data.segments().next()?.get(4..8)?.try_into().ok()?;
+    push_alias(o, out, scratch, owner, node, rtype::DNAME);
+    // The prefix: the labels of the name above the DNAME's owner.
+    let prefix_len = spelled.len() - owner.len();
+    let new_len = prefix_len + target.as_slice().len();
+    if new_len > wire::MAX_NAME {
+        o.rcode = rcode::YXDOMAIN;
+        return None;
+    }
+    let mut new = [0u8; wire::MAX_NAME];
+    new[..prefix_len].copy_from_slice(&spelled[..prefix_len]);
+    new[prefix_len..new_len].copy_from_slice(target.as_slice());
+    let new_spelled = NameBuf::from_slice(&new[..new_len]);
+    // <name> CNAME <new name>, the DNAME's TTL.
+    let mut built = std::mem::take(&mut scratch.built);
+    built.clear();
+    built.extend_from_slice(&rtype::CNAME.to_be_bytes());
+    built.extend_from_slice(&1u16.to_be_bytes());
+    built.extend_from_slice(&ttl);
+    built.extend_from_slice(&(new_len as u16).to_be_bytes());
+    built.extend_from_slice(new_spelled.as_slice());
+    push_built(o, out, scratch, Section::Answer, spelled, &built);
+    scratch.built = built;
+    if matches!(o.q.qtype, rtype::CNAME | rtype::ANY) || restarts_exceeded(o, hop) {
+        return None;
+    }
+    new[..new_len].make_ascii_lowercase();
+    Some((NameBuf::from_slice(&new[..new_len]), new_spelled))
+}
+
+/// Writes one record built for this answer (`seg`: TYPE..RDATA) at `owner`.
+fn push_built(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    section: Section,
+    owner: &[u8],
+    seg: &[u8],
+) {
+    if section == Section::Additional && o.additional_start.is_none() {
+        o.additional_start = Some(out.len());
+    }
+    write_record(out, &mut scratch.compression, owner, seg);
+    match section {
+        Section::Answer => o.answer_count += 1,
+        Section::Authority => o.authority_count += 1,
+        Section::Additional => o.additional_count += 1,
+    }
 }
 
 fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> NameBuf {
@@ -665,7 +838,15 @@ fn any_answer(
     }
 }
 
+/// The SOA of a negative answer (RFC 2308 TTL) and, with DO, its
+/// signatures; with TTL 0 for an NXDOMAIN to a query of type SOA, as BIND
+/// (`zero-no-soa-ttl`, on by default) sends it so that a stub resolver
+/// finding the zone of a name does not cache it.
 fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mut Scratch) {
+    if o.rcode == rcode::NXDOMAIN && o.q.qtype == rtype::SOA {
+        negative_soa_zero_ttl(snap, o, out, scratch);
+        return;
+    }
     if let Some(neg) = &snap.negative_soa {
         push_rendered(
             o,
@@ -686,6 +867,36 @@ fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch
             );
         }
     }
+}
+
+/// [`negative_soa`] with TTL 0 on the SOA and its signatures.
+fn negative_soa_zero_ttl(
+    snap: &ZoneSnapshot,
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    let Some(neg) = &snap.negative_soa else {
+        return;
+    };
+    let mut built = std::mem::take(&mut scratch.built);
+    let sets: &[&Rendered] = if o.dnssec {
+        &[&neg.data, &neg.sigs]
+    } else {
+        &[&neg.data]
+    };
+    for data in sets {
+        for seg in data.segments() {
+            if seg.len() < 10 {
+                continue;
+            }
+            built.clear();
+            built.extend_from_slice(seg);
+            built[4..8].copy_from_slice(&[0; 4]);
+            push_built(o, out, scratch, Section::Authority, &snap.apex_wire, &built);
+        }
+    }
+    scratch.built = built;
 }
 
 /// Adds the NSEC record at `owner` (with its signatures) once.
@@ -911,15 +1122,31 @@ fn referral(
         } else if snap.has_nsec() {
             add_nsec_at(snap, o, out, scratch, cut, rtype::NSEC);
         } else if snap.nsec3_proofs().is_some() && !nsec3_match(snap, o, out, scratch, cut) {
-            // Opt-out: closest provable encloser and the covering NSEC3.
-            let ce = closest_encloser(snap, cut);
-            nsec3_closest_encloser_proof(snap, o, out, scratch, cut, &ce);
+            // Opt-out (RFC 5155 section 7.2.7): the closest provable
+            // encloser (an ancestor with an NSEC3: an empty non-terminal
+            // above only opted-out delegations has none) and the NSEC3
+            // covering the next closer name.
+            let mut next = cut;
+            while let Some(p) = wire::parent(next) {
+                if !wire::is_subdomain(p, &snap.apex_wire) {
+                    break;
+                }
+                if nsec3_match(snap, o, out, scratch, p) {
+                    nsec3_cover(snap, o, out, scratch, next);
+                    break;
+                }
+                next = p;
+            }
         }
     }
-    // Glue: addresses of the NS targets held in this zone.
+    // Glue: addresses of the NS targets at or below a zone cut of this
+    // zone (this one's or another's). Like BIND, not the addresses of
+    // targets in the zone's authoritative data: a resolver asks for those.
     if let Some(ns) = node.get(rtype::NS) {
         for rd in ns.data.rdatas() {
-            if let Some((t, _)) = wire::read_name_buf(rd, 0) {
+            if let Some((t, _)) = wire::read_name_buf(rd, 0)
+                && matches!(find_cut(snap, &t), Some(Cut::Delegation(_)))
+            {
                 add_addresses(snap, o, out, scratch, &t, false);
             }
         }
@@ -981,5 +1208,7 @@ fn add_addresses(
     }
 }
 
+#[cfg(test)]
+mod alias_tests;
 #[cfg(test)]
 mod tests;
