@@ -75,6 +75,29 @@ pub struct Config {
     pub catalogs: Vec<CatalogConfig>,
     /// Route 53 settings shared by the mirrored zones.
     pub route53: Route53Config,
+    /// `[[tls]]` profiles for primaries reached over TLS (RFC 9103).
+    pub tls: Vec<TlsProfile>,
+}
+
+/// A `[[tls]]` table: how to reach primaries over TLS (XoT, RFC 9103),
+/// named by the primaries that use it (`"192.0.2.1:853 tls NAME"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsProfile {
+    /// The profile's name.
+    pub name: String,
+    /// PEM file of the CA certificates the primary's certificate must chain
+    /// to.
+    pub ca_file: Option<PathBuf>,
+    /// The name the primary's certificate must carry (default: its
+    /// address); also sent as SNI.
+    pub server_name: Option<String>,
+    /// SHA-256 digests of SubjectPublicKeyInfos, one of which the primary's
+    /// key must have (RFC 7858 section 4.2 pins).
+    pub pin_sha256: Vec<[u8; 32]>,
+    /// PEM certificate chain to present (mutual TLS).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Default of `journal_max_bytes`: 100 MiB, Knot's `journal-max-usage`.
@@ -171,6 +194,13 @@ pub struct ServerConfig {
     pub rrl: Option<RrlConfig>,
     /// Limits on inbound connections, transfers out and log lines.
     pub limits: ServerLimits,
+    /// Addresses to answer queries and transfers on over TLS (RFC 7858,
+    /// RFC 9103); a bare address means port 853.
+    pub listen_tls: Vec<SocketAddr>,
+    /// PEM certificate chain of the TLS listeners.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the TLS listeners.
+    pub tls_key_file: Option<PathBuf>,
     /// Pacing of refresh checks over all zones: SOA probes per second,
     /// transfers in at once.
     pub pacing: RefreshPacing,
@@ -517,6 +547,9 @@ pub struct ZoneConfig {
     pub name: Name,
     /// Primaries, tried in order.
     pub primaries: Vec<SocketAddr>,
+    /// The `[[tls]]` profile of each primary reached over TLS, by its index
+    /// in `primaries` (missing or None: plain TCP and UDP).
+    pub primaries_tls: Vec<Option<String>>,
     /// TSIG key for SOA probes, transfers and NOTIFY (a name of `[[key]]`).
     pub key: Option<String>,
     /// Who may send NOTIFY (default: the primaries' addresses).
@@ -604,6 +637,7 @@ impl TemplateConfig {
             if !self.allow_notify_set {
                 z.allow_notify = p.iter().map(|a| IpPrefix::host(a.ip())).collect();
             }
+            z.primaries_tls = vec![None; p.len()];
             z.primaries = p;
             z.key = key;
         }
@@ -623,32 +657,63 @@ impl ZoneConfig {
 }
 
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
-/// TSIG key (`"192.0.2.0/24"` or `"192.0.2.0/24 key xfer"`).
+/// TSIG key and TLS (`"192.0.2.0/24"`, `"192.0.2.0/24 key xfer"`,
+/// `"192.0.2.0/24 key xfer tls"`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferAcl {
     /// Addresses allowed.
     pub prefix: IpPrefix,
     /// Key the request must be signed with.
     pub key: Option<Name>,
+    /// The request must come over TLS (a `listen_tls` address, ALPN `dot`).
+    pub tls: bool,
 }
 
 impl FromStr for TransferAcl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let words: Vec<&str> = s.split_whitespace().collect();
-        match words.as_slice() {
-            [p] => Ok(TransferAcl {
-                prefix: p.parse()?,
-                key: None,
-            }),
-            [p, "key", k] => Ok(TransferAcl {
-                prefix: p.parse()?,
-                key: Some(canonical_name(k)?),
-            }),
-            _ => Err(format!(
-                "`{s}`: expected an address or prefix, optionally followed by `key NAME`"
-            )),
+        let expected = || {
+            format!(
+                "`{s}`: expected an address or prefix, optionally followed by `key NAME` and `tls`"
+            )
+        };
+        let mut words = s.split_whitespace();
+        let prefix: IpPrefix = words.next().ok_or_else(expected)?.parse()?;
+        let mut acl = TransferAcl {
+            prefix,
+            key: None,
+            tls: false,
+        };
+        while let Some(w) = words.next() {
+            match w {
+                "key" if acl.key.is_none() => {
+                    acl.key = Some(canonical_name(words.next().ok_or_else(expected)?)?);
+                }
+                "tls" if !acl.tls => acl.tls = true,
+                _ => return Err(expected()),
+            }
         }
+        Ok(acl)
+    }
+}
+
+/// One `primaries` entry: `"192.0.2.1:53"`, or `"192.0.2.1:853 tls NAME"`
+/// for a primary reached over TLS with the `[[tls]]` profile NAME (a bare
+/// address means port 53, or 853 with `tls`).
+pub fn parse_primary(s: &str) -> Result<(SocketAddr, Option<String>), String> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    match words.as_slice() {
+        [a] => Ok((parse_peer(a)?, None)),
+        [a, "tls", name] => {
+            let addr = match a.parse::<IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, 853),
+                Err(_) => parse_peer(a)?,
+            };
+            Ok((addr, Some((*name).to_string())))
+        }
+        _ => Err(format!(
+            "`{s}`: expected an address like 192.0.2.1:53, or \"192.0.2.1:853 tls NAME\" for XFR over TLS"
+        )),
     }
 }
 
@@ -764,6 +829,8 @@ struct RawConfig {
     #[serde(default, rename = "catalog")]
     catalogs: Vec<Spanned<RawZone>>,
     route53: Option<RawRoute53>,
+    #[serde(default)]
+    tls: Vec<Spanned<RawTls>>,
 }
 
 #[derive(Deserialize)]
@@ -820,6 +887,29 @@ struct RawServer {
     cookie_secret_previous: Option<Spanned<String>>,
     #[serde(default)]
     cookie_required: bool,
+    #[serde(default)]
+    listen_tls: Vec<Spanned<String>>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    name: Spanned<String>,
+    ca_file: Option<PathBuf>,
+    server_name: Option<String>,
+    pin_sha256: Option<OneOrMany>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+/// A string, or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -927,7 +1017,7 @@ struct RawKey {
 struct RawZone {
     name: Spanned<String>,
     template: Option<Spanned<String>>,
-    primaries: Option<Vec<PeerAddr>>,
+    primaries: Option<Vec<Spanned<String>>>,
     key: Option<Spanned<String>>,
     allow_notify: Option<Vec<IpPrefix>>,
     refresh: Option<u32>,
@@ -1133,6 +1223,28 @@ impl Config {
                     previous: secret(s.cookie_secret_previous, "cookie_secret_previous")?,
                     required: s.cookie_required,
                 };
+                let mut listen_tls = Vec::new();
+                for a in &s.listen_tls {
+                    let text = a.get_ref();
+                    let addr = match text
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                    {
+                        Ok(ip) => SocketAddr::new(ip, 853),
+                        Err(_) => parse_peer(text).map_err(|m| {
+                            err_at(a.span().start, format!("[server] listen_tls: {m}"))
+                        })?,
+                    };
+                    listen_tls.push(addr);
+                }
+                if !listen_tls.is_empty() && (s.tls_cert_file.is_none() || s.tls_key_file.is_none())
+                {
+                    return Err(err_at(
+                        server_span,
+                        "[server] listen_tls needs tls_cert_file and tls_key_file (PEM)".into(),
+                    ));
+                }
                 let p = RefreshPacing::default();
                 let pacing = RefreshPacing {
                     serial_query_rate: at_least_one(
@@ -1151,6 +1263,9 @@ impl Config {
                     .unwrap_or(p.transfers_per_primary),
                 };
                 ServerConfig {
+                    listen_tls,
+                    tls_cert_file: s.tls_cert_file,
+                    tls_key_file: s.tls_key_file,
                     listen,
                     data_dir,
                     control,
@@ -1205,6 +1320,66 @@ impl Config {
             });
         }
 
+        let mut tls: Vec<TlsProfile> = Vec::new();
+        for t in raw.tls {
+            let at = t.span().start;
+            let t = t.into_inner();
+            let name = t.name.get_ref().clone();
+            if tls.iter().any(|o| o.name == name) {
+                return Err(err_at(
+                    t.name.span().start,
+                    format!("[[tls]] `{name}` is defined twice"),
+                ));
+            }
+            let pins = match t.pin_sha256 {
+                None => Vec::new(),
+                Some(OneOrMany::One(p)) => vec![p],
+                Some(OneOrMany::Many(v)) => v,
+            };
+            let mut pin_sha256 = Vec::new();
+            for p in pins {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(p.trim())
+                    .map_err(|e| {
+                        err_at(
+                            at,
+                            format!("[[tls]] `{name}`: pin_sha256 `{p}` is not base64: {e}"),
+                        )
+                    })?;
+                let pin: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+                    err_at(
+                        at,
+                        format!(
+                            "[[tls]] `{name}`: pin_sha256 `{p}` is {} bytes, not the 32 of a SHA-256",
+                            b.len()
+                        ),
+                    )
+                })?;
+                pin_sha256.push(pin);
+            }
+            if t.ca_file.is_none() && pin_sha256.is_empty() {
+                return Err(err_at(
+                    at,
+                    format!(
+                        "[[tls]] `{name}`: give ca_file (with server_name) or pin_sha256: the primary must be authenticated"
+                    ),
+                ));
+            }
+            if t.cert_file.is_some() != t.key_file.is_some() {
+                return Err(err_at(
+                    at,
+                    format!("[[tls]] `{name}`: cert_file and key_file go together (mutual TLS)"),
+                ));
+            }
+            tls.push(TlsProfile {
+                name,
+                ca_file: t.ca_file,
+                server_name: t.server_name,
+                pin_sha256,
+                cert_file: t.cert_file,
+                key_file: t.key_file,
+            });
+        }
         let mut templates: Vec<TemplateConfig> = Vec::new();
         let mut raw_templates: Vec<RawZone> = Vec::new();
         for t in raw.templates {
@@ -1230,7 +1405,7 @@ impl Config {
                 ));
             }
             let allow_notify_set = t.allow_notify.is_some();
-            let zone = zone_config(Name::root(), t.clone(), span, &keys, &err_at, true)?;
+            let zone = zone_config(Name::root(), t.clone(), span, &keys, &tls, &err_at, true)?;
             templates.push(TemplateConfig {
                 name: tname,
                 zone,
@@ -1284,7 +1459,9 @@ impl Config {
                     z.template = Some(t.name.clone());
                 }
             }
-            zones.push(zone_config(name, z, zone_span, &keys, &err_at, false)?);
+            zones.push(zone_config(
+                name, z, zone_span, &keys, &tls, &err_at, false,
+            )?);
         }
 
         let mut catalogs = Vec::new();
@@ -1309,7 +1486,7 @@ impl Config {
             }
             let member_template = c.template.take();
             let allow_notify_set = c.allow_notify.is_some();
-            let zone = zone_config(name.clone(), c, span, &keys, &err_at, false)?;
+            let zone = zone_config(name.clone(), c, span, &keys, &tls, &err_at, false)?;
             let members = match member_template {
                 Some(t) => templates
                     .iter()
@@ -1372,6 +1549,7 @@ impl Config {
             templates,
             catalogs,
             route53,
+            tls,
         })
     }
 
@@ -1384,6 +1562,11 @@ impl Config {
     /// The template named `name`.
     pub fn template(&self, name: &str) -> Option<&TemplateConfig> {
         self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// The `[[tls]]` profile named `name`.
+    pub fn tls_profile(&self, name: &str) -> Option<&TlsProfile> {
+        self.tls.iter().find(|t| t.name == name)
     }
 
     /// The zone whose apex is `name` (case-insensitive, dot optional).
@@ -1411,16 +1594,27 @@ fn zone_config(
     z: RawZone,
     zone_span: usize,
     keys: &[KeyConfig],
+    tls: &[TlsProfile],
     err_at: &dyn Fn(usize, String) -> ConfigError,
     template: bool,
 ) -> Result<ZoneConfig, ConfigError> {
     let template_name = z.template.as_ref().map(|t| t.get_ref().clone());
-    let primaries: Vec<SocketAddr> = z
-        .primaries
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
+    let mut primaries: Vec<SocketAddr> = Vec::new();
+    let mut primaries_tls: Vec<Option<String>> = Vec::new();
+    for p in z.primaries.as_deref().unwrap_or_default() {
+        let (addr, profile) = parse_primary(p.get_ref())
+            .map_err(|m| err_at(p.span().start, format!("primaries: {m}")))?;
+        if let Some(t) = &profile
+            && !tls.iter().any(|o| &o.name == t)
+        {
+            return Err(err_at(
+                p.span().start,
+                format!("primaries: TLS profile `{t}` is not defined in a [[tls]] table"),
+            ));
+        }
+        primaries.push(addr);
+        primaries_tls.push(profile);
+    }
     match (primaries.is_empty(), &z.file) {
         (true, None) if !template => {
             return Err(err_at(
@@ -1611,6 +1805,7 @@ fn zone_config(
         route53,
         name,
         primaries,
+        primaries_tls,
         key,
         allow_notify,
         timers,
@@ -2196,5 +2391,108 @@ primaries = ["10.0.0.9"]
         // A secret never shows in debug output.
         let c = with("cookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"").unwrap();
         assert!(!format!("{:?}", c.server).contains("e5e9"));
+    }
+
+    /// RFC 9103: a primary reached over TLS names a `[[tls]]` profile; a
+    /// bare address with `tls` means port 853.
+    #[test]
+    fn primaries_over_tls_name_a_profile() {
+        let pin = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[[tls]]\nname = \"xot\"\nca_file = \"ca.pem\"\nserver_name = \"primary.example\"\n[[tls]]\nname = \"pinned\"\npin_sha256 = \"{pin}\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1:853 tls xot\", \"10.0.0.2\", \"10.0.0.3 tls pinned\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let z = &c.zones[0];
+        assert_eq!(z.primaries[0], "10.0.0.1:853".parse().unwrap());
+        assert_eq!(z.primaries[1], "10.0.0.2:53".parse().unwrap());
+        assert_eq!(z.primaries[2], "10.0.0.3:853".parse().unwrap());
+        assert_eq!(
+            z.primaries_tls,
+            vec![Some("xot".to_string()), None, Some("pinned".to_string())]
+        );
+        let xot = c.tls_profile("xot").unwrap();
+        assert_eq!(xot.server_name.as_deref(), Some("primary.example"));
+        assert_eq!(xot.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(c.tls_profile("pinned").unwrap().pin_sha256, vec![[7u8; 32]]);
+        // NOTIFY is still accepted from the primaries' addresses.
+        assert!(z.allow_notify[0].contains("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn tls_profile_errors_name_the_problem() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let zone = "[[zone]]\nname = \"a.test\"\n";
+        for (text, wanted) in [
+            (
+                format!("{base}{zone}primaries = [\"10.0.0.1:853 tls nope\"]\n"),
+                "TLS profile `nope` is not defined",
+            ),
+            (
+                format!("{base}{zone}primaries = [\"10.0.0.1:853 tls\"]\n"),
+                "tls NAME",
+            ),
+            (
+                format!("{base}[[tls]]\nname = \"x\"\nserver_name = \"p.example\"\n"),
+                "give ca_file (with server_name) or pin_sha256",
+            ),
+            (
+                format!("{base}[[tls]]\nname = \"x\"\npin_sha256 = \"YWJj\"\n"),
+                "not the 32 of a SHA-256",
+            ),
+            (
+                format!("{base}[[tls]]\nname = \"x\"\nca_file = \"ca\"\ncert_file = \"c\"\n"),
+                "cert_file and key_file go together",
+            ),
+            (
+                format!(
+                    "{base}[[tls]]\nname = \"x\"\nca_file = \"a\"\n[[tls]]\nname = \"x\"\nca_file = \"b\"\n"
+                ),
+                "defined twice",
+            ),
+            (
+                "[server]\nlisten = [\"127.0.0.1:53\"]\nlisten_tls = [\"127.0.0.1\"]\n".to_string(),
+                "listen_tls needs tls_cert_file and tls_key_file",
+            ),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{text}\n=> {e}");
+        }
+    }
+
+    #[test]
+    fn listen_tls_defaults_to_port_853() {
+        let c = parse(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\nlisten_tls = [\"127.0.0.1\", \"[::1]\", \"127.0.0.2:8853\"]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.listen_tls,
+            vec![
+                "127.0.0.1:853".parse().unwrap(),
+                "[::1]:853".parse().unwrap(),
+                "127.0.0.2:8853".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.server.tls_key_file, Some(PathBuf::from("k.pem")));
+    }
+
+    #[test]
+    fn allow_transfer_may_require_tls() {
+        let a: TransferAcl = "192.0.2.0/24 key xfer tls".parse().unwrap();
+        assert!(a.tls);
+        assert_eq!(a.key, Some(canonical_name("xfer").unwrap()));
+        let a: TransferAcl = "192.0.2.0/24 tls".parse().unwrap();
+        assert!(a.tls && a.key.is_none());
+        let a: TransferAcl = "192.0.2.0/24 tls key xfer".parse().unwrap();
+        assert!(a.tls && a.key.is_some());
+        let a: TransferAcl = "192.0.2.0/24".parse().unwrap();
+        assert!(!a.tls);
+        for bad in [
+            "192.0.2.0/24 tls tls",
+            "192.0.2.0/24 key",
+            "192.0.2.0/24 ssl",
+        ] {
+            assert!(bad.parse::<TransferAcl>().is_err(), "{bad}");
+        }
     }
 }

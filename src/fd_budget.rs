@@ -62,7 +62,7 @@ pub fn raise_nofile_limit() -> Option<(u64, u64)> {
 /// Descriptors kept out of the inbound TCP cap for this configuration.
 pub fn reserve(config: &Config) -> u64 {
     let s = &config.server;
-    let listeners = s.listen.len() as u64 * (1 + s.udp_workers as u64);
+    let listeners = s.listen.len() as u64 * (1 + s.udp_workers as u64) + s.listen_tls.len() as u64;
     let admin = (crate::control::MAX_CONNECTIONS + crate::metrics::MAX_CONNECTIONS) as u64;
     // One SOA probe or transfer in per zone at a time, and one socket per
     // NOTIFY target.

@@ -39,6 +39,8 @@
 //!   pure response interpreter.
 //! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
 //!   HMAC algorithms and truncated MACs.
+//! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
+//!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
 //! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
 //!   SOA probe rate and transfer-in slots shared by every zone task.
@@ -73,6 +75,7 @@ pub mod serial;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tsig;
 pub mod xfr;
 pub mod zone;

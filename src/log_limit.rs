@@ -43,11 +43,13 @@ pub enum LogEvent {
     RrlLimiting,
     /// The response rate limit table evicted an account in use.
     RrlTableFull,
+    /// A TLS handshake on a `listen_tls` address failed.
+    TlsHandshake,
 }
 
 impl LogEvent {
     /// Every kind, in index order.
-    pub const ALL: [LogEvent; 8] = [
+    pub const ALL: [LogEvent; 9] = [
         LogEvent::NotifyRefused,
         LogEvent::TsigFailed,
         LogEvent::TransferRefused,
@@ -56,6 +58,7 @@ impl LogEvent {
         LogEvent::AdminLimit,
         LogEvent::RrlLimiting,
         LogEvent::RrlTableFull,
+        LogEvent::TlsHandshake,
     ];
 
     /// The metric label of this kind.
@@ -69,6 +72,7 @@ impl LogEvent {
             LogEvent::AdminLimit => "admin_limit",
             LogEvent::RrlLimiting => "rrl_limiting",
             LogEvent::RrlTableFull => "rrl_table_full",
+            LogEvent::TlsHandshake => "tls_handshake",
         }
     }
 

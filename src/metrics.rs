@@ -280,6 +280,20 @@ impl Metrics {
         }
     }
 
+    /// Counts a transfer committed (`direction` "in") or sent ("out") by
+    /// its transport: TLS (XoT, RFC 9103) or clear-text TCP.
+    pub fn transfer_transport(&self, zone: &str, direction: &str, tls: bool) {
+        let transport = if tls { "tls" } else { "tcp" };
+        self.add(
+            "secondary53_transfers_by_transport_total",
+            &format!(
+                "zone=\"{}\",direction=\"{direction}\",transport=\"{transport}\"",
+                esc(zone)
+            ),
+            1,
+        );
+    }
+
     /// Renders every metric in the Prometheus text format (version 0.0.4).
     pub fn render(&self, zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
         let mut out = String::with_capacity(4096);
@@ -629,6 +643,18 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         "secondary53_notify_received_total" => ("counter", "NOTIFY messages received, by result."),
         "secondary53_notify_sent_total" => ("counter", "NOTIFY messages sent, by result."),
         "secondary53_xfr_out_total" => ("counter", "Transfers out, by kind."),
+        "secondary53_transfers_by_transport_total" => (
+            "counter",
+            "Transfers in (committed) and out (sent), by transport: tcp or tls (RFC 9103).",
+        ),
+        "secondary53_tls_failures_total" => (
+            "counter",
+            "TLS connections to primaries that failed, by reason.",
+        ),
+        "secondary53_tls_handshake_failures_total" => (
+            "counter",
+            "TLS handshakes on listen_tls addresses that failed.",
+        ),
         "secondary53_store_write_failures_total" => (
             "counter",
             "Store writes that failed (disk full, I/O error, read-only); the previous version kept serving.",

@@ -626,6 +626,19 @@ impl ZoneTask {
                     if let Some(reason) = reason {
                         self.count_refused(reason);
                     }
+                    if let RefreshError::Probe(XfrError::Tls { failure, .. })
+                    | RefreshError::Xfr(XfrError::Tls { failure, .. }) = &e
+                    {
+                        self.metrics.add(
+                            "secondary53_tls_failures_total",
+                            &format!(
+                                "zone=\"{}\",reason=\"{}\"",
+                                crate::metrics::esc(&self.apex),
+                                failure.label()
+                            ),
+                            1,
+                        );
+                    }
                     errors.push(e);
                 }
             }
@@ -1047,6 +1060,7 @@ impl ZoneTask {
         info!(
             zone = %self.apex,
             peer = %primary.addr,
+            transport = primary.transport(),
             kind,
             fallback_reason = fallback_reason.as_deref().unwrap_or(""),
             serial_from = serial_from.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
@@ -1070,6 +1084,8 @@ impl ZoneTask {
             stats.bytes as u64,
             stats.records as u64,
         );
+        self.metrics
+            .transfer_transport(&self.apex, "in", primary.tls.is_some());
         let _ = self.updates.send(ZoneUpdated {
             zone: self.apex.clone(),
             serial,

@@ -52,6 +52,9 @@ pub enum ServerError {
     /// The DNS cookie secret could not be read or generated.
     #[error("cookie secret: {0}")]
     CookieSecret(#[from] crate::serve::cookie::SecretError),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The configuration text is not valid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -213,11 +216,17 @@ fn build_zone(
 ) -> Result<(ZoneEntry, PendingZone), ServerError> {
     let signer = signer_for(config, zc, &zc.key)?;
     let notify_signer = signer_for(config, zc, &zc.notify_key)?;
-    let primaries = zc
-        .primaries
-        .iter()
-        .map(|addr| Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits))
-        .collect();
+    let mut primaries = Vec::new();
+    for (i, addr) in zc.primaries.iter().enumerate() {
+        let mut p = Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits);
+        if let Some(Some(name)) = zc.primaries_tls.get(i) {
+            let profile = config.tls_profile(name).ok_or_else(|| {
+                ServerError::Key(format!("zone {}: [[tls]] {name} is not defined", zc.name))
+            })?;
+            p = p.with_tls(Arc::new(crate::tls::TlsClient::new(profile)?));
+        }
+        primaries.push(p);
+    }
     let (tx, rx) = mpsc::channel(16);
     let (mirror_handle, mirror) = match &zc.route53 {
         Some(mc) => {
@@ -600,6 +609,28 @@ impl Server {
                 self.zones.clone(),
                 tcp.clone(),
             )));
+        }
+        if let (false, Some(cert), Some(key)) = (
+            self.config.server.listen_tls.is_empty(),
+            &self.config.server.tls_cert_file,
+            &self.config.server.tls_key_file,
+        ) {
+            let tls_config = crate::tls::server_config(cert, key)?;
+            for addr in &self.config.server.listen_tls {
+                let listener =
+                    crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
+                        addr: *addr,
+                        proto: "TLS",
+                        source,
+                    })?;
+                info!(%addr, "listening (TLS: queries and XFR over TLS)");
+                handles.push(tokio::spawn(crate::serve::tcp::serve_tls(
+                    listener,
+                    self.zones.clone(),
+                    tcp.clone(),
+                    tls_config.clone(),
+                )));
+            }
         }
         // Summaries of rate-limited log lines, once their window has passed.
         let zones = self.zones.clone();

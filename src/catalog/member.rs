@@ -70,6 +70,7 @@ pub fn member_zone(
             .map(|prefix| TransferAcl {
                 prefix: *prefix,
                 key: None,
+                tls: false,
             })
             .collect();
     }

@@ -20,6 +20,11 @@
 //!
 //! Every limit that triggers is counted in the metrics and logged (rate
 //! limited: a remote peer decides how often).
+//!
+//! **TLS** (`listen_tls`, RFC 7858 and XoT, RFC 9103): the same connections
+//! under the same limits, after a TLS handshake that must finish within
+//! `tcp_idle_timeout`. Transfers need ALPN `dot` (RFC 9103 section 7.1);
+//! `allow_transfer` entries marked `tls` apply only to them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, OpCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
@@ -101,8 +106,56 @@ enum Closed {
     TransferTimeout,
 }
 
+/// A connection the server answers on: TCP, or TLS over TCP.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Connection for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// How a connection reached the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carrier {
+    /// Clear-text TCP.
+    Tcp,
+    /// TLS; `dot` when ALPN "dot" was negotiated (needed for transfers).
+    Tls { dot: bool },
+}
+
 /// Accepts TCP connections until the task is dropped.
 pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>, service: Arc<TcpService>) {
+    serve_listener(listener, zones, service, None).await
+}
+
+/// Accepts TLS connections (`listen_tls`) until the task is dropped: queries
+/// and transfers as over TCP, under the same connection limits.
+pub async fn serve_tls(
+    listener: TcpListener,
+    zones: Arc<Zones>,
+    service: Arc<TcpService>,
+    config: Arc<rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    serve_listener(listener, zones, service, Some(acceptor)).await
+}
+
+async fn serve_listener(
+    listener: TcpListener,
+    zones: Arc<Zones>,
+    service: Arc<TcpService>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => match service.clients.admit(from.ip()) {
@@ -118,13 +171,28 @@ pub async fn serve_tcp(listener: TcpListener, zones: Arc<Zones>, service: Arc<Tc
                                 "TCP connections at tcp_clients: closed the longest-idle one to make room");
                         }
                     }
-                    tokio::spawn(connection(
-                        stream,
-                        from,
-                        zones.clone(),
-                        slot,
-                        service.clone(),
-                    ));
+                    match &tls {
+                        None => {
+                            tokio::spawn(connection(
+                                stream,
+                                Carrier::Tcp,
+                                from,
+                                zones.clone(),
+                                slot,
+                                service.clone(),
+                            ));
+                        }
+                        Some(acceptor) => {
+                            tokio::spawn(tls_connection(
+                                acceptor.clone(),
+                                stream,
+                                from,
+                                zones.clone(),
+                                slot,
+                                service.clone(),
+                            ));
+                        }
+                    }
                 }
                 Admission::Refused(why) => {
                     let c = &zones.metrics.limits;
@@ -186,16 +254,49 @@ fn is_transfer_request(raw: &[u8]) -> bool {
     }
 }
 
-/// Serves one connection: several queries (RFC 7766), closed when idle, on
-/// a timeout, or when the table wants the room.
-async fn connection(
-    mut stream: TcpStream,
+/// Runs the TLS handshake (within `tcp_idle_timeout`, holding the
+/// connection's slot), then serves the connection.
+async fn tls_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
     from: SocketAddr,
     zones: Arc<Zones>,
     slot: ClientSlot,
     service: Arc<TcpService>,
 ) {
     let _ = stream.set_nodelay(true);
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(service.limits.tcp_idle_timeout, acceptor.accept(stream)) => r,
+        () = slot.evicted() => return,
+    };
+    let error = match handshake {
+        Ok(Ok(tls)) => {
+            let dot = tls.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_DOT);
+            connection(tls, Carrier::Tls { dot }, from, zones, slot, service).await;
+            return;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no handshake within tcp_idle_timeout".to_string(),
+    };
+    zones
+        .metrics
+        .add("secondary53_tls_handshake_failures_total", "", 1);
+    if zones.log_limit.allow(LogEvent::TlsHandshake) {
+        warn!(peer = %from, %error, "TLS handshake failed");
+    }
+}
+
+/// Serves one connection: several queries (RFC 7766), closed when idle, on
+/// a timeout, or when the table wants the room.
+async fn connection(
+    mut stream: impl Connection,
+    carrier: Carrier,
+    from: SocketAddr,
+    zones: Arc<Zones>,
+    slot: ClientSlot,
+    service: Arc<TcpService>,
+) {
+    let _ = stream.tcp().set_nodelay(true);
     let limits = service.limits;
     let mut view = ZoneView::new(zones.clone());
     let mut scratch = Scratch::default();
@@ -228,7 +329,26 @@ async fn connection(
             Err(_) => break Closed::ReadTimeout,
         };
         if is_transfer_request(&buf) {
+            if carrier == (Carrier::Tls { dot: false }) {
+                // RFC 9103 section 7.1: XoT needs ALPN "dot" (BIND too).
+                if zones.log_limit.allow(LogEvent::TransferRefused) {
+                    warn!(peer = %from, "transfer refused: TLS without ALPN \"dot\" (RFC 9103)");
+                }
+                let mut body = Vec::new();
+                if answer::error_response(&buf, answer::rcode::REFUSED, &mut body) {
+                    let mut framed = (body.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&body);
+                    if write_flushed(&mut stream, &framed, limits.tcp_io_timeout)
+                        .await
+                        .is_err()
+                    {
+                        break Closed::Peer;
+                    }
+                }
+                continue;
+            }
             let xfr_limits = XfrOutLimits {
+                tls: carrier == (Carrier::Tls { dot: true }),
                 metrics: Some(&zones.metrics),
                 write_timeout: limits.tcp_io_timeout,
                 permits: Some(&service.transfers_out),
@@ -299,7 +419,7 @@ async fn connection(
         out.clear();
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&body);
-        match tokio::time::timeout(limits.tcp_io_timeout, stream.write_all(&out)).await {
+        match write_flushed(&mut stream, &out, limits.tcp_io_timeout).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break Closed::Peer,
             Err(_) => break Closed::WriteTimeout,
@@ -312,10 +432,24 @@ async fn connection(
     ) {
         // Unsent data would keep the socket alive after close towards a
         // client that does not read: reset it.
-        let _ = stream.set_zero_linger();
+        let _ = stream.tcp().set_zero_linger();
     }
     drop(stream);
     drop(slot);
+}
+
+/// Writes `buf` and flushes it (TLS holds written data in records until
+/// flushed), within `limit`.
+async fn write_flushed(
+    stream: &mut impl Connection,
+    buf: &[u8],
+    limit: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(limit, async {
+        stream.write_all(buf).await?;
+        stream.flush().await
+    })
+    .await
 }
 
 /// Counts and logs why the server closed a connection.

@@ -18,6 +18,10 @@
 //! AXFR; for IXFR NOTIMP means "no IXFR"), is asked again without it, as
 //! BIND does; when that works the primary is remembered as one without
 //! EDNS.
+//!
+//! XFR over TLS (RFC 9103): a primary with a TLS profile is asked over TLS
+//! only, the SOA query included (as BIND does for a primary configured with
+//! `tls`); there is no fallback to UDP or clear-text TCP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 use tracing::{debug, info};
@@ -55,7 +59,14 @@ pub struct Primary {
     /// False once the primary was found to reject EDNS; shared by the
     /// clones of this primary.
     pub edns: Arc<AtomicBool>,
+    /// Reach the primary over TLS (XoT, RFC 9103) with this profile: SOA
+    /// queries and transfers alike, never in clear text.
+    pub tls: Option<Arc<crate::tls::TlsClient>>,
 }
+
+/// A connection to a primary: TCP, or TLS over TCP.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
 
 /// Which stage of a transfer timed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +121,17 @@ pub enum XfrError {
         qtype: RecordType,
         /// The response code.
         rcode: ResponseCode,
+    },
+    /// The TLS connection could not be set up (handshake, certificate,
+    /// name, pin, ALPN).
+    #[error("{peer}: TLS profile {profile}: {failure}")]
+    Tls {
+        /// The primary.
+        peer: SocketAddr,
+        /// The `[[tls]]` profile.
+        profile: String,
+        /// What failed.
+        failure: crate::tls::TlsFailure,
     },
     /// TSIG failed.
     #[error("{peer}: TSIG with key {key} failed: {failure}")]
@@ -179,6 +201,7 @@ impl XfrError {
             XfrError::Timeout { .. } => "timeout",
             XfrError::Rcode { .. } => "rcode",
             XfrError::Tsig { .. } => "tsig",
+            XfrError::Tls { .. } => "tls",
             XfrError::Malformed { .. } => "malformed",
             XfrError::TooLarge { .. } => "max_bytes",
             XfrError::Protocol { source, .. } => match source {
@@ -235,7 +258,20 @@ impl Primary {
             progress: None,
             limits,
             edns: Arc::new(AtomicBool::new(true)),
+            tls: None,
         }
+    }
+
+    /// The same primary, reached over TLS with `tls`.
+    pub fn with_tls(mut self, tls: Arc<crate::tls::TlsClient>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// `"tls"` for a primary reached over TLS, else `"tcp"` (metric label
+    /// of transfers).
+    pub fn transport(&self) -> &'static str {
+        if self.tls.is_some() { "tls" } else { "tcp" }
     }
 
     fn key_name(&self) -> String {
@@ -397,6 +433,10 @@ impl Primary {
     }
 
     async fn soa_once(&self, zone: &Name, edns: bool) -> Result<(Rr, Option<u32>), XfrError> {
+        if self.tls.is_some() {
+            let msg = self.soa_over_stream(zone, edns).await?;
+            return self.soa_from(zone, msg);
+        }
         let (req, mac) = self.request(zone, RecordType::SOA, None, edns)?;
         let bytes = req
             .to_vec()
@@ -448,16 +488,26 @@ impl Primary {
             mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
         let truncated = raw.len() >= 4 && raw[2] & 0x02 != 0;
         let msg = if truncated {
-            let mut stream = self.connect().await?;
-            let (req2, mac2) = self.request(zone, RecordType::SOA, None, edns)?;
-            let mut verifier2 = mac2
-                .map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
-            write_framed(&mut stream, &req2, self.addr).await?;
-            let raw = read_framed(&mut stream, self.addr, self.timeouts.message, u64::MAX).await?;
-            self.check_response(&raw, &req2, RecordType::SOA, &mut verifier2, true)?
+            self.soa_over_stream(zone, edns).await?
         } else {
             self.check_response(&raw, &req, RecordType::SOA, &mut verifier, true)?
         };
+        self.soa_from(zone, msg)
+    }
+
+    /// The SOA query over TCP, or TLS for a TLS primary.
+    async fn soa_over_stream(&self, zone: &Name, edns: bool) -> Result<ResponseView, XfrError> {
+        let mut stream = self.connect().await?;
+        let (req, mac) = self.request(zone, RecordType::SOA, None, edns)?;
+        let mut verifier =
+            mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
+        write_framed(&mut stream, &req, self.addr).await?;
+        let raw = read_framed(&mut stream, self.addr, self.timeouts.message, u64::MAX).await?;
+        self.check_response(&raw, &req, RecordType::SOA, &mut verifier, true)
+    }
+
+    /// The zone's SOA record from an SOA answer.
+    fn soa_from(&self, zone: &Name, msg: ResponseView) -> Result<(Rr, Option<u32>), XfrError> {
         if !msg.authoritative {
             return Err(malformed(
                 self.addr,
@@ -480,7 +530,29 @@ impl Primary {
         ))
     }
 
-    async fn connect(&self) -> Result<TcpStream, XfrError> {
+    /// A TCP connection to the primary, with the TLS handshake done for a
+    /// TLS primary (within the connect time limit too).
+    async fn connect(&self) -> Result<Box<dyn Connection>, XfrError> {
+        let tcp = self.connect_tcp().await?;
+        let Some(tls) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        let stream = timeout(self.timeouts.connect, tls.connect(tcp, self.addr))
+            .await
+            .map_err(|_| XfrError::Timeout {
+                peer: self.addr,
+                stage: Stage::Connect,
+                limit: self.timeouts.connect,
+            })?
+            .map_err(|failure| XfrError::Tls {
+                peer: self.addr,
+                profile: tls.profile().to_string(),
+                failure,
+            })?;
+        Ok(Box::new(stream))
+    }
+
+    async fn connect_tcp(&self) -> Result<TcpStream, XfrError> {
         let stream = timeout(self.timeouts.connect, TcpStream::connect(self.addr))
             .await
             .map_err(|_| XfrError::Timeout {
@@ -635,7 +707,7 @@ impl Primary {
 }
 
 async fn write_framed(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncWrite + Unpin + ?Sized),
     m: &Message,
     peer: SocketAddr,
 ) -> Result<(), XfrError> {
@@ -643,21 +715,21 @@ async fn write_framed(
     let mut framed = Vec::with_capacity(bytes.len() + 2);
     framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
     framed.extend_from_slice(&bytes);
-    stream
-        .write_all(&framed)
-        .await
-        .map_err(|source| XfrError::Io {
-            peer,
-            what: "send request",
-            source,
-        })
+    let io = |source| XfrError::Io {
+        peer,
+        what: "send request",
+        source,
+    };
+    stream.write_all(&framed).await.map_err(io)?;
+    // TLS holds written data in records until flushed.
+    stream.flush().await.map_err(io)
 }
 
 /// Reads one length-prefixed message (RFC 1035 section 4.2.2). A message
 /// longer than `budget` bytes is refused from its length prefix, before its
 /// body is read ([`XfrError::TooLarge`], its limit filled in by the caller).
 async fn read_framed(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin + ?Sized),
     peer: SocketAddr,
     limit: Duration,
     budget: u64,

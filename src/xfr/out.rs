@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
@@ -61,6 +60,9 @@ pub struct XfrOutLimits<'a> {
     pub permits: Option<&'a Semaphore>,
     /// Rate limit of the refusal log lines.
     pub log: Option<&'a LogLimiter>,
+    /// The request came over TLS with ALPN `dot` (XoT, RFC 9103): the
+    /// `allow_transfer` entries that require TLS apply.
+    pub tls: bool,
 }
 
 impl XfrOutLimits<'_> {
@@ -70,14 +72,19 @@ impl XfrOutLimits<'_> {
 }
 
 /// The connection, with a time limit on every write.
-struct TimedStream<'a> {
-    stream: &'a mut TcpStream,
+struct TimedStream<'a, S: ?Sized> {
+    stream: &'a mut S,
     limit: Duration,
 }
 
-impl TimedStream<'_> {
+impl<S: AsyncWrite + Unpin + ?Sized> TimedStream<'_, S> {
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match tokio::time::timeout(self.limit, self.stream.write_all(buf)).await {
+        let write = async {
+            self.stream.write_all(buf).await?;
+            // TLS holds written data in records until flushed.
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(self.limit, write).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -91,8 +98,8 @@ impl TimedStream<'_> {
 }
 
 /// Builds transfer messages and sends them.
-struct Writer<'a> {
-    stream: TimedStream<'a>,
+struct Writer<'a, S: ?Sized> {
+    stream: TimedStream<'a, S>,
     id: u16,
     question: Vec<u8>,
     msg: Vec<u8>,
@@ -105,7 +112,7 @@ struct Writer<'a> {
     first_opt: Option<Vec<u8>>,
 }
 
-impl Writer<'_> {
+impl<S: AsyncWrite + Unpin + ?Sized> Writer<'_, S> {
     fn start_message(&mut self) {
         self.msg.clear();
         self.msg.extend_from_slice(&self.id.to_be_bytes());
@@ -209,8 +216,8 @@ pub struct XfrOutZone {
 /// Answers one AXFR/IXFR request on a TCP connection. `find_zone` maps an
 /// apex to the zone; `find_key` a key name to its signer; `store` is used
 /// for IXFR. A write that times out ends with an error of kind `TimedOut`.
-pub async fn serve_transfer(
-    stream: &mut TcpStream,
+pub async fn serve_transfer<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
     raw: &[u8],
     from: SocketAddr,
     find_zone: impl Fn(&str) -> Option<XfrOutZone>,
@@ -266,6 +273,7 @@ pub async fn serve_transfer(
     };
     let allowed = zone.allow.iter().any(|acl| {
         acl.prefix.contains(from.ip())
+            && (!acl.tls || limits.tls)
             && acl
                 .key
                 .as_ref()
@@ -274,7 +282,7 @@ pub async fn serve_transfer(
     if !allowed {
         if limits.log() {
             warn!(zone = %apex, peer = %from, key = ?key_used.as_ref().map(|k| k.to_string()),
-                "transfer refused: not in allow_transfer");
+                tls = limits.tls, "transfer refused: not in allow_transfer");
         }
         return error(stream, raw, rcode::REFUSED, signer).await;
     }
@@ -379,6 +387,7 @@ pub async fn serve_transfer(
         records = w.records,
         bytes = w.bytes,
         duration_ms = started.elapsed().as_millis() as u64,
+        tls = limits.tls,
         "transfer out"
     );
     if let Some(m) = limits.metrics {
@@ -387,6 +396,7 @@ pub async fn serve_transfer(
             &format!("zone=\"{}\",kind=\"{kind:?}\"", crate::metrics::esc(&apex)),
             1,
         );
+        m.transfer_transport(&apex, "out", limits.tls);
     }
     Ok(())
 }
@@ -409,7 +419,10 @@ fn expire_opt(request: &Message, expire: Option<u32>) -> Option<Vec<u8>> {
     Some(opt)
 }
 
-async fn write_soa(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<()> {
+async fn write_soa<S: AsyncWrite + Unpin + ?Sized>(
+    w: &mut Writer<'_, S>,
+    snap: &ZoneSnapshot,
+) -> std::io::Result<()> {
     if let Some(node) = snap.node(&snap.apex_wire)
         && let Some(soa) = node.get(rtype::SOA)
         && let Some(seg) = soa.data.segments().next()
@@ -420,7 +433,10 @@ async fn write_soa(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<(
     Ok(())
 }
 
-async fn write_full(w: &mut Writer<'_>, snap: &ZoneSnapshot) -> std::io::Result<()> {
+async fn write_full<S: AsyncWrite + Unpin + ?Sized>(
+    w: &mut Writer<'_, S>,
+    snap: &ZoneSnapshot,
+) -> std::io::Result<()> {
     write_soa(w, snap).await?;
     for (owner, node) in snap.nodes() {
         for set in &node.rrsets {
@@ -480,8 +496,8 @@ fn error_message(raw: &[u8], code: u16) -> Option<Vec<u8>> {
     Some(out)
 }
 
-async fn error(
-    stream: &mut TimedStream<'_>,
+async fn error<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut TimedStream<'_, S>,
     raw: &[u8],
     code: u16,
     signer: Option<ResponseSigner>,
@@ -497,7 +513,10 @@ async fn error(
 
 /// Writes one length-prefixed message; a message too long for the 16-bit
 /// prefix is an error, never a cut length.
-async fn write_frame(stream: &mut TimedStream<'_>, msg: &[u8]) -> std::io::Result<()> {
+async fn write_frame<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut TimedStream<'_, S>,
+    msg: &[u8],
+) -> std::io::Result<()> {
     let len = u16::try_from(msg.len()).map_err(|_| {
         std::io::Error::other(format!(
             "message of {} bytes does not fit a TCP frame",

@@ -30,6 +30,20 @@ impl BindSecondary {
     /// to 127.0.0.1), checks it with `named-checkconf` and starts `named`
     /// on 127.0.0.1:`port`. Does not wait for the first transfer.
     pub fn start(port: u16, primary_port: u16, zone: &str, key: Option<TsigKey>) -> BindSecondary {
+        Self::start_with_tls(port, primary_port, zone, key, None)
+    }
+
+    /// [`BindSecondary::start`] pulling over TLS (XoT, RFC 9103): `tls` is
+    /// `(ca_file, remote_hostname)`; the primary is asked on
+    /// `primary_port` with `tls primary-tls` (BIND 9.18's strict TLS:
+    /// `ca-file` and `remote-hostname`).
+    pub fn start_with_tls(
+        port: u16,
+        primary_port: u16,
+        zone: &str,
+        key: Option<TsigKey>,
+        tls: Option<(&std::path::Path, &str)>,
+    ) -> BindSecondary {
         let dir = tempfile::Builder::new()
             .prefix("bind-secondary-")
             .tempdir()
@@ -62,11 +76,21 @@ controls {{ }};
             }
             None => String::new(),
         };
+        let tls_clause = match tls {
+            Some((ca, hostname)) => {
+                conf.push_str(&format!(
+                    "tls primary-tls {{ ca-file \"{}\"; remote-hostname \"{hostname}\"; }};\n",
+                    ca.display()
+                ));
+                " tls primary-tls"
+            }
+            None => "",
+        };
         conf.push_str(&format!(
             r#"zone "{zone}" {{
     type secondary;
     file "{d}/{zone}.db";
-    primaries {{ 127.0.0.1 port {primary_port}{key_clause}; }};
+    primaries {{ 127.0.0.1 port {primary_port}{key_clause}{tls_clause}; }};
 }};
 "#
         ));

@@ -23,6 +23,7 @@ pub mod moto;
 pub mod net;
 pub mod nsd;
 pub mod pdns;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -252,6 +253,8 @@ pub struct BindOptions {
     /// More primary zones `(name, master-file text)`, configured as the
     /// main one (ACLs, NOTIFY); update them with [`Bind::update_zone`].
     pub extra_zones: Vec<(String, String)>,
+    /// Extra top-level statements, e.g. a `tls NAME { ... };` block.
+    pub extra_config: String,
 }
 
 impl BindOptions {
@@ -267,6 +270,7 @@ impl BindOptions {
             sign_notify: false,
             extra_options: String::new(),
             extra_zones: Vec::new(),
+            extra_config: String::new(),
         }
     }
 }
@@ -493,6 +497,7 @@ controls {{ }};
             provide_ixfr = if o.provide_ixfr { "yes" } else { "no" },
             extra = o.extra_options,
         ));
+        conf.push_str(&o.extra_config);
         let key_name = o.tsig.as_ref().map(|(name, _, _)| name.as_str());
         if let Some((name, algorithm, secret)) = &o.tsig {
             conf.push_str(&format!(

@@ -1087,6 +1087,7 @@ impl Target for XfrTcpTarget {
             progress: None,
             limits: secondary53::config::TransferLimits::default(),
             edns: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            tls: None,
         };
         let zone = Name::from_ascii(
             x.frames
