@@ -428,7 +428,6 @@ fn print_journal(store: &Store, zone: &str, since: Option<u32>) -> Result<(), St
 
 fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String> {
     use secondary53::mirror::{client::Route53, replay::ZoneMirror};
-    use std::sync::{Arc, Mutex};
     let zone_cfg = |zone: &str| -> Result<(String, secondary53::config::ZoneMirrorConfig), String> {
         let zc = config
             .zone(zone)
@@ -506,7 +505,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
             store
                 .for_each_record(&apex, |r| records.push(r))
                 .map_err(|e| e.to_string())?;
-            let store = Arc::new(Mutex::new(store));
+            let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
                 let r53 = Route53::new(&config.route53, Default::default()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
@@ -549,7 +548,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
             let _lock = secondary53::store::DataDirLock::acquire(&config.server.data_dir)
                 .map_err(|e| e.to_string())?;
             let store = Store::open(&config.server.data_dir).map_err(|e| e.to_string())?;
-            let store = Arc::new(Mutex::new(store));
+            let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
                 let r53 = Route53::new(&config.route53, Default::default()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;

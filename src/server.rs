@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -262,8 +262,7 @@ fn key_signers(
 /// Drops the journal consumers of `apex` (its mirror no longer exists) and
 /// trims the journal they held to `limits`; logs what it did.
 fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalLimits) {
-    let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    let consumers = match s.consumers() {
+    let consumers = match ctx.store.read_blocking(|s| s.consumers()) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(zone = %apex, error = %e, "cannot list journal consumers");
@@ -271,7 +270,10 @@ fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalL
         }
     };
     for (_, name) in consumers.into_iter().filter(|(z, _)| z == apex) {
-        match s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()) {
+        let dropped = ctx
+            .store
+            .write_blocking(|s| s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()));
+        match dropped {
             Ok((_, trim)) => {
                 info!(zone = %apex, consumer = %name, versions_trimmed = trim.versions,
                     "journal consumer dropped: its zone is no longer configured");
@@ -293,11 +295,7 @@ fn drop_unconfigured_consumers(config: &Config, ctx: &TaskContext) -> Result<(),
         .iter()
         .map(|z| crate::zone::owner_key(&z.name))
         .collect();
-    let consumers = ctx
-        .store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .consumers()?;
+    let consumers = ctx.store.read_blocking(|s| s.consumers())?;
     let mut zones: Vec<String> = consumers
         .into_iter()
         .map(|(z, _)| z)
@@ -366,7 +364,7 @@ impl Server {
         let lock = DataDirLock::acquire(&config.server.data_dir)?;
         let store = Store::open(&config.server.data_dir)?;
         tracing::debug!(path = %store.path().display(), "store opened; loading zones");
-        let store = Arc::new(Mutex::new(store));
+        let store = crate::store::StoreHandle::new(store);
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());

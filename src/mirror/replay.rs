@@ -30,8 +30,8 @@ use super::plan::{
 };
 use super::rrset::{RrsetMap, r53_type_name};
 use crate::config::{Route53Config, ZoneMirrorConfig};
-use crate::schedule::{SharedStore, ZoneUpdated, unix_now};
-use crate::store::{Store, StoreError};
+use crate::schedule::{ZoneUpdated, unix_now};
+use crate::store::{Store, StoreError, StoreHandle};
 use crate::zone::Rr;
 
 /// The journal consumer name of the mirror.
@@ -86,7 +86,7 @@ pub struct ZoneMirror {
     hosted_zone_id: Option<String>,
     planner: Planner,
     r53: Route53,
-    store: SharedStore,
+    store: StoreHandle,
     warned_types: HashSet<u16>,
     /// The longest Route 53 took to answer a change batch.
     max_change_latency: Duration,
@@ -102,7 +102,7 @@ impl ZoneMirror {
         cfg: ZoneMirrorConfig,
         r53cfg: Route53Config,
         r53: Route53,
-        store: SharedStore,
+        store: StoreHandle,
     ) -> Result<ZoneMirror, String> {
         let opts = MirrorOptions {
             apex_ns: cfg.apex_ns,
@@ -125,14 +125,16 @@ impl ZoneMirror {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, MirrorError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await
-        .map_err(|e| MirrorError::Task(e.to_string()))?
-        .map_err(MirrorError::from)
+        self.store.write(f).await.map_err(MirrorError::from)
+    }
+
+    /// Reads on a read connection of the store: a commit under way does
+    /// not hold them up.
+    async fn read_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, MirrorError> {
+        self.store.read(f).await.map_err(MirrorError::from)
     }
 
     async fn zone_id(&mut self) -> Result<String, MirrorError> {
@@ -251,7 +253,7 @@ impl ZoneMirror {
         // A batch a killed process left in flight may still be applied by
         // Route 53: let it settle before the reconcile lists the zone.
         if let Some(until) = self
-            .with_store(move |s| s.mirror_in_flight_until(&apex))
+            .read_store(move |s| s.mirror_in_flight_until(&apex))
             .await?
         {
             let wait = until - unix_now_ms();
@@ -263,7 +265,7 @@ impl ZoneMirror {
         let apex = self.apex.clone();
         let planner = self.planner.clone();
         let prepared = self
-            .with_store(move |s| {
+            .read_store(move |s| {
                 let Some(cursor) = s.consumer(&apex, CONSUMER)? else {
                     return Ok(None);
                 };
@@ -371,7 +373,7 @@ impl ZoneMirror {
     ) -> Result<SyncReport, MirrorError> {
         let apex = self.apex.clone();
         let (latest, serial, records) = self
-            .with_store(move |s| {
+            .read_store(move |s| {
                 let latest = s.latest_seq(&apex)?;
                 let Some(soa) = s.current_soa(&apex)? else {
                     return Ok((latest, None, Vec::new()));
@@ -457,7 +459,7 @@ impl ZoneMirror {
         let done = if bisect {
             0
         } else {
-            self.with_store(move |s| s.mirror_progress(&apex, target_seq))
+            self.read_store(move |s| s.mirror_progress(&apex, target_seq))
                 .await?
         };
         let mut queue: std::collections::VecDeque<(usize, Vec<Change>)> =
