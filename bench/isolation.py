@@ -48,9 +48,10 @@ def main():
             if time.monotonic() - t0 > peers.WAIT:
                 raise SystemExit("FAILED: the retransfer did not commit")
             n += 1
-            small.update(SMALL, f"update add n{n}.{SMALL}. 300 IN A 192.0.2.{n % 250 + 1}")
             name = f"n{n}.{SMALL}"
+            upd = small.update_start(SMALL, f"update add {name}. 300 IN A 192.0.2.{n % 250 + 1}")
             served = peers.time_until_answered([port], name)[port]
+            small.update_wait(upd)
             st, res = timed(lambda: sec.cli("zone", "status", SMALL))
             mt, _ = timed(lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=30).read())
             it, out = timed(lambda: subprocess.run(

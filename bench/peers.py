@@ -201,10 +201,22 @@ class Primary:
         self.nsec = nsec
 
     def update(self, zone, commands):
+        self.update_wait(self.update_start(zone, commands))
+
+    def update_start(self, zone, commands):
+        """Starts an `nsupdate` (the change, then BIND's NOTIFY, may be
+        seen before it exits); finish with update_wait."""
         script = f"server 127.0.0.1 {self.port}\nzone {zone}\n{commands}\nsend\n"
-        r = subprocess.run(["nsupdate", "-t", "5"], input=script, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit(f"FAILED: nsupdate: {r.stdout}{r.stderr}")
+        p = subprocess.Popen(["nsupdate", "-t", "5"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        p.stdin.write(script)
+        p.stdin.close()
+        return p
+
+    def update_wait(self, p):
+        out = p.stdout.read()
+        if p.wait(60) != 0:
+            raise SystemExit(f"FAILED: nsupdate: {out}")
 
 
 class BindSecondary:
