@@ -15,6 +15,7 @@
 #   BENCH_TMPDIR=...  parent of the scratch directory
 #   KEEP_TMP=1        keep the scratch directory (configs, logs)
 #   SKIP_BUILD=1      do not run `cargo build --release` first
+#   SECONDARY53_BIN=... the secondary53 binary to run (default target/release/secondary53)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for cmd in named nsupdate dig python3; do

@@ -20,7 +20,7 @@ import time
 
 os.environ["PATH"] += ":/usr/local/sbin:/usr/sbin:/sbin"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "secondary53")
+BIN = os.environ.get("SECONDARY53_BIN") or os.path.join(ROOT, "target", "release", "secondary53")
 WAIT = float(os.environ.get("WAIT_TIMEOUT", "600"))
 
 _procs = []
