@@ -6,7 +6,8 @@
 #   its SQLite backend (pdns_server, pdnsutil, pdns_control, the backend's
 #   schema) and dnsperf. The tests start these themselves on 127.0.0.1 with
 #   free ports; this script never starts a service.
-# - Python: moto[server], the stand-in for the Route 53 API.
+# - Python: moto[server] (pinned), the stand-in for the Route 53 API, in the
+#   virtualenv .cache/venv.
 set -euo pipefail
 
 # named, knotd, nsd and pdns_server live in sbin, which a non-root PATH may lack.
@@ -88,18 +89,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
 fi
 
-if ! python3 -c 'import moto' >/dev/null 2>&1; then
-    echo "setup: installing moto[server]"
-    if ! python3 -m pip --version >/dev/null 2>&1; then
+# moto, pinned to the version the test harness is written for, in a
+# virtualenv this script owns (git-ignored); tests/common/moto.rs runs its
+# python. The system Python is left alone.
+MOTO_VERSION=5.2.1
+VENV="$(cd "$(dirname "$0")/.." && pwd)/.cache/venv"
+if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" >/dev/null 2>&1; then
+    echo "setup: installing moto[server]==$MOTO_VERSION into $VENV"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
         "${SUDO[@]}" apt-get update
         "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y --no-install-recommends python3-pip
+            apt-get install -y --no-install-recommends python3-venv
     fi
-    # A Debian system Python refuses plain pip installs (PEP 668); fall back
-    # to --break-system-packages there.
-    python3 -m pip install --quiet 'moto[server]' ||
-        python3 -m pip install --quiet --break-system-packages 'moto[server]'
-    python3 -c 'import moto'
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet "moto[server]==$MOTO_VERSION"
+    "$VENV/bin/python" -c 'import moto'
 fi
 
 echo "setup: ok"

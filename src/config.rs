@@ -79,7 +79,7 @@ pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_JOURNAL_MAX_HELD_VERSIONS: u32 = 10_000;
 
 /// The `[route53]` table: how to reach Route 53.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Route53Config {
     /// AWS region of the API endpoint (default `us-east-1`).
     pub region: String,
@@ -93,6 +93,15 @@ pub struct Route53Config {
     pub reconcile_interval: u64,
     /// Wait for GetChange to report INSYNC before moving the cursor.
     pub wait_insync: bool,
+    /// Seconds to wait for INSYNC before the run fails (default 300).
+    pub insync_timeout: u64,
+    /// API requests a second, shared by all mirrored zones of the process
+    /// (default 4; Route 53 allows 5 per account).
+    pub max_requests_per_second: f64,
+    /// Seconds for one attempt of an API call (default 30).
+    pub call_timeout: u64,
+    /// Seconds for one API operation, all its retries included (default 300).
+    pub operation_timeout: u64,
 }
 
 impl Default for Route53Config {
@@ -104,6 +113,10 @@ impl Default for Route53Config {
             base_delay_ms: 200,
             reconcile_interval: 3600,
             wait_insync: false,
+            insync_timeout: 300,
+            max_requests_per_second: 4.0,
+            call_timeout: 30,
+            operation_timeout: 300,
         }
     }
 }
@@ -118,6 +131,9 @@ pub struct ZoneMirrorConfig {
     /// Mirror the apex NS RRset too (default false: Route 53 keeps its own
     /// apex NS and SOA).
     pub apex_ns: bool,
+    /// With `lookup`: take only a private (true) or only a public (false)
+    /// hosted zone of the zone's name; None: the name must be unambiguous.
+    pub private: Option<bool>,
 }
 
 /// Output format of the log.
@@ -150,6 +166,37 @@ pub struct ServerConfig {
     pub rrl: Option<RrlConfig>,
     /// Limits on inbound connections, transfers out and log lines.
     pub limits: ServerLimits,
+    /// Pacing of refresh checks over all zones: SOA probes per second,
+    /// transfers in at once.
+    pub pacing: RefreshPacing,
+}
+
+/// Refresh pacing over all zones (`[server]` options), as BIND's
+/// `serial-query-rate`, `transfers-in` and `transfers-per-ns`: thousands
+/// of zones never probe or transfer in one burst. See [`crate::pacing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshPacing {
+    /// SOA probes per second over all zones (default 100; BIND's 20 is
+    /// made for hosts with fewer zones: 10,000 zones refreshing hourly need
+    /// about 3 a second, and a restart of a large fleet catches up 5 times
+    /// faster). Probes for a NOTIFY go first.
+    pub serial_query_rate: u32,
+    /// Transfers in at once over all primaries (default 10, as BIND's
+    /// `transfers-in`).
+    pub transfers_in: usize,
+    /// Transfers in at once from one primary address (default 2, as BIND's
+    /// `transfers-per-ns`).
+    pub transfers_per_primary: usize,
+}
+
+impl Default for RefreshPacing {
+    fn default() -> Self {
+        RefreshPacing {
+            serial_query_rate: 100,
+            transfers_in: 10,
+            transfers_per_primary: 2,
+        }
+    }
 }
 
 /// Limits that keep floods (idle or slow TCP clients, many transfers out,
@@ -458,6 +505,9 @@ pub struct ZoneConfig {
     pub notify_key: Option<String>,
     /// Route 53 mirroring of this zone.
     pub route53: Option<ZoneMirrorConfig>,
+    /// Verify each transferred version by its ZONEMD (RFC 8976) before it
+    /// commits (default false).
+    pub verify_zonemd: bool,
 }
 
 impl ZoneConfig {
@@ -620,6 +670,10 @@ struct RawRoute53 {
     base_delay_ms: Option<u64>,
     reconcile_interval: Option<u64>,
     wait_insync: Option<bool>,
+    insync_timeout: Option<u64>,
+    max_requests_per_second: Option<f64>,
+    call_timeout: Option<u64>,
+    operation_timeout: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -631,6 +685,7 @@ struct RawZoneMirror {
     serial_record: Option<String>,
     #[serde(default)]
     apex_ns: bool,
+    private: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -651,6 +706,9 @@ struct RawServer {
     transfers_out: Option<Spanned<usize>>,
     transfer_out_timeout: Option<Spanned<u64>>,
     log_rate_limit: Option<Spanned<u32>>,
+    serial_query_rate: Option<Spanned<u32>>,
+    transfers_in: Option<Spanned<usize>>,
+    transfers_per_primary: Option<Spanned<usize>>,
     rrl: Option<Spanned<RawRrl>>,
 }
 
@@ -784,6 +842,7 @@ struct RawZone {
     also_notify: Vec<PeerAddr>,
     notify_key: Option<Spanned<String>>,
     route53: Option<Spanned<RawZoneMirror>>,
+    verify_zonemd: Option<bool>,
 }
 
 impl Config {
@@ -901,6 +960,23 @@ impl Config {
                     log_rate_limit: at_least_one(&s.log_rate_limit, "log_rate_limit", &err_at)?
                         .unwrap_or(d.log_rate_limit),
                 };
+                let p = RefreshPacing::default();
+                let pacing = RefreshPacing {
+                    serial_query_rate: at_least_one(
+                        &s.serial_query_rate,
+                        "serial_query_rate",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.serial_query_rate),
+                    transfers_in: at_least_one(&s.transfers_in, "transfers_in", &err_at)?
+                        .unwrap_or(p.transfers_in),
+                    transfers_per_primary: at_least_one(
+                        &s.transfers_per_primary,
+                        "transfers_per_primary",
+                        &err_at,
+                    )?
+                    .unwrap_or(p.transfers_per_primary),
+                };
                 ServerConfig {
                     listen,
                     data_dir,
@@ -909,6 +985,7 @@ impl Config {
                     udp_workers,
                     metrics,
                     limits,
+                    pacing,
                     rrl,
                 }
             }
@@ -986,6 +1063,14 @@ impl Config {
                     ));
                 }
                 _ => {}
+            }
+            if z.verify_zonemd == Some(true) && z.file.is_some() {
+                return Err(err_at(
+                    zone_span,
+                    format!(
+                        "zone `{name}`: `verify_zonemd` checks versions transferred from `primaries`; a `file` zone is not verified"
+                    ),
+                ));
             }
             let key = match z.key {
                 Some(k) => {
@@ -1105,6 +1190,14 @@ impl Config {
                                 ),
                             ));
                         }
+                        (Some(_), _) if m.private.is_some() => {
+                            return Err(err_at(
+                                at,
+                                format!(
+                                    "zone `{name}`: [zone.route53] `private` selects among hosted zones found by `lookup = true`; with `hosted_zone_id` leave it out"
+                                ),
+                            ));
+                        }
                         (Some(_), true) => {
                             return Err(err_at(
                                 at,
@@ -1126,6 +1219,7 @@ impl Config {
                             .map(|id| id.trim_start_matches("/hostedzone/").to_string()),
                         serial_record,
                         apex_ns: m.apex_ns,
+                        private: m.private,
                     })
                 }
             };
@@ -1152,6 +1246,7 @@ impl Config {
                     .journal_max_held_versions
                     .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
                     .max(journal_max_versions),
+                verify_zonemd: z.verify_zonemd.unwrap_or(false),
             });
         }
 
@@ -1165,6 +1260,21 @@ impl Config {
                 base_delay_ms: r.base_delay_ms.unwrap_or(d.base_delay_ms),
                 reconcile_interval: r.reconcile_interval.unwrap_or(d.reconcile_interval).max(1),
                 wait_insync: r.wait_insync.unwrap_or(d.wait_insync),
+                insync_timeout: r.insync_timeout.unwrap_or(d.insync_timeout).max(1),
+                max_requests_per_second: match r.max_requests_per_second {
+                    None => d.max_requests_per_second,
+                    Some(v) if v.is_finite() && v > 0.0 => v,
+                    Some(v) => {
+                        return Err(err_at(
+                            text.find("max_requests_per_second").unwrap_or(0),
+                            format!(
+                                "[route53] max_requests_per_second must be a positive number, not {v}"
+                            ),
+                        ));
+                    }
+                },
+                call_timeout: r.call_timeout.unwrap_or(d.call_timeout).max(1),
+                operation_timeout: r.operation_timeout.unwrap_or(d.operation_timeout).max(1),
             },
         };
         Ok(Config {
@@ -1272,6 +1382,22 @@ allow_notify = ["192.0.2.0/24"]
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("test.toml:6:"), "{e}");
         assert!(e.contains("`nope` is not defined"), "{e}");
+    }
+
+    #[test]
+    fn verify_zonemd_is_off_by_default_and_only_for_transferred_zones() {
+        let zone = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\nname = \"a.test\"\n";
+        let c = parse(&format!("{zone}primaries = [\"10.0.0.1\"]\n")).unwrap();
+        assert!(!c.zones[0].verify_zonemd);
+        let c = parse(&format!(
+            "{zone}primaries = [\"10.0.0.1\"]\nverify_zonemd = true\n"
+        ))
+        .unwrap();
+        assert!(c.zones[0].verify_zonemd);
+        let e = parse(&format!("{zone}file = \"a.zone\"\nverify_zonemd = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`verify_zonemd`"), "{e}");
     }
 
     #[test]
@@ -1480,6 +1606,40 @@ allow_notify = ["192.0.2.0/24"]
             "transfer_out_timeout",
             "log_rate_limit",
         ] {
+            let e = parse(&format!("{base}{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("test.toml:3:"), "{key}: {e}");
+            assert!(e.contains(&format!("{key} must be at least 1")), "{e}");
+        }
+    }
+
+    #[test]
+    fn refresh_pacing_defaults_and_validates() {
+        let base = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.server.pacing, RefreshPacing::default());
+        assert_eq!(
+            (
+                c.server.pacing.serial_query_rate,
+                c.server.pacing.transfers_in,
+                c.server.pacing.transfers_per_primary
+            ),
+            (100, 10, 2)
+        );
+        let c = parse(&format!(
+            "{base}serial_query_rate = 7\ntransfers_in = 3\ntransfers_per_primary = 1\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.server.pacing,
+            RefreshPacing {
+                serial_query_rate: 7,
+                transfers_in: 3,
+                transfers_per_primary: 1
+            }
+        );
+        for key in ["serial_query_rate", "transfers_in", "transfers_per_primary"] {
             let e = parse(&format!("{base}{key} = 0\n"))
                 .unwrap_err()
                 .to_string();

@@ -2,7 +2,10 @@
 //! per connection and answers with lines, the first `ok` or `error: ...`.
 //!
 //! Commands: `status [ZONE]`, `refresh ZONE`, `retransfer ZONE`, `reload ZONE`
-//! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`.
+//! (a primary zone's file), `reload` (the configuration), `mirror-sync ZONE`
+//! (a Route 53 reconcile, scheduled), `mirror-sync-wait ZONE` (the same,
+//! answered with its report once it ends: the reply waits for the
+//! reconcile, whose every Route 53 call is bounded by `operation_timeout`).
 //!
 //! Limits: a command line of at most [`MAX_LINE`] bytes, sent within
 //! [`READ_TIMEOUT`]; the reply written within [`WRITE_TIMEOUT`]; at most
@@ -214,6 +217,8 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
                 Err(e) => format!("error: {e}\n"),
             },
         }
+    } else if let Some(arg) = line.strip_prefix("mirror-sync-wait ") {
+        mirror_sync_wait(&zones, arg.trim()).await
     } else {
         let lags = if line.starts_with("status") {
             crate::metrics::mirror_lag(&zones).await
@@ -227,6 +232,37 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
         .is_err()
     {
         refused(&zones, AdminLimit::Timeout);
+    }
+}
+
+/// `mirror-sync-wait ZONE`: a reconcile now, answered with its report.
+async fn mirror_sync_wait(zones: &Zones, arg: &str) -> String {
+    let z = match zone_arg(zones, Some(arg)) {
+        Ok(z) => z,
+        Err(e) => return format!("error: {e}\n"),
+    };
+    let Some(m) = &z.mirror else {
+        return format!("error: {} is not mirrored to Route 53\n", z.shared.apex);
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if let Err(e) = m
+        .commands
+        .send(crate::mirror::replay::MirrorCommand::Sync(Some(tx)))
+        .await
+    {
+        return format!("error: mirror stopped: {e}\n");
+    }
+    info!(zone = %z.shared.apex, command = "mirror-sync", "control command");
+    match rx.await {
+        Ok(Ok(report)) => format!(
+            "ok\n{}: serial {} mirrored; {report}\n",
+            z.shared.apex,
+            report
+                .serial
+                .map_or_else(|| "- (behind)".to_string(), |s| s.to_string()),
+        ),
+        Ok(Err(e)) => format!("error: {e}\n"),
+        Err(_) => "error: the mirror stopped before the sync ended\n".to_string(),
     }
 }
 
@@ -332,7 +368,7 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
             None => Err(format!("{} is not mirrored to Route 53", z.shared.apex)),
             Some(m) => m
                 .commands
-                .try_send(crate::mirror::replay::MirrorCommand::Sync)
+                .try_send(crate::mirror::replay::MirrorCommand::Sync(None))
                 .map(|_| format!("ok\nRoute 53 sync of {} scheduled\n", z.shared.apex))
                 .map_err(|e| format!("mirror busy: {e}")),
         }),

@@ -30,7 +30,9 @@
 //!
 //! - [`config`]: the TOML schema and its validation.
 //! - [`serial`]: RFC 1982 serial arithmetic.
-//! - [`zone`]: records in stored form, deltas, the full-zone diff.
+//! - [`zone`]: records in stored form, deltas, the full-zone diff; their
+//!   presentation format ([`zone::presentation`]) and the zone digest
+//!   ZONEMD (RFC 8976, [`zone::zonemd`]).
 //! - [`store`]: the SQLite store: current records, versions, the journal
 //!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
@@ -38,7 +40,8 @@
 //! - [`tsig`]: TSIG keys, signing and verification (RFC 8945), all six
 //!   HMAC algorithms and truncated MACs.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
-//! - [`schedule`]: the per-zone refresh/retry/expire task.
+//! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
+//!   SOA probe rate and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
@@ -51,7 +54,8 @@
 //!
 //! A NOTIFY arrives in [`server`], is checked by [`notify`], wakes the zone's
 //! task in [`schedule`], which asks [`xfr`] for the changes and commits them
-//! through [`store`].
+//! through [`store`] (with `verify_zonemd`, only a version its ZONEMD
+//! verifies).
 
 #![warn(missing_docs)]
 
@@ -62,6 +66,7 @@ pub mod log_limit;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;
+pub mod pacing;
 pub mod schedule;
 pub mod serial;
 pub mod serve;

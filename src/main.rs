@@ -438,6 +438,11 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
             .ok_or_else(|| format!("zone {zone} has no [zone.route53] table"))?;
         Ok((secondary53::zone::owner_key(&zc.name), mc))
     };
+    let budget = || {
+        std::sync::Arc::new(secondary53::mirror::budget::RequestBudget::new(
+            config.route53.max_requests_per_second,
+        ))
+    };
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -448,8 +453,8 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
         MirrorCommand::Status => {
             let store = open_store(config)?;
             println!(
-                "{:<32} {:>10} {:>10} {:>5} {:<20} LAST_ERROR",
-                "ZONE", "SERIAL", "CURSOR", "LAG", "LAST_SUCCESS"
+                "{:<32} {:>10} {:>10} {:>5} {:<7} {:<20} LAST_ERROR",
+                "ZONE", "SERIAL", "CURSOR", "LAG", "STATE", "LAST_SUCCESS"
             );
             for zc in config.zones.iter().filter(|z| z.route53.is_some()) {
                 let apex = secondary53::zone::owner_key(&zc.name);
@@ -458,11 +463,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                     Some(s) => {
                         let st = s.zone_state(&apex).map_err(|e| e.to_string())?;
                         let ms = s.mirror_state(&apex).map_err(|e| e.to_string())?;
-                        let consumer = s
-                            .consumer(&apex, secondary53::mirror::replay::CONSUMER)
-                            .map_err(|e| e.to_string())?;
-                        let latest = s.latest_seq(&apex).unwrap_or(0);
-                        let lag = consumer.map(|c| latest - c);
+                        let lag = secondary53::mirror::replay::lag(s, &apex).unwrap_or(None);
                         let reset = s
                             .consumer_reset_at(&apex, secondary53::mirror::replay::CONSUMER)
                             .map_err(|e| e.to_string())?
@@ -481,13 +482,20 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                         )
                     }
                 };
+                let state = match (lag, &error) {
+                    (None, _) => "-",
+                    (Some(l), _) if l > 0 => "behind",
+                    (Some(_), Some(_)) => "error",
+                    (Some(_), None) => "in-sync",
+                };
                 let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
                 println!(
-                    "{:<32} {:>10} {:>10} {:>5} {:<20} {}",
+                    "{:<32} {:>10} {:>10} {:>5} {:<7} {:<20} {}",
                     apex,
                     show(serial.map(|s| s.to_string())),
                     show(cursor.map(|s| s.to_string())),
                     show(lag.map(|s| s.to_string())),
+                    state,
                     show(success.map(fmt_time)),
                     error.unwrap_or_else(|| "-".into())
                 );
@@ -507,7 +515,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                 .map_err(|e| e.to_string())?;
             let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
-                let r53 = Route53::new(&config.route53, Default::default()).await;
+                let r53 = Route53::new(&config.route53, Default::default(), budget()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
                 let plan = m
                     .reconcile_plan(&records, serial)
@@ -526,18 +534,43 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                     println!("; cannot be mirrored: {e}");
                 }
                 println!("; {} changes", plan.changes.len());
+                if !plan.errors.is_empty() {
+                    println!(
+                        "; {} RRsets cannot be mirrored: the hosted zone would stay behind",
+                        plan.errors.len()
+                    );
+                }
                 Ok(())
             })
         }
         MirrorCommand::Sync { zone } => {
             let (apex, mc) = zone_cfg(&zone)?;
+            let not_all = |report: &str| -> Result<(), String> {
+                // "N rejected" with N > 0: the hosted zone is behind.
+                let rejected = report
+                    .split(", ")
+                    .find_map(|p| {
+                        p.split_whitespace()
+                            .next()
+                            .filter(|_| p.contains("rejected"))
+                    })
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if rejected > 0 {
+                    Err(format!(
+                        "{rejected} RRsets were not mirrored; the hosted zone is behind (see above and `mirror status`)"
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
             match secondary53::control::request(
                 &config.server.control,
-                &format!("mirror-sync {apex}"),
+                &format!("mirror-sync-wait {apex}"),
             ) {
                 Ok(out) => {
                     print!("{out}");
-                    return Ok(());
+                    return not_all(&out);
                 }
                 Err(e) if !e.starts_with("cannot reach the server") => return Err(e),
                 Err(_) => {}
@@ -548,9 +581,25 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
             let _lock = secondary53::store::DataDirLock::acquire(&config.server.data_dir)
                 .map_err(|e| e.to_string())?;
             let store = Store::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+            // The reconcile first waits for a batch a killed server left in
+            // flight; say so, as it may take up to a minute.
+            if let Some(until) = store
+                .mirror_in_flight_until(&apex)
+                .map_err(|e| e.to_string())?
+            {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                if until > now_ms {
+                    eprintln!(
+                        "{apex}: a Route 53 batch of an interrupted run may still be applied; waiting {:.1} s for it to settle",
+                        (until - now_ms) as f64 / 1000.0
+                    );
+                }
+            }
             let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
-                let r53 = Route53::new(&config.route53, Default::default()).await;
+                let r53 = Route53::new(&config.route53, Default::default(), budget()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
                 let progress: secondary53::mirror::replay::Progress =
                     Box::new(|done, total| eprintln!("batch {done}/{total} accepted"));
@@ -558,17 +607,14 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                     .reconcile(Some(&progress))
                     .await
                     .map_err(|e| e.to_string())?;
-                println!(
-                    "{apex}: serial {} mirrored; {} changes in {} batches, {} rejected",
+                let out = format!(
+                    "{apex}: serial {} mirrored; {report}",
                     report
                         .serial
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    report.changes,
-                    report.batches,
-                    report.rejected
+                        .map_or_else(|| "- (behind)".to_string(), |s| s.to_string()),
                 );
-                Ok(())
+                println!("{out}");
+                not_all(&out)
             })
         }
     }

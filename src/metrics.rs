@@ -47,6 +47,8 @@ pub struct Metrics {
     rrl_evictions: AtomicU64,
     /// The flood limits: how often each triggered.
     pub limits: LimitCounters,
+    /// Refresh pacing: probes and transfers in waiting and running.
+    pub pacing: std::sync::Arc<crate::pacing::PacingCounters>,
 }
 
 /// Counters of the limits on connections and transfers out. Atomics, not
@@ -431,6 +433,38 @@ impl Metrics {
         }
         header(
             &mut out,
+            "secondary53_route53_unsent_rrsets",
+            "gauge",
+            "RRsets of the zone not mirrored (over a Route 53 limit or quota, held by an alias, rejected).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_unsent_rrsets{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.unsent.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
+            "secondary53_route53_budget_waits_total",
+            "counter",
+            "Route 53 requests that waited for the shared request budget (max_requests_per_second).",
+        );
+        for z in &zone_list {
+            if let Some(m) = &z.mirror {
+                let _ = writeln!(
+                    out,
+                    "secondary53_route53_budget_waits_total{{zone=\"{}\"}} {}",
+                    esc(&z.shared.apex),
+                    m.counters.budget_waits.load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
             "secondary53_route53_lag_versions",
             "gauge",
             "Zone versions not yet accepted by Route 53.",
@@ -443,6 +477,7 @@ impl Metrics {
             );
         }
         self.limits.render(&mut out);
+        render_pacing(&self.pacing, &mut out);
         header(
             &mut out,
             "secondary53_log_lines_suppressed_total",
@@ -544,7 +579,65 @@ fn describe(name: &str) -> (&'static str, &'static str) {
             "counter",
             "Transfers in not committed (the previous version kept serving), by reason.",
         ),
+        "secondary53_zonemd_failures_total" => (
+            "counter",
+            "Versions not committed because their ZONEMD did not verify them (verify_zonemd).",
+        ),
+        "secondary53_zonemd_verified_total" => (
+            "counter",
+            "Versions verified by their ZONEMD before they committed (verify_zonemd).",
+        ),
         _ => ("counter", "Events."),
+    }
+}
+
+fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
+    let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, kind, help, value) in [
+        (
+            "secondary53_soa_probes_total",
+            "counter",
+            "SOA probes sent by refresh checks.",
+            v(&c.probes),
+        ),
+        (
+            "secondary53_soa_probes_waiting",
+            "gauge",
+            "SOA probes waiting for their slot (serial_query_rate).",
+            v(&c.probes_waiting),
+        ),
+        (
+            "secondary53_transfers_in_running",
+            "gauge",
+            "Transfers in running now.",
+            v(&c.transfers_running),
+        ),
+        (
+            "secondary53_transfers_in_waiting",
+            "gauge",
+            "Transfers in waiting for a slot (transfers_in, transfers_per_primary).",
+            v(&c.transfers_waiting),
+        ),
+    ] {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        out,
+        "secondary53_pacing_waits_total",
+        "counter",
+        "Refresh work that waited for a pacing limit, by limit.",
+    );
+    for (limit, n) in [
+        ("serial_query_rate", &c.waited_probe_rate),
+        ("transfers_in", &c.waited_transfers_in),
+        ("transfers_per_primary", &c.waited_transfers_per_primary),
+    ] {
+        let _ = writeln!(
+            out,
+            "secondary53_pacing_waits_total{{limit=\"{limit}\"}} {}",
+            v(n)
+        );
     }
 }
 
@@ -760,9 +853,9 @@ pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String
             let mut out = BTreeMap::new();
             for n in names {
                 let latest = s.latest_seq(&n).unwrap_or(0);
-                match s.consumer(&n, crate::mirror::replay::CONSUMER) {
-                    Ok(Some(c)) => {
-                        out.insert(n, latest - c);
+                match crate::mirror::replay::lag(s, &n) {
+                    Ok(Some(lag)) => {
+                        out.insert(n, lag);
                     }
                     Ok(None) => {
                         out.insert(n, latest);

@@ -25,12 +25,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::ZoneConfig;
+use crate::pacing::{Pacer, Urgency};
 use crate::serial::Serial;
 use crate::store::{
     CommitInfo, CommitSummary, StoreError, StoreHealth, TrimReport, VersionKind, expire_of,
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
+use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, soa_fields};
 
 /// The store, shared by all zone tasks.
@@ -202,6 +204,8 @@ pub struct TaskContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the store takes writes (logged once per run of failures).
     pub store_health: Arc<StoreHealth>,
+    /// The SOA probe rate and transfer-in slots every zone shares.
+    pub pacer: Arc<Pacer>,
 }
 
 /// The zone task.
@@ -217,11 +221,26 @@ pub struct ZoneTask {
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
     store_health: Arc<StoreHealth>,
+    pacer: Arc<Pacer>,
+    /// The first check after load, when it was due at load: spread over
+    /// [`START_JITTER_MAX`] so a restart after a long stop does not probe
+    /// every zone at once. None once that check has run.
+    first_check: Option<i64>,
     /// Effective (refresh, retry, expire) of the current SOA.
     timers: (u32, u32, u32),
     soa: Option<Rr>,
     last_refresh: Option<i64>,
     last_failure: Option<i64>,
+}
+
+/// What a check was granted by the pacer before it started.
+enum Paced {
+    /// Nothing yet: the check waits for its own slots.
+    Nothing,
+    /// The SOA probe's slot.
+    Probe,
+    /// The transfer slots of the first primary (a zone with no data).
+    Transfer(crate::pacing::TransferPermit),
 }
 
 /// Why a refresh attempt ended without a new version.
@@ -318,7 +337,7 @@ impl ZoneTask {
         for p in &mut primaries {
             p.progress = Some(shared.transfer_progress.clone());
         }
-        let task = ZoneTask {
+        let mut task = ZoneTask {
             name: config.name.clone(),
             config,
             apex,
@@ -330,11 +349,20 @@ impl ZoneTask {
             notify_signer,
             metrics,
             store_health: ctx.store_health.clone(),
+            pacer: ctx.pacer.clone(),
+            first_check: None,
             timers,
             soa,
             last_refresh: state.last_refresh,
             last_failure: state.last_failure,
         };
+        task.first_check = first_check_at(
+            lifecycle == ZoneLifecycle::Serving,
+            task.next_check(),
+            now,
+            task.timers.1,
+            rand::random::<f64>(),
+        );
         Ok((task, shared))
     }
 
@@ -343,6 +371,9 @@ impl ZoneTask {
     /// or come at once when none failed since (the server was down when it
     /// expired).
     fn next_check(&self) -> i64 {
+        if let Some(at) = self.first_check {
+            return at;
+        }
         let (refresh, retry, _) = self.timers;
         let next = match (self.soa.is_some(), self.last_refresh, self.last_failure) {
             (false, _, Some(f)) => f + i64::from(retry),
@@ -398,12 +429,14 @@ impl ZoneTask {
             let sleep = Duration::from_secs(wake.saturating_sub(now).max(0) as u64);
             let mut force = false;
             let mut check = next <= now;
+            let mut urgency = Urgency::Timer;
             if !check {
                 tokio::select! {
                     cmd = self.commands.recv() => match cmd {
                         None => return,
                         Some(cmd) => {
                             check = true;
+                            urgency = Urgency::Urgent;
                             force |= self.note_command(&cmd);
                         }
                     },
@@ -415,11 +448,50 @@ impl ZoneTask {
             // Merge every command already queued into this one check.
             while let Ok(cmd) = self.commands.try_recv() {
                 check = true;
+                urgency = Urgency::Urgent;
                 force |= self.note_command(&cmd);
             }
-            if check {
-                self.refresh(force).await;
+            if !check {
+                continue;
             }
+            // A check due by a timer waits for its pacing slot here, where
+            // a NOTIFY or an operator command arriving meanwhile turns it
+            // into an urgent check that jumps the queue.
+            let mut paced = Paced::Nothing;
+            if urgency == Urgency::Timer
+                && let Some(first) = self.primaries.first().map(|p| p.addr)
+            {
+                let pacer = self.pacer.clone();
+                let has_data = self.soa.is_some();
+                let wait = async move {
+                    if has_data {
+                        pacer.soa_probe(Urgency::Timer).await;
+                        Paced::Probe
+                    } else {
+                        Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
+                    }
+                };
+                tokio::select! {
+                    p = wait => paced = p,
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            urgency = Urgency::Urgent;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                }
+                while let Ok(cmd) = self.commands.try_recv() {
+                    urgency = Urgency::Urgent;
+                    force |= self.note_command(&cmd);
+                }
+            }
+            self.first_check = None;
+            // Boxed: the check's future (SOA probe, transfer, commit) is
+            // large, and a task that keeps it inline holds that memory
+            // while idle; with thousands of zones idle most of the time,
+            // that is most of their memory.
+            Box::pin(self.refresh(force, urgency, paced)).await;
         }
     }
 
@@ -468,19 +540,25 @@ impl ZoneTask {
 
     /// One refresh, with the bookkeeping that lets `zone status` say
     /// whether the zone has settled.
-    async fn refresh(&mut self, force_axfr: bool) {
+    async fn refresh(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
         let covers = self.begin_check();
-        self.refresh_primaries(force_axfr).await;
+        self.refresh_primaries(force_axfr, urgency, paced).await;
         self.end_check(covers);
     }
 
-    /// One refresh: each primary in order until one succeeds.
-    async fn refresh_primaries(&mut self, force_axfr: bool) {
+    /// One refresh: each primary in order until one succeeds. `paced` is
+    /// what the first primary's check was already granted.
+    async fn refresh_primaries(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
+        let mut paced = Some(paced);
         let was_expired = self.shared.status().state == ZoneLifecycle::Expired;
         let mut errors = Vec::new();
         let mut store_failed = false;
         for primary in self.primaries.clone() {
-            match self.refresh_from(&primary, force_axfr).await {
+            let granted = paced.take().unwrap_or(Paced::Nothing);
+            match self
+                .refresh_from(&primary, force_axfr, urgency, granted)
+                .await
+            {
                 Ok(outcome) => {
                     let now = unix_now();
                     self.count_check(match outcome {
@@ -598,11 +676,32 @@ impl ZoneTask {
         );
     }
 
+    /// One check against one primary: the SOA probe, then the transfer
+    /// when the primary is newer, within the pacer's limits. A zone with no
+    /// data yet takes its transfer slot before the probe and holds it
+    /// through the transfer: its probe is always followed by a transfer,
+    /// so the transfer slots bound both (a first start of 10,000 zones is
+    /// not held to the probe rate).
     async fn refresh_from(
         &mut self,
         primary: &Primary,
         force_axfr: bool,
+        urgency: Urgency,
+        paced: Paced,
     ) -> Result<Outcome, RefreshError> {
+        let mut permit = None;
+        match paced {
+            Paced::Probe => {}
+            Paced::Transfer(p) => {
+                permit = Some(p);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing if self.soa.is_none() => {
+                permit = Some(self.pacer.transfer(primary.addr, urgency).await);
+                self.pacer.counters().count_probe();
+            }
+            Paced::Nothing => self.pacer.soa_probe(urgency).await,
+        }
         let remote = primary.soa(&self.name).await.map_err(RefreshError::Probe)?;
         let remote_serial = remote.soa_serial().unwrap_or(0);
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
@@ -618,6 +717,11 @@ impl ZoneTask {
             }
             return Ok(Outcome::UpToDate);
         }
+        // Held through the transfer and its commit.
+        let _permit = match permit {
+            Some(p) => p,
+            None => self.pacer.transfer(primary.addr, urgency).await,
+        };
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
@@ -640,6 +744,15 @@ impl ZoneTask {
                             self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
                             return self.axfr(primary, Some(reason)).await;
+                        }
+                        Err(RefreshError::Zonemd(e)) if kind == "IXFR" => {
+                            // Our copy with the deltas applied is not the
+                            // primary's zone (a journal gone wrong on either
+                            // side): the whole zone may still verify.
+                            warn!(zone = %self.apex, peer = %primary.addr,
+                                "the zone after the IXFR does not verify by ZONEMD; falling back to AXFR");
+                            self.count_refused("zonemd");
+                            return self.axfr(primary, Some(e.to_string())).await;
                         }
                         Err(e) => return Err(e),
                     }
@@ -724,6 +837,38 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
+        let verify_zonemd = self.config.verify_zonemd;
+        // A full zone is verified before anything is written; the deltas
+        // of an IXFR inside the commit's transaction, on the zone they
+        // make (RFC 8976 section 4: before the version is used).
+        let (transfer, mut zonemd) = match transfer {
+            Transfer::Full {
+                records,
+                ixfr_style,
+            } if verify_zonemd => {
+                let apex = self.apex.clone();
+                let (records, verified) = tokio::task::spawn_blocking(move || {
+                    let verified = crate::zone::zonemd::verify(&apex, &records);
+                    (records, verified)
+                })
+                .await
+                .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                match verified {
+                    Ok(status) => (
+                        Transfer::Full {
+                            records,
+                            ixfr_style,
+                        },
+                        Some(status),
+                    ),
+                    Err(e) => {
+                        let serial = records.first().and_then(Rr::soa_serial).unwrap_or(0);
+                        return Err(self.zonemd_failed(primary, kind, serial, e));
+                    }
+                }
+            }
+            t => (t, None),
+        };
         let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
         let new_soa = match &transfer {
             Transfer::Full { records, .. } => records.first().cloned(),
@@ -746,18 +891,33 @@ impl ZoneTask {
         let commit_started = std::time::Instant::now();
         let current = self.shared.snapshot();
         let first_version = self.soa.is_none();
-        let (summary, snapshot) = commit_version(
+        let committed = commit_version(
             &self.store,
             &self.apex,
             current,
             first_version,
+            verify_zonemd,
             transfer,
             info,
         )
-        .await?;
+        .await;
+        let (summary, snapshot): (CommitSummary, ZoneSnapshot) = match committed {
+            Ok((summary, snapshot, status)) => {
+                zonemd = zonemd.or(status);
+                (summary, snapshot)
+            }
+            Err(StoreError::Zonemd { source, .. }) => {
+                let serial = new_soa.soa_serial().unwrap_or(0);
+                return Err(self.zonemd_failed(primary, kind, serial, source));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let commit_ms = commit_started.elapsed().as_millis() as u64;
         self.store_write_ok();
         report_trim(&self.metrics, &self.apex, &summary.trim);
+        if let Some(status) = &zonemd {
+            self.zonemd_passed(summary.serial_to, status);
+        }
         self.timers = timers;
         self.soa = Some(new_soa);
         self.last_refresh = Some(now);
@@ -813,6 +973,47 @@ impl ZoneTask {
         });
         self.notify_downstream();
         Ok(())
+    }
+
+    /// A version whose ZONEMD verified it, or that had nothing to verify.
+    fn zonemd_passed(&self, serial: u32, status: &ZonemdStatus) {
+        match status {
+            ZonemdStatus::Verified { algorithm, .. } => {
+                info!(zone = %self.apex, serial, algorithm = algorithm.name(), "ZONEMD verified");
+                self.metrics.add(
+                    "secondary53_zonemd_verified_total",
+                    &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+                    1,
+                );
+            }
+            ZonemdStatus::Absent => {
+                debug!(zone = %self.apex, serial, "no ZONEMD at the apex; nothing to verify");
+            }
+            ZonemdStatus::Unsupported { records } => {
+                info!(zone = %self.apex, serial, records,
+                    "ZONEMD present, none of a supported scheme and hash algorithm (SIMPLE with SHA384 or SHA512); not verified");
+            }
+        }
+    }
+
+    /// A version whose ZONEMD does not verify it: not committed (nothing
+    /// was written), logged and counted; the previous version keeps
+    /// serving.
+    fn zonemd_failed(
+        &self,
+        primary: &Primary,
+        kind: &str,
+        serial: u32,
+        e: ZonemdError,
+    ) -> RefreshError {
+        warn!(zone = %self.apex, peer = %primary.addr, kind, serial, error = %e,
+            "ZONEMD verification failed; version not committed, the previous version keeps serving");
+        self.metrics.add(
+            "secondary53_zonemd_failures_total",
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            1,
+        );
+        RefreshError::Zonemd(e)
     }
 
     /// NOTIFY every `also_notify` target about the current version.
@@ -954,9 +1155,10 @@ async fn commit_version(
     apex: &str,
     current: Arc<ZoneSnapshot>,
     first_version: bool,
+    verify_zonemd: bool,
     transfer: Transfer,
     info: CommitInfo,
-) -> Result<(CommitSummary, ZoneSnapshot), StoreError> {
+) -> Result<(CommitSummary, ZoneSnapshot, Option<ZonemdStatus>), StoreError> {
     let zone = apex.to_string();
     match transfer {
         Transfer::Full { records, .. } if first_version => {
@@ -976,20 +1178,29 @@ async fn commit_version(
                     (None, Ok(snapshot)) => snapshot,
                     (None, Err(_)) => ZoneSnapshot::from_sorted(&zone, &records),
                 };
-                Ok((summary, snapshot))
+                Ok((summary, snapshot, None))
             })
             .await
         }
         Transfer::Full { records, .. } => {
             let diff = diff_full(store, &zone, records).await?;
-            commit_full_diffed(store, &zone, current, diff, info).await
+            let (summary, snapshot) = commit_full_diffed(store, &zone, current, diff, info).await?;
+            Ok((summary, snapshot, None))
         }
         Transfer::Incremental { deltas } => {
             let deltas = Arc::new(deltas);
-            let summary = {
+            let (summary, status) = {
                 let deltas = deltas.clone();
                 store
-                    .write(move |s| s.commit_ixfr(&zone, &deltas, &info))
+                    .write(move |s| {
+                        if verify_zonemd {
+                            let (summary, status) =
+                                s.commit_ixfr_verified(&zone, &deltas, &info)?;
+                            Ok((summary, Some(status)))
+                        } else {
+                            Ok((s.commit_ixfr(&zone, &deltas, &info)?, None))
+                        }
+                    })
                     .await?
             };
             // The journal keeps every version; the snapshot takes their net
@@ -1008,7 +1219,7 @@ async fn commit_version(
                 )
             })
             .await?;
-            Ok((summary, snapshot))
+            Ok((summary, snapshot, status))
         }
         Transfer::UpToDate { .. } => Err(StoreError::TaskFailed("nothing to commit".into())),
     }
@@ -1041,8 +1252,8 @@ async fn load_file_version(
             records,
             ixfr_style: false,
         };
-        let (summary, snapshot) =
-            commit_version(store, apex, current, true, transfer, info).await?;
+        let (summary, snapshot, _) =
+            commit_version(store, apex, current, true, false, transfer, info).await?;
         return Ok(FileLoad::Loaded(summary, Box::new(snapshot)));
     };
     let diffed = diff_full(store, apex, records).await?;
@@ -1171,6 +1382,25 @@ pub fn report_trim(metrics: &crate::metrics::Metrics, apex: &str, trim: &TrimRep
     }
 }
 
+/// The widest spread, in seconds, of the first checks that are due when
+/// the zones load (a restart after a stop longer than their refresh).
+pub const START_JITTER_MAX: u32 = 60;
+
+/// When the first check after load runs, or None to follow the stored
+/// times: a served zone whose check is already due at `now` is checked at
+/// a random moment within `min(retry, START_JITTER_MAX)` seconds (`unit`
+/// in [0, 1) picks it), as BIND jitters its refresh timers; zones still
+/// fresh keep their stored time (no probe at start), and a zone with no
+/// data, or expired while the server was down, goes at once (the pacer's
+/// slots still pace it).
+fn first_check_at(serving: bool, due: i64, now: i64, retry: u32, unit: f64) -> Option<i64> {
+    if !serving || due > now {
+        return None;
+    }
+    let window = retry.min(START_JITTER_MAX);
+    Some(now + (f64::from(window) * unit.clamp(0.0, 1.0)) as i64)
+}
+
 /// The reason logged for an operator-forced full transfer.
 const RETRANSFER: &str = "retransfer requested";
 
@@ -1217,6 +1447,9 @@ pub enum RefreshError {
         /// The transfer's serial.
         theirs: u32,
     },
+    /// The version's ZONEMD does not verify it (RFC 8976 section 4).
+    #[error(transparent)]
+    Zonemd(ZonemdError),
     /// An incremental transfer would grow the zone past `max_records`.
     #[error(
         "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
@@ -1241,6 +1474,36 @@ impl RefreshError {
             RefreshError::NothingToCommit => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
+            RefreshError::Zonemd(_) => Some("zonemd"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_zone_keeps_its_stored_check_time() {
+        // Refreshed 10 minutes ago with a 1-hour refresh: due in 50 minutes.
+        assert_eq!(first_check_at(true, 4_000, 1_000, 600, 0.5), None);
+    }
+
+    #[test]
+    fn a_zone_with_no_data_or_expired_is_checked_at_once() {
+        // No data: due at 0; expired: due at its expiry, in the past.
+        assert_eq!(first_check_at(false, 0, 1_000, 10, 0.9), None);
+        assert_eq!(first_check_at(false, 900, 1_000, 3600, 0.9), None);
+    }
+
+    #[test]
+    fn due_checks_are_spread_over_the_retry_capped_window() {
+        // Due: spread over min(retry, 60 s).
+        assert_eq!(first_check_at(true, 500, 1_000, 600, 0.0), Some(1_000));
+        assert_eq!(first_check_at(true, 500, 1_000, 600, 0.5), Some(1_030));
+        assert_eq!(first_check_at(true, 1_000, 1_000, 600, 0.999), Some(1_059));
+        assert_eq!(first_check_at(true, 500, 1_000, 10, 0.5), Some(1_005));
+        // Out-of-range draws stay in the window.
+        assert_eq!(first_check_at(true, 500, 1_000, 10, 7.0), Some(1_010));
     }
 }

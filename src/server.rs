@@ -154,6 +154,8 @@ pub struct Server {
     pending: Vec<PendingZone>,
     reload_tx: mpsc::Sender<ReloadRequest>,
     reload_rx: mpsc::Receiver<ReloadRequest>,
+    /// The Route 53 request budget shared by every mirror of the process.
+    budget: Arc<crate::mirror::budget::RequestBudget>,
 }
 
 /// A zone built but not yet running (tasks need the runtime).
@@ -309,10 +311,17 @@ fn drop_unconfigured_consumers(config: &Config, ctx: &TaskContext) -> Result<(),
 }
 
 /// Starts a built zone's tasks.
-async fn spawn_zone(p: PendingZone, config: &Config, ctx: &TaskContext) -> RunningZone {
+async fn spawn_zone(
+    p: PendingZone,
+    config: &Config,
+    ctx: &TaskContext,
+    budget: &Arc<crate::mirror::budget::RequestBudget>,
+) -> RunningZone {
     let mirror = match p.mirror {
         Some(m) => {
-            let r53 = crate::mirror::client::Route53::new(&config.route53, m.counters).await;
+            let r53 =
+                crate::mirror::client::Route53::new(&config.route53, m.counters, budget.clone())
+                    .await;
             match crate::mirror::replay::ZoneMirror::new(
                 &p.apex,
                 m.cfg,
@@ -375,12 +384,17 @@ impl Server {
             metrics.enable_rrl();
         }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
+        let pacer = Arc::new(crate::pacing::Pacer::new(
+            config.server.pacing,
+            metrics.pacing.clone(),
+        ));
         let ctx = TaskContext {
             store,
             updates,
             generation,
             metrics,
             store_health: Arc::new(crate::store::StoreHealth::default()),
+            pacer,
         };
         let mut pending = Vec::new();
         for zc in &config.zones {
@@ -391,6 +405,9 @@ impl Server {
         drop_unconfigured_consumers(&config, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
+        let budget = Arc::new(crate::mirror::budget::RequestBudget::new(
+            config.route53.max_requests_per_second,
+        ));
         Ok(Server {
             config,
             _lock: lock,
@@ -400,6 +417,7 @@ impl Server {
             pending,
             reload_tx,
             reload_rx,
+            budget,
         })
     }
 
@@ -547,7 +565,10 @@ impl Server {
             std::collections::HashMap::new();
         for p in std::mem::take(&mut self.pending) {
             let apex = p.apex.clone();
-            running.insert(apex, spawn_zone(p, &self.config, &self.ctx).await);
+            running.insert(
+                apex,
+                spawn_zone(p, &self.config, &self.ctx, &self.budget).await,
+            );
         }
         info!(zones = self.config.zones.len(), "secondary53 running");
         if let Some(r) = ready {
@@ -645,12 +666,14 @@ impl Server {
             || s_old.udp_workers != s_new.udp_workers
             || s_old.rrl != s_new.rrl
             || s_old.limits != s_new.limits
+            || s_old.pacing != s_new.pacing
         {
             notes.push("[server] changes need a restart".to_string());
         }
         let keys = key_signers(&new).map_err(|e| e.to_string())?;
         let keys_changed = self.config.keys != new.keys;
         let r53_changed = self.config.route53 != new.route53;
+        self.budget.set_rate(new.route53.max_requests_per_second);
         let old_zones: std::collections::HashMap<String, &ZoneConfig> = self
             .config
             .zones
@@ -693,7 +716,10 @@ impl Server {
                     let _ = m.await;
                 }
             }
-            running.insert(apex.clone(), spawn_zone(pending, &new, &self.ctx).await);
+            running.insert(
+                apex.clone(),
+                spawn_zone(pending, &new, &self.ctx, &self.budget).await,
+            );
             if was {
                 changed += 1;
                 info!(zone = %apex, "zone reconfigured");

@@ -2,7 +2,8 @@
 //!
 //! No code of ours parses XML: the AWS SDK deserialises each response, and
 //! the mirror reads the result (pages of RRsets and their values, change
-//! ids, hosted zones, change status), then plans from it. So the real
+//! ids, hosted zones and their RRset quota, change status), then plans
+//! from it. So the real
 //! client (`mirror::client::Route53`, built from its configuration like in
 //! the server) is pointed at a local HTTP endpoint that answers every
 //! request with the input: an XML body (captured from moto by
@@ -30,9 +31,11 @@ use std::time::Duration;
 use harness::{Outcome, Target, corpus_dir, read_dir_files, signal_of};
 use mutate::Rng;
 use secondary53::config::Route53Config;
-use secondary53::mirror::client::{ApiCounters, Route53};
+use secondary53::mirror::budget::{Priority, RequestBudget};
+use secondary53::mirror::client::{ApiCounters, ForeignSet, Route53};
 use secondary53::mirror::plan::{
-    Change, Limits, MirrorOptions, Planner, Target as MirrorTarget, batches, reconcile_keys,
+    Change, Limits, MirrorOptions, PlanInput, Planner, Target as MirrorTarget, batches,
+    reconcile_keys,
 };
 use secondary53::mirror::rrset::{RecordSet, RrsetMap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,6 +46,8 @@ const OPS: &[&str] = &[
     "ChangeResourceRecordSets",
     "ListHostedZonesByName",
     "GetChange",
+    "GetHostedZone",
+    "GetHostedZoneLimit",
 ];
 /// Status codes, by the second input byte.
 const STATUS: &[u16] = &[200, 400, 404, 500, 503, 429, 403, 201];
@@ -117,6 +122,10 @@ const XML_DICT: &[&[u8]] = &[
     b"NextRecordIdentifier",
     b"HostedZone",
     b"HostedZones",
+    b"HostedZoneLimit",
+    b"MAX_RRSETS_BY_ZONE",
+    b"Limit",
+    b"Count",
     b"Id",
     b"ChangeInfo",
     b"Status",
@@ -199,6 +208,8 @@ impl Route53Target {
                 .expect("bind");
             let port = listener.local_addr().expect("addr").port();
             tokio::spawn(endpoint(listener, reply.clone()));
+            // The client's own time limits stay under the harness's
+            // deadline: a hang it does not bound is a finding.
             let cfg = Route53Config {
                 region: "us-east-1".into(),
                 endpoint_url: Some(format!("http://127.0.0.1:{port}")),
@@ -206,8 +217,13 @@ impl Route53Target {
                 base_delay_ms: 0,
                 reconcile_interval: 3600,
                 wait_insync: false,
+                call_timeout: 2,
+                operation_timeout: 4,
+                ..Route53Config::default()
             };
-            Route53::new(&cfg, Arc::new(ApiCounters::default())).await
+            // No throttling of our own: every input reaches the endpoint.
+            let budget = Arc::new(RequestBudget::new(1e9));
+            Route53::new(&cfg, Arc::new(ApiCounters::default()), budget).await
         });
         let records = secondary53::zone::file::load(
             &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -230,16 +246,21 @@ impl Route53Target {
 
     /// Plans a reconcile from a listing, as the mirror does, and checks
     /// that the batches keep to the request limits.
-    fn plan(&self, listed: Vec<RecordSet>) -> Result<usize, String> {
+    fn plan(&self, listed: Vec<RecordSet>, foreign: &[ForeignSet]) -> Result<usize, String> {
         let mut current = RrsetMap::new();
         for set in listed {
             current.insert(set.key(), set);
         }
         let touched = reconcile_keys(&self.target, &current);
         let marker = self.planner.serial_marker(2026112201, 60);
-        let plan = self
-            .planner
-            .plan(&touched, &self.target, &current, marker.as_ref());
+        let plan = self.planner.plan_changes(&PlanInput {
+            touched: &touched,
+            target: &self.target,
+            current: &current,
+            foreign,
+            marker: marker.as_ref(),
+            verify: false,
+        });
         let limits = self.planner.limits();
         let all = batches(plan.changes, limits);
         for b in &all {
@@ -314,28 +335,50 @@ impl Target for Route53Target {
         *self.reply.lock().unwrap_or_else(|p| p.into_inner()) = (status, input[2..].to_vec());
         let client = &self.client;
         let deadline = Duration::from_secs(5);
-        type Got = (String, Option<Vec<RecordSet>>);
+        type Got = (String, Option<(Vec<RecordSet>, Vec<ForeignSet>)>);
         let result: Result<Result<Got, String>, _> = self.rt.block_on(async {
             tokio::time::timeout(deadline, async {
                 match op {
                     0 => client
-                        .list("ZFUZZ")
+                        .list("ZFUZZ", 11_000, Priority::Bulk)
                         .await
-                        .map(|sets| (format!("list {}", sets.len().min(8)), Some(sets)))
+                        .map(|l| {
+                            (
+                                format!("list {} {}", l.sets.len().min(8), l.foreign.len().min(4)),
+                                Some((l.sets, l.foreign)),
+                            )
+                        })
                         .map_err(|e| e.to_string()),
                     1 => {
                         let set = self.target.sets.values().next().cloned();
                         let change: Vec<Change> = set.into_iter().map(Change::upsert).collect();
                         client
-                            .change("ZFUZZ", &change, "fuzz")
+                            .change("ZFUZZ", &change, "fuzz", Priority::Replay)
                             .await
                             .map(|id| (format!("change {}", id.is_empty()), None))
                             .map_err(|e| e.to_string())
                     }
                     2 => client
-                        .find_hosted_zone("example.com.")
+                        .find_hosted_zone("example.com.", None)
                         .await
-                        .map(|id| (format!("zone {}", id.is_empty()), None))
+                        .map(|z| (format!("zone {} {}", z.id.is_empty(), z.private), None))
+                        .map_err(|e| e.to_string()),
+                    4 => client
+                        .hosted_zone("ZFUZZ")
+                        .await
+                        .map(|z| {
+                            (
+                                format!("hosted zone {} {}", z.id.is_empty(), z.private),
+                                None,
+                            )
+                        })
+                        .map_err(|e| e.to_string()),
+                    5 => client
+                        .rrset_limit("ZFUZZ")
+                        .await
+                        .map(|(limit, count)| {
+                            (format!("limit {} {}", limit.min(8), count.min(8)), None)
+                        })
                         .map_err(|e| e.to_string()),
                     _ => client
                         .wait_insync("/change/C1", Duration::ZERO)
@@ -355,8 +398,8 @@ impl Target for Route53Target {
         let mut violation = None;
         let kind = match result {
             Ok((s, listed)) => {
-                if let Some(listed) = listed
-                    && let Err(e) = self.plan(listed)
+                if let Some((listed, foreign)) = listed
+                    && let Err(e) = self.plan(listed, &foreign)
                 {
                     violation = Some(e);
                 }

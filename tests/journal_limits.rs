@@ -305,6 +305,22 @@ fn a_stalled_mirror_holds_the_journal_only_up_to_its_cap_then_reconciles() {
     assert!(rig.metric(&format!("secondary53_journal_bytes{{{zone}}}")) > 0.0);
     let status = mirror_status(&rig.sec);
     assert!(status.contains("fell behind the journal's cap"), "{status}");
+    // A reset mirror is behind (never "-" or in sync), by at least the
+    // versions it did not send.
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(APEX))
+        .unwrap_or_else(|| panic!("no status line for {APEX}:\n{status}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let lag: i64 = fields[3]
+        .parse()
+        .unwrap_or_else(|_| panic!("no lag in {line:?}"));
+    assert!(lag >= 4, "{line}");
+    assert_eq!(fields[4], "behind", "{line}");
+    assert!(
+        rig.metric(&format!("secondary53_route53_lag_versions{{{zone}}}")) >= 4.0,
+        "the lag metric of a reset mirror"
+    );
     // Further versions do not reset it again.
     rig.update(6);
     assert_eq!(

@@ -767,6 +767,40 @@ impl MirrorRig {
         }
     }
 
+    /// Waits until the mirror has caught up after a restart: its journal
+    /// consumer at the newest stored version and no batch marked in flight.
+    /// The hosted zone can look converged before that (the batch the killed
+    /// process had in flight was applied after all) while the restarted
+    /// mirror still waits for that batch to settle and then reconciles; the
+    /// next iteration must not start meanwhile, or its change is taken up by
+    /// that reconcile instead of by the replay it waits for.
+    fn wait_caught_up(&self, timeout: Duration) {
+        let data_dir = self._dir.path().join("var");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = secondary53::store::Store::open_read_only(&data_dir)
+                .ok()
+                .flatten()
+                .and_then(|s| {
+                    Some((
+                        s.consumer(MAPEX, "route53").ok()?,
+                        s.latest_seq(MAPEX).ok()?,
+                        s.mirror_in_flight_until(MAPEX).ok()?,
+                    ))
+                });
+            if let Some((Some(consumer), latest, None)) = state
+                && consumer == latest
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the mirror did not catch up within {timeout:?}: (consumer, latest seq, in flight until) = {state:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Every change Route 53 accepted, in order: (action, name, type, TTL,
     /// values sorted).
     fn accepted_changes(&self) -> Vec<common::moto::ChangeSpec> {
@@ -856,6 +890,7 @@ fn kill9_during_a_mirror_replay_neither_loses_nor_repeats_a_change() {
         // A batch left in flight is first given time to settle (three
         // times the slowest answer seen, at least 10 s): moto grows slow.
         rig.wait_converged(Duration::from_secs(240));
+        rig.wait_caught_up(Duration::from_secs(120));
         let after = &rig.sec.log()[log_from..];
         eprintln!(
             "iteration {i}: killed {delay:?} into the replay after {sent} change calls (replay done: {done}); after restart: {}",

@@ -3,10 +3,16 @@
 //! each version and mirrors it into moto (Route 53 in server mode) through
 //! the counting, fault-injecting [`FaultProxy`].
 //!
+//! The proxy also enforces Route 53's documented rules where moto is more
+//! lenient (see `StrictZone` in `tests/common/moto.rs`): it refuses what
+//! Route 53 would refuse with Route 53's own InvalidChangeBatch body, lists
+//! a wildcard label as `\052`, and answers GetHostedZoneLimit.
+//!
 //! Every scenario ends with the same two checks:
-//! - the hosted zone, as moto lists it, equals `secondary53 zone dump` minus
-//!   the apex NS and SOA (values compared in
-//!   [`rrset::comparable_value`] form), and `_serial.<zone>` holds the serial;
+//! - the hosted zone, as moto lists it, equals the primary's zone as `dig
+//!   AXFR` shows it, minus the apex NS and SOA, in Route 53's form written
+//!   out here by hand (names lowercase with `\052` for `*`, values as dig
+//!   prints them), and `_serial.<zone>` holds the serial;
 //! - every `ChangeResourceRecordSets` body the proxy forwarded, replayed in
 //!   order through [`validate::apply_to_model`] from a new hosted zone, is a
 //!   batch real Route 53 would accept (exact-match DELETEs, no duplicate
@@ -33,8 +39,7 @@ use common::moto::{self, FaultProxy, Moto, Op};
 use common::{Bind, BindOptions, Secondary, free_port, generate_zone, secondary53_bin};
 use secondary53::mirror::plan::{Change, ChangeAction, Limits};
 use secondary53::mirror::rrset::{
-    self, RecordSet, canonical_r53_name, comparable_value, r53_type_code, request_name,
-    store_name_to_r53,
+    self, RecordSet, canonical_r53_name, r53_type_code, request_name,
 };
 use secondary53::mirror::validate::{ZoneModel, apply_to_model};
 
@@ -85,6 +90,14 @@ struct RigOptions {
     fault_rate: f64,
     /// Fault rates of single operations from the start.
     faults: Vec<(Op, f64)>,
+    /// The `[zone.route53]` lines (default: `hosted_zone_id` of the rig's
+    /// hosted zone); `{zone_id}` is replaced by that id.
+    zone_route53: Option<String>,
+    /// Runs before secondary53 starts: (runtime, client through the
+    /// proxy, hosted zone id); hand-made records go here.
+    prepare: Option<fn(&tokio::runtime::Runtime, &route53::Client, &str)>,
+    /// The RRset quota the proxy answers and enforces.
+    rrset_limit: Option<usize>,
 }
 
 impl RigOptions {
@@ -94,6 +107,9 @@ impl RigOptions {
             route53_extra: "",
             fault_rate: 0.0,
             faults: Vec::new(),
+            zone_route53: None,
+            prepare: None,
+            rrset_limit: None,
         }
     }
 }
@@ -103,7 +119,7 @@ fn secondary_config(
     port: u16,
     primary: &str,
     proxy_url: &str,
-    zone_id: &str,
+    zone_route53: &str,
     extra: &str,
 ) -> String {
     format!(
@@ -125,7 +141,7 @@ message_timeout = 4
 transfer_timeout = 60
 
 [zone.route53]
-hosted_zone_id = "{zone_id}"
+{zone_route53}
 "#,
         data = dir.join("var").display(),
         region = moto::TEST_REGION,
@@ -143,6 +159,12 @@ impl Rig {
         let direct = rt.block_on(moto::route53_client(&moto.url()));
         let via_proxy = rt.block_on(moto::route53_client(&proxy.url()));
         let zone_id = rt.block_on(moto::create_hosted_zone(&direct, APEX));
+        if let Some(limit) = o.rrset_limit {
+            proxy.set_rrset_limit(limit);
+        }
+        if let Some(prepare) = o.prepare {
+            prepare(&rt, &via_proxy, &zone_id);
+        }
         proxy.set_fault_rate(o.fault_rate);
         for (op, rate) in &o.faults {
             proxy.set_fault_rate_for(*op, *rate);
@@ -156,12 +178,16 @@ impl Rig {
             .prefix("mirror53-")
             .tempdir()
             .expect("temp dir for secondary53");
+        let zone_route53 = o
+            .zone_route53
+            .unwrap_or_else(|| "hosted_zone_id = \"{zone_id}\"".to_string())
+            .replace("{zone_id}", &zone_id);
         let cfg = secondary_config(
             dir.path(),
             port,
             &bind.addr(),
             &proxy.url(),
-            &zone_id,
+            &zone_route53,
             o.route53_extra,
         );
         let sec = Secondary::start_with_env(dir.path(), &cfg, &moto::aws_env());
@@ -184,18 +210,10 @@ impl Rig {
             .block_on(moto::list_rrsets(&self.direct, &self.zone_id))
     }
 
-    /// `secondary53 zone dump` of the zone.
-    fn dump(&self) -> String {
-        let (ok, out, err) = self.sec.cli(&["zone", "dump", ZONE]);
-        assert!(ok, "secondary53 zone dump failed:\n{out}\n{err}");
-        out
-    }
-
     /// Waits until the secondary serves `serial` (its store holds it).
     fn wait_stored_serial(&self, serial: u32, timeout: Duration) {
         let ok = common::poll_until(timeout, || {
-            let (ok, out, _) = self.sec.cli(&["zone", "dump", ZONE]);
-            ok && zone_rrsets(&out).1 == Some(serial)
+            common::stored_serial(&self.sec, ZONE) == Some(serial)
         });
         assert!(
             ok,
@@ -210,8 +228,8 @@ impl Rig {
         let started = Instant::now();
         let serial = self.bind.soa_serial();
         self.wait_stored_serial(serial, timeout);
-        let (expected, stored) = zone_rrsets(&self.dump());
-        assert_eq!(stored, Some(serial));
+        let (expected, primary_serial) = axfr_rrsets(&self.bind.axfr());
+        assert_eq!(primary_serial, Some(serial));
         let deadline = started + timeout;
         loop {
             let listing = self.listing();
@@ -287,26 +305,44 @@ fn tail(text: &str, n: usize) -> String {
 // Zone and hosted zone in comparable form
 // ---------------------------------------------------------------------------
 
-/// The RRsets of a `zone dump` the mirror manages (all but the apex NS and
-/// SOA), and the zone's serial.
-fn zone_rrsets(dump: &str) -> (Rrsets, Option<u32>) {
+/// A value in the form compared here: as dig or Route 53 print it, lowercase
+/// except in TXT, SPF and CAA, whose strings keep their case.
+fn value_form(rtype: &str, v: &str) -> String {
+    match rtype {
+        "TXT" | "SPF" | "CAA" => v.to_string(),
+        _ => v.to_ascii_lowercase(),
+    }
+}
+
+/// The RRsets the mirror should write, from `dig AXFR` of the primary (all
+/// but the apex NS and SOA), in Route 53's form, and the zone's serial.
+fn axfr_rrsets(axfr: &str) -> (Rrsets, Option<u32>) {
     let mut sets = Rrsets::new();
     let mut serial = None;
-    for line in dump.lines() {
+    for line in axfr.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('$') || line.starts_with(';') {
+        if line.is_empty() || line.starts_with(';') {
             continue;
         }
-        let fields: Vec<&str> = line.splitn(5, ' ').collect();
-        let [name, ttl, class, rtype, rdata] = fields[..] else {
-            panic!("zone dump line {line:?}");
+        let mut rest = line;
+        let mut fields = Vec::new();
+        for _ in 0..4 {
+            let f = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_else(|| panic!("AXFR line {line:?}"));
+            fields.push(f);
+            rest = rest[rest.find(f).expect("field") + f.len()..].trim_start();
+        }
+        let [name, ttl, class, rtype] = fields[..] else {
+            panic!("AXFR line {line:?}");
         };
         assert_eq!(class, "IN", "{line}");
-        let name = store_name_to_r53(name).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let name = moto::route53_name(name);
         let code = r53_type_code(rtype).unwrap_or_else(|| panic!("type of {line:?}"));
         let ttl: u32 = ttl.parse().unwrap_or_else(|_| panic!("TTL of {line:?}"));
         if name == APEX && code == TYPE_SOA {
-            serial = rdata.split_whitespace().nth(2).and_then(|s| s.parse().ok());
+            serial = rest.split_whitespace().nth(2).and_then(|s| s.parse().ok());
             continue;
         }
         if name == APEX && code == TYPE_NS {
@@ -314,20 +350,21 @@ fn zone_rrsets(dump: &str) -> (Rrsets, Option<u32>) {
         }
         let e = sets.entry((name, code)).or_insert((ttl, BTreeSet::new()));
         e.0 = e.0.min(ttl);
-        e.1.insert(comparable_value(code, rdata));
+        e.1.insert(value_form(rtype, rest));
     }
     (sets, serial)
 }
 
 /// The RRsets moto lists, apex NS and SOA and the serial marker left out
-/// (the marker's value returned apart). Panics on a (name, type) listed
-/// twice: moto keeps duplicates that Route 53 would have refused.
+/// (the marker's value returned apart), in the form of [`axfr_rrsets`].
+/// Panics on a (name, type) listed twice: moto keeps duplicates that Route
+/// 53 would have refused.
 fn listed_rrsets(listing: &[moto::Rrset]) -> (Rrsets, Option<String>) {
     let mut sets = Rrsets::new();
     let mut marker = None;
     for (name, rtype, ttl, values) in listing {
         let key = (
-            canonical_r53_name(name),
+            moto::route53_name(name),
             r53_type_code(rtype).unwrap_or_else(|| panic!("listed type {rtype}")),
         );
         if key.0 == APEX && (key.1 == TYPE_SOA || key.1 == TYPE_NS) {
@@ -339,7 +376,7 @@ fn listed_rrsets(listing: &[moto::Rrset]) -> (Rrsets, Option<String>) {
             marker = Some(values[0].clone());
             continue;
         }
-        let comparable = values.iter().map(|v| comparable_value(key.1, v)).collect();
+        let comparable = values.iter().map(|v| value_form(rtype, v)).collect();
         let ttl = u32::try_from(*ttl).expect("TTL");
         if let Some(prev) = sets.insert(key.clone(), (ttl, comparable)) {
             panic!(
@@ -606,11 +643,15 @@ fn one_update_on_the_primary_is_one_change_call_within_a_second() {
     let bodies = rig.proxy.sent_change_bodies();
     let mut changes = moto::parse_change_batch(&bodies[settled]);
     changes.iter_mut().for_each(|c| c.4.sort());
+    // The changed RRset is replaced by DELETE of what Route 53 holds and
+    // CREATE of the new RRset, in one request (Route 53 refuses it if the
+    // hosted zone was edited meanwhile), then the serial marker.
     assert_eq!(
         changes,
         vec![
+            moto::change_spec("DELETE", "h0.example.com.", "A", 300, &["10.0.0.0"]),
             moto::change_spec(
-                "UPSERT",
+                "CREATE",
                 "h0.example.com.",
                 "A",
                 300,
@@ -784,6 +825,56 @@ fn killed_between_batches_of_a_replay_resumes_and_converges() {
     rig.sec.stop();
 }
 
+/// A batch the killed server left in flight may still be applied by Route
+/// 53: a reconcile (here the offline `mirror sync`, which reconciles without
+/// replaying first, as the server's first run does when the mirror was
+/// behind) lists the hosted zone only once that batch has settled, and
+/// clears the mark when it is done.
+#[test]
+fn a_reconcile_after_a_crash_waits_for_the_batch_left_in_flight() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 50)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    rig.sec.kill();
+    let data_dir = rig._dir.path().join("var");
+    let settle = Duration::from_secs(3);
+    {
+        let mut store = secondary53::store::Store::open(&data_dir).expect("open the store");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        // What a server killed while its reconcile's batch 0 was being
+        // sent leaves behind.
+        store
+            .set_mirror_in_flight(APEX, -1, 0, now_ms + settle.as_millis() as i64)
+            .expect("mark a batch in flight");
+    }
+    let started = Instant::now();
+    let (ok, out, err) = rig.cli_aws(&["mirror", "sync", ZONE]);
+    let took = started.elapsed();
+    assert!(ok, "mirror sync:\n{out}\n{err}");
+    assert!(
+        err.contains("may still be applied; waiting"),
+        "mirror sync did not wait for the batch in flight:\n{err}"
+    );
+    assert!(
+        took >= settle - Duration::from_millis(500),
+        "mirror sync took {took:?}, less than the settle time {settle:?}"
+    );
+    let store = secondary53::store::Store::open_read_only(&data_dir)
+        .expect("open the store")
+        .expect("a store");
+    assert_eq!(store.mirror_in_flight_until(APEX).unwrap(), None);
+    let latest = store.latest_seq(APEX).unwrap();
+    assert!(!store.mirror_interrupted(APEX, latest).unwrap());
+    let listing = rig.listing();
+    let (held, marker) = listed_rrsets(&listing);
+    let (expected, serial) = axfr_rrsets(&rig.bind.axfr());
+    assert_eq!(held, expected, "{}", diff(&expected, &held));
+    assert_eq!(marker, serial.map(|s| format!("\"{s}\"")));
+}
+
 /// Route 53 fails for good (every retry throttled) after the first batch of
 /// a replay was accepted: the next run, with the same target version,
 /// resumes after the accepted batches instead of sending them again.
@@ -928,7 +1019,7 @@ fn hand_edits_in_the_hosted_zone_are_repaired_by_reconcile() {
     assert!(ok, "mirror plan failed:\n{plan}\n{err}");
     for line in [
         "UPSERT h1.example.com. 301 AAAA",
-        "UPSERT h3.example.com. 303 MX",
+        "CREATE h3.example.com. 303 MX",
         "DELETE stray.example.com. 60 A",
         "; 3 changes",
     ] {
@@ -983,7 +1074,10 @@ fn throttling_and_server_errors_are_retried_until_the_zone_converges() {
     let status = rig.zone_status();
     let retries = status_counter(&status, "retries");
     let errors = status_counter(&status, "errors");
-    let faulted = rig.proxy.faulted(Op::Change) + rig.proxy.faulted(Op::List);
+    let faulted: usize = [Op::Change, Op::List, Op::GetChange, Op::Other, Op::Limit]
+        .iter()
+        .map(|op| rig.proxy.faulted(*op))
+        .sum();
     eprintln!(
         "30 % faults: {faulted} injected, {} change calls forwarded; {status}",
         rig.proxy.changes_forwarded()
@@ -1111,4 +1205,867 @@ update add mx.example.com. 120 IN MX 0 ."
     );
     rig.assert_batches_valid(&listing);
     rig.sec.stop();
+}
+
+// ---------------------------------------------------------------------------
+// What the mirror never touches, and what it cannot send (issue 9)
+// ---------------------------------------------------------------------------
+
+/// `mirror status` of the zone: (serial, cursor, lag, state, last error).
+fn mirror_status(rig: &Rig) -> (String, String, String, String, String) {
+    let (ok, out, err) = rig.sec.cli(&["mirror", "status"]);
+    assert!(ok, "mirror status failed:\n{out}\n{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(APEX))
+        .unwrap_or_else(|| panic!("mirror status:\n{out}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert!(f.len() >= 7, "mirror status line {line:?}");
+    (
+        f[1].into(),
+        f[2].into(),
+        f[3].into(),
+        f[4].into(),
+        f[6..].join(" "),
+    )
+}
+
+/// An alias A record (AliasTarget) or a weighted A record (SetIdentifier),
+/// made by hand through the proxy.
+async fn hand_made_record(
+    client: &route53::Client,
+    zone_id: &str,
+    name: &str,
+    alias_to: Option<&str>,
+    weighted: Option<(&str, &str)>,
+) {
+    use route53::types::{
+        AliasTarget, Change as C, ChangeAction as A, ChangeBatch, ResourceRecord,
+        ResourceRecordSet, RrType,
+    };
+    let mut set = ResourceRecordSet::builder().name(name).r#type(RrType::A);
+    if let Some(target) = alias_to {
+        set = set.alias_target(
+            AliasTarget::builder()
+                .hosted_zone_id(zone_id)
+                .dns_name(target)
+                .evaluate_target_health(false)
+                .build()
+                .expect("alias target"),
+        );
+    }
+    if let Some((id, value)) = weighted {
+        set = set
+            .set_identifier(id)
+            .weight(10)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(value).build().expect("rr"));
+    }
+    let change = C::builder()
+        .action(A::Create)
+        .resource_record_set(set.build().expect("set"))
+        .build()
+        .expect("change");
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(change)
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "hand-made {name}: {}",
+                route53::error::DisplayErrorContext(&e)
+            )
+        });
+}
+
+/// The hand-made records of [`alias_and_weighted_sets_are_never_touched`]:
+/// an alias at the apex and a weighted set at www.
+fn prepare_alias_and_weighted(rt: &tokio::runtime::Runtime, client: &route53::Client, id: &str) {
+    rt.block_on(async {
+        hand_made_record(client, id, APEX, Some("target.example.com."), None).await;
+        hand_made_record(
+            client,
+            id,
+            "www.example.com.",
+            None,
+            Some(("blue", "198.51.100.1")),
+        )
+        .await;
+    });
+}
+
+/// The hosted zone's non-plain record sets as moto lists them: (name,
+/// type, SetIdentifier, alias?).
+fn foreign_sets(rig: &Rig) -> Vec<(String, String, Option<String>, bool)> {
+    rig.rt.block_on(async {
+        let out = rig
+            .direct
+            .list_resource_record_sets()
+            .hosted_zone_id(&rig.zone_id)
+            .max_items(300)
+            .send()
+            .await
+            .expect("list");
+        out.resource_record_sets()
+            .iter()
+            .filter(|s| s.alias_target().is_some() || s.set_identifier().is_some())
+            .map(|s| {
+                (
+                    s.name().to_string(),
+                    s.r#type().as_str().to_string(),
+                    s.set_identifier().map(str::to_string),
+                    s.alias_target().is_some(),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Issue 9: an apex alias and a weighted set made by hand stay as they
+/// are; the zone's RRsets at their name and type are not written (real
+/// Route 53 refuses a plain set beside a weighted one; moto does not, the
+/// strict proxy does), `mirror status` shows the mirror behind with both
+/// named, `mirror sync` counts them as rejected. A weighted set made later
+/// at a name the zone then adds: Route 53 refuses the replayed CREATE (in
+/// its own InvalidChangeBatch form), the mirror reconciles and reports it.
+#[test]
+fn alias_and_weighted_sets_are_never_touched() {
+    let zone = format!(
+        "{}example.com. 300 IN A 192.0.2.10\nwww.example.com. 300 IN A 192.0.2.11\n",
+        generate_zone(ZONE, 10, 12)
+    );
+    let mut rig = Rig::start(RigOptions {
+        prepare: Some(prepare_alias_and_weighted),
+        ..RigOptions::new(zone)
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let before = vec![
+        (APEX.to_string(), "A".to_string(), None, true),
+        (
+            "www.example.com.".to_string(),
+            "A".to_string(),
+            Some("blue".to_string()),
+            false,
+        ),
+    ];
+    assert_eq!(foreign_sets(&rig), before, "hand-made records changed");
+    // Everything else is mirrored; no plain A at the apex or www.
+    let (expected, _) = axfr_rrsets(&rig.bind.axfr());
+    let (mut held, marker) = listed_rrsets(&rig.listing());
+    let mut want = expected.clone();
+    // The zone's A at the apex and at www are not written; what the hosted
+    // zone lists there is the hand-made alias and weighted set (checked
+    // above).
+    for key in [(APEX.to_string(), 1), ("www.example.com.".to_string(), 1)] {
+        want.remove(&key);
+        held.remove(&key);
+    }
+    assert_eq!(held, want, "{}", diff(&want, &held));
+    assert_eq!(
+        marker, None,
+        "the marker claims a version Route 53 does not hold"
+    );
+    assert!(
+        rig.proxy.strict_rejections().is_empty(),
+        "{:?}",
+        rig.proxy.strict_rejections()
+    );
+    let (serial, cursor, lag, state, error) = mirror_status(&rig);
+    assert_eq!(state, "behind", "lag {lag}, error {error}");
+    assert_ne!(serial, cursor);
+    assert!(
+        error.contains("example.com. A: the hosted zone holds an alias")
+            && error
+                .contains("www.example.com. A: the hosted zone holds a routing-policy (SetIdentifier \"blue\")"),
+        "{error}"
+    );
+    assert!(rig.log_count("which the mirror never overwrites") >= 2);
+    let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+    assert!(!ok, "mirror sync said all is well:\n{out}\n{err}");
+    assert!(out.contains("2 rejected"), "mirror sync:\n{out}\n{err}");
+    assert_eq!(foreign_sets(&rig), before);
+
+    // A weighted set made by hand, then the same name added on the primary.
+    rig.rt.block_on(hand_made_record(
+        &rig.via_proxy,
+        &rig.zone_id,
+        "new.example.com.",
+        None,
+        Some(("green", "198.51.100.2")),
+    ));
+    let reconciles = rig.log_count("Route 53 reconcile done");
+    rig.bind
+        .update("update add new.example.com. 300 IN A 192.0.2.99");
+    rig.wait_log_count(
+        "Route 53 reconcile done",
+        reconciles + 1,
+        Duration::from_secs(20),
+    );
+    let rejections = rig.proxy.strict_rejections();
+    assert!(
+        rejections
+            .iter()
+            .any(|(_, m)| m.contains("new.example.com.") && m.contains("already exists")),
+        "{rejections:?}"
+    );
+    assert!(rig.log_count("Route 53 rejected a replayed batch; reconciling") >= 1);
+    let (_, _, _, state, error) = mirror_status(&rig);
+    assert_eq!(state, "behind");
+    assert!(error.contains("new.example.com. A"), "{error}");
+    assert!(foreign_sets(&rig).contains(&(
+        "new.example.com.".to_string(),
+        "A".to_string(),
+        Some("green".to_string()),
+        false
+    )));
+    rig.sec.stop();
+}
+
+/// Issue 9: `hosted_zone_id` naming a hosted zone of another name is
+/// refused before anything is listed or changed; that zone keeps its
+/// records, and `mirror status` says why.
+#[test]
+fn a_hosted_zone_of_another_name_is_refused() {
+    let mut rig = Rig::start(RigOptions {
+        zone_route53: Some("hosted_zone_id = \"{zone_id}\"".into()),
+        prepare: Some(|rt, client, _| {
+            rt.block_on(async {
+                let other = moto::create_hosted_zone(client, "example.net.").await;
+                moto::change(
+                    client,
+                    &other,
+                    "UPSERT",
+                    "www.example.net.",
+                    "A",
+                    60,
+                    &["192.0.2.1"],
+                )
+                .await;
+                OTHER_ZONE
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .replace(other);
+            })
+        }),
+        ..RigOptions::new(generate_zone(ZONE, 10, 5))
+    });
+    let _ = &mut rig;
+    // The rig mirrors into its own hosted zone; point the config at the
+    // other one and reload.
+    let other = OTHER_ZONE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .expect("other zone");
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let cfg = std::fs::read_to_string(rig.sec.config_path()).expect("config");
+    std::fs::write(rig.sec.config_path(), cfg.replace(&rig.zone_id, &other)).expect("write config");
+    let before = rig.proxy.changes_forwarded();
+    let lists = rig.proxy.lists();
+    let (ok, out, err) = rig.sec.cli(&["reload"]);
+    assert!(ok, "reload:\n{out}\n{err}");
+    rig.wait_log_count(
+        "is example.net., not example.com.",
+        1,
+        Duration::from_secs(15),
+    );
+    rig.bind
+        .update("update add later.example.com. 300 IN A 192.0.2.5");
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(rig.proxy.changes_forwarded(), before, "a change was sent");
+    assert_eq!(rig.proxy.lists(), lists, "the other zone was listed");
+    let listed = rig.rt.block_on(moto::list_rrsets(&rig.direct, &other));
+    assert!(
+        listed
+            .iter()
+            .any(|(n, t, _, _)| n == "www.example.net." && t == "A")
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|(n, t, _, _)| n == "example.net." && t == "SOA")
+    );
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let (_, _, _, _, error) = mirror_status(&rig);
+    assert!(
+        error.contains("is example.net., not example.com."),
+        "{error}"
+    );
+    rig.sec.stop();
+}
+
+/// The cursor is tied to the hosted zone it was made for: pointed at
+/// another hosted zone of the same name (`hosted_zone_id` changed and the
+/// configuration reloaded), the mirror does not take the new, empty hosted
+/// zone for one that is in sync, but starts over with a full reconcile, then
+/// replays changes into it; the old hosted zone is left as it was.
+#[test]
+fn a_new_hosted_zone_id_starts_the_mirror_over() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 20)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let (_, old_listing) = rig.wait_converged(Duration::from_secs(20));
+    let second = rig.rt.block_on(moto::create_hosted_zone(&rig.direct, APEX));
+    let cfg = std::fs::read_to_string(rig.sec.config_path()).expect("config");
+    std::fs::write(rig.sec.config_path(), cfg.replace(&rig.zone_id, &second))
+        .expect("write config");
+    let first = std::mem::replace(&mut rig.zone_id, second.clone());
+    let (ok, out, err) = rig.sec.cli(&["reload"]);
+    assert!(
+        ok,
+        "reload:
+{out}
+{err}"
+    );
+    rig.wait_log_count(
+        "made for another hosted zone; starting over",
+        1,
+        Duration::from_secs(15),
+    );
+    let log = rig.sec.log();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("made for another hosted zone"))
+        .expect("start-over line");
+    assert!(
+        line.contains(&format!("hosted_zone_id={second}")) && line.contains(&first),
+        "{line}"
+    );
+    // The whole zone, not only what changes from now on.
+    rig.wait_converged(Duration::from_secs(20));
+    rig.bind
+        .update("update add later.example.com. 300 IN A 192.0.2.5");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    assert!(
+        listing
+            .iter()
+            .any(|(n, t, _, _)| n == "later.example.com." && t == "A")
+    );
+    let (serial, cursor, lag, state, _) = mirror_status(&rig);
+    assert_eq!(
+        (serial.as_str(), lag.as_str(), state.as_str()),
+        (cursor.as_str(), "0", "in-sync")
+    );
+    let old_now = rig.rt.block_on(moto::list_rrsets(&rig.direct, &first));
+    assert_eq!(old_now, old_listing, "the old hosted zone was changed");
+    assert!(
+        rig.proxy.strict_rejections().is_empty(),
+        "{:?}",
+        rig.proxy.strict_rejections()
+    );
+    rig.sec.stop();
+}
+
+static OTHER_ZONE: Mutex<Option<String>> = Mutex::new(None);
+static PRIVATE_ZONE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Issue 9: `lookup = true` with a public and a private hosted zone of the
+/// zone's name is refused (moto answers the lookup with both; the mirror
+/// must not pick one); `private = false` picks the public one.
+#[test]
+fn lookup_refuses_an_ambiguous_name_and_private_selects() {
+    let mut rig = Rig::start(RigOptions {
+        zone_route53: Some("lookup = true".into()),
+        prepare: Some(|rt, client, _| {
+            rt.block_on(async {
+                let out = client
+                    .create_hosted_zone()
+                    .name(APEX)
+                    .caller_reference(format!("private-{}", std::process::id()))
+                    .hosted_zone_config(
+                        route53::types::HostedZoneConfig::builder()
+                            .private_zone(true)
+                            .build(),
+                    )
+                    .vpc(
+                        route53::types::Vpc::builder()
+                            .vpc_region(route53::types::VpcRegion::UsEast1)
+                            .vpc_id("vpc-12345678")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("private zone: {}", route53::error::DisplayErrorContext(&e))
+                    });
+                let id = out
+                    .hosted_zone()
+                    .expect("zone")
+                    .id()
+                    .trim_start_matches("/hostedzone/")
+                    .to_string();
+                PRIVATE_ZONE
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .replace(id);
+            })
+        }),
+        ..RigOptions::new(generate_zone(ZONE, 10, 5))
+    });
+    let private = PRIVATE_ZONE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .expect("private zone");
+    rig.wait_log_count("2 hosted zones have this name", 1, Duration::from_secs(30));
+    assert_eq!(rig.proxy.changes_forwarded(), 0, "a change was sent");
+    let (_, _, _, _, error) = mirror_status(&rig);
+    assert!(
+        error.contains("(public)") && error.contains("(private)"),
+        "{error}"
+    );
+    let cfg = std::fs::read_to_string(rig.sec.config_path()).expect("config");
+    std::fs::write(
+        rig.sec.config_path(),
+        cfg.replace("lookup = true", "lookup = true\nprivate = false"),
+    )
+    .expect("write config");
+    let (ok, out, err) = rig.sec.cli(&["reload"]);
+    assert!(ok, "reload:\n{out}\n{err}");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(30));
+    rig.assert_batches_valid(&listing);
+    let in_private = rig.rt.block_on(moto::list_rrsets(&rig.direct, &private));
+    assert!(
+        in_private
+            .iter()
+            .all(|(n, t, _, _)| n == APEX && (t == "SOA" || t == "NS")),
+        "the private zone was written: {in_private:?}"
+    );
+    rig.sec.stop();
+}
+
+/// Issue 9: a new TXT RRset of 100 values of 200 characters (about 20,000
+/// characters) fits in one CREATE (counted once), where an UPSERT would
+/// count 40,000 and be refused.
+#[test]
+fn a_new_20000_character_rrset_is_one_create() {
+    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 5)));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let before = rig.proxy.changes_forwarded();
+    let lines: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                "update add big.example.com. 300 IN TXT \"{i:03}{}\"",
+                "x".repeat(197)
+            )
+        })
+        .collect();
+    rig.bind.update(&lines.join("\n"));
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    let bodies = rig.proxy.sent_change_bodies();
+    let sent: Vec<moto::ChangeSpec> = bodies[before..]
+        .iter()
+        .flat_map(|b| moto::parse_change_batch(b))
+        .collect();
+    let big: Vec<&moto::ChangeSpec> = sent.iter().filter(|c| c.1 == "big.example.com.").collect();
+    assert_eq!(big.len(), 1, "{sent:?}");
+    assert_eq!(big[0].0, "CREATE");
+    assert_eq!(big[0].4.len(), 100);
+    let chars: usize = big[0].4.iter().map(|v| v.len()).sum();
+    assert!((20_000..32_000).contains(&chars), "{chars}");
+    assert!(rig.proxy.strict_rejections().is_empty());
+    let (.., state, _) = mirror_status(&rig);
+    assert_eq!(state, "in-sync");
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Issue 9: a value over Route 53's 4,000 characters is not sent; the
+/// mirror is behind (marker and cursor stay, `mirror status` names it,
+/// `mirror sync` counts it as rejected and fails) until the primary drops
+/// it, then in sync again.
+#[test]
+fn a_value_over_4000_characters_keeps_the_mirror_behind() {
+    let strings: Vec<String> = (0..16)
+        .map(|i| {
+            format!(
+                "\"{}\"",
+                format!("{i:x}")
+                    .repeat(255)
+                    .chars()
+                    .take(255)
+                    .collect::<String>()
+            )
+        })
+        .collect();
+    let zone = format!(
+        "{}long.example.com. 300 IN TXT {}\n",
+        generate_zone(ZONE, 10, 8),
+        strings.join(" ")
+    );
+    let mut rig = Rig::start(RigOptions::new(zone));
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    let (expected, _) = axfr_rrsets(&rig.bind.axfr());
+    let mut want = expected.clone();
+    assert!(
+        want.remove(&("long.example.com.".to_string(), TYPE_TXT))
+            .is_some()
+    );
+    let ok = common::poll_until(Duration::from_secs(10), || {
+        listed_rrsets(&rig.listing()).0 == want
+    });
+    assert!(ok, "{}", diff(&want, &listed_rrsets(&rig.listing()).0));
+    assert_eq!(
+        listed_rrsets(&rig.listing()).1,
+        None,
+        "marker set while behind"
+    );
+    let (_, cursor, lag, state, error) = mirror_status(&rig);
+    assert_eq!(
+        (cursor.as_str(), state.as_str()),
+        ("-", "behind"),
+        "lag {lag}: {error}"
+    );
+    assert!(
+        error.contains("long.example.com. TXT: a value of"),
+        "{error}"
+    );
+    let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+    assert!(!ok, "mirror sync:\n{out}\n{err}");
+    assert!(
+        out.contains("1 rejected") && out.contains("long.example.com."),
+        "{out}"
+    );
+    // The primary drops it: in sync.
+    rig.bind.update("update delete long.example.com. TXT");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    let (serial, cursor, lag, state, error) = mirror_status(&rig);
+    assert_eq!(
+        (cursor, lag.as_str(), state.as_str()),
+        (serial, "0", "in-sync"),
+        "{error}"
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Issue 9 (hosted-zone quota, GetHostedZoneLimit): a zone that does not
+/// fit is reported by `mirror plan` and in `mirror status`; what fits is
+/// mirrored, nothing is sent over the quota, the marker stays away.
+#[test]
+fn a_zone_over_the_rrset_quota_is_reported_not_truncated_silently() {
+    let mut rig = Rig::start(RigOptions {
+        rrset_limit: Some(20),
+        ..RigOptions::new(generate_zone(ZONE, 10, 30))
+    });
+    rig.wait_log_count("Route 53 mirror is behind", 1, Duration::from_secs(30));
+    let listing = rig.listing();
+    assert!(
+        (18..=20).contains(&listing.len()),
+        "{} record sets held",
+        listing.len()
+    );
+    assert_eq!(listed_rrsets(&listing).1, None);
+    assert!(
+        rig.proxy.strict_rejections().is_empty(),
+        "{:?}",
+        rig.proxy.strict_rejections()
+    );
+    let (_, _, _, state, error) = mirror_status(&rig);
+    assert_eq!(state, "behind");
+    assert!(error.contains("its quota is 20"), "{error}");
+    let (ok, plan, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    assert!(ok, "mirror plan:\n{plan}\n{err}");
+    assert!(
+        plan.contains("; cannot be mirrored:") && plan.contains("its quota is 20"),
+        "{plan}"
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Issue 8 item 16 and the review: PriorRequestNotComplete (Route 53's
+/// XML) is retried; an answer slower than `call_timeout` for a change
+/// Route 53 did make is retried, the retried CREATE refused as existing,
+/// and the mirror reconciles and converges.
+#[test]
+fn prior_request_not_complete_and_timeouts_end_in_convergence() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "call_timeout = 1",
+        ..RigOptions::new(generate_zone(ZONE, 10, 10))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    rig.proxy
+        .script_fault(Op::Change, 2, moto::Fault::PriorRequestNotComplete);
+    rig.bind
+        .update("update add p1.example.com. 300 IN A 192.0.2.1");
+    rig.wait_converged(Duration::from_secs(20));
+    let status = rig.zone_status();
+    assert!(status_counter(&status, "retries") >= 2, "{status}");
+    let reconciles = rig.log_count("Route 53 reconcile done");
+    rig.proxy.script_fault(
+        Op::Change,
+        1,
+        moto::Fault::SlowAnswer(Duration::from_millis(2500)),
+    );
+    rig.bind
+        .update("update add p2.example.com. 300 IN A 192.0.2.2");
+    rig.wait_log_count(
+        "Route 53 reconcile done",
+        reconciles + 1,
+        Duration::from_secs(30),
+    );
+    let (_, listing) = rig.wait_converged(Duration::from_secs(20));
+    assert!(
+        rig.proxy
+            .strict_rejections()
+            .iter()
+            .any(|(_, m)| m.contains("p2.example.com.") && m.contains("already exists")),
+        "{:?}",
+        rig.proxy.strict_rejections()
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Issue 8 item 16: a listing is bounded and an operation has a deadline.
+/// An endpoint that pages in a loop, one whose listing never ends, and one
+/// that answers too slowly each end the reconcile with an error that
+/// `mirror sync` and `mirror status` show (nothing is changed meanwhile);
+/// once the endpoint behaves, the mirror converges.
+#[test]
+fn endless_listings_and_slow_answers_are_bounded() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "max_requests_per_second = 50\ncall_timeout = 1\noperation_timeout = 3",
+        ..RigOptions::new(generate_zone(ZONE, 10, 10))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    let changes = rig.proxy.changes_forwarded();
+    let cases = [
+        (
+            moto::Fault::EndlessListing {
+                apex: APEX,
+                distinct: false,
+            },
+            "page start x0.example.com. A seen twice",
+        ),
+        (
+            moto::Fault::EndlessListing {
+                apex: APEX,
+                distinct: true,
+            },
+            // The RRset quota (10,000 by default) plus 1,000.
+            "more than 11000 record sets",
+        ),
+        (
+            moto::Fault::SlowAnswer(Duration::from_millis(1500)),
+            "did not finish within 3 s (operation_timeout)",
+        ),
+    ];
+    for (fault, message) in cases {
+        let lists = rig.proxy.lists();
+        rig.proxy.script_fault(Op::List, usize::MAX, fault);
+        let started = Instant::now();
+        let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+        let took = started.elapsed();
+        assert!(!ok, "mirror sync succeeded under {fault:?}:\n{out}\n{err}");
+        assert!(
+            err.contains(message),
+            "mirror sync under {fault:?} does not say {message:?}:\n{out}\n{err}"
+        );
+        let error = mirror_status(&rig).4;
+        assert!(error.contains(message), "mirror status: {error}");
+        // One reconcile reads at most the bound's 37 pages (some more runs
+        // may have started on their own: allow a few).
+        let pages = rig.proxy.lists() - lists;
+        assert!(pages <= 4 * 38, "{pages} listing requests under {fault:?}");
+        assert!(took < Duration::from_secs(60), "mirror sync took {took:?}");
+        rig.proxy.clear_scripted_faults();
+    }
+    assert_eq!(rig.proxy.changes_forwarded(), changes, "a change was sent");
+    let (ok, out, err) = rig.sec.cli(&["mirror", "sync", ZONE]);
+    assert!(ok, "mirror sync after the faults:\n{out}\n{err}");
+    rig.bind
+        .update("update add after.example.com. 300 IN A 192.0.2.7");
+    let (_, listing) = rig.wait_converged(Duration::from_secs(30));
+    assert!(mirror_status(&rig).4 == "-", "{:?}", mirror_status(&rig));
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// `wait_insync = true`: GetChange is polled (and retried when throttled)
+/// until INSYNC; a change that stays PENDING past `insync_timeout` fails
+/// the run and the cursor stays.
+#[test]
+fn wait_insync_moves_the_cursor_only_at_insync() {
+    let mut rig = Rig::start(RigOptions {
+        route53_extra: "wait_insync = true\ninsync_timeout = 2",
+        ..RigOptions::new(generate_zone(ZONE, 10, 5))
+    });
+    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+    rig.wait_converged(Duration::from_secs(20));
+    rig.proxy.pending_get_changes(1);
+    rig.proxy
+        .script_fault(Op::GetChange, 1, moto::Fault::Throttling);
+    let gets = rig.proxy.get_changes();
+    rig.bind
+        .update("update add i1.example.com. 300 IN A 192.0.2.1");
+    rig.wait_converged(Duration::from_secs(20));
+    let ok = common::poll_until(Duration::from_secs(10), || {
+        let (serial, cursor, ..) = mirror_status(&rig);
+        serial == cursor
+    });
+    assert!(ok, "cursor did not follow: {:?}", mirror_status(&rig));
+    assert!(
+        rig.proxy.get_changes() >= gets + 3,
+        "GetChange calls {}",
+        rig.proxy.get_changes() - gets
+    );
+    // PENDING for ever: the run fails, the cursor stays. The retries wait
+    // for the same change (they do not send it again, and do not take the
+    // hosted zone's listing, which already shows the change, for INSYNC).
+    let (_, cursor_before, ..) = mirror_status(&rig);
+    rig.proxy.pending_get_changes(usize::MAX);
+    rig.bind
+        .update("update add i2.example.com. 300 IN A 192.0.2.2");
+    rig.wait_log_count("was not INSYNC within 2 s", 1, Duration::from_secs(20));
+    let changes_sent = rig.proxy.changes_forwarded();
+    rig.wait_log_count("was not INSYNC within 2 s", 3, Duration::from_secs(30));
+    let ok = common::poll_until(Duration::from_secs(10), || {
+        mirror_status(&rig).4.contains("not INSYNC")
+    });
+    assert!(
+        ok,
+        "mirror status shows no INSYNC error: {:?}",
+        mirror_status(&rig)
+    );
+    let (serial, cursor, _, _, _) = mirror_status(&rig);
+    assert_eq!(cursor, cursor_before, "the cursor moved without INSYNC");
+    assert_ne!(serial, cursor);
+    assert_eq!(
+        rig.proxy.changes_forwarded(),
+        changes_sent,
+        "a retry sent changes again instead of waiting for the pending one"
+    );
+    rig.proxy.pending_get_changes(0);
+    let (_, listing) = rig.wait_converged(Duration::from_secs(30));
+    // Failed runs are retried with backoff (1, 2, 4, 8 s ...): a bounded
+    // wait well above the next retry.
+    let ok = common::poll_until(Duration::from_secs(40), || {
+        let (serial, cursor, ..) = mirror_status(&rig);
+        serial == cursor
+    });
+    assert!(ok, "{:?}", mirror_status(&rig));
+    assert_eq!(
+        rig.proxy.changes_forwarded(),
+        changes_sent,
+        "the change was sent again after it became INSYNC"
+    );
+    rig.assert_batches_valid(&listing);
+    rig.sec.stop();
+}
+
+/// Issue 9 (one request budget per account): 50 zones mirrored by one
+/// process into 50 hosted zones through an endpoint that, like Route 53,
+/// answers Throttling beyond 5 requests in any second. The shared budget
+/// (4 a second by default) keeps them under it: every zone converges, first
+/// whole and then after a change to each, with no call given up.
+#[test]
+fn fifty_zones_share_one_request_budget() {
+    const ZONES: usize = 50;
+    let _g = heavy_lock();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url());
+    let direct = rt.block_on(moto::route53_client(&moto.url()));
+    let dir = tempfile::Builder::new()
+        .prefix("fifty-")
+        .tempdir()
+        .expect("dir");
+    let port = free_port();
+    let mut cfg = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\n\n[route53]\nregion = \"{}\"\nendpoint_url = \"{}\"\n\n",
+        dir.path().join("var").display(),
+        moto::TEST_REGION,
+        proxy.url()
+    );
+    let mut ids = Vec::new();
+    for i in 0..ZONES {
+        let name = format!("z{i}.example");
+        let id = rt.block_on(moto::create_hosted_zone(&direct, &format!("{name}.")));
+        let file = dir.path().join(format!("{name}.zone"));
+        std::fs::write(&file, generate_zone(&name, 1, 3)).expect("zone file");
+        cfg.push_str(&format!(
+            "[[zone]]\nname = \"{name}\"\nfile = \"{}\"\n[zone.route53]\nhosted_zone_id = \"{id}\"\n\n",
+            file.display()
+        ));
+        ids.push((name, id, file));
+    }
+    proxy.enforce_rate(5);
+    let started = Instant::now();
+    let mut sec = Secondary::start_with_env(dir.path(), &cfg, &moto::aws_env());
+    let converged = |serial: u32, extra: Option<&str>| {
+        ids.iter()
+            .filter(|(name, id, _)| {
+                let listing = rt.block_on(moto::list_rrsets(&direct, id));
+                let marker = format!("_serial.{name}.");
+                let has_marker = listing
+                    .iter()
+                    .any(|(n, _, _, v)| *n == marker && v == &vec![format!("\"{serial}\"")]);
+                let has_extra = extra.is_none_or(|e| {
+                    listing
+                        .iter()
+                        .any(|(n, _, _, _)| *n == format!("{e}.{name}."))
+                });
+                has_marker && has_extra && listing.len() == 2 + 4 + 1
+                    || has_marker && has_extra && extra.is_some() && listing.len() == 2 + 5 + 1
+            })
+            .count()
+    };
+    let mut done = 0;
+    let ok = common::poll_until(Duration::from_secs(150), || {
+        done = converged(1, None);
+        done == ZONES
+    });
+    let first = started.elapsed();
+    assert!(
+        ok,
+        "{done} of {ZONES} zones converged; log tail:\n{}",
+        tail(&sec.log(), 30)
+    );
+    // A change to every zone.
+    for (name, _, file) in &ids {
+        let text = generate_zone(name, 2, 3) + &format!("new.{name}. 60 IN A 192.0.2.1\n");
+        std::fs::write(file, text).expect("zone file");
+    }
+    let changed = Instant::now();
+    let (ok_reload, out, err) = sec.cli(&["reload"]);
+    assert!(ok_reload, "reload:\n{out}\n{err}");
+    let ok = common::poll_until(Duration::from_secs(90), || {
+        done = converged(2, Some("new"));
+        done == ZONES
+    });
+    assert!(
+        ok,
+        "{done} of {ZONES} zones converged after the change; log tail:\n{}",
+        tail(&sec.log(), 30)
+    );
+    let log = sec.log();
+    eprintln!(
+        "{ZONES} zones: whole after {first:?}, changed after {:?}; {} requests, {} answered Throttling by the 5/s limit, peak {} in a second",
+        changed.elapsed(),
+        proxy.requests(),
+        proxy.rate_throttled(),
+        proxy.peak_per_second()
+    );
+    assert!(
+        !log.contains("Route 53 mirror run failed"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(!log.contains("attempts:"), "a call was given up");
+    assert!(proxy.peak_per_second() <= 5);
+    sec.stop();
 }

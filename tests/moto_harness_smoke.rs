@@ -171,3 +171,99 @@ async fn moto_behind_fault_proxy() {
         proxy.changes_faulted()
     );
 }
+
+/// moto 5.2 refuses to create again a record set that was deleted when
+/// any record set sorts after it (it looks for "any set from this name
+/// on"); Route 53 accepts it. The strict proxy, which checks CREATEs
+/// itself, gets it through to moto, and records the body as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_record_set_can_be_created_again_through_the_proxy() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url());
+    let direct = moto::route53_client(&moto.url()).await;
+    let client = moto::route53_client(&proxy.url()).await;
+    let a = |v: &str| vec![v.to_string()];
+    for (client, zone_name) in [(&direct, "direct.example."), (&client, "proxied.example.")] {
+        let zone = moto::create_hosted_zone(client, zone_name).await;
+        let name = |l: &str| format!("{l}.{zone_name}");
+        moto::change(
+            client,
+            &zone,
+            "CREATE",
+            &name("a"),
+            "A",
+            60,
+            &a("192.0.2.1"),
+        )
+        .await;
+        moto::change(
+            client,
+            &zone,
+            "CREATE",
+            &name("b"),
+            "A",
+            60,
+            &a("192.0.2.2"),
+        )
+        .await;
+        moto::change(
+            client,
+            &zone,
+            "DELETE",
+            &name("a"),
+            "A",
+            60,
+            &a("192.0.2.1"),
+        )
+        .await;
+        let again = moto::try_change(
+            client,
+            &zone,
+            "CREATE",
+            &name("a"),
+            "A",
+            60,
+            &a("192.0.2.1"),
+        )
+        .await;
+        if std::ptr::eq(client, &direct) {
+            let err = again.expect_err("moto 5.2 refuses the CREATE (its departure)");
+            assert_eq!(
+                moto::error_code(&err).as_deref(),
+                Some("InvalidChangeBatch")
+            );
+        } else {
+            again.expect("Route 53 (the strict proxy) takes the CREATE");
+            let listed = moto::list_rrsets(&direct, &zone).await;
+            let held: Vec<_> = listed.iter().filter(|s| s.1 == "A").cloned().collect();
+            assert_eq!(
+                held,
+                vec![
+                    (name("a"), "A".to_string(), 60, a("192.0.2.1")),
+                    (name("b"), "A".to_string(), 60, a("192.0.2.2")),
+                ]
+            );
+            // A CREATE of what is held is still refused, by the proxy.
+            moto::try_change(
+                client,
+                &zone,
+                "CREATE",
+                &name("a"),
+                "A",
+                60,
+                &a("192.0.2.9"),
+            )
+            .await
+            .expect_err("CREATE of a held set");
+            let refused = proxy.strict_rejections();
+            assert_eq!(refused.len(), 1, "{refused:?}");
+            assert!(
+                refused[0].1.contains("but it already exists"),
+                "{refused:?}"
+            );
+            let bodies = proxy.sent_change_bodies();
+            assert_eq!(bodies.len(), 4, "the refused CREATE is not forwarded");
+            assert_eq!(moto::parse_change_batch(&bodies[3])[0].0, "CREATE");
+        }
+    }
+}

@@ -1,14 +1,25 @@
 //! The Route 53 API, as the mirror uses it: list a hosted zone, send one
-//! change batch, find a hosted zone by name, wait for INSYNC.
+//! change batch, find a hosted zone by name, read its name and RRset quota,
+//! wait for INSYNC.
 //!
 //! Retries are ours, not the SDK's (its retry layer is set to one attempt),
 //! so every attempt is counted and paced: Throttling (Route 53 rate-limits
 //! each account with token buckets), PriorRequestNotComplete (an earlier
-//! change to the same hosted zone is still processing), 5xx answers and
-//! connection failures are retried with exponential backoff and full jitter,
-//! up to `max_attempts`. InvalidChangeBatch is not retried: the caller
-//! reconciles instead.
+//! change to the same hosted zone is still processing), 5xx answers,
+//! timeouts and connection failures are retried with exponential backoff
+//! and full jitter, up to `max_attempts`. InvalidChangeBatch is not
+//! retried: the caller reconciles instead. Route 53 sends that error in a
+//! form of its own (`<InvalidChangeBatch><Messages><Message>`, not the
+//! `<ErrorResponse><Error><Code>` of every other error), which the SDK does
+//! not recognize; [`classify`] reads it from the body.
+//!
+//! Every attempt first takes a slot of the process-wide
+//! [`RequestBudget`]. Each attempt has `call_timeout`, each operation (all
+//! its attempts and pauses) `operation_timeout`. A listing is bounded in
+//! pages, RRsets and value bytes, so a misbehaving endpoint cannot make it
+//! run or grow for ever.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,14 +27,26 @@ use std::time::Duration;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types::{
-    Change as SdkChange, ChangeAction as SdkAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
-    RrType,
+    Change as SdkChange, ChangeAction as SdkAction, ChangeBatch, HostedZoneLimitType,
+    ResourceRecord, ResourceRecordSet, RrType,
 };
 use tracing::{debug, warn};
 
+use super::budget::{Priority, RequestBudget};
 use super::plan::{Change, ChangeAction};
-use super::rrset::{RecordSet, listed_rrset};
+pub use super::rrset::ForeignSet;
+use super::rrset::{RecordSet, canonical_r53_name, listed_rrset, r53_type_code};
 use crate::config::Route53Config;
+
+/// RRsets a hosted zone holds by default (Developer Guide, "Quotas":
+/// "Records per hosted zone: 10,000"); raised per hosted zone on request.
+pub const DEFAULT_RRSET_LIMIT: usize = 10_000;
+
+/// RRsets asked for per ListResourceRecordSets page (Route 53's maximum).
+const LIST_PAGE_ITEMS: i32 = 300;
+
+/// Value bytes a listing may bring in before it is refused.
+pub const LIST_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// Counters of API use, for metrics and tests.
 #[derive(Debug, Default)]
@@ -36,6 +59,13 @@ pub struct ApiCounters {
     pub retries: AtomicU64,
     /// Calls that failed for good.
     pub errors: AtomicU64,
+    /// Requests that waited for the shared request budget
+    /// (`max_requests_per_second`).
+    pub budget_waits: AtomicU64,
+    /// RRsets of the zone Route 53 does not hold as the zone has them
+    /// (refused by the planner or by Route 53); 0 when the mirror is in
+    /// sync.
+    pub unsent: AtomicU64,
 }
 
 /// A failed Route 53 call.
@@ -55,6 +85,14 @@ pub enum Route53Error {
         /// The last error.
         last: String,
     },
+    /// The operation did not finish within `operation_timeout`.
+    #[error("Route 53 {operation} did not finish within {seconds} s (operation_timeout)")]
+    Deadline {
+        /// The API operation.
+        operation: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
     /// An error that retrying cannot fix (access denied, no such zone...).
     #[error("Route 53 {operation} failed: {message}")]
     Fatal {
@@ -66,33 +104,128 @@ pub enum Route53Error {
     /// The hosted zone could not be found by name.
     #[error("no Route 53 hosted zone named {0}")]
     NoHostedZone(String),
+    /// More than one hosted zone has the name, and nothing says which.
+    #[error(
+        "{name}: {found} — set `hosted_zone_id`, or `private = true|false` to choose between a private and a public hosted zone"
+    )]
+    AmbiguousHostedZone {
+        /// The name looked up.
+        name: String,
+        /// The hosted zones found (id and kind).
+        found: String,
+    },
+    /// A listing went over its bounds.
+    #[error("ListResourceRecordSets of {hosted_zone_id} stopped: {what}")]
+    ListTooLarge {
+        /// The hosted zone.
+        hosted_zone_id: String,
+        /// Which bound.
+        what: String,
+    },
+}
+
+impl Route53Error {
+    /// True for InvalidChangeBatch.
+    pub fn is_invalid_change_batch(&self) -> bool {
+        matches!(self, Route53Error::InvalidChangeBatch(_))
+    }
+
+    /// True when GetChange does not know the change id (NoSuchChange).
+    pub fn is_no_such_change(&self) -> bool {
+        matches!(self, Route53Error::Fatal { message, .. } if message.starts_with("NoSuchChange"))
+    }
 }
 
 /// How an attempt failed.
+#[derive(Debug, PartialEq, Eq)]
 enum Failure {
     Retry(String),
     Invalid(String),
     Fatal(String),
 }
 
+/// The messages of Route 53's own InvalidChangeBatch body
+/// (`<InvalidChangeBatch><Messages><Message>..</Message></Messages>`), or
+/// `None` for any other body.
+fn invalid_change_batch_messages(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let root = text
+        .trim_start()
+        .trim_start_matches(|c| c != '<')
+        .trim_start_matches("<?xml")
+        .split_once("?>")
+        .map(|(_, rest)| rest)
+        .unwrap_or(text)
+        .trim_start();
+    if !(root.starts_with("<InvalidChangeBatch>") || root.starts_with("<InvalidChangeBatch ")) {
+        return None;
+    }
+    let mut messages = Vec::new();
+    let mut rest = root;
+    while let Some(at) = rest.find("<Message>") {
+        let after = &rest[at + "<Message>".len()..];
+        let Some(end) = after.find("</Message>") else {
+            break;
+        };
+        messages.push(xml_text(&after[..end]));
+        rest = &after[end..];
+    }
+    Some(messages.join("; "))
+}
+
+/// Decodes the five XML entities (enough for Route 53's messages).
+fn xml_text(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn classify_service(
+    status: u16,
+    code: Option<&str>,
+    message: Option<&str>,
+    body: &[u8],
+) -> Failure {
+    let code = code.unwrap_or("");
+    if code.is_empty()
+        && let Some(m) = invalid_change_batch_messages(body)
+    {
+        return Failure::Invalid(format!("InvalidChangeBatch: {m}"));
+    }
+    let msg = format!("{code}: {}", message.unwrap_or(""));
+    match code {
+        "Throttling"
+        | "ThrottlingException"
+        | "PriorRequestNotComplete"
+        | "RequestLimitExceeded" => Failure::Retry(msg),
+        "InvalidChangeBatch" => Failure::Invalid(msg),
+        _ if status >= 500 || status == 429 => Failure::Retry(format!("HTTP {status} {msg}")),
+        // The start of the body, on one line (an endpoint without the call
+        // may answer with an HTML page).
+        _ if code.is_empty() => Failure::Fatal(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+        _ => Failure::Fatal(msg),
+    }
+}
+
 fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E>) -> Failure {
     match e {
         SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let err = se.err();
-            let code = err.code().unwrap_or("");
-            let msg = format!("{code}: {}", err.message().unwrap_or(""));
-            match code {
-                "Throttling"
-                | "ThrottlingException"
-                | "PriorRequestNotComplete"
-                | "RequestLimitExceeded" => Failure::Retry(msg),
-                "InvalidChangeBatch" => Failure::Invalid(msg),
-                _ if status >= 500 || status == 429 => {
-                    Failure::Retry(format!("HTTP {status} {msg}"))
-                }
-                _ => Failure::Fatal(msg),
-            }
+            let raw = se.raw();
+            let body = raw.body().bytes().unwrap_or(&[]);
+            classify_service(
+                raw.status().as_u16(),
+                se.err().code(),
+                se.err().message(),
+                body,
+            )
         }
         // Connection trouble is worth retrying; a dispatch failure of
         // another kind (no credentials, a bad endpoint) is not.
@@ -106,6 +239,28 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E>) -> Failu
     }
 }
 
+/// A hosted zone as GetHostedZone or ListHostedZonesByName describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostedZoneInfo {
+    /// The id, without `/hostedzone/`.
+    pub id: String,
+    /// The name, canonical.
+    pub name: String,
+    /// True for a private hosted zone.
+    pub private: bool,
+}
+
+/// One complete listing of a hosted zone.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// The plain record sets.
+    pub sets: Vec<RecordSet>,
+    /// Alias and routing-policy record sets.
+    pub foreign: Vec<ForeignSet>,
+    /// Record sets listed, of every kind (what counts against the quota).
+    pub count: usize,
+}
+
 /// A Route 53 endpoint with the mirror's retry policy.
 #[derive(Clone)]
 pub struct Route53 {
@@ -113,17 +268,29 @@ pub struct Route53 {
     max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+    operation_timeout: Duration,
+    budget: Arc<RequestBudget>,
     /// API counters.
     pub counters: Arc<ApiCounters>,
 }
 
 impl Route53 {
     /// Builds a client from the standard AWS configuration chain, with the
-    /// configured region and endpoint.
-    pub async fn new(cfg: &Route53Config, counters: Arc<ApiCounters>) -> Self {
+    /// configured region, endpoint and timeouts; every request draws from
+    /// `budget`.
+    pub async fn new(
+        cfg: &Route53Config,
+        counters: Arc<ApiCounters>,
+        budget: Arc<RequestBudget>,
+    ) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(cfg.call_timeout.min(10)))
+            .operation_attempt_timeout(Duration::from_secs(cfg.call_timeout))
+            .build();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(cfg.region.clone()))
-            .retry_config(aws_config::retry::RetryConfig::disabled());
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(timeouts);
         if let Some(url) = &cfg.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
@@ -133,8 +300,15 @@ impl Route53 {
             max_attempts: cfg.max_attempts,
             base_delay: Duration::from_millis(cfg.base_delay_ms),
             max_delay: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(cfg.operation_timeout),
+            budget,
             counters,
         }
+    }
+
+    /// The request budget this client draws from.
+    pub fn budget(&self) -> &Arc<RequestBudget> {
+        &self.budget
     }
 
     async fn backoff(&self, attempt: u32) {
@@ -147,12 +321,82 @@ impl Route53 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
+    /// Runs one API operation: a budget slot before every attempt,
+    /// retries with backoff, the whole within `operation_timeout`.
+    async fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        priority: Priority,
+        mut attempt_once: F,
+    ) -> Result<T, Route53Error>
+    where
+        E: ProvideErrorMetadata + std::fmt::Debug,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+    {
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                if self.budget.acquire(priority).await {
+                    self.counters.budget_waits.fetch_add(1, Ordering::Relaxed);
+                }
+                let e = match attempt_once().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => e,
+                };
+                match classify(&e) {
+                    Failure::Retry(m) if attempt < self.max_attempts => {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        debug!(attempt, error = %m, "{operation}: retrying");
+                        self.backoff(attempt).await;
+                    }
+                    Failure::Retry(m) => {
+                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        return Err(Route53Error::GaveUp {
+                            operation,
+                            attempts: attempt,
+                            last: m,
+                        });
+                    }
+                    Failure::Invalid(m) => {
+                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        return Err(Route53Error::InvalidChangeBatch(m));
+                    }
+                    Failure::Fatal(m) => {
+                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        return Err(Route53Error::Fatal {
+                            operation,
+                            message: m,
+                        });
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, attempts).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    operation,
+                    seconds = self.operation_timeout.as_secs(),
+                    "Route 53 operation over its time limit (operation_timeout)"
+                );
+                Err(Route53Error::Deadline {
+                    operation,
+                    seconds: self.operation_timeout.as_secs(),
+                })
+            }
+        }
+    }
+
     /// Sends one change batch; returns the change id.
     pub async fn change(
         &self,
         hosted_zone_id: &str,
         batch: &[Change],
         comment: &str,
+        priority: Priority,
     ) -> Result<String, Route53Error> {
         let changes = batch
             .iter()
@@ -170,116 +414,102 @@ impl Route53 {
                 operation: "ChangeResourceRecordSets",
                 message: e.to_string(),
             })?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let r = self
-                .client
-                .change_resource_record_sets()
-                .hosted_zone_id(hosted_zone_id)
-                .change_batch(change_batch.clone())
-                .send()
-                .await;
-            match r {
-                Ok(out) => {
-                    self.counters.changes.fetch_add(1, Ordering::Relaxed);
-                    return Ok(out
-                        .change_info()
-                        .map(|c| c.id().to_string())
-                        .unwrap_or_default());
-                }
-                Err(e) => match classify(&e) {
-                    Failure::Retry(m) if attempt < self.max_attempts => {
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        debug!(attempt, error = %m, "ChangeResourceRecordSets: retrying");
-                        self.backoff(attempt).await;
-                    }
-                    Failure::Retry(m) => {
-                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        return Err(Route53Error::GaveUp {
-                            operation: "ChangeResourceRecordSets",
-                            attempts: attempt,
-                            last: m,
-                        });
-                    }
-                    Failure::Invalid(m) => {
-                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        return Err(Route53Error::InvalidChangeBatch(m));
-                    }
-                    Failure::Fatal(m) => {
-                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        return Err(Route53Error::Fatal {
-                            operation: "ChangeResourceRecordSets",
-                            message: m,
-                        });
-                    }
-                },
-            }
-        }
+        let out = self
+            .call("ChangeResourceRecordSets", priority, || {
+                self.client
+                    .change_resource_record_sets()
+                    .hosted_zone_id(hosted_zone_id)
+                    .change_batch(change_batch.clone())
+                    .send()
+            })
+            .await?;
+        self.counters.changes.fetch_add(1, Ordering::Relaxed);
+        Ok(out
+            .change_info()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default())
     }
 
-    /// Lists every RRset of a hosted zone (all pages). Stops if a page
-    /// would start where an earlier one did (some Route 53 look-alikes can
-    /// page forever over duplicate entries).
-    pub async fn list(&self, hosted_zone_id: &str) -> Result<Vec<RecordSet>, Route53Error> {
-        let mut out = Vec::new();
+    /// Lists every RRset of a hosted zone (all pages, `priority` for the
+    /// budget). Bounded: at most `max_rrsets` record sets (the zone's quota
+    /// and some), [`LIST_MAX_BYTES`] of values, and a page must never start
+    /// where an earlier one did (some Route 53 look-alikes page forever over
+    /// duplicate entries).
+    pub async fn list(
+        &self,
+        hosted_zone_id: &str,
+        max_rrsets: usize,
+        priority: Priority,
+    ) -> Result<Listing, Route53Error> {
+        let mut out = Listing::default();
+        let mut bytes = 0usize;
         let mut next: Option<(String, RrType, Option<String>)> = None;
         let mut seen_starts = std::collections::HashSet::new();
+        let too_large = |what: String| Route53Error::ListTooLarge {
+            hosted_zone_id: hosted_zone_id.to_string(),
+            what,
+        };
         loop {
-            let mut attempt = 0;
-            let page = loop {
-                attempt += 1;
-                let mut req = self
-                    .client
-                    .list_resource_record_sets()
-                    .hosted_zone_id(hosted_zone_id);
-                if let Some((n, t, id)) = &next {
-                    req = req.start_record_name(n).start_record_type(t.clone());
-                    if let Some(id) = id {
-                        req = req.start_record_identifier(id);
+            let page = self
+                .call("ListResourceRecordSets", priority, || {
+                    let mut req = self
+                        .client
+                        .list_resource_record_sets()
+                        .hosted_zone_id(hosted_zone_id)
+                        .max_items(LIST_PAGE_ITEMS);
+                    if let Some((n, t, id)) = &next {
+                        req = req.start_record_name(n).start_record_type(t.clone());
+                        if let Some(id) = id {
+                            req = req.start_record_identifier(id);
+                        }
                     }
-                }
-                match req.send().await {
-                    Ok(p) => break p,
-                    Err(e) => match classify(&e) {
-                        Failure::Retry(m) if attempt < self.max_attempts => {
-                            self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                            debug!(attempt, error = %m, "ListResourceRecordSets: retrying");
-                            self.backoff(attempt).await;
-                        }
-                        Failure::Retry(m) => {
-                            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                            return Err(Route53Error::GaveUp {
-                                operation: "ListResourceRecordSets",
-                                attempts: attempt,
-                                last: m,
-                            });
-                        }
-                        Failure::Invalid(m) | Failure::Fatal(m) => {
-                            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                            return Err(Route53Error::Fatal {
-                                operation: "ListResourceRecordSets",
-                                message: m,
-                            });
-                        }
-                    },
-                }
-            };
+                    req.send()
+                })
+                .await?;
             self.counters.lists.fetch_add(1, Ordering::Relaxed);
             for s in page.resource_record_sets() {
+                out.count += 1;
+                if out.count > max_rrsets {
+                    warn!(
+                        hosted_zone_id,
+                        max_rrsets, "listing over its bound; stopped"
+                    );
+                    return Err(too_large(format!("more than {max_rrsets} record sets")));
+                }
+                let name = canonical_r53_name(s.name());
                 if s.alias_target().is_some() || s.set_identifier().is_some() {
-                    // Alias and routing-policy records are Route 53's own
-                    // features: not mirrored, never touched.
+                    let kind = match (s.alias_target(), s.set_identifier()) {
+                        (Some(_), Some(id)) => {
+                            format!("an alias routing-policy (SetIdentifier {id:?})")
+                        }
+                        (None, Some(id)) => format!("a routing-policy (SetIdentifier {id:?})"),
+                        _ => "an alias".to_string(),
+                    };
+                    out.foreign.push(ForeignSet {
+                        name,
+                        rtype: r53_type_code(s.r#type().as_str()).unwrap_or(0),
+                        kind,
+                    });
                     continue;
                 }
                 let ttl = s.ttl().unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
-                let values = s
+                let values: Vec<String> = s
                     .resource_records()
                     .iter()
                     .map(|r| r.value().to_string())
                     .collect();
+                bytes += values.iter().map(String::len).sum::<usize>();
+                if bytes > LIST_MAX_BYTES {
+                    warn!(
+                        hosted_zone_id,
+                        bytes, "listing over its byte bound; stopped"
+                    );
+                    return Err(too_large(format!(
+                        "more than {LIST_MAX_BYTES} bytes of values"
+                    )));
+                }
                 match listed_rrset(s.name(), s.r#type().as_str(), ttl, values) {
-                    Some(set) => out.push(set),
+                    Some(set) => out.sets.push(set),
                     None => debug!(
                         name = s.name(),
                         rtype = s.r#type().as_str(),
@@ -303,35 +533,109 @@ impl Route53 {
                     hosted_zone_id,
                     "ListResourceRecordSets paged back to an earlier start; stopping"
                 );
-                break;
+                return Err(too_large(format!(
+                    "page start {} {} seen twice",
+                    key.0, key.1
+                )));
             }
             next = Some((key.0, t.clone(), key.2));
         }
         Ok(out)
     }
 
-    /// Finds a public hosted zone by its name.
-    pub async fn find_hosted_zone(&self, apex: &str) -> Result<String, Route53Error> {
-        let r = self
-            .client
-            .list_hosted_zones_by_name()
-            .dns_name(apex)
-            .max_items(1)
-            .send()
-            .await
-            .map_err(|e| Route53Error::Fatal {
-                operation: "ListHostedZonesByName",
-                message: format!("{e:?}"),
-            })?;
-        let want = apex.trim_end_matches('.').to_ascii_lowercase();
-        r.hosted_zones()
-            .iter()
-            .find(|z| z.name().trim_end_matches('.').eq_ignore_ascii_case(&want))
-            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-            .ok_or_else(|| Route53Error::NoHostedZone(apex.to_string()))
+    /// GetHostedZone: the hosted zone's name and kind.
+    pub async fn hosted_zone(&self, id: &str) -> Result<HostedZoneInfo, Route53Error> {
+        let out = self
+            .call("GetHostedZone", Priority::Replay, || {
+                self.client.get_hosted_zone().id(id).send()
+            })
+            .await?;
+        let z = out.hosted_zone().ok_or_else(|| Route53Error::Fatal {
+            operation: "GetHostedZone",
+            message: format!("no hosted zone in the answer for {id}"),
+        })?;
+        Ok(HostedZoneInfo {
+            id: z.id().trim_start_matches("/hostedzone/").to_string(),
+            name: canonical_r53_name(z.name()),
+            private: z.config().is_some_and(|c| c.private_zone()),
+        })
     }
 
-    /// Polls GetChange until the change is INSYNC (or `limit` passes).
+    /// GetHostedZoneLimit (MAX_RRSETS_BY_ZONE): the hosted zone's RRset
+    /// quota and how many it holds, as `(limit, count)`.
+    pub async fn rrset_limit(&self, id: &str) -> Result<(usize, usize), Route53Error> {
+        let out = self
+            .call("GetHostedZoneLimit", Priority::Bulk, || {
+                self.client
+                    .get_hosted_zone_limit()
+                    .hosted_zone_id(id)
+                    .r#type(HostedZoneLimitType::MaxRrsetsByZone)
+                    .send()
+            })
+            .await?;
+        let limit = out
+            .limit()
+            .map(|l| l.value().max(0) as usize)
+            .unwrap_or(DEFAULT_RRSET_LIMIT);
+        Ok((limit, out.count().max(0) as usize))
+    }
+
+    /// Finds the hosted zone named `apex` (ListHostedZonesByName, every
+    /// page of that name). `private` picks a private (true) or public
+    /// (false) one; without it, the name must be unambiguous: two hosted
+    /// zones of the name (a public and a private one, or two public ones)
+    /// are refused.
+    pub async fn find_hosted_zone(
+        &self,
+        apex: &str,
+        private: Option<bool>,
+    ) -> Result<HostedZoneInfo, Route53Error> {
+        let want = canonical_r53_name(apex);
+        let mut found: Vec<HostedZoneInfo> = Vec::new();
+        let mut start: Option<(String, Option<String>)> = None;
+        // Bounded: a name has few hosted zones; 20 pages of 100 is plenty.
+        for _ in 0..20 {
+            let r = self
+                .call("ListHostedZonesByName", Priority::Replay, || {
+                    let (dns, id) = match &start {
+                        Some((d, id)) => (d.clone(), id.clone()),
+                        None => (apex.to_string(), None),
+                    };
+                    self.client
+                        .list_hosted_zones_by_name()
+                        .dns_name(dns)
+                        .set_hosted_zone_id(id)
+                        .max_items(100)
+                        .send()
+                })
+                .await?;
+            let mut past = false;
+            for z in r.hosted_zones() {
+                if canonical_r53_name(z.name()) == want {
+                    let id = z.id().trim_start_matches("/hostedzone/").to_string();
+                    if !found.iter().any(|f| f.id == id) {
+                        found.push(HostedZoneInfo {
+                            id,
+                            name: want.clone(),
+                            private: z.config().is_some_and(|c| c.private_zone()),
+                        });
+                    }
+                } else if !found.is_empty() {
+                    past = true;
+                }
+            }
+            match (r.is_truncated(), r.next_dns_name()) {
+                (true, Some(n)) if !past && canonical_r53_name(n) == want => {
+                    start = Some((n.to_string(), r.next_hosted_zone_id().map(str::to_string)));
+                }
+                _ => break,
+            }
+        }
+        select_hosted_zone(&want, found, private)
+    }
+
+    /// Polls GetChange until the change is INSYNC (true), or `limit`
+    /// passes (false). Throttling and other passing errors are retried.
     pub async fn wait_insync(
         &self,
         change_id: &str,
@@ -339,25 +643,70 @@ impl Route53 {
     ) -> Result<bool, Route53Error> {
         let deadline = tokio::time::Instant::now() + limit;
         let id = change_id.trim_start_matches("/change/");
+        let mut pause = Duration::from_millis(500);
         loop {
-            let r =
-                self.client
-                    .get_change()
-                    .id(id)
-                    .send()
-                    .await
-                    .map_err(|e| Route53Error::Fatal {
-                        operation: "GetChange",
-                        message: format!("{e:?}"),
-                    })?;
+            let r = self
+                .call("GetChange", Priority::Replay, || {
+                    self.client.get_change().id(id).send()
+                })
+                .await?;
             if r.change_info().map(|c| c.status().as_str()) == Some("INSYNC") {
                 return Ok(true);
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+/// Picks the hosted zone among those of the name (see
+/// [`Route53::find_hosted_zone`]).
+fn select_hosted_zone(
+    name: &str,
+    found: Vec<HostedZoneInfo>,
+    private: Option<bool>,
+) -> Result<HostedZoneInfo, Route53Error> {
+    let describe = |zs: &[HostedZoneInfo]| {
+        zs.iter()
+            .map(|z| {
+                format!(
+                    "{} ({})",
+                    z.id,
+                    if z.private { "private" } else { "public" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let candidates: Vec<HostedZoneInfo> = found
+        .iter()
+        .filter(|z| private.is_none_or(|p| z.private == p))
+        .cloned()
+        .collect();
+    match candidates.len() {
+        1 => Ok(candidates.into_iter().next().expect("one")),
+        0 if found.is_empty() => Err(Route53Error::NoHostedZone(name.to_string())),
+        0 => Err(Route53Error::NoHostedZone(format!(
+            "{name} ({}; found only {})",
+            if private == Some(true) {
+                "private"
+            } else {
+                "public"
+            },
+            describe(&found)
+        ))),
+        _ => Err(Route53Error::AmbiguousHostedZone {
+            name: name.to_string(),
+            found: format!(
+                "{} hosted zones have this name: {}",
+                candidates.len(),
+                describe(&candidates)
+            ),
+        }),
     }
 }
 
@@ -390,4 +739,107 @@ fn to_sdk_change(c: &Change) -> Result<SdkChange, String> {
         .resource_record_set(set)
         .build()
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Route 53 sends InvalidChangeBatch as its own root element (API
+    // reference, ChangeResourceRecordSets errors; the SDKs of other
+    // languages parse it specially). It must be recognized, not taken for
+    // an unknown fatal error.
+    #[test]
+    fn route53s_own_invalid_change_batch_form_is_recognized() {
+        let body = br#"<?xml version="1.0"?>
+<InvalidChangeBatch xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Messages><Message>Tried to create resource record set [name='www.example.com.', type='A'] but it already exists</Message><Message>second &amp; last</Message></Messages><RequestId>b25f48e8</RequestId></InvalidChangeBatch>"#;
+        assert_eq!(
+            classify_service(400, None, None, body),
+            Failure::Invalid(
+                "InvalidChangeBatch: Tried to create resource record set [name='www.example.com.', type='A'] but it already exists; second & last".into()
+            )
+        );
+        // The ErrorResponse form (moto) too.
+        assert!(matches!(
+            classify_service(400, Some("InvalidChangeBatch"), Some("x"), b""),
+            Failure::Invalid(_)
+        ));
+        for code in ["Throttling", "PriorRequestNotComplete"] {
+            assert!(matches!(
+                classify_service(400, Some(code), Some("x"), b""),
+                Failure::Retry(_)
+            ));
+        }
+        assert!(matches!(
+            classify_service(403, Some("AccessDenied"), Some("no"), b""),
+            Failure::Fatal(_)
+        ));
+        assert!(matches!(
+            classify_service(400, None, None, b"<html>bad</html>"),
+            Failure::Fatal(_)
+        ));
+        // An HTML page from an endpoint without the call: one log line.
+        assert_eq!(
+            classify_service(
+                404,
+                None,
+                None,
+                b"<!doctype html>\n<title>404</title>\n  <p>Not Found</p>\n"
+            ),
+            Failure::Fatal("HTTP 404: <!doctype html> <title>404</title> <p>Not Found</p>".into())
+        );
+        assert!(matches!(
+            classify_service(503, None, None, b""),
+            Failure::Retry(_)
+        ));
+    }
+
+    fn hz(id: &str, private: bool) -> HostedZoneInfo {
+        HostedZoneInfo {
+            id: id.into(),
+            name: "example.com.".into(),
+            private,
+        }
+    }
+
+    // lookup = true: a public and a private zone, or two public ones, of
+    // one name are refused unless `private` says which.
+    #[test]
+    fn ambiguous_hosted_zone_names_are_refused() {
+        let both = vec![hz("ZPUB", false), hz("ZPRIV", true)];
+        let e = select_hosted_zone("example.com.", both.clone(), None).unwrap_err();
+        assert!(matches!(e, Route53Error::AmbiguousHostedZone { .. }), "{e}");
+        assert!(
+            e.to_string().contains("ZPUB (public), ZPRIV (private)"),
+            "{e}"
+        );
+        assert_eq!(
+            select_hosted_zone("example.com.", both.clone(), Some(false))
+                .unwrap()
+                .id,
+            "ZPUB"
+        );
+        assert_eq!(
+            select_hosted_zone("example.com.", both, Some(true))
+                .unwrap()
+                .id,
+            "ZPRIV"
+        );
+        let two = vec![hz("Z1", false), hz("Z2", false)];
+        assert!(select_hosted_zone("example.com.", two.clone(), Some(false)).is_err());
+        assert!(matches!(
+            select_hosted_zone("example.com.", vec![hz("Z1", false)], Some(true)),
+            Err(Route53Error::NoHostedZone(_))
+        ));
+        assert!(matches!(
+            select_hosted_zone("example.com.", Vec::new(), None),
+            Err(Route53Error::NoHostedZone(_))
+        ));
+        assert_eq!(
+            select_hosted_zone("example.com.", vec![hz("Z1", false)], None)
+                .unwrap()
+                .id,
+            "Z1"
+        );
+    }
 }

@@ -26,8 +26,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::rrset::{
-    NameError, RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_TXT, ValueError,
-    canonical_r53_name, in_zone, is_supported, is_wildcard, r53_type_name, r53_value,
+    ForeignSet, NameError, RecordSet, RrsetKey, RrsetMap, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_TXT,
+    ValueError, canonical_r53_name, in_zone, is_supported, is_wildcard, r53_type_name, r53_value,
     store_name_to_r53,
 };
 use crate::zone::Rr;
@@ -252,8 +252,33 @@ pub enum PlanError {
         /// Canonical owner name.
         name: String,
     },
-    /// The UPSERT of this RRset alone exceeds a request limit.
-    #[error("{name} {}: an UPSERT counts {elements} elements and {chars} characters, over one request's limit", type_label(*rtype))]
+    /// The hosted zone holds an alias or routing-policy record set at this
+    /// name and type (or a CNAME beside it): the mirror leaves it alone
+    /// and does not write the zone's RRset over it.
+    #[error("{name} {}: the hosted zone holds {kind} record set here, which the mirror never overwrites", type_label(*rtype))]
+    HeldByForeign {
+        /// Canonical owner name.
+        name: String,
+        /// RR type.
+        rtype: u16,
+        /// What the hosted zone holds (`alias`, `SetIdentifier "x"`).
+        kind: String,
+    },
+    /// Creating this RRset would take the hosted zone over its RRset quota
+    /// (GetHostedZoneLimit MAX_RRSETS_BY_ZONE).
+    #[error("{name} {}: the hosted zone would need {needed} record sets, its quota is {limit}", type_label(*rtype))]
+    OverQuota {
+        /// Canonical owner name.
+        name: String,
+        /// RR type.
+        rtype: u16,
+        /// Record sets the hosted zone would hold with the whole plan.
+        needed: usize,
+        /// The quota.
+        limit: usize,
+    },
+    /// The change of this RRset alone exceeds a request limit.
+    #[error("{name} {}: the change counts {elements} elements and {chars} characters, over one request's limit", type_label(*rtype))]
     TooLargeForBatch {
         /// Canonical owner name.
         name: String,
@@ -274,7 +299,9 @@ impl PlanError {
             PlanError::Value { name, rtype, .. }
             | PlanError::TooManyValues { name, rtype, .. }
             | PlanError::ValueTooLong { name, rtype, .. }
-            | PlanError::TooLargeForBatch { name, rtype, .. } => Some((name.clone(), *rtype)),
+            | PlanError::TooLargeForBatch { name, rtype, .. }
+            | PlanError::HeldByForeign { name, rtype, .. }
+            | PlanError::OverQuota { name, rtype, .. } => Some((name.clone(), *rtype)),
             PlanError::MultipleCnames { name, .. }
             | PlanError::CnameConflict { name }
             | PlanError::CnameAtApex { name } => Some((name.clone(), TYPE_CNAME)),
@@ -566,25 +593,10 @@ impl Planner {
         None
     }
 
-    /// Plans the changes that bring every touched RRset from `current`
-    /// (what Route 53 holds: at least every touched key and the marker key;
-    /// values as Route 53 lists them) to `target`, then the serial marker.
-    ///
-    /// Per touched key: target present and Route 53 holding the same
-    /// records ([`RecordSet::same_records`]) → nothing; target present
-    /// otherwise → UPSERT the whole target RRset; target absent and Route
-    /// 53 holding it → DELETE with Route 53's own values and TTL; absent in
-    /// both → nothing. Unsupported types go to `skipped`, blocked keys are
-    /// left alone, an UPSERT too large for any request goes to `errors`.
-    /// The apex NS and SOA are never planned unless `apex_ns` is on, and are
-    /// never deleted.
-    ///
-    /// Order (deterministic, and one Route 53 accepts when changes are
-    /// applied in sequence): by canonical name; at one name all DELETEs
-    /// first (by type code, descending: DS before NS), then the UPSERTs (by
-    /// type code, ascending: NS before DS), so a CNAME replacing an A is
-    /// preceded by the DELETE of the A. The serial marker UPSERT, when the
-    /// marker is on and Route 53 does not already hold it, comes last.
+    /// Plans the changes that bring every touched RRset from `current` to
+    /// `target` (see [`Planner::plan_changes`]), with no alias or
+    /// routing-policy records in the hosted zone and UPSERT for changed
+    /// RRsets (a reconcile's plan).
     pub fn plan(
         &self,
         touched: &BTreeSet<RrsetKey>,
@@ -592,6 +604,56 @@ impl Planner {
         current: &RrsetMap,
         marker: Option<&RecordSet>,
     ) -> Plan {
+        self.plan_changes(&PlanInput {
+            touched,
+            target,
+            current,
+            foreign: &[],
+            marker,
+            verify: false,
+        })
+    }
+
+    /// Plans the changes that bring every touched RRset from `current`
+    /// (what Route 53 holds: at least every touched key and the marker key;
+    /// values as Route 53 lists them) to `target`, then the serial marker.
+    ///
+    /// Per touched key: target present and Route 53 holding the same
+    /// records ([`RecordSet::same_records`]) → nothing; target present and
+    /// Route 53 holding nothing there → CREATE (counted once against the
+    /// request limits, so a new RRset of up to 32,000 characters fits);
+    /// target present and different → UPSERT the whole target RRset, or,
+    /// with `verify`, DELETE exactly what Route 53 is believed to hold and
+    /// CREATE the target in the same request (Route 53 then refuses the
+    /// request if the hosted zone holds anything else, say an alias written
+    /// by hand, instead of overwriting it); target absent and Route 53
+    /// holding it → DELETE with Route 53's own values and TTL; absent in
+    /// both → nothing.
+    ///
+    /// Left alone: names outside the zone (a listing of another hosted
+    /// zone never leads to changes), unsupported types (to `skipped`),
+    /// blocked keys, the apex NS and SOA unless `apex_ns` is on (and never
+    /// deleted), and keys where the hosted zone holds an alias or
+    /// routing-policy set ([`ForeignSet::conflicts_with`]; to `errors`). A
+    /// change too large for any request goes to `errors`.
+    ///
+    /// Order (deterministic, and one Route 53 accepts when changes are
+    /// applied in sequence): by canonical name; at one name first the
+    /// DELETEs of RRsets that go away (by type code, descending: DS before
+    /// NS), then the rest by type code, ascending (NS before DS), a
+    /// replaced RRset's DELETE right before its CREATE; so a CNAME
+    /// replacing an A is preceded by the DELETE of the A. The serial
+    /// marker, when the marker is on and Route 53 does not already hold it,
+    /// comes last (CREATE when Route 53 holds none, UPSERT otherwise).
+    pub fn plan_changes(&self, input: &PlanInput<'_>) -> Plan {
+        let PlanInput {
+            touched,
+            target,
+            current,
+            foreign,
+            marker,
+            verify,
+        } = *input;
         let mut skipped: BTreeSet<(String, u16)> = target
             .skipped
             .iter()
@@ -606,8 +668,9 @@ impl Planner {
             .collect();
         let marker_key = marker.map(RecordSet::key);
         let mut changes = Vec::new();
+        let mut replaced: BTreeSet<RrsetKey> = BTreeSet::new();
         for key in touched {
-            if marker_key.as_ref() == Some(key) {
+            if marker_key.as_ref() == Some(key) || !in_zone(&key.0, &self.apex) {
                 continue;
             }
             if !is_supported(key.1) {
@@ -617,19 +680,58 @@ impl Planner {
             if !self.is_managed(key) || target.blocked.contains(key) {
                 continue;
             }
+            let too_large = |ch: &Change| PlanError::TooLargeForBatch {
+                name: key.0.clone(),
+                rtype: key.1,
+                elements: ch.elements(),
+                chars: ch.chars(),
+            };
             match (target.sets.get(key), current.get(key)) {
                 (Some(t), Some(c)) if t.same_records(c) => {}
-                (Some(t), _) => {
-                    let ch = Change::upsert(t.clone());
-                    if ch.fits(&self.limits) {
-                        changes.push(ch);
-                    } else {
-                        errors.push(PlanError::TooLargeForBatch {
+                (Some(_), c) if c.is_none() || verify => {
+                    if let Some(f) = foreign.iter().find(|f| f.conflicts_with(key)) {
+                        errors.push(PlanError::HeldByForeign {
                             name: key.0.clone(),
                             rtype: key.1,
-                            elements: ch.elements(),
-                            chars: ch.chars(),
+                            kind: f.kind.clone(),
                         });
+                        continue;
+                    }
+                    let t = &target.sets[key];
+                    let create = Change::create(t.clone());
+                    match c {
+                        None if create.fits(&self.limits) => changes.push(create),
+                        None => errors.push(too_large(&create)),
+                        Some(c) => {
+                            let delete = Change::delete(c.clone());
+                            let upsert = Change::upsert(t.clone());
+                            if pair_fits(&delete, &create, &self.limits) {
+                                replaced.insert(key.clone());
+                                changes.push(delete);
+                                changes.push(create);
+                            } else if upsert.fits(&self.limits) {
+                                changes.push(upsert);
+                            } else {
+                                errors.push(too_large(&upsert));
+                            }
+                        }
+                    }
+                }
+                (Some(t), c) => {
+                    // Route 53 holds a different RRset here (the arm above
+                    // took the cases without one).
+                    let Some(c) = c else { continue };
+                    let upsert = Change::upsert(t.clone());
+                    let delete = Change::delete(c.clone());
+                    let create = Change::create(t.clone());
+                    if upsert.fits(&self.limits) {
+                        changes.push(upsert);
+                    } else if pair_fits(&delete, &create, &self.limits) {
+                        replaced.insert(key.clone());
+                        changes.push(delete);
+                        changes.push(create);
+                    } else {
+                        errors.push(too_large(&upsert));
                     }
                 }
                 (None, Some(c)) => {
@@ -640,11 +742,13 @@ impl Planner {
                 (None, None) => {}
             }
         }
-        changes.sort_by(|a, b| change_order(a).cmp(&change_order(b)));
-        if let Some(m) = marker
-            && current.get(&m.key()).is_none_or(|c| !c.same_records(m))
-        {
-            changes.push(Change::upsert(m.clone()));
+        changes.sort_by(|a, b| change_order(a, &replaced).cmp(&change_order(b, &replaced)));
+        if let Some(m) = marker {
+            match current.get(&m.key()) {
+                None => changes.push(Change::create(m.clone())),
+                Some(c) if !c.same_records(m) => changes.push(Change::upsert(m.clone())),
+                Some(_) => {}
+            }
         }
         Plan {
             changes,
@@ -652,14 +756,104 @@ impl Planner {
             errors,
         }
     }
+
+    /// Keeps a plan within the hosted zone's RRset quota: with `held`
+    /// record sets in the hosted zone now and `limit` allowed, the plan's
+    /// CREATEs of new RRsets beyond the quota are taken out (the last ones
+    /// in plan order) and reported as [`PlanError::OverQuota`], and the
+    /// serial marker with them (the mirror is then behind). Returns the
+    /// record sets the whole plan would have needed.
+    pub fn fit_quota(&self, plan: &mut Plan, held: usize, limit: usize) -> usize {
+        let delta = |c: &[Change]| -> (usize, usize) {
+            let mut creates = 0;
+            let mut deletes = 0;
+            for (i, ch) in c.iter().enumerate() {
+                let paired_before = i > 0
+                    && c[i - 1].action == ChangeAction::Delete
+                    && c[i - 1].set.key() == ch.set.key();
+                let paired_after = c.get(i + 1).is_some_and(|n| {
+                    n.action == ChangeAction::Create && n.set.key() == ch.set.key()
+                });
+                match ch.action {
+                    ChangeAction::Create if !paired_before => creates += 1,
+                    ChangeAction::Delete if !paired_after => deletes += 1,
+                    _ => {}
+                }
+            }
+            (creates, deletes)
+        };
+        let (creates, deletes) = delta(&plan.changes);
+        let needed = (held + creates).saturating_sub(deletes);
+        if needed <= limit {
+            return needed;
+        }
+        let marker = self.marker_key();
+        let mut excess = needed - limit;
+        let mut i = plan.changes.len();
+        while i > 0 {
+            i -= 1;
+            let ch = &plan.changes[i];
+            let is_marker = marker.as_ref() == Some(&ch.set.key());
+            let unpaired_create = ch.action == ChangeAction::Create
+                && !(i > 0
+                    && plan.changes[i - 1].action == ChangeAction::Delete
+                    && plan.changes[i - 1].set.key() == ch.set.key());
+            if is_marker {
+                let removed = plan.changes.remove(i);
+                if removed.action == ChangeAction::Create {
+                    excess = excess.saturating_sub(1);
+                }
+                continue;
+            }
+            if excess > 0 && unpaired_create {
+                let removed = plan.changes.remove(i);
+                plan.errors.push(PlanError::OverQuota {
+                    name: removed.set.name,
+                    rtype: removed.set.rtype,
+                    needed,
+                    limit,
+                });
+                excess -= 1;
+            }
+        }
+        needed
+    }
 }
 
-/// Sort key of a change within a plan: name, DELETEs before the rest, then
-/// type (descending for DELETEs, ascending otherwise).
-fn change_order(c: &Change) -> (&str, u8, u16) {
+/// What [`Planner::plan_changes`] plans from.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanInput<'a> {
+    /// The keys to bring to the target.
+    pub touched: &'a BTreeSet<RrsetKey>,
+    /// The zone at the target version.
+    pub target: &'a Target,
+    /// What Route 53 holds (a listing), or is believed to hold (the
+    /// journal at the cursor).
+    pub current: &'a RrsetMap,
+    /// Alias and routing-policy record sets the hosted zone holds.
+    pub foreign: &'a [ForeignSet],
+    /// The serial marker to set, when the run is to set it.
+    pub marker: Option<&'a RecordSet>,
+    /// `current` is a belief, not a listing: replace changed RRsets with
+    /// DELETE + CREATE so Route 53 checks the belief.
+    pub verify: bool,
+}
+
+fn pair_fits(delete: &Change, create: &Change, limits: &Limits) -> bool {
+    delete.elements() + create.elements() <= limits.max_elements
+        && delete.chars() + create.chars() <= limits.max_value_chars
+}
+
+/// Sort key of a change within a plan: name, DELETEs of RRsets that go
+/// away first (type descending), then the rest by type (ascending), a
+/// replaced RRset's DELETE right before its CREATE.
+fn change_order<'a>(c: &'a Change, replaced: &BTreeSet<RrsetKey>) -> (&'a str, u8, u16, u8) {
     match c.action {
-        ChangeAction::Delete => (&c.set.name, 0, u16::MAX - c.set.rtype),
-        ChangeAction::Create | ChangeAction::Upsert => (&c.set.name, 1, c.set.rtype),
+        ChangeAction::Delete if !replaced.contains(&c.set.key()) => {
+            (&c.set.name, 0, u16::MAX - c.set.rtype, 0)
+        }
+        ChangeAction::Delete => (&c.set.name, 1, c.set.rtype, 0),
+        ChangeAction::Create | ChangeAction::Upsert => (&c.set.name, 1, c.set.rtype, 1),
     }
 }
 
@@ -700,8 +894,18 @@ pub fn batches(changes: Vec<Change>, limits: &Limits) -> Vec<Vec<Change>> {
             used_c = gc;
             continue;
         }
+        // Too large for one request: split the name's changes, keeping a
+        // replaced RRset's DELETE and CREATE together.
+        let mut units: Vec<Vec<Change>> = Vec::new();
         for ch in group {
-            let (e, c) = (ch.elements(), ch.chars());
+            match units.last_mut() {
+                Some(u) if u.len() == 1 && u[0].set.key() == ch.set.key() => u.push(ch),
+                _ => units.push(vec![ch]),
+            }
+        }
+        for unit in units {
+            let e: usize = unit.iter().map(Change::elements).sum();
+            let c: usize = unit.iter().map(Change::chars).sum();
             if !cur.is_empty()
                 && (used_e + e > limits.max_elements || used_c + c > limits.max_value_chars)
             {
@@ -709,7 +913,7 @@ pub fn batches(changes: Vec<Change>, limits: &Limits) -> Vec<Vec<Change>> {
                 used_e = 0;
                 used_c = 0;
             }
-            cur.push(ch);
+            cur.extend(unit);
             used_e += e;
             used_c += c;
         }
@@ -809,7 +1013,7 @@ mod tests {
         assert_eq!(touched.len(), 1);
         let target = p.target_rrsets(&deltas);
         let plan = p.plan(&touched, &target, &RrsetMap::new(), None);
-        assert_eq!(summary(&plan), ["UPSERT www.example.com. A"]);
+        assert_eq!(summary(&plan), ["CREATE www.example.com. A"]);
         assert_eq!(
             plan.changes[0].set.values,
             ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
@@ -886,7 +1090,7 @@ mod tests {
         );
         assert_eq!(
             summary(&plan),
-            ["DELETE www.example.com. A", "UPSERT www.example.com. CNAME"]
+            ["DELETE www.example.com. A", "CREATE www.example.com. CNAME"]
         );
         let mut model = ZoneModel::new(APEX);
         model.sets.insert(held.key(), held);
@@ -929,11 +1133,11 @@ mod tests {
         let expect = [
             "DELETE a.example.com. AAAA",
             "DELETE a.example.com. TXT",
-            "UPSERT a.example.com. A",
-            "UPSERT b.example.com. A",
-            "UPSERT b.example.com. TXT",
-            "UPSERT sub.example.com. NS",
-            "UPSERT sub.example.com. DS",
+            "CREATE a.example.com. A",
+            "CREATE b.example.com. A",
+            "CREATE b.example.com. TXT",
+            "CREATE sub.example.com. NS",
+            "CREATE sub.example.com. DS",
         ];
         assert_eq!(summary(&p.plan(&touched, &target, &current, None)), expect);
         // Same input in another order, same plan.
@@ -950,7 +1154,7 @@ mod tests {
     #[test]
     fn serial_marker_is_last_and_in_the_last_batch() {
         let p = planner();
-        let recs: Vec<Rr> = (0..700)
+        let recs: Vec<Rr> = (0..1200)
             .map(|i| a(&format!("h{i:04}.example.com."), 1))
             .collect();
         let touched = p.touched_keys(recs.iter());
@@ -1002,15 +1206,37 @@ mod tests {
         let recs: Vec<Rr> = (0..800)
             .map(|i| a(&format!("h{i:04}.example.com."), 1))
             .collect();
+        // Route 53 holds older values of each: 800 UPSERTs.
+        let held: Vec<RecordSet> = (0..800)
+            .map(|i| set(&format!("h{i:04}.example.com."), 1, 300, &["192.0.2.99"]))
+            .collect();
+        let plan = p.plan(
+            &p.touched_keys(recs.iter()),
+            &p.target_rrsets(&recs),
+            &map(&held),
+            None,
+        );
+        assert_eq!(plan.changes.len(), 800);
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.action == ChangeAction::Upsert)
+        );
+        let bs = batches(plan.changes, &Limits::ROUTE53);
+        assert_eq!(bs.iter().map(Vec::len).collect::<Vec<_>>(), [500, 300]);
+        // New RRsets are CREATEd, counted once: one batch.
         let plan = p.plan(
             &p.touched_keys(recs.iter()),
             &p.target_rrsets(&recs),
             &RrsetMap::new(),
             None,
         );
-        assert_eq!(plan.changes.len(), 800);
-        let bs = batches(plan.changes, &Limits::ROUTE53);
-        assert_eq!(bs.iter().map(Vec::len).collect::<Vec<_>>(), [500, 300]);
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.action == ChangeAction::Create)
+        );
+        assert_eq!(batches(plan.changes, &Limits::ROUTE53).len(), 1);
         for b in &bs {
             assert!(b.iter().map(Change::elements).sum::<usize>() <= 1000);
         }
@@ -1136,7 +1362,7 @@ mod tests {
         // Route 53 holds an old copy of "many": it must not be deleted either.
         let held = set("many.example.com.", 1, 300, &["10.0.0.1"]);
         let plan = p.plan(&touched, &target, &map(&[held]), None);
-        assert_eq!(summary(&plan), ["UPSERT ok.example.com. A"]);
+        assert_eq!(summary(&plan), ["CREATE ok.example.com. A"]);
         assert_eq!(
             plan.errors,
             vec![PlanError::TooManyValues {
@@ -1183,21 +1409,246 @@ mod tests {
         let p = planner_no_marker();
         let s = vec![b'y'; 255];
         let strings: Vec<&[u8]> = (0..15).map(|_| &s[..]).collect(); // 3,869 chars
-        let recs: Vec<Rr> = (0..5u8)
+        let fat = |tag: u8| -> Vec<Rr> {
+            (0..5u8)
+                .map(|i| {
+                    let mut v = strings.clone();
+                    let t = [tag + i];
+                    v.push(&t);
+                    rr("fat.example.com.", 300, RData::TXT(TXT::from_bytes(v)))
+                })
+                .collect()
+        };
+        let recs = fat(b'0');
+        let touched = p.touched_keys(recs.iter());
+        // Route 53 holds another RRset as large: an UPSERT counts 2 x 19,365
+        // characters, a DELETE + CREATE as many.
+        let held = p.target_rrsets(&fat(b'a')).sets;
+        for verify in [false, true] {
+            let plan = p.plan_changes(&PlanInput {
+                touched: &touched,
+                target: &p.target_rrsets(&recs),
+                current: &held,
+                foreign: &[],
+                marker: None,
+                verify,
+            });
+            assert!(plan.changes.is_empty());
+            assert!(matches!(
+                plan.errors[..],
+                [PlanError::TooLargeForBatch { .. }]
+            ));
+        }
+    }
+
+    // Quotas: a request holds 32,000 value characters, an UPSERT counting
+    // each twice; a CREATE counts once, so a new RRset of 100 values of 200
+    // characters (20,700 characters) is sent as one CREATE, not refused.
+    #[test]
+    fn a_new_rrset_of_20000_characters_is_one_create() {
+        let p = planner();
+        let recs: Vec<Rr> = (0..100)
             .map(|i| {
-                let mut v = strings.clone();
-                let tag = [b'0' + i];
-                v.push(&tag);
-                rr("fat.example.com.", 300, RData::TXT(TXT::from_bytes(v)))
+                let v = format!("{i:03}{}", "t".repeat(197));
+                rr("big.example.com.", 300, RData::TXT(TXT::new(vec![v])))
             })
             .collect();
+        let marker = p.serial_marker(7, 60).unwrap();
+        let plan = p.plan_changes(&PlanInput {
+            touched: &p.touched_keys(recs.iter()),
+            target: &p.target_rrsets(&recs),
+            current: &RrsetMap::new(),
+            foreign: &[],
+            marker: Some(&marker),
+            verify: true,
+        });
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        assert_eq!(
+            summary(&plan),
+            [
+                "CREATE big.example.com. TXT",
+                "CREATE _serial.example.com. TXT"
+            ]
+        );
+        let chars = plan.changes[0].chars();
+        assert!((20_000..32_000).contains(&chars), "{chars}");
+        let bs = batches(plan.changes, &Limits::ROUTE53);
+        assert_eq!(bs.len(), 1);
+        let mut model = ZoneModel::new_hosted_zone(APEX);
+        apply_to_model(&mut model, &bs[0], &Limits::ROUTE53).unwrap();
+    }
+
+    // Issue 9: alias and routing-policy record sets are never overwritten or
+    // deleted; a zone RRset at their name and type (or a CNAME beside them)
+    // is not written and is reported.
+    #[test]
+    fn alias_and_routing_policy_sets_are_never_written_over() {
+        let p = planner_no_marker();
+        let recs = vec![
+            a(APEX, 1),
+            a("www.example.com.", 2),
+            rr(
+                "c.example.com.",
+                300,
+                RData::CNAME(CNAME(Name::from_str("x.example.net.").unwrap())),
+            ),
+            a("ok.example.com.", 3),
+        ];
+        let foreign = vec![
+            ForeignSet {
+                name: APEX.into(),
+                rtype: 1,
+                kind: "an alias".into(),
+            },
+            ForeignSet {
+                name: "www.example.com.".into(),
+                rtype: 1,
+                kind: "a routing-policy (SetIdentifier \"blue\")".into(),
+            },
+            ForeignSet {
+                name: "c.example.com.".into(),
+                rtype: 28,
+                kind: "an alias".into(),
+            },
+        ];
+        let target = p.target_rrsets(&recs);
+        let touched = reconcile_keys(&target, &RrsetMap::new());
+        for verify in [false, true] {
+            let plan = p.plan_changes(&PlanInput {
+                touched: &touched,
+                target: &target,
+                current: &RrsetMap::new(),
+                foreign: &foreign,
+                marker: None,
+                verify,
+            });
+            assert_eq!(summary(&plan), ["CREATE ok.example.com. A"]);
+            let mut errs: Vec<String> = plan.errors.iter().map(|e| e.to_string()).collect();
+            errs.sort();
+            assert_eq!(
+                errs,
+                [
+                    "c.example.com. CNAME: the hosted zone holds an alias record set here, which the mirror never overwrites",
+                    "example.com. A: the hosted zone holds an alias record set here, which the mirror never overwrites",
+                    "www.example.com. A: the hosted zone holds a routing-policy (SetIdentifier \"blue\") record set here, which the mirror never overwrites",
+                ]
+            );
+        }
+    }
+
+    // A replay's `current` is the journal's belief: a changed RRset is
+    // replaced by DELETE (the believed values) + CREATE in one request, so
+    // Route 53 refuses the request if the hosted zone holds something else.
+    #[test]
+    fn a_replay_replaces_a_changed_rrset_by_delete_and_create() {
+        let p = planner_no_marker();
+        let recs = [a("www.example.com.", 1), a("www.example.com.", 2)];
+        let held = set("www.example.com.", 1, 300, &["192.0.2.1"]);
         let touched = p.touched_keys(recs.iter());
-        let plan = p.plan(&touched, &p.target_rrsets(&recs), &RrsetMap::new(), None);
-        assert!(plan.changes.is_empty());
-        assert!(matches!(
-            plan.errors[..],
-            [PlanError::TooLargeForBatch { .. }]
-        ));
+        let plan = p.plan_changes(&PlanInput {
+            touched: &touched,
+            target: &p.target_rrsets(&recs),
+            current: &map(std::slice::from_ref(&held)),
+            foreign: &[],
+            marker: None,
+            verify: true,
+        });
+        assert_eq!(
+            summary(&plan),
+            ["DELETE www.example.com. A", "CREATE www.example.com. A"]
+        );
+        assert_eq!(plan.changes[0].set, held);
+        let mut model = ZoneModel::new_hosted_zone(APEX);
+        model.sets.insert(held.key(), held);
+        apply_to_model(&mut model, &plan.changes, &Limits::ROUTE53).unwrap();
+        // The hosted zone holds other values (an edit by hand): refused.
+        let mut edited = ZoneModel::new_hosted_zone(APEX);
+        let other = set("www.example.com.", 1, 300, &["192.0.2.77"]);
+        edited.sets.insert(other.key(), other);
+        assert!(apply_to_model(&mut edited, &plan.changes, &Limits::ROUTE53).is_err());
+        // A pair stays in one batch even when the batch is full.
+        let limits = Limits {
+            max_elements: 4,
+            ..Limits::ROUTE53
+        };
+        let mut changes = vec![Change::create(set(
+            "a.example.com.",
+            1,
+            1,
+            &["192.0.2.1", "192.0.2.2"],
+        ))];
+        changes.extend(plan.changes.clone());
+        let bs = batches(changes, &limits);
+        assert_eq!(bs.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    // Quotas: 10,000 record sets per hosted zone by default
+    // (GetHostedZoneLimit MAX_RRSETS_BY_ZONE). What does not fit is reported
+    // at plan time, the marker left out, the rest planned.
+    #[test]
+    fn rrsets_over_the_hosted_zone_quota_are_reported_not_sent() {
+        let p = planner();
+        let recs: Vec<Rr> = (0..10)
+            .map(|i| a(&format!("h{i}.example.com."), 1))
+            .collect();
+        let held = set("gone.example.com.", 1, 300, &["192.0.2.1"]);
+        let mut touched = p.touched_keys(recs.iter());
+        touched.insert(held.key());
+        let marker = p.serial_marker(9, 60).unwrap();
+        let mut plan = p.plan_changes(&PlanInput {
+            touched: &touched,
+            target: &p.target_rrsets(&recs),
+            current: &map(&[held]),
+            foreign: &[],
+            marker: Some(&marker),
+            verify: false,
+        });
+        assert_eq!(plan.changes.len(), 12);
+        // 3 held (SOA, NS, gone): 3 + 10 + marker - 1 = 13 needed, 8 allowed.
+        let needed = p.fit_quota(&mut plan, 3, 8);
+        assert_eq!(needed, 13);
+        assert_eq!(
+            summary(&plan),
+            [
+                "DELETE gone.example.com. A",
+                "CREATE h0.example.com. A",
+                "CREATE h1.example.com. A",
+                "CREATE h2.example.com. A",
+                "CREATE h3.example.com. A",
+                "CREATE h4.example.com. A",
+                "CREATE h5.example.com. A",
+            ]
+        );
+        assert_eq!(plan.errors.len(), 4);
+        assert!(plan.errors.iter().all(|e| matches!(
+            e,
+            PlanError::OverQuota {
+                needed: 13,
+                limit: 8,
+                ..
+            }
+        )));
+        // Within the quota nothing changes.
+        let mut plan2 = plan.clone();
+        assert_eq!(p.fit_quota(&mut plan2, 3, 100), 8);
+        assert_eq!(plan2, plan);
+    }
+
+    // A listing of a hosted zone of another name never leads to changes
+    // outside the zone (issue 9: the reconcile tried to delete the other
+    // zone's apex records).
+    #[test]
+    fn names_outside_the_zone_are_never_planned() {
+        let p = planner_no_marker();
+        let other = [
+            set("example.net.", 1, 300, &["192.0.2.1"]),
+            set("www.example.net.", 1, 300, &["192.0.2.2"]),
+            set("xexample.com.", 1, 300, &["192.0.2.3"]),
+        ];
+        let current = map(&other);
+        let target = p.target_rrsets(&[a("www.example.com.", 1)]);
+        let plan = p.plan(&reconcile_keys(&target, &current), &target, &current, None);
+        assert_eq!(summary(&plan), ["CREATE www.example.com. A"]);
     }
 
     // Issue rule: types Route 53 does not support (RRSIG, NSEC, DNSKEY,
@@ -1215,7 +1666,7 @@ mod tests {
         let touched = p.touched_keys(recs.iter());
         let target = p.target_rrsets(&recs);
         let plan = p.plan(&touched, &target, &RrsetMap::new(), None);
-        assert_eq!(summary(&plan), ["UPSERT www.example.com. A"]);
+        assert_eq!(summary(&plan), ["CREATE www.example.com. A"]);
         assert!(plan.errors.is_empty());
         assert_eq!(
             plan.skipped,
@@ -1280,7 +1731,7 @@ mod tests {
         let touched: BTreeSet<RrsetKey> =
             target.sets.keys().chain(current.keys()).cloned().collect();
         let plan = p.plan(&touched, &target, &current, None);
-        assert_eq!(summary(&plan), ["UPSERT sub.example.com. NS"]);
+        assert_eq!(summary(&plan), ["CREATE sub.example.com. NS"]);
         // With apex_ns they are UPSERTed, but never DELETEd.
         let opts = MirrorOptions {
             apex_ns: true,
@@ -1293,7 +1744,7 @@ mod tests {
             [
                 "UPSERT example.com. NS",
                 "UPSERT example.com. SOA",
-                "UPSERT sub.example.com. NS"
+                "CREATE sub.example.com. NS"
             ]
         );
         let plan = p.plan(&touched, &Target::default(), &current, None);
@@ -1369,7 +1820,7 @@ mod tests {
         let touched = p.touched_keys(recs.iter());
         let held = set("bad.example.com.", 1, 300, &["192.0.2.7"]);
         let plan = p.plan(&touched, &target, &map(&[held]), None);
-        assert_eq!(summary(&plan), ["UPSERT ok.example.com. A"]);
+        assert_eq!(summary(&plan), ["CREATE ok.example.com. A"]);
     }
 
     #[test]
@@ -1515,7 +1966,7 @@ mod tests {
             cname_upserts += plan
                 .changes
                 .iter()
-                .filter(|c| c.action == ChangeAction::Upsert && c.set.rtype == TYPE_CNAME)
+                .filter(|c| c.action != ChangeAction::Delete && c.set.rtype == TYPE_CNAME)
                 .count();
             let bs = batches(plan.changes, &limits);
             if bs.len() > 1 {

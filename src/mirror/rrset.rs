@@ -183,6 +183,30 @@ impl fmt::Display for RecordSet {
     }
 }
 
+/// A record set of the hosted zone that is not plain zone data: an alias
+/// record (AliasTarget) or a member of a routing policy (SetIdentifier:
+/// weighted, latency, failover, geolocation, multivalue...). The mirror
+/// never changes or deletes these, and never writes a zone RRset over them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ForeignSet {
+    /// Canonical owner name.
+    pub name: String,
+    /// Type code (0 for a type this crate does not know).
+    pub rtype: u16,
+    /// What it is, for messages: `an alias`, `a routing-policy
+    /// (SetIdentifier "x")` or `an alias routing-policy (SetIdentifier "x")`.
+    pub kind: String,
+}
+
+impl ForeignSet {
+    /// True when a plain RRset at `key` would clash with this set in Route
+    /// 53: the same name and type, or a CNAME on either side at one name.
+    pub fn conflicts_with(&self, key: &RrsetKey) -> bool {
+        self.name == key.0
+            && (self.rtype == key.1 || self.rtype == TYPE_CNAME || key.1 == TYPE_CNAME)
+    }
+}
+
 /// Builds a [`RecordSet`] from one `ListResourceRecordSets` entry: the name
 /// is canonicalized, the type name looked up, the values kept verbatim.
 /// Returns `None` for a type Route 53 listed but this crate does not know.

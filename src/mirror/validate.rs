@@ -11,8 +11,9 @@
 //! Where the model is stricter than Route 53 it says so: changes are
 //! checked in order against the state the earlier changes left (Route 53
 //! documents in-order application: "deletes the first resource record set
-//! and creates the second"), a (name, type) may appear only once in a batch,
-//! and a DELETE's values must be the same strings Route 53 holds (in any
+//! and creates the second"), a (name, type) may appear only once in a batch
+//! or as a DELETE followed by a CREATE/UPSERT (the way to replace a record
+//! set in one request), and a DELETE's values must be the same strings Route 53 holds (in any
 //! order).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -358,10 +359,21 @@ fn check(model: &ZoneModel, batch: &[Change], limits: &Limits) -> Result<Overlay
             max: limits.max_value_chars,
         });
     }
-    let mut seen = BTreeSet::new();
+    // A key once, or a DELETE followed by a CREATE/UPSERT of it (the
+    // documented way to replace a record set in one request).
+    let mut seen: BTreeMap<RrsetKey, Vec<ChangeAction>> = BTreeMap::new();
     for c in batch {
         check_set(model, &c.set, limits, &mut reasons);
-        if !seen.insert(c.set.key()) {
+        let actions = seen.entry(c.set.key()).or_default();
+        actions.push(c.action);
+        let ok = matches!(
+            actions[..],
+            [_] | [
+                ChangeAction::Delete,
+                ChangeAction::Create | ChangeAction::Upsert
+            ]
+        );
+        if !ok {
             reasons.push(Rejection::Duplicate {
                 name: c.set.name.clone(),
                 rtype: c.set.rtype,
@@ -586,14 +598,30 @@ mod tests {
             [Rejection::CreateExisting { .. }]
         ));
         assert!(validate_batch(&m, &[Change::upsert(new.clone())], &L).is_ok());
-        // DELETE, then CREATE in a later batch, is fine. (Route 53 also
-        // takes both in one batch; the model allows a key once per batch.)
+        // DELETE, then CREATE in a later batch, or in the same batch, is
+        // fine; the same key twice otherwise is not.
         let mut m2 = m.clone();
         apply_to_model(&mut m2, &[Change::delete(held.clone())], &L).unwrap();
         apply_to_model(&mut m2, &[Change::create(new.clone())], &L).unwrap();
         assert_eq!(m2.get("w.example.com.", 1).unwrap().ttl, 60);
+        let mut m3 = m.clone();
+        apply_to_model(
+            &mut m3,
+            &[Change::delete(held.clone()), Change::create(new.clone())],
+            &L,
+        )
+        .unwrap();
+        assert_eq!(m3.get("w.example.com.", 1).unwrap().ttl, 60);
         assert!(matches!(
-            reasons(&m, &[Change::delete(held), Change::create(new)])[..],
+            reasons(&m, &[Change::create(new.clone()), Change::delete(held)])[..],
+            [
+                Rejection::Duplicate { .. },
+                Rejection::CreateExisting { .. },
+                ..
+            ]
+        ));
+        assert!(matches!(
+            reasons(&m, &[Change::upsert(new.clone()), Change::upsert(new)])[..],
             [Rejection::Duplicate { .. }]
         ));
     }

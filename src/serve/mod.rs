@@ -15,6 +15,8 @@ pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
 pub mod udp;
+#[cfg(test)]
+mod view_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,6 +88,10 @@ pub struct Zones {
     pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
+    /// Bumped (before `generation`) whenever a zone is added or removed:
+    /// a query worker's view rebuilds its index of zones only then, and
+    /// otherwise looks at each zone's snapshot and state alone.
+    membership: AtomicU64,
 }
 
 impl Zones {
@@ -99,6 +105,7 @@ impl Zones {
             generation,
             rrl: None,
             log_limit: LogLimiter::default(),
+            membership: AtomicU64::new(0),
         }
     }
 
@@ -117,6 +124,7 @@ impl Zones {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(entry.shared.apex.clone(), Arc::new(entry));
+        self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
         old
     }
@@ -128,6 +136,7 @@ impl Zones {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(apex);
+        self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
         old
     }
@@ -175,6 +184,10 @@ impl Zones {
 pub struct ZoneView {
     zones: Arc<Zones>,
     seen: u64,
+    /// The zone set's membership count the index below was built at.
+    membership: u64,
+    /// Every zone with its apex in wire form (the key of `cache`).
+    entries: Vec<(Arc<ZoneEntry>, Box<[u8]>)>,
     cache: HashMap<Box<[u8]>, Option<Arc<ZoneSnapshot>>>,
 }
 
@@ -184,25 +197,75 @@ impl ZoneView {
         ZoneView {
             zones,
             seen: u64::MAX,
+            membership: u64::MAX,
+            entries: Vec::new(),
             cache: HashMap::new(),
         }
     }
 
-    /// Takes the current snapshots if anything changed.
+    /// Takes the current snapshots if anything changed. A zone added or
+    /// removed rebuilds the index; otherwise only the zones whose snapshot
+    /// or state changed are taken again, after a pointer comparison per
+    /// zone (with 10,000 zones each committing its first version, a full
+    /// rebuild per change made start-up quadratic).
     pub fn refresh(&mut self) {
         let g = self.zones.generation.load(Ordering::Acquire);
         if g == self.seen {
             return;
         }
         self.seen = g;
+        let m = self.zones.membership.load(Ordering::Acquire);
+        if m != self.membership {
+            self.membership = m;
+            self.rebuild();
+            return;
+        }
+        for (z, key) in &self.entries {
+            let serving = z
+                .shared
+                .status
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .state
+                == ZoneLifecycle::Serving;
+            let Some(cached) = self.cache.get_mut(key) else {
+                continue;
+            };
+            let update = match (serving, cached.as_ref()) {
+                (false, None) => None,
+                (false, Some(_)) => Some(None),
+                (true, Some(old)) => {
+                    let current = z.shared.snapshot();
+                    (!Arc::ptr_eq(old, &current)).then_some(Some(current))
+                }
+                (true, None) => Some(Some(z.shared.snapshot())),
+            };
+            if let Some(u) = update {
+                *cached = u;
+            }
+        }
+    }
+
+    fn rebuild(&mut self) {
         self.cache.clear();
-        for z in self.zones.list() {
+        self.entries.clear();
+        let all: Vec<Arc<ZoneEntry>> = self
+            .zones
+            .by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for z in all {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
+            let key = w.into_boxed_slice();
             let snap =
                 (z.shared.status().state == ZoneLifecycle::Serving).then(|| z.shared.snapshot());
-            self.cache.insert(w.into_boxed_slice(), snap);
+            self.cache.insert(key.clone(), snap);
+            self.entries.push((z, key));
         }
     }
 

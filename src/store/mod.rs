@@ -27,6 +27,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::serial::Serial;
+use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, ZoneDelta, diff_sorted, soa_fields, sort_zone};
 
 /// File name of the database inside `data_dir`.
@@ -83,6 +84,15 @@ pub enum StoreError {
     UnknownZone {
         /// The zone.
         zone: String,
+    },
+    /// The new version's ZONEMD does not verify it (RFC 8976): nothing was
+    /// committed.
+    #[error("zone {zone}: {source}")]
+    Zonemd {
+        /// The zone.
+        zone: String,
+        /// Why it did not verify.
+        source: ZonemdError,
     },
     /// Another process holds the data directory's lock.
     #[error(
@@ -394,30 +404,26 @@ impl Store {
     pub fn zones(&self) -> Result<Vec<ZoneState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs
-                 FROM zone ORDER BY name",
-            )
+            .prepare(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone ORDER BY name"
+            ))
             .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ZoneState {
-                    name: r.get(0)?,
-                    serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
-                    last_refresh: r.get(2)?,
-                    last_transfer: r.get(3)?,
-                    last_failure: r.get(4)?,
-                    last_error: r.get(5)?,
-                    expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
-                })
-            })
-            .map_err(self.sq())?;
+        let rows = stmt.query_map([], zone_state_of_row).map_err(self.sq())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
     }
 
-    /// The stored state of one zone.
+    /// The stored state of one zone: one lookup by the unique name index,
+    /// so loading n zones at start costs n lookups, not n scans of every
+    /// zone's row.
     pub fn zone_state(&self, zone: &str) -> Result<Option<ZoneState>, StoreError> {
-        Ok(self.zones()?.into_iter().find(|z| z.name == zone))
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ZONE_STATE_COLUMNS} FROM zone WHERE name = ?1"
+            ))
+            .map_err(self.sq())?
+            .query_row([zone], zone_state_of_row)
+            .optional()
+            .map_err(self.sq())
     }
 
     /// The current SOA record of a zone.
@@ -741,6 +747,42 @@ impl Store {
         deltas: &[ZoneDelta],
         info: &CommitInfo,
     ) -> Result<CommitSummary, StoreError> {
+        self.commit_ixfr_checked(zone, deltas, info, |_, _| Ok(()))
+            .map(|(summary, ())| summary)
+    }
+
+    /// [`Store::commit_ixfr`], the new version verified by its ZONEMD
+    /// (RFC 8976) before it commits: the zone as the deltas leave it is
+    /// read back inside the transaction and digested. When its ZONEMD does
+    /// not verify it, the transaction rolls back ([`StoreError::Zonemd`])
+    /// and the store keeps the previous version, journal included.
+    pub fn commit_ixfr_verified(
+        &mut self,
+        zone: &str,
+        deltas: &[ZoneDelta],
+        info: &CommitInfo,
+    ) -> Result<(CommitSummary, ZonemdStatus), StoreError> {
+        let path = self.path.clone();
+        self.commit_ixfr_checked(zone, deltas, info, |tx, zone_id| {
+            verify_zonemd_in(tx, zone_id, zone)
+                .map_err(|source| StoreError::Sqlite { path, source })?
+                .map_err(|source| StoreError::Zonemd {
+                    zone: zone.to_string(),
+                    source,
+                })
+        })
+    }
+
+    /// The commit of [`Store::commit_ixfr`], `check` run on the new
+    /// version inside the transaction before it commits: its error rolls
+    /// everything back.
+    fn commit_ixfr_checked<T>(
+        &mut self,
+        zone: &str,
+        deltas: &[ZoneDelta],
+        info: &CommitInfo,
+        check: impl FnOnce(&Transaction<'_>, i64) -> Result<T, StoreError>,
+    ) -> Result<(CommitSummary, T), StoreError> {
         let zone_id = self.require_zone(zone)?;
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
@@ -816,6 +858,7 @@ impl Store {
             added_total += added.len();
             serial = d.to_serial();
         }
+        let checked = check(&tx, zone_id)?;
         let trim = finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
         // The zone's size from the count kept by this connection: records
         // added and removed by the journaled change (a TTL change is one of
@@ -833,7 +876,7 @@ impl Store {
         };
         tx.commit().map_err(sq)?;
         self.record_counts.insert(zone_id, total as usize);
-        Ok(CommitSummary {
+        let summary = CommitSummary {
             serial_from: Some(first_serial),
             serial_to: serial,
             versions: deltas.len(),
@@ -841,7 +884,8 @@ impl Store {
             added: added_total,
             total: total as usize,
             trim,
-        })
+        };
+        Ok((summary, checked))
     }
 
     /// Versions of a zone in order. With `since`, only the versions after
@@ -1159,6 +1203,41 @@ impl Store {
         Ok(())
     }
 
+    /// The Route 53 hosted zone the mirror's cursor was made for (None: not
+    /// recorded, e.g. a store from before it was).
+    pub fn mirror_hosted_zone(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hosted_zone_id FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Records the hosted zone the mirror's cursor is made for.
+    pub fn set_mirror_hosted_zone(
+        &mut self,
+        zone: &str,
+        hosted_zone_id: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        self.conn
+            .execute(
+                "INSERT INTO mirror_state(zone_id, hosted_zone_id) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET hosted_zone_id = excluded.hosted_zone_id",
+                params![id, hosted_zone_id],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
     /// Clears a batch marked in flight whose request was answered with an
     /// error (Route 53 did not apply it), keeping the run's progress.
     pub fn clear_mirror_in_flight(&mut self, zone: &str) -> Result<(), StoreError> {
@@ -1169,6 +1248,94 @@ impl Store {
                 [id],
             )
             .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Starts the mirror over for another hosted zone, in one transaction:
+    /// the journal consumer `consumer` is dropped (so the next run is a
+    /// full reconcile), the cursor serial, the run under way (with a batch
+    /// marked in flight: it went to the other hosted zone) and the pending
+    /// change are forgotten, and `hosted_zone_id` is recorded. The last
+    /// error and success times stay.
+    pub fn reset_mirror(
+        &mut self,
+        zone: &str,
+        consumer: &str,
+        hosted_zone_id: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        tx.execute(
+            "DELETE FROM consumer WHERE zone_id = ?1 AND name = ?2",
+            params![id, consumer],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "INSERT INTO mirror_state(zone_id, hosted_zone_id) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET hosted_zone_id = excluded.hosted_zone_id,
+                     cursor_serial = NULL, pending_seq = NULL, pending_done = 0,
+                     pending_change = NULL, in_flight = NULL, in_flight_until = NULL",
+                params![id, hosted_zone_id],
+            )
+        })
+        .and_then(|_| tx.commit())
+        .map_err(sq)
+    }
+
+    /// A change Route 53 accepted that was not yet INSYNC when last asked
+    /// (`wait_insync`): the cursor waits for it.
+    pub fn mirror_pending_change(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT pending_change FROM mirror_state WHERE zone_id = ?1",
+                [id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .flatten())
+    }
+
+    /// Records that `done` batches of the run towards `target_seq` were
+    /// accepted (so no batch is in flight any more), the last of them as
+    /// change `change` not yet INSYNC (None: nothing pending), in one
+    /// statement. Without `target_seq` (a reconcile, which records no
+    /// progress) only the pending change is recorded.
+    pub fn set_mirror_pending_change(
+        &mut self,
+        zone: &str,
+        target_seq: Option<(i64, usize)>,
+        change: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = self.require_zone(zone)?;
+        match target_seq {
+            Some((seq, done)) => self.conn.execute(
+                "INSERT INTO mirror_state(zone_id, pending_seq, pending_done, pending_change)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(zone_id) DO UPDATE SET pending_seq = excluded.pending_seq,
+                     pending_done = excluded.pending_done, pending_change = excluded.pending_change,
+                     in_flight = NULL",
+                params![id, (seq >= 0).then_some(seq), done as i64, change],
+            ),
+            None => self.conn.execute(
+                "INSERT INTO mirror_state(zone_id, pending_change) VALUES (?1, ?2)
+                 ON CONFLICT(zone_id) DO UPDATE SET pending_change = excluded.pending_change",
+                params![id, change],
+            ),
+        }
+        .map_err(self.sq())?;
         Ok(())
     }
 
@@ -1289,15 +1456,19 @@ impl Store {
         })
     }
 
-    /// Ends a mirror run that Route 53 accepted whole, in one transaction:
-    /// the consumer moves to `seq`, the mirror state records `serial` at
-    /// `now`, and the run's progress is cleared.
+    /// Ends a mirror run, in one transaction: the consumer moves to `seq`
+    /// and the run's progress (and any batch marked in flight) is cleared.
+    /// With `error` None (Route 53 holds the version whole) the mirror
+    /// state records `serial` as its cursor serial and a success at `now`;
+    /// with an error (RRsets left unsent: the mirror is behind) the cursor
+    /// serial and last success stay and the error is recorded at `now`.
     pub fn finish_mirror_run(
         &mut self,
         zone: &str,
         consumer: &str,
         seq: i64,
         serial: Option<u32>,
+        error: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
         let id = self.require_zone(zone)?;
@@ -1316,12 +1487,20 @@ impl Store {
             [id],
         )
         .map_err(sq)?;
-        tx.execute(
-            "UPDATE mirror_state SET cursor_serial = ?2, last_success = ?3, last_error = NULL,
-                    last_error_at = NULL, pending_seq = NULL, pending_done = 0, in_flight = NULL
-             WHERE zone_id = ?1",
-            params![id, serial, now],
-        )
+        match error {
+            None => tx.execute(
+                "UPDATE mirror_state SET cursor_serial = ?2, last_success = ?3, last_error = NULL,
+                        last_error_at = NULL, pending_seq = NULL, pending_done = 0, in_flight = NULL
+                 WHERE zone_id = ?1",
+                params![id, serial, now],
+            ),
+            Some(e) => tx.execute(
+                "UPDATE mirror_state SET last_error = ?2, last_error_at = ?3,
+                        pending_seq = NULL, pending_done = 0, in_flight = NULL
+                 WHERE zone_id = ?1",
+                params![id, e, now],
+            ),
+        }
         .map_err(sq)?;
         tx.commit().map_err(sq)
     }
@@ -1343,6 +1522,23 @@ fn set_consumer_row(
         params![zone_id, consumer, seq],
     )?;
     Ok(())
+}
+
+/// The columns of `zone` that make a [`ZoneState`], in the order
+/// [`zone_state_of_row`] reads them.
+const ZONE_STATE_COLUMNS: &str =
+    "name, serial, last_refresh, last_transfer, last_failure, last_error, expire_secs";
+
+fn zone_state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ZoneState> {
+    Ok(ZoneState {
+        name: r.get(0)?,
+        serial: r.get::<_, Option<i64>>(1)?.map(|s| s as u32),
+        last_refresh: r.get(2)?,
+        last_transfer: r.get(3)?,
+        last_failure: r.get(4)?,
+        last_error: r.get(5)?,
+        expire_secs: r.get::<_, Option<i64>>(6)?.map(|s| s as u32),
+    })
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -1512,6 +1708,24 @@ fn apply_ixfr_delta(
         }
     }
     Ok(Ok((removed, added)))
+}
+
+/// Verifies the zone as the transaction holds it by its ZONEMD (RFC 8976
+/// section 4). Reads the whole zone: the cost of ZONEMD, O(zone) per
+/// version, whatever the size of the change.
+fn verify_zonemd_in(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    zone: &str,
+) -> rusqlite::Result<Result<ZonemdStatus, ZonemdError>> {
+    let mut stmt = tx.prepare(
+        "SELECT name, rtype, class, ttl, rdata FROM record
+         WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
+    )?;
+    let records = stmt
+        .query_map([zone_id], row_to_rr)?
+        .collect::<rusqlite::Result<Vec<Rr>>>()?;
+    Ok(crate::zone::zonemd::verify(zone, &records))
 }
 
 /// Whether the zone holds a record of this owner, type and RDATA.

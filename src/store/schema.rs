@@ -94,6 +94,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mirror_state ADD COLUMN in_flight INTEGER;  -- batch index sent, not yet acknowledged
     ALTER TABLE mirror_state ADD COLUMN in_flight_until INTEGER;  -- unix ms by which Route 53 has settled it
     "#,
+    // 4: the hosted zone the mirror's cursor was made for, and a change
+    // accepted by Route 53 but not yet INSYNC (wait_insync).
+    r#"
+    ALTER TABLE mirror_state ADD COLUMN hosted_zone_id TEXT;
+    ALTER TABLE mirror_state ADD COLUMN pending_change TEXT;
+    "#,
 ];
 
 /// Brings the database up to the newest schema.
@@ -153,5 +159,49 @@ mod tests {
                 .unwrap(),
             latest_version()
         );
+    }
+
+    // A store made by a build with three migrations keeps its mirror state
+    // (including a batch in flight) and gains the hosted zone and pending
+    // change, both unset.
+    #[test]
+    fn migration_4_keeps_the_mirror_state_of_an_older_store() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO zone(id, name) VALUES (1, 'example.');
+             INSERT INTO mirror_state(zone_id, cursor_serial, pending_seq, pending_done,
+                                      in_flight, in_flight_until)
+             VALUES (1, 7, 3, 2, 2, 1234);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        let row: (i64, i64, i64, i64, i64, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT cursor_serial, pending_seq, pending_done, in_flight, in_flight_until,
+                        hosted_zone_id, pending_change
+                 FROM mirror_state WHERE zone_id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(row, (7, 3, 2, 2, 1234, None, None));
     }
 }

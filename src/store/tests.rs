@@ -384,6 +384,221 @@ fn store_survives_reopen() {
     assert_eq!(dump(&s).len(), 2);
 }
 
+/// A ZONEMD RR (RFC 8976) at the apex for `serial`, SHA384 digest of
+/// `records` (which must hold no apex ZONEMD), or `digest` when given.
+fn zonemd_for(serial: u32, records: &[Rr], digest: Option<Vec<u8>>) -> Rr {
+    use crate::zone::zonemd::{HashAlgorithm, zone_digest};
+    let digest = digest.unwrap_or_else(|| zone_digest(Z, records, HashAlgorithm::Sha384).unwrap());
+    let mut rdata = serial.to_be_bytes().to_vec();
+    rdata.extend([1, 1]);
+    rdata.extend(digest);
+    Rr {
+        name: Z.into(),
+        rtype: 63,
+        class: 1,
+        ttl: 3600,
+        rdata,
+    }
+}
+
+/// An IXFR whose resulting version its ZONEMD does not verify is rolled
+/// back whole: records, serial, versions and journal stay as they were.
+/// One whose ZONEMD verifies commits with the status said.
+#[test]
+fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
+    use crate::zone::zonemd::{HashAlgorithm, ZonemdError, ZonemdFailure, ZonemdStatus};
+    let (_d, mut s) = open();
+    let v1 = vec![soa(1), a("a.example.", 1)];
+    let z1 = zonemd_for(1, &v1, None);
+    s.commit_axfr(
+        Z,
+        [v1.clone(), vec![z1.clone()]].concat(),
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let before = dump(&s);
+    let versions_before = s.versions(Z, None).unwrap();
+
+    // Serial 2 adds b.example. but carries a digest of serial 2 without it.
+    let v2_claimed = vec![soa(2), a("a.example.", 1)];
+    let bad = ZoneDelta {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed: vec![z1.clone()],
+        added: vec![a("b.example.", 2), zonemd_for(2, &v2_claimed, None)],
+    };
+    let err = s
+        .commit_ixfr_verified(Z, &[bad], &info(VersionKind::Ixfr, 10))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Zonemd { zone, source: ZonemdError::Failed { serial: 2, failures } }
+            if zone == Z && matches!(failures[..], [ZonemdFailure::DigestMismatch { .. }])),
+        "{err:?}"
+    );
+    assert_eq!(dump(&s), before, "records unchanged");
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
+    let versions_after = s.versions(Z, None).unwrap();
+    assert_eq!(
+        versions_after.len(),
+        versions_before.len(),
+        "no version journaled"
+    );
+
+    // The same change with the right digest commits.
+    let v2 = vec![soa(2), a("a.example.", 1), a("b.example.", 2)];
+    let good = ZoneDelta {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed: vec![z1],
+        added: vec![a("b.example.", 2), zonemd_for(2, &v2, None)],
+    };
+    let (summary, status) = s
+        .commit_ixfr_verified(Z, &[good], &info(VersionKind::Ixfr, 10))
+        .unwrap();
+    assert_eq!(summary.serial_to, 2);
+    assert_eq!(
+        status,
+        ZonemdStatus::Verified {
+            serial: 2,
+            algorithm: HashAlgorithm::Sha384
+        }
+    );
+    assert_eq!(dump(&s).len(), 4);
+
+    // Without a ZONEMD there is nothing to verify: the version commits.
+    let plain = ZoneDelta {
+        from_soa: soa(2),
+        to_soa: soa(3),
+        removed: vec![zonemd_for(2, &v2, None)],
+        added: vec![a("c.example.", 3)],
+    };
+    let (_, status) = s
+        .commit_ixfr_verified(Z, &[plain], &info(VersionKind::Ixfr, 10))
+        .unwrap();
+    assert_eq!(status, ZonemdStatus::Absent);
+    assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(3));
+}
+
+#[test]
+fn the_mirror_cursor_is_tied_to_a_hosted_zone_and_resets_whole() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap(), None);
+    assert_eq!(s.mirror_hosted_zone("other.").unwrap(), None);
+    s.set_mirror_hosted_zone(Z, "ZONE1").unwrap();
+    s.set_consumer(Z, "route53", 1).unwrap();
+    s.set_consumer(Z, "other", 1).unwrap();
+    s.set_mirror_state(Z, 10, Some(1), None).unwrap();
+    s.set_mirror_pending_change(Z, Some((1, 2)), Some("/change/C1"))
+        .unwrap();
+    s.set_mirror_state(Z, 11, None, Some("not INSYNC")).unwrap();
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap().as_deref(), Some("ZONE1"));
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 2);
+    assert_eq!(
+        s.mirror_pending_change(Z).unwrap().as_deref(),
+        Some("/change/C1")
+    );
+    s.set_mirror_in_flight(Z, 1, 2, 1234).unwrap();
+    assert!(s.mirror_interrupted(Z, 1).unwrap());
+    s.reset_mirror(Z, "route53", "ZONE2").unwrap();
+    assert_eq!(
+        s.mirror_in_flight_until(Z).unwrap(),
+        None,
+        "a batch in flight went to the other hosted zone"
+    );
+    assert!(!s.mirror_interrupted(Z, 1).unwrap());
+    assert_eq!(s.mirror_hosted_zone(Z).unwrap().as_deref(), Some("ZONE2"));
+    assert_eq!(s.consumer(Z, "route53").unwrap(), None);
+    assert_eq!(
+        s.consumer(Z, "other").unwrap(),
+        Some(1),
+        "other consumers stay"
+    );
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 0);
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    let (cursor, success, error, _) = s.mirror_state(Z).unwrap().unwrap();
+    assert_eq!(cursor, None);
+    assert_eq!(success, Some(10));
+    assert_eq!(error.as_deref(), Some("not INSYNC"));
+}
+
+#[test]
+fn a_pending_change_is_recorded_with_or_without_progress() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    s.set_mirror_pending_change(Z, None, Some("C1")).unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap().as_deref(), Some("C1"));
+    assert_eq!(s.mirror_progress(Z, 1).unwrap(), 0);
+    s.set_mirror_pending_change(Z, Some((4, 1)), Some("C2"))
+        .unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap().as_deref(), Some("C2"));
+    assert_eq!(s.mirror_progress(Z, 4).unwrap(), 1);
+    assert_eq!(s.mirror_progress(Z, 5).unwrap(), 0, "another target");
+    s.set_mirror_pending_change(Z, None, None).unwrap();
+    assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
+    assert_eq!(s.mirror_progress(Z, 4).unwrap(), 1, "progress stays");
+}
+
+#[test]
+fn an_accepted_batch_recorded_with_its_pending_change_is_no_longer_in_flight() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+        .unwrap();
+    // A replay's batch: accepted, its progress and pending change recorded.
+    s.set_mirror_in_flight(Z, 4, 0, 1234).unwrap();
+    s.set_mirror_pending_change(Z, Some((4, 1)), Some("C1"))
+        .unwrap();
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), None);
+    assert!(!s.mirror_interrupted(Z, 4).unwrap(), "the replay resumes");
+    // A reconcile's batch: only the pending change; the mark stays until
+    // the reconcile finishes.
+    s.set_mirror_in_flight(Z, -1, 0, 5678).unwrap();
+    s.set_mirror_pending_change(Z, None, Some("C2")).unwrap();
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), Some(5678));
+    assert!(s.mirror_interrupted(Z, 4).unwrap());
+}
+
+#[test]
+fn a_run_finished_with_unsent_rrsets_keeps_the_cursor_serial_in_one_transaction() {
+    let (_d, mut s) = open();
+    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+        .unwrap();
+    s.finish_mirror_run(Z, "route53", 1, Some(1), None, 50)
+        .unwrap();
+    // The next run: a batch in flight, then finished with an RRset unsent.
+    s.set_mirror_in_flight(Z, 3, 0, 1234).unwrap();
+    s.finish_mirror_run(
+        Z,
+        "route53",
+        3,
+        Some(3),
+        Some("1 RRset(s) not mirrored"),
+        60,
+    )
+    .unwrap();
+    assert_eq!(
+        s.consumer(Z, "route53").unwrap(),
+        Some(3),
+        "the journal moves"
+    );
+    let (cursor, success, error, error_at) = s.mirror_state(Z).unwrap().unwrap();
+    assert_eq!(cursor, Some(1), "behind: the cursor serial stays");
+    assert_eq!(success, Some(50));
+    assert_eq!(error.as_deref(), Some("1 RRset(s) not mirrored"));
+    assert_eq!(error_at, Some(60));
+    assert_eq!(s.mirror_in_flight_until(Z).unwrap(), None);
+    assert!(!s.mirror_interrupted(Z, 3).unwrap());
+    assert_eq!(s.mirror_progress(Z, 3).unwrap(), 0);
+    // Everything sent: the cursor serial moves and the error clears.
+    s.finish_mirror_run(Z, "route53", 3, Some(3), None, 70)
+        .unwrap();
+    let (cursor, success, error, _) = s.mirror_state(Z).unwrap().unwrap();
+    assert_eq!((cursor, success, error), (Some(3), Some(70), None));
+}
+
 fn ixfr_to(s: &mut Store, serial: u32, limits: JournalLimits) -> CommitSummary {
     let d = ZoneDelta {
         from_soa: soa(serial - 1),
@@ -597,7 +812,8 @@ fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
     s.set_mirror_in_flight(Z, -1, 0, 0).unwrap();
     assert_eq!(s.mirror_progress(Z, 5).unwrap(), 0);
     assert!(s.mirror_interrupted(Z, 5).unwrap());
-    s.finish_mirror_run(Z, "route53", 5, Some(1), 77).unwrap();
+    s.finish_mirror_run(Z, "route53", 5, Some(1), None, 77)
+        .unwrap();
     assert!(!s.mirror_interrupted(Z, 5).unwrap());
     assert!(!s.mirror_interrupted(Z, 6).unwrap());
     assert_eq!(s.consumer(Z, "route53").unwrap(), Some(5));

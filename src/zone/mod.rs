@@ -1,14 +1,17 @@
 //! Zone data: records in stored form, deltas between versions and the diff
 //! that turns a full zone into a delta.
 
+pub mod canonical;
 pub mod delta;
 pub mod file;
 pub mod hash;
 pub mod name_map;
 pub mod ordered_names;
+pub mod presentation;
 pub mod record;
 pub mod snapshot;
 pub mod wire;
+pub mod zonemd;
 
 pub use delta::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};

@@ -9,6 +9,9 @@
 
 use std::fmt::{self, Write as _};
 
+use super::presentation;
+pub use super::presentation::push_quoted;
+
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::Restrict;
 use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, NameEncoding};
@@ -65,7 +68,7 @@ impl Rr {
                 .emit(&mut enc)
                 .map_err(|e| RecordError::Encode {
                     name: record.name.to_ascii(),
-                    rtype: record.record_type().to_string(),
+                    rtype: presentation::type_name(u16::from(record.record_type())),
                     reason: e.to_string(),
                 })?;
         }
@@ -107,57 +110,31 @@ impl Rr {
     fn decode_err(&self, reason: &str) -> RecordError {
         RecordError::Decode {
             name: self.name.clone(),
-            rtype: self.record_type().to_string(),
+            rtype: presentation::type_name(self.rtype),
             reason: reason.to_string(),
         }
     }
 
     /// The record in master-file format (RFC 1035 section 5.1), one line,
-    /// readable by `named-checkzone`.
+    /// readable by `named-checkzone`: types and classes without a
+    /// mnemonic as `TYPEnnn` / `CLASSnnn` (RFC 3597 section 5).
     pub fn to_master_line(&self) -> String {
         let mut s = String::with_capacity(self.name.len() + 16 + self.rdata.len() * 2);
-        let _ = write!(
-            s,
-            "{} {} {} {} ",
-            self.name,
-            self.ttl,
-            DNSClass::from(self.class),
-            self.record_type()
-        );
+        let _ = write!(s, "{} {} ", self.name, self.ttl);
+        presentation::push_class(&mut s, self.class);
+        s.push(' ');
+        presentation::push_type(&mut s, self.rtype);
+        s.push(' ');
         s.push_str(&self.rdata_presentation());
         s
     }
 
-    /// The RDATA in presentation format.
-    ///
-    /// Types whose presentation format is unambiguous in hickory are printed
-    /// with it; TXT, SPF and CAA are printed here with quoting and escaping
-    /// (hickory's `Display` does not quote TXT strings); every other type is
-    /// printed in the RFC 3597 generic form `\# LEN HEX`, which all
-    /// master-file readers accept and which cannot lose data.
+    /// The RDATA in presentation format: the type's own format where
+    /// [`presentation`] has it, the RFC 3597 generic form `\# LEN HEX`
+    /// otherwise, which all master-file readers accept and which cannot
+    /// lose data.
     pub fn rdata_presentation(&self) -> String {
-        // 99 = SPF (RFC 7208), TXT-shaped.
-        if self.rtype == 99 {
-            return character_strings(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata));
-        }
-        match self.record_type() {
-            RecordType::TXT => {
-                character_strings(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata))
-            }
-            RecordType::CAA => caa(&self.rdata).unwrap_or_else(|| generic_rdata(&self.rdata)),
-            RecordType::A
-            | RecordType::AAAA
-            | RecordType::NS
-            | RecordType::CNAME
-            | RecordType::PTR
-            | RecordType::MX
-            | RecordType::SOA
-            | RecordType::SRV => match self.rdata() {
-                Ok(rd) => rd.to_string(),
-                Err(_) => generic_rdata(&self.rdata),
-            },
-            _ => generic_rdata(&self.rdata),
-        }
+        presentation::rdata(self.rtype, &self.rdata)
     }
 }
 
@@ -232,68 +209,6 @@ pub fn owner_key(name: &Name) -> String {
         Ok(w) => super::wire::to_presentation(&w),
         Err(_) => n.to_ascii(),
     }
-}
-
-fn generic_rdata(rdata: &[u8]) -> String {
-    let mut s = format!("\\# {}", rdata.len());
-    if !rdata.is_empty() {
-        s.push(' ');
-        for b in rdata {
-            let _ = write!(s, "{b:02x}");
-        }
-    }
-    s
-}
-
-/// Appends `bytes` as a quoted character-string: `"` and `\` escaped, bytes
-/// outside printable ASCII as `\DDD` (RFC 1035 section 5.1).
-pub fn push_quoted(out: &mut String, bytes: &[u8]) {
-    out.push('"');
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\{b:03}");
-            }
-        }
-    }
-    out.push('"');
-}
-
-fn character_strings(rdata: &[u8]) -> Option<String> {
-    let mut out = String::with_capacity(rdata.len() + 8);
-    let mut at = 0;
-    while at < rdata.len() {
-        let len = rdata[at] as usize;
-        let s = rdata.get(at + 1..at + 1 + len)?;
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        push_quoted(&mut out, s);
-        at += 1 + len;
-    }
-    if out.is_empty() {
-        // A TXT RDATA holds at least one (possibly empty) string.
-        return None;
-    }
-    Some(out)
-}
-
-fn caa(rdata: &[u8]) -> Option<String> {
-    let flags = *rdata.first()?;
-    let tag_len = *rdata.get(1)? as usize;
-    let tag = rdata.get(2..2 + tag_len)?;
-    if tag.is_empty() || !tag.iter().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let value = &rdata[2 + tag_len..];
-    let mut out = format!("{flags} {} ", String::from_utf8_lossy(tag));
-    push_quoted(&mut out, value);
-    Some(out)
 }
 
 #[cfg(test)]

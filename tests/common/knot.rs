@@ -53,6 +53,9 @@ pub struct KnotOptions {
 /// A running `knotd` with one zone.
 pub struct Knot {
     opts: KnotOptions,
+    /// Extra lines of the zone's `zone:` entry (see
+    /// [`Knot::start_with_zone_options`]).
+    zone_options: String,
     zone: String,
     port: u16,
     dir: TempDir,
@@ -70,6 +73,23 @@ impl Knot {
     /// [`Knot::start`] on a given port of 127.0.0.1 (e.g. one that a
     /// primary was told to NOTIFY before this secondary started).
     pub fn start_on(port: u16, opts: KnotOptions) -> Knot {
+        Knot::start_on_with(port, opts, "")
+    }
+
+    /// [`Knot::start`] with `zone_options` (lines such as
+    /// `zonemd-generate: zonemd-sha384` or `dnssec-signing: on`, one a
+    /// line) added to the zone's entry in knot.conf.
+    pub fn start_with_zone_options(opts: KnotOptions, zone_options: &str) -> Knot {
+        Knot::start_on_with(free_port(), opts, zone_options)
+    }
+
+    fn start_on_with(port: u16, opts: KnotOptions, zone_options: &str) -> Knot {
+        let zone_options: String = zone_options
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("    {l}\n"))
+            .collect();
         let dir = tempfile::Builder::new()
             .prefix("knot-")
             .tempdir()
@@ -78,6 +98,7 @@ impl Knot {
         let zone = zone_without_dot(&opts.zone);
         let mut knot = Knot {
             opts,
+            zone_options,
             zone,
             port,
             dir,
@@ -276,8 +297,8 @@ template:
                     format!("    notify: [{}]\n", ids.join(", "))
                 };
                 conf.push_str(&format!(
-                    "zone:\n  - domain: {}\n    acl: transfer\n{notify}",
-                    self.zone
+                    "zone:\n  - domain: {}\n    acl: transfer\n{notify}{}",
+                    self.zone, self.zone_options
                 ));
             }
             KnotRole::Secondary { primary_port } => {
@@ -285,8 +306,8 @@ template:
                     "remote:\n  - id: primary\n    address: 127.0.0.1@{primary_port}\n    key: {key_name}\n\
                      acl:\n  - id: notify\n    address: 127.0.0.1\n    key: {key_name}\n    action: notify\n\
                      \x20 - id: transfer\n    address: 127.0.0.1\n    key: {key_name}\n    action: transfer\n\
-                     zone:\n  - domain: {}\n    master: primary\n    acl: [notify, transfer]\n",
-                    self.zone
+                     zone:\n  - domain: {}\n    master: primary\n    acl: [notify, transfer]\n{}",
+                    self.zone, self.zone_options
                 ));
             }
         }

@@ -15,6 +15,7 @@
 //! said.
 #![allow(dead_code)]
 
+pub mod bind_many;
 pub mod bind_secondary;
 pub mod fake_primary;
 pub mod knot;

@@ -20,6 +20,14 @@
 //! - CREATE of an existing name/type with *different* values adds a second
 //!   rrset (duplicates), and paging through duplicates can return the same
 //!   `NextRecordName`/`NextRecordType` forever;
+//! - a CREATE identical to an earlier CREATE/UPSERT of the zone's history is
+//!   refused as "already exists" whenever any record set sorts at or after
+//!   its name and type (moto lists from there instead of looking the name
+//!   up), so re-creating a deleted set fails; Route 53 accepts it. With the
+//!   strict rules on, the proxy has checked each CREATE itself and forwards
+//!   such a re-create to moto as an UPSERT (recording the body as sent);
+//! - a request holds at most 1,000 values, an UPSERT's counted twice (as in
+//!   Route 53), but there is no limit on characters;
 //! - DELETE succeeds if an earlier CREATE/UPSERT in the zone's history had the
 //!   same name, type, TTL and values (not the current ones), and then deletes
 //!   every rrset of that name and type; otherwise it fails with `InvalidInput`;
@@ -67,7 +75,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // moto server
 // ---------------------------------------------------------------------------
 
-/// `python3 -m moto.server -H 127.0.0.1 -p PORT` in its own process group,
+/// The moto version this harness is written for (see the list of its
+/// departures from Route 53 above); `scripts/setup.sh` installs it.
+pub const MOTO_VERSION: &str = "5.2.1";
+
+/// The python of the virtualenv `scripts/setup.sh` makes (`.cache/venv`),
+/// or `python3` from PATH when there is none.
+pub fn moto_python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        super::tool("python3")
+    }
+}
+
+/// `python -m moto.server -H 127.0.0.1 -p PORT` in its own process group,
 /// output in `<tempdir>/moto.log`. State lives in memory: a new `Moto` is an
 /// empty Route 53.
 pub struct Moto {
@@ -88,7 +111,7 @@ impl Moto {
         let log_path = dir.path().join("moto.log");
         let port = super::free_port();
         let (out, err) = super::log_handles(&log_path);
-        let child = Command::new(super::tool("python3"))
+        let child = Command::new(moto_python())
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .env("PYTHONUNBUFFERED", "1")
@@ -611,10 +634,13 @@ pub enum Op {
     GetChange,
     /// Anything else (CreateHostedZone, ListHostedZones, ...).
     Other,
+    /// `GET /2013-04-01/hostedzonelimit/{id}/{type}` (answered by the proxy:
+    /// moto has no GetHostedZoneLimit).
+    Limit,
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::Change, Op::List, Op::GetChange, Op::Other];
+    const ALL: [Op; 5] = [Op::Change, Op::List, Op::GetChange, Op::Other, Op::Limit];
 
     fn index(self) -> usize {
         match self {
@@ -622,6 +648,7 @@ impl Op {
             Op::List => 1,
             Op::GetChange => 2,
             Op::Other => 3,
+            Op::Limit => 4,
         }
     }
 
@@ -634,6 +661,7 @@ impl Op {
             ("POST", [_, "hostedzone", _, "rrset"]) => Op::Change,
             ("GET", [_, "hostedzone", _, "rrset"]) => Op::List,
             ("GET", [_, "change", _]) => Op::GetChange,
+            ("GET", [_, "hostedzonelimit", _, _]) => Op::Limit,
             _ => Op::Other,
         }
     }
@@ -643,6 +671,32 @@ const THROTTLING_BODY: &str = "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"h
 
 const INTERNAL_ERROR_BODY: &str = "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error><RequestId>x</RequestId></ErrorResponse>";
 
+const PRIOR_REQUEST_BODY: &str = "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>PriorRequestNotComplete</Code><Message>The request was rejected because Route 53 was still processing a prior request.</Message></Error><RequestId>x</RequestId></ErrorResponse>";
+
+/// A fault the proxy answers instead of moto.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 400 Throttling.
+    Throttling,
+    /// HTTP 500 InternalError.
+    InternalError,
+    /// HTTP 400 PriorRequestNotComplete.
+    PriorRequestNotComplete,
+    /// Forwarded to moto (so applied), answered after this delay: a client
+    /// with a shorter timeout sees a timeout for a change that was made.
+    SlowAnswer(Duration),
+    /// A ListResourceRecordSets page made up by the proxy: 300 A record
+    /// sets under `apex`, truncated, with a next page that starts where
+    /// the asked one did (`distinct` false: an endpoint that pages in a
+    /// loop) or after it (`distinct` true: a listing that never ends).
+    EndlessListing {
+        /// The hosted zone's name (with the trailing dot).
+        apex: &'static str,
+        /// Every page new, rather than the same page again.
+        distinct: bool,
+    },
+}
+
 /// Default PRNG seed of a [`FaultProxy`].
 const DEFAULT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -650,16 +704,37 @@ struct ProxyState {
     upstream: SocketAddr,
     stopping: AtomicBool,
     /// Fault probability per [`Op`] (index).
-    fault_rates: Mutex<[f64; 4]>,
+    fault_rates: Mutex<[f64; 5]>,
     /// Requests per [`Op`] that fail regardless of the rate.
-    fault_next: Mutex<[usize; 4]>,
+    fault_next: Mutex<[usize; 5]>,
+    /// Scripted faults: the next requests of an op answered with a kind.
+    scripted: Mutex<Vec<(Op, usize, Fault)>>,
+    /// Requests a second allowed (all operations), over a sliding second.
+    rate_limit: Mutex<Option<(usize, std::collections::VecDeque<Instant>)>>,
+    /// Requests answered Throttling by the rate limit.
+    rate_throttled: AtomicUsize,
+    /// Most requests seen in any one-second window.
+    peak_per_second: AtomicUsize,
+    /// Route 53's rules enforced on change batches (see [`StrictZone`]).
+    strict: AtomicBool,
+    /// The hosted zones as Route 53 would hold them, by id.
+    models: Mutex<HashMap<String, StrictZone>>,
+    /// Record sets moto accepted a CREATE of, by hosted zone id (moto's
+    /// history, for its re-create departure).
+    created: Mutex<HashMap<String, std::collections::HashSet<StrictSet>>>,
+    /// Change batches refused by the strict rules: (body, message).
+    rejected: Mutex<Vec<(String, String)>>,
+    /// MAX_RRSETS_BY_ZONE answered to GetHostedZoneLimit.
+    rrset_limit: AtomicUsize,
+    /// GetChange answers to turn into PENDING (usize::MAX: all).
+    pending_get_changes: AtomicUsize,
     rng: Mutex<u64>,
     /// Alternates Throttling (even) and InternalError (odd).
     fault_kind: AtomicUsize,
     requests: AtomicUsize,
-    received: [AtomicUsize; 4],
-    forwarded: [AtomicUsize; 4],
-    faulted: [AtomicUsize; 4],
+    received: [AtomicUsize; 5],
+    forwarded: [AtomicUsize; 5],
+    faulted: [AtomicUsize; 5],
     /// Forwarded ChangeResourceRecordSets: (request body, moto's status).
     changes: Mutex<Vec<(String, u16)>>,
     /// Open client connections, to shut down on drop.
@@ -668,6 +743,45 @@ struct ProxyState {
 }
 
 impl ProxyState {
+    fn over_rate(&self) -> bool {
+        let mut g = lock(&self.rate_limit);
+        let Some((limit, window)) = g.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        if window.len() >= *limit {
+            return true;
+        }
+        window.push_back(now);
+        self.peak_per_second
+            .fetch_max(window.len(), Ordering::SeqCst);
+        false
+    }
+
+    fn scripted_fault(&self, op: Op) -> Option<Fault> {
+        let mut s = lock(&self.scripted);
+        let i = s.iter().position(|(o, n, _)| *o == op && *n > 0)?;
+        s[i].1 -= 1;
+        Some(s[i].2)
+    }
+
+    /// Runs `f` on the model of hosted zone `id`, read from moto first when
+    /// the proxy has none yet.
+    fn with_model<T>(&self, id: &str, f: impl FnOnce(&mut StrictZone) -> T) -> Option<T> {
+        let mut models = lock(&self.models);
+        if !models.contains_key(id) {
+            let m = StrictZone::read_from_moto(self.upstream, id)?;
+            models.insert(id.to_string(), m);
+        }
+        models.get_mut(id).map(f)
+    }
+
     fn should_fault(&self, op: Op) -> bool {
         {
             let mut next = lock(&self.fault_next);
@@ -740,14 +854,24 @@ impl FaultProxy {
         let state = Arc::new(ProxyState {
             upstream,
             stopping: AtomicBool::new(false),
-            fault_rates: Mutex::new([0.0; 4]),
-            fault_next: Mutex::new([0; 4]),
+            fault_rates: Mutex::new([0.0; 5]),
+            fault_next: Mutex::new([0; 5]),
             rng: Mutex::new(DEFAULT_SEED),
             fault_kind: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             received: Default::default(),
             forwarded: Default::default(),
             faulted: Default::default(),
+            scripted: Mutex::new(Vec::new()),
+            rate_limit: Mutex::new(None),
+            rate_throttled: AtomicUsize::new(0),
+            peak_per_second: AtomicUsize::new(0),
+            strict: AtomicBool::new(true),
+            models: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(Vec::new()),
+            rrset_limit: AtomicUsize::new(10_000),
+            pending_get_changes: AtomicUsize::new(0),
             changes: Mutex::new(Vec::new()),
             clients: Mutex::new(HashMap::new()),
             workers: Mutex::new(Vec::new()),
@@ -775,7 +899,7 @@ impl FaultProxy {
 
     /// Fault probability (0.0..=1.0) for every operation.
     pub fn set_fault_rate(&self, rate: f64) {
-        *lock(&self.state.fault_rates) = [rate; 4];
+        *lock(&self.state.fault_rates) = [rate; 5];
     }
 
     /// Fault probability for one operation only.
@@ -791,6 +915,53 @@ impl FaultProxy {
     /// Reseeds the fault PRNG (0 is replaced by the default seed).
     pub fn set_seed(&self, seed: u64) {
         *lock(&self.state.rng) = if seed == 0 { DEFAULT_SEED } else { seed };
+    }
+
+    /// The next `n` requests of `op` are answered with `fault`.
+    pub fn script_fault(&self, op: Op, n: usize, fault: Fault) {
+        lock(&self.state.scripted).push((op, n, fault));
+    }
+
+    /// Forgets the scripted faults not yet used.
+    pub fn clear_scripted_faults(&self) {
+        lock(&self.state.scripted).clear();
+    }
+
+    /// Answers Throttling (Route 53's XML) to any request beyond
+    /// `per_second` in a sliding second, as Route 53 does per account.
+    pub fn enforce_rate(&self, per_second: usize) {
+        *lock(&self.state.rate_limit) = Some((per_second, std::collections::VecDeque::new()));
+    }
+
+    /// Requests answered Throttling by [`FaultProxy::enforce_rate`].
+    pub fn rate_throttled(&self) -> usize {
+        self.state.rate_throttled.load(Ordering::SeqCst)
+    }
+
+    /// Most requests the proxy saw in one sliding second.
+    pub fn peak_per_second(&self) -> usize {
+        self.state.peak_per_second.load(Ordering::SeqCst)
+    }
+
+    /// Turns Route 53's rules on or off (on by default; see [`StrictZone`]).
+    pub fn set_strict(&self, on: bool) {
+        self.state.strict.store(on, Ordering::SeqCst);
+    }
+
+    /// Change batches the strict rules refused: (request body, message).
+    pub fn strict_rejections(&self) -> Vec<(String, String)> {
+        lock(&self.state.rejected).clone()
+    }
+
+    /// The RRset quota GetHostedZoneLimit answers (default 10,000); with
+    /// the strict rules on, a batch that would exceed it is refused.
+    pub fn set_rrset_limit(&self, limit: usize) {
+        self.state.rrset_limit.store(limit, Ordering::SeqCst);
+    }
+
+    /// The next `n` GetChange answers say PENDING (`usize::MAX`: all).
+    pub fn pending_get_changes(&self, n: usize) {
+        self.state.pending_get_changes.store(n, Ordering::SeqCst);
     }
 
     /// Requests received (all operations, faulted or not).
@@ -998,29 +1169,7 @@ fn serve_connection(state: &ProxyState, stream: TcpStream) {
         state.requests.fetch_add(1, Ordering::SeqCst);
         let op = Op::classify(&request.method, &request.target);
         state.received[op.index()].fetch_add(1, Ordering::SeqCst);
-        let response = if state.should_fault(op) {
-            state.faulted[op.index()].fetch_add(1, Ordering::SeqCst);
-            state.fault_response()
-        } else {
-            match forward(state.upstream, &request) {
-                Ok(response) => {
-                    state.forwarded[op.index()].fetch_add(1, Ordering::SeqCst);
-                    if op == Op::Change {
-                        lock(&state.changes).push((
-                            String::from_utf8_lossy(&request.body).into_owned(),
-                            response.status,
-                        ));
-                    }
-                    response
-                }
-                Err(e) => HttpResponse {
-                    status: 502,
-                    reason: "Bad Gateway".to_string(),
-                    headers: vec![("Content-Type".to_string(), "text/plain".to_string())],
-                    body: format!("FaultProxy: upstream {}: {e}", state.upstream).into_bytes(),
-                },
-            }
-        };
+        let response = respond(state, op, &request);
         let keep_alive = request.keep_alive() && !state.stopping.load(Ordering::SeqCst);
         let head_only = request.method.eq_ignore_ascii_case("HEAD");
         if write_response(&mut writer, &response, head_only, keep_alive).is_err() || !keep_alive {
@@ -1028,6 +1177,273 @@ fn serve_connection(state: &ProxyState, stream: TcpStream) {
             return;
         }
     }
+}
+
+/// One request's answer: the rate limit, scripted and random faults, the
+/// strict rules, then moto.
+fn respond(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse {
+    if state.over_rate() {
+        state.rate_throttled.fetch_add(1, Ordering::SeqCst);
+        state.faulted[op.index()].fetch_add(1, Ordering::SeqCst);
+        return error_response(400, THROTTLING_BODY);
+    }
+    if let Some(fault) = state.scripted_fault(op) {
+        state.faulted[op.index()].fetch_add(1, Ordering::SeqCst);
+        return match fault {
+            Fault::Throttling => error_response(400, THROTTLING_BODY),
+            Fault::InternalError => error_response(500, INTERNAL_ERROR_BODY),
+            Fault::PriorRequestNotComplete => error_response(400, PRIOR_REQUEST_BODY),
+            Fault::SlowAnswer(delay) => {
+                // Applied upstream, answered too late for the client.
+                let r = forward_op(state, op, request);
+                thread::sleep(delay);
+                r
+            }
+            Fault::EndlessListing { apex, distinct } => endless_listing(request, apex, distinct),
+        };
+    }
+    if state.should_fault(op) {
+        state.faulted[op.index()].fetch_add(1, Ordering::SeqCst);
+        return state.fault_response();
+    }
+    forward_op(state, op, request)
+}
+
+/// A made-up ListResourceRecordSets page (see [`Fault::EndlessListing`]):
+/// record sets `x<N>.<apex>` from the asked start (`x0` on the first page).
+fn endless_listing(request: &HttpRequest, apex: &str, distinct: bool) -> HttpResponse {
+    let query = request.target.split_once('?').map_or("", |(_, q)| q);
+    let start = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("name="))
+        .and_then(|n| n.strip_prefix('x'))
+        .and_then(|n| n.split(['.', '%']).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut body = String::from(
+        "<?xml version=\"1.0\"?>\n<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ResourceRecordSets>",
+    );
+    for n in start..start + 300 {
+        body.push_str(&format!(
+            "<ResourceRecordSet><Name>x{n}.{apex}</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+        ));
+    }
+    let next = if distinct { start + 300 } else { start };
+    body.push_str(&format!(
+        "</ResourceRecordSets><IsTruncated>true</IsTruncated><NextRecordName>x{next}.{apex}</NextRecordName><NextRecordType>A</NextRecordType><MaxItems>300</MaxItems></ListResourceRecordSetsResponse>"
+    ));
+    xml_response(200, body)
+}
+
+/// The hosted zone id in a `/2013-04-01/hostedzone{,limit}/{id}/...` path.
+fn zone_id_of(target: &str) -> Option<String> {
+    let path = target.split('?').next()?;
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [_, "hostedzone" | "hostedzonelimit", id, ..] => Some(id.to_string()),
+        _ => None,
+    }
+}
+
+fn forward_op(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse {
+    let zone = zone_id_of(&request.target);
+    match (op, zone) {
+        (Op::Limit, Some(zone)) => {
+            let count = state.with_model(&zone, |m| m.count()).unwrap_or(0);
+            let body = format!(
+                "<?xml version=\"1.0\"?>\n<GetHostedZoneLimitResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Limit><Type>MAX_RRSETS_BY_ZONE</Type><Value>{}</Value></Limit><Count>{count}</Count></GetHostedZoneLimitResponse>",
+                state.rrset_limit.load(Ordering::SeqCst)
+            );
+            state.forwarded[op.index()].fetch_add(1, Ordering::SeqCst);
+            xml_response(200, body)
+        }
+        (Op::Change, Some(zone)) => {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            let changes = parse_strict_changes(&body);
+            let limit = state.rrset_limit.load(Ordering::SeqCst);
+            let verdict = state.with_model(&zone, |m| m.check(&changes, limit));
+            if state.strict.load(Ordering::SeqCst)
+                && let Some(Err(message)) = &verdict
+            {
+                lock(&state.rejected).push((body, message.clone()));
+                return error_response(400, &invalid_change_batch_body(message));
+            }
+            let response = if state.strict.load(Ordering::SeqCst)
+                && let Some(Ok(_)) = &verdict
+            {
+                // The model has checked every CREATE against what the zone
+                // holds; moto 5.2 wrongly refuses a CREATE identical to an
+                // earlier CREATE of its history when any record set sorts
+                // after it (see the module documentation), so such a
+                // re-create goes to moto as an UPSERT, which has the same
+                // effect on a name and type that holds nothing. (Only
+                // those: moto counts an UPSERT's values twice against its
+                // 1,000 per request.)
+                let created = lock(&state.created);
+                let earlier = created.get(&zone);
+                let sent = recreates_as_upserts(&body, |set| {
+                    earlier.is_some_and(|done| done.contains(set))
+                });
+                drop(created);
+                let sent = HttpRequest {
+                    method: request.method.clone(),
+                    target: request.target.clone(),
+                    version: request.version.clone(),
+                    headers: request.headers.clone(),
+                    body: sent.into_bytes(),
+                };
+                forward_recorded(state, op, &sent, &request.body)
+            } else {
+                plain_forward(state, op, request)
+            };
+            if response.status == 200 {
+                let mut created = lock(&state.created);
+                let done = created.entry(zone.clone()).or_default();
+                for c in changes.iter().filter(|c| c.action == "CREATE") {
+                    done.insert(c.set.clone());
+                }
+            }
+            if response.status == 200
+                && let Some(Ok(next)) = verdict
+            {
+                state.with_model(&zone, |m| *m = next);
+            } else if response.status == 200 {
+                // The model could not follow: read it again next time.
+                lock(&state.models).remove(&zone);
+            }
+            response
+        }
+        (Op::List, Some(_)) => {
+            // Route 53 takes `*` or `\052` in StartRecordName; moto only `*`.
+            let mut r = HttpRequest {
+                method: request.method.clone(),
+                target: request
+                    .target
+                    .replace("%5C052", "%2A")
+                    .replace("%5c052", "%2A"),
+                version: request.version.clone(),
+                headers: request.headers.clone(),
+                body: request.body.clone(),
+            };
+            r.target = r.target.replace("\\052", "%2A");
+            let mut response = plain_forward(state, op, &r);
+            if response.status == 200 {
+                // Route 53 lists a wildcard label as \052 (moto as `*`).
+                let text = String::from_utf8_lossy(&response.body)
+                    .replace("<Name>*", "<Name>\\052")
+                    .replace("<NextRecordName>*", "<NextRecordName>\\052");
+                response.body = text.into_bytes();
+            }
+            response
+        }
+        (Op::GetChange, _) => {
+            let mut response = plain_forward(state, op, request);
+            let pending = state.pending_get_changes.load(Ordering::SeqCst);
+            if response.status == 200 && pending > 0 {
+                if pending != usize::MAX {
+                    state
+                        .pending_get_changes
+                        .store(pending - 1, Ordering::SeqCst);
+                }
+                let text = String::from_utf8_lossy(&response.body).replace("INSYNC", "PENDING");
+                response.body = text.into_bytes();
+            }
+            response
+        }
+        _ => plain_forward(state, op, request),
+    }
+}
+
+fn plain_forward(state: &ProxyState, op: Op, request: &HttpRequest) -> HttpResponse {
+    forward_recorded(state, op, request, &request.body)
+}
+
+/// A change batch body with the `CREATE` of every record set for which
+/// `recreate` is true turned into an `UPSERT`, the rest as it was.
+pub fn recreates_as_upserts(body: &str, recreate: impl Fn(&StrictSet) -> bool) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("<Change>") {
+        let Some(len) = rest[start..].find("</Change>") else {
+            break;
+        };
+        let end = start + len + "</Change>".len();
+        let change = &rest[start..end];
+        out.push_str(&rest[..start]);
+        let is_create = elements(change, "Action")
+            .first()
+            .is_some_and(|a| a.trim() == "CREATE");
+        if is_create && recreate(&strict_set(change)) {
+            out.push_str(&change.replacen("<Action>CREATE</Action>", "<Action>UPSERT</Action>", 1));
+        } else {
+            out.push_str(change);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Forwards `request`; a forwarded change batch is recorded as `recorded`
+/// (the body the client sent).
+fn forward_recorded(
+    state: &ProxyState,
+    op: Op,
+    request: &HttpRequest,
+    recorded: &[u8],
+) -> HttpResponse {
+    match forward(state.upstream, request) {
+        Ok(response) => {
+            state.forwarded[op.index()].fetch_add(1, Ordering::SeqCst);
+            if op == Op::Change {
+                lock(&state.changes).push((
+                    String::from_utf8_lossy(recorded).into_owned(),
+                    response.status,
+                ));
+            }
+            response
+        }
+        Err(e) => HttpResponse {
+            status: 502,
+            reason: "Bad Gateway".to_string(),
+            headers: vec![("Content-Type".to_string(), "text/plain".to_string())],
+            body: format!("FaultProxy: upstream {}: {e}", state.upstream).into_bytes(),
+        },
+    }
+}
+
+fn xml_response(status: u16, body: String) -> HttpResponse {
+    HttpResponse {
+        status,
+        reason: if status == 200 { "OK" } else { "Bad Request" }.to_string(),
+        headers: vec![
+            ("Content-Type".to_string(), "text/xml".to_string()),
+            ("x-amzn-RequestId".to_string(), "proxy".to_string()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+fn error_response(status: u16, body: &str) -> HttpResponse {
+    let mut r = xml_response(status, body.to_string());
+    r.reason = if status >= 500 {
+        "Internal Server Error"
+    } else {
+        "Bad Request"
+    }
+    .to_string();
+    r
+}
+
+/// Route 53's own form of InvalidChangeBatch (not `<ErrorResponse>`).
+fn invalid_change_batch_body(message: &str) -> String {
+    let m = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<?xml version=\"1.0\"?>\n<InvalidChangeBatch xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Messages><Message>{m}</Message></Messages><RequestId>proxy</RequestId></InvalidChangeBatch>"
+    )
 }
 
 /// Longest request/response head accepted.
@@ -1248,4 +1664,270 @@ fn write_response(
     }
     writer.write_all(&out)?;
     writer.flush()
+}
+
+// ---------------------------------------------------------------------------
+// Route 53's rules, enforced by the proxy
+// ---------------------------------------------------------------------------
+
+/// One change of a request body, as the strict rules read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrictChange {
+    /// CREATE, UPSERT or DELETE.
+    pub action: String,
+    /// The record set.
+    pub set: StrictSet,
+}
+
+/// A record set as Route 53 keeps it: plain, alias, or a routing-policy
+/// member (SetIdentifier).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StrictSet {
+    /// Name, lowercase, `\052` for a leading `*`.
+    pub name: String,
+    /// Type name.
+    pub rtype: String,
+    /// SetIdentifier of a routing-policy member.
+    pub set_id: Option<String>,
+    /// True for an alias record.
+    pub alias: bool,
+    /// TTL (0 for an alias).
+    pub ttl: i64,
+    /// Values, sorted.
+    pub values: Vec<String>,
+}
+
+/// Route 53's spelling of a name for comparisons: lowercase, trailing dot,
+/// `\052` for a leading `*` label (Route 53 takes either and lists `\052`).
+pub fn route53_name(name: &str) -> String {
+    let mut n = name.to_ascii_lowercase();
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    if let Some(rest) = n.strip_prefix("*.") {
+        n = format!("\\052.{rest}");
+    } else if n == "*." {
+        n = "\\052.".to_string();
+    }
+    n
+}
+
+fn strict_set(xml: &str) -> StrictSet {
+    let text = |tag: &str| elements(xml, tag).first().map(|s| xml_unescape(s.trim()));
+    let mut values: Vec<String> = elements(xml, "Value")
+        .into_iter()
+        .map(xml_unescape)
+        .collect();
+    values.sort();
+    StrictSet {
+        name: route53_name(&text("Name").unwrap_or_default()),
+        rtype: text("Type").unwrap_or_default(),
+        set_id: text("SetIdentifier"),
+        alias: xml.contains("<AliasTarget"),
+        ttl: text("TTL").and_then(|t| t.parse().ok()).unwrap_or(0),
+        values,
+    }
+}
+
+/// The changes of a ChangeResourceRecordSets body, alias and routing-policy
+/// fields included.
+pub fn parse_strict_changes(xml: &str) -> Vec<StrictChange> {
+    elements(xml, "Change")
+        .into_iter()
+        .map(|c| StrictChange {
+            action: elements(c, "Action")
+                .first()
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            set: strict_set(c),
+        })
+        .collect()
+}
+
+/// A hosted zone as real Route 53 would hold it, and Route 53's documented
+/// rules for a change batch, which moto does not enforce (it stores a plain
+/// record set beside a weighted one or over an alias with CREATE, keeps
+/// duplicates, has no length limits, only the 1,000 values a request, and
+/// no RRset quota):
+///
+/// - a request holds at most 1,000 ResourceRecord elements and 32,000
+///   value characters, an UPSERT counting each twice; a record set at most
+///   400 values, a value at most 4,000 characters;
+/// - names must be in the hosted zone;
+/// - CREATE fails when any record set (plain, alias or routing-policy) has
+///   the name and type; UPSERT of a plain set fails beside routing-policy
+///   members of the name and type (it replaces a plain or alias set);
+///   DELETE must name exactly a set the zone holds (TTL and values);
+/// - a CNAME cannot share its name with another type; the apex SOA and NS
+///   cannot be deleted;
+/// - the hosted zone holds at most the RRset quota (GetHostedZoneLimit).
+///
+/// A batch is all or nothing, its changes applied in order.
+#[derive(Clone, Debug, Default)]
+pub struct StrictZone {
+    /// The hosted zone's name (Route 53 spelling).
+    pub apex: String,
+    /// Its record sets, keyed by (name, type, SetIdentifier).
+    pub sets: std::collections::BTreeMap<(String, String, Option<String>), StrictSet>,
+}
+
+impl StrictZone {
+    /// Record sets held (what counts against the quota).
+    pub fn count(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// Reads the hosted zone from moto (one unpaged listing).
+    fn read_from_moto(upstream: SocketAddr, id: &str) -> Option<StrictZone> {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20240101/{TEST_REGION}/route53/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let request = HttpRequest {
+            method: "GET".into(),
+            target: format!("/2013-04-01/hostedzone/{id}/rrset?maxitems=100000"),
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), upstream.to_string()),
+                ("Authorization".into(), auth),
+            ],
+            body: Vec::new(),
+        };
+        let response = forward(upstream, &request).ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        let body = String::from_utf8_lossy(&response.body).into_owned();
+        let mut z = StrictZone::default();
+        for set in elements(&body, "ResourceRecordSet") {
+            let s = strict_set(set);
+            if s.rtype == "SOA" {
+                z.apex = s.name.clone();
+            }
+            z.sets
+                .insert((s.name.clone(), s.rtype.clone(), s.set_id.clone()), s);
+        }
+        Some(z)
+    }
+
+    fn in_zone(&self, name: &str) -> bool {
+        name == self.apex || name.ends_with(&format!(".{}", self.apex))
+    }
+
+    /// The zone after `changes`, or Route 53's refusal.
+    pub fn check(
+        &self,
+        changes: &[StrictChange],
+        rrset_limit: usize,
+    ) -> Result<StrictZone, String> {
+        let weight = |c: &StrictChange| if c.action == "UPSERT" { 2 } else { 1 };
+        let elements: usize = changes.iter().map(|c| c.set.values.len() * weight(c)).sum();
+        if elements > 1000 {
+            return Err(format!(
+                "Number of records in the request ({elements}, UPSERT counted twice) exceeds the limit of 1000"
+            ));
+        }
+        let chars: usize = changes
+            .iter()
+            .map(|c| {
+                c.set
+                    .values
+                    .iter()
+                    .map(|v| v.chars().count())
+                    .sum::<usize>()
+                    * weight(c)
+            })
+            .sum();
+        if chars > 32_000 {
+            return Err(format!(
+                "Number of characters in the request ({chars}, UPSERT counted twice) exceeds the limit of 32000"
+            ));
+        }
+        let mut z = self.clone();
+        for c in changes {
+            let s = &c.set;
+            let what = format!("[name='{}', type='{}']", s.name, s.rtype);
+            if !z.in_zone(&s.name) {
+                return Err(format!(
+                    "RRSet with DNS name {} is not permitted in zone {}",
+                    s.name, z.apex
+                ));
+            }
+            if s.values.len() > 400 {
+                return Err(format!(
+                    "{what}: {} values, the limit is 400",
+                    s.values.len()
+                ));
+            }
+            if let Some(v) = s.values.iter().find(|v| v.chars().count() > 4000) {
+                return Err(format!(
+                    "{what}: a value of {} characters, the limit is 4000",
+                    v.chars().count()
+                ));
+            }
+            let same: Vec<(String, String, Option<String>)> = z
+                .sets
+                .keys()
+                .filter(|k| k.0 == s.name && k.1 == s.rtype)
+                .cloned()
+                .collect();
+            let key = (s.name.clone(), s.rtype.clone(), s.set_id.clone());
+            match c.action.as_str() {
+                "CREATE" => {
+                    if !same.is_empty() {
+                        return Err(format!(
+                            "Tried to create resource record set {what} but it already exists"
+                        ));
+                    }
+                    z.sets.insert(key, s.clone());
+                }
+                "UPSERT" => {
+                    if s.set_id.is_none() && same.iter().any(|k| k.2.is_some()) {
+                        return Err(format!(
+                            "RRSet of type {} with DNS name {} is not permitted because a conflicting RRSet of type {} with the same DNS name already exists in zone {}",
+                            s.rtype, s.name, s.rtype, z.apex
+                        ));
+                    }
+                    for k in same.iter().filter(|k| k.2 == s.set_id) {
+                        z.sets.remove(k);
+                    }
+                    z.sets.insert(key, s.clone());
+                }
+                "DELETE" => {
+                    let held = z.sets.get(&key).ok_or_else(|| {
+                        format!("Tried to delete resource record set {what} but it was not found")
+                    })?;
+                    if held.ttl != s.ttl || held.values != s.values || held.alias != s.alias {
+                        return Err(format!(
+                            "Tried to delete resource record set {what} but the values provided do not match the current values"
+                        ));
+                    }
+                    if s.name == z.apex && (s.rtype == "SOA" || s.rtype == "NS") {
+                        return Err(format!("{what}: the apex SOA and NS cannot be deleted"));
+                    }
+                    z.sets.remove(&key);
+                }
+                other => return Err(format!("unknown action {other}")),
+            }
+            let types: std::collections::BTreeSet<&str> = z
+                .sets
+                .keys()
+                .filter(|k| k.0 == s.name)
+                .map(|k| k.1.as_str())
+                .collect();
+            if types.contains("CNAME") && types.len() > 1 {
+                return Err(format!(
+                    "RRSet of type CNAME with DNS name {} is not permitted as it conflicts with other records with the same DNS name in zone {}",
+                    s.name, z.apex
+                ));
+            }
+        }
+        if z.count() > rrset_limit && z.count() > self.count() {
+            return Err(format!(
+                "The hosted zone {} would hold {} record sets; its limit is {rrset_limit}",
+                z.apex,
+                z.count()
+            ));
+        }
+        Ok(z)
+    }
 }

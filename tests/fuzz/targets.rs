@@ -1142,28 +1142,34 @@ impl Target for XfrTcpTarget {
                         let _ = udp.send_to(f, from).await;
                     }
                 }
-                let accepted = tokio::time::timeout(Duration::from_millis(500), tcp.accept()).await;
-                let Ok(Ok((mut stream, _))) = accepted else {
-                    return;
-                };
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut len = [0u8; 2];
-                if stream.read_exact(&mut len).await.is_err() {
-                    return;
+                // Every connection gets the frames: the client may try
+                // again on a new one (without EDNS after FORMERR).
+                loop {
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(500), tcp.accept()).await;
+                    let Ok(Ok((mut stream, _))) = accepted else {
+                        return;
+                    };
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut len = [0u8; 2];
+                    if stream.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let mut req = vec![0u8; u16::from_be_bytes(len) as usize];
+                    if stream.read_exact(&mut req).await.is_err() || req.len() < 2 {
+                        return;
+                    }
+                    let mac = request_mac(&req);
+                    let mut frames = frames.clone();
+                    prepare(
+                        &mut frames,
+                        [req[0], req[1]],
+                        keep_ids,
+                        mac.map(|m| ResponseSigner::new(signer.clone(), m)),
+                    );
+                    let _ = stream.write_all(&dns::join_frames(&frames)).await;
+                    let _ = stream.shutdown().await;
                 }
-                let mut req = vec![0u8; u16::from_be_bytes(len) as usize];
-                if stream.read_exact(&mut req).await.is_err() || req.len() < 2 {
-                    return;
-                }
-                let mac = request_mac(&req);
-                prepare(
-                    &mut frames,
-                    [req[0], req[1]],
-                    keep_ids,
-                    mac.map(|m| ResponseSigner::new(signer.clone(), m)),
-                );
-                let _ = stream.write_all(&dns::join_frames(&frames)).await;
-                let _ = stream.shutdown().await;
             });
             let r = if soa_probe {
                 match primary.soa(&zone).await {

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Many small zones: secondary53, Knot and BIND 9 as secondaries of one BIND 9
+# primary serving ZONES small zones, measured in the same run, one secondary
+# at a time:
+#
+#   start    start with an empty store → every zone answers SOA (ms)
+#   rss      resident memory once every zone is served (MiB)
+#   notify   one zone changed at the primary (nsupdate; the primary sends
+#            NOTIFY) → the secondary serves the new serial (ms, median;
+#            from nsupdate's answer, polled every 5 ms)
+#   restart  stop (SIGTERM), start again → every zone answers SOA (ms)
+#   soa/s    SOA queries the primary saw from the restart to all served,
+#            and in the RESTART_WATCH seconds after
+#   xfr      transfers the primary saw in that window
+#   store    size of the secondary's data directory (MiB)
+#
+#     bench/many_zones.sh                     # ZONES=2000, all three
+#     ZONES=10000 bench/many_zones.sh
+#     ZONES=100000 PEERS=secondary53 bench/many_zones.sh
+#
+# Environment (all optional):
+#   ZONES=2000          zones z0.many.test … at the primary (5 records each)
+#   PEERS="secondary53 knot bind"   which secondaries to run, in this order
+#   NOTIFIES=5          NOTIFY → served measurements per secondary
+#   RESTART_WATCH=5     seconds to keep counting SOA queries after a restart
+#   WAIT_TIMEOUT=900    bound, in seconds, on every wait
+#   S53_ARGS=""         extra [server] lines for secondary53 (e.g. pacing)
+#   BIN=target/release/secondary53  the binary to run (SKIP_BUILD=1: no build)
+#   KEEP_TMP=1          keep the scratch directory
+#   BENCH_TMPDIR=...    parent of the scratch directory (default $TMPDIR or /tmp)
+#
+# Loopback only; every process started is stopped on exit. See bench/README.md.
+set -euo pipefail
+export LC_ALL=C
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ZONES=${ZONES:-2000}
+PEERS=${PEERS:-secondary53 knot bind}
+NOTIFIES=${NOTIFIES:-5}
+RESTART_WATCH=${RESTART_WATCH:-5}
+WAIT_TIMEOUT=${WAIT_TIMEOUT:-900}
+S53_ARGS=${S53_ARGS:-}
+KEEP_TMP=${KEEP_TMP:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+BIN=${BIN:-$ROOT/target/release/secondary53}
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+posint() { case "$2" in '' | *[!0-9]* | 0) echo "$1 must be a positive integer (got '$2')" >&2; exit 2 ;; esac; }
+posint ZONES "$ZONES"
+posint NOTIFIES "$NOTIFIES"
+posint RESTART_WATCH "$RESTART_WATCH"
+posint WAIT_TIMEOUT "$WAIT_TIMEOUT"
+for cmd in named nsupdate dig python3; do
+    command -v "$cmd" >/dev/null || { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
+done
+case " $PEERS " in *" knot "*) command -v knotd >/dev/null || { echo "missing knotd" >&2; exit 2; } ;; esac
+
+if [ "$SKIP_BUILD" != 1 ]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+fi
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/many_zones.XXXXXX")
+# A copy: another build of the same target directory must not swap it mid-run.
+cp "$BIN" "$WORK/secondary53"
+PIDS=()
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP_TMP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+now_ms() { date +%s%3N; }
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+dir_mib() { du -sm "$1" | awk '{print $1}'; }
+
+# ---------------------------------------------------------------------------
+# The checker: every zone answers SOA (UDP, many queries in flight).
+# ---------------------------------------------------------------------------
+cat >"$WORK/served.py" <<'EOF'
+"""served.py PORT ZONES_FILE TIMEOUT [SERIAL_ZONE SERIAL]
+Waits until every zone answers SOA with NOERROR and an answer (or, with
+SERIAL_ZONE, until that zone's SOA serial is SERIAL); prints the elapsed
+milliseconds. Exit 1 on timeout, with how many were missing."""
+import random, select, socket, struct, sys, time
+
+port, zones_file, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+want = None
+if len(sys.argv) > 5:
+    zones = [sys.argv[4]]
+    want = int(sys.argv[5])
+else:
+    zones = [z.strip() for z in open(zones_file) if z.strip()]
+
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack(">HH", 6, 1)
+
+def serial_of(msg):
+    # Skip the question, read the first answer's SOA serial.
+    i = 12
+    while msg[i] != 0:
+        i += msg[i] + 1
+    i += 5
+    if i >= len(msg):
+        return None
+    if msg[i] & 0xC0 == 0xC0:
+        i += 2
+    else:
+        while msg[i] != 0:
+            i += msg[i] + 1
+        i += 1
+    rtype, _, _, rdlen = struct.unpack(">HHIH", msg[i:i + 10])
+    if rtype != 6:
+        return None
+    rd = msg[i + 10:i + 10 + rdlen]
+    j = 0
+    for _ in range(2):
+        while j < len(rd):
+            if rd[j] & 0xC0 == 0xC0:
+                j += 2
+                break
+            if rd[j] == 0:
+                j += 1
+                break
+            j += rd[j] + 1
+    return struct.unpack(">I", rd[j:j + 4])[0]
+
+start = time.monotonic()
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+missing = set(range(len(zones)))
+ids = {}
+while missing:
+    if time.monotonic() - start > timeout:
+        print(f"timeout: {len(missing)} of {len(zones)} zones not served", file=sys.stderr)
+        sys.exit(1)
+    batch = list(missing)[:500]
+    ids.clear()
+    for k in batch:
+        qid = random.randrange(65536)
+        ids[qid] = k
+        try:
+            sock.sendto(query(qid, zones[k]), ("127.0.0.1", port))
+        except OSError:
+            pass
+    deadline = time.monotonic() + 0.05
+    while ids and time.monotonic() < deadline:
+        r, _, _ = select.select([sock], [], [], max(0, deadline - time.monotonic()))
+        if not r:
+            break
+        msg = sock.recv(4096)
+        if len(msg) < 12:
+            continue
+        qid, flags, _, an = struct.unpack(">HHHH", msg[:8])
+        k = ids.pop(qid, None)
+        if k is None or flags & 0xF != 0 or an == 0:
+            continue
+        if want is not None and serial_of(msg) != want:
+            continue
+        missing.discard(k)
+    if missing:
+        time.sleep(0.005 if want is not None else 0.02)
+print(int((time.monotonic() - start) * 1000))
+EOF
+
+# ---------------------------------------------------------------------------
+# The primary: BIND 9 with ZONES small zones; query log on (to count what
+# the secondaries ask); the first zone NOTIFYs the secondaries.
+# ---------------------------------------------------------------------------
+P=$(free_port)
+S53_PORT=$(free_port); KNOT_PORT=$(free_port); BIND_PORT=$(free_port)
+mkdir -p "$WORK/primary/zones"
+log "generating $ZONES zones"
+python3 - "$WORK" "$ZONES" "$P" "$S53_PORT $KNOT_PORT $BIND_PORT" <<'EOF'
+import sys
+work, n, port, notify = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split()
+with open(f"{work}/zones.txt", "w") as names:
+    for i in range(n):
+        names.write(f"z{i}.many.test\n")
+targets = " ".join(f"127.0.0.1 port {p};" for p in notify)
+conf = [f'''options {{
+    directory "{work}/primary";
+    pid-file "{work}/primary/named.pid";
+    session-keyfile "{work}/primary/session.key";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    notify-delay 0;
+    allow-transfer {{ 127.0.0.1; }};
+    querylog yes;
+}};
+controls {{ }};
+logging {{ channel q {{ file "{work}/primary/query.log"; print-time no; }}; category queries {{ q; }}; category xfer-out {{ q; }}; }};
+''']
+for i in range(n):
+    z = f"z{i}.many.test"
+    with open(f"{work}/primary/zones/{z}.db", "w") as f:
+        f.write(f"$TTL 300\n@ 3600 IN SOA ns1.{z}. hostmaster.{z}. 1 3600 600 604800 300\n"
+                f"@ IN NS ns1.{z}.\nns1 IN A 127.0.0.1\nwww IN A 192.0.2.{i % 250 + 1}\n"
+                f"mail IN MX 10 ns1.{z}.\n")
+    extra = f"notify explicit; also-notify {{ {targets} }}; allow-update {{ 127.0.0.1; }};" if i == 0 else ""
+    conf.append(f'zone "{z}" {{ type primary; file "zones/{z}.db"; {extra} }};\n')
+open(f"{work}/primary/named.conf", "w").write("".join(conf))
+EOF
+named -g -4 -n 2 -c "$WORK/primary/named.conf" >"$WORK/primary/named.log" 2>&1 &
+PIDS+=($!)
+log "primary: named on port $P; loading"
+python3 "$WORK/served.py" "$P" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
+    || { tail -20 "$WORK/primary/named.log"; exit 1; }
+log "primary serves $ZONES zones"
+
+qlog_lines() { wc -l <"$WORK/primary/query.log"; }
+# SOA queries and transfers in the query log after line $1.
+count_since() {
+    tail -n +"$(($1 + 1))" "$WORK/primary/query.log" | awk '
+        / IN SOA / && /query:/ {soa++}
+        /IN AXFR|IN IXFR/ && /query:/ {xfr++}
+        END {printf "%d %d\n", soa, xfr}'
+}
+
+# ---------------------------------------------------------------------------
+# The secondaries: configs and start commands.
+# ---------------------------------------------------------------------------
+setup_secondary53() {
+    local d=$WORK/s53
+    mkdir -p "$d"
+    python3 - "$d" "$ZONES" "$S53_PORT" "$P" "$S53_ARGS" <<'EOF'
+import sys
+d, n, port, primary, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+with open(f"{d}/secondary53.toml", "w") as f:
+    f.write(f'[server]\nlisten = ["127.0.0.1:{port}"]\ndata_dir = "{d}/var"\nudp_workers = 1\n{extra}\n')
+    for i in range(n):
+        f.write(f'[[zone]]\nname = "z{i}.many.test"\nprimaries = ["127.0.0.1:{primary}"]\n')
+EOF
+}
+start_secondary53() {
+    "$WORK/secondary53" run -c "$WORK/s53/secondary53.toml" >>"$WORK/s53/log" 2>&1 &
+    PID=$!
+}
+setup_knot() {
+    local d=$WORK/knot
+    mkdir -p "$d/db" "$d/zones"
+    {
+        printf 'server:\n    rundir: "%s"\n    listen: 127.0.0.1@%s\n' "$d" "$KNOT_PORT"
+        printf 'log:\n  - target: stdout\n    any: notice\n'
+        printf 'database:\n    storage: "%s/db"\n' "$d"
+        printf 'control:\n    listen: "%s/knot.sock"\n' "$d"
+        printf 'remote:\n  - id: primary\n    address: 127.0.0.1@%s\n' "$P"
+        printf 'acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n'
+        printf 'template:\n  - id: default\n    storage: "%s/zones"\n    file: "%%s.zone"\n    master: primary\n    acl: notify\n' "$d"
+        printf 'zone:\n'
+        awk '{printf "  - domain: %s\n", $1}' "$WORK/zones.txt"
+    } >"$d/knot.conf"
+}
+start_knot() {
+    knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot/log" 2>&1 &
+    PID=$!
+}
+setup_bind() {
+    local d=$WORK/bind
+    mkdir -p "$d/zones"
+    {
+        printf 'options {\n    directory "%s";\n    pid-file "%s/named.pid";\n    session-keyfile "%s/session.key";\n' "$d" "$d" "$d"
+        printf '    listen-on port %s { 127.0.0.1; };\n    listen-on-v6 { none; };\n    recursion no;\n    dnssec-validation no;\n    notify no;\n};\ncontrols { };\n' "$BIND_PORT"
+        awk -v p="$P" '{printf "zone \"%s\" { type secondary; primaries { 127.0.0.1 port %s; }; file \"zones/%s.db\"; };\n", $1, p, $1}' "$WORK/zones.txt"
+    } >"$d/named.conf"
+}
+start_bind() {
+    named -g -4 -n 2 -c "$WORK/bind/named.conf" >>"$WORK/bind/log" 2>&1 &
+    PID=$!
+}
+
+stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+SERIAL=1
+ROWS=()
+for peer in $PEERS; do
+    case "$peer" in
+        secondary53) port=$S53_PORT; data=$WORK/s53/var ;;
+        knot) port=$KNOT_PORT; data=$WORK/knot ;;
+        bind) port=$BIND_PORT; data=$WORK/bind/zones ;;
+        *) echo "unknown peer $peer" >&2; exit 2 ;;
+    esac
+    "setup_$peer"
+    sync
+    log "$peer: start with an empty store"
+    t0=$(now_ms)
+    "start_$peer"; PIDS+=("$PID"); pid=$PID
+    python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
+        || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
+    start_ms=$(($(now_ms) - t0))
+    sleep 2
+    rss=$(rss_mib "$pid")
+    log "$peer: all $ZONES served in $start_ms ms; RSS $rss MiB"
+
+    lat=()
+    for _ in $(seq 1 "$NOTIFIES"); do
+        SERIAL=$(($(dig @127.0.0.1 -p "$P" z0.many.test SOA +short | awk '{print $3}') + 1))
+        printf 'server 127.0.0.1 %s\nzone z0.many.test\nupdate add n%s.z0.many.test. 300 IN A 192.0.2.1\nsend\n' "$P" "$SERIAL" | nsupdate -t 5
+        # From the update's answer (the primary sends NOTIFY as it commits)
+        # to the new serial served.
+        t0=$(now_ms)
+        python3 "$WORK/served.py" "$port" - 30 z0.many.test "$SERIAL" >/dev/null \
+            || { echo "NOTIFY not acted on by $peer" >&2; exit 1; }
+        lat+=($(($(now_ms) - t0)))
+        sleep 1
+    done
+    notify_ms=$(printf '%s\n' "${lat[@]}" | median)
+    log "$peer: NOTIFY → served: ${lat[*]} ms (median $notify_ms)"
+
+    stop_pid "$pid"
+    sync
+    mark=$(qlog_lines)
+    t0=$(now_ms)
+    "start_$peer"; PIDS+=("$PID"); pid=$PID
+    python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
+        || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
+    restart_ms=$(($(now_ms) - t0))
+    sleep "$RESTART_WATCH"
+    read -r soa xfr < <(count_since "$mark")
+    rss2=$(rss_mib "$pid")
+    store=$(dir_mib "$data")
+    log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; store $store MiB"
+    stop_pid "$pid"
+    ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %10s | %9s | %5s | %9s | %8s |' \
+        "$peer" "$start_ms" "$rss" "$notify_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
+done
+
+echo
+echo "$ZONES zones, one BIND primary, $(nproc) cores (shared machine); $(date -u +%FT%TZ)"
+echo
+echo "| secondary   | start ms | RSS MiB | notify ms | restart ms | SOA after | xfr   | RSS after | store MiB |"
+echo "|-------------|---------:|--------:|----------:|-----------:|----------:|------:|----------:|----------:|"
+printf '%s\n' "${ROWS[@]}"

@@ -1,0 +1,101 @@
+//! The query workers' view of the zones follows every change: a new
+//! snapshot, a state change, a zone added or removed.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use super::answer::{Found, ZoneLookup};
+use super::{ZoneEntry, ZoneView, Zones};
+use crate::schedule::{ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::zone::snapshot::ZoneSnapshot;
+
+fn status(state: ZoneLifecycle) -> ZoneStatus {
+    ZoneStatus {
+        state,
+        serial: None,
+        last_refresh: None,
+        last_transfer: None,
+        last_transfer_kind: None,
+        primary: None,
+        next_refresh: None,
+        expire_at: None,
+        last_error: None,
+        versions_committed: 0,
+        commands_taken: 0,
+        commands_covered: 0,
+        checking: false,
+    }
+}
+
+fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
+    let shared = Arc::new(ZoneShared {
+        apex: apex.to_string(),
+        status: RwLock::new(status(state)),
+        snapshot: RwLock::new(Arc::new(ZoneSnapshot::default())),
+        generation: zones.generation.clone(),
+        transfer_progress: Arc::new(AtomicU64::new(0)),
+    });
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    zones.insert(ZoneEntry {
+        shared: shared.clone(),
+        commands: tx,
+        allow_notify: Vec::new(),
+        signer: None,
+        allow_transfer: Vec::new(),
+        is_primary: false,
+        mirror: None,
+    });
+    shared
+}
+
+/// The snapshot the view answers `name` from: Some(pointer), None when the
+/// zone is known but not served; panics when unknown.
+fn served(view: &ZoneView, wire_name: &[u8]) -> Option<*const ZoneSnapshot> {
+    match view.find(wire_name).expect("known zone") {
+        Found::Serving(s) => Some(s as *const ZoneSnapshot),
+        Found::Unavailable => None,
+    }
+}
+
+#[test]
+fn the_view_follows_snapshots_states_and_membership() {
+    let zones = Arc::new(Zones::new(
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(crate::metrics::Metrics::default()),
+    ));
+    let a = entry(&zones, "a.test.", ZoneLifecycle::Serving);
+    let b = entry(&zones, "b.test.", ZoneLifecycle::Loading);
+    let (a_wire, b_wire, c_wire) = (
+        b"\x01a\x04test\x00",
+        b"\x01b\x04test\x00",
+        b"\x01c\x04test\x00",
+    );
+    let mut view = ZoneView::new(zones.clone());
+    view.refresh();
+    assert_eq!(served(&view, a_wire), Some(Arc::as_ptr(&a.snapshot())));
+    assert_eq!(served(&view, b_wire), None);
+    assert!(view.find(c_wire).is_none());
+
+    // A new snapshot of a; b starts serving.
+    a.publish(ZoneSnapshot::default());
+    b.status.write().unwrap().state = ZoneLifecycle::Serving;
+    b.publish(ZoneSnapshot::default());
+    view.refresh();
+    assert_eq!(served(&view, a_wire), Some(Arc::as_ptr(&a.snapshot())));
+    assert_eq!(served(&view, b_wire), Some(Arc::as_ptr(&b.snapshot())));
+
+    // a expires (a state change bumps the generation).
+    a.status.write().unwrap().state = ZoneLifecycle::Expired;
+    zones
+        .generation
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
+    view.refresh();
+    assert_eq!(served(&view, a_wire), None);
+
+    // c added, b removed.
+    let c = entry(&zones, "c.test.", ZoneLifecycle::Serving);
+    zones.remove("b.test.");
+    view.refresh();
+    assert_eq!(served(&view, c_wire), Some(Arc::as_ptr(&c.snapshot())));
+    assert!(view.find(b_wire).is_none());
+}

@@ -1,0 +1,139 @@
+//! The Grafana dashboard (`conf/grafana/secondary53.json`) queries only
+//! metrics a running server exposes: every metric name in its expressions
+//! is a family in `/metrics` of a server that has transferred a zone,
+//! failed one, received and sent NOTIFY, and answered queries with RRL on.
+//! The names are read from the dashboard itself, so the two cannot drift
+//! apart.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::fake_primary::{FakePrimary, Script};
+use common::{Bind, BindOptions, Secondary, dig, free_port, generate_zone, wait_until};
+
+const DASHBOARD: &str = include_str!("../conf/grafana/secondary53.json");
+
+/// Every `"expr": "..."` string of the dashboard.
+fn expressions(json: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = json;
+    while let Some(i) = rest.find("\"expr\": \"") {
+        rest = &rest[i + 9..];
+        let mut expr = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((j, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        expr.push(n);
+                    }
+                }
+                '"' => {
+                    rest = &rest[j + 1..];
+                    break;
+                }
+                _ => expr.push(c),
+            }
+        }
+        out.push(expr);
+    }
+    out
+}
+
+/// The metric names (`secondary53_...`) an expression refers to.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("secondary53_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The metric families `/metrics` declares (`# TYPE name kind`).
+fn families(port: u16) -> Option<BTreeSet<String>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(
+        body.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[test]
+fn the_expressions_are_read_from_the_dashboard() {
+    let exprs = expressions(DASHBOARD);
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    assert!(
+        exprs.iter().all(|e| !metric_names(e).is_empty()),
+        "{exprs:?}"
+    );
+    assert_eq!(
+        metric_names("sum by (kind) (rate(secondary53_transfers_total{zone=~\"$zone\"}[5m]))"),
+        vec!["secondary53_transfers_total"]
+    );
+}
+
+#[test]
+fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
+    let wanted: BTreeSet<String> = expressions(DASHBOARD)
+        .iter()
+        .flat_map(|e| metric_names(e))
+        .collect();
+
+    let port = free_port();
+    let metrics = free_port();
+    let zone_text = generate_zone("good.test", 1, 5);
+    let bind = Bind::start(BindOptions {
+        notify_to: vec![port],
+        ..BindOptions::new("good.test", zone_text)
+    });
+    // A primary whose transfers are garbage: a refresh failure and a
+    // transfer not committed.
+    let bad = FakePrimary::start("bad.test", 1, Script::Garbage, Script::Garbage);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\
+         rrl = {{ responses_per_second = 1000 }}\n\n\
+         [[zone]]\nname = \"good.test\"\nprimaries = [\"{}\"]\nalso_notify = [\"127.0.0.1:{port}\"]\n\n\
+         [[zone]]\nname = \"bad.test\"\nprimaries = [\"{}\"]\nretry = 2\n",
+        dir.path().join("var").display(),
+        bind.addr(),
+        bad.addr(),
+    );
+    let _sec = Secondary::start(dir.path(), &config);
+    wait_until("good.test served", Duration::from_secs(30), || {
+        common::query_serial(port, "good.test") == Some(1)
+    });
+    // A change at the primary: NOTIFY in, a transfer, NOTIFY out.
+    bind.update("update add new.good.test. 300 IN A 192.0.2.9");
+    let _ = dig(&["@127.0.0.1", "-p", &port.to_string(), "good.test", "SOA"]);
+    let mut missing = Vec::new();
+    let all_there = common::poll_until(Duration::from_secs(60), || {
+        let Some(have) = families(metrics) else {
+            return false;
+        };
+        missing = wanted.difference(&have).cloned().collect();
+        missing.is_empty()
+    });
+    assert!(
+        all_there,
+        "the dashboard queries metrics /metrics does not have: {missing:?}"
+    );
+}
