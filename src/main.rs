@@ -466,7 +466,6 @@ fn print_journal(store: &Store, zone: &str, since: Option<u32>) -> Result<(), St
 
 fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String> {
     use secondary53::mirror::{client::Route53, replay::ZoneMirror};
-    use std::sync::{Arc, Mutex};
     let zone_cfg = |zone: &str| -> Result<(String, secondary53::config::ZoneMirrorConfig), String> {
         let zc = config
             .zone(zone)
@@ -478,7 +477,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
         Ok((secondary53::zone::owner_key(&zc.name), mc))
     };
     let budget = || {
-        Arc::new(secondary53::mirror::budget::RequestBudget::new(
+        std::sync::Arc::new(secondary53::mirror::budget::RequestBudget::new(
             config.route53.max_requests_per_second,
         ))
     };
@@ -552,7 +551,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
             store
                 .for_each_record(&apex, |r| records.push(r))
                 .map_err(|e| e.to_string())?;
-            let store = Arc::new(Mutex::new(store));
+            let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
                 let r53 = Route53::new(&config.route53, Default::default(), budget()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;
@@ -636,7 +635,7 @@ fn mirror_command(config: &Config, command: MirrorCommand) -> Result<(), String>
                     );
                 }
             }
-            let store = Arc::new(Mutex::new(store));
+            let store = secondary53::store::StoreHandle::new(store);
             runtime()?.block_on(async {
                 let r53 = Route53::new(&config.route53, Default::default(), budget()).await;
                 let mut m = ZoneMirror::new(&apex, mc, config.route53.clone(), r53, store)?;

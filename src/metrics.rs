@@ -843,21 +843,26 @@ pub(crate) async fn journal_usage(zones: &std::sync::Arc<Zones>) -> BTreeMap<Str
         .into_iter()
         .map(|z| z.shared.apex.clone())
         .collect();
-    tokio::task::spawn_blocking(move || {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = BTreeMap::new();
-        for n in names {
-            match s.journal_usage(&n) {
-                Ok(u) => {
-                    out.insert(n, u);
+    store
+        .read(move |s| {
+            let mut out = BTreeMap::new();
+            for n in names {
+                match s.journal_usage(&n) {
+                    Ok(u) => {
+                        out.insert(n, u);
+                    }
+                    Err(e) => {
+                        warn!(zone = %n, error = %e, "metrics: cannot read the journal's size")
+                    }
                 }
-                Err(e) => warn!(zone = %n, error = %e, "metrics: cannot read the journal's size"),
             }
-        }
-        out
-    })
-    .await
-    .unwrap_or_default()
+            Ok(out)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "metrics: cannot read the journal's size");
+            BTreeMap::new()
+        })
 }
 
 fn admin_refused(zones: &Zones, peer: std::net::SocketAddr, limit: AdminLimit) {
@@ -935,23 +940,28 @@ pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String
     if names.is_empty() {
         return BTreeMap::new();
     }
-    tokio::task::spawn_blocking(move || {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = BTreeMap::new();
-        for n in names {
-            let latest = s.latest_seq(&n).unwrap_or(0);
-            match crate::mirror::replay::lag(&s, &n) {
-                Ok(Some(lag)) => {
-                    out.insert(n, lag);
+    store
+        .read(move |s| {
+            let mut out = BTreeMap::new();
+            for n in names {
+                let latest = s.latest_seq(&n).unwrap_or(0);
+                match crate::mirror::replay::lag(s, &n) {
+                    Ok(Some(lag)) => {
+                        out.insert(n, lag);
+                    }
+                    Ok(None) => {
+                        out.insert(n, latest);
+                    }
+                    Err(e) => {
+                        warn!(zone = %n, error = %e, "metrics: cannot read the mirror cursor")
+                    }
                 }
-                Ok(None) => {
-                    out.insert(n, latest);
-                }
-                Err(e) => warn!(zone = %n, error = %e, "metrics: cannot read the mirror cursor"),
             }
-        }
-        out
-    })
-    .await
-    .unwrap_or_default()
+            Ok(out)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "metrics: cannot read the mirror cursor");
+            BTreeMap::new()
+        })
 }

@@ -17,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
@@ -28,16 +28,15 @@ use crate::config::ZoneConfig;
 use crate::pacing::{Pacer, Urgency};
 use crate::serial::Serial;
 use crate::store::{
-    Applied, CommitInfo, CommitSummary, Store, StoreError, StoreHealth, TrimReport, VersionKind,
-    expire_of,
+    CommitInfo, CommitSummary, StoreError, StoreHealth, TrimReport, VersionKind, expire_of,
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, soa_fields};
 
-/// The store, shared by all zone tasks (used from blocking tasks).
-pub type SharedStore = Arc<Mutex<Store>>;
+/// The store, shared by all zone tasks.
+pub type SharedStore = crate::store::StoreHandle;
 
 /// The lifecycle state of a zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,8 +275,7 @@ impl ZoneTask {
         let generation = ctx.generation.clone();
         let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
-        let (state, soa, records) = {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let trim = store.write_blocking(|s| {
             s.ensure_zone(&apex)?;
             // Apply the journal's limits as configured now: a mirror removed
             // from the configuration no longer holds the journal, and
@@ -294,19 +292,24 @@ impl ZoneTask {
             } else {
                 s.trim_journal(&apex, &limits, unix_now())?
             };
-            if trim.versions > 0 {
-                info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
-                    "journal trimmed to its configured limits");
-            }
-            report_trim(&metrics, &apex, &trim);
+            Ok(trim)
+        })?;
+        if trim.versions > 0 {
+            info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
+                "journal trimmed to its configured limits");
+        }
+        report_trim(&metrics, &apex, &trim);
+        // The records are read on a read connection: other zones' commits
+        // go on meanwhile.
+        let (state, soa, records) = store.read_blocking(|s| {
             let state = s.zone_state(&apex)?;
             let soa = s.current_soa(&apex)?;
             let mut records = Vec::new();
             if soa.is_some() {
                 s.for_each_record(&apex, |r| records.push(r))?;
             }
-            (state, soa, records)
-        };
+            Ok((state, soa, records))
+        })?;
         let state = state.ok_or_else(|| StoreError::UnknownZone { zone: apex.clone() })?;
         let timers = timers_of(&config, soa.as_ref());
         let now = unix_now();
@@ -587,7 +590,8 @@ impl ZoneTask {
                         let expire = expire_secs;
                         let apex = self.apex.clone();
                         let r = self
-                            .with_store(move |s| s.record_refresh(&apex, now, expire))
+                            .store
+                            .write(move |s| s.record_refresh(&apex, now, expire))
                             .await;
                         match r {
                             Ok(()) => self.store_write_ok(),
@@ -659,7 +663,8 @@ impl ZoneTask {
         self.shared.update(|s| s.last_error = Some(msg.clone()));
         let apex = self.apex.clone();
         if let Err(e) = self
-            .with_store(move |s| s.record_failure(&apex, now, &msg))
+            .store
+            .write(move |s| s.record_failure(&apex, now, &msg))
             .await
         {
             self.store_write_failed("record the failure", &e);
@@ -701,22 +706,6 @@ impl ZoneTask {
             ),
             1,
         );
-    }
-
-    async fn with_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::TaskFailed(e.to_string())),
-        }
     }
 
     /// One check against one primary: the SOA probe, then the transfer
@@ -954,69 +943,19 @@ impl ZoneTask {
             expire_secs: info_expire,
             journal: self.config.journal_limits(),
         };
-        let apex = self.apex.clone();
         let commit_started = std::time::Instant::now();
-        // Commit; then derive the next snapshot from the current one and the
-        // delta (only touched names are rebuilt), or, for a first version,
-        // from the records the store hands back, so a large zone is never
-        // read back from SQLite nor held twice.
         let current = self.shared.snapshot();
         let first_version = self.soa.is_none();
-        let committed = self
-            .with_store(move |s| match transfer {
-                Transfer::Full { records, .. } if first_version => {
-                    // Both cores: the snapshot is indexed from the sorted
-                    // records while SQLite inserts them.
-                    let mut records = records;
-                    crate::zone::sort_zone(&mut records);
-                    let (committed, snapshot) = std::thread::scope(|sc| {
-                        let build = sc.spawn(|| ZoneSnapshot::from_sorted(&apex, &records));
-                        let committed = s.commit_axfr_sorted(&apex, &records, &info);
-                        (committed, build.join())
-                    });
-                    let (summary, delta) = committed?;
-                    let snapshot = match (delta, snapshot) {
-                        (Some((removed, added)), _) => current.apply(&removed, &added),
-                        (None, Ok(snapshot)) => snapshot,
-                        (None, Err(_)) => ZoneSnapshot::from_sorted(&apex, &records),
-                    };
-                    Ok((summary, snapshot, None))
-                }
-                Transfer::Full { records, .. } => {
-                    let (summary, applied) = s.commit_axfr_applied(&apex, records, &info)?;
-                    let snapshot = match applied {
-                        Applied::Whole(records) => ZoneSnapshot::new(&apex, records),
-                        Applied::Delta { removed, added } => current.apply(&removed, &added),
-                    };
-                    Ok((summary, snapshot, None))
-                }
-                Transfer::Incremental { deltas } => {
-                    // The journal keeps every version; the snapshot takes
-                    // their net change at once.
-                    let (summary, status) = if verify_zonemd {
-                        let (summary, status) = s.commit_ixfr_verified(&apex, &deltas, &info)?;
-                        (summary, Some(status))
-                    } else {
-                        (s.commit_ixfr(&apex, &deltas, &info)?, None)
-                    };
-                    let snapshot = match crate::zone::merge_deltas(&deltas, |r| {
-                        current.class_and_ttl(r)
-                    }) {
-                        Some(d) => {
-                            let removed: Vec<Rr> =
-                                std::iter::once(d.from_soa).chain(d.removed).collect();
-                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
-                            current.apply(&removed, &added)
-                        }
-                        None => (*current).clone(),
-                    };
-                    Ok((summary, snapshot, status))
-                }
-                Transfer::UpToDate { .. } => {
-                    Err(StoreError::TaskFailed("nothing to commit".into()))
-                }
-            })
-            .await;
+        let committed = commit_version(
+            &self.store,
+            &self.apex,
+            current,
+            first_version,
+            verify_zonemd,
+            transfer,
+            info,
+        )
+        .await;
         let (summary, snapshot): (CommitSummary, ZoneSnapshot) = match committed {
             Ok((summary, snapshot, status)) => {
                 zonemd = zonemd.or(status);
@@ -1194,44 +1133,18 @@ impl ZoneTask {
         let Some(path) = self.config.file.clone() else {
             return;
         };
-        let apex = self.apex.clone();
         let origin = self.name.clone();
-        let journal = self.config.journal_limits();
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
-        let result = self
-            .with_store(move |s| {
-                let mut records = match crate::zone::file::load(&path, &origin) {
-                    Ok(r) => r,
-                    Err(e) => return Ok(FileLoad::Error(e.to_string())),
-                };
-                let Some(new_serial) = records.iter().find_map(Rr::soa_serial) else {
-                    return Ok(FileLoad::Error("no SOA".into()));
-                };
-                if let Some(ours) = ours {
-                    let (removed, added) = s.diff_full(&apex, &mut records)?;
-                    if removed.is_empty() && added.is_empty() {
-                        return Ok(FileLoad::Unchanged(ours));
-                    }
-                    if !Serial(new_serial).is_newer_than(Serial(ours)) {
-                        return Ok(FileLoad::Error(format!(
-                            "{}: zone file changed but its serial {new_serial} is not newer than the loaded {ours}; not loaded (increase the serial)",
-                            path.display()
-                        )));
-                    }
-                }
-                let info = CommitInfo {
-                    kind: VersionKind::Axfr,
-                    peer: Some(format!("file:{}", path.display())),
-                    now: unix_now(),
-                    expire_secs: u32::MAX / 2,
-                    journal,
-                };
-                let summary = s.commit_axfr(&apex, records, &info)?;
-                let mut all = Vec::with_capacity(summary.total);
-                s.for_each_record(&apex, |r| all.push(r))?;
-                Ok(FileLoad::Loaded(summary, Box::new(ZoneSnapshot::new(&apex, all))))
-            })
-            .await;
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: Some(format!("file:{}", path.display())),
+            now: unix_now(),
+            expire_secs: u32::MAX / 2,
+            journal: self.config.journal_limits(),
+        };
+        let current = self.shared.snapshot();
+        let result =
+            load_file_version(&self.store, &self.apex, path, origin, ours, current, info).await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 report_trim(&self.metrics, &self.apex, &summary.trim);
@@ -1285,6 +1198,217 @@ impl ZoneTask {
             }
         }
     }
+}
+
+/// Commits a transfer as a new version and builds the snapshot to serve.
+///
+/// Only the store's own work holds the writer: the full zone is sorted and
+/// diffed against the stored version on a read connection first (so the
+/// write of a re-transfer costs what changed), and the next snapshot is
+/// derived from the current one and the change (only touched names are
+/// rebuilt) after the write, outside it. A first version's snapshot is
+/// indexed from the sorted records on another thread while SQLite inserts
+/// them, so a large zone is never read back from SQLite nor held twice.
+async fn commit_version(
+    store: &SharedStore,
+    apex: &str,
+    current: Arc<ZoneSnapshot>,
+    first_version: bool,
+    verify_zonemd: bool,
+    transfer: Transfer,
+    info: CommitInfo,
+) -> Result<(CommitSummary, ZoneSnapshot, Option<ZonemdStatus>), StoreError> {
+    let zone = apex.to_string();
+    match transfer {
+        Transfer::Full { records, .. } if first_version => {
+            let store = store.clone();
+            blocking(move || {
+                let mut records = records;
+                crate::zone::sort_zone(&mut records);
+                let (committed, snapshot) = std::thread::scope(|sc| {
+                    let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
+                    let committed =
+                        store.write_blocking(|s| s.commit_axfr_sorted(&zone, &records, &info));
+                    (committed, build.join())
+                });
+                let (summary, delta) = committed?;
+                let snapshot = match (delta, snapshot) {
+                    (Some((removed, added)), _) => current.apply(&removed, &added),
+                    (None, Ok(snapshot)) => snapshot,
+                    (None, Err(_)) => ZoneSnapshot::from_sorted(&zone, &records),
+                };
+                Ok((summary, snapshot, None))
+            })
+            .await
+        }
+        Transfer::Full { records, .. } => {
+            let diff = diff_full(store, &zone, records).await?;
+            let (summary, snapshot) = commit_full_diffed(store, &zone, current, diff, info).await?;
+            Ok((summary, snapshot, None))
+        }
+        Transfer::Incremental { deltas } => {
+            let deltas = Arc::new(deltas);
+            let (summary, status) = {
+                let deltas = deltas.clone();
+                store
+                    .write(move |s| {
+                        if verify_zonemd {
+                            let (summary, status) =
+                                s.commit_ixfr_verified(&zone, &deltas, &info)?;
+                            Ok((summary, Some(status)))
+                        } else {
+                            Ok((s.commit_ixfr(&zone, &deltas, &info)?, None))
+                        }
+                    })
+                    .await?
+            };
+            // The journal keeps every version; the snapshot takes their net
+            // change at once.
+            let snapshot = blocking(move || {
+                Ok(
+                    match crate::zone::merge_deltas(&deltas, |r| current.class_and_ttl(r)) {
+                        Some(d) => {
+                            let removed: Vec<Rr> =
+                                std::iter::once(d.from_soa).chain(d.removed).collect();
+                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
+                            current.apply(&removed, &added)
+                        }
+                        None => (*current).clone(),
+                    },
+                )
+            })
+            .await?;
+            Ok((summary, snapshot, status))
+        }
+        Transfer::UpToDate { .. } => Err(StoreError::TaskFailed("nothing to commit".into())),
+    }
+}
+
+/// Parses a primary zone's file (outside the store) and commits it as a
+/// new version when it changed and its serial is newer than `ours`.
+async fn load_file_version(
+    store: &SharedStore,
+    apex: &str,
+    path: std::path::PathBuf,
+    origin: Name,
+    ours: Option<u32>,
+    current: Arc<ZoneSnapshot>,
+    info: CommitInfo,
+) -> Result<FileLoad, StoreError> {
+    let parsed = {
+        let path = path.clone();
+        blocking(move || Ok(crate::zone::file::load(&path, &origin))).await?
+    };
+    let records = match parsed {
+        Ok(r) => r,
+        Err(e) => return Ok(FileLoad::Error(e.to_string())),
+    };
+    let Some(new_serial) = records.iter().find_map(Rr::soa_serial) else {
+        return Ok(FileLoad::Error("no SOA".into()));
+    };
+    let Some(ours) = ours else {
+        let transfer = Transfer::Full {
+            records,
+            ixfr_style: false,
+        };
+        let (summary, snapshot, _) =
+            commit_version(store, apex, current, true, false, transfer, info).await?;
+        return Ok(FileLoad::Loaded(summary, Box::new(snapshot)));
+    };
+    let diffed = diff_full(store, apex, records).await?;
+    if diffed.diff.removed.is_empty() && diffed.diff.added.is_empty() {
+        return Ok(FileLoad::Unchanged(ours));
+    }
+    if !Serial(new_serial).is_newer_than(Serial(ours)) {
+        return Ok(FileLoad::Error(format!(
+            "{}: zone file changed but its serial {new_serial} is not newer than the loaded {ours}; not loaded (increase the serial)",
+            path.display()
+        )));
+    }
+    let (summary, snapshot) = commit_full_diffed(store, apex, current, diffed, info).await?;
+    Ok(FileLoad::Loaded(summary, Box::new(snapshot)))
+}
+
+/// A full zone diffed against the stored version, with what the commit
+/// needs of it.
+struct DiffedZone {
+    diff: crate::store::FullDiff,
+    /// Records in the full zone.
+    total: usize,
+    /// The full zone's serial.
+    serial: u32,
+}
+
+/// Sorts a full zone and diffs it against the stored version on a read
+/// connection: the full-zone read never holds the writer.
+async fn diff_full(
+    store: &SharedStore,
+    zone: &str,
+    records: Vec<Rr>,
+) -> Result<DiffedZone, StoreError> {
+    let serial = records
+        .iter()
+        .find(|r| r.rtype == 6 && r.name == zone)
+        .and_then(Rr::soa_serial)
+        .ok_or_else(|| StoreError::NoSoa {
+            zone: zone.to_string(),
+        })?;
+    let total = records.len();
+    let zone = zone.to_string();
+    let diff = store
+        .read(move |s| {
+            let mut records = records;
+            s.diff_full(&zone, &mut records)
+        })
+        .await?;
+    Ok(DiffedZone {
+        diff,
+        total,
+        serial,
+    })
+}
+
+/// Commits a diffed full zone over the stored version it was diffed
+/// against (the write costs what changed) and derives the next snapshot
+/// from `current` and the change, outside the writer.
+async fn commit_full_diffed(
+    store: &SharedStore,
+    zone: &str,
+    current: Arc<ZoneSnapshot>,
+    diffed: DiffedZone,
+    info: CommitInfo,
+) -> Result<(CommitSummary, ZoneSnapshot), StoreError> {
+    let Some(base) = diffed.diff.base else {
+        return Err(StoreError::Inconsistent {
+            zone: zone.to_string(),
+            reason: "no stored version to diff the full zone against".into(),
+        });
+    };
+    let zone = zone.to_string();
+    let (summary, (removed, added)) = store
+        .write(move |s| {
+            s.commit_diffed(
+                &zone,
+                base,
+                diffed.serial,
+                diffed.diff.removed,
+                diffed.diff.added,
+                diffed.total,
+                &info,
+            )
+        })
+        .await?;
+    let snapshot = blocking(move || Ok(current.apply(&removed, &added))).await?;
+    Ok((summary, snapshot))
+}
+
+/// Runs CPU-heavy work (sorting, snapshot building) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))?
 }
 
 /// Logs and counts what a journal trim did beyond the ordinary: versions

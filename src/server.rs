@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -280,8 +280,7 @@ fn key_signers(
 /// Drops the journal consumers of `apex` (its mirror no longer exists) and
 /// trims the journal they held to `limits`; logs what it did.
 fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalLimits) {
-    let mut s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    let consumers = match s.consumers() {
+    let consumers = match ctx.store.read_blocking(|s| s.consumers()) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(zone = %apex, error = %e, "cannot list journal consumers");
@@ -289,7 +288,10 @@ fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalL
         }
     };
     for (_, name) in consumers.into_iter().filter(|(z, _)| z == apex) {
-        match s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()) {
+        let dropped = ctx
+            .store
+            .write_blocking(|s| s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()));
+        match dropped {
             Ok((_, trim)) => {
                 info!(zone = %apex, consumer = %name, versions_trimmed = trim.versions,
                     "journal consumer dropped: its zone is no longer configured");
@@ -316,11 +318,7 @@ fn drop_unconfigured_consumers(
         .chain(members)
         .map(|z| crate::zone::owner_key(&z.name))
         .collect();
-    let consumers = ctx
-        .store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .consumers()?;
+    let consumers = ctx.store.read_blocking(|s| s.consumers())?;
     let mut zones: Vec<String> = consumers
         .into_iter()
         .map(|(z, _)| z)
@@ -380,21 +378,22 @@ fn catalog_plan(
     ctx: &TaskContext,
 ) -> Result<crate::catalog::consumer::Plan, StoreError> {
     consumer.retain(config);
-    let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    for c in &config.catalogs {
-        let apex = crate::zone::owner_key(&c.name);
-        match consumer.read(&store, &apex) {
-            Ok(_) => {}
-            Err(crate::catalog::consumer::ReadError::Refused(e)) => {
-                tracing::warn!(catalog = %apex, error = %e,
-                    "catalog version refused; the membership in force stays");
-                ctx.metrics.catalog_refused(&apex);
+    ctx.store.read_blocking(|store| {
+        for c in &config.catalogs {
+            let apex = crate::zone::owner_key(&c.name);
+            match consumer.read(store, &apex) {
+                Ok(_) => {}
+                Err(crate::catalog::consumer::ReadError::Refused(e)) => {
+                    tracing::warn!(catalog = %apex, error = %e,
+                        "catalog version refused; the membership in force stays");
+                    ctx.metrics.catalog_refused(&apex);
+                }
+                Err(crate::catalog::consumer::ReadError::Store(e)) => return Err(e),
             }
-            Err(crate::catalog::consumer::ReadError::Store(e)) => return Err(e),
         }
-    }
-    let stored = store.catalog_members()?;
-    Ok(consumer.plan(config, &stored))
+        let stored = store.catalog_members()?;
+        Ok(consumer.plan(config, &stored))
+    })
 }
 
 /// The control socket's and metrics' view of a plan.
@@ -438,7 +437,7 @@ impl Server {
         let lock = DataDirLock::acquire(&config.server.data_dir)?;
         let store = Store::open(&config.server.data_dir)?;
         tracing::debug!(path = %store.path().display(), "store opened; loading zones");
-        let store = Arc::new(Mutex::new(store));
+        let store = crate::store::StoreHandle::new(store);
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());
@@ -472,10 +471,9 @@ impl Server {
         // restart serves them at once, without a transfer.
         let mut consumer = crate::catalog::consumer::Consumer::default();
         let plan = catalog_plan(&mut consumer, &config, &ctx)?;
-        ctx.store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())?;
+        ctx.store.write_blocking(|s| {
+            s.save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())
+        })?;
         for zc in &plan.zones {
             let (entry, p) = build_zone(zc, &config, &ctx)?;
             zones.insert(entry);
@@ -822,9 +820,9 @@ impl Server {
         }
         self.ctx
             .store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .save_catalog_members(&plan.resolution.members, &plan.serials, &dropped)
+            .write_blocking(|s| {
+                s.save_catalog_members(&plan.resolution.members, &plan.serials, &dropped)
+            })
             .map_err(|e| e.to_string())?;
         for (member, catalog) in &plan.resolution.removed {
             info!(zone = %member, %catalog, "catalog member removed with its data (Route 53 hosted zone left as is)");

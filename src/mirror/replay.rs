@@ -57,8 +57,8 @@ use super::plan::{
 };
 use super::rrset::{ForeignSets, RrsetKey, RrsetMap};
 use crate::config::{Route53Config, ZoneMirrorConfig};
-use crate::schedule::{SharedStore, ZoneUpdated, unix_now};
-use crate::store::{Store, StoreError};
+use crate::schedule::{ZoneUpdated, unix_now};
+use crate::store::{Store, StoreError, StoreHandle};
 use crate::zone::Rr;
 
 /// The journal consumer name of the mirror.
@@ -158,7 +158,7 @@ pub struct ZoneMirror {
     cursor_bound: bool,
     planner: Planner,
     r53: Route53,
-    store: SharedStore,
+    store: StoreHandle,
     warned_types: HashSet<u16>,
     /// RRsets not mirrored, and why (see the module documentation).
     unsent: BTreeMap<RrsetKey, String>,
@@ -180,7 +180,7 @@ impl ZoneMirror {
         cfg: ZoneMirrorConfig,
         r53cfg: Route53Config,
         r53: Route53,
-        store: SharedStore,
+        store: StoreHandle,
     ) -> Result<ZoneMirror, String> {
         let opts = MirrorOptions {
             apex_ns: cfg.apex_ns,
@@ -209,14 +209,16 @@ impl ZoneMirror {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, MirrorError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await
-        .map_err(|e| MirrorError::Task(e.to_string()))?
-        .map_err(MirrorError::from)
+        self.store.write(f).await.map_err(MirrorError::from)
+    }
+
+    /// Reads on a read connection of the store: a commit under way does
+    /// not hold them up.
+    async fn read_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, MirrorError> {
+        self.store.read(f).await.map_err(MirrorError::from)
     }
 
     /// The hosted zone's id, checked once: its name must be the zone's
@@ -515,7 +517,7 @@ impl ZoneMirror {
         let apex = self.apex.clone();
         let planner = self.planner.clone();
         let read = self
-            .with_store(move |s| {
+            .read_store(move |s| {
                 s.read(|s| super::journal::read_since_cursor(s, &apex, CONSUMER, &planner))
             })
             .await?;
@@ -601,7 +603,7 @@ impl ZoneMirror {
         self.settle_in_flight().await?;
         let apex = self.apex.clone();
         let (latest, serial, records) = self
-            .with_store(move |s| {
+            .read_store(move |s| {
                 let latest = s.latest_seq(&apex)?;
                 let Some(soa) = s.current_soa(&apex)? else {
                     return Ok((latest, None, Vec::new()));
@@ -746,7 +748,7 @@ impl ZoneMirror {
         let done = if bisect {
             0
         } else {
-            self.with_store(move |s| s.mirror_progress(&apex, target_seq))
+            self.read_store(move |s| s.mirror_progress(&apex, target_seq))
                 .await?
         };
         let mut queue: std::collections::VecDeque<(usize, Vec<Change>)> =

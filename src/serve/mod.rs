@@ -80,7 +80,7 @@ pub struct Zones {
     /// queries).
     keys: RwLock<HashMap<hickory_proto::rr::Name, TsigKey>>,
     /// The store, for IXFR out from the journal.
-    pub store: Option<crate::schedule::SharedStore>,
+    pub store: Option<crate::store::StoreHandle>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Bumped whenever a zone publishes a snapshot, changes state, or is

@@ -6,14 +6,18 @@
 //! (DESIGN invariant 1): a reader never sees half a transfer, and a crash
 //! leaves the previous version intact.
 //!
-//! The store is synchronous; the server calls it from blocking tasks.
+//! The store is synchronous; the server shares it through a
+//! [`StoreHandle`], whose async calls run writes on one writer connection
+//! and reads on read connections of their own.
 
 mod catalog;
+mod handle;
 mod health;
 mod journal;
 mod lock;
 mod schema;
 
+pub use handle::StoreHandle;
 pub use health::StoreHealth;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
 pub use lock::{DataDirLock, LOCK_FILE};
@@ -192,6 +196,18 @@ pub enum Applied {
     },
 }
 
+/// A full zone diffed against the stored version ([`Store::diff_full`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullDiff {
+    /// The serial of the stored version it was diffed against (None: no
+    /// version stored).
+    pub base: Option<u32>,
+    /// Records of the stored version not in the full zone.
+    pub removed: Vec<Rr>,
+    /// Records of the full zone not in the stored version.
+    pub added: Vec<Rr>,
+}
+
 /// The stored state of one zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneState {
@@ -246,6 +262,11 @@ pub struct VersionInfo {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Records per zone id as this connection last committed them, so an
+    /// incremental commit reports the zone's size without counting it
+    /// (O(change), not O(zone)). Filled on a zone's first commit in the
+    /// process; only commits through this connection change a zone.
+    record_counts: std::collections::HashMap<i64, usize>,
 }
 
 impl Store {
@@ -296,7 +317,11 @@ impl Store {
             });
         }
         schema::migrate(&mut conn).map_err(sq)?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            record_counts: Default::default(),
+        })
     }
 
     /// Opens an existing store for reading only (the offline CLI commands):
@@ -331,7 +356,11 @@ impl Store {
             // Created but not yet initialised by its opener.
             return Ok(None);
         }
-        Ok(Some(Store { conn, path }))
+        Ok(Some(Store {
+            conn,
+            path,
+            record_counts: Default::default(),
+        }))
     }
 
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -590,7 +619,7 @@ impl Store {
                 )
             }
             Some(from) => {
-                let (mut removed, mut added) = {
+                let (removed, added) = {
                     let mut stmt = tx
                         .prepare(
                             "SELECT name, rtype, class, ttl, rdata FROM record
@@ -600,39 +629,16 @@ impl Store {
                     let rows = stmt.query_map([zone_id], row_to_rr).map_err(sq)?;
                     diff_sorted(rows, records).map_err(sq)?
                 };
-                // IXFR order: the SOA heads each half of the delta.
-                soa_first(&mut removed);
-                soa_first(&mut added);
-                apply_rows(&tx, zone_id, &removed, &added).map_err(sq)?;
-                let seq = insert_version(
-                    &tx,
-                    zone_id,
-                    Some(from),
-                    serial_to,
-                    info,
-                    removed.len(),
-                    added.len(),
-                    delta_bytes(&removed, &added),
-                )
-                .map_err(sq)?;
-                insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
-                (
-                    CommitSummary {
-                        serial_from: Some(from),
-                        serial_to,
-                        versions: 1,
-                        removed: removed.len(),
-                        added: added.len(),
-                        total,
-                        trim: TrimReport::default(),
-                    },
-                    Some((removed, added)),
-                )
+                let (summary, removed, added) =
+                    journal_full_delta(&tx, zone_id, from, serial_to, removed, added, total, info)
+                        .map_err(sq)?;
+                (summary, Some((removed, added)))
             }
         };
         let mut summary = summary;
         summary.0.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
+        self.record_counts.insert(zone_id, total);
         // A large transfer fills the page cache; give that memory back
         // rather than holding it for the life of the process.
         let _ = self.conn.execute_batch("PRAGMA shrink_memory");
@@ -640,25 +646,93 @@ impl Store {
     }
 
     /// The difference between the current version and a full zone, without
-    /// committing anything: (removed, added). `records` is sorted in place.
-    pub fn diff_full(
-        &self,
-        zone: &str,
-        records: &mut Vec<Rr>,
-    ) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+    /// committing anything. `records` is sorted in place. Run it on a read
+    /// connection and commit the result with [`Store::commit_diffed`]: the
+    /// full-zone read then never holds the writer.
+    pub fn diff_full(&self, zone: &str, records: &mut Vec<Rr>) -> Result<FullDiff, StoreError> {
         sort_zone(records);
-        let Some(id) = self.zone_id(zone)? else {
-            return Ok((Vec::new(), records.clone()));
+        self.read(|s| {
+            let Some(id) = s.zone_id(zone)? else {
+                return Ok(FullDiff {
+                    base: None,
+                    removed: Vec::new(),
+                    added: records.clone(),
+                });
+            };
+            let base: Option<u32> = s
+                .conn
+                .query_row("SELECT serial FROM zone WHERE id = ?1", [id], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .map_err(s.sq())?
+                .map(|v| v as u32);
+            let mut stmt = s
+                .conn
+                .prepare(
+                    "SELECT name, rtype, class, ttl, rdata FROM record
+                     WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
+                )
+                .map_err(s.sq())?;
+            let rows = stmt.query_map([id], row_to_rr).map_err(s.sq())?;
+            let (removed, added) = diff_sorted(rows, records).map_err(s.sq())?;
+            Ok(FullDiff {
+                base,
+                removed,
+                added,
+            })
+        })
+    }
+
+    /// Commits a full transfer already diffed against stored version
+    /// `base` ([`Store::diff_full`], on a read connection, before taking the
+    /// writer): the write applies and journals the change only, so it costs
+    /// what the change costs, not what the zone costs. `serial_to` and
+    /// `total` are the new version's serial and record count. When the stored version is no longer `base`,
+    /// nothing is committed and [`StoreError::Inconsistent`] says so.
+    /// Returns the journaled change: (removed, added), each led by its SOA.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    pub fn commit_diffed(
+        &mut self,
+        zone: &str,
+        base: u32,
+        serial_to: u32,
+        removed: Vec<Rr>,
+        added: Vec<Rr>,
+        total: usize,
+        info: &CommitInfo,
+    ) -> Result<(CommitSummary, (Vec<Rr>, Vec<Rr>)), StoreError> {
+        let zone_id = self.require_zone(zone)?;
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
         };
-        let mut stmt = self
+        let tx = self
             .conn
-            .prepare(
-                "SELECT name, rtype, class, ttl, rdata FROM record
-                 WHERE zone_id = ?1 ORDER BY name, rtype, rdata",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt.query_map([id], row_to_rr).map_err(self.sq())?;
-        diff_sorted(rows, records).map_err(self.sq())
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let stored: Option<u32> = tx
+            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(sq)?
+            .map(|s| s as u32);
+        if stored != Some(base) {
+            return Err(StoreError::Inconsistent {
+                zone: zone.to_string(),
+                reason: format!(
+                    "the full zone was diffed against serial {base} but the store holds {}",
+                    stored.map_or_else(|| "no version".to_string(), |s| s.to_string())
+                ),
+            });
+        }
+        let (mut summary, removed, added) =
+            journal_full_delta(&tx, zone_id, base, serial_to, removed, added, total, info)
+                .map_err(sq)?;
+        summary.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        self.record_counts.insert(zone_id, total);
+        Ok((summary, (removed, added)))
     }
 
     /// Commits the deltas of an incremental transfer, all in one transaction.
@@ -787,14 +861,22 @@ impl Store {
         }
         let checked = check(&tx, zone_id)?;
         let trim = finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
-        let total: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM record WHERE zone_id = ?1",
-                [zone_id],
-                |r| r.get(0),
-            )
-            .map_err(sq)?;
+        // The zone's size from the count kept by this connection: records
+        // added and removed by the journaled change (a TTL change is one of
+        // each, as is the SOA), not a count over the zone.
+        // The first commit of a zone in the process counts it once.
+        let total = match self.record_counts.get(&zone_id) {
+            Some(n) => (*n as i64 + added_total as i64 - removed_total as i64).max(0),
+            None => tx
+                .query_row(
+                    "SELECT count(*) FROM record WHERE zone_id = ?1",
+                    [zone_id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(sq)?,
+        };
         tx.commit().map_err(sq)?;
+        self.record_counts.insert(zone_id, total as usize);
         let summary = CommitSummary {
             serial_from: Some(first_serial),
             serial_to: serial,
@@ -1706,6 +1788,47 @@ fn apply_rows(
 ) -> rusqlite::Result<()> {
     delete_rows(tx, zone_id, removed)?;
     upsert_rows(tx, zone_id, added)
+}
+
+/// Applies and journals the change from a full transfer (in the commit's
+/// transaction): (summary without trim, removed, added), each half led by
+/// its SOA.
+#[allow(clippy::too_many_arguments)]
+fn journal_full_delta(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    from: u32,
+    serial_to: u32,
+    mut removed: Vec<Rr>,
+    mut added: Vec<Rr>,
+    total: usize,
+    info: &CommitInfo,
+) -> rusqlite::Result<(CommitSummary, Vec<Rr>, Vec<Rr>)> {
+    // IXFR order: the SOA heads each half of the delta.
+    soa_first(&mut removed);
+    soa_first(&mut added);
+    apply_rows(tx, zone_id, &removed, &added)?;
+    let seq = insert_version(
+        tx,
+        zone_id,
+        Some(from),
+        serial_to,
+        info,
+        removed.len(),
+        added.len(),
+        delta_bytes(&removed, &added),
+    )?;
+    insert_journal(tx, zone_id, seq, &removed, &added)?;
+    let summary = CommitSummary {
+        serial_from: Some(from),
+        serial_to,
+        versions: 1,
+        removed: removed.len(),
+        added: added.len(),
+        total,
+        trim: TrimReport::default(),
+    };
+    Ok((summary, removed, added))
 }
 
 #[allow(clippy::too_many_arguments)]

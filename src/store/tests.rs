@@ -886,3 +886,200 @@ fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
     .unwrap();
     assert_eq!(dump(&s).len(), 2);
 }
+
+fn delta(from: u32, to: u32, removed: Vec<Rr>, added: Vec<Rr>) -> ZoneDelta {
+    ZoneDelta {
+        from_soa: soa(from),
+        to_soa: soa(to),
+        removed,
+        added,
+    }
+}
+
+/// A full zone diffed on a read connection and committed with
+/// `commit_diffed` stores, journals and reports what a full commit does.
+#[test]
+fn full_zone_diffed_apart_commits_only_the_change() {
+    let (d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let reader = Store::open_read_only(d.path()).unwrap().unwrap();
+    let mut full = vec![a("c.example.", 3), soa(2), a("a.example.", 1)];
+    let diff = reader.diff_full(Z, &mut full).unwrap();
+    assert_eq!(diff.base, Some(1));
+    let (summary, change) = s
+        .commit_diffed(
+            Z,
+            1,
+            2,
+            diff.removed,
+            diff.added,
+            full.len(),
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap();
+    let expect = (
+        vec![soa(1), a("b.example.", 2)],
+        vec![soa(2), a("c.example.", 3)],
+    );
+    assert_eq!(change, expect);
+    assert_eq!((summary.serial_from, summary.serial_to), (Some(1), 2));
+    assert_eq!((summary.removed, summary.added, summary.total), (2, 2, 3));
+    assert_eq!(
+        dump(&s),
+        vec![soa(2), a("a.example.", 1), a("c.example.", 3)]
+    );
+    let v = s.versions(Z, Some(1)).unwrap();
+    assert_eq!(s.delta(Z, v[0].seq).unwrap(), expect);
+}
+
+/// A diff taken against a version that is no longer stored commits nothing.
+#[test]
+fn full_zone_diffed_against_a_stale_version_is_refused() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let err = s
+        .commit_diffed(
+            Z,
+            7,
+            8,
+            vec![soa(7)],
+            vec![soa(8)],
+            1,
+            &info(VersionKind::Axfr, 10),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Inconsistent { .. }), "{err}");
+    assert_eq!(dump(&s), vec![soa(1), a("a.example.", 1)]);
+    assert_eq!(s.versions(Z, None).unwrap().len(), 1);
+}
+
+/// An incremental commit reports the zone's size from the change (no count
+/// over the zone), right after a full commit, after a reopen (first
+/// commit of the process) and across TTL changes and re-added records.
+#[test]
+fn ixfr_commit_reports_the_zone_size_from_the_change() {
+    let (d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let ixfr = info(VersionKind::Ixfr, 10);
+    let sum = s
+        .commit_ixfr(Z, &[delta(1, 2, vec![], vec![a("c.example.", 3)])], &ixfr)
+        .unwrap();
+    assert_eq!(sum.total, 4);
+    drop(s);
+    let mut s = Store::open(d.path()).unwrap();
+    let sum = s
+        .commit_ixfr(
+            Z,
+            &[delta(
+                2,
+                3,
+                vec![a("a.example.", 1)],
+                vec![a("d.example.", 4)],
+            )],
+            &ixfr,
+        )
+        .unwrap();
+    assert_eq!(sum.total, 4);
+    // A TTL change and a re-added record leave the size alone; a removal
+    // takes one away.
+    let sum = s
+        .commit_ixfr(
+            Z,
+            &[
+                delta(
+                    3,
+                    4,
+                    vec![],
+                    vec![with_ttl(a("b.example.", 2), 60), a("c.example.", 3)],
+                ),
+                delta(4, 5, vec![a("d.example.", 4)], vec![]),
+            ],
+            &ixfr,
+        )
+        .unwrap();
+    assert_eq!(sum.total, 3);
+    assert_eq!(sum.total, dump(&s).len());
+}
+
+/// Reads through the handle run on read connections: one answers, from
+/// the committed version, while a write holds the writer mid-transaction;
+/// a second write waits for the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_reads_do_not_wait_for_a_write_under_way() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    let handle = StoreHandle::new(s);
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            handle
+                .write(move |s| {
+                    let tx = s
+                        .conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(|source| StoreError::TaskFailed(source.to_string()))?;
+                    tx.execute("UPDATE zone SET serial = 99", [])
+                        .map_err(|source| StoreError::TaskFailed(source.to_string()))?;
+                    started_tx.send(()).ok();
+                    release_rx
+                        .recv_timeout(Duration::from_secs(30))
+                        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                    tx.commit()
+                        .map_err(|source| StoreError::TaskFailed(source.to_string()))
+                })
+                .await
+        })
+    };
+    tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the write started");
+    // The read answers while the write is open, and sees the last commit.
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        handle.read(|s| Ok(s.zone_state(Z)?.and_then(|z| z.serial))),
+    )
+    .await
+    .expect("a read does not wait for the writer")
+    .unwrap();
+    assert_eq!(read, Some(1));
+    // A second write waits for the writer.
+    let second = handle.write(|s| Ok(s.zone_state(Z)?.and_then(|z| z.serial)));
+    tokio::pin!(second);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut second)
+            .await
+            .is_err(),
+        "a second write must wait for the first"
+    );
+    release_tx.send(()).unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(second.await.unwrap(), Some(99));
+    let read = handle
+        .read(|s| Ok(s.zone_state(Z)?.and_then(|z| z.serial)))
+        .await
+        .unwrap();
+    assert_eq!(read, Some(99), "a read after the commit sees it");
+}

@@ -222,7 +222,7 @@ pub async fn serve_transfer<S: AsyncWrite + Unpin + ?Sized>(
     from: SocketAddr,
     find_zone: impl Fn(&str) -> Option<XfrOutZone>,
     find_key: impl Fn(&Name) -> Option<TsigKey>,
-    store: Option<std::sync::Arc<std::sync::Mutex<Store>>>,
+    store: Option<crate::store::StoreHandle>,
     limits: &XfrOutLimits<'_>,
 ) -> std::io::Result<()> {
     let mut timed = TimedStream {
@@ -340,12 +340,13 @@ pub async fn serve_transfer<S: AsyncWrite + Unpin + ?Sized>(
                 let journal = match store {
                     Some(store) => {
                         let apex = zone.apex.to_string();
-                        tokio::task::spawn_blocking(move || {
-                            journal_chain(&store, &apex, cs, serial)
-                        })
-                        .await
-                        .ok()
-                        .flatten()
+                        // On a read connection: a commit under way (of
+                        // this zone or another) does not hold it up.
+                        store
+                            .read(move |s| Ok(journal_chain(s, &apex, cs, serial)))
+                            .await
+                            .ok()
+                            .flatten()
                     }
                     None => None,
                 };
@@ -453,13 +454,7 @@ async fn write_full<S: AsyncWrite + Unpin + ?Sized>(
 
 /// The journal deltas leading from `from` to `to`, if the journal holds an
 /// unbroken chain: (removed, added) each with its SOA first.
-fn journal_chain(
-    store: &std::sync::Mutex<Store>,
-    apex: &str,
-    from: u32,
-    to: u32,
-) -> Option<Vec<(Vec<Rr>, Vec<Rr>)>> {
-    let store = store.lock().unwrap_or_else(|p| p.into_inner());
+fn journal_chain(store: &Store, apex: &str, from: u32, to: u32) -> Option<Vec<(Vec<Rr>, Vec<Rr>)>> {
     let versions = store.versions(apex, Some(from)).ok()?;
     let mut expect = from;
     let mut out = Vec::with_capacity(versions.len());

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# A 1-record IXFR into a big zone, BIND primary's NOTIFY -> new name answered:
+# secondary53 against BIND 9 and Knot secondaries of the same BIND primary,
+# in the same run, median of RUNS changes.
+#
+#     bench/ixfr_small.sh                    # 1,000,000-record zone, 100,000-record NSEC zone
+#     RUNS=9 RECORDS=200000 SIGNED_RECORDS=0 bench/ixfr_small.sh
+#
+# Environment (all optional):
+#   RUNS=5                changes measured per case
+#   RECORDS=1000000       records in the plain zone
+#   SIGNED_RECORDS=100000 records in the NSEC-signed zone (0: skip that case)
+#   WAIT_TIMEOUT=600      bound, in seconds, on every wait
+#   BENCH_TMPDIR=...      parent of the scratch directory
+#   KEEP_TMP=1            keep the scratch directory (configs, logs)
+#   SKIP_BUILD=1          do not run `cargo build --release` first
+#   SECONDARY53_BIN=...   the secondary53 binary to run (default target/release/secondary53)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+for cmd in named nsupdate dig knotd python3; do
+    command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 ||
+        { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
+done
+if [ "${SKIP_BUILD:-0}" != 1 ]; then (cd "$ROOT" && cargo build --release --bin secondary53 >&2); fi
+exec python3 "$ROOT/bench/ixfr_small.py"

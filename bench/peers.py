@@ -1,0 +1,296 @@
+"""Shared setup of the update-path benchmarks (bench/ixfr_small.sh,
+bench/isolation.sh): a BIND 9 primary, BIND 9 / Knot / secondary53
+secondaries of it, zone generation, a raw DNS query over UDP, and cleanup.
+
+Loopback only; every process started here is stopped at exit; every wait
+is bounded.
+"""
+
+import atexit
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ["PATH"] += ":/usr/local/sbin:/usr/sbin:/sbin"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("SECONDARY53_BIN") or os.path.join(ROOT, "target", "release", "secondary53")
+WAIT = float(os.environ.get("WAIT_TIMEOUT", "600"))
+
+_procs = []
+WORK = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_TMPDIR"))
+
+
+def log(msg):
+    print(time.strftime("[%H:%M:%S] ") + msg, file=sys.stderr, flush=True)
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if os.environ.get("KEEP_TMP") == "1":
+        log(f"kept {WORK}")
+    else:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
+def spawn(args, logfile, **kw):
+    out = open(logfile, "ab")
+    p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
+    _procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def peak_rss_mib(p):
+    try:
+        with open(f"/proc/{p.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def generate_zone(zone, serial, n):
+    """n records under zone (plus SOA, NS, glue), as tests/common does."""
+    z = zone.rstrip(".") + "."
+    out = [f"$ORIGIN {z}\n$TTL 300\n",
+           f"{z} 3600 IN SOA ns1.{z} hostmaster.{z} {serial} 3600 600 86400 300\n",
+           f"{z} 3600 IN NS ns1.{z}\n", f"ns1.{z} 3600 IN A 127.0.0.1\n"]
+    for i in range(n):
+        k = i % 4
+        if k == 0:
+            rd = f"A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        elif k == 1:
+            rd = f"AAAA 2001:db8::{(i >> 16) & 0xffff:x}:{i & 0xffff:x}"
+        elif k == 2:
+            rd = f'TXT "record {i}"'
+        else:
+            rd = f"MX {10 + i % 50} ns1.{z}"
+        out.append(f"h{i}.{z} 300 IN {rd}\n")
+    return "".join(out)
+
+
+# --- raw DNS over UDP ------------------------------------------------------
+
+def _qname(name):
+    b = b""
+    for label in name.rstrip(".").split("."):
+        b += bytes([len(label)]) + label.encode()
+    return b + b"\0"
+
+
+def query(port, name, qtype=1, timeout=1.0):
+    """(rcode, answer count) of one UDP query, or None on timeout."""
+    qid = random.randrange(65536)
+    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + _qname(name) + struct.pack(">HH", qtype, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(msg, ("127.0.0.1", port))
+        try:
+            while True:
+                data, _ = s.recvfrom(65535)
+                if len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid:
+                    flags, _, an = struct.unpack(">HHH", data[2:8])
+                    return flags & 15, an
+        except socket.timeout:
+            return None
+
+
+def soa_serial(port, zone):
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), zone, "SOA", "+short", "+time=2", "+tries=1"],
+                         capture_output=True, text=True).stdout.split()
+    return int(out[2]) if len(out) >= 3 and out[2].isdigit() else None
+
+
+def wait_for(what, pred, timeout=WAIT, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(step)
+    raise SystemExit(f"FAILED: timed out waiting for {what}")
+
+
+def answered(port, name, qtype=1):
+    r = query(port, name, qtype, 0.5)
+    return r is not None and r[0] == 0 and r[1] > 0
+
+
+# --- peers -------------------------------------------------------------------
+
+_BIND_OPTIONS = """options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    use-v4-udp-ports {{ range 40000 60000; }};
+    dnssec-validation no;
+    notify-delay 0;
+    notify-rate 1000;
+    startup-notify-rate 1000;
+    max-ixfr-ratio unlimited;
+    allow-transfer {{ 127.0.0.1; }};
+{extra}}};
+controls {{ }};
+"""
+
+
+class Primary:
+    """BIND 9 primary with dynamic update; NOTIFY to the given ports.
+    `nsec`: the zone is signed by BIND (dnssec-policy, NSEC)."""
+
+    def __init__(self, zones, notify_to, nsec=False):
+        self.dir = tempfile.mkdtemp(prefix="primary-", dir=WORK)
+        self.port = free_port()
+        conf = _BIND_OPTIONS.format(d=self.dir, port=self.port, extra="    notify explicit;\n")
+        targets = "".join(f"127.0.0.1 port {p}; " for p in notify_to)
+        for zone, text in zones.items():
+            with open(f"{self.dir}/{zone}.db", "w") as f:
+                f.write(text)
+            sign = "    dnssec-policy default;\n    inline-signing yes;\n" if nsec else ""
+            conf += (f'zone "{zone}" {{\n    type primary;\n    file "{self.dir}/{zone}.db";\n'
+                     f"    allow-update {{ 127.0.0.1; }};\n    also-notify {{ {targets}}};\n{sign}}};\n")
+        with open(f"{self.dir}/named.conf", "w") as f:
+            f.write(conf)
+        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], f"{self.dir}/named.log")
+        for zone in zones:
+            wait_for(f"BIND primary serving {zone}", lambda: soa_serial(self.port, zone) is not None, step=0.2)
+        self.nsec = nsec
+
+    def update(self, zone, commands):
+        self.update_wait(self.update_start(zone, commands))
+
+    def update_start(self, zone, commands):
+        """Starts an `nsupdate` (the change, then BIND's NOTIFY, may be
+        seen before it exits); finish with update_wait."""
+        script = f"server 127.0.0.1 {self.port}\nzone {zone}\n{commands}\nsend\n"
+        p = subprocess.Popen(["nsupdate", "-t", "5"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        p.stdin.write(script)
+        p.stdin.close()
+        return p
+
+    def update_wait(self, p):
+        out = p.stdout.read()
+        if p.wait(60) != 0:
+            raise SystemExit(f"FAILED: nsupdate: {out}")
+
+
+class BindSecondary:
+    def __init__(self, port, zones, primary_port):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="bind-sec-", dir=WORK)
+        conf = _BIND_OPTIONS.format(d=self.dir, port=port, extra="    notify no;\n")
+        for zone in zones:
+            conf += (f'zone "{zone}" {{\n    type secondary;\n    file "{self.dir}/{zone}.db";\n'
+                     f"    primaries {{ 127.0.0.1 port {primary_port}; }};\n}};\n")
+        with open(f"{self.dir}/named.conf", "w") as f:
+            f.write(conf)
+        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], f"{self.dir}/named.log")
+
+
+class KnotSecondary:
+    def __init__(self, port, zones, primary_port):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="knot-sec-", dir=WORK)
+        os.makedirs(f"{self.dir}/db")
+        conf = (f'server:\n    rundir: "{self.dir}"\n    listen: 127.0.0.1@{port}\n'
+                f'log:\n  - target: stdout\n    any: info\n'
+                f'database:\n    storage: "{self.dir}/db"\n'
+                f'control:\n    listen: "{self.dir}/knot.sock"\n'
+                f'remote:\n  - id: primary\n    address: 127.0.0.1@{primary_port}\n'
+                f'acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n'
+                f'template:\n  - id: default\n    storage: "{self.dir}"\n    file: "{self.dir}/%s.zone"\n'
+                f'    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n'
+                f'zone:\n')
+        for zone in zones:
+            conf += f"  - domain: {zone}\n    master: primary\n    acl: notify\n"
+        with open(f"{self.dir}/knot.conf", "w") as f:
+            f.write(conf)
+        self.proc = spawn(["knotd", "-c", f"{self.dir}/knot.conf"], f"{self.dir}/knot.log")
+
+
+class Secondary53:
+    def __init__(self, port, zones, primary_port, metrics=None, extra_zone=""):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="sec53-", dir=WORK)
+        self.metrics = metrics
+        conf = f'[server]\nlisten = ["127.0.0.1:{port}"]\ndata_dir = "{self.dir}/var"\n'
+        if metrics:
+            conf += f'metrics = "127.0.0.1:{metrics}"\n'
+        for zone in zones:
+            conf += (f'\n[[zone]]\nname = "{zone}"\nprimaries = ["127.0.0.1:{primary_port}"]\n'
+                     f'transfer_timeout = 600\nallow_transfer = ["127.0.0.1"]\n')
+        conf += extra_zone
+        self.conf = f"{self.dir}/secondary53.toml"
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = spawn([BIN, "--config", self.conf, "run"], f"{self.dir}/secondary53.log")
+
+    def cli(self, *args):
+        return subprocess.run([BIN, "--config", self.conf, *args], capture_output=True, text=True, timeout=60)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return float("nan") if n == 0 else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
+
+
+def time_until_answered(ports, name, timeout=30.0, qtype=1):
+    """Milliseconds until each port answers `name` (NOERROR with data),
+    polling all of them in turn from now."""
+    start = time.monotonic()
+    left = dict((p, None) for p in ports)
+    deadline = start + timeout
+    while any(v is None for v in left.values()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"FAILED: {name} not answered by {[p for p, v in left.items() if v is None]}")
+        for p in ports:
+            if left[p] is None and answered(p, name, qtype):
+                left[p] = (time.monotonic() - start) * 1000
+        time.sleep(0.001)
+    return left
