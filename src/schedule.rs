@@ -831,15 +831,145 @@ impl ZoneTask {
         primary: &Primary,
         fallback_reason: Option<String>,
     ) -> Result<Outcome, RefreshError> {
-        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         let kind = match fallback_reason.as_deref() {
             None => "AXFR",
             Some(RETRANSFER) => "AXFR retransfer",
             Some(_) => "AXFR fallback",
         };
+        // A first version is stored while it arrives (ZONEMD needs the
+        // whole zone before anything is written: not streamed).
+        if self.soa.is_none() && !self.config.verify_zonemd {
+            self.axfr_streamed(primary, kind, fallback_reason).await?;
+            return Ok(Outcome::Committed);
+        }
+        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         self.commit(primary, t, stats, kind, fallback_reason)
             .await?;
         Ok(Outcome::Committed)
+    }
+
+    /// A zone's first version by AXFR, stored and indexed while it
+    /// arrives: each message's records go to a staging thread that writes
+    /// them to the store (short transactions, invisible until the last)
+    /// and groups them into the snapshot's nodes. The version becomes
+    /// visible in one transaction after the closing SOA; a failed transfer
+    /// throws the staged rows away and leaves the zone as it was.
+    async fn axfr_streamed(
+        &mut self,
+        primary: &Primary,
+        kind: &str,
+        fallback_reason: Option<String>,
+    ) -> Result<(), RefreshError> {
+        let (sink, batches) = mpsc::channel(STREAM_QUEUE);
+        let staging = {
+            let store = self.store.clone();
+            let apex = self.apex.clone();
+            tokio::task::spawn_blocking(move || stage_first_version(&store, &apex, batches))
+        };
+        let transferred = primary.transfer_streamed(&self.name, &sink).await;
+        drop(sink);
+        let staged = staging
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))
+            .and_then(|r| r);
+        let (soa, stats, staged) = match (transferred, staged) {
+            (Ok((soa, stats)), Ok(staged)) => (soa, stats, staged),
+            (transferred, staged) => {
+                let zone_id = staged.as_ref().ok().map(|s| s.zone_id);
+                if let Some(zone_id) = zone_id {
+                    let aborted = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                    if let Err(e) = aborted {
+                        warn!(zone = %self.apex, error = %e, "staged records of a failed transfer not removed; the next transfer removes them");
+                    }
+                }
+                return Err(match (transferred, staged) {
+                    // The store's own error explains a sink that closed.
+                    (Err(XfrError::SinkClosed { .. }), Err(e)) | (Ok(_), Err(e)) => e.into(),
+                    (Err(e), _) => e.into(),
+                    (Ok(_), Ok(_)) => unreachable!("handled above"),
+                });
+            }
+        };
+        let serial_from = None;
+        let timers = timers_of(&self.config, Some(&soa));
+        let now = unix_now();
+        let info_expire = crate::xfr::expire::after_transfer(
+            stats.expire.or(self.probe_expire),
+            expire_of(&soa, &self.config.timers),
+        )
+        .map_err(|e| RefreshError::Expire {
+            peer: primary.addr,
+            source: e,
+        });
+        let info_expire = match info_expire {
+            Ok(v) => v,
+            Err(e) => {
+                let zone_id = staged.zone_id;
+                let _ = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                return Err(e);
+            }
+        };
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: Some(primary.addr.to_string()),
+            now,
+            expire_secs: info_expire,
+            journal: self.config.journal_limits(),
+        };
+        let commit_started = std::time::Instant::now();
+        let zone = self.apex.clone();
+        let zone_id = staged.zone_id;
+        let soa_row = soa.clone();
+        let snapshot = staged.snapshot;
+        let (summary, snapshot) = blocking({
+            let store = self.store.clone();
+            move || {
+                let apex = zone.as_str();
+                // The snapshot knows the count when it was built as the
+                // records came; otherwise the zone is read back, sorted.
+                let snapshot = snapshot.and_then(|b| b.finish());
+                let total = match &snapshot {
+                    Some(s) => s.len(),
+                    None => store.read_blocking(|s| s.staged_count(zone_id))? + 1,
+                };
+                let committed =
+                    store.write_blocking(|s| s.stream_commit(apex, zone_id, &soa_row, total, &info));
+                let summary = match committed {
+                    Ok(summary) => summary,
+                    Err(e) => {
+                        let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+                        return Err(e);
+                    }
+                };
+                let snapshot = match snapshot {
+                    Some(s) => s,
+                    None => {
+                        let mut records = Vec::with_capacity(total);
+                        store.read_blocking(|s| s.for_each_record(apex, |r| records.push(r)))?;
+                        crate::zone::sort_zone(&mut records);
+                        ZoneSnapshot::from_sorted(apex, &records)
+                    }
+                };
+                Ok((summary, snapshot))
+            }
+        })
+        .await?;
+        let commit_ms = commit_started.elapsed().as_millis() as u64;
+        self.publish_version(Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa: soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        });
+        Ok(())
     }
 
     /// Refuses a transfer that would take the zone back or past its size
@@ -968,11 +1098,46 @@ impl ZoneTask {
             Err(e) => return Err(e.into()),
         };
         let commit_ms = commit_started.elapsed().as_millis() as u64;
-        self.store_write_ok();
-        report_trim(&self.metrics, &self.apex, &summary.trim);
         if let Some(status) = &zonemd {
             self.zonemd_passed(summary.serial_to, status);
         }
+        self.publish_version(Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        });
+        Ok(())
+    }
+
+    /// Serves, records and announces a committed version: publishes its
+    /// snapshot, updates the zone's state and timers, logs and counts the
+    /// transfer, tells subscribers and sends NOTIFY downstream.
+    fn publish_version(&mut self, c: Committed<'_>) {
+        let Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        } = c;
+        self.store_write_ok();
+        report_trim(&self.metrics, &self.apex, &summary.trim);
         self.timers = timers;
         self.expire_secs = info_expire;
         self.soa = Some(new_soa);
@@ -1031,7 +1196,6 @@ impl ZoneTask {
             kind: kind.to_string(),
         });
         self.notify_downstream();
-        Ok(())
     }
 
     /// A version whose ZONEMD verified it, or that had nothing to verify.
@@ -1198,6 +1362,104 @@ impl ZoneTask {
             }
         }
     }
+}
+
+/// Messages of a streamed AXFR queued for the staging thread (about 500
+/// records each): the transfer waits when the store falls this far
+/// behind, so memory stays bounded.
+const STREAM_QUEUE: usize = 64;
+
+/// Records staged per write transaction: large enough that the commits'
+/// syncs cost little, small enough that another zone's commit never waits
+/// long for the writer.
+const STAGE_ROWS: usize = 16_384;
+
+/// A first version staged while its AXFR arrived.
+struct Staged {
+    zone_id: i64,
+    /// The snapshot's nodes, built as the records came; None when the
+    /// primary sent an owner's records apart (then it is built from the
+    /// store after the commit).
+    snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
+}
+
+/// The staging thread of [`ZoneTask::axfr_streamed`]: writes each batch of
+/// records to the store and hands it to a second thread that groups the
+/// records into the snapshot's nodes, until the transfer drops its sender.
+fn stage_first_version(
+    store: &SharedStore,
+    apex: &str,
+    mut batches: mpsc::Receiver<Vec<Rr>>,
+) -> Result<Staged, StoreError> {
+    let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(STREAM_QUEUE);
+    std::thread::scope(|sc| {
+        let builder = sc.spawn(move || {
+            let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
+            for batch in from_stager {
+                for r in batch {
+                    b.push(r);
+                }
+            }
+            b
+        });
+        let mut pending: Vec<Rr> = Vec::new();
+        let flush = |pending: &mut Vec<Rr>| -> Result<(), StoreError> {
+            let rows = std::mem::take(pending);
+            // The opening SOA leads the first batch: the snapshot takes it
+            // now, the store at the commit (it makes the version visible).
+            let soa = rows
+                .first()
+                .is_some_and(|r| r.rtype == crate::zone::snapshot::rtype::SOA && r.name == apex);
+            let write = &rows[usize::from(soa)..];
+            store.write_blocking(|s| s.stream_rows(zone_id, write))?;
+            let _ = to_builder.send(rows);
+            Ok(())
+        };
+        let staged = (|| {
+            while let Some(batch) = batches.blocking_recv() {
+                if pending.is_empty() {
+                    pending = batch;
+                } else {
+                    pending.extend(batch);
+                }
+                if pending.len() >= STAGE_ROWS {
+                    flush(&mut pending)?;
+                }
+            }
+            if !pending.is_empty() {
+                flush(&mut pending)?;
+            }
+            Ok(())
+        })();
+        drop(to_builder);
+        // Closing the receiver on an error stops the transfer at its next
+        // message.
+        drop(batches);
+        let built = builder
+            .join()
+            .map_err(|_| StoreError::TaskFailed("snapshot builder panicked".into()))?;
+        staged.map(|()| Staged {
+            zone_id,
+            snapshot: Some(built),
+        })
+    })
+}
+
+/// What [`ZoneTask::publish_version`] takes of a committed transfer.
+struct Committed<'a> {
+    primary: &'a Primary,
+    stats: XfrStats,
+    kind: &'a str,
+    fallback_reason: Option<String>,
+    serial_from: Option<u32>,
+    summary: CommitSummary,
+    snapshot: ZoneSnapshot,
+    new_soa: Rr,
+    timers: (u32, u32, u32),
+    info_expire: u32,
+    now: i64,
+    commit_ms: u64,
 }
 
 /// Commits a transfer as a new version and builds the snapshot to serve.

@@ -16,6 +16,7 @@ mod health;
 mod journal;
 mod lock;
 mod schema;
+mod stream;
 
 pub use handle::StoreHandle;
 pub use health::StoreHealth;

@@ -229,6 +229,76 @@ pub struct ZoneSnapshot {
     records: usize,
 }
 
+/// Builds a snapshot from a full zone's records as they arrive, in
+/// transfer order: each owner's records are grouped into its node as soon
+/// as the next owner starts, so a large zone is never held as a list of
+/// records. Primaries send each owner's records together (BIND, Knot and
+/// NSD do); when an owner comes back after another one,
+/// [`SnapshotBuilder::finish`] says so and the caller builds the snapshot
+/// from the sorted zone instead.
+pub struct SnapshotBuilder {
+    apex: String,
+    nodes: NameMapBuilder<Arc<Node>>,
+    run: Vec<Rr>,
+    scattered: bool,
+}
+
+impl std::fmt::Debug for SnapshotBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotBuilder")
+            .field("apex", &self.apex)
+            .field("scattered", &self.scattered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotBuilder {
+    /// An empty builder for the zone at `apex`.
+    pub fn new(apex: &str) -> Self {
+        SnapshotBuilder {
+            apex: apex.to_string(),
+            nodes: NameMapBuilder::with_capacity(1024),
+            run: Vec::new(),
+            scattered: false,
+        }
+    }
+
+    /// Adds the next record, in transfer order.
+    pub fn push(&mut self, r: Rr) {
+        if self.run.first().is_some_and(|f| f.name != r.name) {
+            self.end_run();
+        }
+        self.run.push(r);
+    }
+
+    fn end_run(&mut self) {
+        let mut run = std::mem::take(&mut self.run);
+        if self.scattered || run.is_empty() {
+            return;
+        }
+        super::sort_zone(&mut run);
+        if let Some(w) = wire::from_presentation(&run[0].name)
+            && self
+                .nodes
+                .insert(Arc::from(w), Arc::new(build_node(&run)))
+                .is_some()
+        {
+            // This owner came before, with other owners in between.
+            self.scattered = true;
+        }
+    }
+
+    /// The snapshot, or None when an owner's records did not come
+    /// together (then nothing of the builder is usable).
+    pub fn finish(mut self) -> Option<ZoneSnapshot> {
+        self.end_run();
+        if self.scattered {
+            return None;
+        }
+        Some(ZoneSnapshot::build(&self.apex, self.nodes))
+    }
+}
+
 /// Groups the records of one owner, sorted by type then RDATA, into a node.
 fn build_node(rrs: &[Rr]) -> Node {
     let mut node = Node::default();
