@@ -465,7 +465,7 @@ CONF
     local pcpu0 t0 t1 pid
     pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
-    RUST_LOG=info "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
+    RUST_LOG=${S53_LOG_LEVEL:-info} "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_until "secondary53, run $run: transfer committed" "$pid" s53_done "$S53_LOG" "$PRIMARY_LOG"

@@ -1392,7 +1392,8 @@ fn stage_first_version(
     mut batches: mpsc::Receiver<Vec<Rr>>,
 ) -> Result<Staged, StoreError> {
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
-    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(STREAM_QUEUE);
+    // A batch or two in flight: the builder keeps up with the store.
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(2);
     std::thread::scope(|sc| {
         let builder = sc.spawn(move || {
             let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
@@ -1404,6 +1405,8 @@ fn stage_first_version(
             b
         });
         let mut pending: Vec<Rr> = Vec::new();
+        let write_time = std::cell::Cell::new(Duration::ZERO);
+        let hand_time = std::cell::Cell::new(Duration::ZERO);
         let flush = |pending: &mut Vec<Rr>| -> Result<(), StoreError> {
             let rows = std::mem::take(pending);
             // The opening SOA leads the first batch: the snapshot takes it
@@ -1412,8 +1415,12 @@ fn stage_first_version(
                 .first()
                 .is_some_and(|r| r.rtype == crate::zone::snapshot::rtype::SOA && r.name == apex);
             let write = &rows[usize::from(soa)..];
+            let t = std::time::Instant::now();
             store.write_blocking(|s| s.stream_rows(zone_id, write))?;
+            write_time.set(write_time.get() + t.elapsed());
+            let t = std::time::Instant::now();
             let _ = to_builder.send(rows);
+            hand_time.set(hand_time.get() + t.elapsed());
             Ok(())
         };
         let staged = (|| {
@@ -1436,9 +1443,14 @@ fn stage_first_version(
         // Closing the receiver on an error stops the transfer at its next
         // message.
         drop(batches);
+        let t = std::time::Instant::now();
         let built = builder
             .join()
             .map_err(|_| StoreError::TaskFailed("snapshot builder panicked".into()))?;
+        debug!(zone = %apex, store_ms = write_time.get().as_millis() as u64,
+            builder_wait_ms = hand_time.get().as_millis() as u64,
+            builder_tail_ms = t.elapsed().as_millis() as u64,
+            staged = staged.is_ok(), "first version staged");
         staged.map(|()| Staged {
             zone_id,
             snapshot: Some(built),

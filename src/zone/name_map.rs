@@ -378,6 +378,24 @@ impl<V: Clone> NameMapBuilder<V> {
             .map(|(k, v)| (k, v))
     }
 
+    /// Spreads the names over as many shards as `names` names need, when
+    /// that is more than the builder has: a builder that does not know the
+    /// final count grows as it goes (each growth moves every name once, so
+    /// growing fourfold at a time costs a third more inserts in all) and
+    /// [`NameMapBuilder::finish`] has nothing left to do.
+    pub fn reserve_names(&mut self, names: usize) {
+        if bits_for(names) <= self.layout.bits {
+            return;
+        }
+        let mut b = NameMapBuilder::with_capacity(names);
+        for s in std::mem::take(&mut self.shards) {
+            for (k, v) in s {
+                b.insert(k, v);
+            }
+        }
+        *self = b;
+    }
+
     /// The finished map. When far more names went in than the builder was
     /// sized for, they are spread over more shards first.
     pub fn finish(self) -> NameMap<V> {

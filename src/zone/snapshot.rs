@@ -241,7 +241,12 @@ pub struct SnapshotBuilder {
     nodes: NameMapBuilder<Arc<Node>>,
     run: Vec<Rr>,
     scattered: bool,
+    /// Names the index is laid out for.
+    planned: usize,
 }
+
+/// Names a [`SnapshotBuilder`]'s index is first laid out for.
+const PLANNED_FIRST: usize = 4096;
 
 impl std::fmt::Debug for SnapshotBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,9 +262,10 @@ impl SnapshotBuilder {
     pub fn new(apex: &str) -> Self {
         SnapshotBuilder {
             apex: apex.to_string(),
-            nodes: NameMapBuilder::with_capacity(1024),
+            nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
             run: Vec::new(),
             scattered: false,
+            planned: PLANNED_FIRST,
         }
     }
 
@@ -277,6 +283,11 @@ impl SnapshotBuilder {
             return;
         }
         super::sort_zone(&mut run);
+        if self.nodes.len() >= self.planned {
+            // Grow the index while the transfer goes on, not at its end.
+            self.planned *= 4;
+            self.nodes.reserve_names(self.planned);
+        }
         if let Some(w) = wire::from_presentation(&run[0].name)
             && self
                 .nodes
