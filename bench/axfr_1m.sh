@@ -2,7 +2,8 @@
 # AXFR ingest benchmark: how long a secondary takes to pull a 1,000,000-record
 # zone by AXFR from a BIND 9 primary and commit it, for
 #   (a) BIND 9 itself as the secondary (a second `named`, `type secondary`), and
-#   (b) secondary53 (`target/release/secondary53 run`).
+#   (b) secondary53 (`target/release/secondary53 run`), and
+#   (c) Knot (`knotd`, journal-content all), when it is installed.
 #
 # One command, self-contained, loopback only:
 #
@@ -18,6 +19,7 @@
 #   KEEP_TMP=1        keep the scratch directory (zone, configs, logs, each run's
 #                     data) for inspection; needs about 100 MB of disk per run
 #   SKIP_BUILD=1      do not run `cargo build --release` first
+#   S53_LOG_LEVEL=... RUST_LOG of secondary53 (default info)
 #
 # See bench/README.md for what is measured and how to read the output.
 set -euo pipefail
@@ -296,6 +298,7 @@ log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2))
 PRIMARY_PORT=$(free_port)
 BIND_SEC_PORT=$(free_port)
 S53_PORT=$(free_port)
+KNOT_SEC_PORT=$(free_port)
 
 cat >"$PRIMARY_DIR/named.conf" <<CONF
 options {
@@ -421,6 +424,71 @@ CONF
 }
 
 # ---------------------------------------------------------------------------
+# (c) Knot as the secondary (journal-content all: the zone is stored in its
+#     journal before the transfer is logged finished, as ours is in SQLite)
+# ---------------------------------------------------------------------------
+
+KNOT_S=() KNOT_RSS=() KNOT_CPU=()
+KNOT_LOG=""
+HAVE_KNOT=0
+if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; fi
+
+knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
+
+run_knot() {
+    local run=$1
+    local d=$WORK/knot-sec-$run
+    mkdir -p "$d/db"
+    cat >"$d/knot.conf" <<CONF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$KNOT_SEC_PORT
+log:
+  - target: stdout
+    any: info
+database:
+    storage: "$d/db"
+control:
+    listen: "$d/knot.sock"
+remote:
+  - id: primary
+    address: 127.0.0.1@$PRIMARY_PORT
+template:
+  - id: default
+    storage: "$d"
+    file: "$d/%s.zone"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: all
+zone:
+  - domain: $ZONE
+    master: primary
+CONF
+    KNOT_LOG=$d/knot.log
+    : >"$KNOT_LOG"
+    sync
+    local t0 t1 pid
+    t0=$(now_us)
+    knotd -c "$d/knot.conf" >"$KNOT_LOG" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_until "Knot secondary, run $run: AXFR finished" "$pid" knot_done "$KNOT_LOG" "$PRIMARY_LOG"
+    t1=$(now_us)
+    local rss cpu
+    rss=$(peak_rss_kib "$pid")
+    cpu=$(cpu_user_sys "$pid")
+    stop_pid "$pid"
+    forget_pid "$pid"
+    local s
+    s=$(us_to_s $((t1 - t0)))
+    KNOT_S+=("$s")
+    KNOT_RSS+=("$rss")
+    KNOT_CPU+=("$cpu")
+    log "Knot secondary, run $run: $s s to AXFR finished ($(grep -m1 -o "AXFR, incoming.*finished.*" "$KNOT_LOG" || true); peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
+}
+
+# ---------------------------------------------------------------------------
 # (b) secondary53 as the secondary
 # ---------------------------------------------------------------------------
 
@@ -534,7 +602,9 @@ for ((run = 1; run <= RUNS; run++)); do
     if ((run % 2)); then
         run_bind "$run"
         run_s53 "$run"
+        if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
     else
+        if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
         run_s53 "$run"
         run_bind "$run"
     fi
@@ -545,6 +615,13 @@ done
 # ---------------------------------------------------------------------------
 
 b_med=$(median "${BIND_S[@]}")
+if [ "$HAVE_KNOT" = 1 ]; then
+    k_med=$(median "${KNOT_S[@]}")
+    k_rss=$(kib_to_mib "$(maximum "${KNOT_RSS[@]}")")
+    KNOT_SUMMARY="Knot secondary median $(printf '%.2f' "$k_med") s (runs: $(join_sp "${KNOT_S[@]}")), peak RSS $k_rss MiB; secondary53 / Knot = $(awk -v y="$(median "${S53_S[@]}")" -v x="$k_med" 'BEGIN { printf "%.2f", y / x }')"
+else
+    KNOT_SUMMARY="Knot: knotd not installed, not measured"
+fi
 s_med=$(median "${S53_S[@]}")
 ratio=$(awk -v y="$s_med" -v x="$b_med" 'BEGIN { printf "%.2f", y / x }')
 bsecs_med=$(median "${BIND_SECS[@]}")
@@ -581,4 +658,5 @@ secondary53, start -> "transfer committed" logged:
 
 axfr $RECORDS records: BIND secondary median $(printf '%.2f' "$b_med") s (runs: $(join_sp "${BIND_S[@]}")), secondary53 median $(printf '%.2f' "$s_med") s (runs: $(join_sp "${S53_S[@]}")), ratio Y/X = $ratio
 secondary53: transfer_ms=$(printf '%.0f' "$tms_med"), commit_ms=$(printf '%.0f' "$cms_med"), peak RSS $s_rss MiB; BIND secondary peak RSS $b_rss MiB
+$KNOT_SUMMARY
 SUMMARY

@@ -101,7 +101,7 @@ fn check(
         .tempdir()
         .expect("temp dir");
     let port = free_port();
-    let sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr(), extra));
+    let mut sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr(), extra));
     wait_until(
         &format!("{what}: the first transfer fails"),
         Duration::from_secs(30),
