@@ -927,13 +927,24 @@ impl ZoneTask {
                 let apex = zone.as_str();
                 // The snapshot knows the count when it was built as the
                 // records came; otherwise the zone is read back, sorted.
-                let snapshot = snapshot.and_then(|b| b.finish());
-                let total = match &snapshot {
-                    Some(s) => s.len(),
+                let mut builder = snapshot;
+                let counted = builder.as_mut().and_then(|b| b.close());
+                let total = match counted {
+                    Some(n) => n,
                     None => store.read_blocking(|s| s.staged_count(zone_id))? + 1,
                 };
-                let committed =
-                    store.write_blocking(|s| s.stream_commit(apex, zone_id, &soa_row, total, &info));
+                // The snapshot's indexes are derived while the version
+                // commits (and its sync runs).
+                let (committed, snapshot) = std::thread::scope(|sc| {
+                    let built = sc.spawn(|| {
+                        builder
+                            .filter(|_| counted.is_some())
+                            .and_then(|b| b.finish())
+                    });
+                    let committed = store
+                        .write_blocking(|s| s.stream_commit(apex, zone_id, &soa_row, total, &info));
+                    (committed, built.join().ok().flatten())
+                });
                 let summary = match committed {
                     Ok(summary) => summary,
                     Err(e) => {

@@ -71,8 +71,9 @@ fn good_records(n: usize) -> Vec<Record> {
 /// Rows of the zone's table in the store, staged or committed.
 fn stored_rows(dir: &Path) -> i64 {
     let db = dir.join("var").join(secondary53::store::DB_FILE);
-    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open the store read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the store read-only");
     conn.query_row("SELECT count(*) FROM record", [], |r| r.get(0))
         .expect("count rows")
 }
@@ -149,7 +150,14 @@ fn check(
     );
     assert_eq!(stored_rows(dir.path()), 41, "{what}");
     assert_eq!(query_serial(port, ZONE), Some(1), "{what}");
-    let q = dig(&["@127.0.0.1", "-p", &port.to_string(), &format!("good7.{ZONE}"), "A", "+short"]);
+    let q = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        &format!("good7.{ZONE}"),
+        "A",
+        "+short",
+    ]);
     assert_eq!(q.trim(), "192.0.2.7", "{what}");
 
     // The same breakage in a re-transfer: version 1 keeps serving.

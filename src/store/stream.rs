@@ -284,9 +284,11 @@ mod tests {
         s.stream_abort(id).unwrap();
         let left: i64 = s
             .conn
-            .query_row("SELECT count(*) FROM record WHERE zone_id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(left, 0);
         // Rows left by a cut stream go at the next begin.

@@ -243,6 +243,8 @@ pub struct SnapshotBuilder {
     scattered: bool,
     /// Names the index is laid out for.
     planned: usize,
+    /// Records in the nodes built.
+    records: usize,
 }
 
 /// Names a [`SnapshotBuilder`]'s index is first laid out for.
@@ -266,6 +268,7 @@ impl SnapshotBuilder {
             run: Vec::new(),
             scattered: false,
             planned: PLANNED_FIRST,
+            records: 0,
         }
     }
 
@@ -288,15 +291,22 @@ impl SnapshotBuilder {
             self.planned *= 4;
             self.nodes.reserve_names(self.planned);
         }
-        if let Some(w) = wire::from_presentation(&run[0].name)
-            && self
-                .nodes
-                .insert(Arc::from(w), Arc::new(build_node(&run)))
-                .is_some()
-        {
-            // This owner came before, with other owners in between.
-            self.scattered = true;
+        if let Some(w) = wire::from_presentation(&run[0].name) {
+            let node = build_node(&run);
+            self.records += record_count(&node);
+            if self.nodes.insert(Arc::from(w), Arc::new(node)).is_some() {
+                // This owner came before, with other owners in between.
+                self.scattered = true;
+            }
         }
+    }
+
+    /// Ends the last owner's records (none may follow) and returns the
+    /// zone's record count, or None when an owner's records did not come
+    /// together.
+    pub fn close(&mut self) -> Option<usize> {
+        self.end_run();
+        (!self.scattered).then_some(self.records)
     }
 
     /// The snapshot, or None when an owner's records did not come
