@@ -277,6 +277,11 @@ impl ZoneTask {
         let apex = crate::zone::owner_key(&config.name);
         let trim = store.write_blocking(|s| {
             s.ensure_zone(&apex)?;
+            // Rows of a first version whose transfer a crash cut short.
+            let dropped = s.drop_staged(&apex)?;
+            if dropped > 0 {
+                info!(zone = %apex, rows = dropped, "rows of an unfinished first transfer removed");
+            }
             // Apply the journal's limits as configured now: a mirror removed
             // from the configuration no longer holds the journal, and
             // lowered limits take effect at once.

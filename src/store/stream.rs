@@ -102,6 +102,22 @@ impl Store {
         })
     }
 
+    /// Deletes the rows a first version left when a crash cut its
+    /// transfer short (the zone has no version); returns how many. For
+    /// start-up, before the zone's task runs.
+    pub fn drop_staged(&mut self, zone: &str) -> Result<usize, StoreError> {
+        let Some(zone_id) = self.zone_id(zone)? else {
+            return Ok(0);
+        };
+        self.conn
+            .execute(
+                "DELETE FROM record WHERE zone_id = ?1
+                   AND (SELECT serial FROM zone WHERE id = ?1) IS NULL",
+                [zone_id],
+            )
+            .map_err(self.sq())
+    }
+
     /// Records staged so far for a streamed version (its SOA is not among
     /// them until the commit).
     pub fn staged_count(&self, zone_id: i64) -> Result<usize, StoreError> {
@@ -299,8 +315,26 @@ mod tests {
             .unwrap();
         s.stream_commit(Z, id, &soa(1), 2, &info()).unwrap();
         assert_eq!(dump(&s).len(), 2);
-        // An abort after the commit removes nothing.
+        // An abort after the commit removes nothing; neither does a
+        // start-up clean-up.
         s.stream_abort(id).unwrap();
+        assert_eq!(s.drop_staged(Z).unwrap(), 0);
         assert_eq!(dump(&s).len(), 2);
+    }
+
+    #[test]
+    fn rows_left_by_a_crash_are_dropped_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            let id = s.stream_begin(Z).unwrap();
+            s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+                .unwrap();
+            // Dropped here as a killed process would leave it.
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        assert!(dump(&s).is_empty(), "staged rows are not a version");
+        assert_eq!(s.drop_staged(Z).unwrap(), 1);
+        assert_eq!(s.staged_count(s.zone_id(Z).unwrap().unwrap()).unwrap(), 0);
     }
 }

@@ -590,6 +590,40 @@ mod tests {
     }
 
     #[test]
+    fn records_taken_as_they_arrive_are_the_full_zone_soa_first_once() {
+        let mut i = Interpreter::new(Z, XfrRequest::Axfr);
+        let mut taken = Vec::new();
+        feed(&mut i, &soa(5)).unwrap();
+        // The SOA alone could still be a one-record answer: nothing yet.
+        taken.extend(i.take_records());
+        assert!(taken.is_empty());
+        feed(&mut i, &a("a.example.", 1)).unwrap();
+        taken.extend(i.take_records());
+        feed(&mut i, &a("b.example.", 2)).unwrap();
+        feed(&mut i, &a("c.example.", 3)).unwrap();
+        taken.extend(i.take_records());
+        feed(&mut i, &soa(5)).unwrap();
+        taken.extend(i.take_records());
+        assert_eq!(
+            taken,
+            vec![
+                soa(5),
+                a("a.example.", 1),
+                a("b.example.", 2),
+                a("c.example.", 3)
+            ]
+        );
+        assert_eq!(i.count(), 5);
+        assert_eq!(
+            i.finish().unwrap(),
+            Transfer::Full {
+                records: vec![soa(5)],
+                ixfr_style: false
+            }
+        );
+    }
+
+    #[test]
     fn axfr_with_matching_soas_is_a_full_zone() {
         let t = run(
             XfrRequest::Axfr,

@@ -556,4 +556,25 @@ mod tests {
         assert_eq!(m.len(), 5000);
         assert!((0..5000).all(|i| m.contains(&name(i))));
     }
+
+    #[test]
+    fn a_builder_grown_as_it_goes_keeps_every_name_and_spreads_them() {
+        let mut b = NameMapBuilder::with_capacity(16);
+        let mut planned = 16;
+        for i in 0..20_000u32 {
+            if b.len() >= planned {
+                planned *= 4;
+                b.reserve_names(planned);
+            }
+            assert_eq!(b.insert(name(i), i), None);
+        }
+        // Asking for less than it has is a no-op.
+        b.reserve_names(10);
+        let before = b.shards.len();
+        let m = b.finish();
+        assert_eq!(m.shard_count(), before, "finish had nothing to re-spread");
+        assert!(m.shard_count() >= 64);
+        assert_eq!(m.len(), 20_000);
+        assert!((0..20_000u32).all(|i| m.get(&name(i)) == Some(&i)));
+    }
 }
