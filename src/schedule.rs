@@ -879,20 +879,18 @@ impl ZoneTask {
             .and_then(|r| r);
         let (soa, stats, staged) = match (transferred, staged) {
             (Ok((soa, stats)), Ok(staged)) => (soa, stats, staged),
-            (transferred, staged) => {
-                let zone_id = staged.as_ref().ok().map(|s| s.zone_id);
-                if let Some(zone_id) = zone_id {
+            // The staging thread removed what it wrote; its error explains
+            // a sink that closed.
+            (Ok(_), Err(e)) | (Err(XfrError::SinkClosed { .. }), Err(e)) => return Err(e.into()),
+            (Err(e), staged) => {
+                if let Ok(staged) = staged {
+                    let zone_id = staged.zone_id;
                     let aborted = self.store.write(move |s| s.stream_abort(zone_id)).await;
                     if let Err(e) = aborted {
-                        warn!(zone = %self.apex, error = %e, "staged records of a failed transfer not removed; the next transfer removes them");
+                        warn!(zone = %self.apex, error = %e, "staged records of a failed transfer not removed; the next start or transfer removes them");
                     }
                 }
-                return Err(match (transferred, staged) {
-                    // The store's own error explains a sink that closed.
-                    (Err(XfrError::SinkClosed { .. }), Err(e)) | (Ok(_), Err(e)) => e.into(),
-                    (Err(e), _) => e.into(),
-                    (Ok(_), Ok(_)) => unreachable!("handled above"),
-                });
+                return Err(e.into());
             }
         };
         let serial_from = None;
@@ -1467,6 +1465,10 @@ fn stage_first_version(
             builder_wait_ms = hand_time.get().as_millis() as u64,
             builder_tail_ms = t.elapsed().as_millis() as u64,
             staged = staged.is_ok(), "first version staged");
+        if staged.is_err() {
+            // The store failed mid-way: what was written goes with it.
+            let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+        }
         staged.map(|()| Staged {
             zone_id,
             snapshot: Some(built),
