@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::log_limit::LogEvent;
 use crate::metrics::{AdminEndpoint, AdminLimit};
 
-use crate::schedule::ZoneCommand;
+use crate::registry::ZoneCommand;
 use crate::serve::Zones;
 
 /// Longest command line read, in bytes (newline excluded).
@@ -296,7 +296,7 @@ fn catalog_list(zones: &Zones) -> String {
             members += 1;
             if zones
                 .get(m)
-                .is_some_and(|z| z.shared.status().state == crate::schedule::ZoneLifecycle::Serving)
+                .is_some_and(|z| z.shared.status().state == crate::registry::ZoneLifecycle::Serving)
             {
                 serving += 1;
             }

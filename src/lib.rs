@@ -42,6 +42,9 @@
 //! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
 //!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
+//! - [`registry`]: the state every part shares about a zone (lifecycle,
+//!   status, served snapshot, commands, the committed-version event);
+//!   [`clock`]: wall-clock seconds.
 //! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
 //!   SOA probe rate and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
@@ -62,6 +65,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod fd_budget;
@@ -70,6 +74,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod pacing;
+pub mod registry;
 pub mod schedule;
 pub mod serial;
 pub mod serve;
@@ -81,5 +86,5 @@ pub mod xfr;
 pub mod zone;
 
 pub use config::Config;
-pub use schedule::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
+pub use registry::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
 pub use server::{Server, ServerError, ServerHandle};

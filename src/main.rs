@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secondary53::clock::unix_now;
 use secondary53::config::{Config, LogFormat};
-use secondary53::schedule::unix_now;
 use secondary53::server::Server;
 use secondary53::store::Store;
 

@@ -20,7 +20,7 @@ use tracing::warn;
 
 use crate::log_limit::LogEvent;
 
-use crate::schedule::unix_now;
+use crate::clock::unix_now;
 use crate::serve::Zones;
 
 /// Transport of a counted query.
@@ -322,7 +322,7 @@ impl Metrics {
         );
         for z in &zone_list {
             let st = z.shared.status().state;
-            let v = u8::from(st == crate::schedule::ZoneLifecycle::Serving);
+            let v = u8::from(st == crate::registry::ZoneLifecycle::Serving);
             let _ = writeln!(
                 out,
                 "secondary53_zone_serving{{zone=\"{}\",state=\"{}\"}} {v}",
@@ -593,7 +593,7 @@ fn render_catalogs(out: &mut String, zones: &Zones) {
             for m in view.members_of(catalog) {
                 members += 1;
                 if zones.get(m).is_some_and(|z| {
-                    z.shared.status().state == crate::schedule::ZoneLifecycle::Serving
+                    z.shared.status().state == crate::registry::ZoneLifecycle::Serving
                 }) {
                     serving += 1;
                 }

@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 use crate::config::IpPrefix;
 use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
-use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
+use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared};
 use crate::tsig::TsigKey;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;

@@ -15,7 +15,7 @@ use super::Zones;
 use super::answer::Scratch;
 use super::cookie::{self, CookieCheck, CookieSecrets};
 use super::query::ParsedQuery;
-use crate::schedule::ZoneLifecycle;
+use crate::registry::ZoneLifecycle;
 use crate::zone::wire;
 
 /// OPTION-CODE of NSID (RFC 5001).

@@ -43,7 +43,7 @@ use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
 use super::{Transport, ZoneView, Zones, handle_packet};
 use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
-use crate::schedule::ZoneLifecycle;
+use crate::registry::ZoneLifecycle;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
 
 /// Length of the queue of connections the kernel has accepted for us
