@@ -51,7 +51,8 @@
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
 //! - [`mirror`]: Route 53 mirroring (planner, client, replay, reconcile).
-//! - [`control`]: the control socket; [`metrics`]: the Prometheus endpoint.
+//! - [`metrics`]: the counters; [`admin`]: the control socket ([`control`]),
+//!   the Prometheus endpoint and reloads.
 //! - [`fd_budget`] and [`log_limit`]: what keeps floods bounded (descriptors
 //!   kept for outbound work, rate-limited log lines); the TCP limits live
 //!   in [`serve::tcp`] and [`serve::tcp_clients`].
@@ -64,10 +65,10 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod catalog;
 pub mod clock;
 pub mod config;
-pub mod control;
 pub mod fd_budget;
 pub mod log_limit;
 pub mod metrics;
@@ -85,6 +86,7 @@ pub mod tsig;
 pub mod xfr;
 pub mod zone;
 
+pub use admin::control;
 pub use config::Config;
 pub use registry::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
 pub use server::{Server, ServerError, ServerHandle};

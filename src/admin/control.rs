@@ -121,7 +121,7 @@ pub fn bind(path: &Path) -> std::io::Result<(UnixListener, ControlPath)> {
 pub async fn serve(
     listener: UnixListener,
     zones: Arc<Zones>,
-    reloader: Option<crate::server::Reloader>,
+    reloader: Option<crate::admin::reload::Reloader>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -189,7 +189,11 @@ async fn read_command(
     }
 }
 
-async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::server::Reloader>) {
+async fn handle(
+    stream: UnixStream,
+    zones: Arc<Zones>,
+    reloader: Option<crate::admin::reload::Reloader>,
+) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     let line = match read_command(&mut reader, READ_TIMEOUT).await {
@@ -223,7 +227,7 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
         mirror_sync_wait(&zones, arg.trim()).await
     } else {
         let lags = if line.starts_with("status") {
-            crate::metrics::mirror_lag(&zones).await
+            crate::admin::http::mirror_lag(&zones).await
         } else {
             Default::default()
         };
