@@ -114,7 +114,7 @@ pub fn prepare(
         push_option(&mut scratch.opt_options, NSID, n);
     }
     if e.expire
-        && q.qtype == 6
+        && q.qtype == crate::zone::rtype::SOA
         && let Some(secs) = expire_for(zones, q.qname())
     {
         push_option(&mut scratch.opt_options, EXPIRE, &secs.to_be_bytes());

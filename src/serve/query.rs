@@ -7,7 +7,7 @@
 
 use super::cookie::CookieIn;
 use super::options;
-use crate::zone::wire;
+use crate::zone::{rtype, wire};
 
 /// EDNS(0) facts of a query (RFC 6891).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,7 +173,7 @@ pub fn parse_query(raw: &[u8]) -> Result<ParsedQuery<'_>, NotFast> {
             return Err(NotFast::FormErr);
         }
         match rtype {
-            41 => {
+            rtype::OPT => {
                 if edns.is_some() || !root_owner {
                     // RFC 6891 6.1.1: more than one OPT is FORMERR.
                     return Err(NotFast::FormErr);
@@ -185,7 +185,7 @@ pub fn parse_query(raw: &[u8]) -> Result<ParsedQuery<'_>, NotFast> {
                 }
                 edns = Some(e);
             }
-            250 => return Err(NotFast::General),
+            rtype::TSIG => return Err(NotFast::General),
             _ => {}
         }
         at += 10 + rdlen;
