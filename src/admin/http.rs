@@ -16,8 +16,8 @@ use tracing::warn;
 use crate::clock::unix_now;
 use crate::log_limit::LogEvent;
 use crate::metrics::{AdminEndpoint, AdminLimit, esc, header, render_journal};
-use crate::serve::Zones;
 use crate::registry::ZoneLifecycle;
+use crate::serve::Zones;
 
 /// Connections to the metrics endpoint served at once; more are answered
 /// 503 and closed.
