@@ -5,7 +5,7 @@ use crate::zone::rtype;
 
 /// RR type codes (IANA) of the types Route 53 accepts in
 /// `ResourceRecordSet.Type`, with their API names.
-const R53_TYPES: &[(u16, &str)] = &[
+pub(crate) const R53_TYPES: &[(u16, &str)] = &[
     (rtype::A, "A"),
     (rtype::NS, "NS"),
     (rtype::CNAME, "CNAME"),

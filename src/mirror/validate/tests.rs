@@ -1,4 +1,4 @@
-use super::plan::{Change, ChangeAction, Limits};
+use super::plan::{Change, Limits};
 use super::rrset::*;
 use super::validate::*;
 
