@@ -6,7 +6,7 @@
 //! TSIG-signed requests, transfers) goes to the general path.
 
 use super::cookie::CookieIn;
-use super::options;
+use super::option_code;
 use crate::zone::{rtype, wire};
 
 /// EDNS(0) facts of a query (RFC 6891).
@@ -49,8 +49,8 @@ fn read_options(mut rdata: &[u8], e: &mut EdnsInfo) -> Result<(), NotFast> {
         let len = u16_at(rdata, 2).ok_or(NotFast::FormErr)? as usize;
         let data = rdata.get(4..4 + len).ok_or(NotFast::FormErr)?;
         match code {
-            options::NSID => e.nsid = true,
-            options::EXPIRE => e.expire = true,
+            option_code::NSID => e.nsid = true,
+            option_code::EXPIRE => e.expire = true,
             super::cookie::OPTION_CODE => {
                 if e.cookie.is_some() {
                     return Err(NotFast::FormErr);
