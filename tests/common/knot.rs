@@ -7,16 +7,15 @@
 //! `<dir>/knot.sock`. Dropping a [`Knot`] kills it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
+use super::peer::{Peer, conf_check};
 use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, kill_and_wait, log_handles,
-    poll_until, query_serial, tool, zone_without_dot,
+    LOG_TAIL_LINES, TsigKey, file_tail, free_port, kill_and_wait, log_handles, poll_until, tool,
+    zone_without_dot,
 };
 
 /// What a [`Knot`] does for its zone.
@@ -56,10 +55,16 @@ pub struct Knot {
     /// Extra lines of the zone's `zone:` entry (see
     /// [`Knot::start_with_zone_options`]).
     zone_options: String,
-    zone: String,
-    port: u16,
-    dir: TempDir,
+    peer: Peer,
     child: Option<Child>,
+}
+
+impl std::ops::Deref for Knot {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
 }
 
 impl Knot {
@@ -99,65 +104,23 @@ impl Knot {
         let mut knot = Knot {
             opts,
             zone_options,
-            zone,
-            port,
-            dir,
+            peer: Peer::new(port, zone, dir, "Knot", "knot.log"),
             child: None,
         };
         if let KnotRole::Primary { zone_text, .. } = &knot.opts.role {
             fs::write(knot.zone_file(), zone_text).expect("write zone file for knotd");
         }
         fs::write(knot.conf_path(), knot.knot_conf()).expect("write knot.conf");
-        let check = Command::new(tool("knotc"))
-            .arg("-c")
-            .arg(knot.conf_path())
-            .arg("conf-check")
-            .output()
-            .expect("run knotc (is knot installed? see scripts/setup.sh)");
-        if !check.status.success() {
-            panic!(
-                "knotc conf-check rejected the generated config:\n{}{}\n--- knot.conf ---\n{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr),
-                knot.knot_conf()
-            );
-        }
+        conf_check(
+            Command::new(tool("knotc"))
+                .arg("-c")
+                .arg(knot.conf_path())
+                .arg("conf-check"),
+            "knot.conf",
+            &knot.knot_conf(),
+        );
         knot.spawn();
         knot
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, zone file, journal and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything `knotd` logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `knotc -c knot.conf ARGS...` and returns its stdout; panics with
@@ -205,11 +168,6 @@ impl Knot {
         self.knotc(&["zone-commit", &self.zone]);
     }
 
-    /// The zone's SOA serial as `knotd` serves it, if it does.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
     /// Waits (up to `timeout`) until `knotd` serves `serial`; panics with the
     /// log otherwise.
     pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
@@ -229,13 +187,7 @@ impl Knot {
     /// The zone by AXFR from `knotd`, signed with the key, TSIG lines
     /// removed; panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from Knot failed: {e}\n--- knot.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn conf_path(&self) -> PathBuf {
@@ -244,10 +196,6 @@ impl Knot {
 
     fn zone_file(&self) -> PathBuf {
         self.dir.path().join(format!("{}.zone", self.zone))
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("knot.log")
     }
 
     fn knot_conf(&self) -> String {

@@ -13,16 +13,15 @@
 //! the whole zone (an AXFR-style IXFR, RFC 1995 section 4).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
+use super::peer::{Peer, conf_check};
 use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, log_handles, poll_until, query_serial,
-    terminate_and_wait, tool, zone_without_dot,
+    LOG_TAIL_LINES, TsigKey, file_tail, free_port, log_handles, poll_until, terminate_and_wait,
+    tool, zone_without_dot,
 };
 
 /// What an [`Nsd`] does for its zone.
@@ -64,10 +63,16 @@ pub struct NsdOptions {
 /// A running NSD with one zone.
 pub struct Nsd {
     opts: NsdOptions,
-    zone: String,
-    port: u16,
-    dir: TempDir,
+    peer: Peer,
     child: Option<Child>,
+}
+
+impl std::ops::Deref for Nsd {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
 }
 
 impl Nsd {
@@ -88,63 +93,20 @@ impl Nsd {
         let zone = zone_without_dot(&opts.zone);
         let mut nsd = Nsd {
             opts,
-            zone,
-            port,
-            dir,
+            peer: Peer::new(port, zone, dir, "NSD", "nsd.log"),
             child: None,
         };
         if let NsdRole::Primary { zone_text, .. } = &nsd.opts.role {
             fs::write(nsd.zone_file(), zone_text).expect("write zone file for nsd");
         }
         fs::write(nsd.conf_path(), nsd.nsd_conf()).expect("write nsd.conf");
-        let check = Command::new(tool("nsd-checkconf"))
-            .arg(nsd.conf_path())
-            .output()
-            .expect("run nsd-checkconf (is nsd installed? see scripts/setup.sh)");
-        if !check.status.success() {
-            panic!(
-                "nsd-checkconf rejected the generated config:\n{}{}\n--- nsd.conf ---\n{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr),
-                nsd.nsd_conf()
-            );
-        }
+        conf_check(
+            Command::new(tool("nsd-checkconf")).arg(nsd.conf_path()),
+            "nsd.conf",
+            &nsd.nsd_conf(),
+        );
         nsd.spawn();
         nsd
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, zone file and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything NSD logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `nsd-control -c nsd.conf ARGS...` and returns its stdout;
@@ -179,11 +141,6 @@ impl Nsd {
         self.control(&["reload", &self.zone]);
     }
 
-    /// The zone's SOA serial as NSD serves it, if it does.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
     /// Waits (up to `timeout`) until NSD serves `serial`; panics with the
     /// log otherwise.
     pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
@@ -203,13 +160,7 @@ impl Nsd {
     /// The zone by AXFR from NSD, signed with the key, TSIG lines removed;
     /// panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from NSD failed: {e}\n--- nsd.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn conf_path(&self) -> PathBuf {
@@ -218,10 +169,6 @@ impl Nsd {
 
     fn zone_file(&self) -> PathBuf {
         self.dir.path().join(format!("{}.zone", self.zone))
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("nsd.log")
     }
 
     fn nsd_conf(&self) -> String {

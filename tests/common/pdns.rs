@@ -20,11 +20,10 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
+use super::peer::Peer;
 use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, log_handles, poll_until, query_serial,
-    terminate_and_wait, tool, zone_without_dot,
+    LOG_TAIL_LINES, TsigKey, file_tail, free_port, log_handles, poll_until, terminate_and_wait,
+    tool, zone_without_dot,
 };
 
 /// Where Debian's `pdns-backend-sqlite3` installs the schema.
@@ -50,10 +49,16 @@ pub struct PdnsOptions {
 /// A running `pdns_server` with one primary zone.
 pub struct Pdns {
     opts: PdnsOptions,
-    zone: String,
-    port: u16,
-    dir: TempDir,
+    peer: Peer,
     child: Option<Child>,
+}
+
+impl std::ops::Deref for Pdns {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
 }
 
 impl Pdns {
@@ -68,9 +73,7 @@ impl Pdns {
         let zone = zone_without_dot(&opts.zone);
         let mut pdns = Pdns {
             opts,
-            zone,
-            port: free_port(),
-            dir,
+            peer: Peer::new(free_port(), zone, dir, "PowerDNS", "pdns.log"),
             child: None,
         };
         let schema_path = SCHEMA_PATHS
@@ -99,40 +102,6 @@ impl Pdns {
         pdns.pdnsutil(&["activate-tsig-key", &zone, &key_name, "primary"]);
         pdns.spawn();
         pdns
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, database and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything `pdns_server` logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `pdnsutil --config-dir DIR ARGS...` and returns its stdout;
@@ -172,11 +141,6 @@ impl Pdns {
         self.pdns_control(&["notify", &self.zone]);
     }
 
-    /// The zone's SOA serial as PowerDNS serves it.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
     /// Waits (up to `timeout`) until PowerDNS serves `serial`; panics with
     /// the log otherwise.
     pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
@@ -196,13 +160,7 @@ impl Pdns {
     /// The zone by AXFR from PowerDNS, signed with the key, TSIG lines
     /// removed; panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from PowerDNS failed: {e}\n--- pdns.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn run(&self, program: PathBuf, args: &[&str]) -> String {
@@ -236,10 +194,6 @@ impl Pdns {
 
     fn db_path(&self) -> PathBuf {
         self.dir.path().join("pdns.sqlite3")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("pdns.log")
     }
 
     fn pdns_conf(&self) -> String {
