@@ -220,7 +220,7 @@ impl Metrics {
     }
 
     /// Adds a UDP worker's rate-limiting counts.
-    pub fn add_rrl(&self, c: &crate::serve::rrl::RrlCounters) {
+    pub fn add_rrl(&self, c: &RrlCounters) {
         for (row, counts) in self.rrl.iter().zip([&c.dropped, &c.slipped, &c.log_only]) {
             for (slot, n) in row.iter().zip(counts) {
                 if *n > 0 {
@@ -331,7 +331,6 @@ impl Metrics {
 
 impl Metrics {
     fn render_rrl(&self, out: &mut String) {
-        use crate::serve::rrl::ResponseClass;
         let rows = [
             (
                 "secondary53_rrl_dropped_total",
@@ -491,14 +490,15 @@ pub fn esc(v: &str) -> String {
 }
 
 fn rcode_name(rc: u8) -> &'static str {
-    match rc {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        9 => "NOTAUTH",
+    use crate::zone::rcode;
+    match u16::from(rc) {
+        rcode::NOERROR => "NOERROR",
+        rcode::FORMERR => "FORMERR",
+        rcode::SERVFAIL => "SERVFAIL",
+        rcode::NXDOMAIN => "NXDOMAIN",
+        rcode::NOTIMP => "NOTIMP",
+        rcode::REFUSED => "REFUSED",
+        rcode::NOTAUTH => "NOTAUTH",
         _ => "OTHER",
     }
 }
@@ -530,5 +530,74 @@ pub fn render_journal(out: &mut String, usage: &BTreeMap<String, (u64, u64)>) {
             "secondary53_journal_bytes{{zone=\"{}\"}} {bytes}",
             esc(zone)
         );
+    }
+}
+
+/// The kinds of response counted apart (RFC-less; the classes of BIND, Knot
+/// and NSD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseClass {
+    /// An answer from the zone's data (also ANY, and a CNAME chain).
+    Positive = 0,
+    /// An answer synthesized from a wildcard (RFC 4592), or NODATA at one.
+    Wildcard = 1,
+    /// The name exists but not the type.
+    Nodata = 2,
+    /// The name does not exist.
+    Nxdomain = 3,
+    /// A referral to a delegated zone.
+    Referral = 4,
+    /// REFUSED, SERVFAIL, FORMERR, NOTIMP, BADVERS.
+    Error = 5,
+}
+
+impl ResponseClass {
+    /// Every class, in index order.
+    pub const ALL: [ResponseClass; 6] = [
+        ResponseClass::Positive,
+        ResponseClass::Wildcard,
+        ResponseClass::Nodata,
+        ResponseClass::Nxdomain,
+        ResponseClass::Referral,
+        ResponseClass::Error,
+    ];
+
+    /// Name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseClass::Positive => "positive",
+            ResponseClass::Wildcard => "wildcard",
+            ResponseClass::Nodata => "nodata",
+            ResponseClass::Nxdomain => "nxdomain",
+            ResponseClass::Referral => "referral",
+            ResponseClass::Error => "error",
+        }
+    }
+}
+
+/// Response rate limiting counters of one UDP worker, added to the shared
+/// metrics once per batch.
+#[derive(Clone, Debug, Default)]
+pub struct RrlCounters {
+    /// Responses dropped, by class.
+    pub dropped: [u64; 6],
+    /// Responses slipped, by class.
+    pub slipped: [u64; 6],
+    /// Responses over the limit sent in `log_only` mode, by class.
+    pub log_only: [u64; 6],
+    /// Accounts still in use evicted from the table.
+    pub evictions: u64,
+}
+
+impl RrlCounters {
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.evictions == 0
+            && self
+                .dropped
+                .iter()
+                .chain(&self.slipped)
+                .chain(&self.log_only)
+                .all(|n| *n == 0)
     }
 }

@@ -48,10 +48,12 @@ pub fn r53_type_name(rtype: u16) -> Option<&'static str> {
         .map(|(_, n)| *n)
 }
 
-/// The type name for messages and logs: the Route 53 name, or `TYPE<n>`
-/// (RFC 3597) for a type Route 53 does not accept.
+/// The type name for messages and logs: the type's mnemonic, or
+/// `TYPE<n>` (RFC 3597) (the master-file spelling of
+/// [`crate::zone::presentation::type_name`]; for the types Route 53
+/// accepts it is the Route 53 name).
 pub fn type_label(rtype: u16) -> String {
-    r53_type_name(rtype).map_or_else(|| format!("TYPE{rtype}"), str::to_string)
+    crate::zone::presentation::type_name(rtype)
 }
 
 /// The type code of a Route 53 API type name (case-insensitive), or `None`
