@@ -32,7 +32,8 @@
 //! - [`serial`]: RFC 1982 serial arithmetic.
 //! - [`zone`]: records in stored form, deltas, the full-zone diff; their
 //!   presentation format ([`zone::presentation`]) and the zone digest
-//!   ZONEMD (RFC 8976, [`zone::zonemd`]).
+//!   ZONEMD (RFC 8976, [`zone::zonemd`]); the one set of RR type and
+//!   RCODE numbers ([`zone::rtype`], [`zone::rcode`]).
 //! - [`store`]: the SQLite store: current records, versions, the journal
 //!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
