@@ -276,8 +276,8 @@ mod tests {
         let RData::SOA(parsed) = soa.rdata().unwrap() else {
             panic!("not an SOA")
         };
-        assert_eq!(parsed.mname(), &name("ns.example."));
-        assert_eq!(parsed.rname(), &name("host.example."));
+        assert_eq!(parsed.mname, name("ns.example."));
+        assert_eq!(parsed.rname, name("host.example."));
         assert!(Rr::soa("example.", "bad..name.", "h.", 1, [0; 4], 0).is_none());
         let a = Rr::a("www.example.", std::net::Ipv4Addr::new(192, 0, 2, 1), 300);
         assert_eq!(a.rdata().unwrap(), RData::A(A::new(192, 0, 2, 1)));
