@@ -8,15 +8,10 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use super::peer::{Peer, conf_check};
-use super::{
-    LOG_TAIL_LINES, TsigKey, file_tail, free_port, kill_and_wait, log_handles, poll_until, tool,
-    zone_without_dot,
-};
+use super::peer::{Peer, Stop, conf_check};
+use super::{TsigKey, file_tail, free_port, tool, zone_without_dot};
 
 /// What a [`Knot`] does for its zone.
 #[derive(Clone, Debug)]
@@ -56,7 +51,6 @@ pub struct Knot {
     /// [`Knot::start_with_zone_options`]).
     zone_options: String,
     peer: Peer,
-    child: Option<Child>,
 }
 
 impl std::ops::Deref for Knot {
@@ -64,6 +58,12 @@ impl std::ops::Deref for Knot {
 
     fn deref(&self) -> &Peer {
         &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Knot {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
     }
 }
 
@@ -104,8 +104,7 @@ impl Knot {
         let mut knot = Knot {
             opts,
             zone_options,
-            peer: Peer::new(port, zone, dir, "Knot", "knot.log"),
-            child: None,
+            peer: Peer::new(port, zone, dir, "Knot", "knotd", "knot.log", Stop::Kill),
         };
         if let KnotRole::Primary { zone_text, .. } = &knot.opts.role {
             fs::write(knot.zone_file(), zone_text).expect("write zone file for knotd");
@@ -168,22 +167,6 @@ impl Knot {
         self.knotc(&["zone-commit", &self.zone]);
     }
 
-    /// Waits (up to `timeout`) until `knotd` serves `serial`; panics with the
-    /// log otherwise.
-    pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let held = poll_until(timeout, || {
-            self.assert_running();
-            self.soa_serial() == Some(serial)
-        });
-        assert!(
-            held,
-            "Knot did not serve serial {serial} of {} within {timeout:?} (serves {:?}); knot.log:\n{}",
-            self.zone,
-            self.soa_serial(),
-            file_tail(&self.log_path(), LOG_TAIL_LINES)
-        );
-    }
-
     /// The zone by AXFR from `knotd`, signed with the key, TSIG lines
     /// removed; panics if the transfer fails.
     pub fn axfr(&self) -> String {
@@ -192,10 +175,6 @@ impl Knot {
 
     fn conf_path(&self) -> PathBuf {
         self.dir.path().join("knot.conf")
-    }
-
-    fn zone_file(&self) -> PathBuf {
-        self.dir.path().join(format!("{}.zone", self.zone))
     }
 
     fn knot_conf(&self) -> String {
@@ -262,72 +241,23 @@ template:
         conf
     }
 
-    fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            self.child = None;
-            panic!(
-                "knotd exited ({status}); knot.log:\n{}",
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-    }
-
     fn spawn(&mut self) {
-        let (out, err) = log_handles(&self.log_path());
-        let child = Command::new(tool("knotd"))
-            .arg("-c")
-            .arg(self.conf_path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start knotd (is knot installed? see scripts/setup.sh)");
-        self.child = Some(child);
-
+        let conf = self.conf_path();
+        let log = self.log_path();
+        self.peer
+            .start(Command::new(tool("knotd")).arg("-c").arg(&conf), &log);
         let primary = matches!(self.opts.role, KnotRole::Primary { .. });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            self.assert_running();
-            let ready = Command::new(tool("knotc"))
+        self.peer.wait_ready(|peer| {
+            Command::new(tool("knotc"))
                 .arg("-c")
-                .arg(self.conf_path())
+                .arg(&conf)
                 .args(["-t", "1", "status"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
-                && (!primary || self.soa_serial().is_some());
-            if ready {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "knotd did not get ready for {} on {} within 20 s; knot.log:\n{}",
-                    self.zone,
-                    self.addr(),
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "--- knot.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
-                self.zone,
-                self.addr(),
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            kill_and_wait(&mut child);
-        }
+                && (!primary || peer.soa_serial().is_some())
+        });
     }
 }

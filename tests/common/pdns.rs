@@ -16,15 +16,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use super::peer::Peer;
-use super::{
-    LOG_TAIL_LINES, TsigKey, file_tail, free_port, log_handles, poll_until, terminate_and_wait,
-    tool, zone_without_dot,
-};
+use super::peer::{Peer, Stop};
+use super::{TsigKey, file_tail, free_port, tool, zone_without_dot};
 
 /// Where Debian's `pdns-backend-sqlite3` installs the schema.
 const SCHEMA_PATHS: [&str; 2] = [
@@ -50,7 +45,6 @@ pub struct PdnsOptions {
 pub struct Pdns {
     opts: PdnsOptions,
     peer: Peer,
-    child: Option<Child>,
 }
 
 impl std::ops::Deref for Pdns {
@@ -58,6 +52,12 @@ impl std::ops::Deref for Pdns {
 
     fn deref(&self) -> &Peer {
         &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Pdns {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
     }
 }
 
@@ -73,8 +73,15 @@ impl Pdns {
         let zone = zone_without_dot(&opts.zone);
         let mut pdns = Pdns {
             opts,
-            peer: Peer::new(free_port(), zone, dir, "PowerDNS", "pdns.log"),
-            child: None,
+            peer: Peer::new(
+                free_port(),
+                zone,
+                dir,
+                "PowerDNS",
+                "pdns_server",
+                "pdns.log",
+                Stop::Terminate,
+            ),
         };
         let schema_path = SCHEMA_PATHS
             .iter()
@@ -139,22 +146,6 @@ impl Pdns {
     pub fn increase_serial_and_notify(&self) {
         self.pdnsutil(&["increase-serial", &self.zone]);
         self.pdns_control(&["notify", &self.zone]);
-    }
-
-    /// Waits (up to `timeout`) until PowerDNS serves `serial`; panics with
-    /// the log otherwise.
-    pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let held = poll_until(timeout, || {
-            self.assert_running();
-            self.soa_serial() == Some(serial)
-        });
-        assert!(
-            held,
-            "PowerDNS did not serve serial {serial} of {} within {timeout:?} (serves {:?}); log:\n{}",
-            self.zone,
-            self.soa_serial(),
-            file_tail(&self.log_path(), LOG_TAIL_LINES)
-        );
     }
 
     /// The zone by AXFR from PowerDNS, signed with the key, TSIG lines
@@ -230,59 +221,11 @@ impl Pdns {
         )
     }
 
-    fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            self.child = None;
-            panic!(
-                "pdns_server exited ({status}); log:\n{}",
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-    }
-
     fn spawn(&mut self) {
-        let (out, err) = log_handles(&self.log_path());
-        let child = Command::new(tool("pdns_server"))
-            .arg(format!("--config-dir={}", self.dir.path().display()))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pdns_server (is pdns-server installed? see scripts/setup.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            self.assert_running();
-            if self.soa_serial().is_some() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "pdns_server did not serve {} on {} within 20 s; log:\n{}",
-                    self.zone,
-                    self.addr(),
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Pdns {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "--- pdns.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
-                self.zone,
-                self.addr(),
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            terminate_and_wait(&mut child, Duration::from_secs(5));
-        }
+        let log = self.log_path();
+        let config_dir = format!("--config-dir={}", self.dir.path().display());
+        self.peer
+            .start(Command::new(tool("pdns_server")).arg(config_dir), &log);
+        self.peer.wait_ready(|peer| peer.soa_serial().is_some());
     }
 }
