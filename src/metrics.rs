@@ -35,8 +35,12 @@ pub enum Proto {
 /// All counters of a server.
 #[derive(Default)]
 pub struct Metrics {
-    /// Queries answered, by protocol and RCODE (low 4 bits).
-    queries: [[AtomicU64; 16]; 2],
+    /// Queries answered, by protocol and slot of
+    /// [`crate::serve::query_counts::RCODES`].
+    queries: [[AtomicU64; crate::serve::query_counts::RCODES.len()]; 2],
+    /// Queries with a COOKIE option, by protocol and slot of
+    /// [`crate::serve::query_counts::COOKIES`].
+    cookies: [[AtomicU64; crate::serve::query_counts::COOKIES.len()]; 2],
     /// Rare events, by metric name and label set.
     events: Mutex<BTreeMap<(String, String), u64>>,
     /// Response rate limiting is on (its counters are shown, zeros too).
@@ -215,11 +219,16 @@ impl LimitCounters {
 }
 
 impl Metrics {
-    /// Adds a worker's query counts (index = RCODE).
-    pub fn add_queries(&self, proto: Proto, by_rcode: &[u64; 16]) {
-        for (rc, n) in by_rcode.iter().enumerate() {
+    /// Adds a worker's query counts.
+    pub fn add_queries(&self, proto: Proto, counts: &crate::serve::query_counts::QueryCounts) {
+        for (slot, n) in self.queries[proto as usize].iter().zip(&counts.rcodes) {
             if *n > 0 {
-                self.queries[proto as usize][rc].fetch_add(*n, Ordering::Relaxed);
+                slot.fetch_add(*n, Ordering::Relaxed);
+            }
+        }
+        for (slot, n) in self.cookies[proto as usize].iter().zip(&counts.cookies) {
+            if *n > 0 {
+                slot.fetch_add(*n, Ordering::Relaxed);
             }
         }
     }
@@ -386,15 +395,29 @@ impl Metrics {
             "Queries answered, by protocol and response code.",
         );
         for (p, proto) in ["udp", "tcp"].iter().enumerate() {
-            for rc in 0..16 {
-                let n = self.queries[p][rc].load(Ordering::Relaxed);
+            for (slot, (_, name)) in crate::serve::query_counts::RCODES.iter().enumerate() {
+                let n = self.queries[p][slot].load(Ordering::Relaxed);
                 if n > 0 {
                     let _ = writeln!(
                         out,
-                        "secondary53_queries_total{{protocol=\"{proto}\",rcode=\"{}\"}} {n}",
-                        rcode_name(rc as u8)
+                        "secondary53_queries_total{{protocol=\"{proto}\",rcode=\"{name}\"}} {n}"
                     );
                 }
+            }
+        }
+        header(
+            &mut out,
+            "secondary53_cookie_queries_total",
+            "counter",
+            "Queries with a DNS COOKIE option, by protocol and cookie: valid (a valid server cookie), client_only, invalid (a server cookie not ours or stale, answered with a new one) and badcookie (answered BADCOOKIE).",
+        );
+        for (p, proto) in ["udp", "tcp"].iter().enumerate() {
+            for (slot, name) in crate::serve::query_counts::COOKIES.iter().enumerate() {
+                let n = self.cookies[p][slot].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "secondary53_cookie_queries_total{{protocol=\"{proto}\",cookie=\"{name}\"}} {n}"
+                );
             }
         }
         if self.rrl_enabled.load(Ordering::Relaxed) {
@@ -745,18 +768,6 @@ pub fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn rcode_name(rc: u8) -> &'static str {
-    match rc {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        9 => "NOTAUTH",
-        _ => "OTHER",
-    }
-}
 
 /// Connections to the metrics endpoint served at once; more are answered
 /// 503 and closed.

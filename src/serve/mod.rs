@@ -13,6 +13,7 @@ pub mod answer;
 pub mod cookie;
 pub mod options;
 pub mod query;
+pub mod query_counts;
 pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
@@ -338,6 +339,8 @@ pub fn handle_packet(
         // answers clear it.
         scratch.account.error();
     }
+    scratch.cookie = options::CookieOutcome::None;
+    scratch.ext_rcode = 0;
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -354,6 +357,7 @@ pub fn handle_packet(
                 view.zones(),
                 scratch,
             );
+            scratch.cookie = cookie;
             answer::answer(&q, view, limit, out, scratch);
             if cookie == options::CookieOutcome::Answered(cookie::CookieCheck::Valid) {
                 // A client that returns a valid server cookie proved its
@@ -524,7 +528,7 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
-    options::prepare(
+    scratch.cookie = options::prepare(
         &q,
         from.ip(),
         transport == Transport::Udp,
