@@ -768,7 +768,6 @@ pub fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-
 /// Connections to the metrics endpoint served at once; more are answered
 /// 503 and closed.
 pub const MAX_CONNECTIONS: usize = 16;

@@ -139,7 +139,10 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
         notify_to: vec![port],
         extra_zones: vec![
             ("catalog.test".to_string(), catalog.to_string()),
-            ("member.test".to_string(), generate_zone("member.test", 1, 3)),
+            (
+                "member.test".to_string(),
+                generate_zone("member.test", 1, 3),
+            ),
         ],
         ..BindOptions::new("good.test", zone_text)
     });

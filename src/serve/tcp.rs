@@ -401,7 +401,9 @@ async fn connection(
         }
         let mut counts = super::query_counts::QueryCounts::default();
         counts.count(&body, scratch.ext_rcode, scratch.cookie);
-        zones.metrics.add_queries(crate::metrics::Proto::Tcp, &counts);
+        zones
+            .metrics
+            .add_queries(crate::metrics::Proto::Tcp, &counts);
         // The 16-bit length prefix cannot say more (RFC 1035 4.2.2): an
         // answer that long is a server failure, never a cut length.
         let len = match u16::try_from(body.len()) {
