@@ -79,9 +79,14 @@ fn results(line: &str) -> Vec<(String, String)> {
 #[test]
 fn genreport_full_mode_reports_every_test_ok() {
     let Some(bin) = genreport_bin() else {
+        let why = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/genreport/UNAVAILABLE"),
+        )
+        .unwrap_or_else(|_| "scripts/setup.sh has not been run".into());
         eprintln!(
-            "SKIPPED: genreport not built (.cache/genreport/genreport missing and GENREPORT unset); \
-             scripts/setup.sh builds it from ISC's DNS-Compliance-Testing repository"
+            "SKIPPED: genreport not built (.cache/genreport/genreport missing, GENREPORT unset): {}; \
+             scripts/setup.sh builds it from ISC's DNS-Compliance-Testing repository",
+            why.trim()
         );
         return;
     };
