@@ -179,7 +179,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
     let rrl = zones.rrl.clone();
     let shared = zones.clone();
     let mut rrl_counters = RrlCounters::default();
-    let mut counts = super::query_counts::QueryCounts::default();
+    let mut counts = crate::metrics::QueryCounts::default();
     let mut view = ZoneView::new(zones);
     let mut scratch = Scratch::default();
     scratch.track_account = rrl.is_some();
@@ -251,7 +251,11 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 send = action != Action::Dropped;
             }
             if send {
-                counts.count(out, scratch.ext_rcode, scratch.cookie);
+                counts.count(
+                    out,
+                    scratch.ext_rcode,
+                    super::query_counts::cookie_slot(scratch.cookie),
+                );
                 iov_tx[out_n].iov_base = out.as_mut_ptr().cast();
                 iov_tx[out_n].iov_len = out.len();
                 msgs_tx[out_n].msg_hdr.msg_name =
@@ -268,7 +272,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
         // Counted once per batch, not once per query (hot path).
         if !counts.is_empty() {
             metrics.add_queries(crate::metrics::Proto::Udp, &counts);
-            counts = super::query_counts::QueryCounts::default();
+            counts = crate::metrics::QueryCounts::default();
         }
         if rrl.is_some() && !rrl_counters.is_empty() {
             metrics.add_rrl(&rrl_counters);
