@@ -8,6 +8,8 @@
 #   free ports; this script never starts a service.
 # - Python: moto[server] (pinned), the stand-in for the Route 53 API, in the
 #   virtualenv .cache/venv.
+# - ISC's DNS compliance tester (genreport), built from its source at a
+#   pinned commit into .cache/genreport (needs a C compiler, libssl-dev).
 set -euo pipefail
 
 # named, knotd, nsd and pdns_server live in sbin, which a non-root PATH may lack.
@@ -105,6 +107,42 @@ if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOT
     python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet "moto[server]==$MOTO_VERSION"
     "$VENV/bin/python" -c 'import moto'
+fi
+
+# ISC's DNS compliance tester (genreport; tests/genreport.rs), pinned. Built
+# with the C compiler directly (one file; its autotools only probe for
+# strlcpy and BSD socket fields that Linux lacks), so autotools are not
+# needed.
+GENREPORT_REPO=${GENREPORT_REPO:-https://gitlab.isc.org/isc-projects/DNS-Compliance-Testing.git}
+GENREPORT_COMMIT=2cfceed079a157d651c14b21d4e052f8af44db1e
+GENREPORT_DIR="$(cd "$(dirname "$0")/.." && pwd)/.cache/genreport"
+build_genreport() {
+    if ! command -v cc >/dev/null 2>&1 || ! command -v git >/dev/null 2>&1 \
+        || [ ! -e /usr/include/openssl/hmac.h ]; then
+        "${SUDO[@]}" apt-get update
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev git ca-certificates
+    fi
+    rm -rf "$GENREPORT_DIR/src"
+    mkdir -p "$GENREPORT_DIR"
+    git clone --quiet "$GENREPORT_REPO" "$GENREPORT_DIR/src" &&
+        git -C "$GENREPORT_DIR/src" checkout --quiet "$GENREPORT_COMMIT" &&
+        : > "$GENREPORT_DIR/src/config.h" &&
+        cc -O2 -w -I"$GENREPORT_DIR/src" -o "$GENREPORT_DIR/genreport" \
+            "$GENREPORT_DIR/src/genreport.c" -lresolv -lcrypto
+}
+if [ ! -x "$GENREPORT_DIR/genreport" ]; then
+    echo "setup: building genreport ($GENREPORT_COMMIT) into $GENREPORT_DIR"
+    # Not fatal: without it tests/genreport.rs says why it skipped (from
+    # the file UNAVAILABLE) and everything else runs.
+    mkdir -p "$GENREPORT_DIR"
+    if build_genreport >"$GENREPORT_DIR/build.log" 2>&1; then
+        rm -f "$GENREPORT_DIR/UNAVAILABLE"
+    else
+        echo "could not build genreport from $GENREPORT_REPO at $GENREPORT_COMMIT: $(tail -n 3 "$GENREPORT_DIR/build.log" | tr '\n' ' ')" \
+            > "$GENREPORT_DIR/UNAVAILABLE"
+        echo "setup: warning: $(cat "$GENREPORT_DIR/UNAVAILABLE")" >&2
+    fi
 fi
 
 echo "setup: ok"

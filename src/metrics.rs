@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::zone::rcode;
+
 /// Transport of a counted query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -22,11 +24,84 @@ pub enum Proto {
     Tcp = 1,
 }
 
+/// Response codes counted one by one (the full code: the header's four
+/// bits and the OPT record's extended bits, RFC 6891 6.1.3); any other code
+/// counts as `OTHER`.
+pub const RCODES: [(u16, &str); 14] = [
+    (rcode::NOERROR, "NOERROR"),
+    (rcode::FORMERR, "FORMERR"),
+    (rcode::SERVFAIL, "SERVFAIL"),
+    (rcode::NXDOMAIN, "NXDOMAIN"),
+    (rcode::NOTIMP, "NOTIMP"),
+    (rcode::REFUSED, "REFUSED"),
+    (rcode::YXDOMAIN, "YXDOMAIN"),
+    (7, "YXRRSET"),
+    (8, "NXRRSET"),
+    (rcode::NOTAUTH, "NOTAUTH"),
+    (10, "NOTZONE"),
+    (rcode::BADVERS, "BADVERS"),
+    (rcode::BADCOOKIE, "BADCOOKIE"),
+    (u16::MAX, "OTHER"),
+];
+
+/// What a query's DNS COOKIE option was (RFC 7873), as counted: a valid
+/// server cookie, a client cookie only, a server cookie not ours or stale
+/// (answered with a new one), or answered BADCOOKIE.
+pub const COOKIES: [&str; 4] = ["valid", "client_only", "invalid", "badcookie"];
+
+/// The slot of a full response code in [`RCODES`] (a match, not a search:
+/// it runs once per answer).
+#[inline]
+pub fn rcode_slot(code: u16) -> usize {
+    match code {
+        0..=10 => usize::from(code),
+        rcode::BADVERS => 11,
+        rcode::BADCOOKIE => 12,
+        _ => 13,
+    }
+}
+
+/// Query counts of one worker since its last hand-over
+/// ([`Metrics::add_queries`]), so the hot path touches no shared cache line
+/// per query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryCounts {
+    /// Answers sent, by slot of [`RCODES`].
+    pub rcodes: [u64; RCODES.len()],
+    /// Queries with a COOKIE option, by slot of [`COOKIES`].
+    pub cookies: [u64; COOKIES.len()],
+}
+
+impl QueryCounts {
+    /// Counts one answer sent: `response` is its wire form, `ext_rcode` the
+    /// upper eight bits of its response code (0 without OPT) and `cookie`
+    /// the slot in [`COOKIES`] of its query's cookie (None: no cookie).
+    #[inline]
+    pub fn count(&mut self, response: &[u8], ext_rcode: u8, cookie: Option<usize>) {
+        if response.len() > 3 {
+            let code = (u16::from(ext_rcode) << 4) | u16::from(response[3] & 0x0f);
+            self.rcodes[rcode_slot(code)] += 1;
+        }
+        if let Some(slot) = cookie {
+            self.cookies[slot] += 1;
+        }
+    }
+
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.rcodes.iter().chain(&self.cookies).all(|n| *n == 0)
+    }
+}
+
 /// All counters of a server.
 #[derive(Default)]
 pub struct Metrics {
-    /// Queries answered, by protocol and RCODE (low 4 bits).
-    queries: [[AtomicU64; 16]; 2],
+    /// Queries answered, by protocol and slot of
+    /// [`RCODES`].
+    queries: [[AtomicU64; RCODES.len()]; 2],
+    /// Queries with a COOKIE option, by protocol and slot of
+    /// [`COOKIES`].
+    cookies: [[AtomicU64; COOKIES.len()]; 2],
     /// Rare events, by metric name and label set.
     events: Mutex<BTreeMap<(String, String), u64>>,
     /// Response rate limiting is on (its counters are shown, zeros too).
@@ -205,11 +280,16 @@ impl LimitCounters {
 }
 
 impl Metrics {
-    /// Adds a worker's query counts (index = RCODE).
-    pub fn add_queries(&self, proto: Proto, by_rcode: &[u64; 16]) {
-        for (rc, n) in by_rcode.iter().enumerate() {
+    /// Adds a worker's query counts.
+    pub fn add_queries(&self, proto: Proto, counts: &QueryCounts) {
+        for (slot, n) in self.queries[proto as usize].iter().zip(&counts.rcodes) {
             if *n > 0 {
-                self.queries[proto as usize][rc].fetch_add(*n, Ordering::Relaxed);
+                slot.fetch_add(*n, Ordering::Relaxed);
+            }
+        }
+        for (slot, n) in self.cookies[proto as usize].iter().zip(&counts.cookies) {
+            if *n > 0 {
+                slot.fetch_add(*n, Ordering::Relaxed);
             }
         }
     }
@@ -296,15 +376,29 @@ impl Metrics {
             "Queries answered, by protocol and response code.",
         );
         for (p, proto) in ["udp", "tcp"].iter().enumerate() {
-            for rc in 0..16 {
-                let n = self.queries[p][rc].load(Ordering::Relaxed);
+            for (slot, (_, name)) in RCODES.iter().enumerate() {
+                let n = self.queries[p][slot].load(Ordering::Relaxed);
                 if n > 0 {
                     let _ = writeln!(
                         out,
-                        "secondary53_queries_total{{protocol=\"{proto}\",rcode=\"{}\"}} {n}",
-                        rcode_name(rc as u8)
+                        "secondary53_queries_total{{protocol=\"{proto}\",rcode=\"{name}\"}} {n}"
                     );
                 }
+            }
+        }
+        header(
+            out,
+            "secondary53_cookie_queries_total",
+            "counter",
+            "Queries with a DNS COOKIE option, by protocol and cookie: valid (a valid server cookie), client_only, invalid (a server cookie not ours or stale, answered with a new one) and badcookie (answered BADCOOKIE).",
+        );
+        for (p, proto) in ["udp", "tcp"].iter().enumerate() {
+            for (slot, name) in COOKIES.iter().enumerate() {
+                let n = self.cookies[p][slot].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "secondary53_cookie_queries_total{{protocol=\"{proto}\",cookie=\"{name}\"}} {n}"
+                );
             }
         }
         if self.rrl_enabled.load(Ordering::Relaxed) {
@@ -487,20 +581,6 @@ pub fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-fn rcode_name(rc: u8) -> &'static str {
-    use crate::zone::rcode;
-    match u16::from(rc) {
-        rcode::NOERROR => "NOERROR",
-        rcode::FORMERR => "FORMERR",
-        rcode::SERVFAIL => "SERVFAIL",
-        rcode::NXDOMAIN => "NXDOMAIN",
-        rcode::NOTIMP => "NOTIMP",
-        rcode::REFUSED => "REFUSED",
-        rcode::NOTAUTH => "NOTAUTH",
-        _ => "OTHER",
-    }
 }
 
 /// Appends the journal's size per zone: versions and bytes.

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::nsd::{Nsd, NsdOptions, NsdRole};
 use common::{Bind, BindOptions, Secondary, dig, free_port, query_serial, tool, wait_until};
 
 const CATALOG: &str = "catalog.example";
@@ -393,4 +394,96 @@ impl Drop for DownstreamBind {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A member whose primary and TSIG key come from BIND's `primaries.ext`
+/// property (a labeled primary with its key name TXT) is transferred from
+/// that primary with that key, is served after a restart with every primary
+/// down (from the store, no transfer), and once its own primary is back
+/// refreshes from it, never from the template's primary (BIND, which serves
+/// another version of the zone). The member's own primary is NSD on
+/// 127.0.0.2 (BIND only listens on addresses of an interface), on the
+/// catalog primary's port, as the `ext` primaries use that port.
+#[test]
+fn a_member_with_ext_primaries_keeps_them_across_a_restart() {
+    const KEY: &str = "ext-key";
+    const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0";
+    let port = free_port_pair();
+    // The catalog's primary (also the template's), on 127.0.0.1: it serves
+    // m1.example at serial 100, which must never be transferred.
+    let mut catalog = catalog_text(&[("ext1", "m1.example")]);
+    catalog.push_str(&format!(
+        "k1.primaries.ext.ext1.zones A 127.0.0.2\nk1.primaries.ext.ext1.zones TXT \"{KEY}\"\n"
+    ));
+    let mut bind = Bind::start(BindOptions {
+        notify_to: vec![port],
+        extra_zones: vec![("m1.example".into(), zone_text("m1.example", 100))],
+        ..BindOptions::new(CATALOG, catalog)
+    });
+    // The member's own primary: transfers and NOTIFY (sent from 127.0.0.2)
+    // signed with the key.
+    let nsd_port = free_port();
+    let catalog_port = bind.port();
+    let own_primary = |serial: u32| {
+        Nsd::start_on_with_options(
+            nsd_port,
+            NsdOptions {
+                zone: "m1.example".into(),
+                tsig: (KEY.into(), "hmac-sha256".into(), SECRET.into()),
+                role: NsdRole::Primary {
+                    zone_text: zone_text("m1.example", serial),
+                    notify_to: vec![port],
+                },
+                store_ixfr: false,
+            },
+            &format!("ip-address: 127.0.0.2@{catalog_port}"),
+            "outgoing-interface: 127.0.0.2",
+        )
+    };
+    let own = own_primary(5);
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!(
+        "\n[[key]]\nname = \"{KEY}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n"
+    );
+    let mut sec = Secondary::start(dir.path(), &config(port, dir.path(), &bind, &key));
+    wait_until("m1.example served from its ext primary", WAIT, || {
+        query_serial(port, "m1.example") == Some(5)
+    });
+
+    // Restart with both primaries down: served from the store at once.
+    sec.stop();
+    bind.stop();
+    drop(own);
+    sec.restart();
+    wait_until("m1.example served after restart", WAIT, || {
+        query_serial(port, "m1.example") == Some(5) && served(port, CATALOG)
+    });
+    let line = zone_status_line(&sec, "m1.example");
+    assert!(line.contains("catalog=catalog.example."), "{line}");
+
+    // Both primaries back; a change at the member's own primary (NOTIFY
+    // from 127.0.0.2, signed): the member refreshes from it with its key.
+    bind.restart();
+    let own = own_primary(6);
+    own.replace_zone_file(&format!("{}new A 192.0.2.66\n", zone_text("m1.example", 7)));
+    wait_until("m1.example refreshed from its ext primary", WAIT, || {
+        query_serial(port, "m1.example") == Some(7)
+    });
+    let out = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "new.m1.example",
+        "A",
+        "+short",
+    ]);
+    assert_eq!(out.trim(), "192.0.2.66");
+    // The template's primary (serial 100) was never asked.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(query_serial(port, "m1.example"), Some(7));
+    assert!(
+        !bind.log().contains("transfer of 'm1.example/IN'"),
+        "the template's primary was asked for a transfer:\n{}",
+        bind.log()
+    );
 }

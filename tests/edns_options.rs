@@ -357,3 +357,70 @@ fn edns_compliance_checks_as_genreport_makes_them() {
     let out = soa(&["+opcode=15"]);
     assert!(out.contains("status: NOTIMP"), "{out}");
 }
+
+/// The metrics count queries by their cookie (valid server cookie, client
+/// cookie only, forged server cookie answered BADCOOKIE), and a BADCOOKIE
+/// answer (extended RCODE 23, RFC 7873 section 8) under its own name, not
+/// as the RCODE its low four bits spell (7, YXRRSET).
+#[test]
+fn cookies_and_badcookie_are_counted_by_name() {
+    let metrics = free_port();
+    let s = start(&format!(
+        "cookie_secret = \"{SECRET}\"\ncookie_required = true\nmetrics = \"127.0.0.1:{metrics}\""
+    ));
+    // What the start-up checks counted (dig sends a cookie by default).
+    let before = common::net::scrape(metrics).expect("metrics answer");
+    // A client cookie alone over TCP: answered, with a server cookie.
+    let out = s.dig(&["+tcp", "+cookie=1122334455667788", ZONE, "SOA"]);
+    assert!(out.contains("status: NOERROR"), "{out}");
+    let cookie = cookie_of(&out).unwrap_or_else(|| panic!("no COOKIE in:\n{out}"));
+    // The server cookie sent back over UDP: valid.
+    for _ in 0..2 {
+        let out = s.dig(&["+nobadcookie", &format!("+cookie={cookie}"), ZONE, "SOA"]);
+        assert!(out.contains("status: NOERROR"), "{out}");
+    }
+    // A forged server cookie (same client cookie, wrong hash): BADCOOKIE.
+    let forged = format!("{}{}", &cookie[..32], "0000000000000000");
+    assert_ne!(forged, cookie);
+    for _ in 0..3 {
+        let out = s.dig(&["+nobadcookie", &format!("+cookie={forged}"), ZONE, "SOA"]);
+        assert!(out.contains("status: BADCOOKIE"), "{out}");
+    }
+    let m = common::net::scrape(metrics).expect("metrics answer");
+    let get = |series: &str| common::net::sample(&m, series) - common::net::sample(&before, series);
+    assert_eq!(
+        get("secondary53_cookie_queries_total{protocol=\"tcp\",cookie=\"client_only\"}"),
+        1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        get("secondary53_cookie_queries_total{protocol=\"udp\",cookie=\"valid\"}"),
+        2.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        get("secondary53_cookie_queries_total{protocol=\"udp\",cookie=\"badcookie\"}"),
+        3.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        get("secondary53_cookie_queries_total{protocol=\"udp\",cookie=\"client_only\"}"),
+        0.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        get("secondary53_queries_total{protocol=\"udp\",rcode=\"BADCOOKIE\"}"),
+        3.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        common::metric_sum(&m, "secondary53_queries_total", &["rcode=\"YXRRSET\""]),
+        0.0,
+        "BADCOOKIE is not counted as its low bits: {m:?}"
+    );
+    assert_eq!(
+        common::metric_sum(&m, "secondary53_queries_total", &["rcode=\"OTHER\""]),
+        0.0,
+        "{m:?}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The Grafana dashboard (`conf/grafana/secondary53.json`) queries only
 //! metrics a running server exposes: every metric name in its expressions
 //! is a family in `/metrics` of a server that has transferred a zone,
-//! failed one, received and sent NOTIFY, and answered queries with RRL on.
+//! failed one, received and sent NOTIFY, consumed a catalog zone, and
+//! answered queries with RRL and cookies on.
 //! The names are read from the dashboard itself, so the two cannot drift
 //! apart.
 
@@ -90,6 +91,37 @@ fn the_expressions_are_read_from_the_dashboard() {
     );
 }
 
+/// The panels the dashboard promises (zones by state, seconds to expire,
+/// serial per zone, transfers, refresh failures, NOTIFY in and out, queries
+/// by protocol and rcode, RRL drops, Route 53 lag, retries and errors,
+/// catalog members, DNS COOKIE) each query their metric.
+#[test]
+fn the_dashboard_shows_every_promised_metric() {
+    let queried: BTreeSet<String> = expressions(DASHBOARD)
+        .iter()
+        .flat_map(|e| metric_names(e))
+        .collect();
+    for metric in [
+        "secondary53_zone_serving",
+        "secondary53_zone_seconds_to_expire",
+        "secondary53_zone_serial",
+        "secondary53_transfers_total",
+        "secondary53_refresh_failures_total",
+        "secondary53_notify_received_total",
+        "secondary53_notify_sent_total",
+        "secondary53_queries_total",
+        "secondary53_rrl_dropped_total",
+        "secondary53_route53_lag_versions",
+        "secondary53_route53_retries_total",
+        "secondary53_route53_errors_total",
+        "secondary53_catalog_members",
+        "secondary53_catalog_members_serving",
+        "secondary53_cookie_queries_total",
+    ] {
+        assert!(queried.contains(metric), "no panel queries {metric}");
+    }
+}
+
 #[test]
 fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
     let wanted: BTreeSet<String> = expressions(DASHBOARD)
@@ -100,8 +132,18 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
     let port = free_port();
     let metrics = free_port();
     let zone_text = generate_zone("good.test", 1, 5);
+    // The primary also serves a catalog zone (RFC 9432) with one member.
+    let catalog = "$ORIGIN catalog.test.\n$TTL 0\n@ SOA invalid. invalid. 1 3600 600 86400 0\n\
+                   @ NS invalid.\nversion TXT \"2\"\nm1.zones PTR member.test.\n";
     let bind = Bind::start(BindOptions {
         notify_to: vec![port],
+        extra_zones: vec![
+            ("catalog.test".to_string(), catalog.to_string()),
+            (
+                "member.test".to_string(),
+                generate_zone("member.test", 1, 3),
+            ),
+        ],
         ..BindOptions::new("good.test", zone_text)
     });
     // A primary whose transfers are garbage: a refresh failure and a
@@ -111,9 +153,13 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
     let config = format!(
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\
          rrl = {{ responses_per_second = 1000 }}\n\n\
+         [[template]]\nname = \"members\"\nprimaries = [\"{}\"]\n\n\
+         [[catalog]]\nname = \"catalog.test\"\nprimaries = [\"{}\"]\ntemplate = \"members\"\n\n\
          [[zone]]\nname = \"good.test\"\nprimaries = [\"{}\"]\nalso_notify = [\"127.0.0.1:{port}\"]\n\n\
          [[zone]]\nname = \"bad.test\"\nprimaries = [\"{}\"]\nretry = 2\n",
         dir.path().join("var").display(),
+        bind.addr(),
+        bind.addr(),
         bind.addr(),
         bad.addr(),
     );
@@ -121,6 +167,18 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
     wait_until("good.test served", Duration::from_secs(30), || {
         common::query_serial(port, "good.test") == Some(1)
     });
+    wait_until("the catalog member served", Duration::from_secs(30), || {
+        common::query_serial(port, "member.test") == Some(1)
+    });
+    // A query with a client cookie.
+    let _ = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "+cookie",
+        "good.test",
+        "SOA",
+    ]);
     // A change at the primary: NOTIFY in, a transfer, NOTIFY out.
     bind.update("update add new.good.test. 300 IN A 192.0.2.9");
     let _ = dig(&["@127.0.0.1", "-p", &port.to_string(), "good.test", "SOA"]);

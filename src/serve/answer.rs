@@ -144,6 +144,12 @@ pub struct Scratch {
     /// The next answer is BADCOOKIE (RFC 7873 section 5.2.3): no lookup,
     /// only the new cookie.
     pub bad_cookie: bool,
+    /// What the cookie of the query being answered was (for the metrics;
+    /// set by [`super::handle_packet`]).
+    pub cookie: super::options::CookieOutcome,
+    /// The upper eight bits of the response code of the last answer
+    /// written (its OPT record's extended RCODE; 0 without OPT).
+    pub ext_rcode: u8,
 }
 
 impl Scratch {
@@ -385,6 +391,7 @@ fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool, scratch: &mut Scratch) {
         out.extend_from_slice(&41u16.to_be_bytes());
         out.extend_from_slice(&UDP_PAYLOAD.to_be_bytes());
         out.push((o.rcode >> 4) as u8);
+        scratch.ext_rcode = (o.rcode >> 4) as u8;
         out.push(0);
         out.push(if o.dnssec { 0x80 } else { 0 });
         out.push(0);

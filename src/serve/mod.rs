@@ -14,6 +14,7 @@ pub mod cookie;
 pub mod option_code;
 pub mod options;
 pub mod query;
+pub mod query_counts;
 pub mod rrl;
 pub mod tcp;
 pub mod tcp_clients;
@@ -339,6 +340,8 @@ pub fn handle_packet(
         // answers clear it.
         scratch.account.error();
     }
+    scratch.cookie = options::CookieOutcome::None;
+    scratch.ext_rcode = 0;
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -356,6 +359,7 @@ pub fn handle_packet(
                 &mut scratch.opt_options,
                 &mut scratch.bad_cookie,
             );
+            scratch.cookie = cookie;
             answer::answer(&q, view, limit, out, scratch);
             if cookie == options::CookieOutcome::Answered(cookie::CookieCheck::Valid) {
                 // A client that returns a valid server cookie proved its
@@ -526,7 +530,7 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
-    options::prepare(
+    scratch.cookie = options::prepare(
         &q,
         from.ip(),
         transport == Transport::Udp,

@@ -57,9 +57,10 @@ pub fn push_option(out: &mut Vec<u8>, code: u16, data: &[u8]) {
 }
 
 /// What [`prepare`] decided about a query's cookie.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CookieOutcome {
     /// No COOKIE option, or cookies are off.
+    #[default]
     None,
     /// A COOKIE option was answered; the server cookie was valid or not.
     Answered(CookieCheck),

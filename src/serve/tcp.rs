@@ -400,11 +400,15 @@ async fn connection(
         ) {
             continue;
         }
-        if body.len() > 3 {
-            let mut rc = [0u64; 16];
-            rc[(body[3] & 0x0f) as usize] = 1;
-            zones.metrics.add_queries(crate::metrics::Proto::Tcp, &rc);
-        }
+        let mut counts = crate::metrics::QueryCounts::default();
+        counts.count(
+            &body,
+            scratch.ext_rcode,
+            super::query_counts::cookie_slot(scratch.cookie),
+        );
+        zones
+            .metrics
+            .add_queries(crate::metrics::Proto::Tcp, &counts);
         // The 16-bit length prefix cannot say more (RFC 1035 4.2.2): an
         // answer that long is a server failure, never a cut length.
         let len = match u16::try_from(body.len()) {

@@ -179,7 +179,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
     let rrl = zones.rrl.clone();
     let shared = zones.clone();
     let mut rrl_counters = RrlCounters::default();
-    let mut rcodes = [0u64; 16];
+    let mut counts = crate::metrics::QueryCounts::default();
     let mut view = ZoneView::new(zones);
     let mut scratch = Scratch::default();
     scratch.track_account = rrl.is_some();
@@ -251,9 +251,11 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 send = action != Action::Dropped;
             }
             if send {
-                if out.len() > 3 {
-                    rcodes[(out[3] & 0x0f) as usize] += 1;
-                }
+                counts.count(
+                    out,
+                    scratch.ext_rcode,
+                    super::query_counts::cookie_slot(scratch.cookie),
+                );
                 iov_tx[out_n].iov_base = out.as_mut_ptr().cast();
                 iov_tx[out_n].iov_len = out.len();
                 msgs_tx[out_n].msg_hdr.msg_name =
@@ -268,8 +270,10 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
             }
         }
         // Counted once per batch, not once per query (hot path).
-        metrics.add_queries(crate::metrics::Proto::Udp, &rcodes);
-        rcodes = [0; 16];
+        if !counts.is_empty() {
+            metrics.add_queries(crate::metrics::Proto::Udp, &counts);
+            counts = crate::metrics::QueryCounts::default();
+        }
         if rrl.is_some() && !rrl_counters.is_empty() {
             metrics.add_rrl(&rrl_counters);
             rrl_counters = RrlCounters::default();

@@ -59,6 +59,10 @@ pub struct NsdOptions {
 pub struct Nsd {
     opts: NsdOptions,
     peer: Peer,
+    /// Extra lines of the `server:` and `zone:` clauses (see
+    /// [`Nsd::start_on_with_options`]).
+    server_options: String,
+    zone_options: String,
 }
 
 impl std::ops::Deref for Nsd {
@@ -86,6 +90,29 @@ impl Nsd {
     /// [`Nsd::start`] on a given port of 127.0.0.1 (e.g. one that a
     /// primary was told to NOTIFY before this secondary started).
     pub fn start_on(port: u16, opts: NsdOptions) -> Nsd {
+        Nsd::start_on_with_options(port, opts, "", "")
+    }
+
+    /// [`Nsd::start_on`] with `server_options` (lines such as
+    /// `ip-address: 127.0.0.2@5300`) added to the `server:` clause of
+    /// nsd.conf and `zone_options` (such as `outgoing-interface: 127.0.0.2`)
+    /// to the zone's; one option a line.
+    pub fn start_on_with_options(
+        port: u16,
+        opts: NsdOptions,
+        server_options: &str,
+        zone_options: &str,
+    ) -> Nsd {
+        let indent = |lines: &str| -> String {
+            lines
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| format!("    {l}\n"))
+                .collect()
+        };
+        let server_options = indent(server_options);
+        let zone_options = indent(zone_options);
         let dir = tempfile::Builder::new()
             .prefix("nsd-")
             .tempdir()
@@ -94,6 +121,8 @@ impl Nsd {
         let mut nsd = Nsd {
             opts,
             peer: Peer::new(port, zone, dir, "NSD", "nsd", "nsd.log", Stop::Terminate),
+            server_options,
+            zone_options,
         };
         if let NsdRole::Primary { zone_text, .. } = &nsd.opts.role {
             fs::write(nsd.zone_file(), zone_text).expect("write zone file for nsd");
@@ -167,7 +196,7 @@ impl Nsd {
     xfrdir: "{d}"
     logfile: "{d}/nsd.log"
     verbosity: 2
-remote-control:
+{server_options}remote-control:
     control-enable: yes
     control-interface: "{d}/nsd.sock"
 key:
@@ -178,10 +207,12 @@ zone:
     name: "{zone}"
     zonefile: "{file}"
     provide-xfr: 127.0.0.1 {key_name}
-"#,
+{zone_options}"#,
             port = self.port,
             zone = self.zone,
             file = self.zone_file().display(),
+            server_options = self.server_options,
+            zone_options = self.zone_options,
         );
         match &self.opts.role {
             NsdRole::Primary { notify_to, .. } => {
