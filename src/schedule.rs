@@ -206,6 +206,8 @@ pub struct TaskContext {
     pub store_health: Arc<StoreHealth>,
     /// The SOA probe rate and transfer-in slots every zone shares.
     pub pacer: Arc<Pacer>,
+    /// Commits of new versions, batched to share their fsync.
+    pub commits: crate::store::CommitQueue,
 }
 
 /// The zone task.
@@ -215,6 +217,7 @@ pub struct ZoneTask {
     apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,
+    commits: crate::store::CommitQueue,
     shared: Arc<ZoneShared>,
     commands: mpsc::Receiver<ZoneCommand>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
@@ -353,6 +356,7 @@ impl ZoneTask {
             apex,
             primaries,
             store,
+            commits: ctx.commits.clone(),
             shared: shared.clone(),
             commands,
             updates,
@@ -590,8 +594,8 @@ impl ZoneTask {
                         let expire = expire_secs;
                         let apex = self.apex.clone();
                         let r = self
-                            .store
-                            .write(move |s| s.record_refresh(&apex, now, expire))
+                            .commits
+                            .commit(move |s| s.record_refresh(&apex, now, expire))
                             .await;
                         match r {
                             Ok(()) => self.store_write_ok(),
@@ -663,8 +667,8 @@ impl ZoneTask {
         self.shared.update(|s| s.last_error = Some(msg.clone()));
         let apex = self.apex.clone();
         if let Err(e) = self
-            .store
-            .write(move |s| s.record_failure(&apex, now, &msg))
+            .commits
+            .commit(move |s| s.record_failure(&apex, now, &msg))
             .await
         {
             self.store_write_failed("record the failure", &e);
@@ -948,6 +952,7 @@ impl ZoneTask {
         let first_version = self.soa.is_none();
         let committed = commit_version(
             &self.store,
+            &self.commits,
             &self.apex,
             current,
             first_version,
@@ -1144,7 +1149,8 @@ impl ZoneTask {
         };
         let current = self.shared.snapshot();
         let result =
-            load_file_version(&self.store, &self.apex, path, origin, ours, current, info).await;
+            load_file_version(&self.store, &self.commits, &self.apex, path, origin, ours, current, info)
+                .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 report_trim(&self.metrics, &self.apex, &summary.trim);
@@ -1209,8 +1215,10 @@ impl ZoneTask {
 /// rebuilt) after the write, outside it. A first version's snapshot is
 /// indexed from the sorted records on another thread while SQLite inserts
 /// them, so a large zone is never read back from SQLite nor held twice.
+#[allow(clippy::too_many_arguments)]
 async fn commit_version(
     store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     apex: &str,
     current: Arc<ZoneSnapshot>,
     first_version: bool,
@@ -1221,14 +1229,16 @@ async fn commit_version(
     let zone = apex.to_string();
     match transfer {
         Transfer::Full { records, .. } if first_version => {
-            let store = store.clone();
+            let commits = commits.clone();
             blocking(move || {
                 let mut records = records;
                 crate::zone::sort_zone(&mut records);
+                let records = Arc::new(records);
                 let (committed, snapshot) = std::thread::scope(|sc| {
                     let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
-                    let committed =
-                        store.write_blocking(|s| s.commit_axfr_sorted(&zone, &records, &info));
+                    let (zone, records) = (zone.clone(), records.clone());
+                    let committed = commits
+                        .commit_blocking(move |s| s.commit_axfr_sorted(&zone, &records, &info));
                     (committed, build.join())
                 });
                 let (summary, delta) = committed?;
@@ -1243,15 +1253,16 @@ async fn commit_version(
         }
         Transfer::Full { records, .. } => {
             let diff = diff_full(store, &zone, records).await?;
-            let (summary, snapshot) = commit_full_diffed(store, &zone, current, diff, info).await?;
+            let (summary, snapshot) =
+                commit_full_diffed(commits, &zone, current, diff, info).await?;
             Ok((summary, snapshot, None))
         }
         Transfer::Incremental { deltas } => {
             let deltas = Arc::new(deltas);
             let (summary, status) = {
                 let deltas = deltas.clone();
-                store
-                    .write(move |s| {
+                commits
+                    .commit(move |s| {
                         if verify_zonemd {
                             let (summary, status) =
                                 s.commit_ixfr_verified(&zone, &deltas, &info)?;
@@ -1286,8 +1297,10 @@ async fn commit_version(
 
 /// Parses a primary zone's file (outside the store) and commits it as a
 /// new version when it changed and its serial is newer than `ours`.
+#[allow(clippy::too_many_arguments)]
 async fn load_file_version(
     store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     apex: &str,
     path: std::path::PathBuf,
     origin: Name,
@@ -1312,7 +1325,7 @@ async fn load_file_version(
             ixfr_style: false,
         };
         let (summary, snapshot, _) =
-            commit_version(store, apex, current, true, false, transfer, info).await?;
+            commit_version(store, commits, apex, current, true, false, transfer, info).await?;
         return Ok(FileLoad::Loaded(summary, Box::new(snapshot)));
     };
     let diffed = diff_full(store, apex, records).await?;
@@ -1325,7 +1338,7 @@ async fn load_file_version(
             path.display()
         )));
     }
-    let (summary, snapshot) = commit_full_diffed(store, apex, current, diffed, info).await?;
+    let (summary, snapshot) = commit_full_diffed(commits, apex, current, diffed, info).await?;
     Ok(FileLoad::Loaded(summary, Box::new(snapshot)))
 }
 
@@ -1372,7 +1385,7 @@ async fn diff_full(
 /// against (the write costs what changed) and derives the next snapshot
 /// from `current` and the change, outside the writer.
 async fn commit_full_diffed(
-    store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     zone: &str,
     current: Arc<ZoneSnapshot>,
     diffed: DiffedZone,
@@ -1385,8 +1398,8 @@ async fn commit_full_diffed(
         });
     };
     let zone = zone.to_string();
-    let (summary, (removed, added)) = store
-        .write(move |s| {
+    let (summary, (removed, added)) = commits
+        .commit(move |s| {
             s.commit_diffed(
                 &zone,
                 base,

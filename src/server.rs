@@ -454,6 +454,7 @@ impl Server {
             metrics.pacing.clone(),
         ));
         let ctx = TaskContext {
+            commits: crate::store::CommitQueue::new(store.clone()),
             store,
             updates,
             generation,
@@ -461,6 +462,15 @@ impl Server {
             store_health: Arc::new(crate::store::StoreHealth::default()),
             pacer,
         };
+        // Every configured zone's row in one transaction: a first start of
+        // thousands of zones pays one fsync here, not one per zone.
+        let apexes: Vec<String> = config
+            .zones
+            .iter()
+            .map(|z| crate::zone::owner_key(&z.name))
+            .collect();
+        ctx.store
+            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
         let mut pending = Vec::new();
         for zc in &config.zones {
             let (entry, p) = build_zone(zc, &config, &ctx)?;
@@ -474,6 +484,13 @@ impl Server {
         ctx.store.write_blocking(|s| {
             s.save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())
         })?;
+        let apexes: Vec<String> = plan
+            .zones
+            .iter()
+            .map(|z| crate::zone::owner_key(&z.name))
+            .collect();
+        ctx.store
+            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
         for zc in &plan.zones {
             let (entry, p) = build_zone(zc, &config, &ctx)?;
             zones.insert(entry);

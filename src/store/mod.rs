@@ -10,13 +10,16 @@
 //! [`StoreHandle`], whose async calls run writes on one writer connection
 //! and reads on read connections of their own.
 
+mod bulk;
 mod catalog;
+mod group_commit;
 mod handle;
 mod health;
 mod journal;
 mod lock;
 mod schema;
 
+pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
@@ -114,6 +117,14 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },    /// A batch of commits could not be made durable (the fsync of the
+    /// write-ahead log failed): its versions may not survive a crash.
+    #[error("store {path}: {reason}")]
+    WalSync {
+        /// Database file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
     },
 }
 
@@ -124,7 +135,10 @@ impl StoreError {
     pub fn is_store_failure(&self) -> bool {
         matches!(
             self,
-            StoreError::Sqlite { .. } | StoreError::TaskFailed(_) | StoreError::DataDir { .. }
+            StoreError::Sqlite { .. }
+                | StoreError::TaskFailed(_)
+                | StoreError::DataDir { .. }
+                | StoreError::WalSync { .. }
         )
     }
 }
