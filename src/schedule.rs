@@ -765,11 +765,12 @@ impl ZoneTask {
             }
             return up_to_date(self, remote_expire);
         }
-        // Held through the transfer and its commit.
-        let _permit = match permit {
+        // The primary's slot is held while it sends, the global one
+        // through the commit too.
+        let mut permit = Some(match permit {
             Some(p) => p,
             None => self.pacer.transfer(primary.addr, urgency).await,
-        };
+        });
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
@@ -782,6 +783,9 @@ impl ZoneTask {
                     return up_to_date(self, stats.expire.or(remote_expire));
                 }
                 Ok((t, stats)) => {
+                    if let Some(p) = permit.as_mut() {
+                        p.transfer_received();
+                    }
                     let kind = match &t {
                         Transfer::Full { .. } => "AXFR-style IXFR",
                         _ => "IXFR",
@@ -793,7 +797,9 @@ impl ZoneTask {
                                 "IXFR does not apply; falling back to AXFR");
                             self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
-                            return self.axfr(primary, Some(reason)).await;
+                            return self
+                                .axfr(primary, Some(reason), &mut permit, urgency)
+                                .await;
                         }
                         Err(RefreshError::Zonemd(e)) if kind == "IXFR" => {
                             // Our copy with the deltas applied is not the
@@ -802,7 +808,9 @@ impl ZoneTask {
                             warn!(zone = %self.apex, peer = %primary.addr,
                                 "the zone after the IXFR does not verify by ZONEMD; falling back to AXFR");
                             self.count_refused("zonemd");
-                            return self.axfr(primary, Some(e.to_string())).await;
+                            return self
+                                .axfr(primary, Some(e.to_string()), &mut permit, urgency)
+                                .await;
                         }
                         Err(e) => return Err(e),
                     }
@@ -815,7 +823,9 @@ impl ZoneTask {
                             "IXFR failed; falling back to AXFR");
                         self.count_refused(e.reason());
                     }
-                    return self.axfr(primary, Some(e.to_string())).await;
+                    return self
+                        .axfr(primary, Some(e.to_string()), &mut permit, urgency)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -827,15 +837,29 @@ impl ZoneTask {
         } else {
             Some("IXFR disabled in the configuration".to_string())
         };
-        self.axfr(primary, reason).await
+        self.axfr(primary, reason, &mut permit, urgency).await
     }
 
+    /// A full transfer and its commit, within `permit` (taken again whole
+    /// when its primary's slot was already given back: a fallback after an
+    /// IXFR that did not apply).
     async fn axfr(
         &mut self,
         primary: &Primary,
         fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+        urgency: Urgency,
     ) -> Result<Outcome, RefreshError> {
+        if !permit.as_ref().is_some_and(|p| p.holds_primary()) {
+            // Given back whole before waiting: slots are always taken
+            // primary first, and nothing is held while waiting for one.
+            *permit = None;
+            *permit = Some(self.pacer.transfer(primary.addr, urgency).await);
+        }
         let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
+        if let Some(p) = permit.as_mut() {
+            p.transfer_received();
+        }
         let kind = match fallback_reason.as_deref() {
             None => "AXFR",
             Some(RETRANSFER) => "AXFR retransfer",
