@@ -266,19 +266,38 @@ enum Outcome {
 
 impl ZoneTask {
     /// Loads the zone's stored state and builds its task and shared view.
+    /// `stored` is the zone as [`crate::store::Store::load_zones`] already
+    /// read it (at start); None reads it here.
     pub fn load(
         config: ZoneConfig,
         primaries: Vec<Primary>,
         commands: mpsc::Receiver<ZoneCommand>,
         notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
+        stored: Option<crate::store::StoredZone>,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
         let updates = ctx.updates.clone();
         let generation = ctx.generation.clone();
         let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
-        let trim = store.write_blocking(|s| {
+        // The journal's upkeep below is a write transaction; a zone read in
+        // bulk whose journal holds at most its current version, with no
+        // consumer recorded, has nothing to trim or drop.
+        let limits = config.journal_limits();
+        let upkeep = match &stored {
+            Some(z) => {
+                z.has_consumer
+                    || z.versions > 1
+                    || limits.max_versions == 0
+                    || limits.max_held_versions == 0
+            }
+            None => true,
+        };
+        let trim = if !upkeep {
+            crate::store::TrimReport::default()
+        } else {
+            store.write_blocking(|s| {
             s.ensure_zone(&apex)?;
             // Apply the journal's limits as configured now: a mirror removed
             // from the configuration no longer holds the journal, and
@@ -296,7 +315,8 @@ impl ZoneTask {
                 s.trim_journal(&apex, &limits, unix_now())?
             };
             Ok(trim)
-        })?;
+        })?
+        };
         if trim.versions > 0 {
             info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
                 "journal trimmed to its configured limits");
@@ -304,15 +324,18 @@ impl ZoneTask {
         report_trim(&metrics, &apex, &trim);
         // The records are read on a read connection: other zones' commits
         // go on meanwhile.
-        let (state, soa, records) = store.read_blocking(|s| {
-            let state = s.zone_state(&apex)?;
-            let soa = s.current_soa(&apex)?;
-            let mut records = Vec::new();
-            if soa.is_some() {
-                s.for_each_record(&apex, |r| records.push(r))?;
-            }
-            Ok((state, soa, records))
-        })?;
+        let (state, soa, records) = match stored {
+            Some(z) => (Some(z.state), z.soa, z.records),
+            None => store.read_blocking(|s| {
+                let state = s.zone_state(&apex)?;
+                let soa = s.current_soa(&apex)?;
+                let mut records = Vec::new();
+                if soa.is_some() {
+                    s.for_each_record(&apex, |r| records.push(r))?;
+                }
+                Ok((state, soa, records))
+            })?,
+        };
         let state = state.ok_or_else(|| StoreError::UnknownZone { zone: apex.clone() })?;
         let timers = timers_of(&config, soa.as_ref());
         let now = unix_now();
@@ -425,7 +448,9 @@ impl ZoneTask {
     /// Runs until the command channel closes.
     pub async fn run(mut self) {
         if self.config.file.is_some() {
-            return self.run_file_zone().await;
+            // Boxed, as the checks below: the task's future keeps only
+            // what an idle zone needs (it is allocated once per zone).
+            return Box::pin(self.run_file_zone()).await;
         }
         loop {
             let now = unix_now();
@@ -485,14 +510,15 @@ impl ZoneTask {
             {
                 let pacer = self.pacer.clone();
                 let has_data = self.soa.is_some();
-                let wait = async move {
+                // Boxed: only a zone waiting for its slot holds this future.
+                let wait = Box::pin(async move {
                     if has_data {
                         pacer.soa_probe(Urgency::Timer).await;
                         Paced::Probe
                     } else {
                         Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
                     }
-                };
+                });
                 tokio::select! {
                     p = wait => paced = p,
                     cmd = self.commands.recv() => match cmd {

@@ -213,10 +213,11 @@ fn build_zone(
     zc: &ZoneConfig,
     config: &Config,
     ctx: &TaskContext,
+    stored: Option<crate::store::StoredZone>,
 ) -> Result<(ZoneEntry, PendingZone), ServerError> {
     let signer = signer_for(config, zc, &zc.key)?;
     let notify_signer = signer_for(config, zc, &zc.notify_key)?;
-    let mut primaries = Vec::new();
+    let mut primaries = Vec::with_capacity(zc.primaries.len());
     for (i, addr) in zc.primaries.iter().enumerate() {
         let mut p = Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits);
         if let Some(Some(name)) = zc.primaries_tls.get(i) {
@@ -246,7 +247,7 @@ fn build_zone(
         }
         None => (None, None),
     };
-    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx)?;
+    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx, stored)?;
     let apex = shared.apex.clone();
     Ok((
         ZoneEntry {
@@ -471,9 +472,11 @@ impl Server {
             .collect();
         ctx.store
             .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
+        // Every zone's state and records in one read, not a few per zone.
+        let mut stored = ctx.store.read_blocking(|s| s.load_zones())?;
         let mut pending = Vec::new();
-        for zc in &config.zones {
-            let (entry, p) = build_zone(zc, &config, &ctx)?;
+        for (zc, apex) in config.zones.iter().zip(&apexes) {
+            let (entry, p) = build_zone(zc, &config, &ctx, stored.remove(apex))?;
             zones.insert(entry);
             pending.push(p);
         }
@@ -491,8 +494,8 @@ impl Server {
             .collect();
         ctx.store
             .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
-        for zc in &plan.zones {
-            let (entry, p) = build_zone(zc, &config, &ctx)?;
+        for (zc, apex) in plan.zones.iter().zip(&apexes) {
+            let (entry, p) = build_zone(zc, &config, &ctx, stored.remove(apex))?;
             zones.insert(entry);
             pending.push(p);
         }
@@ -886,7 +889,7 @@ impl Server {
                 }
                 built.push((
                     apex,
-                    build_zone(zc, &new, &self.ctx).map_err(|e| e.to_string())?,
+                    build_zone(zc, &new, &self.ctx, None).map_err(|e| e.to_string())?,
                 ));
             }
         }

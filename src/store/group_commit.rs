@@ -197,3 +197,236 @@ fn sync_wal(db: &std::path::Path) -> std::io::Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::zone::{Rr, ZoneDelta};
+
+    fn soa(zone: &str, serial: u32) -> Rr {
+        let mut rdata = Vec::new();
+        for name in [format!("ns.{zone}"), format!("host.{zone}")] {
+            for label in name.trim_end_matches('.').split('.') {
+                rdata.push(label.len() as u8);
+                rdata.extend_from_slice(label.as_bytes());
+            }
+            rdata.push(0);
+        }
+        for n in [serial, 3600, 600, 86400, 300] {
+            rdata.extend_from_slice(&n.to_be_bytes());
+        }
+        Rr {
+            name: zone.into(),
+            rtype: 6,
+            class: 1,
+            ttl: 3600,
+            rdata,
+        }
+    }
+
+    fn a(zone: &str, last: u8) -> Rr {
+        Rr {
+            name: format!("www.{zone}"),
+            rtype: 1,
+            class: 1,
+            ttl: 300,
+            rdata: vec![192, 0, 2, last],
+        }
+    }
+
+    fn info() -> CommitInfo {
+        CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: Some("127.0.0.1:53".into()),
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        }
+    }
+
+    fn zone(i: usize) -> String {
+        format!("z{i}.example.")
+    }
+
+    /// Holds the writer until the returned sender is used (or dropped),
+    /// so commits queue up behind it.
+    fn hold_writer(handle: &StoreHandle) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let handle = handle.clone();
+        let holder = std::thread::spawn(move || {
+            handle
+                .write_blocking(|_| {
+                    held_tx.send(()).ok();
+                    let _ = release_rx.recv_timeout(Duration::from_secs(30));
+                    Ok(())
+                })
+                .unwrap();
+        });
+        held_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the writer is held");
+        (release_tx, holder)
+    }
+
+    fn wait_queued(queue: &CommitQueue, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.pending().len() < n {
+            assert!(Instant::now() < deadline, "{n} commits never queued");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn synchronous(handle: &StoreHandle) -> i64 {
+        handle
+            .write_blocking(|s| {
+                s.conn
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(s.sq())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn commits_that_wait_for_the_writer_run_as_one_batch_and_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        const N: usize = 8;
+        let committers: Vec<_> = (0..N)
+            .map(|i| {
+                let queue = queue.clone();
+                std::thread::spawn(move || {
+                    let z = zone(i);
+                    queue.commit_blocking(move |s| {
+                        s.commit_axfr(&z, vec![soa(&z, 1), a(&z, i as u8)], &info())
+                    })
+                })
+            })
+            .collect();
+        wait_queued(&queue, N);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        for c in committers {
+            let summary = c.join().unwrap().expect("committed");
+            assert_eq!(summary.serial_to, 1);
+        }
+        let counters = queue.counters();
+        assert_eq!(counters.batches.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.commits.load(std::sync::atomic::Ordering::Relaxed),
+            N as u64
+        );
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        // Every version is in the store as its commit reported it.
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..N {
+            let z = zone(i);
+            assert_eq!(store.zone_state(&z).unwrap().unwrap().serial, Some(1), "{z}");
+            let mut records = Vec::new();
+            store.for_each_record(&z, |r| records.push(r)).unwrap();
+            assert_eq!(records, vec![soa(&z, 1), a(&z, i as u8)], "{z}");
+        }
+    }
+
+    #[test]
+    fn a_commit_that_fails_or_panics_in_a_batch_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.ensure_zone(&zone(1)).unwrap();
+        let handle = StoreHandle::new(store);
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        let good = |i: usize| {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let z = zone(i);
+                queue.commit_blocking(move |s| {
+                    s.commit_axfr(&z, vec![soa(&z, 1), a(&z, 1)], &info())
+                        .map(|_| ())
+                })
+            })
+        };
+        let first = good(0);
+        wait_queued(&queue, 1);
+        // An IXFR for a zone with no version: inconsistent, nothing of it
+        // is written.
+        let inconsistent = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let z = zone(1);
+                queue.commit_blocking(move |s| {
+                    let d = ZoneDelta {
+                        from_soa: soa(&z, 1),
+                        to_soa: soa(&z, 2),
+                        removed: vec![],
+                        added: vec![a(&z, 2)],
+                    };
+                    s.commit_ixfr(&z, &[d], &info()).map(|_| ())
+                })
+            })
+        };
+        wait_queued(&queue, 2);
+        // A commit that panics half-way through its transaction.
+        let panics = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                queue.commit_blocking(|s| -> Result<(), StoreError> {
+                    let tx = s
+                        .conn
+                        .transaction()
+                        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                    tx.execute("INSERT INTO zone(name) VALUES ('panic.example.')", [])
+                        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                    panic!("a commit panics mid-transaction");
+                })
+            })
+        };
+        wait_queued(&queue, 3);
+        let last = good(2);
+        wait_queued(&queue, 4);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        first.join().unwrap().expect("the first commit of the batch");
+        last.join().unwrap().expect("the last commit of the batch");
+        assert!(matches!(
+            inconsistent.join().unwrap(),
+            Err(StoreError::Inconsistent { .. })
+        ));
+        assert!(matches!(panics.join().unwrap(), Err(StoreError::TaskFailed(_))));
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in [0, 2] {
+            assert_eq!(store.zone_state(&zone(i)).unwrap().unwrap().serial, Some(1));
+        }
+        let failed = store.zone_state(&zone(1)).unwrap().unwrap();
+        assert_eq!(failed.serial, None, "the inconsistent IXFR left nothing");
+        assert_eq!(store.zone_state("panic.example.").unwrap(), None);
+    }
+
+    #[test]
+    fn a_lone_commit_runs_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        let z = zone(0);
+        let summary = {
+            let z = z.clone();
+            queue
+                .commit_blocking(move |s| s.commit_axfr(&z, vec![soa(&z, 7)], &info()))
+                .unwrap()
+        };
+        assert_eq!(summary.serial_to, 7);
+        assert_eq!(synchronous(&handle), 2);
+        let serial = handle
+            .read_blocking(|s| Ok(s.zone_state(&z)?.and_then(|z| z.serial)))
+            .unwrap();
+        assert_eq!(serial, Some(7));
+    }
+}

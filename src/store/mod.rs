@@ -19,6 +19,7 @@ mod journal;
 mod lock;
 mod schema;
 
+pub use bulk::StoredZone;
 pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
