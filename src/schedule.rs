@@ -16,7 +16,7 @@
 //! last failure), so after a restart the schedule resumes where it was.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -114,6 +114,9 @@ pub struct ZoneShared {
     pub snapshot: RwLock<Arc<ZoneSnapshot>>,
     /// Shared with the query workers: bumped on every change they must see.
     pub generation: Arc<AtomicU64>,
+    /// Which zone each bump was for, so a query worker takes again only
+    /// the zones that changed.
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Records received by the transfer under way (0 when none).
     pub transfer_progress: Arc<AtomicU64>,
 }
@@ -143,16 +146,21 @@ impl ZoneShared {
             s.state != before
         };
         if changed {
-            self.generation.fetch_add(1, Ordering::Release);
+            self.changes.record(&self.generation, &self.apex);
         }
     }
 
     /// Publishes a new snapshot to the query path.
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
-        self.generation.fetch_add(1, Ordering::Release);
+        self.changes.record(&self.generation, &self.apex);
     }
 }
+
+/// Commands a zone task's queue holds. Each is boxed: the queue's first
+/// block (32 slots whatever the capacity) is allocated for every zone, so
+/// its slots are kept a pointer wide.
+pub const COMMAND_QUEUE: usize = 16;
 
 /// A request to a zone task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +208,8 @@ pub struct TaskContext {
     pub updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     /// Bumped on every change the query workers must see.
     pub generation: Arc<AtomicU64>,
+    /// Which zone each of those changes was for.
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the store takes writes (logged once per run of failures).
@@ -219,7 +229,7 @@ pub struct ZoneTask {
     store: SharedStore,
     commits: crate::store::CommitQueue,
     shared: Arc<ZoneShared>,
-    commands: mpsc::Receiver<ZoneCommand>,
+    commands: mpsc::Receiver<Box<ZoneCommand>>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -271,7 +281,7 @@ impl ZoneTask {
     pub fn load(
         config: ZoneConfig,
         primaries: Vec<Primary>,
-        commands: mpsc::Receiver<ZoneCommand>,
+        commands: mpsc::Receiver<Box<ZoneCommand>>,
         notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
         stored: Option<crate::store::StoredZone>,
@@ -367,6 +377,7 @@ impl ZoneTask {
             }),
             snapshot: RwLock::new(snapshot),
             generation,
+            changes: ctx.changes.clone(),
             transfer_progress: Arc::new(AtomicU64::new(0)),
         });
         let mut primaries = primaries;
@@ -1168,7 +1179,7 @@ impl ZoneTask {
         while let Some(cmd) = self.commands.recv().await {
             self.shared.update(|s| s.commands_taken += 1);
             let covers = self.begin_check();
-            match cmd {
+            match *cmd {
                 ZoneCommand::Reload | ZoneCommand::Refresh | ZoneCommand::Retransfer => {
                     self.load_file().await;
                 }

@@ -126,7 +126,7 @@ impl Reloader {
         for z in self.zones.list() {
             if z.is_primary
                 && z.commands
-                    .try_send(crate::schedule::ZoneCommand::Reload)
+                    .try_send(Box::new(crate::schedule::ZoneCommand::Reload))
                     .is_ok()
             {
                 n += 1;
@@ -228,7 +228,7 @@ fn build_zone(
         }
         primaries.push(p);
     }
-    let (tx, rx) = mpsc::channel(16);
+    let (tx, rx) = mpsc::channel(crate::schedule::COMMAND_QUEUE);
     let (mirror_handle, mirror) = match &zc.route53 {
         Some(mc) => {
             let (mtx, mrx) = mpsc::channel(4);
@@ -455,6 +455,7 @@ impl Server {
             metrics.pacing.clone(),
         ));
         let ctx = TaskContext {
+            changes: zones.changes.clone(),
             commits: crate::store::CommitQueue::new(store.clone()),
             store,
             updates,
