@@ -834,9 +834,7 @@ impl ZoneTask {
                                 "IXFR does not apply; falling back to AXFR");
                             self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
-                            return self
-                                .axfr(primary, Some(reason), &mut permit, urgency)
-                                .await;
+                            return self.axfr(primary, Some(reason), &mut permit, urgency).await;
                         }
                         Err(RefreshError::Zonemd(e)) if kind == "IXFR" => {
                             // Our copy with the deltas applied is not the
@@ -1209,9 +1207,17 @@ impl ZoneTask {
             journal: self.config.journal_limits(),
         };
         let current = self.shared.snapshot();
-        let result =
-            load_file_version(&self.store, &self.commits, &self.apex, path, origin, ours, current, info)
-                .await;
+        let result = load_file_version(
+            &self.store,
+            &self.commits,
+            &self.apex,
+            path,
+            origin,
+            ours,
+            current,
+            info,
+        )
+        .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 report_trim(&self.metrics, &self.apex, &summary.trim);
@@ -1297,9 +1303,9 @@ async fn commit_version(
                 let records = Arc::new(records);
                 let (committed, snapshot) = std::thread::scope(|sc| {
                     let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
-                    let (zone, records) = (zone.clone(), records.clone());
-                    let committed = commits
-                        .commit_blocking(move |s| s.commit_axfr_sorted(&zone, &records, &info));
+                    // Batched with the other first versions waiting: one
+                    // transaction and one fsync for all of them.
+                    let committed = commits.commit_full_blocking(&zone, records.clone(), info);
                     (committed, build.join())
                 });
                 let (summary, delta) = committed?;

@@ -146,9 +146,7 @@ impl Store {
             {
                 let mut stmt = s
                     .conn
-                    .prepare(
-                        "SELECT zone_id FROM consumer UNION SELECT zone_id FROM mirror_state",
-                    )
+                    .prepare("SELECT zone_id FROM consumer UNION SELECT zone_id FROM mirror_state")
                     .map_err(&sq)?;
                 let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(&sq)?;
                 for row in rows {

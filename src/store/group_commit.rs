@@ -21,11 +21,35 @@
 //!   disk, so a zone is served (its snapshot published) only once its
 //!   version is durable.
 //!
+//! The first versions of zones (a first start's bulk) go further: every
+//! first version waiting in a batch is written in one SQLite transaction,
+//! each zone inside a savepoint of its own (a zone that fails rolls back to
+//! its savepoint; the others commit), so the pages they share (the zone
+//! table, the version table, the record index) are written once per batch,
+//! not once per zone. A crash leaves that whole transaction in or out, so
+//! every zone of it at its old or new version.
+//!
 //! A batch of one commit runs as before, with its own fsync.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Store, StoreError, StoreHandle};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use super::{CommitInfo, CommitSummary, Store, StoreError, StoreHandle, TrimReport};
+use crate::zone::Rr;
+
+/// What [`Store::commit_axfr_sorted`] returns: the summary, and the delta
+/// journaled (None for a first version).
+pub type FullCommit = (CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>);
+
+/// A full zone to commit as its zone's first version.
+struct FirstVersion {
+    zone: String,
+    /// In identity order ([`crate::zone::sort_zone`]).
+    records: Arc<Vec<Rr>>,
+    info: CommitInfo,
+    reply: std::sync::mpsc::SyncSender<Result<FullCommit, StoreError>>,
+}
 
 /// What a queued commit leaves to do once its batch is durable: hand its
 /// result (or the sync's error) to its caller.
@@ -59,6 +83,7 @@ pub struct CommitQueue {
 struct Inner {
     store: StoreHandle,
     pending: Mutex<Vec<Job>>,
+    first_versions: Mutex<Vec<FirstVersion>>,
     counters: Arc<GroupCommitCounters>,
 }
 
@@ -75,6 +100,7 @@ impl CommitQueue {
             inner: Arc::new(Inner {
                 store,
                 pending: Mutex::new(Vec::new()),
+                first_versions: Mutex::new(Vec::new()),
                 counters: Arc::default(),
             }),
         }
@@ -137,13 +163,51 @@ impl CommitQueue {
             .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
     }
 
+    /// Commits a full zone (in identity order) as [`Store::commit_axfr_sorted`]
+    /// does, batched: when the zone has no version yet, it is written in
+    /// one transaction with the other first versions waiting (see the
+    /// module documentation); a zone that has one is diffed and journaled
+    /// as usual. Returns once the version is durable.
+    pub fn commit_full_blocking(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+    ) -> Result<FullCommit, StoreError> {
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.first_versions().push(FirstVersion {
+            zone: zone.to_string(),
+            records,
+            info,
+            reply,
+        });
+        self.inner.store.write_blocking(|store| {
+            self.run_pending(store);
+            Ok(())
+        })?;
+        rx.recv()
+            .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
+    }
+
+    fn first_versions(&self) -> MutexGuard<'_, Vec<FirstVersion>> {
+        self.inner
+            .first_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn pending(&self) -> MutexGuard<'_, Vec<Job>> {
         self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs the queued commits as one batch on the writer.
     fn run_pending(&self, store: &mut Store) {
-        let jobs = std::mem::take(&mut *self.pending());
+        let firsts = std::mem::take(&mut *self.first_versions());
+        let mut jobs = std::mem::take(&mut *self.pending());
+        if !firsts.is_empty() {
+            // One job for all of them, ahead of the others.
+            jobs.insert(0, first_versions_job(firsts));
+        }
         if jobs.is_empty() {
             return;
         }
@@ -172,6 +236,159 @@ impl CommitQueue {
         for deliver in delivers {
             deliver(synced.clone());
         }
+    }
+}
+
+/// The job that writes `firsts` in one transaction and hands each its
+/// result once the batch is durable.
+fn first_versions_job(firsts: Vec<FirstVersion>) -> Job {
+    Box::new(move |store: &mut Store| {
+        let path = store.path.clone();
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.commit_first_versions(&firsts)
+        }))
+        .unwrap_or_else(|_| {
+            firsts
+                .iter()
+                .map(|_| Err(StoreError::TaskFailed("a commit panicked".into())))
+                .collect()
+        });
+        Box::new(move |synced: Result<(), SyncFailed>| {
+            for (first, out) in firsts.into_iter().zip(results) {
+                let out = match &synced {
+                    Ok(()) => out,
+                    Err(SyncFailed(e)) => out.and_then(|_| {
+                        Err(StoreError::WalSync {
+                            path: path.clone(),
+                            reason: e.clone(),
+                        })
+                    }),
+                };
+                let _ = first.reply.send(out);
+            }
+        })
+    })
+}
+
+impl Store {
+    /// Writes each full zone of `firsts` as its zone's first version, all
+    /// in one transaction, each zone in a savepoint of its own. A zone that
+    /// already has a version is committed after it by
+    /// [`Store::commit_axfr_sorted`] (diffed and journaled). One result per
+    /// zone, in order.
+    fn commit_first_versions(
+        &mut self,
+        firsts: &[FirstVersion],
+    ) -> Vec<Result<FullCommit, StoreError>> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut results: Vec<Option<Result<FullCommit, StoreError>>> =
+            firsts.iter().map(|_| None).collect();
+        let mut counts = Vec::new();
+        let mut written = false;
+        let outcome = (|| -> Result<(), rusqlite::Error> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (i, first) in firsts.iter().enumerate() {
+                let Some(serial_to) = first
+                    .records
+                    .iter()
+                    .find(|r| r.rtype == 6 && r.name == first.zone)
+                    .and_then(Rr::soa_serial)
+                else {
+                    results[i] = Some(Err(StoreError::NoSoa {
+                        zone: first.zone.clone(),
+                    }));
+                    continue;
+                };
+                tx.execute_batch("SAVEPOINT first_version")?;
+                let one = (|| -> Result<Option<(i64, TrimReport)>, rusqlite::Error> {
+                    tx.execute(
+                        "INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                        [&first.zone],
+                    )?;
+                    let (zone_id, serial): (i64, Option<i64>) = tx
+                        .query_row(
+                            "SELECT id, serial FROM zone WHERE name = ?1",
+                            [&first.zone],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?
+                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    if serial.is_some() {
+                        // Not a first version: committed on its own below.
+                        return Ok(None);
+                    }
+                    // As commit_axfr_sorted's first version: leftovers of a
+                    // half-configured zone go, then everything in key order.
+                    tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])?;
+                    super::bulk_insert(&tx, zone_id, &first.records)?;
+                    let total = first.records.len();
+                    super::insert_version(&tx, zone_id, None, serial_to, &first.info, 0, total, 0)?;
+                    let trim = super::finish_commit(&tx, zone_id, serial_to, &first.info)?;
+                    Ok(Some((zone_id, trim)))
+                })();
+                match one {
+                    Ok(Some((zone_id, trim))) => {
+                        tx.execute_batch("RELEASE first_version")?;
+                        let total = first.records.len();
+                        counts.push((zone_id, total));
+                        results[i] = Some(Ok((
+                            CommitSummary {
+                                serial_from: None,
+                                serial_to,
+                                versions: 1,
+                                removed: 0,
+                                added: total,
+                                total,
+                                trim,
+                            },
+                            None,
+                        )));
+                    }
+                    Ok(None) => tx.execute_batch("RELEASE first_version")?,
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO first_version; RELEASE first_version")?;
+                        results[i] = Some(Err(sq(e)));
+                    }
+                }
+            }
+            tx.commit()?;
+            written = true;
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            // Nothing of the transaction stays: every zone it held failed.
+            let reason = e.to_string();
+            for r in results.iter_mut() {
+                if matches!(r, Some(Ok(_))) || r.is_none() {
+                    *r = Some(Err(StoreError::TaskFailed(format!(
+                        "store {}: {reason}",
+                        path.display()
+                    ))));
+                }
+            }
+        }
+        if written {
+            for (zone_id, total) in counts {
+                self.record_counts.insert(zone_id, total);
+            }
+            // Give back what the batch put in the page cache, once.
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+        // Zones that already had a version: the ordinary commit.
+        firsts
+            .iter()
+            .zip(results)
+            .map(|(first, r)| match r {
+                Some(r) => r,
+                None => self.commit_axfr_sorted(&first.zone, &first.records, &first.info),
+            })
+            .collect()
     }
 }
 
@@ -253,7 +470,9 @@ mod tests {
 
     /// Holds the writer until the returned sender is used (or dropped),
     /// so commits queue up behind it.
-    fn hold_writer(handle: &StoreHandle) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    fn hold_writer(
+        handle: &StoreHandle,
+    ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let handle = handle.clone();
@@ -316,7 +535,10 @@ mod tests {
             assert_eq!(summary.serial_to, 1);
         }
         let counters = queue.counters();
-        assert_eq!(counters.batches.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.batches.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         assert_eq!(
             counters.commits.load(std::sync::atomic::Ordering::Relaxed),
             N as u64
@@ -327,7 +549,11 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for i in 0..N {
             let z = zone(i);
-            assert_eq!(store.zone_state(&z).unwrap().unwrap().serial, Some(1), "{z}");
+            assert_eq!(
+                store.zone_state(&z).unwrap().unwrap().serial,
+                Some(1),
+                "{z}"
+            );
             let mut records = Vec::new();
             store.for_each_record(&z, |r| records.push(r)).unwrap();
             assert_eq!(records, vec![soa(&z, 1), a(&z, i as u8)], "{z}");
@@ -392,13 +618,19 @@ mod tests {
         wait_queued(&queue, 4);
         release.send(()).unwrap();
         holder.join().unwrap();
-        first.join().unwrap().expect("the first commit of the batch");
+        first
+            .join()
+            .unwrap()
+            .expect("the first commit of the batch");
         last.join().unwrap().expect("the last commit of the batch");
         assert!(matches!(
             inconsistent.join().unwrap(),
             Err(StoreError::Inconsistent { .. })
         ));
-        assert!(matches!(panics.join().unwrap(), Err(StoreError::TaskFailed(_))));
+        assert!(matches!(
+            panics.join().unwrap(),
+            Err(StoreError::TaskFailed(_))
+        ));
         assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
         drop(handle);
         let store = Store::open(dir.path()).unwrap();

@@ -20,7 +20,7 @@ mod lock;
 mod schema;
 
 pub use bulk::StoredZone;
-pub use group_commit::{CommitQueue, GroupCommitCounters};
+pub use group_commit::{CommitQueue, FullCommit, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
@@ -118,7 +118,8 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
-    },    /// A batch of commits could not be made durable (the fsync of the
+    },
+    /// A batch of commits could not be made durable (the fsync of the
     /// write-ahead log failed): its versions may not survive a crash.
     #[error("store {path}: {reason}")]
     WalSync {

@@ -81,7 +81,10 @@ mod tests {
         log.record(&g, "b.");
         assert_eq!(log.since(seen).unwrap(), ["b.", "c."]);
         assert_eq!(log.since(0).unwrap(), ["a.", "b.", "c."]);
-        assert_eq!(log.since(g.load(Ordering::Acquire)).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            log.since(g.load(Ordering::Acquire)).unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
