@@ -456,7 +456,10 @@ impl Server {
         ));
         let ctx = TaskContext {
             changes: zones.changes.clone(),
-            commits: crate::store::CommitQueue::new(store.clone()),
+            commits: crate::store::CommitQueue::with_counters(
+                store.clone(),
+                metrics.group_commit.clone(),
+            ),
             store,
             updates,
             generation,

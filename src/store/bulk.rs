@@ -172,6 +172,77 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+
+    fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
+        Rr {
+            name: name.into(),
+            rtype,
+            class: 1,
+            ttl: 300,
+            rdata,
+        }
+    }
+
+    fn soa(zone: &str, serial: u32) -> Rr {
+        let mut rdata = vec![0, 0];
+        for n in [serial, 3600, 600, 86400, 300] {
+            rdata.extend_from_slice(&n.to_be_bytes());
+        }
+        rr(zone, 6, rdata)
+    }
+
+    #[test]
+    fn load_zones_reads_every_zone_as_the_per_zone_reads_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: None,
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        };
+        let a = "a.example.";
+        store
+            .commit_axfr(
+                a,
+                vec![
+                    rr("www.a.example.", 1, vec![192, 0, 2, 1]),
+                    soa(a, 1),
+                    rr("a.example.", 2, vec![0]),
+                ],
+                &info,
+            )
+            .unwrap();
+        store
+            .commit_axfr(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
+            .unwrap();
+        let b = "b.example.";
+        store.commit_axfr(b, vec![soa(b, 7)], &info).unwrap();
+        store.ensure_zones(["c.example."]).unwrap();
+        let loaded = store.load_zones().unwrap();
+        assert_eq!(loaded.len(), 3);
+        for zone in [a, b, "c.example."] {
+            let z = &loaded[zone];
+            let mut records = Vec::new();
+            if store.current_soa(zone).unwrap().is_some() {
+                store.for_each_record(zone, |r| records.push(r)).unwrap();
+            }
+            assert_eq!(z.records, records, "{zone}");
+            assert_eq!(z.soa, store.current_soa(zone).unwrap(), "{zone}");
+            assert_eq!(Some(&z.state), store.zone_state(zone).unwrap().as_ref());
+            assert!(!z.has_consumer);
+        }
+        assert_eq!(loaded[a].versions, 2);
+        assert_eq!(loaded[b].versions, 1);
+        assert_eq!(loaded["c.example."].versions, 0);
+        assert!(loaded["c.example."].records.is_empty());
+        store
+            .set_consumer(b, crate::store::MIRROR_CONSUMER, 1)
+            .unwrap();
+        assert!(store.load_zones().unwrap()[b].has_consumer);
+    }
 
     #[test]
     fn ensure_zones_adds_the_missing_rows_once() {

@@ -63,7 +63,7 @@ type Job = Box<dyn FnOnce(&mut Store) -> Deliver + Send>;
 #[derive(Clone, Debug)]
 struct SyncFailed(String);
 
-/// How many commits each batch held, for the metrics.
+/// How many commits the batches held.
 #[derive(Debug, Default)]
 pub struct GroupCommitCounters {
     /// Batches run (each ends with one fsync).
@@ -96,12 +96,17 @@ impl std::fmt::Debug for CommitQueue {
 impl CommitQueue {
     /// A queue in front of `store`'s writer.
     pub fn new(store: StoreHandle) -> CommitQueue {
+        CommitQueue::with_counters(store, Arc::default())
+    }
+
+    /// A queue in front of `store`'s writer, counting into `counters`.
+    pub fn with_counters(store: StoreHandle, counters: Arc<GroupCommitCounters>) -> CommitQueue {
         CommitQueue {
             inner: Arc::new(Inner {
                 store,
                 pending: Mutex::new(Vec::new()),
                 first_versions: Mutex::new(Vec::new()),
-                counters: Arc::default(),
+                counters,
             }),
         }
     }
@@ -640,6 +645,86 @@ mod tests {
         let failed = store.zone_state(&zone(1)).unwrap().unwrap();
         assert_eq!(failed.serial, None, "the inconsistent IXFR left nothing");
         assert_eq!(store.zone_state("panic.example.").unwrap(), None);
+    }
+
+    /// First versions waiting together are written in one transaction;
+    /// a zone without SOA fails alone, and a zone that already has a
+    /// version is diffed and journaled as usual.
+    #[test]
+    fn first_versions_waiting_together_commit_in_one_batch_each_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let old = zone(9);
+        store
+            .commit_axfr(&old, vec![soa(&old, 1), a(&old, 1)], &info())
+            .unwrap();
+        let handle = StoreHandle::new(store);
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        let full = |z: String, records: Vec<Rr>| {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let mut records = records;
+                crate::zone::sort_zone(&mut records);
+                queue.commit_full_blocking(&z, Arc::new(records), info())
+            })
+        };
+        let mut firsts = Vec::new();
+        for i in 0..5 {
+            let z = zone(i);
+            firsts.push(full(
+                z.clone(),
+                vec![a(&z, i as u8), soa(&z, 10 + i as u32)],
+            ));
+        }
+        let no_soa = full(zone(5), vec![a(&zone(5), 5)]);
+        let again = full(old.clone(), vec![soa(&old, 2), a(&old, 2)]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.first_versions().len() < 7 {
+            assert!(Instant::now() < deadline, "the commits never queued");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        for (i, f) in firsts.into_iter().enumerate() {
+            let (summary, delta) = f.join().unwrap().expect("first version");
+            assert_eq!(summary.serial_from, None);
+            assert_eq!(summary.serial_to, 10 + i as u32);
+            assert_eq!(summary.total, 2);
+            assert!(delta.is_none());
+        }
+        assert!(matches!(
+            no_soa.join().unwrap(),
+            Err(StoreError::NoSoa { .. })
+        ));
+        let (summary, delta) = again.join().unwrap().expect("second version");
+        assert_eq!(summary.serial_from, Some(1));
+        let (removed, added) = delta.expect("journaled as a delta");
+        assert_eq!(removed, vec![soa(&old, 1), a(&old, 1)]);
+        assert_eq!(added, vec![soa(&old, 2), a(&old, 2)]);
+        let counters = queue.counters();
+        assert_eq!(
+            counters.batches.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..5 {
+            let z = zone(i);
+            let mut records = Vec::new();
+            store.for_each_record(&z, |r| records.push(r)).unwrap();
+            assert_eq!(records, vec![soa(&z, 10 + i as u32), a(&z, i as u8)], "{z}");
+            let versions = store.versions(&z, None).unwrap();
+            assert_eq!(versions.len(), 1);
+            assert_eq!(versions[0].serial_from, None);
+        }
+        assert_eq!(
+            store.zone_state(&zone(5)).unwrap().and_then(|z| z.serial),
+            None,
+            "nothing of the zone without SOA"
+        );
+        assert_eq!(store.versions(&old, None).unwrap().len(), 2);
     }
 
     #[test]
