@@ -23,37 +23,8 @@ use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNam
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 
-/// RR type codes used by the query path.
-pub mod rtype {
-    /// A
-    pub const A: u16 = 1;
-    /// NS
-    pub const NS: u16 = 2;
-    /// CNAME
-    pub const CNAME: u16 = 5;
-    /// SOA
-    pub const SOA: u16 = 6;
-    /// MX
-    pub const MX: u16 = 15;
-    /// AAAA
-    pub const AAAA: u16 = 28;
-    /// SRV
-    pub const SRV: u16 = 33;
-    /// DNAME
-    pub const DNAME: u16 = 39;
-    /// DS
-    pub const DS: u16 = 43;
-    /// RRSIG
-    pub const RRSIG: u16 = 46;
-    /// NSEC
-    pub const NSEC: u16 = 47;
-    /// NSEC3
-    pub const NSEC3: u16 = 50;
-    /// NSEC3PARAM
-    pub const NSEC3PARAM: u16 = 51;
-    /// ANY (QTYPE)
-    pub const ANY: u16 = 255;
-}
+/// RR type codes (the shared vocabulary of [`super::rtype`]).
+pub use super::rtype;
 
 /// The records of one RRset in wire format, each without its owner name:
 /// TYPE, CLASS, TTL, RDLENGTH, RDATA. Records are found by their RDLENGTH,
