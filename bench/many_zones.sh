@@ -8,6 +8,10 @@
 #   notify   one zone changed at the primary (nsupdate; the primary sends
 #            NOTIFY) → the secondary serves the new serial (ms, median;
 #            from nsupdate's answer, polled every 5 ms)
+#   own NOTIFY  the last zone changed at the primary, which sends no NOTIFY
+#            for it; the bench sends the NOTIFY itself → the secondary
+#            serves the new serial (ms, median; polled every 2 ms): the
+#            secondary's own latency, without the primary's NOTIFY timing
 #   restart  stop (SIGTERM), start again → every zone answers SOA (ms)
 #   soa/s    SOA queries the primary saw from the restart to all served,
 #            and in the RESTART_WATCH seconds after
@@ -49,6 +53,8 @@ STOP_TIMEOUT=120
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
 posint ZONES "$ZONES"
+[ "$ZONES" -ge 2 ] || { echo "ZONES must be at least 2" >&2; exit 2; }
+LAST_ZONE=z$((ZONES - 1)).many.test
 posint NOTIFIES "$NOTIFIES"
 posint RESTART_WATCH "$RESTART_WATCH"
 posint WAIT_TIMEOUT "$WAIT_TIMEOUT"
@@ -64,6 +70,15 @@ bench_scratch many_zones
 # A copy: another build of the same target directory must not swap it mid-run.
 cp "$BIN" "$WORK/secondary53"
 
+# N distinct free ports: every socket stays bound until all are chosen, so
+# two calls can never hand out the same port.
+free_ports() {
+    python3 -c 'import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 now_ms() { date +%s%3N; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 dir_mib() { du -sm "$1" | awk '{print $1}'; }
@@ -160,12 +175,81 @@ while missing:
 print(int((time.monotonic() - start) * 1000))
 EOF
 
+# The NOTIFY probe: sends a NOTIFY for one zone to a secondary itself (so
+# the primary's own NOTIFY timing is not part of the figure) and polls that
+# zone's SOA every 2 ms until it has the wanted serial.
+cat >"$WORK/notify.py" <<'EOF'
+"""notify.py PORT ZONE SERIAL TIMEOUT
+Sends a NOTIFY (RFC 1996) for ZONE to 127.0.0.1:PORT, then queries ZONE's
+SOA every 2 ms until its serial is SERIAL; prints the milliseconds from
+sending the NOTIFY. Exit 1 on timeout."""
+import random, select, socket, struct, sys, time
+
+port, zone, want, timeout = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+
+def message(qid, flags):
+    q = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0)
+    for label in zone.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack(">HH", 6, 1)
+
+def serial_of(msg):
+    i = 12
+    while msg[i] != 0:
+        i += msg[i] + 1
+    i += 5
+    if i >= len(msg):
+        return None
+    if msg[i] & 0xC0 == 0xC0:
+        i += 2
+    else:
+        while msg[i] != 0:
+            i += msg[i] + 1
+        i += 1
+    rtype, _, _, rdlen = struct.unpack(">HHIH", msg[i:i + 10])
+    if rtype != 6:
+        return None
+    rd = msg[i + 10:i + 10 + rdlen]
+    j = 0
+    for _ in range(2):
+        while j < len(rd):
+            if rd[j] & 0xC0 == 0xC0:
+                j += 2
+                break
+            if rd[j] == 0:
+                j += 1
+                break
+            j += rd[j] + 1
+    return struct.unpack(">I", rd[j:j + 4])[0]
+
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start = time.monotonic()
+# Opcode NOTIFY (4) with AA set.
+sock.sendto(message(random.randrange(65536), (4 << 11) | 0x0400), ("127.0.0.1", port))
+while time.monotonic() - start < timeout:
+    qid = random.randrange(65536)
+    sock.sendto(message(qid, 0), ("127.0.0.1", port))
+    deadline = time.monotonic() + 0.002
+    while True:
+        r, _, _ = select.select([sock], [], [], max(0, deadline - time.monotonic()))
+        if not r:
+            break
+        msg = sock.recv(4096)
+        if len(msg) < 12 or struct.unpack(">H", msg[:2])[0] != qid:
+            continue
+        if msg[3] & 0xF == 0 and struct.unpack(">H", msg[6:8])[0] > 0 and serial_of(msg) == want:
+            print(int((time.monotonic() - start) * 1000))
+            sys.exit(0)
+    time.sleep(max(0, deadline - time.monotonic()))
+print(f"timeout: {zone} not at serial {want}", file=sys.stderr)
+sys.exit(1)
+EOF
+
 # ---------------------------------------------------------------------------
 # The primary: BIND 9 with ZONES small zones; query log on (to count what
 # the secondaries ask); the first zone NOTIFYs the secondaries.
 # ---------------------------------------------------------------------------
-P=$(free_port)
-S53_PORT=$(free_port); KNOT_PORT=$(free_port); BIND_PORT=$(free_port)
+read -r P S53_PORT KNOT_PORT BIND_PORT < <(free_ports 4)
 mkdir -p "$WORK/primary/zones"
 log "generating $ZONES zones"
 python3 - "$WORK" "$ZONES" "$P" "$S53_PORT $KNOT_PORT $BIND_PORT" <<'EOF'
@@ -197,7 +281,12 @@ for i in range(n):
         f.write(f"$TTL 300\n@ 3600 IN SOA ns1.{z}. hostmaster.{z}. 1 3600 600 604800 300\n"
                 f"@ IN NS ns1.{z}.\nns1 IN A 127.0.0.1\nwww IN A 192.0.2.{i % 250 + 1}\n"
                 f"mail IN MX 10 ns1.{z}.\n")
-    extra = f"notify explicit; also-notify {{ {targets} }}; allow-update {{ 127.0.0.1; }};" if i == 0 else ""
+    extra = ""
+    if i == 0:
+        extra = f"notify explicit; also-notify {{ {targets} }}; allow-update {{ 127.0.0.1; }};"
+    elif i == n - 1:
+        # Changed by the bench, which sends the NOTIFY itself.
+        extra = "allow-update { 127.0.0.1; };"
     conf.append(f'zone "{z}" {{ type primary; file "zones/{z}.db"; {extra} }};\n')
 open(f"{work}/primary/named.conf", "w").write("".join(conf))
 EOF
@@ -313,6 +402,19 @@ for peer in $PEERS; do
     notify_ms=$(printf '%s\n' "${lat[@]}" | median_stdin)
     log "$peer: NOTIFY → served: ${lat[*]} ms (median $notify_ms)"
 
+    # The NOTIFY sent by the bench itself, for the last zone (the primary
+    # sends none for it): the secondary's own NOTIFY → served time.
+    direct=()
+    for _ in $(seq 1 "$NOTIFIES"); do
+        LSERIAL=$(($(dig @127.0.0.1 -p "$P" "$LAST_ZONE" SOA +short | awk '{print $3}') + 1))
+        printf 'server 127.0.0.1 %s\nzone %s\nupdate add n%s.%s. 300 IN A 192.0.2.1\nsend\n' "$P" "$LAST_ZONE" "$LSERIAL" "$LAST_ZONE" | nsupdate -t 5
+        direct+=($(python3 "$WORK/notify.py" "$port" "$LAST_ZONE" "$LSERIAL" 30)) \
+            || { echo "NOTIFY for $LAST_ZONE not acted on by $peer" >&2; exit 1; }
+        sleep 1
+    done
+    direct_ms=$(printf '%s\n' "${direct[@]}" | median_stdin)
+    log "$peer: own NOTIFY → served: ${direct[*]} ms (median $direct_ms)"
+
     stop_peer "$pid"
     sync
     mark=$(qlog_lines)
@@ -327,13 +429,13 @@ for peer in $PEERS; do
     store=$(dir_mib "$data")
     log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; store $store MiB"
     stop_peer "$pid"
-    ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %10s | %9s | %5s | %9s | %8s |' \
-        "$peer" "$start_ms" "$rss" "$notify_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
+    ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %9s | %10s | %9s | %5s | %9s | %8s |' \
+        "$peer" "$start_ms" "$rss" "$notify_ms" "$direct_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
 done
 
 echo
 echo "$ZONES zones, one BIND primary, $(nproc) cores (shared machine); $(date -u +%FT%TZ)"
 echo
-echo "| secondary   | start ms | RSS MiB | notify ms | restart ms | SOA after | xfr   | RSS after | store MiB |"
-echo "|-------------|---------:|--------:|----------:|-----------:|----------:|------:|----------:|----------:|"
+echo "| secondary   | start ms | RSS MiB | notify ms | own NOTIFY ms | restart ms | SOA after | xfr   | RSS after | store MiB |"
+echo "|-------------|---------:|--------:|----------:|--------------:|-----------:|----------:|------:|----------:|----------:|"
 printf '%s\n' "${ROWS[@]}"

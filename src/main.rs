@@ -196,6 +196,8 @@ fn init_logging(json: bool) {
 fn run(path: &std::path::Path, json: bool) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     init_logging(json || config.server.log_format == LogFormat::Json);
+    // The server reads the file again; this copy was for the log format.
+    drop(config);
     // As BIND does: the soft descriptor limit up to the hard one, so the
     // inbound TCP cap and the reserve for transfers both fit.
     match secondary53::fd_budget::raise_nofile_limit() {

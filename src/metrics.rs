@@ -114,6 +114,8 @@ pub struct Metrics {
     pub limits: LimitCounters,
     /// Refresh pacing: probes and transfers in waiting and running.
     pub pacing: std::sync::Arc<crate::pacing::PacingCounters>,
+    /// The group commit: batches and the commits they held.
+    pub group_commit: std::sync::Arc<crate::store::GroupCommitCounters>,
 }
 
 /// Counters of the limits on connections and transfers out. Atomics, not
@@ -406,6 +408,21 @@ impl Metrics {
         }
         self.limits.render(out);
         render_pacing(&self.pacing, out);
+        for (name, help, n) in [
+            (
+                "secondary53_store_commit_batches_total",
+                "Group commits run (each made durable by one fsync).",
+                &self.group_commit.batches,
+            ),
+            (
+                "secondary53_store_commits_total",
+                "Commits run in group commits (the first versions of one batch count once).",
+                &self.group_commit.commits,
+            ),
+        ] {
+            header(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
+        }
         let events = self
             .events
             .lock()

@@ -12,9 +12,11 @@
 //!   NOTIFY or an operator command take the next free slot; probes due by
 //!   a timer queue in arrival order behind them, so a NOTIFY for one zone
 //!   is acted on within about two slots however many timers are due.
-//! - **Transfers in** take a slot of `transfers_in` (over all primaries) and
-//!   one of `transfers_per_primary` (per primary address) for the whole
-//!   transfer and its commit. Waiters triggered by a NOTIFY or an operator
+//! - **Transfers in** take a slot of `transfers_in` (over all primaries)
+//!   for the whole transfer and its commit, and one of
+//!   `transfers_per_primary` (per primary address) while the primary
+//!   sends: that one goes back once the transfer is received, so the next
+//!   zone's transfer from the same primary overlaps this one's commit. Waiters triggered by a NOTIFY or an operator
 //!   get a freed slot before those due by a timer.
 //!
 //! The waits show in the metrics (`secondary53_soa_probes_waiting`,
@@ -96,9 +98,27 @@ impl std::fmt::Debug for Pacer {
 /// Slots held by one transfer in; released when dropped.
 #[derive(Debug)]
 pub struct TransferPermit {
-    _primary: SlotPermit,
+    /// The primary's slot: held while the primary sends, given back once
+    /// the transfer is received ([`TransferPermit::transfer_received`]).
+    primary: Option<SlotPermit>,
     _all: SlotPermit,
     counters: Arc<PacingCounters>,
+}
+
+impl TransferPermit {
+    /// Every message of the transfer is in: the primary's slot goes back
+    /// (the commit asks nothing more of the primary, so the next transfer
+    /// from it can start), the slot over all primaries stays until the
+    /// commit ends (it bounds the transfers held in memory). Transfers
+    /// waiting to commit then share one fsync ([`crate::store::CommitQueue`]).
+    pub fn transfer_received(&mut self) {
+        self.primary = None;
+    }
+
+    /// Whether the primary's slot is still held.
+    pub fn holds_primary(&self) -> bool {
+        self.primary.is_some()
+    }
 }
 
 impl Drop for TransferPermit {
@@ -208,7 +228,7 @@ impl Pacer {
             .transfers_running
             .fetch_add(1, Ordering::Relaxed);
         TransferPermit {
-            _primary: p,
+            primary: Some(p),
             _all: all,
             counters: self.counters.clone(),
         }

@@ -50,12 +50,16 @@ pub struct TaskContext {
     pub updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     /// Bumped on every change the query workers must see.
     pub generation: Arc<AtomicU64>,
+    /// Which zone each of those changes was for.
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the store takes writes (logged once per run of failures).
     pub store_health: Arc<StoreHealth>,
     /// The SOA probe rate and transfer-in slots every zone shares.
     pub pacer: Arc<Pacer>,
+    /// Commits of new versions, batched to share their fsync.
+    pub commits: crate::store::CommitQueue,
 }
 
 /// The zone task.
@@ -65,8 +69,9 @@ pub struct ZoneTask {
     apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,
+    commits: crate::store::CommitQueue,
     shared: Arc<ZoneShared>,
-    commands: mpsc::Receiver<ZoneCommand>,
+    commands: mpsc::Receiver<Box<ZoneCommand>>,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -113,19 +118,40 @@ enum Outcome {
 
 impl ZoneTask {
     /// Loads the zone's stored state and builds its task and shared view.
+    /// `stored` is the zone as [`crate::store::Store::load_zones`] already
+    /// read it (at start); None reads it here.
     pub fn load(
         config: ZoneConfig,
         primaries: Vec<Primary>,
-        commands: mpsc::Receiver<ZoneCommand>,
+        commands: mpsc::Receiver<Box<ZoneCommand>>,
         notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
+        stored: Option<crate::store::StoredZone>,
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
         let updates = ctx.updates.clone();
         let generation = ctx.generation.clone();
         let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
-        let trim = store.write_blocking(|s| {
+        // The journal's upkeep below is a write transaction; a zone read in
+        // bulk whose journal holds at most its current version, with no
+        // consumer recorded, has nothing to trim or drop.
+        let limits = config.journal_limits();
+        let upkeep = match &stored {
+            Some(z) => {
+                z.has_consumer
+                    || z.versions > 1
+                    // Rows of a first transfer a crash cut short.
+                    || (z.soa.is_none() && !z.records.is_empty())
+                    || limits.max_versions == 0
+                    || limits.max_held_versions == 0
+            }
+            None => true,
+        };
+        let trim = if !upkeep {
+            crate::store::TrimReport::default()
+        } else {
+            store.write_blocking(|s| {
             s.ensure_zone(&apex)?;
             // Rows of a first version whose transfer a crash cut short.
             let dropped = s.drop_staged(&apex)?;
@@ -148,7 +174,8 @@ impl ZoneTask {
                 s.trim_journal(&apex, &limits, unix_now())?
             };
             Ok(trim)
-        })?;
+        })?
+        };
         if trim.versions > 0 {
             info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
                 "journal trimmed to its configured limits");
@@ -156,15 +183,18 @@ impl ZoneTask {
         report_trim(&metrics, &apex, &trim);
         // The records are read on a read connection: other zones' commits
         // go on meanwhile.
-        let (state, soa, records) = store.read_blocking(|s| {
-            let state = s.zone_state(&apex)?;
-            let soa = s.current_soa(&apex)?;
-            let mut records = Vec::new();
-            if soa.is_some() {
-                s.for_each_record(&apex, |r| records.push(r))?;
-            }
-            Ok((state, soa, records))
-        })?;
+        let (state, soa, records) = match stored {
+            Some(z) => (Some(z.state), z.soa, z.records),
+            None => store.read_blocking(|s| {
+                let state = s.zone_state(&apex)?;
+                let soa = s.current_soa(&apex)?;
+                let mut records = Vec::new();
+                if soa.is_some() {
+                    s.for_each_record(&apex, |r| records.push(r))?;
+                }
+                Ok((state, soa, records))
+            })?,
+        };
         let state = state.ok_or_else(|| StoreError::UnknownZone { zone: apex.clone() })?;
         let timers = timers_of(&config, soa.as_ref());
         let now = unix_now();
@@ -196,6 +226,7 @@ impl ZoneTask {
             }),
             snapshot: RwLock::new(snapshot),
             generation,
+            changes: ctx.changes.clone(),
             transfer_progress: Arc::new(AtomicU64::new(0)),
         });
         let mut primaries = primaries;
@@ -208,6 +239,7 @@ impl ZoneTask {
             apex,
             primaries,
             store,
+            commits: ctx.commits.clone(),
             shared: shared.clone(),
             commands,
             updates,
@@ -276,7 +308,9 @@ impl ZoneTask {
     /// Runs until the command channel closes.
     pub async fn run(mut self) {
         if self.config.file.is_some() {
-            return self.run_file_zone().await;
+            // Boxed, as the checks below: the task's future keeps only
+            // what an idle zone needs (it is allocated once per zone).
+            return Box::pin(self.run_file_zone()).await;
         }
         loop {
             let now = unix_now();
@@ -336,14 +370,15 @@ impl ZoneTask {
             {
                 let pacer = self.pacer.clone();
                 let has_data = self.soa.is_some();
-                let wait = async move {
+                // Boxed: only a zone waiting for its slot holds this future.
+                let wait = Box::pin(async move {
                     if has_data {
                         pacer.soa_probe(Urgency::Timer).await;
                         Paced::Probe
                     } else {
                         Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
                     }
-                };
+                });
                 tokio::select! {
                     p = wait => paced = p,
                     cmd = self.commands.recv() => match cmd {
@@ -445,8 +480,8 @@ impl ZoneTask {
                         let expire = expire_secs;
                         let apex = self.apex.clone();
                         let r = self
-                            .store
-                            .write(move |s| s.record_refresh(&apex, now, expire))
+                            .commits
+                            .commit(move |s| s.record_refresh(&apex, now, expire))
                             .await;
                         match r {
                             Ok(()) => self.store_write_ok(),
@@ -518,8 +553,8 @@ impl ZoneTask {
         self.shared.update(|s| s.last_error = Some(msg.clone()));
         let apex = self.apex.clone();
         if let Err(e) = self
-            .store
-            .write(move |s| s.record_failure(&apex, now, &msg))
+            .commits
+            .commit(move |s| s.record_failure(&apex, now, &msg))
             .await
         {
             self.store_write_failed("record the failure", &e);
@@ -616,11 +651,12 @@ impl ZoneTask {
             }
             return up_to_date(self, remote_expire);
         }
-        // Held through the transfer and its commit.
-        let _permit = match permit {
+        // The primary's slot is held while it sends, the global one
+        // through the commit too.
+        let mut permit = Some(match permit {
             Some(p) => p,
             None => self.pacer.transfer(primary.addr, urgency).await,
-        };
+        });
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
@@ -633,6 +669,9 @@ impl ZoneTask {
                     return up_to_date(self, stats.expire.or(remote_expire));
                 }
                 Ok((t, stats)) => {
+                    if let Some(p) = permit.as_mut() {
+                        p.transfer_received();
+                    }
                     let kind = match &t {
                         Transfer::Full { .. } => "AXFR-style IXFR",
                         _ => "IXFR",
@@ -644,7 +683,7 @@ impl ZoneTask {
                                 "IXFR does not apply; falling back to AXFR");
                             self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
-                            return self.axfr(primary, Some(reason)).await;
+                            return self.axfr(primary, Some(reason), &mut permit, urgency).await;
                         }
                         Err(RefreshError::Zonemd(e)) if kind == "IXFR" => {
                             // Our copy with the deltas applied is not the
@@ -653,7 +692,9 @@ impl ZoneTask {
                             warn!(zone = %self.apex, peer = %primary.addr,
                                 "the zone after the IXFR does not verify by ZONEMD; falling back to AXFR");
                             self.count_refused("zonemd");
-                            return self.axfr(primary, Some(e.to_string())).await;
+                            return self
+                                .axfr(primary, Some(e.to_string()), &mut permit, urgency)
+                                .await;
                         }
                         Err(e) => return Err(e),
                     }
@@ -666,7 +707,9 @@ impl ZoneTask {
                             "IXFR failed; falling back to AXFR");
                         self.count_refused(e.reason());
                     }
-                    return self.axfr(primary, Some(e.to_string())).await;
+                    return self
+                        .axfr(primary, Some(e.to_string()), &mut permit, urgency)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -678,14 +721,25 @@ impl ZoneTask {
         } else {
             Some("IXFR disabled in the configuration".to_string())
         };
-        self.axfr(primary, reason).await
+        self.axfr(primary, reason, &mut permit, urgency).await
     }
 
+    /// A full transfer and its commit, within `permit` (taken again whole
+    /// when its primary's slot was already given back: a fallback after an
+    /// IXFR that did not apply).
     async fn axfr(
         &mut self,
         primary: &Primary,
         fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+        urgency: Urgency,
     ) -> Result<Outcome, RefreshError> {
+        if !permit.as_ref().is_some_and(|p| p.holds_primary()) {
+            // Given back whole before waiting: slots are always taken
+            // primary first, and nothing is held while waiting for one.
+            *permit = None;
+            *permit = Some(self.pacer.transfer(primary.addr, urgency).await);
+        }
         let kind = match fallback_reason.as_deref() {
             None => "AXFR",
             Some(RETRANSFER) => "AXFR retransfer",
@@ -694,10 +748,14 @@ impl ZoneTask {
         // A first version is stored while it arrives (ZONEMD needs the
         // whole zone before anything is written: not streamed).
         if self.soa.is_none() && !self.config.verify_zonemd {
-            self.axfr_streamed(primary, kind, fallback_reason).await?;
+            self.axfr_streamed(primary, kind, fallback_reason, permit)
+                .await?;
             return Ok(Outcome::Committed);
         }
         let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
+        if let Some(p) = permit.as_mut() {
+            p.transfer_received();
+        }
         self.commit(primary, t, stats, kind, fallback_reason)
             .await?;
         Ok(Outcome::Committed)
@@ -714,6 +772,7 @@ impl ZoneTask {
         primary: &Primary,
         kind: &str,
         fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
         let (sink, batches) = mpsc::channel(STREAM_QUEUE);
         let staging = {
@@ -723,17 +782,39 @@ impl ZoneTask {
         };
         let transferred = primary.transfer_streamed(&self.name, &sink).await;
         drop(sink);
+        if let Some(p) = permit.as_mut() {
+            p.transfer_received();
+        }
         let staged = staging
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))
             .and_then(|r| r);
         let (soa, stats, staged) = match (transferred, staged) {
-            (Ok((soa, stats)), Ok(staged)) => (soa, stats, staged),
+            // A small zone, received whole: committed as any transfer.
+            (Ok((t, stats)), Ok(None)) if !stats.streamed => {
+                self.commit(primary, t, stats, kind, fallback_reason)
+                    .await?;
+                return Ok(());
+            }
+            (Ok((Transfer::Full { mut records, .. }, stats)), Ok(Some(staged)))
+                if records.len() == 1 =>
+            {
+                (records.swap_remove(0), stats, staged)
+            }
+            (Ok(_), Ok(staged)) => {
+                if let Some(staged) = staged {
+                    let zone_id = staged.zone_id;
+                    let _ = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                }
+                return Err(RefreshError::Store(StoreError::TaskFailed(
+                    "a streamed transfer ended without its records staged".into(),
+                )));
+            }
             // The staging thread removed what it wrote; its error explains
             // a sink that closed.
             (Ok(_), Err(e)) | (Err(XfrError::SinkClosed { .. }), Err(e)) => return Err(e.into()),
             (Err(e), staged) => {
-                if let Ok(staged) = staged {
+                if let Ok(Some(staged)) = staged {
                     let zone_id = staged.zone_id;
                     let aborted = self.store.write(move |s| s.stream_abort(zone_id)).await;
                     if let Err(e) = aborted {
@@ -942,6 +1023,7 @@ impl ZoneTask {
         let first_version = self.soa.is_none();
         let committed = commit_version(
             &self.store,
+            &self.commits,
             &self.apex,
             current,
             first_version,
@@ -1141,7 +1223,7 @@ impl ZoneTask {
         while let Some(cmd) = self.commands.recv().await {
             self.shared.update(|s| s.commands_taken += 1);
             let covers = self.begin_check();
-            match cmd {
+            match *cmd {
                 ZoneCommand::Reload | ZoneCommand::Refresh | ZoneCommand::Retransfer => {
                     self.load_file().await;
                 }
@@ -1171,8 +1253,17 @@ impl ZoneTask {
             journal: self.config.journal_limits(),
         };
         let current = self.shared.snapshot();
-        let result =
-            load_file_version(&self.store, &self.apex, path, origin, ours, current, info).await;
+        let result = load_file_version(
+            &self.store,
+            &self.commits,
+            &self.apex,
+            path,
+            origin,
+            ours,
+            current,
+            info,
+        )
+        .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 report_trim(&self.metrics, &self.apex, &summary.trim);
@@ -1254,7 +1345,12 @@ fn stage_first_version(
     store: &SharedStore,
     apex: &str,
     mut batches: mpsc::Receiver<Vec<Rr>>,
-) -> Result<Staged, StoreError> {
+) -> Result<Option<Staged>, StoreError> {
+    // A small zone comes back whole (nothing sent): the store is not
+    // touched, and the version goes to the group commit.
+    let Some(first) = batches.blocking_recv() else {
+        return Ok(None);
+    };
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
     let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(2);
@@ -1288,7 +1384,8 @@ fn stage_first_version(
             Ok(())
         };
         let staged = (|| {
-            while let Some(batch) = batches.blocking_recv() {
+            let mut first = Some(first);
+            while let Some(batch) = first.take().or_else(|| batches.blocking_recv()) {
                 if pending.is_empty() {
                     pending = batch;
                 } else {
@@ -1319,9 +1416,11 @@ fn stage_first_version(
             // The store failed mid-way: what was written goes with it.
             let _ = store.write_blocking(|s| s.stream_abort(zone_id));
         }
-        staged.map(|()| Staged {
-            zone_id,
-            snapshot: Some(built),
+        staged.map(|()| {
+            Some(Staged {
+                zone_id,
+                snapshot: Some(built),
+            })
         })
     })
 }
@@ -1351,8 +1450,10 @@ struct Committed<'a> {
 /// rebuilt) after the write, outside it. A first version's snapshot is
 /// indexed from the sorted records on another thread while SQLite inserts
 /// them, so a large zone is never read back from SQLite nor held twice.
+#[allow(clippy::too_many_arguments)]
 async fn commit_version(
     store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     apex: &str,
     current: Arc<ZoneSnapshot>,
     first_version: bool,
@@ -1363,14 +1464,16 @@ async fn commit_version(
     let zone = apex.to_string();
     match transfer {
         Transfer::Full { records, .. } if first_version => {
-            let store = store.clone();
+            let commits = commits.clone();
             blocking(move || {
                 let mut records = records;
                 crate::zone::sort_zone(&mut records);
+                let records = Arc::new(records);
                 let (committed, snapshot) = std::thread::scope(|sc| {
                     let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
-                    let committed =
-                        store.write_blocking(|s| s.commit_axfr_sorted(&zone, &records, &info));
+                    // Batched with the other first versions waiting: one
+                    // transaction and one fsync for all of them.
+                    let committed = commits.commit_full_blocking(&zone, records.clone(), info);
                     (committed, build.join())
                 });
                 let (summary, delta) = committed?;
@@ -1385,15 +1488,16 @@ async fn commit_version(
         }
         Transfer::Full { records, .. } => {
             let diff = diff_full(store, &zone, records).await?;
-            let (summary, snapshot) = commit_full_diffed(store, &zone, current, diff, info).await?;
+            let (summary, snapshot) =
+                commit_full_diffed(commits, &zone, current, diff, info).await?;
             Ok((summary, snapshot, None))
         }
         Transfer::Incremental { deltas } => {
             let deltas = Arc::new(deltas);
             let (summary, status) = {
                 let deltas = deltas.clone();
-                store
-                    .write(move |s| {
+                commits
+                    .commit(move |s| {
                         if verify_zonemd {
                             let (summary, status) =
                                 s.commit_ixfr_verified(&zone, &deltas, &info)?;
@@ -1428,8 +1532,10 @@ async fn commit_version(
 
 /// Parses a primary zone's file (outside the store) and commits it as a
 /// new version when it changed and its serial is newer than `ours`.
+#[allow(clippy::too_many_arguments)]
 async fn load_file_version(
     store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     apex: &str,
     path: std::path::PathBuf,
     origin: Name,
@@ -1454,7 +1560,7 @@ async fn load_file_version(
             ixfr_style: false,
         };
         let (summary, snapshot, _) =
-            commit_version(store, apex, current, true, false, transfer, info).await?;
+            commit_version(store, commits, apex, current, true, false, transfer, info).await?;
         return Ok(FileLoad::Loaded(summary, Box::new(snapshot)));
     };
     let diffed = diff_full(store, apex, records).await?;
@@ -1467,7 +1573,7 @@ async fn load_file_version(
             path.display()
         )));
     }
-    let (summary, snapshot) = commit_full_diffed(store, apex, current, diffed, info).await?;
+    let (summary, snapshot) = commit_full_diffed(commits, apex, current, diffed, info).await?;
     Ok(FileLoad::Loaded(summary, Box::new(snapshot)))
 }
 
@@ -1514,7 +1620,7 @@ async fn diff_full(
 /// against (the write costs what changed) and derives the next snapshot
 /// from `current` and the change, outside the writer.
 async fn commit_full_diffed(
-    store: &SharedStore,
+    commits: &crate::store::CommitQueue,
     zone: &str,
     current: Arc<ZoneSnapshot>,
     diffed: DiffedZone,
@@ -1527,8 +1633,8 @@ async fn commit_full_diffed(
         });
     };
     let zone = zone.to_string();
-    let (summary, (removed, added)) = store
-        .write(move |s| {
+    let (summary, (removed, added)) = commits
+        .commit(move |s| {
             s.commit_diffed(
                 &zone,
                 base,

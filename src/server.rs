@@ -171,10 +171,11 @@ fn build_zone(
     zc: &ZoneConfig,
     config: &Config,
     ctx: &TaskContext,
+    stored: Option<crate::store::StoredZone>,
 ) -> Result<(ZoneEntry, PendingZone), ServerError> {
     let signer = signer_for(config, zc, &zc.key)?;
     let notify_signer = signer_for(config, zc, &zc.notify_key)?;
-    let mut primaries = Vec::new();
+    let mut primaries = Vec::with_capacity(zc.primaries.len());
     for (i, addr) in zc.primaries.iter().enumerate() {
         let mut p = Primary::new(*addr, signer.clone(), zc.timeouts, zc.limits);
         if let Some(Some(name)) = zc.primaries_tls.get(i) {
@@ -185,7 +186,7 @@ fn build_zone(
         }
         primaries.push(p);
     }
-    let (tx, rx) = mpsc::channel(16);
+    let (tx, rx) = mpsc::channel(crate::registry::command::COMMAND_QUEUE);
     let (mirror_handle, mirror) = match &zc.route53 {
         Some(mc) => {
             let (mtx, mrx) = mpsc::channel(4);
@@ -204,7 +205,7 @@ fn build_zone(
         }
         None => (None, None),
     };
-    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx)?;
+    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx, stored)?;
     let apex = shared.apex.clone();
     Ok((
         ZoneEntry {
@@ -412,6 +413,11 @@ impl Server {
             metrics.pacing.clone(),
         ));
         let ctx = TaskContext {
+            changes: zones.changes.clone(),
+            commits: crate::store::CommitQueue::with_counters(
+                store.clone(),
+                metrics.group_commit.clone(),
+            ),
             store,
             updates,
             generation,
@@ -419,9 +425,20 @@ impl Server {
             store_health: Arc::new(crate::store::StoreHealth::default()),
             pacer,
         };
+        // Every configured zone's row in one transaction: a first start of
+        // thousands of zones pays one fsync here, not one per zone.
+        let apexes: Vec<String> = config
+            .zones
+            .iter()
+            .map(|z| crate::zone::owner_key(&z.name))
+            .collect();
+        ctx.store
+            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
+        // Every zone's state and records in one read, not a few per zone.
+        let mut stored = ctx.store.read_blocking(|s| s.load_zones())?;
         let mut pending = Vec::new();
-        for zc in &config.zones {
-            let (entry, p) = build_zone(zc, &config, &ctx)?;
+        for (zc, apex) in config.zones.iter().zip(&apexes) {
+            let (entry, p) = build_zone(zc, &config, &ctx, stored.remove(apex))?;
             zones.insert(entry);
             pending.push(p);
         }
@@ -432,8 +449,15 @@ impl Server {
         ctx.store.write_blocking(|s| {
             s.save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())
         })?;
-        for zc in &plan.zones {
-            let (entry, p) = build_zone(zc, &config, &ctx)?;
+        let apexes: Vec<String> = plan
+            .zones
+            .iter()
+            .map(|z| crate::zone::owner_key(&z.name))
+            .collect();
+        ctx.store
+            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
+        for (zc, apex) in plan.zones.iter().zip(&apexes) {
+            let (entry, p) = build_zone(zc, &config, &ctx, stored.remove(apex))?;
             zones.insert(entry);
             pending.push(p);
         }
@@ -824,7 +848,7 @@ impl Server {
                 }
                 built.push((
                     apex,
-                    build_zone(zc, &new, &self.ctx).map_err(|e| e.to_string())?,
+                    build_zone(zc, &new, &self.ctx, None).map_err(|e| e.to_string())?,
                 ));
             }
         }

@@ -437,7 +437,7 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
             };
             info!(zone = %z.shared.apex, command = cmd, "control command");
             z.commands
-                .try_send(c)
+                .try_send(Box::new(c))
                 .map(|_| format!("ok\n{cmd} of {} scheduled\n", z.shared.apex))
                 .map_err(|e| format!("zone task busy: {e}"))
         }),

@@ -4,6 +4,11 @@
 
 use std::net::SocketAddr;
 
+/// Commands a zone task's queue holds. Each is boxed: the queue's first
+/// block (32 slots whatever the capacity) is allocated for every zone, so
+/// its slots are kept a pointer wide.
+pub const COMMAND_QUEUE: usize = 16;
+
 /// A request to a zone task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZoneCommand {

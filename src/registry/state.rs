@@ -3,7 +3,7 @@
 //! control socket and the metrics read it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use crate::zone::snapshot::ZoneSnapshot;
@@ -84,6 +84,9 @@ pub struct ZoneShared {
     pub snapshot: RwLock<Arc<ZoneSnapshot>>,
     /// Shared with the query workers: bumped on every change they must see.
     pub generation: Arc<AtomicU64>,
+    /// Which zone each bump was for, so a query worker takes again only
+    /// the zones that changed.
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Records received by the transfer under way (0 when none).
     pub transfer_progress: Arc<AtomicU64>,
 }
@@ -115,13 +118,13 @@ impl ZoneShared {
             s.state != before
         };
         if changed {
-            self.generation.fetch_add(1, Ordering::Release);
+            self.changes.record(&self.generation, &self.apex);
         }
     }
 
     /// Publishes a new snapshot to the query path.
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
-        self.generation.fetch_add(1, Ordering::Release);
+        self.changes.record(&self.generation, &self.apex);
     }
 }

@@ -53,7 +53,7 @@ pub struct ZoneEntry {
     /// Status and snapshot.
     pub shared: Arc<ZoneShared>,
     /// The zone task's command channel.
-    pub commands: mpsc::Sender<ZoneCommand>,
+    pub commands: mpsc::Sender<Box<ZoneCommand>>,
     /// Who may send NOTIFY.
     pub allow_notify: Vec<IpPrefix>,
     /// The zone's TSIG key.
@@ -96,6 +96,9 @@ pub struct Zones {
     pub edns: options::EdnsSettings,
     /// Catalog zones and their members, for status and metrics.
     pub catalogs: RwLock<crate::catalog::CatalogView>,
+    /// Which zone each snapshot or state change was for (shared with the
+    /// zone tasks).
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Bumped (before `generation`) whenever a zone is added or removed:
     /// a query worker's view rebuilds its index of zones only then, and
     /// otherwise looks at each zone's snapshot and state alone.
@@ -115,6 +118,7 @@ impl Zones {
             log_limit: LogLimiter::default(),
             edns: options::EdnsSettings::default(),
             catalogs: RwLock::new(Default::default()),
+            changes: Arc::default(),
             membership: AtomicU64::new(0),
         }
     }
@@ -216,6 +220,8 @@ pub struct ZoneView {
     membership: u64,
     /// Every zone with its apex in wire form (the key of `cache`).
     entries: Vec<(Arc<ZoneEntry>, Box<[u8]>)>,
+    /// Apex → position in `entries`.
+    index: HashMap<String, usize>,
     cache: HashMap<Box<[u8]>, Result<Arc<ZoneSnapshot>, answer::Unavailable>>,
 }
 
@@ -227,20 +233,23 @@ impl ZoneView {
             seen: u64::MAX,
             membership: u64::MAX,
             entries: Vec::new(),
+            index: HashMap::new(),
             cache: HashMap::new(),
         }
     }
 
     /// Takes the current snapshots if anything changed. A zone added or
-    /// removed rebuilds the index; otherwise only the zones whose snapshot
-    /// or state changed are taken again, after a pointer comparison per
-    /// zone (with 10,000 zones each committing its first version, a full
-    /// rebuild per change made start-up quadratic).
+    /// removed rebuilds the index; otherwise only the zones the change log
+    /// names are taken again (with 10,000 zones each committing its first
+    /// version, a full rebuild per change made start-up quadratic, and so
+    /// did a look at every zone per change), or every zone after a pointer
+    /// comparison when the log no longer reaches back to the last refresh.
     pub fn refresh(&mut self) {
         let g = self.zones.generation.load(Ordering::Acquire);
         if g == self.seen {
             return;
         }
+        let before = self.seen;
         self.seen = g;
         let m = self.zones.membership.load(Ordering::Acquire);
         if m != self.membership {
@@ -248,34 +257,52 @@ impl ZoneView {
             self.rebuild();
             return;
         }
-        for (z, key) in &self.entries {
-            let state = z
-                .shared
-                .status
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .state;
-            let Some(cached) = self.cache.get_mut(key) else {
-                continue;
-            };
-            let update = match (unavailable(state), &*cached) {
-                (Some(why), Err(old)) if *old == why => None,
-                (Some(why), _) => Some(Err(why)),
-                (None, Ok(old)) => {
-                    let current = z.shared.snapshot();
-                    (!Arc::ptr_eq(old, &current)).then_some(Ok(current))
+        match self.zones.changes.since(before) {
+            Some(changed) => {
+                for apex in changed {
+                    if let Some(&i) = self.index.get(&apex) {
+                        self.take_again(i);
+                    }
                 }
-                (None, Err(_)) => Some(Ok(z.shared.snapshot())),
-            };
-            if let Some(u) = update {
-                *cached = u;
             }
+            None => {
+                for i in 0..self.entries.len() {
+                    self.take_again(i);
+                }
+            }
+        }
+    }
+
+    /// Takes entry `i`'s snapshot or state again if it changed.
+    fn take_again(&mut self, i: usize) {
+        let (z, key) = &self.entries[i];
+        let state = z
+            .shared
+            .status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .state;
+        let Some(cached) = self.cache.get_mut(key) else {
+            return;
+        };
+        let update = match (unavailable(state), &*cached) {
+            (Some(why), Err(old)) if *old == why => None,
+            (Some(why), _) => Some(Err(why)),
+            (None, Ok(old)) => {
+                let current = z.shared.snapshot();
+                (!Arc::ptr_eq(old, &current)).then_some(Ok(current))
+            }
+            (None, Err(_)) => Some(Ok(z.shared.snapshot())),
+        };
+        if let Some(u) = update {
+            *cached = u;
         }
     }
 
     fn rebuild(&mut self) {
         self.cache.clear();
         self.entries.clear();
+        self.index.clear();
         let all: Vec<Arc<ZoneEntry>> = self
             .zones
             .by_apex
@@ -290,6 +317,7 @@ impl ZoneView {
             };
             let key = w.into_boxed_slice();
             self.cache.insert(key.clone(), cached_state(&z));
+            self.index.insert(z.shared.apex.clone(), self.entries.len());
             self.entries.push((z, key));
         }
     }
@@ -423,10 +451,10 @@ fn general(
                     if let Some(z) = zones.get(zone) {
                         // A full channel means a check is already pending:
                         // the burst collapses into it.
-                        let _ = z.commands.try_send(ZoneCommand::Notify {
+                        let _ = z.commands.try_send(Box::new(ZoneCommand::Notify {
                             from,
                             serial: d.serial,
-                        });
+                        }));
                     }
                 }
                 (None, Some(why)) => {

@@ -33,6 +33,7 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
         status: RwLock::new(status(state)),
         snapshot: RwLock::new(Arc::new(ZoneSnapshot::default())),
         generation: zones.generation.clone(),
+        changes: zones.changes.clone(),
         transfer_progress: Arc::new(AtomicU64::new(0)),
     });
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
@@ -84,13 +85,21 @@ fn the_view_follows_snapshots_states_and_membership() {
     assert_eq!(served(&view, a_wire), Some(Arc::as_ptr(&a.snapshot())));
     assert_eq!(served(&view, b_wire), Some(Arc::as_ptr(&b.snapshot())));
 
-    // a expires (a state change bumps the generation).
+    // a expires (a state change is recorded as ZoneShared::update does).
     a.status.write().unwrap().state = ZoneLifecycle::Expired;
-    zones
-        .generation
-        .fetch_add(1, std::sync::atomic::Ordering::Release);
+    zones.changes.record(&zones.generation, "a.test.");
     view.refresh();
     assert_eq!(served(&view, a_wire), None);
+
+    // More changes than the log keeps between two refreshes: every zone
+    // is looked at again.
+    a.status.write().unwrap().state = ZoneLifecycle::Serving;
+    a.publish(ZoneSnapshot::default());
+    for _ in 0..crate::zone::change_log::CHANGE_LOG_CAPACITY {
+        zones.changes.record(&zones.generation, "b.test.");
+    }
+    view.refresh();
+    assert_eq!(served(&view, a_wire), Some(Arc::as_ptr(&a.snapshot())));
 
     // c added, b removed.
     let c = entry(&zones, "c.test.", ZoneLifecycle::Serving);

@@ -10,7 +10,9 @@
 //! [`StoreHandle`], whose async calls run writes on one writer connection
 //! and reads on read connections of their own.
 
+mod bulk;
 mod catalog;
+mod group_commit;
 mod handle;
 mod health;
 mod journal;
@@ -18,6 +20,8 @@ mod lock;
 mod schema;
 mod stream;
 
+pub use bulk::StoredZone;
+pub use group_commit::{CommitQueue, FullCommit, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
@@ -116,6 +120,15 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A batch of commits could not be made durable (the fsync of the
+    /// write-ahead log failed): its versions may not survive a crash.
+    #[error("store {path}: {reason}")]
+    WalSync {
+        /// Database file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -125,7 +138,10 @@ impl StoreError {
     pub fn is_store_failure(&self) -> bool {
         matches!(
             self,
-            StoreError::Sqlite { .. } | StoreError::TaskFailed(_) | StoreError::DataDir { .. }
+            StoreError::Sqlite { .. }
+                | StoreError::TaskFailed(_)
+                | StoreError::DataDir { .. }
+                | StoreError::WalSync { .. }
         )
     }
 }

@@ -241,7 +241,16 @@ pub struct XfrStats {
     pub duration: Duration,
     /// The EDNS EXPIRE of the first message (RFC 7314), when sent.
     pub expire: Option<u32>,
+    /// Whether the records went to a sink as they arrived (a transfer
+    /// of more than [`STREAM_AFTER`] records asked for with a sink).
+    pub streamed: bool,
 }
+
+/// Records a streamed transfer holds before it starts handing them to its
+/// sink: a smaller zone comes back whole, to be committed with other
+/// zones' versions in one group commit (streaming pays a transaction of
+/// its own).
+pub const STREAM_AFTER: usize = 16_384;
 
 fn malformed(peer: SocketAddr, reason: impl Into<String>) -> XfrError {
     XfrError::Malformed {
@@ -594,20 +603,21 @@ impl Primary {
     /// checks and limits apply; a failed transfer returns its error after
     /// some records went to `sink` (whoever takes them must then throw
     /// them away). Fails with [`XfrError::SinkClosed`] when the receiver
-    /// is dropped.
+    /// is dropped. A zone of at most [`STREAM_AFTER`] records never goes
+    /// to `sink`: it comes back whole (`streamed` false in the stats).
     pub async fn transfer_streamed(
         &self,
         zone: &Name,
         sink: &tokio::sync::mpsc::Sender<Vec<Rr>>,
-    ) -> Result<(Rr, XfrStats), XfrError> {
+    ) -> Result<(Transfer, XfrStats), XfrError> {
         let (t, stats) = self
             .transfer_to(zone, XfrRequest::Axfr, None, Some(sink))
             .await?;
         match t {
+            // Not streamed: the records come back whole.
+            t if !stats.streamed => Ok((t, stats)),
             // The records went to the sink; the SOA comes back alone.
-            Transfer::Full { mut records, .. } if records.len() == 1 => {
-                Ok((records.swap_remove(0), stats))
-            }
+            Transfer::Full { ref records, .. } if records.len() == 1 => Ok((t, stats)),
             _ => Err(XfrError::Protocol {
                 peer: self.addr,
                 source: InterpretError::Incomplete {
@@ -726,7 +736,10 @@ impl Primary {
             if let Some(p) = &self.progress {
                 p.store(interp.count() as u64, std::sync::atomic::Ordering::Relaxed);
             }
-            if let Some(sink) = sink {
+            if let Some(sink) = sink
+                && (stats.streamed || interp.count() >= STREAM_AFTER)
+            {
+                stats.streamed = true;
                 let batch = interp.take_records();
                 if !batch.is_empty() && sink.send(batch).await.is_err() {
                     return Err(XfrError::SinkClosed { peer: self.addr });

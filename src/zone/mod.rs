@@ -2,6 +2,7 @@
 //! that turns a full zone into a delta.
 
 pub mod canonical;
+pub mod change_log;
 pub mod delta;
 pub mod file;
 pub mod hash;

@@ -122,7 +122,7 @@ pub struct ServedZones {
     /// The set handed to the request handler.
     pub zones: Arc<Zones>,
     /// Kept so NOTIFYs queued to the zones have somewhere to go.
-    _receivers: Vec<tokio::sync::mpsc::Receiver<secondary53::registry::ZoneCommand>>,
+    _receivers: Vec<tokio::sync::mpsc::Receiver<Box<secondary53::registry::ZoneCommand>>>,
 }
 
 impl ServedZones {
@@ -160,6 +160,7 @@ impl ServedZones {
                     status: RwLock::new(status(state)),
                     snapshot: RwLock::new(Arc::new(snapshot)),
                     generation: generation.clone(),
+                    changes: zones.changes.clone(),
                     transfer_progress: Arc::new(AtomicU64::new(0)),
                 }),
                 commands: tx,

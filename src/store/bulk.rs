@@ -1,0 +1,264 @@
+//! Registering and loading many zones at once.
+//!
+//! [`Store::ensure_zone`] is one write transaction, so registering each of
+//! 10,000 new zones on its own costs 10,000 fsyncs before the first one is
+//! served. [`Store::ensure_zones`] inserts every missing zone row in one
+//! transaction: one fsync for the lot, and none when every zone already
+//! has its row (a restart).
+//!
+//! Likewise, reading each zone's state and records with queries of its own
+//! costs a few statements, a read transaction and its file locks per zone;
+//! [`Store::load_zones`] reads every zone in one read transaction and a
+//! handful of statements, so a restart serves 10,000 zones from the store
+//! in well under a second.
+
+use std::collections::HashMap;
+
+use rusqlite::TransactionBehavior;
+
+use super::{Store, StoreError, ZONE_STATE_COLUMNS, ZoneState, zone_state_of_row};
+use crate::zone::Rr;
+
+/// A zone as [`Store::load_zones`] read it.
+#[derive(Clone, Debug)]
+pub struct StoredZone {
+    /// The zone's state.
+    pub state: ZoneState,
+    /// The SOA at the apex, if the zone has a version.
+    pub soa: Option<Rr>,
+    /// Every record of the current version: the SOA first, then the rest
+    /// in owner-name order (as [`Store::for_each_record`] gives them).
+    pub records: Vec<Rr>,
+    /// Versions in the zone's journal.
+    pub versions: u64,
+    /// Whether a journal consumer (the Route 53 mirror) or mirror state
+    /// is recorded for the zone.
+    pub has_consumer: bool,
+}
+
+impl Store {
+    /// Makes sure every zone in `zones` has a row, in one transaction.
+    /// Returns how many rows were new.
+    pub fn ensure_zones<'a>(
+        &mut self,
+        zones: impl IntoIterator<Item = &'a str>,
+    ) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING")
+                .map_err(sq)?;
+            for zone in zones {
+                added += insert.execute([zone]).map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)?;
+        Ok(added)
+    }
+
+    /// Every zone in the store with its state, its records and what its
+    /// journal holds, read in one read transaction, by apex.
+    pub fn load_zones(&self) -> Result<HashMap<String, StoredZone>, StoreError> {
+        self.read(|s| {
+            let sq = s.sq();
+            let mut by_id: HashMap<i64, StoredZone> = HashMap::new();
+            {
+                let mut stmt = s
+                    .conn
+                    .prepare(&format!("SELECT {ZONE_STATE_COLUMNS}, id FROM zone"))
+                    .map_err(&sq)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, i64>(7)?, zone_state_of_row(r)?)))
+                    .map_err(&sq)?;
+                for row in rows {
+                    let (id, state) = row.map_err(&sq)?;
+                    by_id.insert(
+                        id,
+                        StoredZone {
+                            state,
+                            soa: None,
+                            records: Vec::new(),
+                            versions: 0,
+                            has_consumer: false,
+                        },
+                    );
+                }
+            }
+            {
+                let mut stmt = s
+                    .conn
+                    .prepare(
+                        "SELECT zone_id, name, rtype, class, ttl, rdata FROM record
+                         ORDER BY zone_id, name, rtype, rdata",
+                    )
+                    .map_err(&sq)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            Rr {
+                                name: r.get(1)?,
+                                rtype: r.get::<_, i64>(2)? as u16,
+                                class: r.get::<_, i64>(3)? as u16,
+                                ttl: r.get::<_, i64>(4)? as u32,
+                                rdata: r.get(5)?,
+                            },
+                        ))
+                    })
+                    .map_err(&sq)?;
+                for row in rows {
+                    let (id, rr) = row.map_err(&sq)?;
+                    let Some(z) = by_id.get_mut(&id) else {
+                        continue;
+                    };
+                    if rr.rtype == 6 && rr.name == z.state.name {
+                        z.soa = Some(rr.clone());
+                        z.records.insert(0, rr);
+                    } else {
+                        z.records.push(rr);
+                    }
+                }
+            }
+            {
+                let mut stmt = s
+                    .conn
+                    .prepare("SELECT zone_id, count(*) FROM version GROUP BY zone_id")
+                    .map_err(&sq)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(&sq)?;
+                for row in rows {
+                    let (id, n) = row.map_err(&sq)?;
+                    if let Some(z) = by_id.get_mut(&id) {
+                        z.versions = n.max(0) as u64;
+                    }
+                }
+            }
+            {
+                let mut stmt = s
+                    .conn
+                    .prepare("SELECT zone_id FROM consumer UNION SELECT zone_id FROM mirror_state")
+                    .map_err(&sq)?;
+                let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(&sq)?;
+                for row in rows {
+                    if let Some(z) = by_id.get_mut(&row.map_err(&sq)?) {
+                        z.has_consumer = true;
+                    }
+                }
+            }
+            // A zone whose SOA row is missing has no version to serve.
+            for z in by_id.values_mut() {
+                if z.soa.is_none() {
+                    z.records.clear();
+                }
+            }
+            Ok(by_id
+                .into_values()
+                .map(|z| (z.state.name.clone(), z))
+                .collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+
+    fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
+        Rr {
+            name: name.into(),
+            rtype,
+            class: 1,
+            ttl: 300,
+            rdata,
+        }
+    }
+
+    fn soa(zone: &str, serial: u32) -> Rr {
+        let mut rdata = vec![0, 0];
+        for n in [serial, 3600, 600, 86400, 300] {
+            rdata.extend_from_slice(&n.to_be_bytes());
+        }
+        rr(zone, 6, rdata)
+    }
+
+    #[test]
+    fn load_zones_reads_every_zone_as_the_per_zone_reads_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: None,
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        };
+        let a = "a.example.";
+        store
+            .commit_axfr(
+                a,
+                vec![
+                    rr("www.a.example.", 1, vec![192, 0, 2, 1]),
+                    soa(a, 1),
+                    rr("a.example.", 2, vec![0]),
+                ],
+                &info,
+            )
+            .unwrap();
+        store
+            .commit_axfr(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
+            .unwrap();
+        let b = "b.example.";
+        store.commit_axfr(b, vec![soa(b, 7)], &info).unwrap();
+        store.ensure_zones(["c.example."]).unwrap();
+        let loaded = store.load_zones().unwrap();
+        assert_eq!(loaded.len(), 3);
+        for zone in [a, b, "c.example."] {
+            let z = &loaded[zone];
+            let mut records = Vec::new();
+            if store.current_soa(zone).unwrap().is_some() {
+                store.for_each_record(zone, |r| records.push(r)).unwrap();
+            }
+            assert_eq!(z.records, records, "{zone}");
+            assert_eq!(z.soa, store.current_soa(zone).unwrap(), "{zone}");
+            assert_eq!(Some(&z.state), store.zone_state(zone).unwrap().as_ref());
+            assert!(!z.has_consumer);
+        }
+        assert_eq!(loaded[a].versions, 2);
+        assert_eq!(loaded[b].versions, 1);
+        assert_eq!(loaded["c.example."].versions, 0);
+        assert!(loaded["c.example."].records.is_empty());
+        store
+            .set_consumer(b, crate::store::MIRROR_CONSUMER, 1)
+            .unwrap();
+        assert!(store.load_zones().unwrap()[b].has_consumer);
+    }
+
+    #[test]
+    fn ensure_zones_adds_the_missing_rows_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.ensure_zone("b.example.").unwrap();
+        let added = store
+            .ensure_zones(["a.example.", "b.example.", "c.example."])
+            .unwrap();
+        assert_eq!(added, 2);
+        assert_eq!(store.ensure_zones(["a.example.", "c.example."]).unwrap(), 0);
+        let names: Vec<String> = store.zones().unwrap().into_iter().map(|z| z.name).collect();
+        assert_eq!(names, ["a.example.", "b.example.", "c.example."]);
+        for z in ["a.example.", "b.example.", "c.example."] {
+            let state = store.zone_state(z).unwrap().unwrap();
+            assert_eq!(state.serial, None, "{z} has no version yet");
+        }
+    }
+}

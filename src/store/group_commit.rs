@@ -1,0 +1,749 @@
+//! Group commit: the versions of many zones made durable by one fsync.
+//!
+//! Every commit of a version is its own SQLite transaction (atomic, DESIGN
+//! invariant 1), and with `synchronous = FULL` each one waits for its own
+//! fsync of the write-ahead log. When thousands of small zones transfer at
+//! once (a first start), those fsyncs, not the transfers, set the pace.
+//!
+//! The [`CommitQueue`] batches whatever commits are waiting, as Knot's and
+//! BIND's writers do: a caller queues its commit and takes the writer; the
+//! caller that holds the writer runs every queued commit, each still in its
+//! own transaction, with `synchronous = NORMAL` (written to the WAL, no
+//! fsync), then makes the whole batch durable with one fsync of the WAL and
+//! only then hands each caller its result. So:
+//!
+//! - each zone's version stays atomic: a commit that fails rolls back alone
+//!   and the others of its batch still commit;
+//! - a crash in the middle of a batch leaves every zone of it at its old or
+//!   its new version (SQLite's WAL recovery drops an unfinished transaction
+//!   and keeps the finished ones; NORMAL is crash-safe in WAL mode);
+//! - no caller learns that its version committed before that version is on
+//!   disk, so a zone is served (its snapshot published) only once its
+//!   version is durable.
+//!
+//! The first versions of zones (a first start's bulk) go further: every
+//! first version waiting in a batch is written in one SQLite transaction,
+//! each zone inside a savepoint of its own (a zone that fails rolls back to
+//! its savepoint; the others commit), so the pages they share (the zone
+//! table, the version table, the record index) are written once per batch,
+//! not once per zone. A crash leaves that whole transaction in or out, so
+//! every zone of it at its old or new version.
+//!
+//! A batch of one commit runs as before, with its own fsync.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use super::{CommitInfo, CommitSummary, Store, StoreError, StoreHandle, TrimReport};
+use crate::zone::Rr;
+
+/// What [`Store::commit_axfr_sorted`] returns: the summary, and the delta
+/// journaled (None for a first version).
+pub type FullCommit = (CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>);
+
+/// A full zone to commit as its zone's first version.
+struct FirstVersion {
+    zone: String,
+    /// In identity order ([`crate::zone::sort_zone`]).
+    records: Arc<Vec<Rr>>,
+    info: CommitInfo,
+    reply: std::sync::mpsc::SyncSender<Result<FullCommit, StoreError>>,
+}
+
+/// What a queued commit leaves to do once its batch is durable: hand its
+/// result (or the sync's error) to its caller.
+type Deliver = Box<dyn FnOnce(Result<(), SyncFailed>) + Send>;
+
+/// A commit waiting for the writer.
+type Job = Box<dyn FnOnce(&mut Store) -> Deliver + Send>;
+
+/// The WAL could not be made durable: every commit of the batch is
+/// reported failed (it may or may not survive a crash).
+#[derive(Clone, Debug)]
+struct SyncFailed(String);
+
+/// How many commits the batches held.
+#[derive(Debug, Default)]
+pub struct GroupCommitCounters {
+    /// Batches run (each ends with one fsync).
+    pub batches: std::sync::atomic::AtomicU64,
+    /// Commits run in those batches.
+    pub commits: std::sync::atomic::AtomicU64,
+}
+
+/// A queue of commits in front of the store's writer; commits that wait
+/// while the writer is busy run together and share one fsync. Cloning
+/// shares the queue.
+#[derive(Clone)]
+pub struct CommitQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: StoreHandle,
+    pending: Mutex<Vec<Job>>,
+    first_versions: Mutex<Vec<FirstVersion>>,
+    counters: Arc<GroupCommitCounters>,
+}
+
+impl std::fmt::Debug for CommitQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitQueue").finish_non_exhaustive()
+    }
+}
+
+impl CommitQueue {
+    /// A queue in front of `store`'s writer.
+    pub fn new(store: StoreHandle) -> CommitQueue {
+        CommitQueue::with_counters(store, Arc::default())
+    }
+
+    /// A queue in front of `store`'s writer, counting into `counters`.
+    pub fn with_counters(store: StoreHandle, counters: Arc<GroupCommitCounters>) -> CommitQueue {
+        CommitQueue {
+            inner: Arc::new(Inner {
+                store,
+                pending: Mutex::new(Vec::new()),
+                first_versions: Mutex::new(Vec::new()),
+                counters,
+            }),
+        }
+    }
+
+    /// The batch counters.
+    pub fn counters(&self) -> Arc<GroupCommitCounters> {
+        self.inner.counters.clone()
+    }
+
+    /// Runs the commit `f` on the writer, batched with the other commits
+    /// waiting for it, on a blocking thread; returns once the version `f`
+    /// committed is durable. `f` must commit (or roll back) every
+    /// transaction it opens.
+    pub async fn commit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let queue = self.clone();
+        tokio::task::spawn_blocking(move || queue.commit_blocking(f))
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
+    /// [`CommitQueue::commit`] from synchronous code.
+    pub fn commit_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move |store: &mut Store| {
+            let path = store.path.clone();
+            // A panicking commit fails alone (its open transaction rolls
+            // back as it unwinds); the batch and its sync go on.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(store)))
+                .unwrap_or_else(|_| Err(StoreError::TaskFailed("a commit panicked".into())));
+            Box::new(move |synced: Result<(), SyncFailed>| {
+                let out = match synced {
+                    Ok(()) => out,
+                    // A commit that failed keeps its own error; one that
+                    // committed is not known durable.
+                    Err(SyncFailed(e)) => out.and_then(|_| {
+                        Err(StoreError::WalSync {
+                            path,
+                            reason: e.clone(),
+                        })
+                    }),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.pending().push(job);
+        // Whoever holds the writer next runs every queued commit, this one
+        // included (unless the holder before it already did).
+        self.inner.store.write_blocking(|store| {
+            self.run_pending(store);
+            Ok(())
+        })?;
+        rx.recv()
+            .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
+    }
+
+    /// Commits a full zone (in identity order) as [`Store::commit_axfr_sorted`]
+    /// does, batched: when the zone has no version yet, it is written in
+    /// one transaction with the other first versions waiting (see the
+    /// module documentation); a zone that has one is diffed and journaled
+    /// as usual. Returns once the version is durable.
+    pub fn commit_full_blocking(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+    ) -> Result<FullCommit, StoreError> {
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.first_versions().push(FirstVersion {
+            zone: zone.to_string(),
+            records,
+            info,
+            reply,
+        });
+        self.inner.store.write_blocking(|store| {
+            self.run_pending(store);
+            Ok(())
+        })?;
+        rx.recv()
+            .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
+    }
+
+    fn first_versions(&self) -> MutexGuard<'_, Vec<FirstVersion>> {
+        self.inner
+            .first_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<Job>> {
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the queued commits as one batch on the writer.
+    fn run_pending(&self, store: &mut Store) {
+        let firsts = std::mem::take(&mut *self.first_versions());
+        let mut jobs = std::mem::take(&mut *self.pending());
+        if !firsts.is_empty() {
+            // One job for all of them, ahead of the others.
+            jobs.insert(0, first_versions_job(firsts));
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        self.inner.counters.batches.fetch_add(1, Relaxed);
+        self.inner
+            .counters
+            .commits
+            .fetch_add(jobs.len() as u64, Relaxed);
+        if jobs.len() == 1 {
+            // Nothing to share: the commit syncs itself.
+            for job in jobs {
+                job(store)(Ok(()));
+            }
+            return;
+        }
+        // NORMAL: each transaction is written to the WAL without its own
+        // fsync. When the mode cannot be changed, the commits sync one by
+        // one, as they would alone.
+        let relaxed = store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .is_ok();
+        let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(store)).collect();
+        let synced = if relaxed { finish_batch(store) } else { Ok(()) };
+        for deliver in delivers {
+            deliver(synced.clone());
+        }
+    }
+}
+
+/// The job that writes `firsts` in one transaction and hands each its
+/// result once the batch is durable.
+fn first_versions_job(firsts: Vec<FirstVersion>) -> Job {
+    Box::new(move |store: &mut Store| {
+        let path = store.path.clone();
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.commit_first_versions(&firsts)
+        }))
+        .unwrap_or_else(|_| {
+            firsts
+                .iter()
+                .map(|_| Err(StoreError::TaskFailed("a commit panicked".into())))
+                .collect()
+        });
+        Box::new(move |synced: Result<(), SyncFailed>| {
+            for (first, out) in firsts.into_iter().zip(results) {
+                let out = match &synced {
+                    Ok(()) => out,
+                    Err(SyncFailed(e)) => out.and_then(|_| {
+                        Err(StoreError::WalSync {
+                            path: path.clone(),
+                            reason: e.clone(),
+                        })
+                    }),
+                };
+                let _ = first.reply.send(out);
+            }
+        })
+    })
+}
+
+impl Store {
+    /// Writes each full zone of `firsts` as its zone's first version, all
+    /// in one transaction, each zone in a savepoint of its own. A zone that
+    /// already has a version is committed after it by
+    /// [`Store::commit_axfr_sorted`] (diffed and journaled). One result per
+    /// zone, in order.
+    fn commit_first_versions(
+        &mut self,
+        firsts: &[FirstVersion],
+    ) -> Vec<Result<FullCommit, StoreError>> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut results: Vec<Option<Result<FullCommit, StoreError>>> =
+            firsts.iter().map(|_| None).collect();
+        let mut counts = Vec::new();
+        let mut written = false;
+        let outcome = (|| -> Result<(), rusqlite::Error> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (i, first) in firsts.iter().enumerate() {
+                let Some(serial_to) = first
+                    .records
+                    .iter()
+                    .find(|r| r.rtype == 6 && r.name == first.zone)
+                    .and_then(Rr::soa_serial)
+                else {
+                    results[i] = Some(Err(StoreError::NoSoa {
+                        zone: first.zone.clone(),
+                    }));
+                    continue;
+                };
+                tx.execute_batch("SAVEPOINT first_version")?;
+                let one = (|| -> Result<Option<(i64, TrimReport)>, rusqlite::Error> {
+                    tx.execute(
+                        "INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                        [&first.zone],
+                    )?;
+                    let (zone_id, serial): (i64, Option<i64>) = tx
+                        .query_row(
+                            "SELECT id, serial FROM zone WHERE name = ?1",
+                            [&first.zone],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?
+                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    if serial.is_some() {
+                        // Not a first version: committed on its own below.
+                        return Ok(None);
+                    }
+                    // As commit_axfr_sorted's first version: leftovers of a
+                    // half-configured zone go, then everything in key order.
+                    tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])?;
+                    super::bulk_insert(&tx, zone_id, &first.records)?;
+                    let total = first.records.len();
+                    super::insert_version(&tx, zone_id, None, serial_to, &first.info, 0, total, 0)?;
+                    let trim = super::finish_commit(&tx, zone_id, serial_to, &first.info)?;
+                    Ok(Some((zone_id, trim)))
+                })();
+                match one {
+                    Ok(Some((zone_id, trim))) => {
+                        tx.execute_batch("RELEASE first_version")?;
+                        let total = first.records.len();
+                        counts.push((zone_id, total));
+                        results[i] = Some(Ok((
+                            CommitSummary {
+                                serial_from: None,
+                                serial_to,
+                                versions: 1,
+                                removed: 0,
+                                added: total,
+                                total,
+                                trim,
+                            },
+                            None,
+                        )));
+                    }
+                    Ok(None) => tx.execute_batch("RELEASE first_version")?,
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO first_version; RELEASE first_version")?;
+                        results[i] = Some(Err(sq(e)));
+                    }
+                }
+            }
+            tx.commit()?;
+            written = true;
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            // Nothing of the transaction stays: every zone it held failed.
+            let reason = e.to_string();
+            for r in results.iter_mut() {
+                if matches!(r, Some(Ok(_))) || r.is_none() {
+                    *r = Some(Err(StoreError::TaskFailed(format!(
+                        "store {}: {reason}",
+                        path.display()
+                    ))));
+                }
+            }
+        }
+        if written {
+            for (zone_id, total) in counts {
+                self.record_counts.insert(zone_id, total);
+            }
+            // Give back what the batch put in the page cache, once.
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+        // Zones that already had a version: the ordinary commit.
+        firsts
+            .iter()
+            .zip(results)
+            .map(|(first, r)| match r {
+                Some(r) => r,
+                None => self.commit_axfr_sorted(&first.zone, &first.records, &first.info),
+            })
+            .collect()
+    }
+}
+
+/// FULL again, then one fsync of the WAL: every transaction of the batch
+/// was written to it (appended, or after a checkpoint that synced what came
+/// before), so one fsync makes them all durable.
+fn finish_batch(store: &Store) -> Result<(), SyncFailed> {
+    let full = store.conn.pragma_update(None, "synchronous", "FULL");
+    let synced = sync_wal(&store.path);
+    full.map_err(|e| SyncFailed(format!("cannot restore synchronous = FULL: {e}")))?;
+    synced.map_err(|e| SyncFailed(format!("fsync of the write-ahead log: {e}")))
+}
+
+/// fsync of the database's write-ahead log (`<db>-wal`, SQLite's name for
+/// it). fsync acts on the file, whichever descriptor asks, so this syncs
+/// what SQLite's own connection wrote. No WAL file: nothing to sync.
+fn sync_wal(db: &std::path::Path) -> std::io::Result<()> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::File::open(&wal) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::zone::{Rr, ZoneDelta};
+
+    fn soa(zone: &str, serial: u32) -> Rr {
+        let mut rdata = Vec::new();
+        for name in [format!("ns.{zone}"), format!("host.{zone}")] {
+            for label in name.trim_end_matches('.').split('.') {
+                rdata.push(label.len() as u8);
+                rdata.extend_from_slice(label.as_bytes());
+            }
+            rdata.push(0);
+        }
+        for n in [serial, 3600, 600, 86400, 300] {
+            rdata.extend_from_slice(&n.to_be_bytes());
+        }
+        Rr {
+            name: zone.into(),
+            rtype: 6,
+            class: 1,
+            ttl: 3600,
+            rdata,
+        }
+    }
+
+    fn a(zone: &str, last: u8) -> Rr {
+        Rr {
+            name: format!("www.{zone}"),
+            rtype: 1,
+            class: 1,
+            ttl: 300,
+            rdata: vec![192, 0, 2, last],
+        }
+    }
+
+    fn info() -> CommitInfo {
+        CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: Some("127.0.0.1:53".into()),
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        }
+    }
+
+    fn zone(i: usize) -> String {
+        format!("z{i}.example.")
+    }
+
+    /// Holds the writer until the returned sender is used (or dropped),
+    /// so commits queue up behind it.
+    fn hold_writer(
+        handle: &StoreHandle,
+    ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let handle = handle.clone();
+        let holder = std::thread::spawn(move || {
+            handle
+                .write_blocking(|_| {
+                    held_tx.send(()).ok();
+                    let _ = release_rx.recv_timeout(Duration::from_secs(30));
+                    Ok(())
+                })
+                .unwrap();
+        });
+        held_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the writer is held");
+        (release_tx, holder)
+    }
+
+    fn wait_queued(queue: &CommitQueue, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.pending().len() < n {
+            assert!(Instant::now() < deadline, "{n} commits never queued");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn synchronous(handle: &StoreHandle) -> i64 {
+        handle
+            .write_blocking(|s| {
+                s.conn
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(s.sq())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn commits_that_wait_for_the_writer_run_as_one_batch_and_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        const N: usize = 8;
+        let committers: Vec<_> = (0..N)
+            .map(|i| {
+                let queue = queue.clone();
+                std::thread::spawn(move || {
+                    let z = zone(i);
+                    queue.commit_blocking(move |s| {
+                        s.commit_axfr(&z, vec![soa(&z, 1), a(&z, i as u8)], &info())
+                    })
+                })
+            })
+            .collect();
+        wait_queued(&queue, N);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        for c in committers {
+            let summary = c.join().unwrap().expect("committed");
+            assert_eq!(summary.serial_to, 1);
+        }
+        let counters = queue.counters();
+        assert_eq!(
+            counters.batches.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(
+            counters.commits.load(std::sync::atomic::Ordering::Relaxed),
+            N as u64
+        );
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        // Every version is in the store as its commit reported it.
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..N {
+            let z = zone(i);
+            assert_eq!(
+                store.zone_state(&z).unwrap().unwrap().serial,
+                Some(1),
+                "{z}"
+            );
+            let mut records = Vec::new();
+            store.for_each_record(&z, |r| records.push(r)).unwrap();
+            assert_eq!(records, vec![soa(&z, 1), a(&z, i as u8)], "{z}");
+        }
+    }
+
+    #[test]
+    fn a_commit_that_fails_or_panics_in_a_batch_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.ensure_zone(&zone(1)).unwrap();
+        let handle = StoreHandle::new(store);
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        let good = |i: usize| {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let z = zone(i);
+                queue.commit_blocking(move |s| {
+                    s.commit_axfr(&z, vec![soa(&z, 1), a(&z, 1)], &info())
+                        .map(|_| ())
+                })
+            })
+        };
+        let first = good(0);
+        wait_queued(&queue, 1);
+        // An IXFR for a zone with no version: inconsistent, nothing of it
+        // is written.
+        let inconsistent = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let z = zone(1);
+                queue.commit_blocking(move |s| {
+                    let d = ZoneDelta {
+                        from_soa: soa(&z, 1),
+                        to_soa: soa(&z, 2),
+                        removed: vec![],
+                        added: vec![a(&z, 2)],
+                    };
+                    s.commit_ixfr(&z, &[d], &info()).map(|_| ())
+                })
+            })
+        };
+        wait_queued(&queue, 2);
+        // A commit that panics half-way through its transaction.
+        let panics = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                queue.commit_blocking(|s| -> Result<(), StoreError> {
+                    let tx = s
+                        .conn
+                        .transaction()
+                        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                    tx.execute("INSERT INTO zone(name) VALUES ('panic.example.')", [])
+                        .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+                    panic!("a commit panics mid-transaction");
+                })
+            })
+        };
+        wait_queued(&queue, 3);
+        let last = good(2);
+        wait_queued(&queue, 4);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        first
+            .join()
+            .unwrap()
+            .expect("the first commit of the batch");
+        last.join().unwrap().expect("the last commit of the batch");
+        assert!(matches!(
+            inconsistent.join().unwrap(),
+            Err(StoreError::Inconsistent { .. })
+        ));
+        assert!(matches!(
+            panics.join().unwrap(),
+            Err(StoreError::TaskFailed(_))
+        ));
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in [0, 2] {
+            assert_eq!(store.zone_state(&zone(i)).unwrap().unwrap().serial, Some(1));
+        }
+        let failed = store.zone_state(&zone(1)).unwrap().unwrap();
+        assert_eq!(failed.serial, None, "the inconsistent IXFR left nothing");
+        assert_eq!(store.zone_state("panic.example.").unwrap(), None);
+    }
+
+    /// First versions waiting together are written in one transaction;
+    /// a zone without SOA fails alone, and a zone that already has a
+    /// version is diffed and journaled as usual.
+    #[test]
+    fn first_versions_waiting_together_commit_in_one_batch_each_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let old = zone(9);
+        store
+            .commit_axfr(&old, vec![soa(&old, 1), a(&old, 1)], &info())
+            .unwrap();
+        let handle = StoreHandle::new(store);
+        let queue = CommitQueue::new(handle.clone());
+        let (release, holder) = hold_writer(&handle);
+        let full = |z: String, records: Vec<Rr>| {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let mut records = records;
+                crate::zone::sort_zone(&mut records);
+                queue.commit_full_blocking(&z, Arc::new(records), info())
+            })
+        };
+        let mut firsts = Vec::new();
+        for i in 0..5 {
+            let z = zone(i);
+            firsts.push(full(
+                z.clone(),
+                vec![a(&z, i as u8), soa(&z, 10 + i as u32)],
+            ));
+        }
+        let no_soa = full(zone(5), vec![a(&zone(5), 5)]);
+        let again = full(old.clone(), vec![soa(&old, 2), a(&old, 2)]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.first_versions().len() < 7 {
+            assert!(Instant::now() < deadline, "the commits never queued");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        for (i, f) in firsts.into_iter().enumerate() {
+            let (summary, delta) = f.join().unwrap().expect("first version");
+            assert_eq!(summary.serial_from, None);
+            assert_eq!(summary.serial_to, 10 + i as u32);
+            assert_eq!(summary.total, 2);
+            assert!(delta.is_none());
+        }
+        assert!(matches!(
+            no_soa.join().unwrap(),
+            Err(StoreError::NoSoa { .. })
+        ));
+        let (summary, delta) = again.join().unwrap().expect("second version");
+        assert_eq!(summary.serial_from, Some(1));
+        let (removed, added) = delta.expect("journaled as a delta");
+        assert_eq!(removed, vec![soa(&old, 1), a(&old, 1)]);
+        assert_eq!(added, vec![soa(&old, 2), a(&old, 2)]);
+        let counters = queue.counters();
+        assert_eq!(
+            counters.batches.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(synchronous(&handle), 2, "FULL again after the batch");
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..5 {
+            let z = zone(i);
+            let mut records = Vec::new();
+            store.for_each_record(&z, |r| records.push(r)).unwrap();
+            assert_eq!(records, vec![soa(&z, 10 + i as u32), a(&z, i as u8)], "{z}");
+            let versions = store.versions(&z, None).unwrap();
+            assert_eq!(versions.len(), 1);
+            assert_eq!(versions[0].serial_from, None);
+        }
+        assert_eq!(
+            store.zone_state(&zone(5)).unwrap().and_then(|z| z.serial),
+            None,
+            "nothing of the zone without SOA"
+        );
+        assert_eq!(store.versions(&old, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_lone_commit_runs_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        let z = zone(0);
+        let summary = {
+            let z = z.clone();
+            queue
+                .commit_blocking(move |s| s.commit_axfr(&z, vec![soa(&z, 7)], &info()))
+                .unwrap()
+        };
+        assert_eq!(summary.serial_to, 7);
+        assert_eq!(synchronous(&handle), 2);
+        let serial = handle
+            .read_blocking(|s| Ok(s.zone_state(&z)?.and_then(|z| z.serial)))
+            .unwrap();
+        assert_eq!(serial, Some(7));
+    }
+}
