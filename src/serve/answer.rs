@@ -133,6 +133,14 @@ pub struct Scratch {
     /// A record built for the answer (TYPE..RDATA): a synthesized CNAME,
     /// a SOA with TTL 0.
     built: Vec<u8>,
+    /// Additional data, held back until the answer and authority sections
+    /// are complete: the owners and records of each RRset...
+    additional: Vec<u8>,
+    /// ...and where each RRset is in it.
+    additional_sets: Vec<AdditionalSet>,
+    /// The requester prefers AAAA glue (it asked over IPv6), as BIND: the
+    /// additional section is filled with the preferred address type first.
+    pub prefer_aaaa: bool,
     /// Record in [`Scratch::account`] what each response is (set by the UDP
     /// workers when response rate limiting is on; off, nothing is recorded).
     pub track_account: bool,
@@ -144,6 +152,18 @@ pub struct Scratch {
     /// The next answer is BADCOOKIE (RFC 7873 section 5.2.3): no lookup,
     /// only the new cookie.
     pub bad_cookie: bool,
+}
+
+/// One RRset of held-back additional data in [`Scratch::additional`].
+#[derive(Clone, Copy)]
+struct AdditionalSet {
+    /// The owner name (lowercase wire), then the records (TYPE..RDATA).
+    owner: (usize, usize),
+    records: (usize, usize),
+    rtype: u16,
+    /// Index of the first RRset with the same owner (BIND groups a
+    /// section's RRsets by name).
+    name_index: usize,
 }
 
 impl Scratch {
@@ -169,6 +189,9 @@ struct Out<'q> {
     additional_start: Option<usize>,
     /// Extended DNS Error to add to the OPT record.
     ede: Option<(u16, &'static str)>,
+    /// Over UDP: an RRSIG query is answered with one covered type's
+    /// signatures (see [`rrsig_answer`]).
+    udp: bool,
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
@@ -219,6 +242,8 @@ fn answer_with(
     scratch.pending_proofs.clear();
     scratch.nsec3_hashes = 0;
     scratch.aliases.clear();
+    scratch.additional.clear();
+    scratch.additional_sets.clear();
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -229,6 +254,8 @@ fn answer_with(
         rcode: rcode::NOERROR,
         additional_start: None,
         ede: None,
+        // The callers cap a UDP limit at our payload size; TCP's is 65535.
+        udp: limit <= usize::from(UDP_PAYLOAD),
     };
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
@@ -239,11 +266,12 @@ fn answer_with(
     let qn = &q.question[..q.qname_len];
     let mut offs = [0usize; 128];
     let labels = wire::label_offsets(qn, &mut offs);
-    for &off in &offs[..labels.saturating_sub(1)] {
-        scratch
-            .compression
-            .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
-    }
+    remember(
+        &mut scratch.compression,
+        qn,
+        &offs[..labels.saturating_sub(1).min(COMPRESS_SUFFIXES)],
+        HEADER,
+    );
     if scratch.track_account {
         scratch.account.error();
         scratch.account.qtype = q.qtype;
@@ -304,11 +332,24 @@ fn answer_with(
     }
 
     let edns_len = opt_len(&o, scratch);
-    // Sections were written in order: answer, authority, additional.
-    // Truncate when the required part does not fit; drop additional data
-    // that does not fit (RFC 2181 section 9: no TC for it).
-    let required = o.additional_start.unwrap_or(out.len());
-    if required + edns_len > limit {
+    // The answer and authority sections are written; additional data was
+    // held back. Truncate when the required part does not fit; add the
+    // additional RRsets that fit (RFC 2181 section 9: no TC for them).
+    let mut required = out.len();
+    let mut truncated = required + edns_len > limit;
+    if !truncated {
+        truncated = !additional_section(&mut o, out, scratch, limit - edns_len, keep_partial);
+        if truncated && keep_partial {
+            // Required glue kept as far as it fits (BIND renders a partial
+            // RRset without EDNS).
+            finish(&o, out, true, scratch);
+            return;
+        }
+        required = o.additional_start.unwrap_or(out.len());
+    }
+    if truncated {
+        out.truncate(required);
+        o.additional_count = 0;
         let start = HEADER + q.question.len();
         let (an, ns, end) = if keep_partial {
             records_that_fit(out, start, o.answer_count, o.authority_count, limit)
@@ -318,15 +359,99 @@ fn answer_with(
         out.truncate(end);
         o.answer_count = an;
         o.authority_count = ns;
-        o.additional_count = 0;
         finish(&o, out, true, scratch);
         return;
     }
-    if out.len() + edns_len > limit {
-        out.truncate(required);
-        o.additional_count = 0;
-    }
     finish(&o, out, false, scratch);
+}
+
+/// The rank of an additional RRset in BIND's order of rendering
+/// (`dns_message_rendersection`): the preferred address type first, then
+/// the other, then signatures and keys, then the rest.
+fn additional_rank(rtype: u16, prefer_aaaa: bool) -> u8 {
+    match rtype {
+        rtype::A => 3 - u8::from(prefer_aaaa),
+        rtype::AAAA => 2 + u8::from(prefer_aaaa),
+        // RRSIG, DNSKEY
+        rtype::RRSIG | 48 => 1,
+        _ => 0,
+    }
+}
+
+/// Writes the held-back additional data within `limit` as BIND does: the
+/// RRsets in the order of [`additional_rank`] (by owner within a rank), up
+/// to the first that does not fit whole. In a referral to a query for an
+/// address, the glue of the query name goes first and is required
+/// (BIND's `query_glueanswer`): false when it does not fit (the response
+/// is truncated; with `keep_partial` its records that fit are kept).
+fn additional_section(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    limit: usize,
+    keep_partial: bool,
+) -> bool {
+    let sets = std::mem::take(&mut scratch.additional_sets);
+    if sets.is_empty() {
+        scratch.additional_sets = sets;
+        return true;
+    }
+    let held = std::mem::take(&mut scratch.additional);
+    o.additional_start = Some(out.len());
+    let required = if o.answer_count == 0
+        && o.rcode == rcode::NOERROR
+        && matches!(o.q.qtype, rtype::A | rtype::AAAA)
+    {
+        sets.iter().position(|s| {
+            s.rtype == o.q.qtype && &held[s.owner.0..s.owner.1] == o.q.qname()
+        })
+    } else {
+        None
+    };
+    let mut order: Vec<usize> = (0..sets.len()).filter(|&i| Some(i) != required).collect();
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(additional_rank(sets[i].rtype, scratch.prefer_aaaa)),
+            sets[i].name_index,
+        )
+    });
+    let mut fits = true;
+    for (n, i) in required.into_iter().chain(order).enumerate() {
+        let set = sets[i];
+        let owner = &held[set.owner.0..set.owner.1];
+        let mark = (out.len(), scratch.compression.len());
+        let mut count = 0;
+        let mut at = set.records.0;
+        while at + 10 <= set.records.1 {
+            let rdlen = u16::from_be_bytes([held[at + 8], held[at + 9]]) as usize;
+            let seg = &held[at..at + 10 + rdlen];
+            let before = (out.len(), scratch.compression.len());
+            write_record(out, &mut scratch.compression, owner, seg);
+            if out.len() > limit && n == 0 && required.is_some() && keep_partial {
+                out.truncate(before.0);
+                scratch.compression.truncate(before.1);
+                break;
+            }
+            count += 1;
+            at += seg.len();
+        }
+        if out.len() > limit || (at < set.records.1 && n == 0 && required.is_some()) {
+            if n == 0 && required.is_some() {
+                fits = false;
+                if keep_partial {
+                    o.additional_count += count;
+                    break;
+                }
+            }
+            out.truncate(mark.0);
+            scratch.compression.truncate(mark.1);
+            break;
+        }
+        o.additional_count += count;
+    }
+    scratch.additional = held;
+    scratch.additional_sets = sets;
+    fits
 }
 
 /// Length of the OPT record the answer will end with (0 without EDNS).
@@ -439,25 +564,36 @@ pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Suffixes of a name looked up in, and added to, the compression table:
+/// the name itself and its parent, as BIND 9 (`dns_compress_findglobal`
+/// and `dns_compress_add` in lib/dns/compress.c). Compressing exactly as
+/// BIND does makes the same answers fit in 512 bytes, so truncation
+/// matches too.
+const COMPRESS_SUFFIXES: usize = 2;
+
 /// Writes `name` (wire form) compressed against the names already in the
 /// message (RFC 1035 section 4.1.4), matching suffixes byte for byte, and
-/// records its new suffixes.
+/// records its new suffixes (see [`COMPRESS_SUFFIXES`]).
 fn write_name(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, name: &[u8]) {
     let mut offs = [0usize; 128];
-    let labels = wire::label_offsets(name, &mut offs);
-    for (i, &off) in offs[..labels.saturating_sub(1)].iter().enumerate() {
+    let labels = wire::label_offsets(name, &mut offs).saturating_sub(1);
+    for (i, &off) in offs[..labels.min(COMPRESS_SUFFIXES)].iter().enumerate() {
         let suffix = &name[off..];
         if let Some(&(_, ptr)) = comp.iter().find(|(n, _)| n.as_slice() == suffix) {
+            if off + 2 >= name.len() {
+                // A pointer would not be shorter.
+                break;
+            }
             let start = out.len();
             out.extend_from_slice(&name[..off]);
             out.extend_from_slice(&(0xC000 | ptr).to_be_bytes());
-            remember(comp, name, &offs[..i], start);
+            remember(comp, name, &offs[..i.min(COMPRESS_SUFFIXES)], start);
             return;
         }
     }
     let start = out.len();
     out.extend_from_slice(name);
-    remember(comp, name, &offs[..labels.saturating_sub(1)], start);
+    remember(comp, name, &offs[..labels.min(COMPRESS_SUFFIXES)], start);
 }
 
 /// Adds the suffixes of `name` starting at `label_offs` (written at `start`)
@@ -546,13 +682,10 @@ fn push_rendered(
     if data.is_empty() {
         return;
     }
-    if section == Section::Additional && o.additional_start.is_none() {
-        o.additional_start = Some(out.len());
+    if section == Section::Additional {
+        hold_additional(scratch, owner, data);
+        return;
     }
-    debug_assert!(
-        section == Section::Additional || o.additional_start.is_none(),
-        "sections are written in order"
-    );
     let rtype = data
         .segments()
         .next()
@@ -573,6 +706,33 @@ fn push_rendered(
         Section::Authority => o.authority_count += n,
         Section::Additional => o.additional_count += n,
     }
+}
+
+/// Holds back an additional RRset (written by [`additional_section`]).
+fn hold_additional(scratch: &mut Scratch, owner: &[u8], data: &Rendered) {
+    let held = &mut scratch.additional;
+    let name_index = scratch
+        .additional_sets
+        .iter()
+        .position(|s| &held[s.owner.0..s.owner.1] == owner)
+        .unwrap_or(scratch.additional_sets.len());
+    let o0 = held.len();
+    held.extend_from_slice(owner);
+    let r0 = held.len();
+    for seg in data.segments() {
+        held.extend_from_slice(seg);
+    }
+    let rtype = data
+        .segments()
+        .next()
+        .map(|s| u16::from_be_bytes([s[0], s[1]]))
+        .unwrap_or(0);
+    scratch.additional_sets.push(AdditionalSet {
+        owner: (o0, r0),
+        records: (r0, held.len()),
+        rtype,
+        name_index,
+    });
 }
 
 /// Pushes an RRset of `node` and, with DO, its signatures.
@@ -678,6 +838,9 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                 any_answer(o, out, scratch, &name, node);
                 return;
             }
+            if qtype == rtype::RRSIG && o.udp && rrsig_answer(o, out, scratch, &name, node) {
+                return;
+            }
             if push_set(o, out, scratch, Section::Answer, &name, node, qtype) {
                 additional_for(snap, o, out, scratch, node, qtype);
                 return;
@@ -719,7 +882,11 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
                     return;
                 }
-                if push_set(o, out, scratch, Section::Answer, &name, wnode, qtype) {
+                if (qtype == rtype::RRSIG
+                    && o.udp
+                    && rrsig_answer(o, out, scratch, &name, wnode))
+                    || push_set(o, out, scratch, Section::Answer, &name, wnode, qtype)
+                {
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
                     additional_for(snap, o, out, scratch, wnode, qtype);
                     return;
@@ -869,9 +1036,7 @@ fn push_built(
     owner: &[u8],
     seg: &[u8],
 ) {
-    if section == Section::Additional && o.additional_start.is_none() {
-        o.additional_start = Some(out.len());
-    }
+    debug_assert!(section != Section::Additional, "additional data is held back");
     write_record(out, &mut scratch.compression, owner, seg);
     match section {
         Section::Answer => o.answer_count += 1,
@@ -908,6 +1073,36 @@ fn any_answer(
         let t = set.rtype;
         push_set(o, out, scratch, Section::Answer, owner, node, t);
     }
+}
+
+/// An RRSIG query over UDP, as BIND answers it (`minimal-any`, which
+/// handles RRSIG like ANY): the signatures covering one type, the SOA's
+/// where the name has them, else the first type signed. Over TCP all
+/// signatures at the name are sent. False when the name has none.
+fn rrsig_answer(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    node: &Node,
+) -> bool {
+    let Some(set) = node.get(rtype::RRSIG) else {
+        return false;
+    };
+    let covered = |seg: &[u8]| seg.get(10..12).map(|c| u16::from_be_bytes([c[0], c[1]]));
+    let Some(first) = set.data.segments().next().and_then(covered) else {
+        return false;
+    };
+    let pick = if set.data.segments().any(|s| covered(s) == Some(rtype::SOA)) {
+        rtype::SOA
+    } else {
+        first
+    };
+    for seg in set.data.segments().filter(|s| covered(s) == Some(pick)) {
+        write_record(out, &mut scratch.compression, owner, seg);
+        o.answer_count += 1;
+    }
+    true
 }
 
 /// The SOA of a negative answer (RFC 2308 TTL) and, with DO, its

@@ -338,6 +338,7 @@ pub fn handle_packet(
         // answers clear it.
         scratch.account.error();
     }
+    scratch.prefer_aaaa = from.is_ipv6();
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -524,6 +525,7 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
+    scratch.prefer_aaaa = from.is_ipv6();
     options::prepare(
         &q,
         from.ip(),
