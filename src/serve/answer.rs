@@ -192,6 +192,8 @@ struct Out<'q> {
     /// Over UDP: an RRSIG query is answered with one covered type's
     /// signatures (see [`rrsig_answer`]).
     udp: bool,
+    /// No additional data but the glue of referrals.
+    no_additional: bool,
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
@@ -256,7 +258,11 @@ fn answer_with(
         ede: None,
         // The callers cap a UDP limit at our payload size; TCP's is 65535.
         udp: limit <= usize::from(UDP_PAYLOAD),
+        no_additional: false,
     };
+    // BIND turns on minimal responses for EDNS queries over UDP with a
+    // buffer of 512 bytes or less: no additional data but glue.
+    o.no_additional = o.udp && q.edns.is_some_and(|e| e.payload <= 512);
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
     // The question name, as the requester spelled it, is the first
@@ -624,13 +630,68 @@ fn compressible(rtype: u16) -> Option<&'static [Option<usize>]> {
     })
 }
 
+/// The RDATA layout of types with names that are written uncompressed
+/// (RFC 3597 section 4) but, as BIND writes them (`dns_name_towire` with
+/// compression off adds the name to the table all the same), become
+/// targets for the names written after them.
+fn uncompressed_names(rtype: u16) -> Option<&'static [Option<usize>]> {
+    Some(match rtype {
+        // RP, DNAME: names
+        17 => &[None, None],
+        39 => &[None],
+        // AFSDB, RT, KX: preference, name
+        18 | 21 | 36 => &[Some(2), None],
+        // PX: preference, two names
+        26 => &[Some(2), None, None],
+        // SRV: priority, weight, port, target
+        33 => &[Some(6), None],
+        // RRSIG: 18 fixed bytes, the signer
+        46 => &[Some(18), None],
+        // NSEC: the next name
+        47 => &[None],
+        // SVCB, HTTPS: priority, target
+        64 | 65 => &[Some(2), None],
+        _ => return None,
+    })
+}
+
+/// Records the names of an RDATA written uncompressed at `start` (see
+/// [`uncompressed_names`]).
+fn remember_rdata_names(
+    comp: &mut Vec<(NameBuf, u16)>,
+    rdata: &[u8],
+    layout: &[Option<usize>],
+    start: usize,
+) {
+    let mut at = 0;
+    for part in layout {
+        match part {
+            Some(n) => at += n,
+            None => {
+                let Some((n, next)) = wire::read_name_buf_exact(rdata, at) else {
+                    return;
+                };
+                let name = n.as_slice();
+                let mut offs = [0usize; 128];
+                let labels = wire::label_offsets(name, &mut offs).saturating_sub(1);
+                remember(comp, name, &offs[..labels.min(COMPRESS_SUFFIXES)], start + at);
+                at = next;
+            }
+        }
+    }
+}
+
 /// Writes one record: owner, then TYPE..RDATA, compressing RDATA names of
 /// the RFC 1035 types.
 fn write_record(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, owner: &[u8], seg: &[u8]) {
     write_name(out, comp, owner);
     let rtype = u16::from_be_bytes([seg[0], seg[1]]);
     let Some(layout) = compressible(rtype) else {
+        let start = out.len() + 10;
         out.extend_from_slice(seg);
+        if let Some(layout) = uncompressed_names(rtype) {
+            remember_rdata_names(comp, &seg[10..], layout, start);
+        }
         return;
     };
     out.extend_from_slice(&seg[..8]);
@@ -691,7 +752,7 @@ fn push_rendered(
         .next()
         .map(|s| u16::from_be_bytes([s[0], s[1]]))
         .unwrap_or(0);
-    if owner == o.q.qname() && compressible(rtype).is_none() {
+    if owner == o.q.qname() && compressible(rtype).is_none() && uncompressed_names(rtype).is_none() {
         // The common case: the owner is the query name, at offset 12, and
         // the RDATA holds no compressible name: one copy per record.
         data.write_with_pointer(out, HEADER as u16);
@@ -1429,6 +1490,9 @@ fn additional_for(
     node: &Node,
     qtype: u16,
 ) {
+    if o.no_additional {
+        return;
+    }
     let skip = match qtype {
         rtype::NS => 0,
         rtype::MX => 2,

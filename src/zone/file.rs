@@ -13,6 +13,9 @@
 //! their `\DDD` escapes decoded here before the text reaches the lexer
 //! (see [`decode_quoted_escapes`]).
 //!
+//! The generic forms of RFC 3597 (`TYPEnnn`, `CLASSnnn`, `\# LEN HEX`),
+//! which `zone dump` writes, are read by [`super::generic`].
+//!
 //! Limitations: a `\DDD` escape of a byte above 127 inside a quoted string
 //! cannot be passed through hickory's lexer and is refused with an error
 //! naming the line; files pulled in by `$INCLUDE` are read by hickory
@@ -70,6 +73,13 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
             message,
         })?
         .into_owned();
+    // RFC 3597 generic forms are read here; the parser gets the rest.
+    let (text, generic) = super::generic::split(&text, origin).map_err(|message| {
+        ZoneFileError::Parse {
+            path: shown.clone(),
+            message,
+        }
+    })?;
     let (_, sets) = Parser::new(text, Some(path.to_path_buf()), Some(origin.clone()))
         .parse()
         .map_err(|e| ZoneFileError::Parse {
@@ -81,14 +91,19 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
         path: shown.clone(),
         message: format!("bad zone name {apex}"),
     })?;
-    let mut records = Vec::new();
-    let mut soas = 0;
+    let mut parsed = Vec::new();
     for set in sets.values() {
         for r in set.records_without_rrsigs().chain(set.rrsigs().iter()) {
-            let rr = Rr::from_record(r).map_err(|e| ZoneFileError::Invalid {
+            parsed.push(Rr::from_record(r).map_err(|e| ZoneFileError::Invalid {
                 path: shown.clone(),
                 message: e.to_string(),
-            })?;
+            })?);
+        }
+    }
+    let mut records = Vec::new();
+    let mut soas = 0;
+    {
+        for rr in parsed.into_iter().chain(generic) {
             let owner = wire::from_presentation(&rr.name);
             if !owner
                 .as_deref()

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod delta;
 pub mod file;
+pub mod generic;
 pub mod hash;
 pub mod name_map;
 pub mod ordered_names;

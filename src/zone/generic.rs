@@ -1,0 +1,403 @@
+//! The generic forms of RFC 3597 section 5 in master files: `TYPEnnn`,
+//! `CLASSnnn` and `\# LEN HEX` RDATA, as `zone dump` writes them for types
+//! it has no presentation form for (`TYPE65534 \# 5 0102030405`), and as a
+//! known type may be written (`TYPE1 \# 4 0a000001` is `A 10.0.0.1`).
+//!
+//! hickory's master-file parser reads none of them, so [`split`] takes
+//! these entries out of the text before it reaches the parser and reads
+//! them here; everything else is left to the parser. An entry with a blank
+//! owner after a removed one gets the owner written out, so it keeps the
+//! owner it had. A `TYPEnnn` of a type with a mnemonic and RDATA in that
+//! type's own presentation form is handed to the parser with the mnemonic
+//! (`CLASS1` likewise becomes `IN`).
+//!
+//! Limitations: `$INCLUDE`d files are not looked into; a blank TTL after a
+//! removed entry is the `$TTL` default (or the last TTL the parser saw),
+//! as the parser decides.
+
+use hickory_proto::rr::{Name, RecordType};
+
+use super::presentation;
+use super::record::{Rr, owner_key};
+
+/// Splits `text` (a master file for `origin`) into the text left for the
+/// parser and the records written in generic form. The error names the
+/// line.
+pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
+    if !text.contains("TYPE") && !text.contains("CLASS") && !text.contains("\\#") {
+        return Ok((text.to_string(), Vec::new()));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut records = Vec::new();
+    let mut origin = origin.clone();
+    let mut default_ttl: Option<u32> = None;
+    let mut last_ttl: Option<u32> = None;
+    let mut owner: Option<Name> = None;
+    let mut removed_previous = false;
+    let mut line = 1;
+    for entry in entries(text) {
+        let at_line = line;
+        line += entry.text.matches('\n').count();
+        let tokens = &entry.tokens;
+        let Some(first) = tokens.first() else {
+            out.push_str(entry.text);
+            continue;
+        };
+        let fail = |why: String| format!("line {at_line}: {why}");
+        if first.starts_with('$') {
+            match first.to_ascii_uppercase().as_str() {
+                "$ORIGIN" => {
+                    if let Some(o) = tokens.get(1) {
+                        origin = parse_name(o, &origin).map_err(fail)?;
+                    }
+                }
+                "$TTL" => default_ttl = tokens.get(1).and_then(|t| parse_ttl(t)),
+                _ => {}
+            }
+            out.push_str(entry.text);
+            continue;
+        }
+        let mut i = 0;
+        if !entry.blank_owner {
+            owner = Some(parse_name(first, &origin).map_err(fail)?);
+            i = 1;
+        }
+        let mut ttl = None;
+        let mut class: Option<(usize, u16)> = None;
+        while let Some(t) = tokens.get(i) {
+            if ttl.is_none()
+                && let Some(v) = parse_ttl(t)
+            {
+                ttl = Some(v);
+            } else if class.is_none()
+                && let Some(c) = parse_class(t)
+            {
+                class = Some((i, c));
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if let Some(v) = ttl {
+            last_ttl = Some(v);
+        }
+        let Some(type_token) = tokens.get(i) else {
+            out.push_str(entry.text);
+            continue;
+        };
+        let generic_type = parse_generic_type(type_token);
+        let generic_rdata = tokens.get(i + 1).is_some_and(|t| *t == "\\#");
+        let generic_class = class.is_some_and(|(at, _)| tokens[at].to_ascii_uppercase().starts_with("CLASS"));
+        if !generic_rdata && !generic_class && generic_type.is_none() {
+            passed(&mut out, &entry, removed_previous, owner.as_ref());
+            removed_previous = false;
+            continue;
+        }
+        let rtype = match generic_type {
+            Some(t) => t,
+            None => type_token
+                .to_ascii_uppercase()
+                .parse::<RecordType>()
+                .map(u16::from)
+                .map_err(|_| fail(format!("unknown type {type_token}")))?,
+        };
+        if !generic_rdata {
+            // A known type by number with its own RDATA form (or a
+            // generic class): the parser reads it once renamed.
+            let Some(mnemonic) = presentation::type_mnemonic(rtype) else {
+                return Err(fail(format!(
+                    "TYPE{rtype} has no presentation form here: write its RDATA as \\# LEN HEX"
+                )));
+            };
+            let mut renamed = entry.text.to_string();
+            if generic_type.is_some() {
+                renamed = replace_token(&renamed, type_token, mnemonic);
+            }
+            if let Some((at, c)) = class
+                && generic_class
+            {
+                if c != 1 {
+                    return Err(fail(format!(
+                        "class {} needs its RDATA as \\# LEN HEX",
+                        tokens[at]
+                    )));
+                }
+                renamed = replace_token(&renamed, tokens[at], "IN");
+            }
+            let renamed_entry = Entry {
+                text: &renamed,
+                tokens: Vec::new(),
+                blank_owner: entry.blank_owner,
+            };
+            passed(&mut out, &renamed_entry, removed_previous, owner.as_ref());
+            removed_previous = false;
+            continue;
+        }
+        let rdata = parse_generic_rdata(&tokens[i + 2..]).map_err(fail)?;
+        let name = owner
+            .as_ref()
+            .ok_or_else(|| fail("a record with no owner".into()))?;
+        let ttl = ttl
+            .or(default_ttl)
+            .or(last_ttl)
+            .ok_or_else(|| fail("no TTL and no $TTL".into()))?;
+        let rr = Rr {
+            name: owner_key(name),
+            rtype,
+            class: class.map_or(1, |(_, c)| c),
+            ttl,
+            rdata,
+        };
+        if presentation::type_mnemonic(rtype).is_some() && rr.rdata().is_err() {
+            return Err(fail(format!(
+                "the RDATA is not a valid {}",
+                presentation::type_name(rtype)
+            )));
+        }
+        records.push(rr);
+        // Keep the line count for the parser's messages.
+        out.extend(entry.text.chars().filter(|&c| c == '\n'));
+        removed_previous = true;
+    }
+    Ok((out, records))
+}
+
+/// One entry of a master file: a line, or several joined by parentheses.
+struct Entry<'a> {
+    /// The entry as written, its line end included.
+    text: &'a str,
+    /// Its tokens (quoted strings with their quotes), comments left out.
+    tokens: Vec<&'a str>,
+    /// The entry starts with blank space: the previous owner applies.
+    blank_owner: bool,
+}
+
+/// Writes an entry for the parser, with its owner written out when it had
+/// a blank owner and the entry before it was taken out.
+fn passed(out: &mut String, entry: &Entry<'_>, removed_previous: bool, owner: Option<&Name>) {
+    if entry.blank_owner && removed_previous {
+        if let Some(o) = owner {
+            let mut o = o.clone();
+            o.set_fqdn(true);
+            out.push_str(&o.to_ascii());
+        }
+    }
+    out.push_str(entry.text);
+}
+
+fn replace_token(text: &str, token: &str, with: &str) -> String {
+    text.replacen(token, with, 1)
+}
+
+/// Splits a master file into entries (RFC 1035 section 5.1).
+fn entries(text: &str) -> Vec<Entry<'_>> {
+    let bytes = text.as_bytes();
+    let mut list = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut tokens = Vec::new();
+    while i <= bytes.len() {
+        let Some(&b) = bytes.get(i) else {
+            if start < bytes.len() {
+                list.push(Entry {
+                    text: &text[start..],
+                    blank_owner: bytes.get(start).is_some_and(|c| *c == b' ' || *c == b'\t'),
+                    tokens: std::mem::take(&mut tokens),
+                });
+            }
+            break;
+        };
+        match b {
+            b'\n' if depth == 0 => {
+                list.push(Entry {
+                    text: &text[start..=i],
+                    blank_owner: matches!(bytes[start], b' ' | b'\t'),
+                    tokens: std::mem::take(&mut tokens),
+                });
+                start = i + 1;
+                i += 1;
+            }
+            b';' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'"' => {
+                let from = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(bytes.len());
+                tokens.push(&text[from..i]);
+            }
+            _ => {
+                let from = i;
+                while i < bytes.len()
+                    && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"')
+                {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i = i.min(bytes.len());
+                tokens.push(&text[from..i]);
+            }
+        }
+    }
+    list
+}
+
+fn parse_name(token: &str, origin: &Name) -> Result<Name, String> {
+    if token == "@" {
+        return Ok(origin.clone());
+    }
+    let name = Name::from_ascii(token).map_err(|e| format!("bad name {token}: {e}"))?;
+    if name.is_fqdn() {
+        Ok(name)
+    } else {
+        name.append_domain(origin)
+            .map_err(|e| format!("bad name {token}: {e}"))
+    }
+}
+
+/// A TTL in seconds (digits only, as `zone dump` writes it).
+fn parse_ttl(token: &str) -> Option<u32> {
+    (!token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| token.parse().ok())
+        .flatten()
+}
+
+/// A class mnemonic or `CLASSnnn`.
+fn parse_class(token: &str) -> Option<u16> {
+    let upper = token.to_ascii_uppercase();
+    match upper.as_str() {
+        "IN" => Some(1),
+        "CH" => Some(3),
+        "CS" => Some(2),
+        "HS" => Some(4),
+        _ => upper.strip_prefix("CLASS").and_then(|n| {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse().ok())
+                .flatten()
+        }),
+    }
+}
+
+/// `TYPEnnn`.
+fn parse_generic_type(token: &str) -> Option<u16> {
+    let n = token.to_ascii_uppercase();
+    let n = n.strip_prefix("TYPE")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+/// `LEN HEX...` after `\#`: the length, then the bytes in hexadecimal
+/// (split into any number of tokens); none for length 0.
+fn parse_generic_rdata(tokens: &[&str]) -> Result<Vec<u8>, String> {
+    let (len, hex) = tokens
+        .split_first()
+        .ok_or("\\# without a length")?;
+    let len: usize = len
+        .parse()
+        .map_err(|_| format!("bad RDATA length {len} after \\#"))?;
+    if len > 65535 {
+        return Err(format!("RDATA length {len} is over 65535"));
+    }
+    let hex: String = hex.concat();
+    if hex.len() % 2 != 0 {
+        return Err("odd number of hex digits in \\# RDATA".into());
+    }
+    let mut rdata = Vec::with_capacity(hex.len() / 2);
+    for pair in hex.as_bytes().chunks(2) {
+        let s = std::str::from_utf8(pair).map_err(|_| "bad hex in \\# RDATA".to_string())?;
+        rdata.push(u8::from_str_radix(s, 16).map_err(|_| format!("bad hex {s} in \\# RDATA"))?);
+    }
+    if rdata.len() != len {
+        return Err(format!(
+            "\\# RDATA says {len} bytes but has {}",
+            rdata.len()
+        ));
+    }
+    Ok(rdata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.").unwrap()
+    }
+
+    #[test]
+    fn unknown_type_in_generic_form_is_read() {
+        let (rest, rrs) = split("x 300 IN TYPE65534 \\# 5 0102030405\n", &origin()).unwrap();
+        assert_eq!(rest.trim(), "");
+        assert_eq!(rrs.len(), 1);
+        assert_eq!(rrs[0].name, "x.example.");
+        assert_eq!(rrs[0].rtype, 65534);
+        assert_eq!(rrs[0].class, 1);
+        assert_eq!(rrs[0].ttl, 300);
+        assert_eq!(rrs[0].rdata, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn known_type_in_generic_form_is_that_type() {
+        let (_, rrs) = split("a 60 CLASS1 TYPE1 \\# 4 0a000001\n", &origin()).unwrap();
+        assert_eq!(rrs[0].rtype, 1);
+        assert_eq!(rrs[0].class, 1);
+        assert_eq!(rrs[0].rdata, vec![10, 0, 0, 1]);
+        assert_eq!(rrs[0].rdata_presentation(), "10.0.0.1");
+    }
+
+    #[test]
+    fn bad_generic_rdata_is_an_error_naming_the_line() {
+        let e = split("a 60 IN A 10.0.0.1\nb 60 IN TYPE1 \\# 5 0a000001\n", &origin()).unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        let e = split("b 60 IN TYPE1 \\# 3 0a0000\n", &origin()).unwrap_err();
+        assert!(e.contains("not a valid A"), "{e}");
+        let e = split("b 60 IN TYPE9 \\# 1 zz\n", &origin()).unwrap_err();
+        assert!(e.contains("bad hex"), "{e}");
+    }
+
+    #[test]
+    fn a_blank_owner_after_a_removed_entry_keeps_its_owner() {
+        let text = "$TTL 100\nh TYPE65534 \\# 0\n  IN TXT \"x\"\n\
+                    w 5 IN TYPE65000 ( \\# 2\n  ab cd )\n";
+        let (rest, rrs) = split(text, &origin()).unwrap();
+        assert_eq!(rrs.len(), 2);
+        assert_eq!(rrs[0].ttl, 100);
+        assert!(rrs[0].rdata.is_empty());
+        assert_eq!(rrs[1].rdata, vec![0xab, 0xcd]);
+        assert!(rest.contains("h.example.  IN TXT"), "{rest}");
+        // Line count kept for the parser's messages.
+        assert_eq!(rest.matches('\n').count(), text.matches('\n').count());
+    }
+
+    #[test]
+    fn known_type_by_number_with_its_own_rdata_is_renamed() {
+        let (rest, rrs) = split("a 60 IN TYPE1 10.0.0.1\n", &origin()).unwrap();
+        assert!(rrs.is_empty());
+        assert_eq!(rest, "a 60 IN A 10.0.0.1\n");
+    }
+
+    #[test]
+    fn origin_directive_applies_to_generic_entries() {
+        let (_, rrs) = split(
+            "$ORIGIN sub.example.\nx 1 IN TYPE65534 \\# 1 ff\n",
+            &origin(),
+        )
+        .unwrap();
+        assert_eq!(rrs[0].name, "x.sub.example.");
+    }
+}
