@@ -230,6 +230,43 @@ mod tests {
     }
 
     #[test]
+    fn rfc3597_generic_forms_load() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n  IN NS ns1\n\
+             @ 0 IN TYPE65534 \\# 5 0102030405\n\
+             \t IN TXT \"after\"\n\
+             ns1 60 CLASS1 TYPE1 \\# 4 0a000001\n\
+             www IN TYPE1 192.0.2.7\n",
+        );
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        assert_eq!(recs.len(), 6, "{recs:?}");
+        let private = recs.iter().find(|r| r.rtype == 65534).unwrap();
+        assert_eq!(private.name, "example.org.");
+        assert_eq!((private.ttl, private.class), (0, 1));
+        assert_eq!(private.rdata, vec![1, 2, 3, 4, 5]);
+        let txt = recs.iter().find(|r| r.rtype == 16).unwrap();
+        assert_eq!(txt.name, "example.org.", "a blank owner keeps the apex");
+        let a: Vec<_> = recs
+            .iter()
+            .filter(|r| r.rtype == 1)
+            .map(|r| (r.name.as_str(), r.rdata_presentation()))
+            .collect();
+        assert!(a.contains(&("ns1.example.org.", "10.0.0.1".to_string())), "{a:?}");
+        assert!(a.contains(&("www.example.org.", "192.0.2.7".to_string())), "{a:?}");
+    }
+
+    #[test]
+    fn rfc3597_length_mismatch_names_the_line() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nx IN TYPE65534 \\# 3 0102\n",
+        );
+        let e = load(&p, &Name::from_ascii("example.org.").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("says 3 bytes"), "{e}");
+    }
+
+    #[test]
     fn master_file_with_relative_names_loads() {
         let (_d, p) = write(
             "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n  IN NS ns1\nns1 IN A 192.0.2.1\nwww 60 IN TXT \"hello world\"\n",
