@@ -137,7 +137,11 @@ pub struct Scratch {
     /// are complete: the owners and records of each RRset...
     additional: Vec<u8>,
     /// ...and where each RRset is in it.
-    additional_sets: Vec<AdditionalSet>,
+    additional_sets: Vec<HeldSet>,
+    /// The authority section, held back likewise: BIND groups a section's
+    /// RRsets by owner name, which changes compression and so what fits.
+    authority: Vec<u8>,
+    authority_sets: Vec<HeldSet>,
     /// The requester prefers AAAA glue (it asked over IPv6), as BIND: the
     /// additional section is filled with the preferred address type first.
     pub prefer_aaaa: bool,
@@ -154,9 +158,9 @@ pub struct Scratch {
     pub bad_cookie: bool,
 }
 
-/// One RRset of held-back additional data in [`Scratch::additional`].
+/// One RRset of held-back authority or additional data.
 #[derive(Clone, Copy)]
-struct AdditionalSet {
+struct HeldSet {
     /// The owner name (lowercase wire), then the records (TYPE..RDATA).
     owner: (usize, usize),
     records: (usize, usize),
@@ -246,6 +250,8 @@ fn answer_with(
     scratch.aliases.clear();
     scratch.additional.clear();
     scratch.additional_sets.clear();
+    scratch.authority.clear();
+    scratch.authority_sets.clear();
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -337,6 +343,7 @@ fn answer_with(
         }
     }
 
+    authority_section(out, scratch);
     let edns_len = opt_len(&o, scratch);
     // The answer and authority sections are written; additional data was
     // held back. Truncate when the required part does not fit; add the
@@ -369,6 +376,31 @@ fn answer_with(
         return;
     }
     finish(&o, out, false, scratch);
+}
+
+/// Writes the held-back authority section, its RRsets grouped by owner
+/// name in the order the names first came (as BIND's message sections).
+fn authority_section(out: &mut Vec<u8>, scratch: &mut Scratch) {
+    if scratch.authority_sets.is_empty() {
+        return;
+    }
+    let sets = &scratch.authority_sets;
+    // Names in order, then each name's RRsets (no allocation: few sets).
+    let order = (0..sets.len())
+        .filter(|&n| sets[n].name_index == n)
+        .flat_map(|n| (n..sets.len()).filter(move |&i| sets[i].name_index == n));
+    for i in order {
+        let set = scratch.authority_sets[i];
+        let held = &scratch.authority;
+        let owner = &held[set.owner.0..set.owner.1];
+        let mut at = set.records.0;
+        while at + 10 <= set.records.1 {
+            let rdlen = u16::from_be_bytes([held[at + 8], held[at + 9]]) as usize;
+            let seg = &held[at..at + 10 + rdlen];
+            write_record(out, &mut scratch.compression, owner, seg);
+            at += seg.len();
+        }
+    }
 }
 
 /// The rank of an additional RRset in BIND's order of rendering
@@ -414,12 +446,19 @@ fn additional_section(
     } else {
         None
     };
-    let mut order: Vec<usize> = (0..sets.len()).filter(|&i| Some(i) != required).collect();
-    order.sort_by_key(|&i| {
-        (
-            std::cmp::Reverse(additional_rank(sets[i].rtype, scratch.prefer_aaaa)),
-            sets[i].name_index,
-        )
+    // By rank, then name, then the order added (no allocation: few sets).
+    let prefer_aaaa = scratch.prefer_aaaa;
+    let sets_ref = &sets;
+    let order = (0..=3u8).rev().flat_map(move |rank| {
+        (0..sets_ref.len())
+            .filter(|&n| sets_ref[n].name_index == n)
+            .flat_map(move |n| {
+                (n..sets_ref.len()).filter(move |&i| {
+                    sets_ref[i].name_index == n
+                        && additional_rank(sets_ref[i].rtype, prefer_aaaa) == rank
+                        && Some(i) != required
+                })
+            })
     });
     let mut fits = true;
     for (n, i) in required.into_iter().chain(order).enumerate() {
@@ -743,9 +782,17 @@ fn push_rendered(
     if data.is_empty() {
         return;
     }
-    if section == Section::Additional {
-        hold_additional(scratch, owner, data);
-        return;
+    match section {
+        Section::Additional => {
+            hold(&mut scratch.additional, &mut scratch.additional_sets, owner, data.segments());
+            return;
+        }
+        Section::Authority => {
+            hold(&mut scratch.authority, &mut scratch.authority_sets, owner, data.segments());
+            o.authority_count += data.count() as u16;
+            return;
+        }
+        Section::Answer => {}
     }
     let rtype = data
         .segments()
@@ -769,26 +816,28 @@ fn push_rendered(
     }
 }
 
-/// Holds back an additional RRset (written by [`additional_section`]).
-fn hold_additional(scratch: &mut Scratch, owner: &[u8], data: &Rendered) {
-    let held = &mut scratch.additional;
-    let name_index = scratch
-        .additional_sets
+/// Holds back an RRset (`segs`: TYPE..RDATA each) of a section written
+/// at the end (see [`authority_section`], [`additional_section`]).
+fn hold<'a>(
+    held: &mut Vec<u8>,
+    sets: &mut Vec<HeldSet>,
+    owner: &[u8],
+    segs: impl Iterator<Item = &'a [u8]>,
+) {
+    let name_index = sets
         .iter()
         .position(|s| &held[s.owner.0..s.owner.1] == owner)
-        .unwrap_or(scratch.additional_sets.len());
+        .unwrap_or(sets.len());
     let o0 = held.len();
     held.extend_from_slice(owner);
     let r0 = held.len();
-    for seg in data.segments() {
+    let mut rtype = None;
+    for seg in segs {
+        rtype.get_or_insert(u16::from_be_bytes([seg[0], seg[1]]));
         held.extend_from_slice(seg);
     }
-    let rtype = data
-        .segments()
-        .next()
-        .map(|s| u16::from_be_bytes([s[0], s[1]]))
-        .unwrap_or(0);
-    scratch.additional_sets.push(AdditionalSet {
+    let rtype = rtype.unwrap_or(0);
+    sets.push(HeldSet {
         owner: (o0, r0),
         records: (r0, held.len()),
         rtype,
@@ -1098,6 +1147,16 @@ fn push_built(
     seg: &[u8],
 ) {
     debug_assert!(section != Section::Additional, "additional data is held back");
+    if section == Section::Authority {
+        hold(
+            &mut scratch.authority,
+            &mut scratch.authority_sets,
+            owner,
+            std::iter::once(seg),
+        );
+        o.authority_count += 1;
+        return;
+    }
     write_record(out, &mut scratch.compression, owner, seg);
     match section {
         Section::Answer => o.answer_count += 1,
@@ -1318,7 +1377,11 @@ fn next_closer<'n>(name: &'n [u8], ce: &[u8]) -> &'n [u8] {
     name
 }
 
-/// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next closer.
+/// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next
+/// closer. Under opt-out the closest encloser may have no NSEC3 (an empty
+/// non-terminal above only opted-out delegations): the closest provable
+/// encloser, the nearest ancestor with one, is used instead, as BIND does.
+/// Returns the encloser proven.
 fn nsec3_closest_encloser_proof(
     snap: &ZoneSnapshot,
     o: &mut Out<'_>,
@@ -1326,9 +1389,19 @@ fn nsec3_closest_encloser_proof(
     scratch: &mut Scratch,
     name: &[u8],
     ce: &[u8],
-) {
-    nsec3_match(snap, o, out, scratch, ce);
-    nsec3_cover(snap, o, out, scratch, next_closer(name, ce));
+) -> NameBuf {
+    let mut at = ce;
+    while !nsec3_match(snap, o, out, scratch, at) {
+        match wire::parent(at) {
+            Some(p) if wire::is_subdomain(p, &snap.apex_wire) => at = p,
+            _ => {
+                at = ce;
+                break;
+            }
+        }
+    }
+    nsec3_cover(snap, o, out, scratch, next_closer(name, at));
+    NameBuf::from_slice(at)
 }
 
 /// NODATA at `at` (an existing name, or the wildcard that matched `synth`).
@@ -1359,14 +1432,14 @@ fn nodata(
         match synth {
             // RFC 5155 7.2.5: closest encloser proof plus the wildcard match.
             Some((name, ce)) => {
-                nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+                let _ = nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
                 nsec3_match(snap, o, out, scratch, at);
             }
             None => {
                 // RFC 5155 7.2.3 (and 7.2.4 for DS under opt-out).
                 if !nsec3_match(snap, o, out, scratch, at) {
                     let ce = closest_encloser(snap, at);
-                    nsec3_closest_encloser_proof(snap, o, out, scratch, at, &ce);
+                    let _ = nsec3_closest_encloser_proof(snap, o, out, scratch, at, &ce);
                 }
             }
         }
@@ -1391,9 +1464,17 @@ fn nxdomain(
         nsec_cover(snap, o, out, scratch, name);
         nsec_cover(snap, o, out, scratch, wildcard);
     } else if snap.nsec3_proofs().is_some() {
-        // RFC 5155 7.2.2: closest encloser proof plus the wildcard cover.
-        nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
-        nsec3_cover(snap, o, out, scratch, wildcard);
+        // RFC 5155 7.2.2: closest encloser proof plus the cover of the
+        // wildcard at the (provable) closest encloser.
+        let proven = nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+        if proven.as_slice() == ce {
+            nsec3_cover(snap, o, out, scratch, wildcard);
+        } else {
+            let mut wc = [0u8; wire::MAX_NAME + 2];
+            wc[..2].copy_from_slice(b"\x01*");
+            wc[2..2 + proven.len()].copy_from_slice(&proven);
+            nsec3_cover(snap, o, out, scratch, &wc[..2 + proven.len()]);
+        }
     }
 }
 
