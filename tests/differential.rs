@@ -1491,25 +1491,21 @@ fn run_random(variant: Variant) {
 }
 
 #[test]
-#[ignore = "open differences near the 512-byte limit: BIND keeps the glue that fits in a referral where secondary53 drops the additional section whole; BIND answers an RRSIG query over UDP with one type's RRSIGs where secondary53 sends all and truncates; some answers (a DNAME onto itself, NSEC3 NXDOMAIN) fit in 512 bytes here and not in BIND's; run with --ignored"]
 fn random_questions_unsigned_tricky_zone_match_bind() {
     run_random(Variant::Unsigned);
 }
 
 #[test]
-#[ignore = "open differences near the 512-byte limit: BIND keeps the glue that fits in a referral where secondary53 drops the additional section whole; BIND answers an RRSIG query over UDP with one type's RRSIGs where secondary53 sends all and truncates; some answers (a DNAME onto itself, NSEC3 NXDOMAIN) fit in 512 bytes here and not in BIND's; run with --ignored"]
 fn random_questions_nsec_tricky_zone_match_bind() {
     run_random(Variant::Nsec);
 }
 
 #[test]
-#[ignore = "open differences near the 512-byte limit: BIND keeps the glue that fits in a referral where secondary53 drops the additional section whole; BIND answers an RRSIG query over UDP with one type's RRSIGs where secondary53 sends all and truncates; some answers (a DNAME onto itself, NSEC3 NXDOMAIN) fit in 512 bytes here and not in BIND's; run with --ignored"]
 fn random_questions_nsec3_tricky_zone_match_bind() {
     run_random(Variant::Nsec3);
 }
 
 #[test]
-#[ignore = "open differences near the 512-byte limit: BIND keeps the glue that fits in a referral where secondary53 drops the additional section whole; BIND answers an RRSIG query over UDP with one type's RRSIGs where secondary53 sends all and truncates; some answers (a DNAME onto itself, NSEC3 NXDOMAIN) fit in 512 bytes here and not in BIND's; run with --ignored"]
 fn random_questions_nsec3_opt_out_tricky_zone_match_bind() {
     run_random(Variant::Nsec3OptOut);
 }
