@@ -871,7 +871,9 @@ fn check_one_rrset(q: &Query, full: &Response, s: &Response) -> Option<String> {
         mine = by_covered(&data);
         let aliases: Vec<_> = mine
             .keys()
-            .filter(|(_, t)| t == "CNAME" || t == "DNAME" || t == "RRSIG CNAME" || t == "RRSIG DNAME")
+            .filter(|(_, t)| {
+                t == "CNAME" || t == "DNAME" || t == "RRSIG CNAME" || t == "RRSIG DNAME"
+            })
             .cloned()
             .collect();
         for key in aliases {

@@ -440,9 +440,8 @@ fn additional_section(
         && o.rcode == rcode::NOERROR
         && matches!(o.q.qtype, rtype::A | rtype::AAAA)
     {
-        sets.iter().position(|s| {
-            s.rtype == o.q.qtype && &held[s.owner.0..s.owner.1] == o.q.qname()
-        })
+        sets.iter()
+            .position(|s| s.rtype == o.q.qtype && &held[s.owner.0..s.owner.1] == o.q.qname())
     } else {
         None
     };
@@ -713,7 +712,12 @@ fn remember_rdata_names(
                 let name = n.as_slice();
                 let mut offs = [0usize; 128];
                 let labels = wire::label_offsets(name, &mut offs).saturating_sub(1);
-                remember(comp, name, &offs[..labels.min(COMPRESS_SUFFIXES)], start + at);
+                remember(
+                    comp,
+                    name,
+                    &offs[..labels.min(COMPRESS_SUFFIXES)],
+                    start + at,
+                );
                 at = next;
             }
         }
@@ -784,11 +788,21 @@ fn push_rendered(
     }
     match section {
         Section::Additional => {
-            hold(&mut scratch.additional, &mut scratch.additional_sets, owner, data.segments());
+            hold(
+                &mut scratch.additional,
+                &mut scratch.additional_sets,
+                owner,
+                data.segments(),
+            );
             return;
         }
         Section::Authority => {
-            hold(&mut scratch.authority, &mut scratch.authority_sets, owner, data.segments());
+            hold(
+                &mut scratch.authority,
+                &mut scratch.authority_sets,
+                owner,
+                data.segments(),
+            );
             o.authority_count += data.count() as u16;
             return;
         }
@@ -799,7 +813,8 @@ fn push_rendered(
         .next()
         .map(|s| u16::from_be_bytes([s[0], s[1]]))
         .unwrap_or(0);
-    if owner == o.q.qname() && compressible(rtype).is_none() && uncompressed_names(rtype).is_none() {
+    if owner == o.q.qname() && compressible(rtype).is_none() && uncompressed_names(rtype).is_none()
+    {
         // The common case: the owner is the query name, at offset 12, and
         // the RDATA holds no compressible name: one copy per record.
         data.write_with_pointer(out, HEADER as u16);
@@ -992,9 +1007,7 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
                     return;
                 }
-                if (qtype == rtype::RRSIG
-                    && o.udp
-                    && rrsig_answer(o, out, scratch, &name, wnode))
+                if (qtype == rtype::RRSIG && o.udp && rrsig_answer(o, out, scratch, &name, wnode))
                     || push_set(o, out, scratch, Section::Answer, &name, wnode, qtype)
                 {
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
@@ -1146,7 +1159,10 @@ fn push_built(
     owner: &[u8],
     seg: &[u8],
 ) {
-    debug_assert!(section != Section::Additional, "additional data is held back");
+    debug_assert!(
+        section != Section::Additional,
+        "additional data is held back"
+    );
     if section == Section::Authority {
         hold(
             &mut scratch.authority,

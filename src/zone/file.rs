@@ -19,8 +19,9 @@
 //! Limitations: a `\DDD` escape of a byte above 127 inside a quoted string
 //! cannot be passed through hickory's lexer and is refused with an error
 //! naming the line; files pulled in by `$INCLUDE` are read by hickory
-//! directly, without this decoding; pre-signed zones (RRSIG records) are
-//! refused by hickory's parser.
+//! directly, without this decoding. hickory's parser refuses DNSSEC
+//! records (RRSIG, NSEC, NSEC3, DNSKEY, NSEC3PARAM); [`super::generic`]
+//! reads them, so pre-signed zones and dumps of them load.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -74,12 +75,11 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
         })?
         .into_owned();
     // RFC 3597 generic forms are read here; the parser gets the rest.
-    let (text, generic) = super::generic::split(&text, origin).map_err(|message| {
-        ZoneFileError::Parse {
+    let (text, generic) =
+        super::generic::split(&text, origin).map_err(|message| ZoneFileError::Parse {
             path: shown.clone(),
             message,
-        }
-    })?;
+        })?;
     let (_, sets) = Parser::new(text, Some(path.to_path_buf()), Some(origin.clone()))
         .parse()
         .map_err(|e| ZoneFileError::Parse {
@@ -251,15 +251,53 @@ mod tests {
             .filter(|r| r.rtype == 1)
             .map(|r| (r.name.as_str(), r.rdata_presentation()))
             .collect();
-        assert!(a.contains(&("ns1.example.org.", "10.0.0.1".to_string())), "{a:?}");
-        assert!(a.contains(&("www.example.org.", "192.0.2.7".to_string())), "{a:?}");
+        assert!(
+            a.contains(&("ns1.example.org.", "10.0.0.1".to_string())),
+            "{a:?}"
+        );
+        assert!(
+            a.contains(&("www.example.org.", "192.0.2.7".to_string())),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn pre_signed_records_load() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n\
+             @ 300 IN RRSIG SOA 13 2 3600 20261229205808 20261129205808 49394 example.org. ( \
+               Gfoy0hue1NTGRzRN2xeLRe/0ugLoN3WQXtXKTTsleqHHTwHNjEUm2Nhx\n\
+               z/IFeZNkCVetBryRFQKfu//q1RKL5w== )\n\
+             @ 300 IN NSEC www.example.org. A NS SOA RRSIG NSEC DNSKEY TYPE65534\n\
+             @ 300 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n\
+             @ 0 IN NSEC3PARAM 1 0 5 ABCD\n\
+             7sirs9cer1bqp8fi3fulkq4ft37glk0c 120 IN NSEC3 1 1 5 ABCD 954M0GFGR4I7VKBVJK0VPOBS8HVO49KT A NS SOA RRSIG\n",
+        );
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        let shown = |t: u16| {
+            recs.iter()
+                .find(|r| r.rtype == t)
+                .map(|r| r.rdata_presentation())
+                .unwrap()
+        };
+        assert!(
+            shown(46).starts_with("SOA 13 2 3600 20261229205808 20261129205808 49394 example.org.")
+        );
+        assert_eq!(
+            shown(47),
+            "www.example.org. A NS SOA RRSIG NSEC DNSKEY TYPE65534"
+        );
+        assert_eq!(
+            shown(50),
+            "1 1 5 abcd 954M0GFGR4I7VKBVJK0VPOBS8HVO49KT A NS SOA RRSIG"
+        );
+        assert_eq!(recs.len(), 6);
     }
 
     #[test]
     fn rfc3597_length_mismatch_names_the_line() {
-        let (_d, p) = write(
-            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nx IN TYPE65534 \\# 3 0102\n",
-        );
+        let (_d, p) =
+            write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nx IN TYPE65534 \\# 3 0102\n");
         let e = load(&p, &Name::from_ascii("example.org.").unwrap())
             .unwrap_err()
             .to_string();

@@ -11,11 +11,15 @@
 //! type's own presentation form is handed to the parser with the mnemonic
 //! (`CLASS1` likewise becomes `IN`).
 //!
+//! RRSIG records, which hickory's parser refuses, are read here as well
+//! (pre-signed zones, and dumps of them).
+//!
 //! Limitations: `$INCLUDE`d files are not looked into; a blank TTL after a
 //! removed entry is the `$TTL` default (or the last TTL the parser saw),
 //! as the parser decides.
 
 use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::BinEncodable as _;
 
 use super::presentation;
 use super::record::{Rr, owner_key};
@@ -24,7 +28,12 @@ use super::record::{Rr, owner_key};
 /// parser and the records written in generic form. The error names the
 /// line.
 pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
-    if !text.contains("TYPE") && !text.contains("CLASS") && !text.contains("\\#") {
+    let upper_or_lower = |w: &str| text.contains(w) || text.contains(&w.to_ascii_lowercase());
+    if !upper_or_lower("TYPE")
+        && !upper_or_lower("CLASS")
+        && !upper_or_lower("RRSIG")
+        && !text.contains("\\#")
+    {
         return Ok((text.to_string(), Vec::new()));
     }
     let mut out = String::with_capacity(text.len());
@@ -87,7 +96,44 @@ pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
         };
         let generic_type = parse_generic_type(type_token);
         let generic_rdata = tokens.get(i + 1).is_some_and(|t| *t == "\\#");
-        let generic_class = class.is_some_and(|(at, _)| tokens[at].to_ascii_uppercase().starts_with("CLASS"));
+        let signed_type = ["RRSIG", "NSEC", "NSEC3", "DNSKEY", "NSEC3PARAM"]
+            .into_iter()
+            .zip([46u16, 47, 50, 48, 51])
+            .find(|(t, _)| type_token.eq_ignore_ascii_case(t))
+            .map(|(_, code)| code);
+        if !generic_rdata && let Some(code) = signed_type {
+            // hickory's parser refuses RRSIG, NSEC, NSEC3, DNSKEY and
+            // NSEC3PARAM records
+            // ("should be dynamically generated"); a pre-signed zone has
+            // them.
+            let name = owner
+                .as_ref()
+                .ok_or_else(|| fail("a record with no owner".into()))?;
+            let rdata = match code {
+                46 => parse_rrsig(&tokens[i + 1..], &origin),
+                47 => parse_nsec(&tokens[i + 1..], &origin),
+                48 => parse_dnskey(&tokens[i + 1..]),
+                51 => parse_nsec3param(&tokens[i + 1..]),
+                _ => parse_nsec3(&tokens[i + 1..]),
+            }
+            .map_err(fail)?;
+            let ttl = ttl
+                .or(default_ttl)
+                .or(last_ttl)
+                .ok_or_else(|| fail("no TTL and no $TTL".into()))?;
+            records.push(Rr {
+                name: owner_key(name),
+                rtype: code,
+                class: class.map_or(1, |(_, c)| c),
+                ttl,
+                rdata,
+            });
+            out.extend(entry.text.chars().filter(|&c| c == '\n'));
+            removed_previous = true;
+            continue;
+        }
+        let generic_class =
+            class.is_some_and(|(at, _)| tokens[at].to_ascii_uppercase().starts_with("CLASS"));
         if !generic_rdata && !generic_class && generic_type.is_none() {
             passed(&mut out, &entry, removed_previous, owner.as_ref());
             removed_previous = false;
@@ -244,7 +290,10 @@ fn entries(text: &str) -> Vec<Entry<'_>> {
             _ => {
                 let from = i;
                 while i < bytes.len()
-                    && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"')
+                    && !matches!(
+                        bytes[i],
+                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"'
+                    )
                 {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
@@ -301,12 +350,229 @@ fn parse_generic_type(token: &str) -> Option<u16> {
         .flatten()
 }
 
+/// RRSIG RDATA in presentation form (RFC 4034 section 3.2): type covered,
+/// algorithm, labels, original TTL, expiration and inception (YYYYMMDDHHmmSS
+/// or seconds), key tag, signer's name, signature (base64, any number of
+/// tokens).
+fn parse_rrsig(tokens: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    if tokens.len() < 9 {
+        return Err("RRSIG needs 9 fields".into());
+    }
+    let covered = parse_generic_type(tokens[0])
+        .or_else(|| {
+            tokens[0]
+                .to_ascii_uppercase()
+                .parse::<RecordType>()
+                .ok()
+                .map(u16::from)
+        })
+        .ok_or_else(|| format!("unknown type covered {}", tokens[0]))?;
+    let num = |t: &str, what: &str| -> Result<u64, String> {
+        t.parse::<u64>()
+            .map_err(|_| format!("bad RRSIG {what} {t}"))
+    };
+    let algorithm =
+        u8::try_from(num(tokens[1], "algorithm")?).map_err(|_| "bad RRSIG algorithm")?;
+    let labels = u8::try_from(num(tokens[2], "labels")?).map_err(|_| "bad RRSIG labels")?;
+    let original_ttl =
+        u32::try_from(num(tokens[3], "original TTL")?).map_err(|_| "bad RRSIG original TTL")?;
+    let expiration = signature_time(tokens[4])?;
+    let inception = signature_time(tokens[5])?;
+    let key_tag = u16::try_from(num(tokens[6], "key tag")?).map_err(|_| "bad RRSIG key tag")?;
+    let signer = parse_name(tokens[7], origin)?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(tokens[8..].concat())
+        .map_err(|e| format!("bad RRSIG signature: {e}"))?;
+    let mut rdata = Vec::with_capacity(18 + 64 + signature.len());
+    rdata.extend_from_slice(&covered.to_be_bytes());
+    rdata.push(algorithm);
+    rdata.push(labels);
+    rdata.extend_from_slice(&original_ttl.to_be_bytes());
+    rdata.extend_from_slice(&expiration.to_be_bytes());
+    rdata.extend_from_slice(&inception.to_be_bytes());
+    rdata.extend_from_slice(&key_tag.to_be_bytes());
+    let signer = signer
+        .to_bytes()
+        .map_err(|e| format!("bad RRSIG signer {}: {e}", tokens[7]))?;
+    rdata.extend_from_slice(&signer);
+    rdata.extend_from_slice(&signature);
+    Ok(rdata)
+}
+
+fn type_code(t: &str) -> Result<u16, String> {
+    parse_generic_type(t)
+        .or_else(|| {
+            t.to_ascii_uppercase()
+                .parse::<RecordType>()
+                .ok()
+                .map(u16::from)
+        })
+        .ok_or_else(|| format!("unknown type {t}"))
+}
+
+/// The type bit maps of NSEC and NSEC3 (RFC 4034 section 4.1.2).
+fn type_bitmaps(tokens: &[&str], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut types = tokens
+        .iter()
+        .map(|t| type_code(t))
+        .collect::<Result<Vec<u16>, String>>()?;
+    types.sort_unstable();
+    types.dedup();
+    let mut at = 0;
+    while at < types.len() {
+        let window = types[at] >> 8;
+        let end = types[at..]
+            .iter()
+            .position(|t| t >> 8 != window)
+            .map_or(types.len(), |p| at + p);
+        let max = (types[end - 1] & 0xff) as usize;
+        let mut bits = vec![0u8; max / 8 + 1];
+        for t in &types[at..end] {
+            let low = (t & 0xff) as usize;
+            bits[low / 8] |= 0x80 >> (low % 8);
+        }
+        out.push(window as u8);
+        out.push(bits.len() as u8);
+        out.extend_from_slice(&bits);
+        at = end;
+    }
+    Ok(())
+}
+
+/// NSEC RDATA (RFC 4034 section 4.2): the next owner name, then types.
+fn parse_nsec(tokens: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
+    let (next, types) = tokens.split_first().ok_or("NSEC needs a next name")?;
+    let mut rdata = parse_name(next, origin)?
+        .to_bytes()
+        .map_err(|e| format!("bad NSEC next name {next}: {e}"))?;
+    type_bitmaps(types, &mut rdata)?;
+    Ok(rdata)
+}
+
+/// NSEC3 RDATA (RFC 5155 section 3.3): algorithm, flags, iterations, salt
+/// (hex, `-` for none), next hashed owner (base32hex), types.
+fn parse_nsec3(tokens: &[&str]) -> Result<Vec<u8>, String> {
+    if tokens.len() < 5 {
+        return Err("NSEC3 needs 5 fields".into());
+    }
+    let num = |t: &str, max: u64| -> Result<u64, String> {
+        t.parse::<u64>()
+            .ok()
+            .filter(|v| *v <= max)
+            .ok_or_else(|| format!("bad NSEC3 field {t}"))
+    };
+    let mut rdata = vec![num(tokens[0], 255)? as u8, num(tokens[1], 255)? as u8];
+    rdata.extend_from_slice(&(num(tokens[2], 65535)? as u16).to_be_bytes());
+    let salt = if tokens[3] == "-" {
+        Vec::new()
+    } else {
+        parse_generic_rdata(&[&(tokens[3].len() / 2).to_string(), tokens[3]])
+            .map_err(|_| format!("bad NSEC3 salt {}", tokens[3]))?
+    };
+    rdata.push(u8::try_from(salt.len()).map_err(|_| "NSEC3 salt too long")?);
+    rdata.extend_from_slice(&salt);
+    let hash = base32hex(tokens[4]).ok_or_else(|| format!("bad NSEC3 next hash {}", tokens[4]))?;
+    rdata.push(u8::try_from(hash.len()).map_err(|_| "NSEC3 hash too long")?);
+    rdata.extend_from_slice(&hash);
+    type_bitmaps(&tokens[5..], &mut rdata)?;
+    Ok(rdata)
+}
+
+/// DNSKEY RDATA (RFC 4034 section 2.2): flags, protocol, algorithm, the
+/// key (base64, any number of tokens).
+fn parse_dnskey(tokens: &[&str]) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    if tokens.len() < 4 {
+        return Err("DNSKEY needs 4 fields".into());
+    }
+    let num = |t: &str, max: u64| -> Result<u64, String> {
+        t.parse::<u64>()
+            .ok()
+            .filter(|v| *v <= max)
+            .ok_or_else(|| format!("bad DNSKEY field {t}"))
+    };
+    let mut rdata = (num(tokens[0], 65535)? as u16).to_be_bytes().to_vec();
+    rdata.push(num(tokens[1], 255)? as u8);
+    rdata.push(num(tokens[2], 255)? as u8);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(tokens[3..].concat())
+        .map_err(|e| format!("bad DNSKEY key: {e}"))?;
+    rdata.extend_from_slice(&key);
+    Ok(rdata)
+}
+
+/// NSEC3PARAM RDATA (RFC 5155 section 4.2): NSEC3's first four fields.
+fn parse_nsec3param(tokens: &[&str]) -> Result<Vec<u8>, String> {
+    if tokens.len() != 4 {
+        return Err("NSEC3PARAM needs 4 fields".into());
+    }
+    let mut with_hash = tokens.to_vec();
+    with_hash.push("00");
+    let rdata = parse_nsec3(&with_hash)?;
+    // Without the hash field (length byte and one byte).
+    Ok(rdata[..rdata.len() - 2].to_vec())
+}
+
+/// Base32 with the extended hex alphabet, no padding (RFC 4648 section 7).
+fn base32hex(t: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(t.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in t.bytes() {
+        let v = match c.to_ascii_uppercase() {
+            c @ b'0'..=b'9' => c - b'0',
+            c @ b'A'..=b'V' => c - b'A' + 10,
+            _ => return None,
+        };
+        acc = (acc << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A signature time (RFC 4034 section 3.2): YYYYMMDDHHmmSS in UTC, or
+/// seconds since 1970 (serial number arithmetic: kept modulo 2^32).
+fn signature_time(t: &str) -> Result<u32, String> {
+    let bad = || format!("bad RRSIG time {t}");
+    if !t.bytes().all(|b| b.is_ascii_digit()) || t.is_empty() {
+        return Err(bad());
+    }
+    if t.len() != 14 {
+        return t.parse::<u32>().map_err(|_| bad());
+    }
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().map_err(|_| bad());
+    let (y, mo, d, h, mi, s) = (
+        n(0..4)?,
+        n(4..6)?,
+        n(6..8)?,
+        n(8..10)?,
+        n(10..12)?,
+        n(12..14)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad());
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
+    Ok(secs.rem_euclid(1 << 32) as u32)
+}
+
 /// `LEN HEX...` after `\#`: the length, then the bytes in hexadecimal
 /// (split into any number of tokens); none for length 0.
 fn parse_generic_rdata(tokens: &[&str]) -> Result<Vec<u8>, String> {
-    let (len, hex) = tokens
-        .split_first()
-        .ok_or("\\# without a length")?;
+    let (len, hex) = tokens.split_first().ok_or("\\# without a length")?;
     let len: usize = len
         .parse()
         .map_err(|_| format!("bad RDATA length {len} after \\#"))?;
@@ -362,7 +628,11 @@ mod tests {
 
     #[test]
     fn bad_generic_rdata_is_an_error_naming_the_line() {
-        let e = split("a 60 IN A 10.0.0.1\nb 60 IN TYPE1 \\# 5 0a000001\n", &origin()).unwrap_err();
+        let e = split(
+            "a 60 IN A 10.0.0.1\nb 60 IN TYPE1 \\# 5 0a000001\n",
+            &origin(),
+        )
+        .unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
         let e = split("b 60 IN TYPE1 \\# 3 0a0000\n", &origin()).unwrap_err();
         assert!(e.contains("not a valid A"), "{e}");
@@ -382,6 +652,23 @@ mod tests {
         assert!(rest.contains("h.example.  IN TXT"), "{rest}");
         // Line count kept for the parser's messages.
         assert_eq!(rest.matches('\n').count(), text.matches('\n').count());
+    }
+
+    #[test]
+    fn rrsig_is_read_and_written_back_the_same() {
+        let line = "SOA 13 2 3600 20261229205808 20261129205808 49394 example. \
+                    Gfoy0hue1NTGRzRN2xeLRe/0ugLoN3WQXtXKTTsleqHHTwHNjEUm2Nhx \
+                    z/IFeZNkCVetBryRFQKfu//q1RKL5w==";
+        let (_, rrs) = split(&format!("@ 3600 IN RRSIG {line}\n"), &origin()).unwrap();
+        assert_eq!(rrs[0].rtype, 46);
+        let shown = rrs[0].rdata_presentation();
+        let shown: Vec<&str> = shown.split_whitespace().collect();
+        let want: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(shown[..8], want[..8]);
+        assert_eq!(shown[8..].concat(), want[8..].concat());
+        assert_eq!(signature_time("20261129205808").unwrap(), 1_795_985_888);
+        assert_eq!(signature_time("0").unwrap(), 0);
+        assert!(signature_time("20261329205808").is_err());
     }
 
     #[test]
