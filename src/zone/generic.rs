@@ -14,6 +14,9 @@
 //! RRSIG records, which hickory's parser refuses, are read here as well
 //! (pre-signed zones, and dumps of them).
 //!
+//! TXT and SPF records with escapes are read here too (hickory's lexer
+//! cannot take a `\DDD` above 127 in a quoted string).
+//!
 //! Limitations: `$INCLUDE`d files are not looked into; a blank TTL after a
 //! removed entry is the `$TTL` default (or the last TTL the parser saw),
 //! as the parser decides.
@@ -32,7 +35,7 @@ pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
     if !upper_or_lower("TYPE")
         && !upper_or_lower("CLASS")
         && !upper_or_lower("RRSIG")
-        && !text.contains("\\#")
+        && !text.contains('\\')
     {
         return Ok((text.to_string(), Vec::new()));
     }
@@ -101,6 +104,21 @@ pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
             .zip([46u16, 47, 50, 48, 51])
             .find(|(t, _)| type_token.eq_ignore_ascii_case(t))
             .map(|(_, code)| code);
+        // TXT and SPF with escapes: hickory's lexer cannot take a `\DDD`
+        // above 127 in a quoted string (see `super::file`).
+        let signed_type = signed_type.or_else(|| {
+            (entry.text.contains('\\')
+                && ["TXT", "SPF"]
+                    .iter()
+                    .any(|t| type_token.eq_ignore_ascii_case(t)))
+            .then(|| {
+                if type_token.eq_ignore_ascii_case("TXT") {
+                    16
+                } else {
+                    99
+                }
+            })
+        });
         if !generic_rdata && let Some(code) = signed_type {
             // hickory's parser refuses RRSIG, NSEC, NSEC3, DNSKEY and
             // NSEC3PARAM records
@@ -113,6 +131,7 @@ pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
                 46 => parse_rrsig(&tokens[i + 1..], &origin),
                 47 => parse_nsec(&tokens[i + 1..], &origin),
                 48 => parse_dnskey(&tokens[i + 1..]),
+                16 | 99 => parse_character_strings(&tokens[i + 1..]),
                 51 => parse_nsec3param(&tokens[i + 1..]),
                 _ => parse_nsec3(&tokens[i + 1..]),
             }
@@ -479,6 +498,48 @@ fn parse_nsec3(tokens: &[&str]) -> Result<Vec<u8>, String> {
     Ok(rdata)
 }
 
+/// TXT and SPF RDATA: one character-string per token (quoted or not),
+/// with `\DDD` and `\X` escapes (RFC 1035 section 5.1).
+fn parse_character_strings(tokens: &[&str]) -> Result<Vec<u8>, String> {
+    if tokens.is_empty() {
+        return Err("TXT needs a string".into());
+    }
+    let mut rdata = Vec::new();
+    for t in tokens {
+        let inner = t
+            .strip_prefix('"')
+            .map(|r| r.strip_suffix('"').unwrap_or(r))
+            .unwrap_or(t)
+            .as_bytes();
+        let mut bytes = Vec::with_capacity(inner.len());
+        let mut i = 0;
+        while i < inner.len() {
+            if inner[i] == b'\\' {
+                let digits = inner.get(i + 1..i + 4);
+                if let Some(d) = digits.filter(|d| d.iter().all(u8::is_ascii_digit)) {
+                    let v = u32::from(d[0] - b'0') * 100
+                        + u32::from(d[1] - b'0') * 10
+                        + u32::from(d[2] - b'0');
+                    bytes.push(u8::try_from(v).map_err(|_| format!("bad escape in {t}"))?);
+                    i += 4;
+                } else {
+                    let c = inner
+                        .get(i + 1)
+                        .ok_or_else(|| format!("bad escape in {t}"))?;
+                    bytes.push(*c);
+                    i += 2;
+                }
+            } else {
+                bytes.push(inner[i]);
+                i += 1;
+            }
+        }
+        rdata.push(u8::try_from(bytes.len()).map_err(|_| format!("string over 255 bytes: {t}"))?);
+        rdata.extend_from_slice(&bytes);
+    }
+    Ok(rdata)
+}
+
 /// DNSKEY RDATA (RFC 4034 section 2.2): flags, protocol, algorithm, the
 /// key (base64, any number of tokens).
 fn parse_dnskey(tokens: &[&str]) -> Result<Vec<u8>, String> {
@@ -669,6 +730,21 @@ mod tests {
         assert_eq!(signature_time("20261129205808").unwrap(), 1_795_985_888);
         assert_eq!(signature_time("0").unwrap(), 0);
         assert!(signature_time("20261329205808").is_err());
+    }
+
+    #[test]
+    fn txt_with_escapes_above_127_is_read() {
+        let (_, rrs) = split(
+            "t 300 IN TXT \"quote \\\" backslash \\\\ bytes \\001\\255\" \"second\"\n",
+            &origin(),
+        )
+        .unwrap();
+        let mut want = vec![28u8];
+        want.extend_from_slice(b"quote \" backslash \\ bytes \x01\xff");
+        want.push(6);
+        want.extend_from_slice(b"second");
+        assert_eq!(rrs[0].rtype, 16);
+        assert_eq!(rrs[0].rdata, want);
     }
 
     #[test]
