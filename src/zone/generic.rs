@@ -160,11 +160,7 @@ pub fn split(text: &str, origin: &Name) -> Result<(String, Vec<Rr>), String> {
         }
         let rtype = match generic_type {
             Some(t) => t,
-            None => type_token
-                .to_ascii_uppercase()
-                .parse::<RecordType>()
-                .map(u16::from)
-                .map_err(|_| fail(format!("unknown type {type_token}")))?,
+            None => type_code(type_token).map_err(fail)?,
         };
         if !generic_rdata {
             // A known type by number with its own RDATA form (or a
@@ -378,15 +374,8 @@ fn parse_rrsig(tokens: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
     if tokens.len() < 9 {
         return Err("RRSIG needs 9 fields".into());
     }
-    let covered = parse_generic_type(tokens[0])
-        .or_else(|| {
-            tokens[0]
-                .to_ascii_uppercase()
-                .parse::<RecordType>()
-                .ok()
-                .map(u16::from)
-        })
-        .ok_or_else(|| format!("unknown type covered {}", tokens[0]))?;
+    let covered =
+        type_code(tokens[0]).map_err(|_| format!("unknown type covered {}", tokens[0]))?;
     let num = |t: &str, what: &str| -> Result<u64, String> {
         t.parse::<u64>()
             .map_err(|_| format!("bad RRSIG {what} {t}"))
@@ -419,14 +408,17 @@ fn parse_rrsig(tokens: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
     Ok(rdata)
 }
 
+/// A type mnemonic (this project's table, or hickory's) or `TYPEnnn`.
 fn type_code(t: &str) -> Result<u16, String> {
+    let upper = t.to_ascii_uppercase();
     parse_generic_type(t)
         .or_else(|| {
-            t.to_ascii_uppercase()
-                .parse::<RecordType>()
-                .ok()
-                .map(u16::from)
+            // Every mnemonic is below 300 or TA/DLV (32768, 32769).
+            (0..300u16)
+                .chain(32768..32770)
+                .find(|&c| presentation::type_mnemonic(c) == Some(upper.as_str()))
         })
+        .or_else(|| upper.parse::<RecordType>().ok().map(u16::from))
         .ok_or_else(|| format!("unknown type {t}"))
 }
 
