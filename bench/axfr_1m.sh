@@ -2,7 +2,8 @@
 # AXFR ingest benchmark: how long a secondary takes to pull a 1,000,000-record
 # zone by AXFR from a BIND 9 primary and commit it, for
 #   (a) BIND 9 itself as the secondary (a second `named`, `type secondary`), and
-#   (b) secondary53 (`target/release/secondary53 run`).
+#   (b) secondary53 (`target/release/secondary53 run`), and
+#   (c) Knot (`knotd`, journal-content all), when it is installed.
 #
 # One command, self-contained, loopback only:
 #
@@ -18,6 +19,7 @@
 #   KEEP_TMP=1        keep the scratch directory (zone, configs, logs, each run's
 #                     data) for inspection; needs about 100 MB of disk per run
 #   SKIP_BUILD=1      do not run `cargo build --release` first
+#   S53_LOG_LEVEL=... RUST_LOG of secondary53 (default info)
 #
 # See bench/README.md for what is measured and how to read the output.
 set -euo pipefail
@@ -35,7 +37,11 @@ ZONE=bench.test
 SERIAL=2024060101
 BIN="$ROOT/target/release/secondary53"
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+STOP_TIMEOUT=60
+WAIT_POLL=0.02
+MEDIAN_FORMAT=%.3f
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 case "$RUNS" in '' | *[!0-9]* | 0) echo "RUNS must be a positive integer (got '$RUNS')" >&2; exit 2 ;; esac
 case "$RECORDS" in '' | *[!0-9]*) echo "RECORDS must be an integer (got '$RECORDS')" >&2; exit 2 ;; esac
@@ -46,83 +52,11 @@ for cmd in named dig python3 cargo awk git; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
 done
 
-# ---------------------------------------------------------------------------
-# Scratch directory, process bookkeeping, cleanup
-# ---------------------------------------------------------------------------
-
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/axfr_1m.XXXXXX")
-PIDS=() # every process this script started and has not yet stopped
-
-# Stops one process we started: SIGTERM, up to 60 s, then SIGKILL; reaps it.
-stop_pid() {
-    local pid=$1 i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 600; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "pid $pid did not stop within 60 s of SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-forget_pid() {
-    local pid=$1 p keep=()
-    for p in "${PIDS[@]}"; do
-        if [ "$p" != "$pid" ]; then keep+=("$p"); fi
-    done
-    PIDS=("${keep[@]}")
-}
-
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    if [ "$KEEP_TMP" = 1 ]; then
-        log "kept scratch directory $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-tail_logs() {
-    local f
-    for f in "$@"; do
-        [ -e "$f" ] || continue
-        echo "--- $f (last 40 lines) ---" >&2
-        tail -n 40 "$f" >&2
-    done
-}
-
-# die MESSAGE [LOG...]: print the message and the logs' tails, then exit 1
-# (the EXIT trap stops the processes and removes the scratch directory).
-die() {
-    local msg=$1
-    shift
-    echo "FAILED: $msg" >&2
-    tail_logs "$@"
-    exit 1
-}
+bench_scratch axfr_1m
 
 # ---------------------------------------------------------------------------
-# Small helpers: clock, /proc readings, statistics, ports, bounded waits
+# Small helpers: /proc readings, statistics
 # ---------------------------------------------------------------------------
-
-# Microseconds since the epoch, from bash's own clock (no fork).
-now_us() {
-    local t=$EPOCHREALTIME
-    echo "${t//[.,]/}"
-}
 
 us_to_s() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1e6 }'; }
 
@@ -155,66 +89,7 @@ peak_rss_kib() {
 
 kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
-# Median of the arguments (mean of the middle two for an even count).
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]
-        else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-
-join_sp() {
-    local IFS=' '
-    echo "$*"
-}
-
-# A port free for both TCP and UDP on 127.0.0.1, not handed out before.
-USED_PORTS=" "
-free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$(python3 -c '
-import socket
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-t.bind(("127.0.0.1", 0))
-p = t.getsockname()[1]
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    u.bind(("127.0.0.1", p))
-except OSError:
-    p = 0
-print(p)')
-        if [ "$p" != 0 ] && [[ $USED_PORTS != *" $p "* ]]; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return
-        fi
-    done
-    die "found no port free for both TCP and UDP on 127.0.0.1"
-}
-
-# wait_until WHAT PID CHECK LOG...: runs the function CHECK every 20 ms until
-# it succeeds. Fails (with the logs' tails) if PID exits first or if
-# WAIT_TIMEOUT seconds pass.
-wait_until() {
-    local what=$1 pid=$2 check=$3
-    shift 3
-    local deadline=$(($(now_us) + WAIT_TIMEOUT * 1000000)) status
-    while ! "$check"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            status=0
-            wait "$pid" 2>/dev/null || status=$?
-            forget_pid "$pid"
-            die "$what: process $pid exited (status $status) first" "$@"
-        fi
-        if [ "$(now_us)" -ge "$deadline" ]; then
-            die "$what: not done within ${WAIT_TIMEOUT} s (WAIT_TIMEOUT)" "$@"
-        fi
-        sleep 0.02
-    done
-}
 
 # ---------------------------------------------------------------------------
 # Build, zone, primary
@@ -296,6 +171,7 @@ log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2))
 PRIMARY_PORT=$(free_port)
 BIND_SEC_PORT=$(free_port)
 S53_PORT=$(free_port)
+KNOT_SEC_PORT=$(free_port)
 
 cat >"$PRIMARY_DIR/named.conf" <<CONF
 options {
@@ -421,6 +297,71 @@ CONF
 }
 
 # ---------------------------------------------------------------------------
+# (c) Knot as the secondary (journal-content all: the zone is stored in its
+#     journal before the transfer is logged finished, as ours is in SQLite)
+# ---------------------------------------------------------------------------
+
+KNOT_S=() KNOT_RSS=() KNOT_CPU=()
+KNOT_LOG=""
+HAVE_KNOT=0
+if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; fi
+
+knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
+
+run_knot() {
+    local run=$1
+    local d=$WORK/knot-sec-$run
+    mkdir -p "$d/db"
+    cat >"$d/knot.conf" <<CONF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$KNOT_SEC_PORT
+log:
+  - target: stdout
+    any: info
+database:
+    storage: "$d/db"
+control:
+    listen: "$d/knot.sock"
+remote:
+  - id: primary
+    address: 127.0.0.1@$PRIMARY_PORT
+template:
+  - id: default
+    storage: "$d"
+    file: "$d/%s.zone"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: all
+zone:
+  - domain: $ZONE
+    master: primary
+CONF
+    KNOT_LOG=$d/knot.log
+    : >"$KNOT_LOG"
+    sync
+    local t0 t1 pid
+    t0=$(now_us)
+    knotd -c "$d/knot.conf" >"$KNOT_LOG" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_until "Knot secondary, run $run: AXFR finished" "$pid" knot_done "$KNOT_LOG" "$PRIMARY_LOG"
+    t1=$(now_us)
+    local rss cpu
+    rss=$(peak_rss_kib "$pid")
+    cpu=$(cpu_user_sys "$pid")
+    stop_pid "$pid"
+    forget_pid "$pid"
+    local s
+    s=$(us_to_s $((t1 - t0)))
+    KNOT_S+=("$s")
+    KNOT_RSS+=("$rss")
+    KNOT_CPU+=("$cpu")
+    log "Knot secondary, run $run: $s s to AXFR finished ($(grep -m1 -o "AXFR, incoming.*finished.*" "$KNOT_LOG" || true); peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
+}
+
+# ---------------------------------------------------------------------------
 # (b) secondary53 as the secondary
 # ---------------------------------------------------------------------------
 
@@ -465,7 +406,7 @@ CONF
     local pcpu0 t0 t1 pid
     pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
-    RUST_LOG=info "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
+    RUST_LOG=${S53_LOG_LEVEL:-info} "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_until "secondary53, run $run: transfer committed" "$pid" s53_done "$S53_LOG" "$PRIMARY_LOG"
@@ -534,7 +475,9 @@ for ((run = 1; run <= RUNS; run++)); do
     if ((run % 2)); then
         run_bind "$run"
         run_s53 "$run"
+        if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
     else
+        if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
         run_s53 "$run"
         run_bind "$run"
     fi
@@ -545,6 +488,13 @@ done
 # ---------------------------------------------------------------------------
 
 b_med=$(median "${BIND_S[@]}")
+if [ "$HAVE_KNOT" = 1 ]; then
+    k_med=$(median "${KNOT_S[@]}")
+    k_rss=$(kib_to_mib "$(maximum "${KNOT_RSS[@]}")")
+    KNOT_SUMMARY="Knot secondary median $(printf '%.2f' "$k_med") s (runs: $(join_sp "${KNOT_S[@]}")), peak RSS $k_rss MiB; secondary53 / Knot = $(awk -v y="$(median "${S53_S[@]}")" -v x="$k_med" 'BEGIN { printf "%.2f", y / x }')"
+else
+    KNOT_SUMMARY="Knot: knotd not installed, not measured"
+fi
 s_med=$(median "${S53_S[@]}")
 ratio=$(awk -v y="$s_med" -v x="$b_med" 'BEGIN { printf "%.2f", y / x }')
 bsecs_med=$(median "${BIND_SECS[@]}")
@@ -581,4 +531,5 @@ secondary53, start -> "transfer committed" logged:
 
 axfr $RECORDS records: BIND secondary median $(printf '%.2f' "$b_med") s (runs: $(join_sp "${BIND_S[@]}")), secondary53 median $(printf '%.2f' "$s_med") s (runs: $(join_sp "${S53_S[@]}")), ratio Y/X = $ratio
 secondary53: transfer_ms=$(printf '%.0f' "$tms_med"), commit_ms=$(printf '%.0f' "$cms_med"), peak RSS $s_rss MiB; BIND secondary peak RSS $b_rss MiB
+$KNOT_SUMMARY
 SUMMARY

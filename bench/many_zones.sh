@@ -45,8 +45,9 @@ KEEP_TMP=${KEEP_TMP:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BIN=${BIN:-$ROOT/target/release/secondary53}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-posint() { case "$2" in '' | *[!0-9]* | 0) echo "$1 must be a positive integer (got '$2')" >&2; exit 2 ;; esac; }
+STOP_TIMEOUT=120
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 posint ZONES "$ZONES"
 posint NOTIFIES "$NOTIFIES"
 posint RESTART_WATCH "$RESTART_WATCH"
@@ -59,32 +60,10 @@ case " $PEERS " in *" knot "*) command -v knotd >/dev/null || { echo "missing kn
 if [ "$SKIP_BUILD" != 1 ]; then
     (cd "$ROOT" && cargo build --release --quiet)
 fi
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/many_zones.XXXXXX")
+bench_scratch many_zones
 # A copy: another build of the same target directory must not swap it mid-run.
 cp "$BIN" "$WORK/secondary53"
-PIDS=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "$KEEP_TMP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 now_ms() { date +%s%3N; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 dir_mib() { du -sm "$1" | awk '{print $1}'; }
@@ -290,18 +269,13 @@ start_bind() {
     PID=$!
 }
 
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
+# Stops a process of PIDS and forgets it.
+stop_peer() {
+    stop_pid "$1"
+    forget_pid "$1"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+median_stdin() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 SERIAL=1
 ROWS=()
@@ -336,10 +310,10 @@ for peer in $PEERS; do
         lat+=($(($(now_ms) - t0)))
         sleep 1
     done
-    notify_ms=$(printf '%s\n' "${lat[@]}" | median)
+    notify_ms=$(printf '%s\n' "${lat[@]}" | median_stdin)
     log "$peer: NOTIFY → served: ${lat[*]} ms (median $notify_ms)"
 
-    stop_pid "$pid"
+    stop_peer "$pid"
     sync
     mark=$(qlog_lines)
     t0=$(now_ms)
@@ -352,7 +326,7 @@ for peer in $PEERS; do
     rss2=$(rss_mib "$pid")
     store=$(dir_mib "$data")
     log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; store $store MiB"
-    stop_pid "$pid"
+    stop_peer "$pid"
     ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %10s | %9s | %5s | %9s | %8s |' \
         "$peer" "$start_ms" "$rss" "$notify_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
 done

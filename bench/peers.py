@@ -294,3 +294,47 @@ def time_until_answered(ports, name, timeout=30.0, qtype=1):
                 left[p] = (time.monotonic() - start) * 1000
         time.sleep(0.001)
     return left
+
+
+class NsdSecondary:
+    """NSD as a secondary (no database file: the zone lives in memory and
+    in its zone file, written by NSD after the transfer)."""
+
+    def __init__(self, port, zones, primary_port):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="nsd-sec-", dir=WORK)
+        d = self.dir
+        conf = (f'server:\n    ip-address: 127.0.0.1@{port}\n    server-count: 1\n    username: ""\n'
+                f'    chroot: ""\n    zonesdir: "{d}"\n    database: ""\n    zonelistfile: "{d}/zone.list"\n'
+                f'    pidfile: "{d}/nsd.pid"\n    xfrdfile: "{d}/xfrd.state"\n    xfrdir: "{d}"\n'
+                f'    logfile: "{d}/nsd.log"\n    verbosity: 1\nremote-control:\n    control-enable: no\n')
+        for zone in zones:
+            conf += (f'zone:\n    name: "{zone}"\n    zonefile: "{d}/{zone}.zone"\n'
+                     f"    request-xfr: AXFR 127.0.0.1@{primary_port} NOKEY\n"
+                     f"    allow-notify: 127.0.0.1 NOKEY\n")
+        with open(f"{d}/nsd.conf", "w") as f:
+            f.write(conf)
+        self.proc = spawn(["nsd", "-d", "-c", f"{d}/nsd.conf"], f"{d}/nsd.stderr")
+
+
+def tree_pss_kib(p):
+    """Proportional set size of a process and its descendants, in KiB: a
+    forking server (NSD) is counted once for the pages its processes
+    share."""
+    pids, total = [p.pid], 0
+    seen = set()
+    while pids:
+        pid = pids.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pids.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return total

@@ -76,11 +76,10 @@ SERIAL=2024060101
 BIN="$ROOT/target/release/secondary53"
 BASELINE_BIN=${BASELINE_BIN:-}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+STOP_TIMEOUT=30
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
-posint() {
-    case "$2" in '' | *[!0-9]* | 0) echo "$1 must be a positive integer (got '$2')" >&2; exit 2 ;; esac
-}
 posint ROUNDS "$ROUNDS"
 posint DURATION "$DURATION"
 posint DNSPERF_CLIENTS "$DNSPERF_CLIENTS"
@@ -126,83 +125,11 @@ for cmd in "${need[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
 done
 
-# ---------------------------------------------------------------------------
-# Scratch directory, process bookkeeping, cleanup
-# ---------------------------------------------------------------------------
-
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/query.XXXXXX")
-PIDS=() # every process this script started and has not yet stopped
-
-# Stops one process we started: SIGTERM, up to 30 s, then SIGKILL; reaps it.
-stop_pid() {
-    local pid=$1 i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 300; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "pid $pid did not stop within 30 s of SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-forget_pid() {
-    local pid=$1 p keep=()
-    for p in "${PIDS[@]}"; do
-        if [ "$p" != "$pid" ]; then keep+=("$p"); fi
-    done
-    PIDS=("${keep[@]}")
-}
-
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    if [ "$KEEP_TMP" = 1 ]; then
-        log "kept scratch directory $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-tail_logs() {
-    local f
-    for f in "$@"; do
-        [ -e "$f" ] || continue
-        echo "--- $f (last 40 lines) ---" >&2
-        tail -n 40 "$f" >&2
-    done
-}
-
-# die MESSAGE [LOG...]: print the message and the logs' tails, then exit 1
-# (the EXIT trap stops the processes and removes the scratch directory).
-die() {
-    local msg=$1
-    shift
-    echo "FAILED: $msg" >&2
-    tail_logs "$@"
-    exit 1
-}
+bench_scratch query
 
 # ---------------------------------------------------------------------------
-# Small helpers: clock, /proc readings, statistics, ports, bounded waits
+# Small helpers: /proc readings, statistics
 # ---------------------------------------------------------------------------
-
-# Microseconds since the epoch, from bash's own clock (no fork).
-now_us() {
-    local t=$EPOCHREALTIME
-    echo "${t//[.,]/}"
-}
 
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -294,66 +221,7 @@ tree_pss_kib() {
 
 kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-# Median of the arguments (mean of the middle two for an even count).
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf "%.6g", v[(NR + 1) / 2]
-        else printf "%.6g", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-join_sp() {
-    local IFS=' '
-    echo "$*"
-}
-
 loadavg() { awk '{ print $1, $2, $3 }' /proc/loadavg; }
-
-# A port free for both TCP and UDP on 127.0.0.1, not handed out before.
-USED_PORTS=" "
-free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$(python3 -c '
-import socket
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-t.bind(("127.0.0.1", 0))
-p = t.getsockname()[1]
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    u.bind(("127.0.0.1", p))
-except OSError:
-    p = 0
-print(p)')
-        if [ "$p" != 0 ] && [[ $USED_PORTS != *" $p "* ]]; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return
-        fi
-    done
-    die "found no port free for both TCP and UDP on 127.0.0.1"
-}
-
-# wait_until WHAT PID CHECK LOG...: runs the function CHECK every 50 ms until
-# it succeeds. Fails (with the logs' tails) if PID exits first or if
-# WAIT_TIMEOUT seconds pass.
-wait_until() {
-    local what=$1 pid=$2 check=$3
-    shift 3
-    local deadline=$(($(now_us) + WAIT_TIMEOUT * 1000000)) status
-    while ! "$check"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            status=0
-            wait "$pid" 2>/dev/null || status=$?
-            forget_pid "$pid"
-            die "$what: process $pid exited (status $status) first" "$@"
-        fi
-        if [ "$(now_us)" -ge "$deadline" ]; then
-            die "$what: not done within ${WAIT_TIMEOUT} s (WAIT_TIMEOUT)" "$@"
-        fi
-        sleep 0.05
-    done
-}
 
 # ---------------------------------------------------------------------------
 # Build, zone, query file

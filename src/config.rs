@@ -645,17 +645,6 @@ impl TemplateConfig {
     }
 }
 
-impl ZoneConfig {
-    /// The journal's limits for this zone.
-    pub fn journal_limits(&self) -> crate::store::JournalLimits {
-        crate::store::JournalLimits {
-            max_versions: self.journal_max_versions,
-            max_bytes: self.journal_max_bytes,
-            max_held_versions: self.journal_max_held_versions,
-        }
-    }
-}
-
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
 /// TSIG key and TLS (`"192.0.2.0/24"`, `"192.0.2.0/24 key xfer"`,
 /// `"192.0.2.0/24 key xfer tls"`).

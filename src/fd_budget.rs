@@ -63,7 +63,8 @@ pub fn raise_nofile_limit() -> Option<(u64, u64)> {
 pub fn reserve(config: &Config) -> u64 {
     let s = &config.server;
     let listeners = s.listen.len() as u64 * (1 + s.udp_workers as u64) + s.listen_tls.len() as u64;
-    let admin = (crate::control::MAX_CONNECTIONS + crate::metrics::MAX_CONNECTIONS) as u64;
+    let admin =
+        (crate::admin::control::MAX_CONNECTIONS + crate::admin::http::MAX_CONNECTIONS) as u64;
     // One SOA probe or transfer in per zone at a time, and one socket per
     // NOTIFY target.
     let zones: u64 = config
@@ -153,7 +154,8 @@ mod tests {
             std::path::Path::new("t.toml"),
         )
         .expect("config");
-        let admin = (crate::control::MAX_CONNECTIONS + crate::metrics::MAX_CONNECTIONS) as u64;
+        let admin =
+            (crate::admin::control::MAX_CONNECTIONS + crate::admin::http::MAX_CONNECTIONS) as u64;
         assert_eq!(reserve(&c), BASE_RESERVE + 2 * 3 + admin + 1 + 3);
     }
 

@@ -32,7 +32,8 @@
 //! - [`serial`]: RFC 1982 serial arithmetic.
 //! - [`zone`]: records in stored form, deltas, the full-zone diff; their
 //!   presentation format ([`zone::presentation`]) and the zone digest
-//!   ZONEMD (RFC 8976, [`zone::zonemd`]).
+//!   ZONEMD (RFC 8976, [`zone::zonemd`]); the one set of RR type and
+//!   RCODE numbers ([`zone::rtype`], [`zone::rcode`]).
 //! - [`store`]: the SQLite store: current records, versions, the journal
 //!   and its limits, journal consumers; the one-process-per-`data_dir` lock.
 //! - [`xfr`]: the inbound transfer client (SOA probe, IXFR, AXFR) and its
@@ -42,13 +43,17 @@
 //! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
 //!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
+//! - [`registry`]: the state every part shares about a zone (lifecycle,
+//!   status, served snapshot, commands, the committed-version event);
+//!   [`clock`]: wall-clock seconds.
 //! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
 //!   SOA probe rate and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
 //! - [`mirror`]: Route 53 mirroring (planner, client, replay, reconcile).
-//! - [`control`]: the control socket; [`metrics`]: the Prometheus endpoint.
+//! - [`metrics`]: the counters; [`admin`]: the control socket ([`control`]),
+//!   the Prometheus endpoint and reloads.
 //! - [`fd_budget`] and [`log_limit`]: what keeps floods bounded (descriptors
 //!   kept for outbound work, rate-limited log lines); the TCP limits live
 //!   in [`serve::tcp`] and [`serve::tcp_clients`].
@@ -61,15 +66,17 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod catalog;
+pub mod clock;
 pub mod config;
-pub mod control;
 pub mod fd_budget;
 pub mod log_limit;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod pacing;
+pub mod registry;
 pub mod schedule;
 pub mod serial;
 pub mod serve;
@@ -80,6 +87,7 @@ pub mod tsig;
 pub mod xfr;
 pub mod zone;
 
+pub use admin::control;
 pub use config::Config;
-pub use schedule::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
+pub use registry::{ZoneLifecycle, ZoneStatus, ZoneUpdated};
 pub use server::{Server, ServerError, ServerHandle};

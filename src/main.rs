@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secondary53::admin::status::StatusLine;
+use secondary53::clock::unix_now;
 use secondary53::config::{Config, LogFormat};
-use secondary53::schedule::unix_now;
 use secondary53::server::Server;
 use secondary53::store::Store;
 
@@ -369,12 +370,13 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
         }
         ZoneCommand::Retransfer { zone, no_wait } => {
             let control = &config.server.control;
-            let field = |status: &str, key: &str| -> Option<String> {
-                status
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix(key).map(str::to_string))
+            let one = |zone: &str| -> Result<StatusLine, String> {
+                secondary53::control::status(control, Some(zone))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| format!("{zone}: no status"))
             };
-            let before = secondary53::control::request(control, &format!("status {zone}"))?;
+            let before = one(&zone)?;
             let out = secondary53::control::request(control, &format!("retransfer {zone}"))?;
             print!("{out}");
             if no_wait {
@@ -386,34 +388,27 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                 .unwrap_or(std::time::Duration::from_secs(1800))
                 + std::time::Duration::from_secs(30);
             let deadline = std::time::Instant::now() + limit;
-            let (t0, e0) = (
-                field(&before, "versions_committed="),
-                field(&before, "error="),
-            );
             while std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(250));
-                let now = secondary53::control::request(control, &format!("status {zone}"))?;
-                if let Some(n) = field(&now, "transfer_records=") {
+                let now = one(&zone)?;
+                if let Some(n) = now.transfer_records {
                     eprint!("\rreceiving: {n} records");
                 }
-                if field(&now, "versions_committed=") != t0 {
+                if now.versions_committed != before.versions_committed {
                     eprintln!();
                     println!(
                         "retransfer done: serial {} ({})",
-                        field(&now, "serial=").unwrap_or_default(),
-                        field(&now, "last_kind=")
-                            .unwrap_or_default()
-                            .replace('_', " ")
+                        now.serial.map(|s| s.to_string()).unwrap_or_default(),
+                        now.last_kind.unwrap_or_default()
                     );
                     return Ok(());
                 }
-                let err = field(&now, "error=");
-                if err != e0
-                    && err.as_deref() != Some("-")
-                    && field(&now, "transfer_records=").is_none()
+                if now.error != before.error
+                    && now.error.is_some()
+                    && now.transfer_records.is_none()
                 {
                     eprintln!();
-                    return Err(format!("retransfer failed: {}", now.trim()));
+                    return Err(format!("retransfer failed: {now}"));
                 }
             }
             Err("retransfer did not finish in time".into())

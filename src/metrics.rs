@@ -1,27 +1,17 @@
-//! Counters and the Prometheus text endpoint (`[server] metrics`).
+//! Counters, and their Prometheus text format.
 //!
 //! Query counters sit on the hot path, so each UDP worker counts locally
 //! and adds its counts to the shared atomics once per batch; everything
 //! else (transfers, NOTIFY, transfers out) is rare and goes through a small
-//! mutex-guarded map. Zone gauges (serial, refresh age, expire, Route 53
-//! lag) are read from the zones and the store at scrape time.
+//! mutex-guarded map. The endpoint that serves them and the zone gauges
+//! (serial, refresh age, expire, Route 53 lag), read from the zones and the
+//! store at scrape time, are in [`crate::admin::http`]: this module imports
+//! nothing of the zones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tracing::warn;
-
-use crate::log_limit::LogEvent;
-
-use crate::schedule::unix_now;
-use crate::serve::Zones;
 
 /// Transport of a counted query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,7 +220,7 @@ impl Metrics {
     }
 
     /// Adds a UDP worker's rate-limiting counts.
-    pub fn add_rrl(&self, c: &crate::serve::rrl::RrlCounters) {
+    pub fn add_rrl(&self, c: &RrlCounters) {
         for (row, counts) in self.rrl.iter().zip([&c.dropped, &c.slipped, &c.log_only]) {
             for (slot, n) in row.iter().zip(counts) {
                 if *n > 0 {
@@ -294,93 +284,13 @@ impl Metrics {
         );
     }
 
-    /// Renders every metric in the Prometheus text format (version 0.0.4).
-    pub fn render(&self, zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
-        let mut out = String::with_capacity(4096);
-        let now = unix_now();
-        let zone_list = zones.list();
+    /// Appends the server's own counters in the Prometheus text format
+    /// (version 0.0.4): queries, rate limiting, flood limits, refresh
+    /// pacing and the rare events. The zone gauges read from the zone
+    /// registry are rendered by [`crate::admin::http`].
+    pub fn render_counters(&self, out: &mut String) {
         header(
-            &mut out,
-            "secondary53_zone_serial",
-            "gauge",
-            "SOA serial of the version being served.",
-        );
-        for z in &zone_list {
-            if let Some(s) = z.shared.status().serial {
-                let _ = writeln!(
-                    out,
-                    "secondary53_zone_serial{{zone=\"{}\"}} {s}",
-                    esc(&z.shared.apex)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_zone_serving",
-            "gauge",
-            "1 when the zone is served, 0 when loading or expired.",
-        );
-        for z in &zone_list {
-            let st = z.shared.status().state;
-            let v = u8::from(st == crate::schedule::ZoneLifecycle::Serving);
-            let _ = writeln!(
-                out,
-                "secondary53_zone_serving{{zone=\"{}\",state=\"{}\"}} {v}",
-                esc(&z.shared.apex),
-                st.as_str()
-            );
-        }
-        header(
-            &mut out,
-            "secondary53_zone_seconds_since_refresh",
-            "gauge",
-            "Seconds since the last successful refresh.",
-        );
-        for z in &zone_list {
-            if let Some(t) = z.shared.status().last_refresh {
-                let _ = writeln!(
-                    out,
-                    "secondary53_zone_seconds_since_refresh{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    (now - t).max(0)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_zone_seconds_to_expire",
-            "gauge",
-            "Seconds until the zone expires unless refreshed.",
-        );
-        for z in &zone_list {
-            if let Some(t) = z.shared.status().expire_at {
-                let _ = writeln!(
-                    out,
-                    "secondary53_zone_seconds_to_expire{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    t - now
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_zone_nsec3_insecure",
-            "gauge",
-            "1 when an NSEC3-signed zone uses more than 150 iterations and is served without NSEC3 proofs (RFC 9276).",
-        );
-        for z in &zone_list {
-            let snap = z.shared.snapshot();
-            if snap.nsec3.is_some() {
-                let _ = writeln!(
-                    out,
-                    "secondary53_zone_nsec3_insecure{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    u8::from(snap.nsec3_over_limit())
-                );
-            }
-        }
-        header(
-            &mut out,
+            out,
             "secondary53_queries_total",
             "counter",
             "Queries answered, by protocol and response code.",
@@ -398,123 +308,10 @@ impl Metrics {
             }
         }
         if self.rrl_enabled.load(Ordering::Relaxed) {
-            self.render_rrl(&mut out);
+            self.render_rrl(out);
         }
-        header(
-            &mut out,
-            "secondary53_route53_calls_total",
-            "counter",
-            "Route 53 API calls that succeeded, by operation.",
-        );
-        for z in &zone_list {
-            if let Some(m) = &z.mirror {
-                let zone = esc(&z.shared.apex);
-                let c = &m.counters;
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_calls_total{{zone=\"{zone}\",operation=\"change\"}} {}",
-                    c.changes.load(Ordering::Relaxed)
-                );
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_calls_total{{zone=\"{zone}\",operation=\"list\"}} {}",
-                    c.lists.load(Ordering::Relaxed)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_route53_retries_total",
-            "counter",
-            "Route 53 API attempts that failed and were retried.",
-        );
-        for z in &zone_list {
-            if let Some(m) = &z.mirror {
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_retries_total{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    m.counters.retries.load(Ordering::Relaxed)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_route53_errors_total",
-            "counter",
-            "Route 53 API calls that failed for good.",
-        );
-        for z in &zone_list {
-            if let Some(m) = &z.mirror {
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_errors_total{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    m.counters.errors.load(Ordering::Relaxed)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_route53_unsent_rrsets",
-            "gauge",
-            "RRsets of the zone not mirrored (over a Route 53 limit or quota, held by an alias, rejected).",
-        );
-        for z in &zone_list {
-            if let Some(m) = &z.mirror {
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_unsent_rrsets{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    m.counters.unsent.load(Ordering::Relaxed)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_route53_budget_waits_total",
-            "counter",
-            "Route 53 requests that waited for the shared request budget (max_requests_per_second).",
-        );
-        for z in &zone_list {
-            if let Some(m) = &z.mirror {
-                let _ = writeln!(
-                    out,
-                    "secondary53_route53_budget_waits_total{{zone=\"{}\"}} {}",
-                    esc(&z.shared.apex),
-                    m.counters.budget_waits.load(Ordering::Relaxed)
-                );
-            }
-        }
-        header(
-            &mut out,
-            "secondary53_route53_lag_versions",
-            "gauge",
-            "Zone versions not yet accepted by Route 53.",
-        );
-        for (zone, lag) in mirror_lag {
-            let _ = writeln!(
-                out,
-                "secondary53_route53_lag_versions{{zone=\"{}\"}} {lag}",
-                esc(zone)
-            );
-        }
-        render_catalogs(&mut out, zones);
-        self.limits.render(&mut out);
-        render_pacing(&self.pacing, &mut out);
-        header(
-            &mut out,
-            "secondary53_log_lines_suppressed_total",
-            "counter",
-            "Log lines a remote peer triggered that the log rate limit suppressed, by event.",
-        );
-        for (event, n) in zones.log_limit.suppressed_totals() {
-            let _ = writeln!(
-                out,
-                "secondary53_log_lines_suppressed_total{{event=\"{}\"}} {n}",
-                event.label()
-            );
-        }
+        self.limits.render(out);
+        render_pacing(&self.pacing, out);
         let events = self
             .events
             .lock()
@@ -524,18 +321,16 @@ impl Metrics {
         for ((name, labels), v) in events {
             if name != last {
                 let (kind, help) = describe(&name);
-                header(&mut out, &name, kind, help);
+                header(out, &name, kind, help);
                 last = name.clone();
             }
             let _ = writeln!(out, "{name}{{{labels}}} {v}");
         }
-        out
     }
 }
 
 impl Metrics {
     fn render_rrl(&self, out: &mut String) {
-        use crate::serve::rrl::ResponseClass;
         let rows = [
             (
                 "secondary53_rrl_dropped_total",
@@ -571,58 +366,6 @@ impl Metrics {
             out,
             "secondary53_rrl_evictions_total {}",
             self.rrl_evictions.load(Ordering::Relaxed)
-        );
-    }
-}
-
-/// Per catalog: its members, and how many of them are served.
-fn render_catalogs(out: &mut String, zones: &Zones) {
-    let view = zones
-        .catalogs
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if view.catalogs.is_empty() {
-        return;
-    }
-    let counts: Vec<(String, u64, u64)> = view
-        .catalogs
-        .iter()
-        .map(|(catalog, _)| {
-            let (mut members, mut serving) = (0u64, 0u64);
-            for m in view.members_of(catalog) {
-                members += 1;
-                if zones.get(m).is_some_and(|z| {
-                    z.shared.status().state == crate::schedule::ZoneLifecycle::Serving
-                }) {
-                    serving += 1;
-                }
-            }
-            (esc(catalog), members, serving)
-        })
-        .collect();
-    header(
-        out,
-        "secondary53_catalog_members",
-        "gauge",
-        "Member zones of a catalog zone.",
-    );
-    for (c, members, _) in &counts {
-        let _ = writeln!(
-            out,
-            "secondary53_catalog_members{{catalog=\"{c}\"}} {members}"
-        );
-    }
-    header(
-        out,
-        "secondary53_catalog_members_serving",
-        "gauge",
-        "Member zones of a catalog zone that are served (not loading or expired).",
-    );
-    for (c, _, serving) in &counts {
-        let _ = writeln!(
-            out,
-            "secondary53_catalog_members_serving{{catalog=\"{c}\"}} {serving}"
         );
     }
 }
@@ -733,7 +476,8 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Appends the `# HELP` and `# TYPE` lines of a metric.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -746,60 +490,16 @@ pub fn esc(v: &str) -> String {
 }
 
 fn rcode_name(rc: u8) -> &'static str {
-    match rc {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        9 => "NOTAUTH",
+    use crate::zone::rcode;
+    match u16::from(rc) {
+        rcode::NOERROR => "NOERROR",
+        rcode::FORMERR => "FORMERR",
+        rcode::SERVFAIL => "SERVFAIL",
+        rcode::NXDOMAIN => "NXDOMAIN",
+        rcode::NOTIMP => "NOTIMP",
+        rcode::REFUSED => "REFUSED",
+        rcode::NOTAUTH => "NOTAUTH",
         _ => "OTHER",
-    }
-}
-
-/// Connections to the metrics endpoint served at once; more are answered
-/// 503 and closed.
-pub const MAX_CONNECTIONS: usize = 16;
-/// Longest request head read, in bytes; a longer one is answered 431.
-pub const MAX_REQUEST: usize = 8192;
-/// Time for a whole request head to arrive.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time for the response to be written.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves `GET /metrics` (any path) until dropped, at most
-/// [`MAX_CONNECTIONS`] at once, each bounded by [`MAX_REQUEST`],
-/// [`READ_TIMEOUT`] and [`WRITE_TIMEOUT`].
-pub async fn serve(listener: TcpListener, zones: std::sync::Arc<Zones>) {
-    let permits = std::sync::Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                if zones.log_limit.allow(LogEvent::AcceptFailed) {
-                    warn!(error = %e, "metrics endpoint: accept failed");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            admin_refused(&zones, peer, AdminLimit::Busy);
-            // One non-blocking write: a busy server spends no task on it.
-            if let Ok(mut s) = stream.into_std() {
-                use std::io::Write as _;
-                let _ = s.write(
-                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-            continue;
-        };
-        let zones = zones.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            serve_request(stream, peer, &zones).await;
-        });
     }
 }
 
@@ -833,135 +533,71 @@ pub fn render_journal(out: &mut String, usage: &BTreeMap<String, (u64, u64)>) {
     }
 }
 
-/// The journal's size of every zone, from the store.
-pub(crate) async fn journal_usage(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, (u64, u64)> {
-    let Some(store) = zones.store.clone() else {
-        return BTreeMap::new();
-    };
-    let names: Vec<String> = zones
-        .list()
-        .into_iter()
-        .map(|z| z.shared.apex.clone())
-        .collect();
-    store
-        .read(move |s| {
-            let mut out = BTreeMap::new();
-            for n in names {
-                match s.journal_usage(&n) {
-                    Ok(u) => {
-                        out.insert(n, u);
-                    }
-                    Err(e) => {
-                        warn!(zone = %n, error = %e, "metrics: cannot read the journal's size")
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            warn!(error = %e, "metrics: cannot read the journal's size");
-            BTreeMap::new()
-        })
+/// The kinds of response counted apart (RFC-less; the classes of BIND, Knot
+/// and NSD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseClass {
+    /// An answer from the zone's data (also ANY, and a CNAME chain).
+    Positive = 0,
+    /// An answer synthesized from a wildcard (RFC 4592), or NODATA at one.
+    Wildcard = 1,
+    /// The name exists but not the type.
+    Nodata = 2,
+    /// The name does not exist.
+    Nxdomain = 3,
+    /// A referral to a delegated zone.
+    Referral = 4,
+    /// REFUSED, SERVFAIL, FORMERR, NOTIMP, BADVERS.
+    Error = 5,
 }
 
-fn admin_refused(zones: &Zones, peer: std::net::SocketAddr, limit: AdminLimit) {
-    zones.metrics.limits.admin(AdminEndpoint::Metrics, limit);
-    if zones.log_limit.allow(LogEvent::AdminLimit) {
-        warn!(%peer, limit = ?limit, "metrics endpoint: request refused by a limit");
-    }
-}
+impl ResponseClass {
+    /// Every class, in index order.
+    pub const ALL: [ResponseClass; 6] = [
+        ResponseClass::Positive,
+        ResponseClass::Wildcard,
+        ResponseClass::Nodata,
+        ResponseClass::Nxdomain,
+        ResponseClass::Referral,
+        ResponseClass::Error,
+    ];
 
-/// Reads one request head (up to the blank line) and answers it.
-async fn serve_request(
-    mut stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    zones: &std::sync::Arc<Zones>,
-) {
-    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
-    let mut head: Vec<u8> = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break;
+    /// Name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseClass::Positive => "positive",
+            ResponseClass::Wildcard => "wildcard",
+            ResponseClass::Nodata => "nodata",
+            ResponseClass::Nxdomain => "nxdomain",
+            ResponseClass::Referral => "referral",
+            ResponseClass::Error => "error",
         }
-        if head.len() > MAX_REQUEST {
-            admin_refused(zones, peer, AdminLimit::TooLarge);
-            let _ = tokio::time::timeout(
-                WRITE_TIMEOUT,
-                stream.write_all(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-            )
-            .await;
-            return;
-        }
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Err(_) => {
-                admin_refused(zones, peer, AdminLimit::Timeout);
-                return;
-            }
-            Ok(Err(_)) => return,
-            // The peer closed its side: answer what it sent, if anything.
-            Ok(Ok(0)) if head.is_empty() => return,
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let response = if head.starts_with(b"GET ") {
-        let lag = mirror_lag(zones).await;
-        let mut body = zones.metrics.render(zones, &lag);
-        render_journal(&mut body, &journal_usage(zones).await);
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-    } else {
-        "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            .to_string()
-    };
-    if tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(response.as_bytes()))
-        .await
-        .is_err()
-    {
-        admin_refused(zones, peer, AdminLimit::Timeout);
     }
 }
 
-/// Versions each mirrored zone's Route 53 copy is behind, from the store.
-pub(crate) async fn mirror_lag(zones: &std::sync::Arc<Zones>) -> BTreeMap<String, i64> {
-    let Some(store) = zones.store.clone() else {
-        return BTreeMap::new();
-    };
-    let names: Vec<String> = zones
-        .list()
-        .into_iter()
-        .filter(|z| z.mirror.is_some())
-        .map(|z| z.shared.apex.clone())
-        .collect();
-    if names.is_empty() {
-        return BTreeMap::new();
+/// Response rate limiting counters of one UDP worker, added to the shared
+/// metrics once per batch.
+#[derive(Clone, Debug, Default)]
+pub struct RrlCounters {
+    /// Responses dropped, by class.
+    pub dropped: [u64; 6],
+    /// Responses slipped, by class.
+    pub slipped: [u64; 6],
+    /// Responses over the limit sent in `log_only` mode, by class.
+    pub log_only: [u64; 6],
+    /// Accounts still in use evicted from the table.
+    pub evictions: u64,
+}
+
+impl RrlCounters {
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.evictions == 0
+            && self
+                .dropped
+                .iter()
+                .chain(&self.slipped)
+                .chain(&self.log_only)
+                .all(|n| *n == 0)
     }
-    store
-        .read(move |s| {
-            let mut out = BTreeMap::new();
-            for n in names {
-                let latest = s.latest_seq(&n).unwrap_or(0);
-                match crate::mirror::replay::lag(s, &n) {
-                    Ok(Some(lag)) => {
-                        out.insert(n, lag);
-                    }
-                    Ok(None) => {
-                        out.insert(n, latest);
-                    }
-                    Err(e) => {
-                        warn!(zone = %n, error = %e, "metrics: cannot read the mirror cursor")
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            warn!(error = %e, "metrics: cannot read the mirror cursor");
-            BTreeMap::new()
-        })
 }

@@ -216,7 +216,7 @@ impl Pacer {
 
     /// One line every ten seconds at most while checks are paced.
     fn log_paced(&self) {
-        let now = crate::schedule::unix_now();
+        let now = crate::clock::unix_now();
         let last = self.last_log.load(Ordering::Relaxed);
         if now - last < 10
             || self

@@ -16,7 +16,7 @@
 //! last failure), so after a restart the schedule resumes where it was.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -38,158 +38,8 @@ use crate::zone::{Rr, soa_fields};
 /// The store, shared by all zone tasks.
 pub type SharedStore = crate::store::StoreHandle;
 
-/// The lifecycle state of a zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ZoneLifecycle {
-    /// No version yet: waiting for the first transfer.
-    Loading,
-    /// A version is being served.
-    Serving,
-    /// The expire time passed without a successful refresh: answers SERVFAIL.
-    Expired,
-}
-
-impl ZoneLifecycle {
-    /// Lowercase name for status output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ZoneLifecycle::Loading => "loading",
-            ZoneLifecycle::Serving => "serving",
-            ZoneLifecycle::Expired => "expired",
-        }
-    }
-}
-
-/// What the zone task publishes for queries and the control socket.
-#[derive(Clone, Debug)]
-pub struct ZoneStatus {
-    /// Lifecycle state.
-    pub state: ZoneLifecycle,
-    /// Current serial.
-    pub serial: Option<u32>,
-    /// Unix time of the last successful refresh.
-    pub last_refresh: Option<i64>,
-    /// Unix time of the last transfer.
-    pub last_transfer: Option<i64>,
-    /// Kind of the last transfer ("IXFR", "AXFR", ...).
-    pub last_transfer_kind: Option<String>,
-    /// The primary that answered last.
-    pub primary: Option<SocketAddr>,
-    /// Unix time of the next scheduled check.
-    pub next_refresh: Option<i64>,
-    /// Unix time the zone expires unless refreshed.
-    pub expire_at: Option<i64>,
-    /// Last error, cleared by a success.
-    pub last_error: Option<String>,
-    /// Versions committed since the server started.
-    pub versions_committed: u64,
-    /// Commands (NOTIFY, refresh, retransfer, reload) the zone task has
-    /// taken from its queue since the server started.
-    pub commands_taken: u64,
-    /// Of those, how many the last completed check (or load) had taken
-    /// before it started: when equal to `commands_taken`, every command
-    /// taken has been acted on.
-    pub commands_covered: u64,
-    /// A check (or file load) is running.
-    pub checking: bool,
-}
-
-impl ZoneStatus {
-    /// True when no check is running and every command taken has been
-    /// acted on; with `queued` commands still waiting in the zone's queue
-    /// (as the sender side sees them), it is not.
-    pub fn settled(&self, queued: usize) -> bool {
-        !self.checking && self.commands_covered == self.commands_taken && queued == 0
-    }
-}
-
-/// The shared view of one zone: its status and the snapshot being served.
-#[derive(Debug)]
-pub struct ZoneShared {
-    /// Apex, lowercase FQDN.
-    pub apex: String,
-    /// Status.
-    pub status: RwLock<ZoneStatus>,
-    /// The version being served, swapped whole when a version commits.
-    pub snapshot: RwLock<Arc<ZoneSnapshot>>,
-    /// Shared with the query workers: bumped on every change they must see.
-    pub generation: Arc<AtomicU64>,
-    /// Records received by the transfer under way (0 when none).
-    pub transfer_progress: Arc<AtomicU64>,
-}
-
-impl ZoneShared {
-    /// A copy of the status.
-    pub fn status(&self) -> ZoneStatus {
-        self.status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// The snapshot being served.
-    pub fn snapshot(&self) -> Arc<ZoneSnapshot> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut ZoneStatus)) {
-        let changed = {
-            let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
-            let before = s.state;
-            f(&mut s);
-            s.state != before
-        };
-        if changed {
-            self.generation.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    /// Publishes a new snapshot to the query path.
-    pub fn publish(&self, snapshot: ZoneSnapshot) {
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// A request to a zone task.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ZoneCommand {
-    /// A NOTIFY arrived (RFC 1996): check the SOA now.
-    Notify {
-        /// Who sent it.
-        from: SocketAddr,
-        /// The serial it announced, if any.
-        serial: Option<u32>,
-    },
-    /// Check the SOA now (operator request).
-    Refresh,
-    /// Transfer the whole zone now, even if the serial is not newer.
-    Retransfer,
-    /// Reload a primary zone from its file.
-    Reload,
-}
-
-/// A committed change, reported to subscribers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZoneUpdated {
-    /// Apex.
-    pub zone: String,
-    /// The new serial.
-    pub serial: u32,
-    /// How it arrived.
-    pub kind: String,
-}
-
-/// Unix time in seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::unix_now;
+pub use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus, ZoneUpdated};
 
 /// What every zone task shares with the server.
 #[derive(Clone)]
@@ -277,6 +127,11 @@ impl ZoneTask {
         let apex = crate::zone::owner_key(&config.name);
         let trim = store.write_blocking(|s| {
             s.ensure_zone(&apex)?;
+            // Rows of a first version whose transfer a crash cut short.
+            let dropped = s.drop_staged(&apex)?;
+            if dropped > 0 {
+                info!(zone = %apex, rows = dropped, "rows of an unfinished first transfer removed");
+            }
             // Apply the journal's limits as configured now: a mirror removed
             // from the configuration no longer holds the journal, and
             // lowered limits take effect at once.
@@ -831,15 +686,154 @@ impl ZoneTask {
         primary: &Primary,
         fallback_reason: Option<String>,
     ) -> Result<Outcome, RefreshError> {
-        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         let kind = match fallback_reason.as_deref() {
             None => "AXFR",
             Some(RETRANSFER) => "AXFR retransfer",
             Some(_) => "AXFR fallback",
         };
+        // A first version is stored while it arrives (ZONEMD needs the
+        // whole zone before anything is written: not streamed).
+        if self.soa.is_none() && !self.config.verify_zonemd {
+            self.axfr_streamed(primary, kind, fallback_reason).await?;
+            return Ok(Outcome::Committed);
+        }
+        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         self.commit(primary, t, stats, kind, fallback_reason)
             .await?;
         Ok(Outcome::Committed)
+    }
+
+    /// A zone's first version by AXFR, stored and indexed while it
+    /// arrives: each message's records go to a staging thread that writes
+    /// them to the store (short transactions, invisible until the last)
+    /// and groups them into the snapshot's nodes. The version becomes
+    /// visible in one transaction after the closing SOA; a failed transfer
+    /// throws the staged rows away and leaves the zone as it was.
+    async fn axfr_streamed(
+        &mut self,
+        primary: &Primary,
+        kind: &str,
+        fallback_reason: Option<String>,
+    ) -> Result<(), RefreshError> {
+        let (sink, batches) = mpsc::channel(STREAM_QUEUE);
+        let staging = {
+            let store = self.store.clone();
+            let apex = self.apex.clone();
+            tokio::task::spawn_blocking(move || stage_first_version(&store, &apex, batches))
+        };
+        let transferred = primary.transfer_streamed(&self.name, &sink).await;
+        drop(sink);
+        let staged = staging
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))
+            .and_then(|r| r);
+        let (soa, stats, staged) = match (transferred, staged) {
+            (Ok((soa, stats)), Ok(staged)) => (soa, stats, staged),
+            // The staging thread removed what it wrote; its error explains
+            // a sink that closed.
+            (Ok(_), Err(e)) | (Err(XfrError::SinkClosed { .. }), Err(e)) => return Err(e.into()),
+            (Err(e), staged) => {
+                if let Ok(staged) = staged {
+                    let zone_id = staged.zone_id;
+                    let aborted = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                    if let Err(e) = aborted {
+                        warn!(zone = %self.apex, error = %e, "staged records of a failed transfer not removed; the next start or transfer removes them");
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+        let serial_from = None;
+        let timers = timers_of(&self.config, Some(&soa));
+        let now = unix_now();
+        let info_expire = crate::xfr::expire::after_transfer(
+            stats.expire.or(self.probe_expire),
+            expire_of(&soa, &self.config.timers),
+        )
+        .map_err(|e| RefreshError::Expire {
+            peer: primary.addr,
+            source: e,
+        });
+        let info_expire = match info_expire {
+            Ok(v) => v,
+            Err(e) => {
+                let zone_id = staged.zone_id;
+                let _ = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                return Err(e);
+            }
+        };
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: Some(primary.addr.to_string()),
+            now,
+            expire_secs: info_expire,
+            journal: self.config.journal_limits(),
+        };
+        let commit_started = std::time::Instant::now();
+        let zone = self.apex.clone();
+        let zone_id = staged.zone_id;
+        let soa_row = soa.clone();
+        let snapshot = staged.snapshot;
+        let (summary, snapshot) = blocking({
+            let store = self.store.clone();
+            move || {
+                let apex = zone.as_str();
+                // The snapshot knows the count when it was built as the
+                // records came; otherwise the zone is read back, sorted.
+                let mut builder = snapshot;
+                let counted = builder.as_mut().and_then(|b| b.close());
+                let total = match counted {
+                    Some(n) => n,
+                    None => store.read_blocking(|s| s.staged_count(zone_id))? + 1,
+                };
+                // The snapshot's indexes are derived while the version
+                // commits (and its sync runs).
+                let (committed, snapshot) = std::thread::scope(|sc| {
+                    let built = sc.spawn(|| {
+                        builder
+                            .filter(|_| counted.is_some())
+                            .and_then(|b| b.finish())
+                    });
+                    let committed = store
+                        .write_blocking(|s| s.stream_commit(apex, zone_id, &soa_row, total, &info));
+                    (committed, built.join().ok().flatten())
+                });
+                let summary = match committed {
+                    Ok(summary) => summary,
+                    Err(e) => {
+                        let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+                        return Err(e);
+                    }
+                };
+                let snapshot = match snapshot {
+                    Some(s) => s,
+                    None => {
+                        let mut records = Vec::with_capacity(total);
+                        store.read_blocking(|s| s.for_each_record(apex, |r| records.push(r)))?;
+                        crate::zone::sort_zone(&mut records);
+                        ZoneSnapshot::from_sorted(apex, &records)
+                    }
+                };
+                Ok((summary, snapshot))
+            }
+        })
+        .await?;
+        let commit_ms = commit_started.elapsed().as_millis() as u64;
+        self.publish_version(Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa: soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        });
+        Ok(())
     }
 
     /// Refuses a transfer that would take the zone back or past its size
@@ -968,11 +962,46 @@ impl ZoneTask {
             Err(e) => return Err(e.into()),
         };
         let commit_ms = commit_started.elapsed().as_millis() as u64;
-        self.store_write_ok();
-        report_trim(&self.metrics, &self.apex, &summary.trim);
         if let Some(status) = &zonemd {
             self.zonemd_passed(summary.serial_to, status);
         }
+        self.publish_version(Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        });
+        Ok(())
+    }
+
+    /// Serves, records and announces a committed version: publishes its
+    /// snapshot, updates the zone's state and timers, logs and counts the
+    /// transfer, tells subscribers and sends NOTIFY downstream.
+    fn publish_version(&mut self, c: Committed<'_>) {
+        let Committed {
+            primary,
+            stats,
+            kind,
+            fallback_reason,
+            serial_from,
+            summary,
+            snapshot,
+            new_soa,
+            timers,
+            info_expire,
+            now,
+            commit_ms,
+        } = c;
+        self.store_write_ok();
+        report_trim(&self.metrics, &self.apex, &summary.trim);
         self.timers = timers;
         self.expire_secs = info_expire;
         self.soa = Some(new_soa);
@@ -1031,7 +1060,6 @@ impl ZoneTask {
             kind: kind.to_string(),
         });
         self.notify_downstream();
-        Ok(())
     }
 
     /// A version whose ZONEMD verified it, or that had nothing to verify.
@@ -1198,6 +1226,120 @@ impl ZoneTask {
             }
         }
     }
+}
+
+/// Messages of a streamed AXFR queued for the staging thread (about 500
+/// records each): the transfer waits when the store falls this far
+/// behind, so memory stays bounded.
+const STREAM_QUEUE: usize = 64;
+
+/// Records staged per write transaction: large enough that the commits'
+/// syncs cost little, small enough that another zone's commit never waits
+/// long for the writer.
+const STAGE_ROWS: usize = 16_384;
+
+/// A first version staged while its AXFR arrived.
+struct Staged {
+    zone_id: i64,
+    /// The snapshot's nodes, built as the records came; None when the
+    /// primary sent an owner's records apart (then it is built from the
+    /// store after the commit).
+    snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
+}
+
+/// The staging thread of [`ZoneTask::axfr_streamed`]: writes each batch of
+/// records to the store and hands it to a second thread that groups the
+/// records into the snapshot's nodes, until the transfer drops its sender.
+fn stage_first_version(
+    store: &SharedStore,
+    apex: &str,
+    mut batches: mpsc::Receiver<Vec<Rr>>,
+) -> Result<Staged, StoreError> {
+    let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
+    // A batch or two in flight: the builder keeps up with the store.
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(2);
+    std::thread::scope(|sc| {
+        let builder = sc.spawn(move || {
+            let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
+            for batch in from_stager {
+                for r in batch {
+                    b.push(r);
+                }
+            }
+            b
+        });
+        let mut pending: Vec<Rr> = Vec::new();
+        let write_time = std::cell::Cell::new(Duration::ZERO);
+        let hand_time = std::cell::Cell::new(Duration::ZERO);
+        let flush = |pending: &mut Vec<Rr>| -> Result<(), StoreError> {
+            let rows = std::mem::take(pending);
+            // The opening SOA leads the first batch: the snapshot takes it
+            // now, the store at the commit (it makes the version visible).
+            let soa = rows
+                .first()
+                .is_some_and(|r| r.rtype == crate::zone::snapshot::rtype::SOA && r.name == apex);
+            let write = &rows[usize::from(soa)..];
+            let t = std::time::Instant::now();
+            store.write_blocking(|s| s.stream_rows(zone_id, write))?;
+            write_time.set(write_time.get() + t.elapsed());
+            let t = std::time::Instant::now();
+            let _ = to_builder.send(rows);
+            hand_time.set(hand_time.get() + t.elapsed());
+            Ok(())
+        };
+        let staged = (|| {
+            while let Some(batch) = batches.blocking_recv() {
+                if pending.is_empty() {
+                    pending = batch;
+                } else {
+                    pending.extend(batch);
+                }
+                if pending.len() >= STAGE_ROWS {
+                    flush(&mut pending)?;
+                }
+            }
+            if !pending.is_empty() {
+                flush(&mut pending)?;
+            }
+            Ok(())
+        })();
+        drop(to_builder);
+        // Closing the receiver on an error stops the transfer at its next
+        // message.
+        drop(batches);
+        let t = std::time::Instant::now();
+        let built = builder
+            .join()
+            .map_err(|_| StoreError::TaskFailed("snapshot builder panicked".into()))?;
+        debug!(zone = %apex, store_ms = write_time.get().as_millis() as u64,
+            builder_wait_ms = hand_time.get().as_millis() as u64,
+            builder_tail_ms = t.elapsed().as_millis() as u64,
+            staged = staged.is_ok(), "first version staged");
+        if staged.is_err() {
+            // The store failed mid-way: what was written goes with it.
+            let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+        }
+        staged.map(|()| Staged {
+            zone_id,
+            snapshot: Some(built),
+        })
+    })
+}
+
+/// What [`ZoneTask::publish_version`] takes of a committed transfer.
+struct Committed<'a> {
+    primary: &'a Primary,
+    stats: XfrStats,
+    kind: &'a str,
+    fallback_reason: Option<String>,
+    serial_from: Option<u32>,
+    summary: CommitSummary,
+    snapshot: ZoneSnapshot,
+    new_soa: Rr,
+    timers: (u32, u32, u32),
+    info_expire: u32,
+    now: i64,
+    commit_ms: u64,
 }
 
 /// Commits a transfer as a new version and builds the snapshot to serve.

@@ -105,49 +105,7 @@ impl ServerHandle {
     }
 }
 
-/// Asks a running server to reload: its primary zones' files (SIGHUP) and,
-/// when it was started from a file, its configuration.
-#[derive(Clone)]
-pub struct Reloader {
-    zones: Arc<Zones>,
-    requests: mpsc::Sender<ReloadRequest>,
-}
-
-/// A configuration reload asked of the server, with where to send the report.
-pub struct ReloadRequest {
-    /// The report (or the error) of the reload.
-    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
-}
-
-impl Reloader {
-    /// Asks every primary zone to reload its file; returns how many.
-    pub fn reload_files(&self) -> usize {
-        let mut n = 0;
-        for z in self.zones.list() {
-            if z.is_primary
-                && z.commands
-                    .try_send(crate::schedule::ZoneCommand::Reload)
-                    .is_ok()
-            {
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Re-reads the configuration file and applies it: zones added, removed
-    /// or changed take effect without a restart; queries for the zones that
-    /// stay are answered throughout. Returns a report.
-    pub async fn reload_config(&self) -> Result<String, String> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        self.requests
-            .send(ReloadRequest { reply })
-            .await
-            .map_err(|_| "the server is not running".to_string())?;
-        rx.await
-            .map_err(|_| "the server stopped during the reload".to_string())?
-    }
-}
+pub use crate::admin::reload::{ReloadRequest, Reloader};
 
 /// A configured server, ready to run.
 pub struct Server {
@@ -510,10 +468,7 @@ impl Server {
     /// A handle that reloads zone files and the configuration (what the
     /// binary does on SIGHUP).
     pub fn reloader(&self) -> Reloader {
-        Reloader {
-            zones: self.zones.clone(),
-            requests: self.reload_tx.clone(),
-        }
+        Reloader::new(self.zones.clone(), self.reload_tx.clone())
     }
 
     /// Subscribes to committed versions.
@@ -648,18 +603,18 @@ impl Server {
                     source,
                 })?;
             info!(%addr, "metrics on http://{addr}/metrics");
-            handles.push(tokio::spawn(crate::metrics::serve(
+            handles.push(tokio::spawn(crate::admin::http::serve(
                 listener,
                 self.zones.clone(),
             )));
         }
         let control_path = self.config.server.control.clone();
         let (control, control_file) =
-            crate::control::bind(&control_path).map_err(|source| ServerError::Control {
+            crate::admin::control::bind(&control_path).map_err(|source| ServerError::Control {
                 path: control_path.display().to_string(),
                 source,
             })?;
-        handles.push(tokio::spawn(crate::control::serve(
+        handles.push(tokio::spawn(crate::admin::control::serve(
             control,
             self.zones.clone(),
             Some(self.reloader()),

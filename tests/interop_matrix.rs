@@ -34,6 +34,7 @@ use common::bind_secondary::BindSecondary;
 use common::knot::{Knot, KnotOptions, KnotRole};
 use common::nsd::{Nsd, NsdOptions, NsdRole};
 use common::pdns::{Pdns, PdnsOptions};
+use common::peer::Peer;
 use common::{
     Bind, BindOptions, Secondary, TsigKey, assert_zones_equal, dig, dig_axfr, free_port,
     parse_soa_serial, poll_until, stored_serial, wait_until, zone_dump,
@@ -138,10 +139,10 @@ impl Primary for Bind {
 
 impl Primary for Knot {
     fn addr(&self) -> String {
-        Knot::addr(self)
+        Peer::addr(self)
     }
     fn port(&self) -> u16 {
-        Knot::port(self)
+        Peer::port(self)
     }
     fn serial(&self) -> u32 {
         self.soa_serial().expect("Knot serves the zone")
@@ -165,10 +166,10 @@ impl Primary for Knot {
 
 impl Primary for Nsd {
     fn addr(&self) -> String {
-        Nsd::addr(self)
+        Peer::addr(self)
     }
     fn port(&self) -> u16 {
-        Nsd::port(self)
+        Peer::port(self)
     }
     fn serial(&self) -> u32 {
         self.soa_serial().expect("NSD serves the zone")
@@ -185,10 +186,10 @@ impl Primary for Nsd {
 
 impl Primary for Pdns {
     fn addr(&self) -> String {
-        Pdns::addr(self)
+        Peer::addr(self)
     }
     fn port(&self) -> u16 {
-        Pdns::port(self)
+        Peer::port(self)
     }
     fn serial(&self) -> u32 {
         self.soa_serial().expect("PowerDNS serves the zone")

@@ -130,7 +130,10 @@ fn check_store(data_dir: &Path, zone: &str) -> Stored {
         .expect("SOA rows");
     match serial {
         None => {
-            assert_eq!(records, 0, "records without a version");
+            // A first version is stored while its AXFR arrives, its SOA
+            // last: rows without a version are that, never served and
+            // removed at the next start.
+            assert!(soas.is_empty(), "an SOA row without a version");
         }
         Some(serial) => {
             assert_eq!(soas.len(), 1, "one SOA at the apex");
@@ -286,8 +289,20 @@ fn check_after_kill(
     );
     sec.restart();
     match stored.serial {
-        // Nothing stored: the restarted server transfers the zone again.
-        None => {}
+        // Nothing stored: the restarted server removes what the cut first
+        // transfer had staged, and transfers the zone again.
+        None => {
+            if stored.records > 0 {
+                wait_until(
+                    "the restarted server removes the staged rows",
+                    Duration::from_secs(30),
+                    || {
+                        sec.log()
+                            .contains("rows of an unfinished first transfer removed")
+                    },
+                );
+            }
+        }
         Some(serial) => {
             wait_until(
                 "the restarted server serves",
@@ -449,34 +464,20 @@ const TRIM_VERSIONS: u32 = 120;
 const TRIM_CHURN: usize = 1000;
 
 fn soa_rr(serial: u32) -> secondary53::zone::Rr {
-    let mut rdata = Vec::new();
-    for name in [&["ns1", "trim", "test"][..], &["host", "trim", "test"]] {
-        for label in name {
-            rdata.push(label.len() as u8);
-            rdata.extend_from_slice(label.as_bytes());
-        }
-        rdata.push(0);
-    }
-    for n in [serial, 3600, 600, 86400, 300] {
-        rdata.extend_from_slice(&n.to_be_bytes());
-    }
-    secondary53::zone::Rr {
-        name: TRIM.into(),
-        rtype: 6,
-        class: 1,
-        ttl: 3600,
-        rdata,
-    }
+    secondary53::zone::Rr::soa(
+        TRIM,
+        "ns1.trim.test.",
+        "host.trim.test.",
+        serial,
+        [3600, 600, 86400, 300],
+        3600,
+    )
+    .expect("valid names")
 }
 
 fn a_rr(name: String, i: usize) -> secondary53::zone::Rr {
-    secondary53::zone::Rr {
-        name,
-        rtype: 1,
-        class: 1,
-        ttl: 300,
-        rdata: vec![10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
-    }
+    let [_, b, c, d] = (i as u32).to_be_bytes();
+    secondary53::zone::Rr::a(&name, std::net::Ipv4Addr::new(10, b, c, d), 300)
 }
 
 /// A store whose zone has 120 journaled versions of 2,000 changed records

@@ -56,8 +56,9 @@ use super::plan::{
     reconcile_keys, split,
 };
 use super::rrset::{ForeignSets, RrsetKey, RrsetMap};
+use crate::clock::unix_now;
 use crate::config::{Route53Config, ZoneMirrorConfig};
-use crate::schedule::{ZoneUpdated, unix_now};
+use crate::registry::ZoneUpdated;
 use crate::store::{Store, StoreError, StoreHandle};
 use crate::zone::Rr;
 

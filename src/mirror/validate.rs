@@ -8,6 +8,11 @@
 //! says Route 53 does, and [`apply_to_model`] applies it all-or-nothing,
 //! so tests can track what Route 53 would hold and check every batch sent.
 //!
+//! Test support, not part of the shipped library: the unit tests compile
+//! it as `mirror::validate`, the Route 53 integration tests include this
+//! file as a module of their own (so it names `plan` and `rrset` through
+//! `super::` only).
+//!
 //! Where the model is stricter than Route 53 it says so: changes are
 //! checked in order against the state the earlier changes left (Route 53
 //! documents in-order application: "deletes the first resource record set
@@ -517,6 +522,3 @@ fn check_set(model: &ZoneModel, s: &RecordSet, limits: &Limits, reasons: &mut Ve
         reasons.push(Rejection::CnameAtApex { name });
     }
 }
-
-#[cfg(test)]
-mod tests;

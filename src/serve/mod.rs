@@ -11,6 +11,7 @@
 
 pub mod answer;
 pub mod cookie;
+pub mod option_code;
 pub mod options;
 pub mod query;
 pub mod rrl;
@@ -32,7 +33,7 @@ use tracing::{debug, info, warn};
 use crate::config::IpPrefix;
 use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
-use crate::schedule::{ZoneCommand, ZoneLifecycle, ZoneShared};
+use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared};
 use crate::tsig::TsigKey;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;
@@ -353,7 +354,8 @@ pub fn handle_packet(
                 from.ip(),
                 transport == Transport::Udp,
                 view.zones(),
-                scratch,
+                &mut scratch.opt_options,
+                &mut scratch.bad_cookie,
             );
             answer::answer(&q, view, limit, out, scratch);
             if cookie == options::CookieOutcome::Answered(cookie::CookieCheck::Valid) {
@@ -531,7 +533,8 @@ fn signed_query(
         from.ip(),
         transport == Transport::Udp,
         view.zones(),
-        scratch,
+        &mut scratch.opt_options,
+        &mut scratch.bad_cookie,
     );
     answer::answer_for_tsig(&q, view, limit, out, scratch);
     // A signed answer is not rate-limited: the requester proved it holds

@@ -3,8 +3,8 @@
 //! (RFC 8914) are added by the answer path, which knows why it fails.
 //!
 //! The options a query asked for are read in place by the query parser
-//! ([`super::query`]); [`prepare`] renders the answering ones into
-//! [`Scratch::opt_options`], which the answer writer puts into the OPT
+//! ([`super::query`]); [`prepare`] renders the answering ones into the
+//! scratch's `opt_options`, which the answer writer puts into the OPT
 //! record (keeping room for them under the size limit). Nothing here
 //! allocates on the query path except the EXPIRE lookup, which only SOA
 //! queries asking for EXPIRE take.
@@ -12,29 +12,16 @@
 use std::net::IpAddr;
 
 use super::Zones;
-use super::answer::Scratch;
 use super::cookie::{self, CookieCheck, CookieSecrets};
 use super::query::ParsedQuery;
-use crate::schedule::ZoneLifecycle;
+use crate::registry::ZoneLifecycle;
 use crate::zone::wire;
 
-/// OPTION-CODE of NSID (RFC 5001).
-pub const NSID: u16 = 3;
-/// OPTION-CODE of EXPIRE (RFC 7314).
-pub const EXPIRE: u16 = 9;
-/// OPTION-CODE of Extended DNS Error (RFC 8914).
-pub const EDE: u16 = 15;
+pub use super::option_code::{EDE, EXPIRE, NSID, ede};
+
 /// Longest NSID payload accepted in the configuration (bytes), so the
 /// options always fit a 512-byte answer.
 pub const MAX_NSID: usize = 128;
-
-/// Extended DNS Error INFO-CODEs used here (RFC 8914 section 4).
-pub mod ede {
-    /// 14: Not Ready (the zone has no data yet).
-    pub const NOT_READY: u16 = 14;
-    /// 24: Invalid Data (the zone expired).
-    pub const INVALID_DATA: u16 = 24;
-}
 
 /// The server-wide EDNS settings the answer path uses.
 #[derive(Clone, Debug, Default)]
@@ -87,8 +74,9 @@ fn unix_now() -> u32 {
         .unwrap_or(0)
 }
 
-/// Renders the options answering `q` into `scratch.opt_options` (cleared
-/// first) and sets `scratch.bad_cookie` when the answer must be BADCOOKIE.
+/// Renders the options answering `q` into `opt_options` (cleared first)
+/// and sets `bad_cookie` when the answer must be BADCOOKIE (the answer
+/// writer's [`Scratch`](super::answer::Scratch) fields of those names).
 /// `udp` is the transport (BADCOOKIE is for UDP only: over TCP the
 /// requester's address is proven).
 pub fn prepare(
@@ -96,10 +84,11 @@ pub fn prepare(
     from: IpAddr,
     udp: bool,
     zones: &Zones,
-    scratch: &mut Scratch,
+    opt_options: &mut Vec<u8>,
+    bad_cookie: &mut bool,
 ) -> CookieOutcome {
-    scratch.opt_options.clear();
-    scratch.bad_cookie = false;
+    opt_options.clear();
+    *bad_cookie = false;
     let Some(e) = q.edns else {
         return CookieOutcome::None;
     };
@@ -111,13 +100,13 @@ pub fn prepare(
     if e.nsid
         && let Some(n) = &settings.nsid
     {
-        push_option(&mut scratch.opt_options, NSID, n);
+        push_option(opt_options, NSID, n);
     }
     if e.expire
-        && q.qtype == 6
+        && q.qtype == crate::zone::rtype::SOA
         && let Some(secs) = expire_for(zones, q.qname())
     {
-        push_option(&mut scratch.opt_options, EXPIRE, &secs.to_be_bytes());
+        push_option(opt_options, EXPIRE, &secs.to_be_bytes());
     }
     let mut outcome = CookieOutcome::None;
     if let (Some(c), Some(secrets)) = (&e.cookie, &settings.cookies) {
@@ -127,10 +116,10 @@ pub fn prepare(
         let mut data = [0u8; cookie::CLIENT_LEN + cookie::SERVER_LEN];
         data[..cookie::CLIENT_LEN].copy_from_slice(&c.client);
         data[cookie::CLIENT_LEN..].copy_from_slice(&server);
-        push_option(&mut scratch.opt_options, cookie::OPTION_CODE, &data);
+        push_option(opt_options, cookie::OPTION_CODE, &data);
         outcome = CookieOutcome::Answered(check);
         if udp && settings.cookie_required && check != CookieCheck::Valid {
-            scratch.bad_cookie = true;
+            *bad_cookie = true;
             outcome = CookieOutcome::BadCookie;
         }
     }

@@ -6,8 +6,8 @@
 //! TSIG-signed requests, transfers) goes to the general path.
 
 use super::cookie::CookieIn;
-use super::options;
-use crate::zone::wire;
+use super::option_code;
+use crate::zone::{rtype, wire};
 
 /// EDNS(0) facts of a query (RFC 6891).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +49,8 @@ fn read_options(mut rdata: &[u8], e: &mut EdnsInfo) -> Result<(), NotFast> {
         let len = u16_at(rdata, 2).ok_or(NotFast::FormErr)? as usize;
         let data = rdata.get(4..4 + len).ok_or(NotFast::FormErr)?;
         match code {
-            options::NSID => e.nsid = true,
-            options::EXPIRE => e.expire = true,
+            option_code::NSID => e.nsid = true,
+            option_code::EXPIRE => e.expire = true,
             super::cookie::OPTION_CODE => {
                 if e.cookie.is_some() {
                     return Err(NotFast::FormErr);
@@ -173,7 +173,7 @@ pub fn parse_query(raw: &[u8]) -> Result<ParsedQuery<'_>, NotFast> {
             return Err(NotFast::FormErr);
         }
         match rtype {
-            41 => {
+            rtype::OPT => {
                 if edns.is_some() || !root_owner {
                     // RFC 6891 6.1.1: more than one OPT is FORMERR.
                     return Err(NotFast::FormErr);
@@ -185,7 +185,7 @@ pub fn parse_query(raw: &[u8]) -> Result<ParsedQuery<'_>, NotFast> {
                 }
                 edns = Some(e);
             }
-            250 => return Err(NotFast::General),
+            rtype::TSIG => return Err(NotFast::General),
             _ => {}
         }
         at += 10 + rdlen;

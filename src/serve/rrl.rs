@@ -77,47 +77,7 @@ const WAYS: usize = 8;
 /// Compare-and-swap attempts before a response is let through unaccounted.
 const ATTEMPTS: usize = 8;
 
-/// The kinds of response counted apart (RFC-less; the classes of BIND, Knot
-/// and NSD).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResponseClass {
-    /// An answer from the zone's data (also ANY, and a CNAME chain).
-    Positive = 0,
-    /// An answer synthesized from a wildcard (RFC 4592), or NODATA at one.
-    Wildcard = 1,
-    /// The name exists but not the type.
-    Nodata = 2,
-    /// The name does not exist.
-    Nxdomain = 3,
-    /// A referral to a delegated zone.
-    Referral = 4,
-    /// REFUSED, SERVFAIL, FORMERR, NOTIMP, BADVERS.
-    Error = 5,
-}
-
-impl ResponseClass {
-    /// Every class, in index order.
-    pub const ALL: [ResponseClass; 6] = [
-        ResponseClass::Positive,
-        ResponseClass::Wildcard,
-        ResponseClass::Nodata,
-        ResponseClass::Nxdomain,
-        ResponseClass::Referral,
-        ResponseClass::Error,
-    ];
-
-    /// Name in logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResponseClass::Positive => "positive",
-            ResponseClass::Wildcard => "wildcard",
-            ResponseClass::Nodata => "nodata",
-            ResponseClass::Nxdomain => "nxdomain",
-            ResponseClass::Referral => "referral",
-            ResponseClass::Error => "error",
-        }
-    }
-}
+pub use crate::metrics::{ResponseClass, RrlCounters};
 
 /// What the answer path records about the response it wrote, for the rate
 /// limiter: the class and the name the response is accounted to. Written
@@ -515,32 +475,6 @@ pub enum Action {
     Dropped,
     /// Over the limit, but sent because of `log_only`.
     LogOnly,
-}
-
-/// Counters of one worker, added to the shared metrics once per batch.
-#[derive(Clone, Debug, Default)]
-pub struct RrlCounters {
-    /// Responses dropped, by class.
-    pub dropped: [u64; 6],
-    /// Responses slipped, by class.
-    pub slipped: [u64; 6],
-    /// Responses over the limit sent in `log_only` mode, by class.
-    pub log_only: [u64; 6],
-    /// Accounts still in use evicted from the table.
-    pub evictions: u64,
-}
-
-impl RrlCounters {
-    /// True when nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        self.evictions == 0
-            && self
-                .dropped
-                .iter()
-                .chain(&self.slipped)
-                .chain(&self.log_only)
-                .all(|n| *n == 0)
-    }
 }
 
 /// The rate limiter of a server: the settings, the table and the clock.

@@ -43,8 +43,9 @@ use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
 use super::{Transport, ZoneView, Zones, handle_packet};
 use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
-use crate::schedule::ZoneLifecycle;
+use crate::registry::ZoneLifecycle;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
+use crate::zone::rtype;
 
 /// Length of the queue of connections the kernel has accepted for us
 /// (capped by `net.core.somaxconn`): deep enough that a burst of
@@ -241,7 +242,7 @@ async fn serve_listener(
 /// True for an AXFR or IXFR query (signed or not).
 fn is_transfer_request(raw: &[u8]) -> bool {
     match parse_query(raw) {
-        Ok(q) => matches!(q.qtype, 251 | 252),
+        Ok(q) => matches!(q.qtype, rtype::IXFR | rtype::AXFR),
         Err(NotFast::General) => Message::from_vec(raw).is_ok_and(|m| {
             m.op_code == OpCode::Query
                 && m.queries.len() == 1

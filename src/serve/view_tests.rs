@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::answer::{Found, ZoneLookup};
 use super::{ZoneEntry, ZoneView, Zones};
-use crate::schedule::{ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
 use crate::zone::snapshot::ZoneSnapshot;
 
 fn status(state: ZoneLifecycle) -> ZoneStatus {

@@ -41,6 +41,19 @@ impl Default for JournalLimits {
     }
 }
 
+// Defined here, not in config, so the configuration does not import the
+// store it configures.
+impl crate::config::ZoneConfig {
+    /// The journal's limits for this zone.
+    pub fn journal_limits(&self) -> JournalLimits {
+        JournalLimits {
+            max_versions: self.journal_max_versions,
+            max_bytes: self.journal_max_bytes,
+            max_held_versions: self.journal_max_held_versions,
+        }
+    }
+}
+
 /// The hard cap that made a trim drop versions the soft rule would keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JournalCap {

@@ -16,6 +16,7 @@ mod health;
 mod journal;
 mod lock;
 mod schema;
+mod stream;
 
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
@@ -449,12 +450,16 @@ impl Store {
     /// All of it comes from one version: the reads run in one read
     /// transaction, so a commit by another connection (the server, while a
     /// CLI command dumps the zone) is either wholly seen or not at all.
+    ///
+    /// A zone with no SOA row has no version: rows of a first version still
+    /// being streamed in ([`Store::stream_rows`]) are not records yet.
     pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {
         self.read(|s| {
             let id = s.require_zone(zone)?;
-            if let Some(soa) = s.current_soa(zone)? {
-                f(soa);
-            }
+            let Some(soa) = s.current_soa(zone)? else {
+                return Ok(());
+            };
+            f(soa);
             s.records_in_order(id, zone, f)
         })
     }

@@ -12,7 +12,7 @@ use crate::zone::wire::{NameBuf, read_name_buf};
 use super::algorithm::MacContext;
 
 /// RR type TSIG.
-pub const TYPE_TSIG: u16 = 250;
+pub const TYPE_TSIG: u16 = crate::zone::rtype::TSIG;
 /// Class ANY, the class of a TSIG record.
 const CLASS_ANY: u16 = 255;
 /// Length of a DNS header.

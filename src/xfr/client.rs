@@ -159,6 +159,13 @@ pub enum XfrError {
         /// The limit.
         limit: u64,
     },
+    /// The store stopped taking the records of a streamed transfer (its
+    /// own error says why); the transfer was abandoned.
+    #[error("{peer}: the store stopped taking the transfer's records; abandoned")]
+    SinkClosed {
+        /// The primary.
+        peer: SocketAddr,
+    },
     /// The records break the transfer protocol.
     #[error("{peer}: {source}")]
     Protocol {
@@ -204,6 +211,7 @@ impl XfrError {
             XfrError::Tls { .. } => "tls",
             XfrError::Malformed { .. } => "malformed",
             XfrError::TooLarge { .. } => "max_bytes",
+            XfrError::SinkClosed { .. } => "store",
             XfrError::Protocol { source, .. } => match source {
                 InterpretError::TooManyRecords { .. } => "max_records",
                 InterpretError::NotNewer { .. } => "serial_not_newer",
@@ -576,6 +584,46 @@ impl Primary {
         request: XfrRequest,
         current: Option<&Rr>,
     ) -> Result<(Transfer, XfrStats), XfrError> {
+        self.transfer_to(zone, request, current, None).await
+    }
+
+    /// Runs an AXFR for `zone`, handing the zone's records to `sink` as
+    /// each message arrives (the opening SOA first; it also comes back
+    /// with the result, once the closing SOA has confirmed it), so that
+    /// the records are stored while the transfer goes on. The usual
+    /// checks and limits apply; a failed transfer returns its error after
+    /// some records went to `sink` (whoever takes them must then throw
+    /// them away). Fails with [`XfrError::SinkClosed`] when the receiver
+    /// is dropped.
+    pub async fn transfer_streamed(
+        &self,
+        zone: &Name,
+        sink: &tokio::sync::mpsc::Sender<Vec<Rr>>,
+    ) -> Result<(Rr, XfrStats), XfrError> {
+        let (t, stats) = self
+            .transfer_to(zone, XfrRequest::Axfr, None, Some(sink))
+            .await?;
+        match t {
+            // The records went to the sink; the SOA comes back alone.
+            Transfer::Full { mut records, .. } if records.len() == 1 => {
+                Ok((records.swap_remove(0), stats))
+            }
+            _ => Err(XfrError::Protocol {
+                peer: self.addr,
+                source: InterpretError::Incomplete {
+                    records: stats.records,
+                },
+            }),
+        }
+    }
+
+    async fn transfer_to(
+        &self,
+        zone: &Name,
+        request: XfrRequest,
+        current: Option<&Rr>,
+        sink: Option<&tokio::sync::mpsc::Sender<Vec<Rr>>>,
+    ) -> Result<(Transfer, XfrStats), XfrError> {
         let started = Instant::now();
         let limit = self.timeouts.transfer;
         let deadline = tokio::time::Instant::now() + limit;
@@ -588,7 +636,7 @@ impl Primary {
         let once = |edns| async move {
             tokio::time::timeout_at(
                 deadline,
-                self.transfer_inner(zone, request, current, started, edns),
+                self.transfer_inner(zone, request, current, started, edns, sink),
             )
             .await
             .unwrap_or_else(|_| Err(expired()))
@@ -623,6 +671,7 @@ impl Primary {
         current: Option<&Rr>,
         started: Instant,
         edns: bool,
+        sink: Option<&tokio::sync::mpsc::Sender<Vec<Rr>>>,
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let (qtype, authority) = match request {
             XfrRequest::Axfr => (RecordType::AXFR, None),
@@ -676,6 +725,12 @@ impl Primary {
             }
             if let Some(p) = &self.progress {
                 p.store(interp.count() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Some(sink) = sink {
+                let batch = interp.take_records();
+                if !batch.is_empty() && sink.send(batch).await.is_err() {
+                    return Err(XfrError::SinkClosed { peer: self.addr });
+                }
             }
             if interp.message_end() {
                 break;

@@ -230,6 +230,8 @@ pub struct Interpreter {
     request: XfrRequest,
     state: State,
     first_soa: Option<Rr>,
+    /// The opening SOA went out with [`Interpreter::take_records`].
+    soa_taken: bool,
     records: WireRecords,
     deltas: Vec<WireDelta>,
     current: Option<WireDelta>,
@@ -255,6 +257,7 @@ impl Interpreter {
             request,
             state: State::Start,
             first_soa: None,
+            soa_taken: false,
             records: WireRecords::new(),
             deltas: Vec::new(),
             current: None,
@@ -267,6 +270,27 @@ impl Interpreter {
     /// Records seen so far.
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Takes the records of a full zone received so far, the opening SOA
+    /// first (once; [`Interpreter::finish`] still returns it), so that a
+    /// large AXFR can be committed while it is still arriving. Records
+    /// taken are not returned again; the limits still count them.
+    pub fn take_records(&mut self) -> Vec<Rr> {
+        let full = matches!(self.state, State::Full | State::Done)
+            && self.deltas.is_empty()
+            && self.current.is_none();
+        let mut out = Vec::new();
+        if full && !self.soa_taken {
+            // The opening SOA leads the records, once.
+            if let Some(soa) = &self.first_soa {
+                out.reserve_exact(self.records.len() + 1);
+                out.push(soa.clone());
+                self.soa_taken = true;
+            }
+        }
+        std::mem::take(&mut self.records).append_to(&mut out);
+        out
     }
 
     /// True once the closing SOA has been seen.
@@ -563,6 +587,40 @@ mod tests {
         }
         assert!(i.message_end() || !i.is_done());
         i.finish()
+    }
+
+    #[test]
+    fn records_taken_as_they_arrive_are_the_full_zone_soa_first_once() {
+        let mut i = Interpreter::new(Z, XfrRequest::Axfr);
+        let mut taken = Vec::new();
+        feed(&mut i, &soa(5)).unwrap();
+        // The SOA alone could still be a one-record answer: nothing yet.
+        taken.extend(i.take_records());
+        assert!(taken.is_empty());
+        feed(&mut i, &a("a.example.", 1)).unwrap();
+        taken.extend(i.take_records());
+        feed(&mut i, &a("b.example.", 2)).unwrap();
+        feed(&mut i, &a("c.example.", 3)).unwrap();
+        taken.extend(i.take_records());
+        feed(&mut i, &soa(5)).unwrap();
+        taken.extend(i.take_records());
+        assert_eq!(
+            taken,
+            vec![
+                soa(5),
+                a("a.example.", 1),
+                a("b.example.", 2),
+                a("c.example.", 3)
+            ]
+        );
+        assert_eq!(i.count(), 5);
+        assert_eq!(
+            i.finish().unwrap(),
+            Transfer::Full {
+                records: vec![soa(5)],
+                ixfr_style: false
+            }
+        );
     }
 
     #[test]

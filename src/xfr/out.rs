@@ -28,9 +28,9 @@ use tracing::{debug, info, warn};
 use crate::config::TransferAcl;
 use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
-use crate::serve::answer::rcode;
 use crate::store::Store;
 use crate::tsig::{ResponseSigner, TsigKey, check_request};
+use crate::zone::rcode;
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::{Rr, wire};
 

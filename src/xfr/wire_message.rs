@@ -57,7 +57,7 @@ fn find_expire(raw: &[u8], mut at: usize, ns: u16, ar: u16) -> Option<u32> {
         let rtype = u16_at(raw, end).ok()?;
         let rdlen = usize::from(u16_at(raw, end + 8).ok()?);
         let rd = raw.get(end + 10..end + 10 + rdlen)?;
-        if rtype == 41 && i >= u32::from(ns) {
+        if rtype == crate::zone::rtype::OPT && i >= u32::from(ns) {
             let mut opts = rd;
             while opts.len() >= 4 {
                 let code = u16::from_be_bytes([opts[0], opts[1]]);

@@ -13,6 +13,8 @@
 
 use std::borrow::Cow;
 
+use super::rtype;
+
 /// One field of an RDATA layout, up to the last name it holds.
 #[derive(Clone, Copy)]
 enum Field {
@@ -31,19 +33,28 @@ use Field::{CharString, Fixed, Name};
 fn layout(rtype: u16) -> Option<&'static [Field]> {
     Some(match rtype {
         // NS, MD, MF, CNAME, MB, MG, MR, PTR, NXT, DNAME
-        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 30 | 39 => &[Name],
+        rtype::NS
+        | rtype::MD
+        | rtype::MF
+        | rtype::CNAME
+        | rtype::MB
+        | rtype::MG
+        | rtype::MR
+        | rtype::PTR
+        | rtype::NXT
+        | rtype::DNAME => &[Name],
         // SOA, MINFO, RP: two names (SOA's five numbers follow)
-        6 | 14 | 17 => &[Name, Name],
+        rtype::SOA | rtype::MINFO | rtype::RP => &[Name, Name],
         // MX, AFSDB, RT, KX: preference, name
-        15 | 18 | 21 | 36 => &[Fixed(2), Name],
+        rtype::MX | rtype::AFSDB | rtype::RT | rtype::KX => &[Fixed(2), Name],
         // PX: preference, MAP822, MAPX400
-        26 => &[Fixed(2), Name, Name],
+        rtype::PX => &[Fixed(2), Name, Name],
         // SRV: priority, weight, port, target
-        33 => &[Fixed(6), Name],
+        rtype::SRV => &[Fixed(6), Name],
         // NAPTR: order, preference, flags, services, regexp, replacement
-        35 => &[Fixed(4), CharString, CharString, CharString, Name],
+        rtype::NAPTR => &[Fixed(4), CharString, CharString, CharString, Name],
         // SIG, RRSIG: 18 octets of fixed fields, signer's name, signature
-        24 | 46 => &[Fixed(18), Name],
+        rtype::SIG | rtype::RRSIG => &[Fixed(18), Name],
         _ => return None,
     })
 }
@@ -51,7 +62,7 @@ fn layout(rtype: u16) -> Option<&'static [Field]> {
 /// A6 (RFC 2874 section 3.1.1): prefix length, the address suffix of
 /// `(128 - prefix length) / 8` octets rounded up, then the prefix name
 /// when the prefix length is not 0.
-const A6: u16 = 38;
+const A6: u16 = rtype::A6;
 
 /// The RDATA in canonical form: the domain names RFC 4034 section 6.2
 /// (with RFC 6840 section 5.1) lists lowercased, everything else as it is.

@@ -116,7 +116,7 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
                     message: format!("record outside the zone {apex}: {}", rr.to_master_line()),
                 });
             }
-            if rr.rtype == 6 {
+            if rr.rtype == super::rtype::SOA {
                 if owner.as_deref() != Some(apex_wire.as_slice()) {
                     return Err(ZoneFileError::Invalid {
                         path: shown.clone(),

@@ -378,6 +378,24 @@ impl<V: Clone> NameMapBuilder<V> {
             .map(|(k, v)| (k, v))
     }
 
+    /// Spreads the names over as many shards as `names` names need, when
+    /// that is more than the builder has: a builder that does not know the
+    /// final count grows as it goes (each growth moves every name once, so
+    /// growing fourfold at a time costs a third more inserts in all) and
+    /// [`NameMapBuilder::finish`] has nothing left to do.
+    pub fn reserve_names(&mut self, names: usize) {
+        if bits_for(names) <= self.layout.bits {
+            return;
+        }
+        let mut b = NameMapBuilder::with_capacity(names);
+        for s in std::mem::take(&mut self.shards) {
+            for (k, v) in s {
+                b.insert(k, v);
+            }
+        }
+        *self = b;
+    }
+
     /// The finished map. When far more names went in than the builder was
     /// sized for, they are spread over more shards first.
     pub fn finish(self) -> NameMap<V> {
@@ -537,5 +555,26 @@ mod tests {
         assert!(m.shard_count() >= 8);
         assert_eq!(m.len(), 5000);
         assert!((0..5000).all(|i| m.contains(&name(i))));
+    }
+
+    #[test]
+    fn a_builder_grown_as_it_goes_keeps_every_name_and_spreads_them() {
+        let mut b = NameMapBuilder::with_capacity(16);
+        let mut planned = 16;
+        for i in 0..20_000u32 {
+            if b.len() >= planned {
+                planned *= 4;
+                b.reserve_names(planned);
+            }
+            assert_eq!(b.insert(name(i), i), None);
+        }
+        // Asking for less than it has is a no-op.
+        b.reserve_names(10);
+        let before = b.shards.len();
+        let m = b.finish();
+        assert_eq!(m.shard_count(), before, "finish had nothing to re-spread");
+        assert!(m.shard_count() >= 64);
+        assert_eq!(m.len(), 20_000);
+        assert!((0..20_000u32).all(|i| m.get(&name(i)) == Some(&i)));
     }
 }

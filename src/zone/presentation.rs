@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::wire;
+use super::{rtype, wire};
 
 /// The mnemonic of an RR type (IANA "Resource Record (RR) TYPEs"
 /// registry), for the types BIND 9.18 reads by name; None for others.
@@ -198,40 +198,48 @@ fn typed(rtype: u16, rdata: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(rdata.len() * 2 + 16);
     match rtype {
         // A
-        1 => {
+        rtype::A => {
             let a: [u8; 4] = r.take(4)?.try_into().ok()?;
             let _ = write!(out, "{}", Ipv4Addr::from(a));
         }
         // AAAA
-        28 => {
+        rtype::AAAA => {
             let a: [u8; 16] = r.take(16)?.try_into().ok()?;
             let _ = write!(out, "{}", Ipv6Addr::from(a));
         }
         // NS, MD, MF, CNAME, MB, MG, MR, PTR, DNAME
-        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => out.push_str(&r.name()?),
+        rtype::NS
+        | rtype::MD
+        | rtype::MF
+        | rtype::CNAME
+        | rtype::MB
+        | rtype::MG
+        | rtype::MR
+        | rtype::PTR
+        | rtype::DNAME => out.push_str(&r.name()?),
         // SOA
-        6 => {
+        rtype::SOA => {
             let _ = write!(out, "{} {}", r.name()?, r.name()?);
             for _ in 0..5 {
                 let _ = write!(out, " {}", r.u32()?);
             }
         }
         // HINFO
-        13 => {
+        rtype::HINFO => {
             push_quoted(&mut out, r.string()?);
             out.push(' ');
             push_quoted(&mut out, r.string()?);
         }
         // MINFO, RP
-        14 | 17 => {
+        rtype::MINFO | rtype::RP => {
             let _ = write!(out, "{} {}", r.name()?, r.name()?);
         }
         // MX, AFSDB, RT, KX
-        15 | 18 | 21 | 36 => {
+        rtype::MX | rtype::AFSDB | rtype::RT | rtype::KX => {
             let _ = write!(out, "{} {}", r.u16()?, r.name()?);
         }
         // TXT, SPF: at least one string.
-        16 | 99 => {
+        rtype::TXT | rtype::SPF => {
             push_quoted(&mut out, r.string()?);
             while !r.done() {
                 out.push(' ');
@@ -239,11 +247,11 @@ fn typed(rtype: u16, rdata: &[u8]) -> Option<String> {
             }
         }
         // SRV
-        33 => {
+        rtype::SRV => {
             let _ = write!(out, "{} {} {} {}", r.u16()?, r.u16()?, r.u16()?, r.name()?);
         }
         // NAPTR (RFC 3403 section 4.1)
-        35 => {
+        rtype::NAPTR => {
             let _ = write!(out, "{} {}", r.u16()?, r.u16()?);
             for _ in 0..3 {
                 out.push(' ');
@@ -252,17 +260,17 @@ fn typed(rtype: u16, rdata: &[u8]) -> Option<String> {
             let _ = write!(out, " {}", r.name()?);
         }
         // DS, CDS, DLV (RFC 4034 section 5.3)
-        43 | 59 | 32769 => {
+        rtype::DS | rtype::CDS | rtype::DLV => {
             let _ = write!(out, "{} {} {} ", r.u16()?, r.u8()?, r.u8()?);
             push_hex(&mut out, r.rest_nonempty()?);
         }
         // SSHFP (RFC 4255 section 3.2)
-        44 => {
+        rtype::SSHFP => {
             let _ = write!(out, "{} {} ", r.u8()?, r.u8()?);
             push_hex(&mut out, r.rest_nonempty()?);
         }
         // RRSIG (RFC 4034 section 3.2)
-        46 => {
+        rtype::RRSIG => {
             push_type(&mut out, r.u16()?);
             let _ = write!(
                 out,
@@ -278,17 +286,17 @@ fn typed(rtype: u16, rdata: &[u8]) -> Option<String> {
             out.push_str(&BASE64.encode(r.rest_nonempty()?));
         }
         // NSEC (RFC 4034 section 4.2): the next name keeps its case.
-        47 => {
+        rtype::NSEC => {
             out.push_str(&r.name()?);
             push_type_bitmaps(&mut out, r.rest())?;
         }
         // DNSKEY, CDNSKEY (RFC 4034 section 2.2)
-        48 | 60 => {
+        rtype::DNSKEY | rtype::CDNSKEY => {
             let _ = write!(out, "{} {} {} ", r.u16()?, r.u8()?, r.u8()?);
             out.push_str(&BASE64.encode(r.rest_nonempty()?));
         }
         // NSEC3 (RFC 5155 section 3.3)
-        50 => {
+        rtype::NSEC3 => {
             let _ = write!(out, "{} {} {} ", r.u8()?, r.u8()?, r.u16()?);
             push_salt(&mut out, r.string()?);
             out.push(' ');
@@ -300,39 +308,39 @@ fn typed(rtype: u16, rdata: &[u8]) -> Option<String> {
             push_type_bitmaps(&mut out, r.rest())?;
         }
         // NSEC3PARAM (RFC 5155 section 4.3)
-        51 => {
+        rtype::NSEC3PARAM => {
             let _ = write!(out, "{} {} {} ", r.u8()?, r.u8()?, r.u16()?);
             push_salt(&mut out, r.string()?);
         }
         // TLSA, SMIMEA (RFC 6698 section 2.2, RFC 8162 section 2)
-        52 | 53 => {
+        rtype::TLSA | rtype::SMIMEA => {
             let _ = write!(out, "{} {} {} ", r.u8()?, r.u8()?, r.u8()?);
             push_hex(&mut out, r.rest_nonempty()?);
         }
         // OPENPGPKEY (RFC 7929 section 2.3)
-        61 => out.push_str(&BASE64.encode(r.rest_nonempty()?)),
+        rtype::OPENPGPKEY => out.push_str(&BASE64.encode(r.rest_nonempty()?)),
         // CSYNC (RFC 7477 section 2.1.2)
-        62 => {
+        rtype::CSYNC => {
             let _ = write!(out, "{} {}", r.u32()?, r.u16()?);
             push_type_bitmaps(&mut out, r.rest())?;
         }
         // ZONEMD (RFC 8976 section 2.3)
-        63 => {
+        rtype::ZONEMD => {
             let _ = write!(out, "{} {} {} ", r.u32()?, r.u8()?, r.u8()?);
             push_hex(&mut out, r.rest_nonempty()?);
         }
         // SVCB, HTTPS (RFC 9460 section 2.1)
-        64 | 65 => {
+        rtype::SVCB | rtype::HTTPS => {
             let _ = write!(out, "{} {}", r.u16()?, r.name()?);
             push_svc_params(&mut out, &mut r)?;
         }
         // URI (RFC 7553 section 4.4): the target is the rest, quoted.
-        256 => {
+        rtype::URI => {
             let _ = write!(out, "{} {} ", r.u16()?, r.u16()?);
             push_quoted(&mut out, r.rest_nonempty()?);
         }
         // CAA (RFC 8659 section 4.1.1)
-        257 => {
+        rtype::CAA => {
             let flags = r.u8()?;
             let tag = r.string()?;
             if tag.is_empty() || !tag.iter().all(u8::is_ascii_alphanumeric) {

@@ -102,6 +102,42 @@ impl Rr {
         Ok(r)
     }
 
+    /// An IN A record of `owner` (lowercase FQDN, presentation form).
+    pub fn a(owner: &str, addr: std::net::Ipv4Addr, ttl: u32) -> Rr {
+        Rr {
+            name: owner.to_string(),
+            rtype: super::rtype::A,
+            class: 1,
+            ttl,
+            rdata: addr.octets().to_vec(),
+        }
+    }
+
+    /// An IN SOA record of `owner` with `mname`, `rname` (presentation
+    /// form), `serial` and `[refresh, retry, expire, minimum]`; None when
+    /// a name is not a valid domain name.
+    pub fn soa(
+        owner: &str,
+        mname: &str,
+        rname: &str,
+        serial: u32,
+        timers: [u32; 4],
+        ttl: u32,
+    ) -> Option<Rr> {
+        let mut rdata = super::wire::from_presentation(mname)?;
+        rdata.extend_from_slice(&super::wire::from_presentation(rname)?);
+        for n in std::iter::once(serial).chain(timers) {
+            rdata.extend_from_slice(&n.to_be_bytes());
+        }
+        Some(Rr {
+            name: owner.to_string(),
+            rtype: super::rtype::SOA,
+            class: 1,
+            ttl,
+            rdata,
+        })
+    }
+
     /// The SOA serial, when this is an SOA record.
     pub fn soa_serial(&self) -> Option<u32> {
         soa_fields(self).map(|f| f.serial)
@@ -219,6 +255,33 @@ mod tests {
 
     fn name(s: &str) -> Name {
         Name::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn built_soa_and_a_records_are_what_hickory_reads() {
+        let soa = Rr::soa(
+            "example.",
+            "ns.example.",
+            "host.example.",
+            7,
+            [3600, 600, 86400, 300],
+            60,
+        )
+        .unwrap();
+        let f = soa_fields(&soa).unwrap();
+        assert_eq!(
+            (f.serial, f.refresh, f.retry, f.expire, f.minimum),
+            (7, 3600, 600, 86400, 300)
+        );
+        let RData::SOA(parsed) = soa.rdata().unwrap() else {
+            panic!("not an SOA")
+        };
+        assert_eq!(parsed.mname, name("ns.example."));
+        assert_eq!(parsed.rname, name("host.example."));
+        assert!(Rr::soa("example.", "bad..name.", "h.", 1, [0; 4], 0).is_none());
+        let a = Rr::a("www.example.", std::net::Ipv4Addr::new(192, 0, 2, 1), 300);
+        assert_eq!(a.rdata().unwrap(), RData::A(A::new(192, 0, 2, 1)));
+        assert_eq!(a.to_master_line(), "www.example. 300 IN A 192.0.2.1");
     }
 
     #[test]

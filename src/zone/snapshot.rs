@@ -23,37 +23,8 @@ use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNam
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 
-/// RR type codes used by the query path.
-pub mod rtype {
-    /// A
-    pub const A: u16 = 1;
-    /// NS
-    pub const NS: u16 = 2;
-    /// CNAME
-    pub const CNAME: u16 = 5;
-    /// SOA
-    pub const SOA: u16 = 6;
-    /// MX
-    pub const MX: u16 = 15;
-    /// AAAA
-    pub const AAAA: u16 = 28;
-    /// SRV
-    pub const SRV: u16 = 33;
-    /// DNAME
-    pub const DNAME: u16 = 39;
-    /// DS
-    pub const DS: u16 = 43;
-    /// RRSIG
-    pub const RRSIG: u16 = 46;
-    /// NSEC
-    pub const NSEC: u16 = 47;
-    /// NSEC3
-    pub const NSEC3: u16 = 50;
-    /// NSEC3PARAM
-    pub const NSEC3PARAM: u16 = 51;
-    /// ANY (QTYPE)
-    pub const ANY: u16 = 255;
-}
+/// RR type codes (the shared vocabulary of [`super::rtype`]).
+pub use super::rtype;
 
 /// The records of one RRset in wire format, each without its owner name:
 /// TYPE, CLASS, TTL, RDLENGTH, RDATA. Records are found by their RDLENGTH,
@@ -227,6 +198,97 @@ pub struct ZoneSnapshot {
     /// The NSEC3 chain, for zones signed with NSEC3.
     pub nsec3: Option<Nsec3Chain>,
     records: usize,
+}
+
+/// Builds a snapshot from a full zone's records as they arrive, in
+/// transfer order: each owner's records are grouped into its node as soon
+/// as the next owner starts, so a large zone is never held as a list of
+/// records. Primaries send each owner's records together (BIND, Knot and
+/// NSD do); when an owner comes back after another one,
+/// [`SnapshotBuilder::finish`] says so and the caller builds the snapshot
+/// from the sorted zone instead.
+pub struct SnapshotBuilder {
+    apex: String,
+    nodes: NameMapBuilder<Arc<Node>>,
+    run: Vec<Rr>,
+    scattered: bool,
+    /// Names the index is laid out for.
+    planned: usize,
+    /// Records in the nodes built.
+    records: usize,
+}
+
+/// Names a [`SnapshotBuilder`]'s index is first laid out for.
+const PLANNED_FIRST: usize = 4096;
+
+impl std::fmt::Debug for SnapshotBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotBuilder")
+            .field("apex", &self.apex)
+            .field("scattered", &self.scattered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotBuilder {
+    /// An empty builder for the zone at `apex`.
+    pub fn new(apex: &str) -> Self {
+        SnapshotBuilder {
+            apex: apex.to_string(),
+            nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
+            run: Vec::new(),
+            scattered: false,
+            planned: PLANNED_FIRST,
+            records: 0,
+        }
+    }
+
+    /// Adds the next record, in transfer order.
+    pub fn push(&mut self, r: Rr) {
+        if self.run.first().is_some_and(|f| f.name != r.name) {
+            self.end_run();
+        }
+        self.run.push(r);
+    }
+
+    fn end_run(&mut self) {
+        let mut run = std::mem::take(&mut self.run);
+        if self.scattered || run.is_empty() {
+            return;
+        }
+        super::sort_zone(&mut run);
+        if self.nodes.len() >= self.planned {
+            // Grow the index while the transfer goes on, not at its end.
+            self.planned *= 4;
+            self.nodes.reserve_names(self.planned);
+        }
+        if let Some(w) = wire::from_presentation(&run[0].name) {
+            let node = build_node(&run);
+            self.records += record_count(&node);
+            if self.nodes.insert(Arc::from(w), Arc::new(node)).is_some() {
+                // This owner came before, with other owners in between.
+                self.scattered = true;
+            }
+        }
+    }
+
+    /// Ends the last owner's records (none may follow) and returns the
+    /// zone's record count, or None when an owner's records did not come
+    /// together.
+    pub fn close(&mut self) -> Option<usize> {
+        self.end_run();
+        (!self.scattered).then_some(self.records)
+    }
+
+    /// The snapshot, or None when an owner's records did not come
+    /// together (then nothing of the builder is usable).
+    pub fn finish(mut self) -> Option<ZoneSnapshot> {
+        self.end_run();
+        if self.scattered {
+            return None;
+        }
+        Some(ZoneSnapshot::build(&self.apex, self.nodes))
+    }
 }
 
 /// Groups the records of one owner, sorted by type then RDATA, into a node.

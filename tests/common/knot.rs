@@ -7,17 +7,11 @@
 //! `<dir>/knot.sock`. Dropping a [`Knot`] kills it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-use tempfile::TempDir;
-
-use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, kill_and_wait, log_handles,
-    poll_until, query_serial, tool, zone_without_dot,
-};
+use super::peer::{Peer, Stop, conf_check};
+use super::{TsigKey, file_tail, free_port, tool, zone_without_dot};
 
 /// What a [`Knot`] does for its zone.
 #[derive(Clone, Debug)]
@@ -56,10 +50,21 @@ pub struct Knot {
     /// Extra lines of the zone's `zone:` entry (see
     /// [`Knot::start_with_zone_options`]).
     zone_options: String,
-    zone: String,
-    port: u16,
-    dir: TempDir,
-    child: Option<Child>,
+    peer: Peer,
+}
+
+impl std::ops::Deref for Knot {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Knot {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
+    }
 }
 
 impl Knot {
@@ -99,65 +104,22 @@ impl Knot {
         let mut knot = Knot {
             opts,
             zone_options,
-            zone,
-            port,
-            dir,
-            child: None,
+            peer: Peer::new(port, zone, dir, "Knot", "knotd", "knot.log", Stop::Kill),
         };
         if let KnotRole::Primary { zone_text, .. } = &knot.opts.role {
             fs::write(knot.zone_file(), zone_text).expect("write zone file for knotd");
         }
         fs::write(knot.conf_path(), knot.knot_conf()).expect("write knot.conf");
-        let check = Command::new(tool("knotc"))
-            .arg("-c")
-            .arg(knot.conf_path())
-            .arg("conf-check")
-            .output()
-            .expect("run knotc (is knot installed? see scripts/setup.sh)");
-        if !check.status.success() {
-            panic!(
-                "knotc conf-check rejected the generated config:\n{}{}\n--- knot.conf ---\n{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr),
-                knot.knot_conf()
-            );
-        }
+        conf_check(
+            Command::new(tool("knotc"))
+                .arg("-c")
+                .arg(knot.conf_path())
+                .arg("conf-check"),
+            "knot.conf",
+            &knot.knot_conf(),
+        );
         knot.spawn();
         knot
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, zone file, journal and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything `knotd` logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `knotc -c knot.conf ARGS...` and returns its stdout; panics with
@@ -205,49 +167,14 @@ impl Knot {
         self.knotc(&["zone-commit", &self.zone]);
     }
 
-    /// The zone's SOA serial as `knotd` serves it, if it does.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
-    /// Waits (up to `timeout`) until `knotd` serves `serial`; panics with the
-    /// log otherwise.
-    pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let held = poll_until(timeout, || {
-            self.assert_running();
-            self.soa_serial() == Some(serial)
-        });
-        assert!(
-            held,
-            "Knot did not serve serial {serial} of {} within {timeout:?} (serves {:?}); knot.log:\n{}",
-            self.zone,
-            self.soa_serial(),
-            file_tail(&self.log_path(), LOG_TAIL_LINES)
-        );
-    }
-
     /// The zone by AXFR from `knotd`, signed with the key, TSIG lines
     /// removed; panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from Knot failed: {e}\n--- knot.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn conf_path(&self) -> PathBuf {
         self.dir.path().join("knot.conf")
-    }
-
-    fn zone_file(&self) -> PathBuf {
-        self.dir.path().join(format!("{}.zone", self.zone))
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("knot.log")
     }
 
     fn knot_conf(&self) -> String {
@@ -314,72 +241,23 @@ template:
         conf
     }
 
-    fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            self.child = None;
-            panic!(
-                "knotd exited ({status}); knot.log:\n{}",
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-    }
-
     fn spawn(&mut self) {
-        let (out, err) = log_handles(&self.log_path());
-        let child = Command::new(tool("knotd"))
-            .arg("-c")
-            .arg(self.conf_path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start knotd (is knot installed? see scripts/setup.sh)");
-        self.child = Some(child);
-
+        let conf = self.conf_path();
+        let log = self.log_path();
+        self.peer
+            .start(Command::new(tool("knotd")).arg("-c").arg(&conf), &log);
         let primary = matches!(self.opts.role, KnotRole::Primary { .. });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            self.assert_running();
-            let ready = Command::new(tool("knotc"))
+        self.peer.wait_ready(|peer| {
+            Command::new(tool("knotc"))
                 .arg("-c")
-                .arg(self.conf_path())
+                .arg(&conf)
                 .args(["-t", "1", "status"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
-                && (!primary || self.soa_serial().is_some());
-            if ready {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "knotd did not get ready for {} on {} within 20 s; knot.log:\n{}",
-                    self.zone,
-                    self.addr(),
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "--- knot.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
-                self.zone,
-                self.addr(),
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            kill_and_wait(&mut child);
-        }
+                && (!primary || peer.soa_serial().is_some())
+        });
     }
 }

@@ -23,6 +23,7 @@ pub mod moto;
 pub mod net;
 pub mod nsd;
 pub mod pdns;
+pub mod peer;
 pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -13,17 +13,11 @@
 //! the whole zone (an AXFR-style IXFR, RFC 1995 section 4).
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-use tempfile::TempDir;
-
-use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, log_handles, poll_until, query_serial,
-    terminate_and_wait, tool, zone_without_dot,
-};
+use super::peer::{Peer, Stop, conf_check};
+use super::{TsigKey, file_tail, free_port, tool, zone_without_dot};
 
 /// What an [`Nsd`] does for its zone.
 #[derive(Clone, Debug)]
@@ -64,10 +58,21 @@ pub struct NsdOptions {
 /// A running NSD with one zone.
 pub struct Nsd {
     opts: NsdOptions,
-    zone: String,
-    port: u16,
-    dir: TempDir,
-    child: Option<Child>,
+    peer: Peer,
+}
+
+impl std::ops::Deref for Nsd {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Nsd {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
+    }
 }
 
 impl Nsd {
@@ -88,63 +93,19 @@ impl Nsd {
         let zone = zone_without_dot(&opts.zone);
         let mut nsd = Nsd {
             opts,
-            zone,
-            port,
-            dir,
-            child: None,
+            peer: Peer::new(port, zone, dir, "NSD", "nsd", "nsd.log", Stop::Terminate),
         };
         if let NsdRole::Primary { zone_text, .. } = &nsd.opts.role {
             fs::write(nsd.zone_file(), zone_text).expect("write zone file for nsd");
         }
         fs::write(nsd.conf_path(), nsd.nsd_conf()).expect("write nsd.conf");
-        let check = Command::new(tool("nsd-checkconf"))
-            .arg(nsd.conf_path())
-            .output()
-            .expect("run nsd-checkconf (is nsd installed? see scripts/setup.sh)");
-        if !check.status.success() {
-            panic!(
-                "nsd-checkconf rejected the generated config:\n{}{}\n--- nsd.conf ---\n{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr),
-                nsd.nsd_conf()
-            );
-        }
+        conf_check(
+            Command::new(tool("nsd-checkconf")).arg(nsd.conf_path()),
+            "nsd.conf",
+            &nsd.nsd_conf(),
+        );
         nsd.spawn();
         nsd
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, zone file and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything NSD logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `nsd-control -c nsd.conf ARGS...` and returns its stdout;
@@ -179,49 +140,14 @@ impl Nsd {
         self.control(&["reload", &self.zone]);
     }
 
-    /// The zone's SOA serial as NSD serves it, if it does.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
-    /// Waits (up to `timeout`) until NSD serves `serial`; panics with the
-    /// log otherwise.
-    pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let held = poll_until(timeout, || {
-            self.assert_running();
-            self.soa_serial() == Some(serial)
-        });
-        assert!(
-            held,
-            "NSD did not serve serial {serial} of {} within {timeout:?} (serves {:?}); nsd.log:\n{}",
-            self.zone,
-            self.soa_serial(),
-            file_tail(&self.log_path(), LOG_TAIL_LINES)
-        );
-    }
-
     /// The zone by AXFR from NSD, signed with the key, TSIG lines removed;
     /// panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from NSD failed: {e}\n--- nsd.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn conf_path(&self) -> PathBuf {
         self.dir.path().join("nsd.conf")
-    }
-
-    fn zone_file(&self) -> PathBuf {
-        self.dir.path().join(format!("{}.zone", self.zone))
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("nsd.log")
     }
 
     fn nsd_conf(&self) -> String {
@@ -278,78 +204,27 @@ zone:
         conf
     }
 
-    fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            self.child = None;
-            panic!(
-                "nsd exited ({status}); nsd.log:\n{}",
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-    }
-
     fn spawn(&mut self) {
+        let conf = self.conf_path();
         // NSD writes its own log file; stdout and stderr catch what comes
         // before it is opened.
-        let (out, err) = log_handles(&self.dir.path().join("nsd.stderr"));
-        let child = Command::new(tool("nsd"))
-            .arg("-d")
-            .arg("-c")
-            .arg(self.conf_path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start nsd (is nsd installed? see scripts/setup.sh)");
-        self.child = Some(child);
-
+        let console = self.dir.path().join("nsd.stderr");
+        self.peer.start(
+            Command::new(tool("nsd")).arg("-d").arg("-c").arg(&conf),
+            &console,
+        );
         let primary = matches!(self.opts.role, NsdRole::Primary { .. });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            self.assert_running();
-            let ready = Command::new(tool("nsd-control"))
+        self.peer.wait_ready(|peer| {
+            Command::new(tool("nsd-control"))
                 .arg("-c")
-                .arg(self.conf_path())
+                .arg(&conf)
                 .arg("status")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
-                && (!primary || self.soa_serial().is_some());
-            if ready {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "nsd did not get ready for {} on {} within 20 s; nsd.log:\n{}\n--- stderr ---\n{}",
-                    self.zone,
-                    self.addr(),
-                    self.log(),
-                    file_tail(&self.dir.path().join("nsd.stderr"), 20)
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "--- nsd.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
-                self.zone,
-                self.addr(),
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            // SIGKILL leaves NSD's children (the server and xfrd processes)
-            // to notice the parent's exit; SIGTERM lets NSD stop them all.
-            terminate_and_wait(&mut child, Duration::from_secs(5));
-        }
+                && (!primary || peer.soa_serial().is_some())
+        });
     }
 }

@@ -16,16 +16,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use tempfile::TempDir;
-
-use super::{
-    LOG_TAIL_LINES, TsigKey, dig_axfr, file_tail, free_port, log_handles, poll_until, query_serial,
-    terminate_and_wait, tool, zone_without_dot,
-};
+use super::peer::{Peer, Stop};
+use super::{TsigKey, file_tail, free_port, tool, zone_without_dot};
 
 /// Where Debian's `pdns-backend-sqlite3` installs the schema.
 const SCHEMA_PATHS: [&str; 2] = [
@@ -50,10 +44,21 @@ pub struct PdnsOptions {
 /// A running `pdns_server` with one primary zone.
 pub struct Pdns {
     opts: PdnsOptions,
-    zone: String,
-    port: u16,
-    dir: TempDir,
-    child: Option<Child>,
+    peer: Peer,
+}
+
+impl std::ops::Deref for Pdns {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Pdns {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
+    }
 }
 
 impl Pdns {
@@ -68,10 +73,15 @@ impl Pdns {
         let zone = zone_without_dot(&opts.zone);
         let mut pdns = Pdns {
             opts,
-            zone,
-            port: free_port(),
-            dir,
-            child: None,
+            peer: Peer::new(
+                free_port(),
+                zone,
+                dir,
+                "PowerDNS",
+                "pdns_server",
+                "pdns.log",
+                Stop::Terminate,
+            ),
         };
         let schema_path = SCHEMA_PATHS
             .iter()
@@ -99,40 +109,6 @@ impl Pdns {
         pdns.pdnsutil(&["activate-tsig-key", &zone, &key_name, "primary"]);
         pdns.spawn();
         pdns
-    }
-
-    /// The DNS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Zone name without trailing dot.
-    pub fn zone(&self) -> &str {
-        &self.zone
-    }
-
-    /// The temp dir holding config, database and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Everything `pdns_server` logged.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Runs `pdnsutil --config-dir DIR ARGS...` and returns its stdout;
@@ -172,37 +148,10 @@ impl Pdns {
         self.pdns_control(&["notify", &self.zone]);
     }
 
-    /// The zone's SOA serial as PowerDNS serves it.
-    pub fn soa_serial(&self) -> Option<u32> {
-        query_serial(self.port, &self.zone)
-    }
-
-    /// Waits (up to `timeout`) until PowerDNS serves `serial`; panics with
-    /// the log otherwise.
-    pub fn wait_serial(&mut self, serial: u32, timeout: Duration) {
-        let held = poll_until(timeout, || {
-            self.assert_running();
-            self.soa_serial() == Some(serial)
-        });
-        assert!(
-            held,
-            "PowerDNS did not serve serial {serial} of {} within {timeout:?} (serves {:?}); log:\n{}",
-            self.zone,
-            self.soa_serial(),
-            file_tail(&self.log_path(), LOG_TAIL_LINES)
-        );
-    }
-
     /// The zone by AXFR from PowerDNS, signed with the key, TSIG lines
     /// removed; panics if the transfer fails.
     pub fn axfr(&self) -> String {
-        dig_axfr(self.port, &self.zone, Some(&self.opts.tsig)).unwrap_or_else(|e| {
-            panic!(
-                "AXFR of {} from PowerDNS failed: {e}\n--- pdns.log (tail) ---\n{}",
-                self.zone,
-                file_tail(&self.log_path(), 20)
-            )
-        })
+        self.axfr_signed(&self.opts.tsig)
     }
 
     fn run(&self, program: PathBuf, args: &[&str]) -> String {
@@ -236,10 +185,6 @@ impl Pdns {
 
     fn db_path(&self) -> PathBuf {
         self.dir.path().join("pdns.sqlite3")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("pdns.log")
     }
 
     fn pdns_conf(&self) -> String {
@@ -276,59 +221,11 @@ impl Pdns {
         )
     }
 
-    fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            self.child = None;
-            panic!(
-                "pdns_server exited ({status}); log:\n{}",
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-    }
-
     fn spawn(&mut self) {
-        let (out, err) = log_handles(&self.log_path());
-        let child = Command::new(tool("pdns_server"))
-            .arg(format!("--config-dir={}", self.dir.path().display()))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pdns_server (is pdns-server installed? see scripts/setup.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            self.assert_running();
-            if self.soa_serial().is_some() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "pdns_server did not serve {} on {} within 20 s; log:\n{}",
-                    self.zone,
-                    self.addr(),
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Pdns {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "--- pdns.log of {} on {} (last {LOG_TAIL_LINES} lines) ---\n{}",
-                self.zone,
-                self.addr(),
-                file_tail(&self.log_path(), LOG_TAIL_LINES)
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            terminate_and_wait(&mut child, Duration::from_secs(5));
-        }
+        let log = self.log_path();
+        let config_dir = format!("--config-dir={}", self.dir.path().display());
+        self.peer
+            .start(Command::new(tool("pdns_server")).arg(config_dir), &log);
+        self.peer.wait_ready(|peer| peer.soa_serial().is_some());
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use hickory_proto::rr::Name;
 use secondary53::metrics::Metrics;
-use secondary53::schedule::{ZoneLifecycle, ZoneShared, ZoneStatus};
+use secondary53::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
 use secondary53::serve::answer::{self, Found, Scratch, ZoneLookup};
 use secondary53::serve::query::parse_query;
 use secondary53::serve::{ZoneEntry, Zones};
@@ -122,7 +122,7 @@ pub struct ServedZones {
     /// The set handed to the request handler.
     pub zones: Arc<Zones>,
     /// Kept so NOTIFYs queued to the zones have somewhere to go.
-    _receivers: Vec<tokio::sync::mpsc::Receiver<secondary53::schedule::ZoneCommand>>,
+    _receivers: Vec<tokio::sync::mpsc::Receiver<secondary53::registry::ZoneCommand>>,
 }
 
 impl ServedZones {

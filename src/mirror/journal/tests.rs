@@ -9,33 +9,19 @@ const Z: &str = "example.";
 const CONSUMER: &str = "route53";
 
 fn soa(serial: u32) -> Rr {
-    let mut rdata = Vec::new();
-    for label in [&b"ns"[..], b"example"] {
-        rdata.push(label.len() as u8);
-        rdata.extend_from_slice(label);
-    }
-    rdata.push(0);
-    rdata.extend_from_slice(&[4, b'h', b'o', b's', b't', 0]);
-    for n in [serial, 3600, 600, 86400, 300] {
-        rdata.extend_from_slice(&n.to_be_bytes());
-    }
-    Rr {
-        name: Z.into(),
-        rtype: 6,
-        class: 1,
-        ttl: 3600,
-        rdata,
-    }
+    Rr::soa(
+        Z,
+        "ns.example.",
+        "host.",
+        serial,
+        [3600, 600, 86400, 300],
+        3600,
+    )
+    .expect("valid names")
 }
 
 fn a(name: &str, last: u32) -> Rr {
-    Rr {
-        name: name.into(),
-        rtype: 1,
-        class: 1,
-        ttl: 300,
-        rdata: last.to_be_bytes().to_vec(),
-    }
+    Rr::a(name, std::net::Ipv4Addr::from(last), 300)
 }
 
 fn host(i: usize) -> String {

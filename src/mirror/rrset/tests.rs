@@ -1,4 +1,5 @@
 use super::*;
+use crate::mirror::r53_type::R53_TYPES;
 use crate::zone::Rr;
 use hickory_proto::rr::rdata::svcb::{Alpn, IpHint, SvcParamKey, SvcParamValue};
 use hickory_proto::rr::rdata::{

@@ -1,4 +1,6 @@
-use super::*;
+use super::plan::{Change, Limits};
+use super::rrset::*;
+use super::validate::*;
 
 const APEX: &str = "example.com.";
 const L: Limits = Limits::ROUTE53;

@@ -26,7 +26,8 @@ use tracing::{info, warn};
 use crate::log_limit::LogEvent;
 use crate::metrics::{AdminEndpoint, AdminLimit};
 
-use crate::schedule::ZoneCommand;
+use crate::admin::status::{Route53Status, StatusLine};
+use crate::registry::ZoneCommand;
 use crate::serve::Zones;
 
 /// Longest command line read, in bytes (newline excluded).
@@ -121,7 +122,7 @@ pub fn bind(path: &Path) -> std::io::Result<(UnixListener, ControlPath)> {
 pub async fn serve(
     listener: UnixListener,
     zones: Arc<Zones>,
-    reloader: Option<crate::server::Reloader>,
+    reloader: Option<crate::admin::reload::Reloader>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -189,7 +190,11 @@ async fn read_command(
     }
 }
 
-async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::server::Reloader>) {
+async fn handle(
+    stream: UnixStream,
+    zones: Arc<Zones>,
+    reloader: Option<crate::admin::reload::Reloader>,
+) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     let line = match read_command(&mut reader, READ_TIMEOUT).await {
@@ -223,7 +228,7 @@ async fn handle(stream: UnixStream, zones: Arc<Zones>, reloader: Option<crate::s
         mirror_sync_wait(&zones, arg.trim()).await
     } else {
         let lags = if line.starts_with("status") {
-            crate::metrics::mirror_lag(&zones).await
+            crate::admin::http::mirror_lag(&zones).await
         } else {
             Default::default()
         };
@@ -296,7 +301,7 @@ fn catalog_list(zones: &Zones) -> String {
             members += 1;
             if zones
                 .get(m)
-                .is_some_and(|z| z.shared.status().state == crate::schedule::ZoneLifecycle::Serving)
+                .is_some_and(|z| z.shared.status().state == crate::registry::ZoneLifecycle::Serving)
             {
                 serving += 1;
             }
@@ -374,67 +379,47 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 // between shows in the status.
                 let queued = z.commands.max_capacity() - z.commands.capacity();
                 let s = z.shared.status();
-                let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
-                // A catalog member's catalog and group, before `error=`
-                // (which runs to the end of the line).
-                let membership = zones
+                let catalog = zones
                     .catalogs
                     .read()
                     .unwrap_or_else(|p| p.into_inner())
                     .members
                     .get(&z.shared.apex)
-                    .map(|(catalog, group)| {
-                        format!(
-                            " catalog={catalog} group={}",
-                            group
-                                .as_deref()
-                                .unwrap_or("-")
-                                .replace(char::is_whitespace, "_")
-                        )
-                    })
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "zone={} serial={} state={} primary={} last_refresh={} last_transfer={} last_kind={} versions_committed={} next_refresh={} expire_at={} settled={}{membership} error={}\n",
-                    z.shared.apex,
-                    s.serial.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-                    s.state.as_str(),
-                    s.primary.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                    opt(s.last_refresh),
-                    opt(s.last_transfer),
-                    s.last_transfer_kind.as_deref().unwrap_or("-").replace(' ', "_"),
-                    s.versions_committed,
-                    opt(s.next_refresh),
-                    opt(s.expire_at),
-                    // No check running or asked for (commands still in the
-                    // zone's queue count as asked for).
-                    if s.settled(queued) {
-                        "yes"
-                    } else {
-                        "no"
-                    },
-                    s.last_error.as_deref().unwrap_or("-").replace('\n', " "),
-                ));
+                    .cloned();
                 let receiving = z
                     .shared
                     .transfer_progress
                     .load(std::sync::atomic::Ordering::Relaxed);
-                if receiving > 0 {
-                    out.pop();
-                    out.push_str(&format!(" transfer_records={receiving}\n"));
-                }
-                if let Some(m) = &z.mirror {
+                let route53 = z.mirror.as_ref().map(|m| {
                     use std::sync::atomic::Ordering::Relaxed;
-                    // Appended to the zone's line, before its newline.
-                    out.pop();
-                    out.push_str(&format!(
-                        " route53_lag={} route53_changes={} route53_lists={} route53_retries={} route53_errors={}\n",
-                        lags.get(&z.shared.apex).map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
-                        m.counters.changes.load(Relaxed),
-                        m.counters.lists.load(Relaxed),
-                        m.counters.retries.load(Relaxed),
-                        m.counters.errors.load(Relaxed),
-                    ));
-                }
+                    Route53Status {
+                        lag: lags.get(&z.shared.apex).copied(),
+                        changes: m.counters.changes.load(Relaxed),
+                        lists: m.counters.lists.load(Relaxed),
+                        retries: m.counters.retries.load(Relaxed),
+                        errors: m.counters.errors.load(Relaxed),
+                    }
+                });
+                let line = StatusLine {
+                    zone: z.shared.apex.clone(),
+                    serial: s.serial,
+                    state: s.state,
+                    primary: s.primary,
+                    last_refresh: s.last_refresh,
+                    last_transfer: s.last_transfer,
+                    last_kind: s.last_transfer_kind.clone(),
+                    versions_committed: s.versions_committed,
+                    next_refresh: s.next_refresh,
+                    expire_at: s.expire_at,
+                    // No check running or asked for (commands still in the
+                    // zone's queue count as asked for).
+                    settled: s.settled(queued),
+                    catalog,
+                    error: s.last_error.clone(),
+                    transfer_records: (receiving > 0).then_some(receiving),
+                    route53,
+                };
+                out.push_str(&format!("{line}\n"));
             }
             Ok(out)
         }
@@ -470,6 +455,15 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
         other => Err(format!("unknown command: {other}")),
     };
     result.unwrap_or_else(|e| format!("error: {e}\n"))
+}
+
+/// Asks a running server for the status of one zone (or of every zone).
+pub fn status(path: &PathBuf, zone: Option<&str>) -> Result<Vec<StatusLine>, String> {
+    let cmd = match zone {
+        Some(z) => format!("status {z}"),
+        None => "status".to_string(),
+    };
+    crate::admin::status::parse_reply(&request(path, &cmd)?).map_err(|e| e.to_string())
 }
 
 /// Sends one command to a running server; returns its reply lines (after

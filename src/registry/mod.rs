@@ -1,0 +1,13 @@
+//! The zone registry: what the parts of the server share about each zone.
+//!
+//! [`state`] holds a zone's lifecycle, status and served snapshot;
+//! [`command`] what flows to a zone task and the event it sends when a
+//! version commits. The zone task ([`crate::schedule`]) writes this state;
+//! the listeners ([`crate::serve`]), the mirror ([`crate::mirror`]), the
+//! metrics and the control socket read it without importing the scheduler.
+
+pub mod command;
+pub mod state;
+
+pub use command::{ZoneCommand, ZoneUpdated};
+pub use state::{ZoneLifecycle, ZoneShared, ZoneStatus};

@@ -1,0 +1,340 @@
+//! A zone's first version, streamed in while its AXFR arrives.
+//!
+//! The records go into the zone's rows in short write transactions, one
+//! per batch, so the transfer and the store's work overlap and no other
+//! zone's commit waits for more than a batch. They stay invisible until
+//! the last transaction: the zone has no serial and no SOA row until
+//! [`Store::stream_commit`] writes both, with the version row, at once.
+//! Every reader looks for the SOA first (`current_soa`, `zone_state`),
+//! so none sees a half transfer. A failed transfer calls
+//! [`Store::stream_abort`]; one cut by a crash leaves rows that the next
+//! [`Store::stream_begin`] (or first-version commit) deletes.
+
+use rusqlite::{Transaction, TransactionBehavior};
+
+use super::{
+    CommitInfo, CommitSummary, Store, StoreError, TrimReport, finish_commit, insert_version,
+};
+use crate::zone::Rr;
+
+/// Rows per statement in [`upsert_bulk`].
+const BULK_ROWS: usize = 256;
+
+impl Store {
+    /// Starts streaming the first version of `zone`: the zone must have no
+    /// version yet; rows left by an earlier, unfinished one are deleted.
+    /// Returns the zone's id, for the other `stream_*` calls.
+    pub fn stream_begin(&mut self, zone: &str) -> Result<i64, StoreError> {
+        let zone_id = self.ensure_zone(zone)?;
+        let sq = self.sq_owned();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
+        no_version(&tx, zone, zone_id, &sq)?;
+        tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])
+            .map_err(&sq)?;
+        tx.commit().map_err(&sq)?;
+        Ok(zone_id)
+    }
+
+    /// Stores a batch of the streamed zone's records (not its SOA), in a
+    /// transaction of its own. A record already stored takes the later
+    /// TTL, as a full zone's duplicates do ([`crate::zone::sort_zone`]).
+    ///
+    /// These transactions are not synced to disk: until
+    /// [`Store::stream_commit`], whose sync covers everything written
+    /// before it, a crash may lose them, and losing them loses nothing (the
+    /// version was not committed). Sparing a sync per batch keeps the store
+    /// ahead of the transfer.
+    pub fn stream_rows(&mut self, zone_id: i64, rows: &[Rr]) -> Result<(), StoreError> {
+        let sq = self.sq_owned();
+        self.conn
+            .pragma_update(None, "synchronous", "OFF")
+            .map_err(&sq)?;
+        let written = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            upsert_bulk(&tx, zone_id, rows)?;
+            tx.commit()
+        })();
+        // Back to FULL before any other commit, whatever happened.
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        written.map_err(&sq)?;
+        restored.map_err(&sq)
+    }
+
+    /// Makes the streamed version the zone's first: writes its SOA, the
+    /// version row and the zone's serial in one transaction. `total` is
+    /// the zone's record count, SOA included.
+    pub fn stream_commit(
+        &mut self,
+        zone: &str,
+        zone_id: i64,
+        soa: &Rr,
+        total: usize,
+        info: &CommitInfo,
+    ) -> Result<CommitSummary, StoreError> {
+        let serial_to = soa.soa_serial().ok_or_else(|| StoreError::NoSoa {
+            zone: zone.to_string(),
+        })?;
+        let sq = self.sq_owned();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
+        no_version(&tx, zone, zone_id, &sq)?;
+        upsert_bulk(&tx, zone_id, std::slice::from_ref(soa)).map_err(&sq)?;
+        insert_version(&tx, zone_id, None, serial_to, info, 0, total, 0).map_err(&sq)?;
+        let trim: TrimReport = finish_commit(&tx, zone_id, serial_to, info).map_err(&sq)?;
+        tx.commit().map_err(&sq)?;
+        self.record_counts.insert(zone_id, total);
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        Ok(CommitSummary {
+            serial_from: None,
+            serial_to,
+            versions: 1,
+            removed: 0,
+            added: total,
+            total,
+            trim,
+        })
+    }
+
+    /// Deletes the rows a first version left when a crash cut its
+    /// transfer short (the zone has no version); returns how many. For
+    /// start-up, before the zone's task runs.
+    pub fn drop_staged(&mut self, zone: &str) -> Result<usize, StoreError> {
+        let Some(zone_id) = self.zone_id(zone)? else {
+            return Ok(0);
+        };
+        self.conn
+            .execute(
+                "DELETE FROM record WHERE zone_id = ?1
+                   AND (SELECT serial FROM zone WHERE id = ?1) IS NULL",
+                [zone_id],
+            )
+            .map_err(self.sq())
+    }
+
+    /// Records staged so far for a streamed version (its SOA is not among
+    /// them until the commit).
+    pub fn staged_count(&self, zone_id: i64) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1",
+                [zone_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.sq())
+    }
+
+    /// Throws away the rows of a streamed version that will not be
+    /// committed. Does nothing to a zone that has a version.
+    pub fn stream_abort(&mut self, zone_id: i64) -> Result<(), StoreError> {
+        let sq = self.sq_owned();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
+        tx.execute(
+            "DELETE FROM record WHERE zone_id = ?1
+               AND (SELECT serial FROM zone WHERE id = ?1) IS NULL",
+            [zone_id],
+        )
+        .map_err(&sq)?;
+        tx.commit().map_err(&sq)?;
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        Ok(())
+    }
+
+    fn sq_owned(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
+        let path = self.path.clone();
+        move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        }
+    }
+}
+
+/// The zone's current serial: a streamed version is a first version, so
+/// any serial refuses it.
+fn no_version(
+    tx: &Transaction<'_>,
+    zone: &str,
+    zone_id: i64,
+    sq: impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    let serial: Option<i64> = tx
+        .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
+            r.get(0)
+        })
+        .map_err(sq)?;
+    match serial {
+        None => Ok(()),
+        Some(s) => Err(StoreError::Inconsistent {
+            zone: zone.to_string(),
+            reason: format!("a streamed first version, but the zone has version {s}"),
+        }),
+    }
+}
+
+/// Inserts rows; one already present takes the new TTL and class.
+fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
+    let statement = |rows: usize| {
+        let mut sql =
+            String::from("INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES ");
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?,?,?,?,?,?)");
+        }
+        sql.push_str(
+            " ON CONFLICT(zone_id, name, rtype, rdata)
+              DO UPDATE SET class = excluded.class, ttl = excluded.ttl",
+        );
+        sql
+    };
+    for chunk in records.chunks(BULK_ROWS) {
+        let mut ins = if chunk.len() == BULK_ROWS {
+            tx.prepare_cached(&statement(BULK_ROWS))?
+        } else {
+            tx.prepare_cached(&statement(chunk.len()))?
+        };
+        let mut i = 1;
+        for r in chunk {
+            ins.raw_bind_parameter(i, zone_id)?;
+            ins.raw_bind_parameter(i + 1, &r.name)?;
+            ins.raw_bind_parameter(i + 2, r.rtype)?;
+            ins.raw_bind_parameter(i + 3, &r.rdata)?;
+            ins.raw_bind_parameter(i + 4, r.class)?;
+            ins.raw_bind_parameter(i + 5, r.ttl)?;
+            i += 6;
+        }
+        ins.raw_execute()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{JournalLimits, VersionKind};
+
+    const Z: &str = "example.com.";
+
+    fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
+        Rr {
+            name: name.into(),
+            rtype,
+            class: 1,
+            ttl,
+            rdata: rdata.to_vec(),
+        }
+    }
+
+    fn soa(serial: u32) -> Rr {
+        let mut rdata = vec![0u8, 0u8];
+        for v in [serial, 3600, 600, 86400, 300] {
+            rdata.extend_from_slice(&v.to_be_bytes());
+        }
+        rr(Z, 6, 3600, &rdata)
+    }
+
+    fn info() -> CommitInfo {
+        CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: None,
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        }
+    }
+
+    fn dump(s: &Store) -> Vec<Rr> {
+        let mut out = Vec::new();
+        s.for_each_record(Z, |r| out.push(r)).unwrap();
+        out
+    }
+
+    #[test]
+    fn streamed_rows_are_invisible_until_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+            .unwrap();
+        // A duplicate in a later batch takes the later TTL.
+        s.stream_rows(
+            id,
+            &[
+                rr("b.example.com.", 1, 60, &[10, 0, 0, 2]),
+                rr("a.example.com.", 1, 90, &[10, 0, 0, 1]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.current_soa(Z).unwrap(), None);
+        assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, None);
+        let summary = s.stream_commit(Z, id, &soa(7), 3, &info()).unwrap();
+        assert_eq!(summary.serial_to, 7);
+        assert_eq!(summary.total, 3);
+        assert_eq!(s.current_soa(Z).unwrap(), Some(soa(7)));
+        let rows = dump(&s);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1], rr("a.example.com.", 1, 90, &[10, 0, 0, 1]));
+        // A second streamed version is refused: the zone has one.
+        assert!(s.stream_begin(Z).is_err());
+        assert!(s.stream_commit(Z, id, &soa(8), 3, &info()).is_err());
+    }
+
+    #[test]
+    fn an_aborted_stream_leaves_no_rows_and_a_versioned_zone_is_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+            .unwrap();
+        s.stream_abort(id).unwrap();
+        let left: i64 = s
+            .conn
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+        // Rows left by a cut stream go at the next begin.
+        s.stream_rows(id, &[rr("x.example.com.", 1, 60, &[10, 0, 0, 9])])
+            .unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(id, &[rr("b.example.com.", 1, 60, &[10, 0, 0, 2])])
+            .unwrap();
+        s.stream_commit(Z, id, &soa(1), 2, &info()).unwrap();
+        assert_eq!(dump(&s).len(), 2);
+        // An abort after the commit removes nothing; neither does a
+        // start-up clean-up.
+        s.stream_abort(id).unwrap();
+        assert_eq!(s.drop_staged(Z).unwrap(), 0);
+        assert_eq!(dump(&s).len(), 2);
+    }
+
+    #[test]
+    fn rows_left_by_a_crash_are_dropped_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            let id = s.stream_begin(Z).unwrap();
+            s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+                .unwrap();
+            // Dropped here as a killed process would leave it.
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        assert!(dump(&s).is_empty(), "staged rows are not a version");
+        assert_eq!(s.drop_staged(Z).unwrap(), 1);
+        assert_eq!(s.staged_count(s.zone_id(Z).unwrap().unwrap()).unwrap(), 0);
+    }
+}
