@@ -133,6 +133,18 @@ pub struct Scratch {
     /// A record built for the answer (TYPE..RDATA): a synthesized CNAME,
     /// a SOA with TTL 0.
     built: Vec<u8>,
+    /// Additional data, held back until the answer and authority sections
+    /// are complete: the owners and records of each RRset...
+    additional: Vec<u8>,
+    /// ...and where each RRset is in it.
+    additional_sets: Vec<HeldSet>,
+    /// The authority section, held back likewise: BIND groups a section's
+    /// RRsets by owner name, which changes compression and so what fits.
+    authority: Vec<u8>,
+    authority_sets: Vec<HeldSet>,
+    /// The requester prefers AAAA glue (it asked over IPv6), as BIND: the
+    /// additional section is filled with the preferred address type first.
+    pub prefer_aaaa: bool,
     /// Record in [`Scratch::account`] what each response is (set by the UDP
     /// workers when response rate limiting is on; off, nothing is recorded).
     pub track_account: bool,
@@ -150,6 +162,18 @@ pub struct Scratch {
     /// The upper eight bits of the response code of the last answer
     /// written (its OPT record's extended RCODE; 0 without OPT).
     pub ext_rcode: u8,
+}
+
+/// One RRset of held-back authority or additional data.
+#[derive(Clone, Copy)]
+struct HeldSet {
+    /// The owner name (lowercase wire), then the records (TYPE..RDATA).
+    owner: (usize, usize),
+    records: (usize, usize),
+    rtype: u16,
+    /// Index of the first RRset with the same owner (BIND groups a
+    /// section's RRsets by name).
+    name_index: usize,
 }
 
 impl Scratch {
@@ -175,6 +199,11 @@ struct Out<'q> {
     additional_start: Option<usize>,
     /// Extended DNS Error to add to the OPT record.
     ede: Option<(u16, &'static str)>,
+    /// Over UDP: an RRSIG query is answered with one covered type's
+    /// signatures (see [`rrsig_answer`]).
+    udp: bool,
+    /// No additional data but the glue of referrals.
+    no_additional: bool,
 }
 
 /// Writes the response to `q` into `out` (cleared first). `limit` is the
@@ -225,6 +254,10 @@ fn answer_with(
     scratch.pending_proofs.clear();
     scratch.nsec3_hashes = 0;
     scratch.aliases.clear();
+    scratch.additional.clear();
+    scratch.additional_sets.clear();
+    scratch.authority.clear();
+    scratch.authority_sets.clear();
     let mut o = Out {
         q,
         dnssec: q.edns.is_some_and(|e| e.dnssec_ok),
@@ -235,7 +268,13 @@ fn answer_with(
         rcode: rcode::NOERROR,
         additional_start: None,
         ede: None,
+        // The callers cap a UDP limit at our payload size; TCP's is 65535.
+        udp: limit <= usize::from(UDP_PAYLOAD),
+        no_additional: false,
     };
+    // BIND turns on minimal responses for EDNS queries over UDP with a
+    // buffer of 512 bytes or less: no additional data but glue.
+    o.no_additional = o.udp && q.edns.is_some_and(|e| e.payload <= 512);
     out.extend_from_slice(&[0; HEADER]);
     out.extend_from_slice(q.question);
     // The question name, as the requester spelled it, is the first
@@ -245,11 +284,12 @@ fn answer_with(
     let qn = &q.question[..q.qname_len];
     let mut offs = [0usize; 128];
     let labels = wire::label_offsets(qn, &mut offs);
-    for &off in &offs[..labels.saturating_sub(1)] {
-        scratch
-            .compression
-            .push((NameBuf::from_slice(&qn[off..]), (HEADER + off) as u16));
-    }
+    remember(
+        &mut scratch.compression,
+        qn,
+        &offs[..labels.saturating_sub(1).min(COMPRESS_SUFFIXES)],
+        HEADER,
+    );
     if scratch.track_account {
         scratch.account.error();
         scratch.account.qtype = q.qtype;
@@ -309,12 +349,26 @@ fn answer_with(
         }
     }
 
+    authority_section(out, scratch);
     let edns_len = opt_len(&o, scratch);
-    // Sections were written in order: answer, authority, additional.
-    // Truncate when the required part does not fit; drop additional data
-    // that does not fit (RFC 2181 section 9: no TC for it).
-    let required = o.additional_start.unwrap_or(out.len());
-    if required + edns_len > limit {
+    // The answer and authority sections are written; additional data was
+    // held back. Truncate when the required part does not fit; add the
+    // additional RRsets that fit (RFC 2181 section 9: no TC for them).
+    let mut required = out.len();
+    let mut truncated = required + edns_len > limit;
+    if !truncated {
+        truncated = !additional_section(&mut o, out, scratch, limit - edns_len, keep_partial);
+        if truncated && keep_partial {
+            // Required glue kept as far as it fits (BIND renders a partial
+            // RRset without EDNS).
+            finish(&o, out, true, scratch);
+            return;
+        }
+        required = o.additional_start.unwrap_or(out.len());
+    }
+    if truncated {
+        out.truncate(required);
+        o.additional_count = 0;
         let start = HEADER + q.question.len();
         let (an, ns, end) = if keep_partial {
             records_that_fit(out, start, o.answer_count, o.authority_count, limit)
@@ -324,15 +378,130 @@ fn answer_with(
         out.truncate(end);
         o.answer_count = an;
         o.authority_count = ns;
-        o.additional_count = 0;
         finish(&o, out, true, scratch);
         return;
     }
-    if out.len() + edns_len > limit {
-        out.truncate(required);
-        o.additional_count = 0;
-    }
     finish(&o, out, false, scratch);
+}
+
+/// Writes the held-back authority section, its RRsets grouped by owner
+/// name in the order the names first came (as BIND's message sections).
+fn authority_section(out: &mut Vec<u8>, scratch: &mut Scratch) {
+    if scratch.authority_sets.is_empty() {
+        return;
+    }
+    let sets = &scratch.authority_sets;
+    // Names in order, then each name's RRsets (no allocation: few sets).
+    let order = (0..sets.len())
+        .filter(|&n| sets[n].name_index == n)
+        .flat_map(|n| (n..sets.len()).filter(move |&i| sets[i].name_index == n));
+    for i in order {
+        let set = scratch.authority_sets[i];
+        let held = &scratch.authority;
+        let owner = &held[set.owner.0..set.owner.1];
+        let mut at = set.records.0;
+        while at + 10 <= set.records.1 {
+            let rdlen = u16::from_be_bytes([held[at + 8], held[at + 9]]) as usize;
+            let seg = &held[at..at + 10 + rdlen];
+            write_record(out, &mut scratch.compression, owner, seg);
+            at += seg.len();
+        }
+    }
+}
+
+/// The rank of an additional RRset in BIND's order of rendering
+/// (`dns_message_rendersection`): the preferred address type first, then
+/// the other, then signatures and keys, then the rest.
+fn additional_rank(rtype: u16, prefer_aaaa: bool) -> u8 {
+    match rtype {
+        rtype::A => 3 - u8::from(prefer_aaaa),
+        rtype::AAAA => 2 + u8::from(prefer_aaaa),
+        // RRSIG, DNSKEY
+        rtype::RRSIG | 48 => 1,
+        _ => 0,
+    }
+}
+
+/// Writes the held-back additional data within `limit` as BIND does: the
+/// RRsets in the order of [`additional_rank`] (by owner within a rank), up
+/// to the first that does not fit whole. In a referral to a query for an
+/// address, the glue of the query name goes first and is required
+/// (BIND's `query_glueanswer`): false when it does not fit (the response
+/// is truncated; with `keep_partial` its records that fit are kept).
+fn additional_section(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    limit: usize,
+    keep_partial: bool,
+) -> bool {
+    let sets = std::mem::take(&mut scratch.additional_sets);
+    if sets.is_empty() {
+        scratch.additional_sets = sets;
+        return true;
+    }
+    let held = std::mem::take(&mut scratch.additional);
+    o.additional_start = Some(out.len());
+    let required = if o.answer_count == 0
+        && o.rcode == rcode::NOERROR
+        && matches!(o.q.qtype, rtype::A | rtype::AAAA)
+    {
+        sets.iter()
+            .position(|s| s.rtype == o.q.qtype && &held[s.owner.0..s.owner.1] == o.q.qname())
+    } else {
+        None
+    };
+    // By rank, then name, then the order added (no allocation: few sets).
+    let prefer_aaaa = scratch.prefer_aaaa;
+    let sets_ref = &sets;
+    let order = (0..=3u8).rev().flat_map(move |rank| {
+        (0..sets_ref.len())
+            .filter(|&n| sets_ref[n].name_index == n)
+            .flat_map(move |n| {
+                (n..sets_ref.len()).filter(move |&i| {
+                    sets_ref[i].name_index == n
+                        && additional_rank(sets_ref[i].rtype, prefer_aaaa) == rank
+                        && Some(i) != required
+                })
+            })
+    });
+    let mut fits = true;
+    for (n, i) in required.into_iter().chain(order).enumerate() {
+        let set = sets[i];
+        let owner = &held[set.owner.0..set.owner.1];
+        let mark = (out.len(), scratch.compression.len());
+        let mut count = 0;
+        let mut at = set.records.0;
+        while at + 10 <= set.records.1 {
+            let rdlen = u16::from_be_bytes([held[at + 8], held[at + 9]]) as usize;
+            let seg = &held[at..at + 10 + rdlen];
+            let before = (out.len(), scratch.compression.len());
+            write_record(out, &mut scratch.compression, owner, seg);
+            if out.len() > limit && n == 0 && required.is_some() && keep_partial {
+                out.truncate(before.0);
+                scratch.compression.truncate(before.1);
+                break;
+            }
+            count += 1;
+            at += seg.len();
+        }
+        if out.len() > limit || (at < set.records.1 && n == 0 && required.is_some()) {
+            if n == 0 && required.is_some() {
+                fits = false;
+                if keep_partial {
+                    o.additional_count += count;
+                    break;
+                }
+            }
+            out.truncate(mark.0);
+            scratch.compression.truncate(mark.1);
+            break;
+        }
+        o.additional_count += count;
+    }
+    scratch.additional = held;
+    scratch.additional_sets = sets;
+    fits
 }
 
 /// Length of the OPT record the answer will end with (0 without EDNS).
@@ -446,25 +615,36 @@ pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Suffixes of a name looked up in, and added to, the compression table:
+/// the name itself and its parent, as BIND 9 (`dns_compress_findglobal`
+/// and `dns_compress_add` in lib/dns/compress.c). Compressing exactly as
+/// BIND does makes the same answers fit in 512 bytes, so truncation
+/// matches too.
+const COMPRESS_SUFFIXES: usize = 2;
+
 /// Writes `name` (wire form) compressed against the names already in the
 /// message (RFC 1035 section 4.1.4), matching suffixes byte for byte, and
-/// records its new suffixes.
+/// records its new suffixes (see [`COMPRESS_SUFFIXES`]).
 fn write_name(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, name: &[u8]) {
     let mut offs = [0usize; 128];
-    let labels = wire::label_offsets(name, &mut offs);
-    for (i, &off) in offs[..labels.saturating_sub(1)].iter().enumerate() {
+    let labels = wire::label_offsets(name, &mut offs).saturating_sub(1);
+    for (i, &off) in offs[..labels.min(COMPRESS_SUFFIXES)].iter().enumerate() {
         let suffix = &name[off..];
         if let Some(&(_, ptr)) = comp.iter().find(|(n, _)| n.as_slice() == suffix) {
+            if off + 2 >= name.len() {
+                // A pointer would not be shorter.
+                break;
+            }
             let start = out.len();
             out.extend_from_slice(&name[..off]);
             out.extend_from_slice(&(0xC000 | ptr).to_be_bytes());
-            remember(comp, name, &offs[..i], start);
+            remember(comp, name, &offs[..i.min(COMPRESS_SUFFIXES)], start);
             return;
         }
     }
     let start = out.len();
     out.extend_from_slice(name);
-    remember(comp, name, &offs[..labels.saturating_sub(1)], start);
+    remember(comp, name, &offs[..labels.min(COMPRESS_SUFFIXES)], start);
 }
 
 /// Adds the suffixes of `name` starting at `label_offs` (written at `start`)
@@ -495,13 +675,73 @@ fn compressible(rtype: u16) -> Option<&'static [Option<usize>]> {
     })
 }
 
+/// The RDATA layout of types with names that are written uncompressed
+/// (RFC 3597 section 4) but, as BIND writes them (`dns_name_towire` with
+/// compression off adds the name to the table all the same), become
+/// targets for the names written after them.
+fn uncompressed_names(rtype: u16) -> Option<&'static [Option<usize>]> {
+    Some(match rtype {
+        // RP, DNAME: names
+        17 => &[None, None],
+        39 => &[None],
+        // AFSDB, RT, KX: preference, name
+        18 | 21 | 36 => &[Some(2), None],
+        // PX: preference, two names
+        26 => &[Some(2), None, None],
+        // SRV: priority, weight, port, target
+        33 => &[Some(6), None],
+        // RRSIG: 18 fixed bytes, the signer
+        46 => &[Some(18), None],
+        // NSEC: the next name
+        47 => &[None],
+        // SVCB, HTTPS: priority, target
+        64 | 65 => &[Some(2), None],
+        _ => return None,
+    })
+}
+
+/// Records the names of an RDATA written uncompressed at `start` (see
+/// [`uncompressed_names`]).
+fn remember_rdata_names(
+    comp: &mut Vec<(NameBuf, u16)>,
+    rdata: &[u8],
+    layout: &[Option<usize>],
+    start: usize,
+) {
+    let mut at = 0;
+    for part in layout {
+        match part {
+            Some(n) => at += n,
+            None => {
+                let Some((n, next)) = wire::read_name_buf_exact(rdata, at) else {
+                    return;
+                };
+                let name = n.as_slice();
+                let mut offs = [0usize; 128];
+                let labels = wire::label_offsets(name, &mut offs).saturating_sub(1);
+                remember(
+                    comp,
+                    name,
+                    &offs[..labels.min(COMPRESS_SUFFIXES)],
+                    start + at,
+                );
+                at = next;
+            }
+        }
+    }
+}
+
 /// Writes one record: owner, then TYPE..RDATA, compressing RDATA names of
 /// the RFC 1035 types.
 fn write_record(out: &mut Vec<u8>, comp: &mut Vec<(NameBuf, u16)>, owner: &[u8], seg: &[u8]) {
     write_name(out, comp, owner);
     let rtype = u16::from_be_bytes([seg[0], seg[1]]);
     let Some(layout) = compressible(rtype) else {
+        let start = out.len() + 10;
         out.extend_from_slice(seg);
+        if let Some(layout) = uncompressed_names(rtype) {
+            remember_rdata_names(comp, &seg[10..], layout, start);
+        }
         return;
     };
     out.extend_from_slice(&seg[..8]);
@@ -553,19 +793,35 @@ fn push_rendered(
     if data.is_empty() {
         return;
     }
-    if section == Section::Additional && o.additional_start.is_none() {
-        o.additional_start = Some(out.len());
+    match section {
+        Section::Additional => {
+            hold(
+                &mut scratch.additional,
+                &mut scratch.additional_sets,
+                owner,
+                data.segments(),
+            );
+            return;
+        }
+        Section::Authority => {
+            hold(
+                &mut scratch.authority,
+                &mut scratch.authority_sets,
+                owner,
+                data.segments(),
+            );
+            o.authority_count += data.count() as u16;
+            return;
+        }
+        Section::Answer => {}
     }
-    debug_assert!(
-        section == Section::Additional || o.additional_start.is_none(),
-        "sections are written in order"
-    );
     let rtype = data
         .segments()
         .next()
         .map(|s| u16::from_be_bytes([s[0], s[1]]))
         .unwrap_or(0);
-    if owner == o.q.qname() && compressible(rtype).is_none() {
+    if owner == o.q.qname() && compressible(rtype).is_none() && uncompressed_names(rtype).is_none()
+    {
         // The common case: the owner is the query name, at offset 12, and
         // the RDATA holds no compressible name: one copy per record.
         data.write_with_pointer(out, HEADER as u16);
@@ -580,6 +836,35 @@ fn push_rendered(
         Section::Authority => o.authority_count += n,
         Section::Additional => o.additional_count += n,
     }
+}
+
+/// Holds back an RRset (`segs`: TYPE..RDATA each) of a section written
+/// at the end (see [`authority_section`], [`additional_section`]).
+fn hold<'a>(
+    held: &mut Vec<u8>,
+    sets: &mut Vec<HeldSet>,
+    owner: &[u8],
+    segs: impl Iterator<Item = &'a [u8]>,
+) {
+    let name_index = sets
+        .iter()
+        .position(|s| &held[s.owner.0..s.owner.1] == owner)
+        .unwrap_or(sets.len());
+    let o0 = held.len();
+    held.extend_from_slice(owner);
+    let r0 = held.len();
+    let mut rtype = None;
+    for seg in segs {
+        rtype.get_or_insert(u16::from_be_bytes([seg[0], seg[1]]));
+        held.extend_from_slice(seg);
+    }
+    let rtype = rtype.unwrap_or(0);
+    sets.push(HeldSet {
+        owner: (o0, r0),
+        records: (r0, held.len()),
+        rtype,
+        name_index,
+    });
 }
 
 /// Pushes an RRset of `node` and, with DO, its signatures.
@@ -685,6 +970,9 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                 any_answer(o, out, scratch, &name, node);
                 return;
             }
+            if qtype == rtype::RRSIG && o.udp && rrsig_answer(o, out, scratch, &name, node) {
+                return;
+            }
             if push_set(o, out, scratch, Section::Answer, &name, node, qtype) {
                 additional_for(snap, o, out, scratch, node, qtype);
                 return;
@@ -726,7 +1014,9 @@ fn resolve(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch: &mu
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
                     return;
                 }
-                if push_set(o, out, scratch, Section::Answer, &name, wnode, qtype) {
+                if (qtype == rtype::RRSIG && o.udp && rrsig_answer(o, out, scratch, &name, wnode))
+                    || push_set(o, out, scratch, Section::Answer, &name, wnode, qtype)
+                {
                     wildcard_proof(snap, o, out, scratch, &name, &ce);
                     additional_for(snap, o, out, scratch, wnode, qtype);
                     return;
@@ -876,8 +1166,19 @@ fn push_built(
     owner: &[u8],
     seg: &[u8],
 ) {
-    if section == Section::Additional && o.additional_start.is_none() {
-        o.additional_start = Some(out.len());
+    debug_assert!(
+        section != Section::Additional,
+        "additional data is held back"
+    );
+    if section == Section::Authority {
+        hold(
+            &mut scratch.authority,
+            &mut scratch.authority_sets,
+            owner,
+            std::iter::once(seg),
+        );
+        o.authority_count += 1;
+        return;
     }
     write_record(out, &mut scratch.compression, owner, seg);
     match section {
@@ -915,6 +1216,36 @@ fn any_answer(
         let t = set.rtype;
         push_set(o, out, scratch, Section::Answer, owner, node, t);
     }
+}
+
+/// An RRSIG query over UDP, as BIND answers it (`minimal-any`, which
+/// handles RRSIG like ANY): the signatures covering one type, the SOA's
+/// where the name has them, else the first type signed. Over TCP all
+/// signatures at the name are sent. False when the name has none.
+fn rrsig_answer(
+    o: &mut Out<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    owner: &[u8],
+    node: &Node,
+) -> bool {
+    let Some(set) = node.get(rtype::RRSIG) else {
+        return false;
+    };
+    let covered = |seg: &[u8]| seg.get(10..12).map(|c| u16::from_be_bytes([c[0], c[1]]));
+    let Some(first) = set.data.segments().next().and_then(covered) else {
+        return false;
+    };
+    let pick = if set.data.segments().any(|s| covered(s) == Some(rtype::SOA)) {
+        rtype::SOA
+    } else {
+        first
+    };
+    for seg in set.data.segments().filter(|s| covered(s) == Some(pick)) {
+        write_record(out, &mut scratch.compression, owner, seg);
+        o.answer_count += 1;
+    }
+    true
 }
 
 /// The SOA of a negative answer (RFC 2308 TTL) and, with DO, its
@@ -1069,7 +1400,11 @@ fn next_closer<'n>(name: &'n [u8], ce: &[u8]) -> &'n [u8] {
     name
 }
 
-/// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next closer.
+/// RFC 5155 7.2.1: NSEC3 matching the closest encloser, covering the next
+/// closer. Under opt-out the closest encloser may have no NSEC3 (an empty
+/// non-terminal above only opted-out delegations): the closest provable
+/// encloser, the nearest ancestor with one, is used instead, as BIND does.
+/// Returns the encloser proven.
 fn nsec3_closest_encloser_proof(
     snap: &ZoneSnapshot,
     o: &mut Out<'_>,
@@ -1077,9 +1412,19 @@ fn nsec3_closest_encloser_proof(
     scratch: &mut Scratch,
     name: &[u8],
     ce: &[u8],
-) {
-    nsec3_match(snap, o, out, scratch, ce);
-    nsec3_cover(snap, o, out, scratch, next_closer(name, ce));
+) -> NameBuf {
+    let mut at = ce;
+    while !nsec3_match(snap, o, out, scratch, at) {
+        match wire::parent(at) {
+            Some(p) if wire::is_subdomain(p, &snap.apex_wire) => at = p,
+            _ => {
+                at = ce;
+                break;
+            }
+        }
+    }
+    nsec3_cover(snap, o, out, scratch, next_closer(name, at));
+    NameBuf::from_slice(at)
 }
 
 /// NODATA at `at` (an existing name, or the wildcard that matched `synth`).
@@ -1110,14 +1455,14 @@ fn nodata(
         match synth {
             // RFC 5155 7.2.5: closest encloser proof plus the wildcard match.
             Some((name, ce)) => {
-                nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+                let _ = nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
                 nsec3_match(snap, o, out, scratch, at);
             }
             None => {
                 // RFC 5155 7.2.3 (and 7.2.4 for DS under opt-out).
                 if !nsec3_match(snap, o, out, scratch, at) {
                     let ce = closest_encloser(snap, at);
-                    nsec3_closest_encloser_proof(snap, o, out, scratch, at, &ce);
+                    let _ = nsec3_closest_encloser_proof(snap, o, out, scratch, at, &ce);
                 }
             }
         }
@@ -1142,9 +1487,17 @@ fn nxdomain(
         nsec_cover(snap, o, out, scratch, name);
         nsec_cover(snap, o, out, scratch, wildcard);
     } else if snap.nsec3_proofs().is_some() {
-        // RFC 5155 7.2.2: closest encloser proof plus the wildcard cover.
-        nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
-        nsec3_cover(snap, o, out, scratch, wildcard);
+        // RFC 5155 7.2.2: closest encloser proof plus the cover of the
+        // wildcard at the (provable) closest encloser.
+        let proven = nsec3_closest_encloser_proof(snap, o, out, scratch, name, ce);
+        if proven.as_slice() == ce {
+            nsec3_cover(snap, o, out, scratch, wildcard);
+        } else {
+            let mut wc = [0u8; wire::MAX_NAME + 2];
+            wc[..2].copy_from_slice(b"\x01*");
+            wc[2..2 + proven.len()].copy_from_slice(&proven);
+            nsec3_cover(snap, o, out, scratch, &wc[..2 + proven.len()]);
+        }
     }
 }
 
@@ -1241,6 +1594,9 @@ fn additional_for(
     node: &Node,
     qtype: u16,
 ) {
+    if o.no_additional {
+        return;
+    }
     let skip = match qtype {
         rtype::NS => 0,
         rtype::MX => 2,

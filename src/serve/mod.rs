@@ -370,6 +370,7 @@ pub fn handle_packet(
     }
     scratch.cookie = options::CookieOutcome::None;
     scratch.ext_rcode = 0;
+    scratch.prefer_aaaa = from.is_ipv6();
     match parse_query(raw) {
         Ok(q) => {
             let limit = match transport {
@@ -558,6 +559,7 @@ fn signed_query(
     }
     .saturating_sub(tsig);
     view.refresh();
+    scratch.prefer_aaaa = from.is_ipv6();
     scratch.cookie = options::prepare(
         &q,
         from.ip(),

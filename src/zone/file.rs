@@ -13,11 +13,16 @@
 //! their `\DDD` escapes decoded here before the text reaches the lexer
 //! (see [`decode_quoted_escapes`]).
 //!
+//! The generic forms of RFC 3597 (`TYPEnnn`, `CLASSnnn`, `\# LEN HEX`),
+//! which `zone dump` writes, are read by [`super::generic`].
+//!
 //! Limitations: a `\DDD` escape of a byte above 127 inside a quoted string
+//! (of a type other than TXT and SPF, which [`super::generic`] reads)
 //! cannot be passed through hickory's lexer and is refused with an error
 //! naming the line; files pulled in by `$INCLUDE` are read by hickory
-//! directly, without this decoding; pre-signed zones (RRSIG records) are
-//! refused by hickory's parser.
+//! directly, without this decoding. hickory's parser refuses DNSSEC
+//! records (RRSIG, NSEC, NSEC3, DNSKEY, NSEC3PARAM); [`super::generic`]
+//! reads them, so pre-signed zones and dumps of them load.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -64,6 +69,13 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
         path: shown.clone(),
         source,
     })?;
+    // RFC 3597 generic forms, DNSSEC records and TXT with escapes are
+    // read first; the parser gets the rest.
+    let (text, generic) =
+        super::generic::split(&text, origin).map_err(|message| ZoneFileError::Parse {
+            path: shown.clone(),
+            message,
+        })?;
     let text = decode_quoted_escapes(&text)
         .map_err(|message| ZoneFileError::Parse {
             path: shown.clone(),
@@ -81,14 +93,19 @@ pub fn load(path: &Path, origin: &Name) -> Result<Vec<Rr>, ZoneFileError> {
         path: shown.clone(),
         message: format!("bad zone name {apex}"),
     })?;
-    let mut records = Vec::new();
-    let mut soas = 0;
+    let mut parsed = Vec::new();
     for set in sets.values() {
         for r in set.records_without_rrsigs().chain(set.rrsigs().iter()) {
-            let rr = Rr::from_record(r).map_err(|e| ZoneFileError::Invalid {
+            parsed.push(Rr::from_record(r).map_err(|e| ZoneFileError::Invalid {
                 path: shown.clone(),
                 message: e.to_string(),
-            })?;
+            })?);
+        }
+    }
+    let mut records = Vec::new();
+    let mut soas = 0;
+    {
+        for rr in parsed.into_iter().chain(generic) {
             let owner = wire::from_presentation(&rr.name);
             if !owner
                 .as_deref()
@@ -215,6 +232,81 @@ mod tests {
     }
 
     #[test]
+    fn rfc3597_generic_forms_load() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n  IN NS ns1\n\
+             @ 0 IN TYPE65534 \\# 5 0102030405\n\
+             \t IN TXT \"after\"\n\
+             ns1 60 CLASS1 TYPE1 \\# 4 0a000001\n\
+             www IN TYPE1 192.0.2.7\n",
+        );
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        assert_eq!(recs.len(), 6, "{recs:?}");
+        let private = recs.iter().find(|r| r.rtype == 65534).unwrap();
+        assert_eq!(private.name, "example.org.");
+        assert_eq!((private.ttl, private.class), (0, 1));
+        assert_eq!(private.rdata, vec![1, 2, 3, 4, 5]);
+        let txt = recs.iter().find(|r| r.rtype == 16).unwrap();
+        assert_eq!(txt.name, "example.org.", "a blank owner keeps the apex");
+        let a: Vec<_> = recs
+            .iter()
+            .filter(|r| r.rtype == 1)
+            .map(|r| (r.name.as_str(), r.rdata_presentation()))
+            .collect();
+        assert!(
+            a.contains(&("ns1.example.org.", "10.0.0.1".to_string())),
+            "{a:?}"
+        );
+        assert!(
+            a.contains(&("www.example.org.", "192.0.2.7".to_string())),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn pre_signed_records_load() {
+        let (_d, p) = write(
+            "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n\
+             @ 300 IN RRSIG SOA 13 2 3600 20261229205808 20261129205808 49394 example.org. ( \
+               Gfoy0hue1NTGRzRN2xeLRe/0ugLoN3WQXtXKTTsleqHHTwHNjEUm2Nhx\n\
+               z/IFeZNkCVetBryRFQKfu//q1RKL5w== )\n\
+             @ 300 IN NSEC www.example.org. A NS SOA RRSIG NSEC DNSKEY TYPE65534\n\
+             @ 300 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n\
+             @ 0 IN NSEC3PARAM 1 0 5 ABCD\n\
+             7sirs9cer1bqp8fi3fulkq4ft37glk0c 120 IN NSEC3 1 1 5 ABCD 954M0GFGR4I7VKBVJK0VPOBS8HVO49KT A NS SOA RRSIG\n",
+        );
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        let shown = |t: u16| {
+            recs.iter()
+                .find(|r| r.rtype == t)
+                .map(|r| r.rdata_presentation())
+                .unwrap()
+        };
+        assert!(
+            shown(46).starts_with("SOA 13 2 3600 20261229205808 20261129205808 49394 example.org.")
+        );
+        assert_eq!(
+            shown(47),
+            "www.example.org. A NS SOA RRSIG NSEC DNSKEY TYPE65534"
+        );
+        assert_eq!(
+            shown(50),
+            "1 1 5 abcd 954M0GFGR4I7VKBVJK0VPOBS8HVO49KT A NS SOA RRSIG"
+        );
+        assert_eq!(recs.len(), 6);
+    }
+
+    #[test]
+    fn rfc3597_length_mismatch_names_the_line() {
+        let (_d, p) =
+            write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\nx IN TYPE65534 \\# 3 0102\n");
+        let e = load(&p, &Name::from_ascii("example.org.").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("says 3 bytes"), "{e}");
+    }
+
+    #[test]
     fn master_file_with_relative_names_loads() {
         let (_d, p) = write(
             "$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\n  IN NS ns1\nns1 IN A 192.0.2.1\nwww 60 IN TXT \"hello world\"\n",
@@ -252,8 +344,15 @@ mod tests {
 
     #[test]
     fn escaped_bytes_above_127_in_quoted_strings_are_refused() {
+        // TXT is read outside hickory's lexer: it loads.
         let (_d, p) =
             write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\na IN TXT \"x\\200\"\n");
+        let recs = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap();
+        let txt = recs.iter().find(|r| r.rtype == 16).unwrap();
+        assert_eq!(txt.rdata, vec![2, b'x', 200]);
+        // Other types with character-strings go through the lexer.
+        let (_d, p) =
+            write("$TTL 300\n@ IN SOA ns1 host 7 3600 600 86400 60\na IN HINFO \"x\\200\" \"y\"\n");
         let e = load(&p, &Name::from_ascii("example.org.").unwrap()).unwrap_err();
         assert!(e.to_string().contains("line 3"), "{e}");
         assert!(e.to_string().contains("\\200"), "{e}");

@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod change_log;
 pub mod delta;
 pub mod file;
+pub mod generic;
 pub mod hash;
 pub mod name_map;
 pub mod ordered_names;
