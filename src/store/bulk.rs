@@ -103,16 +103,7 @@ impl Store {
                     .map_err(&sq)?;
                 let rows = stmt
                     .query_map([], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            Rr {
-                                name: r.get(1)?,
-                                rtype: r.get::<_, i64>(2)? as u16,
-                                class: r.get::<_, i64>(3)? as u16,
-                                ttl: r.get::<_, i64>(4)? as u32,
-                                rdata: r.get(5)?,
-                            },
-                        ))
+                        Ok((r.get::<_, i64>(0)?, super::row_to_rr_at(r, 1)?))
                     })
                     .map_err(&sq)?;
                 for row in rows {

@@ -954,16 +954,7 @@ impl Store {
         let mut added = Vec::new();
         let rows = stmt
             .query_map(params![id, seq], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Rr {
-                        name: r.get(1)?,
-                        rtype: r.get::<_, i64>(2)? as u16,
-                        class: r.get::<_, i64>(3)? as u16,
-                        ttl: r.get::<_, i64>(4)? as u32,
-                        rdata: r.get(5)?,
-                    },
-                ))
+                Ok((r.get::<_, i64>(0)?, row_to_rr_at(r, 1)?))
             })
             .map_err(self.sq())?;
         for row in rows {
@@ -1585,12 +1576,18 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
 }
 
 fn row_to_rr(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rr> {
+    row_to_rr_at(r, 0)
+}
+
+/// The record in columns `first..first + 5` (name, rtype, class, ttl,
+/// rdata) of a row.
+pub(crate) fn row_to_rr_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Rr> {
     Ok(Rr {
-        name: r.get(0)?,
-        rtype: r.get::<_, i64>(1)? as u16,
-        class: r.get::<_, i64>(2)? as u16,
-        ttl: r.get::<_, i64>(3)? as u32,
-        rdata: r.get(4)?,
+        name: r.get(first)?,
+        rtype: r.get::<_, i64>(first + 1)? as u16,
+        class: r.get::<_, i64>(first + 2)? as u16,
+        ttl: r.get::<_, i64>(first + 3)? as u32,
+        rdata: r.get(first + 4)?,
     })
 }
 
