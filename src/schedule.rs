@@ -142,7 +142,7 @@ impl ZoneTask {
                 z.has_consumer
                     || z.versions > 1
                     // Rows of a first transfer a crash cut short.
-                    || (z.soa.is_none() && !z.records.is_empty())
+                    || z.staged
                     || limits.max_versions == 0
                     || limits.max_held_versions == 0
             }

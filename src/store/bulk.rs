@@ -34,6 +34,9 @@ pub struct StoredZone {
     /// Whether a journal consumer (the Route 53 mirror) or mirror state
     /// is recorded for the zone.
     pub has_consumer: bool,
+    /// Whether rows of a first version whose transfer a crash cut short
+    /// are stored (records without an SOA row).
+    pub staged: bool,
 }
 
 impl Store {
@@ -89,6 +92,7 @@ impl Store {
                             records: Vec::new(),
                             versions: 0,
                             has_consumer: false,
+                            staged: false,
                         },
                     );
                 }
@@ -149,7 +153,8 @@ impl Store {
             // A zone whose SOA row is missing has no version to serve.
             for z in by_id.values_mut() {
                 if z.soa.is_none() {
-                    z.records.clear();
+                    z.staged = !z.records.is_empty();
+                    z.records = Vec::new();
                 }
             }
             Ok(by_id
