@@ -1217,16 +1217,21 @@ impl Store {
     /// The Route 53 hosted zone the mirror's cursor was made for (None: not
     /// recorded, e.g. a store from before it was).
     pub fn mirror_hosted_zone(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        self.mirror_state_text(
+            zone,
+            "SELECT hosted_zone_id FROM mirror_state WHERE zone_id = ?1",
+        )
+    }
+
+    /// A text column of the zone's mirror state, read by `query` (None:
+    /// no zone, no row or NULL).
+    fn mirror_state_text(&self, zone: &str, query: &str) -> Result<Option<String>, StoreError> {
         let Some(id) = self.zone_id(zone)? else {
             return Ok(None);
         };
         Ok(self
             .conn
-            .query_row(
-                "SELECT hosted_zone_id FROM mirror_state WHERE zone_id = ?1",
-                [id],
-                |r| r.get::<_, Option<String>>(0),
-            )
+            .query_row(query, [id], |r| r.get::<_, Option<String>>(0))
             .optional()
             .map_err(self.sq())?
             .flatten())
@@ -1304,19 +1309,10 @@ impl Store {
     /// A change Route 53 accepted that was not yet INSYNC when last asked
     /// (`wait_insync`): the cursor waits for it.
     pub fn mirror_pending_change(&self, zone: &str) -> Result<Option<String>, StoreError> {
-        let Some(id) = self.zone_id(zone)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT pending_change FROM mirror_state WHERE zone_id = ?1",
-                [id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map_err(self.sq())?
-            .flatten())
+        self.mirror_state_text(
+            zone,
+            "SELECT pending_change FROM mirror_state WHERE zone_id = ?1",
+        )
     }
 
     /// Records that `done` batches of the run towards `target_seq` were
@@ -1614,6 +1610,17 @@ fn delete_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Res
 /// statement: for a million-record first transfer, one statement per row
 /// spends most of its time in per-statement overhead.
 fn bulk_insert(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
+    insert_rows(tx, zone_id, records, "")
+}
+
+/// Inserts records [`BULK_ROWS`] rows per statement, each statement ending
+/// in `on_conflict` (an `ON CONFLICT` clause, or nothing).
+pub(crate) fn insert_rows(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    records: &[Rr],
+    on_conflict: &str,
+) -> rusqlite::Result<()> {
     let statement = |rows: usize| {
         let mut sql =
             String::from("INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES ");
@@ -1623,6 +1630,7 @@ fn bulk_insert(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::
             }
             sql.push_str("(?,?,?,?,?,?)");
         }
+        sql.push_str(on_conflict);
         sql
     };
     let mut chunks = records.chunks_exact(BULK_ROWS);

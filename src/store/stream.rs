@@ -17,9 +17,6 @@ use super::{
 };
 use crate::zone::Rr;
 
-/// Rows per statement in [`upsert_bulk`].
-const BULK_ROWS: usize = 256;
-
 impl Store {
     /// Starts streaming the first version of `zone`: the zone must have no
     /// version yet; rows left by an earlier, unfinished one are deleted.
@@ -183,40 +180,13 @@ fn no_version(
 
 /// Inserts rows; one already present takes the new TTL and class.
 fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
-    let statement = |rows: usize| {
-        let mut sql =
-            String::from("INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES ");
-        for i in 0..rows {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?,?,?,?)");
-        }
-        sql.push_str(
-            " ON CONFLICT(zone_id, name, rtype, rdata)
-              DO UPDATE SET class = excluded.class, ttl = excluded.ttl",
-        );
-        sql
-    };
-    for chunk in records.chunks(BULK_ROWS) {
-        let mut ins = if chunk.len() == BULK_ROWS {
-            tx.prepare_cached(&statement(BULK_ROWS))?
-        } else {
-            tx.prepare_cached(&statement(chunk.len()))?
-        };
-        let mut i = 1;
-        for r in chunk {
-            ins.raw_bind_parameter(i, zone_id)?;
-            ins.raw_bind_parameter(i + 1, &r.name)?;
-            ins.raw_bind_parameter(i + 2, r.rtype)?;
-            ins.raw_bind_parameter(i + 3, &r.rdata)?;
-            ins.raw_bind_parameter(i + 4, r.class)?;
-            ins.raw_bind_parameter(i + 5, r.ttl)?;
-            i += 6;
-        }
-        ins.raw_execute()?;
-    }
-    Ok(())
+    super::insert_rows(
+        tx,
+        zone_id,
+        records,
+        " ON CONFLICT(zone_id, name, rtype, rdata)
+          DO UPDATE SET class = excluded.class, ttl = excluded.ttl",
+    )
 }
 
 #[cfg(test)]
