@@ -600,10 +600,11 @@ impl ZoneTask {
 
     /// One check against one primary: the SOA probe, then the transfer
     /// when the primary is newer, within the pacer's limits. A zone with no
-    /// data yet takes its transfer slot before the probe and holds it
-    /// through the transfer: its probe is always followed by a transfer,
-    /// so the transfer slots bound both (a first start of 10,000 zones is
-    /// not held to the probe rate).
+    /// data yet asks for its AXFR at once, with no SOA probe before it (as
+    /// Knot bootstraps a zone): whatever the primary's serial, the zone
+    /// transfers, so the probe would only cost a round trip and a query at
+    /// the primary per zone. Its transfer slots are its only pacing (a
+    /// first start of 10,000 zones is not held to the probe rate).
     async fn refresh_from(
         &mut self,
         primary: &Primary,
@@ -614,15 +615,17 @@ impl ZoneTask {
         let mut permit = None;
         match paced {
             Paced::Probe => {}
-            Paced::Transfer(p) => {
-                permit = Some(p);
-                self.pacer.counters().count_probe();
-            }
+            Paced::Transfer(p) => permit = Some(p),
             Paced::Nothing if self.soa.is_none() => {
                 permit = Some(self.pacer.transfer(primary.addr, urgency).await);
-                self.pacer.counters().count_probe();
             }
             Paced::Nothing => self.pacer.soa_probe(urgency).await,
+        }
+        if self.soa.is_none() {
+            // Bootstrap: no probe (its EDNS EXPIRE comes with the AXFR).
+            self.probe_expire = None;
+            let reason = force_axfr.then(|| RETRANSFER.to_string());
+            return self.axfr(primary, reason, &mut permit, urgency).await;
         }
         let (remote, remote_expire) = primary
             .soa_with_expire(&self.name)
@@ -1329,6 +1332,11 @@ const STREAM_QUEUE: usize = 64;
 /// long for the writer.
 const STAGE_ROWS: usize = 16_384;
 
+/// A first version of at least this many records is indexed for serving
+/// on a thread of its own while the store writes it; a smaller one is
+/// indexed before its commit, on the committing thread.
+const PARALLEL_INDEX_MIN: usize = 4_096;
+
 /// A first version staged while its AXFR arrived.
 struct Staged {
     zone_id: i64,
@@ -1469,13 +1477,22 @@ async fn commit_version(
                 let mut records = records;
                 crate::zone::sort_zone(&mut records);
                 let records = Arc::new(records);
-                let (committed, snapshot) = std::thread::scope(|sc| {
-                    let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
-                    // Batched with the other first versions waiting: one
-                    // transaction and one fsync for all of them.
+                let (committed, snapshot) = if records.len() < PARALLEL_INDEX_MIN {
+                    // A small zone: indexed here in less time than a
+                    // thread takes to start (a first start of thousands of
+                    // small zones would start and end one per zone).
+                    let snapshot = ZoneSnapshot::from_sorted(&zone, &records);
                     let committed = commits.commit_full_blocking(&zone, records.clone(), info);
-                    (committed, build.join())
-                });
+                    (committed, Ok(snapshot))
+                } else {
+                    std::thread::scope(|sc| {
+                        let build = sc.spawn(|| ZoneSnapshot::from_sorted(&zone, &records));
+                        // Batched with the other first versions waiting: one
+                        // transaction and one fsync for all of them.
+                        let committed = commits.commit_full_blocking(&zone, records.clone(), info);
+                        (committed, build.join())
+                    })
+                };
                 let (summary, delta) = committed?;
                 let snapshot = match (delta, snapshot) {
                     (Some((removed, added)), _) => current.apply(&removed, &added),

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::ResponseCode;
+
 use common::fake_primary::{FakePrimary, Script, SoaMode, sample_records};
 use common::{Secondary, dig, free_port, query_serial, stored_serial, wait_until};
 
@@ -94,15 +96,21 @@ fn lines_with(sec: &Secondary, needle: &str) -> Vec<String> {
 
 /// Primaries are tried in order: one down (nothing listens), one answering
 /// REFUSED, one not answering at all; the fourth serves the zone. Each
-/// failure is logged with its primary and reason. Then, with every primary
-/// gone, a restart serves the stored zone at once (no SERVFAIL).
+/// failure is logged with its primary and reason. The zone has no data
+/// yet, so each primary is asked for the AXFR at once, with no SOA probe
+/// before it (as Knot bootstraps). Then, with every primary gone, a
+/// restart serves the stored zone at once (no SERVFAIL).
 #[test]
 fn failover_past_down_refusing_and_silent_primaries_then_serving_with_all_down() {
     let down = format!("127.0.0.1:{}", free_port());
     let refusing = good_fake(ZONE, 7);
     refusing.set_soa_mode(SoaMode::Refused);
+    refusing.set_axfr_script(Script::Rcode(ResponseCode::Refused));
     let silent = good_fake(ZONE, 7);
     silent.set_soa_mode(SoaMode::Silent);
+    // The first message holds part of the zone; then nothing more.
+    silent.set_axfr_script(Script::Stall);
+    silent.set_records_per_message(2);
     let good = good_fake(ZONE, 7);
     let primaries = [down.clone(), refusing.addr(), silent.addr(), good.addr()];
     let dir = temp_dir();
@@ -129,10 +137,19 @@ fn failover_past_down_refusing_and_silent_primaries_then_serving_with_all_down()
     let l = about(&down).expect("a failure for the primary that is down");
     assert!(l.contains("Connection refused"), "{l}");
     let l = about(&refusing.addr()).expect("a failure for the refusing primary");
-    assert!(l.contains("answered SOA with Query Refused"), "{l}");
+    assert!(l.contains("answered AXFR with Query Refused"), "{l}");
     let l = about(&silent.addr()).expect("a failure for the silent primary");
     assert!(l.contains("timed out (message limit 2s)"), "{l}");
-    assert!(silent.soa_queries() >= 1 && refusing.soa_queries() >= 1);
+    assert!(silent.axfr_requests() >= 1 && refusing.axfr_requests() >= 1);
+    assert_eq!(
+        (
+            refusing.soa_queries(),
+            silent.soa_queries(),
+            good.soa_queries()
+        ),
+        (0, 0, 0),
+        "a zone with no data is transferred without an SOA probe first"
+    );
     assert_eq!(query_serial(port, ZONE), Some(7));
 
     // Every primary gone; the store is valid: served at once after a restart.

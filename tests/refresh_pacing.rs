@@ -63,7 +63,8 @@ fn soa_queries_at_primary(bind: &BindMany) -> usize {
 
 /// BIND limited to 2 transfers out answers a third at once with an
 /// error; with `transfers_per_primary = 2` every one of 300 first
-/// transfers succeeds at the first try. After a restart every zone is
+/// transfers succeeds at the first try, each asked for with no SOA probe
+/// before it. After a restart every zone is
 /// served from the store at once, and, all being fresh (refreshed less than
 /// their refresh interval ago), none is probed or transferred.
 #[test]
@@ -78,6 +79,7 @@ fn first_start_keeps_transfers_per_primary_and_restart_probes_nothing() {
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let (port, metrics) = (free_port(), free_port());
+    let soa_before_start = soa_queries_at_primary(&bind);
     let mut sec = Secondary::start(
         dir.path(),
         &config(
@@ -106,6 +108,14 @@ fn first_start_keeps_transfers_per_primary_and_restart_probes_nothing() {
         !bind.log().contains("quota"),
         "BIND refused a transfer over its quota"
     );
+    // A zone with no data asks for its AXFR straight away, as Knot does:
+    // no SOA probe at the primary during a first start.
+    assert_eq!(
+        soa_queries_at_primary(&bind),
+        soa_before_start,
+        "SOA probes before the first transfers"
+    );
+    assert_eq!(sum(&s, "secondary53_soa_probes_total", &[]), 0.0);
 
     let probes_before = soa_queries_at_primary(&bind);
     sec.restart();
