@@ -207,3 +207,91 @@ fn probes_keep_the_rate_and_a_notify_jumps_the_queue() {
     );
     eprintln!("NOTIFY → served with {ZONES} zones queued: {took:?}");
 }
+
+/// A restart after half of 200 zones passed their refresh interval: the
+/// zones due are probed, at `serial_query_rate` at most (spread over the
+/// start window and queued, not sent in one burst); the zones still fresh
+/// are served from the store and not probed at all.
+#[test]
+fn restart_with_zones_due_keeps_the_probe_rate_and_leaves_fresh_zones_alone() {
+    const ZONES: usize = 200;
+    const DUE: usize = 100;
+    const RATE: usize = 20;
+    let bind = BindMany::start("due.test", ZONES, 4, &[], "    querylog yes;\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (port, metrics) = (free_port(), free_port());
+    let mut c = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\nserial_query_rate = {RATE}\n",
+        dir.path().join("var").display()
+    );
+    for (i, z) in bind.zones().iter().enumerate() {
+        // The first DUE zones are due 2 s after each refresh; the others
+        // an hour after.
+        let timers = if i < DUE {
+            "refresh = 2\nretry = 2\n"
+        } else {
+            "refresh = 3600\nretry = 600\n"
+        };
+        c.push_str(&format!(
+            "[[zone]]\nname = \"{z}\"\nprimaries = [\"{}\"]\n{timers}",
+            bind.addr()
+        ));
+    }
+    let mut sec = Secondary::start(dir.path(), &c);
+    wait_until("every zone served", Duration::from_secs(120), || {
+        serving(metrics) == ZONES
+    });
+    sec.stop();
+    // Past the refresh interval of the first DUE zones.
+    std::thread::sleep(Duration::from_secs(3));
+    let mark = bind.log().lines().count();
+    sec.restart();
+    wait_until(
+        "every zone served after the restart",
+        Duration::from_secs(30),
+        || serving(metrics) == ZONES,
+    );
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let log = bind.log();
+    let secs = t0.elapsed().as_secs_f64();
+    let soa_lines: Vec<&str> = log
+        .lines()
+        .skip(mark)
+        .filter(|l| l.contains("query:") && l.contains(" IN SOA "))
+        .collect();
+    // From the restart on (the process start before t0 included).
+    let most = (RATE as f64 * (secs + 3.0)).ceil() as usize;
+    assert!(
+        soa_lines.len() <= most,
+        "{} SOA queries within {secs:.1} s of serving, more than {RATE}/s allows ({most})",
+        soa_lines.len()
+    );
+    assert!(
+        soa_lines.len() >= RATE,
+        "only {} SOA queries for {DUE} zones due",
+        soa_lines.len()
+    );
+    for z in &bind.zones()[DUE..] {
+        let asked = format!("query: {z} IN SOA ");
+        assert!(
+            !soa_lines.iter().any(|l| l.contains(&asked)),
+            "{z} is fresh but was probed after the restart"
+        );
+    }
+    let due_probed = bind.zones()[..DUE]
+        .iter()
+        .filter(|z| {
+            let asked = format!("query: {z} IN SOA ");
+            soa_lines.iter().any(|l| l.contains(&asked))
+        })
+        .count();
+    assert!(
+        due_probed >= RATE,
+        "only {due_probed} of {DUE} due zones probed"
+    );
+    let s = scrape(metrics).expect("metrics");
+    assert!(sum(&s, "secondary53_soa_probes_total", &[]) >= RATE as f64);
+    assert!(sum(&s, "secondary53_pacing_waits_total", &["serial_query_rate"]) > 0.0);
+    assert_eq!(sum(&s, "secondary53_transfers_total", &[]), 0.0);
+}
