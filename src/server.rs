@@ -825,6 +825,29 @@ impl Server {
             .chain(&self.member_zones)
             .map(|z| (crate::zone::owner_key(&z.name), z))
             .collect();
+        // Zones not running (new ones, catalog members added by a catalog
+        // update) are registered in one transaction and read in one, not
+        // one write transaction (and fsync) each as they load: a catalog
+        // update adding thousands of members costs one of each.
+        let starting: Vec<String> = new
+            .zones
+            .iter()
+            .chain(&members)
+            .map(|z| crate::zone::owner_key(&z.name))
+            .filter(|apex| !running.contains_key(apex))
+            .collect();
+        let mut stored = if starting.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            self.ctx
+                .store
+                .write_blocking(|s| s.ensure_zones(starting.iter().map(String::as_str)))
+                .map_err(|e| e.to_string())?;
+            self.ctx
+                .store
+                .read_blocking(|s| s.load_zones_named(starting.iter().map(String::as_str)))
+                .map_err(|e| e.to_string())?
+        };
         // Build every new or changed zone first: an error leaves all as it was.
         let mut built = Vec::new();
         for zc in new.zones.iter().chain(&members) {
@@ -846,9 +869,15 @@ impl Server {
                         m.abort();
                     }
                 }
+                // A running zone changed is read after its task stopped.
+                let read = if running.contains_key(&apex) {
+                    None
+                } else {
+                    stored.remove(&apex)
+                };
                 built.push((
                     apex,
-                    build_zone(zc, &new, &self.ctx, None).map_err(|e| e.to_string())?,
+                    build_zone(zc, &new, &self.ctx, read).map_err(|e| e.to_string())?,
                 ));
             }
         }

@@ -487,3 +487,33 @@ fn a_member_with_ext_primaries_keeps_them_across_a_restart() {
         bind.log()
     );
 }
+
+/// One catalog update adding many members at once: they are registered and
+/// read from the store together, and every one of them is transferred and
+/// served; the members already there keep being served.
+#[test]
+fn many_members_added_in_one_catalog_update_are_all_served() {
+    const MEMBERS: usize = 60;
+    let names: Vec<String> = (0..MEMBERS).map(|i| format!("bulk{i}.example")).collect();
+    let extra: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut s = start(&[("b0", "bulk0.example")], &extra, "");
+    let port = s.port;
+    wait_until("bulk0.example served", WAIT, || {
+        served(port, "bulk0.example")
+    });
+    let adds: Vec<String> = names[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, z)| format!("update add b{}.zones.{CATALOG}. 0 IN PTR {z}.", i + 1))
+        .collect();
+    s.bind.update(&adds.join("\n"));
+    s.sec.wait_for_log("catalog member added", WAIT);
+    wait_until("every member served", Duration::from_secs(60), || {
+        names.iter().all(|z| served(port, z))
+    });
+    let (ok, list, _) = s.sec.cli(&["catalog", "status", CATALOG]);
+    assert!(ok, "{list}");
+    for z in &names {
+        assert!(list.contains(&format!("{z}.")), "{z} not listed: {list}");
+    }
+}
