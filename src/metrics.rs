@@ -102,8 +102,9 @@ pub struct Metrics {
     /// Queries with a COOKIE option, by protocol and slot of
     /// [`COOKIES`].
     cookies: [[AtomicU64; COOKIES.len()]; 2],
-    /// Rare events, by metric name and label set.
-    events: Mutex<BTreeMap<(String, String), u64>>,
+    /// Rare events, by metric name and label set (the name not copied:
+    /// with thousands of zones, each zone has a few series).
+    events: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// Response rate limiting is on (its counters are shown, zeros too).
     rrl_enabled: std::sync::atomic::AtomicBool,
     /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
@@ -317,9 +318,9 @@ impl Metrics {
 
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
-    pub fn add(&self, name: &str, labels: &str, n: u64) {
+    pub fn add(&self, name: &'static str, labels: &str, n: u64) {
         let mut e = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        *e.entry((name.to_string(), labels.to_string())).or_default() += n;
+        *e.entry((name, labels.to_string())).or_default() += n;
     }
 
     /// Counts a catalog version refused (RFC 9432 schema broken).
@@ -428,12 +429,12 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut last = String::new();
+        let mut last = "";
         for ((name, labels), v) in events {
             if name != last {
-                let (kind, help) = describe(&name);
-                header(out, &name, kind, help);
-                last = name.clone();
+                let (kind, help) = describe(name);
+                header(out, name, kind, help);
+                last = name;
             }
             let _ = writeln!(out, "{name}{{{labels}}} {v}");
         }
