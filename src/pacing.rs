@@ -64,14 +64,6 @@ pub struct PacingCounters {
     pub waited_transfers_per_primary: AtomicU64,
 }
 
-impl PacingCounters {
-    /// Counts a probe sent outside the probe rate (a zone with no data
-    /// probes within its transfer slot).
-    pub fn count_probe(&self) {
-        self.probes.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The shared pacer (one per server).
 pub struct Pacer {
     config: RefreshPacing,
