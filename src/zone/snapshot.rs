@@ -733,7 +733,7 @@ impl ZoneSnapshot {
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
     /// this version; None when there is none (the `base` of
-    /// [`super::delta::merge_deltas`]).
+    /// [`super::changeset::merge_deltas`]).
     pub fn class_and_ttl(&self, r: &Rr) -> Option<(u16, u32)> {
         let name = wire::from_presentation(&r.name)?;
         let set = self.nodes.get(&name)?.get(r.rtype)?;

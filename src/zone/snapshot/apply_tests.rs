@@ -12,7 +12,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::zone::delta::{ZoneDelta, merge_deltas, sort_zone};
+use crate::zone::changeset::{ZoneDelta, merge_deltas, sort_zone};
 
 const APEX: &str = "example.";
 
