@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use secondary53::store::{CommitInfo, JournalLimits, Store, VersionKind};
 use secondary53::zone::zonemd::{HashAlgorithm, ZonemdStatus, verify, zone_digest};
-use secondary53::zone::{Rr, ZoneDelta};
+use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
 
@@ -121,7 +121,7 @@ fn main() {
             current.push(added.clone());
             let new_zonemd = zonemd(new_serial, &current);
             current.push(new_zonemd.clone());
-            let delta = ZoneDelta {
+            let delta = Changeset {
                 from_soa: soa(serial),
                 to_soa: soa(new_serial),
                 removed: vec![old_zonemd],

@@ -484,7 +484,7 @@ fn a_rr(name: String, i: usize) -> secondary53::zone::Rr {
 /// each (built through the library, as a long-running server would have).
 fn trim_fixture(data_dir: &Path) {
     use secondary53::store::{CommitInfo, JournalLimits, Store, VersionKind};
-    use secondary53::zone::ZoneDelta;
+    use secondary53::zone::Changeset;
     let mut store = Store::open(data_dir).expect("open fixture store");
     let info = |kind| CommitInfo {
         kind,
@@ -510,7 +510,7 @@ fn trim_fixture(data_dir: &Path) {
         .commit_axfr(TRIM, first, &info(VersionKind::Axfr))
         .expect("first version");
     for v in 2..=TRIM_VERSIONS + 1 {
-        let delta = ZoneDelta {
+        let delta = Changeset {
             from_soa: soa_rr(v - 1),
             to_soa: soa_rr(v),
             removed: set(v - 1),

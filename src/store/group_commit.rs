@@ -36,11 +36,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{CommitInfo, CommitSummary, Store, StoreError, StoreHandle, TrimReport};
-use crate::zone::Rr;
+use crate::zone::{Changeset, Rr};
 
-/// What [`Store::commit_axfr_sorted`] returns: the summary, and the delta
+/// What [`Store::commit_axfr_sorted`] returns: the summary, and the change
 /// journaled (None for a first version).
-pub type FullCommit = (CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>);
+pub type FullCommit = (CommitSummary, Option<Changeset>);
 
 /// A full zone to commit as its zone's first version.
 struct FirstVersion {
@@ -426,7 +426,7 @@ mod tests {
 
     use super::*;
     use crate::store::{CommitInfo, JournalLimits, VersionKind};
-    use crate::zone::{Rr, ZoneDelta};
+    use crate::zone::{Changeset, Rr};
 
     fn soa(zone: &str, serial: u32) -> Rr {
         let mut rdata = Vec::new();
@@ -592,7 +592,7 @@ mod tests {
             std::thread::spawn(move || {
                 let z = zone(1);
                 queue.commit_blocking(move |s| {
-                    let d = ZoneDelta {
+                    let d = Changeset {
                         from_soa: soa(&z, 1),
                         to_soa: soa(&z, 2),
                         removed: vec![],
@@ -699,9 +699,15 @@ mod tests {
         ));
         let (summary, delta) = again.join().unwrap().expect("second version");
         assert_eq!(summary.serial_from, Some(1));
-        let (removed, added) = delta.expect("journaled as a delta");
-        assert_eq!(removed, vec![soa(&old, 1), a(&old, 1)]);
-        assert_eq!(added, vec![soa(&old, 2), a(&old, 2)]);
+        let change = delta.expect("journaled as a delta");
+        assert_eq!(
+            (change.from_soa, change.removed),
+            (soa(&old, 1), vec![a(&old, 1)])
+        );
+        assert_eq!(
+            (change.to_soa, change.added),
+            (soa(&old, 2), vec![a(&old, 2)])
+        );
         let counters = queue.counters();
         assert_eq!(
             counters.batches.load(std::sync::atomic::Ordering::Relaxed),

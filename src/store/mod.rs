@@ -34,7 +34,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::serial::Serial;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
-use crate::zone::{Rr, ZoneDelta, diff_sorted, soa_fields, sort_zone};
+use crate::zone::{Changeset, Rr, diff_sorted, rtype, soa_fields, sort_zone};
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "secondary53.db";
@@ -199,30 +199,15 @@ pub struct CommitSummary {
     pub trim: TrimReport,
 }
 
-/// What a full-transfer commit changed.
-#[derive(Debug)]
-pub enum Applied {
-    /// The first version: all its records.
-    Whole(Vec<Rr>),
-    /// A later version: the delta from the previous one.
-    Delta {
-        /// Records removed (old SOA first).
-        removed: Vec<Rr>,
-        /// Records added (new SOA first).
-        added: Vec<Rr>,
-    },
-}
-
 /// A full zone diffed against the stored version ([`Store::diff_full`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FullDiff {
-    /// The serial of the stored version it was diffed against (None: no
-    /// version stored).
-    pub base: Option<u32>,
-    /// Records of the stored version not in the full zone.
-    pub removed: Vec<Rr>,
-    /// Records of the full zone not in the stored version.
-    pub added: Vec<Rr>,
+    /// The serial of the stored version it was diffed against.
+    pub base: u32,
+    /// The change from the stored version to the full zone.
+    pub change: Changeset,
+    /// Records in the full zone.
+    pub total: usize,
 }
 
 /// The stored state of one zone.
@@ -557,38 +542,22 @@ impl Store {
     pub fn commit_axfr(
         &mut self,
         zone: &str,
-        records: Vec<Rr>,
+        mut records: Vec<Rr>,
         info: &CommitInfo,
     ) -> Result<CommitSummary, StoreError> {
-        self.commit_axfr_applied(zone, records, info)
+        sort_zone(&mut records);
+        self.commit_axfr_sorted(zone, &records, info)
             .map(|(s, _)| s)
     }
 
-    /// [`Store::commit_axfr`], also returning what changed, so the caller
-    /// can update its in-memory copy without reading the zone back.
-    pub fn commit_axfr_applied(
-        &mut self,
-        zone: &str,
-        mut records: Vec<Rr>,
-        info: &CommitInfo,
-    ) -> Result<(CommitSummary, Applied), StoreError> {
-        sort_zone(&mut records);
-        let (summary, delta) = self.commit_axfr_sorted(zone, &records, info)?;
-        Ok(match delta {
-            Some((removed, added)) => (summary, Applied::Delta { removed, added }),
-            None => (summary, Applied::Whole(records)),
-        })
-    }
-
     /// Commits a full zone already in identity order ([`sort_zone`]).
-    /// Returns the delta it journaled, or None for a first version.
-    #[allow(clippy::type_complexity)]
+    /// Returns the change it journaled, or None for a first version.
     pub fn commit_axfr_sorted(
         &mut self,
         zone: &str,
         records: &[Rr],
         info: &CommitInfo,
-    ) -> Result<(CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>), StoreError> {
+    ) -> Result<(CommitSummary, Option<Changeset>), StoreError> {
         let new_soa = records
             .iter()
             .find(|r| r.rtype == 6 && r.name == zone)
@@ -650,10 +619,11 @@ impl Store {
                     let rows = stmt.query_map([zone_id], row_to_rr).map_err(sq)?;
                     diff_sorted(rows, records).map_err(sq)?
                 };
-                let (summary, removed, added) =
-                    journal_full_delta(&tx, zone_id, from, serial_to, removed, added, total, info)
+                let change = Changeset::from_diff(zone, removed, added, &new_soa);
+                let summary =
+                    journal_full_delta(&tx, zone_id, from, serial_to, &change, total, info)
                         .map_err(sq)?;
-                (summary, Some((removed, added)))
+                (summary, Some(change))
             }
         };
         let mut summary = summary;
@@ -667,18 +637,26 @@ impl Store {
     }
 
     /// The difference between the current version and a full zone, without
-    /// committing anything. `records` is sorted in place. Run it on a read
-    /// connection and commit the result with [`Store::commit_diffed`]: the
-    /// full-zone read then never holds the writer.
-    pub fn diff_full(&self, zone: &str, records: &mut Vec<Rr>) -> Result<FullDiff, StoreError> {
+    /// committing anything; None when the zone has no version yet.
+    /// `records` is sorted in place. Run it on a read connection and commit
+    /// the result with [`Store::commit_diffed`]: the full-zone read then
+    /// never holds the writer.
+    pub fn diff_full(
+        &self,
+        zone: &str,
+        records: &mut Vec<Rr>,
+    ) -> Result<Option<FullDiff>, StoreError> {
         sort_zone(records);
+        let new_soa = records
+            .iter()
+            .find(|r| r.rtype == rtype::SOA && r.name == zone)
+            .cloned()
+            .ok_or_else(|| StoreError::NoSoa {
+                zone: zone.to_string(),
+            })?;
         self.read(|s| {
             let Some(id) = s.zone_id(zone)? else {
-                return Ok(FullDiff {
-                    base: None,
-                    removed: Vec::new(),
-                    added: records.clone(),
-                });
+                return Ok(None);
             };
             let base: Option<u32> = s
                 .conn
@@ -687,6 +665,9 @@ impl Store {
                 })
                 .map_err(s.sq())?
                 .map(|v| v as u32);
+            let Some(base) = base else {
+                return Ok(None);
+            };
             let mut stmt = s
                 .conn
                 .prepare(
@@ -696,32 +677,32 @@ impl Store {
                 .map_err(s.sq())?;
             let rows = stmt.query_map([id], row_to_rr).map_err(s.sq())?;
             let (removed, added) = diff_sorted(rows, records).map_err(s.sq())?;
-            Ok(FullDiff {
+            Ok(Some(FullDiff {
                 base,
-                removed,
-                added,
-            })
+                change: Changeset::from_diff(zone, removed, added, &new_soa),
+                total: records.len(),
+            }))
         })
     }
 
     /// Commits a full transfer already diffed against stored version
     /// `base` ([`Store::diff_full`], on a read connection, before taking the
     /// writer): the write applies and journals the change only, so it costs
-    /// what the change costs, not what the zone costs. `serial_to` and
-    /// `total` are the new version's serial and record count. When the stored version is no longer `base`,
-    /// nothing is committed and [`StoreError::Inconsistent`] says so.
-    /// Returns the journaled change: (removed, added), each led by its SOA.
-    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    /// what the change costs, not what the zone costs. When the stored
+    /// version is no longer `base`, nothing is committed and
+    /// [`StoreError::Inconsistent`] says so. Returns the journaled change.
     pub fn commit_diffed(
         &mut self,
         zone: &str,
-        base: u32,
-        serial_to: u32,
-        removed: Vec<Rr>,
-        added: Vec<Rr>,
-        total: usize,
+        diff: FullDiff,
         info: &CommitInfo,
-    ) -> Result<(CommitSummary, (Vec<Rr>, Vec<Rr>)), StoreError> {
+    ) -> Result<(CommitSummary, Changeset), StoreError> {
+        let FullDiff {
+            base,
+            change,
+            total,
+        } = diff;
+        let serial_to = change.to_serial();
         let zone_id = self.require_zone(zone)?;
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
@@ -747,13 +728,12 @@ impl Store {
                 ),
             });
         }
-        let (mut summary, removed, added) =
-            journal_full_delta(&tx, zone_id, base, serial_to, removed, added, total, info)
-                .map_err(sq)?;
+        let mut summary =
+            journal_full_delta(&tx, zone_id, base, serial_to, &change, total, info).map_err(sq)?;
         summary.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
         self.record_counts.insert(zone_id, total);
-        Ok((summary, (removed, added)))
+        Ok((summary, change))
     }
 
     /// Commits the deltas of an incremental transfer, all in one transaction.
@@ -766,7 +746,7 @@ impl Store {
     pub fn commit_ixfr(
         &mut self,
         zone: &str,
-        deltas: &[ZoneDelta],
+        deltas: &[Changeset],
         info: &CommitInfo,
     ) -> Result<CommitSummary, StoreError> {
         self.commit_ixfr_checked(zone, deltas, info, |_, _| Ok(()))
@@ -781,7 +761,7 @@ impl Store {
     pub fn commit_ixfr_verified(
         &mut self,
         zone: &str,
-        deltas: &[ZoneDelta],
+        deltas: &[Changeset],
         info: &CommitInfo,
     ) -> Result<(CommitSummary, ZonemdStatus), StoreError> {
         let path = self.path.clone();
@@ -801,7 +781,7 @@ impl Store {
     fn commit_ixfr_checked<T>(
         &mut self,
         zone: &str,
-        deltas: &[ZoneDelta],
+        deltas: &[Changeset],
         info: &CommitInfo,
         check: impl FnOnce(&Transaction<'_>, i64) -> Result<T, StoreError>,
     ) -> Result<(CommitSummary, T), StoreError> {
@@ -840,7 +820,7 @@ impl Store {
             if d.from_soa.name != zone || d.to_soa.name != zone {
                 return Err(inconsistent("delta SOA is not at the zone apex".into()));
             }
-            let (removed, added) = match apply_ixfr_delta(&tx, zone_id, d).map_err(sq)? {
+            let change = match apply_ixfr_delta(&tx, zone_id, d).map_err(sq)? {
                 Ok(change) => change,
                 Err(m) => {
                     return Err(inconsistent(format!(
@@ -864,20 +844,21 @@ impl Store {
                     d.to_serial()
                 )));
             }
+            let (removed, added) = (change.removed.len() + 1, change.added.len() + 1);
             let seq = insert_version(
                 &tx,
                 zone_id,
                 Some(serial),
                 d.to_serial(),
                 info,
-                removed.len(),
-                added.len(),
-                delta_bytes(&removed, &added),
+                removed,
+                added,
+                delta_bytes(&change),
             )
             .map_err(sq)?;
-            insert_journal(&tx, zone_id, seq, &removed, &added).map_err(sq)?;
-            removed_total += removed.len();
-            added_total += added.len();
+            insert_journal(&tx, zone_id, seq, &change).map_err(sq)?;
+            removed_total += removed;
+            added_total += added;
             serial = d.to_serial();
         }
         let checked = check(&tx, zone_id)?;
@@ -940,8 +921,10 @@ impl Store {
             .collect())
     }
 
-    /// The delta of version `seq`: (removed, added), SOA first in each.
-    pub fn delta(&self, zone: &str, seq: i64) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+    /// The change version `seq` made, as journaled. None for a version
+    /// stored whole (a zone's first version) or one whose journal rows have
+    /// no SOA to lead them: no change to serve or replay.
+    pub fn delta(&self, zone: &str, seq: i64) -> Result<Option<Changeset>, StoreError> {
         let id = self.require_zone(zone)?;
         let mut stmt = self
             .conn
@@ -965,7 +948,7 @@ impl Store {
                 added.push(rr)
             }
         }
-        Ok((removed, added))
+        Ok(Changeset::from_journal(removed, added))
     }
 
     /// How far a journal consumer has read (the seq of the last version it
@@ -1587,14 +1570,12 @@ pub(crate) fn row_to_rr_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Res
     })
 }
 
-fn soa_first(records: &mut [Rr]) {
-    if let Some(pos) = records.iter().position(|r| r.rtype == 6) {
-        records[..=pos].rotate_right(1);
-    }
-}
-
 /// Deletes records by identity; returns the first one that was not there.
-fn delete_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<Option<Rr>> {
+fn delete_rows<'a>(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    rows: impl IntoIterator<Item = &'a Rr>,
+) -> rusqlite::Result<Option<Rr>> {
     let mut del = tx.prepare_cached(
         "DELETE FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3 AND rdata = ?4",
     )?;
@@ -1673,7 +1654,11 @@ const BULK_ROWS: usize = 256;
 
 /// Inserts records; one already present takes the new TTL and class (adding
 /// an existing record is not an error in IXFR, as in dynamic update).
-fn upsert_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<()> {
+fn upsert_rows<'a>(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    rows: impl IntoIterator<Item = &'a Rr>,
+) -> rusqlite::Result<()> {
     let mut ins = tx.prepare_cached(
         "INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(zone_id, name, rtype, rdata) DO UPDATE SET class = excluded.class, ttl = excluded.ttl",
@@ -1684,13 +1669,9 @@ fn upsert_rows(tx: &Transaction<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Res
     Ok(())
 }
 
-/// The change one IXFR delta made, as the journal keeps it: (removed,
-/// added), each led by its SOA.
-type JournaledChange = (Vec<Rr>, Vec<Rr>);
-
 /// Applies one IXFR delta to the stored records and returns the change it
-/// made, as the journal keeps it: (removed, added), each led by its SOA.
-/// `Err(record)` when the delta removes a record the zone does not hold.
+/// made, as the journal keeps it. `Err(record)` when the delta removes a
+/// record the zone does not hold.
 ///
 /// The journal holds the change, not the delta as the primary worded it
 /// (DESIGN invariant 2), so an IXFR served from it applies on a strict
@@ -1703,16 +1684,15 @@ type JournaledChange = (Vec<Rr>, Vec<Rr>);
 fn apply_ixfr_delta(
     tx: &Transaction<'_>,
     zone_id: i64,
-    d: &ZoneDelta,
-) -> rusqlite::Result<Result<JournaledChange, Rr>> {
+    d: &Changeset,
+) -> rusqlite::Result<Result<Changeset, Rr>> {
     use std::collections::HashSet;
     // A record with its class and TTL: equal ones are the same data.
     fn exact(r: &Rr) -> (&str, u16, &[u8], u16, u32) {
         (&r.name, r.rtype, &r.rdata, r.class, r.ttl)
     }
     let added_exact: HashSet<_> = d.added.iter().map(exact).collect();
-    let mut removed = Vec::with_capacity(d.removed.len() + 1);
-    removed.push(d.from_soa.clone());
+    let mut removed = Vec::with_capacity(d.removed.len());
     let mut unchanged = HashSet::new();
     for r in &d.removed {
         if added_exact.contains(&exact(r)) {
@@ -1724,12 +1704,11 @@ fn apply_ixfr_delta(
             removed.push(r.clone());
         }
     }
-    if let Some(missing) = delete_rows(tx, zone_id, &removed)? {
+    if let Some(missing) = delete_rows(tx, zone_id, std::iter::once(&d.from_soa).chain(&removed))? {
         return Ok(Err(missing));
     }
-    upsert_rows(tx, zone_id, std::slice::from_ref(&d.to_soa))?;
-    let mut added = Vec::with_capacity(d.added.len() + 1);
-    added.push(d.to_soa.clone());
+    upsert_rows(tx, zone_id, [&d.to_soa])?;
+    let mut added = Vec::with_capacity(d.added.len());
     for r in &d.added {
         if unchanged.contains(&exact(r)) {
             continue;
@@ -1747,7 +1726,12 @@ fn apply_ixfr_delta(
             }
         }
     }
-    Ok(Ok((removed, added)))
+    Ok(Ok(Changeset {
+        from_soa: d.from_soa.clone(),
+        to_soa: d.to_soa.clone(),
+        removed,
+        added,
+    }))
 }
 
 /// Verifies the zone as the transaction holds it by its ZONEMD (RFC 8976
@@ -1806,55 +1790,40 @@ fn insert_row(tx: &Transaction<'_>, zone_id: i64, r: &Rr) -> rusqlite::Result<Op
     Ok(Some(held))
 }
 
-fn apply_rows(
-    tx: &Transaction<'_>,
-    zone_id: i64,
-    removed: &[Rr],
-    added: &[Rr],
-) -> rusqlite::Result<()> {
-    delete_rows(tx, zone_id, removed)?;
-    upsert_rows(tx, zone_id, added)
-}
-
 /// Applies and journals the change from a full transfer (in the commit's
-/// transaction): (summary without trim, removed, added), each half led by
-/// its SOA.
-#[allow(clippy::too_many_arguments)]
+/// transaction); the summary is without the trim.
 fn journal_full_delta(
     tx: &Transaction<'_>,
     zone_id: i64,
     from: u32,
     serial_to: u32,
-    mut removed: Vec<Rr>,
-    mut added: Vec<Rr>,
+    change: &Changeset,
     total: usize,
     info: &CommitInfo,
-) -> rusqlite::Result<(CommitSummary, Vec<Rr>, Vec<Rr>)> {
-    // IXFR order: the SOA heads each half of the delta.
-    soa_first(&mut removed);
-    soa_first(&mut added);
-    apply_rows(tx, zone_id, &removed, &added)?;
+) -> rusqlite::Result<CommitSummary> {
+    delete_rows(tx, zone_id, change.removed_with_soa())?;
+    upsert_rows(tx, zone_id, change.added_with_soa())?;
+    let (removed, added) = (change.removed.len() + 1, change.added.len() + 1);
     let seq = insert_version(
         tx,
         zone_id,
         Some(from),
         serial_to,
         info,
-        removed.len(),
-        added.len(),
-        delta_bytes(&removed, &added),
+        removed,
+        added,
+        delta_bytes(change),
     )?;
-    insert_journal(tx, zone_id, seq, &removed, &added)?;
-    let summary = CommitSummary {
+    insert_journal(tx, zone_id, seq, change)?;
+    Ok(CommitSummary {
         serial_from: Some(from),
         serial_to,
         versions: 1,
-        removed: removed.len(),
-        added: added.len(),
+        removed,
+        added,
         total,
         trim: TrimReport::default(),
-    };
-    Ok((summary, removed, added))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1894,19 +1863,23 @@ fn insert_version(
     Ok(seq)
 }
 
+/// Writes a version's change into the journal, each half led by its SOA.
 fn insert_journal(
     tx: &Transaction<'_>,
     zone_id: i64,
     seq: i64,
-    removed: &[Rr],
-    added: &[Rr],
+    change: &Changeset,
 ) -> rusqlite::Result<()> {
     let mut ins = tx.prepare_cached(
         "INSERT INTO journal(zone_id, seq, op, idx, name, rtype, class, ttl, rdata)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    for (op, rows) in [(0, removed), (1, added)] {
-        for (idx, r) in rows.iter().enumerate() {
+    let halves: [(i64, Box<dyn Iterator<Item = &Rr>>); 2] = [
+        (0, Box::new(change.removed_with_soa())),
+        (1, Box::new(change.added_with_soa())),
+    ];
+    for (op, rows) in halves {
+        for (idx, r) in rows.enumerate() {
             ins.execute(params![
                 zone_id, seq, op, idx as i64, r.name, r.rtype, r.class, r.ttl, r.rdata
             ])?;
@@ -1935,11 +1908,10 @@ fn finish_commit(
     journal::trim(tx, zone_id, &info.journal, info.now)
 }
 
-/// Journal bytes of a delta.
-fn delta_bytes(removed: &[Rr], added: &[Rr]) -> u64 {
-    removed
-        .iter()
-        .chain(added)
+/// Journal bytes of a change.
+fn delta_bytes(change: &Changeset) -> u64 {
+    change
+        .records()
         .map(|r| journal::record_bytes(&r.name, &r.rdata))
         .sum()
 }

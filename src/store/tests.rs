@@ -61,7 +61,7 @@ fn first_axfr_is_stored_whole_without_delta() {
     let v = s.versions(Z, None).unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].serial_from, None);
-    assert_eq!(s.delta(Z, v[0].seq).unwrap(), (vec![], vec![]));
+    assert_eq!(s.delta(Z, v[0].seq).unwrap(), None, "stored whole");
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
 }
 
@@ -80,7 +80,7 @@ fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled
     let (d, mut s) = open();
     s.commit_axfr(Z, base, &info(VersionKind::Axfr, 10))
         .unwrap();
-    let delta = ZoneDelta {
+    let delta = Changeset {
         from_soa: soa(1),
         to_soa: soa(2),
         removed,
@@ -90,9 +90,17 @@ fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled
         .commit_ixfr(Z, &[delta], &info(VersionKind::Ixfr, 10))
         .map(|_| {
             let v = s.versions(Z, Some(1)).unwrap();
-            s.delta(Z, v[0].seq).unwrap()
+            halves(s.delta(Z, v[0].seq).unwrap().expect("journaled"))
         });
     (s, d, result)
+}
+
+/// A change as the journal stores it: (removed, added), each led by its SOA.
+fn halves(c: Changeset) -> (Vec<Rr>, Vec<Rr>) {
+    (
+        c.removed_with_soa().cloned().collect(),
+        c.added_with_soa().cloned().collect(),
+    )
 }
 
 fn with_ttl(mut r: Rr, ttl: u32) -> Rr {
@@ -207,7 +215,7 @@ fn later_axfr_is_journaled_as_a_delta() {
     let v = s.versions(Z, None).unwrap();
     assert_eq!(v.len(), 2);
     assert_eq!((v[1].serial_from, v[1].serial_to), (Some(1), 2));
-    let (removed, added) = s.delta(Z, v[1].seq).unwrap();
+    let (removed, added) = halves(s.delta(Z, v[1].seq).unwrap().expect("journaled"));
     assert_eq!(removed, vec![soa(1), a("b.example.", 2)]);
     assert_eq!(added, vec![soa(2), a("c.example.", 3)]);
     assert_eq!(
@@ -226,13 +234,13 @@ fn ixfr_deltas_apply_in_one_commit() {
     )
     .unwrap();
     let deltas = vec![
-        ZoneDelta {
+        Changeset {
             from_soa: soa(1),
             to_soa: soa(2),
             removed: vec![a("a.example.", 1)],
             added: vec![a("b.example.", 2)],
         },
-        ZoneDelta {
+        Changeset {
             from_soa: soa(2),
             to_soa: soa(3),
             removed: vec![],
@@ -263,13 +271,13 @@ fn ixfr_removing_a_missing_record_changes_nothing() {
     )
     .unwrap();
     let deltas = vec![
-        ZoneDelta {
+        Changeset {
             from_soa: soa(1),
             to_soa: soa(2),
             removed: vec![],
             added: vec![a("b.example.", 2)],
         },
-        ZoneDelta {
+        Changeset {
             from_soa: soa(2),
             to_soa: soa(3),
             removed: vec![a("zz.example.", 9)],
@@ -294,7 +302,7 @@ fn ixfr_with_broken_serial_chain_is_inconsistent() {
     let (_d, mut s) = open();
     s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
-    let deltas = vec![ZoneDelta {
+    let deltas = vec![Changeset {
         from_soa: soa(5),
         to_soa: soa(6),
         removed: vec![],
@@ -314,7 +322,7 @@ fn trimming_keeps_the_newest_and_what_consumers_need() {
         .unwrap();
     s.set_consumer(Z, "route53", 2).unwrap();
     for serial in 2..=8u32 {
-        let d = ZoneDelta {
+        let d = Changeset {
             from_soa: soa(serial - 1),
             to_soa: soa(serial),
             removed: vec![],
@@ -326,7 +334,7 @@ fn trimming_keeps_the_newest_and_what_consumers_need() {
     let v = s.versions(Z, None).unwrap();
     assert_eq!(v.first().unwrap().seq, 3);
     s.set_consumer(Z, "route53", 8).unwrap();
-    let d = ZoneDelta {
+    let d = Changeset {
         from_soa: soa(8),
         to_soa: soa(9),
         removed: vec![],
@@ -407,7 +415,7 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
 
     // Serial 2 adds b.example. but carries a digest of serial 2 without it.
     let v2_claimed = vec![soa(2), a("a.example.", 1)];
-    let bad = ZoneDelta {
+    let bad = Changeset {
         from_soa: soa(1),
         to_soa: soa(2),
         removed: vec![z1.clone()],
@@ -432,7 +440,7 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
 
     // The same change with the right digest commits.
     let v2 = vec![soa(2), a("a.example.", 1), a("b.example.", 2)];
-    let good = ZoneDelta {
+    let good = Changeset {
         from_soa: soa(1),
         to_soa: soa(2),
         removed: vec![z1],
@@ -452,7 +460,7 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
     assert_eq!(dump(&s).len(), 4);
 
     // Without a ZONEMD there is nothing to verify: the version commits.
-    let plain = ZoneDelta {
+    let plain = Changeset {
         from_soa: soa(2),
         to_soa: soa(3),
         removed: vec![zonemd_for(2, &v2, None)],
@@ -586,7 +594,7 @@ fn a_run_finished_with_unsent_rrsets_keeps_the_cursor_serial_in_one_transaction(
 }
 
 fn ixfr_to(s: &mut Store, serial: u32, limits: JournalLimits) -> CommitSummary {
-    let d = ZoneDelta {
+    let d = Changeset {
         from_soa: soa(serial - 1),
         to_soa: soa(serial),
         removed: vec![],
@@ -873,8 +881,8 @@ fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
     assert_eq!(dump(&s).len(), 2);
 }
 
-fn delta(from: u32, to: u32, removed: Vec<Rr>, added: Vec<Rr>) -> ZoneDelta {
-    ZoneDelta {
+fn delta(from: u32, to: u32, removed: Vec<Rr>, added: Vec<Rr>) -> Changeset {
+    Changeset {
         from_soa: soa(from),
         to_soa: soa(to),
         removed,
@@ -895,23 +903,17 @@ fn full_zone_diffed_apart_commits_only_the_change() {
     .unwrap();
     let reader = Store::open_read_only(d.path()).unwrap().unwrap();
     let mut full = vec![a("c.example.", 3), soa(2), a("a.example.", 1)];
-    let diff = reader.diff_full(Z, &mut full).unwrap();
-    assert_eq!(diff.base, Some(1));
+    let diff = reader.diff_full(Z, &mut full).unwrap().expect("a version");
+    assert_eq!(diff.base, 1);
     let (summary, change) = s
-        .commit_diffed(
-            Z,
-            1,
-            2,
-            diff.removed,
-            diff.added,
-            full.len(),
-            &info(VersionKind::Axfr, 10),
-        )
+        .commit_diffed(Z, diff, &info(VersionKind::Axfr, 10))
         .unwrap();
-    let expect = (
-        vec![soa(1), a("b.example.", 2)],
-        vec![soa(2), a("c.example.", 3)],
-    );
+    let expect = Changeset {
+        from_soa: soa(1),
+        to_soa: soa(2),
+        removed: vec![a("b.example.", 2)],
+        added: vec![a("c.example.", 3)],
+    };
     assert_eq!(change, expect);
     assert_eq!((summary.serial_from, summary.serial_to), (Some(1), 2));
     assert_eq!((summary.removed, summary.added, summary.total), (2, 2, 3));
@@ -920,7 +922,7 @@ fn full_zone_diffed_apart_commits_only_the_change() {
         vec![soa(2), a("a.example.", 1), a("c.example.", 3)]
     );
     let v = s.versions(Z, Some(1)).unwrap();
-    assert_eq!(s.delta(Z, v[0].seq).unwrap(), expect);
+    assert_eq!(s.delta(Z, v[0].seq).unwrap(), Some(expect));
 }
 
 /// A diff taken against a version that is no longer stored commits nothing.
@@ -936,11 +938,16 @@ fn full_zone_diffed_against_a_stale_version_is_refused() {
     let err = s
         .commit_diffed(
             Z,
-            7,
-            8,
-            vec![soa(7)],
-            vec![soa(8)],
-            1,
+            FullDiff {
+                base: 7,
+                change: Changeset {
+                    from_soa: soa(7),
+                    to_soa: soa(8),
+                    removed: vec![],
+                    added: vec![],
+                },
+                total: 1,
+            },
             &info(VersionKind::Axfr, 10),
         )
         .unwrap_err();
@@ -1068,4 +1075,33 @@ async fn handle_reads_do_not_wait_for_a_write_under_way() {
         .await
         .unwrap();
     assert_eq!(read, Some(99), "a read after the commit sees it");
+}
+
+/// A full transfer that changes records under the same SOA journals a
+/// change led by that SOA (both halves), so IXFR out and the mirror read it
+/// as any other version.
+#[test]
+fn a_full_transfer_under_the_same_soa_journals_a_change_led_by_it() {
+    let (_d, mut s) = open();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 10),
+    )
+    .unwrap();
+    s.commit_axfr(
+        Z,
+        vec![soa(1), a("b.example.", 2)],
+        &info(VersionKind::Axfr, 11),
+    )
+    .unwrap();
+    let v = s.versions(Z, None).unwrap();
+    let change = s.delta(Z, v[1].seq).unwrap().expect("journaled");
+    assert_eq!(
+        (change.from_soa.clone(), change.to_soa.clone()),
+        (soa(1), soa(1))
+    );
+    assert_eq!(change.removed, vec![a("a.example.", 1)]);
+    assert_eq!(change.added, vec![a("b.example.", 2)]);
+    assert_eq!(dump(&s), vec![soa(1), a("b.example.", 2)]);
 }

@@ -17,5 +17,5 @@ pub mod snapshot;
 pub mod wire;
 pub mod zonemd;
 
-pub use changeset::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
+pub use changeset::{Changeset, diff_sorted, merge_changesets, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};
