@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use secondary53::mirror::journal::{JournalRead, SinceCursor, read_since_cursor, replay_plan};
 use secondary53::mirror::plan::{Limits, MirrorOptions, Planner};
 use secondary53::mirror::rrset::ForeignSets;
-use secondary53::store::{CommitInfo, JournalLimits, Store, StoreError, VersionKind};
+use secondary53::store::{
+    CommitInfo, JournalLimits, Store, StoreError, Verify, Version, VersionKind,
+};
 use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
@@ -79,8 +81,13 @@ fn ixfr(s: &mut Store, serial: u32, removed: Vec<Rr>, added: Vec<Rr>) {
         removed,
         added,
     };
-    s.commit_ixfr(APEX, &[delta], &info(VersionKind::Ixfr))
-        .expect("commit the IXFR");
+    s.commit(
+        APEX,
+        Version::Incremental(vec![delta]),
+        &info(VersionKind::Ixfr),
+        Verify::Nothing,
+    )
+    .expect("commit the IXFR");
 }
 
 /// The mirror's read up to this change, kept as the reference.
@@ -157,8 +164,13 @@ fn main() {
         let mut s = Store::open(dir.path()).expect("open the store");
         let mut zone = vec![soa(1)];
         zone.extend((0..n.saturating_sub(1)).map(|i| a(i, i as u32)));
-        s.commit_axfr(APEX, zone, &info(VersionKind::Axfr))
-            .expect("commit the zone");
+        s.commit(
+            APEX,
+            Version::Full(&zone),
+            &info(VersionKind::Axfr),
+            Verify::Nothing,
+        )
+        .expect("commit the zone");
         // The journal before the cursor: one-record versions the mirror
         // has replayed already.
         let mut serial = 1;

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use secondary53::store::{CommitInfo, JournalLimits, Store, VersionKind};
+use secondary53::store::{CommitInfo, JournalLimits, Store, Verify, Version, VersionKind};
 use secondary53::zone::zonemd::{HashAlgorithm, ZonemdStatus, verify, zone_digest};
 use secondary53::zone::{Changeset, Rr};
 
@@ -105,7 +105,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = Store::open(dir.path()).expect("store");
         store
-            .commit_axfr(APEX, records.clone(), &info())
+            .commit(APEX, Version::Full(&records), &info(), Verify::Nothing)
             .expect("first version");
         // Each commit changes one record and the ZONEMD; the digests are
         // computed before the timer starts.
@@ -130,12 +130,22 @@ fn main() {
             let started = Instant::now();
             if i % 2 == 0 {
                 store
-                    .commit_ixfr(APEX, &[delta], &info())
+                    .commit(
+                        APEX,
+                        Version::Incremental(vec![delta]),
+                        &info(),
+                        Verify::Nothing,
+                    )
                     .expect("IXFR commit");
                 plain.push(started.elapsed());
             } else {
                 store
-                    .commit_ixfr_verified(APEX, &[delta], &info())
+                    .commit(
+                        APEX,
+                        Version::Incremental(vec![delta]),
+                        &info(),
+                        Verify::Zonemd,
+                    )
                     .expect("verified IXFR commit");
                 verified.push(started.elapsed());
             }

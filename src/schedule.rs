@@ -28,8 +28,8 @@ use crate::config::ZoneConfig;
 use crate::pacing::{Pacer, Urgency};
 use crate::serial::Serial;
 use crate::store::{
-    CommitInfo, CommitSummary, FullDiff, StoreError, StoreHealth, TrimReport, VersionKind,
-    expire_of,
+    CommitInfo, CommitSummary, FullDiff, StoreError, StoreHealth, TrimReport, Verify, Version,
+    VersionKind, expire_of,
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
@@ -1477,8 +1477,9 @@ async fn commit_version(
                     let committed = commits.commit_full_blocking(&zone, records.clone(), info);
                     (committed, build.join())
                 });
-                let (summary, delta) = committed?;
-                let snapshot = match (delta, snapshot) {
+                let committed = committed?;
+                let summary = committed.summary;
+                let snapshot = match (committed.changes.into_iter().next(), snapshot) {
                     (Some(change), _) => current.apply(&change),
                     (None, Ok(snapshot)) => snapshot,
                     (None, Err(_)) => ZoneSnapshot::from_sorted(&zone, &records),
@@ -1494,26 +1495,21 @@ async fn commit_version(
             Ok((summary, snapshot, None))
         }
         Transfer::Incremental { deltas } => {
-            let deltas = Arc::new(deltas);
-            let (summary, status) = {
-                let deltas = deltas.clone();
-                commits
-                    .commit(move |s| {
-                        if verify_zonemd {
-                            let (summary, status) =
-                                s.commit_ixfr_verified(&zone, &deltas, &info)?;
-                            Ok((summary, Some(status)))
-                        } else {
-                            Ok((s.commit_ixfr(&zone, &deltas, &info)?, None))
-                        }
-                    })
-                    .await?
+            let verify = if verify_zonemd {
+                Verify::Zonemd
+            } else {
+                Verify::Nothing
             };
+            let committed = commits
+                .commit(move |s| s.commit(&zone, Version::Incremental(deltas), &info, verify))
+                .await?;
+            let (summary, changes, status) =
+                (committed.summary, committed.changes, committed.zonemd);
             // The journal keeps every version; the snapshot takes their net
             // change at once.
             let snapshot = blocking(move || {
                 Ok(
-                    match crate::zone::merge_changesets(&deltas, |r| current.class_and_ttl(r)) {
+                    match crate::zone::merge_changesets(&changes, |r| current.class_and_ttl(r)) {
                         Some(change) => current.apply(&change),
                         None => (*current).clone(),
                     },
@@ -1607,11 +1603,26 @@ async fn commit_full_diffed(
         });
     };
     let zone = zone.to_string();
-    let (summary, change) = commits
-        .commit(move |s| s.commit_diffed(&zone, diff, &info))
+    let committed = commits
+        .commit(move |s| {
+            s.commit(
+                &zone,
+                Version::Incremental(vec![diff.change]),
+                &info,
+                Verify::Nothing,
+            )
+        })
         .await?;
-    let snapshot = blocking(move || Ok(current.apply(&change))).await?;
-    Ok((summary, snapshot))
+    // One version: its change as journaled.
+    let change = committed.changes.into_iter().next();
+    let snapshot = blocking(move || {
+        Ok(match change {
+            Some(change) => current.apply(&change),
+            None => (*current).clone(),
+        })
+    })
+    .await?;
+    Ok((committed.summary, snapshot))
 }
 
 /// Runs CPU-heavy work (sorting, snapshot building) on a blocking thread.

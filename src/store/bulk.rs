@@ -201,7 +201,7 @@ mod tests {
         };
         let a = "a.example.";
         store
-            .commit_axfr(
+            .commit_full(
                 a,
                 vec![
                     rr("www.a.example.", 1, vec![192, 0, 2, 1]),
@@ -212,10 +212,10 @@ mod tests {
             )
             .unwrap();
         store
-            .commit_axfr(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
+            .commit_full(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
             .unwrap();
         let b = "b.example.";
-        store.commit_axfr(b, vec![soa(b, 7)], &info).unwrap();
+        store.commit_full(b, vec![soa(b, 7)], &info).unwrap();
         store.ensure_zones(["c.example."]).unwrap();
         let loaded = store.load_zones().unwrap();
         assert_eq!(loaded.len(), 3);

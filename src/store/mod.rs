@@ -21,7 +21,7 @@ mod schema;
 mod stream;
 
 pub use bulk::StoredZone;
-pub use group_commit::{CommitQueue, FullCommit, GroupCommitCounters};
+pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
@@ -33,6 +33,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::serial::Serial;
+use crate::zone::changeset::identity_cmp;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Changeset, Rr, diff_sorted, rtype, soa_fields, sort_zone};
 
@@ -199,6 +200,41 @@ pub struct CommitSummary {
     pub trim: TrimReport,
 }
 
+/// A new version of a zone, as [`Store::commit`] takes it.
+#[derive(Debug)]
+pub enum Version<'a> {
+    /// The whole zone, in any order (one already in identity order, as
+    /// [`sort_zone`] leaves it, is not copied).
+    Full(&'a [Rr]),
+    /// Changes in order, each starting at the version the one before leads
+    /// to, the first at the stored version: the versions of an IXFR, or a
+    /// full zone diffed on a read connection ([`Store::diff_full`]). Each
+    /// becomes a version of its own in the journal.
+    Incremental(Vec<Changeset>),
+}
+
+/// What [`Store::commit`] checks of the new version before it commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Nothing beyond the consistency of the change.
+    Nothing,
+    /// The new version's ZONEMD must verify it (RFC 8976).
+    Zonemd,
+}
+
+/// What [`Store::commit`] did.
+#[derive(Debug)]
+pub struct Committed {
+    /// The summary.
+    pub summary: CommitSummary,
+    /// The changes journaled, one per version, as the journal holds them
+    /// (empty for a first version, stored whole): the caller updates its
+    /// in-memory copy from them without reading the zone back.
+    pub changes: Vec<Changeset>,
+    /// The ZONEMD status of the new version, with [`Verify::Zonemd`].
+    pub zonemd: Option<ZonemdStatus>,
+}
+
 /// A full zone diffed against the stored version ([`Store::diff_full`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FullDiff {
@@ -206,8 +242,6 @@ pub struct FullDiff {
     pub base: u32,
     /// The change from the stored version to the full zone.
     pub change: Changeset,
-    /// Records in the full zone.
-    pub total: usize,
 }
 
 /// The stored state of one zone.
@@ -533,46 +567,58 @@ impl Store {
         Ok(())
     }
 
-    /// Commits a full transfer as a new version.
+    /// Commits a new version of `zone` in one transaction, with its journal
+    /// rows and the journal's trim (DESIGN invariant 1): a reader never sees
+    /// half of it, and a crash leaves the previous version intact.
     ///
-    /// The first version of a zone is stored whole, without a delta (there is
-    /// nothing to diff against, and nothing can ask for a delta to it). Later
-    /// full transfers are diffed against the current version and journaled
-    /// as a delta (DESIGN invariant 2). `records` need not be sorted.
-    pub fn commit_axfr(
+    /// A zone's first version is stored whole, without a change (there is
+    /// nothing to diff against, and nothing can ask for a change to it). A
+    /// later full version is diffed against the stored one in the
+    /// transaction and journaled as the change (DESIGN invariant 2).
+    /// Incremental changes must each start at the serial the one before
+    /// reached (the first at the stored serial), every removed record must
+    /// be present, and the SOA must change as the change says; otherwise
+    /// nothing is committed and [`StoreError::Inconsistent`] tells why, so
+    /// the caller can fall back to AXFR (RFC 1995 section 4). With
+    /// [`Verify::Zonemd`], the new version is read back inside the
+    /// transaction and verified by its ZONEMD (RFC 8976); when it does not
+    /// verify, everything rolls back ([`StoreError::Zonemd`]).
+    pub fn commit(
         &mut self,
         zone: &str,
-        mut records: Vec<Rr>,
+        version: Version<'_>,
         info: &CommitInfo,
-    ) -> Result<CommitSummary, StoreError> {
-        sort_zone(&mut records);
-        self.commit_axfr_sorted(zone, &records, info)
-            .map(|(s, _)| s)
-    }
-
-    /// Commits a full zone already in identity order ([`sort_zone`]).
-    /// Returns the change it journaled, or None for a first version.
-    pub fn commit_axfr_sorted(
-        &mut self,
-        zone: &str,
-        records: &[Rr],
-        info: &CommitInfo,
-    ) -> Result<(CommitSummary, Option<Changeset>), StoreError> {
-        let new_soa = records
-            .iter()
-            .find(|r| r.rtype == 6 && r.name == zone)
-            .cloned()
-            .ok_or_else(|| StoreError::NoSoa {
-                zone: zone.to_string(),
-            })?;
-        let serial_to = new_soa.soa_serial().ok_or_else(|| StoreError::NoSoa {
-            zone: zone.to_string(),
-        })?;
-        let zone_id = self.ensure_zone(zone)?;
+        verify: Verify,
+    ) -> Result<Committed, StoreError> {
+        let sorted: Vec<Rr>;
+        let version = match version {
+            Version::Full(records) if !is_sorted_zone(records) => {
+                sorted = {
+                    let mut r = records.to_vec();
+                    sort_zone(&mut r);
+                    r
+                };
+                Version::Full(&sorted)
+            }
+            v => v,
+        };
+        let zone_id = match version {
+            Version::Full(records) => {
+                // No zone row for a zone without an SOA.
+                full_zone_soa(zone, records)?;
+                self.ensure_zone(zone)?
+            }
+            Version::Incremental(_) => self.require_zone(zone)?,
+        };
+        let full = matches!(version, Version::Full(_));
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
+        };
+        let inconsistent = |reason: String| StoreError::Inconsistent {
+            zone: zone.to_string(),
+            reason,
         };
         // IMMEDIATE: take the write lock up front, so a concurrent writer
         // makes us wait (busy timeout) rather than fail mid-transaction.
@@ -580,35 +626,27 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
-        let serial_from: Option<u32> = tx
-            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .map_err(sq)?
-            .map(|s| s as u32);
-        let total = records.len();
-        let summary = match serial_from {
-            None => {
-                // First version: delete leftovers of a half-configured zone,
-                // then insert everything in key order.
-                tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])
-                    .map_err(sq)?;
-                bulk_insert(&tx, zone_id, records).map_err(sq)?;
-                insert_version(&tx, zone_id, None, serial_to, info, 0, total, 0).map_err(sq)?;
-                (
-                    CommitSummary {
-                        serial_from: None,
-                        serial_to,
-                        versions: 1,
-                        removed: 0,
-                        added: total,
-                        total,
-                        trim: TrimReport::default(),
-                    },
-                    None,
-                )
+        let stored = stored_serial(&tx, zone_id).map_err(sq)?;
+        let (summary, changes) = match (version, stored) {
+            (Version::Full(records), None) => {
+                let serial_to = full_zone_soa(zone, records)?
+                    .soa_serial()
+                    .unwrap_or_default();
+                let total = records.len();
+                write_first_version(&tx, zone_id, records, serial_to, info).map_err(sq)?;
+                let summary = CommitSummary {
+                    serial_from: None,
+                    serial_to,
+                    versions: 1,
+                    removed: 0,
+                    added: total,
+                    total,
+                    trim: TrimReport::default(),
+                };
+                (summary, Vec::new())
             }
-            Some(from) => {
+            (Version::Full(records), Some(from)) => {
+                let new_soa = full_zone_soa(zone, records)?;
                 let (removed, added) = {
                     let mut stmt = tx
                         .prepare(
@@ -620,40 +658,73 @@ impl Store {
                     diff_sorted(rows, records).map_err(sq)?
                 };
                 let change = Changeset::from_diff(zone, removed, added, &new_soa);
-                let summary =
-                    journal_full_delta(&tx, zone_id, from, serial_to, &change, total, info)
-                        .map_err(sq)?;
-                (summary, Some(change))
+                let mut applied = apply_changes(&tx, zone_id, zone, from, vec![change], info, &sq)?;
+                applied.0.total = records.len();
+                applied
+            }
+            (Version::Incremental(changes), Some(from)) => {
+                let mut applied = apply_changes(&tx, zone_id, zone, from, changes, info, &sq)?;
+                // The zone's size from the count kept by this connection:
+                // records added and removed by the journaled change (a TTL
+                // change is one of each, as is the SOA), not a count over
+                // the zone. The first commit of a zone in the process counts
+                // it once.
+                applied.0.total = match self.record_counts.get(&zone_id) {
+                    Some(n) => (*n as i64 + applied.0.added as i64 - applied.0.removed as i64)
+                        .max(0) as usize,
+                    None => tx
+                        .query_row(
+                            "SELECT count(*) FROM record WHERE zone_id = ?1",
+                            [zone_id],
+                            |r| r.get::<_, i64>(0),
+                        )
+                        .map_err(sq)? as usize,
+                };
+                applied
+            }
+            (Version::Incremental(_), None) => {
+                return Err(inconsistent("no stored version to apply a delta to".into()));
             }
         };
+        let zonemd = match verify {
+            Verify::Nothing => None,
+            Verify::Zonemd => Some(verify_zonemd_in(&tx, zone_id, zone).map_err(sq)?.map_err(
+                |source| StoreError::Zonemd {
+                    zone: zone.to_string(),
+                    source,
+                },
+            )?),
+        };
         let mut summary = summary;
-        summary.0.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
+        summary.trim = finish_commit(&tx, zone_id, summary.serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
-        self.record_counts.insert(zone_id, total);
-        // A large transfer fills the page cache; give that memory back
-        // rather than holding it for the life of the process.
-        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
-        Ok(summary)
+        self.record_counts.insert(zone_id, summary.total);
+        if full {
+            // A large transfer fills the page cache; give that memory back
+            // rather than holding it for the life of the process.
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+        Ok(Committed {
+            summary,
+            changes,
+            zonemd,
+        })
     }
 
     /// The difference between the current version and a full zone, without
     /// committing anything; None when the zone has no version yet.
     /// `records` is sorted in place. Run it on a read connection and commit
-    /// the result with [`Store::commit_diffed`]: the full-zone read then
-    /// never holds the writer.
+    /// its change as [`Version::Incremental`]: the full-zone read then never
+    /// holds the writer, and the write costs what the change costs. When
+    /// the stored version is no longer `base` by then, the commit refuses
+    /// it ([`StoreError::Inconsistent`]).
     pub fn diff_full(
         &self,
         zone: &str,
         records: &mut Vec<Rr>,
     ) -> Result<Option<FullDiff>, StoreError> {
         sort_zone(records);
-        let new_soa = records
-            .iter()
-            .find(|r| r.rtype == rtype::SOA && r.name == zone)
-            .cloned()
-            .ok_or_else(|| StoreError::NoSoa {
-                zone: zone.to_string(),
-            })?;
+        let new_soa = full_zone_soa(zone, records)?;
         self.read(|s| {
             let Some(id) = s.zone_id(zone)? else {
                 return Ok(None);
@@ -680,215 +751,8 @@ impl Store {
             Ok(Some(FullDiff {
                 base,
                 change: Changeset::from_diff(zone, removed, added, &new_soa),
-                total: records.len(),
             }))
         })
-    }
-
-    /// Commits a full transfer already diffed against stored version
-    /// `base` ([`Store::diff_full`], on a read connection, before taking the
-    /// writer): the write applies and journals the change only, so it costs
-    /// what the change costs, not what the zone costs. When the stored
-    /// version is no longer `base`, nothing is committed and
-    /// [`StoreError::Inconsistent`] says so. Returns the journaled change.
-    pub fn commit_diffed(
-        &mut self,
-        zone: &str,
-        diff: FullDiff,
-        info: &CommitInfo,
-    ) -> Result<(CommitSummary, Changeset), StoreError> {
-        let FullDiff {
-            base,
-            change,
-            total,
-        } = diff;
-        let serial_to = change.to_serial();
-        let zone_id = self.require_zone(zone)?;
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
-        let stored: Option<u32> = tx
-            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .map_err(sq)?
-            .map(|s| s as u32);
-        if stored != Some(base) {
-            return Err(StoreError::Inconsistent {
-                zone: zone.to_string(),
-                reason: format!(
-                    "the full zone was diffed against serial {base} but the store holds {}",
-                    stored.map_or_else(|| "no version".to_string(), |s| s.to_string())
-                ),
-            });
-        }
-        let mut summary =
-            journal_full_delta(&tx, zone_id, base, serial_to, &change, total, info).map_err(sq)?;
-        summary.trim = finish_commit(&tx, zone_id, serial_to, info).map_err(sq)?;
-        tx.commit().map_err(sq)?;
-        self.record_counts.insert(zone_id, total);
-        Ok((summary, change))
-    }
-
-    /// Commits the deltas of an incremental transfer, all in one transaction.
-    ///
-    /// Each delta must start at the serial the previous one reached (the
-    /// first at the stored serial), every removed record must be present,
-    /// and the SOA must change as the delta says; otherwise nothing is
-    /// committed and [`StoreError::Inconsistent`] tells why, so the caller can
-    /// fall back to AXFR (RFC 1995 section 4).
-    pub fn commit_ixfr(
-        &mut self,
-        zone: &str,
-        deltas: &[Changeset],
-        info: &CommitInfo,
-    ) -> Result<CommitSummary, StoreError> {
-        self.commit_ixfr_checked(zone, deltas, info, |_, _| Ok(()))
-            .map(|(summary, ())| summary)
-    }
-
-    /// [`Store::commit_ixfr`], the new version verified by its ZONEMD
-    /// (RFC 8976) before it commits: the zone as the deltas leave it is
-    /// read back inside the transaction and digested. When its ZONEMD does
-    /// not verify it, the transaction rolls back ([`StoreError::Zonemd`])
-    /// and the store keeps the previous version, journal included.
-    pub fn commit_ixfr_verified(
-        &mut self,
-        zone: &str,
-        deltas: &[Changeset],
-        info: &CommitInfo,
-    ) -> Result<(CommitSummary, ZonemdStatus), StoreError> {
-        let path = self.path.clone();
-        self.commit_ixfr_checked(zone, deltas, info, |tx, zone_id| {
-            verify_zonemd_in(tx, zone_id, zone)
-                .map_err(|source| StoreError::Sqlite { path, source })?
-                .map_err(|source| StoreError::Zonemd {
-                    zone: zone.to_string(),
-                    source,
-                })
-        })
-    }
-
-    /// The commit of [`Store::commit_ixfr`], `check` run on the new
-    /// version inside the transaction before it commits: its error rolls
-    /// everything back.
-    fn commit_ixfr_checked<T>(
-        &mut self,
-        zone: &str,
-        deltas: &[Changeset],
-        info: &CommitInfo,
-        check: impl FnOnce(&Transaction<'_>, i64) -> Result<T, StoreError>,
-    ) -> Result<(CommitSummary, T), StoreError> {
-        let zone_id = self.require_zone(zone)?;
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let inconsistent = |reason: String| StoreError::Inconsistent {
-            zone: zone.to_string(),
-            reason,
-        };
-        // IMMEDIATE: take the write lock up front, so a concurrent writer
-        // makes us wait (busy timeout) rather than fail mid-transaction.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
-        let first_serial: u32 = tx
-            .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .map_err(sq)?
-            .map(|s| s as u32)
-            .ok_or_else(|| inconsistent("no stored version to apply a delta to".into()))?;
-        let mut serial = first_serial;
-        let (mut removed_total, mut added_total) = (0, 0);
-        for d in deltas {
-            if d.from_serial() != serial {
-                return Err(inconsistent(format!(
-                    "delta starts at serial {} but the zone is at {serial}",
-                    d.from_serial()
-                )));
-            }
-            if d.from_soa.name != zone || d.to_soa.name != zone {
-                return Err(inconsistent("delta SOA is not at the zone apex".into()));
-            }
-            let change = match apply_ixfr_delta(&tx, zone_id, d).map_err(sq)? {
-                Ok(change) => change,
-                Err(m) => {
-                    return Err(inconsistent(format!(
-                        "delta {} -> {} removes {} which is not in the zone",
-                        d.from_serial(),
-                        d.to_serial(),
-                        m.to_master_line()
-                    )));
-                }
-            };
-            let soas: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = 6",
-                    params![zone_id, zone],
-                    |r| r.get(0),
-                )
-                .map_err(sq)?;
-            if soas != 1 {
-                return Err(inconsistent(format!(
-                    "after delta to {} the zone has {soas} SOA records",
-                    d.to_serial()
-                )));
-            }
-            let (removed, added) = (change.removed.len() + 1, change.added.len() + 1);
-            let seq = insert_version(
-                &tx,
-                zone_id,
-                Some(serial),
-                d.to_serial(),
-                info,
-                removed,
-                added,
-                delta_bytes(&change),
-            )
-            .map_err(sq)?;
-            insert_journal(&tx, zone_id, seq, &change).map_err(sq)?;
-            removed_total += removed;
-            added_total += added;
-            serial = d.to_serial();
-        }
-        let checked = check(&tx, zone_id)?;
-        let trim = finish_commit(&tx, zone_id, serial, info).map_err(sq)?;
-        // The zone's size from the count kept by this connection: records
-        // added and removed by the journaled change (a TTL change is one of
-        // each, as is the SOA), not a count over the zone.
-        // The first commit of a zone in the process counts it once.
-        let total = match self.record_counts.get(&zone_id) {
-            Some(n) => (*n as i64 + added_total as i64 - removed_total as i64).max(0),
-            None => tx
-                .query_row(
-                    "SELECT count(*) FROM record WHERE zone_id = ?1",
-                    [zone_id],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(sq)?,
-        };
-        tx.commit().map_err(sq)?;
-        self.record_counts.insert(zone_id, total as usize);
-        let summary = CommitSummary {
-            serial_from: Some(first_serial),
-            serial_to: serial,
-            versions: deltas.len(),
-            removed: removed_total,
-            added: added_total,
-            total: total as usize,
-            trim,
-        };
-        Ok((summary, checked))
     }
 
     /// Versions of a zone in order. With `since`, only the versions after
@@ -1669,8 +1533,144 @@ fn upsert_rows<'a>(
     Ok(())
 }
 
-/// Applies one IXFR delta to the stored records and returns the change it
-/// made, as the journal keeps it. `Err(record)` when the delta removes a
+/// The zone's serial as the transaction sees it (None: no version yet).
+fn stored_serial(tx: &Transaction<'_>, zone_id: i64) -> rusqlite::Result<Option<u32>> {
+    Ok(tx
+        .query_row("SELECT serial FROM zone WHERE id = ?1", [zone_id], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .map(|s| s as u32))
+}
+
+/// The apex SOA of a full zone, which must have one with a serial.
+fn full_zone_soa(zone: &str, records: &[Rr]) -> Result<Rr, StoreError> {
+    records
+        .iter()
+        .find(|r| r.rtype == rtype::SOA && r.name == zone && r.soa_serial().is_some())
+        .cloned()
+        .ok_or_else(|| StoreError::NoSoa {
+            zone: zone.to_string(),
+        })
+}
+
+/// True when a full zone is in identity order without duplicates, as
+/// [`sort_zone`] leaves it.
+fn is_sorted_zone(records: &[Rr]) -> bool {
+    records.is_sorted_by(|a, b| identity_cmp(a, b) == std::cmp::Ordering::Less)
+}
+
+/// Writes a zone's first version, stored whole (in the commit's
+/// transaction, before [`finish_commit`]): rows left by a half-configured
+/// zone or a cut transfer go, then every record in key order, then the
+/// version row. `records` are in identity order.
+fn write_first_version(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    records: &[Rr],
+    serial_to: u32,
+    info: &CommitInfo,
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])?;
+    bulk_insert(tx, zone_id, records)?;
+    insert_first_version_row(tx, zone_id, serial_to, records.len(), info)?;
+    Ok(())
+}
+
+/// The version row of a first version: stored whole, nothing journaled.
+fn insert_first_version_row(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    serial_to: u32,
+    total: usize,
+    info: &CommitInfo,
+) -> rusqlite::Result<i64> {
+    insert_version(tx, zone_id, None, serial_to, info, 0, total, 0)
+}
+
+/// Applies and journals `changes` in the commit's transaction, each as a
+/// version of its own, the first starting at `first_serial` (the stored
+/// version). Returns the summary (without the zone's size and the trim)
+/// and the changes as journaled, one per version.
+fn apply_changes(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    zone: &str,
+    first_serial: u32,
+    changes: Vec<Changeset>,
+    info: &CommitInfo,
+    sq: &impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<(CommitSummary, Vec<Changeset>), StoreError> {
+    let inconsistent = |reason: String| StoreError::Inconsistent {
+        zone: zone.to_string(),
+        reason,
+    };
+    let mut serial = first_serial;
+    let (mut removed_total, mut added_total) = (0, 0);
+    let mut journaled = Vec::with_capacity(changes.len());
+    for d in changes {
+        let (from, to) = (d.from_serial(), d.to_serial());
+        if from != serial {
+            return Err(inconsistent(format!(
+                "delta starts at serial {from} but the zone is at {serial}"
+            )));
+        }
+        if d.from_soa.name != zone || d.to_soa.name != zone {
+            return Err(inconsistent("delta SOA is not at the zone apex".into()));
+        }
+        let change = match apply_change(tx, zone_id, d).map_err(sq)? {
+            Ok(change) => change,
+            Err(m) => {
+                return Err(inconsistent(format!(
+                    "delta {from} -> {to} removes {} which is not in the zone",
+                    m.to_master_line()
+                )));
+            }
+        };
+        let soas: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM record WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3",
+                params![zone_id, zone, rtype::SOA],
+                |r| r.get(0),
+            )
+            .map_err(sq)?;
+        if soas != 1 {
+            return Err(inconsistent(format!(
+                "after delta to {to} the zone has {soas} SOA records"
+            )));
+        }
+        // Each half of the journaled change is led by its SOA.
+        let (removed, added) = (change.removed.len() + 1, change.added.len() + 1);
+        let seq = insert_version(
+            tx,
+            zone_id,
+            Some(serial),
+            to,
+            info,
+            removed,
+            added,
+            delta_bytes(&change),
+        )
+        .map_err(sq)?;
+        insert_journal(tx, zone_id, seq, &change).map_err(sq)?;
+        removed_total += removed;
+        added_total += added;
+        serial = to;
+        journaled.push(change);
+    }
+    let summary = CommitSummary {
+        serial_from: Some(first_serial),
+        serial_to: serial,
+        versions: journaled.len(),
+        removed: removed_total,
+        added: added_total,
+        total: 0,
+        trim: TrimReport::default(),
+    };
+    Ok((summary, journaled))
+}
+
+/// Applies one change to the stored records and returns the change it
+/// made, as the journal keeps it. `Err(record)` when the change removes a
 /// record the zone does not hold.
 ///
 /// The journal holds the change, not the delta as the primary worded it
@@ -1681,40 +1681,55 @@ fn upsert_rows<'a>(
 /// it holds); one held with another TTL or class is a TTL change, journaled
 /// as the old record removed and the new one added; a record removed and
 /// added back unchanged is no change (it must still be in the zone).
-fn apply_ixfr_delta(
+fn apply_change(
     tx: &Transaction<'_>,
     zone_id: i64,
-    d: &Changeset,
+    d: Changeset,
 ) -> rusqlite::Result<Result<Changeset, Rr>> {
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     // A record with its class and TTL: equal ones are the same data.
     fn exact(r: &Rr) -> (&str, u16, &[u8], u16, u32) {
         (&r.name, r.rtype, &r.rdata, r.class, r.ttl)
     }
-    let added_exact: HashSet<_> = d.added.iter().map(exact).collect();
-    let mut removed = Vec::with_capacity(d.removed.len());
-    let mut unchanged = HashSet::new();
-    for r in &d.removed {
-        if added_exact.contains(&exact(r)) {
-            unchanged.insert(exact(r));
-            if !row_exists(tx, zone_id, r)? {
-                return Ok(Err(r.clone()));
+    let Changeset {
+        from_soa,
+        to_soa,
+        removed: asked_removed,
+        added: asked_added,
+    } = d;
+    // Records removed and added back unchanged: no change.
+    let mut keep_added = vec![true; asked_added.len()];
+    let mut removed = Vec::with_capacity(asked_removed.len());
+    {
+        let mut added_at: HashMap<_, Vec<usize>> = HashMap::new();
+        for (i, r) in asked_added.iter().enumerate() {
+            added_at.entry(exact(r)).or_default().push(i);
+        }
+        for r in asked_removed {
+            match added_at.get(&exact(&r)) {
+                Some(at) => {
+                    for &i in at {
+                        keep_added[i] = false;
+                    }
+                    if !row_exists(tx, zone_id, &r)? {
+                        return Ok(Err(r));
+                    }
+                }
+                None => removed.push(r),
             }
-        } else {
-            removed.push(r.clone());
         }
     }
-    if let Some(missing) = delete_rows(tx, zone_id, std::iter::once(&d.from_soa).chain(&removed))? {
+    if let Some(missing) = delete_rows(tx, zone_id, std::iter::once(&from_soa).chain(&removed))? {
         return Ok(Err(missing));
     }
-    upsert_rows(tx, zone_id, [&d.to_soa])?;
-    let mut added = Vec::with_capacity(d.added.len());
-    for r in &d.added {
-        if unchanged.contains(&exact(r)) {
+    upsert_rows(tx, zone_id, [&to_soa])?;
+    let mut added = Vec::with_capacity(asked_added.len());
+    for (r, keep) in asked_added.into_iter().zip(keep_added) {
+        if !keep {
             continue;
         }
-        match insert_row(tx, zone_id, r)? {
-            None => added.push(r.clone()),
+        match insert_row(tx, zone_id, &r)? {
+            None => added.push(r),
             Some((class, ttl)) if class == r.class && ttl == r.ttl => {}
             Some((class, ttl)) => {
                 removed.push(Rr {
@@ -1722,13 +1737,13 @@ fn apply_ixfr_delta(
                     ttl,
                     ..r.clone()
                 });
-                added.push(r.clone());
+                added.push(r);
             }
         }
     }
     Ok(Ok(Changeset {
-        from_soa: d.from_soa.clone(),
-        to_soa: d.to_soa.clone(),
+        from_soa,
+        to_soa,
         removed,
         added,
     }))
@@ -1788,42 +1803,6 @@ fn insert_row(tx: &Transaction<'_>, zone_id: i64, r: &Rr) -> rusqlite::Result<Op
         .execute(params![zone_id, r.name, r.rtype, r.rdata, r.class, r.ttl])?;
     }
     Ok(Some(held))
-}
-
-/// Applies and journals the change from a full transfer (in the commit's
-/// transaction); the summary is without the trim.
-fn journal_full_delta(
-    tx: &Transaction<'_>,
-    zone_id: i64,
-    from: u32,
-    serial_to: u32,
-    change: &Changeset,
-    total: usize,
-    info: &CommitInfo,
-) -> rusqlite::Result<CommitSummary> {
-    delete_rows(tx, zone_id, change.removed_with_soa())?;
-    upsert_rows(tx, zone_id, change.added_with_soa())?;
-    let (removed, added) = (change.removed.len() + 1, change.added.len() + 1);
-    let seq = insert_version(
-        tx,
-        zone_id,
-        Some(from),
-        serial_to,
-        info,
-        removed,
-        added,
-        delta_bytes(change),
-    )?;
-    insert_journal(tx, zone_id, seq, change)?;
-    Ok(CommitSummary {
-        serial_from: Some(from),
-        serial_to,
-        versions: 1,
-        removed,
-        added,
-        total,
-        trim: TrimReport::default(),
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1925,6 +1904,36 @@ pub fn expire_of(soa: &Rr, timers: &crate::config::TimerConfig) -> u32 {
         f.map(|f| f.expire).unwrap_or(604_800),
     );
     expire
+}
+
+#[cfg(test)]
+impl Store {
+    /// Test shorthand: [`Store::commit`] of a full zone, unverified.
+    pub(crate) fn commit_full(
+        &mut self,
+        zone: &str,
+        records: Vec<Rr>,
+        info: &CommitInfo,
+    ) -> Result<CommitSummary, StoreError> {
+        self.commit(zone, Version::Full(&records), info, Verify::Nothing)
+            .map(|c| c.summary)
+    }
+
+    /// Test shorthand: [`Store::commit`] of incremental changes, unverified.
+    pub(crate) fn commit_changes(
+        &mut self,
+        zone: &str,
+        changes: &[Changeset],
+        info: &CommitInfo,
+    ) -> Result<CommitSummary, StoreError> {
+        self.commit(
+            zone,
+            Version::Incremental(changes.to_vec()),
+            info,
+            Verify::Nothing,
+        )
+        .map(|c| c.summary)
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ fn open() -> (tempfile::TempDir, Store) {
 fn first_axfr_is_stored_whole_without_delta() {
     let (_d, mut s) = open();
     let sum = s
-        .commit_axfr(
+        .commit_full(
             Z,
             vec![a("b.example.", 2), soa(1), a("a.example.", 1)],
             &info(VersionKind::Axfr, 10),
@@ -78,7 +78,7 @@ type Journaled = (
 /// the commit's error.
 fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled {
     let (d, mut s) = open();
-    s.commit_axfr(Z, base, &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, base, &info(VersionKind::Axfr, 10))
         .unwrap();
     let delta = Changeset {
         from_soa: soa(1),
@@ -87,7 +87,7 @@ fn journal_of_ixfr(base: Vec<Rr>, removed: Vec<Rr>, added: Vec<Rr>) -> Journaled
         added,
     };
     let result = s
-        .commit_ixfr(Z, &[delta], &info(VersionKind::Ixfr, 10))
+        .commit_changes(Z, &[delta], &info(VersionKind::Ixfr, 10))
         .map(|_| {
             let v = s.versions(Z, Some(1)).unwrap();
             halves(s.delta(Z, v[0].seq).unwrap().expect("journaled"))
@@ -198,14 +198,14 @@ fn ixfr_delta_removing_and_readding_a_missing_record_is_inconsistent() {
 #[test]
 fn later_axfr_is_journaled_as_a_delta() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
         &info(VersionKind::Axfr, 10),
     )
     .unwrap();
     let sum = s
-        .commit_axfr(
+        .commit_full(
             Z,
             vec![soa(2), a("a.example.", 1), a("c.example.", 3)],
             &info(VersionKind::Axfr, 10),
@@ -227,7 +227,7 @@ fn later_axfr_is_journaled_as_a_delta() {
 #[test]
 fn ixfr_deltas_apply_in_one_commit() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
@@ -248,7 +248,7 @@ fn ixfr_deltas_apply_in_one_commit() {
         },
     ];
     let sum = s
-        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .commit_changes(Z, &deltas, &info(VersionKind::Ixfr, 10))
         .unwrap();
     assert_eq!(sum.serial_to, 3);
     assert_eq!(sum.versions, 2);
@@ -264,7 +264,7 @@ fn ixfr_deltas_apply_in_one_commit() {
 #[test]
 fn ixfr_removing_a_missing_record_changes_nothing() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
@@ -285,7 +285,7 @@ fn ixfr_removing_a_missing_record_changes_nothing() {
         },
     ];
     let err = s
-        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .commit_changes(Z, &deltas, &info(VersionKind::Ixfr, 10))
         .unwrap_err();
     assert!(matches!(err, StoreError::Inconsistent { .. }), "{err}");
     assert!(err.to_string().contains("zz.example."), "{err}");
@@ -300,7 +300,7 @@ fn ixfr_removing_a_missing_record_changes_nothing() {
 #[test]
 fn ixfr_with_broken_serial_chain_is_inconsistent() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
     let deltas = vec![Changeset {
         from_soa: soa(5),
@@ -309,7 +309,7 @@ fn ixfr_with_broken_serial_chain_is_inconsistent() {
         added: vec![],
     }];
     let err = s
-        .commit_ixfr(Z, &deltas, &info(VersionKind::Ixfr, 10))
+        .commit_changes(Z, &deltas, &info(VersionKind::Ixfr, 10))
         .unwrap_err();
     assert!(err.to_string().contains("starts at serial 5"), "{err}");
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(1));
@@ -318,7 +318,7 @@ fn ixfr_with_broken_serial_chain_is_inconsistent() {
 #[test]
 fn trimming_keeps_the_newest_and_what_consumers_need() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
         .unwrap();
     s.set_consumer(Z, "route53", 2).unwrap();
     for serial in 2..=8u32 {
@@ -328,7 +328,8 @@ fn trimming_keeps_the_newest_and_what_consumers_need() {
             removed: vec![],
             added: vec![a(&format!("h{serial}.example."), serial as u8)],
         };
-        s.commit_ixfr(Z, &[d], &info(VersionKind::Ixfr, 3)).unwrap();
+        s.commit_changes(Z, &[d], &info(VersionKind::Ixfr, 3))
+            .unwrap();
     }
     // Versions are seq 1..=8; the consumer read up to seq 2, so 3.. stay.
     let v = s.versions(Z, None).unwrap();
@@ -340,7 +341,8 @@ fn trimming_keeps_the_newest_and_what_consumers_need() {
         removed: vec![],
         added: vec![],
     };
-    s.commit_ixfr(Z, &[d], &info(VersionKind::Ixfr, 3)).unwrap();
+    s.commit_changes(Z, &[d], &info(VersionKind::Ixfr, 3))
+        .unwrap();
     let v = s.versions(Z, None).unwrap();
     assert_eq!(v.len(), 3, "{v:?}");
     assert_eq!(v.last().unwrap().serial_to, 9);
@@ -349,7 +351,7 @@ fn trimming_keeps_the_newest_and_what_consumers_need() {
 #[test]
 fn refresh_and_failure_are_recorded() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
         .unwrap();
     s.record_failure(Z, 2_000, "connection refused").unwrap();
     let st = s.zone_state(Z).unwrap().unwrap();
@@ -366,7 +368,7 @@ fn store_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = Store::open(dir.path()).unwrap();
-        s.commit_axfr(
+        s.commit_full(
             Z,
             vec![soa(7), a("a.example.", 1)],
             &info(VersionKind::Axfr, 3),
@@ -404,7 +406,7 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
     let (_d, mut s) = open();
     let v1 = vec![soa(1), a("a.example.", 1)];
     let z1 = zonemd_for(1, &v1, None);
-    s.commit_axfr(
+    s.commit_full(
         Z,
         [v1.clone(), vec![z1.clone()]].concat(),
         &info(VersionKind::Axfr, 10),
@@ -422,7 +424,12 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
         added: vec![a("b.example.", 2), zonemd_for(2, &v2_claimed, None)],
     };
     let err = s
-        .commit_ixfr_verified(Z, &[bad], &info(VersionKind::Ixfr, 10))
+        .commit(
+            Z,
+            Version::Incremental(vec![bad]),
+            &info(VersionKind::Ixfr, 10),
+            Verify::Zonemd,
+        )
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::Zonemd { zone, source: ZonemdError::Failed { serial: 2, failures } }
@@ -446,12 +453,17 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
         removed: vec![z1],
         added: vec![a("b.example.", 2), zonemd_for(2, &v2, None)],
     };
-    let (summary, status) = s
-        .commit_ixfr_verified(Z, &[good], &info(VersionKind::Ixfr, 10))
+    let committed = s
+        .commit(
+            Z,
+            Version::Incremental(vec![good]),
+            &info(VersionKind::Ixfr, 10),
+            Verify::Zonemd,
+        )
         .unwrap();
-    assert_eq!(summary.serial_to, 2);
+    assert_eq!(committed.summary.serial_to, 2);
     assert_eq!(
-        status,
+        committed.zonemd.expect("verified"),
         ZonemdStatus::Verified {
             serial: 2,
             algorithm: HashAlgorithm::Sha384
@@ -466,17 +478,22 @@ fn ixfr_verified_by_zonemd_commits_and_a_mismatch_rolls_back() {
         removed: vec![zonemd_for(2, &v2, None)],
         added: vec![a("c.example.", 3)],
     };
-    let (_, status) = s
-        .commit_ixfr_verified(Z, &[plain], &info(VersionKind::Ixfr, 10))
+    let committed = s
+        .commit(
+            Z,
+            Version::Incremental(vec![plain]),
+            &info(VersionKind::Ixfr, 10),
+            Verify::Zonemd,
+        )
         .unwrap();
-    assert_eq!(status, ZonemdStatus::Absent);
+    assert_eq!(committed.zonemd, Some(ZonemdStatus::Absent));
     assert_eq!(s.zone_state(Z).unwrap().unwrap().serial, Some(3));
 }
 
 #[test]
 fn the_mirror_cursor_is_tied_to_a_hosted_zone_and_resets_whole() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
         .unwrap();
     assert_eq!(s.mirror_hosted_zone(Z).unwrap(), None);
     assert_eq!(s.mirror_hosted_zone("other.").unwrap(), None);
@@ -520,7 +537,7 @@ fn the_mirror_cursor_is_tied_to_a_hosted_zone_and_resets_whole() {
 #[test]
 fn a_pending_change_is_recorded_with_or_without_progress() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
         .unwrap();
     assert_eq!(s.mirror_pending_change(Z).unwrap(), None);
     s.set_mirror_pending_change(Z, None, Some("C1")).unwrap();
@@ -539,7 +556,7 @@ fn a_pending_change_is_recorded_with_or_without_progress() {
 #[test]
 fn an_accepted_batch_recorded_with_its_pending_change_is_no_longer_in_flight() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 3))
         .unwrap();
     // A replay's batch: accepted, its progress and pending change recorded.
     s.set_mirror_in_flight(Z, 4, 0, 1234).unwrap();
@@ -558,7 +575,7 @@ fn an_accepted_batch_recorded_with_its_pending_change_is_no_longer_in_flight() {
 #[test]
 fn a_run_finished_with_unsent_rrsets_keeps_the_cursor_serial_in_one_transaction() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
     s.finish_mirror_run(Z, "route53", 1, Some(1), None, 50)
         .unwrap();
@@ -602,14 +619,14 @@ fn ixfr_to(s: &mut Store, serial: u32, limits: JournalLimits) -> CommitSummary {
     };
     let mut i = info(VersionKind::Ixfr, 1);
     i.journal = limits;
-    s.commit_ixfr(Z, &[d], &i).unwrap()
+    s.commit_changes(Z, &[d], &i).unwrap()
 }
 
 #[test]
 fn a_dump_sees_one_version_even_when_another_connection_commits_meanwhile() {
     let (dir, mut writer) = open();
     writer
-        .commit_axfr(
+        .commit_full(
             Z,
             vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
             &info(VersionKind::Axfr, 10),
@@ -623,7 +640,7 @@ fn a_dump_sees_one_version_even_when_another_connection_commits_meanwhile() {
             if !committed {
                 // After the SOA was read, the server commits version 2.
                 writer
-                    .commit_axfr(
+                    .commit_full(
                         Z,
                         vec![soa(2), a("c.example.", 3)],
                         &info(VersionKind::Axfr, 10),
@@ -645,7 +662,7 @@ fn a_dump_sees_one_version_even_when_another_connection_commits_meanwhile() {
 #[test]
 fn journal_bytes_are_counted_per_version() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
     assert_eq!(
         s.journal_usage(Z).unwrap(),
@@ -670,7 +687,7 @@ fn a_stalled_consumer_is_reset_at_the_held_versions_cap_and_starts_over_when_it_
         max_bytes: 1 << 30,
         max_held_versions: 5,
     };
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
         .unwrap();
     s.set_consumer(Z, "route53", 1).unwrap();
     for serial in 2..=6 {
@@ -700,7 +717,7 @@ fn a_stalled_consumer_is_reset_at_the_held_versions_cap_and_starts_over_when_it_
 #[test]
 fn the_byte_cap_trims_the_oldest_versions_and_resets_the_consumer() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
         .unwrap();
     s.set_consumer(Z, "route53", 1).unwrap();
     ixfr_to(&mut s, 2, JournalLimits::default());
@@ -725,7 +742,7 @@ fn the_byte_cap_trims_the_oldest_versions_and_resets_the_consumer() {
 #[test]
 fn dropping_a_consumer_trims_what_it_held() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 2))
         .unwrap();
     s.set_consumer(Z, "route53", 1).unwrap();
     s.set_mirror_state(Z, 5, Some(1), None).unwrap();
@@ -752,7 +769,7 @@ fn dropping_a_consumer_trims_what_it_held() {
 #[test]
 fn lowered_limits_trim_without_a_commit() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 100))
         .unwrap();
     for serial in 2..=10 {
         ixfr_to(&mut s, serial, JournalLimits::default());
@@ -783,7 +800,7 @@ fn lowered_limits_trim_without_a_commit() {
 #[test]
 fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
     assert!(!s.mirror_interrupted(Z, 1).unwrap(), "no run yet");
     // A replay towards seq 5: batch 0 sent, no answer recorded.
@@ -818,7 +835,7 @@ fn a_batch_left_in_flight_or_a_run_towards_another_target_needs_a_reconcile() {
 #[test]
 fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
     let (dir, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
@@ -834,7 +851,7 @@ fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
         .chain((0..2000).map(|i| a(&format!("n{i}.example."), (i % 250) as u8)))
         .collect();
     let err = s
-        .commit_axfr(Z, big.clone(), &info(VersionKind::Axfr, 10))
+        .commit_full(Z, big.clone(), &info(VersionKind::Axfr, 10))
         .unwrap_err();
     assert!(err.is_store_failure(), "{err}");
     assert!(err.to_string().contains("full"), "{err}");
@@ -849,7 +866,7 @@ fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
     s.conn
         .pragma_update(None, "max_page_count", 1_000_000_000i64)
         .unwrap();
-    let sum = s.commit_axfr(Z, big, &info(VersionKind::Axfr, 10)).unwrap();
+    let sum = s.commit_full(Z, big, &info(VersionKind::Axfr, 10)).unwrap();
     assert_eq!(sum.serial_to, 2);
     drop(s);
     let s = Store::open(dir.path()).unwrap();
@@ -859,11 +876,11 @@ fn a_commit_that_finds_the_disk_full_leaves_the_previous_version_whole() {
 #[test]
 fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
     let (_d, mut s) = open();
-    s.commit_axfr(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
+    s.commit_full(Z, vec![soa(1)], &info(VersionKind::Axfr, 10))
         .unwrap();
     s.conn.pragma_update(None, "query_only", true).unwrap();
     let err = s
-        .commit_axfr(
+        .commit_full(
             Z,
             vec![soa(2), a("a.example.", 1)],
             &info(VersionKind::Axfr, 10),
@@ -872,7 +889,7 @@ fn a_read_only_store_fails_commits_as_a_store_failure_and_keeps_the_version() {
     assert!(err.is_store_failure(), "{err}");
     assert_eq!(dump(&s), vec![soa(1)]);
     s.conn.pragma_update(None, "query_only", false).unwrap();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(2), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
@@ -890,12 +907,12 @@ fn delta(from: u32, to: u32, removed: Vec<Rr>, added: Vec<Rr>) -> Changeset {
     }
 }
 
-/// A full zone diffed on a read connection and committed with
-/// `commit_diffed` stores, journals and reports what a full commit does.
+/// A full zone diffed on a read connection and committed as its change
+/// stores, journals and reports what a full commit does.
 #[test]
 fn full_zone_diffed_apart_commits_only_the_change() {
     let (d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
         &info(VersionKind::Axfr, 10),
@@ -905,9 +922,15 @@ fn full_zone_diffed_apart_commits_only_the_change() {
     let mut full = vec![a("c.example.", 3), soa(2), a("a.example.", 1)];
     let diff = reader.diff_full(Z, &mut full).unwrap().expect("a version");
     assert_eq!(diff.base, 1);
-    let (summary, change) = s
-        .commit_diffed(Z, diff, &info(VersionKind::Axfr, 10))
+    let committed = s
+        .commit(
+            Z,
+            Version::Incremental(vec![diff.change]),
+            &info(VersionKind::Axfr, 10),
+            Verify::Nothing,
+        )
         .unwrap();
+    let (summary, change) = (committed.summary, committed.changes[0].clone());
     let expect = Changeset {
         from_soa: soa(1),
         to_soa: soa(2),
@@ -929,26 +952,23 @@ fn full_zone_diffed_apart_commits_only_the_change() {
 #[test]
 fn full_zone_diffed_against_a_stale_version_is_refused() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
     )
     .unwrap();
     let err = s
-        .commit_diffed(
+        .commit(
             Z,
-            FullDiff {
-                base: 7,
-                change: Changeset {
-                    from_soa: soa(7),
-                    to_soa: soa(8),
-                    removed: vec![],
-                    added: vec![],
-                },
-                total: 1,
-            },
+            Version::Incremental(vec![Changeset {
+                from_soa: soa(7),
+                to_soa: soa(8),
+                removed: vec![],
+                added: vec![],
+            }]),
             &info(VersionKind::Axfr, 10),
+            Verify::Nothing,
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::Inconsistent { .. }), "{err}");
@@ -962,7 +982,7 @@ fn full_zone_diffed_against_a_stale_version_is_refused() {
 #[test]
 fn ixfr_commit_reports_the_zone_size_from_the_change() {
     let (d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1), a("b.example.", 2)],
         &info(VersionKind::Axfr, 10),
@@ -970,13 +990,13 @@ fn ixfr_commit_reports_the_zone_size_from_the_change() {
     .unwrap();
     let ixfr = info(VersionKind::Ixfr, 10);
     let sum = s
-        .commit_ixfr(Z, &[delta(1, 2, vec![], vec![a("c.example.", 3)])], &ixfr)
+        .commit_changes(Z, &[delta(1, 2, vec![], vec![a("c.example.", 3)])], &ixfr)
         .unwrap();
     assert_eq!(sum.total, 4);
     drop(s);
     let mut s = Store::open(d.path()).unwrap();
     let sum = s
-        .commit_ixfr(
+        .commit_changes(
             Z,
             &[delta(
                 2,
@@ -991,7 +1011,7 @@ fn ixfr_commit_reports_the_zone_size_from_the_change() {
     // A TTL change and a re-added record leave the size alone; a removal
     // takes one away.
     let sum = s
-        .commit_ixfr(
+        .commit_changes(
             Z,
             &[
                 delta(
@@ -1015,7 +1035,7 @@ fn ixfr_commit_reports_the_zone_size_from_the_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handle_reads_do_not_wait_for_a_write_under_way() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
@@ -1083,13 +1103,13 @@ async fn handle_reads_do_not_wait_for_a_write_under_way() {
 #[test]
 fn a_full_transfer_under_the_same_soa_journals_a_change_led_by_it() {
     let (_d, mut s) = open();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("a.example.", 1)],
         &info(VersionKind::Axfr, 10),
     )
     .unwrap();
-    s.commit_axfr(
+    s.commit_full(
         Z,
         vec![soa(1), a("b.example.", 2)],
         &info(VersionKind::Axfr, 11),

@@ -50,7 +50,7 @@ fn ixfr(s: &mut Store, serial: u32, removed: Vec<Rr>, added: Vec<Rr>) {
         removed,
         added,
     };
-    s.commit_ixfr(Z, &[delta], &info(VersionKind::Ixfr))
+    s.commit_changes(Z, &[delta], &info(VersionKind::Ixfr))
         .unwrap();
 }
 
@@ -62,7 +62,7 @@ fn zone(n: usize, history: u32) -> (tempfile::TempDir, Store) {
     let mut s = Store::open(dir.path()).unwrap();
     let mut records = vec![soa(1)];
     records.extend((0..n).map(|i| a(&host(i), i as u32)));
-    s.commit_axfr(Z, records, &info(VersionKind::Axfr)).unwrap();
+    s.commit_full(Z, records, &info(VersionKind::Axfr)).unwrap();
     for v in 0..history {
         ixfr(&mut s, 1 + v, vec![], vec![a(&format!("old{v}.{Z}"), v)]);
     }
