@@ -1,4 +1,7 @@
+use rusqlite::TransactionBehavior;
+
 use super::*;
+use crate::zone::Changeset;
 
 const Z: &str = "example.";
 
