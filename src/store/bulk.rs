@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use rusqlite::TransactionBehavior;
 
 use super::{Store, StoreError, ZONE_STATE_COLUMNS, ZoneState, zone_state_of_row};
-use crate::zone::Rr;
+use crate::zone::{Rr, rtype};
 
 /// A zone as [`Store::load_zones`] read it.
 #[derive(Clone, Debug)]
@@ -115,7 +115,7 @@ impl Store {
                     let Some(z) = by_id.get_mut(&id) else {
                         continue;
                     };
-                    if rr.rtype == 6 && rr.name == z.state.name {
+                    if rr.rtype == rtype::SOA && rr.name == z.state.name {
                         z.soa = Some(rr.clone());
                         z.records.insert(0, rr);
                     } else {

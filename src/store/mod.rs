@@ -41,8 +41,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::zone::Rr;
 use crate::zone::zonemd::ZonemdError;
+use crate::zone::{Rr, rtype};
 
 use commit::{
     finish_commit, full_zone_soa, insert_first_version_row, insert_rows, write_first_version,
@@ -286,8 +286,8 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT name, rtype, class, ttl, rdata FROM record
-                 WHERE zone_id = ?1 AND name = ?2 AND rtype = 6",
-                params![id, zone],
+                 WHERE zone_id = ?1 AND name = ?2 AND rtype = ?3",
+                params![id, zone, rtype::SOA],
                 row_to_rr,
             )
             .optional()
@@ -340,12 +340,12 @@ impl Store {
             .conn
             .prepare(
                 "SELECT name, rtype, class, ttl, rdata FROM record
-                 WHERE zone_id = ?1 AND NOT (name = ?2 AND rtype = 6)
+                 WHERE zone_id = ?1 AND NOT (name = ?2 AND rtype = ?3)
                  ORDER BY name, rtype, rdata",
             )
             .map_err(self.sq())?;
         let rows = stmt
-            .query_map(params![id, zone], row_to_rr)
+            .query_map(params![id, zone, rtype::SOA], row_to_rr)
             .map_err(self.sq())?;
         for r in rows {
             f(r.map_err(self.sq())?);
