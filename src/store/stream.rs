@@ -17,6 +17,10 @@ use super::{
 };
 use crate::zone::Rr;
 
+/// The page cache of the store's connection while it writes a streamed
+/// batch, in KiB.
+const STREAM_CACHE_KIB: i64 = 4096;
+
 impl Store {
     /// Starts streaming the first version of `zone`: the zone must have no
     /// version yet; rows left by an earlier, unfinished one are deleted.
@@ -49,15 +53,30 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "OFF")
             .map_err(&sq)?;
+        let cache: i64 = self
+            .conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(&sq)?;
         let written = (|| {
+            // A small page cache: the rows arrive roughly in key order, so
+            // a batch touches few pages besides the ones it appends, and
+            // the store's usual cache would fill with the zone's pages
+            // (tens of MiB for a million records) while the snapshot of
+            // the same records is being built.
+            self.conn
+                .pragma_update(None, "cache_size", -STREAM_CACHE_KIB)?;
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             upsert_bulk(&tx, zone_id, rows)?;
             tx.commit()
         })();
-        // Back to FULL before any other commit, whatever happened.
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        // Back to FULL and the usual cache before any other commit,
+        // whatever happened.
+        let restored = self
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .and_then(|()| self.conn.pragma_update(None, "cache_size", cache));
         written.map_err(&sq)?;
         restored.map_err(&sq)
     }

@@ -209,13 +209,32 @@ pub struct ZoneSnapshot {
 /// from the sorted zone instead.
 pub struct SnapshotBuilder {
     apex: String,
+    apex_wire: Vec<u8>,
     nodes: NameMapBuilder<Arc<Node>>,
     run: Vec<Rr>,
     scattered: bool,
     /// Names the index is laid out for.
     planned: usize,
-    /// Records in the nodes built.
+    /// The indexes derived from the nodes, kept up to date as each node
+    /// is built (while its memory is still in cache), so that
+    /// [`SnapshotBuilder::finish`] does not walk the whole zone again.
+    derived: Derived,
+}
+
+/// What [`ZoneSnapshot::build`] derives from a zone's nodes besides the
+/// nodes themselves.
+#[derive(Default)]
+struct Derived {
+    /// Records in the nodes.
     records: usize,
+    /// Owners of NSEC records, in no particular order.
+    nsec: Vec<Arc<[u8]>>,
+    /// Owners of the NSEC3 chain, in no particular order.
+    nsec3: Vec<Arc<[u8]>>,
+    /// Names owning only NSEC3 records.
+    nsec3_only: Vec<Arc<[u8]>>,
+    /// Children of each name that has some.
+    children: HashMap<Arc<[u8]>, u32>,
 }
 
 /// Names a [`SnapshotBuilder`]'s index is first laid out for.
@@ -235,11 +254,12 @@ impl SnapshotBuilder {
     pub fn new(apex: &str) -> Self {
         SnapshotBuilder {
             apex: apex.to_string(),
+            apex_wire: wire::from_presentation(apex).unwrap_or_else(|| vec![0]),
             nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
             run: Vec::new(),
             scattered: false,
             planned: PLANNED_FIRST,
-            records: 0,
+            derived: Derived::default(),
         }
     }
 
@@ -264,11 +284,56 @@ impl SnapshotBuilder {
         }
         if let Some(w) = wire::from_presentation(&run[0].name) {
             let node = build_node(&run);
-            self.records += record_count(&node);
-            if self.nodes.insert(Arc::from(w), Arc::new(node)).is_some() {
+            let name: Arc<[u8]> = Arc::from(w);
+            if self.nodes.get_key_value(&name).is_some() {
                 // This owner came before, with other owners in between.
                 self.scattered = true;
+                return;
             }
+            self.add_derived(&name, &node);
+            self.nodes.insert(name, Arc::new(node));
+        }
+    }
+
+    /// Counts a new node (not yet in `nodes`) in the derived indexes.
+    ///
+    /// Children counts as [`ZoneSnapshot::build`] makes them, but in
+    /// arrival order: a name comes into existence once, when it is the
+    /// first of the real node and its first child to arrive, and then
+    /// counts as a child of its parent; a parent that did not exist yet
+    /// (so far an empty non-terminal) comes into existence with it, and so
+    /// on up to the apex.
+    fn add_derived(&mut self, name: &Arc<[u8]>, node: &Node) {
+        let d = &mut self.derived;
+        d.records += record_count(node);
+        if node.has(rtype::NSEC) {
+            d.nsec.push(name.clone());
+        }
+        if is_nsec3_owner(name, node, &self.apex_wire) {
+            d.nsec3.push(name.clone());
+        }
+        if !is_real(node) {
+            d.nsec3_only.push(name.clone());
+            return;
+        }
+        if !wire::is_subdomain(name, &self.apex_wire)
+            || d.children.get(&name[..]).is_some_and(|c| *c > 0)
+        {
+            // Outside the zone, or it exists already through a child.
+            return;
+        }
+        let mut x: &[u8] = name;
+        while let Some(at) = parent_below(x, &self.apex_wire) {
+            let p = &x[at..];
+            let c = match d.children.get_mut(p) {
+                Some(c) => c,
+                None => d.children.entry(Arc::from(p)).or_insert(0),
+            };
+            *c += 1;
+            if *c > 1 || self.nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
+                break;
+            }
+            x = p;
         }
     }
 
@@ -277,7 +342,7 @@ impl SnapshotBuilder {
     /// together.
     pub fn close(&mut self) -> Option<usize> {
         self.end_run();
-        (!self.scattered).then_some(self.records)
+        (!self.scattered).then_some(self.derived.records)
     }
 
     /// The snapshot, or None when an owner's records did not come
@@ -287,7 +352,12 @@ impl SnapshotBuilder {
         if self.scattered {
             return None;
         }
-        Some(ZoneSnapshot::build(&self.apex, self.nodes))
+        Some(ZoneSnapshot::assemble(
+            &self.apex,
+            self.apex_wire,
+            self.nodes,
+            self.derived,
+        ))
     }
 }
 
@@ -424,25 +494,22 @@ impl ZoneSnapshot {
     /// Derives the indexes from a whole zone's nodes.
     fn build(apex: &str, nodes: NameMapBuilder<Arc<Node>>) -> Self {
         let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
-        let mut records = 0;
-        let mut nsec = Vec::new();
-        let mut nsec3 = Vec::new();
-        let mut nsec3_only = Vec::new();
+        let mut d = Derived::default();
         // Children counts, borrowing the names: a name's parent gains a
         // child when the name exists; a parent that did not exist before
         // (an empty non-terminal) then counts for its own parent, and so on
         // up to the apex.
         let mut counts: HashMap<&[u8], u32> = HashMap::default();
         for (name, node) in nodes.iter() {
-            records += record_count(node);
+            d.records += record_count(node);
             if node.has(rtype::NSEC) {
-                nsec.push(name.clone());
+                d.nsec.push(name.clone());
             }
             if is_nsec3_owner(name, node, &apex_wire) {
-                nsec3.push(name.clone());
+                d.nsec3.push(name.clone());
             }
             if !is_real(node) {
-                nsec3_only.push(name.clone());
+                d.nsec3_only.push(name.clone());
                 continue;
             }
             if !wire::is_subdomain(name, &apex_wire) {
@@ -459,14 +526,39 @@ impl ZoneSnapshot {
                 x = p;
             }
         }
+        d.children = counts
+            .into_iter()
+            .map(|(p, c)| {
+                let key = nodes
+                    .get_key_value(p)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(p));
+                (key, c)
+            })
+            .collect();
+        Self::assemble(apex, apex_wire, nodes, d)
+    }
+
+    /// A snapshot of the nodes and what was derived from them.
+    fn assemble(
+        apex: &str,
+        apex_wire: Vec<u8>,
+        nodes: NameMapBuilder<Arc<Node>>,
+        d: Derived,
+    ) -> Self {
+        let Derived {
+            records,
+            mut nsec,
+            mut nsec3,
+            nsec3_only,
+            children: counts,
+        } = d;
         nsec.sort_by(|a, b| canonical_cmp(a, b));
         nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
         let mut children = NameMapBuilder::with_capacity(counts.len());
         for (p, c) in counts {
-            let key = nodes
-                .get_key_value(p)
-                .map(|(k, _)| k.clone())
-                .unwrap_or_else(|| Arc::from(p));
+            // Share the name with its node, when it has one.
+            let key = nodes.get_key_value(&p).map(|(k, _)| k.clone()).unwrap_or(p);
             children.insert(key, c);
         }
         let mut only = NameMapBuilder::with_capacity(nsec3_only.len());
