@@ -233,8 +233,27 @@ struct Derived {
     nsec3: Vec<Arc<[u8]>>,
     /// Names owning only NSEC3 records.
     nsec3_only: Vec<Arc<[u8]>>,
-    /// Children of each name that has some.
+    /// Children of each name that has some (for a builder, with
+    /// `last_parent` still to add).
     children: HashMap<Arc<[u8]>, u32>,
+    /// A builder's last parent of a name and the children it gained
+    /// since it was added to `children` (where it has at least one): the
+    /// next name is most often its sibling, counted without a lookup.
+    last_parent: Option<(Vec<u8>, u32)>,
+    /// Names a builder has in `children` but not yet among its nodes:
+    /// while there are none, a new name cannot have children already.
+    ahead: usize,
+}
+
+impl Derived {
+    /// Adds a builder's pending count to `children`.
+    fn settle(&mut self) {
+        if let Some((last, n)) = self.last_parent.take()
+            && let Some(c) = self.children.get_mut(&last[..])
+        {
+            *c += n;
+        }
+    }
 }
 
 /// Names a [`SnapshotBuilder`]'s index is first laid out for.
@@ -272,30 +291,31 @@ impl SnapshotBuilder {
     }
 
     fn end_run(&mut self) {
-        let mut run = std::mem::take(&mut self.run);
-        if self.scattered || run.is_empty() {
+        if self.scattered || self.run.is_empty() {
+            self.run.clear();
             return;
         }
-        super::sort_zone(&mut run);
+        super::sort_zone(&mut self.run);
         if self.nodes.len() >= self.planned {
             // Grow the index while the transfer goes on, not at its end.
             self.planned *= 4;
             self.nodes.reserve_names(self.planned);
         }
-        if let Some(w) = wire::from_presentation(&run[0].name) {
-            let node = build_node(&run);
-            let name: Arc<[u8]> = Arc::from(w);
-            if self.nodes.get_key_value(&name).is_some() {
+        let built = wire::from_presentation(&self.run[0].name)
+            .map(|w| (Arc::<[u8]>::from(w), Arc::new(build_node(&self.run))));
+        // The run's buffer serves the next owner.
+        self.run.clear();
+        if let Some((name, node)) = built {
+            if self.nodes.insert(name.clone(), node.clone()).is_some() {
                 // This owner came before, with other owners in between.
                 self.scattered = true;
                 return;
             }
             self.add_derived(&name, &node);
-            self.nodes.insert(name, Arc::new(node));
         }
     }
 
-    /// Counts a new node (not yet in `nodes`) in the derived indexes.
+    /// Counts a new node (just added to `nodes`) in the derived indexes.
     ///
     /// Children counts as [`ZoneSnapshot::build`] makes them, but in
     /// arrival order: a name comes into existence once, when it is the
@@ -316,23 +336,40 @@ impl SnapshotBuilder {
             d.nsec3_only.push(name.clone());
             return;
         }
-        if !wire::is_subdomain(name, &self.apex_wire)
-            || d.children.get(&name[..]).is_some_and(|c| *c > 0)
-        {
-            // Outside the zone, or it exists already through a child.
+        if !wire::is_subdomain(name, &self.apex_wire) {
+            return;
+        }
+        if d.ahead > 0 && d.children.get(&name[..]).is_some_and(|c| *c > 0) {
+            // It exists already through a child.
+            d.ahead -= 1;
             return;
         }
         let mut x: &[u8] = name;
         while let Some(at) = parent_below(x, &self.apex_wire) {
             let p = &x[at..];
+            if x.len() == name.len()
+                && let Some((last, n)) = &mut d.last_parent
+                && **last == *p
+            {
+                // The previous name's parent, which exists already.
+                *n += 1;
+                break;
+            }
             let c = match d.children.get_mut(p) {
                 Some(c) => c,
                 None => d.children.entry(Arc::from(p)).or_insert(0),
             };
             *c += 1;
-            if *c > 1 || self.nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
+            let c = *c;
+            if x.len() == name.len() {
+                d.settle();
+                d.last_parent = Some((Vec::from(p), 0));
+            }
+            if c > 1 || self.nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
                 break;
             }
+            // Exists through this child, ahead of its own records.
+            d.ahead += 1;
             x = p;
         }
     }
@@ -546,12 +583,15 @@ impl ZoneSnapshot {
         nodes: NameMapBuilder<Arc<Node>>,
         d: Derived,
     ) -> Self {
+        let mut d = d;
+        d.settle();
         let Derived {
             records,
             mut nsec,
             mut nsec3,
             nsec3_only,
             children: counts,
+            ..
         } = d;
         nsec.sort_by(|a, b| canonical_cmp(a, b));
         nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
