@@ -312,6 +312,38 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_leaves_the_connection_as_it_found_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let pragma = |s: &Store, name: &str| -> i64 {
+            s.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let cache = pragma(&s, "cache_size");
+        let sync = pragma(&s, "synchronous");
+        assert_ne!(cache, -STREAM_CACHE_KIB, "the usual cache differs");
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+            .unwrap();
+        assert_eq!(pragma(&s, "cache_size"), cache);
+        assert_eq!(pragma(&s, "synchronous"), sync);
+        // A batch that fails restores them too.
+        s.conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON record
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        assert!(
+            s.stream_rows(id, &[rr("b.example.com.", 1, 60, &[10, 0, 0, 2])])
+                .is_err()
+        );
+        assert_eq!(pragma(&s, "cache_size"), cache);
+        assert_eq!(pragma(&s, "synchronous"), sync);
+    }
+
+    #[test]
     fn rows_left_by_a_crash_are_dropped_at_start_up() {
         let dir = tempfile::tempdir().unwrap();
         {
