@@ -17,7 +17,7 @@
 #   SECONDARY53_BIN=...   the secondary53 binary to run (default target/release/secondary53)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for cmd in named nsupdate dig knotd python3; do
+for cmd in named nsupdate dig knotd python3 dnssec-keygen dnssec-signzone; do
     command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 ||
         { echo "missing command: $cmd (see scripts/setup.sh)" >&2; exit 2; }
 done
