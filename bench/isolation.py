@@ -32,7 +32,8 @@ def main():
                             extra_zone=f'\n[[zone]]\nname = "{SMALL}"\nprimaries = ["127.0.0.1:{small.port}"]\n'
                                        f'allow_transfer = ["127.0.0.1"]\n')
     for z in (BIG, SMALL):
-        peers.wait_for(f"{z} served", lambda: peers.soa_serial(port, z) == 1, step=0.5)
+        peers.wait_for(f"secondary53 serving {z} serial 1", lambda: peers.soa_serial(port, z) == 1, step=0.5,
+                       peer=sec)
     log_path = f"{sec.dir}/secondary53.log"
 
     def commits():
@@ -45,7 +46,7 @@ def main():
         counter[0] += 1
         name = f"n{counter[0]}.{SMALL}"
         upd = small.update_start(SMALL, f"update add {name}. 300 IN A 192.0.2.{counter[0] % 250 + 1}")
-        served = peers.time_until_answered([port], name)[port]
+        served = peers.time_until_answered([port], name, peers={port: sec})[port]
         small.update_wait(upd)
         return served
 
@@ -85,13 +86,14 @@ def main():
         threads = [threading.Thread(target=loop, args=(k,)) for k in probes]
         res = sec.cli("zone", "retransfer", BIG, "--no-wait")
         if res.returncode != 0:
-            raise SystemExit(f"FAILED: retransfer: {res.stderr}")
+            peers.fail(f"zone retransfer {BIG}: exit {res.returncode}: {res.stderr}", peers.peer_logs(sec))
         t0 = time.monotonic()
         for t in threads:
             t.start()
         while commits() == before:
             if time.monotonic() - t0 > peers.WAIT:
-                raise SystemExit("FAILED: the retransfer did not commit")
+                peers.fail(f"retransfer {r + 1} of {BIG}: not committed within {peers.WAIT:.0f} s",
+                           peers.peer_logs(sec))
             time.sleep(0.01)
         t1 = time.monotonic()
         done.set()
