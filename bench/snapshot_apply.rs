@@ -82,7 +82,12 @@ fn rrsig(covered: u16, seed: u32) -> Vec<u8> {
     v.extend_from_slice(&12345u16.to_be_bytes());
     v.extend_from_slice(b"\x05bench\x04test\x00");
     for i in 0..16u32 {
-        v.extend_from_slice(&seed.wrapping_mul(2_654_435_761).wrapping_add(i).to_be_bytes());
+        v.extend_from_slice(
+            &seed
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(i)
+                .to_be_bytes(),
+        );
     }
     v
 }
