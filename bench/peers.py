@@ -184,6 +184,72 @@ def signed(port, name, qtype=1):
     return "RRSIG" in out
 
 
+def _skip_name(msg, at):
+    """The offset after the (possibly compressed) name at `at`."""
+    while True:
+        n = msg[at]
+        if n == 0:
+            return at + 1
+        if n & 0xC0 == 0xC0:
+            return at + 2
+        at += 1 + n
+
+
+def ixfr(port, zone, serial, timeout=30.0):
+    """An IXFR of `zone` from `serial` over TCP, read to its end (RFC 1995
+    section 4: a single SOA when current; else the SOA, then differences
+    or the whole zone, then the SOA again). Returns the records received;
+    fails on anything else. In-process, so its time is the server's and
+    the loopback's, not a tool's start-up."""
+    qid = random.randrange(65536)
+    soa = _qname(zone) + struct.pack(">HHIH", 6, 1, 0, 22) + b"\0\0" + struct.pack(">IIIII", serial, 0, 0, 0, 0)
+    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 1, 0) + _qname(zone) + struct.pack(">HH", 251, 1) + soa
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(struct.pack(">H", len(msg)) + msg)
+        f = s.makefile("rb")
+        records, newest, state = 0, None, "first"
+        while True:
+            head = f.read(2)
+            if len(head) < 2:
+                raise OSError(f"IXFR of {zone}: connection closed after {records} records")
+            data = f.read(struct.unpack(">H", head)[0])
+            rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
+            if rid != qid or flags & 15 != 0:
+                raise OSError(f"IXFR of {zone}: id {rid} (sent {qid}), rcode {flags & 15}")
+            at = 12
+            for _ in range(qd):
+                at = _skip_name(data, at) + 4
+            for _ in range(an):
+                at = _skip_name(data, at)
+                rtype, _, _, rdlen = struct.unpack(">HHIH", data[at:at + 10])
+                at += 10
+                rr_serial = None
+                if rtype == 6:
+                    r = _skip_name(data, _skip_name(data, at))
+                    rr_serial = struct.unpack(">I", data[r:r + 4])[0]
+                at += rdlen
+                records += 1
+                if state == "first":
+                    newest, state = rr_serial, "second"
+                elif state == "second":
+                    # A second SOA, older: differences follow; anything
+                    # else: the whole zone, up to the SOA again.
+                    state = "deleting" if rr_serial not in (None, newest) else "axfr"
+                    if rr_serial == newest:
+                        return records
+                elif rr_serial is not None:
+                    if state == "axfr" and rr_serial == newest:
+                        return records
+                    if state == "deleting":
+                        state = "adding"
+                    elif state == "adding":
+                        if rr_serial == newest:
+                            return records
+                        state = "deleting"
+            if state == "second":
+                return records  # a single SOA: already current
+
+
 def soa_serial(port, zone):
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), zone, "SOA", "+short", "+time=2", "+tries=1"],
                          capture_output=True, text=True).stdout.split()
