@@ -18,9 +18,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use secondary53::zone::Rr;
 use secondary53::zone::snapshot::{ZoneSnapshot, release_free_memory};
 use secondary53::zone::sort_zone;
+use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
 /// Rounds of 100,000 lookups by default; the fastest counts.
@@ -266,7 +266,7 @@ fn run(size: usize, applies: usize, rounds: usize, nsec: bool) {
         let new_soa = soa(serial);
         let name = format!("new{}.{APEX}", i / 2);
         let mut rec = vec![rr(name.clone(), 1, 300, vec![192, 0, 2, 1])];
-        let (mut removed, mut added) = (vec![old_soa], vec![new_soa]);
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
         if nsec {
             // The name before the new one in the chain: an existing owner
             // hK whose NSEC points to hK+1 (the chain's order does not
@@ -299,8 +299,14 @@ fn run(size: usize, applies: usize, rounds: usize, nsec: bool) {
         } else {
             removed.append(&mut rec);
         }
+        let change = Changeset {
+            from_soa: old_soa,
+            to_soa: new_soa,
+            removed,
+            added,
+        };
         let t = Instant::now();
-        let next = snap.apply(&removed, &added);
+        let next = snap.apply(&change);
         times.push(t.elapsed());
         snap = next;
     }

@@ -13,7 +13,8 @@
 use rusqlite::{Transaction, TransactionBehavior};
 
 use super::{
-    CommitInfo, CommitSummary, Store, StoreError, TrimReport, finish_commit, insert_version,
+    CommitInfo, CommitSummary, Store, StoreError, TrimReport, finish_commit,
+    insert_first_version_row,
 };
 use crate::zone::Rr;
 
@@ -83,7 +84,7 @@ impl Store {
             .map_err(&sq)?;
         no_version(&tx, zone, zone_id, &sq)?;
         upsert_bulk(&tx, zone_id, std::slice::from_ref(soa)).map_err(&sq)?;
-        insert_version(&tx, zone_id, None, serial_to, info, 0, total, 0).map_err(&sq)?;
+        insert_first_version_row(&tx, zone_id, serial_to, total, info).map_err(&sq)?;
         let trim: TrimReport = finish_commit(&tx, zone_id, serial_to, info).map_err(&sq)?;
         tx.commit().map_err(&sq)?;
         self.record_counts.insert(zone_id, total);

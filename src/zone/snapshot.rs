@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use super::changeset::Changeset;
 use super::hash::FxHashMap as HashMap;
 use super::name_map::{NameHash, NameMap, NameMapBuilder};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
@@ -490,20 +491,22 @@ impl ZoneSnapshot {
         snap
     }
 
-    /// The next version: this one with a delta applied (records removed,
-    /// then records added; an added record replaces one of the same owner,
-    /// type and RDATA). Only the changed names are rebuilt, and only the
-    /// parts of the indexes holding them are copied; the rest is shared
-    /// with this version, which stays as it is.
-    pub fn apply(&self, removed: &[Rr], added: &[Rr]) -> Self {
+    /// The next version: this one with a change applied (records removed,
+    /// the old SOA with them, then records added, the new SOA with them; an
+    /// added record replaces one of the same owner, type and RDATA). Only
+    /// the changed names are rebuilt, and only the parts of the indexes
+    /// holding them are copied; the rest is shared with this version, which
+    /// stays as it is. An IXFR of many versions is merged first
+    /// ([`super::changeset::merge_changesets`]) and applied once.
+    pub fn apply(&self, change: &Changeset) -> Self {
         let mut next = self.clone();
         let mut touched: HashMap<Vec<u8>, (Vec<&Rr>, Vec<&Rr>)> = HashMap::default();
-        for r in removed {
+        for r in change.removed_with_soa() {
             if let Some(w) = wire::from_presentation(&r.name) {
                 touched.entry(w).or_default().0.push(r);
             }
         }
-        for r in added {
+        for r in change.added_with_soa() {
             if let Some(w) = wire::from_presentation(&r.name) {
                 touched.entry(w).or_default().1.push(r);
             }
@@ -733,7 +736,7 @@ impl ZoneSnapshot {
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
     /// this version; None when there is none (the `base` of
-    /// [`super::delta::merge_deltas`]).
+    /// [`super::changeset::merge_changesets`]).
     pub fn class_and_ttl(&self, r: &Rr) -> Option<(u16, u32)> {
         let name = wire::from_presentation(&r.name)?;
         let set = self.nodes.get(&name)?.get(r.rtype)?;
@@ -1062,7 +1065,13 @@ mod tests {
             rr("a.example.", 1, &[192, 0, 2, 2]),
             rr("b.example.", 28, &[0; 16]),
         ];
-        let s2 = s1.apply(&removed, &added);
+        let soa = rr("example.", 6, &[0; 22]);
+        let s2 = s1.apply(&Changeset {
+            from_soa: soa.clone(),
+            to_soa: soa,
+            removed,
+            added,
+        });
         assert_eq!(s2.len(), 3);
         let a = s2.node(&w("a.example.")).unwrap().get(1).unwrap();
         assert_eq!(
