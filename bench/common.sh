@@ -112,29 +112,37 @@ join_sp() {
     echo "$*"
 }
 
-# A port free for both TCP and UDP on 127.0.0.1, not handed out before.
-USED_PORTS=" "
+# A port free for both TCP and UDP on 127.0.0.1, not handed out before by
+# this script. Called as `p=$(free_port)`, it runs in a subshell, so the
+# ports handed out are kept in a file of the scratch directory (appended to
+# under a lock), not in a shell variable a subshell's change would not
+# reach. Ports come from 20000-31999 as in tests/common: below the kernel's
+# ephemeral range, so no outgoing connection takes one between the check
+# and the server's bind.
 free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$(python3 -c '
-import socket
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-t.bind(("127.0.0.1", 0))
-p = t.getsockname()[1]
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    u.bind(("127.0.0.1", p))
-except OSError:
-    p = 0
-print(p)')
-        if [ "$p" != 0 ] && [[ $USED_PORTS != *" $p "* ]]; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return
-        fi
-    done
-    die "found no port free for both TCP and UDP on 127.0.0.1"
+    [ -n "${WORK:-}" ] || die "free_port: call bench_scratch first"
+    python3 - "$WORK/.ports_handed_out" <<'PY' || die "found no port free for both TCP and UDP on 127.0.0.1 in 20000-31999"
+import fcntl, random, socket, sys
+with open(sys.argv[1], "a+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    used = set(f.read().split())
+    for _ in range(2000):
+        p = random.randrange(20000, 32000)
+        if str(p) in used:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                t.bind(("127.0.0.1", p))
+                u.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        f.write(f"{p}\n")
+        print(p)
+        sys.exit(0)
+sys.exit(1)
+PY
 }
 
 # wait_until WHAT PID CHECK LOG...: runs the function CHECK every WAIT_POLL s until

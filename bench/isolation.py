@@ -14,6 +14,9 @@ import peers
 
 RECORDS = int(os.environ.get("RECORDS", "1000000"))
 RETRANSFERS = int(os.environ.get("RETRANSFERS", "2"))
+# Seconds the same probes run before the re-transfers, with nothing else
+# under way: the machine's own noise, to compare with.
+IDLE = float(os.environ.get("IDLE", "5"))
 BIG, SMALL = "big.test", "small.test"
 
 
@@ -32,27 +35,28 @@ def main():
                             extra_zone=f'\n[[zone]]\nname = "{SMALL}"\nprimaries = ["127.0.0.1:{small.port}"]\n'
                                        f'allow_transfer = ["127.0.0.1"]\n')
     for z in (BIG, SMALL):
-        peers.wait_for(f"{z} served", lambda: peers.soa_serial(port, z) == 1, step=0.5)
+        peers.wait_for(f"secondary53 serving {z} serial 1", lambda: peers.soa_serial(port, z) == 1, step=0.5,
+                       peer=sec)
     log_path = f"{sec.dir}/secondary53.log"
 
     def commits():
         return open(log_path, errors="replace").read().count("AXFR retransfer")
 
-    samples = {"served": [], "status": [], "metrics": [], "ixfr_out": []}
+    samples = {k: [] for k in ("served", "status", "metrics", "ixfr_out", "ixfr_query", "jitter")}
     counter = [0]
 
     def probe_small():
         counter[0] += 1
         name = f"n{counter[0]}.{SMALL}"
         upd = small.update_start(SMALL, f"update add {name}. 300 IN A 192.0.2.{counter[0] % 250 + 1}")
-        served = peers.time_until_answered([port], name)[port]
+        served = peers.time_until_answered([port], name, peers={port: sec})[port]
         small.update_wait(upd)
         return served
 
     def probe_status():
         ms, res = timed(lambda: sec.cli("zone", "status", SMALL))
         if res.returncode != 0:
-            raise SystemExit(f"FAILED: zone status: {res.stderr}")
+            peers.fail(f"zone status {SMALL}: exit {res.returncode}: {res.stderr}", peers.peer_logs(sec))
         return ms
 
     def probe_metrics():
@@ -63,15 +67,31 @@ def main():
             ["dig", "@127.0.0.1", "-p", str(port), SMALL, "IXFR=1", "+time=30", "+tries=1"],
             capture_output=True, text=True).stdout)
         if "XFR size" not in out:
-            raise SystemExit(f"FAILED: IXFR out of {SMALL}:\n{out}")
-        return ms
+            peers.fail(f"IXFR out of {SMALL}:\n{out}", peers.peer_logs(sec))
+        # The same transfer read in-process: the server's part, without
+        # dig's start-up.
+        ms_in, n = timed(lambda: peers.ixfr(port, SMALL, 1))
+        if n < 3:
+            peers.fail(f"IXFR out of {SMALL} from serial 1: {n} records", peers.peer_logs(sec))
+        return ms, ms_in
 
-    probes = {"served": probe_small, "status": probe_status, "metrics": probe_metrics, "ixfr_out": probe_ixfr}
-    # One change first, so that IXFR out of the small zone has a journal.
-    probe_small()
-    for r in range(RETRANSFERS):
-        before = commits()
-        big.update(BIG, f"update add changed{r}.{BIG}. 300 IN A 192.0.2.1")
+    def probe_jitter():
+        # A control that asks nothing of secondary53: how late this script
+        # wakes from a 5 ms sleep. Its worst case is the machine's (other
+        # processes, secondary53's own busy threads), in every figure above.
+        t = time.monotonic()
+        time.sleep(0.005)
+        return (time.monotonic() - t) * 1000 - 5
+
+    probes = {"served": probe_small, "status": probe_status, "metrics": probe_metrics, "ixfr_out": probe_ixfr,
+              "jitter": probe_jitter}
+    kinds = ("served", "status", "metrics", "ixfr_out", "ixfr_query", "jitter")
+    idle = {k: [] for k in kinds}
+
+    def run_probes(until, into):
+        """Runs every probe in a loop of its own until `until()` holds;
+        adds to `into` the results of the rounds that ran wholly between
+        the start and that moment. Returns (seconds, rounds)."""
         done = threading.Event()
         window = []
 
@@ -83,38 +103,69 @@ def main():
                 time.sleep(0.01)
 
         threads = [threading.Thread(target=loop, args=(k,)) for k in probes]
-        res = sec.cli("zone", "retransfer", BIG, "--no-wait")
-        if res.returncode != 0:
-            raise SystemExit(f"FAILED: retransfer: {res.stderr}")
         t0 = time.monotonic()
         for t in threads:
             t.start()
-        while commits() == before:
-            if time.monotonic() - t0 > peers.WAIT:
-                raise SystemExit("FAILED: the retransfer did not commit")
-            time.sleep(0.01)
+        until()
         t1 = time.monotonic()
         done.set()
         for t in threads:
             t.join()
-        during = 0
+        rounds = 0
+        if os.environ.get("SHOW_WORST") == "1":
+            # When the slowest rounds ran, from the start of the window.
+            for kind in probes:
+                xs = sorted(((v[1] if kind == "ixfr_out" else v), a - t0) for k, a, b, v in window if k == kind)
+                peers.log(f"  slowest {kind}: " + ", ".join(f"{ms:.0f} ms at +{at:.2f} s" for ms, at in xs[-3:]))
         for kind, a, b, v in window:
-            # Only probes that ran wholly while the big version was on its
-            # way count.
             if a >= t0 and b <= t1:
-                samples[kind].append(v)
-                during += 1
-        peers.log(f"retransfer {r + 1}: {t1 - t0:.1f} s; {during} probes ran wholly within it")
+                if kind == "ixfr_out":
+                    into["ixfr_out"].append(v[0])
+                    into["ixfr_query"].append(v[1])
+                else:
+                    into[kind].append(v)
+                rounds += 1
+        return t1 - t0, rounds
+
+    # One change first, so that IXFR out of the small zone has a journal.
+    probe_small()
+    took, rounds = run_probes(lambda: time.sleep(IDLE), idle)
+    peers.log(f"idle: {took:.1f} s; {rounds} probes")
+    for r in range(RETRANSFERS):
+        before = commits()
+        big.update(BIG, f"update add changed{r}.{BIG}. 300 IN A 192.0.2.1")
+        res = sec.cli("zone", "retransfer", BIG, "--no-wait")
+        if res.returncode != 0:
+            peers.fail(f"zone retransfer {BIG}: exit {res.returncode}: {res.stderr}", peers.peer_logs(sec))
+        start = time.monotonic()
+
+        def committed():
+            while commits() == before:
+                if time.monotonic() - start > peers.WAIT:
+                    peers.fail(f"retransfer {r + 1} of {BIG}: not committed within {peers.WAIT:.0f} s",
+                               peers.peer_logs(sec))
+                time.sleep(0.01)
+
+        # Only probes that ran wholly while the big version was on its way
+        # count.
+        took, rounds = run_probes(committed, samples)
+        peers.log(f"retransfer {r + 1}: {took:.1f} s; {rounds} probes ran wholly within it")
     rss = peers.peak_rss_mib(sec.proc)
-    print(f"\nWhile a {RECORDS}-record zone is re-transferred and committed ({RETRANSFERS} times), ms:")
-    print("| what | rounds | median | worst | target |")
-    print("|---|---|---|---|---|")
-    for k, target in (("served", 200), ("status", 100), ("metrics", 100), ("ixfr_out", 100)):
-        xs = samples[k]
-        label = {"served": "small zone NOTIFY -> served", "status": "`zone status` (CLI process included)",
-                 "metrics": "/metrics", "ixfr_out": "IXFR out of the small zone (dig process included)"}[k]
-        worst = max(xs) if xs else float("nan")
-        print(f"| {label} | {len(xs)} | {peers.median(xs):.1f} | {worst:.1f} | < {target} |")
+    print(f"\nWhile a {RECORDS}-record zone is re-transferred and committed ({RETRANSFERS} times), ms; "
+          f"and the same probes for {IDLE:.0f} s before, with nothing under way:")
+    print("| what | rounds | median | worst | idle: rounds | median | worst | target |")
+    print("|---|---|---|---|---|---|---|---|")
+    labels = {"served": "small zone NOTIFY -> served", "status": "`zone status` (CLI process included)",
+              "metrics": "/metrics", "ixfr_out": "IXFR out of the small zone (dig process included)",
+              "ixfr_query": "IXFR out of the small zone, read in-process",
+              "jitter": "control: this script's lateness waking from a 5 ms sleep"}
+    for k, target in (("served", 200), ("status", 100), ("metrics", 100), ("ixfr_out", 100), ("ixfr_query", 100),
+                      ("jitter", "-")):
+        cells = []
+        for xs in (samples[k], idle[k]):
+            worst = max(xs) if xs else float("nan")
+            cells.append(f"{len(xs)} | {peers.median(xs):.1f} | {worst:.1f}")
+        print(f"| {labels[k]} | {' | '.join(cells)} | {'< ' + str(target) if target != '-' else '-'} |")
     print(f"\nsecondary53 peak RSS: {rss:.0f} MiB")
 
 

@@ -11,6 +11,8 @@
 # Environment (all optional):
 #   RECORDS=1000000   records in the big zone
 #   RETRANSFERS=2     re-transfers of the big zone measured
+#   IDLE=5            seconds the same probes run before, with nothing under way
+#   SHOW_WORST=1      log the three slowest rounds of each probe and when they ran
 #   WAIT_TIMEOUT=600  bound, in seconds, on every wait
 #   BENCH_TMPDIR=...  parent of the scratch directory
 #   KEEP_TMP=1        keep the scratch directory (configs, logs)

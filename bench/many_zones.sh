@@ -72,13 +72,6 @@ cp "$BIN" "$WORK/secondary53"
 
 # N distinct free ports: every socket stays bound until all are chosen, so
 # two calls can never hand out the same port.
-free_ports() {
-    python3 -c 'import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 now_ms() { date +%s%3N; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 dir_mib() { du -sm "$1" | awk '{print $1}'; }
@@ -249,7 +242,7 @@ EOF
 # The primary: BIND 9 with ZONES small zones; query log on (to count what
 # the secondaries ask); the first zone NOTIFYs the secondaries.
 # ---------------------------------------------------------------------------
-read -r P S53_PORT KNOT_PORT BIND_PORT < <(free_ports 4)
+P=$(free_port) S53_PORT=$(free_port) KNOT_PORT=$(free_port) BIND_PORT=$(free_port)
 mkdir -p "$WORK/primary/zones"
 log "generating $ZONES zones"
 python3 - "$WORK" "$ZONES" "$P" "$S53_PORT $KNOT_PORT $BIND_PORT" <<'EOF'

@@ -24,6 +24,7 @@ BIN = os.environ.get("SECONDARY53_BIN") or os.path.join(ROOT, "target", "release
 WAIT = float(os.environ.get("WAIT_TIMEOUT", "600"))
 
 _procs = []
+_logs = []  # (label, path) of every process started, in order
 WORK = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_TMPDIR"))
 
 
@@ -50,23 +51,63 @@ atexit.register(_cleanup)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+    """A port free for both TCP and UDP on 127.0.0.1 and not handed out
+    before, from 20000-31999 as in tests/common (below the kernel's
+    ephemeral range, so no outgoing connection takes it meanwhile)."""
+    for _ in range(2000):
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
         try:
-            u.bind(("127.0.0.1", port))
+            with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                t.bind(("127.0.0.1", port))
+                u.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
-    return port
+            continue
+        _handed_out.add(port)
+        return port
+    fail("found no port free for both TCP and UDP on 127.0.0.1 in 20000-31999", [])
 
 
-def spawn(args, logfile, **kw):
+def spawn(args, logfile, label=None, **kw):
     out = open(logfile, "ab")
     p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
     _procs.append(p)
+    _logs.append((label or os.path.basename(args[0]), logfile))
     return p
+
+
+class Failure(SystemExit):
+    """A step of a benchmark failed; the message says which peer and
+    which step, and the logs' tails follow it on stderr."""
+
+
+def tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return f"(cannot read: {e})\n"
+
+
+def fail(msg, logs=None):
+    """Prints `FAILED: msg` and the tails of `logs` ((label, path) pairs;
+    default: every process started so far), then raises Failure."""
+    print(f"FAILED: {msg}", file=sys.stderr, flush=True)
+    for label, path in (_logs if logs is None else logs):
+        print(f"--- {label}: {path} (last 30 lines) ---", file=sys.stderr)
+        print(tail(path), end="", file=sys.stderr, flush=True)
+    raise Failure(1)
+
+
+def stop_all():
+    """Stops every process started so far (their logs stay)."""
+    for p in reversed(_procs):
+        stop(p)
 
 
 def stop(p):
@@ -136,19 +177,104 @@ def query(port, name, qtype=1, timeout=1.0):
             return None
 
 
+def signed(port, name, qtype=1):
+    """True when `name` is answered with an RRSIG (DNSSEC OK)."""
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), name, f"TYPE{qtype}", "+dnssec", "+noall", "+answer",
+                          "+time=2", "+tries=1"], capture_output=True, text=True).stdout
+    return "RRSIG" in out
+
+
+def _skip_name(msg, at):
+    """The offset after the (possibly compressed) name at `at`."""
+    while True:
+        n = msg[at]
+        if n == 0:
+            return at + 1
+        if n & 0xC0 == 0xC0:
+            return at + 2
+        at += 1 + n
+
+
+def ixfr(port, zone, serial, timeout=30.0):
+    """An IXFR of `zone` from `serial` over TCP, read to its end (RFC 1995
+    section 4: a single SOA when current; else the SOA, then differences
+    or the whole zone, then the SOA again). Returns the records received;
+    fails on anything else. In-process, so its time is the server's and
+    the loopback's, not a tool's start-up."""
+    qid = random.randrange(65536)
+    soa = _qname(zone) + struct.pack(">HHIH", 6, 1, 0, 22) + b"\0\0" + struct.pack(">IIIII", serial, 0, 0, 0, 0)
+    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 1, 0) + _qname(zone) + struct.pack(">HH", 251, 1) + soa
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(struct.pack(">H", len(msg)) + msg)
+        f = s.makefile("rb")
+        records, newest, state = 0, None, "first"
+        while True:
+            head = f.read(2)
+            if len(head) < 2:
+                raise OSError(f"IXFR of {zone}: connection closed after {records} records")
+            data = f.read(struct.unpack(">H", head)[0])
+            rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
+            if rid != qid or flags & 15 != 0:
+                raise OSError(f"IXFR of {zone}: id {rid} (sent {qid}), rcode {flags & 15}")
+            at = 12
+            for _ in range(qd):
+                at = _skip_name(data, at) + 4
+            for _ in range(an):
+                at = _skip_name(data, at)
+                rtype, _, _, rdlen = struct.unpack(">HHIH", data[at:at + 10])
+                at += 10
+                rr_serial = None
+                if rtype == 6:
+                    r = _skip_name(data, _skip_name(data, at))
+                    rr_serial = struct.unpack(">I", data[r:r + 4])[0]
+                at += rdlen
+                records += 1
+                if state == "first":
+                    newest, state = rr_serial, "second"
+                elif state == "second":
+                    # A second SOA, older: differences follow; anything
+                    # else: the whole zone, up to the SOA again.
+                    state = "deleting" if rr_serial not in (None, newest) else "axfr"
+                    if rr_serial == newest:
+                        return records
+                elif rr_serial is not None:
+                    if state == "axfr" and rr_serial == newest:
+                        return records
+                    if state == "deleting":
+                        state = "adding"
+                    elif state == "adding":
+                        if rr_serial == newest:
+                            return records
+                        state = "deleting"
+            if state == "second":
+                return records  # a single SOA: already current
+
+
 def soa_serial(port, zone):
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), zone, "SOA", "+short", "+time=2", "+tries=1"],
                          capture_output=True, text=True).stdout.split()
     return int(out[2]) if len(out) >= 3 and out[2].isdigit() else None
 
 
-def wait_for(what, pred, timeout=WAIT, step=0.05):
-    deadline = time.monotonic() + timeout
+def peer_logs(peer):
+    """The logs to show when `peer` fails: its own and the primaries'."""
+    return [(peer.name, peer.log)] + [x for x in _logs if x[0].endswith("primary") and x[1] != peer.log]
+
+
+def wait_for(what, pred, timeout=WAIT, step=0.05, peer=None):
+    """Polls `pred` until it holds. Fails, naming the step and showing the
+    logs' tails, when `timeout` seconds pass or when `peer` (an object
+    with .name, .proc and .log) exits first. Returns the seconds taken."""
+    start = time.monotonic()
+    deadline = start + timeout
+    logs = None if peer is None else peer_logs(peer)
     while time.monotonic() < deadline:
         if pred():
-            return
+            return time.monotonic() - start
+        if peer is not None and peer.proc.poll() is not None:
+            fail(f"{what}: {peer.name} exited (status {peer.proc.returncode}) first", logs)
         time.sleep(step)
-    raise SystemExit(f"FAILED: timed out waiting for {what}")
+    fail(f"{what}: not done within {timeout:.0f} s (WAIT_TIMEOUT)", logs)
 
 
 def answered(port, name, qtype=1):
@@ -180,25 +306,50 @@ controls {{ }};
 
 class Primary:
     """BIND 9 primary with dynamic update; NOTIFY to the given ports.
-    `nsec`: the zone is signed by BIND (dnssec-policy, NSEC)."""
+    `nsec`: the zones are signed with NSEC before BIND loads them
+    (dnssec-signzone, a KSK and a ZSK, ECDSA P-256), and BIND signs each
+    update with the keys in its key-directory: the record, its RRSIG, the
+    NSEC records and RRSIGs around it and the SOA's RRSIG change, one
+    serial per update. (BIND's own dnssec-policy signing would do: it signs
+    a zone a few names per serial, thousands of serials and NOTIFYs for a
+    100,000-record zone, over many minutes.)"""
 
     def __init__(self, zones, notify_to, nsec=False):
         self.dir = tempfile.mkdtemp(prefix="primary-", dir=WORK)
         self.port = free_port()
-        conf = _BIND_OPTIONS.format(d=self.dir, port=self.port, extra="    notify explicit;\n")
+        self.name, self.log = "BIND primary", f"{self.dir}/named.log"
+        extra = "    notify explicit;\n" + (f'    key-directory "{self.dir}";\n' if nsec else "")
+        conf = _BIND_OPTIONS.format(d=self.dir, port=self.port, extra=extra)
         targets = "".join(f"127.0.0.1 port {p}; " for p in notify_to)
         for zone, text in zones.items():
-            with open(f"{self.dir}/{zone}.db", "w") as f:
+            path = f"{self.dir}/{zone}.db"
+            with open(path, "w") as f:
                 f.write(text)
-            sign = "    dnssec-policy default;\n    inline-signing yes;\n" if nsec else ""
-            conf += (f'zone "{zone}" {{\n    type primary;\n    file "{self.dir}/{zone}.db";\n'
-                     f"    allow-update {{ 127.0.0.1; }};\n    also-notify {{ {targets}}};\n{sign}}};\n")
+            if nsec:
+                path = self._sign(zone, path)
+            conf += (f'zone "{zone}" {{\n    type primary;\n    file "{path}";\n'
+                     f"    allow-update {{ 127.0.0.1; }};\n    also-notify {{ {targets}}};\n}};\n")
         with open(f"{self.dir}/named.conf", "w") as f:
             f.write(conf)
-        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], f"{self.dir}/named.log")
+        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], self.log, self.name)
         for zone in zones:
-            wait_for(f"BIND primary serving {zone}", lambda: soa_serial(self.port, zone) is not None, step=0.2)
+            wait_for(f"BIND primary serving {zone}", lambda: soa_serial(self.port, zone) is not None, step=0.2,
+                     peer=self)
         self.nsec = nsec
+
+    def _sign(self, zone, path):
+        """Signs the zone file at `path` with new keys in the primary's
+        directory; returns the signed file's path."""
+        start = time.monotonic()
+        steps = [["dnssec-keygen", "-q", "-K", self.dir, "-a", "ECDSAP256SHA256", "-f", "KSK", zone],
+                 ["dnssec-keygen", "-q", "-K", self.dir, "-a", "ECDSAP256SHA256", zone],
+                 ["dnssec-signzone", "-S", "-q", "-K", self.dir, "-o", zone, "-f", path + ".signed", path]]
+        for args in steps:
+            r = subprocess.run(args, capture_output=True, text=True, cwd=self.dir)
+            if r.returncode != 0:
+                fail(f"signing {zone}: {' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}", [])
+        log(f"signed {zone} with NSEC in {time.monotonic() - start:.1f} s")
+        return path + ".signed"
 
     def update(self, zone, commands):
         self.update_wait(self.update_start(zone, commands))
@@ -229,7 +380,8 @@ class BindSecondary:
                      f"    primaries {{ 127.0.0.1 port {primary_port}; }};\n}};\n")
         with open(f"{self.dir}/named.conf", "w") as f:
             f.write(conf)
-        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], f"{self.dir}/named.log")
+        self.name, self.log = "BIND", f"{self.dir}/named.log"
+        self.proc = spawn(["named", "-g", "-4", "-n", "2", "-c", f"{self.dir}/named.conf"], self.log, self.name)
 
 
 class KnotSecondary:
@@ -248,9 +400,11 @@ class KnotSecondary:
                 f'zone:\n')
         for zone in zones:
             conf += f"  - domain: {zone}\n    master: primary\n    acl: notify\n"
-        with open(f"{self.dir}/knot.conf", "w") as f:
+        self.conf_path = f"{self.dir}/knot.conf"
+        with open(self.conf_path, "w") as f:
             f.write(conf)
-        self.proc = spawn(["knotd", "-c", f"{self.dir}/knot.conf"], f"{self.dir}/knot.log")
+        self.name, self.log = "Knot", f"{self.dir}/knot.log"
+        self.proc = spawn(["knotd", "-c", self.conf_path], self.log, self.name)
 
 
 class Secondary53:
@@ -268,7 +422,8 @@ class Secondary53:
         self.conf = f"{self.dir}/secondary53.toml"
         with open(self.conf, "w") as f:
             f.write(conf)
-        self.proc = spawn([BIN, "--config", self.conf, "run"], f"{self.dir}/secondary53.log")
+        self.name, self.log = "secondary53", f"{self.dir}/secondary53.log"
+        self.proc = spawn([BIN, "--config", self.conf, "run"], self.log, self.name)
 
     def cli(self, *args):
         return subprocess.run([BIN, "--config", self.conf, *args], capture_output=True, text=True, timeout=60)
@@ -280,15 +435,22 @@ def median(xs):
     return float("nan") if n == 0 else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
 
 
-def time_until_answered(ports, name, timeout=30.0, qtype=1):
+def time_until_answered(ports, name, timeout=30.0, qtype=1, peers=None):
     """Milliseconds until each port answers `name` (NOERROR with data),
-    polling all of them in turn from now."""
+    polling all of them in turn from now. `peers` (port -> peer object)
+    names the ones that fail to answer, with their logs."""
     start = time.monotonic()
     left = dict((p, None) for p in ports)
     deadline = start + timeout
     while any(v is None for v in left.values()):
         if time.monotonic() > deadline:
-            raise SystemExit(f"FAILED: {name} not answered by {[p for p, v in left.items() if v is None]}")
+            late = [p for p, v in left.items() if v is None]
+            if peers:
+                logs = [x for p in late for x in peer_logs(peers[p])]
+                fail(f"{name} not answered within {timeout:.0f} s by " + ", ".join(
+                    f"{peers[p].name} (port {p}, serial {soa_serial(p, name.split('.', 1)[1])})" for p in late),
+                    list(dict.fromkeys(logs)))
+            fail(f"{name} not answered within {timeout:.0f} s by ports {late}")
         for p in ports:
             if left[p] is None and answered(p, name, qtype):
                 left[p] = (time.monotonic() - start) * 1000
@@ -314,7 +476,8 @@ class NsdSecondary:
                      f"    allow-notify: 127.0.0.1 NOKEY\n")
         with open(f"{d}/nsd.conf", "w") as f:
             f.write(conf)
-        self.proc = spawn(["nsd", "-d", "-c", f"{d}/nsd.conf"], f"{d}/nsd.stderr")
+        self.name, self.log = "NSD", f"{d}/nsd.log"
+        self.proc = spawn(["nsd", "-d", "-c", f"{d}/nsd.conf"], f"{d}/nsd.stderr", self.name)
 
 
 def tree_pss_kib(p):

@@ -14,6 +14,9 @@ import peers
 
 SIZES = [int(x) for x in os.environ.get("SIZES", "100000 1000000").split()]
 SETTLE = float(os.environ.get("SETTLE", "3"))
+# Each size is set up and measured this many times (fresh primary and
+# secondaries); the table gives medians.
+RUNS = int(os.environ.get("RUNS", "3"))
 
 
 def case(records):
@@ -29,8 +32,9 @@ def case(records):
         "Knot": peers.KnotSecondary(ports["Knot"], [zone], primary.port),
         "NSD": peers.NsdSecondary(ports["NSD"], [zone], primary.port),
     }
-    for n, port in ports.items():
-        peers.wait_for(f"{n} serving {zone}", lambda: (peers.soa_serial(port, zone) or 0) >= serial, step=0.5)
+    for n, x in servers.items():
+        peers.wait_for(f"{records} records: {n} serving {zone} serial {serial}",
+                       lambda: (peers.soa_serial(x.port, zone) or 0) >= serial, step=0.5, peer=x)
     peers.log(f"{records} records: all secondaries serve serial {serial}; settling {SETTLE} s")
     time.sleep(SETTLE)
     # The zone's records as served: the generated ones plus SOA, NS, glue.
@@ -45,13 +49,24 @@ def case(records):
 
 
 def main():
-    rows = [(n, case(n)) for n in SIZES]
-    print("\nmemory holding a zone after its AXFR: PSS of the server's processes (MiB), bytes per record; peak RSS MiB")
-    print("| records | secondary53 | BIND | Knot | NSD |")
+    names = ("secondary53", "BIND", "Knot", "NSD")
+    rows = []
+    for n in SIZES:
+        runs = []
+        for r in range(RUNS):
+            peers.log(f"{n} records: run {r + 1}/{RUNS}")
+            runs.append(case(n))
+        rows.append((n, runs))
+    print(f"\nmemory holding a zone after its AXFR, median of {RUNS} runs (fresh servers each): PSS of the server's "
+          "processes (MiB), bytes per record [each run's bytes per record]; median peak RSS MiB")
+    print("| records | " + " | ".join(names) + " |")
     print("|---|---|---|---|---|")
-    for n, r in rows:
-        cells = [f"{r[k][0]:.0f} MiB, {r[k][1]:.0f} B/rec (peak {r[k][2]:.0f})" for k in
-                 ("secondary53", "BIND", "Knot", "NSD")]
+    for n, runs in rows:
+        cells = []
+        for k in names:
+            pss, per, peak = ([r[k][i] for r in runs] for i in range(3))
+            cells.append(f"{peers.median(pss):.0f} MiB, {peers.median(per):.0f} B/rec "
+                         f"[{', '.join(f'{x:.0f}' for x in per)}] (peak {peers.median(peak):.0f})")
         print(f"| {n} | " + " | ".join(cells) + " |")
 
 

@@ -7,6 +7,7 @@
 #
 # Environment (all optional):
 #   SIZES="100000 1000000"  zone sizes, in records
+#   RUNS=3                  set-ups (fresh primary and secondaries) per size; medians reported
 #   SETTLE=3                seconds to wait after all serve the zone
 #   WAIT_TIMEOUT=600        bound, in seconds, on every wait
 #   BENCH_TMPDIR=...        parent of the scratch directory

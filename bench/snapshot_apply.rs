@@ -71,10 +71,32 @@ fn name_wire(label: &str) -> Vec<u8> {
     w
 }
 
+/// An RRSIG (RFC 4034 section 3.1) covering `covered`, ECDSA P-256 sized
+/// (64-byte signature); `seed` varies the signature bytes.
+fn rrsig(covered: u16, seed: u32) -> Vec<u8> {
+    let mut v = covered.to_be_bytes().to_vec();
+    v.extend_from_slice(&[13, 3]);
+    v.extend_from_slice(&300u32.to_be_bytes());
+    v.extend_from_slice(&1_800_000_000u32.to_be_bytes());
+    v.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+    v.extend_from_slice(&12345u16.to_be_bytes());
+    v.extend_from_slice(b"\x05bench\x04test\x00");
+    for i in 0..16u32 {
+        v.extend_from_slice(
+            &seed
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(i)
+                .to_be_bytes(),
+        );
+    }
+    v
+}
+
 /// The zone of bench/axfr_1m.sh, `n` records: apex SOA and NS, glue, then
 /// owners h0, h1, ... cycling through A, A+AAAA, AAAA, TXT, 2 MX, CNAME,
-/// 2 TXT, 2 A. With `nsec`, every owner also has an NSEC record (a signed
-/// zone's chain, without the signatures).
+/// 2 TXT, 2 A. With `nsec`, every owner also has an NSEC record and every
+/// RRset of an owner an RRSIG, as a zone signed with NSEC has (the apex's
+/// and the glue's left unsigned: they play no part in the changes).
 fn zone(n: usize, nsec: bool) -> Vec<Rr> {
     let mut out = vec![
         soa(1),
@@ -134,7 +156,18 @@ fn zone(n: usize, nsec: bool) -> Vec<Rr> {
             }
         }
         if nsec {
-            out.push(rr(o, 47, ttl, name_wire(&format!("h{}", k + 1))));
+            let mut types: Vec<u16> = out
+                .iter()
+                .rev()
+                .take_while(|r| r.name == o)
+                .map(|r| r.rtype)
+                .collect();
+            types.dedup();
+            types.push(47);
+            out.push(rr(o.clone(), 47, ttl, name_wire(&format!("h{}", k + 1))));
+            for t in types {
+                out.push(rr(o.clone(), 46, ttl, rrsig(t, k)));
+            }
         }
         k += 1;
     }
@@ -220,8 +253,11 @@ fn run(size: usize, applies: usize, rounds: usize, nsec: bool) {
 
     // One-record changes, as an IXFR of one version brings them: the SOA
     // and one record (a new name, the next one removed again, so the zone
-    // keeps its size). Each version replaces the one before, which is
-    // dropped as readers would drop it.
+    // keeps its size). Signed (`nsec`), as BIND words a signed update: the
+    // SOA and its RRSIG replaced, the record and its RRSIG, the new name's
+    // NSEC and RRSIG, and the NSEC (and RRSIG) of the name before it
+    // replaced by one pointing to the new name. Each version replaces the
+    // one before, which is dropped as readers would drop it.
     let mut times = Vec::with_capacity(applies);
     let mut serial = 1;
     for i in 0..applies {
@@ -230,14 +266,39 @@ fn run(size: usize, applies: usize, rounds: usize, nsec: bool) {
         let new_soa = soa(serial);
         let name = format!("new{}.{APEX}", i / 2);
         let mut rec = vec![rr(name.clone(), 1, 300, vec![192, 0, 2, 1])];
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
         if nsec {
-            rec.push(rr(name, 47, 300, name_wire("h0")));
+            // The name before the new one in the chain: an existing owner
+            // hK whose NSEC points to hK+1 (the chain's order does not
+            // matter to the snapshot, only that the records exist).
+            let k = (i / 2) as u32 % (size as u32 / 30).max(1);
+            let (prev, next) = (format!("h{k}.{APEX}"), name_wire(&format!("h{}", k + 1)));
+            let ttl = 300 + (k % 5) * 60;
+            let (sig_old, sig_new) = (rrsig(6, serial - 1), rrsig(6, serial));
+            removed.push(rr(APEX.into(), 46, 3600, sig_old));
+            added.push(rr(APEX.into(), 46, 3600, sig_new));
+            rec.push(rr(name.clone(), 46, 300, rrsig(1, k)));
+            rec.push(rr(name.clone(), 47, 300, next.clone()));
+            rec.push(rr(name.clone(), 46, 300, rrsig(47, k)));
+            let mut chain_old = vec![
+                rr(prev.clone(), 47, ttl, next),
+                rr(prev.clone(), 46, ttl, rrsig(47, k)),
+            ];
+            let mut chain_new = vec![
+                rr(prev.clone(), 47, ttl, name_wire(&format!("new{}", i / 2))),
+                rr(prev, 46, ttl, rrsig(47, k + 1)),
+            ];
+            if i % 2 == 1 {
+                std::mem::swap(&mut chain_old, &mut chain_new);
+            }
+            removed.append(&mut chain_old);
+            added.append(&mut chain_new);
         }
-        let (removed, added) = if i % 2 == 0 {
-            (vec![], rec)
+        if i % 2 == 0 {
+            added.append(&mut rec);
         } else {
-            (rec, vec![])
-        };
+            removed.append(&mut rec);
+        }
         let change = Changeset {
             from_soa: old_soa,
             to_soa: new_soa,

@@ -1096,7 +1096,7 @@ impl ZoneTask {
         let large = snapshot.len() > 10_000;
         self.shared.publish(snapshot);
         if large {
-            crate::zone::snapshot::release_free_memory();
+            crate::zone::snapshot::release_free_memory_soon();
         }
         let serial = summary.serial_to;
         self.shared.update(|s| {
@@ -1275,7 +1275,7 @@ impl ZoneTask {
                 let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
                 if large {
-                    crate::zone::snapshot::release_free_memory();
+                    crate::zone::snapshot::release_free_memory_soon();
                 }
                 let now = unix_now();
                 self.shared.update(|s| {

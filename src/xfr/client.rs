@@ -765,7 +765,19 @@ impl Primary {
             return Err(self.tsig_err(TsigFailure::Unsigned));
         }
         stats.records = interp.count();
-        let t = interp.finish().map_err(|source| XfrError::Protocol {
+        // Turning a large transfer's records into owned records costs
+        // O(zone) CPU (two allocations a record, hundreds of milliseconds
+        // for a million): off the runtime's workers, which meanwhile serve
+        // TCP queries, transfers out and /metrics of every other zone.
+        let t = if interp.count() > FINISH_ON_WORKER_MAX {
+            let peer = self.addr;
+            tokio::task::spawn_blocking(move || interp.finish())
+                .await
+                .map_err(|e| malformed(peer, format!("reading the transfer's records: {e}")))?
+        } else {
+            interp.finish()
+        };
+        let t = t.map_err(|source| XfrError::Protocol {
             peer: self.addr,
             source,
         })?;
@@ -773,6 +785,11 @@ impl Primary {
         Ok((t, stats))
     }
 }
+
+/// Records up to which a transfer's records are finished on the runtime
+/// worker that read them (a few milliseconds at most); above it, on a
+/// blocking thread.
+const FINISH_ON_WORKER_MAX: usize = 10_000;
 
 async fn write_framed(
     stream: &mut (impl AsyncWrite + Unpin + ?Sized),

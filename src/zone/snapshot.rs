@@ -1001,6 +1001,65 @@ pub fn release_free_memory() {
     }
 }
 
+/// [`release_free_memory`] on a thread of its own, for async callers: the
+/// call returns at once. After a large transfer `malloc_trim` walks every
+/// arena and hands free pages back one `madvise` at a time, tens of
+/// milliseconds during which the runtime worker that called it would serve
+/// nothing else (queries over TCP, transfers out, `/metrics`). Calls made
+/// while a trim runs are merged into one more trim after it. When the
+/// thread cannot be started, the trim runs in the caller, as before.
+pub fn release_free_memory_soon() {
+    use std::sync::OnceLock;
+    static TRIMMER: OnceLock<Option<Arc<Trimmer>>> = OnceLock::new();
+    let trimmer = TRIMMER.get_or_init(|| {
+        let t = Arc::new(Trimmer::default());
+        let worker = t.clone();
+        std::thread::Builder::new()
+            .name("malloc-trim".into())
+            .spawn(move || worker.run())
+            .ok()
+            .map(|_| t)
+    });
+    match trimmer {
+        Some(t) => t.request(),
+        None => release_free_memory(),
+    }
+}
+
+/// The state of the thread of [`release_free_memory_soon`].
+#[derive(Default)]
+struct Trimmer {
+    /// A trim was asked for since the last one started.
+    wanted: std::sync::Mutex<bool>,
+    asked: std::sync::Condvar,
+}
+
+impl Trimmer {
+    fn request(&self) {
+        *self.wanted.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.asked.notify_one();
+    }
+
+    fn run(&self) {
+        loop {
+            {
+                let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+                while !*wanted {
+                    wanted = self.asked.wait(wanted).unwrap_or_else(|p| p.into_inner());
+                }
+                *wanted = false;
+            }
+            release_free_memory();
+            #[cfg(test)]
+            BACKGROUND_TRIMS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// Trims done by the thread of [`release_free_memory_soon`].
+#[cfg(test)]
+static BACKGROUND_TRIMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Decodes base32hex without padding (RFC 4648 section 7), case-insensitive.
 pub fn base32hex_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 5 / 8);
@@ -1056,6 +1115,23 @@ mod tests {
             class: 1,
             ttl: 60,
             rdata: rdata.to_vec(),
+        }
+    }
+
+    /// The trim asked for by an async caller runs on another thread: the
+    /// call returns without trimming, and the trim follows.
+    #[test]
+    fn release_free_memory_soon_trims_on_another_thread() {
+        use std::sync::atomic::Ordering;
+        let before = BACKGROUND_TRIMS.load(Ordering::SeqCst);
+        release_free_memory_soon();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while BACKGROUND_TRIMS.load(Ordering::SeqCst) == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no trim on the background thread within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 

@@ -524,6 +524,95 @@ fn a_one_record_change_shares_almost_everything() {
     assert_eq!(shared, s1.nodes.len() - 1);
 }
 
+/// A one-record change into an NSEC-signed zone, worded as BIND words a
+/// signed update (the SOA and its RRSIG replaced, the record and its RRSIG,
+/// the new name's NSEC and RRSIG, the NSEC and RRSIG of the name before it
+/// replaced), rebuilds those three nodes alone: every other node is the
+/// same allocation in both versions, the chain gains the new owner, and
+/// the version before still shows the old chain.
+#[test]
+fn a_signed_one_record_change_rebuilds_only_its_nodes() {
+    let w = |s: &str| wire::from_presentation(s).expect("name");
+    let rr = |name: &str, rtype: u16, rdata: Vec<u8>| Rr {
+        name: name.to_string(),
+        rtype,
+        class: 1,
+        ttl: 60,
+        rdata,
+    };
+    // Enough of an RRSIG for the snapshot: the type covered, then bytes.
+    let sig = |covered: u16, seed: u32| {
+        let mut v = covered.to_be_bytes().to_vec();
+        v.extend_from_slice(&seed.to_be_bytes());
+        v
+    };
+    let n = 20_000u32;
+    let owner = |i: u32| format!("h{i:05}.{APEX}");
+    let mut records = vec![
+        Gen::new(0).soa(1, 60),
+        rr(APEX, rtype::RRSIG, sig(rtype::SOA, 1)),
+        rr(APEX, rtype::NSEC, w(&owner(0))),
+        rr(APEX, rtype::RRSIG, sig(rtype::NSEC, 0)),
+    ];
+    for i in 0..n {
+        let next = if i + 1 < n { w(&owner(i + 1)) } else { w(APEX) };
+        records.push(rr(&owner(i), rtype::A, i.to_be_bytes().to_vec()));
+        records.push(rr(&owner(i), rtype::RRSIG, sig(rtype::A, i)));
+        records.push(rr(&owner(i), rtype::NSEC, next));
+        records.push(rr(&owner(i), rtype::RRSIG, sig(rtype::NSEC, i)));
+    }
+    let s1 = ZoneSnapshot::new(APEX, records);
+    // h00100a sorts between h00100 and h00101 (RFC 4034 section 6.1).
+    let (prev, new) = (owner(100), format!("h00100a.{APEX}"));
+    let removed = vec![
+        rr(APEX, rtype::RRSIG, sig(rtype::SOA, 1)),
+        rr(&prev, rtype::NSEC, w(&owner(101))),
+        rr(&prev, rtype::RRSIG, sig(rtype::NSEC, 100)),
+    ];
+    let added = vec![
+        rr(APEX, rtype::RRSIG, sig(rtype::SOA, 2)),
+        rr(&new, rtype::A, vec![192, 0, 2, 1]),
+        rr(&new, rtype::RRSIG, sig(rtype::A, 1)),
+        rr(&new, rtype::NSEC, w(&owner(101))),
+        rr(&new, rtype::RRSIG, sig(rtype::NSEC, 1)),
+        rr(&prev, rtype::NSEC, w(&new)),
+        rr(&prev, rtype::RRSIG, sig(rtype::NSEC, 101)),
+    ];
+    let s2 = s1.apply(&Changeset {
+        from_soa: Gen::new(0).soa(1, 60),
+        to_soa: Gen::new(0).soa(2, 60),
+        removed,
+        added,
+    });
+    assert_eq!(s2.len(), s1.len() + 4);
+    let changed: BTreeSet<Vec<u8>> = [w(APEX), w(&prev)].into();
+    let shared = s1
+        .nodes
+        .iter()
+        .filter(|(k, n)| s2.nodes.get(k).is_some_and(|m| Arc::ptr_eq(n, m)))
+        .count();
+    assert_eq!(shared, s1.nodes.len() - changed.len());
+    for k in &changed {
+        assert!(!Arc::ptr_eq(
+            &s1.nodes.get(k).expect("in s1").clone(),
+            s2.nodes.get(k).expect("in s2")
+        ));
+    }
+    assert_eq!(s2.nsec_owners.len(), s1.nsec_owners.len() + 1);
+    // A name between the new owner and the next is covered by the new
+    // owner's NSEC in the new version, by the one before in the old.
+    let probe = w(&format!("h00100b.{APEX}"));
+    assert_eq!(s2.nsec_covering(&probe), Some(&w(&new)[..]));
+    assert_eq!(s1.nsec_covering(&probe), Some(&w(&prev)[..]));
+    let prev_nsec = |s: &ZoneSnapshot| {
+        s.node(&w(&prev))
+            .and_then(|n| n.get(rtype::NSEC))
+            .and_then(|set| set.data.rdatas().next().map(<[u8]>::to_vec))
+    };
+    assert_eq!(prev_nsec(&s2), Some(w(&new)));
+    assert_eq!(prev_nsec(&s1), Some(w(&owner(101))));
+}
+
 /// An IXFR of many versions, merged into one delta and applied once, gives
 /// the snapshot that applying the versions one by one gives.
 #[test]
