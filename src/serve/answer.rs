@@ -40,6 +40,7 @@ mod render;
 
 use super::query::ParsedQuery;
 use super::rrl::{Account, ResponseClass};
+use crate::zone::rcode;
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
 use denial::flush_pending_proofs;
@@ -51,29 +52,10 @@ use render::{
 
 pub use render::error_response;
 
-/// Response codes used here.
-pub mod rcode {
-    /// NOERROR
-    pub const NOERROR: u16 = 0;
-    /// FORMERR
-    pub const FORMERR: u16 = 1;
-    /// SERVFAIL
-    pub const SERVFAIL: u16 = 2;
-    /// NXDOMAIN
-    pub const NXDOMAIN: u16 = 3;
-    /// NOTIMP
-    pub const NOTIMP: u16 = 4;
-    /// REFUSED
-    pub const REFUSED: u16 = 5;
-    /// YXDOMAIN (RFC 2136; RFC 6672: a DNAME substitution too long)
-    pub const YXDOMAIN: u16 = 6;
-    /// NOTAUTH
-    pub const NOTAUTH: u16 = 9;
-    /// BADVERS (extended, RFC 6891)
-    pub const BADVERS: u16 = 16;
-    /// BADCOOKIE (extended, RFC 7873)
-    pub const BADCOOKIE: u16 = 23;
-}
+/// CLASS IN (RFC 1035 section 3.2.4).
+const CLASS_IN: u16 = 1;
+/// QCLASS ANY (RFC 1035 section 3.2.5).
+const CLASS_ANY: u16 = 255;
 
 /// Our EDNS UDP payload size (the DNS flag day 2020 value).
 pub const UDP_PAYLOAD: u16 = 1232;
@@ -316,12 +298,12 @@ fn answer_with(
         o.rcode = rcode::BADVERS;
     } else if scratch.bad_cookie {
         o.rcode = rcode::BADCOOKIE;
-    } else if q.qclass != 1 && q.qclass != 255 {
+    } else if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
         o.rcode = rcode::REFUSED;
-    } else if q.qtype == 252 {
+    } else if q.qtype == rtype::AXFR {
         // AXFR over UDP.
         o.rcode = rcode::REFUSED;
-    } else if q.qtype == 251 {
+    } else if q.qtype == rtype::IXFR {
         // IXFR over UDP: the current SOA tells the client to use TCP when
         // it is behind (RFC 1995 section 2).
         match zones.find(q.qname()) {

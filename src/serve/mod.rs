@@ -36,9 +36,10 @@ use crate::log_limit::{LogEvent, LogLimiter};
 use crate::notify::{NotifyPolicy, handle_notify};
 use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared};
 use crate::tsig::TsigKey;
+use crate::zone::rcode;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;
-use answer::{Found, Scratch, ZoneLookup, rcode};
+use answer::{Found, Scratch, ZoneLookup};
 use query::{NotFast, parse_query};
 
 pub use answer::UDP_PAYLOAD;

@@ -336,7 +336,7 @@ async fn connection(
                     warn!(peer = %from, "transfer refused: TLS without ALPN \"dot\" (RFC 9103)");
                 }
                 let mut body = Vec::new();
-                if answer::error_response(&buf, answer::rcode::REFUSED, &mut body) {
+                if answer::error_response(&buf, crate::zone::rcode::REFUSED, &mut body) {
                     let mut framed = (body.len() as u16).to_be_bytes().to_vec();
                     framed.extend_from_slice(&body);
                     if write_flushed(&mut stream, &framed, limits.tcp_io_timeout)
@@ -415,7 +415,7 @@ async fn connection(
             Ok(len) => len,
             Err(_) => {
                 warn!(peer = %from, bytes = body.len(), "TCP answer longer than 65535 bytes; SERVFAIL");
-                if !answer::error_response(&buf, answer::rcode::SERVFAIL, &mut body) {
+                if !answer::error_response(&buf, crate::zone::rcode::SERVFAIL, &mut body) {
                     continue;
                 }
                 body.len() as u16

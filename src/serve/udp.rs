@@ -235,7 +235,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 if scratch.track_account {
                     scratch.account.error();
                 }
-                super::answer::error_response(raw, super::answer::rcode::FORMERR, out)
+                super::answer::error_response(raw, crate::zone::rcode::FORMERR, out)
             } else {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };

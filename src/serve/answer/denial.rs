@@ -8,7 +8,8 @@ use hickory_proto::dnssec::crypto::Digest;
 
 use super::lookup::closest_encloser;
 use super::render::{Section, push_built, push_rendered, push_set};
-use super::{MAX_NSEC3_HASHES, Out, Scratch, rcode};
+use super::{MAX_NSEC3_HASHES, Out, Scratch};
+use crate::zone::rcode;
 use crate::zone::snapshot::{NSEC3_MAX_ITERATIONS, Rendered, ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
 

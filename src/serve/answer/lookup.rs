@@ -7,8 +7,9 @@ use super::denial::{
     add_nsec_at, flush_pending_proofs, nodata, nsec3_cover, nsec3_match, nxdomain, wildcard_proof,
 };
 use super::render::{Section, push_built, push_rendered, push_set, write_record};
-use super::{MAX_CNAME_CHAIN, MAX_RESTARTS, Out, Scratch, rcode};
+use super::{CLASS_IN, MAX_CNAME_CHAIN, MAX_RESTARTS, Out, Scratch};
 use crate::serve::rrl::ResponseClass;
+use crate::zone::rcode;
 use crate::zone::snapshot::{Node, ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
 
@@ -274,7 +275,7 @@ fn dname(
     let mut built = std::mem::take(&mut scratch.built);
     built.clear();
     built.extend_from_slice(&rtype::CNAME.to_be_bytes());
-    built.extend_from_slice(&1u16.to_be_bytes());
+    built.extend_from_slice(&CLASS_IN.to_be_bytes());
     built.extend_from_slice(&ttl);
     built.extend_from_slice(&(new_len as u16).to_be_bytes());
     built.extend_from_slice(new_spelled.as_slice());

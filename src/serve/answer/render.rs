@@ -3,7 +3,8 @@
 //! back and written in BIND's order, truncation, the OPT record and the
 //! header.
 
-use super::{HEADER, HeldSet, OPT_LEN, Out, Scratch, UDP_PAYLOAD, rcode};
+use super::{HEADER, HeldSet, OPT_LEN, Out, Scratch, UDP_PAYLOAD};
+use crate::zone::rcode;
 use crate::zone::snapshot::{Node, Rendered, rtype};
 use crate::zone::wire::{self, NameBuf};
 
@@ -39,8 +40,7 @@ fn additional_rank(rtype: u16, prefer_aaaa: bool) -> u8 {
     match rtype {
         rtype::A => 3 - u8::from(prefer_aaaa),
         rtype::AAAA => 2 + u8::from(prefer_aaaa),
-        // RRSIG, DNSKEY
-        rtype::RRSIG | 48 => 1,
+        rtype::RRSIG | rtype::DNSKEY => 1,
         _ => 0,
     }
 }
@@ -182,11 +182,11 @@ pub(super) fn records_that_fit(
 pub(super) fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool, scratch: &mut Scratch) {
     let mut additional = o.additional_count;
     if let Some(e) = o.q.edns {
-        // OPT: root owner, type 41, our payload size, extended rcode, DO
+        // OPT: root owner, type OPT, our payload size, extended rcode, DO
         // echoed, then the options (none with BADVERS, RFC 6891 6.1.3).
         let start = out.len();
         out.push(0);
-        out.extend_from_slice(&41u16.to_be_bytes());
+        out.extend_from_slice(&rtype::OPT.to_be_bytes());
         out.extend_from_slice(&UDP_PAYLOAD.to_be_bytes());
         out.push((o.rcode >> 4) as u8);
         scratch.ext_rcode = (o.rcode >> 4) as u8;
@@ -297,14 +297,21 @@ pub(super) fn remember(
 /// (RFC 3597 section 4: the RFC 1035 types): fixed bytes before each name.
 fn compressible(rtype: u16) -> Option<&'static [Option<usize>]> {
     Some(match rtype {
-        // NS, MD, MF, CNAME, MB, MG, MR, PTR: one name
-        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 => &[None],
-        // SOA: two names, then 20 fixed bytes
-        6 => &[None, None, Some(20)],
-        // MINFO: two names
-        14 => &[None, None],
-        // MX: preference, name
-        15 => &[Some(2), None],
+        // One name.
+        rtype::NS
+        | rtype::MD
+        | rtype::MF
+        | rtype::CNAME
+        | rtype::MB
+        | rtype::MG
+        | rtype::MR
+        | rtype::PTR => &[None],
+        // Two names, then 20 fixed bytes.
+        rtype::SOA => &[None, None, Some(20)],
+        // Two names.
+        rtype::MINFO => &[None, None],
+        // Preference, name.
+        rtype::MX => &[Some(2), None],
         _ => return None,
     })
 }
@@ -315,21 +322,21 @@ fn compressible(rtype: u16) -> Option<&'static [Option<usize>]> {
 /// targets for the names written after them.
 fn uncompressed_names(rtype: u16) -> Option<&'static [Option<usize>]> {
     Some(match rtype {
-        // RP, DNAME: names
-        17 => &[None, None],
-        39 => &[None],
-        // AFSDB, RT, KX: preference, name
-        18 | 21 | 36 => &[Some(2), None],
-        // PX: preference, two names
-        26 => &[Some(2), None, None],
-        // SRV: priority, weight, port, target
-        33 => &[Some(6), None],
-        // RRSIG: 18 fixed bytes, the signer
-        46 => &[Some(18), None],
-        // NSEC: the next name
-        47 => &[None],
-        // SVCB, HTTPS: priority, target
-        64 | 65 => &[Some(2), None],
+        // Two names.
+        rtype::RP => &[None, None],
+        rtype::DNAME => &[None],
+        // Preference, name.
+        rtype::AFSDB | rtype::RT | rtype::KX => &[Some(2), None],
+        // Preference, two names.
+        rtype::PX => &[Some(2), None, None],
+        // Priority, weight, port, target.
+        rtype::SRV => &[Some(6), None],
+        // 18 fixed bytes, the signer.
+        rtype::RRSIG => &[Some(18), None],
+        // The next name.
+        rtype::NSEC => &[None],
+        // Priority, target.
+        rtype::SVCB | rtype::HTTPS => &[Some(2), None],
         _ => return None,
     })
 }
