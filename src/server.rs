@@ -17,8 +17,8 @@ use tracing::info;
 use crate::tsig::TsigKey;
 
 use crate::config::{Config, ZoneConfig};
+use crate::registry::{ZoneEntry, Zones};
 use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
-use crate::serve::{ZoneEntry, Zones};
 use crate::store::{DataDirLock, Store, StoreError};
 use crate::xfr::Primary;
 
@@ -192,7 +192,7 @@ fn build_zone(
             let (mtx, mrx) = mpsc::channel(4);
             let counters = Arc::new(crate::mirror::client::ApiCounters::default());
             (
-                Some(crate::serve::MirrorHandle {
+                Some(crate::registry::MirrorHandle {
                     commands: mtx,
                     counters: counters.clone(),
                 }),

@@ -40,10 +40,11 @@ use tracing::{debug, warn};
 use super::answer::{self, Scratch};
 use super::query::{NotFast, parse_query};
 use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
-use super::{Transport, ZoneView, Zones, handle_packet};
+use super::{Transport, ZoneView, handle_packet};
 use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
 use crate::registry::ZoneLifecycle;
+use crate::registry::Zones;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
 use crate::zone::rtype;
 

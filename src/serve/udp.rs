@@ -21,7 +21,8 @@ use std::thread::JoinHandle;
 
 use super::answer::Scratch;
 use super::rrl::{Action, RrlCounters};
-use super::{Transport, ZoneView, Zones, handle_packet};
+use super::{Transport, ZoneView, handle_packet};
+use crate::registry::Zones;
 
 /// Messages per `recvmmsg`/`sendmmsg` call.
 pub const BATCH: usize = 32;

@@ -4,9 +4,9 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use super::ZoneView;
 use super::answer::{Found, ZoneLookup};
-use super::{ZoneEntry, ZoneView, Zones};
-use crate::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::registry::{ZoneEntry, ZoneLifecycle, ZoneShared, ZoneStatus, Zones};
 use crate::zone::snapshot::ZoneSnapshot;
 
 fn status(state: ZoneLifecycle) -> ZoneStatus {
