@@ -12,7 +12,6 @@ use tokio::sync::mpsc;
 use super::{ZoneCommand, ZoneShared};
 use crate::config::IpPrefix;
 use crate::log_limit::LogLimiter;
-use crate::serve::{options, rrl};
 use crate::tsig::TsigKey;
 
 /// The metric label of a NOTIFY for a zone that is not configured: labels
@@ -59,12 +58,8 @@ pub struct Zones {
     /// Bumped whenever a zone publishes a snapshot, changes state, or is
     /// added or removed, so query workers know to refresh their view.
     pub generation: Arc<AtomicU64>,
-    /// Response rate limiting of UDP answers, when configured.
-    pub rrl: Option<Arc<rrl::Rrl>>,
     /// Rate limit of the log lines remote peers can trigger.
     pub log_limit: LogLimiter,
-    /// NSID and cookie settings.
-    pub edns: options::EdnsSettings,
     /// Catalog zones and their members, for status and metrics.
     pub catalogs: RwLock<crate::catalog::CatalogView>,
     /// Which zone each snapshot or state change was for (shared with the
@@ -85,9 +80,7 @@ impl Zones {
             store: None,
             metrics,
             generation,
-            rrl: None,
             log_limit: LogLimiter::default(),
-            edns: options::EdnsSettings::default(),
             catalogs: RwLock::new(Default::default()),
             changes: Arc::default(),
             membership: AtomicU64::new(0),

@@ -60,11 +60,22 @@ fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable>
     }
 }
 
+/// What the listeners share beyond the zones: response rate limiting and
+/// the EDNS options they answer with.
+#[derive(Default)]
+pub struct ServeSettings {
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Arc<rrl::Rrl>>,
+    /// NSID and cookie settings.
+    pub edns: options::EdnsSettings,
+}
+
 /// A query worker's view of the zones: the snapshots it answers from, taken
 /// again only when [`Zones::generation`] moves (one atomic load per batch,
 /// no lock on the query path).
 pub struct ZoneView {
     zones: Arc<Zones>,
+    settings: Arc<ServeSettings>,
     seen: u64,
     /// The zone set's membership count the index below was built at.
     membership: u64,
@@ -76,10 +87,12 @@ pub struct ZoneView {
 }
 
 impl ZoneView {
-    /// A view, filled on the first [`ZoneView::refresh`].
-    pub fn new(zones: Arc<Zones>) -> Self {
+    /// A view, filled on the first [`ZoneView::refresh`], answering under
+    /// `settings`.
+    pub fn new(zones: Arc<Zones>, settings: Arc<ServeSettings>) -> Self {
         ZoneView {
             zones,
+            settings,
             seen: u64::MAX,
             membership: u64::MAX,
             entries: Vec::new(),
@@ -168,6 +181,11 @@ impl ZoneView {
     pub fn zones(&self) -> &Arc<Zones> {
         &self.zones
     }
+
+    /// The settings it answers under.
+    pub fn settings(&self) -> &ServeSettings {
+        &self.settings
+    }
 }
 
 impl ZoneLookup for ZoneView {
@@ -227,6 +245,7 @@ pub fn handle_packet(
                 from.ip(),
                 transport == Transport::Udp,
                 view.zones(),
+                &view.settings().edns,
                 &mut scratch.opt_options,
                 &mut scratch.bad_cookie,
             );
@@ -407,6 +426,7 @@ fn signed_query(
         from.ip(),
         transport == Transport::Udp,
         view.zones(),
+        &view.settings().edns,
         &mut scratch.opt_options,
         &mut scratch.bad_cookie,
     );

@@ -85,6 +85,7 @@ pub fn prepare(
     from: IpAddr,
     udp: bool,
     zones: &Zones,
+    settings: &EdnsSettings,
     opt_options: &mut Vec<u8>,
     bad_cookie: &mut bool,
 ) -> CookieOutcome {
@@ -97,7 +98,6 @@ pub fn prepare(
     if e.version > 0 {
         return CookieOutcome::None;
     }
-    let settings = &zones.edns;
     if e.nsid
         && let Some(n) = &settings.nsid
     {

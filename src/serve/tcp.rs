@@ -40,7 +40,7 @@ use tracing::{debug, warn};
 use super::answer::{self, Scratch};
 use super::query::{NotFast, parse_query};
 use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
-use super::{Transport, ZoneView, handle_packet};
+use super::{ServeSettings, Transport, ZoneView, handle_packet};
 use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
 use crate::registry::ZoneLifecycle;
@@ -73,20 +73,25 @@ pub struct TcpService {
     pub limits: ServerLimits,
     /// One permit per transfer out running (`transfers_out`).
     pub transfers_out: Semaphore,
+    /// What queries are answered under.
+    pub settings: Arc<ServeSettings>,
 }
 
 impl TcpService {
     /// A service admitting `tcp_clients` connections (the cap in effect,
-    /// possibly lowered to fit the descriptor limit) under `limits`.
+    /// possibly lowered to fit the descriptor limit) under `limits`,
+    /// answering queries under `settings`.
     pub fn new(
         tcp_clients: usize,
         limits: ServerLimits,
         metrics: Arc<crate::metrics::Metrics>,
+        settings: Arc<ServeSettings>,
     ) -> Arc<Self> {
         Arc::new(TcpService {
             clients: TcpClients::new(tcp_clients, limits.tcp_clients_per_address, metrics),
             limits,
             transfers_out: Semaphore::new(limits.transfers_out),
+            settings,
         })
     }
 }
@@ -300,7 +305,7 @@ async fn connection(
 ) {
     let _ = stream.tcp().set_nodelay(true);
     let limits = service.limits;
-    let mut view = ZoneView::new(zones.clone());
+    let mut view = ZoneView::new(zones.clone(), service.settings.clone());
     let mut scratch = Scratch::default();
     let mut out = Vec::with_capacity(4096);
     let closed = loop {
