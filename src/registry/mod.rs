@@ -1,15 +1,18 @@
 //! The zone registry: what the parts of the server share about each zone.
 //!
-//! [`zones`] is the set of zones by apex; [`state`] holds a zone's
-//! lifecycle, status and served snapshot; [`command`] what flows to a zone
-//! task and the event it sends when a version commits. The zone task ([`crate::schedule`]) writes this state;
-//! the listeners ([`crate::serve`]), the mirror ([`crate::mirror`]), the
+//! [`zones`] is the set of zones by apex, [`mirror`] what it holds of a
+//! zone's Route 53 mirror; [`state`] holds a zone's lifecycle, status and
+//! served snapshot; [`command`] what flows to a zone task and the event it
+//! sends when a version commits. The zone task ([`crate::schedule`])
+//! writes this state; the listeners ([`crate::serve`]), the mirror ([`crate::mirror`]), the
 //! metrics and the control socket read it without importing the scheduler.
 
 pub mod command;
+pub mod mirror;
 pub mod state;
 pub mod zones;
 
 pub use command::{ZoneCommand, ZoneUpdated};
+pub use mirror::MirrorHandle;
 pub use state::{ZoneLifecycle, ZoneShared, ZoneStatus};
-pub use zones::{MirrorHandle, UNKNOWN_ZONE_LABEL, ZoneEntry, Zones};
+pub use zones::{UNKNOWN_ZONE_LABEL, ZoneEntry, Zones};

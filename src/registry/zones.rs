@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
 
-use super::{ZoneCommand, ZoneShared};
+use super::{MirrorHandle, ZoneCommand, ZoneShared};
 use crate::config::IpPrefix;
 use crate::log_limit::LogLimiter;
 use crate::tsig::TsigKey;
@@ -34,14 +34,6 @@ pub struct ZoneEntry {
     pub is_primary: bool,
     /// The zone's Route 53 mirror, if any.
     pub mirror: Option<MirrorHandle>,
-}
-
-/// What the control socket needs of a zone's Route 53 mirror.
-pub struct MirrorHandle {
-    /// Commands to the mirror task.
-    pub commands: mpsc::Sender<crate::mirror::replay::MirrorCommand>,
-    /// Its API counters.
-    pub counters: Arc<crate::mirror::client::ApiCounters>,
 }
 
 /// All zones, by apex.
