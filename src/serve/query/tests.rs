@@ -21,7 +21,7 @@ fn plain_query_is_parsed_in_place() {
     assert_eq!(q.id, 0x1234);
     assert_eq!(q.qname(), b"\x03www\x07example\x03com\x00");
     assert_eq!(&q.question[..4], b"\x03WWW", "original case kept");
-    assert_eq!(q.qtype, 28);
+    assert_eq!(q.qtype, crate::zone::rtype::AAAA);
     assert_eq!(q.qclass, 1);
     assert!(q.edns.is_none());
 }
