@@ -29,8 +29,10 @@ use std::time::{Duration, Instant};
 use secondary53::mirror::journal::{JournalRead, SinceCursor, read_since_cursor, replay_plan};
 use secondary53::mirror::plan::{Limits, MirrorOptions, Planner};
 use secondary53::mirror::rrset::ForeignSets;
-use secondary53::store::{CommitInfo, JournalLimits, Store, StoreError, VersionKind};
-use secondary53::zone::{Rr, ZoneDelta};
+use secondary53::store::{
+    CommitInfo, JournalLimits, Store, StoreError, Verify, Version, VersionKind,
+};
+use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
 const CONSUMER: &str = "route53";
@@ -73,14 +75,19 @@ fn info(kind: VersionKind) -> CommitInfo {
 }
 
 fn ixfr(s: &mut Store, serial: u32, removed: Vec<Rr>, added: Vec<Rr>) {
-    let delta = ZoneDelta {
+    let delta = Changeset {
         from_soa: soa(serial),
         to_soa: soa(serial + 1),
         removed,
         added,
     };
-    s.commit_ixfr(APEX, &[delta], &info(VersionKind::Ixfr))
-        .expect("commit the IXFR");
+    s.commit(
+        APEX,
+        Version::Incremental(vec![delta]),
+        &info(VersionKind::Ixfr),
+        Verify::Nothing,
+    )
+    .expect("commit the IXFR");
 }
 
 /// The mirror's read up to this change, kept as the reference.
@@ -99,11 +106,11 @@ fn read_before(s: &Store, planner: &Planner) -> Result<SinceCursor, StoreError> 
         .map(|v| v.serial_to);
     let mut deltas = Vec::with_capacity(versions.len());
     for v in &versions {
-        deltas.push(s.delta(APEX, v.seq)?);
+        deltas.extend(s.delta(APEX, v.seq)?);
     }
     let names: BTreeSet<String> = deltas
         .iter()
-        .flat_map(|(r, a)| r.iter().chain(a.iter()))
+        .flat_map(Changeset::records)
         .map(|r| r.name.clone())
         .collect();
     let mut now = Vec::new();
@@ -112,11 +119,11 @@ fn read_before(s: &Store, planner: &Planner) -> Result<SinceCursor, StoreError> 
     }
     let same = |a: &Rr, b: &Rr| a.name == b.name && a.rtype == b.rtype && a.rdata == b.rdata;
     let mut then = now.clone();
-    for (removed, added) in deltas.iter().rev() {
-        then.retain(|r| !added.iter().any(|a| same(a, r)));
-        then.extend(removed.iter().cloned());
+    for change in deltas.iter().rev() {
+        then.retain(|r| !change.added_with_soa().any(|a| same(a, r)));
+        then.extend(change.removed_with_soa().cloned());
     }
-    let touched = planner.touched_keys(deltas.iter().flat_map(|(r, a)| r.iter().chain(a.iter())));
+    let touched = planner.touched_keys(deltas.iter().flat_map(Changeset::records));
     Ok(SinceCursor {
         cursor,
         cursor_serial,
@@ -157,8 +164,13 @@ fn main() {
         let mut s = Store::open(dir.path()).expect("open the store");
         let mut zone = vec![soa(1)];
         zone.extend((0..n.saturating_sub(1)).map(|i| a(i, i as u32)));
-        s.commit_axfr(APEX, zone, &info(VersionKind::Axfr))
-            .expect("commit the zone");
+        s.commit(
+            APEX,
+            Version::Full(&zone),
+            &info(VersionKind::Axfr),
+            Verify::Nothing,
+        )
+        .expect("commit the zone");
         // The journal before the cursor: one-record versions the mirror
         // has replayed already.
         let mut serial = 1;

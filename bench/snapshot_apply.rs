@@ -18,9 +18,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use secondary53::zone::Rr;
 use secondary53::zone::snapshot::{ZoneSnapshot, release_free_memory};
 use secondary53::zone::sort_zone;
+use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
 /// Rounds of 100,000 lookups by default; the fastest counts.
@@ -234,12 +234,18 @@ fn run(size: usize, applies: usize, rounds: usize, nsec: bool) {
             rec.push(rr(name, 47, 300, name_wire("h0")));
         }
         let (removed, added) = if i % 2 == 0 {
-            (vec![old_soa], [vec![new_soa], rec].concat())
+            (vec![], rec)
         } else {
-            ([vec![old_soa], rec].concat(), vec![new_soa])
+            (rec, vec![])
+        };
+        let change = Changeset {
+            from_soa: old_soa,
+            to_soa: new_soa,
+            removed,
+            added,
         };
         let t = Instant::now();
-        let next = snap.apply(&removed, &added);
+        let next = snap.apply(&change);
         times.push(t.elapsed());
         snap = next;
     }

@@ -13,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use secondary53::store::{CommitInfo, JournalLimits, Store, VersionKind};
+use secondary53::store::{CommitInfo, JournalLimits, Store, Verify, Version, VersionKind};
 use secondary53::zone::zonemd::{HashAlgorithm, ZonemdStatus, verify, zone_digest};
-use secondary53::zone::{Rr, ZoneDelta};
+use secondary53::zone::{Changeset, Rr};
 
 const APEX: &str = "bench.test.";
 
@@ -105,7 +105,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = Store::open(dir.path()).expect("store");
         store
-            .commit_axfr(APEX, records.clone(), &info())
+            .commit(APEX, Version::Full(&records), &info(), Verify::Nothing)
             .expect("first version");
         // Each commit changes one record and the ZONEMD; the digests are
         // computed before the timer starts.
@@ -121,7 +121,7 @@ fn main() {
             current.push(added.clone());
             let new_zonemd = zonemd(new_serial, &current);
             current.push(new_zonemd.clone());
-            let delta = ZoneDelta {
+            let delta = Changeset {
                 from_soa: soa(serial),
                 to_soa: soa(new_serial),
                 removed: vec![old_zonemd],
@@ -130,12 +130,22 @@ fn main() {
             let started = Instant::now();
             if i % 2 == 0 {
                 store
-                    .commit_ixfr(APEX, &[delta], &info())
+                    .commit(
+                        APEX,
+                        Version::Incremental(vec![delta]),
+                        &info(),
+                        Verify::Nothing,
+                    )
                     .expect("IXFR commit");
                 plain.push(started.elapsed());
             } else {
                 store
-                    .commit_ixfr_verified(APEX, &[delta], &info())
+                    .commit(
+                        APEX,
+                        Version::Incremental(vec![delta]),
+                        &info(),
+                        Verify::Zonemd,
+                    )
                     .expect("verified IXFR commit");
                 verified.push(started.elapsed());
             }

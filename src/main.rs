@@ -450,11 +450,14 @@ fn print_journal(store: &Store, zone: &str, since: Option<u32>) -> Result<(), St
             println!("  (first version, stored whole)");
             continue;
         }
-        let (removed, added) = store.delta(&z, v.seq).map_err(|e| e.to_string())?;
-        for r in removed {
+        let Some(change) = store.delta(&z, v.seq).map_err(|e| e.to_string())? else {
+            println!("  (no change journaled)");
+            continue;
+        };
+        for r in change.removed_with_soa() {
             println!("- {}", r.to_master_line());
         }
-        for r in added {
+        for r in change.added_with_soa() {
             println!("+ {}", r.to_master_line());
         }
     }

@@ -28,7 +28,8 @@ use crate::config::ZoneConfig;
 use crate::pacing::{Pacer, Urgency};
 use crate::serial::Serial;
 use crate::store::{
-    CommitInfo, CommitSummary, StoreError, StoreHealth, TrimReport, VersionKind, expire_of,
+    CommitInfo, CommitSummary, FullDiff, StoreError, StoreHealth, TrimReport, Verify, Version,
+    VersionKind, expire_of,
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
@@ -1476,9 +1477,10 @@ async fn commit_version(
                     let committed = commits.commit_full_blocking(&zone, records.clone(), info);
                     (committed, build.join())
                 });
-                let (summary, delta) = committed?;
-                let snapshot = match (delta, snapshot) {
-                    (Some((removed, added)), _) => current.apply(&removed, &added),
+                let committed = committed?;
+                let summary = committed.summary;
+                let snapshot = match (committed.changes.into_iter().next(), snapshot) {
+                    (Some(change), _) => current.apply(&change),
                     (None, Ok(snapshot)) => snapshot,
                     (None, Err(_)) => ZoneSnapshot::from_sorted(&zone, &records),
                 };
@@ -1493,32 +1495,22 @@ async fn commit_version(
             Ok((summary, snapshot, None))
         }
         Transfer::Incremental { deltas } => {
-            let deltas = Arc::new(deltas);
-            let (summary, status) = {
-                let deltas = deltas.clone();
-                commits
-                    .commit(move |s| {
-                        if verify_zonemd {
-                            let (summary, status) =
-                                s.commit_ixfr_verified(&zone, &deltas, &info)?;
-                            Ok((summary, Some(status)))
-                        } else {
-                            Ok((s.commit_ixfr(&zone, &deltas, &info)?, None))
-                        }
-                    })
-                    .await?
+            let verify = if verify_zonemd {
+                Verify::Zonemd
+            } else {
+                Verify::Nothing
             };
+            let committed = commits
+                .commit(move |s| s.commit(&zone, Version::Incremental(deltas), &info, verify))
+                .await?;
+            let (summary, changes, status) =
+                (committed.summary, committed.changes, committed.zonemd);
             // The journal keeps every version; the snapshot takes their net
             // change at once.
             let snapshot = blocking(move || {
                 Ok(
-                    match crate::zone::merge_deltas(&deltas, |r| current.class_and_ttl(r)) {
-                        Some(d) => {
-                            let removed: Vec<Rr> =
-                                std::iter::once(d.from_soa).chain(d.removed).collect();
-                            let added: Vec<Rr> = std::iter::once(d.to_soa).chain(d.added).collect();
-                            current.apply(&removed, &added)
-                        }
+                    match crate::zone::merge_changesets(&changes, |r| current.class_and_ttl(r)) {
+                        Some(change) => current.apply(&change),
                         None => (*current).clone(),
                     },
                 )
@@ -1564,7 +1556,7 @@ async fn load_file_version(
         return Ok(FileLoad::Loaded(summary, Box::new(snapshot)));
     };
     let diffed = diff_full(store, apex, records).await?;
-    if diffed.diff.removed.is_empty() && diffed.diff.added.is_empty() {
+    if diffed.as_ref().is_some_and(|d| d.change.is_empty()) {
         return Ok(FileLoad::Unchanged(ours));
     }
     if !Serial(new_serial).is_newer_than(Serial(ours)) {
@@ -1577,43 +1569,21 @@ async fn load_file_version(
     Ok(FileLoad::Loaded(summary, Box::new(snapshot)))
 }
 
-/// A full zone diffed against the stored version, with what the commit
-/// needs of it.
-struct DiffedZone {
-    diff: crate::store::FullDiff,
-    /// Records in the full zone.
-    total: usize,
-    /// The full zone's serial.
-    serial: u32,
-}
-
 /// Sorts a full zone and diffs it against the stored version on a read
-/// connection: the full-zone read never holds the writer.
+/// connection: the full-zone read never holds the writer. None when the
+/// store has no version of the zone.
 async fn diff_full(
     store: &SharedStore,
     zone: &str,
     records: Vec<Rr>,
-) -> Result<DiffedZone, StoreError> {
-    let serial = records
-        .iter()
-        .find(|r| r.rtype == 6 && r.name == zone)
-        .and_then(Rr::soa_serial)
-        .ok_or_else(|| StoreError::NoSoa {
-            zone: zone.to_string(),
-        })?;
-    let total = records.len();
+) -> Result<Option<FullDiff>, StoreError> {
     let zone = zone.to_string();
-    let diff = store
+    store
         .read(move |s| {
             let mut records = records;
             s.diff_full(&zone, &mut records)
         })
-        .await?;
-    Ok(DiffedZone {
-        diff,
-        total,
-        serial,
-    })
+        .await
 }
 
 /// Commits a diffed full zone over the stored version it was diffed
@@ -1623,31 +1593,36 @@ async fn commit_full_diffed(
     commits: &crate::store::CommitQueue,
     zone: &str,
     current: Arc<ZoneSnapshot>,
-    diffed: DiffedZone,
+    diffed: Option<FullDiff>,
     info: CommitInfo,
 ) -> Result<(CommitSummary, ZoneSnapshot), StoreError> {
-    let Some(base) = diffed.diff.base else {
+    let Some(diff) = diffed else {
         return Err(StoreError::Inconsistent {
             zone: zone.to_string(),
             reason: "no stored version to diff the full zone against".into(),
         });
     };
     let zone = zone.to_string();
-    let (summary, (removed, added)) = commits
+    let committed = commits
         .commit(move |s| {
-            s.commit_diffed(
+            s.commit(
                 &zone,
-                base,
-                diffed.serial,
-                diffed.diff.removed,
-                diffed.diff.added,
-                diffed.total,
+                Version::Incremental(vec![diff.change]),
                 &info,
+                Verify::Nothing,
             )
         })
         .await?;
-    let snapshot = blocking(move || Ok(current.apply(&removed, &added))).await?;
-    Ok((summary, snapshot))
+    // One version: its change as journaled.
+    let change = committed.changes.into_iter().next();
+    let snapshot = blocking(move || {
+        Ok(match change {
+            Some(change) => current.apply(&change),
+            None => (*current).clone(),
+        })
+    })
+    .await?;
+    Ok((committed.summary, snapshot))
 }
 
 /// Runs CPU-heavy work (sorting, snapshot building) on a blocking thread.

@@ -483,8 +483,8 @@ fn a_rr(name: String, i: usize) -> secondary53::zone::Rr {
 /// A store whose zone has 120 journaled versions of 2,000 changed records
 /// each (built through the library, as a long-running server would have).
 fn trim_fixture(data_dir: &Path) {
-    use secondary53::store::{CommitInfo, JournalLimits, Store, VersionKind};
-    use secondary53::zone::ZoneDelta;
+    use secondary53::store::{CommitInfo, JournalLimits, Store, Verify, Version, VersionKind};
+    use secondary53::zone::Changeset;
     let mut store = Store::open(data_dir).expect("open fixture store");
     let info = |kind| CommitInfo {
         kind,
@@ -507,17 +507,27 @@ fn trim_fixture(data_dir: &Path) {
     let mut first = vec![soa_rr(1)];
     first.extend(set(1));
     store
-        .commit_axfr(TRIM, first, &info(VersionKind::Axfr))
+        .commit(
+            TRIM,
+            Version::Full(&first),
+            &info(VersionKind::Axfr),
+            Verify::Nothing,
+        )
         .expect("first version");
     for v in 2..=TRIM_VERSIONS + 1 {
-        let delta = ZoneDelta {
+        let delta = Changeset {
             from_soa: soa_rr(v - 1),
             to_soa: soa_rr(v),
             removed: set(v - 1),
             added: set(v),
         };
         store
-            .commit_ixfr(TRIM, &[delta], &info(VersionKind::Ixfr))
+            .commit(
+                TRIM,
+                Version::Incremental(vec![delta]),
+                &info(VersionKind::Ixfr),
+                Verify::Nothing,
+            )
             .expect("journaled version");
     }
 }

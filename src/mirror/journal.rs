@@ -25,7 +25,7 @@ use tracing::info;
 use super::plan::{Plan, PlanInput, Planner};
 use super::rrset::{ForeignSets, RrsetKey};
 use crate::store::{Store, StoreError, VersionInfo};
-use crate::zone::Rr;
+use crate::zone::{Changeset, Rr};
 
 /// The store reads a replay makes. [`Store`] implements it; a counting
 /// wrapper in the tests shows what a replay reads.
@@ -40,8 +40,8 @@ pub trait ReplaySource {
     fn mirror_interrupted(&self, zone: &str, target_seq: i64) -> Result<bool, StoreError>;
     /// The versions after seq `after`, in order ([`Store::versions_after`]).
     fn versions_after(&self, zone: &str, after: i64) -> Result<Vec<VersionInfo>, StoreError>;
-    /// The delta of version `seq`: (removed, added) ([`Store::delta`]).
-    fn delta(&self, zone: &str, seq: i64) -> Result<(Vec<Rr>, Vec<Rr>), StoreError>;
+    /// The change version `seq` made ([`Store::delta`]).
+    fn delta(&self, zone: &str, seq: i64) -> Result<Option<Changeset>, StoreError>;
     /// The current records at one owner name ([`Store::records_at`]).
     fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError>;
 }
@@ -59,7 +59,7 @@ impl ReplaySource for Store {
     fn versions_after(&self, zone: &str, after: i64) -> Result<Vec<VersionInfo>, StoreError> {
         Store::versions_after(self, zone, after)
     }
-    fn delta(&self, zone: &str, seq: i64) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+    fn delta(&self, zone: &str, seq: i64) -> Result<Option<Changeset>, StoreError> {
         Store::delta(self, zone, seq)
     }
     fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError> {
@@ -133,11 +133,15 @@ pub fn read_since_cursor<S: ReplaySource + ?Sized>(
     }
     let mut deltas = Vec::with_capacity(versions.len());
     for v in &versions {
-        deltas.push(s.delta(apex, v.seq)?);
+        // A version journaled whole (not as a change) cannot be replayed.
+        let Some(change) = s.delta(apex, v.seq)? else {
+            return Ok(JournalRead::Reconcile);
+        };
+        deltas.push(change);
     }
     let names: BTreeSet<&str> = deltas
         .iter()
-        .flat_map(|(r, a)| r.iter().chain(a.iter()))
+        .flat_map(Changeset::records)
         .map(|r| r.name.as_str())
         .collect();
     let mut now = Vec::new();
@@ -145,7 +149,7 @@ pub fn read_since_cursor<S: ReplaySource + ?Sized>(
         now.extend(s.records_at(apex, n)?);
     }
     let then = undo(&now, &deltas);
-    let touched = planner.touched_keys(deltas.iter().flat_map(|(r, a)| r.iter().chain(a.iter())));
+    let touched = planner.touched_keys(deltas.iter().flat_map(Changeset::records));
     Ok(JournalRead::Changes(SinceCursor {
         cursor,
         cursor_serial,
@@ -164,15 +168,15 @@ fn id(r: &Rr) -> RecordId<'_> {
     (&r.name, r.rtype, &r.rdata)
 }
 
-/// The records `now` as they were before `deltas` (in order, each
-/// (removed, added)): the deltas undone newest first, O(1) per record.
-pub fn undo(now: &[Rr], deltas: &[(Vec<Rr>, Vec<Rr>)]) -> Vec<Rr> {
+/// The records `now` as they were before `deltas` (in order): the
+/// changes undone newest first, SOAs included, O(1) per record.
+pub fn undo(now: &[Rr], deltas: &[Changeset]) -> Vec<Rr> {
     let mut then: HashMap<RecordId<'_>, &Rr> = now.iter().map(|r| (id(r), r)).collect();
-    for (removed, added) in deltas.iter().rev() {
-        for a in added {
+    for change in deltas.iter().rev() {
+        for a in change.added_with_soa() {
             then.remove(&id(a));
         }
-        for r in removed {
+        for r in change.removed_with_soa() {
             then.insert(id(r), r);
         }
     }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use rusqlite::TransactionBehavior;
 
 use super::{Store, StoreError, ZONE_STATE_COLUMNS, ZoneState, zone_state_of_row};
-use crate::zone::Rr;
+use crate::zone::{Rr, rtype};
 
 /// A zone as [`Store::load_zones`] read it.
 #[derive(Clone, Debug)]
@@ -115,7 +115,7 @@ impl Store {
                     let Some(z) = by_id.get_mut(&id) else {
                         continue;
                     };
-                    if rr.rtype == 6 && rr.name == z.state.name {
+                    if rr.rtype == rtype::SOA && rr.name == z.state.name {
                         z.soa = Some(rr.clone());
                         z.records.insert(0, rr);
                     } else {
@@ -201,7 +201,7 @@ mod tests {
         };
         let a = "a.example.";
         store
-            .commit_axfr(
+            .commit_full(
                 a,
                 vec![
                     rr("www.a.example.", 1, vec![192, 0, 2, 1]),
@@ -212,10 +212,10 @@ mod tests {
             )
             .unwrap();
         store
-            .commit_axfr(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
+            .commit_full(a, vec![soa(a, 2), rr("a.example.", 2, vec![0])], &info)
             .unwrap();
         let b = "b.example.";
-        store.commit_axfr(b, vec![soa(b, 7)], &info).unwrap();
+        store.commit_full(b, vec![soa(b, 7)], &info).unwrap();
         store.ensure_zones(["c.example."]).unwrap();
         let loaded = store.load_zones().unwrap();
         assert_eq!(loaded.len(), 3);

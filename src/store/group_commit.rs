@@ -35,12 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{CommitInfo, CommitSummary, Store, StoreError, StoreHandle, TrimReport};
+use super::{
+    CommitInfo, CommitSummary, Committed, Store, StoreError, StoreHandle, TrimReport, Verify,
+    Version,
+};
 use crate::zone::Rr;
-
-/// What [`Store::commit_axfr_sorted`] returns: the summary, and the delta
-/// journaled (None for a first version).
-pub type FullCommit = (CommitSummary, Option<(Vec<Rr>, Vec<Rr>)>);
 
 /// A full zone to commit as its zone's first version.
 struct FirstVersion {
@@ -48,7 +47,7 @@ struct FirstVersion {
     /// In identity order ([`crate::zone::sort_zone`]).
     records: Arc<Vec<Rr>>,
     info: CommitInfo,
-    reply: std::sync::mpsc::SyncSender<Result<FullCommit, StoreError>>,
+    reply: std::sync::mpsc::SyncSender<Result<Committed, StoreError>>,
 }
 
 /// What a queued commit leaves to do once its batch is durable: hand its
@@ -168,8 +167,8 @@ impl CommitQueue {
             .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
     }
 
-    /// Commits a full zone (in identity order) as [`Store::commit_axfr_sorted`]
-    /// does, batched: when the zone has no version yet, it is written in
+    /// Commits a full zone (in identity order) as [`Store::commit`] does,
+    /// batched: when the zone has no version yet, it is written in
     /// one transaction with the other first versions waiting (see the
     /// module documentation); a zone that has one is diffed and journaled
     /// as usual. Returns once the version is durable.
@@ -178,7 +177,7 @@ impl CommitQueue {
         zone: &str,
         records: Arc<Vec<Rr>>,
         info: CommitInfo,
-    ) -> Result<FullCommit, StoreError> {
+    ) -> Result<Committed, StoreError> {
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
         self.first_versions().push(FirstVersion {
             zone: zone.to_string(),
@@ -278,19 +277,19 @@ fn first_versions_job(firsts: Vec<FirstVersion>) -> Job {
 impl Store {
     /// Writes each full zone of `firsts` as its zone's first version, all
     /// in one transaction, each zone in a savepoint of its own. A zone that
-    /// already has a version is committed after it by
-    /// [`Store::commit_axfr_sorted`] (diffed and journaled). One result per
+    /// already has a version is committed after it by [`Store::commit`]
+    /// (diffed and journaled). One result per
     /// zone, in order.
     fn commit_first_versions(
         &mut self,
         firsts: &[FirstVersion],
-    ) -> Vec<Result<FullCommit, StoreError>> {
+    ) -> Vec<Result<Committed, StoreError>> {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
-        let mut results: Vec<Option<Result<FullCommit, StoreError>>> =
+        let mut results: Vec<Option<Result<Committed, StoreError>>> =
             firsts.iter().map(|_| None).collect();
         let mut counts = Vec::new();
         let mut written = false;
@@ -299,16 +298,12 @@ impl Store {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             for (i, first) in firsts.iter().enumerate() {
-                let Some(serial_to) = first
-                    .records
-                    .iter()
-                    .find(|r| r.rtype == 6 && r.name == first.zone)
-                    .and_then(Rr::soa_serial)
-                else {
-                    results[i] = Some(Err(StoreError::NoSoa {
-                        zone: first.zone.clone(),
-                    }));
-                    continue;
+                let serial_to = match super::full_zone_soa(&first.zone, &first.records) {
+                    Ok(soa) => soa.soa_serial().unwrap_or_default(),
+                    Err(e) => {
+                        results[i] = Some(Err(e));
+                        continue;
+                    }
                 };
                 tx.execute_batch("SAVEPOINT first_version")?;
                 let one = (|| -> Result<Option<(i64, TrimReport)>, rusqlite::Error> {
@@ -328,12 +323,14 @@ impl Store {
                         // Not a first version: committed on its own below.
                         return Ok(None);
                     }
-                    // As commit_axfr_sorted's first version: leftovers of a
-                    // half-configured zone go, then everything in key order.
-                    tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])?;
-                    super::bulk_insert(&tx, zone_id, &first.records)?;
-                    let total = first.records.len();
-                    super::insert_version(&tx, zone_id, None, serial_to, &first.info, 0, total, 0)?;
+                    // As Store::commit writes a first version.
+                    super::write_first_version(
+                        &tx,
+                        zone_id,
+                        &first.records,
+                        serial_to,
+                        &first.info,
+                    )?;
                     let trim = super::finish_commit(&tx, zone_id, serial_to, &first.info)?;
                     Ok(Some((zone_id, trim)))
                 })();
@@ -342,8 +339,8 @@ impl Store {
                         tx.execute_batch("RELEASE first_version")?;
                         let total = first.records.len();
                         counts.push((zone_id, total));
-                        results[i] = Some(Ok((
-                            CommitSummary {
+                        results[i] = Some(Ok(Committed {
+                            summary: CommitSummary {
                                 serial_from: None,
                                 serial_to,
                                 versions: 1,
@@ -352,8 +349,9 @@ impl Store {
                                 total,
                                 trim,
                             },
-                            None,
-                        )));
+                            changes: Vec::new(),
+                            zonemd: None,
+                        }));
                     }
                     Ok(None) => tx.execute_batch("RELEASE first_version")?,
                     Err(e) => {
@@ -391,7 +389,12 @@ impl Store {
             .zip(results)
             .map(|(first, r)| match r {
                 Some(r) => r,
-                None => self.commit_axfr_sorted(&first.zone, &first.records, &first.info),
+                None => self.commit(
+                    &first.zone,
+                    Version::Full(&first.records),
+                    &first.info,
+                    Verify::Nothing,
+                ),
             })
             .collect()
     }
@@ -426,7 +429,7 @@ mod tests {
 
     use super::*;
     use crate::store::{CommitInfo, JournalLimits, VersionKind};
-    use crate::zone::{Rr, ZoneDelta};
+    use crate::zone::{Changeset, Rr};
 
     fn soa(zone: &str, serial: u32) -> Rr {
         let mut rdata = Vec::new();
@@ -527,7 +530,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let z = zone(i);
                     queue.commit_blocking(move |s| {
-                        s.commit_axfr(&z, vec![soa(&z, 1), a(&z, i as u8)], &info())
+                        s.commit_full(&z, vec![soa(&z, 1), a(&z, i as u8)], &info())
                     })
                 })
             })
@@ -578,7 +581,7 @@ mod tests {
             std::thread::spawn(move || {
                 let z = zone(i);
                 queue.commit_blocking(move |s| {
-                    s.commit_axfr(&z, vec![soa(&z, 1), a(&z, 1)], &info())
+                    s.commit_full(&z, vec![soa(&z, 1), a(&z, 1)], &info())
                         .map(|_| ())
                 })
             })
@@ -592,13 +595,13 @@ mod tests {
             std::thread::spawn(move || {
                 let z = zone(1);
                 queue.commit_blocking(move |s| {
-                    let d = ZoneDelta {
+                    let d = Changeset {
                         from_soa: soa(&z, 1),
                         to_soa: soa(&z, 2),
                         removed: vec![],
                         added: vec![a(&z, 2)],
                     };
-                    s.commit_ixfr(&z, &[d], &info()).map(|_| ())
+                    s.commit_changes(&z, &[d], &info()).map(|_| ())
                 })
             })
         };
@@ -656,7 +659,7 @@ mod tests {
         let mut store = Store::open(dir.path()).unwrap();
         let old = zone(9);
         store
-            .commit_axfr(&old, vec![soa(&old, 1), a(&old, 1)], &info())
+            .commit_full(&old, vec![soa(&old, 1), a(&old, 1)], &info())
             .unwrap();
         let handle = StoreHandle::new(store);
         let queue = CommitQueue::new(handle.clone());
@@ -687,7 +690,8 @@ mod tests {
         release.send(()).unwrap();
         holder.join().unwrap();
         for (i, f) in firsts.into_iter().enumerate() {
-            let (summary, delta) = f.join().unwrap().expect("first version");
+            let committed = f.join().unwrap().expect("first version");
+            let (summary, delta) = (committed.summary, committed.changes.first().cloned());
             assert_eq!(summary.serial_from, None);
             assert_eq!(summary.serial_to, 10 + i as u32);
             assert_eq!(summary.total, 2);
@@ -697,11 +701,18 @@ mod tests {
             no_soa.join().unwrap(),
             Err(StoreError::NoSoa { .. })
         ));
-        let (summary, delta) = again.join().unwrap().expect("second version");
+        let committed = again.join().unwrap().expect("second version");
+        let (summary, delta) = (committed.summary, committed.changes.first().cloned());
         assert_eq!(summary.serial_from, Some(1));
-        let (removed, added) = delta.expect("journaled as a delta");
-        assert_eq!(removed, vec![soa(&old, 1), a(&old, 1)]);
-        assert_eq!(added, vec![soa(&old, 2), a(&old, 2)]);
+        let change = delta.expect("journaled as a delta");
+        assert_eq!(
+            (change.from_soa, change.removed),
+            (soa(&old, 1), vec![a(&old, 1)])
+        );
+        assert_eq!(
+            (change.to_soa, change.added),
+            (soa(&old, 2), vec![a(&old, 2)])
+        );
         let counters = queue.counters();
         assert_eq!(
             counters.batches.load(std::sync::atomic::Ordering::Relaxed),
@@ -736,7 +747,7 @@ mod tests {
         let summary = {
             let z = z.clone();
             queue
-                .commit_blocking(move |s| s.commit_axfr(&z, vec![soa(&z, 7)], &info()))
+                .commit_blocking(move |s| s.commit_full(&z, vec![soa(&z, 7)], &info()))
                 .unwrap()
         };
         assert_eq!(summary.serial_to, 7);

@@ -13,9 +13,14 @@
 use rusqlite::{Transaction, TransactionBehavior};
 
 use super::{
-    CommitInfo, CommitSummary, Store, StoreError, TrimReport, finish_commit, insert_version,
+    CommitInfo, CommitSummary, Store, StoreError, TrimReport, finish_commit,
+    insert_first_version_row,
 };
 use crate::zone::Rr;
+
+/// The page cache of the store's connection while it writes a streamed
+/// batch, in KiB.
+const STREAM_CACHE_KIB: i64 = 4096;
 
 impl Store {
     /// Starts streaming the first version of `zone`: the zone must have no
@@ -49,15 +54,30 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "OFF")
             .map_err(&sq)?;
+        let cache: i64 = self
+            .conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(&sq)?;
         let written = (|| {
+            // A small page cache: the rows arrive roughly in key order, so
+            // a batch touches few pages besides the ones it appends, and
+            // the store's usual cache would fill with the zone's pages
+            // (tens of MiB for a million records) while the snapshot of
+            // the same records is being built.
+            self.conn
+                .pragma_update(None, "cache_size", -STREAM_CACHE_KIB)?;
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             upsert_bulk(&tx, zone_id, rows)?;
             tx.commit()
         })();
-        // Back to FULL before any other commit, whatever happened.
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        // Back to FULL and the usual cache before any other commit,
+        // whatever happened.
+        let restored = self
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .and_then(|()| self.conn.pragma_update(None, "cache_size", cache));
         written.map_err(&sq)?;
         restored.map_err(&sq)
     }
@@ -83,7 +103,7 @@ impl Store {
             .map_err(&sq)?;
         no_version(&tx, zone, zone_id, &sq)?;
         upsert_bulk(&tx, zone_id, std::slice::from_ref(soa)).map_err(&sq)?;
-        insert_version(&tx, zone_id, None, serial_to, info, 0, total, 0).map_err(&sq)?;
+        insert_first_version_row(&tx, zone_id, serial_to, total, info).map_err(&sq)?;
         let trim: TrimReport = finish_commit(&tx, zone_id, serial_to, info).map_err(&sq)?;
         tx.commit().map_err(&sq)?;
         self.record_counts.insert(zone_id, total);
@@ -290,6 +310,38 @@ mod tests {
         s.stream_abort(id).unwrap();
         assert_eq!(s.drop_staged(Z).unwrap(), 0);
         assert_eq!(dump(&s).len(), 2);
+    }
+
+    #[test]
+    fn a_batch_leaves_the_connection_as_it_found_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let pragma = |s: &Store, name: &str| -> i64 {
+            s.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let cache = pragma(&s, "cache_size");
+        let sync = pragma(&s, "synchronous");
+        assert_ne!(cache, -STREAM_CACHE_KIB, "the usual cache differs");
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(id, &[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])])
+            .unwrap();
+        assert_eq!(pragma(&s, "cache_size"), cache);
+        assert_eq!(pragma(&s, "synchronous"), sync);
+        // A batch that fails restores them too.
+        s.conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON record
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        assert!(
+            s.stream_rows(id, &[rr("b.example.com.", 1, 60, &[10, 0, 0, 2])])
+                .is_err()
+        );
+        assert_eq!(pragma(&s, "cache_size"), cache);
+        assert_eq!(pragma(&s, "synchronous"), sync);
     }
 
     #[test]

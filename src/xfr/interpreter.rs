@@ -23,7 +23,7 @@
 
 use super::records::{RecordRef, WireRecords};
 use crate::serial::Serial;
-use crate::zone::{Rr, ZoneDelta, soa_fields, wire};
+use crate::zone::{Changeset, Rr, soa_fields, wire};
 
 /// Class IN, the only class of the zones we keep.
 const CLASS_IN: u16 = 1;
@@ -60,7 +60,7 @@ pub enum Transfer {
     /// Difference sequences in order.
     Incremental {
         /// The deltas, each from the serial the previous one reached.
-        deltas: Vec<ZoneDelta>,
+        deltas: Vec<Changeset>,
     },
 }
 
@@ -212,8 +212,8 @@ impl WireDelta {
         self.to_soa.as_ref().and_then(Rr::soa_serial).unwrap_or(0)
     }
 
-    fn into_delta(self) -> ZoneDelta {
-        ZoneDelta {
+    fn into_delta(self) -> Changeset {
+        Changeset {
             from_soa: self.from_soa,
             to_soa: self.to_soa.unwrap_or_else(Rr::default_soa),
             removed: self.removed.into_rrs(),

@@ -32,7 +32,7 @@ use crate::store::Store;
 use crate::tsig::{ResponseSigner, TsigKey, check_request};
 use crate::zone::rcode;
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
-use crate::zone::{Rr, wire};
+use crate::zone::{Changeset, Rr, wire};
 
 /// Size a transfer message is filled to before it is sent.
 pub const MESSAGE_TARGET: usize = 16 * 1024;
@@ -353,8 +353,8 @@ pub async fn serve_transfer<S: AsyncWrite + Unpin + ?Sized>(
                 match journal {
                     Some(deltas) => {
                         write_soa(&mut w, &snap).await?;
-                        for (removed, added) in &deltas {
-                            for r in removed.iter().chain(added.iter()) {
+                        for change in &deltas {
+                            for r in change.records() {
                                 w.rr(r).await?;
                             }
                         }
@@ -452,9 +452,9 @@ async fn write_full<S: AsyncWrite + Unpin + ?Sized>(
     write_soa(w, snap).await
 }
 
-/// The journal deltas leading from `from` to `to`, if the journal holds an
-/// unbroken chain: (removed, added) each with its SOA first.
-fn journal_chain(store: &Store, apex: &str, from: u32, to: u32) -> Option<Vec<(Vec<Rr>, Vec<Rr>)>> {
+/// The journaled changes leading from `from` to `to`, if the journal holds
+/// an unbroken chain.
+fn journal_chain(store: &Store, apex: &str, from: u32, to: u32) -> Option<Vec<Changeset>> {
     let versions = store.versions(apex, Some(from)).ok()?;
     let mut expect = from;
     let mut out = Vec::with_capacity(versions.len());
@@ -462,7 +462,7 @@ fn journal_chain(store: &Store, apex: &str, from: u32, to: u32) -> Option<Vec<(V
         if v.serial_from != Some(expect) {
             return None;
         }
-        out.push(store.delta(apex, v.seq).ok()?);
+        out.push(store.delta(apex, v.seq).ok()??);
         expect = v.serial_to;
     }
     (expect == to && !out.is_empty()).then_some(out)

@@ -3,7 +3,7 @@
 
 pub mod canonical;
 pub mod change_log;
-pub mod delta;
+pub mod changeset;
 pub mod file;
 pub mod generic;
 pub mod hash;
@@ -17,5 +17,5 @@ pub mod snapshot;
 pub mod wire;
 pub mod zonemd;
 
-pub use delta::{ZoneDelta, diff_sorted, merge_deltas, sort_zone};
+pub use changeset::{Changeset, diff_sorted, merge_changesets, sort_zone};
 pub use record::{Rr, SoaFields, owner_key, soa_fields};

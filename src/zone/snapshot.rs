@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use super::changeset::Changeset;
 use super::hash::FxHashMap as HashMap;
 use super::name_map::{NameHash, NameMap, NameMapBuilder};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
@@ -209,13 +210,51 @@ pub struct ZoneSnapshot {
 /// from the sorted zone instead.
 pub struct SnapshotBuilder {
     apex: String,
+    apex_wire: Vec<u8>,
     nodes: NameMapBuilder<Arc<Node>>,
     run: Vec<Rr>,
     scattered: bool,
     /// Names the index is laid out for.
     planned: usize,
-    /// Records in the nodes built.
+    /// The indexes derived from the nodes, kept up to date as each node
+    /// is built (while its memory is still in cache), so that
+    /// [`SnapshotBuilder::finish`] does not walk the whole zone again.
+    derived: Derived,
+}
+
+/// What [`ZoneSnapshot::build`] derives from a zone's nodes besides the
+/// nodes themselves.
+#[derive(Default)]
+struct Derived {
+    /// Records in the nodes.
     records: usize,
+    /// Owners of NSEC records, in no particular order.
+    nsec: Vec<Arc<[u8]>>,
+    /// Owners of the NSEC3 chain, in no particular order.
+    nsec3: Vec<Arc<[u8]>>,
+    /// Names owning only NSEC3 records.
+    nsec3_only: Vec<Arc<[u8]>>,
+    /// Children of each name that has some (for a builder, with
+    /// `last_parent` still to add).
+    children: HashMap<Arc<[u8]>, u32>,
+    /// A builder's last parent of a name and the children it gained
+    /// since it was added to `children` (where it has at least one): the
+    /// next name is most often its sibling, counted without a lookup.
+    last_parent: Option<(Vec<u8>, u32)>,
+    /// Names a builder has in `children` but not yet among its nodes:
+    /// while there are none, a new name cannot have children already.
+    ahead: usize,
+}
+
+impl Derived {
+    /// Adds a builder's pending count to `children`.
+    fn settle(&mut self) {
+        if let Some((last, n)) = self.last_parent.take()
+            && let Some(c) = self.children.get_mut(&last[..])
+        {
+            *c += n;
+        }
+    }
 }
 
 /// Names a [`SnapshotBuilder`]'s index is first laid out for.
@@ -235,11 +274,12 @@ impl SnapshotBuilder {
     pub fn new(apex: &str) -> Self {
         SnapshotBuilder {
             apex: apex.to_string(),
+            apex_wire: wire::from_presentation(apex).unwrap_or_else(|| vec![0]),
             nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
             run: Vec::new(),
             scattered: false,
             planned: PLANNED_FIRST,
-            records: 0,
+            derived: Derived::default(),
         }
     }
 
@@ -252,23 +292,86 @@ impl SnapshotBuilder {
     }
 
     fn end_run(&mut self) {
-        let mut run = std::mem::take(&mut self.run);
-        if self.scattered || run.is_empty() {
+        if self.scattered || self.run.is_empty() {
+            self.run.clear();
             return;
         }
-        super::sort_zone(&mut run);
+        super::sort_zone(&mut self.run);
         if self.nodes.len() >= self.planned {
             // Grow the index while the transfer goes on, not at its end.
             self.planned *= 4;
             self.nodes.reserve_names(self.planned);
         }
-        if let Some(w) = wire::from_presentation(&run[0].name) {
-            let node = build_node(&run);
-            self.records += record_count(&node);
-            if self.nodes.insert(Arc::from(w), Arc::new(node)).is_some() {
+        let built = wire::from_presentation(&self.run[0].name)
+            .map(|w| (Arc::<[u8]>::from(w), Arc::new(build_node(&self.run))));
+        // The run's buffer serves the next owner.
+        self.run.clear();
+        if let Some((name, node)) = built {
+            if self.nodes.insert(name.clone(), node.clone()).is_some() {
                 // This owner came before, with other owners in between.
                 self.scattered = true;
+                return;
             }
+            self.add_derived(&name, &node);
+        }
+    }
+
+    /// Counts a new node (just added to `nodes`) in the derived indexes.
+    ///
+    /// Children counts as [`ZoneSnapshot::build`] makes them, but in
+    /// arrival order: a name comes into existence once, when it is the
+    /// first of the real node and its first child to arrive, and then
+    /// counts as a child of its parent; a parent that did not exist yet
+    /// (so far an empty non-terminal) comes into existence with it, and so
+    /// on up to the apex.
+    fn add_derived(&mut self, name: &Arc<[u8]>, node: &Node) {
+        let d = &mut self.derived;
+        d.records += record_count(node);
+        if node.has(rtype::NSEC) {
+            d.nsec.push(name.clone());
+        }
+        if is_nsec3_owner(name, node, &self.apex_wire) {
+            d.nsec3.push(name.clone());
+        }
+        if !is_real(node) {
+            d.nsec3_only.push(name.clone());
+            return;
+        }
+        if !wire::is_subdomain(name, &self.apex_wire) {
+            return;
+        }
+        if d.ahead > 0 && d.children.get(&name[..]).is_some_and(|c| *c > 0) {
+            // It exists already through a child.
+            d.ahead -= 1;
+            return;
+        }
+        let mut x: &[u8] = name;
+        while let Some(at) = parent_below(x, &self.apex_wire) {
+            let p = &x[at..];
+            if x.len() == name.len()
+                && let Some((last, n)) = &mut d.last_parent
+                && **last == *p
+            {
+                // The previous name's parent, which exists already.
+                *n += 1;
+                break;
+            }
+            let c = match d.children.get_mut(p) {
+                Some(c) => c,
+                None => d.children.entry(Arc::from(p)).or_insert(0),
+            };
+            *c += 1;
+            let c = *c;
+            if x.len() == name.len() {
+                d.settle();
+                d.last_parent = Some((Vec::from(p), 0));
+            }
+            if c > 1 || self.nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
+                break;
+            }
+            // Exists through this child, ahead of its own records.
+            d.ahead += 1;
+            x = p;
         }
     }
 
@@ -277,7 +380,7 @@ impl SnapshotBuilder {
     /// together.
     pub fn close(&mut self) -> Option<usize> {
         self.end_run();
-        (!self.scattered).then_some(self.records)
+        (!self.scattered).then_some(self.derived.records)
     }
 
     /// The snapshot, or None when an owner's records did not come
@@ -287,7 +390,12 @@ impl SnapshotBuilder {
         if self.scattered {
             return None;
         }
-        Some(ZoneSnapshot::build(&self.apex, self.nodes))
+        Some(ZoneSnapshot::assemble(
+            &self.apex,
+            self.apex_wire,
+            self.nodes,
+            self.derived,
+        ))
     }
 }
 
@@ -424,25 +532,22 @@ impl ZoneSnapshot {
     /// Derives the indexes from a whole zone's nodes.
     fn build(apex: &str, nodes: NameMapBuilder<Arc<Node>>) -> Self {
         let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
-        let mut records = 0;
-        let mut nsec = Vec::new();
-        let mut nsec3 = Vec::new();
-        let mut nsec3_only = Vec::new();
+        let mut d = Derived::default();
         // Children counts, borrowing the names: a name's parent gains a
         // child when the name exists; a parent that did not exist before
         // (an empty non-terminal) then counts for its own parent, and so on
         // up to the apex.
         let mut counts: HashMap<&[u8], u32> = HashMap::default();
         for (name, node) in nodes.iter() {
-            records += record_count(node);
+            d.records += record_count(node);
             if node.has(rtype::NSEC) {
-                nsec.push(name.clone());
+                d.nsec.push(name.clone());
             }
             if is_nsec3_owner(name, node, &apex_wire) {
-                nsec3.push(name.clone());
+                d.nsec3.push(name.clone());
             }
             if !is_real(node) {
-                nsec3_only.push(name.clone());
+                d.nsec3_only.push(name.clone());
                 continue;
             }
             if !wire::is_subdomain(name, &apex_wire) {
@@ -459,14 +564,42 @@ impl ZoneSnapshot {
                 x = p;
             }
         }
+        d.children = counts
+            .into_iter()
+            .map(|(p, c)| {
+                let key = nodes
+                    .get_key_value(p)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(p));
+                (key, c)
+            })
+            .collect();
+        Self::assemble(apex, apex_wire, nodes, d)
+    }
+
+    /// A snapshot of the nodes and what was derived from them.
+    fn assemble(
+        apex: &str,
+        apex_wire: Vec<u8>,
+        nodes: NameMapBuilder<Arc<Node>>,
+        d: Derived,
+    ) -> Self {
+        let mut d = d;
+        d.settle();
+        let Derived {
+            records,
+            mut nsec,
+            mut nsec3,
+            nsec3_only,
+            children: counts,
+            ..
+        } = d;
         nsec.sort_by(|a, b| canonical_cmp(a, b));
         nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
         let mut children = NameMapBuilder::with_capacity(counts.len());
         for (p, c) in counts {
-            let key = nodes
-                .get_key_value(p)
-                .map(|(k, _)| k.clone())
-                .unwrap_or_else(|| Arc::from(p));
+            // Share the name with its node, when it has one.
+            let key = nodes.get_key_value(&p).map(|(k, _)| k.clone()).unwrap_or(p);
             children.insert(key, c);
         }
         let mut only = NameMapBuilder::with_capacity(nsec3_only.len());
@@ -490,20 +623,22 @@ impl ZoneSnapshot {
         snap
     }
 
-    /// The next version: this one with a delta applied (records removed,
-    /// then records added; an added record replaces one of the same owner,
-    /// type and RDATA). Only the changed names are rebuilt, and only the
-    /// parts of the indexes holding them are copied; the rest is shared
-    /// with this version, which stays as it is.
-    pub fn apply(&self, removed: &[Rr], added: &[Rr]) -> Self {
+    /// The next version: this one with a change applied (records removed,
+    /// the old SOA with them, then records added, the new SOA with them; an
+    /// added record replaces one of the same owner, type and RDATA). Only
+    /// the changed names are rebuilt, and only the parts of the indexes
+    /// holding them are copied; the rest is shared with this version, which
+    /// stays as it is. An IXFR of many versions is merged first
+    /// ([`super::changeset::merge_changesets`]) and applied once.
+    pub fn apply(&self, change: &Changeset) -> Self {
         let mut next = self.clone();
         let mut touched: HashMap<Vec<u8>, (Vec<&Rr>, Vec<&Rr>)> = HashMap::default();
-        for r in removed {
+        for r in change.removed_with_soa() {
             if let Some(w) = wire::from_presentation(&r.name) {
                 touched.entry(w).or_default().0.push(r);
             }
         }
-        for r in added {
+        for r in change.added_with_soa() {
             if let Some(w) = wire::from_presentation(&r.name) {
                 touched.entry(w).or_default().1.push(r);
             }
@@ -733,7 +868,7 @@ impl ZoneSnapshot {
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
     /// this version; None when there is none (the `base` of
-    /// [`super::delta::merge_deltas`]).
+    /// [`super::changeset::merge_changesets`]).
     pub fn class_and_ttl(&self, r: &Rr) -> Option<(u16, u32)> {
         let name = wire::from_presentation(&r.name)?;
         let set = self.nodes.get(&name)?.get(r.rtype)?;
@@ -986,7 +1121,13 @@ mod tests {
             rr("a.example.", 1, &[192, 0, 2, 2]),
             rr("b.example.", 28, &[0; 16]),
         ];
-        let s2 = s1.apply(&removed, &added);
+        let soa = rr("example.", 6, &[0; 22]);
+        let s2 = s1.apply(&Changeset {
+            from_soa: soa.clone(),
+            to_soa: soa,
+            removed,
+            added,
+        });
         assert_eq!(s2.len(), 3);
         let a = s2.node(&w("a.example.")).unwrap().get(1).unwrap();
         assert_eq!(

@@ -535,7 +535,11 @@ impl XfrTarget {
                     else {
                         return Some("diff failed".into());
                     };
-                    self.base.apply(&removed, &added)
+                    let Some(soa) = sorted.iter().find(|r| r.rtype == 6 && &r.name == zone) else {
+                        return Some("no SOA".into());
+                    };
+                    let change = secondary53::zone::Changeset::from_diff(zone, removed, added, soa);
+                    self.base.apply(&change)
                 } else {
                     ZoneSnapshot::new(zone, records.clone())
                 };
@@ -566,12 +570,8 @@ impl XfrTarget {
                         ));
                     }
                     names.extend(d.added.iter().take(2).map(|r| r.name.clone()));
-                    let mut removed = vec![d.from_soa.clone()];
-                    removed.extend(d.removed.iter().cloned());
-                    let mut added = vec![d.to_soa.clone()];
-                    added.extend(d.added.iter().cloned());
                     let base = snap.as_ref().unwrap_or(&self.base);
-                    snap = Some(base.apply(&removed, &added));
+                    snap = Some(base.apply(d));
                 }
                 (snap.unwrap_or_default(), names)
             }

@@ -3,7 +3,7 @@ use std::cell::Cell;
 use super::*;
 use crate::mirror::plan::{Limits, MirrorOptions};
 use crate::store::{CommitInfo, JournalLimits, VersionKind};
-use crate::zone::ZoneDelta;
+use crate::zone::Changeset;
 
 const Z: &str = "example.";
 const CONSUMER: &str = "route53";
@@ -44,13 +44,13 @@ fn planner() -> Planner {
 
 /// One IXFR version from `serial` to `serial + 1`.
 fn ixfr(s: &mut Store, serial: u32, removed: Vec<Rr>, added: Vec<Rr>) {
-    let delta = ZoneDelta {
+    let delta = Changeset {
         from_soa: soa(serial),
         to_soa: soa(serial + 1),
         removed,
         added,
     };
-    s.commit_ixfr(Z, &[delta], &info(VersionKind::Ixfr))
+    s.commit_changes(Z, &[delta], &info(VersionKind::Ixfr))
         .unwrap();
 }
 
@@ -62,7 +62,7 @@ fn zone(n: usize, history: u32) -> (tempfile::TempDir, Store) {
     let mut s = Store::open(dir.path()).unwrap();
     let mut records = vec![soa(1)];
     records.extend((0..n).map(|i| a(&host(i), i as u32)));
-    s.commit_axfr(Z, records, &info(VersionKind::Axfr)).unwrap();
+    s.commit_full(Z, records, &info(VersionKind::Axfr)).unwrap();
     for v in 0..history {
         ixfr(&mut s, 1 + v, vec![], vec![a(&format!("old{v}.{Z}"), v)]);
     }
@@ -111,9 +111,10 @@ impl ReplaySource for Counting<'_> {
         let v = self.store.versions_after(zone, after)?;
         Ok(self.count(v.len(), v))
     }
-    fn delta(&self, zone: &str, seq: i64) -> Result<(Vec<Rr>, Vec<Rr>), StoreError> {
+    fn delta(&self, zone: &str, seq: i64) -> Result<Option<Changeset>, StoreError> {
         let d = self.store.delta(zone, seq)?;
-        Ok(self.count(d.0.len() + d.1.len(), d))
+        let rows = d.as_ref().map_or(0, |d| d.records().count());
+        Ok(self.count(rows, d))
     }
     fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError> {
         let r = self.store.records_at(zone, name)?;
@@ -270,13 +271,20 @@ fn undo_restores_removed_records_and_drops_added_ones() {
     let now = vec![a("x.example.", 1), a("y.example.", 2)];
     let mut old_ttl = a("y.example.", 2);
     old_ttl.ttl = 60;
+    let change = |serial: u32, removed: Vec<Rr>, added: Vec<Rr>| Changeset {
+        from_soa: soa(serial),
+        to_soa: soa(serial + 1),
+        removed,
+        added,
+    };
     let deltas = vec![
-        (vec![], vec![a("z.example.", 3)]),
-        (vec![a("z.example.", 3)], vec![]),
-        (vec![old_ttl.clone()], vec![a("y.example.", 2)]),
-        (vec![a("w.example.", 4)], vec![a("x.example.", 1)]),
+        change(1, vec![], vec![a("z.example.", 3)]),
+        change(2, vec![a("z.example.", 3)], vec![]),
+        change(3, vec![old_ttl.clone()], vec![a("y.example.", 2)]),
+        change(4, vec![a("w.example.", 4)], vec![a("x.example.", 1)]),
     ];
     let mut then = undo(&now, &deltas);
     then.sort_by(|x, y| x.name.cmp(&y.name));
-    assert_eq!(then, vec![a("w.example.", 4), old_ttl]);
+    // The SOA comes back as it was before the first change.
+    assert_eq!(then, vec![soa(1), a("w.example.", 4), old_ttl]);
 }

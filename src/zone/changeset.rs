@@ -1,20 +1,23 @@
-//! [`ZoneDelta`]: the difference between two versions of a zone, and the
-//! diff that computes one from a full transfer (DESIGN invariant 2: every
-//! change is a delta).
+//! [`Changeset`]: the difference between two versions of a zone, as every
+//! stage of the update path carries it (XFR in, the store's commit, the
+//! journal, IXFR out, the snapshot, the Route 53 mirror), and the diff that
+//! computes one from a full transfer (DESIGN invariant 2: every change is a
+//! delta).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::record::Rr;
+use super::rtype;
 
 /// The change from one zone version to the next, in IXFR terms (RFC 1995
 /// section 4): the old SOA and the records removed, the new SOA and the
-/// records added. `removed` and `added` never hold the SOA itself.
+/// records added. `removed` and `added` never hold the apex SOA itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZoneDelta {
-    /// SOA of the version the delta starts from.
+pub struct Changeset {
+    /// SOA of the version the change starts from.
     pub from_soa: Rr,
-    /// SOA of the version the delta leads to.
+    /// SOA of the version the change leads to.
     pub to_soa: Rr,
     /// Records removed (without the SOA).
     pub removed: Vec<Rr>,
@@ -22,15 +25,73 @@ pub struct ZoneDelta {
     pub added: Vec<Rr>,
 }
 
-impl ZoneDelta {
-    /// Serial the delta starts from.
+impl Changeset {
+    /// Serial the change starts from.
     pub fn from_serial(&self) -> u32 {
         self.from_soa.soa_serial().unwrap_or(0)
     }
 
-    /// Serial the delta leads to.
+    /// Serial the change leads to.
     pub fn to_serial(&self) -> u32 {
         self.to_soa.soa_serial().unwrap_or(0)
+    }
+
+    /// The records removed, led by the old SOA (IXFR order).
+    pub fn removed_with_soa(&self) -> impl Iterator<Item = &Rr> {
+        std::iter::once(&self.from_soa).chain(&self.removed)
+    }
+
+    /// The records added, led by the new SOA (IXFR order).
+    pub fn added_with_soa(&self) -> impl Iterator<Item = &Rr> {
+        std::iter::once(&self.to_soa).chain(&self.added)
+    }
+
+    /// Every record the change names: removed, then added, SOAs included.
+    pub fn records(&self) -> impl Iterator<Item = &Rr> {
+        self.removed_with_soa().chain(self.added_with_soa())
+    }
+
+    /// True when the change changes nothing: the same SOA, no record
+    /// removed or added.
+    pub fn is_empty(&self) -> bool {
+        self.from_soa == self.to_soa && self.removed.is_empty() && self.added.is_empty()
+    }
+
+    /// The change from a diff of two full versions of zone `apex`
+    /// ([`diff_sorted`]): the apex SOA is taken out of `removed` and
+    /// `added`. An SOA the diff left alone (the same record in both
+    /// versions) is `unchanged_soa`, both the change's start and its end.
+    pub fn from_diff(
+        apex: &str,
+        mut removed: Vec<Rr>,
+        mut added: Vec<Rr>,
+        unchanged_soa: &Rr,
+    ) -> Changeset {
+        let take_soa = |rows: &mut Vec<Rr>| {
+            rows.iter()
+                .position(|r| r.rtype == rtype::SOA && r.name == apex)
+                .map(|i| rows.remove(i))
+        };
+        let from_soa = take_soa(&mut removed).unwrap_or_else(|| unchanged_soa.clone());
+        let to_soa = take_soa(&mut added).unwrap_or_else(|| unchanged_soa.clone());
+        Changeset {
+            from_soa,
+            to_soa,
+            removed,
+            added,
+        }
+    }
+
+    /// The change from journal rows (each half led by its SOA, as the
+    /// journal stores them). None when a half has no SOA to lead it.
+    pub fn from_journal(mut removed: Vec<Rr>, mut added: Vec<Rr>) -> Option<Changeset> {
+        let lead = |rows: &mut Vec<Rr>| (rows.first()?.rtype == rtype::SOA).then(|| rows.remove(0));
+        Some(Changeset {
+            from_soa: lead(&mut removed)?,
+            to_soa: lead(&mut added)?,
+            removed,
+            added,
+        })
     }
 }
 
@@ -53,10 +114,10 @@ impl ZoneDelta {
 ///
 /// None for no deltas. The SOAs are the first delta's `from_soa` and the
 /// last one's `to_soa`; the intermediate SOAs cancel out.
-pub fn merge_deltas(
-    deltas: &[ZoneDelta],
+pub fn merge_changesets(
+    deltas: &[Changeset],
     base: impl Fn(&Rr) -> Option<(u16, u32)>,
-) -> Option<ZoneDelta> {
+) -> Option<Changeset> {
     let (first, last) = (deltas.first()?, deltas.last()?);
     // Per identity (owner, type, RDATA): the first record seen with it, and
     // the record there after the last delta (None: removed).
@@ -95,7 +156,7 @@ pub fn merge_deltas(
             }
         }
     }
-    Some(ZoneDelta {
+    Some(Changeset {
         from_soa: first.from_soa.clone(),
         to_soa: last.to_soa.clone(),
         removed,
@@ -197,6 +258,65 @@ mod tests {
     }
 
     #[test]
+    fn a_diff_becomes_a_changeset_with_the_apex_soas_taken_out() {
+        let (soa1, soa2) = (rr("z.", 6, 60, &[1]), rr("z.", 6, 60, &[2]));
+        // An SOA-typed record below the apex is an ordinary record.
+        let odd = rr("x.z.", 6, 60, &[9]);
+        let old = [soa1.clone(), rr("a.z.", 1, 60, &[1]), odd.clone()];
+        let new = [soa2.clone(), rr("b.z.", 1, 60, &[2])];
+        let (removed, added) = diff(&old, &new);
+        let c = Changeset::from_diff("z.", removed, added, &soa2);
+        assert_eq!((&c.from_soa, &c.to_soa), (&soa1, &soa2));
+        assert_eq!(c.removed, vec![rr("a.z.", 1, 60, &[1]), odd]);
+        assert_eq!(c.added, vec![rr("b.z.", 1, 60, &[2])]);
+        assert!(!c.is_empty());
+        // IXFR order: each half led by its SOA.
+        let order: Vec<&Rr> = c.records().collect();
+        assert_eq!(order[0], &soa1);
+        assert_eq!(order[c.removed.len() + 1], &soa2);
+    }
+
+    #[test]
+    fn a_diff_that_leaves_the_soa_alone_starts_and_ends_at_it() {
+        let soa = rr("z.", 6, 60, &[1]);
+        let (removed, added) = diff(std::slice::from_ref(&soa), std::slice::from_ref(&soa));
+        let c = Changeset::from_diff("z.", removed, added, &soa);
+        assert_eq!((&c.from_soa, &c.to_soa), (&soa, &soa));
+        assert!(c.is_empty());
+        let (removed, added) = diff(
+            std::slice::from_ref(&soa),
+            &[soa.clone(), rr("a.z.", 1, 60, &[1])],
+        );
+        let c = Changeset::from_diff("z.", removed, added, &soa);
+        assert!(!c.is_empty(), "a record added under the same SOA");
+    }
+
+    #[test]
+    fn journal_rows_become_a_changeset_only_when_led_by_their_soas() {
+        let (soa1, soa2, a) = (
+            rr("z.", 6, 60, &[1]),
+            rr("z.", 6, 60, &[2]),
+            rr("a.z.", 1, 60, &[1]),
+        );
+        let c = Changeset::from_journal(vec![soa1.clone(), a.clone()], vec![soa2.clone()])
+            .expect("led by SOAs");
+        assert_eq!(
+            c.removed_with_soa().cloned().collect::<Vec<_>>(),
+            vec![soa1.clone(), a.clone()]
+        );
+        assert_eq!(
+            c.added_with_soa().cloned().collect::<Vec<_>>(),
+            vec![soa2.clone()]
+        );
+        assert!(
+            Changeset::from_journal(vec![], vec![]).is_none(),
+            "stored whole"
+        );
+        assert!(Changeset::from_journal(vec![a.clone()], vec![soa2]).is_none());
+        assert!(Changeset::from_journal(vec![soa1], vec![a]).is_none());
+    }
+
+    #[test]
     fn identical_zones_have_empty_diff() {
         let z = vec![
             rr("a.", 1, 60, &[1, 2, 3, 4]),
@@ -279,8 +399,8 @@ mod tests {
         rr("z.", 6, 60, &serial.to_be_bytes())
     }
 
-    fn delta(from: u32, removed: Vec<Rr>, added: Vec<Rr>) -> ZoneDelta {
-        ZoneDelta {
+    fn delta(from: u32, removed: Vec<Rr>, added: Vec<Rr>) -> Changeset {
+        Changeset {
             from_soa: soa(from),
             to_soa: soa(from + 1),
             removed,
@@ -291,12 +411,12 @@ mod tests {
     /// Merges with `base` as the first version, applies the result to it,
     /// and checks it against applying the deltas one by one, and that the
     /// result is the minimal difference.
-    fn check_merge(base: &Model, deltas: &[ZoneDelta]) {
+    fn check_merge(base: &Model, deltas: &[Changeset]) {
         let mut one_by_one = base.clone();
         for d in deltas {
             apply(&mut one_by_one, &d.removed, &d.added);
         }
-        let merged = merge_deltas(deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl)))
+        let merged = merge_changesets(deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl)))
             .expect("deltas");
         let mut once = base.clone();
         apply(&mut once, &merged.removed, &merged.added);
@@ -321,7 +441,7 @@ mod tests {
 
     #[test]
     fn merging_no_deltas_gives_none() {
-        assert!(merge_deltas(&[], |_| None).is_none());
+        assert!(merge_changesets(&[], |_| None).is_none());
     }
 
     #[test]
@@ -334,7 +454,8 @@ mod tests {
             delta(1, vec![x.clone()], vec![y.clone()]),
             delta(2, vec![y.clone()], vec![x.clone()]),
         ];
-        let m = merge_deltas(&deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl))).unwrap();
+        let m =
+            merge_changesets(&deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl))).unwrap();
         assert!(m.removed.is_empty() && m.added.is_empty(), "{m:?}");
         assert_eq!((m.from_soa.clone(), m.to_soa.clone()), (soa(1), soa(3)));
         check_merge(&base, &deltas);
@@ -351,7 +472,8 @@ mod tests {
             delta(1, vec![x60.clone()], vec![x90.clone()]),
             delta(2, vec![x90.clone()], vec![x120.clone()]),
         ];
-        let m = merge_deltas(&deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl))).unwrap();
+        let m =
+            merge_changesets(&deltas, |r| base.get(&ident(r)).map(|b| (b.class, b.ttl))).unwrap();
         assert_eq!(m.removed, vec![x60]);
         assert_eq!(m.added, vec![x120]);
         check_merge(&base, &deltas);
