@@ -43,8 +43,9 @@
 //! - [`tls`]: XFR over TLS (RFC 9103): the rustls configurations of
 //!   primaries reached over TLS and of the `listen_tls` listeners.
 //! - [`notify`]: NOTIFY handling (RFC 1996).
-//! - [`registry`]: the state every part shares about a zone (lifecycle,
-//!   status, served snapshot, commands, the committed-version event);
+//! - [`registry`]: the set of zones and the state every part shares about
+//!   a zone (lifecycle, status, served snapshot, commands, the
+//!   committed-version event, the handle of its mirror);
 //!   [`clock`]: wall-clock seconds.
 //! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
 //!   SOA probe rate and transfer-in slots shared by every zone task.

@@ -17,8 +17,8 @@ use tracing::info;
 use crate::tsig::TsigKey;
 
 use crate::config::{Config, ZoneConfig};
+use crate::registry::{ZoneEntry, Zones};
 use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
-use crate::serve::{ZoneEntry, Zones};
 use crate::store::{DataDirLock, Store, StoreError};
 use crate::xfr::Primary;
 
@@ -114,6 +114,8 @@ pub struct Server {
     _lock: DataDirLock,
     config_path: Option<std::path::PathBuf>,
     zones: Arc<Zones>,
+    /// What the listeners answer under (rate limiting, EDNS options).
+    serve_settings: Arc<crate::serve::ServeSettings>,
     ctx: TaskContext,
     pending: Vec<PendingZone>,
     reload_tx: mpsc::Sender<ReloadRequest>,
@@ -192,7 +194,7 @@ fn build_zone(
             let (mtx, mrx) = mpsc::channel(4);
             let counters = Arc::new(crate::mirror::client::ApiCounters::default());
             (
-                Some(crate::serve::MirrorHandle {
+                Some(crate::registry::MirrorHandle {
                     commands: mtx,
                     counters: counters.clone(),
                 }),
@@ -402,12 +404,13 @@ impl Server {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut zones = Zones::new(generation.clone(), metrics.clone());
         zones.store = Some(store.clone());
+        let mut serve_settings = crate::serve::ServeSettings::default();
         if let Some(rrl) = &config.server.rrl {
-            zones.rrl = Some(Arc::new(crate::serve::rrl::Rrl::new(rrl)));
+            serve_settings.rrl = Some(Arc::new(crate::serve::rrl::Rrl::new(rrl)));
             metrics.enable_rrl();
         }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
-        zones.edns = edns_settings(&config.server)?;
+        serve_settings.edns = edns_settings(&config.server)?;
         let pacer = Arc::new(crate::pacing::Pacer::new(
             config.server.pacing,
             metrics.pacing.clone(),
@@ -474,6 +477,7 @@ impl Server {
             _lock: lock,
             config_path: None,
             zones: Arc::new(zones),
+            serve_settings: Arc::new(serve_settings),
             ctx,
             pending,
             reload_tx,
@@ -554,6 +558,7 @@ impl Server {
             self.tcp_clients_cap(),
             self.config.server.limits,
             self.ctx.metrics.clone(),
+            self.serve_settings.clone(),
         );
         for addr in &self.config.server.listen {
             let listener = crate::serve::tcp::bind(*addr).map_err(|source| ServerError::Bind {
@@ -562,12 +567,18 @@ impl Server {
                 source,
             })?;
             threads.extend(
-                crate::serve::udp::spawn_workers(*addr, workers, self.zones.clone(), stop.clone())
-                    .map_err(|source| ServerError::Bind {
-                        addr: *addr,
-                        proto: "UDP",
-                        source,
-                    })?,
+                crate::serve::udp::spawn_workers(
+                    *addr,
+                    workers,
+                    self.zones.clone(),
+                    self.serve_settings.clone(),
+                    stop.clone(),
+                )
+                .map_err(|source| ServerError::Bind {
+                    addr: *addr,
+                    proto: "UDP",
+                    source,
+                })?,
             );
             info!(%addr, udp_workers = workers, "listening (UDP and TCP)");
             if let Some(r) = &self.config.server.rrl {
@@ -577,7 +588,7 @@ impl Server {
                     slip = r.slip,
                     window = r.window,
                     log_only = r.log_only,
-                    accounts = self.zones.rrl.as_ref().map_or(0, |t| t.capacity()),
+                    accounts = self.serve_settings.rrl.as_ref().map_or(0, |t| t.capacity()),
                     "response rate limiting on UDP"
                 );
             }

@@ -28,7 +28,7 @@ use crate::metrics::{AdminEndpoint, AdminLimit};
 
 use crate::admin::status::{Route53Status, StatusLine};
 use crate::registry::ZoneCommand;
-use crate::serve::Zones;
+use crate::registry::Zones;
 
 /// Longest command line read, in bytes (newline excluded).
 pub const MAX_LINE: usize = 4096;
@@ -276,7 +276,7 @@ async fn mirror_sync_wait(zones: &Zones, arg: &str) -> String {
 fn zone_arg(
     zones: &Zones,
     arg: Option<&str>,
-) -> Result<std::sync::Arc<crate::serve::ZoneEntry>, String> {
+) -> Result<std::sync::Arc<crate::registry::ZoneEntry>, String> {
     let arg = arg.ok_or("missing zone name")?;
     let mut apex = arg.to_ascii_lowercase();
     if !apex.ends_with('.') {

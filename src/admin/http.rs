@@ -17,7 +17,7 @@ use crate::clock::unix_now;
 use crate::log_limit::LogEvent;
 use crate::metrics::{AdminEndpoint, AdminLimit, esc, header, render_journal};
 use crate::registry::ZoneLifecycle;
-use crate::serve::Zones;
+use crate::registry::Zones;
 
 /// Connections to the metrics endpoint served at once; more are answered
 /// 503 and closed.

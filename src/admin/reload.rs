@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::registry::ZoneCommand;
-use crate::serve::Zones;
+use crate::registry::Zones;
 
 /// Asks a running server to reload: its primary zones' files (SIGHUP) and,
 /// when it was started from a file, its configuration.

@@ -21,7 +21,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
@@ -37,6 +37,7 @@ use super::plan::{Change, ChangeAction};
 pub use super::rrset::ForeignSet;
 use super::rrset::{RecordSet, canonical_r53_name, listed_rrset, r53_type_code};
 use crate::config::Route53Config;
+pub use crate::registry::mirror::ApiCounters;
 
 /// RRsets a hosted zone holds by default (Developer Guide, "Quotas":
 /// "Records per hosted zone: 10,000"); raised per hosted zone on request.
@@ -47,26 +48,6 @@ const LIST_PAGE_ITEMS: i32 = 300;
 
 /// Value bytes a listing may bring in before it is refused.
 pub const LIST_MAX_BYTES: usize = 256 * 1024 * 1024;
-
-/// Counters of API use, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct ApiCounters {
-    /// ChangeResourceRecordSets calls accepted.
-    pub changes: AtomicU64,
-    /// ListResourceRecordSets pages read.
-    pub lists: AtomicU64,
-    /// Attempts that failed and were retried.
-    pub retries: AtomicU64,
-    /// Calls that failed for good.
-    pub errors: AtomicU64,
-    /// Requests that waited for the shared request budget
-    /// (`max_requests_per_second`).
-    pub budget_waits: AtomicU64,
-    /// RRsets of the zone Route 53 does not hold as the zone has them
-    /// (refused by the planner or by Route 53); 0 when the mirror is in
-    /// sync.
-    pub unsent: AtomicU64,
-}
 
 /// A failed Route 53 call.
 #[derive(Debug, thiserror::Error)]

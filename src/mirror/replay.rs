@@ -59,6 +59,7 @@ use super::rrset::{ForeignSets, RrsetKey, RrsetMap};
 use crate::clock::unix_now;
 use crate::config::{Route53Config, ZoneMirrorConfig};
 use crate::registry::ZoneUpdated;
+pub use crate::registry::mirror::{MirrorCommand, SyncReport};
 use crate::store::{Store, StoreError, StoreHandle};
 use crate::zone::Rr;
 
@@ -104,46 +105,6 @@ pub enum MirrorError {
         /// The limit.
         seconds: u64,
     },
-}
-
-/// What one run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    /// True for a reconcile (full diff), false for a replay.
-    pub reconcile: bool,
-    /// Changes sent.
-    pub changes: usize,
-    /// Batches sent.
-    pub batches: usize,
-    /// RRsets not mirrored: refused by the planner (a Route 53 limit, the
-    /// quota, an alias in the way) or by Route 53; the mirror is behind.
-    pub rejected: usize,
-    /// Each of those RRsets and why.
-    pub unsent: Vec<String>,
-    /// The serial Route 53 holds whole (None: none yet, or behind).
-    pub serial: Option<u32>,
-}
-
-impl std::fmt::Display for SyncReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} changes in {} batches, {} rejected",
-            self.changes, self.batches, self.rejected
-        )?;
-        for u in &self.unsent {
-            write!(f, "\n  not mirrored: {u}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Asks a mirror to act now.
-#[derive(Debug)]
-pub enum MirrorCommand {
-    /// Reconcile (list and diff) now; the report (or error) goes to the
-    /// sender when there is one.
-    Sync(Option<oneshot::Sender<Result<SyncReport, String>>>),
 }
 
 /// The mirror of one zone.

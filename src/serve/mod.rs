@@ -24,173 +24,23 @@ mod view_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::config::IpPrefix;
-use crate::log_limit::{LogEvent, LogLimiter};
+use crate::log_limit::LogEvent;
 use crate::notify::{NotifyPolicy, handle_notify};
-use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared};
-use crate::tsig::TsigKey;
+use crate::registry::{ZoneCommand, ZoneEntry, ZoneLifecycle, Zones};
+use crate::zone::rcode;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;
-use answer::{Found, Scratch, ZoneLookup, rcode};
+use answer::{Found, Scratch, ZoneLookup};
 use query::{NotFast, parse_query};
 
 pub use answer::UDP_PAYLOAD;
 pub use tcp::{TcpService, serve_tcp};
-
-/// The metric label of a NOTIFY for a zone that is not configured: labels
-/// name configured zones only, so spoofed names cannot grow the metrics.
-pub const UNKNOWN_ZONE_LABEL: &str = "(unknown)";
-
-/// A zone as the listeners see it.
-pub struct ZoneEntry {
-    /// Status and snapshot.
-    pub shared: Arc<ZoneShared>,
-    /// The zone task's command channel.
-    pub commands: mpsc::Sender<Box<ZoneCommand>>,
-    /// Who may send NOTIFY.
-    pub allow_notify: Vec<IpPrefix>,
-    /// The zone's TSIG key.
-    pub signer: Option<TsigKey>,
-    /// Who may transfer the zone out.
-    pub allow_transfer: Vec<crate::config::TransferAcl>,
-    /// A primary zone (loaded from a file).
-    pub is_primary: bool,
-    /// The zone's Route 53 mirror, if any.
-    pub mirror: Option<MirrorHandle>,
-}
-
-/// What the control socket needs of a zone's Route 53 mirror.
-pub struct MirrorHandle {
-    /// Commands to the mirror task.
-    pub commands: mpsc::Sender<crate::mirror::replay::MirrorCommand>,
-    /// Its API counters.
-    pub counters: Arc<crate::mirror::client::ApiCounters>,
-}
-
-/// All zones, by apex.
-pub struct Zones {
-    /// The zones; swapped entry by entry on a configuration reload.
-    by_apex: RwLock<HashMap<String, Arc<ZoneEntry>>>,
-    /// Every configured TSIG key, by lowercase name (transfers out, signed
-    /// queries).
-    keys: RwLock<HashMap<hickory_proto::rr::Name, TsigKey>>,
-    /// The store, for IXFR out from the journal.
-    pub store: Option<crate::store::StoreHandle>,
-    /// Counters.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Bumped whenever a zone publishes a snapshot, changes state, or is
-    /// added or removed, so query workers know to refresh their view.
-    pub generation: Arc<AtomicU64>,
-    /// Response rate limiting of UDP answers, when configured.
-    pub rrl: Option<Arc<rrl::Rrl>>,
-    /// Rate limit of the log lines remote peers can trigger.
-    pub log_limit: LogLimiter,
-    /// NSID and cookie settings.
-    pub edns: options::EdnsSettings,
-    /// Catalog zones and their members, for status and metrics.
-    pub catalogs: RwLock<crate::catalog::CatalogView>,
-    /// Which zone each snapshot or state change was for (shared with the
-    /// zone tasks).
-    pub changes: Arc<crate::zone::change_log::ChangeLog>,
-    /// Bumped (before `generation`) whenever a zone is added or removed:
-    /// a query worker's view rebuilds its index of zones only then, and
-    /// otherwise looks at each zone's snapshot and state alone.
-    membership: AtomicU64,
-}
-
-impl Zones {
-    /// An empty set sharing `generation` with the zone tasks.
-    pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        Zones {
-            by_apex: RwLock::new(HashMap::new()),
-            keys: RwLock::new(HashMap::new()),
-            store: None,
-            metrics,
-            generation,
-            rrl: None,
-            log_limit: LogLimiter::default(),
-            edns: options::EdnsSettings::default(),
-            catalogs: RwLock::new(Default::default()),
-            changes: Arc::default(),
-            membership: AtomicU64::new(0),
-        }
-    }
-
-    /// The metric label for a zone named in a request: its apex when the
-    /// zone is configured, else [`UNKNOWN_ZONE_LABEL`].
-    pub fn zone_label(&self, name: Option<&hickory_proto::rr::Name>) -> String {
-        name.map(crate::zone::owner_key)
-            .filter(|apex| self.get(apex).is_some())
-            .unwrap_or_else(|| UNKNOWN_ZONE_LABEL.to_string())
-    }
-
-    /// Adds (or replaces) a zone; query workers see it at their next batch.
-    pub fn insert(&self, entry: ZoneEntry) -> Option<Arc<ZoneEntry>> {
-        let old = self
-            .by_apex
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.shared.apex.clone(), Arc::new(entry));
-        self.membership.fetch_add(1, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::Release);
-        old
-    }
-
-    /// Removes a zone.
-    pub fn remove(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
-        let old = self
-            .by_apex
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(apex);
-        self.membership.fetch_add(1, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::Release);
-        old
-    }
-
-    /// The zone with this apex (lowercase presentation form).
-    pub fn get(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
-        self.by_apex
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(apex)
-            .cloned()
-    }
-
-    /// Every zone, by apex.
-    pub fn list(&self) -> Vec<Arc<ZoneEntry>> {
-        let mut v: Vec<_> = self
-            .by_apex
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.shared.apex.cmp(&b.shared.apex));
-        v
-    }
-
-    /// A configured TSIG key, by lowercase name.
-    pub fn key(&self, name: &hickory_proto::rr::Name) -> Option<TsigKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// Replaces the TSIG keys.
-    pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TsigKey>) {
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-    }
-}
 
 /// Why a zone in `state` is not served (None: it is).
 fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
@@ -210,11 +60,22 @@ fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable>
     }
 }
 
+/// What the listeners share beyond the zones: response rate limiting and
+/// the EDNS options they answer with.
+#[derive(Default)]
+pub struct ServeSettings {
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Arc<rrl::Rrl>>,
+    /// NSID and cookie settings.
+    pub edns: options::EdnsSettings,
+}
+
 /// A query worker's view of the zones: the snapshots it answers from, taken
 /// again only when [`Zones::generation`] moves (one atomic load per batch,
 /// no lock on the query path).
 pub struct ZoneView {
     zones: Arc<Zones>,
+    settings: Arc<ServeSettings>,
     seen: u64,
     /// The zone set's membership count the index below was built at.
     membership: u64,
@@ -226,10 +87,12 @@ pub struct ZoneView {
 }
 
 impl ZoneView {
-    /// A view, filled on the first [`ZoneView::refresh`].
-    pub fn new(zones: Arc<Zones>) -> Self {
+    /// A view, filled on the first [`ZoneView::refresh`], answering under
+    /// `settings`.
+    pub fn new(zones: Arc<Zones>, settings: Arc<ServeSettings>) -> Self {
         ZoneView {
             zones,
+            settings,
             seen: u64::MAX,
             membership: u64::MAX,
             entries: Vec::new(),
@@ -251,7 +114,7 @@ impl ZoneView {
         }
         let before = self.seen;
         self.seen = g;
-        let m = self.zones.membership.load(Ordering::Acquire);
+        let m = self.zones.membership();
         if m != self.membership {
             self.membership = m;
             self.rebuild();
@@ -303,15 +166,7 @@ impl ZoneView {
         self.cache.clear();
         self.entries.clear();
         self.index.clear();
-        let all: Vec<Arc<ZoneEntry>> = self
-            .zones
-            .by_apex
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for z in all {
+        for z in self.zones.entries() {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
@@ -325,6 +180,11 @@ impl ZoneView {
     /// The zones behind this view.
     pub fn zones(&self) -> &Arc<Zones> {
         &self.zones
+    }
+
+    /// The settings it answers under.
+    pub fn settings(&self) -> &ServeSettings {
+        &self.settings
     }
 }
 
@@ -385,6 +245,7 @@ pub fn handle_packet(
                 from.ip(),
                 transport == Transport::Udp,
                 view.zones(),
+                &view.settings().edns,
                 &mut scratch.opt_options,
                 &mut scratch.bad_cookie,
             );
@@ -565,6 +426,7 @@ fn signed_query(
         from.ip(),
         transport == Transport::Udp,
         view.zones(),
+        &view.settings().edns,
         &mut scratch.opt_options,
         &mut scratch.bad_cookie,
     );

@@ -11,10 +11,10 @@
 
 use std::net::IpAddr;
 
-use super::Zones;
 use super::cookie::{self, CookieCheck, CookieSecrets};
 use super::query::ParsedQuery;
 use crate::registry::ZoneLifecycle;
+use crate::registry::Zones;
 use crate::zone::wire;
 
 pub use super::option_code::{EDE, EXPIRE, NSID, ede};
@@ -85,6 +85,7 @@ pub fn prepare(
     from: IpAddr,
     udp: bool,
     zones: &Zones,
+    settings: &EdnsSettings,
     opt_options: &mut Vec<u8>,
     bad_cookie: &mut bool,
 ) -> CookieOutcome {
@@ -97,7 +98,6 @@ pub fn prepare(
     if e.version > 0 {
         return CookieOutcome::None;
     }
-    let settings = &zones.edns;
     if e.nsid
         && let Some(n) = &settings.nsid
     {
@@ -138,7 +138,7 @@ pub fn expire_for(zones: &Zones, qname: &[u8]) -> Option<u32> {
 /// The EXPIRE value of a zone (RFC 7314 section 3): the seconds left
 /// before a secondary zone expires, the SOA expire of a primary zone; None
 /// when it has no data or expired.
-pub fn expire_of_zone(z: &super::ZoneEntry) -> Option<u32> {
+pub fn expire_of_zone(z: &crate::registry::ZoneEntry) -> Option<u32> {
     let snapshot = z.shared.snapshot();
     let soa = snapshot.soa_fields()?;
     if z.is_primary {

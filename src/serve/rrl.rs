@@ -619,7 +619,7 @@ pub fn slip(out: &mut Vec<u8>, opt_len: usize) {
     };
     let keep_opt = opt_len >= 11 && out.len() >= question_end + opt_len && {
         let opt = &out[out.len() - opt_len..];
-        opt[0] == 0 && opt[1..3] == 41u16.to_be_bytes()
+        opt[0] == 0 && opt[1..3] == crate::zone::rtype::OPT.to_be_bytes()
     };
     out[2] |= 0x02;
     out[6..12].fill(0);

@@ -40,10 +40,11 @@ use tracing::{debug, warn};
 use super::answer::{self, Scratch};
 use super::query::{NotFast, parse_query};
 use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
-use super::{Transport, ZoneView, Zones, handle_packet};
+use super::{ServeSettings, Transport, ZoneView, handle_packet};
 use crate::config::ServerLimits;
 use crate::log_limit::LogEvent;
 use crate::registry::ZoneLifecycle;
+use crate::registry::Zones;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
 use crate::zone::rtype;
 
@@ -72,20 +73,25 @@ pub struct TcpService {
     pub limits: ServerLimits,
     /// One permit per transfer out running (`transfers_out`).
     pub transfers_out: Semaphore,
+    /// What queries are answered under.
+    pub settings: Arc<ServeSettings>,
 }
 
 impl TcpService {
     /// A service admitting `tcp_clients` connections (the cap in effect,
-    /// possibly lowered to fit the descriptor limit) under `limits`.
+    /// possibly lowered to fit the descriptor limit) under `limits`,
+    /// answering queries under `settings`.
     pub fn new(
         tcp_clients: usize,
         limits: ServerLimits,
         metrics: Arc<crate::metrics::Metrics>,
+        settings: Arc<ServeSettings>,
     ) -> Arc<Self> {
         Arc::new(TcpService {
             clients: TcpClients::new(tcp_clients, limits.tcp_clients_per_address, metrics),
             limits,
             transfers_out: Semaphore::new(limits.transfers_out),
+            settings,
         })
     }
 }
@@ -299,7 +305,7 @@ async fn connection(
 ) {
     let _ = stream.tcp().set_nodelay(true);
     let limits = service.limits;
-    let mut view = ZoneView::new(zones.clone());
+    let mut view = ZoneView::new(zones.clone(), service.settings.clone());
     let mut scratch = Scratch::default();
     let mut out = Vec::with_capacity(4096);
     let closed = loop {
@@ -336,7 +342,7 @@ async fn connection(
                     warn!(peer = %from, "transfer refused: TLS without ALPN \"dot\" (RFC 9103)");
                 }
                 let mut body = Vec::new();
-                if answer::error_response(&buf, answer::rcode::REFUSED, &mut body) {
+                if answer::error_response(&buf, crate::zone::rcode::REFUSED, &mut body) {
                     let mut framed = (body.len() as u16).to_be_bytes().to_vec();
                     framed.extend_from_slice(&body);
                     if write_flushed(&mut stream, &framed, limits.tcp_io_timeout)
@@ -415,7 +421,7 @@ async fn connection(
             Ok(len) => len,
             Err(_) => {
                 warn!(peer = %from, bytes = body.len(), "TCP answer longer than 65535 bytes; SERVFAIL");
-                if !answer::error_response(&buf, answer::rcode::SERVFAIL, &mut body) {
+                if !answer::error_response(&buf, crate::zone::rcode::SERVFAIL, &mut body) {
                     continue;
                 }
                 body.len() as u16

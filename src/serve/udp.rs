@@ -21,7 +21,8 @@ use std::thread::JoinHandle;
 
 use super::answer::Scratch;
 use super::rrl::{Action, RrlCounters};
-use super::{Transport, ZoneView, Zones, handle_packet};
+use super::{ServeSettings, Transport, ZoneView, handle_packet};
+use crate::registry::Zones;
 
 /// Messages per `recvmmsg`/`sendmmsg` call.
 pub const BATCH: usize = 32;
@@ -155,6 +156,7 @@ pub fn spawn_workers(
     addr: SocketAddr,
     workers: usize,
     zones: Arc<Zones>,
+    settings: Arc<ServeSettings>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let sockets = (0..workers.max(1))
@@ -163,24 +165,25 @@ pub fn spawn_workers(
     let mut handles = Vec::new();
     for (i, sock) in sockets.into_iter().enumerate() {
         let zones = zones.clone();
+        let settings = settings.clone();
         let stop = stop.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("udp-{addr}-{i}"))
-                .spawn(move || worker(sock, zones, stop))?,
+                .spawn(move || worker(sock, zones, settings, stop))?,
         );
     }
     Ok(handles)
 }
 
-fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
+fn worker(sock: OwnedFd, zones: Arc<Zones>, settings: Arc<ServeSettings>, stop: Arc<AtomicBool>) {
     let fd = sock.as_raw_fd();
     let metrics = zones.metrics.clone();
-    let rrl = zones.rrl.clone();
+    let rrl = settings.rrl.clone();
     let shared = zones.clone();
     let mut rrl_counters = RrlCounters::default();
     let mut counts = crate::metrics::QueryCounts::default();
-    let mut view = ZoneView::new(zones);
+    let mut view = ZoneView::new(zones, settings);
     let mut scratch = Scratch::default();
     scratch.track_account = rrl.is_some();
     let mut rx_bufs = vec![[0u8; MAX_QUERY]; BATCH];
@@ -235,7 +238,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, stop: Arc<AtomicBool>) {
                 if scratch.track_account {
                     scratch.account.error();
                 }
-                super::answer::error_response(raw, super::answer::rcode::FORMERR, out)
+                super::answer::error_response(raw, crate::zone::rcode::FORMERR, out)
             } else {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };

@@ -4,9 +4,9 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use super::ZoneView;
 use super::answer::{Found, ZoneLookup};
-use super::{ZoneEntry, ZoneView, Zones};
-use crate::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::registry::{ZoneEntry, ZoneLifecycle, ZoneShared, ZoneStatus, Zones};
 use crate::zone::snapshot::ZoneSnapshot;
 
 fn status(state: ZoneLifecycle) -> ZoneStatus {
@@ -71,7 +71,7 @@ fn the_view_follows_snapshots_states_and_membership() {
         b"\x01b\x04test\x00",
         b"\x01c\x04test\x00",
     );
-    let mut view = ZoneView::new(zones.clone());
+    let mut view = ZoneView::new(zones.clone(), Default::default());
     view.refresh();
     assert_eq!(served(&view, a_wire), Some(Arc::as_ptr(&a.snapshot())));
     assert_eq!(served(&view, b_wire), None);

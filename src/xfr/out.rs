@@ -410,7 +410,7 @@ fn expire_opt(request: &Message, expire: Option<u32>) -> Option<Vec<u8>> {
     edns.option(hickory_proto::rr::rdata::opt::EdnsCode::Expire)?;
     let secs = expire?;
     let mut opt = vec![0];
-    opt.extend_from_slice(&41u16.to_be_bytes());
+    opt.extend_from_slice(&rtype::OPT.to_be_bytes());
     opt.extend_from_slice(&crate::serve::UDP_PAYLOAD.to_be_bytes());
     opt.extend_from_slice(&[0, 0, 0, 0]);
     opt.extend_from_slice(&8u16.to_be_bytes());

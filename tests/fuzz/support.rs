@@ -12,10 +12,10 @@ use std::sync::{Arc, RwLock};
 
 use hickory_proto::rr::Name;
 use secondary53::metrics::Metrics;
+use secondary53::registry::{ZoneEntry, Zones};
 use secondary53::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
 use secondary53::serve::answer::{self, Found, Scratch, ZoneLookup};
 use secondary53::serve::query::parse_query;
-use secondary53::serve::{ZoneEntry, Zones};
 use secondary53::tsig::{Algorithm, TsigKey};
 use secondary53::zone::Rr;
 use secondary53::zone::snapshot::ZoneSnapshot;

@@ -95,7 +95,7 @@ impl QueryTarget {
     /// Loads the zones.
     pub fn new() -> QueryTarget {
         let served = ServedZones::load();
-        let mut view = ZoneView::new(served.zones.clone());
+        let mut view = ZoneView::new(served.zones.clone(), Default::default());
         view.refresh();
         QueryTarget {
             served,

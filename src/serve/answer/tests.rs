@@ -1,9 +1,12 @@
 //! Answers built from small zones: the rate-limit account each response is
 //! recorded under, and the NSEC3 work cap (RFC 9276).
 
+use hickory_proto::dnssec::DigestType;
+use hickory_proto::dnssec::crypto::Digest;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
+use super::denial::nsec3_hash;
 use super::*;
 use crate::serve::query::parse_query;
 use crate::zone::record::Rr;

@@ -1,0 +1,158 @@
+//! The set of zones: each zone's entry (state, snapshot, command channel,
+//! access lists, mirror) by apex, with the TSIG keys and what the server
+//! parts share about the set. The server fills it; the listeners, the
+//! control socket, the metrics and the mirror read it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+
+use super::{MirrorHandle, ZoneCommand, ZoneShared};
+use crate::config::IpPrefix;
+use crate::log_limit::LogLimiter;
+use crate::tsig::TsigKey;
+
+/// The metric label of a NOTIFY for a zone that is not configured: labels
+/// name configured zones only, so spoofed names cannot grow the metrics.
+pub const UNKNOWN_ZONE_LABEL: &str = "(unknown)";
+
+/// A zone as the listeners see it.
+pub struct ZoneEntry {
+    /// Status and snapshot.
+    pub shared: Arc<ZoneShared>,
+    /// The zone task's command channel.
+    pub commands: mpsc::Sender<Box<ZoneCommand>>,
+    /// Who may send NOTIFY.
+    pub allow_notify: Vec<IpPrefix>,
+    /// The zone's TSIG key.
+    pub signer: Option<TsigKey>,
+    /// Who may transfer the zone out.
+    pub allow_transfer: Vec<crate::config::TransferAcl>,
+    /// A primary zone (loaded from a file).
+    pub is_primary: bool,
+    /// The zone's Route 53 mirror, if any.
+    pub mirror: Option<MirrorHandle>,
+}
+
+/// All zones, by apex.
+pub struct Zones {
+    /// The zones; swapped entry by entry on a configuration reload.
+    by_apex: RwLock<HashMap<String, Arc<ZoneEntry>>>,
+    /// Every configured TSIG key, by lowercase name (transfers out, signed
+    /// queries).
+    keys: RwLock<HashMap<hickory_proto::rr::Name, TsigKey>>,
+    /// The store, for IXFR out from the journal.
+    pub store: Option<crate::store::StoreHandle>,
+    /// Counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bumped whenever a zone publishes a snapshot, changes state, or is
+    /// added or removed, so query workers know to refresh their view.
+    pub generation: Arc<AtomicU64>,
+    /// Rate limit of the log lines remote peers can trigger.
+    pub log_limit: LogLimiter,
+    /// Catalog zones and their members, for status and metrics.
+    pub catalogs: RwLock<crate::catalog::CatalogView>,
+    /// Which zone each snapshot or state change was for (shared with the
+    /// zone tasks).
+    pub changes: Arc<crate::zone::change_log::ChangeLog>,
+    /// Bumped (before `generation`) whenever a zone is added or removed:
+    /// a query worker's view rebuilds its index of zones only then, and
+    /// otherwise looks at each zone's snapshot and state alone.
+    membership: AtomicU64,
+}
+
+impl Zones {
+    /// An empty set sharing `generation` with the zone tasks.
+    pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Zones {
+            by_apex: RwLock::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
+            store: None,
+            metrics,
+            generation,
+            log_limit: LogLimiter::default(),
+            catalogs: RwLock::new(Default::default()),
+            changes: Arc::default(),
+            membership: AtomicU64::new(0),
+        }
+    }
+
+    /// The metric label for a zone named in a request: its apex when the
+    /// zone is configured, else [`UNKNOWN_ZONE_LABEL`].
+    pub fn zone_label(&self, name: Option<&hickory_proto::rr::Name>) -> String {
+        name.map(crate::zone::owner_key)
+            .filter(|apex| self.get(apex).is_some())
+            .unwrap_or_else(|| UNKNOWN_ZONE_LABEL.to_string())
+    }
+
+    /// Adds (or replaces) a zone; query workers see it at their next batch.
+    pub fn insert(&self, entry: ZoneEntry) -> Option<Arc<ZoneEntry>> {
+        let old = self
+            .by_apex
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.shared.apex.clone(), Arc::new(entry));
+        self.membership.fetch_add(1, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::Release);
+        old
+    }
+
+    /// Removes a zone.
+    pub fn remove(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
+        let old = self
+            .by_apex
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(apex);
+        self.membership.fetch_add(1, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::Release);
+        old
+    }
+
+    /// The zone with this apex (lowercase presentation form).
+    pub fn get(&self, apex: &str) -> Option<Arc<ZoneEntry>> {
+        self.by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(apex)
+            .cloned()
+    }
+
+    /// Every zone, by apex.
+    pub fn list(&self) -> Vec<Arc<ZoneEntry>> {
+        let mut v = self.entries();
+        v.sort_by(|a, b| a.shared.apex.cmp(&b.shared.apex));
+        v
+    }
+
+    /// Every zone, in no particular order.
+    pub fn entries(&self) -> Vec<Arc<ZoneEntry>> {
+        self.by_apex
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The membership count: bumped whenever a zone is added or removed.
+    pub fn membership(&self) -> u64 {
+        self.membership.load(Ordering::Acquire)
+    }
+
+    /// A configured TSIG key, by lowercase name.
+    pub fn key(&self, name: &hickory_proto::rr::Name) -> Option<TsigKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Replaces the TSIG keys.
+    pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TsigKey>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+}
