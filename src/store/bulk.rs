@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{Store, StoreError, ZONE_STATE_COLUMNS, ZoneState, zone_state_of_row};
+use super::{Store, StoreError, ZONE_STATE_COLUMNS, ZoneState, sqlite_error, zone_state_of_row};
 use crate::zone::{Rr, rtype};
 
 /// A zone as [`Store::load_zones`] read it.
@@ -47,10 +47,7 @@ impl Store {
         zones: impl IntoIterator<Item = &'a str>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, sqlite_error};
 use crate::catalog::ownership::Membership;
 
 impl Store {
@@ -56,10 +56,7 @@ impl Store {
         drop_data: &[String],
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self.conn.transaction().map_err(sq)?;
         for zone in drop_data {
             delete_zone(&tx, zone).map_err(sq)?;

@@ -8,7 +8,7 @@ use crate::zone::changeset::identity_cmp;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Changeset, Rr, diff_sorted, rtype, sort_zone};
 
-use super::{JournalLimits, Store, StoreError, TrimReport, journal, row_to_rr};
+use super::{JournalLimits, Store, StoreError, TrimReport, journal, row_to_rr, sqlite_error};
 
 /// How a version arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -614,10 +614,7 @@ impl Store {
         };
         let full = matches!(version, Version::Full(_));
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let inconsistent = |reason: String| StoreError::Inconsistent {
             zone: zone.to_string(),
             reason,

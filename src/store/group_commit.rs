@@ -37,7 +37,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{
     CommitInfo, CommitSummary, Committed, Store, StoreError, StoreHandle, TrimReport, Verify,
-    Version,
+    Version, sqlite_error,
 };
 use crate::zone::Rr;
 
@@ -285,10 +285,7 @@ impl Store {
         firsts: &[FirstVersion],
     ) -> Vec<Result<Committed, StoreError>> {
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let mut results: Vec<Option<Result<Committed, StoreError>>> =
             firsts.iter().map(|_| None).collect();
         let mut counts = Vec::new();

@@ -8,7 +8,7 @@ use crate::zone::{Changeset, Rr};
 
 use super::{
     JournalLimits, MIRROR_CONSUMER, Store, StoreError, TrimReport, journal, row_to_rr,
-    row_to_rr_at, row_to_version,
+    row_to_rr_at, row_to_version, sqlite_error,
 };
 
 /// One version in the journal.
@@ -173,10 +173,7 @@ impl Store {
             return Ok((false, TrimReport::default()));
         };
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -209,10 +206,7 @@ impl Store {
             return Ok(TrimReport::default());
         };
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

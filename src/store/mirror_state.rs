@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoreError, set_consumer_row};
+use super::{Store, StoreError, set_consumer_row, sqlite_error};
 
 /// The journal consumer name of the Route 53 mirror, whose state
 /// (`mirror_state`) goes with it when it is dropped.
@@ -150,10 +150,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = self.require_zone(zone)?;
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -341,10 +338,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = self.require_zone(zone)?;
         let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

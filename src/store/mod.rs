@@ -180,10 +180,7 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let mut conn = Connection::open(&path).map_err(sq)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
         // WAL: readers (the CLI) never block the writer. synchronous=FULL: a
@@ -235,10 +232,7 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sq = sqlite_error(&path);
         let conn = Connection::open_with_flags(
             &path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -267,10 +261,7 @@ impl Store {
     }
 
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite_error(&self.path)
     }
 
     /// Path of the database file.
@@ -351,6 +342,16 @@ impl Store {
             f(r.map_err(self.sq())?);
         }
         Ok(())
+    }
+}
+
+/// Maps a SQLite error to [`StoreError::Sqlite`] naming the database at
+/// `path`. Callers pass their own copy of the store's path, so a
+/// transaction can borrow the connection while the mapping is in use.
+pub(crate) fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
