@@ -83,8 +83,9 @@ pub enum StoreError {
         /// Newest schema version this build knows.
         supported: i64,
     },
-    /// An incremental transfer does not apply to the stored version.
-    #[error("zone {zone}: IXFR does not apply to the stored version: {reason}")]
+    /// A change (an incremental transfer's version, or a full version
+    /// diffed against the stored one) does not apply to the stored version.
+    #[error("zone {zone}: the change does not apply to the stored version: {reason}")]
     Inconsistent {
         /// The zone.
         zone: String,
