@@ -155,33 +155,30 @@ pub(crate) fn insert_rows(
     {
         let mut ins = tx.prepare_cached(&statement(BULK_ROWS))?;
         for chunk in &mut chunks {
-            let mut i = 1;
-            for r in chunk {
-                ins.raw_bind_parameter(i, zone_id)?;
-                ins.raw_bind_parameter(i + 1, &r.name)?;
-                ins.raw_bind_parameter(i + 2, r.rtype)?;
-                ins.raw_bind_parameter(i + 3, &r.rdata)?;
-                ins.raw_bind_parameter(i + 4, r.class)?;
-                ins.raw_bind_parameter(i + 5, r.ttl)?;
-                i += 6;
-            }
+            bind_rows(&mut ins, zone_id, chunk)?;
             ins.raw_execute()?;
         }
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut ins = tx.prepare(&statement(rest.len()))?;
-        let mut i = 1;
-        for r in rest {
-            ins.raw_bind_parameter(i, zone_id)?;
-            ins.raw_bind_parameter(i + 1, &r.name)?;
-            ins.raw_bind_parameter(i + 2, r.rtype)?;
-            ins.raw_bind_parameter(i + 3, &r.rdata)?;
-            ins.raw_bind_parameter(i + 4, r.class)?;
-            ins.raw_bind_parameter(i + 5, r.ttl)?;
-            i += 6;
-        }
+        bind_rows(&mut ins, zone_id, rest)?;
         ins.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// Binds `rows` to the parameters of a multi-row [`insert_rows`]
+/// statement, six per row in column order.
+fn bind_rows(ins: &mut rusqlite::Statement<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<()> {
+    for (n, r) in rows.iter().enumerate() {
+        let i = 1 + 6 * n;
+        ins.raw_bind_parameter(i, zone_id)?;
+        ins.raw_bind_parameter(i + 1, &r.name)?;
+        ins.raw_bind_parameter(i + 2, r.rtype)?;
+        ins.raw_bind_parameter(i + 3, &r.rdata)?;
+        ins.raw_bind_parameter(i + 4, r.class)?;
+        ins.raw_bind_parameter(i + 5, r.ttl)?;
     }
     Ok(())
 }
