@@ -79,26 +79,10 @@ dir_mib() { du -sm "$1" | awk '{print $1}'; }
 # ---------------------------------------------------------------------------
 # The checker: every zone answers SOA (UDP, many queries in flight).
 # ---------------------------------------------------------------------------
-cat >"$WORK/served.py" <<'EOF'
-"""served.py PORT ZONES_FILE TIMEOUT [SERIAL_ZONE SERIAL]
-Waits until every zone answers SOA with NOERROR and an answer (or, with
-SERIAL_ZONE, until that zone's SOA serial is SERIAL); prints the elapsed
-milliseconds. Exit 1 on timeout, with how many were missing."""
-import random, select, socket, struct, sys, time
-
-port, zones_file, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-want = None
-if len(sys.argv) > 5:
-    zones = [sys.argv[4]]
-    want = int(sys.argv[5])
-else:
-    zones = [z.strip() for z in open(zones_file) if z.strip()]
-
-def query(qid, name):
-    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
-    for label in name.rstrip(".").split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack(">HH", 6, 1)
+# The SOA serial of a DNS answer, shared by served.py and notify.py (both
+# run from $WORK, so Python finds it beside them).
+cat >"$WORK/soa.py" <<'EOF'
+import struct
 
 def serial_of(msg):
     # Skip the question, read the first answer's SOA serial.
@@ -129,6 +113,30 @@ def serial_of(msg):
                 break
             j += rd[j] + 1
     return struct.unpack(">I", rd[j:j + 4])[0]
+EOF
+
+cat >"$WORK/served.py" <<'EOF'
+"""served.py PORT ZONES_FILE TIMEOUT [SERIAL_ZONE SERIAL]
+Waits until every zone answers SOA with NOERROR and an answer (or, with
+SERIAL_ZONE, until that zone's SOA serial is SERIAL); prints the elapsed
+milliseconds. Exit 1 on timeout, with how many were missing."""
+import random, select, socket, struct, sys, time
+
+port, zones_file, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+want = None
+if len(sys.argv) > 5:
+    zones = [sys.argv[4]]
+    want = int(sys.argv[5])
+else:
+    zones = [z.strip() for z in open(zones_file) if z.strip()]
+
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack(">HH", 6, 1)
+
+from soa import serial_of
 
 start = time.monotonic()
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -186,34 +194,7 @@ def message(qid, flags):
         q += bytes([len(label)]) + label.encode()
     return q + b"\0" + struct.pack(">HH", 6, 1)
 
-def serial_of(msg):
-    i = 12
-    while msg[i] != 0:
-        i += msg[i] + 1
-    i += 5
-    if i >= len(msg):
-        return None
-    if msg[i] & 0xC0 == 0xC0:
-        i += 2
-    else:
-        while msg[i] != 0:
-            i += msg[i] + 1
-        i += 1
-    rtype, _, _, rdlen = struct.unpack(">HHIH", msg[i:i + 10])
-    if rtype != 6:
-        return None
-    rd = msg[i + 10:i + 10 + rdlen]
-    j = 0
-    for _ in range(2):
-        while j < len(rd):
-            if rd[j] & 0xC0 == 0xC0:
-                j += 2
-                break
-            if rd[j] == 0:
-                j += 1
-                break
-            j += rd[j] + 1
-    return struct.unpack(">I", rd[j:j + 4])[0]
+from soa import serial_of
 
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 start = time.monotonic()
