@@ -20,6 +20,10 @@
 #                     data) for inspection; needs about 100 MB of disk per run
 #   SKIP_BUILD=1      do not run `cargo build --release` first
 #   S53_LOG_LEVEL=... RUST_LOG of secondary53 (default info)
+#   PEERS="bind secondary53 knot"  which secondaries to run (a peer left out
+#                     shows as nan in the summary)
+#   S53_PERF=FILE     record a CPU profile of each secondary53 run with
+#                     `perf record --call-graph dwarf` into FILE.RUN
 #
 # See bench/README.md for what is measured and how to read the output.
 set -euo pipefail
@@ -33,6 +37,8 @@ RECORDS=${RECORDS:-1000000}
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-300}
 KEEP_TMP=${KEEP_TMP:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
+PEERS=${PEERS:-bind secondary53 knot}
+S53_PERF=${S53_PERF:-}
 ZONE=bench.test
 SERIAL=2024060101
 BIN="$ROOT/target/release/secondary53"
@@ -305,6 +311,7 @@ KNOT_S=() KNOT_RSS=() KNOT_CPU=()
 KNOT_LOG=""
 HAVE_KNOT=0
 if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; fi
+case " $PEERS " in *" knot "*) ;; *) HAVE_KNOT=0 ;; esac
 
 knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
 
@@ -409,8 +416,17 @@ CONF
     RUST_LOG=${S53_LOG_LEVEL:-info} "$BIN" run -c "$cfg" >"$S53_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
+    local perf_pid=""
+    if [ -n "$S53_PERF" ]; then
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$S53_PERF.$run" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     wait_until "secondary53, run $run: transfer committed" "$pid" s53_done "$S53_LOG" "$PRIMARY_LOG"
     t1=$(now_us)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
     if [ "$S53_FAILED" = 1 ]; then
         die "secondary53, run $run: the transfer failed (see its log)" "$S53_LOG" "$PRIMARY_LOG"
     fi
@@ -471,15 +487,17 @@ $list" "$slog"
 # The runs, alternating which secondary goes first
 # ---------------------------------------------------------------------------
 
+wants() { case " $PEERS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 for ((run = 1; run <= RUNS; run++)); do
     if ((run % 2)); then
-        run_bind "$run"
-        run_s53 "$run"
+        if wants bind; then run_bind "$run"; fi
+        if wants secondary53; then run_s53 "$run"; fi
         if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
     else
         if [ "$HAVE_KNOT" = 1 ]; then run_knot "$run"; fi
-        run_s53 "$run"
-        run_bind "$run"
+        if wants secondary53; then run_s53 "$run"; fi
+        if wants bind; then run_bind "$run"; fi
     fi
 done
 
