@@ -33,6 +33,7 @@ use crate::store::{
 };
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest, XfrStats};
 use crate::zone::snapshot::ZoneSnapshot;
+use crate::zone::wire_records::WireRecords;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, soa_fields};
 
@@ -1353,7 +1354,7 @@ struct Staged {
 fn stage_first_version(
     store: &SharedStore,
     apex: &str,
-    mut batches: mpsc::Receiver<Vec<Rr>>,
+    mut batches: mpsc::Receiver<WireRecords>,
 ) -> Result<Option<Staged>, StoreError> {
     // A small zone comes back whole (nothing sent): the store is not
     // touched, and the version goes to the group commit.
@@ -1362,30 +1363,30 @@ fn stage_first_version(
     };
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
-    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Vec<Rr>>(2);
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<WireRecords>(2);
     std::thread::scope(|sc| {
         let builder = sc.spawn(move || {
             let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
             for batch in from_stager {
-                for r in batch {
-                    b.push(r);
+                for r in batch.iter() {
+                    b.push_wire(r);
                 }
             }
             b
         });
-        let mut pending: Vec<Rr> = Vec::new();
+        let apex_wire = crate::zone::wire::from_presentation(apex).unwrap_or_default();
+        let mut pending = WireRecords::new();
         let write_time = std::cell::Cell::new(Duration::ZERO);
         let hand_time = std::cell::Cell::new(Duration::ZERO);
-        let flush = |pending: &mut Vec<Rr>| -> Result<(), StoreError> {
+        let flush = |pending: &mut WireRecords| -> Result<(), StoreError> {
             let rows = std::mem::take(pending);
             // The opening SOA leads the first batch: the snapshot takes it
             // now, the store at the commit (it makes the version visible).
-            let soa = rows
-                .first()
-                .is_some_and(|r| r.rtype == crate::zone::snapshot::rtype::SOA && r.name == apex);
-            let write = &rows[usize::from(soa)..];
+            let soa = rows.iter().next().is_some_and(|r| {
+                r.rtype == crate::zone::snapshot::rtype::SOA && r.owner == apex_wire.as_slice()
+            });
             let t = std::time::Instant::now();
-            store.write_blocking(|s| s.stream_rows(zone_id, write))?;
+            store.write_blocking(|s| s.stream_rows(zone_id, rows.iter().skip(usize::from(soa))))?;
             write_time.set(write_time.get() + t.elapsed());
             let t = std::time::Instant::now();
             let _ = to_builder.send(rows);
@@ -1395,11 +1396,7 @@ fn stage_first_version(
         let staged = (|| {
             let mut first = Some(first);
             while let Some(batch) = first.take().or_else(|| batches.blocking_recv()) {
-                if pending.is_empty() {
-                    pending = batch;
-                } else {
-                    pending.extend(batch);
-                }
+                pending.append(batch);
                 if pending.len() >= STAGE_ROWS {
                     flush(&mut pending)?;
                 }

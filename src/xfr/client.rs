@@ -40,6 +40,7 @@ use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
 use super::wire_message::{ResponseView, parse_response};
 use crate::config::{TransferLimits, TransferTimeouts};
 use crate::tsig::{ResponseVerifier, TsigFailure, TsigKey, sign_request};
+use crate::zone::wire_records::WireRecords;
 use crate::zone::{Rr, record::RecordError};
 
 /// A primary to talk to.
@@ -597,7 +598,7 @@ impl Primary {
     }
 
     /// Runs an AXFR for `zone`, handing the zone's records to `sink` as
-    /// each message arrives (the opening SOA first; it also comes back
+    /// each message arrives, in wire form (the opening SOA first; it also comes back
     /// with the result, once the closing SOA has confirmed it), so that
     /// the records are stored while the transfer goes on. The usual
     /// checks and limits apply; a failed transfer returns its error after
@@ -608,7 +609,7 @@ impl Primary {
     pub async fn transfer_streamed(
         &self,
         zone: &Name,
-        sink: &tokio::sync::mpsc::Sender<Vec<Rr>>,
+        sink: &tokio::sync::mpsc::Sender<WireRecords>,
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let (t, stats) = self
             .transfer_to(zone, XfrRequest::Axfr, None, Some(sink))
@@ -632,7 +633,7 @@ impl Primary {
         zone: &Name,
         request: XfrRequest,
         current: Option<&Rr>,
-        sink: Option<&tokio::sync::mpsc::Sender<Vec<Rr>>>,
+        sink: Option<&tokio::sync::mpsc::Sender<WireRecords>>,
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let started = Instant::now();
         let limit = self.timeouts.transfer;
@@ -681,7 +682,7 @@ impl Primary {
         current: Option<&Rr>,
         started: Instant,
         edns: bool,
-        sink: Option<&tokio::sync::mpsc::Sender<Vec<Rr>>>,
+        sink: Option<&tokio::sync::mpsc::Sender<WireRecords>>,
     ) -> Result<(Transfer, XfrStats), XfrError> {
         let (qtype, authority) = match request {
             XfrRequest::Axfr => (RecordType::AXFR, None),
@@ -740,7 +741,7 @@ impl Primary {
                 && (stats.streamed || interp.count() >= STREAM_AFTER)
             {
                 stats.streamed = true;
-                let batch = interp.take_records();
+                let batch = interp.take_wire();
                 if !batch.is_empty() && sink.send(batch).await.is_err() {
                     return Err(XfrError::SinkClosed { peer: self.addr });
                 }

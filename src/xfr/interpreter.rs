@@ -21,8 +21,8 @@
 //! ([`WireRecords`]), and a limit on their number ends the transfer as
 //! soon as it is crossed.
 
-use super::records::{RecordRef, WireRecords};
 use crate::serial::Serial;
+use crate::zone::wire_records::{RecordRef, WireRecords};
 use crate::zone::{Changeset, Rr, soa_fields, wire};
 
 /// Class IN, the only class of the zones we keep.
@@ -230,7 +230,7 @@ pub struct Interpreter {
     request: XfrRequest,
     state: State,
     first_soa: Option<Rr>,
-    /// The opening SOA went out with [`Interpreter::take_records`].
+    /// The opening SOA went out with [`Interpreter::take_wire`].
     soa_taken: bool,
     records: WireRecords,
     deltas: Vec<WireDelta>,
@@ -276,21 +276,39 @@ impl Interpreter {
     /// first (once; [`Interpreter::finish`] still returns it), so that a
     /// large AXFR can be committed while it is still arriving. Records
     /// taken are not returned again; the limits still count them.
-    pub fn take_records(&mut self) -> Vec<Rr> {
+    ///
+    /// They stay in wire form, one allocation for a message's records:
+    /// the store and the snapshot take them without a record of their
+    /// own each.
+    pub fn take_wire(&mut self) -> WireRecords {
         let full = matches!(self.state, State::Full | State::Done)
             && self.deltas.is_empty()
             && self.current.is_none();
-        let mut out = Vec::new();
-        if full && !self.soa_taken {
+        // The next batch is about the size of this one.
+        let next = WireRecords::with_capacity(self.records.bytes());
+        let taken = std::mem::replace(&mut self.records, next);
+        if full
+            && !self.soa_taken
+            && let Some(soa) = &self.first_soa
+        {
             // The opening SOA leads the records, once.
-            if let Some(soa) = &self.first_soa {
-                out.reserve_exact(self.records.len() + 1);
-                out.push(soa.clone());
-                self.soa_taken = true;
+            let mut out = WireRecords::with_capacity(
+                soa.rdata.len() + self.zone_wire.len() + 10 + taken.bytes(),
+            );
+            out.push(RecordRef {
+                owner: &self.zone_wire,
+                rtype: soa.rtype,
+                class: soa.class,
+                ttl: soa.ttl,
+                rdata: &soa.rdata,
+            });
+            for r in taken.iter() {
+                out.push(r);
             }
+            self.soa_taken = true;
+            return out;
         }
-        std::mem::take(&mut self.records).append_to(&mut out);
-        out
+        taken
     }
 
     /// True once the closing SOA has been seen.
@@ -595,15 +613,18 @@ mod tests {
         let mut taken = Vec::new();
         feed(&mut i, &soa(5)).unwrap();
         // The SOA alone could still be a one-record answer: nothing yet.
-        taken.extend(i.take_records());
+        let take = |i: &mut Interpreter, taken: &mut Vec<Rr>| {
+            taken.extend(i.take_wire().iter().map(|r| r.to_rr()));
+        };
+        take(&mut i, &mut taken);
         assert!(taken.is_empty());
         feed(&mut i, &a("a.example.", 1)).unwrap();
-        taken.extend(i.take_records());
+        take(&mut i, &mut taken);
         feed(&mut i, &a("b.example.", 2)).unwrap();
         feed(&mut i, &a("c.example.", 3)).unwrap();
-        taken.extend(i.take_records());
+        take(&mut i, &mut taken);
         feed(&mut i, &soa(5)).unwrap();
-        taken.extend(i.take_records());
+        take(&mut i, &mut taken);
         assert_eq!(
             taken,
             vec![

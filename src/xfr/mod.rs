@@ -8,7 +8,6 @@ pub mod client;
 pub mod expire;
 pub mod interpreter;
 pub mod out;
-pub mod records;
 pub mod wire_message;
 
 pub use client::{Primary, Stage, XfrError, XfrStats};

@@ -16,8 +16,8 @@
 //! 64 KiB of data) cannot be stored or sent again with a 16-bit length, so it
 //! is an error too, never a length cut to 16 bits.
 
-use super::records::{RecordRef, WireRecords};
 use crate::zone::wire::{self, NameBuf};
+use crate::zone::wire_records::{RecordRef, WireRecords};
 
 /// Longest RDATA a record can have (RDLENGTH is 16 bits).
 pub const MAX_RDATA: usize = u16::MAX as usize;

@@ -15,6 +15,7 @@ pub mod record;
 pub mod rtype;
 pub mod snapshot;
 pub mod wire;
+pub mod wire_records;
 pub mod zonemd;
 
 pub use changeset::{Changeset, diff_sorted, merge_changesets, sort_zone};

@@ -23,6 +23,9 @@ use super::name_map::{NameHash, NameMap, NameMapBuilder};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
+use super::wire_records::RecordRef;
+
+mod run;
 
 /// RR type codes (the shared vocabulary of [`super::rtype`]).
 pub use super::rtype;
@@ -212,7 +215,7 @@ pub struct SnapshotBuilder {
     apex: String,
     apex_wire: Vec<u8>,
     nodes: NameMapBuilder<Arc<Node>>,
-    run: Vec<Rr>,
+    run: run::OwnerRun,
     scattered: bool,
     /// Names the index is laid out for.
     planned: usize,
@@ -276,7 +279,7 @@ impl SnapshotBuilder {
             apex: apex.to_string(),
             apex_wire: wire::from_presentation(apex).unwrap_or_else(|| vec![0]),
             nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
-            run: Vec::new(),
+            run: run::OwnerRun::default(),
             scattered: false,
             planned: PLANNED_FIRST,
             derived: Derived::default(),
@@ -285,7 +288,22 @@ impl SnapshotBuilder {
 
     /// Adds the next record, in transfer order.
     pub fn push(&mut self, r: Rr) {
-        if self.run.first().is_some_and(|f| f.name != r.name) {
+        let Some(owner) = wire::from_presentation(&r.name) else {
+            return;
+        };
+        self.push_wire(RecordRef {
+            owner: &owner,
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            rdata: &r.rdata,
+        });
+    }
+
+    /// Adds the next record, in transfer order, in wire form (the owner
+    /// lowercase): the form a streamed transfer's records come in.
+    pub fn push_wire(&mut self, r: RecordRef<'_>) {
+        if self.run.ends_before(r.owner) {
             self.end_run();
         }
         self.run.push(r);
@@ -296,24 +314,20 @@ impl SnapshotBuilder {
             self.run.clear();
             return;
         }
-        super::sort_zone(&mut self.run);
         if self.nodes.len() >= self.planned {
             // Grow the index while the transfer goes on, not at its end.
             self.planned *= 4;
             self.nodes.reserve_names(self.planned);
         }
-        let built = wire::from_presentation(&self.run[0].name)
-            .map(|w| (Arc::<[u8]>::from(w), Arc::new(build_node(&self.run))));
-        // The run's buffer serves the next owner.
-        self.run.clear();
-        if let Some((name, node)) = built {
-            if self.nodes.insert(name.clone(), node.clone()).is_some() {
-                // This owner came before, with other owners in between.
-                self.scattered = true;
-                return;
-            }
-            self.add_derived(&name, &node);
+        let name = Arc::<[u8]>::from(self.run.owner());
+        // The run's buffers serve the next owner.
+        let node = Arc::new(self.run.build_node());
+        if self.nodes.insert(name.clone(), node.clone()).is_some() {
+            // This owner came before, with other owners in between.
+            self.scattered = true;
+            return;
         }
+        self.add_derived(&name, &node);
     }
 
     /// Counts a new node (just added to `nodes`) in the derived indexes.

@@ -112,7 +112,15 @@ pub fn parent(name: &[u8]) -> Option<&[u8]> {
 
 /// Presentation form of a wire name (for logs and errors).
 pub fn to_presentation(name: &[u8]) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(name.len());
+    push_presentation(&mut s, name);
+    s
+}
+
+/// Appends the presentation form of a wire name to `s` (the form the
+/// store's rows keep): one buffer reused for many names allocates nothing.
+pub fn push_presentation(s: &mut String, name: &[u8]) {
+    let start = s.len();
     let mut at = 0;
     while at < name.len() {
         let len = name[at] as usize;
@@ -126,16 +134,20 @@ pub fn to_presentation(name: &[u8]) -> String {
                     s.push(b as char);
                 }
                 0x21..=0x7e => s.push(b as char),
-                _ => s.push_str(&format!("\\{b:03}")),
+                _ => {
+                    s.push('\\');
+                    s.push(char::from(b'0' + b / 100));
+                    s.push(char::from(b'0' + b / 10 % 10));
+                    s.push(char::from(b'0' + b % 10));
+                }
             }
         }
         s.push('.');
         at += 1 + len;
     }
-    if s.is_empty() {
+    if s.len() == start {
         s.push('.');
     }
-    s
 }
 
 /// RFC 4034 section 6.1 canonical order of two lowercase wire names:
@@ -300,6 +312,18 @@ mod tests {
         assert_eq!(w("\\042.x."), b"\x01*\x01x\x00");
         assert_eq!(to_presentation(&w("a\\.b.c.")), "a\\.b.c.");
         assert_eq!(to_presentation(b"\x00"), ".");
+    }
+
+    #[test]
+    fn bytes_outside_printable_ascii_are_escaped_as_three_digits() {
+        let name = b"\x03a\x00\xff\x02 b\x00";
+        assert_eq!(to_presentation(name), "a\\000\\255.\\032b.");
+        assert_eq!(w(&to_presentation(name)), name);
+        // Appending to a buffer that holds another name.
+        let mut s = String::from("x.");
+        push_presentation(&mut s, b"\x00");
+        push_presentation(&mut s, name);
+        assert_eq!(s, "x..a\\000\\255.\\032b.");
     }
 
     #[test]

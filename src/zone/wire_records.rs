@@ -8,9 +8,11 @@
 //! appended to large chunks: memory while reading is the zone's wire size
 //! (names uncompressed) plus one chunk, whatever the record text looks like.
 //! The records become [`Rr`]s once, when the transfer is complete, chunk by
-//! chunk, each chunk freed as soon as it is converted.
+//! chunk, each chunk freed as soon as it is converted. A streamed AXFR
+//! never converts them: its batches go from the message to the store's
+//! rows and the snapshot's nodes in this form.
 
-use crate::zone::{Rr, wire};
+use super::{Rr, wire};
 
 /// Largest chunk; a record never straddles two chunks.
 const CHUNK: usize = 1 << 20;
@@ -72,6 +74,25 @@ impl WireRecords {
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// An empty list whose first chunk has room for `bytes` bytes of
+    /// record data (see [`WireRecords::bytes`]): a batch of about known
+    /// size is one allocation.
+    pub fn with_capacity(bytes: usize) -> Self {
+        WireRecords {
+            chunks: vec![Vec::with_capacity(bytes.min(CHUNK))],
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Moves the records of `other` after these, without copying them.
+    pub fn append(&mut self, other: WireRecords) {
+        self.count += other.count;
+        self.bytes += other.bytes;
+        self.chunks
+            .extend(other.chunks.into_iter().filter(|c| !c.is_empty()));
     }
 
     /// Bytes of record data held (the allocated chunks may be up to one
@@ -272,7 +293,7 @@ mod tests {
     /// The resident memory of a million records held while a transfer is
     /// read, in the form held before (a `Vec<Rr>` grown record by record)
     /// and in [`WireRecords`]. A measurement, not a check:
-    /// `cargo test --release --lib xfr::records::tests::memory_of_a_million_records -- --ignored --nocapture`
+    /// `cargo test --release --lib zone::wire_records::tests::memory_of_a_million_records -- --ignored --nocapture`
     #[test]
     #[ignore = "measurement: prints resident memory figures"]
     fn memory_of_a_million_records() {
