@@ -22,6 +22,7 @@
 #   S53_LOG_LEVEL=... RUST_LOG of secondary53 (default info)
 #   PEERS="bind secondary53 knot"  which secondaries to run (a peer left out
 #                     shows as nan in the summary)
+#   BIN=...          the secondary53 binary (default target/release/secondary53)
 #   S53_PERF=FILE     record a CPU profile of each secondary53 run with
 #                     `perf record --call-graph dwarf` into FILE.RUN
 #
@@ -41,7 +42,7 @@ PEERS=${PEERS:-bind secondary53 knot}
 S53_PERF=${S53_PERF:-}
 ZONE=bench.test
 SERIAL=2024060101
-BIN="$ROOT/target/release/secondary53"
+BIN=${BIN:-$ROOT/target/release/secondary53}
 
 STOP_TIMEOUT=60
 WAIT_POLL=0.02

@@ -10,6 +10,8 @@
 //! [`Store::stream_abort`]; one cut by a crash leaves rows that the next
 //! [`Store::stream_begin`] (or first-version commit) deletes.
 
+use std::fmt::Write as _;
+
 use rusqlite::{Transaction, TransactionBehavior};
 
 use super::{
@@ -229,6 +231,7 @@ fn upsert_wire<'a>(
     zone_id: i64,
     rows: impl IntoIterator<Item = RecordRef<'a>>,
 ) -> rusqlite::Result<()> {
+    // The zone is bound once, as ?1; the rows' values follow.
     let statement = |rows: usize| {
         let mut sql =
             String::from("INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES ");
@@ -236,7 +239,16 @@ fn upsert_wire<'a>(
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str("(?,?,?,?,?,?)");
+            let p = 2 + 5 * i;
+            let _ = write!(
+                sql,
+                "(?1,?{},?{},?{},?{},?{})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            );
         }
         sql.push_str(UPSERT);
         sql
@@ -244,18 +256,18 @@ fn upsert_wire<'a>(
     let mut name = String::with_capacity(wire::MAX_NAME * 4);
     let mut pending: Vec<RecordRef<'a>> = Vec::with_capacity(ROWS_PER_INSERT);
     let mut bind = |ins: &mut rusqlite::Statement<'_>, rows: &[RecordRef<'_>]| {
+        ins.raw_bind_parameter(1, zone_id)?;
         for (n, r) in rows.iter().enumerate() {
-            let i = 1 + 6 * n;
+            let i = 2 + 5 * n;
             name.clear();
             wire::push_presentation(&mut name, r.owner);
             // Bound values are copied by SQLite: the buffer serves the
             // next row.
-            ins.raw_bind_parameter(i, zone_id)?;
-            ins.raw_bind_parameter(i + 1, name.as_str())?;
-            ins.raw_bind_parameter(i + 2, r.rtype)?;
-            ins.raw_bind_parameter(i + 3, r.rdata)?;
-            ins.raw_bind_parameter(i + 4, r.class)?;
-            ins.raw_bind_parameter(i + 5, r.ttl)?;
+            ins.raw_bind_parameter(i, name.as_str())?;
+            ins.raw_bind_parameter(i + 1, r.rtype)?;
+            ins.raw_bind_parameter(i + 2, r.rdata)?;
+            ins.raw_bind_parameter(i + 3, r.class)?;
+            ins.raw_bind_parameter(i + 4, r.ttl)?;
         }
         ins.raw_execute().map(|_| ())
     };
