@@ -121,7 +121,7 @@ pub struct ZoneTask {
 /// settled: the commands each check covers.
 impl ZoneTask {
     /// Marks a check (or load) as running; returns the commands it covers.
-    pub(super) fn begin_check(&self) -> u64 {
+    fn begin_check(&self) -> u64 {
         let mut covers = 0;
         self.shared.update(|s| {
             s.checking = true;
@@ -131,7 +131,7 @@ impl ZoneTask {
     }
 
     /// Marks the check that covered `covers` commands as done.
-    pub(super) fn end_check(&self, covers: u64) {
+    fn end_check(&self, covers: u64) {
         self.shared.update(|s| {
             s.checking = false;
             s.commands_covered = covers;
