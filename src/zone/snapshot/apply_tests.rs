@@ -695,3 +695,44 @@ fn a_snapshot_built_as_records_arrive_equals_one_built_from_the_sorted_zone() {
         }
     }
 }
+
+/// [`SnapshotBuilder`] fed a zone far larger than its index was first
+/// laid out for (it grows while the records arrive), in wire form, with
+/// names at several depths and empty non-terminals: the snapshot built
+/// from the sorted zone.
+#[test]
+fn a_builder_that_outgrows_its_first_index_builds_the_sorted_zone_snapshot() {
+    let rr = |name: String, rtype: u16, rdata: Vec<u8>| Rr {
+        name,
+        rtype,
+        class: 1,
+        ttl: 60,
+        rdata,
+    };
+    let mut zone = vec![Gen::new(0).soa(1, 60)];
+    for i in 0..70_000u32 {
+        // h<i> under one of 7 empty non-terminals, some with a TXT too.
+        let owner = format!("h{i}.ent{}.{APEX}", i % 7);
+        zone.push(rr(owner.clone(), rtype::A, i.to_be_bytes().to_vec()));
+        if i % 3 == 0 {
+            zone.push(rr(owner, rtype::TXT, vec![1, b'a' + (i % 26) as u8]));
+        }
+    }
+    let mut b = SnapshotBuilder::new(APEX);
+    for r in &zone {
+        let owner = wire::from_presentation(&r.name).expect("name");
+        b.push_wire(RecordRef {
+            owner: &owner,
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            rdata: &r.rdata,
+        });
+    }
+    assert_eq!(b.close(), Some(zone.len()));
+    let built = b.finish().expect("owners came together");
+    sort_zone(&mut zone);
+    let sorted = ZoneSnapshot::from_sorted(APEX, &zone);
+    assert_eq!(fingerprint(&built), fingerprint(&sorted));
+    assert_eq!(built.len(), zone.len());
+}
