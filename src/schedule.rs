@@ -65,14 +65,15 @@ pub struct TaskContext {
 
 /// The zone task.
 pub struct ZoneTask {
-    config: ZoneConfig,
+    /// Shared with the configuration: held once per zone.
+    config: Arc<ZoneConfig>,
     name: Name,
     apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,
     commits: crate::store::CommitQueue,
     shared: Arc<ZoneShared>,
-    commands: mpsc::Receiver<Box<ZoneCommand>>,
+    commands: crate::registry::CommandReceiver,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -122,9 +123,9 @@ impl ZoneTask {
     /// `stored` is the zone as [`crate::store::Store::load_zones`] already
     /// read it (at start); None reads it here.
     pub fn load(
-        config: ZoneConfig,
+        config: Arc<ZoneConfig>,
         primaries: Vec<Primary>,
-        commands: mpsc::Receiver<Box<ZoneCommand>>,
+        commands: crate::registry::CommandReceiver,
         notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
         stored: Option<crate::store::StoredZone>,
