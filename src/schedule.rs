@@ -307,12 +307,15 @@ impl ZoneTask {
             .map_or(0, |at| (at - now).clamp(0, i64::from(u32::MAX)) as u32)
     }
 
-    /// Runs until the command channel closes.
-    pub async fn run(mut self) {
+    /// Runs until the command channel closes. The task comes boxed: a
+    /// future keeps an `async fn`'s by-value argument apart from the local
+    /// it moves into, so a task passed by value would be held twice for
+    /// as long as the zone runs, in every zone.
+    pub async fn run(mut self: Box<Self>) {
         if self.config.file.is_some() {
             // Boxed, as the checks below: the task's future keeps only
             // what an idle zone needs (it is allocated once per zone).
-            return Box::pin(self.run_file_zone()).await;
+            return Box::pin((*self).run_file_zone()).await;
         }
         loop {
             let now = unix_now();

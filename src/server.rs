@@ -326,7 +326,7 @@ async fn spawn_zone(
         None => None,
     };
     RunningZone {
-        task: tokio::spawn(p.task.run()),
+        task: tokio::spawn(Box::new(p.task).run()),
         mirror,
     }
 }
