@@ -597,9 +597,9 @@ impl Primary {
         self.transfer_to(zone, request, current, None).await
     }
 
-    /// Runs an AXFR for `zone`, handing the zone's records to `sink` as
-    /// each message arrives, in wire form (the opening SOA first; it also comes back
-    /// with the result, once the closing SOA has confirmed it), so that
+    /// Runs an AXFR for `zone`, handing the zone's records to `sink` in
+    /// wire form as each message arrives (the opening SOA first; it also
+    /// comes back with the result, once the closing SOA has confirmed it), so that
     /// the records are stored while the transfer goes on. The usual
     /// checks and limits apply; a failed transfer returns its error after
     /// some records went to `sink` (whoever takes them must then throw
