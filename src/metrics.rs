@@ -420,6 +420,16 @@ impl Metrics {
                 "Commits run in group commits (the first versions of one batch count once).",
                 &self.group_commit.commits,
             ),
+            (
+                "secondary53_store_first_version_transactions_total",
+                "Transactions that wrote zones' first versions (several zones each when batched).",
+                &self.group_commit.first_version_transactions,
+            ),
+            (
+                "secondary53_store_first_versions_total",
+                "Zones' first versions written in those transactions.",
+                &self.group_commit.first_versions,
+            ),
         ] {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
