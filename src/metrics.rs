@@ -575,6 +575,12 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             "Transfers in waiting for a slot (transfers_in, transfers_per_primary).",
             v(&c.transfers_waiting),
         ),
+        (
+            "secondary53_small_transfers_committing",
+            "gauge",
+            "Small transfers received whole and waiting for their commit, without their transfer slots.",
+            v(&c.small_commits_waiting),
+        ),
     ] {
         header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
@@ -589,6 +595,7 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
         ("serial_query_rate", &c.waited_probe_rate),
         ("transfers_in", &c.waited_transfers_in),
         ("transfers_per_primary", &c.waited_transfers_per_primary),
+        ("small_commits_waiting", &c.waited_small_commits),
     ] {
         let _ = writeln!(
             out,
