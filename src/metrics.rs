@@ -5,8 +5,8 @@
 //! else (transfers, NOTIFY, transfers out) is rare and goes through a small
 //! mutex-guarded map. The endpoint that serves them and the zone gauges
 //! (serial, refresh age, expire, Route 53 lag), read from the zones and the
-//! store at scrape time, are in [`crate::admin::http`]: this module imports
-//! nothing of the zones.
+//! store at scrape time, belong to the operator's side, which builds on
+//! this module: this module imports nothing of the zones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::zone::rcode;
+
+mod events;
 
 /// Transport of a counted query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +104,10 @@ pub struct Metrics {
     /// Queries with a COOKIE option, by protocol and slot of
     /// [`COOKIES`].
     cookies: [[AtomicU64; COOKIES.len()]; 2],
-    /// Rare events, by metric name and label set (the name not copied:
-    /// with thousands of zones, each zone has a few series).
-    events: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Rare events, by metric name and label set (the name not copied,
+    /// each zone's label held once: with thousands of zones, each zone has
+    /// a few series).
+    events: Mutex<events::EventCounts>,
     /// Response rate limiting is on (its counters are shown, zeros too).
     rrl_enabled: std::sync::atomic::AtomicBool,
     /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
@@ -319,8 +322,10 @@ impl Metrics {
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
     pub fn add(&self, name: &'static str, labels: &str, n: u64) {
-        let mut e = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        *e.entry((name, labels.to_string())).or_default() += n;
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(name, labels, n);
     }
 
     /// Counts a catalog version refused (RFC 9432 schema broken).
@@ -370,7 +375,7 @@ impl Metrics {
     /// Appends the server's own counters in the Prometheus text format
     /// (version 0.0.4): queries, rate limiting, flood limits, refresh
     /// pacing and the rare events. The zone gauges read from the zone
-    /// registry are rendered by [`crate::admin::http`].
+    /// registry are rendered next to these by the endpoint that serves them.
     pub fn render_counters(&self, out: &mut String) {
         header(
             out,
@@ -438,9 +443,9 @@ impl Metrics {
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .series();
         let mut last = "";
-        for ((name, labels), v) in events {
+        for (name, labels, v) in events {
             if name != last {
                 let (kind, help) = describe(name);
                 header(out, name, kind, help);
