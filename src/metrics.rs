@@ -425,6 +425,16 @@ impl Metrics {
                 "Commits run in group commits (the first versions of one batch count once).",
                 &self.group_commit.commits,
             ),
+            (
+                "secondary53_store_first_version_transactions_total",
+                "Transactions that wrote zones' first versions (several zones each when batched).",
+                &self.group_commit.first_version_transactions,
+            ),
+            (
+                "secondary53_store_first_versions_total",
+                "Zones' first versions written in those transactions.",
+                &self.group_commit.first_versions,
+            ),
         ] {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
@@ -570,6 +580,12 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             "Transfers in waiting for a slot (transfers_in, transfers_per_primary).",
             v(&c.transfers_waiting),
         ),
+        (
+            "secondary53_small_transfers_committing",
+            "gauge",
+            "Small transfers received whole and waiting for their commit, without their transfer slots.",
+            v(&c.small_commits_waiting),
+        ),
     ] {
         header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
@@ -584,6 +600,7 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
         ("serial_query_rate", &c.waited_probe_rate),
         ("transfers_in", &c.waited_transfers_in),
         ("transfers_per_primary", &c.waited_transfers_per_primary),
+        ("small_commits_waiting", &c.waited_small_commits),
     ] {
         let _ = writeln!(
             out,
