@@ -36,6 +36,8 @@ use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use crate::zone::{Rr, soa_fields};
 
+mod retransfer;
+
 /// The store, shared by all zone tasks.
 pub type SharedStore = crate::store::StoreHandle;
 
@@ -749,20 +751,35 @@ impl ZoneTask {
             Some(RETRANSFER) => "AXFR retransfer",
             Some(_) => "AXFR fallback",
         };
-        // A first version is stored while it arrives (ZONEMD needs the
-        // whole zone before anything is written: not streamed).
+        // A first version is stored while it arrives, a later one diffed
+        // against the served version while it arrives (ZONEMD needs the
+        // whole zone before anything is written: neither is streamed).
         if self.soa.is_none() && !self.config.verify_zonemd {
             self.axfr_streamed(primary, kind, fallback_reason, permit)
                 .await?;
-            return Ok(Outcome::Committed);
+        } else if self.can_diff_retransfer() {
+            self.axfr_diffed(primary, kind, fallback_reason, permit)
+                .await?;
+        } else {
+            self.axfr_collected(primary, kind, fallback_reason, permit)
+                .await?;
         }
+        Ok(Outcome::Committed)
+    }
+
+    /// A full transfer received whole, then committed.
+    async fn axfr_collected(
+        &mut self,
+        primary: &Primary,
+        kind: &str,
+        fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+    ) -> Result<(), RefreshError> {
         let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
         }
-        self.commit(primary, t, stats, kind, fallback_reason)
-            .await?;
-        Ok(Outcome::Committed)
+        self.commit(primary, t, stats, kind, fallback_reason).await
     }
 
     /// A zone's first version by AXFR, stored and indexed while it
@@ -1757,6 +1774,9 @@ pub enum RefreshError {
     /// The version's ZONEMD does not verify it (RFC 8976 section 4).
     #[error(transparent)]
     Zonemd(ZonemdError),
+    /// A full transfer could not be diffed against the served version.
+    #[error(transparent)]
+    Diff(#[from] crate::zone::stream_diff::StreamDiffError),
     /// An incremental transfer would grow the zone past `max_records`.
     #[error(
         "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
@@ -1778,7 +1798,7 @@ impl RefreshError {
             RefreshError::Xfr(e) => Some(e.reason()),
             RefreshError::Store(StoreError::Inconsistent { .. }) => Some("ixfr_inconsistent"),
             RefreshError::Store(_) => Some("store"),
-            RefreshError::NothingToCommit => Some("protocol"),
+            RefreshError::NothingToCommit | RefreshError::Diff(_) => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
             RefreshError::Expire { .. } => Some("expire_too_low"),
