@@ -46,7 +46,10 @@ fn a(i: usize) -> Rr {
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
     let mut zone = vec![soa(1)];
     zone.extend((0..n).map(a));
@@ -78,9 +81,15 @@ fn main() {
     println!(
         "stream_diff: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record); runs: {}",
         ms(median),
-        took.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", ")
+        took.iter()
+            .map(|d| format!("{:.0}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("  of which freeing the records alone: {:.0} ms", ms(freeing));
+    println!(
+        "  of which freeing the records alone: {:.0} ms",
+        ms(freeing)
+    );
 }
 
 fn ms(d: Duration) -> f64 {

@@ -47,8 +47,10 @@
 //!   a zone (lifecycle, status, served snapshot, commands, the
 //!   committed-version event, the handle of its mirror);
 //!   [`clock`]: wall-clock seconds.
-//! - [`schedule`]: the per-zone refresh/retry/expire task; [`pacing`]: the
-//!   SOA probe rate and transfer-in slots shared by every zone task.
+//! - [`events`]: the life of a zone, one task per zone: its timers, refresh
+//!   (SOA probe, IXFR, AXFR fallback), load from file, and the update stage
+//!   (commit, snapshot, publish, announce); [`pacing`]: the SOA probe rate
+//!   and transfer-in slots shared by every zone task.
 //! - [`serve`]: UDP workers and TCP connections, the query path
 //!   ([`serve::query`], [`serve::answer`]) from in-memory snapshots, and
 //!   response rate limiting of UDP answers ([`serve::rrl`]).
@@ -61,9 +63,10 @@
 //! - [`server`]: the running server: listeners, zone tasks, mirrors.
 //!
 //! A NOTIFY arrives in [`server`], is checked by [`notify`], wakes the zone's
-//! task in [`schedule`], which asks [`xfr`] for the changes and commits them
+//! task in [`events`], which asks [`xfr`] for the changes and commits them
 //! through [`store`] (with `verify_zonemd`, only a version its ZONEMD
-//! verifies).
+//! verifies); the [`events`] module's documentation follows a NOTIFY
+//! through its files.
 
 #![warn(missing_docs)]
 
@@ -71,6 +74,7 @@ pub mod admin;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod fd_budget;
 pub mod log_limit;
 pub mod metrics;
@@ -78,7 +82,6 @@ pub mod mirror;
 pub mod notify;
 pub mod pacing;
 pub mod registry;
-pub mod schedule;
 pub mod serial;
 pub mod serve;
 pub mod server;

@@ -5,8 +5,8 @@
 //! else (transfers, NOTIFY, transfers out) is rare and goes through a small
 //! mutex-guarded map. The endpoint that serves them and the zone gauges
 //! (serial, refresh age, expire, Route 53 lag), read from the zones and the
-//! store at scrape time, are in [`crate::admin::http`]: this module imports
-//! nothing of the zones.
+//! store at scrape time, belong to the operator's side, which builds on
+//! this module: this module imports nothing of the zones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -370,7 +370,7 @@ impl Metrics {
     /// Appends the server's own counters in the Prometheus text format
     /// (version 0.0.4): queries, rate limiting, flood limits, refresh
     /// pacing and the rare events. The zone gauges read from the zone
-    /// registry are rendered by [`crate::admin::http`].
+    /// registry are rendered next to these by the endpoint that serves them.
     pub fn render_counters(&self, out: &mut String) {
         header(
             out,

@@ -17,8 +17,9 @@ use tracing::info;
 use crate::tsig::TsigKey;
 
 use crate::config::{Config, ZoneConfig};
+use crate::events::{TaskContext, ZoneTask};
 use crate::registry::{ZoneEntry, Zones};
-use crate::schedule::{TaskContext, ZoneShared, ZoneTask, ZoneUpdated};
+use crate::registry::{ZoneShared, ZoneUpdated};
 use crate::store::{DataDirLock, Store, StoreError};
 use crate::xfr::Primary;
 
@@ -73,7 +74,7 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The status of one zone (apex in any case, trailing dot optional).
-    pub fn zone_status(&self, zone: &str) -> Option<crate::schedule::ZoneStatus> {
+    pub fn zone_status(&self, zone: &str) -> Option<crate::registry::ZoneStatus> {
         let mut apex = zone.to_ascii_lowercase();
         if !apex.ends_with('.') {
             apex.push('.');
@@ -82,7 +83,7 @@ impl ServerHandle {
     }
 
     /// Every zone and its status, by apex.
-    pub fn zones(&self) -> Vec<(String, crate::schedule::ZoneStatus)> {
+    pub fn zones(&self) -> Vec<(String, crate::registry::ZoneStatus)> {
         self.zones
             .list()
             .into_iter()
@@ -251,12 +252,12 @@ fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalL
     for (_, name) in consumers.into_iter().filter(|(z, _)| z == apex) {
         let dropped = ctx
             .store
-            .write_blocking(|s| s.drop_consumer(apex, &name, limits, crate::schedule::unix_now()));
+            .write_blocking(|s| s.drop_consumer(apex, &name, limits, crate::clock::unix_now()));
         match dropped {
             Ok((_, trim)) => {
                 info!(zone = %apex, consumer = %name, versions_trimmed = trim.versions,
                     "journal consumer dropped: its zone is no longer configured");
-                crate::schedule::report_trim(&ctx.metrics, apex, &trim);
+                crate::events::report_trim(&ctx.metrics, apex, &trim);
             }
             Err(e) => {
                 tracing::warn!(zone = %apex, consumer = %name, error = %e, "cannot drop journal consumer")

@@ -768,7 +768,9 @@ impl MirrorRig {
                     self.sec
                         .log()
                         .lines()
-                        .filter(|l| l.contains("mirror::replay") || l.contains("schedule"))
+                        .filter(
+                            |l| l.contains("mirror::replay") || l.contains("secondary53::events")
+                        )
                         .map(|l| l.chars().take(400).collect::<String>())
                         .collect::<Vec<_>>()
                         .join("\n")

@@ -29,7 +29,7 @@ const ZONE: &str = "example.com";
 /// How many NOTIFYs the burst sends.
 const BURST: u16 = 30;
 
-/// Warning logged by `src/schedule.rs` when the primary's serial is not newer.
+/// Warning logged by `src/events/refresh.rs` when the primary's serial is not newer.
 const NOT_NEWER: &str = "primary serial is not newer than ours (RFC 1982); keeping our version";
 
 /// A secondary of `ZONE` from `primary` (IXFR enabled, the default), with a

@@ -11,7 +11,7 @@
 //! retried: the caller reconciles instead. Route 53 sends that error in a
 //! form of its own (`<InvalidChangeBatch><Messages><Message>`, not the
 //! `<ErrorResponse><Error><Code>` of every other error), which the SDK does
-//! not recognize; [`classify`] reads it from the body.
+//! not recognize; `classify` reads it from the body.
 //!
 //! Every attempt first takes a slot of the process-wide
 //! [`RequestBudget`]. Each attempt has `call_timeout`, each operation (all

@@ -3,10 +3,10 @@
 //! [`zones`] is the set of zones by apex, [`mirror`] what it holds of a
 //! zone's Route 53 mirror; [`state`] holds a zone's lifecycle, status and
 //! served snapshot; [`command`] what flows to a zone task and the event it
-//! sends when a version commits. The zone task ([`crate::schedule`])
+//! sends when a version commits. The zone task ([`crate::events`])
 //! writes this state; the listeners ([`crate::serve`]), the mirror
 //! ([`crate::mirror`]), the metrics and the control socket read it without
-//! importing the scheduler. The registry imports none of them.
+//! importing the zone task. The registry imports none of them.
 
 pub mod command;
 pub mod mirror;

@@ -26,8 +26,8 @@
 //! they are the query name or one of its ancestors, and otherwise in full,
 //! compressed against the question where a suffix matches.
 //!
-//! The parts, one concept each: [`lookup`] finds what answers the name,
-//! [`denial`] proves what does not exist, [`render`] writes it all on the
+//! The parts, one concept each: `lookup` finds what answers the name,
+//! `denial` proves what does not exist, `render` writes it all on the
 //! wire; this module holds what they share and the response's outline
 //! (header, question, the order of the sections, truncation).
 //!

@@ -8,11 +8,13 @@
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{
-    Committed, RETRANSFER, RefreshError, STREAM_QUEUE, ZoneTask, commit_full_diffed, expire_of,
-    timers_of, unix_now,
-};
-use crate::store::{CommitInfo, FullDiff, StoreError, VersionKind};
+use super::ZoneTask;
+use super::refresh::STREAM_QUEUE;
+use super::refresh_error::RefreshError;
+use super::timers::timers_of;
+use super::update::{Committed, RETRANSFER, commit_full_diffed};
+use crate::clock::unix_now;
+use crate::store::{CommitInfo, FullDiff, StoreError, VersionKind, expire_of};
 use crate::xfr::{InterpretError, Primary, Transfer, XfrError};
 use crate::zone::stream_diff::{StreamDiff, StreamDiffError};
 use crate::zone::{Changeset, Rr, snapshot::ZoneSnapshot};

@@ -1,0 +1,282 @@
+//! The per-zone task: its state loaded from the store, and its loop that
+//! waits for the next timer or command and runs the check.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::clock::unix_now;
+use crate::config::ZoneConfig;
+use crate::pacing::Urgency;
+use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::store::StoreError;
+use crate::xfr::Primary;
+use crate::zone::snapshot::ZoneSnapshot;
+
+use super::refresh::Paced;
+use super::timers::{first_check_at, timers_of};
+use super::update::report_trim;
+use super::{TaskContext, ZoneTask};
+
+impl ZoneTask {
+    /// Loads the zone's stored state and builds its task and shared view.
+    /// `stored` is the zone as [`crate::store::Store::load_zones`] already
+    /// read it (at start); None reads it here.
+    pub fn load(
+        config: ZoneConfig,
+        primaries: Vec<Primary>,
+        commands: mpsc::Receiver<Box<ZoneCommand>>,
+        notify_signer: Option<crate::tsig::TsigKey>,
+        ctx: &TaskContext,
+        stored: Option<crate::store::StoredZone>,
+    ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
+        let store = ctx.store.clone();
+        let updates = ctx.updates.clone();
+        let generation = ctx.generation.clone();
+        let metrics = ctx.metrics.clone();
+        let apex = crate::zone::owner_key(&config.name);
+        // The journal's upkeep below is a write transaction; a zone read in
+        // bulk whose journal holds at most its current version, with no
+        // consumer recorded, has nothing to trim or drop.
+        let limits = config.journal_limits();
+        let upkeep = match &stored {
+            Some(z) => {
+                z.has_consumer
+                    || z.versions > 1
+                    // Rows of a first transfer a crash cut short.
+                    || z.staged
+                    || limits.max_versions == 0
+                    || limits.max_held_versions == 0
+            }
+            None => true,
+        };
+        let trim = if !upkeep {
+            crate::store::TrimReport::default()
+        } else {
+            store.write_blocking(|s| {
+            s.ensure_zone(&apex)?;
+            // Rows of a first version whose transfer a crash cut short.
+            let dropped = s.drop_staged(&apex)?;
+            if dropped > 0 {
+                info!(zone = %apex, rows = dropped, "rows of an unfinished first transfer removed");
+            }
+            // Apply the journal's limits as configured now: a mirror removed
+            // from the configuration no longer holds the journal, and
+            // lowered limits take effect at once.
+            let limits = config.journal_limits();
+            let trim = if config.route53.is_none() {
+                let (dropped, trim) =
+                    s.drop_consumer(&apex, crate::store::MIRROR_CONSUMER, &limits, unix_now())?;
+                if dropped {
+                    info!(zone = %apex, consumer = crate::store::MIRROR_CONSUMER, versions_trimmed = trim.versions,
+                        "journal consumer dropped: its mirror is no longer configured");
+                }
+                trim
+            } else {
+                s.trim_journal(&apex, &limits, unix_now())?
+            };
+            Ok(trim)
+        })?
+        };
+        if trim.versions > 0 {
+            info!(zone = %apex, versions = trim.versions, bytes = trim.bytes,
+                "journal trimmed to its configured limits");
+        }
+        report_trim(&metrics, &apex, &trim);
+        // The records are read on a read connection: other zones' commits
+        // go on meanwhile.
+        let (state, soa, records) = match stored {
+            Some(z) => (Some(z.state), z.soa, z.records),
+            None => store.read_blocking(|s| {
+                let state = s.zone_state(&apex)?;
+                let soa = s.current_soa(&apex)?;
+                let mut records = Vec::new();
+                if soa.is_some() {
+                    s.for_each_record(&apex, |r| records.push(r))?;
+                }
+                Ok((state, soa, records))
+            })?,
+        };
+        let state = state.ok_or_else(|| StoreError::UnknownZone { zone: apex.clone() })?;
+        let timers = timers_of(&config, soa.as_ref());
+        let now = unix_now();
+        let lifecycle = match (&soa, state.is_expired(now)) {
+            (None, _) => ZoneLifecycle::Loading,
+            (Some(_), true) => ZoneLifecycle::Expired,
+            (Some(_), false) => ZoneLifecycle::Serving,
+        };
+        let snapshot = Arc::new(ZoneSnapshot::new(&apex, records));
+        let shared = Arc::new(ZoneShared {
+            apex: apex.clone(),
+            status: RwLock::new(ZoneStatus {
+                state: lifecycle,
+                serial: state.serial,
+                last_refresh: state.last_refresh,
+                last_transfer: state.last_transfer,
+                last_transfer_kind: None,
+                primary: None,
+                next_refresh: None,
+                expire_at: state
+                    .last_refresh
+                    .zip(state.expire_secs)
+                    .map(|(t, e)| t + i64::from(e)),
+                last_error: state.last_error.clone(),
+                versions_committed: 0,
+                commands_taken: 0,
+                commands_covered: 0,
+                checking: false,
+            }),
+            snapshot: RwLock::new(snapshot),
+            generation,
+            changes: ctx.changes.clone(),
+            transfer_progress: Arc::new(AtomicU64::new(0)),
+        });
+        let mut primaries = primaries;
+        for p in &mut primaries {
+            p.progress = Some(shared.transfer_progress.clone());
+        }
+        let mut task = ZoneTask {
+            name: config.name.clone(),
+            config,
+            apex,
+            primaries,
+            store,
+            commits: ctx.commits.clone(),
+            shared: shared.clone(),
+            commands,
+            updates,
+            notify_signer,
+            metrics,
+            store_health: ctx.store_health.clone(),
+            expire_secs: state.expire_secs.unwrap_or(timers.2),
+            probe_expire: None,
+            pacer: ctx.pacer.clone(),
+            first_check: None,
+            timers,
+            soa,
+            last_refresh: state.last_refresh,
+            last_failure: state.last_failure,
+        };
+        task.first_check = first_check_at(
+            lifecycle == ZoneLifecycle::Serving,
+            task.next_check(),
+            now,
+            task.timers.1,
+            rand::random::<f64>(),
+        );
+        Ok((task, shared))
+    }
+
+    /// Runs until the command channel closes.
+    pub async fn run(mut self) {
+        if self.config.file.is_some() {
+            // Boxed, as the checks below: the task's future keeps only
+            // what an idle zone needs (it is allocated once per zone).
+            return Box::pin(self.run_file_zone()).await;
+        }
+        loop {
+            let now = unix_now();
+            let next = self.next_check();
+            let expire_at = self.expire_at();
+            self.shared.update(|s| {
+                s.next_refresh = Some(next.max(now));
+                s.expire_at = expire_at;
+            });
+            if let Some(at) = expire_at
+                && now >= at
+                && self.shared.status().state == ZoneLifecycle::Serving
+            {
+                warn!(zone = %self.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
+                self.shared.update(|s| s.state = ZoneLifecycle::Expired);
+            }
+            let mut wake = next;
+            if let Some(at) = expire_at
+                && at > now
+            {
+                wake = wake.min(at);
+            }
+            let sleep = Duration::from_secs(wake.saturating_sub(now).max(0) as u64);
+            let mut force = false;
+            let mut check = next <= now;
+            let mut urgency = Urgency::Timer;
+            if !check {
+                tokio::select! {
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            check = true;
+                            urgency = Urgency::Urgent;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                    _ = tokio::time::sleep(sleep) => {
+                        check = unix_now() >= self.next_check();
+                    }
+                }
+            }
+            // Merge every command already queued into this one check.
+            while let Ok(cmd) = self.commands.try_recv() {
+                check = true;
+                urgency = Urgency::Urgent;
+                force |= self.note_command(&cmd);
+            }
+            if !check {
+                continue;
+            }
+            // A check due by a timer waits for its pacing slot here, where
+            // a NOTIFY or an operator command arriving meanwhile turns it
+            // into an urgent check that jumps the queue.
+            let mut paced = Paced::Nothing;
+            if urgency == Urgency::Timer
+                && let Some(first) = self.primaries.first().map(|p| p.addr)
+            {
+                let pacer = self.pacer.clone();
+                let has_data = self.soa.is_some();
+                // Boxed: only a zone waiting for its slot holds this future.
+                let wait = Box::pin(async move {
+                    if has_data {
+                        pacer.soa_probe(Urgency::Timer).await;
+                        Paced::Probe
+                    } else {
+                        Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
+                    }
+                });
+                tokio::select! {
+                    p = wait => paced = p,
+                    cmd = self.commands.recv() => match cmd {
+                        None => return,
+                        Some(cmd) => {
+                            urgency = Urgency::Urgent;
+                            force |= self.note_command(&cmd);
+                        }
+                    },
+                }
+                while let Ok(cmd) = self.commands.try_recv() {
+                    urgency = Urgency::Urgent;
+                    force |= self.note_command(&cmd);
+                }
+            }
+            self.first_check = None;
+            // Boxed: the check's future (SOA probe, transfer, commit) is
+            // large, and a task that keeps it inline holds that memory
+            // while idle; with thousands of zones idle most of the time,
+            // that is most of their memory.
+            Box::pin(self.refresh(force, urgency, paced)).await;
+        }
+    }
+
+    fn note_command(&self, cmd: &ZoneCommand) -> bool {
+        self.shared.update(|s| s.commands_taken += 1);
+        match cmd {
+            ZoneCommand::Notify { from, serial } => {
+                debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
+                false
+            }
+            ZoneCommand::Refresh | ZoneCommand::Reload => false,
+            ZoneCommand::Retransfer => true,
+        }
+    }
+}
