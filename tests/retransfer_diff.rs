@@ -244,8 +244,7 @@ fn a_streamed_retransfer_journals_its_change_and_a_broken_one_changes_nothing() 
     let log = sec.log();
     let line = log
         .lines()
-        .filter(|l| l.contains("refresh failed"))
-        .last()
+        .rfind(|l| l.contains("refresh failed"))
         .expect("a failure line");
     assert!(
         line.contains("more than 99 unsigned messages in a row"),
