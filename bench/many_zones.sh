@@ -12,6 +12,11 @@
 #            for it; the bench sends the NOTIFY itself → the secondary
 #            serves the new serial (ms, median; polled every 2 ms): the
 #            secondary's own latency, without the primary's NOTIFY timing
+#   cpu      CPU seconds (user + system) of the secondary and of the
+#            primary from the start to all served: who is busy
+#   xfr at once  transfers the primary was serving at once during the
+#            start (TCP connections established to its port, sampled every
+#            10 ms: peak and mean over the samples)
 #   restart  stop (SIGTERM), start again → every zone answers SOA (ms)
 #   soa/s    SOA queries the primary saw from the restart to all served,
 #            and in the RESTART_WATCH seconds after
@@ -74,6 +79,8 @@ cp "$BIN" "$WORK/secondary53"
 # two calls can never hand out the same port.
 now_ms() { date +%s%3N; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 dir_mib() { du -sm "$1" | awk '{print $1}'; }
 
 # ---------------------------------------------------------------------------
@@ -219,6 +226,37 @@ print(f"timeout: {zone} not at serial {want}", file=sys.stderr)
 sys.exit(1)
 EOF
 
+# The concurrency sampler: TCP connections established to the primary's
+# port, read from /proc/net/tcp every 10 ms until told to stop (SIGTERM);
+# prints "peak mean".
+cat >"$WORK/xfr_sampler.py" <<'EOF'
+"""xfr_sampler.py PORT: samples /proc/net/tcp every 10 ms until SIGTERM;
+prints the peak and mean number of connections established to PORT."""
+import signal, sys, time
+
+port = "%04X" % int(sys.argv[1])
+samples, stop = [], False
+
+def done(*_):
+    global stop
+    stop = True
+
+signal.signal(signal.SIGTERM, done)
+while not stop:
+    n = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            # The primary's side of an established connection.
+            if fields[3] == "01" and fields[1].endswith(":" + port):
+                n += 1
+    samples.append(n)
+    time.sleep(0.01)
+busy = samples or [0]
+print(max(busy), "%.1f" % (sum(busy) / len(busy)))
+EOF
+
 # ---------------------------------------------------------------------------
 # The primary: BIND 9 with ZONES small zones; query log on (to count what
 # the secondaries ask); the first zone NOTIFYs the secondaries.
@@ -266,6 +304,7 @@ open(f"{work}/primary/named.conf", "w").write("".join(conf))
 EOF
 named -g -4 -n 2 -c "$WORK/primary/named.conf" >"$WORK/primary/named.log" 2>&1 &
 PIDS+=($!)
+PRIMARY_PID=$!
 log "primary: named on port $P; loading"
 python3 "$WORK/served.py" "$P" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
     || { tail -20 "$WORK/primary/named.log"; exit 1; }
@@ -342,6 +381,7 @@ median_stdin() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (N
 
 SERIAL=1
 ROWS=()
+START_ROWS=()
 for peer in $PEERS; do
     case "$peer" in
         secondary53) port=$S53_PORT; data=$WORK/s53/var ;;
@@ -352,11 +392,20 @@ for peer in $PEERS; do
     "setup_$peer"
     sync
     log "$peer: start with an empty store"
+    python3 "$WORK/xfr_sampler.py" "$P" >"$WORK/sampled" &
+    sampler=$!
+    PIDS+=("$sampler")
+    primary_cpu0=$(cpu_s "$PRIMARY_PID")
     t0=$(now_ms)
     "start_$peer"; PIDS+=("$PID"); pid=$PID
     python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
         || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
     start_ms=$(($(now_ms) - t0))
+    cpu=$(cpu_s "$pid")
+    primary_cpu=$(awk -v a="$primary_cpu0" -v b="$(cpu_s "$PRIMARY_PID")" 'BEGIN {printf "%.2f", b - a}')
+    stop_peer "$sampler"
+    read -r xfr_peak xfr_mean <"$WORK/sampled"
+    log "$peer: start CPU $cpu s (primary $primary_cpu s); transfers at once at the primary: peak $xfr_peak, mean $xfr_mean"
     sleep 2
     rss=$(rss_mib "$pid")
     log "$peer: all $ZONES served in $start_ms ms; RSS $rss MiB"
@@ -405,6 +454,8 @@ for peer in $PEERS; do
     stop_peer "$pid"
     ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %9s | %10s | %9s | %5s | %9s | %8s |' \
         "$peer" "$start_ms" "$rss" "$notify_ms" "$direct_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
+    START_ROWS+=("$(printf '| %-11s | %8s | %5s | %13s | %8s | %8s |' \
+        "$peer" "$start_ms" "$cpu" "$primary_cpu" "$xfr_peak" "$xfr_mean")")
 done
 
 echo
@@ -413,3 +464,9 @@ echo
 echo "| secondary   | start ms | RSS MiB | notify ms | own NOTIFY ms | restart ms | SOA after | xfr   | RSS after | store MiB |"
 echo "|-------------|---------:|--------:|----------:|--------------:|-----------:|----------:|------:|----------:|----------:|"
 printf '%s\n' "${ROWS[@]}"
+echo
+echo "The first start (CPU from the start to all served; transfers at once sampled at the primary every 10 ms):"
+echo
+echo "| secondary   | start ms | CPU s | primary CPU s | xfr peak | xfr mean |"
+echo "|-------------|---------:|------:|--------------:|---------:|---------:|"
+printf '%s\n' "${START_ROWS[@]}"

@@ -27,6 +27,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -66,8 +67,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// TSIG keys by name.
     pub keys: Vec<KeyConfig>,
-    /// The zones to keep, in file order.
-    pub zones: Vec<ZoneConfig>,
+    /// The zones to keep, in file order. Shared with the zone tasks, so
+    /// each zone's settings are held once however many parts read them.
+    pub zones: Vec<Arc<ZoneConfig>>,
     /// Zone templates by name (`[[template]]`).
     pub templates: Vec<TemplateConfig>,
     /// Catalog zones (`[[catalog]]`), in file order; each is also in
@@ -1450,9 +1452,9 @@ impl Config {
                     z.template = Some(t.name.clone());
                 }
             }
-            zones.push(zone_config(
+            zones.push(Arc::new(zone_config(
                 name, z, zone_span, &keys, &tls, &err_at, false,
-            )?);
+            )?));
         }
 
         let mut catalogs = Vec::new();
@@ -1503,7 +1505,7 @@ impl Config {
                 },
             };
             catalogs.push(CatalogConfig { name, members });
-            zones.push(zone);
+            zones.push(Arc::new(zone));
         }
 
         let d = Route53Config::default();
@@ -1564,7 +1566,10 @@ impl Config {
     pub fn zone(&self, name: &str) -> Option<&ZoneConfig> {
         let mut wanted = Name::from_ascii(name).ok()?.to_lowercase();
         wanted.set_fqdn(true);
-        self.zones.iter().find(|z| z.name == wanted)
+        self.zones
+            .iter()
+            .find(|z| z.name == wanted)
+            .map(|z| z.as_ref())
     }
 }
 
@@ -1590,8 +1595,11 @@ fn zone_config(
     template: bool,
 ) -> Result<ZoneConfig, ConfigError> {
     let template_name = z.template.as_ref().map(|t| t.get_ref().clone());
-    let mut primaries: Vec<SocketAddr> = Vec::new();
-    let mut primaries_tls: Vec<Option<String>> = Vec::new();
+    // Sized exactly: a vector grown by pushing keeps room for four, and
+    // with thousands of zones each spare slot counts.
+    let listed = z.primaries.as_ref().map_or(0, Vec::len);
+    let mut primaries: Vec<SocketAddr> = Vec::with_capacity(listed);
+    let mut primaries_tls: Vec<Option<String>> = Vec::with_capacity(listed);
     for p in z.primaries.as_deref().unwrap_or_default() {
         let (addr, profile) = parse_primary(p.get_ref())
             .map_err(|m| err_at(p.span().start, format!("primaries: {m}")))?;
@@ -1714,7 +1722,7 @@ fn zone_config(
             ))
         }
     };
-    let mut allow_transfer = Vec::new();
+    let mut allow_transfer = Vec::with_capacity(z.allow_transfer.as_ref().map_or(0, Vec::len));
     for entry in z.allow_transfer.unwrap_or_default() {
         let acl: TransferAcl = entry
             .get_ref()

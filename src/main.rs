@@ -138,8 +138,48 @@ enum ZoneCommand {
     },
 }
 
+/// Caps glibc's malloc arenas at one per core, unless `MALLOC_ARENA_MAX`
+/// sets the number. glibc's default (eight per core) gives nearly every
+/// thread (runtime workers, the blocking pool, UDP workers) an arena of its
+/// own, each holding freed memory apart from the others: with thousands of
+/// zones that is about a tenth of the resident size, for no gain in speed
+/// on the allocations this server makes. Called first, before any thread
+/// starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only changes a setting of the allocator; no
+        // other thread runs yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
+    if let Command::Run { json } = cli.command {
+        let json = match Config::load(&cli.config) {
+            Ok(c) => json || c.server.log_format == LogFormat::Json,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // The configuration read above is dropped: the server reads the
+        // file itself and keeps what it needs, and a copy held here for the
+        // whole run would be every zone's settings twice.
+        return match run(&cli.config, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -157,7 +197,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Run { json } => run(&cli.config, json),
+        Command::Run { .. } => unreachable!("handled above"),
         Command::Reload => secondary53::control::request(&config.server.control, "reload")
             .map(|out| print!("{out}")),
         Command::Zone { command } => zone_command(&config, command),
@@ -194,10 +234,7 @@ fn init_logging(json: bool) {
 }
 
 fn run(path: &std::path::Path, json: bool) -> Result<(), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    init_logging(json || config.server.log_format == LogFormat::Json);
-    // The server reads the file again; this copy was for the log format.
-    drop(config);
+    init_logging(json);
     // As BIND does: the soft descriptor limit up to the hard one, so the
     // inbound TCP cap and the reserve for transfers both fit.
     match secondary53::fd_budget::raise_nofile_limit() {

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::zone::rcode;
 
+mod events;
+
 /// Transport of a counted query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -102,9 +104,10 @@ pub struct Metrics {
     /// Queries with a COOKIE option, by protocol and slot of
     /// [`COOKIES`].
     cookies: [[AtomicU64; COOKIES.len()]; 2],
-    /// Rare events, by metric name and label set (the name not copied:
-    /// with thousands of zones, each zone has a few series).
-    events: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Rare events, by metric name and label set (the name not copied,
+    /// each zone's label held once: with thousands of zones, each zone has
+    /// a few series).
+    events: Mutex<events::EventCounts>,
     /// Response rate limiting is on (its counters are shown, zeros too).
     rrl_enabled: std::sync::atomic::AtomicBool,
     /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
@@ -319,8 +322,10 @@ impl Metrics {
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
     pub fn add(&self, name: &'static str, labels: &str, n: u64) {
-        let mut e = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        *e.entry((name, labels.to_string())).or_default() += n;
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(name, labels, n);
     }
 
     /// Counts a catalog version refused (RFC 9432 schema broken).
@@ -420,6 +425,16 @@ impl Metrics {
                 "Commits run in group commits (the first versions of one batch count once).",
                 &self.group_commit.commits,
             ),
+            (
+                "secondary53_store_first_version_transactions_total",
+                "Transactions that wrote zones' first versions (several zones each when batched).",
+                &self.group_commit.first_version_transactions,
+            ),
+            (
+                "secondary53_store_first_versions_total",
+                "Zones' first versions written in those transactions.",
+                &self.group_commit.first_versions,
+            ),
         ] {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
@@ -428,9 +443,9 @@ impl Metrics {
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .series();
         let mut last = "";
-        for ((name, labels), v) in events {
+        for (name, labels, v) in events {
             if name != last {
                 let (kind, help) = describe(name);
                 header(out, name, kind, help);
@@ -565,6 +580,12 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             "Transfers in waiting for a slot (transfers_in, transfers_per_primary).",
             v(&c.transfers_waiting),
         ),
+        (
+            "secondary53_small_transfers_committing",
+            "gauge",
+            "Small transfers received whole and waiting for their commit, without their transfer slots.",
+            v(&c.small_commits_waiting),
+        ),
     ] {
         header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
@@ -579,6 +600,7 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
         ("serial_query_rate", &c.waited_probe_rate),
         ("transfers_in", &c.waited_transfers_in),
         ("transfers_per_primary", &c.waited_transfers_per_primary),
+        ("small_commits_waiting", &c.waited_small_commits),
     ] {
         let _ = writeln!(
             out,

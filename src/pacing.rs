@@ -18,6 +18,15 @@
 //!   sends: that one goes back once the transfer is received, so the next
 //!   zone's transfer from the same primary overlaps this one's commit. Waiters triggered by a NOTIFY or an operator
 //!   get a freed slot before those due by a timer.
+//! - **Small transfers** (received whole, at most [`SMALL_TRANSFER_RECORDS`]
+//!   records) give back both slots once received and wait for their
+//!   commit in one of [`SMALL_COMMITS_WAITING`] places instead: what the
+//!   slot over all primaries bounds is the transfers held in memory, and a
+//!   small zone holds a few KiB. Otherwise, in a first start of thousands
+//!   of small zones, the zones waiting for their commit hold every slot
+//!   while the primary sits idle; with the slots back, the next transfers
+//!   run while those commits wait, and the commits that wait together
+//!   share one transaction and one fsync ([`crate::store::CommitQueue`]).
 //!
 //! The waits show in the metrics (`secondary53_soa_probes_waiting`,
 //! `secondary53_transfers_in_running`, `secondary53_transfers_in_waiting`,
@@ -35,6 +44,14 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::RefreshPacing;
+
+/// A transfer received whole with at most this many records waits for its
+/// commit without its transfer slots ([`TransferPermit::small_transfer_received`]).
+pub const SMALL_TRANSFER_RECORDS: usize = 1_000;
+
+/// Small transfers received and waiting for their commit, at most (their
+/// records are held in memory meanwhile: at most a few hundred MiB).
+pub const SMALL_COMMITS_WAITING: usize = 1_024;
 
 /// Who asked for a check: decides the place in the queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +79,12 @@ pub struct PacingCounters {
     pub waited_transfers_in: AtomicU64,
     /// Transfers that had to wait for `transfers_per_primary`.
     pub waited_transfers_per_primary: AtomicU64,
+    /// Small transfers received and waiting for their commit now, without
+    /// their transfer slots.
+    pub small_commits_waiting: AtomicU64,
+    /// Small transfers that had to wait for a place among
+    /// [`SMALL_COMMITS_WAITING`].
+    pub waited_small_commits: AtomicU64,
 }
 
 /// The shared pacer (one per server).
@@ -73,6 +96,8 @@ pub struct Pacer {
     /// Probes due by a timer pass one at a time, in arrival order.
     timer_probes: tokio::sync::Mutex<()>,
     transfers: Arc<Slots>,
+    /// Places of small transfers waiting for their commit.
+    small_commits: Arc<Slots>,
     per_primary: Mutex<HashMap<SocketAddr, Arc<Slots>>>,
     counters: Arc<PacingCounters>,
     /// Unix time of the last "paced" log line.
@@ -93,7 +118,12 @@ pub struct TransferPermit {
     /// The primary's slot: held while the primary sends, given back once
     /// the transfer is received ([`TransferPermit::transfer_received`]).
     primary: Option<SlotPermit>,
-    _all: SlotPermit,
+    /// The slot over all primaries: held until the commit ends, unless the
+    /// transfer was small ([`TransferPermit::small_transfer_received`]).
+    all: Option<SlotPermit>,
+    /// A small transfer's place while it waits for its commit.
+    small_commit: Option<SlotPermit>,
+    small_commits: Arc<Slots>,
     counters: Arc<PacingCounters>,
 }
 
@@ -107,6 +137,33 @@ impl TransferPermit {
         self.primary = None;
     }
 
+    /// Every message of a small transfer (received whole, at most
+    /// [`SMALL_TRANSFER_RECORDS`] records) is in: both transfer slots go
+    /// back once the transfer has a place among the small commits waiting
+    /// ([`SMALL_COMMITS_WAITING`]), which it keeps until its commit ends.
+    /// A larger transfer keeps its slot over all primaries, as
+    /// [`TransferPermit::transfer_received`] does.
+    pub async fn small_transfer_received(&mut self, records: usize) {
+        self.primary = None;
+        if records > SMALL_TRANSFER_RECORDS || self.all.is_none() {
+            return;
+        }
+        let (place, waited) = self.small_commits.acquire(Urgency::Timer).await;
+        if waited {
+            self.counters
+                .waited_small_commits
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.small_commit = Some(place);
+        self.counters
+            .small_commits_waiting
+            .fetch_add(1, Ordering::Relaxed);
+        self.all = None;
+        self.counters
+            .transfers_running
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Whether the primary's slot is still held.
     pub fn holds_primary(&self) -> bool {
         self.primary.is_some()
@@ -115,9 +172,16 @@ impl TransferPermit {
 
 impl Drop for TransferPermit {
     fn drop(&mut self) {
-        self.counters
-            .transfers_running
-            .fetch_sub(1, Ordering::Relaxed);
+        if self.all.is_some() {
+            self.counters
+                .transfers_running
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.small_commit.is_some() {
+            self.counters
+                .small_commits_waiting
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -147,6 +211,7 @@ impl Pacer {
             next_probe: Mutex::new(Instant::now()),
             timer_probes: tokio::sync::Mutex::new(()),
             transfers: Slots::new(config.transfers_in.max(1)),
+            small_commits: Slots::new(SMALL_COMMITS_WAITING),
             per_primary: Mutex::new(HashMap::new()),
             counters,
             last_log: AtomicI64::new(0),
@@ -221,7 +286,9 @@ impl Pacer {
             .fetch_add(1, Ordering::Relaxed);
         TransferPermit {
             primary: Some(p),
-            _all: all,
+            all: Some(all),
+            small_commit: None,
+            small_commits: self.small_commits.clone(),
             counters: self.counters.clone(),
         }
     }
@@ -507,6 +574,81 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), vec![99, 0, 1, 2, 3, 4]);
+    }
+
+    /// A small transfer received whole gives both slots to the next
+    /// transfer while it waits for its commit; a large one keeps the slot
+    /// over all primaries until its commit ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_small_transfer_gives_its_slots_back_once_received() {
+        let p = Arc::new(pacer(100, 1, 1));
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let mut small = p.transfer(a, Urgency::Timer).await;
+        small.small_transfer_received(SMALL_TRANSFER_RECORDS).await;
+        assert!(!small.holds_primary());
+        let c = p.counters();
+        assert_eq!(c.transfers_running.load(Ordering::Relaxed), 0);
+        assert_eq!(c.small_commits_waiting.load(Ordering::Relaxed), 1);
+        // The next transfer runs while the first waits for its commit.
+        let mut large = tokio::time::timeout(Duration::from_secs(1), p.transfer(a, Urgency::Timer))
+            .await
+            .expect("both slots were given back");
+        large
+            .small_transfer_received(SMALL_TRANSFER_RECORDS + 1)
+            .await;
+        assert!(!large.holds_primary());
+        assert_eq!(c.transfers_running.load(Ordering::Relaxed), 1);
+        // The large one still holds the slot over all primaries.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), p.transfer(a, Urgency::Timer))
+                .await
+                .is_err(),
+            "the slot over all primaries is held through a large commit"
+        );
+        drop(large);
+        drop(small);
+        assert_eq!(c.transfers_running.load(Ordering::Relaxed), 0);
+        assert_eq!(c.small_commits_waiting.load(Ordering::Relaxed), 0);
+        assert_eq!(p.transfers.free(), 1);
+        assert_eq!(p.small_commits.free(), SMALL_COMMITS_WAITING);
+    }
+
+    /// Small commits waiting are bounded: past the bound, a small transfer
+    /// keeps its slot over all primaries until a place frees.
+    #[tokio::test(start_paused = true)]
+    async fn small_commits_waiting_are_bounded() {
+        let p = Arc::new(pacer(
+            100,
+            SMALL_COMMITS_WAITING + 1,
+            SMALL_COMMITS_WAITING + 1,
+        ));
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..SMALL_COMMITS_WAITING {
+            let mut t = p.transfer(a, Urgency::Timer).await;
+            t.small_transfer_received(1).await;
+            waiting.push(t);
+        }
+        let mut last = p.transfer(a, Urgency::Timer).await;
+        let c = p.counters().clone();
+        let waiter = tokio::spawn(async move {
+            last.small_transfer_received(1).await;
+            last
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiter.is_finished(), "no place free");
+        assert_eq!(c.transfers_running.load(Ordering::Relaxed), 1);
+        waiting.pop();
+        let _last = tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("a place freed")
+            .unwrap();
+        assert_eq!(c.transfers_running.load(Ordering::Relaxed), 0);
+        assert!(c.waited_small_commits.load(Ordering::Relaxed) >= 1);
+        assert_eq!(
+            c.small_commits_waiting.load(Ordering::Relaxed),
+            SMALL_COMMITS_WAITING as u64
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -124,7 +124,7 @@ pub struct Server {
     /// The catalogs' content in force.
     consumer: crate::catalog::consumer::Consumer,
     /// The member zones of the catalogs, as they run.
-    member_zones: Vec<ZoneConfig>,
+    member_zones: Vec<Arc<ZoneConfig>>,
     /// The Route 53 request budget shared by every mirror of the process.
     budget: Arc<crate::mirror::budget::RequestBudget>,
 }
@@ -171,7 +171,7 @@ fn signer_for(
 
 /// Builds a zone's entry (served at once, from the store) and its tasks.
 fn build_zone(
-    zc: &ZoneConfig,
+    zc: &Arc<ZoneConfig>,
     config: &Config,
     ctx: &TaskContext,
     stored: Option<crate::store::StoredZone>,
@@ -189,7 +189,7 @@ fn build_zone(
         }
         primaries.push(p);
     }
-    let (tx, rx) = mpsc::channel(crate::registry::command::COMMAND_QUEUE);
+    let (tx, rx) = crate::registry::command_queue(crate::registry::command::COMMAND_QUEUE);
     let (mirror_handle, mirror) = match &zc.route53 {
         Some(mc) => {
             let (mtx, mrx) = mpsc::channel(4);
@@ -208,7 +208,7 @@ fn build_zone(
         }
         None => (None, None),
     };
-    let (task, shared) = ZoneTask::load(zc.clone(), primaries, rx, notify_signer, ctx, stored)?;
+    let (task, shared) = ZoneTask::load(Arc::clone(zc), primaries, rx, notify_signer, ctx, stored)?;
     let apex = shared.apex.clone();
     Ok((
         ZoneEntry {
@@ -271,7 +271,7 @@ fn drop_consumers(ctx: &TaskContext, apex: &str, limits: &crate::store::JournalL
 /// mirror are dropped as those zones load).
 fn drop_unconfigured_consumers(
     config: &Config,
-    members: &[ZoneConfig],
+    members: &[Arc<ZoneConfig>],
     ctx: &TaskContext,
 ) -> Result<(), ServerError> {
     let configured: std::collections::HashSet<String> = config
@@ -327,7 +327,7 @@ async fn spawn_zone(
         None => None,
     };
     RunningZone {
-        task: tokio::spawn(p.task.run()),
+        task: tokio::spawn(Box::new(p.task).run()),
         mirror,
     }
 }
@@ -460,13 +460,13 @@ impl Server {
             .collect();
         ctx.store
             .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
-        for (zc, apex) in plan.zones.iter().zip(&apexes) {
+        *zones.catalogs.write().unwrap_or_else(|p| p.into_inner()) = catalog_view(&plan);
+        let member_zones: Vec<Arc<ZoneConfig>> = plan.zones.into_iter().map(Arc::new).collect();
+        for (zc, apex) in member_zones.iter().zip(&apexes) {
             let (entry, p) = build_zone(zc, &config, &ctx, stored.remove(apex))?;
             zones.insert(entry);
             pending.push(p);
         }
-        *zones.catalogs.write().unwrap_or_else(|p| p.into_inner()) = catalog_view(&plan);
-        let member_zones = plan.zones;
         drop_unconfigured_consumers(&config, &member_zones, &ctx)?;
         zones.set_keys(key_signers(&config)?);
         let (reload_tx, reload_rx) = mpsc::channel(4);
@@ -825,12 +825,12 @@ impl Server {
             info!(zone = %member, "catalog member added");
         }
         let view = catalog_view(&plan);
-        let members = plan.zones;
+        let mut members: Vec<Arc<ZoneConfig>> = plan.zones.into_iter().map(Arc::new).collect();
         let keys = key_signers(&new).map_err(|e| e.to_string())?;
         let keys_changed = self.config.keys != new.keys;
         let r53_changed = self.config.route53 != new.route53;
         self.budget.set_rate(new.route53.max_requests_per_second);
-        let old_zones: std::collections::HashMap<String, &ZoneConfig> = self
+        let old_zones: std::collections::HashMap<String, &Arc<ZoneConfig>> = self
             .config
             .zones
             .iter()
@@ -862,6 +862,7 @@ impl Server {
         };
         // Build every new or changed zone first: an error leaves all as it was.
         let mut built = Vec::new();
+        let mut unchanged = std::collections::HashSet::new();
         for zc in new.zones.iter().chain(&members) {
             let apex = crate::zone::owner_key(&zc.name);
             let changed = match old_zones.get(&apex) {
@@ -891,6 +892,20 @@ impl Server {
                     apex,
                     build_zone(zc, &new, &self.ctx, read).map_err(|e| e.to_string())?,
                 ));
+            } else {
+                unchanged.insert(apex);
+            }
+        }
+        // A zone left running keeps the settings its task shares: the new
+        // configuration takes them, equal as they are, rather than hold a
+        // second copy of every unchanged zone.
+        let mut new = new;
+        for zc in new.zones.iter_mut().chain(members.iter_mut()) {
+            let apex = crate::zone::owner_key(&zc.name);
+            if unchanged.contains(&apex)
+                && let Some(old) = old_zones.get(&apex)
+            {
+                *zc = Arc::clone(old);
             }
         }
         self.zones.set_keys(keys);

@@ -172,3 +172,89 @@ fn reload_adds_and_removes_zones_without_failing_queries() {
     assert!(answers("new.test").contains("NOERROR"));
     assert!(answers("stay.test").contains("NOERROR"));
 }
+
+/// `dig AXFR` of `zone` from the secondary: true when the transfer came
+/// through (the SOA twice), false when it was refused.
+fn axfr_allowed(port: u16, zone: &str) -> bool {
+    let out = dig(&["@127.0.0.1", "-p", &port.to_string(), zone, "AXFR"]);
+    out.matches("\tSOA\t").count() >= 2
+}
+
+#[test]
+fn reload_applies_a_changed_zone_option_and_keeps_unchanged_zones() {
+    let pdir = tempfile::tempdir().expect("tempdir");
+    let pport = free_port();
+    let mut pconf = format!(
+        "[server]\nlisten = [\"127.0.0.1:{pport}\"]\ndata_dir = \"{}\"\n",
+        pdir.path().join("var").display()
+    );
+    for z in ["one.test", "two.test"] {
+        let f = zone_file(pdir.path(), z);
+        pconf.push_str(&format!(
+            "\n[[zone]]\nname = \"{z}\"\nfile = \"{}\"\nallow_transfer = [\"127.0.0.1\"]\n",
+            f.display()
+        ));
+    }
+    let _primary = Secondary::start(pdir.path(), &pconf);
+    wait_until("the primary answers", Duration::from_secs(10), || {
+        axfr_allowed(pport, "one.test") && axfr_allowed(pport, "two.test")
+    });
+
+    let sdir = tempfile::tempdir().expect("tempdir");
+    let sport = free_port();
+    let base = secondary_config(sport, sdir.path(), pport, &["one.test", "two.test"]);
+    // `one.test` with transfers out allowed: the same zone, one option more.
+    let opened = base.replacen(
+        &format!("name = \"one.test\"\nprimaries = [\"127.0.0.1:{pport}\"]\n"),
+        &format!(
+            "name = \"one.test\"\nprimaries = [\"127.0.0.1:{pport}\"]\nallow_transfer = [\"127.0.0.1\"]\n"
+        ),
+        1,
+    );
+    assert_ne!(opened, base);
+    let sec = Secondary::start(sdir.path(), &base);
+    let served = |zone: &str| {
+        dig(&[
+            "@127.0.0.1",
+            "-p",
+            &sport.to_string(),
+            &format!("www.{zone}"),
+            "A",
+        ])
+        .contains("NOERROR")
+    };
+    wait_until("both zones are served", Duration::from_secs(15), || {
+        served("one.test") && served("two.test")
+    });
+    assert!(
+        !axfr_allowed(sport, "one.test"),
+        "no transfer out by default"
+    );
+
+    let reload = |config: &str, report: &str| {
+        std::fs::write(sec.config_path(), config).expect("rewrite config");
+        let (success, out, err) = sec.cli(&["reload"]);
+        assert!(success, "reload failed: {out}{err}");
+        assert!(out.contains(report), "expected {report:?}: {out}");
+    };
+    // The option changed: that zone restarts with it, the other stays.
+    reload(&opened, "0 added, 1 changed, 0 removed");
+    wait_until(
+        "the changed zone allows the transfer",
+        Duration::from_secs(15),
+        || axfr_allowed(sport, "one.test"),
+    );
+    assert!(!axfr_allowed(sport, "two.test"), "the other zone unchanged");
+    // The same file again: nothing changes (the running zones' settings
+    // are what the configuration now holds) ...
+    reload(&opened, "0 added, 0 changed, 0 removed");
+    assert!(axfr_allowed(sport, "one.test"));
+    // ... and changing the option back is seen as a change and applied.
+    reload(&base, "0 added, 1 changed, 0 removed");
+    wait_until(
+        "the transfer is refused again",
+        Duration::from_secs(15),
+        || !axfr_allowed(sport, "one.test"),
+    );
+    assert!(served("one.test") && served("two.test"));
+}

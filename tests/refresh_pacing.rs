@@ -64,7 +64,8 @@ fn soa_queries_at_primary(bind: &BindMany) -> usize {
 /// BIND limited to 2 transfers out answers a third at once with an
 /// error; with `transfers_per_primary = 2` every one of 300 first
 /// transfers succeeds at the first try, each asked for with no SOA probe
-/// before it. After a restart every zone is
+/// before it, and their first versions are committed several to a
+/// transaction. After a restart every zone is
 /// served from the store at once, and, all being fresh (refreshed less than
 /// their refresh interval ago), none is probed or transferred.
 #[test]
@@ -116,6 +117,21 @@ fn first_start_keeps_transfers_per_primary_and_restart_probes_nothing() {
         "SOA probes before the first transfers"
     );
     assert_eq!(sum(&s, "secondary53_soa_probes_total", &[]), 0.0);
+    // The small zones' first versions were committed many to a
+    // transaction: their transfers gave their slots back while their
+    // commits waited, and those arriving together shared a transaction.
+    let firsts = sum(&s, "secondary53_store_first_versions_total", &[]);
+    let transactions = sum(
+        &s,
+        "secondary53_store_first_version_transactions_total",
+        &[],
+    );
+    assert_eq!(firsts, ZONES as f64);
+    assert!(
+        transactions * 2.0 <= firsts,
+        "{firsts} first versions in {transactions} transactions: not batched"
+    );
+    assert_eq!(sum(&s, "secondary53_small_transfers_committing", &[]), 0.0);
 
     let probes_before = soa_queries_at_primary(&bind);
     sec.restart();

@@ -51,11 +51,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use hickory_proto::rr::Name;
-use tokio::sync::mpsc;
 
 use crate::config::ZoneConfig;
 use crate::pacing::Pacer;
-use crate::registry::{ZoneCommand, ZoneShared, ZoneUpdated};
+use crate::registry::{ZoneShared, ZoneUpdated};
 use crate::store::{StoreHandle, StoreHealth};
 use crate::xfr::Primary;
 use crate::zone::Rr;
@@ -90,14 +89,15 @@ pub struct TaskContext {
 
 /// The zone task.
 pub struct ZoneTask {
-    config: ZoneConfig,
+    /// Shared with the configuration: held once per zone.
+    config: Arc<ZoneConfig>,
     name: Name,
     apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,
     commits: crate::store::CommitQueue,
     shared: Arc<ZoneShared>,
-    commands: mpsc::Receiver<Box<ZoneCommand>>,
+    commands: crate::registry::CommandReceiver,
     updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
     notify_signer: Option<crate::tsig::TsigKey>,
     metrics: Arc<crate::metrics::Metrics>,

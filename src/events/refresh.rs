@@ -390,7 +390,12 @@ impl ZoneTask {
         let transferred = primary.transfer_streamed(&self.name, &sink).await;
         drop(sink);
         if let Some(p) = permit.as_mut() {
-            p.transfer_received();
+            match &transferred {
+                // A small zone received whole: its commit waits without
+                // the transfer slots (see crate::pacing).
+                Ok((_, stats)) if !stats.streamed => p.small_transfer_received(stats.records).await,
+                _ => p.transfer_received(),
+            }
         }
         let staged = staging
             .await

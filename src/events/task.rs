@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
@@ -26,9 +25,9 @@ impl ZoneTask {
     /// `stored` is the zone as [`crate::store::Store::load_zones`] already
     /// read it (at start); None reads it here.
     pub fn load(
-        config: ZoneConfig,
+        config: Arc<ZoneConfig>,
         primaries: Vec<Primary>,
-        commands: mpsc::Receiver<Box<ZoneCommand>>,
+        commands: crate::registry::CommandReceiver,
         notify_signer: Option<crate::tsig::TsigKey>,
         ctx: &TaskContext,
         stored: Option<crate::store::StoredZone>,
@@ -170,12 +169,15 @@ impl ZoneTask {
         Ok((task, shared))
     }
 
-    /// Runs until the command channel closes.
-    pub async fn run(mut self) {
+    /// Runs until the command channel closes. The task comes boxed: a
+    /// future keeps an `async fn`'s by-value argument apart from the local
+    /// it moves into, so a task passed by value would be held twice for
+    /// as long as the zone runs, in every zone.
+    pub async fn run(mut self: Box<Self>) {
         if self.config.file.is_some() {
             // Boxed, as the checks below: the task's future keeps only
             // what an idle zone needs (it is allocated once per zone).
-            return Box::pin(self.run_file_zone()).await;
+            return Box::pin((*self).run_file_zone()).await;
         }
         loop {
             let now = unix_now();

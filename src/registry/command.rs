@@ -4,9 +4,8 @@
 
 use std::net::SocketAddr;
 
-/// Commands a zone task's queue holds. Each is boxed: the queue's first
-/// block (32 slots whatever the capacity) is allocated for every zone, so
-/// its slots are kept a pointer wide.
+/// Commands a zone task's queue ([`super::queue`]) holds. Each is boxed,
+/// so a queue's buffer is a pointer wide a slot.
 pub const COMMAND_QUEUE: usize = 16;
 
 /// A request to a zone task.

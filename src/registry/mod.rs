@@ -3,17 +3,19 @@
 //! [`zones`] is the set of zones by apex, [`mirror`] what it holds of a
 //! zone's Route 53 mirror; [`state`] holds a zone's lifecycle, status and
 //! served snapshot; [`command`] what flows to a zone task and the event it
-//! sends when a version commits. The zone task ([`crate::events`])
-//! writes this state; the listeners ([`crate::serve`]), the mirror
-//! ([`crate::mirror`]), the metrics and the control socket read it without
-//! importing the zone task. The registry imports none of them.
+//! sends when a version commits, [`queue`] the queue that carries it. The
+//! zone task ([`crate::events`]) writes this state; the listeners
+//! ([`crate::serve`]), the mirror ([`crate::mirror`]), the metrics and the
+//! control socket read it without importing the zone task. The registry imports none of them.
 
 pub mod command;
 pub mod mirror;
+pub mod queue;
 pub mod state;
 pub mod zones;
 
 pub use command::{ZoneCommand, ZoneUpdated};
 pub use mirror::MirrorHandle;
+pub use queue::{CommandReceiver, CommandSender, command_queue};
 pub use state::{ZoneLifecycle, ZoneShared, ZoneStatus};
 pub use zones::{UNKNOWN_ZONE_LABEL, ZoneEntry, Zones};

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::mpsc;
-
-use super::{MirrorHandle, ZoneCommand, ZoneShared};
+use super::{CommandSender, MirrorHandle, ZoneShared};
 use crate::config::IpPrefix;
 use crate::log_limit::LogLimiter;
 use crate::tsig::TsigKey;
@@ -23,7 +21,7 @@ pub struct ZoneEntry {
     /// Status and snapshot.
     pub shared: Arc<ZoneShared>,
     /// The zone task's command channel.
-    pub commands: mpsc::Sender<Box<ZoneCommand>>,
+    pub commands: CommandSender,
     /// Who may send NOTIFY.
     pub allow_notify: Vec<IpPrefix>,
     /// The zone's TSIG key.

@@ -36,7 +36,7 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
         changes: zones.changes.clone(),
         transfer_progress: Arc::new(AtomicU64::new(0)),
     });
-    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let (tx, _rx) = crate::registry::command_queue(1);
     zones.insert(ZoneEntry {
         shared: shared.clone(),
         commands: tx,

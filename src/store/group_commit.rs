@@ -30,8 +30,21 @@
 //! every zone of it at its old or new version.
 //!
 //! A batch of one commit runs as before, with its own fsync.
+//!
+//! During a first start the writer is mostly idle between two small first
+//! versions (each arrives a transfer's time after the last), so batches
+//! of waiting commits alone stay near one zone each. A small first
+//! version that arrives while first versions are still coming in (one was
+//! written less than [`BUSY_WITHIN`] ago) therefore opens a short
+//! batching window ([`FIRST_VERSION_WINDOW`]): the first versions that
+//! arrive within it join its transaction, and it closes early once
+//! [`WINDOW_MAX_ZONES`] are waiting. A lone zone (a zone added at run
+//! time, the first zone of a start) and a large one never wait: the
+//! window only trades a few milliseconds of a small zone's first
+//! publication for one transaction and one fsync per batch.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
@@ -48,6 +61,43 @@ struct FirstVersion {
     records: Arc<Vec<Rr>>,
     info: CommitInfo,
     reply: std::sync::mpsc::SyncSender<Result<Committed, StoreError>>,
+}
+
+/// How long a small first version waits for others to join its
+/// transaction, at most.
+pub const FIRST_VERSION_WINDOW: Duration = Duration::from_millis(4);
+
+/// A window closes early once this many first versions wait in it.
+pub const WINDOW_MAX_ZONES: usize = 64;
+
+/// A first version of at most this many records may open or join a window;
+/// a larger one commits at once.
+pub const WINDOW_MAX_RECORDS: usize = 1_000;
+
+/// First versions count as still coming in when the last was written less
+/// than this long ago.
+pub const BUSY_WITHIN: Duration = Duration::from_millis(100);
+
+/// The first versions waiting for the writer, and the batching window.
+#[derive(Default)]
+struct FirstQueue {
+    items: Vec<FirstVersion>,
+    /// A caller holds a window open: it runs the batch when the window
+    /// closes, and callers that join it wait for their result only.
+    window_open: bool,
+    /// When the last batch of first versions was written.
+    last_written: Option<Instant>,
+}
+
+/// What a caller of [`CommitQueue::commit_full_blocking`] does once its
+/// first version is queued.
+enum Role {
+    /// Takes the writer now and runs what waits.
+    Run,
+    /// Keeps a window open, then takes the writer.
+    OpenWindow,
+    /// Joined an open window: its opener runs the batch.
+    Join,
 }
 
 /// What a queued commit leaves to do once its batch is durable: hand its
@@ -69,6 +119,11 @@ pub struct GroupCommitCounters {
     pub batches: std::sync::atomic::AtomicU64,
     /// Commits run in those batches.
     pub commits: std::sync::atomic::AtomicU64,
+    /// Transactions that wrote first versions of zones (several zones each
+    /// when first versions were batched).
+    pub first_version_transactions: std::sync::atomic::AtomicU64,
+    /// First versions written in those transactions.
+    pub first_versions: std::sync::atomic::AtomicU64,
 }
 
 /// A queue of commits in front of the store's writer; commits that wait
@@ -82,8 +137,16 @@ pub struct CommitQueue {
 struct Inner {
     store: StoreHandle,
     pending: Mutex<Vec<Job>>,
-    first_versions: Mutex<Vec<FirstVersion>>,
+    first_versions: Mutex<FirstQueue>,
+    /// Told when a first version is queued (a window may be full).
+    first_arrived: Condvar,
     counters: Arc<GroupCommitCounters>,
+    /// [`FIRST_VERSION_WINDOW`] and [`WINDOW_MAX_ZONES`] (other values in
+    /// tests).
+    window: Duration,
+    window_max_zones: usize,
+    /// [`BUSY_WITHIN`] (longer in tests).
+    busy_within: Duration,
 }
 
 impl std::fmt::Debug for CommitQueue {
@@ -104,10 +167,28 @@ impl CommitQueue {
             inner: Arc::new(Inner {
                 store,
                 pending: Mutex::new(Vec::new()),
-                first_versions: Mutex::new(Vec::new()),
+                first_versions: Mutex::new(FirstQueue::default()),
+                first_arrived: Condvar::new(),
                 counters,
+                window: FIRST_VERSION_WINDOW,
+                window_max_zones: WINDOW_MAX_ZONES,
+                busy_within: BUSY_WITHIN,
             }),
         }
+    }
+
+    /// A queue whose batching window lasts `window` and closes early at
+    /// `max_zones`, opened by a small first version that arrives within a
+    /// minute of the last (for tests: a window long enough to see it
+    /// close, whatever the machine's load).
+    #[cfg(test)]
+    fn with_window(store: StoreHandle, window: Duration, max_zones: usize) -> CommitQueue {
+        let mut queue = CommitQueue::new(store);
+        let inner = Arc::get_mut(&mut queue.inner).expect("not shared yet");
+        inner.window = window;
+        inner.window_max_zones = max_zones;
+        inner.busy_within = Duration::from_secs(60);
+        queue
     }
 
     /// The batch counters.
@@ -169,7 +250,8 @@ impl CommitQueue {
 
     /// Commits a full zone (in identity order) as [`Store::commit`] does,
     /// batched: when the zone has no version yet, it is written in
-    /// one transaction with the other first versions waiting (see the
+    /// one transaction with the other first versions waiting, or arriving
+    /// within a short window while first versions are coming in (see the
     /// module documentation); a zone that has one is diffed and journaled
     /// as usual. Returns once the version is durable.
     pub fn commit_full_blocking(
@@ -179,21 +261,76 @@ impl CommitQueue {
         info: CommitInfo,
     ) -> Result<Committed, StoreError> {
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
-        self.first_versions().push(FirstVersion {
-            zone: zone.to_string(),
-            records,
-            info,
-            reply,
-        });
-        self.inner.store.write_blocking(|store| {
-            self.run_pending(store);
-            Ok(())
-        })?;
+        let small = records.len() <= WINDOW_MAX_RECORDS;
+        let role = {
+            let mut queue = self.first_versions();
+            queue.items.push(FirstVersion {
+                zone: zone.to_string(),
+                records,
+                info,
+                reply,
+            });
+            let busy = queue
+                .last_written
+                .is_some_and(|at| at.elapsed() < self.inner.busy_within);
+            if queue.window_open && small {
+                Role::Join
+            } else if small && busy && queue.items.len() == 1 {
+                queue.window_open = true;
+                Role::OpenWindow
+            } else {
+                Role::Run
+            }
+        };
+        self.inner.first_arrived.notify_all();
+        match role {
+            Role::Run => self.run_on_writer()?,
+            Role::OpenWindow => {
+                self.hold_window();
+                self.run_on_writer()?;
+            }
+            Role::Join => {
+                // The opener runs the batch when the window closes; should
+                // it not (it is only ever a bounded sleep away), this caller
+                // runs what waits itself.
+                match rx.recv_timeout(self.inner.window * 250) {
+                    Ok(out) => return out,
+                    Err(_) => self.run_on_writer()?,
+                }
+            }
+        }
         rx.recv()
             .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
     }
 
-    fn first_versions(&self) -> MutexGuard<'_, Vec<FirstVersion>> {
+    /// Takes the writer and runs every commit waiting.
+    fn run_on_writer(&self) -> Result<(), StoreError> {
+        self.inner.store.write_blocking(|store| {
+            self.run_pending(store);
+            Ok(())
+        })
+    }
+
+    /// Waits until the window is full, its time is up, or someone else
+    /// ran the batch it held.
+    fn hold_window(&self) {
+        let deadline = Instant::now() + self.inner.window;
+        let mut queue = self.first_versions();
+        while queue.window_open && queue.items.len() < self.inner.window_max_zones {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            queue = self
+                .inner
+                .first_arrived
+                .wait_timeout(queue, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn first_versions(&self) -> MutexGuard<'_, FirstQueue> {
         self.inner
             .first_versions
             .lock()
@@ -206,11 +343,20 @@ impl CommitQueue {
 
     /// Runs the queued commits as one batch on the writer.
     fn run_pending(&self, store: &mut Store) {
-        let firsts = std::mem::take(&mut *self.first_versions());
+        let firsts = {
+            let mut queue = self.first_versions();
+            // Whoever runs the batch closes the window it was in.
+            queue.window_open = false;
+            std::mem::take(&mut queue.items)
+        };
         let mut jobs = std::mem::take(&mut *self.pending());
         if !firsts.is_empty() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = &self.inner.counters;
+            c.first_version_transactions.fetch_add(1, Relaxed);
+            c.first_versions.fetch_add(firsts.len() as u64, Relaxed);
             // One job for all of them, ahead of the others.
-            jobs.insert(0, first_versions_job(firsts));
+            jobs.insert(0, first_versions_job(firsts, self.inner.clone()));
         }
         if jobs.is_empty() {
             return;
@@ -245,7 +391,7 @@ impl CommitQueue {
 
 /// The job that writes `firsts` in one transaction and hands each its
 /// result once the batch is durable.
-fn first_versions_job(firsts: Vec<FirstVersion>) -> Job {
+fn first_versions_job(firsts: Vec<FirstVersion>, inner: Arc<Inner>) -> Job {
     Box::new(move |store: &mut Store| {
         let path = store.path.clone();
         let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -257,6 +403,11 @@ fn first_versions_job(firsts: Vec<FirstVersion>) -> Job {
                 .map(|_| Err(StoreError::TaskFailed("a commit panicked".into())))
                 .collect()
         });
+        inner
+            .first_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_written = Some(Instant::now());
         Box::new(move |synced: Result<(), SyncFailed>| {
             for (first, out) in firsts.into_iter().zip(results) {
                 let out = match &synced {
@@ -680,7 +831,7 @@ mod tests {
         let no_soa = full(zone(5), vec![a(&zone(5), 5)]);
         let again = full(old.clone(), vec![soa(&old, 2), a(&old, 2)]);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while queue.first_versions().len() < 7 {
+        while queue.first_versions().items.len() < 7 {
             assert!(Instant::now() < deadline, "the commits never queued");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -733,6 +884,108 @@ mod tests {
             "nothing of the zone without SOA"
         );
         assert_eq!(store.versions(&old, None).unwrap().len(), 2);
+    }
+
+    fn first_version(queue: &CommitQueue, i: usize, extra: usize) -> Committed {
+        let z = zone(i);
+        let mut records = vec![soa(&z, 1)];
+        records.extend((0..extra).map(|k| Rr {
+            name: format!("h{k}.{z}"),
+            ..a(&z, 1)
+        }));
+        crate::zone::sort_zone(&mut records);
+        queue
+            .commit_full_blocking(&z, Arc::new(records), info())
+            .expect("first version")
+    }
+
+    fn first_counts(queue: &CommitQueue) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = queue.counters();
+        (
+            c.first_version_transactions.load(Relaxed),
+            c.first_versions.load(Relaxed),
+        )
+    }
+
+    /// While first versions come in, small ones that arrive one after the
+    /// other (none waits for a busy writer) share one transaction: the
+    /// first opens a window, the others join it, and it closes as soon as
+    /// it is full, long before its time is up.
+    #[test]
+    fn small_first_versions_arriving_while_others_come_in_share_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        const N: usize = 4;
+        let queue = CommitQueue::with_window(handle.clone(), Duration::from_secs(60), N);
+        // A first version a moment ago: first versions are coming in.
+        first_version(&queue, 0, 1);
+        assert_eq!(first_counts(&queue), (1, 1));
+        let started = Instant::now();
+        let committers: Vec<_> = (1..=N)
+            .map(|i| {
+                let queue = queue.clone();
+                let c = std::thread::spawn(move || first_version(&queue, i, 1));
+                // One after the other: each finds the writer free.
+                std::thread::sleep(Duration::from_millis(5));
+                c
+            })
+            .collect();
+        for c in committers {
+            let committed = c.join().unwrap();
+            assert_eq!(committed.summary.serial_to, 1);
+            assert_eq!(committed.summary.total, 2);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the window closed when full, not when its time was up"
+        );
+        assert_eq!(
+            first_counts(&queue),
+            (2, 1 + N as u64),
+            "the {N} later first versions in one transaction"
+        );
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..=N {
+            assert_eq!(store.zone_state(&zone(i)).unwrap().unwrap().serial, Some(1));
+        }
+    }
+
+    /// A window closes when its time is up, however few joined it.
+    #[test]
+    fn a_window_closes_when_its_time_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let window = Duration::from_millis(300);
+        let queue = CommitQueue::with_window(handle.clone(), window, 64);
+        first_version(&queue, 0, 1);
+        let started = Instant::now();
+        first_version(&queue, 1, 1);
+        assert!(
+            started.elapsed() >= window,
+            "the second waited in its window"
+        );
+        assert_eq!(first_counts(&queue), (2, 2));
+    }
+
+    /// The first zone of a start (nothing written lately) and a large zone
+    /// never wait for a window, however long it would be.
+    #[test]
+    fn a_lone_or_large_first_version_commits_without_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::with_window(handle.clone(), Duration::from_secs(600), 64);
+        let started = Instant::now();
+        first_version(&queue, 0, 1);
+        // Now first versions are coming in, but this one is large.
+        let large = first_version(&queue, 1, WINDOW_MAX_RECORDS);
+        assert_eq!(large.summary.total, WINDOW_MAX_RECORDS + 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "neither waited for the window"
+        );
+        assert_eq!(first_counts(&queue), (2, 2));
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub struct ServedZones {
     /// The set handed to the request handler.
     pub zones: Arc<Zones>,
     /// Kept so NOTIFYs queued to the zones have somewhere to go.
-    _receivers: Vec<tokio::sync::mpsc::Receiver<Box<secondary53::registry::ZoneCommand>>>,
+    _receivers: Vec<secondary53::registry::CommandReceiver>,
 }
 
 impl ServedZones {
@@ -152,7 +152,7 @@ impl ServedZones {
                 Some(r) => (ZoneLifecycle::Serving, ZoneSnapshot::new(apex, r)),
                 None => (ZoneLifecycle::Loading, ZoneSnapshot::default()),
             };
-            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let (tx, rx) = secondary53::registry::command_queue(4);
             receivers.push(rx);
             zones.insert(ZoneEntry {
                 shared: Arc::new(ZoneShared {

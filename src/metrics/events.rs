@@ -1,0 +1,135 @@
+//! The rare-event counters: a count per metric name and label set.
+//!
+//! With thousands of zones each zone has a few series (transfers, their
+//! bytes and records, checks), so a series is kept small: its label set is
+//! split into the zone label and the other labels, and each of the two is
+//! held once as an interned string, the series naming them by number. A
+//! zone's label is then stored once however many series it has, and the
+//! other label sets (`kind="axfr",result="ok"` and the like) are few.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Interned label strings.
+#[derive(Default)]
+struct Strings {
+    by_id: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = u32::try_from(self.by_id.len()).unwrap_or(u32::MAX);
+        let s: Arc<str> = Arc::from(s);
+        self.by_id.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &str {
+        self.by_id.get(id as usize).map_or("", |s| s)
+    }
+}
+
+/// Counts by metric name and label set.
+#[derive(Default)]
+pub(super) struct EventCounts {
+    strings: Strings,
+    counts: HashMap<(&'static str, u32, u32), u64>,
+}
+
+/// Splits a label set (Prometheus `k="v",...` form) into its leading
+/// `zone="..."` label, if any, and the rest (with its leading comma), so
+/// that the two joined give it back exactly.
+fn split_zone(labels: &str) -> (&str, &str) {
+    let Some(value) = labels.strip_prefix("zone=\"") else {
+        return ("", labels);
+    };
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => {
+                let end = "zone=\"".len() + i + 1;
+                return labels.split_at(end);
+            }
+            _ => {}
+        }
+    }
+    ("", labels)
+}
+
+impl EventCounts {
+    /// Adds `n` to the series `name{labels}`.
+    pub(super) fn add(&mut self, name: &'static str, labels: &str, n: u64) {
+        let (zone, rest) = split_zone(labels);
+        let key = (name, self.strings.id(zone), self.strings.id(rest));
+        *self.counts.entry(key).or_default() += n;
+    }
+
+    /// Every series as (name, labels, count), sorted by name and labels.
+    pub(super) fn series(&self) -> Vec<(&'static str, String, u64)> {
+        let mut v: Vec<_> = self
+            .counts
+            .iter()
+            .map(|(&(name, zone, rest), &n)| {
+                let labels = format!("{}{}", self.strings.get(zone), self.strings.get(rest));
+                (name, labels, n)
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_zone_label_splits_off_exactly() {
+        for labels in [
+            "zone=\"a.example.\",kind=\"axfr\",result=\"ok\"",
+            "zone=\"a.example.\"",
+            "zone=\"we\\\"ird\\\\.\",result=\"ok\"",
+            "catalog=\"c.example.\"",
+            "",
+            "zone=\"unterminated",
+        ] {
+            let (zone, rest) = split_zone(labels);
+            assert_eq!(format!("{zone}{rest}"), labels);
+        }
+        assert_eq!(
+            split_zone("zone=\"we\\\"ird.\",result=\"ok\""),
+            ("zone=\"we\\\"ird.\"", ",result=\"ok\"")
+        );
+        assert_eq!(split_zone("limit=\"x\""), ("", "limit=\"x\""));
+    }
+
+    #[test]
+    fn series_add_up_and_come_out_sorted_with_their_labels() {
+        let mut e = EventCounts::default();
+        e.add("b_total", "zone=\"z2.\",result=\"ok\"", 1);
+        e.add("b_total", "zone=\"z1.\",result=\"ok\"", 2);
+        e.add("b_total", "zone=\"z1.\",result=\"ok\"", 3);
+        e.add("b_total", "zone=\"z1.\"", 4);
+        e.add("a_total", "", 5);
+        e.add("a_total", "catalog=\"c.\"", 6);
+        assert_eq!(
+            e.series(),
+            vec![
+                ("a_total", String::new(), 5),
+                ("a_total", "catalog=\"c.\"".to_string(), 6),
+                ("b_total", "zone=\"z1.\"".to_string(), 4),
+                ("b_total", "zone=\"z1.\",result=\"ok\"".to_string(), 5),
+                ("b_total", "zone=\"z2.\",result=\"ok\"".to_string(), 1),
+            ]
+        );
+        // Each zone's label is held once, and the other label sets once.
+        assert_eq!(e.strings.by_id.len(), 5);
+    }
+}

@@ -1,0 +1,254 @@
+//! A zone task's command queue: a bounded queue with one sender (the
+//! zone's registry entry) and one receiver (the zone task).
+//!
+//! Written here rather than taken from `tokio::sync::mpsc` for its size:
+//! every zone has one, and tokio's bounded channel allocates about 800
+//! bytes per channel (cache-padded sender and receiver halves and a first
+//! block of 32 slots) whatever its capacity, which with 10,000 zones is
+//! 8 MB for queues that are empty nearly all the time. This one is a
+//! `VecDeque` behind a mutex and a [`Notify`] (about 100 bytes while
+//! empty); commands are rare (NOTIFY and operator requests), so the lock
+//! is never contended.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::ZoneCommand;
+
+/// A command queue holding at most `capacity` commands (at least 1).
+pub fn command_queue(capacity: usize) -> (CommandSender, CommandReceiver) {
+    let inner = Arc::new(Inner {
+        queue: Mutex::new(VecDeque::new()),
+        ready: Notify::new(),
+        capacity: capacity.max(1),
+        sender_gone: AtomicBool::new(false),
+        receiver_gone: AtomicBool::new(false),
+    });
+    (
+        CommandSender {
+            inner: inner.clone(),
+        },
+        CommandReceiver { inner },
+    )
+}
+
+struct Inner {
+    queue: Mutex<VecDeque<Box<ZoneCommand>>>,
+    /// Woken when a command is queued or the sender is dropped.
+    ready: Notify,
+    capacity: usize,
+    sender_gone: AtomicBool,
+    receiver_gone: AtomicBool,
+}
+
+impl Inner {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Box<ZoneCommand>>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why a command was not queued; the command comes back.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// The queue holds `capacity` commands already.
+    #[error("no available capacity")]
+    Full(Box<ZoneCommand>),
+    /// The zone task has stopped.
+    #[error("channel closed")]
+    Closed(Box<ZoneCommand>),
+}
+
+/// Why no command was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// None is queued.
+    #[error("queue empty")]
+    Empty,
+    /// None is queued and the sender is gone: none ever will be.
+    #[error("queue closed")]
+    Disconnected,
+}
+
+/// The sending half, held by the zone's registry entry. Dropping it ends
+/// the queue: the receiver takes what is left, then sees it closed.
+pub struct CommandSender {
+    inner: Arc<Inner>,
+}
+
+impl CommandSender {
+    /// Queues a command unless the queue is full or the zone task has
+    /// stopped.
+    pub fn try_send(&self, cmd: Box<ZoneCommand>) -> Result<(), TrySendError> {
+        if self.inner.receiver_gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed(cmd));
+        }
+        {
+            let mut q = self.inner.queue();
+            if q.len() >= self.inner.capacity {
+                return Err(TrySendError::Full(cmd));
+            }
+            q.push_back(cmd);
+        }
+        self.inner.ready.notify_one();
+        Ok(())
+    }
+
+    /// The most commands the queue holds.
+    pub fn max_capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Room left: [`CommandSender::max_capacity`] less the commands queued.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity.saturating_sub(self.len())
+    }
+
+    /// Commands queued, not yet taken by the zone task.
+    pub fn len(&self) -> usize {
+        self.inner.queue().len()
+    }
+
+    /// True when no command is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for CommandSender {
+    fn drop(&mut self) {
+        self.inner.sender_gone.store(true, Ordering::Release);
+        // A permit if the receiver is not waiting yet: it sees the end at
+        // its next wait.
+        self.inner.ready.notify_one();
+    }
+}
+
+/// The receiving half, held by the zone task.
+pub struct CommandReceiver {
+    inner: Arc<Inner>,
+}
+
+impl CommandReceiver {
+    /// The next command, waiting for one; None once the queue is empty and
+    /// the sender is gone. Cancel-safe: a command is taken only when this
+    /// returns it.
+    pub async fn recv(&mut self) -> Option<Box<ZoneCommand>> {
+        loop {
+            match self.try_recv() {
+                Ok(cmd) => return Some(cmd),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            // A command queued (or the sender dropped) between the check
+            // above and this wait left a permit: the wait ends at once.
+            self.inner.ready.notified().await;
+        }
+    }
+
+    /// The next command if one is queued.
+    pub fn try_recv(&mut self) -> Result<Box<ZoneCommand>, TryRecvError> {
+        // The flag first: a sender that queued its last command and then
+        // went away has that command taken before the end is reported.
+        let gone = self.inner.sender_gone.load(Ordering::Acquire);
+        match self.inner.queue().pop_front() {
+            Some(cmd) => Ok(cmd),
+            None if gone => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        self.inner.receiver_gone.store(true, Ordering::Release);
+        self.inner.queue().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn notify(serial: u32) -> Box<ZoneCommand> {
+        Box::new(ZoneCommand::Notify {
+            from: "127.0.0.1:53".parse().unwrap(),
+            serial: Some(serial),
+        })
+    }
+
+    #[test]
+    fn commands_come_out_in_order_and_a_full_queue_refuses() {
+        let (tx, mut rx) = command_queue(2);
+        assert_eq!(tx.max_capacity(), 2);
+        tx.try_send(notify(1)).unwrap();
+        tx.try_send(Box::new(ZoneCommand::Refresh)).unwrap();
+        assert_eq!((tx.len(), tx.capacity()), (2, 0));
+        match tx.try_send(notify(3)) {
+            Err(TrySendError::Full(cmd)) => assert_eq!(*cmd, *notify(3)),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(rx.try_recv().unwrap(), notify(1));
+        assert_eq!(rx.try_recv().unwrap(), Box::new(ZoneCommand::Refresh));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!((tx.len(), tx.capacity()), (0, 2));
+    }
+
+    #[test]
+    fn a_stopped_task_refuses_commands() {
+        let (tx, rx) = command_queue(4);
+        drop(rx);
+        assert!(matches!(
+            tx.try_send(Box::new(ZoneCommand::Reload)),
+            Err(TrySendError::Closed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_receiver_takes_what_is_left_then_sees_the_end() {
+        let (tx, mut rx) = command_queue(4);
+        tx.try_send(Box::new(ZoneCommand::Retransfer)).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv().await, Some(Box::new(ZoneCommand::Retransfer)));
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_command_and_for_the_end() {
+        let (tx, mut rx) = command_queue(4);
+        let waiter = tokio::spawn(async move {
+            let first = rx.recv().await;
+            let second = rx.recv().await;
+            (first, second)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.try_send(notify(7)).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(tx);
+        let (first, second) = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("the receiver woke")
+            .unwrap();
+        assert_eq!(first, Some(notify(7)));
+        assert_eq!(second, None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_loses_no_command() {
+        let (tx, mut rx) = command_queue(4);
+        // A wait cancelled (as a select! branch that lost) ...
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), rx.recv())
+                .await
+                .is_err()
+        );
+        // ... leaves the command sent afterwards for the next one.
+        tx.try_send(notify(9)).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert_eq!(got.expect("not lost"), Some(notify(9)));
+    }
+}
