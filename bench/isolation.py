@@ -129,6 +129,8 @@ def main():
 
     # One change first, so that IXFR out of the small zone has a journal.
     probe_small()
+    rss_loaded = peers.peak_rss_mib(sec.proc)
+    retransfer_secs = []
     took, rounds = run_probes(lambda: time.sleep(IDLE), idle)
     peers.log(f"idle: {took:.1f} s; {rounds} probes")
     for r in range(RETRANSFERS):
@@ -149,8 +151,16 @@ def main():
         # Only probes that ran wholly while the big version was on its way
         # count.
         took, rounds = run_probes(committed, samples)
+        retransfer_secs.append(took)
         peers.log(f"retransfer {r + 1}: {took:.1f} s; {rounds} probes ran wholly within it")
     rss = peers.peak_rss_mib(sec.proc)
+    # The re-transfers' own figures, from their "transfer committed" lines.
+    fields = []
+    for line in open(log_path, errors="replace"):
+        if "AXFR retransfer" in line and "transfer committed" in line:
+            f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv and kv.count("=") == 1)
+            fields.append(f"transfer_ms={f.get('transfer_ms', '?')} commit_ms={f.get('commit_ms', '?')} "
+                          f"removed={f.get('removed', '?')} added={f.get('added', '?')}")
     print(f"\nWhile a {RECORDS}-record zone is re-transferred and committed ({RETRANSFERS} times), ms; "
           f"and the same probes for {IDLE:.0f} s before, with nothing under way:")
     print("| what | rounds | median | worst | idle: rounds | median | worst | target |")
@@ -166,7 +176,12 @@ def main():
             worst = max(xs) if xs else float("nan")
             cells.append(f"{len(xs)} | {peers.median(xs):.1f} | {worst:.1f}")
         print(f"| {labels[k]} | {' | '.join(cells)} | {'< ' + str(target) if target != '-' else '-'} |")
-    print(f"\nsecondary53 peak RSS: {rss:.0f} MiB")
+    print(f"\nre-transfer of the {RECORDS}-record zone, start -> committed: "
+          + ", ".join(f"{t:.2f} s" for t in retransfer_secs)
+          + f" (median {peers.median(retransfer_secs):.2f} s)")
+    for f in fields:
+        print(f"  {f}")
+    print(f"\nsecondary53 peak RSS: {rss_loaded:.0f} MiB after the first transfer, {rss:.0f} MiB after the re-transfers")
 
 
 main()

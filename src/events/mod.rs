@@ -27,6 +27,8 @@
 //! - `load`: a zone loaded from its file, through the update stage.
 //! - `refresh`: the SOA probe, IXFR with AXFR fallback, each primary in
 //!   turn, through the update stage.
+//! - `retransfer`: a full transfer of a zone that has a version, diffed
+//!   against the served snapshot as it arrives, through the update stage.
 //! - `task`: the zone's state loaded from the store, and its loop.
 //!
 //! The path of a NOTIFY through them: [`crate::notify`] checks it and sends
@@ -40,6 +42,7 @@
 mod load;
 mod refresh;
 mod refresh_error;
+mod retransfer;
 mod task;
 mod timers;
 mod update;

@@ -44,7 +44,7 @@ enum Outcome {
 /// Messages of a streamed AXFR queued for the staging thread (about 500
 /// records each): the transfer waits when the store falls this far
 /// behind, so memory stays bounded.
-const STREAM_QUEUE: usize = 64;
+pub(super) const STREAM_QUEUE: usize = 64;
 
 impl ZoneTask {
     /// One refresh, with the bookkeeping that lets `zone status` say
@@ -337,20 +337,35 @@ impl ZoneTask {
             Some(RETRANSFER) => "AXFR retransfer",
             Some(_) => "AXFR fallback",
         };
-        // A first version is stored while it arrives (ZONEMD needs the
-        // whole zone before anything is written: not streamed).
+        // A first version is stored while it arrives, a later one diffed
+        // against the served version while it arrives (ZONEMD needs the
+        // whole zone before anything is written: neither is streamed).
         if self.soa.is_none() && !self.config.verify_zonemd {
             self.axfr_streamed(primary, kind, fallback_reason, permit)
                 .await?;
-            return Ok(Outcome::Committed);
+        } else if self.can_diff_retransfer() {
+            self.axfr_diffed(primary, kind, fallback_reason, permit)
+                .await?;
+        } else {
+            self.axfr_collected(primary, kind, fallback_reason, permit)
+                .await?;
         }
+        Ok(Outcome::Committed)
+    }
+
+    /// A full transfer received whole, then committed.
+    pub(super) async fn axfr_collected(
+        &mut self,
+        primary: &Primary,
+        kind: &str,
+        fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+    ) -> Result<(), RefreshError> {
         let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
         }
-        self.commit(primary, t, stats, kind, fallback_reason)
-            .await?;
-        Ok(Outcome::Committed)
+        self.commit(primary, t, stats, kind, fallback_reason).await
     }
 
     /// A zone's first version by AXFR, stored and indexed while it

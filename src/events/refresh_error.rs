@@ -42,6 +42,9 @@ pub enum RefreshError {
     /// The version's ZONEMD does not verify it (RFC 8976 section 4).
     #[error(transparent)]
     Zonemd(ZonemdError),
+    /// A full transfer could not be diffed against the served version.
+    #[error(transparent)]
+    Diff(#[from] crate::zone::stream_diff::StreamDiffError),
     /// An incremental transfer would grow the zone past `max_records`.
     #[error(
         "the zone would have {records} records after the IXFR, more than {limit} (max_records)"
@@ -63,7 +66,7 @@ impl RefreshError {
             RefreshError::Xfr(e) => Some(e.reason()),
             RefreshError::Store(StoreError::Inconsistent { .. }) => Some("ixfr_inconsistent"),
             RefreshError::Store(_) => Some("store"),
-            RefreshError::NothingToCommit => Some("protocol"),
+            RefreshError::NothingToCommit | RefreshError::Diff(_) => Some("protocol"),
             RefreshError::NotNewer { .. } => Some("serial_not_newer"),
             RefreshError::TooManyRecords { .. } => Some("max_records"),
             RefreshError::Expire { .. } => Some("expire_too_low"),

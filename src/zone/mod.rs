@@ -14,6 +14,7 @@ pub mod rcode;
 pub mod record;
 pub mod rtype;
 pub mod snapshot;
+pub mod stream_diff;
 pub mod wire;
 pub mod wire_records;
 pub mod zonemd;

@@ -296,6 +296,22 @@ impl<V: Clone> NameMap<V> {
         }
     }
 
+    /// A numbering of the map's entries by where they sit, for marks kept
+    /// per entry beside the map (a bitset) while it is not changed.
+    pub fn slots(&self) -> Slots<'_, V> {
+        let mut base = Vec::with_capacity(self.layout.shards());
+        let mut total = 0;
+        for shard in self.groups.iter().flat_map(|g| g.iter()) {
+            base.push(total);
+            total += shard.num_buckets();
+        }
+        Slots {
+            map: self,
+            base,
+            total,
+        }
+    }
+
     /// Shard count (for tests and benchmarks).
     pub fn shard_count(&self) -> usize {
         self.layout.shards()
@@ -309,6 +325,63 @@ impl<V: Clone> NameMap<V> {
             .flat_map(|g| g.iter())
             .map(|s| s.len())
             .collect()
+    }
+}
+
+/// The entries of a [`NameMap`] numbered by where they sit: each entry has
+/// a number below [`Slots::len`], its own as long as the map is unchanged
+/// (a borrow keeps it so). The numbers are not dense: about one in two is
+/// unused, so a bitset over them costs a quarter of a byte per name.
+pub struct Slots<'a, V> {
+    map: &'a NameMap<V>,
+    /// First number of each shard, in shard order.
+    base: Vec<usize>,
+    total: usize,
+}
+
+impl<V> fmt::Debug for Slots<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slots").field("len", &self.total).finish()
+    }
+}
+
+impl<'a, V> Slots<'a, V> {
+    /// One more than the highest number.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// True when the map has no room for an entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The number and entry of a name whose hash is known.
+    #[inline]
+    pub fn find(&self, hash: NameHash, name: &[u8]) -> Option<(usize, &'a Arc<[u8]>, &'a V)> {
+        if self.map.len == 0 {
+            return None;
+        }
+        let s = self.map.layout.shard(hash.0);
+        let (g, i) = self.map.layout.locate(hash.0);
+        let shard = &self.map.groups[g][i];
+        let at = shard.find_bucket_index(hash.0, |e| &*e.0 == name)?;
+        let (k, v) = shard.get_bucket(at)?;
+        Some((self.base[s] + at, k, v))
+    }
+
+    /// Every entry with its number, in number order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a Arc<[u8]>, &'a V)> + '_ {
+        let map = self.map;
+        map.groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .zip(&self.base)
+            .flat_map(|(shard, &base)| {
+                shard
+                    .iter_buckets()
+                    .filter_map(move |at| shard.get_bucket(at).map(|(k, v)| (base + at, k, v)))
+            })
     }
 }
 
@@ -440,6 +513,39 @@ mod tests {
         w.extend_from_slice(label.as_bytes());
         w.extend_from_slice(b"\x07example\x00");
         Arc::from(w)
+    }
+
+    #[test]
+    fn slots_number_each_entry_once_and_find_it() {
+        let mut m: NameMap<u32> = NameMap::default();
+        for i in 0..5000 {
+            m.insert(name(i), i);
+        }
+        for i in (0..5000).step_by(3) {
+            m.remove(&name(i));
+        }
+        let slots = m.slots();
+        let mut numbers = std::collections::HashSet::new();
+        let mut seen = 0;
+        for (at, k, v) in slots.iter() {
+            assert!(at < slots.len());
+            assert!(numbers.insert(at), "number {at} given twice");
+            assert_eq!(
+                slots.find(NameHash::of(k), k).map(|(n, _, v)| (n, *v)),
+                Some((at, *v))
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, m.len());
+        assert!(slots.find(NameHash::of(&name(0)), &name(0)).is_none());
+        let empty: NameMap<u32> = NameMap::default();
+        assert!(empty.slots().iter().next().is_none());
+        assert!(
+            empty
+                .slots()
+                .find(NameHash::of(&name(1)), &name(1))
+                .is_none()
+        );
     }
 
     #[test]

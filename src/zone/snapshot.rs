@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::changeset::Changeset;
 use super::hash::FxHashMap as HashMap;
-use super::name_map::{NameHash, NameMap, NameMapBuilder};
+use super::name_map::{NameHash, NameMap, NameMapBuilder, Slots};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
@@ -928,6 +928,13 @@ impl ZoneSnapshot {
     /// True when the zone is signed with NSEC.
     pub fn has_nsec(&self) -> bool {
         !self.nsec_owners.is_empty()
+    }
+
+    /// Every node, numbered by where it sits in the name index (for marks
+    /// kept per node beside the snapshot, as [`super::stream_diff`] keeps
+    /// them).
+    pub fn node_slots(&self) -> Slots<'_, Arc<Node>> {
+        self.nodes.slots()
     }
 
     /// Every node, in no particular order (for AXFR out).

@@ -1,0 +1,97 @@
+//! Micro-benchmark of the streaming differ of a re-transfer
+//! (`zone::stream_diff`): a full zone of N records, in transfer order and
+//! in batches as messages bring them, diffed against a snapshot of the
+//! same zone with one record changed. Run by hand:
+//!
+//! ```sh
+//! cargo bench --bench stream_diff -- [RECORDS] [RUNS]
+//! ```
+//!
+//! RECORDS defaults to 1,000,000, RUNS (timed, the median counts) to 3.
+//! The records are cloned before each run, outside the timing.
+
+use std::time::{Duration, Instant};
+
+use secondary53::zone::Rr;
+use secondary53::zone::snapshot::ZoneSnapshot;
+use secondary53::zone::stream_diff::StreamDiff;
+
+const APEX: &str = "bench.test.";
+/// Records per batch (what one transfer message of about 64 KiB brings).
+const BATCH: usize = 1_000;
+
+fn soa(serial: u32) -> Rr {
+    let mut rdata = b"\x03ns1\x05bench\x04test\x00\x0ahostmaster\x05bench\x04test\x00".to_vec();
+    for n in [serial, 3600, 600, 86400, 300] {
+        rdata.extend_from_slice(&n.to_be_bytes());
+    }
+    Rr {
+        name: APEX.into(),
+        rtype: 6,
+        class: 1,
+        ttl: 3600,
+        rdata,
+    }
+}
+
+fn a(i: usize) -> Rr {
+    Rr {
+        name: format!("h{i}.{APEX}"),
+        rtype: 1,
+        class: 1,
+        ttl: 300,
+        rdata: vec![10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let n: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
+    let mut zone = vec![soa(1)];
+    zone.extend((0..n).map(a));
+    let current = ZoneSnapshot::new(APEX, zone.clone());
+    // The transfer: a new serial, one record changed.
+    zone[0] = soa(2);
+    zone[n / 2].ttl = 600;
+    let mut took = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let batches: Vec<Vec<Rr>> = zone.chunks(BATCH).map(<[Rr]>::to_vec).collect();
+        let t = Instant::now();
+        let mut d = StreamDiff::new(&current).expect("a served version");
+        for b in batches {
+            d.push_batch(b).expect("records");
+        }
+        let change = d.finish().expect("a change");
+        took.push(t.elapsed());
+        assert_eq!((change.removed.len(), change.added.len()), (1, 1));
+    }
+    // What freeing the received records costs alone (the differ frees
+    // each one it does not keep): part of every figure above.
+    let batches: Vec<Vec<Rr>> = zone.chunks(BATCH).map(<[Rr]>::to_vec).collect();
+    let t = Instant::now();
+    drop(batches);
+    let freeing = t.elapsed();
+    took.sort();
+    let median = took[took.len() / 2];
+    let per = median.as_nanos() as f64 / (n + 1) as f64;
+    println!(
+        "stream_diff: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record); runs: {}",
+        ms(median),
+        took.iter()
+            .map(|d| format!("{:.0}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  of which freeing the records alone: {:.0} ms",
+        ms(freeing)
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

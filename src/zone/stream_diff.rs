@@ -1,0 +1,368 @@
+//! [`StreamDiff`]: the change a full transfer makes to the version being
+//! served, computed while the transfer arrives.
+//!
+//! A re-transfer of a zone (AXFR fallback, `zone retransfer`, a serial
+//! jump) brings the whole zone again, but usually changes little of it. The
+//! served [`ZoneSnapshot`] is already in memory: each received record is
+//! looked up there as it comes, the snapshot's nodes that the transfer
+//! reaches are marked (one bit each, beside the snapshot, which stays
+//! untouched), and only what differs is kept. At the end, whatever the
+//! transfer never reached is removed. So the zone is held once (the
+//! snapshot), plus the marks and the change, never a second whole copy.
+//!
+//! Records compare as the store and the snapshot compare them: by owner
+//! (lowercase), type and RDATA (the identity); a record of the same
+//! identity with another class or TTL is a removal and an addition, as in
+//! IXFR. The last copy of a record the transfer repeats wins, as a later
+//! record of the same identity replaces a former in the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::changeset::Changeset;
+use super::name_map::{NameHash, Slots};
+use super::record::Rr;
+use super::rtype;
+use super::snapshot::{Node, ZoneSnapshot};
+use super::wire;
+
+/// A full transfer could not be diffed against the served version.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamDiffError {
+    /// The served version has no SOA: there is nothing to diff against.
+    #[error("zone {zone}: no served version to diff the full transfer against")]
+    NoCurrentVersion {
+        /// The zone's apex.
+        zone: String,
+    },
+    /// The first record of the transfer is not the zone's SOA.
+    #[error("zone {zone}: the full transfer does not start with the zone's SOA (found {found})")]
+    NoLeadingSoa {
+        /// The zone's apex.
+        zone: String,
+        /// The record found first.
+        found: String,
+    },
+    /// The transfer ended before any record came.
+    #[error("zone {zone}: the full transfer ended without the zone's SOA")]
+    NoSoa {
+        /// The zone's apex.
+        zone: String,
+    },
+}
+
+/// A record's identity: owner (lowercase presentation form), type, RDATA.
+type Identity = (String, u16, Vec<u8>);
+
+/// A record of the served version, borrowed from its node.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    rtype: u16,
+    rdata: &'a [u8],
+    class: u16,
+    ttl: u32,
+}
+
+/// Diffs a full transfer, fed in arrival order, against the served version
+/// (see the module documentation). Dropping it before
+/// [`StreamDiff::finish`] (a transfer that failed) changes nothing.
+pub struct StreamDiff<'a> {
+    current: &'a ZoneSnapshot,
+    nodes: Slots<'a, Arc<Node>>,
+    /// One bit per node slot: the transfer reached that node.
+    seen: Vec<u64>,
+    from_soa: Rr,
+    to_soa: Option<Rr>,
+    /// The records of the owner arriving now.
+    run: Vec<Rr>,
+    /// That owner in wire form (reused buffer).
+    owner: Vec<u8>,
+    /// The held records of the node of that owner (reused buffer).
+    held: Vec<Held<'a>>,
+    /// Records of the served version the transfer does not hold as they
+    /// are (class and TTL), so far.
+    removed: BTreeMap<Identity, (u16, u32)>,
+    /// Records of the transfer the served version does not hold as they
+    /// are, so far.
+    added: BTreeMap<Identity, (u16, u32)>,
+    received: usize,
+    /// Owners whose records came in more than one run.
+    scattered: usize,
+}
+
+impl std::fmt::Debug for StreamDiff<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDiff")
+            .field("zone", &self.current.apex)
+            .field("received", &self.received)
+            .field("removed", &self.removed.len())
+            .field("added", &self.added.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StreamDiff<'a> {
+    /// A differ against `current`, the version being served.
+    pub fn new(current: &'a ZoneSnapshot) -> Result<Self, StreamDiffError> {
+        let from_soa = current
+            .soa
+            .clone()
+            .ok_or_else(|| StreamDiffError::NoCurrentVersion {
+                zone: current.apex.clone(),
+            })?;
+        let nodes = current.node_slots();
+        Ok(StreamDiff {
+            current,
+            seen: vec![0; nodes.len().div_ceil(64)],
+            nodes,
+            from_soa,
+            to_soa: None,
+            run: Vec::new(),
+            owner: Vec::new(),
+            held: Vec::new(),
+            removed: BTreeMap::new(),
+            added: BTreeMap::new(),
+            received: 0,
+            scattered: 0,
+        })
+    }
+
+    /// Takes the next records of the transfer, in arrival order.
+    pub fn push_batch(&mut self, batch: Vec<Rr>) -> Result<(), StreamDiffError> {
+        for r in batch {
+            self.push(r)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next record of the transfer. The first must be the zone's
+    /// SOA (the version the transfer leads to); a later SOA at the apex is
+    /// not part of the zone's data (an AXFR's closing SOA) and is ignored.
+    pub fn push(&mut self, mut r: Rr) -> Result<(), StreamDiffError> {
+        if r.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            r.name.make_ascii_lowercase();
+        }
+        let apex_soa = r.rtype == rtype::SOA && r.name == self.current.apex;
+        if self.to_soa.is_none() {
+            if !apex_soa {
+                return Err(StreamDiffError::NoLeadingSoa {
+                    zone: self.current.apex.clone(),
+                    found: r.to_master_line(),
+                });
+            }
+            self.received += 1;
+            self.to_soa = Some(r);
+            return Ok(());
+        }
+        if apex_soa {
+            return Ok(());
+        }
+        self.received += 1;
+        if self.run.first().is_some_and(|f| f.name != r.name) {
+            self.end_run();
+        }
+        self.run.push(r);
+        Ok(())
+    }
+
+    /// Records taken so far (a repeated one counts each time).
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// Records in the change found so far (removed and added): what the
+    /// differ holds besides the marks.
+    pub fn changed(&self) -> usize {
+        self.removed.len() + self.added.len()
+    }
+
+    /// Owners whose records did not come together (each owner's records
+    /// are one run in what BIND, Knot and NSD send).
+    pub fn scattered(&self) -> usize {
+        self.scattered
+    }
+
+    /// Sets the mark of a node slot; true when it was set already.
+    fn mark(&mut self, slot: usize) -> bool {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        let was = self.seen[word] & bit != 0;
+        self.seen[word] |= bit;
+        was
+    }
+
+    fn is_marked(seen: &[u64], slot: usize) -> bool {
+        seen[slot / 64] & (1u64 << (slot % 64)) != 0
+    }
+
+    /// Compares the records of one owner (one run of the transfer) with the
+    /// node the served version has for it.
+    fn end_run(&mut self) {
+        if self.run.is_empty() {
+            return;
+        }
+        let mut run = std::mem::take(&mut self.run);
+        // By type and RDATA; the sort is stable, so of the copies of one
+        // record the last one received is last, and wins.
+        run.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
+        run.dedup_by(|later, kept| {
+            let same = later.rtype == kept.rtype && later.rdata == kept.rdata;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        let mut owner = std::mem::take(&mut self.owner);
+        let found = owner_wire(&run[0].name, &mut owner)
+            .then(|| self.nodes.find(NameHash::of(&owner), &owner))
+            .flatten();
+        self.owner = owner;
+        let Some((slot, key, node)) = found else {
+            // A name the served version does not have.
+            for r in run.drain(..) {
+                self.added
+                    .insert((r.name, r.rtype, r.rdata), (r.class, r.ttl));
+            }
+            self.run = run;
+            return;
+        };
+        let first_visit = !self.mark(slot);
+        if !first_visit {
+            self.scattered += 1;
+        }
+        let at_apex = **key == *self.current.apex_wire;
+        let mut held = std::mem::take(&mut self.held);
+        held.clear();
+        held.extend(node_records(node, at_apex));
+        held.sort_unstable_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(b.rdata)));
+        let mut old = held.iter().peekable();
+        for r in run.drain(..) {
+            // Held records before this one: not in this run.
+            while let Some(h) = old.next_if(|h| (h.rtype, h.rdata) < (r.rtype, &r.rdata[..])) {
+                if first_visit {
+                    self.removed.insert(
+                        (wire::to_presentation(key), h.rtype, h.rdata.to_vec()),
+                        (h.class, h.ttl),
+                    );
+                }
+            }
+            let same_identity = old
+                .peek()
+                .is_some_and(|h| h.rtype == r.rtype && h.rdata == &r.rdata[..]);
+            if !same_identity {
+                self.added
+                    .insert((r.name, r.rtype, r.rdata), (r.class, r.ttl));
+                continue;
+            }
+            let h = *old.next().expect("peeked above");
+            let id = (r.name, r.rtype, r.rdata);
+            if (h.class, h.ttl) == (r.class, r.ttl) {
+                if !first_visit {
+                    // An earlier run of this owner left it out or changed
+                    // it; this later copy wins.
+                    self.removed.remove(&id);
+                    self.added.remove(&id);
+                }
+            } else {
+                self.removed.insert(id.clone(), (h.class, h.ttl));
+                self.added.insert(id, (r.class, r.ttl));
+            }
+        }
+        if first_visit {
+            let owner = || wire::to_presentation(key);
+            for h in old {
+                self.removed
+                    .insert((owner(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
+            }
+        }
+        self.held = held;
+        self.run = run;
+    }
+
+    /// The change from the served version to the transferred one: the
+    /// served SOA to the transfer's, the records the served version holds
+    /// and the transfer does not (as they are) removed, the records the
+    /// transfer holds and the served version does not added. An unchanged
+    /// zone gives an empty change ([`Changeset::is_empty`]).
+    pub fn finish(mut self) -> Result<Changeset, StreamDiffError> {
+        self.end_run();
+        let to_soa = self.to_soa.take().ok_or_else(|| StreamDiffError::NoSoa {
+            zone: self.current.apex.clone(),
+        })?;
+        // Every node the transfer did not reach goes.
+        let apex_wire = &self.current.apex_wire;
+        for (slot, key, node) in self.nodes.iter() {
+            if Self::is_marked(&self.seen, slot) {
+                continue;
+            }
+            let name = wire::to_presentation(key);
+            for h in node_records(node, **key == **apex_wire) {
+                self.removed
+                    .insert((name.clone(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
+            }
+        }
+        let rows = |m: BTreeMap<Identity, (u16, u32)>| {
+            m.into_iter()
+                .map(|((name, rtype, rdata), (class, ttl))| Rr {
+                    name,
+                    rtype,
+                    class,
+                    ttl,
+                    rdata,
+                })
+                .collect::<Vec<_>>()
+        };
+        Ok(Changeset {
+            from_soa: self.from_soa,
+            to_soa,
+            removed: rows(self.removed),
+            added: rows(self.added),
+        })
+    }
+}
+
+/// Puts `name` (presentation form) into `out` in lowercase wire form, as
+/// [`wire::from_presentation`] does, but into a buffer used again for each
+/// owner: a plain name (no escapes, as almost all are) costs no allocation,
+/// which shows at a million owners a transfer. False when it is not a valid
+/// name.
+fn owner_wire(name: &str, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    if name.contains('\\') {
+        return match wire::from_presentation(name) {
+            Some(w) => {
+                *out = w;
+                true
+            }
+            None => false,
+        };
+    }
+    if name != "." {
+        for label in name.strip_suffix('.').unwrap_or(name).split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return false;
+            }
+            out.push(label.len() as u8);
+            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    out.push(0);
+    out.len() <= 255
+}
+
+/// The records of a node, the apex SOA left out (the change carries it
+/// apart).
+fn node_records(node: &Node, at_apex: bool) -> impl Iterator<Item = Held<'_>> {
+    node.rrsets
+        .iter()
+        .filter(move |set| !(at_apex && set.rtype == rtype::SOA))
+        .flat_map(|set| set.data.segments())
+        .map(|seg| Held {
+            rtype: u16::from_be_bytes([seg[0], seg[1]]),
+            class: u16::from_be_bytes([seg[2], seg[3]]),
+            ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+            rdata: &seg[10..],
+        })
+}
+
+#[cfg(test)]
+mod tests;
