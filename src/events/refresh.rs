@@ -9,14 +9,13 @@ use crate::clock::unix_now;
 use crate::pacing::Urgency;
 use crate::registry::ZoneLifecycle;
 use crate::serial::Serial;
-use crate::store::{CommitInfo, StoreError, VersionKind, expire_of};
+use crate::store::{StoreError, VersionKind};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest};
 use crate::zone::Rr;
 use crate::zone::snapshot::ZoneSnapshot;
 
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
-use super::timers::timers_of;
 use super::update::{Committed, RETRANSFER, blocking, stage_first_version};
 
 /// What a check was granted by the pacer before it started.
@@ -437,31 +436,17 @@ impl ZoneTask {
             }
         };
         let serial_from = None;
-        let timers = timers_of(&self.config, Some(&soa));
-        let now = unix_now();
-        let info_expire = crate::xfr::expire::after_transfer(
-            stats.expire.or(self.probe_expire),
-            expire_of(&soa, &self.config.timers),
-        )
-        .map_err(|e| RefreshError::Expire {
-            peer: primary.addr,
-            source: e,
-        });
-        let info_expire = match info_expire {
-            Ok(v) => v,
-            Err(e) => {
-                let zone_id = staged.zone_id;
-                let _ = self.store.write(move |s| s.stream_abort(zone_id)).await;
-                return Err(e);
-            }
-        };
-        let info = CommitInfo {
-            kind: VersionKind::Axfr,
-            peer: Some(primary.addr.to_string()),
-            now,
-            expire_secs: info_expire,
-            journal: self.config.journal_limits(),
-        };
+        let received_expire = stats.expire.or(self.probe_expire);
+        let (timers, info) =
+            match self.commit_info(primary, &soa, received_expire, VersionKind::Axfr) {
+                Ok(v) => v,
+                Err(e) => {
+                    let zone_id = staged.zone_id;
+                    let _ = self.store.write(move |s| s.stream_abort(zone_id)).await;
+                    return Err(e);
+                }
+            };
+        let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
         let zone = self.apex.clone();
         let zone_id = staged.zone_id;

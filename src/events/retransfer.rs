@@ -11,10 +11,8 @@ use tracing::{debug, warn};
 use super::ZoneTask;
 use super::refresh::STREAM_QUEUE;
 use super::refresh_error::RefreshError;
-use super::timers::timers_of;
 use super::update::{Committed, RETRANSFER, commit_full_diffed};
-use crate::clock::unix_now;
-use crate::store::{CommitInfo, FullDiff, StoreError, VersionKind, expire_of};
+use crate::store::{FullDiff, StoreError, VersionKind};
 use crate::xfr::{InterpretError, Primary, Transfer, XfrError};
 use crate::zone::stream_diff::{StreamDiff, StreamDiffError};
 use crate::zone::wire_records::WireRecords;
@@ -150,23 +148,10 @@ impl ZoneTask {
             forced,
         )?;
         let serial_from = self.soa.as_ref().and_then(Rr::soa_serial);
-        let timers = timers_of(&self.config, Some(&new_soa));
-        let now = unix_now();
-        let info_expire = crate::xfr::expire::after_transfer(
-            stats.expire.or(self.probe_expire),
-            expire_of(&new_soa, &self.config.timers),
-        )
-        .map_err(|e| RefreshError::Expire {
-            peer: primary.addr,
-            source: e,
-        })?;
-        let info = CommitInfo {
-            kind: VersionKind::Axfr,
-            peer: Some(primary.addr.to_string()),
-            now,
-            expire_secs: info_expire,
-            journal: self.config.journal_limits(),
-        };
+        let received_expire = stats.expire.or(self.probe_expire);
+        let (timers, info) =
+            self.commit_info(primary, &new_soa, received_expire, VersionKind::Axfr)?;
+        let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
         let diff = FullDiff {
             base: change.from_serial(),

@@ -61,6 +61,36 @@ impl ZoneTask {
         Ok(())
     }
 
+    /// The bookkeeping of a version led by `new_soa` about to be
+    /// committed: the zone's timers from that SOA, and the commit's record
+    /// with the expire interval of RFC 7314 section 4 (the EXPIRE the
+    /// primary sent, capped by the SOA's; the SOA's when none came). A
+    /// primary that sent an EXPIRE too low to use is refused.
+    pub(super) fn commit_info(
+        &self,
+        primary: &Primary,
+        new_soa: &Rr,
+        received_expire: Option<u32>,
+        kind: VersionKind,
+    ) -> Result<((u32, u32, u32), CommitInfo), RefreshError> {
+        let expire_secs = crate::xfr::expire::after_transfer(
+            received_expire,
+            expire_of(new_soa, &self.config.timers),
+        )
+        .map_err(|e| RefreshError::Expire {
+            peer: primary.addr,
+            source: e,
+        })?;
+        let info = CommitInfo {
+            kind,
+            peer: Some(primary.addr.to_string()),
+            now: unix_now(),
+            expire_secs,
+            journal: self.config.journal_limits(),
+        };
+        Ok((timers_of(&self.config, Some(new_soa)), info))
+    }
+
     pub(super) async fn commit(
         &mut self,
         primary: &Primary,
@@ -110,26 +140,12 @@ impl ZoneTask {
             Transfer::UpToDate { .. } => None,
         }
         .ok_or(RefreshError::NothingToCommit)?;
-        let timers = timers_of(&self.config, Some(&new_soa));
-        let now = unix_now();
-        let info_expire = crate::xfr::expire::after_transfer(
-            received_expire,
-            expire_of(&new_soa, &self.config.timers),
-        )
-        .map_err(|e| RefreshError::Expire {
-            peer: primary.addr,
-            source: e,
-        })?;
-        let info = CommitInfo {
-            kind: match &transfer {
-                Transfer::Incremental { .. } => VersionKind::Ixfr,
-                _ => VersionKind::Axfr,
-            },
-            peer: Some(primary.addr.to_string()),
-            now,
-            expire_secs: info_expire,
-            journal: self.config.journal_limits(),
+        let version_kind = match &transfer {
+            Transfer::Incremental { .. } => VersionKind::Ixfr,
+            _ => VersionKind::Axfr,
         };
+        let (timers, info) = self.commit_info(primary, &new_soa, received_expire, version_kind)?;
+        let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
         let current = self.shared.snapshot();
         let first_version = self.soa.is_none();
