@@ -13,10 +13,10 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::fake_primary::{FakePrimary, Script, SignMode, a_record, name};
+use common::fake_primary::{FakePrimary, Script, SignMode, a_record, hmac_sha256_key};
 use common::{Secondary, dig, free_port, query_serial, stored_serial, wait_until, zone_dump};
 use hickory_proto::rr::Record;
-use secondary53::tsig::{Algorithm, TsigKey};
+use secondary53::tsig::TsigKey;
 
 const ZONE: &str = "example.com";
 const SECRET: &str = "c3RyZWFtZWQtc2VjcmV0LXN0cmVhbWVkLXNlY3JldA==";
@@ -48,11 +48,7 @@ transfer_timeout = 30
 }
 
 fn key() -> TsigKey {
-    use base64::Engine;
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(SECRET)
-        .expect("base64 secret");
-    TsigKey::new(&name("xfer."), Algorithm::HmacSha256, &secret, None).expect("TSIG key")
+    hmac_sha256_key("xfer.", SECRET)
 }
 
 /// The good zone: `n` A records `good{i}`, owners the broken transfers

@@ -23,7 +23,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use secondary53::tsig::{ResponseSigner, TsigKey};
+use secondary53::tsig::{Algorithm, ResponseSigner, TsigKey};
 
 use super::free_port;
 
@@ -131,6 +131,16 @@ pub struct FakePrimary {
     port: u16,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// An HMAC-SHA256 TSIG key named `key_name` with the base64 `secret` a
+/// configuration's `[[key]]` block gives it, to sign as a primary would.
+pub fn hmac_sha256_key(key_name: &str, secret: &str) -> TsigKey {
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(secret)
+        .expect("base64 secret");
+    TsigKey::new(&name(key_name), Algorithm::HmacSha256, &secret, None).expect("TSIG key")
 }
 
 /// `zone` as an absolute [`Name`].
