@@ -212,7 +212,7 @@ impl<'a> StreamDiff<'a> {
             same
         });
         let mut owner = std::mem::take(&mut self.owner);
-        let found = owner_wire(&run[0].name, &mut owner)
+        let found = wire::from_presentation_into(&run[0].name, &mut owner)
             .then(|| self.nodes.find(NameHash::of(&owner), &owner))
             .flatten();
         self.owner = owner;
@@ -318,35 +318,6 @@ impl<'a> StreamDiff<'a> {
             added: rows(self.added),
         })
     }
-}
-
-/// Puts `name` (presentation form) into `out` in lowercase wire form, as
-/// [`wire::from_presentation`] does, but into a buffer used again for each
-/// owner: a plain name (no escapes, as almost all are) costs no allocation,
-/// which shows at a million owners a transfer. False when it is not a valid
-/// name.
-fn owner_wire(name: &str, out: &mut Vec<u8>) -> bool {
-    out.clear();
-    if name.contains('\\') {
-        return match wire::from_presentation(name) {
-            Some(w) => {
-                *out = w;
-                true
-            }
-            None => false,
-        };
-    }
-    if name != "." {
-        for label in name.strip_suffix('.').unwrap_or(name).split('.') {
-            if label.is_empty() || label.len() > 63 {
-                return false;
-            }
-            out.push(label.len() as u8);
-            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
-        }
-    }
-    out.push(0);
-    out.len() <= 255
 }
 
 /// The records of a node, the apex SOA left out (the change carries it

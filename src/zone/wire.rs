@@ -11,23 +11,35 @@ pub const MAX_NAME: usize = 255;
 /// lowercase wire format. Handles `\DDD` and `\X` escapes.
 pub fn from_presentation(name: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(name.len() + 2);
+    from_presentation_into(name, &mut out).then_some(out)
+}
+
+/// Like [`from_presentation`], into `out` (cleared first), so that one
+/// buffer reused for many names allocates nothing. False when `name` is not
+/// a valid name (what `out` then holds is unspecified).
+pub fn from_presentation_into(name: &str, out: &mut Vec<u8>) -> bool {
+    out.clear();
     if name == "." {
         out.push(0);
-        return Some(out);
+        return true;
     }
     let bytes = name.as_bytes();
-    let mut label: Vec<u8> = Vec::with_capacity(63);
+    // Where the length of the label being written goes; written once the
+    // label ends. A label that never starts leaves it as the root's zero.
+    let mut len_at = 0;
+    out.push(0);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         match b {
             b'.' => {
-                if label.is_empty() || label.len() > 63 {
-                    return None;
+                let len = out.len() - len_at - 1;
+                if len == 0 || len > 63 {
+                    return false;
                 }
-                out.push(label.len() as u8);
-                out.extend_from_slice(&label);
-                label.clear();
+                out[len_at] = len as u8;
+                len_at = out.len();
+                out.push(0);
                 i += 1;
             }
             b'\\' => {
@@ -36,28 +48,34 @@ pub fn from_presentation(name: &str) -> Option<Vec<u8>> {
                     let v = (rest[0] - b'0') as u16 * 100
                         + (rest[1] - b'0') as u16 * 10
                         + (rest[2] - b'0') as u16;
-                    label.push(u8::try_from(v).ok()?.to_ascii_lowercase());
+                    let Ok(v) = u8::try_from(v) else {
+                        return false;
+                    };
+                    out.push(v.to_ascii_lowercase());
                     i += 4;
                 } else {
-                    label.push(rest.first()?.to_ascii_lowercase());
+                    let Some(c) = rest.first() else {
+                        return false;
+                    };
+                    out.push(c.to_ascii_lowercase());
                     i += 2;
                 }
             }
             _ => {
-                label.push(b.to_ascii_lowercase());
+                out.push(b.to_ascii_lowercase());
                 i += 1;
             }
         }
     }
-    if !label.is_empty() {
-        if label.len() > 63 {
-            return None;
-        }
-        out.push(label.len() as u8);
-        out.extend_from_slice(&label);
+    let len = out.len() - len_at - 1;
+    if len > 63 {
+        return false;
     }
-    out.push(0);
-    (out.len() <= MAX_NAME).then_some(out)
+    if len > 0 {
+        out[len_at] = len as u8;
+        out.push(0);
+    }
+    out.len() <= MAX_NAME
 }
 
 /// Offsets of each label start in a wire name, the root's (final zero) last.
@@ -299,6 +317,32 @@ pub fn read_name(msg: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_converted_into_a_reused_buffer_is_what_from_presentation_makes() {
+        let long = format!("{}.example.", "a".repeat(63));
+        let too_long_label = format!("{}.example.", "a".repeat(64));
+        let too_long_name = format!("{}example.", "abcdefghi.".repeat(26));
+        let mut out = Vec::new();
+        for name in [
+            ".",
+            "example.",
+            "Www.Example.",
+            "www.example",
+            "a\\.b.example.",
+            "\\065.example.",
+            "\\.",
+            "a..example.",
+            ".example.",
+            long.as_str(),
+            too_long_label.as_str(),
+            too_long_name.as_str(),
+        ] {
+            let want = from_presentation(name);
+            let ok = from_presentation_into(name, &mut out);
+            assert_eq!(ok.then(|| out.clone()), want, "{name}");
+        }
+    }
 
     fn w(s: &str) -> Vec<u8> {
         from_presentation(s).unwrap()

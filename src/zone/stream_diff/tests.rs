@@ -403,29 +403,3 @@ fn random_transfers_match_the_stores_diff() {
         assert!(diff(&applied, &new).is_empty(), "round {round}");
     }
 }
-
-#[test]
-fn owner_names_go_to_wire_form_as_from_presentation_makes_it() {
-    let long = format!("{}.example.", "a".repeat(63));
-    let too_long_label = format!("{}.example.", "a".repeat(64));
-    let too_long_name = format!("{}example.", "abcdefghi.".repeat(26));
-    let mut out = Vec::new();
-    for name in [
-        ".",
-        "example.",
-        "Www.Example.",
-        "www.example",
-        "a\\.b.example.",
-        "\\065.example.",
-        "\\.",
-        "a..example.",
-        ".example.",
-        long.as_str(),
-        too_long_label.as_str(),
-        too_long_name.as_str(),
-    ] {
-        let want = wire::from_presentation(name);
-        let ok = owner_wire(name, &mut out);
-        assert_eq!(ok.then(|| out.clone()), want, "{name}");
-    }
-}
