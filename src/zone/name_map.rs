@@ -499,6 +499,141 @@ impl<V: Clone> NameMapBuilder<V> {
     }
 }
 
+/// One name gathered by a [`NameBatch`]: its hash, the name, its value.
+type Gathered<V> = (u64, Arc<[u8]>, V);
+
+/// Names gathered for a [`NameMapBuilder`] without indexing them yet, for
+/// a zone whose size is known only once its last name has come (a
+/// streamed transfer).
+///
+/// Inserting each name into the tables of a whole zone as it comes costs
+/// a cache miss or two per name (its bucket, in tables of tens of MiB,
+/// and the store of the entry), and growing the tables as the zone grows
+/// moves every name again. Here each name, with its hash, goes to the end
+/// of its shard's list: the lists' ends (one cache line per shard) stay
+/// cached. [`NameBatch::into_builder`] then builds each shard's table at
+/// once, sized exactly, while it is in cache, from the hashes already
+/// computed.
+pub struct NameBatch<V> {
+    layout: Layout,
+    parts: Vec<Vec<Gathered<V>>>,
+    len: usize,
+}
+
+impl<V> fmt::Debug for NameBatch<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NameBatch")
+            .field("len", &self.len)
+            .field("shards", &self.layout.shards())
+            .finish()
+    }
+}
+
+impl<V> Default for NameBatch<V> {
+    fn default() -> Self {
+        NameBatch {
+            layout: Layout::new(0),
+            parts: vec![Vec::new()],
+            len: 0,
+        }
+    }
+}
+
+impl<V: Clone> NameBatch<V> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names pushed (a name pushed twice counts twice).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no name was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a name and its value. A name pushed again replaces its value
+    /// in the finished map (see [`NameBatch::into_builder`]).
+    pub fn push(&mut self, name: Arc<[u8]>, value: V) {
+        if self.len >= 2 * TARGET_SHARD * self.layout.shards() && self.layout.bits < MAX_BITS {
+            // Four times the shards: each growth moves every name once, in
+            // one streaming pass, a third more moves in all.
+            self.respread((self.layout.bits + 2).min(MAX_BITS));
+        }
+        let hash = hash_name(&name);
+        self.parts[self.layout.shard(hash)].push((hash, name, value));
+        self.len += 1;
+    }
+
+    /// The entry of a name, its latest value. A scan of the name's shard
+    /// list: for the occasional lookup while the names are gathered.
+    pub fn get_key_value(&self, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
+        let hash = hash_name(name);
+        self.parts[self.layout.shard(hash)]
+            .iter()
+            .rev()
+            .find(|e| e.0 == hash && *e.1 == *name)
+            .map(|e| (&e.1, &e.2))
+    }
+
+    /// Moves every name to the shard lists of a layout of `bits` bits.
+    fn respread(&mut self, bits: u32) {
+        let layout = Layout::new(bits);
+        let each = self.len / layout.shards() + 1;
+        let mut parts: Vec<Vec<Gathered<V>>> = (0..layout.shards())
+            .map(|_| Vec::with_capacity(each + each / 4))
+            .collect();
+        for part in std::mem::take(&mut self.parts) {
+            for e in part {
+                parts[layout.shard(e.0)].push(e);
+            }
+        }
+        self.layout = layout;
+        self.parts = parts;
+    }
+
+    /// The builder of the map of the names, and how many pushes named a
+    /// name pushed before (each replaced the earlier value, as
+    /// [`NameMapBuilder::insert`] does). The shards are those
+    /// [`NameMapBuilder::with_capacity`] lays out for as many names as
+    /// were pushed.
+    pub fn into_builder(mut self) -> (NameMapBuilder<V>, usize) {
+        let bits = bits_for(self.len);
+        if bits != self.layout.bits {
+            self.respread(bits);
+        }
+        let mut replaced = 0;
+        let shards = self
+            .parts
+            .into_iter()
+            .map(|part| {
+                let mut table: Shard<V> = HashTable::with_capacity(part.len());
+                for (hash, name, value) in part {
+                    match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+                        hashbrown::hash_table::Entry::Occupied(mut o) => {
+                            o.get_mut().1 = value;
+                            replaced += 1;
+                        }
+                        hashbrown::hash_table::Entry::Vacant(v) => {
+                            v.insert((name, value));
+                        }
+                    }
+                }
+                table
+            })
+            .collect();
+        let builder = NameMapBuilder {
+            layout: self.layout,
+            shards,
+            len: self.len - replaced,
+        };
+        (builder, replaced)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,5 +817,42 @@ mod tests {
         assert!(m.shard_count() >= 64);
         assert_eq!(m.len(), 20_000);
         assert!((0..20_000u32).all(|i| m.get(&name(i)) == Some(&i)));
+    }
+
+    /// Names gathered in a batch, some pushed twice, come out as the map
+    /// that inserting them one by one makes: same entries, latest values,
+    /// the replacements counted, shards laid out for the pushes; the
+    /// batch answers lookups while it gathers.
+    #[test]
+    fn a_batch_builds_the_map_inserts_one_by_one_build() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for total in [0u32, 1, 700, 40_000] {
+            let mut batch: NameBatch<u32> = NameBatch::new();
+            let mut one_by_one = NameMapBuilder::with_capacity(0);
+            let mut replaced = 0;
+            for step in 0..total {
+                // About one push in ten names a name pushed before.
+                let k = name(rng.random_range(0..total * 9 / 10 + 1));
+                batch.push(k.clone(), step);
+                if one_by_one.insert(k.clone(), step).is_some() {
+                    replaced += 1;
+                }
+                assert_eq!(batch.get_key_value(&k).map(|(_, v)| *v), Some(step));
+            }
+            assert!(batch.get_key_value(&name(u32::MAX)).is_none());
+            assert_eq!(batch.len(), total as usize);
+            let (b, n) = batch.into_builder();
+            assert_eq!(n, replaced, "total {total}");
+            let want = one_by_one.finish();
+            let got = b.finish();
+            assert_eq!(got.len(), want.len());
+            let laid_out = NameMapBuilder::<u32>::with_capacity(total as usize).finish();
+            assert_eq!(got.shard_count(), laid_out.shard_count());
+            for (k, v) in want.iter() {
+                assert_eq!(got.get(k), Some(v), "total {total}");
+            }
+            let sizes = got.shard_sizes();
+            assert_eq!(sizes.iter().sum::<usize>(), want.len());
+        }
     }
 }

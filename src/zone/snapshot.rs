@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::changeset::Changeset;
 use super::hash::FxHashMap as HashMap;
-use super::name_map::{NameHash, NameMap, NameMapBuilder, Slots};
+use super::name_map::{NameBatch, NameHash, NameMap, NameMapBuilder, Slots};
 use super::ordered_names::{CanonicalOrder, HashLabelOrder, NameOrder, OrderedNames};
 use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
@@ -214,11 +214,17 @@ pub struct ZoneSnapshot {
 pub struct SnapshotBuilder {
     apex: String,
     apex_wire: Vec<u8>,
-    nodes: NameMapBuilder<Arc<Node>>,
+    /// The nodes as they are built, gathered for the index: it is built
+    /// at once when the last owner has come (see [`NameBatch`]).
+    gathered: NameBatch<Arc<Node>>,
+    /// The index, once the last owner has come.
+    nodes: Option<NameMapBuilder<Arc<Node>>>,
+    /// The last node's name, and whether it is in the zone's name space:
+    /// in transfer order a name's parent most often came just before its
+    /// first child.
+    prev: Option<(Arc<[u8]>, bool)>,
     run: run::OwnerRun,
     scattered: bool,
-    /// Names the index is laid out for.
-    planned: usize,
     /// The indexes derived from the nodes, kept up to date as each node
     /// is built (while its memory is still in cache), so that
     /// [`SnapshotBuilder::finish`] does not walk the whole zone again.
@@ -260,9 +266,6 @@ impl Derived {
     }
 }
 
-/// Names a [`SnapshotBuilder`]'s index is first laid out for.
-const PLANNED_FIRST: usize = 4096;
-
 impl std::fmt::Debug for SnapshotBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnapshotBuilder")
@@ -278,10 +281,11 @@ impl SnapshotBuilder {
         SnapshotBuilder {
             apex: apex.to_string(),
             apex_wire: wire::from_presentation(apex).unwrap_or_else(|| vec![0]),
-            nodes: NameMapBuilder::with_capacity(PLANNED_FIRST),
+            gathered: NameBatch::new(),
+            nodes: None,
+            prev: None,
             run: run::OwnerRun::default(),
             scattered: false,
-            planned: PLANNED_FIRST,
             derived: Derived::default(),
         }
     }
@@ -314,20 +318,47 @@ impl SnapshotBuilder {
             self.run.clear();
             return;
         }
-        if self.nodes.len() >= self.planned {
-            // Grow the index while the transfer goes on, not at its end.
-            self.planned *= 4;
-            self.nodes.reserve_names(self.planned);
+        if self.nodes.is_some() {
+            // A record after the close: the index is built without it.
+            self.scattered = true;
+            return;
         }
         let name = Arc::<[u8]>::from(self.run.owner());
         // The run's buffers serve the next owner.
         let node = Arc::new(self.run.build_node());
-        if self.nodes.insert(name.clone(), node.clone()).is_some() {
-            // This owner came before, with other owners in between.
-            self.scattered = true;
+        // An owner that came before, with other owners in between, shows
+        // when the index is built.
+        self.gathered.push(name.clone(), node.clone());
+        self.add_derived(&name, &node);
+        self.prev = Some((name, is_real(&node)));
+    }
+
+    /// True when `name` is among the nodes built so far (`gathered`, the
+    /// last of them `prev`) and in the zone's name space.
+    fn is_real_node(
+        prev: &Option<(Arc<[u8]>, bool)>,
+        gathered: &NameBatch<Arc<Node>>,
+        name: &[u8],
+    ) -> bool {
+        match prev {
+            Some((prev, real)) if **prev == *name => *real,
+            _ => gathered
+                .get_key_value(name)
+                .is_some_and(|(_, n)| is_real(n)),
+        }
+    }
+
+    /// Builds the index of the nodes once the last owner has come; an
+    /// owner that came twice makes the builder scattered.
+    fn index(&mut self) {
+        if self.nodes.is_some() {
             return;
         }
-        self.add_derived(&name, &node);
+        let (nodes, again) = std::mem::take(&mut self.gathered).into_builder();
+        if again > 0 {
+            self.scattered = true;
+        }
+        self.nodes = Some(nodes);
     }
 
     /// Counts a new node (just added to `nodes`) in the derived indexes.
@@ -380,7 +411,7 @@ impl SnapshotBuilder {
                 d.settle();
                 d.last_parent = Some((Vec::from(p), 0));
             }
-            if c > 1 || self.nodes.get_key_value(p).is_some_and(|(_, n)| is_real(n)) {
+            if c > 1 || Self::is_real_node(&self.prev, &self.gathered, p) {
                 break;
             }
             // Exists through this child, ahead of its own records.
@@ -394,6 +425,7 @@ impl SnapshotBuilder {
     /// together.
     pub fn close(&mut self) -> Option<usize> {
         self.end_run();
+        self.index();
         (!self.scattered).then_some(self.derived.records)
     }
 
@@ -401,13 +433,15 @@ impl SnapshotBuilder {
     /// together (then nothing of the builder is usable).
     pub fn finish(mut self) -> Option<ZoneSnapshot> {
         self.end_run();
+        self.index();
         if self.scattered {
             return None;
         }
+        let nodes = self.nodes?;
         Some(ZoneSnapshot::assemble(
             &self.apex,
             self.apex_wire,
-            self.nodes,
+            nodes,
             self.derived,
         ))
     }
