@@ -402,7 +402,10 @@ pub(super) fn stage_first_version(
     };
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
-    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<WireRecords>(2);
+    // Each batch goes to the builder before the store writes it, so that
+    // the builder's last work (the index, built once the last owner has
+    // come) runs while the store writes the last batch.
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Arc<WireRecords>>(2);
     std::thread::scope(|sc| {
         let builder = sc.spawn(move || {
             let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
@@ -411,6 +414,8 @@ pub(super) fn stage_first_version(
                     b.push_wire(r);
                 }
             }
+            // No record follows: the index is built now.
+            let _ = b.close();
             b
         });
         let apex_wire = crate::zone::wire::from_presentation(apex).unwrap_or_default();
@@ -418,18 +423,18 @@ pub(super) fn stage_first_version(
         let write_time = std::cell::Cell::new(Duration::ZERO);
         let hand_time = std::cell::Cell::new(Duration::ZERO);
         let flush = |pending: &mut WireRecords| -> Result<(), StoreError> {
-            let rows = std::mem::take(pending);
+            let rows = Arc::new(std::mem::take(pending));
             // The opening SOA leads the first batch: the snapshot takes it
             // now, the store at the commit (it makes the version visible).
             let soa = rows.iter().next().is_some_and(|r| {
                 r.rtype == crate::zone::snapshot::rtype::SOA && r.owner == apex_wire.as_slice()
             });
             let t = std::time::Instant::now();
+            let _ = to_builder.send(rows.clone());
+            hand_time.set(hand_time.get() + t.elapsed());
+            let t = std::time::Instant::now();
             store.write_blocking(|s| s.stream_rows(zone_id, rows.iter().skip(usize::from(soa))))?;
             write_time.set(write_time.get() + t.elapsed());
-            let t = std::time::Instant::now();
-            let _ = to_builder.send(rows);
-            hand_time.set(hand_time.get() + t.elapsed());
             Ok(())
         };
         let staged = (|| {
