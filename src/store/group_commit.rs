@@ -453,18 +453,16 @@ impl Store {
                         continue;
                     }
                 };
-                tx.execute_batch("SAVEPOINT first_version")?;
+                tx.prepare_cached("SAVEPOINT first_version")?.execute([])?;
                 let one = (|| -> Result<Option<(i64, TrimReport)>, rusqlite::Error> {
-                    tx.execute(
+                    // Cached statements: a batch runs them once per zone.
+                    tx.prepare_cached(
                         "INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
-                        [&first.zone],
-                    )?;
+                    )?
+                    .execute([&first.zone])?;
                     let (zone_id, serial): (i64, Option<i64>) = tx
-                        .query_row(
-                            "SELECT id, serial FROM zone WHERE name = ?1",
-                            [&first.zone],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
+                        .prepare_cached("SELECT id, serial FROM zone WHERE name = ?1")?
+                        .query_row([&first.zone], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?
                         .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                     if serial.is_some() {
@@ -484,7 +482,7 @@ impl Store {
                 })();
                 match one {
                     Ok(Some((zone_id, trim))) => {
-                        tx.execute_batch("RELEASE first_version")?;
+                        tx.prepare_cached("RELEASE first_version")?.execute([])?;
                         let total = first.records.len();
                         counts.push((zone_id, total));
                         results[i] = Some(Ok(Committed {
@@ -501,7 +499,9 @@ impl Store {
                             zonemd: None,
                         }));
                     }
-                    Ok(None) => tx.execute_batch("RELEASE first_version")?,
+                    Ok(None) => {
+                        tx.prepare_cached("RELEASE first_version")?.execute([])?;
+                    }
                     Err(e) => {
                         tx.execute_batch("ROLLBACK TO first_version; RELEASE first_version")?;
                         results[i] = Some(Err(sq(e)));
