@@ -387,19 +387,18 @@ pub(super) struct Staged {
     pub(super) snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
 }
 
-/// The staging thread of [`ZoneTask::axfr_streamed`]: writes each batch of
-/// records to the store and hands it to a second thread that groups the
-/// records into the snapshot's nodes, until the transfer drops its sender.
+/// The staging thread of [`ZoneTask::axfr_streamed`], started with the
+/// transfer's `first` batch: writes each batch of records to the store and
+/// hands it to a second thread that groups the records into the snapshot's
+/// nodes, until the transfer drops its sender. (A small zone comes back
+/// whole and sends nothing: no staging thread, and its version goes to the
+/// group commit.)
 pub(super) fn stage_first_version(
     store: &SharedStore,
     apex: &str,
+    first: WireRecords,
     mut batches: mpsc::Receiver<WireRecords>,
-) -> Result<Option<Staged>, StoreError> {
-    // A small zone comes back whole (nothing sent): the store is not
-    // touched, and the version goes to the group commit.
-    let Some(first) = batches.blocking_recv() else {
-        return Ok(None);
-    };
+) -> Result<Staged, StoreError> {
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
     let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<WireRecords>(2);
@@ -461,11 +460,9 @@ pub(super) fn stage_first_version(
             // The store failed mid-way: what was written goes with it.
             let _ = store.write_blocking(|s| s.stream_abort(zone_id));
         }
-        staged.map(|()| {
-            Some(Staged {
-                zone_id,
-                snapshot: Some(built),
-            })
+        staged.map(|()| Staged {
+            zone_id,
+            snapshot: Some(built),
         })
     })
 }
