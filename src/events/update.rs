@@ -378,6 +378,11 @@ const STAGE_ROWS: usize = 16_384;
 /// indexed before its commit, on the committing thread.
 const PARALLEL_INDEX_MIN: usize = 4_096;
 
+/// A first version of at most this many records is sorted and indexed on
+/// the zone's task, and waits for its group commit there (see
+/// [`crate::store::CommitQueue::commit_full`]).
+const INLINE_MAX: usize = 64;
+
 /// A first version staged while its AXFR arrived.
 pub(super) struct Staged {
     pub(super) zone_id: i64,
@@ -505,6 +510,20 @@ pub(super) async fn commit_version(
 ) -> Result<(CommitSummary, ZoneSnapshot, Option<ZonemdStatus>), StoreError> {
     let zone = apex.to_string();
     match transfer {
+        Transfer::Full { mut records, .. } if first_version && records.len() <= INLINE_MAX => {
+            // A small zone: sorted and indexed here in less time than a
+            // blocking thread takes to wake, and committed without holding
+            // one while it waits for its batch.
+            crate::zone::sort_zone(&mut records);
+            let snapshot = ZoneSnapshot::from_sorted(&zone, &records);
+            let committed = commits.commit_full(&zone, Arc::new(records), info).await?;
+            let snapshot = match committed.changes.into_iter().next() {
+                // The zone had a version after all: diffed and journaled.
+                Some(change) => blocking(move || Ok(current.apply(&change))).await?,
+                None => snapshot,
+            };
+            Ok((committed.summary, snapshot, None))
+        }
         Transfer::Full { records, .. } if first_version => {
             let commits = commits.clone();
             blocking(move || {

@@ -60,7 +60,30 @@ struct FirstVersion {
     /// In identity order ([`crate::zone::sort_zone`]).
     records: Arc<Vec<Rr>>,
     info: CommitInfo,
-    reply: std::sync::mpsc::SyncSender<Result<Committed, StoreError>>,
+    reply: Reply,
+}
+
+/// Where a first version's result goes.
+enum Reply {
+    /// A caller waiting on its own thread
+    /// ([`CommitQueue::commit_full_blocking`]).
+    Thread(std::sync::mpsc::SyncSender<Result<Committed, StoreError>>),
+    /// A task waiting on the runtime ([`CommitQueue::commit_full`]).
+    Task(tokio::sync::oneshot::Sender<Result<Committed, StoreError>>),
+}
+
+impl Reply {
+    fn send(self, out: Result<Committed, StoreError>) {
+        // A caller that went away no longer needs its result.
+        match self {
+            Reply::Thread(tx) => {
+                let _ = tx.send(out);
+            }
+            Reply::Task(tx) => {
+                let _ = tx.send(out);
+            }
+        }
+    }
 }
 
 /// How long a small first version waits for others to join its
@@ -261,28 +284,7 @@ impl CommitQueue {
         info: CommitInfo,
     ) -> Result<Committed, StoreError> {
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
-        let small = records.len() <= WINDOW_MAX_RECORDS;
-        let role = {
-            let mut queue = self.first_versions();
-            queue.items.push(FirstVersion {
-                zone: zone.to_string(),
-                records,
-                info,
-                reply,
-            });
-            let busy = queue
-                .last_written
-                .is_some_and(|at| at.elapsed() < self.inner.busy_within);
-            if queue.window_open && small {
-                Role::Join
-            } else if small && busy && queue.items.len() == 1 {
-                queue.window_open = true;
-                Role::OpenWindow
-            } else {
-                Role::Run
-            }
-        };
-        self.inner.first_arrived.notify_all();
+        let role = self.queue_first(zone, records, info, Reply::Thread(reply));
         match role {
             Role::Run => self.run_on_writer()?,
             Role::OpenWindow => {
@@ -301,6 +303,76 @@ impl CommitQueue {
         }
         rx.recv()
             .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
+    }
+
+    /// [`CommitQueue::commit_full_blocking`] from a task: a small first
+    /// version that joins an open window waits on the runtime, without a
+    /// thread of its own (a first start of thousands of small zones holds
+    /// no blocking thread per zone); only the caller that keeps the window
+    /// or runs the batch takes one.
+    pub async fn commit_full(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+    ) -> Result<Committed, StoreError> {
+        let lost = || StoreError::TaskFailed("a batched commit was lost".into());
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        let role = match self.queue_first(zone, records, info, Reply::Task(reply)) {
+            // The opener runs the batch when the window closes; should it
+            // not (it is only ever a bounded sleep away), this caller runs
+            // what waits itself.
+            Role::Join => match tokio::time::timeout(self.inner.window * 250, &mut rx).await {
+                Ok(out) => return out.map_err(|_| lost())?,
+                Err(_) => Role::Run,
+            },
+            role => role,
+        };
+        let queue = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if matches!(role, Role::OpenWindow) {
+                queue.hold_window();
+            }
+            queue.run_on_writer()
+        })
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))??;
+        rx.await.map_err(|_| lost())?
+    }
+
+    /// Queues a first version; says what its caller does next.
+    fn queue_first(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+        reply: Reply,
+    ) -> Role {
+        let small = records.len() <= WINDOW_MAX_RECORDS;
+        let mut queue = self.first_versions();
+        queue.items.push(FirstVersion {
+            zone: zone.to_string(),
+            records,
+            info,
+            reply,
+        });
+        let busy = queue
+            .last_written
+            .is_some_and(|at| at.elapsed() < self.inner.busy_within);
+        let role = if queue.window_open && small {
+            Role::Join
+        } else if small && busy && queue.items.len() == 1 {
+            queue.window_open = true;
+            Role::OpenWindow
+        } else {
+            Role::Run
+        };
+        // The window's opener waits for it to fill (or its time): woken
+        // when it is full, not at every arrival.
+        if queue.items.len() >= self.inner.window_max_zones {
+            self.inner.first_arrived.notify_all();
+        }
+        role
     }
 
     /// Takes the writer and runs every commit waiting.
@@ -345,8 +417,11 @@ impl CommitQueue {
     fn run_pending(&self, store: &mut Store) {
         let firsts = {
             let mut queue = self.first_versions();
-            // Whoever runs the batch closes the window it was in.
-            queue.window_open = false;
+            // Whoever runs the batch closes the window it was in (and
+            // wakes the window's opener: nothing is left to wait for).
+            if std::mem::take(&mut queue.window_open) {
+                self.inner.first_arrived.notify_all();
+            }
             std::mem::take(&mut queue.items)
         };
         let mut jobs = std::mem::take(&mut *self.pending());
@@ -419,7 +494,7 @@ fn first_versions_job(firsts: Vec<FirstVersion>, inner: Arc<Inner>) -> Job {
                         })
                     }),
                 };
-                let _ = first.reply.send(out);
+                first.reply.send(out);
             }
         })
     })
