@@ -1082,4 +1082,85 @@ mod tests {
             .unwrap();
         assert_eq!(serial, Some(7));
     }
+    /// Small first versions committed from tasks join an open window
+    /// without a blocking thread each: with a single blocking thread (held
+    /// by the window's opener), the window still fills and closes long
+    /// before its time is up, and every zone gets its own result.
+    #[test]
+    fn small_first_versions_from_tasks_join_a_window_without_a_thread_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        const N: usize = 6;
+        let queue = CommitQueue::with_window(handle.clone(), Duration::from_secs(60), N);
+        first_version(&queue, 0, 1);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let results = rt.block_on(async {
+            let tasks: Vec<_> = (1..=N)
+                .map(|i| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        let z = zone(i);
+                        let mut records = vec![soa(&z, 1), a(&z, i as u8)];
+                        crate::zone::sort_zone(&mut records);
+                        queue.commit_full(&z, Arc::new(records), info()).await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for committed in results {
+            let committed = committed.expect("first version");
+            assert_eq!(committed.summary.serial_to, 1);
+            assert_eq!(committed.summary.total, 2);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the window closed when full, not when its time was up"
+        );
+        assert_eq!(first_counts(&queue), (2, 1 + N as u64));
+        drop(rt);
+        drop(queue);
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..=N {
+            assert_eq!(store.zone_state(&zone(i)).unwrap().unwrap().serial, Some(1));
+        }
+    }
+
+    /// A first version whose record count is no multiple of a statement's
+    /// rows is written whole: 256 + 64 + 16 + 3 * 4 + 3 * 1 records.
+    #[test]
+    fn a_first_version_of_any_size_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        for (i, extra) in [(0, 350), (1, 4), (2, 0)] {
+            let committed = first_version(&queue, i, extra);
+            assert_eq!(committed.summary.total, extra + 1);
+        }
+        drop(queue);
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for (i, extra) in [(0usize, 350usize), (1, 4), (2, 0)] {
+            let mut names = Vec::new();
+            store
+                .for_each_record(&zone(i), |r| names.push(r.name))
+                .unwrap();
+            let mut want: Vec<String> = (0..extra).map(|k| format!("h{k}.{}", zone(i))).collect();
+            want.push(zone(i));
+            names.sort();
+            want.sort();
+            assert_eq!(names, want, "zone {i}");
+        }
+    }
 }
