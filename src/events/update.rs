@@ -378,6 +378,11 @@ const STAGE_ROWS: usize = 16_384;
 /// indexed before its commit, on the committing thread.
 const PARALLEL_INDEX_MIN: usize = 4_096;
 
+/// A first version of at most this many records is sorted and indexed on
+/// the zone's task, and waits for its group commit there (see
+/// [`crate::store::CommitQueue::commit_full`]).
+const INLINE_MAX: usize = 64;
+
 /// A first version staged while its AXFR arrived.
 pub(super) struct Staged {
     pub(super) zone_id: i64,
@@ -387,19 +392,18 @@ pub(super) struct Staged {
     pub(super) snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
 }
 
-/// The staging thread of [`ZoneTask::axfr_streamed`]: writes each batch of
-/// records to the store and hands it to a second thread that groups the
-/// records into the snapshot's nodes, until the transfer drops its sender.
+/// The staging thread of [`ZoneTask::axfr_streamed`], started with the
+/// transfer's `first` batch: writes each batch of records to the store and
+/// hands it to a second thread that groups the records into the snapshot's
+/// nodes, until the transfer drops its sender. (A small zone comes back
+/// whole and sends nothing: no staging thread, and its version goes to the
+/// group commit.)
 pub(super) fn stage_first_version(
     store: &SharedStore,
     apex: &str,
+    first: WireRecords,
     mut batches: mpsc::Receiver<WireRecords>,
-) -> Result<Option<Staged>, StoreError> {
-    // A small zone comes back whole (nothing sent): the store is not
-    // touched, and the version goes to the group commit.
-    let Some(first) = batches.blocking_recv() else {
-        return Ok(None);
-    };
+) -> Result<Staged, StoreError> {
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
     // Each batch goes to the builder before the store writes it, so that
@@ -407,17 +411,33 @@ pub(super) fn stage_first_version(
     // come) runs while the store writes the last batch.
     let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Arc<WireRecords>>(2);
     std::thread::scope(|sc| {
-        let builder = sc.spawn(move || {
-            let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
-            for batch in from_stager {
-                for r in batch.iter() {
-                    b.push_wire(r);
+        // Indexing a large zone keeps a CPU busy: at a lower priority (the
+        // thread ends with the scope). The staging thread keeps its own: it
+        // takes the store's writer, which every other zone's commit waits
+        // for.
+        let spawned = std::thread::Builder::new()
+            .name("axfr-index".into())
+            .spawn_scoped(sc, move || {
+                crate::low_priority::lower_this_thread();
+                let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
+                for batch in from_stager {
+                    for r in batch.iter() {
+                        b.push_wire(r);
+                    }
                 }
+                // No record follows: the index is built now.
+                let _ = b.close();
+                b
+            });
+        let builder = match spawned {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+                return Err(StoreError::TaskFailed(format!(
+                    "cannot start the snapshot builder: {e}"
+                )));
             }
-            // No record follows: the index is built now.
-            let _ = b.close();
-            b
-        });
+        };
         let apex_wire = crate::zone::wire::from_presentation(apex).unwrap_or_default();
         let mut pending = WireRecords::new();
         let write_time = std::cell::Cell::new(Duration::ZERO);
@@ -466,11 +486,9 @@ pub(super) fn stage_first_version(
             // The store failed mid-way: what was written goes with it.
             let _ = store.write_blocking(|s| s.stream_abort(zone_id));
         }
-        staged.map(|()| {
-            Some(Staged {
-                zone_id,
-                snapshot: Some(built),
-            })
+        staged.map(|()| Staged {
+            zone_id,
+            snapshot: Some(built),
         })
     })
 }
@@ -513,6 +531,20 @@ pub(super) async fn commit_version(
 ) -> Result<(CommitSummary, ZoneSnapshot, Option<ZonemdStatus>), StoreError> {
     let zone = apex.to_string();
     match transfer {
+        Transfer::Full { mut records, .. } if first_version && records.len() <= INLINE_MAX => {
+            // A small zone: sorted and indexed here in less time than a
+            // blocking thread takes to wake, and committed without holding
+            // one while it waits for its batch.
+            crate::zone::sort_zone(&mut records);
+            let snapshot = ZoneSnapshot::from_sorted(&zone, &records);
+            let committed = commits.commit_full(&zone, Arc::new(records), info).await?;
+            let snapshot = match committed.changes.into_iter().next() {
+                // The zone had a version after all: diffed and journaled.
+                Some(change) => blocking(move || Ok(current.apply(&change))).await?,
+                None => snapshot,
+            };
+            Ok((committed.summary, snapshot, None))
+        }
         Transfer::Full { records, .. } if first_version => {
             let commits = commits.clone();
             blocking(move || {
