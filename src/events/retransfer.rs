@@ -38,7 +38,7 @@ fn diff_batches(
     let mut any = false;
     while let Some(batch) = batches.blocking_recv() {
         any = true;
-        diff.push_batch(batch.into_rrs())?;
+        diff.push_wire(&batch)?;
     }
     if !any {
         return Ok(None);
