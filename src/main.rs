@@ -427,6 +427,9 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                 .unwrap_or(std::time::Duration::from_secs(1800))
                 + std::time::Duration::from_secs(30);
             let deadline = std::time::Instant::now() + limit;
+            // The retransfer is queued once the request is answered: the
+            // zone is unsettled until the check that acts on it has ended.
+            let mut seen_unsettled = false;
             while std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(250));
                 let now = one(&zone)?;
@@ -448,6 +451,20 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                 {
                     eprintln!();
                     return Err(format!("retransfer failed: {now}"));
+                }
+                seen_unsettled |= !now.settled;
+                if now.settled
+                    && now.error.is_none()
+                    && (seen_unsettled || now.last_refresh != before.last_refresh)
+                {
+                    // The transfer brought the zone as it is: nothing to
+                    // commit.
+                    eprintln!();
+                    println!(
+                        "retransfer done: serial {} (zone unchanged, nothing committed)",
+                        now.serial.map(|s| s.to_string()).unwrap_or_default()
+                    );
+                    return Ok(());
                 }
             }
             Err("retransfer did not finish in time".into())

@@ -28,12 +28,13 @@ pub(super) enum Paced {
     Transfer(crate::pacing::TransferPermit),
 }
 
-/// Why a refresh attempt ended without a new version.
-enum Outcome {
+/// How a refresh attempt that succeeded ended.
+pub(super) enum Outcome {
     /// A new version was committed.
     Committed,
-    /// The primary's serial is not newer; the expire timer restarts with
-    /// this many seconds.
+    /// The zone is as the primary has it (its serial is not newer, or a
+    /// forced transfer brought it unchanged); the expire timer restarts
+    /// with this many seconds.
     UpToDate {
         /// Seconds to expiry from now.
         expire_secs: u32,
@@ -343,8 +344,9 @@ impl ZoneTask {
             self.axfr_streamed(primary, kind, fallback_reason, permit)
                 .await?;
         } else if self.can_diff_retransfer() {
-            self.axfr_diffed(primary, kind, fallback_reason, permit)
-                .await?;
+            return self
+                .axfr_diffed(primary, kind, fallback_reason, permit)
+                .await;
         } else {
             self.axfr_collected(primary, kind, fallback_reason, permit)
                 .await?;

@@ -6,10 +6,10 @@
 //! snapshot (so does the new snapshot).
 
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ZoneTask;
-use super::refresh::STREAM_QUEUE;
+use super::refresh::{Outcome, STREAM_QUEUE};
 use super::refresh_error::RefreshError;
 use super::update::{Committed, RETRANSFER, commit_full_diffed};
 use crate::store::{FullDiff, StoreError, VersionKind};
@@ -79,13 +79,18 @@ impl ZoneTask {
     /// zone as it was. When the store refuses the change (the stored
     /// version is not the one served: it should never be), the zone is
     /// transferred again and diffed against the store instead.
+    ///
+    /// A forced re-transfer that brings the zone as it is (the same SOA,
+    /// the same records) commits nothing and journals nothing, as Knot
+    /// does: the zone is up to date, and its refresh and expire timers
+    /// restart as after any check that found it so.
     pub(super) async fn axfr_diffed(
         &mut self,
         primary: &Primary,
         kind: &str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
-    ) -> Result<(), RefreshError> {
+    ) -> Result<Outcome, RefreshError> {
         let current = self.shared.snapshot();
         let (sink, batches) = mpsc::channel(STREAM_QUEUE);
         let differ = {
@@ -151,6 +156,13 @@ impl ZoneTask {
         let received_expire = stats.expire.or(self.probe_expire);
         let (timers, info) =
             self.commit_info(primary, &new_soa, received_expire, VersionKind::Axfr)?;
+        if change.is_empty() {
+            info!(zone = %self.apex, peer = %primary.addr, kind, serial = serial_from, received,
+                transfer_ms = stats.duration.as_millis() as u64, "full transfer brought the zone as it is: nothing committed");
+            return Ok(Outcome::UpToDate {
+                expire_secs: info.expire_secs,
+            });
+        }
         let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
         let diff = FullDiff {
@@ -164,9 +176,9 @@ impl ZoneTask {
             Err(e @ StoreError::Inconsistent { .. }) => {
                 warn!(zone = %self.apex, peer = %primary.addr, error = %e,
                     "the served version is not the stored one; transferring the zone again to diff it against the store");
-                return self
-                    .axfr_collected(primary, kind, fallback_reason, permit)
-                    .await;
+                self.axfr_collected(primary, kind, fallback_reason, permit)
+                    .await?;
+                return Ok(Outcome::Committed);
             }
             Err(e) => return Err(e.into()),
         };
@@ -185,6 +197,6 @@ impl ZoneTask {
             now,
             commit_ms,
         });
-        Ok(())
+        Ok(Outcome::Committed)
     }
 }
