@@ -286,6 +286,14 @@ fn a_small_retransfer_received_whole_journals_its_change() {
     retransfer_journals_the_change(60, false);
 }
 
+/// An IXFR answered with the whole zone (RFC 1995 section 4), big enough
+/// to be streamed, is diffed as it arrives like a re-transfer, and
+/// journaled as the change it makes.
+#[test]
+fn an_ixfr_answered_with_the_whole_zone_is_diffed_as_it_arrives() {
+    retransfer_journals_the_change(20_000, true);
+}
+
 /// Status fields of the zone, as `zone status` prints them.
 fn status_field(sec: &Secondary, key: &str) -> Option<String> {
     let (ok, out, err) = sec.cli(&["zone", "status", ZONE]);

@@ -16,6 +16,7 @@ use crate::zone::snapshot::ZoneSnapshot;
 
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
+use super::retransfer::IxfrAnswer;
 use super::update::{Committed, RETRANSFER, blocking, stage_first_version};
 
 /// What a check was granted by the pacer before it started.
@@ -253,10 +254,18 @@ impl ZoneTask {
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
             let serial = current.soa_serial().unwrap_or(0);
-            match primary
-                .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
-                .await
-            {
+            // A whole zone in answer is diffed as it arrives when it can be.
+            let answer = if self.can_diff_retransfer() {
+                match self.ixfr_diffed(primary, &current, &mut permit).await? {
+                    IxfrAnswer::Diffed(outcome) => return Ok(outcome),
+                    IxfrAnswer::Received(answer) => answer,
+                }
+            } else {
+                primary
+                    .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
+                    .await
+            };
+            match answer {
                 Ok((Transfer::UpToDate { .. }, stats)) => {
                     return up_to_date(self, stats.expire.or(remote_expire));
                 }
