@@ -86,9 +86,12 @@ fn main() {
     zone[n / 2].ttl = 600;
     let mut took_wire = Vec::with_capacity(runs);
     let mut took_rrs = Vec::with_capacity(runs);
+    let mut cpu_wire = Vec::with_capacity(runs);
+    let mut cpu_rrs = Vec::with_capacity(runs);
     for _ in 0..runs {
         for wire_form in [true, false] {
             let batches = batches(&zone);
+            let cpu = thread_cpu();
             let t = Instant::now();
             let mut d = StreamDiff::new(&current).expect("a served version");
             for b in batches {
@@ -100,20 +103,31 @@ fn main() {
             }
             let change = d.finish().expect("a change");
             let took = t.elapsed();
+            let cpu = thread_cpu().zip(cpu).map(|(b, a)| b.saturating_sub(a));
             assert_eq!((change.removed.len(), change.added.len()), (1, 1));
             if wire_form {
                 took_wire.push(took);
+                cpu_wire.extend(cpu);
             } else {
                 took_rrs.push(took);
+                cpu_rrs.extend(cpu);
             }
         }
     }
-    for (way, took) in [("wire", &mut took_wire), ("rrs", &mut took_rrs)] {
+    for (way, took, cpu) in [
+        ("wire", &mut took_wire, &mut cpu_wire),
+        ("rrs", &mut took_rrs, &mut cpu_rrs),
+    ] {
         took.sort();
+        cpu.sort();
         let median = took[took.len() / 2];
         let per = median.as_nanos() as f64 / (n + 1) as f64;
+        let cpu_median = cpu
+            .get(cpu.len() / 2)
+            .map(|d| format!("; CPU time, median: {:.0} ms", ms(*d)))
+            .unwrap_or_default();
         println!(
-            "stream_diff {way}: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record); runs: {}",
+            "stream_diff {way}: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record){cpu_median}; runs: {}",
             ms(median),
             took.iter()
                 .map(|d| format!("{:.0}", ms(*d)))
@@ -121,6 +135,15 @@ fn main() {
                 .join(", ")
         );
     }
+}
+
+/// CPU time this thread has used (Linux: the first field of
+/// `/proc/thread-self/schedstat`), less sensitive than wall time to other
+/// work on a shared machine.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn ms(d: Duration) -> f64 {
