@@ -427,9 +427,6 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                 .unwrap_or(std::time::Duration::from_secs(1800))
                 + std::time::Duration::from_secs(30);
             let deadline = std::time::Instant::now() + limit;
-            // The retransfer is queued once the request is answered: the
-            // zone is unsettled until the check that acts on it has ended.
-            let mut seen_unsettled = false;
             while std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(250));
                 let now = one(&zone)?;
@@ -452,14 +449,15 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                     eprintln!();
                     return Err(format!("retransfer failed: {now}"));
                 }
-                seen_unsettled |= !now.settled;
-                if now.settled
-                    && now.error.is_none()
-                    && (seen_unsettled || now.last_refresh != before.last_refresh)
-                {
-                    // The transfer brought the zone as it is: nothing to
-                    // commit.
+                // The command was queued before the request was answered,
+                // so the zone is not settled until the check that acted on
+                // it has ended: settled now, with no version committed, the
+                // check found the zone as it is, or failed as before.
+                if now.settled {
                     eprintln!();
+                    if now.error.is_some() {
+                        return Err(format!("retransfer failed: {now}"));
+                    }
                     println!(
                         "retransfer done: serial {} (zone unchanged, nothing committed)",
                         now.serial.map(|s| s.to_string()).unwrap_or_default()
