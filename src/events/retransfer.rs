@@ -30,21 +30,22 @@ struct Diffed {
 
 /// The differ thread: diffs each batch against `current` until the
 /// transfer drops its sender. None when no record came (the transfer failed
-/// before its first message, or came back whole: a small zone, see
-/// [`diff_whole`]). An error closes the receiver, which stops the transfer
-/// at its next message.
+/// before its first message, came back whole: a small zone, see
+/// [`diff_whole`], or was an IXFR answered with deltas); the differ's marks
+/// are only made once a batch comes. An error closes the receiver, which
+/// stops the transfer at its next message.
 fn diff_batches(
     current: &ZoneSnapshot,
     mut batches: mpsc::Receiver<WireRecords>,
 ) -> Result<Option<Diffed>, StreamDiffError> {
-    let mut diff = StreamDiff::new(current)?;
-    let mut any = false;
-    while let Some(batch) = batches.blocking_recv() {
-        any = true;
-        diff.push_wire(&batch)?;
-    }
-    if !any {
+    let Some(first) = batches.blocking_recv() else {
         return Ok(None);
+    };
+    let mut diff = StreamDiff::new(current)?;
+    diff.push_wire(&first)?;
+    drop(first);
+    while let Some(batch) = batches.blocking_recv() {
+        diff.push_wire(&batch)?;
     }
     Ok(Some(finish(diff)?))
 }
