@@ -7,14 +7,21 @@
 //! cargo bench --bench stream_diff -- [RECORDS] [RUNS]
 //! ```
 //!
-//! RECORDS defaults to 1,000,000, RUNS (timed, the median counts) to 3.
-//! The records are cloned before each run, outside the timing.
+//! RECORDS defaults to 1,000,000, RUNS (timed per way, the median counts)
+//! to 3. Two ways of feeding the differ are timed, alternately: `wire`,
+//! the transfer's wire-form batches compared as they are
+//! ([`StreamDiff::push_wire`], what a re-transfer does), and `rrs`, each
+//! batch converted to stored-form records first ([`StreamDiff::push_batch`]
+//! after [`WireRecords::into_rrs`]). The batches are built before each run,
+//! outside the timing; freeing them is inside it, as in a re-transfer.
 
 use std::time::{Duration, Instant};
 
 use secondary53::zone::Rr;
 use secondary53::zone::snapshot::ZoneSnapshot;
 use secondary53::zone::stream_diff::StreamDiff;
+use secondary53::zone::wire;
+use secondary53::zone::wire_records::{RecordRef, WireRecords};
 
 const APEX: &str = "bench.test.";
 /// Records per batch (what one transfer message of about 64 KiB brings).
@@ -44,6 +51,26 @@ fn a(i: usize) -> Rr {
     }
 }
 
+/// The transfer as a streamed transfer hands it over: wire-form batches.
+fn batches(zone: &[Rr]) -> Vec<WireRecords> {
+    zone.chunks(BATCH)
+        .map(|chunk| {
+            let mut w = WireRecords::new();
+            for r in chunk {
+                let owner = wire::from_presentation(&r.name).expect("a valid owner");
+                w.push(RecordRef {
+                    owner: &owner,
+                    rtype: r.rtype,
+                    class: r.class,
+                    ttl: r.ttl,
+                    rdata: &r.rdata,
+                });
+            }
+            w
+        })
+        .collect()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let n: usize = args
@@ -57,39 +84,66 @@ fn main() {
     // The transfer: a new serial, one record changed.
     zone[0] = soa(2);
     zone[n / 2].ttl = 600;
-    let mut took = Vec::with_capacity(runs);
+    let mut took_wire = Vec::with_capacity(runs);
+    let mut took_rrs = Vec::with_capacity(runs);
+    let mut cpu_wire = Vec::with_capacity(runs);
+    let mut cpu_rrs = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let batches: Vec<Vec<Rr>> = zone.chunks(BATCH).map(<[Rr]>::to_vec).collect();
-        let t = Instant::now();
-        let mut d = StreamDiff::new(&current).expect("a served version");
-        for b in batches {
-            d.push_batch(b).expect("records");
+        for wire_form in [true, false] {
+            let batches = batches(&zone);
+            let cpu = thread_cpu();
+            let t = Instant::now();
+            let mut d = StreamDiff::new(&current).expect("a served version");
+            for b in batches {
+                if wire_form {
+                    d.push_wire(&b).expect("records");
+                } else {
+                    d.push_batch(b.into_rrs()).expect("records");
+                }
+            }
+            let change = d.finish().expect("a change");
+            let took = t.elapsed();
+            let cpu = thread_cpu().zip(cpu).map(|(b, a)| b.saturating_sub(a));
+            assert_eq!((change.removed.len(), change.added.len()), (1, 1));
+            if wire_form {
+                took_wire.push(took);
+                cpu_wire.extend(cpu);
+            } else {
+                took_rrs.push(took);
+                cpu_rrs.extend(cpu);
+            }
         }
-        let change = d.finish().expect("a change");
-        took.push(t.elapsed());
-        assert_eq!((change.removed.len(), change.added.len()), (1, 1));
     }
-    // What freeing the received records costs alone (the differ frees
-    // each one it does not keep): part of every figure above.
-    let batches: Vec<Vec<Rr>> = zone.chunks(BATCH).map(<[Rr]>::to_vec).collect();
-    let t = Instant::now();
-    drop(batches);
-    let freeing = t.elapsed();
-    took.sort();
-    let median = took[took.len() / 2];
-    let per = median.as_nanos() as f64 / (n + 1) as f64;
-    println!(
-        "stream_diff: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record); runs: {}",
-        ms(median),
-        took.iter()
-            .map(|d| format!("{:.0}", ms(*d)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "  of which freeing the records alone: {:.0} ms",
-        ms(freeing)
-    );
+    for (way, took, cpu) in [
+        ("wire", &mut took_wire, &mut cpu_wire),
+        ("rrs", &mut took_rrs, &mut cpu_rrs),
+    ] {
+        took.sort();
+        cpu.sort();
+        let median = took[took.len() / 2];
+        let per = median.as_nanos() as f64 / (n + 1) as f64;
+        let cpu_median = cpu
+            .get(cpu.len() / 2)
+            .map(|d| format!("; CPU time, median: {:.0} ms", ms(*d)))
+            .unwrap_or_default();
+        println!(
+            "stream_diff {way}: {n} records, median of {runs}: {:.0} ms ({per:.0} ns a record){cpu_median}; runs: {}",
+            ms(median),
+            took.iter()
+                .map(|d| format!("{:.0}", ms(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// CPU time this thread has used (Linux: the first field of
+/// `/proc/thread-self/schedstat`), less sensitive than wall time to other
+/// work on a shared machine.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn ms(d: Duration) -> f64 {

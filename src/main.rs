@@ -449,6 +449,21 @@ fn zone_command(config: &Config, command: ZoneCommand) -> Result<(), String> {
                     eprintln!();
                     return Err(format!("retransfer failed: {now}"));
                 }
+                // The command was queued before the request was answered,
+                // so the zone is not settled until the check that acted on
+                // it has ended: settled now, with no version committed, the
+                // check found the zone as it is, or failed as before.
+                if now.settled {
+                    eprintln!();
+                    if now.error.is_some() {
+                        return Err(format!("retransfer failed: {now}"));
+                    }
+                    println!(
+                        "retransfer done: serial {} (zone unchanged, nothing committed)",
+                        now.serial.map(|s| s.to_string()).unwrap_or_default()
+                    );
+                    return Ok(());
+                }
             }
             Err("retransfer did not finish in time".into())
         }

@@ -1,7 +1,8 @@
 //! Operating a running server only through the CLI and its control socket:
 //! status fields follow an update on a real BIND primary, `zone refresh`
-//! checks now, `zone retransfer` does a full AXFR with its progress, and the
-//! exit codes tell success from failure.
+//! checks now, `zone retransfer` does a full AXFR with its progress (and
+//! commits nothing when the zone comes back as it is), and the exit codes
+//! tell success from failure.
 
 mod common;
 
@@ -94,24 +95,25 @@ fn status_refresh_and_retransfer_through_the_control_socket() {
         );
     }
 
-    // retransfer: a full AXFR, waited for, with progress on stderr.
+    // retransfer: a full AXFR, waited for, with progress on stderr. The
+    // zone comes back as it is: nothing is committed.
     let (ok, out, err) = sec.cli(&["zone", "retransfer", ZONE]);
     assert!(ok, "retransfer failed: {out}{err}");
     assert!(
         out.contains(&format!(
-            "retransfer done: serial {serial} (AXFR retransfer)"
+            "retransfer done: serial {serial} (zone unchanged, nothing committed)"
         )),
         "{out}"
     );
     let s3 = status();
+    assert_eq!(field(&s3, "last_kind=").as_deref(), Some("IXFR"), "{s3}");
     assert_eq!(
-        field(&s3, "last_kind=").as_deref(),
-        Some("AXFR_retransfer"),
+        field(&s3, "versions_committed="),
+        field(&s2, "versions_committed="),
         "{s3}"
     );
     assert!(
-        sec.log()
-            .contains("fallback_reason=\"retransfer requested\"")
+        sec.log().contains("kind=\"AXFR retransfer\"") && sec.log().contains("nothing committed")
     );
 
     // Exit codes a script can rely on.

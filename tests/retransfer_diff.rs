@@ -21,7 +21,7 @@ use secondary53::tsig::TsigKey;
 const ZONE: &str = "example.com";
 const SECRET: &str = "cmV0cmFuc2Zlci1zZWNyZXQtcmV0cmFuc2Zlci1zZWNyZXQ=";
 
-fn config(port: u16, dir: &Path, primary: &str) -> String {
+fn config(port: u16, dir: &Path, primary: &str, ixfr: bool) -> String {
     format!(
         r#"[server]
 listen = ["127.0.0.1:{port}"]
@@ -38,7 +38,7 @@ primaries = ["{primary}"]
 key = "xfer"
 refresh = 3600
 retry = 3600
-ixfr = false
+ixfr = {ixfr}
 allow_transfer = ["127.0.0.1"]
 connect_timeout = 2
 message_timeout = 2
@@ -141,8 +141,9 @@ fn one_change(out: &str, from: u32, to: u32) -> (BTreeSet<Row>, BTreeSet<Row>) {
     (removed, added)
 }
 
-/// A secondary of the fake primary holding version 1 of `n` records.
-fn start(n: usize) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
+/// A secondary of the fake primary holding version 1 of `n` records,
+/// asking for IXFR when `ixfr`.
+fn start(n: usize, ixfr: bool) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
     let fake = FakePrimary::start(ZONE, 1, Script::Good(version_1(n)), Script::Good(vec![]));
     fake.set_tsig(Some((key(), SignMode::Every)));
     fake.set_records_per_message(100);
@@ -151,17 +152,27 @@ fn start(n: usize) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
         .tempdir()
         .expect("temp dir");
     let port = free_port();
-    let sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr()));
+    let sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr(), ixfr));
     wait_until("version 1 is served", Duration::from_secs(60), || {
         query_serial(port, ZONE) == Some(1)
     });
     (fake, dir, sec, port)
 }
 
-/// Version 2 by a full re-transfer; the journal holds exactly its change.
-fn retransfer_journals_the_change(n: usize) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
-    let (fake, dir, sec, port) = start(n);
-    fake.set_axfr_script(Script::Good(version_2(n)));
+/// Version 2 by a full re-transfer (an AXFR, or with `ixfr` an IXFR the
+/// primary answers with the whole zone); the journal holds exactly its
+/// change.
+fn retransfer_journals_the_change(
+    n: usize,
+    ixfr: bool,
+) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
+    let (fake, dir, sec, port) = start(n, ixfr);
+    if ixfr {
+        fake.set_ixfr_script(Script::Good(version_2(n)));
+    } else {
+        fake.set_axfr_script(Script::Good(version_2(n)));
+    }
+    let axfrs = fake.axfr_requests();
     fake.set_serial(2);
     let (ok, out, err) = sec.cli(&["zone", "refresh", ZONE]);
     assert!(ok, "{out}{err}");
@@ -201,6 +212,14 @@ fn retransfer_journals_the_change(n: usize) -> (FakePrimary, tempfile::TempDir, 
     assert_eq!(short(&format!("h5.{ZONE}")), "");
     assert_eq!(short(&format!("h9.{ZONE}")), "10.0.0.9");
     assert_eq!(stored_serial(&sec, ZONE), Some(2));
+    if ixfr {
+        assert_eq!(fake.ixfr_requests(), 1);
+        assert_eq!(fake.axfr_requests(), axfrs, "no AXFR after the IXFR");
+        assert!(
+            log.contains("kind=\"AXFR-style IXFR\""),
+            "not committed as an AXFR-style IXFR:\n{log}"
+        );
+    }
     (fake, dir, sec, port)
 }
 
@@ -210,7 +229,7 @@ fn retransfer_journals_the_change(n: usize) -> (FakePrimary, tempfile::TempDir, 
 #[test]
 fn a_streamed_retransfer_journals_its_change_and_a_broken_one_changes_nothing() {
     let n = 20_000;
-    let (fake, _dir, mut sec, port) = retransfer_journals_the_change(n);
+    let (fake, _dir, mut sec, port) = retransfer_journals_the_change(n, false);
     let dump = zone_dump(&sec, ZONE);
     let ixfr = ixfr_out(port, 1);
     let failures = |sec: &Secondary| sec.log().matches("refresh failed").count();
@@ -264,5 +283,81 @@ fn a_streamed_retransfer_journals_its_change_and_a_broken_one_changes_nothing() 
 /// A zone small enough to come back whole goes through the same differ.
 #[test]
 fn a_small_retransfer_received_whole_journals_its_change() {
-    retransfer_journals_the_change(60);
+    retransfer_journals_the_change(60, false);
+}
+
+/// An IXFR answered with the whole zone (RFC 1995 section 4), big enough
+/// to be streamed, is diffed as it arrives like a re-transfer, and
+/// journaled as the change it makes.
+#[test]
+fn an_ixfr_answered_with_the_whole_zone_is_diffed_as_it_arrives() {
+    retransfer_journals_the_change(20_000, true);
+}
+
+/// Status fields of the zone, as `zone status` prints them.
+fn status_field(sec: &Secondary, key: &str) -> Option<String> {
+    let (ok, out, err) = sec.cli(&["zone", "status", ZONE]);
+    assert!(ok, "zone status: {err}");
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).map(str::to_string))
+}
+
+/// `zone retransfer` of a zone the primary still has as it is: the whole
+/// zone comes again, and nothing is committed or journaled (the serial,
+/// the journal and IXFR out stay as they were), but the check counts as a
+/// refresh: its time and the expire timer move on.
+#[test]
+fn a_retransfer_of_an_unchanged_zone_commits_nothing() {
+    let n = 20_000;
+    let (fake, _dir, sec, port) = start(n, false);
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    let versions = status_field(&sec, "versions_committed=");
+    let refreshed = status_field(&sec, "last_refresh=");
+    let expire_at = status_field(&sec, "expire_at=");
+    let dump = zone_dump(&sec, ZONE);
+    let ixfr = ixfr_out(port, 1);
+    let axfrs = fake.axfr_requests();
+    let journal = |sec: &Secondary| {
+        let (ok, out, err) = sec.cli(&["journal", ZONE]);
+        assert!(ok, "{out}{err}");
+        out
+    };
+    let journal_before = journal(&sec);
+    // The status counts seconds: let one go by.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (ok, out, err) = sec.cli(&["zone", "retransfer", ZONE]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("retransfer done: serial 1 (zone unchanged, nothing committed)"),
+        "{out}{err}"
+    );
+    assert_eq!(fake.axfr_requests(), axfrs + 1, "the zone came again");
+    let log = sec.log();
+    assert!(
+        log.contains("full transfer brought the zone as it is: nothing committed"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("transfer committed").count(),
+        1,
+        "only the first version was committed:\n{log}"
+    );
+    assert_eq!(status_field(&sec, "versions_committed="), versions);
+    assert_eq!(stored_serial(&sec, ZONE), Some(1));
+    assert_eq!(query_serial(port, ZONE), Some(1));
+    assert_eq!(zone_dump(&sec, ZONE), dump);
+    assert_eq!(ixfr_out(port, 1), ixfr, "IXFR out is as it was");
+    assert_eq!(journal(&sec), journal_before, "nothing journaled");
+    let later = |a: Option<String>, b: Option<String>| {
+        let n = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
+        n(b) > n(a)
+    };
+    assert!(
+        later(refreshed, status_field(&sec, "last_refresh=")),
+        "the refresh time moved on"
+    );
+    assert!(
+        later(expire_at, status_field(&sec, "expire_at=")),
+        "the expire timer restarted"
+    );
 }

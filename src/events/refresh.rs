@@ -16,6 +16,7 @@ use crate::zone::snapshot::ZoneSnapshot;
 
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
+use super::retransfer::IxfrAnswer;
 use super::update::{Committed, RETRANSFER, blocking, stage_first_version};
 
 /// What a check was granted by the pacer before it started.
@@ -28,12 +29,13 @@ pub(super) enum Paced {
     Transfer(crate::pacing::TransferPermit),
 }
 
-/// Why a refresh attempt ended without a new version.
-enum Outcome {
+/// How a refresh attempt that succeeded ended.
+pub(super) enum Outcome {
     /// A new version was committed.
     Committed,
-    /// The primary's serial is not newer; the expire timer restarts with
-    /// this many seconds.
+    /// The zone is as the primary has it (its serial is not newer, or a
+    /// forced transfer brought it unchanged); the expire timer restarts
+    /// with this many seconds.
     UpToDate {
         /// Seconds to expiry from now.
         expire_secs: u32,
@@ -252,10 +254,18 @@ impl ZoneTask {
         if use_ixfr {
             let current = self.soa.clone().expect("checked above");
             let serial = current.soa_serial().unwrap_or(0);
-            match primary
-                .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
-                .await
-            {
+            // A whole zone in answer is diffed as it arrives when it can be.
+            let answer = if self.can_diff_retransfer() {
+                match self.ixfr_diffed(primary, &current, &mut permit).await? {
+                    IxfrAnswer::Diffed(outcome) => return Ok(outcome),
+                    IxfrAnswer::Received(answer) => answer,
+                }
+            } else {
+                primary
+                    .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
+                    .await
+            };
+            match answer {
                 Ok((Transfer::UpToDate { .. }, stats)) => {
                     return up_to_date(self, stats.expire.or(remote_expire));
                 }
@@ -343,8 +353,9 @@ impl ZoneTask {
             self.axfr_streamed(primary, kind, fallback_reason, permit)
                 .await?;
         } else if self.can_diff_retransfer() {
-            self.axfr_diffed(primary, kind, fallback_reason, permit)
-                .await?;
+            return self
+                .axfr_diffed(primary, kind, fallback_reason, permit)
+                .await;
         } else {
             self.axfr_collected(primary, kind, fallback_reason, permit)
                 .await?;

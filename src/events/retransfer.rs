@@ -1,21 +1,24 @@
 //! A full transfer of a zone that already has a version (AXFR fallback,
-//! `zone retransfer`, a serial jump), diffed against the served snapshot as
-//! its records arrive ([`crate::zone::stream_diff`]): the new zone is never
-//! held whole, only the change is, and the change is committed as an
-//! incremental version (the write costs what changed) and applied to the
-//! snapshot (so does the new snapshot).
+//! `zone retransfer`, a serial jump, an IXFR answered with the whole zone),
+//! diffed against the served snapshot as its records arrive
+//! ([`crate::zone::stream_diff`]): the new zone is never held whole, only
+//! the change is, and the change is committed as an incremental version
+//! (the write costs what changed) and applied to the snapshot (so does the
+//! new snapshot). A transfer that changes nothing commits nothing.
+
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ZoneTask;
-use super::refresh::STREAM_QUEUE;
+use super::refresh::{Outcome, STREAM_QUEUE};
 use super::refresh_error::RefreshError;
 use super::update::{Committed, RETRANSFER, commit_full_diffed};
 use crate::low_priority;
 use crate::store::{FullDiff, StoreError, VersionKind};
 use crate::xfr::client::STREAM_AFTER;
-use crate::xfr::{InterpretError, Primary, Transfer, XfrError};
+use crate::xfr::{InterpretError, Primary, Transfer, XfrError, XfrStats};
 use crate::zone::stream_diff::{StreamDiff, StreamDiffError};
 use crate::zone::wire_records::WireRecords;
 use crate::zone::{Changeset, Rr, snapshot::ZoneSnapshot};
@@ -29,21 +32,22 @@ struct Diffed {
 
 /// The differ thread: diffs each batch against `current` until the
 /// transfer drops its sender. None when no record came (the transfer failed
-/// before its first message, or came back whole: a small zone, see
-/// [`diff_whole`]). An error closes the receiver, which stops the transfer
-/// at its next message.
+/// before its first message, came back whole: a small zone, see
+/// [`diff_whole`], or was an IXFR answered with deltas); the differ's marks
+/// are only made once a batch comes. An error closes the receiver, which
+/// stops the transfer at its next message.
 fn diff_batches(
     current: &ZoneSnapshot,
     mut batches: mpsc::Receiver<WireRecords>,
 ) -> Result<Option<Diffed>, StreamDiffError> {
-    let mut diff = StreamDiff::new(current)?;
-    let mut any = false;
-    while let Some(batch) = batches.blocking_recv() {
-        any = true;
-        diff.push_batch(batch.into_rrs())?;
-    }
-    if !any {
+    let Some(first) = batches.blocking_recv() else {
         return Ok(None);
+    };
+    let mut diff = StreamDiff::new(current)?;
+    diff.push_wire(&first)?;
+    drop(first);
+    while let Some(batch) = batches.blocking_recv() {
+        diff.push_wire(&batch)?;
     }
     Ok(Some(finish(diff)?))
 }
@@ -64,6 +68,36 @@ fn finish(diff: StreamDiff<'_>) -> Result<Diffed, StreamDiffError> {
     })
 }
 
+/// The differ's result for a transfer that went to it: the whole zone,
+/// streamed (the transfer keeps only the closing SOA).
+fn streamed_zone(
+    primary: &Primary,
+    t: &Transfer,
+    stats: &XfrStats,
+    streamed: Result<Option<Diffed>, StreamDiffError>,
+) -> Result<Diffed, RefreshError> {
+    match (t, streamed?) {
+        (Transfer::Full { records, .. }, Some(diffed)) if records.len() == 1 => Ok(diffed),
+        (Transfer::Full { .. }, _) => Err(RefreshError::NothingToCommit),
+        _ => Err(XfrError::Protocol {
+            peer: primary.addr,
+            source: InterpretError::Incomplete {
+                records: stats.records,
+            },
+        }
+        .into()),
+    }
+}
+
+/// How an IXFR that may be streamed into the differ ended.
+pub(super) enum IxfrAnswer {
+    /// A whole zone in answer, diffed and committed (or found unchanged).
+    Diffed(Outcome),
+    /// Any other answer, or the transfer's error, as the transfer returned
+    /// it.
+    Received(Result<(Transfer, XfrStats), XfrError>),
+}
+
 impl ZoneTask {
     /// True when a full transfer of this zone can be diffed against the
     /// served snapshot: the zone has a version, the snapshot is that
@@ -81,13 +115,18 @@ impl ZoneTask {
     /// zone as it was. When the store refuses the change (the stored
     /// version is not the one served: it should never be), the zone is
     /// transferred again and diffed against the store instead.
+    ///
+    /// A forced re-transfer that brings the zone as it is (the same SOA,
+    /// the same records) commits nothing and journals nothing, as Knot
+    /// does: the zone is up to date, and its refresh and expire timers
+    /// restart as after any check that found it so.
     pub(super) async fn axfr_diffed(
         &mut self,
         primary: &Primary,
         kind: &str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
-    ) -> Result<(), RefreshError> {
+    ) -> Result<Outcome, RefreshError> {
         let current = self.shared.snapshot();
         let (sink, batches) = mpsc::channel(STREAM_QUEUE);
         // The differ, and a large zone's transfer, keep a CPU busy for
@@ -123,28 +162,85 @@ impl ZoneTask {
                     .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
                 (stats, diffed?)
             }
-            // Streamed: the transfer keeps only the closing SOA.
-            (Ok((Transfer::Full { records, .. }, stats)), Ok(Some(diffed)))
-                if records.len() == 1 =>
-            {
-                (stats, diffed)
-            }
-            (Ok((Transfer::Full { .. }, _)), Ok(_)) => return Err(RefreshError::NothingToCommit),
-            (Ok((_, stats)), Ok(_)) => {
-                return Err(XfrError::Protocol {
-                    peer: primary.addr,
-                    source: InterpretError::Incomplete {
-                        records: stats.records,
-                    },
-                }
-                .into());
-            }
+            (Ok((t, stats)), streamed) => (stats, streamed_zone(primary, &t, &stats, streamed)?),
             // The differ's error explains a sink that closed.
-            (Ok(_), Err(e)) | (Err(XfrError::SinkClosed { .. }), Err(e)) => {
-                return Err(e.into());
-            }
+            (Err(XfrError::SinkClosed { .. }), Err(e)) => return Err(e.into()),
             (Err(e), _) => return Err(e.into()),
         };
+        self.commit_diffed(
+            primary,
+            kind,
+            fallback_reason,
+            permit,
+            current,
+            stats,
+            diffed,
+        )
+        .await
+    }
+
+    /// An IXFR from our SOA `ours`, a whole zone in answer (AXFR-style,
+    /// RFC 1995 section 4) diffed against the served snapshot while it
+    /// arrives and committed as [`ZoneTask::axfr_diffed`] does, never held
+    /// whole. Any other answer (deltas, up to date, a zone small enough to
+    /// come back whole) or the transfer's error comes back as it is.
+    pub(super) async fn ixfr_diffed(
+        &mut self,
+        primary: &Primary,
+        ours: &Rr,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+    ) -> Result<IxfrAnswer, RefreshError> {
+        let current = self.shared.snapshot();
+        let (sink, batches) = mpsc::channel(STREAM_QUEUE);
+        let differ = {
+            let current = current.clone();
+            tokio::task::spawn_blocking(move || diff_batches(&current, batches))
+        };
+        let transferred = primary
+            .transfer_ixfr_streamed(&self.name, ours, &sink)
+            .await;
+        drop(sink);
+        let streamed = differ
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+        let (stats, diffed) = match (transferred, streamed) {
+            (Ok((t, stats)), Ok(None)) if !stats.streamed => {
+                return Ok(IxfrAnswer::Received(Ok((t, stats))));
+            }
+            (Ok((t, stats)), streamed) => (stats, streamed_zone(primary, &t, &stats, streamed)?),
+            (Err(XfrError::SinkClosed { .. }), Err(e)) => return Err(e.into()),
+            (Err(e), _) => return Ok(IxfrAnswer::Received(Err(e))),
+        };
+        if let Some(p) = permit.as_mut() {
+            p.transfer_received();
+        }
+        let outcome = self
+            .commit_diffed(
+                primary,
+                "AXFR-style IXFR",
+                None,
+                permit,
+                current,
+                stats,
+                diffed,
+            )
+            .await?;
+        Ok(IxfrAnswer::Diffed(outcome))
+    }
+
+    /// Commits the change a full transfer made, diffed against `current`
+    /// (see [`ZoneTask::axfr_diffed`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_diffed(
+        &mut self,
+        primary: &Primary,
+        kind: &str,
+        fallback_reason: Option<String>,
+        permit: &mut Option<crate::pacing::TransferPermit>,
+        current: Arc<ZoneSnapshot>,
+        stats: XfrStats,
+        diffed: Diffed,
+    ) -> Result<Outcome, RefreshError> {
         let Diffed {
             change,
             received,
@@ -165,6 +261,13 @@ impl ZoneTask {
         let received_expire = stats.expire.or(self.probe_expire);
         let (timers, info) =
             self.commit_info(primary, &new_soa, received_expire, VersionKind::Axfr)?;
+        if change.is_empty() {
+            info!(zone = %self.apex, peer = %primary.addr, kind, serial = serial_from, received,
+                transfer_ms = stats.duration.as_millis() as u64, "full transfer brought the zone as it is: nothing committed");
+            return Ok(Outcome::UpToDate {
+                expire_secs: info.expire_secs,
+            });
+        }
         let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
         let diff = FullDiff {
@@ -178,9 +281,9 @@ impl ZoneTask {
             Err(e @ StoreError::Inconsistent { .. }) => {
                 warn!(zone = %self.apex, peer = %primary.addr, error = %e,
                     "the served version is not the stored one; transferring the zone again to diff it against the store");
-                return self
-                    .axfr_collected(primary, kind, fallback_reason, permit)
-                    .await;
+                self.axfr_collected(primary, kind, fallback_reason, permit)
+                    .await?;
+                return Ok(Outcome::Committed);
             }
             Err(e) => return Err(e.into()),
         };
@@ -199,6 +302,6 @@ impl ZoneTask {
             now,
             commit_ms,
         });
-        Ok(())
+        Ok(Outcome::Committed)
     }
 }

@@ -242,8 +242,9 @@ pub struct XfrStats {
     pub duration: Duration,
     /// The EDNS EXPIRE of the first message (RFC 7314), when sent.
     pub expire: Option<u32>,
-    /// Whether the records went to a sink as they arrived (a transfer
-    /// of more than [`STREAM_AFTER`] records asked for with a sink).
+    /// Whether the records went to a sink as they arrived (a full zone
+    /// of more than [`STREAM_AFTER`] records asked for with a sink; an
+    /// incremental answer never goes there).
     pub streamed: bool,
 }
 
@@ -628,6 +629,34 @@ impl Primary {
         }
     }
 
+    /// Runs an IXFR for `zone` from our SOA `current`. An answer that is
+    /// the whole zone (AXFR-style, RFC 1995 section 4) of more than
+    /// [`STREAM_AFTER`] records goes to `sink` as it arrives, as with
+    /// [`Primary::transfer_streamed`] (`streamed` in the stats; the SOA
+    /// comes back alone); deltas, an up-to-date answer and a smaller zone
+    /// come back whole.
+    pub async fn transfer_ixfr_streamed(
+        &self,
+        zone: &Name,
+        current: &Rr,
+        sink: &tokio::sync::mpsc::Sender<WireRecords>,
+    ) -> Result<(Transfer, XfrStats), XfrError> {
+        let serial = current.soa_serial().unwrap_or(0);
+        let (t, stats) = self
+            .transfer_to(zone, XfrRequest::Ixfr { serial }, Some(current), Some(sink))
+            .await?;
+        match t {
+            t if !stats.streamed => Ok((t, stats)),
+            Transfer::Full { ref records, .. } if records.len() == 1 => Ok((t, stats)),
+            _ => Err(XfrError::Protocol {
+                peer: self.addr,
+                source: InterpretError::Incomplete {
+                    records: stats.records,
+                },
+            }),
+        }
+    }
+
     async fn transfer_to(
         &self,
         zone: &Name,
@@ -740,10 +769,14 @@ impl Primary {
             if let Some(sink) = sink
                 && (stats.streamed || interp.count() >= STREAM_AFTER)
             {
-                stats.streamed = true;
+                // Only a full zone's records are taken (an IXFR answered
+                // with deltas keeps them).
                 let batch = interp.take_wire();
-                if !batch.is_empty() && sink.send(batch).await.is_err() {
-                    return Err(XfrError::SinkClosed { peer: self.addr });
+                if !batch.is_empty() {
+                    stats.streamed = true;
+                    if sink.send(batch).await.is_err() {
+                        return Err(XfrError::SinkClosed { peer: self.addr });
+                    }
                 }
             }
             if interp.message_end() {

@@ -25,6 +25,7 @@ use super::record::Rr;
 use super::rtype;
 use super::snapshot::{Node, ZoneSnapshot};
 use super::wire;
+use super::wire_records::{RecordRef, WireRecords};
 
 /// A full transfer could not be diffed against the served version.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +64,25 @@ struct Held<'a> {
     ttl: u32,
 }
 
+/// A record of the owner arriving now; its RDATA is in
+/// [`StreamDiff::run_rdata`].
+#[derive(Clone, Copy)]
+struct Arrived {
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    start: usize,
+    end: usize,
+}
+
 /// Diffs a full transfer, fed in arrival order, against the served version
 /// (see the module documentation). Dropping it before
 /// [`StreamDiff::finish`] (a transfer that failed) changes nothing.
+///
+/// Records are compared in wire form, as the transfer brings them and the
+/// snapshot holds them: an unchanged record costs no conversion and no
+/// allocation, only the lookup of its owner's node (once per owner, as an
+/// owner's records arrive together).
 pub struct StreamDiff<'a> {
     current: &'a ZoneSnapshot,
     nodes: Slots<'a, Arc<Node>>,
@@ -73,12 +90,16 @@ pub struct StreamDiff<'a> {
     seen: Vec<u64>,
     from_soa: Rr,
     to_soa: Option<Rr>,
-    /// The records of the owner arriving now.
-    run: Vec<Rr>,
-    /// That owner in wire form (reused buffer).
-    owner: Vec<u8>,
+    /// The owner arriving now, lowercase wire form.
+    run_owner: Vec<u8>,
+    /// Its records so far.
+    run: Vec<Arrived>,
+    /// Their RDATA, one after the other.
+    run_rdata: Vec<u8>,
     /// The held records of the node of that owner (reused buffer).
     held: Vec<Held<'a>>,
+    /// Reused buffer for the wire form of a presentation-form owner.
+    owner: Vec<u8>,
     /// Records of the served version the transfer does not hold as they
     /// are (class and TTL), so far.
     removed: BTreeMap<Identity, (u16, u32)>,
@@ -117,9 +138,11 @@ impl<'a> StreamDiff<'a> {
             nodes,
             from_soa,
             to_soa: None,
+            run_owner: Vec::new(),
             run: Vec::new(),
-            owner: Vec::new(),
+            run_rdata: Vec::new(),
             held: Vec::new(),
+            owner: Vec::new(),
             removed: BTreeMap::new(),
             added: BTreeMap::new(),
             received: 0,
@@ -127,7 +150,8 @@ impl<'a> StreamDiff<'a> {
         })
     }
 
-    /// Takes the next records of the transfer, in arrival order.
+    /// Takes the next records of the transfer, in arrival order, in stored
+    /// form (a transfer received whole).
     pub fn push_batch(&mut self, batch: Vec<Rr>) -> Result<(), StreamDiffError> {
         for r in batch {
             self.push(r)?;
@@ -135,15 +159,66 @@ impl<'a> StreamDiff<'a> {
         Ok(())
     }
 
+    /// Takes the next records of the transfer, in arrival order, in the
+    /// wire form a streamed transfer brings them in: compared as they are,
+    /// never converted.
+    pub fn push_wire(&mut self, batch: &WireRecords) -> Result<(), StreamDiffError> {
+        for r in batch.iter() {
+            self.push_ref(r)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next record of the transfer, in stored form. See
+    /// [`StreamDiff::push_ref`].
+    pub fn push(&mut self, mut r: Rr) -> Result<(), StreamDiffError> {
+        let mut owner = std::mem::take(&mut self.owner);
+        let pushed = if wire::from_presentation_into(&r.name, &mut owner) {
+            self.push_ref(RecordRef {
+                owner: &owner,
+                rtype: r.rtype,
+                class: r.class,
+                ttl: r.ttl,
+                rdata: &r.rdata,
+            })
+        } else {
+            // An owner with no wire form (the transfer parser never makes
+            // one): not in the served version, so an addition, or not the
+            // leading SOA.
+            r.name.make_ascii_lowercase();
+            if self.to_soa.is_none() {
+                Err(StreamDiffError::NoLeadingSoa {
+                    zone: self.current.apex.clone(),
+                    found: r.to_master_line(),
+                })
+            } else {
+                self.received += 1;
+                self.added
+                    .insert((r.name, r.rtype, r.rdata), (r.class, r.ttl));
+                Ok(())
+            }
+        };
+        self.owner = owner;
+        pushed
+    }
+
     /// Takes the next record of the transfer. The first must be the zone's
     /// SOA (the version the transfer leads to); a later SOA at the apex is
     /// not part of the zone's data (an AXFR's closing SOA) and is ignored.
-    pub fn push(&mut self, mut r: Rr) -> Result<(), StreamDiffError> {
-        if r.name.bytes().any(|b| b.is_ascii_uppercase()) {
-            r.name.make_ascii_lowercase();
-        }
-        let apex_soa = r.rtype == rtype::SOA && r.name == self.current.apex;
+    pub fn push_ref(&mut self, r: RecordRef<'_>) -> Result<(), StreamDiffError> {
+        let mut lowered;
+        let owner = if r.owner.iter().any(u8::is_ascii_uppercase) {
+            // Length octets are at most 63, below 'A': lowering the whole
+            // name lowers its labels only.
+            lowered = r.owner.to_vec();
+            lowered.make_ascii_lowercase();
+            &lowered[..]
+        } else {
+            r.owner
+        };
+        let apex_soa = r.rtype == rtype::SOA && owner == self.current.apex_wire.as_slice();
         if self.to_soa.is_none() {
+            let r = RecordRef { owner, ..r }.to_rr();
             if !apex_soa {
                 return Err(StreamDiffError::NoLeadingSoa {
                     zone: self.current.apex.clone(),
@@ -158,10 +233,20 @@ impl<'a> StreamDiff<'a> {
             return Ok(());
         }
         self.received += 1;
-        if self.run.first().is_some_and(|f| f.name != r.name) {
+        if self.run_owner != owner {
             self.end_run();
+            self.run_owner.clear();
+            self.run_owner.extend_from_slice(owner);
         }
-        self.run.push(r);
+        let start = self.run_rdata.len();
+        self.run_rdata.extend_from_slice(r.rdata);
+        self.run.push(Arrived {
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            start,
+            end: self.run_rdata.len(),
+        });
         Ok(())
     }
 
@@ -201,28 +286,32 @@ impl<'a> StreamDiff<'a> {
             return;
         }
         let mut run = std::mem::take(&mut self.run);
-        // By type and RDATA; the sort is stable, so of the copies of one
-        // record the last one received is last, and wins.
-        run.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-        run.dedup_by(|later, kept| {
-            let same = later.rtype == kept.rtype && later.rdata == kept.rdata;
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
-        let mut owner = std::mem::take(&mut self.owner);
-        let found = wire::from_presentation_into(&run[0].name, &mut owner)
-            .then(|| self.nodes.find(NameHash::of(&owner), &owner))
-            .flatten();
-        self.owner = owner;
+        let data = std::mem::take(&mut self.run_rdata);
+        let rd = |a: &Arrived| &data[a.start..a.end];
+        // By type and RDATA (primaries send an RRset's records in order:
+        // mostly nothing to sort); the sort is stable, so of the copies of
+        // one record the last one received is last, and wins.
+        let order = |a: &Arrived, b: &Arrived| a.rtype.cmp(&b.rtype).then_with(|| rd(a).cmp(rd(b)));
+        if !run.is_sorted_by(|a, b| order(a, b).is_lt()) {
+            run.sort_by(order);
+            run.dedup_by(|later, kept| {
+                let same = later.rtype == kept.rtype && rd(later) == rd(kept);
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+        }
+        let owner = &self.run_owner[..];
+        let found = self.nodes.find(NameHash::of(owner), owner);
         let Some((slot, key, node)) = found else {
             // A name the served version does not have.
-            for r in run.drain(..) {
+            let name = wire::to_presentation(owner);
+            for r in &run {
                 self.added
-                    .insert((r.name, r.rtype, r.rdata), (r.class, r.ttl));
+                    .insert((name.clone(), r.rtype, rd(r).to_vec()), (r.class, r.ttl));
             }
-            self.run = run;
+            self.finish_run(run, data);
             return;
         };
         let first_visit = !self.mark(slot);
@@ -233,49 +322,61 @@ impl<'a> StreamDiff<'a> {
         let mut held = std::mem::take(&mut self.held);
         held.clear();
         held.extend(node_records(node, at_apex));
-        held.sort_unstable_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(b.rdata)));
+        let held_order =
+            |a: &Held, b: &Held| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(b.rdata));
+        if !held.is_sorted_by(|a, b| held_order(a, b).is_le()) {
+            held.sort_unstable_by(held_order);
+        }
+        let name = || wire::to_presentation(key);
         let mut old = held.iter().peekable();
-        for r in run.drain(..) {
+        for r in &run {
+            let rdata = rd(r);
             // Held records before this one: not in this run.
-            while let Some(h) = old.next_if(|h| (h.rtype, h.rdata) < (r.rtype, &r.rdata[..])) {
+            while let Some(h) = old.next_if(|h| (h.rtype, h.rdata) < (r.rtype, rdata)) {
                 if first_visit {
-                    self.removed.insert(
-                        (wire::to_presentation(key), h.rtype, h.rdata.to_vec()),
-                        (h.class, h.ttl),
-                    );
+                    self.removed
+                        .insert((name(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
                 }
             }
             let same_identity = old
                 .peek()
-                .is_some_and(|h| h.rtype == r.rtype && h.rdata == &r.rdata[..]);
+                .is_some_and(|h| h.rtype == r.rtype && h.rdata == rdata);
             if !same_identity {
                 self.added
-                    .insert((r.name, r.rtype, r.rdata), (r.class, r.ttl));
+                    .insert((name(), r.rtype, rdata.to_vec()), (r.class, r.ttl));
                 continue;
             }
             let h = *old.next().expect("peeked above");
-            let id = (r.name, r.rtype, r.rdata);
             if (h.class, h.ttl) == (r.class, r.ttl) {
                 if !first_visit {
                     // An earlier run of this owner left it out or changed
                     // it; this later copy wins.
+                    let id = (name(), r.rtype, rdata.to_vec());
                     self.removed.remove(&id);
                     self.added.remove(&id);
                 }
             } else {
+                let id = (name(), r.rtype, rdata.to_vec());
                 self.removed.insert(id.clone(), (h.class, h.ttl));
                 self.added.insert(id, (r.class, r.ttl));
             }
         }
         if first_visit {
-            let owner = || wire::to_presentation(key);
             for h in old {
                 self.removed
-                    .insert((owner(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
+                    .insert((name(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
             }
         }
         self.held = held;
+        self.finish_run(run, data);
+    }
+
+    /// Gives the run's buffers back, emptied, for the next owner.
+    fn finish_run(&mut self, mut run: Vec<Arrived>, mut data: Vec<u8>) {
+        run.clear();
+        data.clear();
         self.run = run;
+        self.run_rdata = data;
     }
 
     /// The change from the served version to the transferred one: the

@@ -71,12 +71,41 @@ fn reference(old: &[Rr], transfer: &[Rr]) -> Changeset {
     Changeset::from_diff(APEX, removed, added, &new_soa)
 }
 
+/// Records in the wire form a streamed transfer hands over (owners as
+/// they are written, case included).
+fn wire_batch(records: &[Rr]) -> WireRecords {
+    let mut w = WireRecords::new();
+    for r in records {
+        let owner = wire::from_presentation(&r.name).expect("valid owner");
+        w.push(RecordRef {
+            owner: &owner,
+            rtype: r.rtype,
+            class: r.class,
+            ttl: r.ttl,
+            rdata: &r.rdata,
+        });
+    }
+    w
+}
+
+/// The transfer in three batches, as messages come: stored form, wire
+/// form, stored form (an owner's records may straddle two of them).
 fn diff(current: &ZoneSnapshot, transfer: &[Rr]) -> Changeset {
     let mut d = StreamDiff::new(current).expect("current version");
-    // In two batches, as messages come.
-    let (a, b) = transfer.split_at(transfer.len() / 2);
+    let (a, rest) = transfer.split_at(transfer.len() / 3);
+    let (b, c) = rest.split_at(rest.len() / 2);
     d.push_batch(a.to_vec()).expect("push");
-    d.push_batch(b.to_vec()).expect("push");
+    d.push_wire(&wire_batch(b)).expect("push");
+    d.push_batch(c.to_vec()).expect("push");
+    d.finish().expect("finish")
+}
+
+/// The transfer in wire form only.
+fn diff_wire(current: &ZoneSnapshot, transfer: &[Rr]) -> Changeset {
+    let mut d = StreamDiff::new(current).expect("current version");
+    let (a, b) = transfer.split_at(transfer.len() / 2);
+    d.push_wire(&wire_batch(a)).expect("push");
+    d.push_wire(&wire_batch(b)).expect("push");
     d.finish().expect("finish")
 }
 
@@ -389,6 +418,7 @@ fn random_transfers_match_the_stores_diff() {
         }
         let change = diff(&current, &new);
         assert_eq!(change, reference(&old, &new), "round {round}");
+        assert_eq!(diff_wire(&current, &new), change, "round {round}");
         // Applied, the served version becomes the transferred zone.
         let applied = current.apply(&change);
         let mut want = new.clone();
