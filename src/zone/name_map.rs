@@ -116,12 +116,16 @@ fn bits_for(len: usize) -> u32 {
 /// Where a hash lives: (group, shard within the group).
 #[derive(Clone, Copy, Debug, Default)]
 struct Layout {
-    bits: u32,
-    group_bits: u32,
+    // Bytes, not words: a sharded map is then no larger than the array
+    // form's pointer and length, and the map stays 32 bytes.
+    bits: u8,
+    group_bits: u8,
 }
 
 impl Layout {
     fn new(bits: u32) -> Self {
+        // At most MAX_BITS.
+        let bits = bits.min(MAX_BITS) as u8;
         Layout {
             bits,
             group_bits: bits / 2,
@@ -376,7 +380,7 @@ impl<V: Clone> NameMap<V> {
             return;
         };
         let shards = layout.shards();
-        let too_big = self.len > 2 * TARGET_SHARD * shards && layout.bits < MAX_BITS;
+        let too_big = self.len > 2 * TARGET_SHARD * shards && u32::from(layout.bits) < MAX_BITS;
         let too_small = shards > 1 && self.len < TARGET_SHARD * shards / 8;
         let fits_array = self.len <= SMALL_MAX / 2;
         if too_big || too_small || fits_array {
@@ -599,7 +603,7 @@ impl<V: Clone> NameMapBuilder<V> {
     /// growing fourfold at a time costs a third more inserts in all) and
     /// [`NameMapBuilder::finish`] has nothing left to do.
     pub fn reserve_names(&mut self, names: usize) {
-        if bits_for(names) <= self.layout.bits {
+        if bits_for(names) <= u32::from(self.layout.bits) {
             return;
         }
         let mut b = NameMapBuilder::with_capacity(names);
@@ -629,7 +633,7 @@ impl<V: Clone> NameMapBuilder<V> {
     /// went in than the builder was sized for, they are spread over more
     /// shards first.
     fn finish_sharded(self) -> NameMap<V> {
-        if bits_for(self.len) > self.layout.bits + 1 {
+        if bits_for(self.len) > u32::from(self.layout.bits) + 1 {
             let mut b = NameMapBuilder::with_capacity(self.len);
             for s in self.shards {
                 for (k, v) in s {
@@ -805,6 +809,11 @@ mod tests {
         }
         assert_eq!(m.iter().count(), model.len());
         assert!(m.get(&name(999_999)).is_none());
+    }
+
+    #[test]
+    fn a_map_is_four_words() {
+        assert_eq!(std::mem::size_of::<NameMap<Arc<u8>>>(), 32);
     }
 
     #[test]
