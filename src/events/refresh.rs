@@ -216,7 +216,7 @@ impl ZoneTask {
             return self.axfr(primary, reason, &mut permit, urgency).await;
         }
         let (remote, remote_expire) = primary
-            .soa_with_expire(&self.name)
+            .soa_with_expire(&self.config.name)
             .await
             .map_err(RefreshError::Probe)?;
         self.probe_expire = remote_expire;
@@ -253,7 +253,11 @@ impl ZoneTask {
             let current = self.soa.clone().expect("checked above");
             let serial = current.soa_serial().unwrap_or(0);
             match primary
-                .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
+                .transfer(
+                    &self.config.name,
+                    XfrRequest::Ixfr { serial },
+                    Some(&current),
+                )
                 .await
             {
                 Ok((Transfer::UpToDate { .. }, stats)) => {
@@ -360,7 +364,9 @@ impl ZoneTask {
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
-        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
+        let (t, stats) = primary
+            .transfer(&self.config.name, XfrRequest::Axfr, None)
+            .await?;
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
         }
@@ -386,7 +392,7 @@ impl ZoneTask {
             let apex = self.apex.clone();
             tokio::task::spawn_blocking(move || stage_first_version(&store, &apex, batches))
         };
-        let transferred = primary.transfer_streamed(&self.name, &sink).await;
+        let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
         drop(sink);
         if let Some(p) = permit.as_mut() {
             match &transferred {

@@ -92,7 +92,7 @@ impl ZoneTask {
             let current = current.clone();
             tokio::task::spawn_blocking(move || diff_batches(&current, batches))
         };
-        let transferred = primary.transfer_streamed(&self.name, &sink).await;
+        let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
         drop(sink);
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
