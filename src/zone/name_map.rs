@@ -116,16 +116,12 @@ fn bits_for(len: usize) -> u32 {
 /// Where a hash lives: (group, shard within the group).
 #[derive(Clone, Copy, Debug, Default)]
 struct Layout {
-    // Bytes, not words: a sharded map is then no larger than the array
-    // form's pointer and length, and the map stays 32 bytes.
-    bits: u8,
-    group_bits: u8,
+    bits: u32,
+    group_bits: u32,
 }
 
 impl Layout {
     fn new(bits: u32) -> Self {
-        // At most MAX_BITS.
-        let bits = bits.min(MAX_BITS) as u8;
         Layout {
             bits,
             group_bits: bits / 2,
@@ -172,7 +168,9 @@ enum Repr<V> {
     Small(Option<Arc<[Entry<V>]>>),
     /// Spread over shards by hash.
     Sharded {
-        layout: Layout,
+        /// Shard bits of its layout (a byte, not the layout's two
+        /// words: the map stays four words).
+        bits: u8,
         groups: Arc<[Group<V>]>,
     },
 }
@@ -181,8 +179,8 @@ impl<V> Clone for Repr<V> {
     fn clone(&self) -> Self {
         match self {
             Repr::Small(e) => Repr::Small(e.clone()),
-            Repr::Sharded { layout, groups } => Repr::Sharded {
-                layout: *layout,
+            Repr::Sharded { bits, groups } => Repr::Sharded {
+                bits: *bits,
                 groups: groups.clone(),
             },
         }
@@ -215,7 +213,7 @@ impl<V> fmt::Debug for NameMap<V> {
                 "shards",
                 &match &self.repr {
                     Repr::Small(_) => 0,
-                    Repr::Sharded { layout, .. } => layout.shards(),
+                    Repr::Sharded { bits, .. } => Layout::new(u32::from(*bits)).shards(),
                 },
             )
             .finish()
@@ -257,8 +255,8 @@ impl<V: Clone> NameMap<V> {
     pub fn get_hashed(&self, hash: NameHash, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
         match &self.repr {
             Repr::Small(e) => find_small(e.as_deref()?, name),
-            Repr::Sharded { layout, groups } => {
-                let (g, s) = layout.locate(hash.0);
+            Repr::Sharded { bits, groups } => {
+                let (g, s) = Layout::new(u32::from(*bits)).locate(hash.0);
                 groups[g][s]
                     .find(hash.0, |e| &*e.0 == name)
                     .map(|(k, v)| (k, v))
@@ -304,11 +302,11 @@ impl<V: Clone> NameMap<V> {
             }
             *self = b.finish_sharded();
         }
-        let Repr::Sharded { layout, groups } = &mut self.repr else {
+        let Repr::Sharded { bits, groups } = &mut self.repr else {
             unreachable!("an array map was sharded above");
         };
         let hash = hash_name(&name);
-        let shard = shard_mut(*layout, groups, hash);
+        let shard = shard_mut(Layout::new(u32::from(*bits)), groups, hash);
         match shard.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut o.get_mut().1, value))
@@ -342,9 +340,9 @@ impl<V: Clone> NameMap<V> {
                 *small = (!rest.is_empty()).then(|| rest.into());
                 Some(value)
             }
-            Repr::Sharded { layout, groups } => {
+            Repr::Sharded { bits, groups } => {
                 let hash = hash_name(name);
-                let shard = shard_mut(*layout, groups, hash);
+                let shard = shard_mut(Layout::new(u32::from(*bits)), groups, hash);
                 match shard.find_entry(hash, |e| &*e.0 == name) {
                     Ok(o) => Some(o.remove().0.1),
                     Err(_) => None,
@@ -376,11 +374,12 @@ impl<V: Clone> NameMap<V> {
     /// Each doubling costs one pass over the map, so the cost per insert
     /// stays constant on average.
     fn regrow(&mut self) {
-        let Repr::Sharded { layout, .. } = &self.repr else {
+        let Repr::Sharded { bits, .. } = &self.repr else {
             return;
         };
+        let layout = Layout::new(u32::from(*bits));
         let shards = layout.shards();
-        let too_big = self.len > 2 * TARGET_SHARD * shards && u32::from(layout.bits) < MAX_BITS;
+        let too_big = self.len > 2 * TARGET_SHARD * shards && layout.bits < MAX_BITS;
         let too_small = shards > 1 && self.len < TARGET_SHARD * shards / 8;
         let fits_array = self.len <= SMALL_MAX / 2;
         if too_big || too_small || fits_array {
@@ -423,7 +422,7 @@ impl<V: Clone> NameMap<V> {
     pub fn shard_count(&self) -> usize {
         match &self.repr {
             Repr::Small(_) => 0,
-            Repr::Sharded { layout, .. } => layout.shards(),
+            Repr::Sharded { bits, .. } => Layout::new(u32::from(*bits)).shards(),
         }
     }
 
@@ -491,7 +490,8 @@ impl<'a, V> Slots<'a, V> {
                 let (k, v) = &entries[at];
                 Some((at, k, v))
             }
-            Repr::Sharded { layout, groups } => {
+            Repr::Sharded { bits, groups } => {
+                let layout = Layout::new(u32::from(*bits));
                 let s = layout.shard(hash.0);
                 let (g, i) = layout.locate(hash.0);
                 let shard = &groups[g][i];
@@ -603,7 +603,7 @@ impl<V: Clone> NameMapBuilder<V> {
     /// growing fourfold at a time costs a third more inserts in all) and
     /// [`NameMapBuilder::finish`] has nothing left to do.
     pub fn reserve_names(&mut self, names: usize) {
-        if bits_for(names) <= u32::from(self.layout.bits) {
+        if bits_for(names) <= self.layout.bits {
             return;
         }
         let mut b = NameMapBuilder::with_capacity(names);
@@ -633,7 +633,7 @@ impl<V: Clone> NameMapBuilder<V> {
     /// went in than the builder was sized for, they are spread over more
     /// shards first.
     fn finish_sharded(self) -> NameMap<V> {
-        if bits_for(self.len) > u32::from(self.layout.bits) + 1 {
+        if bits_for(self.len) > self.layout.bits + 1 {
             let mut b = NameMapBuilder::with_capacity(self.len);
             for s in self.shards {
                 for (k, v) in s {
@@ -653,7 +653,11 @@ impl<V: Clone> NameMapBuilder<V> {
             })
             .collect();
         NameMap {
-            repr: Repr::Sharded { layout, groups },
+            // At most MAX_BITS: fits a byte.
+            repr: Repr::Sharded {
+                bits: layout.bits as u8,
+                groups,
+            },
             len: self.len,
         }
     }
