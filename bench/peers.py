@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 os.environ["PATH"] += ":/usr/local/sbin:/usr/sbin:/sbin"
@@ -437,24 +438,34 @@ def median(xs):
 
 def time_until_answered(ports, name, timeout=30.0, qtype=1, peers=None):
     """Milliseconds until each port answers `name` (NOERROR with data),
-    polling all of them in turn from now. `peers` (port -> peer object)
-    names the ones that fail to answer, with their logs."""
+    from now. Each port is polled by its own thread, so a peer that is
+    slow to answer a poll does not delay the others' measurement.
+    `peers` (port -> peer object) names the ones that fail to answer,
+    with their logs."""
     start = time.monotonic()
-    left = dict((p, None) for p in ports)
     deadline = start + timeout
-    while any(v is None for v in left.values()):
-        if time.monotonic() > deadline:
-            late = [p for p, v in left.items() if v is None]
-            if peers:
-                logs = [x for p in late for x in peer_logs(peers[p])]
-                fail(f"{name} not answered within {timeout:.0f} s by " + ", ".join(
-                    f"{peers[p].name} (port {p}, serial {soa_serial(p, name.split('.', 1)[1])})" for p in late),
-                    list(dict.fromkeys(logs)))
-            fail(f"{name} not answered within {timeout:.0f} s by ports {late}")
-        for p in ports:
-            if left[p] is None and answered(p, name, qtype):
+    left = dict((p, None) for p in ports)
+
+    def poll(p):
+        while time.monotonic() <= deadline:
+            if answered(p, name, qtype):
                 left[p] = (time.monotonic() - start) * 1000
-        time.sleep(0.001)
+                return
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=poll, args=(p,), daemon=True) for p in ports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    late = [p for p, v in left.items() if v is None]
+    if late:
+        if peers:
+            logs = [x for p in late for x in peer_logs(peers[p])]
+            fail(f"{name} not answered within {timeout:.0f} s by " + ", ".join(
+                f"{peers[p].name} (port {p}, serial {soa_serial(p, name.split('.', 1)[1])})" for p in late),
+                list(dict.fromkeys(logs)))
+        fail(f"{name} not answered within {timeout:.0f} s by ports {late}")
     return left
 
 
