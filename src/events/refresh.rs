@@ -386,26 +386,41 @@ impl ZoneTask {
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
-        let (sink, batches) = mpsc::channel(STREAM_QUEUE);
+        let (sink, mut batches) = mpsc::channel(STREAM_QUEUE);
+        // The staging thread starts with the first batch sent: a small
+        // zone comes back whole and sends none, so a first start of
+        // thousands of small zones starts no thread per zone.
         let staging = {
             let store = self.store.clone();
             let apex = self.apex.clone();
-            tokio::task::spawn_blocking(move || stage_first_version(&store, &apex, batches))
-        };
-        let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
-        drop(sink);
-        if let Some(p) = permit.as_mut() {
-            match &transferred {
-                // A small zone received whole: its commit waits without
-                // the transfer slots (see crate::pacing).
-                Ok((_, stats)) if !stats.streamed => p.small_transfer_received(stats.records).await,
-                _ => p.transfer_received(),
+            async move {
+                let Some(first) = batches.recv().await else {
+                    return Ok(None);
+                };
+                tokio::task::spawn_blocking(move || {
+                    stage_first_version(&store, &apex, first, batches)
+                })
+                .await
+                .map_err(|e| StoreError::TaskFailed(e.to_string()))
+                .and_then(|r| r.map(Some))
             }
-        }
-        let staged = staging
-            .await
-            .map_err(|e| StoreError::TaskFailed(e.to_string()))
-            .and_then(|r| r);
+        };
+        let receive = async {
+            let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
+            drop(sink);
+            if let Some(p) = permit.as_mut() {
+                match &transferred {
+                    // A small zone received whole: its commit waits without
+                    // the transfer slots (see crate::pacing).
+                    Ok((_, stats)) if !stats.streamed => {
+                        p.small_transfer_received(stats.records).await
+                    }
+                    _ => p.transfer_received(),
+                }
+            }
+            transferred
+        };
+        let (transferred, staged) = tokio::join!(receive, staging);
         let (soa, stats, staged) = match (transferred, staged) {
             // A small zone, received whole: committed as any transfer.
             (Ok((t, stats)), Ok(None)) if !stats.streamed => {

@@ -378,6 +378,11 @@ const STAGE_ROWS: usize = 16_384;
 /// indexed before its commit, on the committing thread.
 const PARALLEL_INDEX_MIN: usize = 4_096;
 
+/// A first version of at most this many records is sorted and indexed on
+/// the zone's task, and waits for its group commit there (see
+/// [`crate::store::CommitQueue::commit_full`]).
+const INLINE_MAX: usize = 64;
+
 /// A first version staged while its AXFR arrived.
 pub(super) struct Staged {
     pub(super) zone_id: i64,
@@ -387,19 +392,18 @@ pub(super) struct Staged {
     pub(super) snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
 }
 
-/// The staging thread of [`ZoneTask::axfr_streamed`]: writes each batch of
-/// records to the store and hands it to a second thread that groups the
-/// records into the snapshot's nodes, until the transfer drops its sender.
+/// The staging thread of [`ZoneTask::axfr_streamed`], started with the
+/// transfer's `first` batch: writes each batch of records to the store and
+/// hands it to a second thread that groups the records into the snapshot's
+/// nodes, until the transfer drops its sender. (A small zone comes back
+/// whole and sends nothing: no staging thread, and its version goes to the
+/// group commit.)
 pub(super) fn stage_first_version(
     store: &SharedStore,
     apex: &str,
+    first: WireRecords,
     mut batches: mpsc::Receiver<WireRecords>,
-) -> Result<Option<Staged>, StoreError> {
-    // A small zone comes back whole (nothing sent): the store is not
-    // touched, and the version goes to the group commit.
-    let Some(first) = batches.blocking_recv() else {
-        return Ok(None);
-    };
+) -> Result<Staged, StoreError> {
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
     // A batch or two in flight: the builder keeps up with the store.
     let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<WireRecords>(2);
@@ -461,11 +465,9 @@ pub(super) fn stage_first_version(
             // The store failed mid-way: what was written goes with it.
             let _ = store.write_blocking(|s| s.stream_abort(zone_id));
         }
-        staged.map(|()| {
-            Some(Staged {
-                zone_id,
-                snapshot: Some(built),
-            })
+        staged.map(|()| Staged {
+            zone_id,
+            snapshot: Some(built),
         })
     })
 }
@@ -508,6 +510,20 @@ pub(super) async fn commit_version(
 ) -> Result<(CommitSummary, ZoneSnapshot, Option<ZonemdStatus>), StoreError> {
     let zone = apex.to_string();
     match transfer {
+        Transfer::Full { mut records, .. } if first_version && records.len() <= INLINE_MAX => {
+            // A small zone: sorted and indexed here in less time than a
+            // blocking thread takes to wake, and committed without holding
+            // one while it waits for its batch.
+            crate::zone::sort_zone(&mut records);
+            let snapshot = ZoneSnapshot::from_sorted(&zone, &records);
+            let committed = commits.commit_full(&zone, Arc::new(records), info).await?;
+            let snapshot = match committed.changes.into_iter().next() {
+                // The zone had a version after all: diffed and journaled.
+                Some(change) => blocking(move || Ok(current.apply(&change))).await?,
+                None => snapshot,
+            };
+            Ok((committed.summary, snapshot, None))
+        }
         Transfer::Full { records, .. } if first_version => {
             let commits = commits.clone();
             blocking(move || {

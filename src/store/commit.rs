@@ -159,11 +159,21 @@ pub(crate) fn insert_rows(
             ins.raw_execute()?;
         }
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut ins = tx.prepare(&statement(rest.len()))?;
-        bind_rows(&mut ins, zone_id, rest)?;
-        ins.raw_execute()?;
+    // The rest in statements of REST_ROWS rows each, largest first: a
+    // handful of cached statements, where one statement sized to the rest
+    // would be parsed again for every small zone.
+    let mut rest = chunks.remainder();
+    for rows in REST_ROWS {
+        if rest.len() < rows {
+            continue;
+        }
+        let mut ins = tx.prepare_cached(&statement(rows))?;
+        while rest.len() >= rows {
+            let (now, later) = rest.split_at(rows);
+            bind_rows(&mut ins, zone_id, now)?;
+            ins.raw_execute()?;
+            rest = later;
+        }
     }
     Ok(())
 }
@@ -185,6 +195,10 @@ fn bind_rows(ins: &mut rusqlite::Statement<'_>, zone_id: i64, rows: &[Rr]) -> ru
 
 /// Rows per statement in [`bulk_insert`].
 const BULK_ROWS: usize = 256;
+
+/// Rows per statement of what [`insert_rows`] has left after its
+/// [`BULK_ROWS`] statements (at most three of each; the last size is 1).
+const REST_ROWS: [usize; 4] = [64, 16, 4, 1];
 
 /// Inserts records; one already present takes the new TTL and class (adding
 /// an existing record is not an error in IXFR, as in dynamic update).
@@ -240,7 +254,8 @@ pub(super) fn write_first_version(
     serial_to: u32,
     info: &CommitInfo,
 ) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM record WHERE zone_id = ?1", [zone_id])?;
+    tx.prepare_cached("DELETE FROM record WHERE zone_id = ?1")?
+        .execute([zone_id])?;
     bulk_insert(tx, zone_id, records)?;
     insert_first_version_row(tx, zone_id, serial_to, records.len(), info)?;
     Ok(())
@@ -486,13 +501,16 @@ fn insert_version(
     added: usize,
     bytes: u64,
 ) -> rusqlite::Result<i64> {
-    let seq: i64 = tx.query_row("SELECT next_seq FROM zone WHERE id = ?1", [zone_id], |r| {
-        r.get(0)
-    })?;
-    tx.execute(
+    // Cached statements: every commit runs them (a first start, once
+    // per zone).
+    let seq: i64 = tx
+        .prepare_cached("SELECT next_seq FROM zone WHERE id = ?1")?
+        .query_row([zone_id], |r| r.get(0))?;
+    tx.prepare_cached(
         "INSERT INTO version(zone_id, seq, serial_from, serial_to, created, kind, peer, removed, added, bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )?
+    .execute(params![
             zone_id,
             seq,
             serial_from,
@@ -503,12 +521,9 @@ fn insert_version(
             removed as i64,
             added as i64,
             bytes as i64
-        ],
-    )?;
-    tx.execute(
-        "UPDATE zone SET next_seq = ?2 WHERE id = ?1",
-        params![zone_id, seq + 1],
-    )?;
+    ])?;
+    tx.prepare_cached("UPDATE zone SET next_seq = ?2 WHERE id = ?1")?
+        .execute(params![zone_id, seq + 1])?;
     Ok(seq)
 }
 
@@ -548,12 +563,12 @@ pub(super) fn finish_commit(
     serial: u32,
     info: &CommitInfo,
 ) -> rusqlite::Result<TrimReport> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE zone SET serial = ?2, last_refresh = ?3, last_transfer = ?3, last_failure = NULL,
                          last_error = NULL, expire_secs = ?4
          WHERE id = ?1",
-        params![zone_id, serial, info.now, info.expire_secs],
-    )?;
+    )?
+    .execute(params![zone_id, serial, info.now, info.expire_secs])?;
     journal::trim(tx, zone_id, &info.journal, info.now)
 }
 

@@ -60,7 +60,30 @@ struct FirstVersion {
     /// In identity order ([`crate::zone::sort_zone`]).
     records: Arc<Vec<Rr>>,
     info: CommitInfo,
-    reply: std::sync::mpsc::SyncSender<Result<Committed, StoreError>>,
+    reply: Reply,
+}
+
+/// Where a first version's result goes.
+enum Reply {
+    /// A caller waiting on its own thread
+    /// ([`CommitQueue::commit_full_blocking`]).
+    Thread(std::sync::mpsc::SyncSender<Result<Committed, StoreError>>),
+    /// A task waiting on the runtime ([`CommitQueue::commit_full`]).
+    Task(tokio::sync::oneshot::Sender<Result<Committed, StoreError>>),
+}
+
+impl Reply {
+    fn send(self, out: Result<Committed, StoreError>) {
+        // A caller that went away no longer needs its result.
+        match self {
+            Reply::Thread(tx) => {
+                let _ = tx.send(out);
+            }
+            Reply::Task(tx) => {
+                let _ = tx.send(out);
+            }
+        }
+    }
 }
 
 /// How long a small first version waits for others to join its
@@ -261,28 +284,7 @@ impl CommitQueue {
         info: CommitInfo,
     ) -> Result<Committed, StoreError> {
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
-        let small = records.len() <= WINDOW_MAX_RECORDS;
-        let role = {
-            let mut queue = self.first_versions();
-            queue.items.push(FirstVersion {
-                zone: zone.to_string(),
-                records,
-                info,
-                reply,
-            });
-            let busy = queue
-                .last_written
-                .is_some_and(|at| at.elapsed() < self.inner.busy_within);
-            if queue.window_open && small {
-                Role::Join
-            } else if small && busy && queue.items.len() == 1 {
-                queue.window_open = true;
-                Role::OpenWindow
-            } else {
-                Role::Run
-            }
-        };
-        self.inner.first_arrived.notify_all();
+        let role = self.queue_first(zone, records, info, Reply::Thread(reply));
         match role {
             Role::Run => self.run_on_writer()?,
             Role::OpenWindow => {
@@ -301,6 +303,76 @@ impl CommitQueue {
         }
         rx.recv()
             .map_err(|_| StoreError::TaskFailed("a batched commit was lost".into()))?
+    }
+
+    /// [`CommitQueue::commit_full_blocking`] from a task: a small first
+    /// version that joins an open window waits on the runtime, without a
+    /// thread of its own (a first start of thousands of small zones holds
+    /// no blocking thread per zone); only the caller that keeps the window
+    /// or runs the batch takes one.
+    pub async fn commit_full(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+    ) -> Result<Committed, StoreError> {
+        let lost = || StoreError::TaskFailed("a batched commit was lost".into());
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        let role = match self.queue_first(zone, records, info, Reply::Task(reply)) {
+            // The opener runs the batch when the window closes; should it
+            // not (it is only ever a bounded sleep away), this caller runs
+            // what waits itself.
+            Role::Join => match tokio::time::timeout(self.inner.window * 250, &mut rx).await {
+                Ok(out) => return out.map_err(|_| lost())?,
+                Err(_) => Role::Run,
+            },
+            role => role,
+        };
+        let queue = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if matches!(role, Role::OpenWindow) {
+                queue.hold_window();
+            }
+            queue.run_on_writer()
+        })
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))??;
+        rx.await.map_err(|_| lost())?
+    }
+
+    /// Queues a first version; says what its caller does next.
+    fn queue_first(
+        &self,
+        zone: &str,
+        records: Arc<Vec<Rr>>,
+        info: CommitInfo,
+        reply: Reply,
+    ) -> Role {
+        let small = records.len() <= WINDOW_MAX_RECORDS;
+        let mut queue = self.first_versions();
+        queue.items.push(FirstVersion {
+            zone: zone.to_string(),
+            records,
+            info,
+            reply,
+        });
+        let busy = queue
+            .last_written
+            .is_some_and(|at| at.elapsed() < self.inner.busy_within);
+        let role = if queue.window_open && small {
+            Role::Join
+        } else if small && busy && queue.items.len() == 1 {
+            queue.window_open = true;
+            Role::OpenWindow
+        } else {
+            Role::Run
+        };
+        // The window's opener waits for it to fill (or its time): woken
+        // when it is full, not at every arrival.
+        if queue.items.len() >= self.inner.window_max_zones {
+            self.inner.first_arrived.notify_all();
+        }
+        role
     }
 
     /// Takes the writer and runs every commit waiting.
@@ -345,8 +417,11 @@ impl CommitQueue {
     fn run_pending(&self, store: &mut Store) {
         let firsts = {
             let mut queue = self.first_versions();
-            // Whoever runs the batch closes the window it was in.
-            queue.window_open = false;
+            // Whoever runs the batch closes the window it was in (and
+            // wakes the window's opener: nothing is left to wait for).
+            if std::mem::take(&mut queue.window_open) {
+                self.inner.first_arrived.notify_all();
+            }
             std::mem::take(&mut queue.items)
         };
         let mut jobs = std::mem::take(&mut *self.pending());
@@ -419,7 +494,7 @@ fn first_versions_job(firsts: Vec<FirstVersion>, inner: Arc<Inner>) -> Job {
                         })
                     }),
                 };
-                let _ = first.reply.send(out);
+                first.reply.send(out);
             }
         })
     })
@@ -453,18 +528,16 @@ impl Store {
                         continue;
                     }
                 };
-                tx.execute_batch("SAVEPOINT first_version")?;
+                tx.prepare_cached("SAVEPOINT first_version")?.execute([])?;
                 let one = (|| -> Result<Option<(i64, TrimReport)>, rusqlite::Error> {
-                    tx.execute(
+                    // Cached statements: a batch runs them once per zone.
+                    tx.prepare_cached(
                         "INSERT INTO zone(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
-                        [&first.zone],
-                    )?;
+                    )?
+                    .execute([&first.zone])?;
                     let (zone_id, serial): (i64, Option<i64>) = tx
-                        .query_row(
-                            "SELECT id, serial FROM zone WHERE name = ?1",
-                            [&first.zone],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
+                        .prepare_cached("SELECT id, serial FROM zone WHERE name = ?1")?
+                        .query_row([&first.zone], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?
                         .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                     if serial.is_some() {
@@ -484,7 +557,7 @@ impl Store {
                 })();
                 match one {
                     Ok(Some((zone_id, trim))) => {
-                        tx.execute_batch("RELEASE first_version")?;
+                        tx.prepare_cached("RELEASE first_version")?.execute([])?;
                         let total = first.records.len();
                         counts.push((zone_id, total));
                         results[i] = Some(Ok(Committed {
@@ -501,7 +574,9 @@ impl Store {
                             zonemd: None,
                         }));
                     }
-                    Ok(None) => tx.execute_batch("RELEASE first_version")?,
+                    Ok(None) => {
+                        tx.prepare_cached("RELEASE first_version")?.execute([])?;
+                    }
                     Err(e) => {
                         tx.execute_batch("ROLLBACK TO first_version; RELEASE first_version")?;
                         results[i] = Some(Err(sq(e)));
@@ -1006,5 +1081,86 @@ mod tests {
             .read_blocking(|s| Ok(s.zone_state(&z)?.and_then(|z| z.serial)))
             .unwrap();
         assert_eq!(serial, Some(7));
+    }
+    /// Small first versions committed from tasks join an open window
+    /// without a blocking thread each: with a single blocking thread (held
+    /// by the window's opener), the window still fills and closes long
+    /// before its time is up, and every zone gets its own result.
+    #[test]
+    fn small_first_versions_from_tasks_join_a_window_without_a_thread_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        const N: usize = 6;
+        let queue = CommitQueue::with_window(handle.clone(), Duration::from_secs(60), N);
+        first_version(&queue, 0, 1);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let results = rt.block_on(async {
+            let tasks: Vec<_> = (1..=N)
+                .map(|i| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        let z = zone(i);
+                        let mut records = vec![soa(&z, 1), a(&z, i as u8)];
+                        crate::zone::sort_zone(&mut records);
+                        queue.commit_full(&z, Arc::new(records), info()).await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for committed in results {
+            let committed = committed.expect("first version");
+            assert_eq!(committed.summary.serial_to, 1);
+            assert_eq!(committed.summary.total, 2);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the window closed when full, not when its time was up"
+        );
+        assert_eq!(first_counts(&queue), (2, 1 + N as u64));
+        drop(rt);
+        drop(queue);
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..=N {
+            assert_eq!(store.zone_state(&zone(i)).unwrap().unwrap().serial, Some(1));
+        }
+    }
+
+    /// A first version whose record count is no multiple of a statement's
+    /// rows is written whole: 256 + 64 + 16 + 3 * 4 + 3 * 1 records.
+    #[test]
+    fn a_first_version_of_any_size_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let queue = CommitQueue::new(handle.clone());
+        for (i, extra) in [(0, 350), (1, 4), (2, 0)] {
+            let committed = first_version(&queue, i, extra);
+            assert_eq!(committed.summary.total, extra + 1);
+        }
+        drop(queue);
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        for (i, extra) in [(0usize, 350usize), (1, 4), (2, 0)] {
+            let mut names = Vec::new();
+            store
+                .for_each_record(&zone(i), |r| names.push(r.name))
+                .unwrap();
+            let mut want: Vec<String> = (0..extra).map(|k| format!("h{k}.{}", zone(i))).collect();
+            want.push(zone(i));
+            names.sort();
+            want.sort();
+            assert_eq!(names, want, "zone {i}");
+        }
     }
 }

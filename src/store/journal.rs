@@ -177,11 +177,9 @@ pub(super) fn trim(
     limits: &JournalLimits,
     now: i64,
 ) -> rusqlite::Result<TrimReport> {
-    let newest: i64 = tx.query_row(
-        "SELECT next_seq - 1 FROM zone WHERE id = ?1",
-        [zone_id],
-        |r| r.get(0),
-    )?;
+    let newest: i64 = tx
+        .prepare_cached("SELECT next_seq - 1 FROM zone WHERE id = ?1")?
+        .query_row([zone_id], |r| r.get(0))?;
     let versions: Vec<(i64, u64)> = {
         let mut stmt =
             tx.prepare_cached("SELECT seq, bytes FROM version WHERE zone_id = ?1 ORDER BY seq")?;

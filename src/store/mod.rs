@@ -184,6 +184,8 @@ impl Store {
         let sq = sqlite_error(&path);
         let mut conn = Connection::open(&path).map_err(sq)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
+        // Room for every statement a commit runs, cached (rusqlite keeps 16).
+        conn.set_prepared_statement_cache_capacity(64);
         // WAL: readers (the CLI) never block the writer. synchronous=FULL: a
         // committed version survives power loss, so the mirror cursor and
         // the journal never run ahead of what is on disk.
