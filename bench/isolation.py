@@ -26,6 +26,97 @@ def timed(f):
     return (time.monotonic() - t) * 1000, out
 
 
+class ThreadSampler:
+    """With THREADS=1: samples every secondary53 thread's time on a CPU and
+    time waiting for one (its run queue wait, /proc/PID/task/TID/schedstat)
+    and the primaries' and the machine's, every 10 ms, so that a slow
+    round can be read against what ran while it waited."""
+
+    def __init__(self, pid, others):
+        self.pid, self.others = pid, others  # others: label -> pid
+        self.samples = []  # (monotonic, {tid or label: (group, run ns, wait ns)}, busy, total jiffies)
+        self.done = threading.Event()
+        self.workers = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def group(self, tid, comm):
+        if tid == self.pid:
+            return "main thread"
+        # The runtime's workers are its first threads (started when it is
+        # built); its blocking pool's threads carry the same name.
+        if comm.startswith("tokio-r"):
+            if self.workers is None:
+                tids = sorted(int(t) for t in os.listdir(f"/proc/{self.pid}/task")
+                              if open(f"/proc/{self.pid}/task/{t}/comm").read().startswith("tokio-r"))
+                self.workers = set(tids[:os.cpu_count() or 2])
+            return "runtime worker" if tid in self.workers else "blocking pool"
+        if comm.startswith("udp-"):
+            return "udp serving"
+        return comm
+
+    def read(self):
+        """(per thread or process: (group, run ns, wait ns)), machine busy
+        and total jiffies."""
+        out = {}
+        for t in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                comm = open(f"/proc/{self.pid}/task/{t}/comm").read().strip()
+                run, wait, _ = map(int, open(f"/proc/{self.pid}/task/{t}/schedstat").read().split())
+            except (OSError, ValueError):
+                continue
+            out[int(t)] = (self.group(int(t), comm), run, wait)
+        for label, pid in self.others.items():
+            r = w = 0
+            try:
+                for t in os.listdir(f"/proc/{pid}/task"):
+                    a, b, _ = map(int, open(f"/proc/{pid}/task/{t}/schedstat").read().split())
+                    r, w = r + a, w + b
+            except (OSError, ValueError):
+                pass
+            out[label] = (label, r, w)
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        return out, sum(cpu) - cpu[3] - cpu[4], sum(cpu)
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                groups, busy, total = self.read()
+            except OSError:  # secondary53 has stopped
+                return
+            self.samples.append((time.monotonic(), groups, busy, total))
+            time.sleep(0.01)
+
+    def between(self, a, b):
+        """Per group: (ms on a CPU, ms waiting for one) from a to b, and the
+        machine's busy share of its CPUs meanwhile. A thread that ended
+        in between counts up to its last sample; one that started, from 0."""
+        xs = [s for s in self.samples if a <= s[0] <= b]
+        before = [s for s in self.samples if s[0] < a]
+        if before:
+            xs.insert(0, before[-1])
+        if len(xs) < 2:
+            return {}, float("nan")
+        first, last = xs[0], xs[-1]
+        seen = {}
+        for s in xs:
+            seen.update(s[1])
+        out = {}
+        for key, (g, r, w) in seen.items():
+            _, r0, w0 = first[1].get(key, (g, 0, 0))
+            r1, w1 = out.get(g, (0, 0))
+            out[g] = (r1 + (r - r0) / 1e6, w1 + (w - w0) / 1e6)
+        total = last[3] - first[3]
+        return out, (last[2] - first[2]) / total * 100 if total else float("nan")
+
+    def describe(self, a, b):
+        groups, busy = self.between(a, b)
+        parts = [f"{g}: {r:.0f} run/{w:.0f} wait" for g, (r, w) in sorted(groups.items(), key=lambda x: -x[1][0] - x[1][1])
+                 if r + w >= 1]
+        return f"machine {busy:.0f}% busy; ms " + ", ".join(parts)
+
+
 def main():
     port, metrics = peers.free_port(), peers.free_port()
     peers.log(f"generating {RECORDS} records")
@@ -38,6 +129,10 @@ def main():
         peers.wait_for(f"secondary53 serving {z} serial 1", lambda: peers.soa_serial(port, z) == 1, step=0.5,
                        peer=sec)
     log_path = f"{sec.dir}/secondary53.log"
+    sampler = None
+    if os.environ.get("THREADS") == "1":
+        sampler = ThreadSampler(sec.proc.pid, {"BIND primary (big)": big.proc.pid,
+                                               "BIND primary (small)": small.proc.pid})
 
     def commits():
         return open(log_path, errors="replace").read().count("AXFR retransfer")
@@ -115,8 +210,14 @@ def main():
         if os.environ.get("SHOW_WORST") == "1":
             # When the slowest rounds ran, from the start of the window.
             for kind in probes:
-                xs = sorted(((v[1] if kind == "ixfr_out" else v), a - t0) for k, a, b, v in window if k == kind)
-                peers.log(f"  slowest {kind}: " + ", ".join(f"{ms:.0f} ms at +{at:.2f} s" for ms, at in xs[-3:]))
+                xs = sorted(((v[1] if kind == "ixfr_out" else v), a - t0, b - t0) for k, a, b, v in window
+                            if k == kind)
+                peers.log(f"  slowest {kind}: " + ", ".join(f"{ms:.0f} ms at +{at:.2f} s" for ms, at, _ in xs[-3:]))
+                if sampler and kind != "jitter":
+                    for ms, at, end in xs[-3:]:
+                        peers.log(f"    {ms:.0f} ms at +{at:.2f} s: {sampler.describe(t0 + at, t0 + end)}")
+        if sampler:
+            peers.log(f"  whole window: {sampler.describe(t0, t1)}")
         for kind, a, b, v in window:
             if a >= t0 and b <= t1:
                 if kind == "ixfr_out":

@@ -13,6 +13,10 @@
 #   RETRANSFERS=2     re-transfers of the big zone measured
 #   IDLE=5            seconds the same probes run before, with nothing under way
 #   SHOW_WORST=1      log the three slowest rounds of each probe and when they ran
+#   THREADS=1         with SHOW_WORST=1: what secondary53's threads (by name: runtime
+#                     worker, blocking pool, udp serving, axfr-in, axfr-diff, ...) and
+#                     both primaries spent on a CPU and waiting for one during each
+#                     of those rounds and each whole window (/proc/PID/task/*/schedstat)
 #   WAIT_TIMEOUT=600  bound, in seconds, on every wait
 #   BENCH_TMPDIR=...  parent of the scratch directory
 #   KEEP_TMP=1        keep the scratch directory (configs, logs)

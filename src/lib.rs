@@ -77,6 +77,7 @@ pub mod config;
 pub mod events;
 pub mod fd_budget;
 pub mod log_limit;
+pub mod low_priority;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;

@@ -12,7 +12,9 @@ use super::ZoneTask;
 use super::refresh::STREAM_QUEUE;
 use super::refresh_error::RefreshError;
 use super::update::{Committed, RETRANSFER, commit_full_diffed};
+use crate::low_priority;
 use crate::store::{FullDiff, StoreError, VersionKind};
+use crate::xfr::client::STREAM_AFTER;
 use crate::xfr::{InterpretError, Primary, Transfer, XfrError};
 use crate::zone::stream_diff::{StreamDiff, StreamDiffError};
 use crate::zone::wire_records::WireRecords;
@@ -88,11 +90,23 @@ impl ZoneTask {
     ) -> Result<(), RefreshError> {
         let current = self.shared.snapshot();
         let (sink, batches) = mpsc::channel(STREAM_QUEUE);
+        // The differ, and a large zone's transfer, keep a CPU busy for
+        // seconds: on threads of lower priority, so that serving and every
+        // other zone win the CPU meanwhile (see crate::low_priority).
         let differ = {
             let current = current.clone();
-            tokio::task::spawn_blocking(move || diff_batches(&current, batches))
+            low_priority::spawn("axfr-diff", move || diff_batches(&current, batches))
         };
-        let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
+        let transferred = if current.len() > STREAM_AFTER {
+            let (primary, name, sink) = (primary.clone(), self.config.name.clone(), sink.clone());
+            low_priority::spawn_async("axfr-in", async move {
+                primary.transfer_streamed(&name, &sink).await
+            })
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+        } else {
+            primary.transfer_streamed(&self.config.name, &sink).await
+        };
         drop(sink);
         if let Some(p) = permit.as_mut() {
             p.transfer_received();

@@ -408,15 +408,31 @@ pub(super) fn stage_first_version(
     // A batch or two in flight: the builder keeps up with the store.
     let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<WireRecords>(2);
     std::thread::scope(|sc| {
-        let builder = sc.spawn(move || {
-            let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
-            for batch in from_stager {
-                for r in batch.iter() {
-                    b.push_wire(r);
+        // Indexing a large zone keeps a CPU busy: at a lower priority (the
+        // thread ends with the scope). The staging thread keeps its own: it
+        // takes the store's writer, which every other zone's commit waits
+        // for.
+        let spawned = std::thread::Builder::new()
+            .name("axfr-index".into())
+            .spawn_scoped(sc, move || {
+                crate::low_priority::lower_this_thread();
+                let mut b = crate::zone::snapshot::SnapshotBuilder::new(apex);
+                for batch in from_stager {
+                    for r in batch.iter() {
+                        b.push_wire(r);
+                    }
                 }
+                b
+            });
+        let builder = match spawned {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = store.write_blocking(|s| s.stream_abort(zone_id));
+                return Err(StoreError::TaskFailed(format!(
+                    "cannot start the snapshot builder: {e}"
+                )));
             }
-            b
-        });
+        };
         let apex_wire = crate::zone::wire::from_presentation(apex).unwrap_or_default();
         let mut pending = WireRecords::new();
         let write_time = std::cell::Cell::new(Duration::ZERO);
