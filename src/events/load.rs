@@ -52,7 +52,7 @@ impl ZoneTask {
         let Some(path) = self.config.file.clone() else {
             return;
         };
-        let origin = self.name.clone();
+        let origin = self.config.name.clone();
         let ours = self.soa.as_ref().and_then(Rr::soa_serial);
         let info = CommitInfo {
             kind: VersionKind::Axfr,

@@ -50,8 +50,6 @@ mod update;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use hickory_proto::rr::Name;
-
 use crate::config::ZoneConfig;
 use crate::pacing::Pacer;
 use crate::registry::{ZoneShared, ZoneUpdated};
@@ -89,9 +87,9 @@ pub struct TaskContext {
 
 /// The zone task.
 pub struct ZoneTask {
-    /// Shared with the configuration: held once per zone.
+    /// Shared with the configuration: held once per zone (its `name` is
+    /// the zone's name for queries to the primaries).
     config: Arc<ZoneConfig>,
-    name: Name,
     apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,

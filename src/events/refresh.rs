@@ -218,7 +218,7 @@ impl ZoneTask {
             return self.axfr(primary, reason, &mut permit, urgency).await;
         }
         let (remote, remote_expire) = primary
-            .soa_with_expire(&self.name)
+            .soa_with_expire(&self.config.name)
             .await
             .map_err(RefreshError::Probe)?;
         self.probe_expire = remote_expire;
@@ -262,7 +262,11 @@ impl ZoneTask {
                 }
             } else {
                 primary
-                    .transfer(&self.name, XfrRequest::Ixfr { serial }, Some(&current))
+                    .transfer(
+                        &self.config.name,
+                        XfrRequest::Ixfr { serial },
+                        Some(&current),
+                    )
                     .await
             };
             match answer {
@@ -371,7 +375,9 @@ impl ZoneTask {
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
-        let (t, stats) = primary.transfer(&self.name, XfrRequest::Axfr, None).await?;
+        let (t, stats) = primary
+            .transfer(&self.config.name, XfrRequest::Axfr, None)
+            .await?;
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
         }
@@ -411,7 +417,7 @@ impl ZoneTask {
             }
         };
         let receive = async {
-            let transferred = primary.transfer_streamed(&self.name, &sink).await;
+            let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
             drop(sink);
             if let Some(p) = permit.as_mut() {
                 match &transferred {

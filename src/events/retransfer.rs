@@ -137,14 +137,14 @@ impl ZoneTask {
             low_priority::spawn("axfr-diff", move || diff_batches(&current, batches))
         };
         let transferred = if current.len() > STREAM_AFTER {
-            let (primary, name, sink) = (primary.clone(), self.name.clone(), sink.clone());
+            let (primary, name, sink) = (primary.clone(), self.config.name.clone(), sink.clone());
             low_priority::spawn_async("axfr-in", async move {
                 primary.transfer_streamed(&name, &sink).await
             })
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?
         } else {
-            primary.transfer_streamed(&self.name, &sink).await
+            primary.transfer_streamed(&self.config.name, &sink).await
         };
         drop(sink);
         if let Some(p) = permit.as_mut() {
@@ -197,7 +197,7 @@ impl ZoneTask {
             tokio::task::spawn_blocking(move || diff_batches(&current, batches))
         };
         let transferred = primary
-            .transfer_ixfr_streamed(&self.name, ours, &sink)
+            .transfer_ixfr_streamed(&self.config.name, ours, &sink)
             .await;
         drop(sink);
         let streamed = differ

@@ -138,7 +138,6 @@ impl ZoneTask {
             p.progress = Some(shared.transfer_progress.clone());
         }
         let mut task = ZoneTask {
-            name: config.name.clone(),
             config,
             apex,
             primaries,

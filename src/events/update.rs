@@ -322,7 +322,7 @@ impl ZoneTask {
             let metrics = self.metrics.clone();
             let labels = format!("zone=\"{}\"", crate::metrics::esc(&self.apex));
             let send = crate::notify::notify_out(
-                self.name.clone(),
+                self.config.name.clone(),
                 soa.clone(),
                 *target,
                 self.notify_signer.clone(),

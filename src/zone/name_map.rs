@@ -16,6 +16,12 @@
 //! that shard's table: two more pointer loads than one flat table, both into
 //! arrays small enough to stay cached.
 //!
+//! A map of at most [`SMALL_MAX`] names (most zones a server holds by the
+//! thousand are this small, and most of a zone's side indexes are empty)
+//! is instead one shared array of its entries, found by comparing names:
+//! one allocation, none when empty, where the shards cost four, and a scan
+//! of a few names costs no more than hashing one.
+//!
 //! Why not a persistent hash trie (HAMT, as in the `imbl` crate): its lookups
 //! follow one pointer per 5 bits of hash, four or five cache misses for a
 //! million names, where the query path needs one; and the flat tables keep
@@ -32,6 +38,11 @@ pub const TARGET_SHARD: usize = 256;
 /// Most shard bits: 2^17 shards of [`TARGET_SHARD`] names is 33 million
 /// names; beyond that shards grow instead.
 const MAX_BITS: u32 = 17;
+
+/// Most names a map holds as a plain array (see the module documentation);
+/// one with more is sharded, and a sharded one that shrinks to half this
+/// goes back to an array.
+pub const SMALL_MAX: usize = 16;
 
 type Entry<V> = (Arc<[u8]>, V);
 type Shard<V> = HashTable<Entry<V>>;
@@ -146,24 +157,51 @@ impl Layout {
 /// A copy-on-write map from lowercase wire names to `V` (see the module
 /// documentation).
 pub struct NameMap<V> {
-    layout: Layout,
-    groups: Arc<[Group<V>]>,
+    repr: Repr<V>,
     len: usize,
+}
+
+/// How a [`NameMap`] holds its entries.
+enum Repr<V> {
+    /// At most [`SMALL_MAX`] entries, in no particular order; None when
+    /// there are none (no allocation at all).
+    Small(Option<Arc<[Entry<V>]>>),
+    /// Spread over shards by hash.
+    Sharded {
+        /// Shard bits of its layout (a byte, not the layout's two
+        /// words: the map stays four words).
+        bits: u8,
+        groups: Arc<[Group<V>]>,
+    },
+}
+
+impl<V> Clone for Repr<V> {
+    fn clone(&self) -> Self {
+        match self {
+            Repr::Small(e) => Repr::Small(e.clone()),
+            Repr::Sharded { bits, groups } => Repr::Sharded {
+                bits: *bits,
+                groups: groups.clone(),
+            },
+        }
+    }
 }
 
 impl<V> Clone for NameMap<V> {
     fn clone(&self) -> Self {
         NameMap {
-            layout: self.layout,
-            groups: self.groups.clone(),
+            repr: self.repr.clone(),
             len: self.len,
         }
     }
 }
 
-impl<V: Clone> Default for NameMap<V> {
+impl<V> Default for NameMap<V> {
     fn default() -> Self {
-        NameMapBuilder::with_capacity(0).finish()
+        NameMap {
+            repr: Repr::Small(None),
+            len: 0,
+        }
     }
 }
 
@@ -171,7 +209,13 @@ impl<V> fmt::Debug for NameMap<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NameMap")
             .field("len", &self.len)
-            .field("shards", &self.layout.shards())
+            .field(
+                "shards",
+                &match &self.repr {
+                    Repr::Small(_) => 0,
+                    Repr::Sharded { bits, .. } => Layout::new(u32::from(*bits)).shards(),
+                },
+            )
             .finish()
     }
 }
@@ -187,31 +231,37 @@ impl<V: Clone> NameMap<V> {
         self.len == 0
     }
 
+    /// The entries of a map held as an array (empty for a sharded one).
     #[inline]
-    fn shard(&self, hash: u64) -> &Shard<V> {
-        let (g, s) = self.layout.locate(hash);
-        &self.groups[g][s]
+    fn small(&self) -> &[Entry<V>] {
+        match &self.repr {
+            Repr::Small(Some(e)) => e,
+            _ => &[],
+        }
     }
 
     /// The entry of a name: its key (shared with the other indexes) and value.
     #[inline]
     pub fn get_key_value(&self, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
-        if self.len == 0 {
-            return None;
+        match &self.repr {
+            Repr::Small(e) => find_small(e.as_deref()?, name),
+            Repr::Sharded { .. } => self.get_hashed(NameHash::of(name), name),
         }
-        self.get_hashed(NameHash::of(name), name)
     }
 
     /// The entry of a name whose hash is known (one hash for lookups of the
     /// same name in several maps).
     #[inline]
     pub fn get_hashed(&self, hash: NameHash, name: &[u8]) -> Option<(&Arc<[u8]>, &V)> {
-        if self.len == 0 {
-            return None;
+        match &self.repr {
+            Repr::Small(e) => find_small(e.as_deref()?, name),
+            Repr::Sharded { bits, groups } => {
+                let (g, s) = Layout::new(u32::from(*bits)).locate(hash.0);
+                groups[g][s]
+                    .find(hash.0, |e| &*e.0 == name)
+                    .map(|(k, v)| (k, v))
+            }
         }
-        self.shard(hash.0)
-            .find(hash.0, |e| &*e.0 == name)
-            .map(|(k, v)| (k, v))
     }
 
     /// The value of a name.
@@ -226,19 +276,37 @@ impl<V: Clone> NameMap<V> {
         self.get_key_value(name).is_some()
     }
 
-    /// The shard holding `hash`, made unique to this map (cloned from the
-    /// versions sharing it, with the path to it, when shared).
-    fn shard_mut(&mut self, hash: u64) -> &mut Shard<V> {
-        let (g, s) = self.layout.locate(hash);
-        let groups = Arc::make_mut(&mut self.groups);
-        let group = Arc::make_mut(&mut groups[g]);
-        Arc::make_mut(&mut group[s])
-    }
-
     /// Inserts or replaces a name's value; returns the value replaced.
     pub fn insert(&mut self, name: Arc<[u8]>, value: V) -> Option<V> {
+        if let Repr::Small(small) = &mut self.repr {
+            let entries = small.as_deref().unwrap_or(&[]);
+            if let Some(at) = entries.iter().position(|e| e.0 == name) {
+                // A copy with the value replaced (versions may share it).
+                let mut copy = entries.to_vec();
+                let old = std::mem::replace(&mut copy[at].1, value);
+                *small = Some(copy.into());
+                return Some(old);
+            }
+            if entries.len() < SMALL_MAX {
+                let mut grown = Vec::with_capacity(entries.len() + 1);
+                grown.extend_from_slice(entries);
+                grown.push((name, value));
+                *small = Some(grown.into());
+                self.len += 1;
+                return None;
+            }
+            // Too many for an array: spread over shards from here on.
+            let mut b = NameMapBuilder::with_capacity(SMALL_MAX + 1);
+            for (k, v) in entries {
+                b.insert(k.clone(), v.clone());
+            }
+            *self = b.finish_sharded();
+        }
+        let Repr::Sharded { bits, groups } = &mut self.repr else {
+            unreachable!("an array map was sharded above");
+        };
         let hash = hash_name(&name);
-        let shard = self.shard_mut(hash);
+        let shard = shard_mut(Layout::new(u32::from(*bits)), groups, hash);
         match shard.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut o.get_mut().1, value))
@@ -258,11 +326,28 @@ impl<V: Clone> NameMap<V> {
         if !self.contains(name) {
             return None;
         }
-        let hash = hash_name(name);
-        let shard = self.shard_mut(hash);
-        let removed = match shard.find_entry(hash, |e| &*e.0 == name) {
-            Ok(o) => Some(o.remove().0.1),
-            Err(_) => None,
+        let removed = match &mut self.repr {
+            Repr::Small(small) => {
+                let entries = small.as_deref().unwrap_or(&[]);
+                let at = entries.iter().position(|e| &*e.0 == name)?;
+                let value = entries[at].1.clone();
+                let rest: Vec<Entry<V>> = entries
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != at)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                *small = (!rest.is_empty()).then(|| rest.into());
+                Some(value)
+            }
+            Repr::Sharded { bits, groups } => {
+                let hash = hash_name(name);
+                let shard = shard_mut(Layout::new(u32::from(*bits)), groups, hash);
+                match shard.find_entry(hash, |e| &*e.0 == name) {
+                    Ok(o) => Some(o.remove().0.1),
+                    Err(_) => None,
+                }
+            }
         };
         if removed.is_some() {
             self.len -= 1;
@@ -273,21 +358,31 @@ impl<V: Clone> NameMap<V> {
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<[u8]>, &V)> {
-        self.groups
+        let groups: &[Group<V>] = match &self.repr {
+            Repr::Sharded { groups, .. } => groups,
+            Repr::Small(_) => &[],
+        };
+        self.small()
             .iter()
-            .flat_map(|g| g.iter())
-            .flat_map(|s| s.iter())
+            .chain(groups.iter().flat_map(|g| g.iter()).flat_map(|s| s.iter()))
             .map(|(k, v)| (k, v))
     }
 
-    /// Re-spreads the names when the map has grown to twice, or shrunk to
-    /// an eighth of, what its shard count is for. Each doubling costs one
-    /// pass over the map, so the cost per insert stays constant on average.
+    /// Re-spreads the names of a sharded map when it has grown to twice,
+    /// or shrunk to an eighth of, what its shard count is for, and turns
+    /// it back into an array when it has shrunk to half of [`SMALL_MAX`].
+    /// Each doubling costs one pass over the map, so the cost per insert
+    /// stays constant on average.
     fn regrow(&mut self) {
-        let shards = self.layout.shards();
-        let too_big = self.len > 2 * TARGET_SHARD * shards && self.layout.bits < MAX_BITS;
+        let Repr::Sharded { bits, .. } = &self.repr else {
+            return;
+        };
+        let layout = Layout::new(u32::from(*bits));
+        let shards = layout.shards();
+        let too_big = self.len > 2 * TARGET_SHARD * shards && layout.bits < MAX_BITS;
         let too_small = shards > 1 && self.len < TARGET_SHARD * shards / 8;
-        if too_big || too_small {
+        let fits_array = self.len <= SMALL_MAX / 2;
+        if too_big || too_small || fits_array {
             let mut b = NameMapBuilder::with_capacity(self.len);
             for (k, v) in self.iter() {
                 b.insert(k.clone(), v.clone());
@@ -296,12 +391,22 @@ impl<V: Clone> NameMap<V> {
         }
     }
 
+    /// The shards of a sharded map (none for an array).
+    fn shards(&self) -> impl Iterator<Item = &Shard<V>> {
+        let groups: &[Group<V>] = match &self.repr {
+            Repr::Sharded { groups, .. } => groups,
+            Repr::Small(_) => &[],
+        };
+        groups.iter().flat_map(|g| g.iter()).map(|s| &**s)
+    }
+
     /// A numbering of the map's entries by where they sit, for marks kept
     /// per entry beside the map (a bitset) while it is not changed.
     pub fn slots(&self) -> Slots<'_, V> {
-        let mut base = Vec::with_capacity(self.layout.shards());
-        let mut total = 0;
-        for shard in self.groups.iter().flat_map(|g| g.iter()) {
+        let mut base = Vec::with_capacity(self.shard_count());
+        // An array's entries are numbered by their place in it.
+        let mut total = self.small().len();
+        for shard in self.shards() {
             base.push(total);
             total += shard.num_buckets();
         }
@@ -312,29 +417,48 @@ impl<V: Clone> NameMap<V> {
         }
     }
 
-    /// Shard count (for tests and benchmarks).
+    /// Shard count (for tests and benchmarks): 0 for a map held as an
+    /// array.
     pub fn shard_count(&self) -> usize {
-        self.layout.shards()
+        match &self.repr {
+            Repr::Small(_) => 0,
+            Repr::Sharded { bits, .. } => Layout::new(u32::from(*bits)).shards(),
+        }
     }
 
-    /// Names in each shard.
+    /// Names in each shard (an array counts as one).
     #[cfg(test)]
     fn shard_sizes(&self) -> Vec<usize> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.iter())
-            .map(|s| s.len())
-            .collect()
+        match &self.repr {
+            Repr::Small(_) => vec![self.len],
+            Repr::Sharded { .. } => self.shards().map(|s| s.len()).collect(),
+        }
     }
+}
+
+/// The entry of `name` in an array map.
+#[inline]
+fn find_small<'a, V>(entries: &'a [Entry<V>], name: &[u8]) -> Option<(&'a Arc<[u8]>, &'a V)> {
+    entries.iter().find(|e| &*e.0 == name).map(|(k, v)| (k, v))
+}
+
+/// The shard of a sharded map holding `hash`, made unique to this map
+/// (cloned from the versions sharing it, with the path to it, when shared).
+fn shard_mut<V: Clone>(layout: Layout, groups: &mut Arc<[Group<V>]>, hash: u64) -> &mut Shard<V> {
+    let (g, s) = layout.locate(hash);
+    let groups = Arc::make_mut(groups);
+    let group = Arc::make_mut(&mut groups[g]);
+    Arc::make_mut(&mut group[s])
 }
 
 /// The entries of a [`NameMap`] numbered by where they sit: each entry has
 /// a number below [`Slots::len`], its own as long as the map is unchanged
-/// (a borrow keeps it so). The numbers are not dense: about one in two is
-/// unused, so a bitset over them costs a quarter of a byte per name.
+/// (a borrow keeps it so). The numbers of a sharded map are not dense:
+/// about one in two is unused, so a bitset over them costs a quarter of a
+/// byte per name.
 pub struct Slots<'a, V> {
     map: &'a NameMap<V>,
-    /// First number of each shard, in shard order.
+    /// First number of each shard, in shard order (none for an array).
     base: Vec<usize>,
     total: usize,
 }
@@ -362,26 +486,51 @@ impl<'a, V> Slots<'a, V> {
         if self.map.len == 0 {
             return None;
         }
-        let s = self.map.layout.shard(hash.0);
-        let (g, i) = self.map.layout.locate(hash.0);
-        let shard = &self.map.groups[g][i];
-        let at = shard.find_bucket_index(hash.0, |e| &*e.0 == name)?;
-        let (k, v) = shard.get_bucket(at)?;
-        Some((self.base[s] + at, k, v))
+        match &self.map.repr {
+            Repr::Small(e) => {
+                let entries: &'a [Entry<V>] = e.as_deref()?;
+                let at = entries.iter().position(|e| &*e.0 == name)?;
+                let (k, v) = &entries[at];
+                Some((at, k, v))
+            }
+            Repr::Sharded { bits, groups } => {
+                let layout = Layout::new(u32::from(*bits));
+                let s = layout.shard(hash.0);
+                let (g, i) = layout.locate(hash.0);
+                let shard = &groups[g][i];
+                let at = shard.find_bucket_index(hash.0, |e| &*e.0 == name)?;
+                let (k, v) = shard.get_bucket(at)?;
+                Some((self.base[s] + at, k, v))
+            }
+        }
     }
 
     /// Every entry with its number, in number order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &'a Arc<[u8]>, &'a V)> + '_ {
-        let map = self.map;
-        map.groups
+        let map: &'a NameMap<V> = self.map;
+        let small: &'a [Entry<V>] = match &map.repr {
+            Repr::Small(Some(e)) => e,
+            _ => &[],
+        };
+        let groups: &'a [Group<V>] = match &map.repr {
+            Repr::Sharded { groups, .. } => groups,
+            Repr::Small(_) => &[],
+        };
+        small
             .iter()
-            .flat_map(|g| g.iter())
-            .zip(&self.base)
-            .flat_map(|(shard, &base)| {
-                shard
-                    .iter_buckets()
-                    .filter_map(move |at| shard.get_bucket(at).map(|(k, v)| (base + at, k, v)))
-            })
+            .enumerate()
+            .map(|(at, (k, v))| (at, k, v))
+            .chain(
+                groups
+                    .iter()
+                    .flat_map(|g| g.iter())
+                    .zip(&self.base)
+                    .flat_map(|(shard, &base)| {
+                        shard.iter_buckets().filter_map(move |at| {
+                            shard.get_bucket(at).map(|(k, v)| (base + at, k, v))
+                        })
+                    }),
+            )
     }
 }
 
@@ -469,9 +618,25 @@ impl<V: Clone> NameMapBuilder<V> {
         *self = b;
     }
 
-    /// The finished map. When far more names went in than the builder was
-    /// sized for, they are spread over more shards first.
+    /// The finished map: an array when it has at most [`SMALL_MAX`] names,
+    /// otherwise sharded, spread over more shards first when far more
+    /// names went in than the builder was sized for.
     pub fn finish(self) -> NameMap<V> {
+        if self.len > SMALL_MAX {
+            return self.finish_sharded();
+        }
+        let len = self.len;
+        let entries: Vec<Entry<V>> = self.shards.into_iter().flatten().collect();
+        NameMap {
+            repr: Repr::Small((!entries.is_empty()).then(|| entries.into())),
+            len,
+        }
+    }
+
+    /// The finished map, sharded whatever its size. When far more names
+    /// went in than the builder was sized for, they are spread over more
+    /// shards first.
+    fn finish_sharded(self) -> NameMap<V> {
         if bits_for(self.len) > self.layout.bits + 1 {
             let mut b = NameMapBuilder::with_capacity(self.len);
             for s in self.shards {
@@ -479,7 +644,7 @@ impl<V: Clone> NameMapBuilder<V> {
                     b.insert(k, v);
                 }
             }
-            return b.finish();
+            return b.finish_sharded();
         }
         let layout = self.layout;
         let mut shards = self.shards.into_iter().map(Arc::new);
@@ -492,8 +657,11 @@ impl<V: Clone> NameMapBuilder<V> {
             })
             .collect();
         NameMap {
-            layout,
-            groups,
+            // At most MAX_BITS: fits a byte.
+            repr: Repr::Sharded {
+                bits: layout.bits as u8,
+                groups,
+            },
             len: self.len,
         }
     }
@@ -707,7 +875,7 @@ mod tests {
     #[test]
     fn shards_grow_with_the_map_and_shrink_with_it() {
         let mut m: NameMap<()> = NameMap::default();
-        assert_eq!(m.shard_count(), 1);
+        assert_eq!(m.shard_count(), 0, "an empty map is an array");
         for i in 0..20 * TARGET_SHARD as u32 {
             m.insert(name(i), ());
         }
@@ -722,6 +890,93 @@ mod tests {
         assert_eq!(m.len(), 10);
         assert!(m.shard_count() <= 2, "{} shards", m.shard_count());
         assert!(m.contains(&name(20 * TARGET_SHARD as u32 - 1)));
+        for i in 20 * TARGET_SHARD as u32 - 10..20 * TARGET_SHARD as u32 - 2 {
+            m.remove(&name(i));
+        }
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.shard_count(), 0, "shrunk back to an array");
+        assert!(m.contains(&name(20 * TARGET_SHARD as u32 - 1)));
+    }
+
+    /// A map around [`SMALL_MAX`] names, going from array to shards and
+    /// back many times, behaves as a map; its versions stay apart; and its
+    /// slots number each entry once.
+    #[test]
+    fn small_maps_cross_to_shards_and_back_as_a_map() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut m: NameMap<u32> = NameMap::default();
+        let mut model: BTreeMap<Arc<[u8]>, u32> = BTreeMap::new();
+        let (mut arrays, mut sharded) = (0, 0);
+        for step in 0..20_000u32 {
+            let before = (m.clone(), model.clone());
+            let k = name(rng.random_range(0..2 * SMALL_MAX as u32));
+            // Phases of growing and of shrinking.
+            let p_insert = if (step / 300) % 2 == 0 { 0.75 } else { 0.25 };
+            if rng.random_bool(p_insert) {
+                assert_eq!(m.insert(k.clone(), step), model.insert(k, step));
+            } else {
+                assert_eq!(m.remove(&k), model.remove(&k));
+            }
+            assert_eq!(m.len(), model.len());
+            if m.shard_count() == 0 {
+                arrays += 1;
+                assert!(m.len() <= SMALL_MAX);
+            } else {
+                sharded += 1;
+                assert!(m.len() > SMALL_MAX / 2);
+            }
+            // The version before is untouched.
+            let (old, old_model) = before;
+            assert_eq!(old.len(), old_model.len());
+            assert!(old_model.iter().all(|(k, v)| old.get(k) == Some(v)));
+            if step % 97 == 0 {
+                let slots = m.slots();
+                let mut seen = std::collections::HashSet::new();
+                for (at, k, v) in slots.iter() {
+                    assert!(at < slots.len() && seen.insert(at));
+                    assert_eq!(
+                        slots.find(NameHash::of(k), k).map(|(n, _, v)| (n, *v)),
+                        Some((at, *v))
+                    );
+                }
+                assert_eq!(seen.len(), model.len());
+            }
+        }
+        assert!(
+            arrays > 1000 && sharded > 1000,
+            "{arrays} arrays, {sharded} sharded"
+        );
+        for (k, v) in &model {
+            assert_eq!(m.get(k), Some(v));
+            assert_eq!(m.get_hashed(NameHash::of(k), k).map(|(_, v)| v), Some(v));
+        }
+        assert_eq!(m.iter().count(), model.len());
+        assert!(m.get(&name(999_999)).is_none());
+    }
+
+    #[test]
+    fn a_map_is_four_words() {
+        assert_eq!(std::mem::size_of::<NameMap<Arc<u8>>>(), 32);
+    }
+
+    #[test]
+    fn a_builder_of_few_names_makes_an_array_and_of_none_no_allocation() {
+        let mut b = NameMapBuilder::with_capacity(4096);
+        for i in 0..SMALL_MAX as u32 {
+            b.insert(name(i), i);
+        }
+        let m = b.finish();
+        assert_eq!(m.shard_count(), 0);
+        assert_eq!(m.len(), SMALL_MAX);
+        assert!((0..SMALL_MAX as u32).all(|i| m.get(&name(i)) == Some(&i)));
+        let empty = NameMapBuilder::<u32>::with_capacity(10).finish();
+        assert!(matches!(empty.repr, Repr::Small(None)));
+        assert!(matches!(NameMap::<u32>::default().repr, Repr::Small(None)));
+        let mut b = NameMapBuilder::with_capacity(0);
+        for i in 0..=SMALL_MAX as u32 {
+            b.insert(name(i), i);
+        }
+        assert!(b.finish().shard_count() >= 1);
     }
 
     #[test]
@@ -745,11 +1000,9 @@ mod tests {
         // Only the shards touched were copied: the others are the same
         // allocation in both versions.
         let shared = v1
-            .groups
-            .iter()
-            .zip(v2.groups.iter())
-            .flat_map(|(a, b)| a.iter().zip(b.iter()))
-            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .shards()
+            .zip(v2.shards())
+            .filter(|(a, b)| std::ptr::eq(*a, *b))
             .count();
         assert!(
             shared >= v1.shard_count() - 3,
@@ -846,8 +1099,15 @@ mod tests {
             let want = one_by_one.finish();
             let got = b.finish();
             assert_eq!(got.len(), want.len());
-            let laid_out = NameMapBuilder::<u32>::with_capacity(total as usize).finish();
-            assert_eq!(got.shard_count(), laid_out.shard_count());
+            // Sharded as a builder sized for the pushes would be; a map
+            // of at most SMALL_MAX names is an array either way.
+            let laid_out = NameMapBuilder::<u32>::with_capacity(total as usize).finish_sharded();
+            let want_shards = if got.len() > SMALL_MAX {
+                laid_out.shard_count()
+            } else {
+                0
+            };
+            assert_eq!(got.shard_count(), want_shards, "total {total}");
             for (k, v) in want.iter() {
                 assert_eq!(got.get(k), Some(v), "total {total}");
             }

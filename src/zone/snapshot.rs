@@ -199,8 +199,9 @@ pub struct ZoneSnapshot {
     /// base32hex hash (RFC 5155 section 3.3), in hash order; the chain of
     /// [`ZoneSnapshot::nsec3`] when the apex has an NSEC3PARAM.
     nsec3_owners: OrderedNames<HashLabelOrder>,
-    /// The NSEC3 chain, for zones signed with NSEC3.
-    pub nsec3: Option<Nsec3Chain>,
+    /// The NSEC3 chain, for zones signed with NSEC3 (boxed: most zones
+    /// have none, and a server may hold thousands of them).
+    pub nsec3: Option<Box<Nsec3Chain>>,
     records: usize,
 }
 
@@ -841,11 +842,11 @@ impl ZoneSnapshot {
                 }
                 let iterations = u16::from_be_bytes([rd[2], rd[3]]);
                 let salt = rd.get(5..5 + rd[4] as usize)?.to_vec();
-                Some(Nsec3Chain {
+                Some(Box::new(Nsec3Chain {
                     iterations,
                     salt,
                     hashes: self.nsec3_owners.clone(),
-                })
+                }))
             });
         if let Some(c) = self
             .nsec3
@@ -936,7 +937,7 @@ impl ZoneSnapshot {
     /// (served as insecure, without NSEC3 proofs).
     pub fn nsec3_proofs(&self) -> Option<&Nsec3Chain> {
         self.nsec3
-            .as_ref()
+            .as_deref()
             .filter(|c| c.iterations <= NSEC3_MAX_ITERATIONS)
     }
 
