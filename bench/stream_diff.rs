@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use secondary53::zone::Rr;
 use secondary53::zone::snapshot::ZoneSnapshot;
 use secondary53::zone::stream_diff::StreamDiff;
-use secondary53::zone::wire;
-use secondary53::zone::wire_records::{RecordRef, WireRecords};
+use secondary53::zone::wire_records::WireRecords;
 
 const APEX: &str = "bench.test.";
 /// Records per batch (what one transfer message of about 64 KiB brings).
@@ -54,20 +53,7 @@ fn a(i: usize) -> Rr {
 /// The transfer as a streamed transfer hands it over: wire-form batches.
 fn batches(zone: &[Rr]) -> Vec<WireRecords> {
     zone.chunks(BATCH)
-        .map(|chunk| {
-            let mut w = WireRecords::new();
-            for r in chunk {
-                let owner = wire::from_presentation(&r.name).expect("a valid owner");
-                w.push(RecordRef {
-                    owner: &owner,
-                    rtype: r.rtype,
-                    class: r.class,
-                    ttl: r.ttl,
-                    rdata: &r.rdata,
-                });
-            }
-            w
-        })
+        .map(|chunk| WireRecords::from_rrs(chunk).expect("valid owners"))
         .collect()
 }
 

@@ -437,18 +437,7 @@ mod tests {
 
     /// Records in the wire form a transfer hands over.
     fn wire(rrs: &[Rr]) -> WireRecords {
-        let mut w = WireRecords::new();
-        for r in rrs {
-            let owner = crate::zone::wire::from_presentation(&r.name).unwrap();
-            w.push(RecordRef {
-                owner: &owner,
-                rtype: r.rtype,
-                class: r.class,
-                ttl: r.ttl,
-                rdata: &r.rdata,
-            });
-        }
-        w
+        WireRecords::from_rrs(rrs).expect("valid owners")
     }
 
     fn soa(serial: u32) -> Rr {

@@ -615,18 +615,7 @@ impl Primary {
         let (t, stats) = self
             .transfer_to(zone, XfrRequest::Axfr, None, Some(sink))
             .await?;
-        match t {
-            // Not streamed: the records come back whole.
-            t if !stats.streamed => Ok((t, stats)),
-            // The records went to the sink; the SOA comes back alone.
-            Transfer::Full { ref records, .. } if records.len() == 1 => Ok((t, stats)),
-            _ => Err(XfrError::Protocol {
-                peer: self.addr,
-                source: InterpretError::Incomplete {
-                    records: stats.records,
-                },
-            }),
-        }
+        self.streamed_outcome(t, stats)
     }
 
     /// Runs an IXFR for `zone` from our SOA `current`. An answer that is
@@ -645,6 +634,17 @@ impl Primary {
         let (t, stats) = self
             .transfer_to(zone, XfrRequest::Ixfr { serial }, Some(current), Some(sink))
             .await?;
+        self.streamed_outcome(t, stats)
+    }
+
+    /// What a streamed transfer returns: a zone not streamed comes back
+    /// whole; a streamed one brings back its SOA alone (its records went
+    /// to the sink); anything else is an incomplete transfer.
+    fn streamed_outcome(
+        &self,
+        t: Transfer,
+        stats: XfrStats,
+    ) -> Result<(Transfer, XfrStats), XfrError> {
         match t {
             t if !stats.streamed => Ok((t, stats)),
             Transfer::Full { ref records, .. } if records.len() == 1 => Ok((t, stats)),

@@ -128,6 +128,26 @@ impl WireRecords {
         self.bytes += need;
     }
 
+    /// Stored-form records in wire form, in order; None when an owner is
+    /// not a valid name.
+    pub fn from_rrs(rrs: &[Rr]) -> Option<Self> {
+        let mut w = WireRecords::new();
+        let mut owner = Vec::with_capacity(wire::MAX_NAME);
+        for r in rrs {
+            if !wire::from_presentation_into(&r.name, &mut owner) {
+                return None;
+            }
+            w.push(RecordRef {
+                owner: &owner,
+                rtype: r.rtype,
+                class: r.class,
+                ttl: r.ttl,
+                rdata: &r.rdata,
+            });
+        }
+        Some(w)
+    }
+
     /// The records in order.
     pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.chunks.iter().flat_map(|c| ChunkIter { buf: c, at: 0 })

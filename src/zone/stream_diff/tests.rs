@@ -71,21 +71,9 @@ fn reference(old: &[Rr], transfer: &[Rr]) -> Changeset {
     Changeset::from_diff(APEX, removed, added, &new_soa)
 }
 
-/// Records in the wire form a streamed transfer hands over (owners as
-/// they are written, case included).
+/// Records in the wire form a streamed transfer hands over.
 fn wire_batch(records: &[Rr]) -> WireRecords {
-    let mut w = WireRecords::new();
-    for r in records {
-        let owner = wire::from_presentation(&r.name).expect("valid owner");
-        w.push(RecordRef {
-            owner: &owner,
-            rtype: r.rtype,
-            class: r.class,
-            ttl: r.ttl,
-            rdata: &r.rdata,
-        });
-    }
-    w
+    WireRecords::from_rrs(records).expect("valid owners")
 }
 
 /// The transfer in three batches, as messages come: stored form, wire
