@@ -426,13 +426,7 @@ mod tests {
     const Z: &str = "example.com.";
 
     fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
-        Rr {
-            name: name.into(),
-            rtype,
-            class: 1,
-            ttl,
-            rdata: rdata.to_vec(),
-        }
+        Rr::class_in(name, rtype, ttl, rdata)
     }
 
     /// Records in the wire form a transfer hands over.

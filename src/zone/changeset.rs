@@ -240,13 +240,7 @@ mod tests {
     use super::*;
 
     fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
-        Rr {
-            name: name.into(),
-            rtype,
-            class: 1,
-            ttl,
-            rdata: rdata.to_vec(),
-        }
+        Rr::class_in(name, rtype, ttl, rdata)
     }
 
     fn diff(old: &[Rr], new: &[Rr]) -> (Vec<Rr>, Vec<Rr>) {

@@ -56,6 +56,20 @@ pub enum RecordError {
     },
 }
 
+#[cfg(test)]
+impl Rr {
+    /// A record of class IN, for tests.
+    pub(crate) fn class_in(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
+        Rr {
+            name: name.into(),
+            rtype,
+            class: 1,
+            ttl,
+            rdata: rdata.to_vec(),
+        }
+    }
+}
+
 impl Rr {
     /// Converts a parsed record into stored form.
     pub fn from_record(record: &Record) -> Result<Rr, RecordError> {

@@ -8,13 +8,7 @@ use crate::zone::{diff_sorted, sort_zone};
 const APEX: &str = "example.";
 
 fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
-    Rr {
-        name: name.into(),
-        rtype,
-        class: 1,
-        ttl,
-        rdata: rdata.to_vec(),
-    }
+    Rr::class_in(name, rtype, ttl, rdata)
 }
 
 fn soa(serial: u32) -> Rr {
