@@ -79,6 +79,10 @@ cp "$BIN" "$WORK/secondary53"
 # two calls can never hand out the same port.
 now_ms() { date +%s%3N; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
+# With KEEP_TMP=1, the process's mappings at that moment are kept as
+# $WORK/<peer>.<when>.smaps (bench/smaps_split.py splits them by kind).
+keep_smaps() { [ "$KEEP_TMP" != 1 ] || cp "/proc/$1/smaps" "$WORK/$2.smaps" 2>/dev/null || true; }
 # CPU seconds (user + system) a process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 dir_mib() { du -sm "$1" | awk '{print $1}'; }
@@ -408,7 +412,8 @@ for peer in $PEERS; do
     log "$peer: start CPU $cpu s (primary $primary_cpu s); transfers at once at the primary: peak $xfr_peak, mean $xfr_mean"
     sleep 2
     rss=$(rss_mib "$pid")
-    log "$peer: all $ZONES served in $start_ms ms; RSS $rss MiB"
+    keep_smaps "$pid" "$peer.start"
+    log "$peer: all $ZONES served in $start_ms ms; RSS $rss MiB; $(threads_of "$pid") threads"
 
     lat=()
     for _ in $(seq 1 "$NOTIFIES"); do
@@ -449,8 +454,10 @@ for peer in $PEERS; do
     sleep "$RESTART_WATCH"
     read -r soa xfr < <(count_since "$mark")
     rss2=$(rss_mib "$pid")
+    keep_smaps "$pid" "$peer.restart"
+    threads2=$(threads_of "$pid")
     store=$(dir_mib "$data")
-    log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; store $store MiB"
+    log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; $threads2 threads; store $store MiB"
     stop_peer "$pid"
     ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %9s | %10s | %9s | %5s | %9s | %8s |' \
         "$peer" "$start_ms" "$rss" "$notify_ms" "$direct_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
