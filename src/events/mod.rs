@@ -139,3 +139,25 @@ impl ZoneTask {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, F: std::future::Future>(_: impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn sizes_held_per_zone() {
+        // Printed for the record (`--nocapture`); every zone holds one
+        // task, boxed, and one future of `run`.
+        let task = std::mem::size_of::<ZoneTask>();
+        let run = future_size(ZoneTask::run);
+        let primary = std::mem::size_of::<Primary>();
+        let rr = std::mem::size_of::<Rr>();
+        println!("ZoneTask {task} B, run future {run} B, Primary {primary} B, Rr {rr} B");
+        assert!(task > 0 && run > 0);
+    }
+}
