@@ -22,6 +22,17 @@ use super::{Store, StoreError};
 /// moment (one per concurrent read); the extra ones close after use.
 const IDLE_READERS: usize = 4;
 
+/// Page cache a connection keeps between calls, at most. SQLite keeps the
+/// pages a call read or wrote in the connection's cache (up to its
+/// `cache_size`: 64 MiB on the writer, for large transfers, 2 MiB on a
+/// reader) for as long as the connection lives; after a call that left
+/// more than this, the cache is given back (`PRAGMA shrink_memory`). The
+/// B-tree's upper pages that most calls use stay; a start that read every
+/// zone, or a day of commits spread over 100,000 zones, does not hold
+/// their pages in memory for the life of the process (the operating
+/// system's page cache still has them).
+const IDLE_CACHE_BYTES: i64 = 512 << 10;
+
 /// A shared, cloneable handle on the store: writes on one writer
 /// connection, reads on a pool of read connections.
 #[derive(Clone)]
@@ -87,7 +98,10 @@ impl StoreHandle {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&mut self.writer())
+        let mut writer = self.writer();
+        let out = f(&mut writer);
+        release_cache(&writer);
+        out
     }
 
     /// [`StoreHandle::read`] from synchronous code (start-up, the CLI).
@@ -100,6 +114,7 @@ impl StoreHandle {
         // A connection whose read failed is dropped, not pooled: the error
         // may have been the connection's own (I/O).
         if out.is_ok() {
+            release_cache(&reader);
             let mut pool = self.readers();
             if pool.len() < IDLE_READERS {
                 pool.push(reader);
@@ -119,6 +134,12 @@ impl StoreHandle {
         self.inner.readers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Page cache held by the writer and the idle readers, in bytes.
+    pub fn cache_bytes(&self) -> i64 {
+        let readers: i64 = self.readers().iter().map(cache_used).sum();
+        cache_used(&self.writer()) + readers
+    }
+
     fn take_reader(&self) -> Result<Store, StoreError> {
         if let Some(r) = self.readers().pop() {
             return Ok(r);
@@ -129,5 +150,100 @@ impl StoreHandle {
                 self.inner.data_dir.display()
             ))
         })
+    }
+}
+
+/// Bytes of page cache `store`'s connection holds.
+fn cache_used(store: &Store) -> i64 {
+    use rusqlite::ffi;
+    let (mut current, mut highwater) = (0, 0);
+    // SAFETY: the handle is the live connection `store` owns, used on this
+    // thread only for the call; sqlite3_db_status only reads its counters.
+    let rc = unsafe {
+        ffi::sqlite3_db_status(
+            store.conn.handle(),
+            ffi::SQLITE_DBSTATUS_CACHE_USED,
+            &mut current,
+            &mut highwater,
+            0,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        i64::from(current)
+    } else {
+        0
+    }
+}
+
+/// Gives back `store`'s page cache when it holds more than
+/// [`IDLE_CACHE_BYTES`] and no transaction is open (the pages of one under
+/// way stay).
+fn release_cache(store: &Store) {
+    if store.conn.is_autocommit() && cache_used(store) > IDLE_CACHE_BYTES {
+        let _ = store.conn.execute_batch("PRAGMA shrink_memory");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::zone::Rr;
+
+    /// A store holding one zone of `n` records, about 100 bytes each.
+    fn store_with_zone(dir: &std::path::Path, zone: &str, n: u32) -> StoreHandle {
+        let mut store = Store::open(dir).unwrap();
+        let mut soa = vec![0, 0];
+        for v in [1u32, 3600, 600, 86400, 300] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut records = vec![Rr::class_in(zone, 6, 300, &soa)];
+        for i in 0..n {
+            let mut txt = vec![99u8];
+            txt.extend(std::iter::repeat_n(b'x', 99));
+            records.push(Rr::class_in(&format!("r{i}.{zone}"), 16, 300, &txt));
+        }
+        let info = CommitInfo {
+            kind: VersionKind::Axfr,
+            peer: None,
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        };
+        store.commit_full(zone, records, &info).unwrap();
+        StoreHandle::new(store)
+    }
+
+    fn count(s: &Store, zone: &str) -> Result<usize, StoreError> {
+        let mut n = 0;
+        s.for_each_record(zone, |_| n += 1)?;
+        Ok(n)
+    }
+
+    #[test]
+    fn connections_give_back_their_page_cache_after_a_large_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let zone = "big.example.";
+        let handle = store_with_zone(dir.path(), zone, 20_000);
+        // A read of every record, on a reader and on the writer: each
+        // passes over megabytes of pages.
+        assert_eq!(handle.read_blocking(|s| count(s, zone)).unwrap(), 20_001);
+        assert_eq!(handle.write_blocking(|s| count(s, zone)).unwrap(), 20_001);
+        let held = handle.cache_bytes();
+        assert!(
+            held <= 2 * IDLE_CACHE_BYTES,
+            "{held} bytes of page cache held after the reads"
+        );
+        // The data is all still there, read again from the file.
+        assert_eq!(handle.read_blocking(|s| count(s, zone)).unwrap(), 20_001);
+    }
+
+    #[test]
+    fn a_small_call_keeps_its_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let zone = "small.example.";
+        let handle = store_with_zone(dir.path(), zone, 10);
+        assert_eq!(handle.read_blocking(|s| count(s, zone)).unwrap(), 11);
+        assert!(handle.cache_bytes() > 0, "the pages of a small read stay");
     }
 }
