@@ -158,6 +158,15 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// How long an idle thread of the runtime's blocking pool waits for more
+/// work before it ends (tokio's default is 10 s). Store calls run on that
+/// pool, and at a first start thousands of zones commit at once: each
+/// call waiting for the writer holds a thread, so the pool grows to tens
+/// of threads for a few seconds. Each keeps its stack and per-thread
+/// allocator caches while it lives; ending them soon after the burst
+/// gives that back, and a thread is cheap to start again for the next.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -250,6 +259,7 @@ fn run(path: &std::path::Path, json: bool) -> Result<(), String> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     runtime.block_on(async {
