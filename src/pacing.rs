@@ -28,6 +28,13 @@
 //!   run while those commits wait, and the commits that wait together
 //!   share one transaction and one fsync ([`crate::store::CommitQueue`]).
 //!
+//! When the transfers in fall quiet after a burst (every one committed,
+//! none waiting, none started for [`QUIET_BEFORE_TRIM`]), the memory the
+//! burst freed is handed back to the operating system
+//! ([`crate::zone::snapshot::release_free_memory_soon`]): a first start of
+//! thousands of small zones frees its transfers' messages and records, in
+//! pieces the allocator keeps otherwise.
+//!
 //! The waits show in the metrics (`secondary53_soa_probes_waiting`,
 //! `secondary53_transfers_in_running`, `secondary53_transfers_in_waiting`,
 //! `secondary53_pacing_waits_total`) and, at most once per ten seconds, in
@@ -35,7 +42,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +59,10 @@ pub const SMALL_TRANSFER_RECORDS: usize = 1_000;
 /// Small transfers received and waiting for their commit, at most (their
 /// records are held in memory meanwhile: at most a few hundred MiB).
 pub const SMALL_COMMITS_WAITING: usize = 1_024;
+
+/// How long the transfers in stay quiet after a burst before the memory
+/// the burst freed is handed back.
+pub const QUIET_BEFORE_TRIM: Duration = Duration::from_secs(1);
 
 /// Who asked for a check: decides the place in the queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +96,66 @@ pub struct PacingCounters {
     /// Small transfers that had to wait for a place among
     /// [`SMALL_COMMITS_WAITING`].
     pub waited_small_commits: AtomicU64,
+    /// Times the transfers in fell quiet after a burst and the memory it
+    /// freed was handed back.
+    pub quiet_trims: AtomicU64,
+}
+
+impl PacingCounters {
+    /// True while a transfer in runs, waits for its slot or for its commit.
+    fn transfers_busy(&self) -> bool {
+        self.transfers_running.load(Ordering::SeqCst) > 0
+            || self.transfers_waiting.load(Ordering::SeqCst) > 0
+            || self.small_commits_waiting.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// Whether the transfers in have fallen quiet: the check scheduled when
+/// the last one ended.
+#[derive(Debug, Default)]
+struct Quiet {
+    /// Transfers in started so far: a check sees whether one started
+    /// meanwhile.
+    started: AtomicU64,
+    /// A check is scheduled.
+    scheduled: AtomicBool,
+}
+
+impl Quiet {
+    /// Schedules a check, unless one is: after [`QUIET_BEFORE_TRIM`] with
+    /// no transfer in started, running or waiting, the memory freed is
+    /// handed back. Outside a runtime (nothing to schedule on) nothing
+    /// happens.
+    fn schedule(self: &Arc<Self>, counters: &Arc<PacingCounters>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.scheduled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (quiet, counters) = (self.clone(), counters.clone());
+        runtime.spawn(async move {
+            loop {
+                let seen = quiet.started.load(Ordering::SeqCst);
+                tokio::time::sleep(QUIET_BEFORE_TRIM).await;
+                if counters.transfers_busy() {
+                    // The transfer that ends this one schedules the next
+                    // check (unless it ended meanwhile: then this goes on).
+                    quiet.scheduled.store(false, Ordering::SeqCst);
+                    if counters.transfers_busy() || quiet.scheduled.swap(true, Ordering::SeqCst) {
+                        return;
+                    }
+                    continue;
+                }
+                if quiet.started.load(Ordering::SeqCst) == seen {
+                    quiet.scheduled.store(false, Ordering::SeqCst);
+                    counters.quiet_trims.fetch_add(1, Ordering::Relaxed);
+                    crate::zone::snapshot::release_free_memory_soon();
+                    return;
+                }
+            }
+        });
+    }
 }
 
 /// The shared pacer (one per server).
@@ -102,6 +173,7 @@ pub struct Pacer {
     counters: Arc<PacingCounters>,
     /// Unix time of the last "paced" log line.
     last_log: AtomicI64,
+    quiet: Arc<Quiet>,
 }
 
 impl std::fmt::Debug for Pacer {
@@ -125,6 +197,7 @@ pub struct TransferPermit {
     small_commit: Option<SlotPermit>,
     small_commits: Arc<Slots>,
     counters: Arc<PacingCounters>,
+    quiet: Arc<Quiet>,
 }
 
 impl TransferPermit {
@@ -182,6 +255,9 @@ impl Drop for TransferPermit {
                 .small_commits_waiting
                 .fetch_sub(1, Ordering::Relaxed);
         }
+        if !self.counters.transfers_busy() {
+            self.quiet.schedule(&self.counters);
+        }
     }
 }
 
@@ -215,6 +291,7 @@ impl Pacer {
             per_primary: Mutex::new(HashMap::new()),
             counters,
             last_log: AtomicI64::new(0),
+            quiet: Arc::default(),
             config,
         }
     }
@@ -284,12 +361,14 @@ impl Pacer {
         self.counters
             .transfers_running
             .fetch_add(1, Ordering::Relaxed);
+        self.quiet.started.fetch_add(1, Ordering::SeqCst);
         TransferPermit {
             primary: Some(p),
             all: Some(all),
             small_commit: None,
             small_commits: self.small_commits.clone(),
             counters: self.counters.clone(),
+            quiet: self.quiet.clone(),
         }
     }
 
@@ -672,5 +751,45 @@ mod tests {
         assert_eq!(p.transfers.free(), 1);
         assert_eq!(p.counters().transfers_waiting.load(Ordering::Relaxed), 0);
         assert_eq!(p.counters().transfers_running.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_is_handed_back_once_transfers_fall_quiet() {
+        let p = pacer(10, 10, 10);
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let trims = || p.counters().quiet_trims.load(Ordering::Relaxed);
+        let first = p.transfer(a, Urgency::Timer).await;
+        let second = p.transfer(a, Urgency::Timer).await;
+        drop(first);
+        // One still runs: no trim, however long it takes.
+        tokio::time::sleep(QUIET_BEFORE_TRIM * 3).await;
+        assert_eq!(trims(), 0);
+        drop(second);
+        tokio::time::sleep(QUIET_BEFORE_TRIM / 2).await;
+        assert_eq!(trims(), 0, "not before the quiet time");
+        tokio::time::sleep(QUIET_BEFORE_TRIM).await;
+        assert_eq!(trims(), 1);
+        // Quiet since: no further trim.
+        tokio::time::sleep(QUIET_BEFORE_TRIM * 5).await;
+        assert_eq!(trims(), 1);
+
+        // A transfer that starts and ends within the quiet time postpones
+        // the trim to a quiet time after it.
+        drop(p.transfer(a, Urgency::Timer).await);
+        tokio::time::sleep(QUIET_BEFORE_TRIM / 2).await;
+        drop(p.transfer(a, Urgency::Timer).await);
+        tokio::time::sleep(QUIET_BEFORE_TRIM * 7 / 10).await;
+        assert_eq!(trims(), 1, "a transfer started within the quiet time");
+        tokio::time::sleep(QUIET_BEFORE_TRIM).await;
+        assert_eq!(trims(), 2);
+
+        // A small transfer waiting for its commit keeps it busy.
+        let mut small = p.transfer(a, Urgency::Timer).await;
+        small.small_transfer_received(10).await;
+        tokio::time::sleep(QUIET_BEFORE_TRIM * 3).await;
+        assert_eq!(trims(), 2);
+        drop(small);
+        tokio::time::sleep(QUIET_BEFORE_TRIM * 2).await;
+        assert_eq!(trims(), 3);
     }
 }
