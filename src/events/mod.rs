@@ -158,6 +158,10 @@ mod tests {
         let primary = std::mem::size_of::<Primary>();
         let rr = std::mem::size_of::<Rr>();
         println!("ZoneTask {task} B, run future {run} B, Primary {primary} B, Rr {rr} B");
-        assert!(task > 0 && run > 0);
+        // tokio allocates a task's future in a cell with 104 bytes of its
+        // own, its size rounded up to a multiple of 128 bytes on x86_64 and
+        // aarch64: up to 408 bytes the zone's future fits a 512-byte cell;
+        // past it, every zone takes 128 bytes more.
+        assert!(run <= 408, "the zone task's future is {run} bytes");
     }
 }
