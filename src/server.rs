@@ -469,11 +469,6 @@ impl Server {
         }
         drop_unconfigured_consumers(&config, &member_zones, &ctx)?;
         zones.set_keys(key_signers(&config)?);
-        // Reading the configuration and every zone's stored records at once
-        // freed far more than the zones keep (with 10,000 zones, tens of
-        // MiB): hand it back rather than keep it in the allocator.
-        drop(stored);
-        crate::zone::snapshot::release_free_memory_soon();
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let budget = Arc::new(crate::mirror::budget::RequestBudget::new(
             config.route53.max_requests_per_second,
@@ -669,6 +664,11 @@ impl Server {
                 spawn_zone(p, &self.config, &self.ctx, &self.budget).await,
             );
         }
+        // Reading the configuration and every zone's stored records at
+        // start freed far more than the zones keep (with 10,000 zones, tens
+        // of MiB, in pieces among the zones' own): hand back the pages
+        // left free once every zone's task is placed.
+        crate::zone::snapshot::release_free_memory_soon();
         info!(zones = self.config.zones.len(), "secondary53 running");
         if let Some(r) = ready {
             let _ = r.send(());
