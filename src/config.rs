@@ -593,6 +593,33 @@ impl std::ops::DerefMut for ZoneConfig {
     }
 }
 
+impl Default for ZoneSettings {
+    fn default() -> Self {
+        ZoneSettings {
+            primaries: Vec::new(),
+            primaries_tls: Vec::new(),
+            key: None,
+            allow_notify: Vec::new(),
+            timers: TimerConfig::default(),
+            timeouts: TransferTimeouts::default(),
+            limits: TransferLimits::default(),
+            ixfr: true,
+            journal_max_versions: 1000,
+            journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
+            journal_max_held_versions: DEFAULT_JOURNAL_MAX_HELD_VERSIONS,
+            file: None,
+            allow_transfer: Vec::new(),
+            also_notify: Vec::new(),
+            notify_key: None,
+            route53: None,
+            template: None,
+            catalog: None,
+            group: None,
+            verify_zonemd: false,
+        }
+    }
+}
+
 /// Makes zones with equal settings share one copy of them (a zone whose
 /// `Arc` is held elsewhere keeps its own).
 fn share_settings(zones: &mut [Arc<ZoneConfig>]) {
@@ -611,6 +638,8 @@ fn share_settings(zones: &mut [Arc<ZoneConfig>]) {
 }
 
 /// The settings of a zone (everything of a `[[zone]]` table but its name).
+/// The default is a `[[zone]]` table's with no option given (and no
+/// primaries).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ZoneSettings {
     /// Primaries, tried in order.
@@ -2376,6 +2405,22 @@ primaries = ["10.0.0.9"]
         changed.ixfr = false;
         assert!(!changed.shares_settings_with(z0));
         assert!(z0.ixfr && c.zone("z1.test").unwrap().ixfr);
+    }
+
+    #[test]
+    fn default_settings_are_those_of_a_zone_giving_no_option() {
+        let c = parse(
+            "[server]\nlisten = [\"127.0.0.1:5353\"]\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1\"]\n",
+        )
+        .unwrap();
+        let z = c.zone("a.test").unwrap();
+        let want = ZoneSettings {
+            primaries: z.primaries.clone(),
+            primaries_tls: z.primaries_tls.clone(),
+            allow_notify: z.allow_notify.clone(),
+            ..ZoneSettings::default()
+        };
+        assert_eq!(**z.settings(), want);
     }
 
     #[test]

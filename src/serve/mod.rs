@@ -53,7 +53,11 @@ fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
 
 /// What a query worker caches of a zone: its snapshot, or why it is not
 /// served.
-fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable> {
+/// What a query finds at a zone: its snapshot, or why it has none to
+/// answer from.
+type Cached = Result<Arc<ZoneSnapshot>, answer::Unavailable>;
+
+fn cached_state(z: &ZoneEntry) -> Cached {
     let state = z
         .shared
         .status
@@ -87,10 +91,7 @@ pub struct ZoneView {
     membership: u64,
     /// Every zone with what a query finds there: its snapshot, or why it
     /// has none to answer from.
-    entries: Vec<(
-        Arc<ZoneEntry>,
-        Result<Arc<ZoneSnapshot>, answer::Unavailable>,
-    )>,
+    entries: Vec<(Arc<ZoneEntry>, Cached)>,
     /// Apex in wire form → position in `entries`: the one copy of the
     /// apex the view keeps (a change named by presentation apex is
     /// converted to look it up).
@@ -312,7 +313,7 @@ fn general(
                 from,
                 |apex| {
                     zones.get(apex).map(|z| NotifyPolicy {
-                        allow: z.allow_notify.clone(),
+                        allow: z.allow_notify().to_vec(),
                         key: z.signer.clone(),
                     })
                 },
