@@ -620,14 +620,11 @@ impl Default for ZoneSettings {
     }
 }
 
-/// Makes zones with equal settings share one copy of them (a zone whose
-/// `Arc` is held elsewhere keeps its own).
-fn share_settings(zones: &mut [Arc<ZoneConfig>]) {
+/// Makes zones with equal settings share one copy of them (the zones of
+/// a configuration, the members of catalogs).
+pub fn share_settings<'a>(zones: impl IntoIterator<Item = &'a mut ZoneConfig>) {
     let mut seen: HashSet<Arc<ZoneSettings>> = HashSet::new();
     for zone in zones {
-        let Some(zone) = Arc::get_mut(zone) else {
-            continue;
-        };
         match seen.get(&zone.settings) {
             Some(s) => zone.settings = Arc::clone(s),
             None => {
@@ -1639,7 +1636,8 @@ impl Config {
                 operation_timeout: r.operation_timeout.unwrap_or(d.operation_timeout).max(1),
             },
         };
-        share_settings(&mut zones);
+        // A zone's Arc is held nowhere else yet.
+        share_settings(zones.iter_mut().filter_map(Arc::get_mut));
         Ok(Config {
             server,
             keys,
