@@ -152,7 +152,7 @@ impl Default for Route53Config {
 }
 
 /// `[zone.route53]`: mirror this zone into a Route 53 hosted zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ZoneMirrorConfig {
     /// The hosted zone id; None with `lookup = true` to find it by name.
     pub hosted_zone_id: Option<String>,
@@ -426,7 +426,7 @@ impl fmt::Debug for KeyConfig {
 }
 
 /// An address prefix of an access list, such as `192.0.2.0/24` or `::1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IpPrefix {
     addr: IpAddr,
     len: u8,
@@ -542,11 +542,103 @@ pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
     ))
 }
 
-/// A `[[zone]]` table: one secondary zone.
+/// A `[[zone]]` table: one secondary zone, its apex and its settings.
+///
+/// The settings sit behind an [`Arc`]: zones whose settings are equal (all
+/// zones of one template that override nothing, or thousands of `[[zone]]`
+/// tables naming the same primaries) share one copy, so a zone costs its
+/// name and a pointer. Read a setting as a field (`zone.primaries`, through
+/// [`Deref`](std::ops::Deref)); writing one (through `DerefMut`) copies the
+/// settings first when they are shared, so other zones never change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZoneConfig {
     /// The zone apex, lowercased and fully qualified.
     pub name: Name,
+    settings: Arc<ZoneSettings>,
+}
+
+impl ZoneConfig {
+    /// Zone `name` with `settings`.
+    pub fn new(name: Name, settings: ZoneSettings) -> Self {
+        ZoneConfig {
+            name,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings, shareable with other zones.
+    pub fn settings(&self) -> &Arc<ZoneSettings> {
+        &self.settings
+    }
+
+    /// Whether this zone and `other` hold the very same copy of their
+    /// settings.
+    pub fn shares_settings_with(&self, other: &ZoneConfig) -> bool {
+        Arc::ptr_eq(&self.settings, &other.settings)
+    }
+}
+
+impl std::ops::Deref for ZoneConfig {
+    type Target = ZoneSettings;
+
+    fn deref(&self) -> &ZoneSettings {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for ZoneConfig {
+    /// Copies the settings first when another zone shares them.
+    fn deref_mut(&mut self) -> &mut ZoneSettings {
+        Arc::make_mut(&mut self.settings)
+    }
+}
+
+impl Default for ZoneSettings {
+    fn default() -> Self {
+        ZoneSettings {
+            primaries: Vec::new(),
+            primaries_tls: Vec::new(),
+            key: None,
+            allow_notify: Vec::new(),
+            timers: TimerConfig::default(),
+            timeouts: TransferTimeouts::default(),
+            limits: TransferLimits::default(),
+            ixfr: true,
+            journal_max_versions: 1000,
+            journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
+            journal_max_held_versions: DEFAULT_JOURNAL_MAX_HELD_VERSIONS,
+            file: None,
+            allow_transfer: Vec::new(),
+            also_notify: Vec::new(),
+            notify_key: None,
+            route53: None,
+            template: None,
+            catalog: None,
+            group: None,
+            verify_zonemd: false,
+        }
+    }
+}
+
+/// Makes zones with equal settings share one copy of them (the zones of
+/// a configuration, the members of catalogs).
+pub fn share_settings<'a>(zones: impl IntoIterator<Item = &'a mut ZoneConfig>) {
+    let mut seen: HashSet<Arc<ZoneSettings>> = HashSet::new();
+    for zone in zones {
+        match seen.get(&zone.settings) {
+            Some(s) => zone.settings = Arc::clone(s),
+            None => {
+                seen.insert(Arc::clone(&zone.settings));
+            }
+        }
+    }
+}
+
+/// The settings of a zone (everything of a `[[zone]]` table but its name).
+/// The default is a `[[zone]]` table's with no option given (and no
+/// primaries).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ZoneSettings {
     /// Primaries, tried in order.
     pub primaries: Vec<SocketAddr>,
     /// The `[[tls]]` profile of each primary reached over TLS, by its index
@@ -632,9 +724,15 @@ impl TemplateConfig {
         primaries: Option<Vec<SocketAddr>>,
         key: Option<String>,
     ) -> ZoneConfig {
-        let mut z = self.zone.clone();
-        z.name = name;
-        z.template = Some(self.name.clone());
+        // The template's own settings name it already: a zone that
+        // overrides nothing shares them.
+        let mut z = ZoneConfig {
+            name,
+            settings: Arc::clone(&self.zone.settings),
+        };
+        if z.template.as_deref() != Some(self.name.as_str()) {
+            z.template = Some(self.name.clone());
+        }
         if let Some(p) = primaries {
             if !self.allow_notify_set {
                 z.allow_notify = p.iter().map(|a| IpPrefix::host(a.ip())).collect();
@@ -650,7 +748,7 @@ impl TemplateConfig {
 /// One `allow_transfer` entry: an address prefix, optionally requiring a
 /// TSIG key and TLS (`"192.0.2.0/24"`, `"192.0.2.0/24 key xfer"`,
 /// `"192.0.2.0/24 key xfer tls"`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TransferAcl {
     /// Addresses allowed.
     pub prefix: IpPrefix,
@@ -709,7 +807,7 @@ pub fn parse_primary(s: &str) -> Result<(SocketAddr, Option<String>), String> {
 }
 
 /// Overrides and clamps for the SOA timers of a zone (RFC 1034 section 4.3.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerConfig {
     /// Fixed refresh interval, in place of the SOA's.
     pub refresh: Option<u32>,
@@ -765,7 +863,7 @@ impl TimerConfig {
 }
 
 /// Network time limits for SOA probes and transfers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TransferTimeouts {
     /// Limit for a TCP connection to be set up (default 5 s).
     pub connect: Duration,
@@ -788,7 +886,7 @@ impl Default for TransferTimeouts {
 /// Size limits of an inbound transfer (and of the zone an IXFR leads to).
 /// A transfer that crosses one is abandoned as soon as it does; the
 /// version being served stays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TransferLimits {
     /// Most records in the zone (default 10,000,000).
     pub max_records: u64,
@@ -1396,7 +1494,8 @@ impl Config {
                 ));
             }
             let allow_notify_set = t.allow_notify.is_some();
-            let zone = zone_config(Name::root(), t.clone(), span, &keys, &tls, &err_at, true)?;
+            let mut zone = zone_config(Name::root(), t.clone(), span, &keys, &tls, &err_at, true)?;
+            zone.template = Some(tname.clone());
             templates.push(TemplateConfig {
                 name: tname,
                 zone,
@@ -1494,15 +1593,17 @@ impl Config {
                             ),
                         )
                     })?,
-                None => TemplateConfig {
-                    name: format!("catalog {name}"),
-                    zone: ZoneConfig {
-                        route53: None,
-                        template: None,
-                        ..zone.clone()
-                    },
-                    allow_notify_set,
-                },
+                None => {
+                    let tname = format!("catalog {name}");
+                    let mut members = zone.clone();
+                    members.route53 = None;
+                    members.template = Some(tname.clone());
+                    TemplateConfig {
+                        name: tname,
+                        zone: members,
+                        allow_notify_set,
+                    }
+                }
             };
             catalogs.push(CatalogConfig { name, members });
             zones.push(Arc::new(zone));
@@ -1535,6 +1636,8 @@ impl Config {
                 operation_timeout: r.operation_timeout.unwrap_or(d.operation_timeout).max(1),
             },
         };
+        // A zone's Arc is held nowhere else yet.
+        share_settings(zones.iter_mut().filter_map(Arc::get_mut));
         Ok(Config {
             server,
             keys,
@@ -1787,40 +1890,42 @@ fn zone_config(
             })
         }
     };
-    Ok(ZoneConfig {
-        file: z.file,
-        allow_transfer,
-        also_notify: z
-            .also_notify
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| p.0)
-            .collect(),
-        template: template_name,
-        catalog: None,
-        group: None,
-        verify_zonemd: z.verify_zonemd.unwrap_or(false),
-        notify_key,
-        route53,
+    Ok(ZoneConfig::new(
         name,
-        primaries,
-        primaries_tls,
-        key,
-        allow_notify,
-        timers,
-        timeouts,
-        limits,
-        ixfr: z.ixfr.unwrap_or(true),
-        journal_max_versions,
-        journal_max_bytes: z
-            .journal_max_bytes
-            .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
-            .max(1),
-        journal_max_held_versions: z
-            .journal_max_held_versions
-            .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
-            .max(journal_max_versions),
-    })
+        ZoneSettings {
+            file: z.file,
+            allow_transfer,
+            also_notify: z
+                .also_notify
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.0)
+                .collect(),
+            template: template_name,
+            catalog: None,
+            group: None,
+            verify_zonemd: z.verify_zonemd.unwrap_or(false),
+            notify_key,
+            route53,
+            primaries,
+            primaries_tls,
+            key,
+            allow_notify,
+            timers,
+            timeouts,
+            limits,
+            ixfr: z.ixfr.unwrap_or(true),
+            journal_max_versions,
+            journal_max_bytes: z
+                .journal_max_bytes
+                .unwrap_or(DEFAULT_JOURNAL_MAX_BYTES)
+                .max(1),
+            journal_max_held_versions: z
+                .journal_max_held_versions
+                .unwrap_or(DEFAULT_JOURNAL_MAX_HELD_VERSIONS)
+                .max(journal_max_versions),
+        },
+    ))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -2266,6 +2371,73 @@ primaries = ["10.0.0.9"]
         assert!(member.allow_notify[0].contains("10.0.0.7".parse().unwrap()));
         assert_eq!(member.key, None);
         assert_eq!(member.allow_transfer, b.allow_transfer);
+    }
+
+    #[test]
+    fn zones_with_equal_settings_share_one_copy() {
+        let mut text = String::from("[server]\nlisten = [\"127.0.0.1:5353\"]\n");
+        for i in 0..3 {
+            text.push_str(&format!(
+                "[[zone]]\nname = \"z{i}.test\"\nprimaries = [\"10.0.0.1\"]\n"
+            ));
+        }
+        text.push_str("[[zone]]\nname = \"own.test\"\nprimaries = [\"10.0.0.1\"]\nrefresh = 5\n");
+        let c = parse(&text).unwrap();
+        let z0 = c.zone("z0.test").unwrap();
+        for other in ["z1.test", "z2.test"] {
+            let z = c.zone(other).unwrap();
+            assert!(z0.shares_settings_with(z), "{other} shares z0's settings");
+            assert_eq!(
+                z.name.to_ascii(),
+                format!("{other}."),
+                "each keeps its name"
+            );
+        }
+        let own = c.zone("own.test").unwrap();
+        assert!(!own.shares_settings_with(z0));
+        assert_eq!(own.timers.refresh, Some(5));
+        assert_eq!(z0.timers.refresh, None);
+        // Writing a setting of one zone copies it first: the others keep
+        // theirs.
+        let mut changed = z0.clone();
+        changed.ixfr = false;
+        assert!(!changed.shares_settings_with(z0));
+        assert!(z0.ixfr && c.zone("z1.test").unwrap().ixfr);
+    }
+
+    #[test]
+    fn default_settings_are_those_of_a_zone_giving_no_option() {
+        let c = parse(
+            "[server]\nlisten = [\"127.0.0.1:5353\"]\n[[zone]]\nname = \"a.test\"\nprimaries = [\"10.0.0.1\"]\n",
+        )
+        .unwrap();
+        let z = c.zone("a.test").unwrap();
+        let want = ZoneSettings {
+            primaries: z.primaries.clone(),
+            primaries_tls: z.primaries_tls.clone(),
+            allow_notify: z.allow_notify.clone(),
+            ..ZoneSettings::default()
+        };
+        assert_eq!(**z.settings(), want);
+    }
+
+    #[test]
+    fn template_members_that_override_nothing_share_the_template_settings() {
+        let c = parse(TEMPLATED).unwrap();
+        let t = c.template("signed").unwrap();
+        let m1 = t.zone_for(canonical_name("m1.test").unwrap(), None, None);
+        let m2 = t.zone_for(canonical_name("m2.test").unwrap(), None, None);
+        assert!(m1.shares_settings_with(&m2));
+        assert!(m1.shares_settings_with(&t.zone));
+        assert_eq!(m1.template.as_deref(), Some("signed"));
+        assert_eq!(m2.name.to_ascii(), "m2.test.");
+        let own = t.zone_for(
+            canonical_name("m3.test").unwrap(),
+            Some(vec!["10.0.0.7:53".parse().unwrap()]),
+            None,
+        );
+        assert!(!own.shares_settings_with(&m1));
+        assert_eq!(m1.primaries, vec!["10.0.0.2:5300".parse().unwrap()]);
     }
 
     #[test]

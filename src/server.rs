@@ -214,10 +214,8 @@ fn build_zone(
         ZoneEntry {
             shared,
             commands: tx,
-            allow_notify: zc.allow_notify.clone(),
+            settings: Arc::clone(zc.settings()),
             signer,
-            allow_transfer: zc.allow_transfer.clone(),
-            is_primary: zc.file.is_some(),
             mirror: mirror_handle,
         },
         PendingZone { apex, task, mirror },

@@ -428,7 +428,7 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
             let c = match cmd {
                 "refresh" => ZoneCommand::Refresh,
                 "retransfer" => ZoneCommand::Retransfer,
-                _ if !z.is_primary => {
+                _ if !z.is_primary() => {
                     return Err(format!(
                         "{} is not a primary zone (no `file`)",
                         z.shared.apex

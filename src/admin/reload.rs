@@ -33,7 +33,7 @@ impl Reloader {
     pub fn reload_files(&self) -> usize {
         let mut n = 0;
         for z in self.zones.list() {
-            if z.is_primary && z.commands.try_send(Box::new(ZoneCommand::Reload)).is_ok() {
+            if z.is_primary() && z.commands.try_send(Box::new(ZoneCommand::Reload)).is_ok() {
                 n += 1;
             }
         }

@@ -167,6 +167,8 @@ impl Consumer {
                 Err(e) => warn!(catalog = %ms.catalog, "{e}"),
             }
         }
+        // Members of one catalog and group differ in their name only.
+        crate::config::share_settings(zones.iter_mut());
         let serials = catalogs
             .iter()
             .map(|(a, _)| (a.clone(), self.contents.get(a).and_then(|(_, s)| *s)))

@@ -171,6 +171,31 @@ refresh = 99
     }
 
     #[test]
+    fn members_of_one_group_share_their_settings_once_shared() {
+        let c = setup();
+        let cat = &c.catalogs[0];
+        let content = content("cat.example.", ExtProperties::default());
+        let mut zones: Vec<ZoneConfig> = ["a.example", "b.example"]
+            .into_iter()
+            .map(|name| {
+                let mut m = member(Some("slow"), Default::default());
+                m.zone = crate::config::canonical_name(name).unwrap();
+                member_zone(&c, cat, &content, &m).unwrap().0
+            })
+            .collect();
+        let (other, _) = member_zone(&c, cat, &content, &member(None, Default::default())).unwrap();
+        zones.push(other);
+        // Each member's catalog and group were written into its own copy.
+        assert!(!zones[0].shares_settings_with(&zones[1]));
+        crate::config::share_settings(zones.iter_mut());
+        assert!(zones[0].shares_settings_with(&zones[1]));
+        assert!(!zones[0].shares_settings_with(&zones[2]));
+        assert_eq!(zones[1].name.to_ascii(), "b.example.");
+        assert_eq!(zones[1].group.as_deref(), Some("slow"));
+        assert_eq!(zones[1].catalog.as_deref(), Some("cat.example."));
+    }
+
+    #[test]
     fn a_catalog_without_template_gives_members_its_own_settings() {
         let c = setup();
         let content = content("bare.example.", ExtProperties::default());

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::{CommandSender, MirrorHandle, ZoneShared};
-use crate::config::IpPrefix;
+use crate::config::{IpPrefix, TransferAcl, ZoneSettings};
 use crate::log_limit::LogLimiter;
 use crate::tsig::TsigKey;
 
@@ -22,16 +22,31 @@ pub struct ZoneEntry {
     pub shared: Arc<ZoneShared>,
     /// The zone task's command channel.
     pub commands: CommandSender,
-    /// Who may send NOTIFY.
-    pub allow_notify: Vec<IpPrefix>,
+    /// The zone's configured settings, shared with the configuration (and
+    /// with every zone whose settings are the same): its access lists are
+    /// read from here, not copied per zone.
+    pub settings: Arc<ZoneSettings>,
     /// The zone's TSIG key.
     pub signer: Option<TsigKey>,
-    /// Who may transfer the zone out.
-    pub allow_transfer: Vec<crate::config::TransferAcl>,
-    /// A primary zone (loaded from a file).
-    pub is_primary: bool,
     /// The zone's Route 53 mirror, if any.
     pub mirror: Option<MirrorHandle>,
+}
+
+impl ZoneEntry {
+    /// Who may send NOTIFY.
+    pub fn allow_notify(&self) -> &[IpPrefix] {
+        &self.settings.allow_notify
+    }
+
+    /// Who may transfer the zone out.
+    pub fn allow_transfer(&self) -> &[TransferAcl] {
+        &self.settings.allow_transfer
+    }
+
+    /// A primary zone (loaded from a file).
+    pub fn is_primary(&self) -> bool {
+        self.settings.file.is_some()
+    }
 }
 
 /// All zones, by apex.

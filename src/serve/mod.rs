@@ -53,8 +53,18 @@ fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
 
 /// What a query worker caches of a zone: its snapshot, or why it is not
 /// served.
-fn cached_state(z: &ZoneEntry) -> Result<Arc<ZoneSnapshot>, answer::Unavailable> {
-    match unavailable(z.shared.status().state) {
+/// What a query finds at a zone: its snapshot, or why it has none to
+/// answer from.
+type Cached = Result<Arc<ZoneSnapshot>, answer::Unavailable>;
+
+fn cached_state(z: &ZoneEntry) -> Cached {
+    let state = z
+        .shared
+        .status
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .state;
+    match unavailable(state) {
         Some(why) => Err(why),
         None => Ok(z.shared.snapshot()),
     }
@@ -79,11 +89,13 @@ pub struct ZoneView {
     seen: u64,
     /// The zone set's membership count the index below was built at.
     membership: u64,
-    /// Every zone with its apex in wire form (the key of `cache`).
-    entries: Vec<(Arc<ZoneEntry>, Box<[u8]>)>,
-    /// Apex → position in `entries`.
-    index: HashMap<String, usize>,
-    cache: HashMap<Box<[u8]>, Result<Arc<ZoneSnapshot>, answer::Unavailable>>,
+    /// Every zone with what a query finds there: its snapshot, or why it
+    /// has none to answer from.
+    entries: Vec<(Arc<ZoneEntry>, Cached)>,
+    /// Apex in wire form → position in `entries`: the one copy of the
+    /// apex the view keeps (a change named by presentation apex is
+    /// converted to look it up).
+    index: HashMap<Box<[u8]>, u32>,
 }
 
 impl ZoneView {
@@ -97,7 +109,6 @@ impl ZoneView {
             membership: u64::MAX,
             entries: Vec::new(),
             index: HashMap::new(),
-            cache: HashMap::new(),
         }
     }
 
@@ -123,8 +134,11 @@ impl ZoneView {
         match self.zones.changes.since(before) {
             Some(changed) => {
                 for apex in changed {
-                    if let Some(&i) = self.index.get(&apex) {
-                        self.take_again(i);
+                    let Some(w) = wire::from_presentation(&apex) else {
+                        continue;
+                    };
+                    if let Some(&i) = self.index.get(w.as_slice()) {
+                        self.take_again(i as usize);
                     }
                 }
             }
@@ -138,16 +152,15 @@ impl ZoneView {
 
     /// Takes entry `i`'s snapshot or state again if it changed.
     fn take_again(&mut self, i: usize) {
-        let (z, key) = &self.entries[i];
+        let Some((z, cached)) = self.entries.get_mut(i) else {
+            return;
+        };
         let state = z
             .shared
             .status
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .state;
-        let Some(cached) = self.cache.get_mut(key) else {
-            return;
-        };
         let update = match (unavailable(state), &*cached) {
             (Some(why), Err(old)) if *old == why => None,
             (Some(why), _) => Some(Err(why)),
@@ -163,18 +176,20 @@ impl ZoneView {
     }
 
     fn rebuild(&mut self) {
-        self.cache.clear();
         self.entries.clear();
         self.index.clear();
         for z in self.zones.entries() {
             let Some(w) = wire::from_presentation(&z.shared.apex) else {
                 continue;
             };
-            let key = w.into_boxed_slice();
-            self.cache.insert(key.clone(), cached_state(&z));
-            self.index.insert(z.shared.apex.clone(), self.entries.len());
-            self.entries.push((z, key));
+            let Ok(i) = u32::try_from(self.entries.len()) else {
+                break;
+            };
+            self.index.insert(w.into_boxed_slice(), i);
+            let state = cached_state(&z);
+            self.entries.push((z, state));
         }
+        self.entries.shrink_to_fit();
     }
 
     /// The zones behind this view.
@@ -192,7 +207,9 @@ impl ZoneLookup for ZoneView {
     fn find(&self, qname: &[u8]) -> Option<Found<'_>> {
         let mut n = qname;
         loop {
-            if let Some(z) = self.cache.get(n) {
+            if let Some(&i) = self.index.get(n)
+                && let Some((_, z)) = self.entries.get(i as usize)
+            {
                 return Some(match z {
                     Ok(s) => Found::Serving(s),
                     Err(why) => Found::Unavailable(*why),
@@ -296,7 +313,7 @@ fn general(
                 from,
                 |apex| {
                     zones.get(apex).map(|z| NotifyPolicy {
-                        allow: z.allow_notify.clone(),
+                        allow: z.allow_notify().to_vec(),
                         key: z.signer.clone(),
                     })
                 },

@@ -141,7 +141,7 @@ pub fn expire_for(zones: &Zones, qname: &[u8]) -> Option<u32> {
 pub fn expire_of_zone(z: &crate::registry::ZoneEntry) -> Option<u32> {
     let snapshot = z.shared.snapshot();
     let soa = snapshot.soa_fields()?;
-    if z.is_primary {
+    if z.is_primary() {
         return Some(soa.expire);
     }
     let status = z.shared.status();

@@ -370,7 +370,7 @@ async fn connection(
                         apex: z.shared.apex.clone(),
                         snapshot: (z.shared.status().state == ZoneLifecycle::Serving)
                             .then(|| z.shared.snapshot()),
-                        allow: z.allow_transfer.clone(),
+                        allow: z.allow_transfer().to_vec(),
                         expire: super::options::expire_of_zone(&z),
                     })
                 },

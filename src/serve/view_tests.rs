@@ -40,10 +40,8 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
     zones.insert(ZoneEntry {
         shared: shared.clone(),
         commands: tx,
-        allow_notify: Vec::new(),
+        settings: Default::default(),
         signer: None,
-        allow_transfer: Vec::new(),
-        is_primary: false,
         mirror: None,
     });
     shared

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::rr::Name;
+use secondary53::config::ZoneSettings;
 use secondary53::metrics::Metrics;
 use secondary53::registry::{ZoneEntry, Zones};
 use secondary53::registry::{ZoneLifecycle, ZoneShared, ZoneStatus};
@@ -164,10 +165,11 @@ impl ServedZones {
                     transfer_progress: Arc::new(AtomicU64::new(0)),
                 }),
                 commands: tx,
-                allow_notify: vec!["127.0.0.0/8".parse().expect("prefix")],
+                settings: Arc::new(ZoneSettings {
+                    allow_notify: vec!["127.0.0.0/8".parse().expect("prefix")],
+                    ..ZoneSettings::default()
+                }),
                 signer: keyed.then(signer),
-                allow_transfer: Vec::new(),
-                is_primary: false,
                 mirror: None,
             });
         }
