@@ -117,7 +117,9 @@ impl Store {
             .restore_stream_settings(checkpoint_pages)
             .and_then(|()| self.conn.pragma_update(None, "cache_size", cache));
         written.map_err(&sq)?;
-        restored.map_err(&sq)
+        restored.map_err(&sq)?;
+        sync_wal_in_background(&self.path);
+        Ok(())
     }
 
     /// Turns the connection's automatic WAL checkpoint off; returns the
@@ -253,6 +255,40 @@ impl Store {
             path: path.clone(),
             source,
         }
+    }
+}
+
+/// Whether a [`sync_wal_in_background`] thread is running (in this
+/// process, for any store).
+static WAL_SYNCING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts writing the WAL of the store at `path` to disk on a thread of
+/// lower priority (one at a time: when one runs already, it is left to
+/// finish and this does nothing). The batches of [`Store::stream_rows`]
+/// are not synced (they need not survive a crash), so without this the
+/// sync of [`Store::stream_commit`] writes the whole zone's WAL out at
+/// once while the version waits; here most of it is on disk by then,
+/// written while the transfer went on. Syncing early never loses anything:
+/// it is the sync SQLite would do at the commit, done sooner.
+fn sync_wal_in_background(path: &std::path::Path) {
+    use std::sync::atomic::Ordering;
+    if WAL_SYNCING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let spawned = std::thread::Builder::new()
+        .name("wal-sync".into())
+        .spawn(move || {
+            crate::low_priority::lower_this_thread();
+            // Best effort: the commit syncs whatever this did not.
+            if let Ok(f) = std::fs::File::open(&wal) {
+                let _ = f.sync_data();
+            }
+            WAL_SYNCING.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        WAL_SYNCING.store(false, Ordering::Release);
     }
 }
 
