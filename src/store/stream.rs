@@ -66,19 +66,37 @@ impl Store {
     /// The records come in wire form, as the transfer read them: each
     /// owner name is written into one reused buffer in the rows' form, so
     /// a batch allocates nothing per record.
+    ///
+    /// Two more of the connection's settings change for the batch, and
+    /// are restored after it: no automatic WAL checkpoint (a
+    /// million-record version would otherwise copy its pages into the
+    /// database a thousand pages at a time while the transfer runs;
+    /// [`Store::stream_commit`] has them copied afterwards, on a thread of
+    /// lower priority), and no foreign-key check of each row against the
+    /// zone row, which [`Store::stream_begin`] made sure of and which a
+    /// streamed zone keeps.
     pub fn stream_rows<'a>(
         &mut self,
         zone_id: i64,
         rows: impl IntoIterator<Item = RecordRef<'a>>,
     ) -> Result<(), StoreError> {
         let sq = self.sq_owned();
-        self.conn
-            .pragma_update(None, "synchronous", "OFF")
-            .map_err(&sq)?;
-        let cache: i64 = self
+        let checkpoint_pages = self.suspend_autocheckpoint().map_err(&sq)?;
+        let unchecked = self
             .conn
-            .query_row("PRAGMA cache_size", [], |r| r.get(0))
-            .map_err(&sq)?;
+            .pragma_update(None, "foreign_keys", "OFF")
+            .and_then(|()| self.conn.pragma_update(None, "synchronous", "OFF"));
+        if let Err(e) = unchecked {
+            let _ = self.restore_stream_settings(checkpoint_pages);
+            return Err(sq(e));
+        }
+        let cache: i64 = match self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.restore_stream_settings(checkpoint_pages);
+                return Err(sq(e));
+            }
+        };
         let written = (|| {
             // A small page cache: the rows arrive roughly in key order, so
             // a batch touches few pages besides the ones it appends, and
@@ -93,19 +111,52 @@ impl Store {
             upsert_wire(&tx, zone_id, rows)?;
             tx.commit()
         })();
-        // Back to FULL and the usual cache before any other commit,
-        // whatever happened.
+        // Back to FULL, the usual cache, checks and checkpoints before any
+        // other commit, whatever happened.
         let restored = self
-            .conn
-            .pragma_update(None, "synchronous", "FULL")
+            .restore_stream_settings(checkpoint_pages)
             .and_then(|()| self.conn.pragma_update(None, "cache_size", cache));
         written.map_err(&sq)?;
-        restored.map_err(&sq)
+        restored.map_err(&sq)?;
+        sync_wal_in_background(&self.path);
+        Ok(())
+    }
+
+    /// Turns the connection's automatic WAL checkpoint off; returns the
+    /// threshold (in pages) to restore.
+    fn suspend_autocheckpoint(&mut self) -> rusqlite::Result<i64> {
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(pages)
+    }
+
+    /// The connection's settings as [`Store::open`] made them, after a
+    /// streamed batch: synchronous FULL, foreign keys checked, automatic
+    /// checkpoints every `checkpoint_pages` pages. Every setting is
+    /// restored even when one fails; the first error is returned.
+    fn restore_stream_settings(&mut self, checkpoint_pages: i64) -> rusqlite::Result<()> {
+        let a = self.conn.pragma_update(None, "synchronous", "FULL");
+        let b = self.conn.pragma_update(None, "foreign_keys", "ON");
+        let c = self
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", checkpoint_pages);
+        a.and(b).and(c)
     }
 
     /// Makes the streamed version the zone's first: writes its SOA, the
     /// version row and the zone's serial in one transaction. `total` is
     /// the zone's record count, SOA included.
+    ///
+    /// The streamed rows are in the WAL, not yet in the database file
+    /// ([`Store::stream_rows`] checkpoints nothing). This commit does not
+    /// checkpoint them either, which would hold the writer (every other
+    /// zone's commit) and delay the version for as long as copying the
+    /// zone takes; a thread of lower priority copies them afterwards
+    /// with a passive checkpoint, which waits for no reader or writer.
+    /// The commit's sync makes the whole WAL durable, so a crash before
+    /// that checkpoint loses nothing: SQLite replays the WAL on open.
     pub fn stream_commit(
         &mut self,
         zone: &str,
@@ -118,15 +169,25 @@ impl Store {
             zone: zone.to_string(),
         })?;
         let sq = self.sq_owned();
-        let tx = self
+        let checkpoint_pages = self.suspend_autocheckpoint().map_err(&sq)?;
+        let committed = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&sq)?;
+            no_version(&tx, zone, zone_id, &sq)?;
+            upsert_bulk(&tx, zone_id, std::slice::from_ref(soa)).map_err(&sq)?;
+            insert_first_version_row(&tx, zone_id, serial_to, total, info).map_err(&sq)?;
+            let trim: TrimReport = finish_commit(&tx, zone_id, serial_to, info).map_err(&sq)?;
+            tx.commit().map_err(&sq)?;
+            Ok(trim)
+        })();
+        let restored = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&sq)?;
-        no_version(&tx, zone, zone_id, &sq)?;
-        upsert_bulk(&tx, zone_id, std::slice::from_ref(soa)).map_err(&sq)?;
-        insert_first_version_row(&tx, zone_id, serial_to, total, info).map_err(&sq)?;
-        let trim: TrimReport = finish_commit(&tx, zone_id, serial_to, info).map_err(&sq)?;
-        tx.commit().map_err(&sq)?;
+            .pragma_update(None, "wal_autocheckpoint", checkpoint_pages);
+        let trim = committed?;
+        restored.map_err(&sq)?;
+        checkpoint_in_background(&self.path);
         self.record_counts.insert(zone_id, total);
         let _ = self.conn.execute_batch("PRAGMA shrink_memory");
         Ok(CommitSummary {
@@ -194,6 +255,79 @@ impl Store {
             path: path.clone(),
             source,
         }
+    }
+}
+
+/// Whether a [`sync_wal_in_background`] thread is running (in this
+/// process, for any store).
+static WAL_SYNCING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts writing the WAL of the store at `path` to disk on a thread of
+/// lower priority (one at a time: when one runs already, it is left to
+/// finish and this does nothing). The batches of [`Store::stream_rows`]
+/// are not synced (they need not survive a crash), so without this the
+/// sync of [`Store::stream_commit`] writes the whole zone's WAL out at
+/// once while the version waits; here most of it is on disk by then,
+/// written while the transfer went on. Syncing early never loses anything:
+/// it is the sync SQLite would do at the commit, done sooner.
+fn sync_wal_in_background(path: &std::path::Path) {
+    use std::sync::atomic::Ordering;
+    if WAL_SYNCING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let spawned = std::thread::Builder::new()
+        .name("wal-sync".into())
+        .spawn(move || {
+            crate::low_priority::lower_this_thread();
+            // Best effort: the commit syncs whatever this did not.
+            if let Ok(f) = std::fs::File::open(&wal) {
+                let _ = f.sync_data();
+            }
+            WAL_SYNCING.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        WAL_SYNCING.store(false, Ordering::Release);
+    }
+}
+
+/// Copies what the WAL holds into the database file, on a thread of lower
+/// priority with a connection of its own: a passive checkpoint, which
+/// takes no lock that a reader or the writer waits for (it stops short of
+/// frames a reader still needs; a later checkpoint copies those). A
+/// failure is logged: the automatic checkpoints of later commits, or the
+/// last connection's close, do the work instead.
+fn checkpoint_in_background(path: &std::path::Path) {
+    let path = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("wal-checkpoint".into())
+        .spawn(move || {
+            crate::low_priority::lower_this_thread();
+            let done = rusqlite::Connection::open(&path).and_then(|conn| {
+                let pages = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?;
+                // The WAL holds the whole zone: truncated once copied, if
+                // no reader or writer is using it right now (this
+                // connection has no busy handler, so it waits for none;
+                // the frames left are few, so a writer that comes
+                // meanwhile waits briefly). Otherwise it stays the size
+                // it grew to, and is reused from its start.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                Ok(pages)
+            });
+            match done {
+                Ok((wal, copied)) => {
+                    tracing::debug!(path = %path.display(), wal_pages = wal, copied_pages = copied, "WAL checkpointed after a streamed version");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "WAL checkpoint after a streamed version failed; later commits checkpoint instead");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the WAL checkpoint thread; later commits checkpoint instead");
     }
 }
 
@@ -490,6 +624,83 @@ mod tests {
         // A second streamed version is refused: the zone has one.
         assert!(s.stream_begin(Z).is_err());
         assert!(s.stream_commit(Z, id, &soa(8), 3, &info()).is_err());
+    }
+
+    /// The streamed batches leave the database file alone (no automatic
+    /// checkpoint copies their pages while the transfer runs); after the
+    /// commit a background checkpoint copies them and truncates the WAL,
+    /// and the connection's
+    /// settings are back to those of [`Store::open`] after each call.
+    #[test]
+    fn streamed_batches_are_checkpointed_after_the_commit_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(crate::store::DB_FILE);
+        let mut s = Store::open(dir.path()).unwrap();
+        let settings = |s: &Store| -> (i64, i64, i64) {
+            let get = |p: &str| -> i64 {
+                s.conn
+                    .query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            (
+                get("wal_autocheckpoint"),
+                get("foreign_keys"),
+                get("synchronous"),
+            )
+        };
+        let opened = settings(&s);
+        assert_eq!(opened, (1000, 1, 2));
+        let id = s.stream_begin(Z).unwrap();
+        // 8 batches of 4,000 records of 200 bytes: about 7 MiB of pages,
+        // well over the 1,000 pages (4 MiB) of an automatic checkpoint.
+        let mut total = 1;
+        for b in 0..8 {
+            let rrs: Vec<Rr> = (0..4_000)
+                .map(|i| {
+                    rr(
+                        &format!("h{b}-{i:05}.example.com."),
+                        16,
+                        60,
+                        &[b as u8; 200],
+                    )
+                })
+                .collect();
+            total += rrs.len();
+            s.stream_rows(id, wire(&rrs).iter()).unwrap();
+            assert_eq!(settings(&s), opened, "settings restored after batch {b}");
+        }
+        let db_len = || std::fs::metadata(&db).unwrap().len();
+        let before = db_len();
+        assert!(
+            before < 1 << 20,
+            "the database file grew to {before} bytes while the version streamed in"
+        );
+        s.stream_commit(Z, id, &soa(3), total, &info()).unwrap();
+        assert_eq!(settings(&s), opened);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while db_len() < 4 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint after the commit: database file {} bytes",
+                db_len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Then the WAL, which held the whole zone, is truncated.
+        let wal = dir.path().join(format!("{}-wal", crate::store::DB_FILE));
+        let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        while wal_len() > 1 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL kept {} bytes after the checkpoint",
+                wal_len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(dump(&s).len(), total);
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(dump(&s).len(), total);
     }
 
     /// Batches of wire records longer than one statement, names with
