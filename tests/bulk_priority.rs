@@ -320,3 +320,50 @@ fn an_idle_retransfer_completes_while_queries_keep_the_server_busy() {
     eprintln!("re-transfer under query load ({clients} clients, {answered} answers): {took:?}");
     drop(sec);
 }
+
+/// An IXFR answered with the whole zone (RFC 1995 section 4), large
+/// enough to be streamed, is diffed on a bulk thread too.
+#[test]
+fn an_ixfr_answered_with_a_large_whole_zone_is_diffed_on_an_idle_thread() {
+    let fake = FakePrimary::start(
+        ZONE,
+        1,
+        Script::Good(many_records(RECORDS)),
+        Script::Good(vec![]),
+    );
+    fake.set_records_per_message(200);
+    let dir = tempfile::Builder::new()
+        .prefix("sec53-bulk-priority-")
+        .tempdir()
+        .expect("temp dir");
+    let port = free_port();
+    let sec = Secondary::start(
+        dir.path(),
+        &config(port, dir.path(), &fake.addr()).replace("ixfr = false", "ixfr = true"),
+    );
+    wait_until("version 1 is served", Duration::from_secs(60), || {
+        query_serial(port, ZONE) == Some(1)
+    });
+    let pid = sec.pid().expect("running");
+    let main = main_nice(pid);
+    // Large enough to be seen while it is diffed, even on a fast machine.
+    fake.set_ixfr_script(Script::Stream { records: 200_000 });
+    fake.set_serial(2);
+    let (ok, out, err) = sec.cli(&["zone", "refresh", ZONE]);
+    assert!(ok, "{out}{err}");
+    let mut seen = Vec::new();
+    wait_until("version 2 is served", Duration::from_secs(120), || {
+        if let Some(t) = thread(&threads(pid), "axfr-diff") {
+            seen.push((t.nice, t.policy));
+        }
+        query_serial(port, ZONE) == Some(2)
+    });
+    assert!(
+        sec.log()
+            .contains("full transfer diffed against the served version"),
+        "the answer was not diffed"
+    );
+    assert!(!seen.is_empty(), "no differ thread seen");
+    assert!(seen.iter().all(|&s| s == (main, SCHED_IDLE)), "{seen:?}");
+    drop(sec);
+}
