@@ -375,9 +375,10 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                 {
                     continue;
                 }
-                // The queue first, then the status: a command taken in
-                // between shows in the status.
-                let queued = z.commands.max_capacity() - z.commands.capacity();
+                // The count sent first, then the status: a command sent in
+                // between shows as taken beyond it, and one taken but not
+                // yet counted as fewer taken than sent; neither is settled.
+                let sent = z.commands.sent();
                 let s = z.shared.status();
                 let catalog = zones
                     .catalogs
@@ -413,7 +414,7 @@ fn execute(line: &str, zones: &Zones, lags: &std::collections::BTreeMap<String, 
                     expire_at: s.expire_at,
                     // No check running or asked for (commands still in the
                     // zone's queue count as asked for).
-                    settled: s.settled(queued),
+                    settled: s.settled(sent),
                     catalog,
                     error: s.last_error.clone(),
                     transfer_records: (receiving > 0).then_some(receiving),

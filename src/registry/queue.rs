@@ -11,7 +11,7 @@
 //! is never contended.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -24,6 +24,7 @@ pub fn command_queue(capacity: usize) -> (CommandSender, CommandReceiver) {
         queue: Mutex::new(VecDeque::new()),
         ready: Notify::new(),
         capacity: capacity.max(1),
+        sent: AtomicU64::new(0),
         sender_gone: AtomicBool::new(false),
         receiver_gone: AtomicBool::new(false),
     });
@@ -40,6 +41,9 @@ struct Inner {
     /// Woken when a command is queued or the sender is dropped.
     ready: Notify,
     capacity: usize,
+    /// Commands ever queued: a command the receiver has taken but not yet
+    /// counted as taken still shows as not acted on.
+    sent: AtomicU64,
     sender_gone: AtomicBool,
     receiver_gone: AtomicBool,
 }
@@ -91,9 +95,15 @@ impl CommandSender {
                 return Err(TrySendError::Full(cmd));
             }
             q.push_back(cmd);
+            self.inner.sent.fetch_add(1, Ordering::Release);
         }
         self.inner.ready.notify_one();
         Ok(())
+    }
+
+    /// Commands queued since the queue was made (taken ones included).
+    pub fn sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Acquire)
     }
 
     /// The most commands the queue holds.
@@ -178,6 +188,19 @@ mod tests {
             from: "127.0.0.1:53".parse().unwrap(),
             serial: Some(serial),
         })
+    }
+
+    #[test]
+    fn sent_counts_every_queued_command_taken_or_not() {
+        let (tx, mut rx) = command_queue(1);
+        assert_eq!(tx.sent(), 0);
+        tx.try_send(notify(1)).unwrap();
+        assert!(tx.try_send(notify(2)).is_err(), "full");
+        assert_eq!(tx.sent(), 1, "a refused command is not counted");
+        rx.try_recv().unwrap();
+        assert_eq!(tx.sent(), 1, "taking a command leaves the count");
+        tx.try_send(notify(3)).unwrap();
+        assert_eq!(tx.sent(), 2);
     }
 
     #[test]

@@ -65,11 +65,15 @@ pub struct ZoneStatus {
 }
 
 impl ZoneStatus {
-    /// True when no check is running and every command taken has been
-    /// acted on; with `queued` commands still waiting in the zone's queue
-    /// (as the sender side sees them), it is not.
-    pub fn settled(&self, queued: usize) -> bool {
-        !self.checking && self.commands_covered == self.commands_taken && queued == 0
+    /// True when no check is running and every command sent to the zone
+    /// (`sent`, as the sender side counts them) has been taken and acted
+    /// on. A command the task has taken but not yet counted keeps the zone
+    /// unsettled, so a caller that sent a command never sees the zone
+    /// settled before the command's check has run.
+    pub fn settled(&self, sent: u64) -> bool {
+        !self.checking
+            && self.commands_covered == self.commands_taken
+            && self.commands_taken == sent
     }
 }
 
@@ -126,5 +130,42 @@ impl ZoneShared {
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
         self.changes.record(&self.generation, &self.apex);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(taken: u64, covered: u64, checking: bool) -> ZoneStatus {
+        ZoneStatus {
+            state: ZoneLifecycle::Serving,
+            serial: Some(1),
+            last_refresh: None,
+            last_transfer: None,
+            last_transfer_kind: None,
+            primary: None,
+            next_refresh: None,
+            expire_at: None,
+            last_error: None,
+            versions_committed: 0,
+            commands_taken: taken,
+            commands_covered: covered,
+            checking,
+        }
+    }
+
+    #[test]
+    fn a_zone_is_settled_only_once_every_sent_command_was_acted_on() {
+        assert!(status(0, 0, false).settled(0));
+        // Sent, not taken yet (queued, or taken from the queue and not
+        // yet counted): not settled although no check runs.
+        assert!(!status(0, 0, false).settled(1));
+        // Taken, its check not started or still running.
+        assert!(!status(1, 0, false).settled(1));
+        assert!(!status(1, 0, true).settled(1));
+        assert!(!status(1, 1, true).settled(1));
+        // Its check ended.
+        assert!(status(1, 1, false).settled(1));
     }
 }
