@@ -211,7 +211,7 @@ pub struct ServerConfig {
     /// DNS COOKIE (RFC 7873, RFC 9018) settings.
     pub cookies: CookieConfig,
     /// OS priority of the threads doing a large transfer's bulk work
-    /// (default `idle`; see [`crate::low_priority`]).
+    /// (default `low`; see [`crate::low_priority`]).
     pub bulk_priority: crate::low_priority::BulkPriority,
 }
 
