@@ -6,7 +6,6 @@
 use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::crypto::Digest;
 
-use super::lookup::closest_encloser;
 use super::render::{Section, push_built, push_rendered, push_set};
 use super::{MAX_NSEC3_HASHES, Out, Scratch};
 use crate::zone::rcode;
@@ -155,6 +154,19 @@ pub(super) fn nsec3_cover(
     if let Some(owner) = snap.nsec3_proofs().and_then(|c| c.covering(h.as_ref())) {
         add_nsec_at(snap, o, out, scratch, owner, rtype::NSEC3);
     }
+}
+
+/// The closest encloser of `name` (RFC 5155 section 1.3): its nearest
+/// ancestor that exists in the zone, or the apex.
+pub(super) fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> NameBuf {
+    let mut n = name;
+    while let Some(p) = wire::parent(n) {
+        if snap.name_exists(p) || p == snap.apex_wire.as_slice() {
+            return NameBuf::from_slice(p);
+        }
+        n = p;
+    }
+    NameBuf::from_slice(&snap.apex_wire)
 }
 
 /// The next closer name of `name` under the closest encloser `ce`.

@@ -4,7 +4,8 @@
 //! additional addresses of NS, MX and SRV targets.
 
 use super::denial::{
-    add_nsec_at, flush_pending_proofs, nodata, nsec3_cover, nsec3_match, nxdomain, wildcard_proof,
+    add_nsec_at, closest_encloser, flush_pending_proofs, nodata, nsec3_cover, nsec3_match,
+    nxdomain, wildcard_proof,
 };
 use super::render::{Section, push_built, push_rendered, push_set, write_record};
 use super::{CLASS_IN, MAX_CNAME_CHAIN, MAX_RESTARTS, Out, Scratch};
@@ -286,17 +287,6 @@ fn dname(
     }
     new[..new_len].make_ascii_lowercase();
     Some((NameBuf::from_slice(&new[..new_len]), new_spelled))
-}
-
-pub(super) fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> NameBuf {
-    let mut n = name;
-    while let Some(p) = wire::parent(n) {
-        if snap.name_exists(p) || p == snap.apex_wire.as_slice() {
-            return NameBuf::from_slice(p);
-        }
-        n = p;
-    }
-    NameBuf::from_slice(&snap.apex_wire)
 }
 
 /// RFC 8482: one RRset for ANY (the first by type, signatures excepted).
