@@ -18,6 +18,22 @@ RETRANSFERS = int(os.environ.get("RETRANSFERS", "2"))
 # under way: the machine's own noise, to compare with.
 IDLE = float(os.environ.get("IDLE", "5"))
 BIG, SMALL = "big.test", "small.test"
+# `[server] bulk_priority` of secondary53 ("idle", "low", "normal"); unset:
+# its default.
+BULK_PRIORITY = os.environ.get("BULK_PRIORITY")
+# The primaries' nice value (unset: not changed), to show secondary53's own
+# share of the windows apart from the primaries' CPU.
+PRIMARY_NICE = os.environ.get("PRIMARY_NICE")
+
+
+def renice_process(pid, nice):
+    """Sets the nice value of every thread of `pid` (Linux keeps one per
+    thread)."""
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(t), nice)
+        except OSError:
+            pass
 
 
 def timed(f):
@@ -122,9 +138,14 @@ def main():
     peers.log(f"generating {RECORDS} records")
     big = peers.Primary({BIG: peers.generate_zone(BIG, 1, RECORDS)}, [])
     small = peers.Primary({SMALL: peers.generate_zone(SMALL, 1, 10)}, [port])
+    if PRIMARY_NICE is not None:
+        for p in (big, small):
+            renice_process(p.proc.pid, int(PRIMARY_NICE))
+        peers.log(f"primaries at nice {PRIMARY_NICE}")
+    extra_server = f'bulk_priority = "{BULK_PRIORITY}"\n' if BULK_PRIORITY else ""
     sec = peers.Secondary53(port, [BIG], big.port, metrics=metrics,
                             extra_zone=f'\n[[zone]]\nname = "{SMALL}"\nprimaries = ["127.0.0.1:{small.port}"]\n'
-                                       f'allow_transfer = ["127.0.0.1"]\n')
+                                       f'allow_transfer = ["127.0.0.1"]\n', extra_server=extra_server)
     for z in (BIG, SMALL):
         peers.wait_for(f"secondary53 serving {z} serial 1", lambda: peers.soa_serial(port, z) == 1, step=0.5,
                        peer=sec)

@@ -17,6 +17,11 @@
 #                     worker, blocking pool, udp serving, axfr-in, axfr-diff, ...) and
 #                     both primaries spent on a CPU and waiting for one during each
 #                     of those rounds and each whole window (/proc/PID/task/*/schedstat)
+#   BULK_PRIORITY=... secondary53's `[server] bulk_priority` (idle, low, normal;
+#                     unset: its default)
+#   PRIMARY_NICE=10   run both BIND primaries at this nice value (all their threads),
+#                     to show secondary53's own share of the windows apart from the
+#                     primaries' CPU (unset: the primaries keep the bench's priority)
 #   WAIT_TIMEOUT=600  bound, in seconds, on every wait
 #   BENCH_TMPDIR=...  parent of the scratch directory
 #   KEEP_TMP=1        keep the scratch directory (configs, logs)

@@ -409,11 +409,11 @@ class KnotSecondary:
 
 
 class Secondary53:
-    def __init__(self, port, zones, primary_port, metrics=None, extra_zone=""):
+    def __init__(self, port, zones, primary_port, metrics=None, extra_zone="", extra_server=""):
         self.port = port
         self.dir = tempfile.mkdtemp(prefix="sec53-", dir=WORK)
         self.metrics = metrics
-        conf = f'[server]\nlisten = ["127.0.0.1:{port}"]\ndata_dir = "{self.dir}/var"\n'
+        conf = f'[server]\nlisten = ["127.0.0.1:{port}"]\ndata_dir = "{self.dir}/var"\n{extra_server}'
         if metrics:
             conf += f'metrics = "127.0.0.1:{metrics}"\n'
         for zone in zones:

@@ -210,6 +210,9 @@ pub struct ServerConfig {
     pub nsid: Option<Nsid>,
     /// DNS COOKIE (RFC 7873, RFC 9018) settings.
     pub cookies: CookieConfig,
+    /// OS priority of the threads doing a large transfer's bulk work
+    /// (default `low`; see [`crate::low_priority`]).
+    pub bulk_priority: crate::low_priority::BulkPriority,
 }
 
 /// `[server] nsid`: what identifies this server in an NSID option.
@@ -980,6 +983,8 @@ struct RawServer {
     listen_tls: Vec<Spanned<String>>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
+    #[serde(default)]
+    bulk_priority: crate::low_priority::BulkPriority,
 }
 
 #[derive(Deserialize)]
@@ -1366,6 +1371,7 @@ impl Config {
                     rrl,
                     nsid,
                     cookies,
+                    bulk_priority: s.bulk_priority,
                 }
             }
             None => {

@@ -10,24 +10,97 @@
 //! tasks waits for a time slice behind it.
 //!
 //! The bulk work therefore runs on threads of its own whose OS priority is
-//! lowered to [`BULK_NICE`] (Linux sets a thread's nice value per thread;
-//! any thread may lower its own priority). The scheduler then hands the CPU
-//! to a waking thread of normal priority at once, and the bulk work gets
-//! what is left, which on an idle machine is everything: the large
-//! transfer is not slower there. Elsewhere (no per-thread priorities) the
-//! work runs on a thread of normal priority, as before.
+//! lowered, as `[server] bulk_priority` says ([`BulkPriority`], set for
+//! the process with [`set_bulk_priority`]): by default to nice
+//! [`BULK_NICE`]; or to Linux's `SCHED_IDLE` class, which runs a thread
+//! only when no thread of normal priority wants the CPU (any thread may
+//! put itself there); or not at all. The scheduler then hands the CPU to a
+//! waking thread of normal priority at once, and the bulk work gets what
+//! is left, which on an idle machine is everything: the large transfer is
+//! not slower there. Under a load that keeps every CPU busy, bulk work of
+//! `SCHED_IDLE` still runs, at a small share of a CPU (the scheduler's
+//! minimum weight), so a transfer still completes, later; but a bulk
+//! thread that is preempted while it holds something a thread of normal
+//! priority waits for (an allocator's arena, say) holds it that much
+//! longer, which is why `SCHED_IDLE` is not the default (measured with
+//! `bench/isolation.sh`: no better median, worse worst cases of `zone
+//! status` and `/metrics` on a loaded machine). Elsewhere (no per-thread
+//! priorities) the work runs on a thread of normal priority, as before.
 //!
 //! Knot runs its transfers on a pool of background workers for the same
 //! reason; BIND leaves it to its task manager's quantum.
 
 use std::future::Future;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde::Deserialize;
 use tokio::sync::oneshot;
 
-/// The nice value of a bulk thread (0 is normal, 19 the lowest priority).
-/// At 10 a busy bulk thread gets about a tenth of a CPU against one busy
-/// thread of normal priority, and all of it when nothing else runs.
+/// The nice value of a bulk thread with [`BulkPriority::Low`] (0 is
+/// normal, 19 the lowest priority). At 10 a busy bulk thread gets about a
+/// tenth of a CPU against one busy thread of normal priority, and all of
+/// it when nothing else runs.
 pub const BULK_NICE: i32 = 10;
+
+/// `[server] bulk_priority`: the OS priority of the threads that do a
+/// large transfer's bulk work (reading its messages, diffing it, indexing
+/// a first version, verifying its ZONEMD).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkPriority {
+    /// Linux's `SCHED_IDLE` class: the CPU only when no thread of normal
+    /// priority wants it (a minimal share when every CPU stays busy).
+    /// Elsewhere as [`BulkPriority::Low`].
+    Idle,
+    /// Nice [`BULK_NICE`]. The default.
+    #[default]
+    Low,
+    /// The process's own priority: bulk work competes with serving.
+    Normal,
+}
+
+impl BulkPriority {
+    fn to_u8(self) -> u8 {
+        match self {
+            BulkPriority::Low => 0,
+            BulkPriority::Idle => 1,
+            BulkPriority::Normal => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> BulkPriority {
+        match v {
+            1 => BulkPriority::Idle,
+            2 => BulkPriority::Normal,
+            _ => BulkPriority::Low,
+        }
+    }
+}
+
+/// The priority of bulk threads started from now on, for the whole
+/// process (a thread's priority is the OS's, not a server's).
+static PRIORITY: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the priority of the bulk threads started from now on (threads
+/// already running keep theirs).
+pub fn set_bulk_priority(p: BulkPriority) {
+    PRIORITY.store(p.to_u8(), Ordering::Relaxed);
+}
+
+/// The priority bulk threads are started with.
+pub fn bulk_priority() -> BulkPriority {
+    BulkPriority::from_u8(PRIORITY.load(Ordering::Relaxed))
+}
+
+/// The scheduling of a thread, as [`lower_this_thread`] left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lowered {
+    /// In the `SCHED_IDLE` class.
+    Idle,
+    /// Of normal class at this nice value.
+    Nice(i32),
+}
 
 /// The bulk thread ended without a result: it could not be started, or
 /// the work panicked.
@@ -52,30 +125,50 @@ pub enum BulkError {
     },
 }
 
-/// Lowers the calling thread's OS priority to [`BULK_NICE`] (never
-/// raises it). Returns the thread's nice value afterwards, None when it
-/// cannot be read or set here.
-pub fn lower_this_thread() -> Option<i32> {
+/// Lowers the calling thread's OS priority as [`bulk_priority`] says
+/// (never raises it). Returns how the thread is scheduled afterwards, None
+/// when that cannot be read or set here.
+pub fn lower_this_thread() -> Option<Lowered> {
+    lower_this_thread_to(bulk_priority())
+}
+
+/// Lowers the calling thread's OS priority to `p` (never raises it).
+#[allow(unused_variables)]
+fn lower_this_thread_to(p: BulkPriority) -> Option<Lowered> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
-        // getpriority may return -1 as a value: errno tells an error.
-        // SAFETY: both calls only read or set the scheduling priority of
-        // this thread; no memory is involved.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
+        // SAFETY: these calls only read or set the scheduling class or
+        // priority of this thread; the only memory involved is `param`,
+        // a local the call reads.
         unsafe {
+            if libc::sched_getscheduler(tid) == libc::SCHED_IDLE {
+                return Some(Lowered::Idle);
+            }
+            if p == BulkPriority::Idle {
+                let param = libc::sched_param { sched_priority: 0 };
+                if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) == 0 {
+                    return Some(Lowered::Idle);
+                }
+                // Refused (a seccomp filter, say): nice instead.
+            }
+            // getpriority may return -1 as a value: errno tells an error.
             *libc::__errno_location() = 0;
-            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
             if now == -1 && *libc::__errno_location() != 0 {
                 return None;
             }
-            if now >= BULK_NICE {
-                return Some(now);
+            if p == BulkPriority::Normal || now >= BULK_NICE {
+                return Some(Lowered::Nice(now));
             }
-            if libc::setpriority(libc::PRIO_PROCESS, tid, BULK_NICE) != 0 {
-                return Some(now);
+            if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BULK_NICE) != 0 {
+                return Some(Lowered::Nice(now));
             }
-            Some(libc::getpriority(libc::PRIO_PROCESS, tid))
+            Some(Lowered::Nice(libc::getpriority(
+                libc::PRIO_PROCESS,
+                tid as libc::id_t,
+            )))
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -92,10 +185,11 @@ pub fn spawn<T: Send + 'static>(
 ) -> impl Future<Output = Result<T, BulkError>> + Send + 'static {
     let (tx, rx) = oneshot::channel();
     let name = name.to_string();
+    let priority = bulk_priority();
     let started = std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            lower_this_thread();
+            lower_this_thread_to(priority);
             let _ = tx.send(f());
         });
     async move {
@@ -126,10 +220,11 @@ where
     let (mut tx, rx) = oneshot::channel();
     let name = name.to_string();
     let thread = name.clone();
+    let priority = bulk_priority();
     let started = std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            lower_this_thread();
+            lower_this_thread_to(priority);
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -173,8 +268,68 @@ mod tests {
         }
     }
 
+    fn idle_this_thread() -> bool {
+        // SAFETY: as in lower_this_thread.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+            libc::sched_getscheduler(tid) == libc::SCHED_IDLE
+        }
+    }
+
+    /// (SCHED_IDLE, nice) of a new thread lowered to `p`.
+    fn lowered_to(p: BulkPriority) -> (Option<Lowered>, bool, i32) {
+        std::thread::spawn(move || {
+            let got = lower_this_thread_to(p);
+            (got, idle_this_thread(), nice_of_this_thread())
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn each_setting_lowers_a_thread_as_it_says() {
+        let before = nice_of_this_thread();
+        assert!(!idle_this_thread());
+        assert_eq!(
+            lowered_to(BulkPriority::Idle),
+            (Some(Lowered::Idle), true, before)
+        );
+        let low = BULK_NICE.max(before);
+        assert_eq!(
+            lowered_to(BulkPriority::Low),
+            (Some(Lowered::Nice(low)), false, low)
+        );
+        assert_eq!(
+            lowered_to(BulkPriority::Normal),
+            (Some(Lowered::Nice(before)), false, before)
+        );
+        assert!(!idle_this_thread(), "the caller's thread is untouched");
+        assert_eq!(nice_of_this_thread(), before);
+    }
+
+    #[test]
+    fn the_setting_is_read_from_the_configuration_words() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            p: BulkPriority,
+        }
+        for (word, p) in [
+            ("idle", BulkPriority::Idle),
+            ("low", BulkPriority::Low),
+            ("normal", BulkPriority::Normal),
+        ] {
+            let t: T = toml::from_str(&format!("p = \"{word}\"")).unwrap();
+            assert_eq!(t.p, p);
+            assert_eq!(BulkPriority::from_u8(p.to_u8()), p);
+        }
+        assert!(toml::from_str::<T>("p = \"lowest\"").is_err());
+        assert_eq!(BulkPriority::default(), BulkPriority::Low);
+    }
+
     #[tokio::test]
     async fn work_runs_on_a_thread_of_lower_priority_and_the_caller_keeps_its_own() {
+        // The process's setting, the default here.
+        assert_eq!(bulk_priority(), BulkPriority::Low);
         let before = nice_of_this_thread();
         let (name, nice) = spawn("bulk-test", || {
             (

@@ -395,6 +395,7 @@ impl Server {
     /// same `data_dir`; nothing is opened or written then.
     pub fn new(config: Config) -> Result<Server, ServerError> {
         let lock = DataDirLock::acquire(&config.server.data_dir)?;
+        crate::low_priority::set_bulk_priority(config.server.bulk_priority);
         let store = Store::open(&config.server.data_dir)?;
         tracing::debug!(path = %store.path().display(), "store opened; loading zones");
         let store = crate::store::StoreHandle::new(store);
@@ -772,6 +773,8 @@ impl Server {
         let mut notes = Vec::new();
         let s_old = &self.config.server;
         let s_new = &new.server;
+        // Taken by the bulk threads started from now on.
+        crate::low_priority::set_bulk_priority(s_new.bulk_priority);
         if s_old.listen != s_new.listen
             || s_old.data_dir != s_new.data_dir
             || s_old.control != s_new.control

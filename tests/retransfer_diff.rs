@@ -21,11 +21,12 @@ use secondary53::tsig::TsigKey;
 const ZONE: &str = "example.com";
 const SECRET: &str = "cmV0cmFuc2Zlci1zZWNyZXQtcmV0cmFuc2Zlci1zZWNyZXQ=";
 
-fn config(port: u16, dir: &Path, primary: &str, ixfr: bool) -> String {
+fn config(port: u16, dir: &Path, primary: &str, ixfr: bool, server_extra: &str) -> String {
     format!(
         r#"[server]
 listen = ["127.0.0.1:{port}"]
 data_dir = "{data}"
+{server_extra}
 
 [[key]]
 name = "xfer"
@@ -144,6 +145,15 @@ fn one_change(out: &str, from: u32, to: u32) -> (BTreeSet<Row>, BTreeSet<Row>) {
 /// A secondary of the fake primary holding version 1 of `n` records,
 /// asking for IXFR when `ixfr`.
 fn start(n: usize, ixfr: bool) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
+    start_with(n, ixfr, "")
+}
+
+/// As [`start`], with `server_extra` lines in `[server]`.
+fn start_with(
+    n: usize,
+    ixfr: bool,
+    server_extra: &str,
+) -> (FakePrimary, tempfile::TempDir, Secondary, u16) {
     let fake = FakePrimary::start(ZONE, 1, Script::Good(version_1(n)), Script::Good(vec![]));
     fake.set_tsig(Some((key(), SignMode::Every)));
     fake.set_records_per_message(100);
@@ -152,7 +162,10 @@ fn start(n: usize, ixfr: bool) -> (FakePrimary, tempfile::TempDir, Secondary, u1
         .tempdir()
         .expect("temp dir");
     let port = free_port();
-    let sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr(), ixfr));
+    let sec = Secondary::start(
+        dir.path(),
+        &config(port, dir.path(), &fake.addr(), ixfr, server_extra),
+    );
     wait_until("version 1 is served", Duration::from_secs(60), || {
         query_serial(port, ZONE) == Some(1)
     });
@@ -294,6 +307,13 @@ fn an_ixfr_answered_with_the_whole_zone_is_diffed_as_it_arrives() {
     retransfer_journals_the_change(20_000, true);
 }
 
+/// An IXFR answered with the whole zone of a zone small enough to come
+/// back whole goes through the same differ.
+#[test]
+fn a_small_ixfr_answered_with_the_whole_zone_is_diffed() {
+    retransfer_journals_the_change(60, true);
+}
+
 /// Status fields of the zone, as `zone status` prints them.
 fn status_field(sec: &Secondary, key: &str) -> Option<String> {
     let (ok, out, err) = sec.cli(&["zone", "status", ZONE]);
@@ -309,8 +329,22 @@ fn status_field(sec: &Secondary, key: &str) -> Option<String> {
 #[test]
 fn a_retransfer_of_an_unchanged_zone_commits_nothing() {
     let n = 20_000;
-    let (fake, _dir, sec, port) = start(n, false);
+    let metrics = free_port();
+    let (fake, _dir, sec, port) =
+        start_with(n, false, &format!("metrics = \"127.0.0.1:{metrics}\"\n"));
     common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    let scrape = || common::net::scrape(metrics).expect("/metrics answers");
+    let transfers = |m: &std::collections::BTreeMap<String, f64>| {
+        common::metric_sum(
+            m,
+            "secondary53_transfers_total",
+            &["kind=\"axfr\"", "result=\"ok\""],
+        )
+    };
+    let bytes = |m: &std::collections::BTreeMap<String, f64>| {
+        common::metric_sum(m, "secondary53_transfer_bytes_total", &[])
+    };
+    let metrics_before = scrape();
     let versions = status_field(&sec, "versions_committed=");
     let refreshed = status_field(&sec, "last_refresh=");
     let expire_at = status_field(&sec, "expire_at=");
@@ -348,6 +382,17 @@ fn a_retransfer_of_an_unchanged_zone_commits_nothing() {
     assert_eq!(zone_dump(&sec, ZONE), dump);
     assert_eq!(ixfr_out(port, 1), ixfr, "IXFR out is as it was");
     assert_eq!(journal(&sec), journal_before, "nothing journaled");
+    // The transfer itself succeeded: counted as any other.
+    let metrics_after = scrape();
+    assert_eq!(
+        transfers(&metrics_after),
+        transfers(&metrics_before) + 1.0,
+        "{metrics_after:?}"
+    );
+    assert!(
+        bytes(&metrics_after) > bytes(&metrics_before),
+        "the bytes received are counted"
+    );
     let later = |a: Option<String>, b: Option<String>| {
         let n = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok());
         n(b) > n(a)

@@ -52,6 +52,40 @@ fn diff_batches(
     Ok(Some(finish(diff)?))
 }
 
+/// The differ of a transfer that may or may not bring a whole zone (an
+/// IXFR): a future that waits for the first batch on the runtime, then
+/// diffs it and the rest on a thread of lower priority. None when no batch
+/// came; an IXFR answered with deltas or a small zone starts no thread.
+async fn diff_when_streamed(
+    current: Arc<ZoneSnapshot>,
+    mut batches: mpsc::Receiver<WireRecords>,
+) -> Result<Result<Option<Diffed>, StreamDiffError>, low_priority::BulkError> {
+    let Some(first) = batches.recv().await else {
+        return Ok(Ok(None));
+    };
+    low_priority::spawn("axfr-diff", move || {
+        let mut diff = StreamDiff::new(&current)?;
+        diff.push_wire(&first)?;
+        drop(first);
+        while let Some(batch) = batches.blocking_recv() {
+            diff.push_wire(&batch)?;
+        }
+        Ok(Some(finish(diff)?))
+    })
+    .await
+}
+
+/// A small zone's transfer, received whole, diffed on a thread of lower
+/// priority (see [`diff_whole`]).
+async fn diff_whole_low(
+    current: Arc<ZoneSnapshot>,
+    records: Vec<Rr>,
+) -> Result<Result<Diffed, StreamDiffError>, StoreError> {
+    low_priority::spawn("axfr-diff", move || diff_whole(&current, records))
+        .await
+        .map_err(|e| StoreError::TaskFailed(e.to_string()))
+}
+
 /// A small zone's transfer, received whole, diffed the same way.
 fn diff_whole(current: &ZoneSnapshot, records: Vec<Rr>) -> Result<Diffed, StreamDiffError> {
     let mut diff = StreamDiff::new(current)?;
@@ -156,11 +190,7 @@ impl ZoneTask {
         let (stats, diffed) = match (transferred, streamed) {
             // A small zone comes back whole: diffed the same way.
             (Ok((Transfer::Full { records, .. }, stats)), Ok(None)) if !stats.streamed => {
-                let current = current.clone();
-                let diffed = tokio::task::spawn_blocking(move || diff_whole(&current, records))
-                    .await
-                    .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
-                (stats, diffed?)
+                (stats, diff_whole_low(current.clone(), records).await??)
             }
             (Ok((t, stats)), streamed) => (stats, streamed_zone(primary, &t, &stats, streamed)?),
             // The differ's error explains a sink that closed.
@@ -192,18 +222,29 @@ impl ZoneTask {
     ) -> Result<IxfrAnswer, RefreshError> {
         let current = self.shared.snapshot();
         let (sink, batches) = mpsc::channel(STREAM_QUEUE);
-        let differ = {
-            let current = current.clone();
-            tokio::task::spawn_blocking(move || diff_batches(&current, batches))
-        };
+        // The thread of lower priority starts with the first batch: an
+        // answer of deltas, the usual one, starts none.
+        let differ = tokio::spawn(diff_when_streamed(current.clone(), batches));
         let transferred = primary
             .transfer_ixfr_streamed(&self.config.name, ours, &sink)
             .await;
         drop(sink);
         let streamed = differ
             .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
         let (stats, diffed) = match (transferred, streamed) {
+            // A small zone in answer, received whole: diffed the same way.
+            (
+                Ok((
+                    Transfer::Full {
+                        records,
+                        ixfr_style: true,
+                    },
+                    stats,
+                )),
+                Ok(None),
+            ) if !stats.streamed => (stats, diff_whole_low(current.clone(), records).await??),
             (Ok((t, stats)), Ok(None)) if !stats.streamed => {
                 return Ok(IxfrAnswer::Received(Ok((t, stats))));
             }
@@ -264,6 +305,8 @@ impl ZoneTask {
         if change.is_empty() {
             info!(zone = %self.apex, peer = %primary.addr, kind, serial = serial_from, received,
                 transfer_ms = stats.duration.as_millis() as u64, "full transfer brought the zone as it is: nothing committed");
+            // A transfer that succeeded, counted as any other.
+            self.count_transfer(primary, kind, &stats);
             return Ok(Outcome::UpToDate {
                 expire_secs: info.expire_secs,
             });

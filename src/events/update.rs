@@ -111,7 +111,9 @@ impl ZoneTask {
                 ixfr_style,
             } if verify_zonemd => {
                 let apex = self.apex.clone();
-                let (records, verified) = tokio::task::spawn_blocking(move || {
+                // Hashing a large zone keeps a CPU busy: at a lower
+                // priority (see crate::low_priority).
+                let (records, verified) = crate::low_priority::spawn("zonemd-verify", move || {
                     let verified = crate::zone::zonemd::verify(&apex, &records);
                     (records, verified)
                 })
@@ -254,6 +256,19 @@ impl ZoneTask {
             commit_ms,
             "transfer committed"
         );
+        self.count_transfer(primary, kind, &stats);
+        let _ = self.updates.send(ZoneUpdated {
+            zone: self.apex.clone(),
+            serial,
+            kind: kind.to_string(),
+        });
+        self.notify_downstream();
+    }
+
+    /// Counts a transfer in that succeeded (committed a version, or
+    /// brought the zone as it is) in the transfer metrics: by kind and
+    /// result, its bytes and records, its transport.
+    pub(super) fn count_transfer(&self, primary: &Primary, kind: &str, stats: &XfrStats) {
         let metric_kind = if kind == "IXFR" { "ixfr" } else { "axfr" };
         self.metrics.transfer(
             &self.apex,
@@ -264,12 +279,6 @@ impl ZoneTask {
         );
         self.metrics
             .transfer_transport(&self.apex, "in", primary.tls.is_some());
-        let _ = self.updates.send(ZoneUpdated {
-            zone: self.apex.clone(),
-            serial,
-            kind: kind.to_string(),
-        });
-        self.notify_downstream();
     }
 
     /// A version whose ZONEMD verified it, or that had nothing to verify.
