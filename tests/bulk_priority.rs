@@ -110,31 +110,57 @@ fn many_records(n: usize) -> Vec<hickory_proto::rr::Record> {
         .collect()
 }
 
+/// A secondary of a fake primary serving RECORDS records at serial 1, in
+/// messages of 200 records, once it serves that version.
+struct Rig {
+    fake: FakePrimary,
+    sec: Secondary,
+    port: u16,
+    /// Dropped last: the data directory outlives the server.
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    /// `config` gives the configuration for a port, data directory and
+    /// primary address.
+    fn serving_version_1(config: impl FnOnce(u16, &Path, &str) -> String) -> Rig {
+        let fake = FakePrimary::start(
+            ZONE,
+            1,
+            Script::Good(many_records(RECORDS)),
+            Script::Good(vec![]),
+        );
+        fake.set_records_per_message(200);
+        let dir = tempfile::Builder::new()
+            .prefix("sec53-bulk-priority-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let sec = Secondary::start(dir.path(), &config(port, dir.path(), &fake.addr()));
+        wait_until("version 1 is served", Duration::from_secs(60), || {
+            query_serial(port, ZONE) == Some(1)
+        });
+        Rig {
+            fake,
+            sec,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
 /// Starts a secondary with `server_extra` in `[server]`, lets it take a
 /// version of RECORDS records, then starts a re-transfer that stalls after
 /// its first message; returns the threads seen while it stalls and the
 /// main thread's nice value. The re-transfer's threads end when the
 /// primary goes away, and the zone stays as it was.
 fn stalled_retransfer(server_extra: &str) -> (Vec<Thread>, i32) {
-    let fake = FakePrimary::start(
-        ZONE,
-        1,
-        Script::Good(many_records(RECORDS)),
-        Script::Good(vec![]),
-    );
-    fake.set_records_per_message(200);
-    let dir = tempfile::Builder::new()
-        .prefix("sec53-bulk-priority-")
-        .tempdir()
-        .expect("temp dir");
-    let port = free_port();
-    let sec = Secondary::start(
-        dir.path(),
-        &config_with(port, dir.path(), &fake.addr(), server_extra),
-    );
-    wait_until("version 1 is served", Duration::from_secs(60), || {
-        query_serial(port, ZONE) == Some(1)
-    });
+    let Rig {
+        _dir,
+        fake,
+        sec,
+        port,
+    } = Rig::serving_version_1(|port, dir, primary| config_with(port, dir, primary, server_extra));
     let pid = sec.pid().expect("running");
     let main = main_nice(pid);
     let before = threads(pid);
@@ -271,24 +297,13 @@ fn query_load(port: u16, clients: usize, stop: Arc<AtomicBool>) -> Vec<JoinHandl
 
 #[test]
 fn an_idle_retransfer_completes_while_queries_keep_the_server_busy() {
-    let fake = FakePrimary::start(
-        ZONE,
-        1,
-        Script::Good(many_records(RECORDS)),
-        Script::Good(vec![]),
-    );
-    fake.set_records_per_message(200);
-    let dir = tempfile::Builder::new()
-        .prefix("sec53-bulk-priority-")
-        .tempdir()
-        .expect("temp dir");
-    let port = free_port();
-    let sec = Secondary::start(
-        dir.path(),
-        &config_with(port, dir.path(), &fake.addr(), "bulk_priority = \"idle\"\n"),
-    );
-    wait_until("version 1 is served", Duration::from_secs(60), || {
-        query_serial(port, ZONE) == Some(1)
+    let Rig {
+        _dir,
+        fake,
+        sec,
+        port,
+    } = Rig::serving_version_1(|port, dir, primary| {
+        config_with(port, dir, primary, "bulk_priority = \"idle\"\n")
     });
     // More clients than cores: every CPU stays busy with threads of
     // normal priority (the clients' and the server's UDP workers).
@@ -329,24 +344,13 @@ fn an_idle_retransfer_completes_while_queries_keep_the_server_busy() {
 /// enough to be streamed, is diffed on a bulk thread too.
 #[test]
 fn an_ixfr_answered_with_a_large_whole_zone_is_diffed_on_a_thread_of_lower_priority() {
-    let fake = FakePrimary::start(
-        ZONE,
-        1,
-        Script::Good(many_records(RECORDS)),
-        Script::Good(vec![]),
-    );
-    fake.set_records_per_message(200);
-    let dir = tempfile::Builder::new()
-        .prefix("sec53-bulk-priority-")
-        .tempdir()
-        .expect("temp dir");
-    let port = free_port();
-    let sec = Secondary::start(
-        dir.path(),
-        &config(port, dir.path(), &fake.addr()).replace("ixfr = false", "ixfr = true"),
-    );
-    wait_until("version 1 is served", Duration::from_secs(60), || {
-        query_serial(port, ZONE) == Some(1)
+    let Rig {
+        _dir,
+        fake,
+        sec,
+        port,
+    } = Rig::serving_version_1(|port, dir, primary| {
+        config(port, dir, primary).replace("ixfr = false", "ixfr = true")
     });
     let pid = sec.pid().expect("running");
     let main = main_nice(pid);
