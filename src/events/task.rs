@@ -111,22 +111,15 @@ impl ZoneTask {
         let shared = Arc::new(ZoneShared {
             apex: apex.clone(),
             status: RwLock::new(ZoneStatus {
-                state: lifecycle,
                 serial: state.serial,
                 last_refresh: state.last_refresh,
                 last_transfer: state.last_transfer,
-                last_transfer_kind: None,
-                primary: None,
-                next_refresh: None,
                 expire_at: state
                     .last_refresh
                     .zip(state.expire_secs)
                     .map(|(t, e)| t + i64::from(e)),
                 last_error: state.last_error.clone(),
-                versions_committed: 0,
-                commands_taken: 0,
-                commands_covered: 0,
-                checking: false,
+                ..ZoneStatus::new(lifecycle)
             }),
             snapshot: RwLock::new(snapshot),
             generation,

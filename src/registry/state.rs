@@ -65,6 +65,26 @@ pub struct ZoneStatus {
 }
 
 impl ZoneStatus {
+    /// A status with only the lifecycle state known: no serial, no times,
+    /// no error, nothing counted, no check running.
+    pub fn new(state: ZoneLifecycle) -> ZoneStatus {
+        ZoneStatus {
+            state,
+            serial: None,
+            last_refresh: None,
+            last_transfer: None,
+            last_transfer_kind: None,
+            primary: None,
+            next_refresh: None,
+            expire_at: None,
+            last_error: None,
+            versions_committed: 0,
+            commands_taken: 0,
+            commands_covered: 0,
+            checking: false,
+        }
+    }
+
     /// True when no check is running and every command sent to the zone
     /// (`sent`, as the sender side counts them) has been taken and acted
     /// on. A command the task has taken but not yet counted keeps the zone
@@ -139,19 +159,10 @@ mod tests {
 
     fn status(taken: u64, covered: u64, checking: bool) -> ZoneStatus {
         ZoneStatus {
-            state: ZoneLifecycle::Serving,
-            serial: Some(1),
-            last_refresh: None,
-            last_transfer: None,
-            last_transfer_kind: None,
-            primary: None,
-            next_refresh: None,
-            expire_at: None,
-            last_error: None,
-            versions_committed: 0,
             commands_taken: taken,
             commands_covered: covered,
             checking,
+            ..ZoneStatus::new(ZoneLifecycle::Serving)
         }
     }
 

@@ -10,21 +10,7 @@ use crate::registry::{ZoneEntry, ZoneLifecycle, ZoneShared, ZoneStatus, Zones};
 use crate::zone::snapshot::ZoneSnapshot;
 
 fn status(state: ZoneLifecycle) -> ZoneStatus {
-    ZoneStatus {
-        state,
-        serial: None,
-        last_refresh: None,
-        last_transfer: None,
-        last_transfer_kind: None,
-        primary: None,
-        next_refresh: None,
-        expire_at: None,
-        last_error: None,
-        versions_committed: 0,
-        commands_taken: 0,
-        commands_covered: 0,
-        checking: false,
-    }
+    ZoneStatus::new(state)
 }
 
 fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {

@@ -98,21 +98,7 @@ pub fn corpus_axfr(zone: &str) -> Vec<Rr> {
 }
 
 fn status(state: ZoneLifecycle) -> ZoneStatus {
-    ZoneStatus {
-        state,
-        serial: None,
-        last_refresh: None,
-        last_transfer: None,
-        last_transfer_kind: None,
-        primary: None,
-        next_refresh: None,
-        expire_at: None,
-        last_error: None,
-        versions_committed: 0,
-        commands_taken: 0,
-        commands_covered: 0,
-        checking: false,
-    }
+    ZoneStatus::new(state)
 }
 
 /// The zones the query target serves, as the server holds them:
