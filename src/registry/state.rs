@@ -124,6 +124,11 @@ impl ZoneShared {
             .clone()
     }
 
+    /// The lifecycle state alone, without copying the rest of the status.
+    pub fn lifecycle(&self) -> ZoneLifecycle {
+        self.status.read().unwrap_or_else(|p| p.into_inner()).state
+    }
+
     /// The snapshot being served.
     pub fn snapshot(&self) -> Arc<ZoneSnapshot> {
         self.snapshot

@@ -51,20 +51,12 @@ fn unavailable(state: ZoneLifecycle) -> Option<answer::Unavailable> {
     }
 }
 
-/// What a query worker caches of a zone: its snapshot, or why it is not
-/// served.
-/// What a query finds at a zone: its snapshot, or why it has none to
-/// answer from.
+/// What a query worker caches of a zone, and what a query finds there:
+/// its snapshot, or why it has none to answer from.
 type Cached = Result<Arc<ZoneSnapshot>, answer::Unavailable>;
 
 fn cached_state(z: &ZoneEntry) -> Cached {
-    let state = z
-        .shared
-        .status
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .state;
-    match unavailable(state) {
+    match unavailable(z.shared.lifecycle()) {
         Some(why) => Err(why),
         None => Ok(z.shared.snapshot()),
     }
@@ -155,13 +147,7 @@ impl ZoneView {
         let Some((z, cached)) = self.entries.get_mut(i) else {
             return;
         };
-        let state = z
-            .shared
-            .status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .state;
-        let update = match (unavailable(state), &*cached) {
+        let update = match (unavailable(z.shared.lifecycle()), &*cached) {
             (Some(why), Err(old)) if *old == why => None,
             (Some(why), _) => Some(Err(why)),
             (None, Ok(old)) => {

@@ -243,7 +243,7 @@ fn settle_staged(z: &mut StoredZone) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::store::{CommitInfo, VersionKind};
 
     fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
         Rr {
@@ -267,13 +267,7 @@ mod tests {
     fn load_zones_reads_every_zone_as_the_per_zone_reads_do() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let info = CommitInfo {
-            kind: VersionKind::Axfr,
-            peer: None,
-            now: 1_000,
-            expire_secs: 86400,
-            journal: JournalLimits::default(),
-        };
+        let info = CommitInfo::for_test(VersionKind::Axfr);
         let a = "a.example.";
         store
             .commit_full(

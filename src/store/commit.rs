@@ -44,6 +44,21 @@ pub struct CommitInfo {
     pub journal: JournalLimits,
 }
 
+#[cfg(test)]
+impl CommitInfo {
+    /// A commit of `kind` at Unix time 1,000 from no named primary, with a
+    /// one-day expire interval and the default journal limits.
+    pub(crate) fn for_test(kind: VersionKind) -> CommitInfo {
+        CommitInfo {
+            kind,
+            peer: None,
+            now: 1_000,
+            expire_secs: 86400,
+            journal: JournalLimits::default(),
+        }
+    }
+}
+
 /// What a commit did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitSummary {

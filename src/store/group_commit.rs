@@ -651,7 +651,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::store::{CommitInfo, VersionKind};
     use crate::zone::{Changeset, Rr};
 
     fn soa(zone: &str, serial: u32) -> Rr {
@@ -687,11 +687,8 @@ mod tests {
 
     fn info() -> CommitInfo {
         CommitInfo {
-            kind: VersionKind::Axfr,
             peer: Some("127.0.0.1:53".into()),
-            now: 1_000,
-            expire_secs: 86400,
-            journal: JournalLimits::default(),
+            ..CommitInfo::for_test(VersionKind::Axfr)
         }
     }
 

@@ -187,7 +187,7 @@ fn release_cache(store: &Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CommitInfo, JournalLimits, VersionKind};
+    use crate::store::{CommitInfo, VersionKind};
     use crate::zone::Rr;
 
     /// A store holding one zone of `n` records, about 100 bytes each.
@@ -203,13 +203,7 @@ mod tests {
             txt.extend(std::iter::repeat_n(b'x', 99));
             records.push(Rr::class_in(&format!("r{i}.{zone}"), 16, 300, &txt));
         }
-        let info = CommitInfo {
-            kind: VersionKind::Axfr,
-            peer: None,
-            now: 1_000,
-            expire_secs: 86400,
-            journal: JournalLimits::default(),
-        };
+        let info = CommitInfo::for_test(VersionKind::Axfr);
         store.commit_full(zone, records, &info).unwrap();
         StoreHandle::new(store)
     }

@@ -554,7 +554,7 @@ impl Drop for BorrowingInsert<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{JournalLimits, VersionKind};
+    use crate::store::VersionKind;
     use crate::zone::wire_records::WireRecords;
 
     const Z: &str = "example.com.";
@@ -577,13 +577,7 @@ mod tests {
     }
 
     fn info() -> CommitInfo {
-        CommitInfo {
-            kind: VersionKind::Axfr,
-            peer: None,
-            now: 1_000,
-            expire_secs: 86400,
-            journal: JournalLimits::default(),
-        }
+        CommitInfo::for_test(VersionKind::Axfr)
     }
 
     fn dump(s: &Store) -> Vec<Rr> {

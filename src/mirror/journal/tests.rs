@@ -29,13 +29,7 @@ fn host(i: usize) -> String {
 }
 
 fn info(kind: VersionKind) -> CommitInfo {
-    CommitInfo {
-        kind,
-        peer: None,
-        now: 1_000,
-        expire_secs: 86400,
-        journal: JournalLimits::default(),
-    }
+    CommitInfo::for_test(kind)
 }
 
 fn planner() -> Planner {

@@ -28,14 +28,12 @@ fn a(name: &str, last: u8) -> Rr {
 
 fn info(kind: VersionKind, max_versions: u32) -> CommitInfo {
     CommitInfo {
-        kind,
         peer: Some("127.0.0.1:53".into()),
-        now: 1_000,
-        expire_secs: 86400,
         journal: JournalLimits {
             max_versions,
             ..JournalLimits::default()
         },
+        ..CommitInfo::for_test(kind)
     }
 }
 
