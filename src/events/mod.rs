@@ -25,10 +25,11 @@
 //!   (NOTIFY out, the committed-version event for the mirror and
 //!   subscribers).
 //! - `load`: a zone loaded from its file, through the update stage.
+//! - `retransfer`: a full transfer of a zone that has a version (or an
+//!   IXFR answered with the whole zone), diffed against the served
+//!   snapshot as it arrives, through the update stage.
 //! - `refresh`: the SOA probe, IXFR with AXFR fallback, each primary in
-//!   turn, through the update stage.
-//! - `retransfer`: a full transfer of a zone that has a version, diffed
-//!   against the served snapshot as it arrives, through the update stage.
+//!   turn, through `retransfer` or the update stage.
 //! - `task`: the zone's state loaded from the store, and its loop.
 //!
 //! The path of a NOTIFY through them: [`crate::notify`] checks it and sends

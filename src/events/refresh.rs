@@ -17,7 +17,7 @@ use crate::zone::snapshot::ZoneSnapshot;
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
 use super::retransfer::IxfrAnswer;
-use super::update::{Committed, RETRANSFER, blocking, stage_first_version};
+use super::update::{Committed, Outcome, RETRANSFER, STREAM_QUEUE, blocking, stage_first_version};
 
 /// What a check was granted by the pacer before it started.
 pub(super) enum Paced {
@@ -28,24 +28,6 @@ pub(super) enum Paced {
     /// The transfer slots of the first primary (a zone with no data).
     Transfer(crate::pacing::TransferPermit),
 }
-
-/// How a refresh attempt that succeeded ended.
-pub(super) enum Outcome {
-    /// A new version was committed.
-    Committed,
-    /// The zone is as the primary has it (its serial is not newer, or a
-    /// forced transfer brought it unchanged); the expire timer restarts
-    /// with this many seconds.
-    UpToDate {
-        /// Seconds to expiry from now.
-        expire_secs: u32,
-    },
-}
-
-/// Messages of a streamed AXFR queued for the staging thread (about 500
-/// records each): the transfer waits when the store falls this far
-/// behind, so memory stays bounded.
-pub(super) const STREAM_QUEUE: usize = 64;
 
 impl ZoneTask {
     /// One refresh, with the bookkeeping that lets `zone status` say

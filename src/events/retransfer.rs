@@ -12,9 +12,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::ZoneTask;
-use super::refresh::{Outcome, STREAM_QUEUE};
 use super::refresh_error::RefreshError;
-use super::update::{Committed, RETRANSFER, commit_full_diffed};
+use super::update::{Committed, Outcome, RETRANSFER, STREAM_QUEUE, commit_full_diffed};
 use crate::low_priority;
 use crate::store::{FullDiff, StoreError, VersionKind};
 use crate::xfr::client::STREAM_AFTER;

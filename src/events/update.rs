@@ -28,6 +28,24 @@ use super::ZoneTask;
 use super::refresh_error::RefreshError;
 use super::timers::timers_of;
 
+/// How a refresh attempt that succeeded ended.
+pub(super) enum Outcome {
+    /// A new version was committed.
+    Committed,
+    /// The zone is as the primary has it (its serial is not newer, or a
+    /// forced transfer brought it unchanged); the expire timer restarts
+    /// with this many seconds.
+    UpToDate {
+        /// Seconds to expiry from now.
+        expire_secs: u32,
+    },
+}
+
+/// Messages of a streamed AXFR queued for the staging thread (about 500
+/// records each): the transfer waits when the store falls this far
+/// behind, so memory stays bounded.
+pub(super) const STREAM_QUEUE: usize = 64;
+
 impl ZoneTask {
     /// Refuses a transfer that would take the zone back or past its size
     /// limit. A full transfer must lead to a serial newer than ours
