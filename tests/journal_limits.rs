@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,10 +143,7 @@ impl Rig {
 
     /// One sample of the metrics endpoint (0 when the series is absent).
     fn metric(&self, series: &str) -> f64 {
-        let text = scrape(self.metrics);
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        common::net::sample(&common::net::samples(self.metrics), series)
     }
 
     /// Waits until the hosted zone holds `n1..=nN` and the marker of the
@@ -179,17 +174,6 @@ impl Rig {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read metrics");
-    resp
 }
 
 /// `secondary53 ARGS -c CONFIG` with the AWS test environment (commands
