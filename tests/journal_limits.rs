@@ -176,26 +176,6 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// `secondary53 ARGS -c CONFIG` with the AWS test environment (commands
-/// that talk to Route 53 themselves, such as `mirror plan`).
-fn cli_aws(sec: &Secondary, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(common::secondary53_bin())
-        .args(args)
-        .arg("-c")
-        .arg(sec.config_path())
-        .envs(moto::aws_env())
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run secondary53");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn mirror_status(sec: &Secondary) -> String {
     let (ok, out, err) = sec.cli(&["mirror", "status"]);
     assert!(ok, "mirror status: {out}{err}");
@@ -339,7 +319,7 @@ fn a_reload_that_removes_a_mirror_or_its_zone_drops_the_consumer_and_trims_the_j
     let mut rig = Rig::start();
     assert_eq!(rig.rows("consumer"), 1);
     // `mirror plan` reads the store (read-only) next to the running server.
-    let (ok, out, err) = cli_aws(&rig.sec, &["mirror", "plan", ZONE]);
+    let (ok, out, err) = rig.sec.cli_aws(&["mirror", "plan", ZONE]);
     assert!(ok && out.contains("; 0 changes"), "mirror plan: {out}{err}");
 
     // The mirror stalls; the journal is held for it.
