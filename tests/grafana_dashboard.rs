@@ -207,4 +207,20 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
         all_there,
         "the dashboard queries metrics /metrics does not have: {missing:?}"
     );
+    // The transfer durations count the failed transfers too (bad.test's
+    // garbage AXFR), and the committed ones.
+    let mut seen = Default::default();
+    let counted = common::poll_until(Duration::from_secs(30), || {
+        seen = common::net::scrape(metrics).unwrap_or_default();
+        let count = |result: &str| {
+            common::net::sample(
+                &seen,
+                &format!(
+                    "secondary53_transfer_duration_seconds_count{{kind=\"axfr\",result=\"{result}\"}}"
+                ),
+            )
+        };
+        count("failed") >= 1.0 && count("ok") >= 1.0
+    });
+    assert!(counted, "{seen:?}");
 }
