@@ -164,6 +164,9 @@ impl StoreError {
 
 /// The SQLite-backed store.
 pub struct Store {
+    /// The streamed inserts prepared on `conn`: declared before it, so
+    /// they are finalized before the connection closes.
+    stream_inserts: stream::StreamInserts,
     conn: Connection,
     path: PathBuf,
     /// Records per zone id as this connection last committed them, so an
@@ -221,6 +224,7 @@ impl Store {
         }
         schema::migrate(&mut conn).map_err(sq)?;
         Ok(Store {
+            stream_inserts: Default::default(),
             conn,
             path,
             record_counts: Default::default(),
@@ -257,6 +261,7 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(Store {
+            stream_inserts: Default::default(),
             conn,
             path,
             record_counts: Default::default(),

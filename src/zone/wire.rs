@@ -145,7 +145,17 @@ pub fn push_presentation(s: &mut String, name: &[u8]) {
         if len == 0 {
             break;
         }
-        for &b in name.get(at + 1..at + 1 + len).unwrap_or(&[]) {
+        let label = name.get(at + 1..at + 1 + len).unwrap_or(&[]);
+        // Most labels need no escape: copied whole.
+        if label.iter().all(|&b| plain_in_presentation(b)) {
+            if let Ok(text) = std::str::from_utf8(label) {
+                s.push_str(text);
+                s.push('.');
+                at += 1 + len;
+                continue;
+            }
+        }
+        for &b in label {
             match b {
                 b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
                     s.push('\\');
@@ -166,6 +176,12 @@ pub fn push_presentation(s: &mut String, name: &[u8]) {
     if s.len() == start {
         s.push('.');
     }
+}
+
+/// A label's byte that its presentation form shows as itself (printable
+/// ASCII that is not special in a zone file).
+fn plain_in_presentation(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && !matches!(b, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
 }
 
 /// RFC 4034 section 6.1 canonical order of two lowercase wire names:
@@ -356,6 +372,23 @@ mod tests {
         assert_eq!(w("\\042.x."), b"\x01*\x01x\x00");
         assert_eq!(to_presentation(&w("a\\.b.c.")), "a\\.b.c.");
         assert_eq!(to_presentation(b"\x00"), ".");
+    }
+
+    /// Labels copied whole and labels escaped byte by byte read back as
+    /// the same names, whatever byte a label holds, wherever it stands.
+    #[test]
+    fn every_byte_in_a_label_survives_presentation() {
+        for b in (0..=255u8).filter(|b| !b.is_ascii_uppercase()) {
+            for name in [vec![1, b, 2, b'x', b'y', 0], vec![3, b'a', b, b'z', 0]] {
+                let text = to_presentation(&name);
+                let special = !(0x21..=0x7e).contains(&b) || b".\\\"();@$".contains(&b);
+                assert_eq!(text.contains('\\'), special, "{b}: {text}");
+                assert_eq!(from_presentation(&text), Some(name.clone()), "{b}: {text}");
+            }
+        }
+        let mut s = String::from("x ");
+        push_presentation(&mut s, b"\x02ab\x02c.\x00");
+        assert_eq!(s, "x ab.c\\..");
     }
 
     #[test]
