@@ -164,9 +164,6 @@ impl StoreError {
 
 /// The SQLite-backed store.
 pub struct Store {
-    /// The streamed inserts prepared on `conn`: declared before it, so
-    /// they are finalized before the connection closes.
-    stream_inserts: stream::StreamInserts,
     conn: Connection,
     path: PathBuf,
     /// Records per zone id as this connection last committed them, so an
@@ -224,7 +221,6 @@ impl Store {
         }
         schema::migrate(&mut conn).map_err(sq)?;
         Ok(Store {
-            stream_inserts: Default::default(),
             conn,
             path,
             record_counts: Default::default(),
@@ -261,7 +257,6 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(Store {
-            stream_inserts: Default::default(),
             conn,
             path,
             record_counts: Default::default(),

@@ -26,12 +26,6 @@ use crate::zone::wire_records::RecordRef;
 /// inserts this many rows at a time.
 const ROWS_PER_INSERT: usize = 256;
 
-/// Rows per statement of the inserts of [`upsert_wire`], largest first:
-/// a batch goes in [`ROWS_PER_INSERT`] at a time, its tail in the largest
-/// of the others that fit, so that every statement is prepared once per
-/// connection whatever the batches' lengths.
-const STATEMENT_ROWS: [usize; 4] = [ROWS_PER_INSERT, 32, 4, 1];
-
 /// The `ON CONFLICT` clause of a streamed insert: a record already stored
 /// takes the new TTL and class.
 const UPSERT: &str = " ON CONFLICT(zone_id, name, rtype, rdata)
@@ -114,7 +108,7 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            upsert_wire(&tx, &mut self.stream_inserts, zone_id, rows)?;
+            upsert_wire(&tx, zone_id, rows)?;
             tx.commit()
         })();
         // Back to FULL, the usual cache, checks and checkpoints before any
@@ -364,100 +358,57 @@ fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::
     super::insert_rows(tx, zone_id, records, UPSERT)
 }
 
-/// Inserts records in wire form, [`ROWS_PER_INSERT`] to a statement (the
-/// tail in the smaller statements of [`STATEMENT_ROWS`]); one already
-/// present takes the new TTL and class. The statements come from
-/// `inserts`, prepared on `tx`'s connection the first time they are used.
+/// Inserts records in wire form, [`ROWS_PER_INSERT`] to a statement; one
+/// already present takes the new TTL and class.
 fn upsert_wire<'a>(
     tx: &Transaction<'_>,
-    inserts: &mut StreamInserts,
     zone_id: i64,
     rows: impl IntoIterator<Item = RecordRef<'a>>,
 ) -> rusqlite::Result<()> {
     let mut names = String::with_capacity(ROWS_PER_INSERT * 32);
     let mut pending: Vec<RecordRef<'a>> = Vec::with_capacity(ROWS_PER_INSERT);
+    let mut full: Option<BorrowingInsert<'_>> = None;
     for r in rows {
         pending.push(r);
         if pending.len() == ROWS_PER_INSERT {
-            inserts
-                .get(tx, ROWS_PER_INSERT)?
-                .execute(zone_id, &pending, &mut names)?;
+            if full.is_none() {
+                full = Some(BorrowingInsert::prepare(tx, ROWS_PER_INSERT)?);
+            }
+            if let Some(ins) = full.as_mut() {
+                ins.execute(zone_id, &pending, &mut names)?;
+            }
             pending.clear();
         }
     }
-    let mut tail = pending.as_slice();
-    while !tail.is_empty() {
-        let n = STATEMENT_ROWS
-            .into_iter()
-            .find(|&n| n <= tail.len())
-            .unwrap_or(1);
-        let (now, rest) = tail.split_at(n);
-        inserts.get(tx, n)?.execute(zone_id, now, &mut names)?;
-        tail = rest;
+    if !pending.is_empty() {
+        BorrowingInsert::prepare(tx, pending.len())?.execute(zone_id, &pending, &mut names)?;
     }
     Ok(())
 }
 
-/// The inserts of [`upsert_wire`], one per size of [`STATEMENT_ROWS`],
-/// prepared on the store's connection when first used and kept from
-/// batch to batch: preparing the statement of [`ROWS_PER_INSERT`] rows
-/// (1,281 parameters) costs about as much as inserting a few thousand
-/// rows, and a million-record transfer writes some sixty batches, each
-/// with a tail of its own length.
-///
-/// The store holds this beside its connection, declared before it so that
-/// the statements are finalized first; every statement is used on that
-/// connection only, through `&mut Store`, one call at a time.
-#[derive(Default)]
-pub(super) struct StreamInserts {
-    prepared: Vec<BorrowingInsert>,
-}
-
-// SAFETY: the statements belong to the store's connection, which is Send
-// (SQLite is built serialized, SQLITE_THREADSAFE=1) and moves between
-// threads with them; they are only used through `&mut Store`, so never
-// from two threads at once.
-unsafe impl Send for StreamInserts {}
-
-impl StreamInserts {
-    /// The insert of `rows` rows, prepared on `tx`'s connection now if it
-    /// was not before.
-    fn get(&mut self, tx: &Transaction<'_>, rows: usize) -> rusqlite::Result<&mut BorrowingInsert> {
-        // SAFETY: only compared with the handle a statement was prepared on.
-        let db = unsafe { tx.handle() };
-        let at = match self
-            .prepared
-            .iter()
-            .position(|p| p.rows == rows && p.db == db)
-        {
-            Some(at) => at,
-            None => {
-                self.prepared.push(BorrowingInsert::prepare(tx, rows)?);
-                self.prepared.len() - 1
-            }
-        };
-        Ok(&mut self.prepared[at])
-    }
-}
-
 /// The multi-row insert of [`upsert_wire`], on SQLite's C interface: the
-/// owner names and RDATA are bound as borrowed (`SQLITE_STATIC`), where
+/// statement is prepared per batch. Keeping it from batch to batch would
+/// save nothing: turning `foreign_keys` off and on around each batch
+/// ([`Store::stream_rows`]) expires every prepared statement of the
+/// connection, so SQLite prepares it again anyway.
+///
+/// The owner names and RDATA are bound as borrowed (`SQLITE_STATIC`), where
 /// rusqlite binds every text and blob as a copy (`SQLITE_TRANSIENT`), a
 /// heap allocation, copy and free per value, two per record: a tenth of a
 /// million-record transfer's CPU time. SQLite reads the bound values only
 /// while the statement steps; every value is bound again before each step,
-/// and the bindings are cleared after it, so no binding outlives the
-/// buffers it points to. The statement is finalized when this is dropped,
-/// which [`StreamInserts`] makes happen before its connection closes.
-struct BorrowingInsert {
+/// and the statement is finalized when this is dropped, so no binding
+/// outlives the buffers it points to.
+struct BorrowingInsert<'c> {
     db: *mut rusqlite::ffi::sqlite3,
     stmt: *mut rusqlite::ffi::sqlite3_stmt,
     rows: usize,
+    _conn: std::marker::PhantomData<&'c rusqlite::Connection>,
 }
 
-impl BorrowingInsert {
+impl<'c> BorrowingInsert<'c> {
     /// Prepares the insert of `rows` rows on the transaction's connection.
-    fn prepare(tx: &Transaction<'_>, rows: usize) -> rusqlite::Result<Self> {
+    fn prepare(tx: &'c Transaction<'_>, rows: usize) -> rusqlite::Result<Self> {
         use rusqlite::ffi;
         // The zone is bound once, as ?1; the rows' values follow.
         let mut sql =
@@ -480,8 +431,8 @@ impl BorrowingInsert {
         sql.push_str(UPSERT);
         let len = std::ffi::c_int::try_from(sql.len())
             .map_err(|_| rusqlite::Error::InvalidParameterCount(rows, 0))?;
-        // SAFETY: the handle is the open connection of `tx`, used on this
-        // thread only while the caller holds the store.
+        // SAFETY: the handle is the open connection of `tx`, borrowed for
+        // 'c, and used on this thread only (the transaction is not Send).
         let db = unsafe { tx.handle() };
         let mut stmt = std::ptr::null_mut();
         // SAFETY: `sql` is valid for `len` bytes; `stmt` receives the
@@ -495,7 +446,12 @@ impl BorrowingInsert {
                 std::ptr::null_mut(),
             )
         };
-        let ins = BorrowingInsert { db, stmt, rows };
+        let ins = BorrowingInsert {
+            db,
+            stmt,
+            rows,
+            _conn: std::marker::PhantomData,
+        };
         ins.check(rc)?;
         Ok(ins)
     }
@@ -515,23 +471,8 @@ impl BorrowingInsert {
     }
 
     /// Inserts `rows` (exactly as many as prepared for), the owner names
-    /// rendered into `names` (reused between calls). However it ends, no
-    /// binding is left pointing at `names` or `rows`.
+    /// rendered into `names` (reused between calls).
     fn execute(
-        &mut self,
-        zone_id: i64,
-        rows: &[RecordRef<'_>],
-        names: &mut String,
-    ) -> rusqlite::Result<()> {
-        let done = self.bind_and_step(zone_id, rows, names);
-        // SAFETY: the statement is prepared (reset by `bind_and_step`
-        // after any step); clearing drops every borrowed binding.
-        unsafe { rusqlite::ffi::sqlite3_clear_bindings(self.stmt) };
-        done
-    }
-
-    /// [`BorrowingInsert::execute`] but for clearing the bindings.
-    fn bind_and_step(
         &mut self,
         zone_id: i64,
         rows: &[RecordRef<'_>],
@@ -598,14 +539,14 @@ impl BorrowingInsert {
         // SAFETY: every parameter is bound to live values.
         let rc = unsafe { ffi::sqlite3_step(self.stmt) };
         // SAFETY: the statement is prepared; reset keeps the bindings,
-        // which `execute` clears.
+        // which are all bound again before the next step.
         let reset = unsafe { ffi::sqlite3_reset(self.stmt) };
         self.check(rc)?;
         self.check(reset)
     }
 }
 
-impl Drop for BorrowingInsert {
+impl Drop for BorrowingInsert<'_> {
     fn drop(&mut self) {
         // SAFETY: the statement was prepared on this connection (or is
         // null, which finalize accepts) and is not used again.
@@ -789,60 +730,6 @@ mod tests {
             .unwrap();
         let mut want = all.clone();
         want.push(soa(3));
-        crate::zone::sort_zone(&mut want);
-        let mut got = dump(&s);
-        crate::zone::sort_zone(&mut got);
-        assert_eq!(got, want);
-    }
-
-    /// Batches of many lengths reuse the statements prepared for the
-    /// first ones (one per size), store every record, and a store closed
-    /// with its statements prepared opens again with the version intact.
-    #[test]
-    fn batches_of_any_length_reuse_the_prepared_inserts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut all = Vec::new();
-        {
-            let mut s = Store::open(dir.path()).unwrap();
-            let id = s.stream_begin(Z).unwrap();
-            let mut next = 0u32;
-            for len in [
-                ROWS_PER_INSERT + 37,
-                1,
-                3,
-                70,
-                2 * ROWS_PER_INSERT,
-                255,
-                0,
-                9,
-            ] {
-                let batch: Vec<Rr> = (next..next + len as u32)
-                    .map(|i| rr(&format!("h{i}.example.com."), 1, 60, &i.to_be_bytes()))
-                    .collect();
-                next += len as u32;
-                s.stream_rows(id, wire(&batch).iter()).unwrap();
-                all.extend(batch);
-            }
-            assert_eq!(s.staged_count(id).unwrap(), all.len());
-            let sizes: Vec<usize> = s.stream_inserts.prepared.iter().map(|p| p.rows).collect();
-            let mut distinct = sizes.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            assert_eq!(
-                distinct.len(),
-                sizes.len(),
-                "one statement per size: {sizes:?}"
-            );
-            assert!(
-                sizes.iter().all(|n| STATEMENT_ROWS.contains(n)),
-                "{sizes:?}"
-            );
-            s.stream_commit(Z, id, &soa(4), all.len() + 1, &info())
-                .unwrap();
-        }
-        let s = Store::open(dir.path()).unwrap();
-        let mut want = all;
-        want.push(soa(4));
         crate::zone::sort_zone(&mut want);
         let mut got = dump(&s);
         crate::zone::sort_zone(&mut got);
