@@ -21,7 +21,7 @@ fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch
         negative_soa_zero_ttl(snap, o, out, scratch);
         return;
     }
-    if let Some(neg) = &snap.negative_soa {
+    if let Some(neg) = snap.negative_soa() {
         push_rendered(
             o,
             out,
@@ -50,11 +50,11 @@ fn negative_soa_zero_ttl(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
-    let Some(neg) = &snap.negative_soa else {
+    let Some(neg) = snap.negative_soa() else {
         return;
     };
     let mut built = std::mem::take(&mut scratch.built);
-    let sets: &[&Rendered] = if o.dnssec {
+    let sets: &[&Rendered<'_>] = if o.dnssec {
         &[&neg.data, &neg.sigs]
     } else {
         &[&neg.data]

@@ -434,7 +434,7 @@ pub(super) fn push_rendered(
     scratch: &mut Scratch,
     section: Section,
     owner: &[u8],
-    data: &Rendered,
+    data: &Rendered<'_>,
 ) {
     if data.is_empty() {
         return;
