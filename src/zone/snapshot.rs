@@ -68,8 +68,6 @@ pub struct ZoneSnapshot {
     pub apex: String,
     /// Apex, lowercase wire form.
     pub apex_wire: Vec<u8>,
-    /// The SOA record.
-    pub soa: Option<Rr>,
     /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
     /// (RFC 2308 section 3), with its RRSIGs: a node of that one RRset.
     negative_soa: Option<Node>,
@@ -541,7 +539,6 @@ impl ZoneSnapshot {
         let mut snap = ZoneSnapshot {
             apex: apex.to_string(),
             apex_wire,
-            soa: None,
             negative_soa: None,
             nodes: nodes.finish(),
             children: children.finish(),
@@ -704,16 +701,7 @@ impl ZoneSnapshot {
     fn derive_from_apex(&mut self) {
         let apex_node = self.nodes.get(&self.apex_wire).cloned();
         let apex_node = apex_node.as_ref();
-        self.soa = apex_node
-            .and_then(|n| n.get(rtype::SOA))
-            .and_then(|set| set.data.segments().next())
-            .map(|seg| Rr {
-                name: self.apex.clone(),
-                rtype: rtype::SOA,
-                class: u16::from_be_bytes([seg[2], seg[3]]),
-                ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
-                rdata: seg[10..].to_vec(),
-            });
+        let soa = self.soa();
         self.nsec3 = apex_node
             .and_then(|n| n.get(rtype::NSEC3PARAM))
             .and_then(|p| p.data.rdatas().next())
@@ -742,7 +730,7 @@ impl ZoneSnapshot {
                 "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
             );
         }
-        self.negative_soa = self.soa.as_ref().and_then(|soa| {
+        self.negative_soa = soa.as_ref().and_then(|soa| {
             let minimum = soa_fields(soa)?.minimum;
             let set = apex_node?.get(rtype::SOA)?;
             let ttl = soa.ttl.min(minimum);
@@ -765,9 +753,28 @@ impl ZoneSnapshot {
         self.negative_soa.as_ref()?.get(rtype::SOA)
     }
 
+    /// The SOA record, read from the apex node (not kept apart: a server
+    /// holds thousands of zones, and each copy would cost two allocations).
+    pub fn soa(&self) -> Option<Rr> {
+        let seg = self
+            .nodes
+            .get(&self.apex_wire)?
+            .get(rtype::SOA)?
+            .data
+            .segments()
+            .next()?;
+        Some(Rr {
+            name: self.apex.clone(),
+            rtype: rtype::SOA,
+            class: u16::from_be_bytes([seg[2], seg[3]]),
+            ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+            rdata: seg[10..].to_vec(),
+        })
+    }
+
     /// The SOA timers and serial.
     pub fn soa_fields(&self) -> Option<SoaFields> {
-        self.soa.as_ref().and_then(soa_fields)
+        self.soa().as_ref().and_then(soa_fields)
     }
 
     /// The node owning `name` (lowercase wire) in the zone's name space

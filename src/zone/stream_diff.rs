@@ -125,8 +125,7 @@ impl<'a> StreamDiff<'a> {
     /// A differ against `current`, the version being served.
     pub fn new(current: &'a ZoneSnapshot) -> Result<Self, StreamDiffError> {
         let from_soa = current
-            .soa
-            .clone()
+            .soa()
             .ok_or_else(|| StreamDiffError::NoCurrentVersion {
                 zone: current.apex.clone(),
             })?;

@@ -41,7 +41,7 @@ fn rendered(r: &Rendered<'_>) -> Vec<u8> {
 fn fingerprint(s: &ZoneSnapshot) -> Fingerprint {
     Fingerprint {
         len: s.len(),
-        soa: s.soa.clone(),
+        soa: s.soa(),
         negative_soa: s
             .negative_soa()
             .map(|n| (rendered(&n.data), rendered(&n.sigs))),
