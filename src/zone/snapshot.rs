@@ -68,9 +68,11 @@ pub struct ZoneSnapshot {
     pub apex: String,
     /// Apex, lowercase wire form.
     pub apex_wire: Vec<u8>,
-    /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
-    /// (RFC 2308 section 3), with its RRSIGs: a node of that one RRset.
-    negative_soa: Option<Node>,
+    /// The apex node (shared with the index) and the TTL of the SOA in
+    /// negative answers, lowered to the SOA MINIMUM (RFC 2308 section 3),
+    /// when the zone has a SOA: the answer path writes the apex SOA with
+    /// that TTL, no second copy of the SOA is kept.
+    negative_soa: Option<(Node, u32)>,
     nodes: NameMap<Node>,
     /// Names with children in the zone's name space, and how many. A name
     /// exists when it owns records (other than NSEC3 only) or has children;
@@ -732,25 +734,16 @@ impl ZoneSnapshot {
         }
         self.negative_soa = soa.as_ref().and_then(|soa| {
             let minimum = soa_fields(soa)?.minimum;
-            let set = apex_node?.get(rtype::SOA)?;
-            let ttl = soa.ttl.min(minimum);
-            let mut w = NodeWriter::default();
-            w.start(1);
-            w.record(rtype::SOA, soa.class, ttl, &soa.rdata);
-            w.end_records(rtype::SOA);
-            for seg in set.sigs.segments() {
-                let class = u16::from_be_bytes([seg[2], seg[3]]);
-                w.record(rtype::RRSIG, class, ttl, &seg[10..]);
-            }
-            w.end_signatures();
-            Some(w.finish())
+            Some((apex_node?.clone(), soa.ttl.min(minimum)))
         });
     }
 
-    /// The SOA for negative answers (RFC 2308 section 3: TTL lowered to the
-    /// SOA MINIMUM), with its RRSIGs.
-    pub fn negative_soa(&self) -> Option<RRset<'_>> {
-        self.negative_soa.as_ref()?.get(rtype::SOA)
+    /// The SOA RRset for negative answers, with its RRSIGs, and the TTL
+    /// they take there (RFC 2308 section 3: the SOA's TTL lowered to its
+    /// MINIMUM), which the answer writes in place of theirs.
+    pub fn negative_soa(&self) -> Option<(RRset<'_>, u32)> {
+        let (apex, ttl) = self.negative_soa.as_ref()?;
+        Some((apex.get(rtype::SOA)?, *ttl))
     }
 
     /// The SOA record, read from the apex node (not kept apart: a server

@@ -25,7 +25,7 @@ type SetBytes = (u16, Vec<u8>, Vec<u8>);
 struct Fingerprint {
     len: usize,
     soa: Option<Rr>,
-    negative_soa: Option<(Vec<u8>, Vec<u8>)>,
+    negative_soa: Option<(Vec<u8>, Vec<u8>, u32)>,
     nsec3: Option<(u16, Vec<u8>, Vec<Vec<u8>>)>,
     nodes: BTreeMap<Vec<u8>, Vec<SetBytes>>,
     children: BTreeMap<Vec<u8>, u32>,
@@ -44,7 +44,7 @@ fn fingerprint(s: &ZoneSnapshot) -> Fingerprint {
         soa: s.soa(),
         negative_soa: s
             .negative_soa()
-            .map(|n| (rendered(&n.data), rendered(&n.sigs))),
+            .map(|(n, ttl)| (rendered(&n.data), rendered(&n.sigs), ttl)),
         nsec3: s.nsec3.as_ref().map(|c| {
             (
                 c.iterations,
