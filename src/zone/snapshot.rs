@@ -611,7 +611,7 @@ impl ZoneSnapshot {
         let (old, new) = (old.as_ref(), new.as_ref());
 
         self.records -= old.map_or(0, record_count);
-        self.records += new.map_or(0, |n| record_count(n));
+        self.records += new.map_or(0, record_count);
         match new {
             Some(n) => {
                 self.nodes.insert(key.clone(), n.clone());
@@ -687,7 +687,7 @@ impl ZoneSnapshot {
                     .unwrap_or_else(|| Arc::from(p));
                 self.children.insert(key, after);
             }
-            let parent_real = self.nodes.get(p).is_some_and(|n| is_real(n));
+            let parent_real = self.nodes.get(p).is_some_and(is_real);
             // The parent's own existence changes only when it has no records
             // of its own and this was its first or last child.
             let flips = if exists { before == 0 } else { after == 0 };
