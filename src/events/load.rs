@@ -76,7 +76,7 @@ impl ZoneTask {
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
                 report_trim(&self.metrics, &self.apex, &summary.trim);
-                self.soa = snapshot.soa.clone();
+                self.soa = snapshot.soa();
                 let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
                 if large {

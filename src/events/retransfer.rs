@@ -139,7 +139,7 @@ impl ZoneTask {
         let Some(ours) = self.soa.as_ref() else {
             return false;
         };
-        !self.config.verify_zonemd && self.shared.snapshot().soa.as_ref() == Some(ours)
+        !self.config.verify_zonemd && self.shared.snapshot().soa().as_ref() == Some(ours)
     }
 
     /// A full transfer of a zone that has a version, diffed against the

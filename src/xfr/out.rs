@@ -440,7 +440,7 @@ async fn write_full<S: AsyncWrite + Unpin + ?Sized>(
 ) -> std::io::Result<()> {
     write_soa(w, snap).await?;
     for (owner, node) in snap.nodes() {
-        for set in &node.rrsets {
+        for set in node.rrsets() {
             if set.rtype == rtype::SOA && owner == snap.apex_wire.as_slice() {
                 continue;
             }

@@ -25,125 +25,14 @@ use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 use super::wire_records::RecordRef;
 
+mod node;
 mod run;
+
+use node::NodeWriter;
+pub use node::{Node, RRset, Rendered};
 
 /// RR type codes (the shared vocabulary of [`super::rtype`]).
 pub use super::rtype;
-
-/// The records of one RRset in wire format, each without its owner name:
-/// TYPE, CLASS, TTL, RDLENGTH, RDATA. Records are found by their RDLENGTH,
-/// so an RRset is one allocation (the zone's memory is mostly these), with
-/// the record count in its first four bytes: no allocation at all when there
-/// are no records (the signatures of an unsigned zone), and 16 bytes a
-/// `Rendered`, so an [`RRset`] is 40 bytes.
-#[derive(Clone, Debug, Default)]
-pub struct Rendered {
-    /// Count (u32, big-endian), then the records; empty when none.
-    bytes: Box<[u8]>,
-}
-
-/// Bytes of the record count in front of the records.
-const COUNT: usize = 4;
-
-impl Rendered {
-    fn push(&mut self, r: &Rr, ttl: u32) {
-        let count = self.count() as u32 + 1;
-        let mut bytes = std::mem::take(&mut self.bytes).into_vec();
-        if bytes.is_empty() {
-            bytes.reserve_exact(COUNT + 10 + r.rdata.len());
-            bytes.extend_from_slice(&[0; COUNT]);
-        } else {
-            bytes.reserve_exact(10 + r.rdata.len());
-        }
-        bytes[..COUNT].copy_from_slice(&count.to_be_bytes());
-        bytes.extend_from_slice(&r.rtype.to_be_bytes());
-        bytes.extend_from_slice(&r.class.to_be_bytes());
-        bytes.extend_from_slice(&ttl.to_be_bytes());
-        bytes.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(&r.rdata);
-        self.bytes = bytes.into_boxed_slice();
-    }
-
-    /// Number of records.
-    #[inline]
-    pub fn count(&self) -> usize {
-        match self.bytes.get(..COUNT) {
-            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) as usize,
-            _ => 0,
-        }
-    }
-
-    /// True when there are no records.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// Each record's bytes (TYPE through RDATA).
-    pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
-        let mut at = COUNT;
-        std::iter::from_fn(move || {
-            let rest = self.bytes.get(at..)?;
-            let rdlen = u16::from_be_bytes([*rest.get(8)?, *rest.get(9)?]) as usize;
-            let seg = rest.get(..10 + rdlen)?;
-            at += seg.len();
-            Some(seg)
-        })
-    }
-
-    /// Wire size when every owner is a 2-byte compression pointer.
-    pub fn size_with_pointer(&self) -> usize {
-        self.bytes.len().saturating_sub(COUNT) + 2 * self.count()
-    }
-
-    /// Appends the records with the owner as a pointer to `ptr`.
-    pub fn write_with_pointer(&self, out: &mut Vec<u8>, ptr: u16) {
-        let p = (0xC000 | ptr).to_be_bytes();
-        for s in self.segments() {
-            out.extend_from_slice(&p);
-            out.extend_from_slice(s);
-        }
-    }
-
-    /// RDATA of each record.
-    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
-        self.segments().map(|s| &s[10..])
-    }
-}
-
-/// One RRset at a node, with the RRSIGs that cover it.
-#[derive(Clone, Debug, Default)]
-pub struct RRset {
-    /// RR type.
-    pub rtype: u16,
-    /// The records.
-    pub data: Rendered,
-    /// RRSIG records covering this type.
-    pub sigs: Rendered,
-}
-
-/// The RRsets owned by one name, sorted by type.
-#[derive(Clone, Debug, Default)]
-pub struct Node {
-    /// RRsets, by type. RRSIGs also form their own RRset (type 46) for
-    /// explicit RRSIG queries.
-    pub rrsets: Vec<RRset>,
-}
-
-impl Node {
-    /// The RRset of a type.
-    pub fn get(&self, rtype: u16) -> Option<&RRset> {
-        self.rrsets
-            .binary_search_by_key(&rtype, |r| r.rtype)
-            .ok()
-            .map(|i| &self.rrsets[i])
-    }
-
-    /// True when the node has an RRset of this type.
-    pub fn has(&self, rtype: u16) -> bool {
-        self.get(rtype).is_some()
-    }
-}
 
 /// The most NSEC3 iterations a zone may use and still get NSEC3 proofs in
 /// its answers (RFC 9276 section 3.2: validating resolvers may treat zones
@@ -179,12 +68,12 @@ pub struct ZoneSnapshot {
     pub apex: String,
     /// Apex, lowercase wire form.
     pub apex_wire: Vec<u8>,
-    /// The SOA record.
-    pub soa: Option<Rr>,
-    /// The SOA for negative answers, TTL lowered to the SOA MINIMUM
-    /// (RFC 2308 section 3), with its RRSIGs.
-    pub negative_soa: Option<RRset>,
-    nodes: NameMap<Arc<Node>>,
+    /// The apex node (shared with the index) and the TTL of the SOA in
+    /// negative answers, lowered to the SOA MINIMUM (RFC 2308 section 3),
+    /// when the zone has a SOA: the answer path writes the apex SOA with
+    /// that TTL, no second copy of the SOA is kept.
+    negative_soa: Option<(Node, u32)>,
+    nodes: NameMap<Node>,
     /// Names with children in the zone's name space, and how many. A name
     /// exists when it owns records (other than NSEC3 only) or has children;
     /// one that exists only through its children is an empty non-terminal
@@ -217,9 +106,9 @@ pub struct SnapshotBuilder {
     apex_wire: Vec<u8>,
     /// The nodes as they are built, gathered for the index: it is built
     /// at once when the last owner has come (see [`NameBatch`]).
-    gathered: NameBatch<Arc<Node>>,
+    gathered: NameBatch<Node>,
     /// The index, once the last owner has come.
-    nodes: Option<NameMapBuilder<Arc<Node>>>,
+    nodes: Option<NameMapBuilder<Node>>,
     /// The last node's name, and whether it is in the zone's name space:
     /// in transfer order a name's parent most often came just before its
     /// first child.
@@ -326,7 +215,7 @@ impl SnapshotBuilder {
         }
         let name = Arc::<[u8]>::from(self.run.owner());
         // The run's buffers serve the next owner.
-        let node = Arc::new(self.run.build_node());
+        let node = self.run.build_node();
         // Counted before it joins the nodes, which only the parents' look-up
         // of `add_derived` reads: the node moves there, not cloned.
         self.add_derived(&name, &node);
@@ -341,7 +230,7 @@ impl SnapshotBuilder {
     /// last of them `prev`) and in the zone's name space.
     fn is_real_node(
         prev: &Option<(Arc<[u8]>, bool)>,
-        gathered: &NameBatch<Arc<Node>>,
+        gathered: &NameBatch<Node>,
         name: &[u8],
     ) -> bool {
         match prev {
@@ -453,33 +342,33 @@ impl SnapshotBuilder {
 
 /// Groups the records of one owner, sorted by type then RDATA, into a node.
 fn build_node(rrs: &[Rr]) -> Node {
-    let mut node = Node::default();
-    for r in rrs.iter() {
-        if node.rrsets.last().map(|s| s.rtype) != Some(r.rtype) {
-            node.rrsets.push(RRset {
-                rtype: r.rtype,
-                ..RRset::default()
-            });
+    let mut w = NodeWriter::default();
+    w.start(run::count_types(rrs.iter().map(|r| r.rtype)));
+    let mut at = 0;
+    while at < rrs.len() {
+        let t = rrs[at].rtype;
+        let end = at + rrs[at..].iter().take_while(|r| r.rtype == t).count();
+        for r in &rrs[at..end] {
+            w.record(r.rtype, r.class, r.ttl, &r.rdata);
         }
-        let last = node.rrsets.last_mut().expect("pushed above");
-        last.data.push(r, r.ttl);
-    }
-    for r in rrs.iter().filter(|r| r.rtype == rtype::RRSIG) {
-        let Some(covered) = r.rdata.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
-            continue;
+        w.end_records(t);
+        let covers = |r: &&Rr| {
+            r.rtype == rtype::RRSIG
+                && r.rdata.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) == Some(t)
         };
-        if let Ok(i) = node.rrsets.binary_search_by_key(&covered, |s| s.rtype) {
-            node.rrsets[i].sigs.push(r, r.ttl);
+        for r in rrs.iter().filter(covers) {
+            w.record(r.rtype, r.class, r.ttl, &r.rdata);
         }
+        w.end_signatures();
+        at = end;
     }
-    node.rrsets.shrink_to_fit();
-    node
+    w.finish()
 }
 
 /// The records of a node, back in stored form (owner name left empty).
 fn node_records(node: &Node) -> Vec<Rr> {
     let mut out = Vec::new();
-    for set in &node.rrsets {
+    for set in node.rrsets() {
         for seg in set.data.segments() {
             out.push(Rr {
                 name: String::new(),
@@ -495,15 +384,14 @@ fn node_records(node: &Node) -> Vec<Rr> {
 
 /// Records in a node.
 fn record_count(node: &Node) -> usize {
-    node.rrsets.iter().map(|s| s.data.count()).sum()
+    node.rrsets().map(|s| s.data.count()).sum()
 }
 
 /// True when a node owns only NSEC3 records and their signatures.
 fn is_nsec3_only(node: &Node) -> bool {
     node.has(rtype::NSEC3)
         && node
-            .rrsets
-            .iter()
+            .rrsets()
             .all(|s| matches!(s.rtype, rtype::NSEC3 | rtype::RRSIG))
 }
 
@@ -553,7 +441,7 @@ impl ZoneSnapshot {
         let mut nodes = NameMapBuilder::with_capacity(by_name.len());
         for (name, mut rrs) in by_name {
             rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-            nodes.insert(Arc::from(name), Arc::new(build_node(&rrs)));
+            nodes.insert(Arc::from(name), build_node(&rrs));
         }
         Self::build(apex, nodes)
     }
@@ -574,7 +462,7 @@ impl ZoneSnapshot {
                 end += 1;
             }
             if let Some(w) = wire::from_presentation(&records[start].name) {
-                nodes.insert(Arc::from(w), Arc::new(build_node(&records[start..end])));
+                nodes.insert(Arc::from(w), build_node(&records[start..end]));
             }
             start = end;
         }
@@ -582,7 +470,7 @@ impl ZoneSnapshot {
     }
 
     /// Derives the indexes from a whole zone's nodes.
-    fn build(apex: &str, nodes: NameMapBuilder<Arc<Node>>) -> Self {
+    fn build(apex: &str, nodes: NameMapBuilder<Node>) -> Self {
         let apex_wire = wire::from_presentation(apex).unwrap_or_else(|| vec![0]);
         let mut d = Derived::default();
         // Children counts, borrowing the names: a name's parent gains a
@@ -630,12 +518,7 @@ impl ZoneSnapshot {
     }
 
     /// A snapshot of the nodes and what was derived from them.
-    fn assemble(
-        apex: &str,
-        apex_wire: Vec<u8>,
-        nodes: NameMapBuilder<Arc<Node>>,
-        d: Derived,
-    ) -> Self {
+    fn assemble(apex: &str, apex_wire: Vec<u8>, nodes: NameMapBuilder<Node>, d: Derived) -> Self {
         let mut d = d;
         d.settle();
         let Derived {
@@ -661,7 +544,6 @@ impl ZoneSnapshot {
         let mut snap = ZoneSnapshot {
             apex: apex.to_string(),
             apex_wire,
-            soa: None,
             negative_soa: None,
             nodes: nodes.finish(),
             children: children.finish(),
@@ -726,13 +608,13 @@ impl ZoneSnapshot {
             .unwrap_or_else(|| Arc::from(name));
         let new = (!rrs.is_empty()).then(|| {
             rrs.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| a.rdata.cmp(&b.rdata)));
-            Arc::new(build_node(&rrs))
+            build_node(&rrs)
         });
         let old = old.map(|(_, n)| n);
-        let (old, new) = (old.as_deref(), new.as_ref());
+        let (old, new) = (old.as_ref(), new.as_ref());
 
         self.records -= old.map_or(0, record_count);
-        self.records += new.map_or(0, |n| record_count(n));
+        self.records += new.map_or(0, record_count);
         match new {
             Some(n) => {
                 self.nodes.insert(key.clone(), n.clone());
@@ -741,7 +623,6 @@ impl ZoneSnapshot {
                 self.nodes.remove(name);
             }
         }
-        let new = new.map(|n| &**n);
 
         let had = |f: &dyn Fn(&Node) -> bool| old.is_some_and(f);
         let has = |f: &dyn Fn(&Node) -> bool| new.is_some_and(f);
@@ -809,7 +690,7 @@ impl ZoneSnapshot {
                     .unwrap_or_else(|| Arc::from(p));
                 self.children.insert(key, after);
             }
-            let parent_real = self.nodes.get(p).is_some_and(|n| is_real(n));
+            let parent_real = self.nodes.get(p).is_some_and(is_real);
             // The parent's own existence changes only when it has no records
             // of its own and this was its first or last child.
             let flips = if exists { before == 0 } else { after == 0 };
@@ -824,17 +705,8 @@ impl ZoneSnapshot {
     /// SOA, the NSEC3 parameters.
     fn derive_from_apex(&mut self) {
         let apex_node = self.nodes.get(&self.apex_wire).cloned();
-        let apex_node = apex_node.as_deref();
-        self.soa = apex_node
-            .and_then(|n| n.get(rtype::SOA))
-            .and_then(|set| set.data.segments().next())
-            .map(|seg| Rr {
-                name: self.apex.clone(),
-                rtype: rtype::SOA,
-                class: u16::from_be_bytes([seg[2], seg[3]]),
-                ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
-                rdata: seg[10..].to_vec(),
-            });
+        let apex_node = apex_node.as_ref();
+        let soa = self.soa();
         self.nsec3 = apex_node
             .and_then(|n| n.get(rtype::NSEC3PARAM))
             .and_then(|p| p.data.rdatas().next())
@@ -863,32 +735,42 @@ impl ZoneSnapshot {
                 "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
             );
         }
-        self.negative_soa = self.soa.as_ref().and_then(|soa| {
+        self.negative_soa = soa.as_ref().and_then(|soa| {
             let minimum = soa_fields(soa)?.minimum;
-            let set = apex_node?.get(rtype::SOA)?;
-            let ttl = soa.ttl.min(minimum);
-            let mut neg = RRset {
-                rtype: rtype::SOA,
-                ..RRset::default()
-            };
-            neg.data.push(soa, ttl);
-            for seg in set.sigs.segments() {
-                let sig = Rr {
-                    name: String::new(),
-                    rtype: rtype::RRSIG,
-                    class: u16::from_be_bytes([seg[2], seg[3]]),
-                    ttl,
-                    rdata: seg[10..].to_vec(),
-                };
-                neg.sigs.push(&sig, ttl);
-            }
-            Some(neg)
+            Some((apex_node?.clone(), soa.ttl.min(minimum)))
         });
+    }
+
+    /// The SOA RRset for negative answers, with its RRSIGs, and the TTL
+    /// they take there (RFC 2308 section 3: the SOA's TTL lowered to its
+    /// MINIMUM), which the answer writes in place of theirs.
+    pub fn negative_soa(&self) -> Option<(RRset<'_>, u32)> {
+        let (apex, ttl) = self.negative_soa.as_ref()?;
+        Some((apex.get(rtype::SOA)?, *ttl))
+    }
+
+    /// The SOA record, read from the apex node (not kept apart: a server
+    /// holds thousands of zones, and each copy would cost two allocations).
+    pub fn soa(&self) -> Option<Rr> {
+        let seg = self
+            .nodes
+            .get(&self.apex_wire)?
+            .get(rtype::SOA)?
+            .data
+            .segments()
+            .next()?;
+        Some(Rr {
+            name: self.apex.clone(),
+            rtype: rtype::SOA,
+            class: u16::from_be_bytes([seg[2], seg[3]]),
+            ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
+            rdata: seg[10..].to_vec(),
+        })
     }
 
     /// The SOA timers and serial.
     pub fn soa_fields(&self) -> Option<SoaFields> {
-        self.soa.as_ref().and_then(soa_fields)
+        self.soa().as_ref().and_then(soa_fields)
     }
 
     /// The node owning `name` (lowercase wire) in the zone's name space
@@ -906,7 +788,7 @@ impl ZoneSnapshot {
     /// The node owning `name`, NSEC3-only owners included (for proofs).
     #[inline]
     pub fn node_with_nsec3(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.get(name).map(|n| &**n)
+        self.nodes.get(name)
     }
 
     /// True when `name` exists: it owns records or names below it do.
@@ -971,13 +853,13 @@ impl ZoneSnapshot {
     /// Every node, numbered by where it sits in the name index (for marks
     /// kept per node beside the snapshot, as [`super::stream_diff`] keeps
     /// them).
-    pub fn node_slots(&self) -> Slots<'_, Arc<Node>> {
+    pub fn node_slots(&self) -> Slots<'_, Node> {
         self.nodes.slots()
     }
 
     /// Every node, in no particular order (for AXFR out).
     pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
-        self.nodes.iter().map(|(k, v)| (&**k, &**v))
+        self.nodes.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Number of records.
@@ -1162,6 +1044,8 @@ pub fn base32hex_encode(data: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod apply_tests;
+#[cfg(test)]
+mod mem_tests;
 
 #[cfg(test)]
 mod tests {
@@ -1278,26 +1162,6 @@ mod tests {
         // The old snapshot is untouched.
         assert_eq!(s1.len(), 3);
         assert!(s1.node(&w("x.y.example.")).is_some());
-    }
-
-    /// The zone's memory is mostly RRsets: one allocation each for the
-    /// records and, in a signed zone, the signatures, none for what is
-    /// empty, and 40 bytes in the node's vector.
-    #[test]
-    fn rrsets_are_compact() {
-        assert_eq!(std::mem::size_of::<Rendered>(), 16);
-        assert_eq!(std::mem::size_of::<RRset>(), 40);
-        let mut r = Rendered::default();
-        assert!(r.is_empty() && r.count() == 0 && r.size_with_pointer() == 0);
-        assert_eq!(r.segments().count(), 0);
-        for i in 0..300u16 {
-            r.push(&rr("a.example.", 16, &i.to_be_bytes()), 60);
-        }
-        assert_eq!(r.count(), 300);
-        assert_eq!(r.segments().count(), 300);
-        assert_eq!(r.size_with_pointer(), 300 * (2 + 10 + 2));
-        let rd: Vec<&[u8]> = r.rdatas().collect();
-        assert_eq!(rd[299], &299u16.to_be_bytes()[..]);
     }
 
     #[test]

@@ -17,7 +17,6 @@
 //! record of the same identity replaces a former in the store.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::changeset::Changeset;
 use super::name_map::{NameHash, Slots};
@@ -85,7 +84,7 @@ struct Arrived {
 /// owner's records arrive together).
 pub struct StreamDiff<'a> {
     current: &'a ZoneSnapshot,
-    nodes: Slots<'a, Arc<Node>>,
+    nodes: Slots<'a, Node>,
     /// One bit per node slot: the transfer reached that node.
     seen: Vec<u64>,
     from_soa: Rr,
@@ -126,8 +125,7 @@ impl<'a> StreamDiff<'a> {
     /// A differ against `current`, the version being served.
     pub fn new(current: &'a ZoneSnapshot) -> Result<Self, StreamDiffError> {
         let from_soa = current
-            .soa
-            .clone()
+            .soa()
             .ok_or_else(|| StreamDiffError::NoCurrentVersion {
                 zone: current.apex.clone(),
             })?;
@@ -424,8 +422,7 @@ impl<'a> StreamDiff<'a> {
 /// The records of a node, the apex SOA left out (the change carries it
 /// apart).
 fn node_records(node: &Node, at_apex: bool) -> impl Iterator<Item = Held<'_>> {
-    node.rrsets
-        .iter()
+    node.rrsets()
         .filter(move |set| !(at_apex && set.rtype == rtype::SOA))
         .flat_map(|set| set.data.segments())
         .map(|seg| Held {

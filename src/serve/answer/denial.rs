@@ -6,7 +6,7 @@
 use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::crypto::Digest;
 
-use super::render::{Section, push_built, push_rendered, push_set};
+use super::render::{Section, push_built, push_held_with_ttl, push_set};
 use super::{MAX_NSEC3_HASHES, Out, Scratch};
 use crate::zone::rcode;
 use crate::zone::snapshot::{NSEC3_MAX_ITERATIONS, Rendered, ZoneSnapshot, rtype};
@@ -21,23 +21,23 @@ fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch
         negative_soa_zero_ttl(snap, o, out, scratch);
         return;
     }
-    if let Some(neg) = &snap.negative_soa {
-        push_rendered(
+    if let Some((neg, ttl)) = snap.negative_soa() {
+        push_held_with_ttl(
             o,
-            out,
             scratch,
             Section::Authority,
             &snap.apex_wire,
-            &neg.data,
+            neg.data,
+            ttl,
         );
         if o.dnssec {
-            push_rendered(
+            push_held_with_ttl(
                 o,
-                out,
                 scratch,
                 Section::Authority,
                 &snap.apex_wire,
-                &neg.sigs,
+                neg.sigs,
+                ttl,
             );
         }
     }
@@ -50,11 +50,11 @@ fn negative_soa_zero_ttl(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
-    let Some(neg) = &snap.negative_soa else {
+    let Some((neg, _)) = snap.negative_soa() else {
         return;
     };
     let mut built = std::mem::take(&mut scratch.built);
-    let sets: &[&Rendered] = if o.dnssec {
+    let sets: &[&Rendered<'_>] = if o.dnssec {
         &[&neg.data, &neg.sigs]
     } else {
         &[&neg.data]

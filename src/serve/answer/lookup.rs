@@ -298,10 +298,9 @@ fn any_answer(
     node: &Node,
 ) {
     let pick = node
-        .rrsets
-        .iter()
+        .rrsets()
         .find(|s| !matches!(s.rtype, rtype::RRSIG | rtype::NSEC | rtype::NSEC3))
-        .or_else(|| node.rrsets.first());
+        .or_else(|| node.rrsets().next());
     if let Some(set) = pick {
         let t = set.rtype;
         push_set(o, out, scratch, Section::Answer, owner, node, t);

@@ -434,7 +434,7 @@ pub(super) fn push_rendered(
     scratch: &mut Scratch,
     section: Section,
     owner: &[u8],
-    data: &Rendered,
+    data: &Rendered<'_>,
 ) {
     if data.is_empty() {
         return;
@@ -481,6 +481,38 @@ pub(super) fn push_rendered(
         Section::Answer => o.answer_count += n,
         Section::Authority => o.authority_count += n,
         Section::Additional => o.additional_count += n,
+    }
+}
+
+/// [`push_rendered`] for a section held back to the end (authority or
+/// additional), with every record's TTL replaced by `ttl` (the SOA of a
+/// negative answer and its signatures, RFC 2308 section 3).
+pub(super) fn push_held_with_ttl(
+    o: &mut Out<'_>,
+    scratch: &mut Scratch,
+    section: Section,
+    owner: &[u8],
+    data: Rendered<'_>,
+    ttl: u32,
+) {
+    if data.is_empty() {
+        return;
+    }
+    let (held, sets) = match section {
+        Section::Additional => (&mut scratch.additional, &mut scratch.additional_sets),
+        Section::Authority | Section::Answer => {
+            debug_assert!(section == Section::Authority, "the answer is not held back");
+            o.authority_count += data.count() as u16;
+            (&mut scratch.authority, &mut scratch.authority_sets)
+        }
+    };
+    hold(held, sets, owner, data.segments());
+    let (start, end) = sets.last().map_or((0, 0), |s| s.records);
+    let records = &mut held[start..end];
+    let mut at = 0;
+    while at + 10 <= records.len() {
+        records[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
+        at += 10 + u16::from_be_bytes([records[at + 8], records[at + 9]]) as usize;
     }
 }
 

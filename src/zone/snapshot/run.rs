@@ -2,15 +2,15 @@
 //! receives them, in wire form, grouped into the owner's [`Node`] when the
 //! next owner starts.
 //!
-//! The records are appended to one buffer in the form a [`Rendered`] keeps
-//! them (TYPE, CLASS, TTL, RDLENGTH, RDATA), and each RRset of the node is
-//! then one allocation of the right size: no record of its own, no
+//! The records are appended to one buffer in the form a [`super::Rendered`]
+//! keeps them (TYPE, CLASS, TTL, RDLENGTH, RDATA), and the node is then one
+//! allocation of the right size: no record of its own, no
 //! presentation-form owner name, no buffer grown record by record. The
 //! buffers serve every owner of the zone in turn.
 
 use std::cmp::Ordering;
 
-use super::{COUNT, Node, RRset, Rendered, rtype};
+use super::{Node, NodeWriter, rtype};
 use crate::zone::wire_records::RecordRef;
 
 /// One record of the run: where its segment starts and ends in the buffer.
@@ -27,6 +27,8 @@ pub(super) struct OwnerRun {
     owner: Vec<u8>,
     bytes: Vec<u8>,
     segs: Vec<Seg>,
+    /// The node being written.
+    node: NodeWriter,
 }
 
 impl OwnerRun {
@@ -98,63 +100,48 @@ impl OwnerRun {
                 _ => kept.push((s, s)),
             }
         }
-        let mut node = Node {
-            rrsets: Vec::with_capacity(count_types(kept.iter().map(|k| k.0.rtype))),
-        };
+        let sigs_at = kept.partition_point(|k| k.0.rtype < rtype::RRSIG);
+        let sigs_end = sigs_at + kept[sigs_at..].partition_point(|k| k.0.rtype == rtype::RRSIG);
+        let sigs = &kept[sigs_at..sigs_end];
+        let mut node = std::mem::take(&mut self.node);
+        node.start(count_types(kept.iter().map(|k| k.0.rtype)));
         let mut at = 0;
         while at < kept.len() {
             let t = kept[at].0.rtype;
             let end = at + kept[at..].iter().take_while(|k| k.0.rtype == t).count();
-            node.rrsets.push(RRset {
-                rtype: t,
-                data: self.render(&kept[at..end], |_| true),
-                sigs: Rendered::default(),
-            });
+            self.render(&mut node, &kept[at..end], |_| true);
+            node.end_records(t);
+            if !sigs.is_empty() {
+                let covers = |k: &(Seg, Seg)| covered_type(self.rdata(k.0)) == Some(t);
+                self.render(&mut node, sigs, covers);
+            }
+            node.end_signatures();
             at = end;
         }
-        if node.has(rtype::RRSIG) {
-            let sigs: Vec<(Seg, Seg)> = kept
-                .iter()
-                .copied()
-                .filter(|k| k.0.rtype == rtype::RRSIG)
-                .collect();
-            for set in 0..node.rrsets.len() {
-                let covered = node.rrsets[set].rtype;
-                let covers = |k: &(Seg, Seg)| covered_type(self.rdata(k.0)) == Some(covered);
-                if sigs.iter().any(covers) {
-                    node.rrsets[set].sigs = self.render(&sigs, covers);
-                }
-            }
-        }
+        let built = node.finish();
+        self.node = node;
         segs.clear();
         self.segs = segs;
         self.bytes.clear();
-        node
+        built
     }
 
-    /// The records of `kept` that `pick` takes, rendered in one allocation
-    /// (each record's bytes from the first copy, its TTL from the last).
-    fn render(&self, kept: &[(Seg, Seg)], pick: impl Fn(&(Seg, Seg)) -> bool) -> Rendered {
-        let (count, len) = kept
-            .iter()
-            .filter(|k| pick(k))
-            .fold((0u32, COUNT), |(n, l), k| {
-                (n + 1, l + self.segment(k.0).len())
-            });
-        if count == 0 {
-            return Rendered::default();
-        }
-        let mut bytes = Vec::with_capacity(len);
-        bytes.extend_from_slice(&count.to_be_bytes());
+    /// Appends the records of `kept` that `pick` takes to the node's open
+    /// region (each record's bytes from the first copy, its TTL from the
+    /// last).
+    fn render(
+        &self,
+        node: &mut NodeWriter,
+        kept: &[(Seg, Seg)],
+        pick: impl Fn(&(Seg, Seg)) -> bool,
+    ) {
         for (first, last) in kept.iter().filter(|k| pick(k)) {
-            let at = bytes.len();
-            bytes.extend_from_slice(self.segment(*first));
-            // The TTL of the last copy.
-            let ttl = &self.segment(*last)[4..8];
-            bytes[at + 4..at + 8].copy_from_slice(ttl);
-        }
-        Rendered {
-            bytes: bytes.into_boxed_slice(),
+            let seg = self.segment(*first);
+            node.segment(seg);
+            if first.start != last.start {
+                let ttl = &self.segment(*last)[4..8];
+                node.set_ttl(seg.len(), [ttl[0], ttl[1], ttl[2], ttl[3]]);
+            }
         }
     }
 
@@ -171,7 +158,7 @@ fn covered_type(rdata: &[u8]) -> Option<u16> {
 }
 
 /// Distinct values of a sorted sequence of types.
-fn count_types(types: impl Iterator<Item = u16>) -> usize {
+pub(super) fn count_types(types: impl Iterator<Item = u16>) -> usize {
     let mut n = 0;
     let mut last = None;
     for t in types {
