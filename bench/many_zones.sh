@@ -4,7 +4,7 @@
 # at a time:
 #
 #   start    start with an empty store → every zone answers SOA (ms)
-#   rss      resident memory once every zone is served (MiB)
+#   rss      resident memory once every zone is served (MiB, to 0.1)
 #   notify   one zone changed at the primary (nsupdate; the primary sends
 #            NOTIFY) → the secondary serves the new serial (ms, median;
 #            from nsupdate's answer, polled every 5 ms)
@@ -78,7 +78,7 @@ cp "$BIN" "$WORK/secondary53"
 # N distinct free ports: every socket stays bound until all are chosen, so
 # two calls can never hand out the same port.
 now_ms() { date +%s%3N; }
-rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 # With KEEP_TMP=1, the process's mappings at that moment are kept as
 # $WORK/<peer>.<when>.smaps (bench/smaps_split.py splits them by kind).
