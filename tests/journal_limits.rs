@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,10 +143,7 @@ impl Rig {
 
     /// One sample of the metrics endpoint (0 when the series is absent).
     fn metric(&self, series: &str) -> f64 {
-        let text = scrape(self.metrics);
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        common::net::sample(&common::net::samples(self.metrics), series)
     }
 
     /// Waits until the hosted zone holds `n1..=nN` and the marker of the
@@ -179,37 +174,6 @@ impl Rig {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read metrics");
-    resp
-}
-
-/// `secondary53 ARGS -c CONFIG` with the AWS test environment (commands
-/// that talk to Route 53 themselves, such as `mirror plan`).
-fn cli_aws(sec: &Secondary, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(common::secondary53_bin())
-        .args(args)
-        .arg("-c")
-        .arg(sec.config_path())
-        .envs(moto::aws_env())
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run secondary53");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 fn mirror_status(sec: &Secondary) -> String {
@@ -355,7 +319,7 @@ fn a_reload_that_removes_a_mirror_or_its_zone_drops_the_consumer_and_trims_the_j
     let mut rig = Rig::start();
     assert_eq!(rig.rows("consumer"), 1);
     // `mirror plan` reads the store (read-only) next to the running server.
-    let (ok, out, err) = cli_aws(&rig.sec, &["mirror", "plan", ZONE]);
+    let (ok, out, err) = rig.sec.cli_aws(&["mirror", "plan", ZONE]);
     assert!(ok && out.contains("; 0 changes"), "mirror plan: {out}{err}");
 
     // The mirror stalls; the journal is held for it.

@@ -29,14 +29,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53 as route53;
 use common::moto::{self, FaultProxy, Moto, Op};
-use common::{Bind, BindOptions, Secondary, free_port, generate_zone, secondary53_bin};
+use common::{Bind, BindOptions, Secondary, free_port, generate_zone};
 use secondary53::mirror::plan::{self, Change, ChangeAction, Limits};
 use secondary53::mirror::rrset::{
     self, RecordSet, canonical_r53_name, r53_type_code, request_name,
@@ -156,6 +155,15 @@ transfer_timeout = 60
 }
 
 impl Rig {
+    /// [`Rig::start`], then waits for the first reconcile and for the
+    /// hosted zone to hold the primary's zone.
+    fn start_mirrored(o: RigOptions) -> Rig {
+        let mut rig = Rig::start(o);
+        rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
+        rig.wait_converged(Duration::from_secs(20));
+        rig
+    }
+
     fn start(o: RigOptions) -> Rig {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -259,26 +267,6 @@ impl Rig {
         let (ok, out, err) = self.sec.cli(&["zone", "status", ZONE]);
         assert!(ok, "secondary53 zone status failed:\n{out}\n{err}");
         out
-    }
-
-    /// `secondary53 ARGS -c CONFIG` with the AWS test environment.
-    fn cli_aws(&self, args: &[&str]) -> (bool, String, String) {
-        let output = Command::new(secondary53_bin())
-            .args(args)
-            .arg("-c")
-            .arg(self.sec.config_path())
-            .envs(moto::aws_env())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run secondary53 {args:?}: {e}"));
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
     }
 
     /// Occurrences of `needle` in the secondary's log.
@@ -585,7 +573,7 @@ fn initial_sync_of_3000_rrsets_mirrors_the_whole_zone_in_several_batches() {
     rig.assert_batches_valid(&listing);
     // Nothing left to do: `mirror plan` plans no change, `mirror status`
     // shows the cursor at the zone's serial.
-    let (ok, out, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    let (ok, out, err) = rig.sec.cli_aws(&["mirror", "plan", ZONE]);
     assert!(ok, "mirror plan failed:\n{out}\n{err}");
     assert!(
         out.trim_end().ends_with("; 0 changes"),
@@ -615,9 +603,7 @@ fn initial_sync_of_3000_rrsets_mirrors_the_whole_zone_in_several_batches() {
 /// serial marker, within a second of the update.
 #[test]
 fn one_update_on_the_primary_is_one_change_call_within_a_second() {
-    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 200)));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(generate_zone(ZONE, 10, 200)));
     let _g = heavy_lock();
     // Settled: no call in flight.
     let settled = rig.proxy.changes_forwarded();
@@ -682,9 +668,7 @@ fn one_update_on_the_primary_is_one_change_call_within_a_second() {
 /// change calls, and the hosted zone converges to the last version.
 #[test]
 fn a_hundred_quick_updates_coalesce_and_converge() {
-    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 200)));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(generate_zone(ZONE, 10, 200)));
     let before_calls = rig.proxy.changes_forwarded();
     let before_serial = rig.bind.soa_serial();
     let lines: Vec<String> = (0..100)
@@ -809,9 +793,7 @@ fn killed_between_batches_of_the_initial_sync_resumes_and_converges() {
 #[test]
 fn killed_between_batches_of_a_replay_resumes_and_converges() {
     let _g = heavy_lock();
-    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 3000, 50)));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(generate_zone(ZONE, 3000, 50)));
     let base = rig.proxy.changes_forwarded();
     let lines: Vec<String> = (0..1500)
         .map(|i| {
@@ -839,9 +821,7 @@ fn killed_between_batches_of_a_replay_resumes_and_converges() {
 /// clears the mark when it is done.
 #[test]
 fn a_reconcile_after_a_crash_waits_for_the_batch_left_in_flight() {
-    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 50)));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(generate_zone(ZONE, 10, 50)));
     rig.sec.kill();
     let data_dir = rig._dir.path().join("var");
     let settle = Duration::from_secs(3);
@@ -858,7 +838,7 @@ fn a_reconcile_after_a_crash_waits_for_the_batch_left_in_flight() {
             .expect("mark a batch in flight");
     }
     let started = Instant::now();
-    let (ok, out, err) = rig.cli_aws(&["mirror", "sync", ZONE]);
+    let (ok, out, err) = rig.sec.cli_aws(&["mirror", "sync", ZONE]);
     let took = started.elapsed();
     assert!(ok, "mirror sync:\n{out}\n{err}");
     assert!(
@@ -887,12 +867,10 @@ fn a_reconcile_after_a_crash_waits_for_the_batch_left_in_flight() {
 /// resumes after the accepted batches instead of sending them again.
 #[test]
 fn a_replay_that_gave_up_resumes_after_the_accepted_batches() {
-    let mut rig = Rig::start(RigOptions {
+    let mut rig = Rig::start_mirrored(RigOptions {
         route53_extra: "max_attempts = 2",
         ..RigOptions::new(generate_zone(ZONE, 4000, 50))
     });
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
     let base = rig.proxy.changes_forwarded();
     let failed_before = rig.log_count("Route 53 mirror run failed");
     let lines: Vec<String> = (0..1500)
@@ -1022,7 +1000,7 @@ fn hand_edits_in_the_hosted_zone_are_repaired_by_reconcile() {
         .await;
     });
     // `mirror plan` sees the drift.
-    let (ok, plan, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    let (ok, plan, err) = rig.sec.cli_aws(&["mirror", "plan", ZONE]);
     assert!(ok, "mirror plan failed:\n{plan}\n{err}");
     for line in [
         "UPSERT h1.example.com. 301 AAAA",
@@ -1062,12 +1040,10 @@ fn hand_edits_in_the_hosted_zone_are_repaired_by_reconcile() {
 /// converges, and the retries show in `zone status`.
 #[test]
 fn throttling_and_server_errors_are_retried_until_the_zone_converges() {
-    let mut rig = Rig::start(RigOptions {
+    let mut rig = Rig::start_mirrored(RigOptions {
         fault_rate: 0.3,
         ..RigOptions::new(generate_zone(ZONE, 10, 300))
     });
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
     // A burst of 30 updates, each its own nsupdate, so the mirror makes
     // many calls while faults are injected.
     for i in 0..30 {
@@ -1130,9 +1106,7 @@ example.com. 300 IN CAA 128 iodef \"mailto:sec@example.com\"\n\
 _sip._tcp.example.com. 300 IN SRV 10 60 5060 sip.example.com.\n\
 _sip._tcp.example.com. 300 IN SRV 20 0 5061 sip2.example.com.\n"
     );
-    let mut rig = Rig::start(RigOptions::new(initial));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(initial));
     // The same kinds again by IXFR (replay).
     rig.bind.update(&format!(
         "update add *.ixfr.example.com. 120 IN AAAA 2001:db8:0:0:0:0:0:2\n\
@@ -1652,9 +1626,7 @@ fn lookup_refuses_an_ambiguous_name_and_private_selects() {
 /// count 40,000 and be refused.
 #[test]
 fn a_new_20000_character_rrset_is_one_create() {
-    let mut rig = Rig::start(RigOptions::new(generate_zone(ZONE, 10, 5)));
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
+    let mut rig = Rig::start_mirrored(RigOptions::new(generate_zone(ZONE, 10, 5)));
     let before = rig.proxy.changes_forwarded();
     let lines: Vec<String> = (0..100)
         .map(|i| {
@@ -1783,7 +1755,7 @@ fn a_zone_over_the_rrset_quota_is_reported_not_truncated_silently() {
     let (_, _, _, state, error) = mirror_status(&rig);
     assert_eq!(state, "behind");
     assert!(error.contains("its quota is 20"), "{error}");
-    let (ok, plan, err) = rig.cli_aws(&["mirror", "plan", ZONE]);
+    let (ok, plan, err) = rig.sec.cli_aws(&["mirror", "plan", ZONE]);
     assert!(ok, "mirror plan:\n{plan}\n{err}");
     assert!(
         plan.contains("; cannot be mirrored:") && plan.contains("its quota is 20"),
@@ -1799,12 +1771,10 @@ fn a_zone_over_the_rrset_quota_is_reported_not_truncated_silently() {
 /// and the mirror reconciles and converges.
 #[test]
 fn prior_request_not_complete_and_timeouts_end_in_convergence() {
-    let mut rig = Rig::start(RigOptions {
+    let mut rig = Rig::start_mirrored(RigOptions {
         route53_extra: "call_timeout = 1",
         ..RigOptions::new(generate_zone(ZONE, 10, 10))
     });
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
     rig.proxy
         .script_fault(Op::Change, 2, moto::Fault::PriorRequestNotComplete);
     rig.bind
@@ -1845,12 +1815,10 @@ fn prior_request_not_complete_and_timeouts_end_in_convergence() {
 /// once the endpoint behaves, the mirror converges.
 #[test]
 fn endless_listings_and_slow_answers_are_bounded() {
-    let mut rig = Rig::start(RigOptions {
+    let mut rig = Rig::start_mirrored(RigOptions {
         route53_extra: "max_requests_per_second = 50\ncall_timeout = 1\noperation_timeout = 3",
         ..RigOptions::new(generate_zone(ZONE, 10, 10))
     });
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
     let changes = rig.proxy.changes_forwarded();
     let cases = [
         (
@@ -1909,12 +1877,10 @@ fn endless_listings_and_slow_answers_are_bounded() {
 /// the run and the cursor stays.
 #[test]
 fn wait_insync_moves_the_cursor_only_at_insync() {
-    let mut rig = Rig::start(RigOptions {
+    let mut rig = Rig::start_mirrored(RigOptions {
         route53_extra: "wait_insync = true\ninsync_timeout = 2",
         ..RigOptions::new(generate_zone(ZONE, 10, 5))
     });
-    rig.wait_log_count("Route 53 reconcile done", 1, Duration::from_secs(30));
-    rig.wait_converged(Duration::from_secs(20));
     rig.proxy.pending_get_changes(1);
     rig.proxy
         .script_fault(Op::GetChange, 1, moto::Fault::Throttling);

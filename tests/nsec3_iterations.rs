@@ -108,17 +108,6 @@ fn secondary_config(dir: &Path, port: u16, metrics: u16, zones: &[(&str, u16)]) 
     c
 }
 
-fn scrape(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").expect("send");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("read metrics");
-    body
-}
-
 #[test]
 fn above_150_iterations_answers_carry_no_nsec3_at_150_they_do() {
     let low_dir = tempfile::tempdir().expect("tempdir");
@@ -196,7 +185,7 @@ fn above_150_iterations_answers_carry_no_nsec3_at_150_they_do() {
         log.contains("NSEC3 iterations above the limit") && log.contains("high.test"),
         "{log}"
     );
-    let m = scrape(metrics);
+    let m = common::net::metrics_text(metrics);
     assert!(
         m.contains("secondary53_zone_nsec3_insecure{zone=\"high.test.\"} 1"),
         "{m}"
@@ -302,7 +291,7 @@ fn a_zone_at_65535_iterations_is_served_without_hashing() {
         assert_eq!(count(&auth, "NSEC3"), 0, "{qname} {t}: {out}");
         assert_eq!(count(&auth, "SOA"), 1, "{qname} {t}: {out}");
     }
-    assert!(scrape(metrics).contains(&format!(
+    assert!(common::net::metrics_text(metrics).contains(&format!(
         "secondary53_zone_nsec3_insecure{{zone=\"{zone}.\"}} 1"
     )));
 }

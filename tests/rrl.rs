@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{Secondary, dig, free_port, wait_until};
@@ -143,25 +142,6 @@ fn most_at(rate: usize, elapsed: Duration) -> usize {
     rate + (rate as f64 * elapsed.as_secs_f64()).ceil() as usize + 1
 }
 
-/// Scrapes `/metrics` into sample -> value.
-fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read metrics");
-    let (_, body) = resp.split_once("\r\n\r\n").expect("HTTP head and body");
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
 fn metric(m: &BTreeMap<String, f64>, name: &str, class: &str) -> usize {
     let key = format!("{name}{{class=\"{class}\"}}");
     *m.get(&key).unwrap_or_else(|| panic!("no {key} in {m:?}")) as usize
@@ -186,7 +166,7 @@ fn a_burst_gets_the_rate_then_slips_and_drops_other_networks_and_tcp_do_not() {
     assert_eq!(t.missing, limited / 2, "{t:?}");
 
     // The server counted the same.
-    let m = scrape(server.metrics);
+    let m = common::net::samples(server.metrics);
     assert_eq!(
         metric(&m, "secondary53_rrl_slipped_total", "positive"),
         t.truncated
@@ -251,7 +231,7 @@ fn nxdomain_is_limited_per_zone_positive_per_name() {
     );
     assert_eq!(t_nodata.missing, 50 - t_nodata.full, "{t_nodata:?}");
 
-    let m = scrape(server.metrics);
+    let m = common::net::samples(server.metrics);
     assert_eq!(
         metric(&m, "secondary53_rrl_dropped_total", "nxdomain"),
         t_nx.missing
@@ -273,7 +253,7 @@ fn log_only_answers_everything_and_exempt_clients_are_not_counted() {
 
     let t = burst(&server, "127.0.0.1", &same(&www, 60), RecordType::A);
     assert_eq!(t.full, 60, "log_only sends every answer: {t:?}");
-    let m = scrape(server.metrics);
+    let m = common::net::samples(server.metrics);
     let would = metric(&m, "secondary53_rrl_log_only_total", "positive");
     assert!(
         (60 - most(t.elapsed)..=60 - RATE).contains(&would),
@@ -287,7 +267,7 @@ fn log_only_answers_everything_and_exempt_clients_are_not_counted() {
     // An exempt network is not counted at all.
     let t = burst(&server, "127.0.5.9", &same(&www, 60), RecordType::A);
     assert_eq!(t.full, 60, "{t:?}");
-    let m2 = scrape(server.metrics);
+    let m2 = common::net::samples(server.metrics);
     assert_eq!(
         metric(&m2, "secondary53_rrl_log_only_total", "positive"),
         would

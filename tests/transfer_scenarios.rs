@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,29 +50,12 @@ transfer_timeout = 20
     )
 }
 
-/// Scrapes the metrics endpoint into `name{labels}` → value.
-fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("send metrics request");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read metrics");
-    resp.split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
 fn refused(metrics: u16, reason: &str) -> f64 {
     let key = format!("secondary53_transfers_refused_total{{zone=\"{APEX}\",reason=\"{reason}\"}}");
-    scrape(metrics).get(&key).copied().unwrap_or(0.0)
+    common::net::samples(metrics)
+        .get(&key)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn lines_with(sec: &Secondary, needle: &str) -> Vec<String> {

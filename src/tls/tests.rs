@@ -1,112 +1,42 @@
 //! Handshakes between the client and server configurations over loopback,
 //! with certificates made by `openssl` for each test.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 
-/// A CA and a leaf certificate for `primary.example` and 127.0.0.1, made by
-/// `openssl` in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
-}
+/// The integration tests' certificates (a CA and a leaf for
+/// `primary.example` and 127.0.0.1, made by `openssl`), shared here so the
+/// two suites test against the same PKI.
+#[path = "../../tests/common/tls.rs"]
+#[allow(dead_code)]
+mod test_pki;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use test_pki::TestPki as Pki;
 
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::write(
-            d.join("pki.cnf"),
-            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = secondary53 test\n\
-             [ca_ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
-             subjectKeyIdentifier = hash\n\
-             [leaf_ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n\
-             extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = DNS:primary.example,IP:127.0.0.1\n",
-        )
-        .unwrap();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut a = vec![
-            "req",
-            "-x509",
-            "-config",
-            "pki.cnf",
-            "-extensions",
-            "ca_ext",
-        ];
-        a.extend(ec);
-        a.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "30"]);
-        openssl(d, &a);
-        let mut a = vec!["req", "-new", "-config", "pki.cnf"];
-        a.extend(ec);
-        a.extend(["-keyout", "leaf.key", "-out", "leaf.csr"]);
-        openssl(d, &a);
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "leaf.pem",
-                "-days",
-                "30",
-                "-extfile",
-                "pki.cnf",
-                "-extensions",
-                "leaf_ext",
-            ],
-        );
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
+/// Helpers over the shared PKI for these tests.
+trait PkiExt {
     /// The leaf's pin as the shell pipeline of RFC 7858 computes it.
+    fn openssl_pin(&self) -> [u8; 32];
+    /// A client profile trusting the CA for `primary.example`.
+    fn profile(&self) -> TlsProfile;
+}
+
+impl PkiExt for Pki {
     fn openssl_pin(&self) -> [u8; 32] {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("openssl x509 -in leaf.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        out.stdout.try_into().expect("32 bytes of SHA-256")
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.pin())
+            .expect("openssl's pin is base64")
+            .try_into()
+            .expect("32 bytes of SHA-256")
     }
 
     fn profile(&self) -> TlsProfile {
         TlsProfile {
             name: "xot".into(),
             ca_file: Some(self.path("ca.pem")),
-            server_name: Some("primary.example".into()),
+            server_name: Some(test_pki::SERVER_NAME.into()),
             pin_sha256: Vec::new(),
             cert_file: None,
             key_file: None,

@@ -1161,11 +1161,25 @@ pub fn secondary53_bin() -> PathBuf {
 /// Runs `secondary53 ARGS... -c CONFIG` without a running server. Returns
 /// `(success, stdout, stderr)`.
 pub fn run_cli(config_path: &Path, args: &[&str]) -> (bool, String, String) {
+    run_cli_env(config_path, args, &[])
+}
+
+/// [`run_cli`] with extra environment, e.g. [`moto::aws_env`] for commands
+/// that talk to Route 53 themselves (`mirror plan`, `mirror sync`); an
+/// inherited `AWS_PROFILE` or `AWS_SESSION_TOKEN` is dropped.
+pub fn run_cli_env(
+    config_path: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let output = Command::new(secondary53_bin())
         .args(args)
         .arg("-c")
         .arg(config_path)
         .env("RUST_LOG", "info,secondary53=debug")
+        .envs(env.iter().copied())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run secondary53 {args:?}: {e}"));
@@ -1361,6 +1375,12 @@ impl Secondary {
     /// `(success, stdout, stderr)`.
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         run_cli(&self.config_path, args)
+    }
+
+    /// [`Secondary::cli`] with the AWS test environment ([`moto::aws_env`]),
+    /// for commands that talk to Route 53 themselves.
+    pub fn cli_aws(&self, args: &[&str]) -> (bool, String, String) {
+        run_cli_env(&self.config_path, args, &moto::aws_env())
     }
 }
 

@@ -200,9 +200,9 @@ pub fn process_nofile(pid: u32) -> Option<(u64, u64)> {
     Some((nums.next()?, nums.next()?))
 }
 
-/// Scrapes `http://127.0.0.1:PORT/metrics`: every sample by its series
-/// (`name{labels}`), or None when the endpoint does not answer.
-pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
+/// The body of `http://127.0.0.1:PORT/metrics` (Prometheus text), or None
+/// when the endpoint does not answer.
+pub fn try_metrics_text(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -210,8 +210,21 @@ pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let (_, body) = resp.split_once("\r\n\r\n")?;
+    Some(body.to_string())
+}
+
+/// The body of `http://127.0.0.1:PORT/metrics`; panics when the endpoint
+/// does not answer.
+pub fn metrics_text(port: u16) -> String {
+    try_metrics_text(port).unwrap_or_else(|| panic!("the metrics endpoint on port {port} answers"))
+}
+
+/// Scrapes `http://127.0.0.1:PORT/metrics`: every sample by its series
+/// (`name{labels}`), or None when the endpoint does not answer.
+pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
     Some(
-        body.lines()
+        try_metrics_text(port)?
+            .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .filter_map(|l| {
                 let (series, v) = l.rsplit_once(' ')?;
@@ -219,6 +232,11 @@ pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
             })
             .collect(),
     )
+}
+
+/// [`scrape`], panicking when the endpoint does not answer.
+pub fn samples(port: u16) -> BTreeMap<String, f64> {
+    scrape(port).unwrap_or_else(|| panic!("the metrics endpoint on port {port} answers"))
 }
 
 /// One sample of a scrape (0 when absent).
