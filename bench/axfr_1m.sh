@@ -22,7 +22,12 @@
 #   S53_LOG_LEVEL=... RUST_LOG of secondary53 (default info)
 #   PEERS="bind secondary53 knot"  which secondaries to run (a peer left out
 #                     shows as nan in the summary)
-#   BIN=...          the secondary53 binary (default target/release/secondary53)
+#   BIN=...          the secondary53 binary (default target/release/secondary53);
+#                     it may be a wrapper that runs the server under a profiler
+#   VERIFY_BIN=...   the binary of the verify step's `zone list`/`zone dump`
+#                     (default BIN; set it to the plain binary when BIN is a
+#                     profiling wrapper, so that the dump's profile does not
+#                     overwrite the transfer's)
 #   S53_PERF=FILE     record a CPU profile of each secondary53 run with
 #                     `perf record --call-graph dwarf` into FILE.RUN
 #
@@ -43,6 +48,7 @@ S53_PERF=${S53_PERF:-}
 ZONE=bench.test
 SERIAL=2024060101
 BIN=${BIN:-$ROOT/target/release/secondary53}
+VERIFY_BIN=${VERIFY_BIN:-$BIN}
 
 STOP_TIMEOUT=60
 WAIT_POLL=0.02
@@ -107,6 +113,7 @@ if [ "$SKIP_BUILD" != 1 ]; then
     (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
 fi
 [ -x "$BIN" ] || die "no binary at $BIN"
+[ -x "$VERIFY_BIN" ] || die "no binary at $VERIFY_BIN"
 
 log "scratch directory $WORK ($(df -PT "$WORK" | awk 'NR == 2 { print $2 " on " $7 }'))"
 
@@ -469,13 +476,13 @@ CONF
 # Correctness, once: the stored serial and the size of the dump.
 verify_s53() {
     local cfg=$1 slog=$2 list serial lines t0
-    list=$("$BIN" zone list -c "$cfg" 2>&1) || die "secondary53 zone list failed: $list" "$slog"
+    list=$("$VERIFY_BIN" zone list -c "$cfg" 2>&1) || die "secondary53 zone list failed: $list" "$slog"
     serial=$(awk -v z="$ZONE." '$1 == z { print $2 }' <<<"$list")
     [ "$serial" = "$SERIAL" ] ||
         die "secondary53 zone list shows serial '$serial' for $ZONE., expected $SERIAL:
 $list" "$slog"
     t0=$(now_us)
-    lines=$(set -o pipefail; "$BIN" zone dump "$ZONE" -c "$cfg" | wc -l) ||
+    lines=$(set -o pipefail; "$VERIFY_BIN" zone dump "$ZONE" -c "$cfg" | wc -l) ||
         die "secondary53 zone dump $ZONE failed" "$slog"
     if [ "$lines" -ne $((RECORDS + 1)) ] && [ "$lines" -ne "$RECORDS" ]; then
         die "secondary53 zone dump $ZONE has $lines lines, expected $((RECORDS + 1)) (\$ORIGIN + $RECORDS records)" "$slog"

@@ -4,6 +4,7 @@ committed, a small zone's change (BIND's NOTIFY -> served), `zone status`,
 zone NOTIFY -> served < 200 ms worst; status, metrics, IXFR out < 100 ms.
 Driven by bench/isolation.sh."""
 
+import datetime
 import os
 import subprocess
 import threading
@@ -142,13 +143,18 @@ def main():
         for p in (big, small):
             renice_process(p.proc.pid, int(PRIMARY_NICE))
         peers.log(f"primaries at nice {PRIMARY_NICE}")
+    if os.environ.get("SHOW_WORST") == "1":
+        # Each check's stages (`check stages` lines), read against the
+        # slowest rounds below.
+        os.environ.setdefault("RUST_LOG", "info,secondary53::events::stages=debug")
     extra_server = f'bulk_priority = "{BULK_PRIORITY}"\n' if BULK_PRIORITY else ""
     sec = peers.Secondary53(port, [BIG], big.port, metrics=metrics,
                             extra_zone=f'\n[[zone]]\nname = "{SMALL}"\nprimaries = ["127.0.0.1:{small.port}"]\n'
                                        f'allow_transfer = ["127.0.0.1"]\n', extra_server=extra_server)
-    for z in (BIG, SMALL):
-        peers.wait_for(f"secondary53 serving {z} serial 1", lambda: peers.soa_serial(port, z) == 1, step=0.5,
-                       peer=sec)
+    # The big zone's first transfer (streamed into the store) runs from
+    # the start: the small zone is measured during it too, once served.
+    peers.wait_for(f"secondary53 serving {SMALL} serial 1", lambda: peers.soa_serial(port, SMALL) == 1,
+                   step=0.02, peer=sec)
     log_path = f"{sec.dir}/secondary53.log"
     sampler = None
     if os.environ.get("THREADS") == "1":
@@ -158,8 +164,37 @@ def main():
     def commits():
         return open(log_path, errors="replace").read().count("AXFR retransfer")
 
-    samples = {k: [] for k in ("served", "status", "metrics", "ixfr_out", "ixfr_query", "jitter")}
+    samples = {k: [] for k in ("served", "status", "metrics", "ixfr_out", "ixfr_query", "jitter", "served_at")}
     counter = [0]
+
+    # Log times (UTC, wall clock) to this script's clock.
+    wall_offset = time.time() - time.monotonic()
+
+    def log_time(line):
+        try:
+            return datetime.datetime.fromisoformat(line.split()[0]).timestamp() - wall_offset
+        except (ValueError, IndexError):
+            return None
+
+    def stages_within(a, b):
+        """What the server logged of the small zone between a and b: when
+        the NOTIFY came, and each check's stages (ms each) and when it
+        started and ended, in ms from a."""
+        out = []
+        for line in open(log_path, errors="replace"):
+            if SMALL not in line or not ("NOTIFY accepted" in line or "check stages" in line):
+                continue
+            t = log_time(line)
+            if t is None or not a - 0.5 <= t <= b:
+                continue
+            if "NOTIFY accepted" in line:
+                out.append(f"NOTIFY at +{(t - a) * 1000:.0f}")
+            else:
+                f = dict(kv.split("=", 1) for kv in line.split() if kv.count("=") == 1)
+                total = float(f.get("total_ms", "0"))
+                body = line.split("stages=", 1)[1].strip().strip('"') if "stages=" in line else ""
+                out.append(f"check +{(t - a) * 1000 - total:.0f}..+{(t - a) * 1000:.0f} [{body}]")
+        return "; ".join(out) or "(no stage lines: a build without them?)"
 
     def probe_small():
         counter[0] += 1
@@ -202,7 +237,7 @@ def main():
     probes = {"served": probe_small, "status": probe_status, "metrics": probe_metrics, "ixfr_out": probe_ixfr,
               "jitter": probe_jitter}
     kinds = ("served", "status", "metrics", "ixfr_out", "ixfr_query", "jitter")
-    idle = {k: [] for k in kinds}
+    idle = {k: [] for k in kinds + ("served_at",)}
 
     def run_probes(until, into):
         """Runs every probe in a loop of its own until `until()` holds;
@@ -234,6 +269,9 @@ def main():
                 xs = sorted(((v[1] if kind == "ixfr_out" else v), a - t0, b - t0) for k, a, b, v in window
                             if k == kind)
                 peers.log(f"  slowest {kind}: " + ", ".join(f"{ms:.0f} ms at +{at:.2f} s" for ms, at, _ in xs[-3:]))
+                if kind == "served":
+                    for ms, at, end in xs[-3:]:
+                        peers.log(f"    {ms:.0f} ms at +{at:.2f} s: {stages_within(t0 + at, t0 + end)}")
                 if sampler and kind != "jitter":
                     for ms, at, end in xs[-3:]:
                         peers.log(f"    {ms:.0f} ms at +{at:.2f} s: {sampler.describe(t0 + at, t0 + end)}")
@@ -241,6 +279,8 @@ def main():
             peers.log(f"  whole window: {sampler.describe(t0, t1)}")
         for kind, a, b, v in window:
             if a >= t0 and b <= t1:
+                if kind == "served":
+                    into["served_at"].append((a, b))
                 if kind == "ixfr_out":
                     into["ixfr_out"].append(v[0])
                     into["ixfr_query"].append(v[1])
@@ -251,6 +291,24 @@ def main():
 
     # One change first, so that IXFR out of the small zone has a journal.
     probe_small()
+    first = {k: [] for k in kinds + ("served_at",)}
+    big_served = [False]
+
+    def big_first_version():
+        start = time.monotonic()
+        while peers.soa_serial(port, BIG) != 1:
+            if time.monotonic() - start > peers.WAIT:
+                peers.fail(f"first transfer of {BIG}: not served within {peers.WAIT:.0f} s", peers.peer_logs(sec))
+            time.sleep(0.02)
+        big_served[0] = True
+
+    if peers.soa_serial(port, BIG) == 1:
+        big_first_version()
+        peers.log(f"{BIG} was served before the small zone's first change: no first-transfer window")
+    else:
+        took, rounds = run_probes(big_first_version, first)
+        peers.log(f"first transfer of {BIG}: {took:.1f} s more after the small zone's first change; "
+                  f"{rounds} probes ran wholly within it")
     rss_loaded = peers.peak_rss_mib(sec.proc)
     retransfer_secs = []
     took, rounds = run_probes(lambda: time.sleep(IDLE), idle)
@@ -284,9 +342,11 @@ def main():
             fields.append(f"transfer_ms={f.get('transfer_ms', '?')} commit_ms={f.get('commit_ms', '?')} "
                           f"removed={f.get('removed', '?')} added={f.get('added', '?')}")
     print(f"\nWhile a {RECORDS}-record zone is re-transferred and committed ({RETRANSFERS} times), ms; "
-          f"and the same probes for {IDLE:.0f} s before, with nothing under way:")
-    print("| what | rounds | median | worst | idle: rounds | median | worst | target |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"the same probes for {IDLE:.0f} s before, with nothing under way; and while its first version "
+          f"was transferred and streamed into the store, after the small zone's first change:")
+    print("| what | rounds | median | worst | idle: rounds | median | worst | first transfer: rounds | median "
+          "| worst | target |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     labels = {"served": "small zone NOTIFY -> served", "status": "`zone status` (CLI process included)",
               "metrics": "/metrics", "ixfr_out": "IXFR out of the small zone (dig process included)",
               "ixfr_query": "IXFR out of the small zone, read in-process",
@@ -294,10 +354,14 @@ def main():
     for k, target in (("served", 200), ("status", 100), ("metrics", 100), ("ixfr_out", 100), ("ixfr_query", 100),
                       ("jitter", "-")):
         cells = []
-        for xs in (samples[k], idle[k]):
+        for xs in (samples[k], idle[k], first[k]):
             worst = max(xs) if xs else float("nan")
             cells.append(f"{len(xs)} | {peers.median(xs):.1f} | {worst:.1f}")
         print(f"| {labels[k]} | {' | '.join(cells)} | {'< ' + str(target) if target != '-' else '-'} |")
+    if os.environ.get("SHOW_WORST") == "1":
+        print_served_parts(log_path, log_time, [("during re-transfers", samples["served_at"]),
+                                                ("idle", idle["served_at"]),
+                                                ("first transfer", first["served_at"])])
     print(f"\nre-transfer of the {RECORDS}-record zone, start -> committed: "
           + ", ".join(f"{t:.2f} s" for t in retransfer_secs)
           + f" (median {peers.median(retransfer_secs):.2f} s)")
@@ -305,5 +369,66 @@ def main():
         print(f"  {f}")
     print(f"\nsecondary53 peak RSS: {rss_loaded:.0f} MiB after the first transfer, {rss:.0f} MiB after the re-transfers")
 
+
+def served_parts(log_path, log_time, rounds):
+    """Each small-zone round (start, answered) split by the server's log:
+    the primary's part (the update and BIND's NOTIFY: round start ->
+    NOTIFY accepted), NOTIFY -> the check's start, each stage of the check
+    (`check stages`), and the check's end -> answered (the script's
+    polling). Rounds without both lines are left out."""
+    notifies, checks = [], []
+    for line in open(log_path, errors="replace"):
+        if SMALL not in line:
+            continue
+        if "NOTIFY accepted" in line:
+            t = log_time(line)
+            if t is not None:
+                notifies.append(t)
+        elif "check stages" in line and "stages=" in line:
+            t = log_time(line)
+            f = dict(kv.split("=", 1) for kv in line.split() if kv.count("=") == 1)
+            stages = [kv.split("=", 1) for kv in line.split("stages=", 1)[1].split()]
+            if t is not None:
+                checks.append((t, float(f.get("total_ms", "0")), [(k, float(v)) for k, v in stages]))
+    parts = []
+    for a, b in rounds:
+        n = [t for t in notifies if a <= t <= b]
+        c = [x for x in checks if a <= x[0] <= b]
+        if not n or not c:
+            continue
+        end, total, stages = c[-1]
+        row = {"primary (update, NOTIFY)": (n[0] - a) * 1000,
+               "NOTIFY -> check start": (end - total / 1000 - n[0]) * 1000}
+        row.update(stages)
+        row["check end -> answered"] = (b - end) * 1000
+        row["server: NOTIFY -> answered"] = (b - n[0]) * 1000
+        row["total"] = (b - a) * 1000
+        parts.append(row)
+    return parts
+
+
+def print_served_parts(log_path, log_time, windows):
+    """Prints where the small zone's NOTIFY -> served went, part by part:
+    median and worst over each window's rounds (label, rounds), and the
+    parts of the slowest round of each."""
+    cols = [(label, served_parts(log_path, log_time, rounds)) for label, rounds in windows]
+    if not any(parts for _, parts in cols):
+        return
+    names = list(dict.fromkeys(k for _, parts in cols for row in parts for k in row))
+    print("\nThe small zone's NOTIFY -> served, part by part (ms; from the server's log, "
+          "`NOTIFY accepted` and `check stages`):")
+    print("| part | " + " | ".join(f"{label}: median | worst | slowest round" for label, _ in cols) + " |")
+    print("|---|" + "---|---|---|" * len(cols))
+    slowest = [max(parts, key=lambda r: r["total"]) if parts else {} for _, parts in cols]
+    for name in names:
+        cells = []
+        for (_, parts), slow in zip(cols, slowest):
+            xs = [r[name] for r in parts if name in r]
+            if xs:
+                cells.append(f"{peers.median(xs):.1f} | {max(xs):.1f} | {slow.get(name, float('nan')):.1f}")
+            else:
+                cells.append("- | - | -")
+        print(f"| {name} | {' | '.join(cells)} |")
+    print("(rounds matched to their log lines: " + ", ".join(f"{label} {len(parts)}" for label, parts in cols) + ")")
 
 main()

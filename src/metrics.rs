@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::zone::rcode;
 
 mod events;
+mod transfer_duration;
+
+pub use transfer_duration::TransferDurations;
 
 /// Transport of a counted query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +123,8 @@ pub struct Metrics {
     pub pacing: std::sync::Arc<crate::pacing::PacingCounters>,
     /// The group commit: batches and the commits they held.
     pub group_commit: std::sync::Arc<crate::store::GroupCommitCounters>,
+    /// How long transfers in take, by kind and result.
+    pub transfer_durations: TransferDurations,
 }
 
 /// Counters of the limits on connections and transfers out. Atomics, not
@@ -439,6 +444,7 @@ impl Metrics {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
         }
+        self.transfer_durations.render(out);
         let events = self
             .events
             .lock()

@@ -94,7 +94,8 @@ fn the_expressions_are_read_from_the_dashboard() {
 /// The panels the dashboard promises (zones by state, seconds to expire,
 /// serial per zone, transfers, refresh failures, NOTIFY in and out, queries
 /// by protocol and rcode, RRL drops, Route 53 lag, retries and errors,
-/// catalog members, DNS COOKIE) each query their metric.
+/// catalog members, DNS COOKIE, transfer durations) each query their
+/// metric.
 #[test]
 fn the_dashboard_shows_every_promised_metric() {
     let queried: BTreeSet<String> = expressions(DASHBOARD)
@@ -117,6 +118,7 @@ fn the_dashboard_shows_every_promised_metric() {
         "secondary53_catalog_members",
         "secondary53_catalog_members_serving",
         "secondary53_cookie_queries_total",
+        "secondary53_transfer_duration_seconds_bucket",
     ] {
         assert!(queried.contains(metric), "no panel queries {metric}");
     }
@@ -187,11 +189,38 @@ fn every_metric_the_dashboard_queries_exists_in_a_running_server() {
         let Some(have) = families(metrics) else {
             return false;
         };
-        missing = wanted.difference(&have).cloned().collect();
+        // A histogram's series carry its family's name and a suffix.
+        missing = wanted
+            .iter()
+            .filter(|w| {
+                !have.contains(*w)
+                    && !["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                        w.strip_suffix(suffix)
+                            .is_some_and(|family| have.contains(family))
+                    })
+            })
+            .cloned()
+            .collect();
         missing.is_empty()
     });
     assert!(
         all_there,
         "the dashboard queries metrics /metrics does not have: {missing:?}"
     );
+    // The transfer durations count the failed transfers too (bad.test's
+    // garbage AXFR), and the committed ones.
+    let mut seen = Default::default();
+    let counted = common::poll_until(Duration::from_secs(30), || {
+        seen = common::net::scrape(metrics).unwrap_or_default();
+        let count = |result: &str| {
+            common::net::sample(
+                &seen,
+                &format!(
+                    "secondary53_transfer_duration_seconds_count{{kind=\"axfr\",result=\"{result}\"}}"
+                ),
+            )
+        };
+        count("failed") >= 1.0 && count("ok") >= 1.0
+    });
+    assert!(counted, "{seen:?}");
 }

@@ -33,13 +33,17 @@ fn scrape(port: u16) -> BTreeMap<String, f64> {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
     let mut typed = std::collections::HashSet::new();
+    let mut histograms = std::collections::HashSet::new();
     let mut samples = BTreeMap::new();
     for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut w = rest.split_whitespace();
             let name = w.next().expect("TYPE name");
             let kind = w.next().expect("TYPE kind");
-            assert!(matches!(kind, "counter" | "gauge"), "{line}");
+            assert!(matches!(kind, "counter" | "gauge" | "histogram"), "{line}");
+            if kind == "histogram" {
+                histograms.insert(name.to_string());
+            }
             typed.insert(name.to_string());
             continue;
         }
@@ -54,7 +58,15 @@ fn scrape(port: u16) -> BTreeMap<String, f64> {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "metric name {name}"
         );
-        assert!(typed.contains(name), "sample before its # TYPE: {line}");
+        // A histogram's samples: its family's name and a suffix.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|f| histograms.contains(*f))
+            })
+            .unwrap_or(name);
+        assert!(typed.contains(family), "sample before its # TYPE: {line}");
         if let Some(labels) = series.strip_prefix(name) {
             if !labels.is_empty() {
                 assert!(
@@ -74,6 +86,37 @@ fn config(port: u16, metrics: u16, dir: &Path, zone: &str) -> String {
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndata_dir = \"{}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\n{zone}",
         dir.join("var").display()
     )
+}
+
+/// `secondary53_transfer_duration_seconds{kind,result="ok"}` counted
+/// `count` transfers of `kind`, in cumulative buckets that end with all of
+/// them, and a sum of their seconds that is more than nothing and less than
+/// the test's time.
+fn assert_transfer_durations(m: &BTreeMap<String, f64>, kind: &str, count: f64) {
+    let labels = format!("kind=\"{kind}\",result=\"ok\"");
+    let name = "secondary53_transfer_duration_seconds";
+    assert_eq!(
+        m.get(&format!("{name}_count{{{labels}}}")),
+        Some(&count),
+        "{m:?}"
+    );
+    let sum = m[&format!("{name}_sum{{{labels}}}")];
+    assert!(sum > 0.0 && sum < 60.0 * count, "{sum}");
+    let prefix = format!("{name}_bucket{{{labels},le=\"");
+    let mut buckets: Vec<(f64, f64)> = m
+        .iter()
+        .filter_map(|(k, v)| {
+            let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+            Some((le.parse::<f64>().unwrap_or(f64::INFINITY), *v))
+        })
+        .collect();
+    assert_eq!(buckets.len(), 16, "15 bounds and +Inf: {m:?}");
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "cumulative: {buckets:?}"
+    );
+    assert_eq!(buckets.last(), Some(&(f64::INFINITY, count)));
 }
 
 #[test]
@@ -134,6 +177,12 @@ fn metrics_are_prometheus_text_and_counters_move() {
     let axfr_ok =
         format!("secondary53_transfers_total{{zone=\"{ZONE}.\",kind=\"axfr\",result=\"ok\"}}");
     assert_eq!(m.get(&axfr_ok), Some(&1.0), "{m:?}");
+    assert_transfer_durations(&m, "axfr", 1.0);
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("secondary53_transfer_duration_seconds_count{kind=\"ixfr\"")),
+        "{m:?}"
+    );
     assert_eq!(
         m.get(&format!(
             "secondary53_zone_serving{{zone=\"{ZONE}.\",state=\"serving\"}}"
@@ -178,6 +227,8 @@ fn metrics_are_prometheus_text_and_counters_move() {
     let ixfr_ok =
         format!("secondary53_transfers_total{{zone=\"{ZONE}.\",kind=\"ixfr\",result=\"ok\"}}");
     assert_eq!(m.get(&ixfr_ok), Some(&1.0), "{m:?}");
+    assert_transfer_durations(&m, "ixfr", 1.0);
+    assert_transfer_durations(&m, "axfr", 1.0);
     assert!(
         m.get(&format!(
             "secondary53_notify_received_total{{zone=\"{ZONE}.\",result=\"accepted\"}}"

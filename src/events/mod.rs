@@ -28,6 +28,7 @@
 //! - `retransfer`: a full transfer of a zone that has a version (or an
 //!   IXFR answered with the whole zone), diffed against the served
 //!   snapshot as it arrives, through the update stage.
+//! - `stages`: where the time of one check goes, logged at its end.
 //! - `refresh`: the SOA probe, IXFR with AXFR fallback, each primary in
 //!   turn, through `retransfer` or the update stage.
 //! - `task`: the zone's state loaded from the store, and its loop.
@@ -44,6 +45,7 @@ mod load;
 mod refresh;
 mod refresh_error;
 mod retransfer;
+mod stages;
 mod task;
 mod timers;
 mod update;

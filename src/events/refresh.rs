@@ -17,6 +17,7 @@ use crate::zone::snapshot::ZoneSnapshot;
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
 use super::retransfer::IxfrAnswer;
+use super::stages::{mark, transfer_begins, transfer_ends};
 use super::update::{Committed, Outcome, RETRANSFER, STREAM_QUEUE, blocking, stage_first_version};
 
 /// What a check was granted by the pacer before it started.
@@ -34,7 +35,10 @@ impl ZoneTask {
     /// whether the zone has settled.
     pub(super) async fn refresh(&mut self, force_axfr: bool, urgency: Urgency, paced: Paced) {
         let covers = self.begin_check();
-        self.refresh_primaries(force_axfr, urgency, paced).await;
+        let ((), stages) =
+            super::stages::record(self.refresh_primaries(force_axfr, urgency, paced)).await;
+        debug!(target: "secondary53::events::stages", zone = %self.apex, total_ms = stages.total_ms(),
+            stages = %stages.render(), "check stages");
         self.end_check(covers);
     }
 
@@ -84,6 +88,7 @@ impl ZoneTask {
                     return;
                 }
                 Err(RefreshError::Store(e)) if e.is_store_failure() => {
+                    self.transfer_failed();
                     // The store, not the primary, failed: another primary
                     // would fail the same way. The previous version keeps
                     // serving; the retry timer tries again.
@@ -93,6 +98,7 @@ impl ZoneTask {
                     break;
                 }
                 Err(e) => {
+                    self.transfer_failed();
                     let reason = e.transfer_refused();
                     warn!(zone = %self.apex, peer = %primary.addr, error = %e,
                         reason = reason.unwrap_or("soa_query"), "refresh failed");
@@ -145,6 +151,14 @@ impl ZoneTask {
         }
     }
 
+    /// A check's transfer failed: counted in the transfer durations (a
+    /// check that failed before any transfer counts nothing there).
+    fn transfer_failed(&self) {
+        if let Some((kind, took)) = transfer_ends() {
+            self.metrics.transfer_durations.observe(kind, false, took);
+        }
+    }
+
     /// Counts a completed check (`secondary53_refresh_checks_total`): one
     /// per refresh, whatever triggered it, by how it ended.
     fn count_check(&self, result: &str) {
@@ -193,6 +207,7 @@ impl ZoneTask {
             }
             Paced::Nothing => self.pacer.soa_probe(urgency).await,
         }
+        mark("slot");
         if self.soa.is_none() {
             // Bootstrap: no probe (its EDNS EXPIRE comes with the AXFR).
             self.probe_expire = None;
@@ -203,6 +218,7 @@ impl ZoneTask {
             .soa_with_expire(&self.config.name)
             .await
             .map_err(RefreshError::Probe)?;
+        mark("probe");
         self.probe_expire = remote_expire;
         let up_to_date = |task: &Self, received: Option<u32>| {
             crate::xfr::expire::after_soa(received, task.expire_left(unix_now()), task.timers.2)
@@ -232,8 +248,10 @@ impl ZoneTask {
             Some(p) => p,
             None => self.pacer.transfer(primary.addr, urgency).await,
         });
+        mark("transfer_slot");
         let use_ixfr = !force_axfr && self.config.ixfr && self.soa.is_some();
         if use_ixfr {
+            transfer_begins("ixfr");
             let current = self.soa.clone().expect("checked above");
             let serial = current.soa_serial().unwrap_or(0);
             // A whole zone in answer is diffed as it arrives when it can be.
@@ -327,6 +345,7 @@ impl ZoneTask {
             *permit = None;
             *permit = Some(self.pacer.transfer(primary.addr, urgency).await);
         }
+        transfer_begins("axfr");
         let kind = match fallback_reason.as_deref() {
             None => "AXFR",
             Some(RETRANSFER) => "AXFR retransfer",

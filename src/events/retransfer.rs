@@ -179,6 +179,7 @@ impl ZoneTask {
         } else {
             primary.transfer_streamed(&self.config.name, &sink).await
         };
+        super::stages::mark("transfer");
         drop(sink);
         if let Some(p) = permit.as_mut() {
             p.transfer_received();
@@ -186,6 +187,7 @@ impl ZoneTask {
         let streamed = differ
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+        super::stages::mark("differ");
         let (stats, diffed) = match (transferred, streamed) {
             // A small zone comes back whole: diffed the same way.
             (Ok((Transfer::Full { records, .. }, stats)), Ok(None)) if !stats.streamed => {
@@ -227,11 +229,13 @@ impl ZoneTask {
         let transferred = primary
             .transfer_ixfr_streamed(&self.config.name, ours, &sink)
             .await;
+        super::stages::mark("transfer");
         drop(sink);
         let streamed = differ
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?;
+        super::stages::mark("differ");
         let (stats, diffed) = match (transferred, streamed) {
             // A small zone in answer, received whole: diffed the same way.
             (

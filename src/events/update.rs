@@ -5,7 +5,7 @@
 //! the committed-version event (the Route 53 mirror and subscribers).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -26,6 +26,7 @@ use crate::zone::zonemd::{ZonemdError, ZonemdStatus};
 use super::SharedStore;
 use super::ZoneTask;
 use super::refresh_error::RefreshError;
+use super::stages::{mark, mark_at};
 use super::timers::timers_of;
 
 /// How a refresh attempt that succeeded ended.
@@ -239,6 +240,7 @@ impl ZoneTask {
         self.last_failure = None;
         let large = snapshot.len() > 10_000;
         self.shared.publish(snapshot);
+        mark("publish");
         if large {
             crate::zone::snapshot::release_free_memory_soon();
         }
@@ -288,6 +290,11 @@ impl ZoneTask {
     /// result, its bytes and records, its transport.
     pub(super) fn count_transfer(&self, primary: &Primary, kind: &str, stats: &XfrStats) {
         let metric_kind = if kind == "IXFR" { "ixfr" } else { "axfr" };
+        if let Some((_, took)) = super::stages::transfer_ends() {
+            self.metrics
+                .transfer_durations
+                .observe(metric_kind, true, took);
+        }
         self.metrics.transfer(
             &self.apex,
             metric_kind,
@@ -617,9 +624,10 @@ pub(super) async fn commit_version(
             } else {
                 Verify::Nothing
             };
-            let committed = commits
-                .commit(move |s| s.commit(&zone, Version::Incremental(deltas), &info, verify))
-                .await?;
+            let committed = commit_timed(commits, move |s| {
+                s.commit(&zone, Version::Incremental(deltas), &info, verify)
+            })
+            .await?;
             let (summary, changes, status) =
                 (committed.summary, committed.changes, committed.zonemd);
             // The journal keeps every version; the snapshot takes their net
@@ -633,6 +641,7 @@ pub(super) async fn commit_version(
                 )
             })
             .await?;
+            mark("snapshot");
             Ok((summary, snapshot, status))
         }
         Transfer::UpToDate { .. } => Err(StoreError::TaskFailed("nothing to commit".into())),
@@ -673,16 +682,15 @@ pub(super) async fn commit_full_diffed(
         });
     };
     let zone = zone.to_string();
-    let committed = commits
-        .commit(move |s| {
-            s.commit(
-                &zone,
-                Version::Incremental(vec![diff.change]),
-                &info,
-                Verify::Nothing,
-            )
-        })
-        .await?;
+    let committed = commit_timed(commits, move |s| {
+        s.commit(
+            &zone,
+            Version::Incremental(vec![diff.change]),
+            &info,
+            Verify::Nothing,
+        )
+    })
+    .await?;
     // One version: its change as journaled.
     let change = committed.changes.into_iter().next();
     let snapshot = blocking(move || {
@@ -692,7 +700,29 @@ pub(super) async fn commit_full_diffed(
         })
     })
     .await?;
+    mark("snapshot");
     Ok((committed.summary, snapshot))
+}
+
+/// Runs the commit `f` through the group commit, marking the check's
+/// stages: `writer_wait` (queued until the writer took it), `writer` (its
+/// own work on the writer), `sync` (the rest of its batch and the fsync,
+/// until the caller has its result).
+async fn commit_timed<T: Send + 'static>(
+    commits: &crate::store::CommitQueue,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (out, started, done) = commits
+        .commit(move |s| {
+            let started = Instant::now();
+            let out = f(s)?;
+            Ok((out, started, Instant::now()))
+        })
+        .await?;
+    mark_at("writer_wait", started);
+    mark_at("writer", done);
+    mark("sync");
+    Ok(out)
 }
 
 /// Runs CPU-heavy work (sorting, snapshot building) on a blocking thread.

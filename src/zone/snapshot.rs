@@ -327,11 +327,14 @@ impl SnapshotBuilder {
         let name = Arc::<[u8]>::from(self.run.owner());
         // The run's buffers serve the next owner.
         let node = Arc::new(self.run.build_node());
+        // Counted before it joins the nodes, which only the parents' look-up
+        // of `add_derived` reads: the node moves there, not cloned.
+        self.add_derived(&name, &node);
+        let real = is_real(&node);
         // An owner that came before, with other owners in between, shows
         // when the index is built.
-        self.gathered.push(name.clone(), node.clone());
-        self.add_derived(&name, &node);
-        self.prev = Some((name, is_real(&node)));
+        self.gathered.push(name.clone(), node);
+        self.prev = Some((name, real));
     }
 
     /// True when `name` is among the nodes built so far (`gathered`, the

@@ -358,6 +358,23 @@ mod tests {
         assert_eq!(to_presentation(b"\x00"), ".");
     }
 
+    /// Whatever byte a label holds, wherever it stands, the presentation
+    /// form reads back as the same name, escaped exactly when it must be.
+    #[test]
+    fn every_byte_in_a_label_survives_presentation() {
+        for b in (0..=255u8).filter(|b| !b.is_ascii_uppercase()) {
+            for name in [vec![1, b, 2, b'x', b'y', 0], vec![3, b'a', b, b'z', 0]] {
+                let text = to_presentation(&name);
+                let special = !(0x21..=0x7e).contains(&b) || b".\\\"();@$".contains(&b);
+                assert_eq!(text.contains('\\'), special, "{b}: {text}");
+                assert_eq!(from_presentation(&text), Some(name.clone()), "{b}: {text}");
+            }
+        }
+        let mut s = String::from("x ");
+        push_presentation(&mut s, b"\x02ab\x02c.\x00");
+        assert_eq!(s, "x ab.c\\..");
+    }
+
     #[test]
     fn bytes_outside_printable_ascii_are_escaped_as_three_digits() {
         let name = b"\x03a\x00\xff\x02 b\x00";
