@@ -4,7 +4,7 @@
 # at a time:
 #
 #   start    start with an empty store → every zone answers SOA (ms)
-#   rss      resident memory once every zone is served (MiB)
+#   rss      resident memory once every zone is served (MiB, to 0.1)
 #   notify   one zone changed at the primary (nsupdate; the primary sends
 #            NOTIFY) → the secondary serves the new serial (ms, median;
 #            from nsupdate's answer, polled every 5 ms)
@@ -14,6 +14,8 @@
 #            secondary's own latency, without the primary's NOTIFY timing
 #   cpu      CPU seconds (user + system) of the secondary and of the
 #            primary from the start to all served: who is busy
+#   threads  the most threads the secondary ran during the start
+#            (sampled every 20 ms) and once every zone is served
 #   xfr at once  transfers the primary was serving at once during the
 #            start (TCP connections established to its port, sampled every
 #            10 ms: peak and mean over the samples)
@@ -78,7 +80,7 @@ cp "$BIN" "$WORK/secondary53"
 # N distinct free ports: every socket stays bound until all are chosen, so
 # two calls can never hand out the same port.
 now_ms() { date +%s%3N; }
-rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 # With KEEP_TMP=1, the process's mappings at that moment are kept as
 # $WORK/<peer>.<when>.smaps (bench/smaps_split.py splits them by kind).
@@ -402,14 +404,26 @@ for peer in $PEERS; do
     primary_cpu0=$(cpu_s "$PRIMARY_PID")
     t0=$(now_ms)
     "start_$peer"; PIDS+=("$PID"); pid=$PID
+    # The most threads the secondary ran during the start (sampled every
+    # 20 ms): blocking-pool threads come and go with the store calls.
+    (peak=0; while [ -e "/proc/$pid" ]; do
+        t=$(threads_of "$pid" 2>/dev/null || true)
+        if [ "${t:-0}" -gt "$peak" ]; then peak=$t; echo "$peak" >"$WORK/threads_peak"; fi
+        sleep 0.02
+    done) &
+    tsampler=$!
+    PIDS+=("$tsampler")
     python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
         || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
     start_ms=$(($(now_ms) - t0))
     cpu=$(cpu_s "$pid")
     primary_cpu=$(awk -v a="$primary_cpu0" -v b="$(cpu_s "$PRIMARY_PID")" 'BEGIN {printf "%.2f", b - a}')
     stop_peer "$sampler"
+    stop_peer "$tsampler"
+    threads_peak=$(cat "$WORK/threads_peak" 2>/dev/null || echo -)
+    rm -f "$WORK/threads_peak"
     read -r xfr_peak xfr_mean <"$WORK/sampled"
-    log "$peer: start CPU $cpu s (primary $primary_cpu s); transfers at once at the primary: peak $xfr_peak, mean $xfr_mean"
+    log "$peer: start CPU $cpu s (primary $primary_cpu s); transfers at once at the primary: peak $xfr_peak, mean $xfr_mean; threads at most $threads_peak"
     sleep 2
     rss=$(rss_mib "$pid")
     keep_smaps "$pid" "$peer.start"

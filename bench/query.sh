@@ -23,6 +23,7 @@
 #                     limiting on in log_only mode: every answer sent, every
 #                     one accounted) and baseline (the binary BASELINE_BIN,
 #                     configured like secondary53)
+#   BIN=target/release/secondary53  the binary measured as secondary53 (SKIP_BUILD=1: no build)
 #   BASELINE_BIN=...  another secondary53 binary (e.g. a build of main), for
 #                     the server name baseline
 #   WORKERS=1         2 adds a scaling section: secondary53 with udp_workers 1
@@ -73,7 +74,7 @@ KEEP_TMP=${KEEP_TMP:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 ZONE=bench.test
 SERIAL=2024060101
-BIN="$ROOT/target/release/secondary53"
+BIN=${BIN:-$ROOT/target/release/secondary53}
 BASELINE_BIN=${BASELINE_BIN:-}
 
 STOP_TIMEOUT=30

@@ -592,6 +592,12 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             "Small transfers received whole and waiting for their commit, without their transfer slots.",
             v(&c.small_commits_waiting),
         ),
+        (
+            "secondary53_transfers_in_quiet_trims_total",
+            "counter",
+            "Times the transfers in fell quiet after a burst and the memory it freed was handed back to the operating system.",
+            v(&c.quiet_trims),
+        ),
     ] {
         header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");

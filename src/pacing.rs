@@ -35,6 +35,10 @@
 //! thousands of small zones frees its transfers' messages and records, in
 //! pieces the allocator keeps otherwise.
 //!
+//! Each zone's timer (its next refresh, retry or expiry) waits on one timer
+//! shared by every zone ([`Pacer::sleep`], [`deadlines`]), not on a timer
+//! of its own: the zone task stays small while idle.
+//!
 //! The waits show in the metrics (`secondary53_soa_probes_waiting`,
 //! `secondary53_transfers_in_running`, `secondary53_transfers_in_waiting`,
 //! `secondary53_pacing_waits_total`) and, at most once per ten seconds, in
@@ -51,6 +55,8 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::RefreshPacing;
+
+pub mod deadlines;
 
 /// A transfer received whole with at most this many records waits for its
 /// commit without its transfer slots ([`TransferPermit::small_transfer_received`]).
@@ -174,6 +180,15 @@ pub struct Pacer {
     /// Unix time of the last "paced" log line.
     last_log: AtomicI64,
     quiet: Arc<Quiet>,
+    /// The timer every zone task's next check waits on.
+    deadlines: Arc<deadlines::Deadlines>,
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        // Its timer task ends with it.
+        self.deadlines.close();
+    }
 }
 
 impl std::fmt::Debug for Pacer {
@@ -292,8 +307,16 @@ impl Pacer {
             counters,
             last_log: AtomicI64::new(0),
             quiet: Arc::default(),
+            deadlines: Arc::default(),
             config,
         }
+    }
+
+    /// Waits for `duration` on the timer every zone shares (a zone task's
+    /// next check): 32 bytes in the waiting future, where a
+    /// `tokio::time::Sleep` takes about 112.
+    pub fn sleep(&self, duration: Duration) -> deadlines::Wait<'_> {
+        self.deadlines.sleep(duration)
     }
 
     /// The counters this pacer moves.

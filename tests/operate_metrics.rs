@@ -196,6 +196,24 @@ fn metrics_are_prometheus_text_and_counters_move() {
         .is_some_and(|v| *v > 80000.0)
     );
 
+    // The store's page cache is shown (the writer holds the schema and
+    // the pages of the transfer it committed), and the transfers in fall
+    // quiet after the first one: its memory is handed back.
+    assert!(
+        m.get("secondary53_store_cache_bytes")
+            .is_some_and(|v| *v > 0.0),
+        "{m:?}"
+    );
+    wait_until(
+        "the transfers in fall quiet once",
+        Duration::from_secs(10),
+        || {
+            scrape(smetrics)
+                .get("secondary53_transfers_in_quiet_trims_total")
+                .is_some_and(|v| *v >= 1.0)
+        },
+    );
+
     // A change on the primary: NOTIFY out, IXFR in, transfer out counted.
     std::fs::write(&file, zone_text(2, "new IN A 192.0.2.99\n")).expect("zone file");
     let (ok, _, err) = primary.cli(&["zone", "reload", ZONE]);

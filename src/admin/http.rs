@@ -399,6 +399,7 @@ async fn serve_request(
         let lag = mirror_lag(zones).await;
         let mut body = render(zones, &lag);
         render_journal(&mut body, &journal_usage(zones).await);
+        render_store_cache(&mut body, zones);
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -413,6 +414,21 @@ async fn serve_request(
     {
         admin_refused(zones, peer, AdminLimit::Timeout);
     }
+}
+
+/// The page cache the store's connections hold; absent from a scrape that
+/// comes while a write holds the writer.
+fn render_store_cache(out: &mut String, zones: &Zones) {
+    let Some(bytes) = zones.store.as_ref().and_then(|s| s.try_cache_bytes()) else {
+        return;
+    };
+    header(
+        out,
+        "secondary53_store_cache_bytes",
+        "gauge",
+        "Page cache held by the store's connections (the writer and the idle readers), in bytes.",
+    );
+    let _ = writeln!(out, "secondary53_store_cache_bytes {bytes}");
 }
 
 /// Versions each mirrored zone's Route 53 copy is behind, from the store.

@@ -163,8 +163,10 @@ mod tests {
         println!("ZoneTask {task} B, run future {run} B, Primary {primary} B, Rr {rr} B");
         // tokio allocates a task's future in a cell with 104 bytes of its
         // own, its size rounded up to a multiple of 128 bytes on x86_64 and
-        // aarch64: up to 408 bytes the zone's future fits a 512-byte cell;
-        // past it, every zone takes 128 bytes more.
-        assert!(run <= 408, "the zone task's future is {run} bytes");
+        // aarch64: up to 280 bytes the zone's future fits a 384-byte cell;
+        // past it, every zone takes 128 bytes more. (Its timer is the
+        // shared one, `Pacer::sleep`: a `tokio::time::Sleep` of its own
+        // would take it past that.)
+        assert!(run <= 280, "the zone task's future is {run} bytes");
     }
 }

@@ -206,7 +206,8 @@ impl ZoneTask {
                             force |= self.note_command(&cmd);
                         }
                     },
-                    _ = tokio::time::sleep(sleep) => {
+                    // The timer every zone shares, not one of its own.
+                    _ = self.pacer.sleep(sleep) => {
                         check = unix_now() >= self.next_check();
                     }
                 }

@@ -140,6 +140,19 @@ impl StoreHandle {
         cache_used(&self.writer()) + readers
     }
 
+    /// [`StoreHandle::cache_bytes`] without waiting: None while a write
+    /// holds the writer (a scrape of the metrics does not wait for a long
+    /// commit).
+    pub fn try_cache_bytes(&self) -> Option<i64> {
+        let writer = match self.inner.writer.try_lock() {
+            Ok(w) => cache_used(&w),
+            Err(std::sync::TryLockError::Poisoned(p)) => cache_used(&p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let readers: i64 = self.readers().iter().map(cache_used).sum();
+        Some(writer + readers)
+    }
+
     fn take_reader(&self) -> Result<Store, StoreError> {
         if let Some(r) = self.readers().pop() {
             return Ok(r);
