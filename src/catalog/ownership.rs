@@ -164,13 +164,7 @@ mod tests {
     }
 
     fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-        Rr {
-            name: name.into(),
-            rtype,
-            class: 1,
-            ttl: 0,
-            rdata,
-        }
+        Rr::class_in(name, rtype, 0, &rdata)
     }
 
     /// A catalog with `version` and `(id, member, coo)` entries.

@@ -246,13 +246,7 @@ mod tests {
     use crate::store::{CommitInfo, VersionKind};
 
     fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-        Rr {
-            name: name.into(),
-            rtype,
-            class: 1,
-            ttl: 300,
-            rdata,
-        }
+        Rr::class_in(name, rtype, 300, &rdata)
     }
 
     fn soa(zone: &str, serial: u32) -> Rr {

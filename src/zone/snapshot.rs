@@ -1052,13 +1052,7 @@ mod tests {
     use super::*;
 
     fn rr(name: &str, rtype: u16, rdata: &[u8]) -> Rr {
-        Rr {
-            name: name.into(),
-            rtype,
-            class: 1,
-            ttl: 60,
-            rdata: rdata.to_vec(),
-        }
+        Rr::class_in(name, rtype, 60, rdata)
     }
 
     /// The trim asked for by an async caller runs on another thread: the

@@ -74,13 +74,7 @@ fn kept<T>(f: impl FnOnce() -> T) -> (T, (isize, isize, isize)) {
 }
 
 fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-    Rr {
-        name: name.into(),
-        rtype,
-        class: 1,
-        ttl: 300,
-        rdata,
-    }
+    Rr::class_in(name, rtype, 300, &rdata)
 }
 
 /// The zone of `bench/many_zones.sh`: SOA, NS, and three names with one

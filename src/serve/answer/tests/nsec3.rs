@@ -13,13 +13,7 @@ fn nsec3_hash_of(name: &str, iterations: u16) -> Vec<u8> {
 }
 
 fn rr(name: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-    Rr {
-        name: name.to_string(),
-        rtype,
-        class: 1,
-        ttl: 300,
-        rdata,
-    }
+    Rr::class_in(name, rtype, 300, &rdata)
 }
 
 /// NSEC3PARAM and an NSEC3 chain over the zone's names, hashed with
