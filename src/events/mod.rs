@@ -51,7 +51,6 @@ mod timers;
 mod update;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use crate::config::ZoneConfig;
 use crate::pacing::Pacer;
@@ -74,9 +73,8 @@ pub struct TaskContext {
     pub store: SharedStore,
     /// Subscribers to committed versions.
     pub updates: tokio::sync::broadcast::Sender<ZoneUpdated>,
-    /// Bumped on every change the query workers must see.
-    pub generation: Arc<AtomicU64>,
-    /// Which zone each of those changes was for.
+    /// Which zone each change the query workers must see was for; it
+    /// bumps their generation.
     pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Counters.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -93,7 +91,6 @@ pub struct ZoneTask {
     /// Shared with the configuration: held once per zone (its `name` is
     /// the zone's name for queries to the primaries).
     config: Arc<ZoneConfig>,
-    apex: String,
     primaries: Vec<Primary>,
     store: SharedStore,
     commits: crate::store::CommitQueue,

@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 use crate::clock::unix_now;
 use crate::config::ZoneConfig;
 use crate::pacing::Urgency;
-use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::registry::{UnixTime, ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus};
 use crate::store::StoreError;
 use crate::xfr::Primary;
 use crate::zone::snapshot::ZoneSnapshot;
@@ -19,6 +19,15 @@ use super::refresh::Paced;
 use super::timers::{first_check_at, timers_of};
 use super::update::report_trim;
 use super::{TaskContext, ZoneTask};
+
+/// A transfer's progress goes to the zone's shared state, where `zone
+/// status` reads it.
+impl crate::xfr::TransferProgress for ZoneShared {
+    fn set(&self, records: u64) {
+        self.transfer_progress
+            .store(records, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 impl ZoneTask {
     /// Loads the zone's stored state and builds its task and shared view.
@@ -34,7 +43,6 @@ impl ZoneTask {
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
         let updates = ctx.updates.clone();
-        let generation = ctx.generation.clone();
         let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
         // The journal's upkeep below is a write transaction; a zone read in
@@ -109,30 +117,30 @@ impl ZoneTask {
         };
         let snapshot = Arc::new(ZoneSnapshot::new(&apex, records));
         let shared = Arc::new(ZoneShared {
-            apex: apex.clone(),
+            // The zone's only copy of its apex: the task reads it from here.
+            apex,
             status: RwLock::new(ZoneStatus {
                 serial: state.serial,
-                last_refresh: state.last_refresh,
-                last_transfer: state.last_transfer,
+                last_refresh: state.last_refresh.into(),
+                last_transfer: state.last_transfer.into(),
                 expire_at: state
                     .last_refresh
                     .zip(state.expire_secs)
-                    .map(|(t, e)| t + i64::from(e)),
-                last_error: state.last_error.clone(),
+                    .map(|(t, e)| t + i64::from(e))
+                    .into(),
+                last_error: state.last_error.as_deref().map(Box::from),
                 ..ZoneStatus::new(lifecycle)
             }),
             snapshot: RwLock::new(snapshot),
-            generation,
             changes: ctx.changes.clone(),
-            transfer_progress: Arc::new(AtomicU64::new(0)),
+            transfer_progress: AtomicU64::new(0),
         });
         let mut primaries = primaries;
         for p in &mut primaries {
-            p.progress = Some(shared.transfer_progress.clone());
+            p.progress = Some(shared.clone());
         }
         let mut task = ZoneTask {
             config,
-            apex,
             primaries,
             store,
             commits: ctx.commits.clone(),
@@ -176,14 +184,14 @@ impl ZoneTask {
             let next = self.next_check();
             let expire_at = self.expire_at();
             self.shared.update(|s| {
-                s.next_refresh = Some(next.max(now));
-                s.expire_at = expire_at;
+                s.next_refresh = UnixTime::at(next.max(now));
+                s.expire_at = expire_at.into();
             });
             if let Some(at) = expire_at
                 && now >= at
                 && self.shared.status().state == ZoneLifecycle::Serving
             {
-                warn!(zone = %self.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
+                warn!(zone = %self.shared.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
                 self.shared.update(|s| s.state = ZoneLifecycle::Expired);
             }
             let mut wake = next;
@@ -267,7 +275,7 @@ impl ZoneTask {
         self.shared.update(|s| s.commands_taken += 1);
         match cmd {
             ZoneCommand::Notify { from, serial } => {
-                debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
+                debug!(zone = %self.shared.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
                 false
             }
             ZoneCommand::Refresh | ZoneCommand::Reload => false,

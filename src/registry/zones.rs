@@ -79,6 +79,7 @@ pub struct Zones {
 impl Zones {
     /// An empty set sharing `generation` with the zone tasks.
     pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        let changes = Arc::new(crate::zone::change_log::ChangeLog::new(generation.clone()));
         Zones {
             by_apex: RwLock::new(HashMap::new()),
             keys: RwLock::new(HashMap::new()),
@@ -87,7 +88,7 @@ impl Zones {
             generation,
             log_limit: LogLimiter::default(),
             catalogs: RwLock::new(Default::default()),
-            changes: Arc::default(),
+            changes,
             membership: AtomicU64::new(0),
         }
     }
