@@ -178,8 +178,8 @@ impl ZoneTask {
     /// nearly all the time, so it keeps across its waits only what the
     /// idle wait needs (the command queue's wait and the shared timer's,
     /// and why it woke): the schedule is worked out in
-    /// [`ZoneTask::schedule`], and a check runs in a future of its own,
-    /// boxed ([`ZoneTask::check`]), that exists only while it runs.
+    /// `ZoneTask::schedule`, and a check runs in a future of its own,
+    /// boxed (`ZoneTask::check`), that exists only while it runs.
     pub async fn run(mut self: Box<Self>) {
         if self.config.file.is_some() {
             // Boxed, as the checks below: the task's future keeps only
