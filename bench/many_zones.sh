@@ -5,6 +5,11 @@
 #
 #   start    start with an empty store → every zone answers SOA (ms)
 #   rss      resident memory once every zone is served (MiB, to 0.1)
+#   per zone the same secondary, same settings, with only BASE_ZONES of the
+#            zones, started and measured the same way (first start and
+#            restart): (RSS at ZONES − RSS at BASE_ZONES) / (ZONES −
+#            BASE_ZONES), in bytes per zone, so fixed costs (the binary,
+#            the runtime, caches) do not count as the zones'
 #   notify   one zone changed at the primary (nsupdate; the primary sends
 #            NOTIFY) → the secondary serves the new serial (ms, median;
 #            from nsupdate's answer, polled every 5 ms)
@@ -31,6 +36,8 @@
 #
 # Environment (all optional):
 #   ZONES=2000          zones z0.many.test … at the primary (5 records each)
+#   BASE_ZONES=10       zones of the small configuration (the first ones);
+#                       0 skips it (no per-zone figures)
 #   PEERS="secondary53 knot bind"   which secondaries to run, in this order
 #   NOTIFIES=5          NOTIFY → served measurements per secondary
 #   RESTART_WATCH=5     seconds to keep counting SOA queries after a restart
@@ -47,6 +54,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ZONES=${ZONES:-2000}
+BASE_ZONES=${BASE_ZONES:-10}
 PEERS=${PEERS:-secondary53 knot bind}
 NOTIFIES=${NOTIFIES:-5}
 RESTART_WATCH=${RESTART_WATCH:-5}
@@ -62,6 +70,8 @@ source "$ROOT/bench/common.sh"
 posint ZONES "$ZONES"
 [ "$ZONES" -ge 2 ] || { echo "ZONES must be at least 2" >&2; exit 2; }
 LAST_ZONE=z$((ZONES - 1)).many.test
+case "$BASE_ZONES" in '' | *[!0-9]*) echo "BASE_ZONES must be a whole number" >&2; exit 2 ;; esac
+[ "$BASE_ZONES" -lt "$ZONES" ] || { echo "BASE_ZONES must be below ZONES" >&2; exit 2; }
 posint NOTIFIES "$NOTIFIES"
 posint RESTART_WATCH "$RESTART_WATCH"
 posint WAIT_TIMEOUT "$WAIT_TIMEOUT"
@@ -80,7 +90,13 @@ cp "$BIN" "$WORK/secondary53"
 # N distinct free ports: every socket stays bound until all are chosen, so
 # two calls can never hand out the same port.
 now_ms() { date +%s%3N; }
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+# Bytes per zone between the small and the full configuration.
+per_zone() {
+    if [ "$BASE_ZONES" = 0 ]; then echo -; return; fi
+    awk -v a="$1" -v b="$2" -v n="$ZONES" -v m="$BASE_ZONES" 'BEGIN {printf "%d", (b - a) * 1024 / (n - m)}'
+}
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 # With KEEP_TMP=1, the process's mappings at that moment are kept as
 # $WORK/<peer>.<when>.smaps (bench/smaps_split.py splits them by kind).
@@ -308,6 +324,7 @@ for i in range(n):
     conf.append(f'zone "{z}" {{ type primary; file "zones/{z}.db"; {extra} }};\n')
 open(f"{work}/primary/named.conf", "w").write("".join(conf))
 EOF
+head -n "$BASE_ZONES" "$WORK/zones.txt" >"$WORK/base_zones.txt"
 named -g -4 -n 2 -c "$WORK/primary/named.conf" >"$WORK/primary/named.log" 2>&1 &
 PIDS+=($!)
 PRIMARY_PID=$!
@@ -326,26 +343,29 @@ count_since() {
 }
 
 # ---------------------------------------------------------------------------
-# The secondaries: configs and start commands.
+# The secondaries: configs and start commands. setup_<peer> DIR ZONES_FILE
+# writes a configuration in DIR serving the zones of ZONES_FILE;
+# start_<peer> DIR starts it (its pid in PID); data_<peer> DIR is its data.
 # ---------------------------------------------------------------------------
 setup_secondary53() {
-    local d=$WORK/s53
+    local d=$1
     mkdir -p "$d"
-    python3 - "$d" "$ZONES" "$S53_PORT" "$P" "$S53_ARGS" <<'EOF'
+    python3 - "$d" "$2" "$S53_PORT" "$P" "$S53_ARGS" <<'EOF2'
 import sys
-d, n, port, primary, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+d, zones_file, port, primary, extra = sys.argv[1:6]
 with open(f"{d}/secondary53.toml", "w") as f:
     f.write(f'[server]\nlisten = ["127.0.0.1:{port}"]\ndata_dir = "{d}/var"\nudp_workers = 1\n{extra}\n')
-    for i in range(n):
-        f.write(f'[[zone]]\nname = "z{i}.many.test"\nprimaries = ["127.0.0.1:{primary}"]\n')
-EOF
+    for z in open(zones_file):
+        f.write(f'[[zone]]\nname = "{z.strip()}"\nprimaries = ["127.0.0.1:{primary}"]\n')
+EOF2
 }
 start_secondary53() {
-    "$WORK/secondary53" run -c "$WORK/s53/secondary53.toml" >>"$WORK/s53/log" 2>&1 &
+    "$WORK/secondary53" run -c "$1/secondary53.toml" >>"$1/log" 2>&1 &
     PID=$!
 }
+data_secondary53() { echo "$1/var"; }
 setup_knot() {
-    local d=$WORK/knot
+    local d=$1
     mkdir -p "$d/db" "$d/zones"
     {
         printf 'server:\n    rundir: "%s"\n    listen: 127.0.0.1@%s\n' "$d" "$KNOT_PORT"
@@ -356,26 +376,28 @@ setup_knot() {
         printf 'acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n'
         printf 'template:\n  - id: default\n    storage: "%s/zones"\n    file: "%%s.zone"\n    master: primary\n    acl: notify\n' "$d"
         printf 'zone:\n'
-        awk '{printf "  - domain: %s\n", $1}' "$WORK/zones.txt"
+        awk '{printf "  - domain: %s\n", $1}' "$2"
     } >"$d/knot.conf"
 }
 start_knot() {
-    knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot/log" 2>&1 &
+    knotd -c "$1/knot.conf" >>"$1/log" 2>&1 &
     PID=$!
 }
+data_knot() { echo "$1"; }
 setup_bind() {
-    local d=$WORK/bind
+    local d=$1
     mkdir -p "$d/zones"
     {
         printf 'options {\n    directory "%s";\n    pid-file "%s/named.pid";\n    session-keyfile "%s/session.key";\n' "$d" "$d" "$d"
         printf '    listen-on port %s { 127.0.0.1; };\n    listen-on-v6 { none; };\n    recursion no;\n    dnssec-validation no;\n    notify no;\n};\ncontrols { };\n' "$BIND_PORT"
-        awk -v p="$P" '{printf "zone \"%s\" { type secondary; primaries { 127.0.0.1 port %s; }; file \"zones/%s.db\"; };\n", $1, p, $1}' "$WORK/zones.txt"
+        awk -v p="$P" '{printf "zone \"%s\" { type secondary; primaries { 127.0.0.1 port %s; }; file \"zones/%s.db\"; };\n", $1, p, $1}' "$2"
     } >"$d/named.conf"
 }
 start_bind() {
-    named -g -4 -n 2 -c "$WORK/bind/named.conf" >>"$WORK/bind/log" 2>&1 &
+    named -g -4 -n 2 -c "$1/named.conf" >>"$1/log" 2>&1 &
     PID=$!
 }
+data_bind() { echo "$1/zones"; }
 
 # Stops a process of PIDS and forgets it.
 stop_peer() {
@@ -385,17 +407,53 @@ stop_peer() {
 
 median_stdin() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+# The small configuration of a peer: start with an empty store, every one
+# of its BASE_ZONES zones served, RSS 2 s later; restart, every zone served,
+# RSS RESTART_WATCH s later: the same steps and waits as the full run.
+# Sets BASE_KIB and BASE_KIB2 (KiB).
+measure_base() {
+    local peer=$1 port=$2 d=$WORK/base.$1 pid
+    "setup_$peer" "$d" "$WORK/base_zones.txt"
+    sync
+    "start_$peer" "$d"; PIDS+=("$PID"); pid=$PID
+    python3 "$WORK/served.py" "$port" "$WORK/base_zones.txt" "$WAIT_TIMEOUT" >/dev/null \
+        || { tail -20 "$d/log" >&2; exit 1; }
+    sleep 2
+    BASE_KIB=$(rss_kib "$pid")
+    keep_smaps "$pid" "$peer.base.start"
+    stop_peer "$pid"
+    sync
+    "start_$peer" "$d"; PIDS+=("$PID"); pid=$PID
+    python3 "$WORK/served.py" "$port" "$WORK/base_zones.txt" "$WAIT_TIMEOUT" >/dev/null \
+        || { tail -20 "$d/log" >&2; exit 1; }
+    sleep "$RESTART_WATCH"
+    BASE_KIB2=$(rss_kib "$pid")
+    keep_smaps "$pid" "$peer.base.restart"
+    stop_peer "$pid"
+}
+
 SERIAL=1
 ROWS=()
 START_ROWS=()
+MEM_ROWS=()
+SUMMARY=()
 for peer in $PEERS; do
     case "$peer" in
-        secondary53) port=$S53_PORT; data=$WORK/s53/var ;;
-        knot) port=$KNOT_PORT; data=$WORK/knot ;;
-        bind) port=$BIND_PORT; data=$WORK/bind/zones ;;
+        secondary53) port=$S53_PORT ;;
+        knot) port=$KNOT_PORT ;;
+        bind) port=$BIND_PORT ;;
         *) echo "unknown peer $peer" >&2; exit 2 ;;
     esac
-    "setup_$peer"
+    dir=$WORK/full.$peer
+    data=$("data_$peer" "$dir")
+    base_rss=- base_rss2=- BASE_KIB=0 BASE_KIB2=0
+    if [ "$BASE_ZONES" -gt 0 ]; then
+        log "$peer: $BASE_ZONES zones (the small configuration)"
+        measure_base "$peer" "$port"
+        base_rss=$(mib "$BASE_KIB") base_rss2=$(mib "$BASE_KIB2")
+        log "$peer: $BASE_ZONES zones: RSS $base_rss MiB; after restart $base_rss2 MiB"
+    fi
+    "setup_$peer" "$dir" "$WORK/zones.txt"
     sync
     log "$peer: start with an empty store"
     python3 "$WORK/xfr_sampler.py" "$P" >"$WORK/sampled" &
@@ -403,7 +461,7 @@ for peer in $PEERS; do
     PIDS+=("$sampler")
     primary_cpu0=$(cpu_s "$PRIMARY_PID")
     t0=$(now_ms)
-    "start_$peer"; PIDS+=("$PID"); pid=$PID
+    "start_$peer" "$dir"; PIDS+=("$PID"); pid=$PID
     # The most threads the secondary ran during the start (sampled every
     # 20 ms): blocking-pool threads come and go with the store calls.
     (peak=0; while [ -e "/proc/$pid" ]; do
@@ -414,7 +472,7 @@ for peer in $PEERS; do
     tsampler=$!
     PIDS+=("$tsampler")
     python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
-        || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
+        || { tail -20 "$dir/log"; exit 1; }
     start_ms=$(($(now_ms) - t0))
     cpu=$(cpu_s "$pid")
     primary_cpu=$(awk -v a="$primary_cpu0" -v b="$(cpu_s "$PRIMARY_PID")" 'BEGIN {printf "%.2f", b - a}')
@@ -425,7 +483,8 @@ for peer in $PEERS; do
     read -r xfr_peak xfr_mean <"$WORK/sampled"
     log "$peer: start CPU $cpu s (primary $primary_cpu s); transfers at once at the primary: peak $xfr_peak, mean $xfr_mean; threads at most $threads_peak"
     sleep 2
-    rss=$(rss_mib "$pid")
+    rss_k=$(rss_kib "$pid")
+    rss=$(mib "$rss_k")
     keep_smaps "$pid" "$peer.start"
     log "$peer: all $ZONES served in $start_ms ms; RSS $rss MiB; $(threads_of "$pid") threads"
 
@@ -461,20 +520,27 @@ for peer in $PEERS; do
     sync
     mark=$(qlog_lines)
     t0=$(now_ms)
-    "start_$peer"; PIDS+=("$PID"); pid=$PID
+    "start_$peer" "$dir"; PIDS+=("$PID"); pid=$PID
     python3 "$WORK/served.py" "$port" "$WORK/zones.txt" "$WAIT_TIMEOUT" >/dev/null \
-        || { tail -20 "$WORK/${peer/secondary53/s53}/log"; exit 1; }
+        || { tail -20 "$dir/log"; exit 1; }
     restart_ms=$(($(now_ms) - t0))
     sleep "$RESTART_WATCH"
     read -r soa xfr < <(count_since "$mark")
-    rss2=$(rss_mib "$pid")
+    rss2_k=$(rss_kib "$pid")
+    rss2=$(mib "$rss2_k")
     keep_smaps "$pid" "$peer.restart"
     threads2=$(threads_of "$pid")
     store=$(dir_mib "$data")
     log "$peer: restart → all served in $restart_ms ms; $soa SOA queries and $xfr transfers at the primary within $(((restart_ms + RESTART_WATCH * 1000) / 1000)) s; RSS $rss2 MiB; $threads2 threads; store $store MiB"
     stop_peer "$pid"
-    ROWS+=("$(printf '| %-11s | %8s | %7s | %9s | %9s | %10s | %9s | %5s | %9s | %8s |' \
-        "$peer" "$start_ms" "$rss" "$notify_ms" "$direct_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$store")")
+    per=$(per_zone "$BASE_KIB" "$rss_k")
+    per2=$(per_zone "$BASE_KIB2" "$rss2_k")
+    log "$peer: RSS $rss MiB, $per B per zone; after restart $rss2 MiB, $per2 B per zone"
+    ROWS+=("$(printf '| %-11s | %8s | %7s | %6s | %9s | %9s | %10s | %9s | %5s | %9s | %6s | %8s |' \
+        "$peer" "$start_ms" "$rss" "$per" "$notify_ms" "$direct_ms" "$restart_ms" "$soa" "$xfr" "$rss2" "$per2" "$store")")
+    MEM_ROWS+=("$(printf '| %-11s | %13s | %7s | %10s | %17s | %9s | %16s |' \
+        "$peer" "$base_rss" "$rss" "$per" "$base_rss2" "$rss2" "$per2")")
+    SUMMARY+=("$peer $rss MiB ($per B/zone), after restart $rss2 MiB ($per2 B/zone)")
     START_ROWS+=("$(printf '| %-11s | %8s | %5s | %13s | %8s | %8s |' \
         "$peer" "$start_ms" "$cpu" "$primary_cpu" "$xfr_peak" "$xfr_mean")")
 done
@@ -482,12 +548,20 @@ done
 echo
 echo "$ZONES zones, one BIND primary, $(nproc) cores (shared machine); $(date -u +%FT%TZ)"
 echo
-echo "| secondary   | start ms | RSS MiB | notify ms | own NOTIFY ms | restart ms | SOA after | xfr   | RSS after | store MiB |"
-echo "|-------------|---------:|--------:|----------:|--------------:|-----------:|----------:|------:|----------:|----------:|"
+echo "| secondary   | start ms | RSS MiB | B/zone | notify ms | own NOTIFY ms | restart ms | SOA after | xfr   | RSS after | B/zone | store MiB |"
+echo "|-------------|---------:|--------:|-------:|----------:|--------------:|-----------:|----------:|------:|----------:|-------:|----------:|"
 printf '%s\n' "${ROWS[@]}"
+echo
+echo "Memory: RSS with $BASE_ZONES zones and with $ZONES, the same settings, measured the same way; per zone = the difference / $((ZONES - BASE_ZONES)):"
+echo
+echo "| secondary   | RSS, $BASE_ZONES zones MiB | RSS MiB | B per zone | after restart, $BASE_ZONES zones MiB | RSS after | B per zone after |"
+echo "|-------------|--------------:|--------:|-----------:|------------------:|----------:|-----------------:|"
+printf '%s\n' "${MEM_ROWS[@]}"
 echo
 echo "The first start (CPU from the start to all served; transfers at once sampled at the primary every 10 ms):"
 echo
 echo "| secondary   | start ms | CPU s | primary CPU s | xfr peak | xfr mean |"
 echo "|-------------|---------:|------:|--------------:|---------:|---------:|"
 printf '%s\n' "${START_ROWS[@]}"
+echo
+echo "summary: $ZONES zones (base $BASE_ZONES): $(IFS=';'; echo "${SUMMARY[*]}" | sed 's/;/; /g')"

@@ -402,7 +402,7 @@ impl Server {
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let mut zones = Zones::new(generation.clone(), metrics.clone());
+        let mut zones = Zones::new(generation, metrics.clone());
         zones.store = Some(store.clone());
         let mut serve_settings = crate::serve::ServeSettings::default();
         if let Some(rrl) = &config.server.rrl {
@@ -423,7 +423,6 @@ impl Server {
             ),
             store,
             updates,
-            generation,
             metrics,
             store_health: Arc::new(crate::store::StoreHealth::default()),
             pacer,

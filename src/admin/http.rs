@@ -110,7 +110,7 @@ pub fn render(zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
         "Seconds since the last successful refresh.",
     );
     for z in &zone_list {
-        if let Some(t) = z.shared.status().last_refresh {
+        if let Some(t) = z.shared.status().last_refresh.get() {
             let _ = writeln!(
                 out,
                 "secondary53_zone_seconds_since_refresh{{zone=\"{}\"}} {}",
@@ -126,7 +126,7 @@ pub fn render(zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
         "Seconds until the zone expires unless refreshed.",
     );
     for z in &zone_list {
-        if let Some(t) = z.shared.status().expire_at {
+        if let Some(t) = z.shared.status().expire_at.get() {
             let _ = writeln!(
                 out,
                 "secondary53_zone_seconds_to_expire{{zone=\"{}\"}} {}",

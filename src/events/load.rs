@@ -8,7 +8,7 @@ use hickory_proto::rr::Name;
 use tracing::{debug, error, info};
 
 use crate::clock::unix_now;
-use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneUpdated};
+use crate::registry::{UnixTime, ZoneCommand, ZoneLifecycle, ZoneUpdated};
 use crate::serial::Serial;
 use crate::store::{CommitInfo, CommitSummary, StoreError, VersionKind};
 use crate::xfr::Transfer;
@@ -23,8 +23,8 @@ impl ZoneTask {
     /// A primary zone: load the file now and on every reload command.
     pub(super) async fn run_file_zone(mut self) {
         self.shared.update(|s| {
-            s.next_refresh = None;
-            s.expire_at = None;
+            s.next_refresh = UnixTime::NONE;
+            s.expire_at = UnixTime::NONE;
         });
         let covers = self.begin_check();
         self.load_file().await;
@@ -37,7 +37,7 @@ impl ZoneTask {
                     self.load_file().await;
                 }
                 ZoneCommand::Notify { from, .. } => {
-                    debug!(zone = %self.apex, %from, "NOTIFY for a primary zone ignored");
+                    debug!(zone = %self.shared.apex, %from, "NOTIFY for a primary zone ignored");
                 }
             }
             self.end_check(covers);
@@ -65,7 +65,7 @@ impl ZoneTask {
         let result = load_file_version(
             &self.store,
             &self.commits,
-            &self.apex,
+            &self.shared.apex,
             path,
             origin,
             ours,
@@ -75,7 +75,7 @@ impl ZoneTask {
         .await;
         match result {
             Ok(FileLoad::Loaded(summary, snapshot)) => {
-                report_trim(&self.metrics, &self.apex, &summary.trim);
+                report_trim(&self.metrics, &self.shared.apex, &summary.trim);
                 self.soa = snapshot.soa();
                 let large = snapshot.len() > 10_000;
                 self.shared.publish(*snapshot);
@@ -86,14 +86,14 @@ impl ZoneTask {
                 self.shared.update(|s| {
                     s.state = ZoneLifecycle::Serving;
                     s.serial = Some(summary.serial_to);
-                    s.last_refresh = Some(now);
-                    s.last_transfer = Some(now);
-                    s.last_transfer_kind = Some("file".into());
+                    s.last_refresh = UnixTime::at(now);
+                    s.last_transfer = UnixTime::at(now);
+                    s.last_transfer_kind = Some("file");
                     s.versions_committed += 1;
                     s.last_error = None;
                 });
                 info!(
-                    zone = %self.apex,
+                    zone = %self.shared.apex,
                     file = %self.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                     serial_from = summary.serial_from.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     serial_to = summary.serial_to,
@@ -103,7 +103,7 @@ impl ZoneTask {
                     "zone file loaded"
                 );
                 let _ = self.updates.send(ZoneUpdated {
-                    zone: self.apex.clone(),
+                    zone: self.shared.apex.clone(),
                     serial: summary.serial_to,
                     kind: "file".into(),
                 });
@@ -114,15 +114,16 @@ impl ZoneTask {
                     s.state = ZoneLifecycle::Serving;
                     s.last_error = None;
                 });
-                info!(zone = %self.apex, serial, "zone file unchanged");
+                info!(zone = %self.shared.apex, serial, "zone file unchanged");
             }
             Ok(FileLoad::Error(e)) => {
-                error!(zone = %self.apex, error = %e, "zone file not loaded; keeping the current version");
-                self.shared.update(|s| s.last_error = Some(e));
+                error!(zone = %self.shared.apex, error = %e, "zone file not loaded; keeping the current version");
+                self.shared.update(|s| s.last_error = Some(e.into()));
             }
             Err(e) => {
-                error!(zone = %self.apex, error = %e, "zone file not loaded; keeping the current version");
-                self.shared.update(|s| s.last_error = Some(e.to_string()));
+                error!(zone = %self.shared.apex, error = %e, "zone file not loaded; keeping the current version");
+                self.shared
+                    .update(|s| s.last_error = Some(e.to_string().into()));
             }
         }
     }

@@ -7,7 +7,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::pacing::Urgency;
-use crate::registry::ZoneLifecycle;
+use crate::registry::{UnixTime, ZoneLifecycle};
 use crate::serial::Serial;
 use crate::store::{StoreError, VersionKind};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest};
@@ -37,7 +37,7 @@ impl ZoneTask {
         let covers = self.begin_check();
         let ((), stages) =
             super::stages::record(self.refresh_primaries(force_axfr, urgency, paced)).await;
-        debug!(target: "secondary53::events::stages", zone = %self.apex, total_ms = stages.total_ms(),
+        debug!(target: "secondary53::events::stages", zone = %self.shared.apex, total_ms = stages.total_ms(),
             stages = %stages.render(), "check stages");
         self.end_check(covers);
     }
@@ -66,7 +66,7 @@ impl ZoneTask {
                     if let Outcome::UpToDate { expire_secs } = outcome {
                         self.expire_secs = expire_secs;
                         let expire = expire_secs;
-                        let apex = self.apex.clone();
+                        let apex = self.shared.apex.clone();
                         let r = self
                             .commits
                             .commit(move |s| s.record_refresh(&apex, now, expire))
@@ -78,12 +78,12 @@ impl ZoneTask {
                     }
                     self.shared.update(|s| {
                         s.state = ZoneLifecycle::Serving;
-                        s.last_refresh = Some(now);
+                        s.last_refresh = UnixTime::at(now);
                         s.last_error = None;
                         s.primary = Some(primary.addr);
                     });
                     if was_expired {
-                        info!(zone = %self.apex, peer = %primary.addr, "zone refreshed after expiry; serving again");
+                        info!(zone = %self.shared.apex, peer = %primary.addr, "zone refreshed after expiry; serving again");
                     }
                     return;
                 }
@@ -100,11 +100,11 @@ impl ZoneTask {
                 Err(e) => {
                     self.transfer_failed();
                     let reason = e.transfer_refused();
-                    warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                    warn!(zone = %self.shared.apex, peer = %primary.addr, error = %e,
                         reason = reason.unwrap_or("soa_query"), "refresh failed");
                     self.metrics.add(
                         "secondary53_refresh_failures_total",
-                        &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+                        &format!("zone=\"{}\"", crate::metrics::esc(&self.shared.apex)),
                         1,
                     );
                     if let Some(reason) = reason {
@@ -117,7 +117,7 @@ impl ZoneTask {
                             "secondary53_tls_failures_total",
                             &format!(
                                 "zone=\"{}\",reason=\"{}\"",
-                                crate::metrics::esc(&self.apex),
+                                crate::metrics::esc(&self.shared.apex),
                                 failure.label()
                             ),
                             1,
@@ -136,12 +136,13 @@ impl ZoneTask {
             .collect::<Vec<_>>()
             .join("; ");
         if store_failed {
-            debug!(zone = %self.apex, retry_in = self.timers.1, "store write failed; will retry");
+            debug!(zone = %self.shared.apex, retry_in = self.timers.1, "store write failed; will retry");
         } else {
-            warn!(zone = %self.apex, retry_in = self.timers.1, "all primaries failed; will retry");
+            warn!(zone = %self.shared.apex, retry_in = self.timers.1, "all primaries failed; will retry");
         }
-        self.shared.update(|s| s.last_error = Some(msg.clone()));
-        let apex = self.apex.clone();
+        self.shared
+            .update(|s| s.last_error = Some(msg.as_str().into()));
+        let apex = self.shared.apex.clone();
         if let Err(e) = self
             .commits
             .commit(move |s| s.record_failure(&apex, now, &msg))
@@ -166,7 +167,7 @@ impl ZoneTask {
             "secondary53_refresh_checks_total",
             &format!(
                 "zone=\"{}\",result=\"{result}\"",
-                crate::metrics::esc(&self.apex)
+                crate::metrics::esc(&self.shared.apex)
             ),
             1,
         );
@@ -178,7 +179,7 @@ impl ZoneTask {
             "secondary53_transfers_refused_total",
             &format!(
                 "zone=\"{}\",reason=\"{reason}\"",
-                crate::metrics::esc(&self.apex)
+                crate::metrics::esc(&self.shared.apex)
             ),
             1,
         );
@@ -235,10 +236,10 @@ impl ZoneTask {
             && !Serial(remote_serial).is_newer_than(Serial(ours))
         {
             if remote_serial != ours {
-                warn!(zone = %self.apex, peer = %primary.addr, ours, theirs = remote_serial,
+                warn!(zone = %self.shared.apex, peer = %primary.addr, ours, theirs = remote_serial,
                     "primary serial is not newer than ours (RFC 1982); keeping our version (use `zone retransfer` to force)");
             } else {
-                debug!(zone = %self.apex, peer = %primary.addr, serial = ours, "zone is up to date");
+                debug!(zone = %self.shared.apex, peer = %primary.addr, serial = ours, "zone is up to date");
             }
             return up_to_date(self, remote_expire);
         }
@@ -284,7 +285,7 @@ impl ZoneTask {
                     match self.commit(primary, t, stats, kind, None).await {
                         Ok(()) => return Ok(Outcome::Committed),
                         Err(RefreshError::Store(e @ StoreError::Inconsistent { .. })) => {
-                            warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                            warn!(zone = %self.shared.apex, peer = %primary.addr, error = %e,
                                 "IXFR does not apply; falling back to AXFR");
                             self.count_refused("ixfr_inconsistent");
                             let reason = e.to_string();
@@ -294,7 +295,7 @@ impl ZoneTask {
                             // Our copy with the deltas applied is not the
                             // primary's zone (a journal gone wrong on either
                             // side): the whole zone may still verify.
-                            warn!(zone = %self.apex, peer = %primary.addr,
+                            warn!(zone = %self.shared.apex, peer = %primary.addr,
                                 "the zone after the IXFR does not verify by ZONEMD; falling back to AXFR");
                             self.count_refused("zonemd");
                             return self
@@ -308,7 +309,7 @@ impl ZoneTask {
                     // An error RCODE is the primary saying it has no IXFR
                     // (NSD never has): the usual way to AXFR, not a refusal.
                     if !matches!(e, XfrError::Rcode { .. }) {
-                        warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                        warn!(zone = %self.shared.apex, peer = %primary.addr, error = %e,
                             "IXFR failed; falling back to AXFR");
                         self.count_refused(e.reason());
                     }
@@ -372,7 +373,7 @@ impl ZoneTask {
     pub(super) async fn axfr_collected(
         &mut self,
         primary: &Primary,
-        kind: &str,
+        kind: &'static str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
@@ -394,7 +395,7 @@ impl ZoneTask {
     async fn axfr_streamed(
         &mut self,
         primary: &Primary,
-        kind: &str,
+        kind: &'static str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<(), RefreshError> {
@@ -404,7 +405,7 @@ impl ZoneTask {
         // thousands of small zones starts no thread per zone.
         let staging = {
             let store = self.store.clone();
-            let apex = self.apex.clone();
+            let apex = self.shared.apex.clone();
             async move {
                 let Some(first) = batches.recv().await else {
                     return Ok(None);
@@ -462,7 +463,7 @@ impl ZoneTask {
                     let zone_id = staged.zone_id;
                     let aborted = self.store.write(move |s| s.stream_abort(zone_id)).await;
                     if let Err(e) = aborted {
-                        warn!(zone = %self.apex, error = %e, "staged records of a failed transfer not removed; the next start or transfer removes them");
+                        warn!(zone = %self.shared.apex, error = %e, "staged records of a failed transfer not removed; the next start or transfer removes them");
                     }
                 }
                 return Err(e.into());
@@ -481,7 +482,7 @@ impl ZoneTask {
             };
         let (now, info_expire) = (info.now, info.expire_secs);
         let commit_started = std::time::Instant::now();
-        let zone = self.apex.clone();
+        let zone = self.shared.apex.clone();
         let zone_id = staged.zone_id;
         let soa_row = soa.clone();
         let snapshot = staged.snapshot;

@@ -156,7 +156,7 @@ impl ZoneTask {
     pub(super) async fn axfr_diffed(
         &mut self,
         primary: &Primary,
-        kind: &str,
+        kind: &'static str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
     ) -> Result<Outcome, RefreshError> {
@@ -278,7 +278,7 @@ impl ZoneTask {
     async fn commit_diffed(
         &mut self,
         primary: &Primary,
-        kind: &str,
+        kind: &'static str,
         fallback_reason: Option<String>,
         permit: &mut Option<crate::pacing::TransferPermit>,
         current: Arc<ZoneSnapshot>,
@@ -290,7 +290,7 @@ impl ZoneTask {
             received,
             scattered,
         } = diffed;
-        debug!(zone = %self.apex, received, scattered, removed = change.removed.len(),
+        debug!(zone = %self.shared.apex, received, scattered, removed = change.removed.len(),
             added = change.added.len(), "full transfer diffed against the served version");
         let new_soa = change.to_soa.clone();
         let forced = fallback_reason.as_deref() == Some(RETRANSFER);
@@ -306,7 +306,7 @@ impl ZoneTask {
         let (timers, info) =
             self.commit_info(primary, &new_soa, received_expire, VersionKind::Axfr)?;
         if change.is_empty() {
-            info!(zone = %self.apex, peer = %primary.addr, kind, serial = serial_from, received,
+            info!(zone = %self.shared.apex, peer = %primary.addr, kind, serial = serial_from, received,
                 transfer_ms = stats.duration.as_millis() as u64, "full transfer brought the zone as it is: nothing committed");
             // A transfer that succeeded, counted as any other.
             self.count_transfer(primary, kind, &stats);
@@ -321,11 +321,11 @@ impl ZoneTask {
             change,
         };
         let committed =
-            commit_full_diffed(&self.commits, &self.apex, current, Some(diff), info).await;
+            commit_full_diffed(&self.commits, &self.shared.apex, current, Some(diff), info).await;
         let (summary, snapshot) = match committed {
             Ok(c) => c,
             Err(e @ StoreError::Inconsistent { .. }) => {
-                warn!(zone = %self.apex, peer = %primary.addr, error = %e,
+                warn!(zone = %self.shared.apex, peer = %primary.addr, error = %e,
                     "the served version is not the stored one; transferring the zone again to diff it against the store");
                 self.axfr_collected(primary, kind, fallback_reason, permit)
                     .await?;

@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 use crate::clock::unix_now;
 use crate::config::ZoneConfig;
 use crate::pacing::Urgency;
-use crate::registry::{ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus};
+use crate::registry::{UnixTime, ZoneCommand, ZoneLifecycle, ZoneShared, ZoneStatus};
 use crate::store::StoreError;
 use crate::xfr::Primary;
 use crate::zone::snapshot::ZoneSnapshot;
@@ -19,6 +19,15 @@ use super::refresh::Paced;
 use super::timers::{first_check_at, timers_of};
 use super::update::report_trim;
 use super::{TaskContext, ZoneTask};
+
+/// A transfer's progress goes to the zone's shared state, where `zone
+/// status` reads it.
+impl crate::xfr::TransferProgress for ZoneShared {
+    fn set(&self, records: u64) {
+        self.transfer_progress
+            .store(records, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 impl ZoneTask {
     /// Loads the zone's stored state and builds its task and shared view.
@@ -34,7 +43,6 @@ impl ZoneTask {
     ) -> Result<(ZoneTask, Arc<ZoneShared>), StoreError> {
         let store = ctx.store.clone();
         let updates = ctx.updates.clone();
-        let generation = ctx.generation.clone();
         let metrics = ctx.metrics.clone();
         let apex = crate::zone::owner_key(&config.name);
         // The journal's upkeep below is a write transaction; a zone read in
@@ -109,30 +117,30 @@ impl ZoneTask {
         };
         let snapshot = Arc::new(ZoneSnapshot::new(&apex, records));
         let shared = Arc::new(ZoneShared {
-            apex: apex.clone(),
+            // The zone's only copy of its apex: the task reads it from here.
+            apex,
             status: RwLock::new(ZoneStatus {
                 serial: state.serial,
-                last_refresh: state.last_refresh,
-                last_transfer: state.last_transfer,
+                last_refresh: state.last_refresh.into(),
+                last_transfer: state.last_transfer.into(),
                 expire_at: state
                     .last_refresh
                     .zip(state.expire_secs)
-                    .map(|(t, e)| t + i64::from(e)),
-                last_error: state.last_error.clone(),
+                    .map(|(t, e)| t + i64::from(e))
+                    .into(),
+                last_error: state.last_error.as_deref().map(Box::from),
                 ..ZoneStatus::new(lifecycle)
             }),
             snapshot: RwLock::new(snapshot),
-            generation,
             changes: ctx.changes.clone(),
-            transfer_progress: Arc::new(AtomicU64::new(0)),
+            transfer_progress: AtomicU64::new(0),
         });
         let mut primaries = primaries;
         for p in &mut primaries {
-            p.progress = Some(shared.transfer_progress.clone());
+            p.progress = Some(shared.clone());
         }
         let mut task = ZoneTask {
             config,
-            apex,
             primaries,
             store,
             commits: ctx.commits.clone(),
@@ -165,6 +173,13 @@ impl ZoneTask {
     /// future keeps an `async fn`'s by-value argument apart from the local
     /// it moves into, so a task passed by value would be held twice for
     /// as long as the zone runs, in every zone.
+    ///
+    /// This future is held by every zone for as long as it runs, idle
+    /// nearly all the time, so it keeps across its waits only what the
+    /// idle wait needs (the command queue's wait and the shared timer's,
+    /// and why it woke): the schedule is worked out in
+    /// `ZoneTask::schedule`, and a check runs in a future of its own,
+    /// boxed (`ZoneTask::check`), that exists only while it runs.
     pub async fn run(mut self: Box<Self>) {
         if self.config.file.is_some() {
             // Boxed, as the checks below: the task's future keeps only
@@ -172,106 +187,139 @@ impl ZoneTask {
             return Box::pin((*self).run_file_zone()).await;
         }
         loop {
-            let now = unix_now();
-            let next = self.next_check();
-            let expire_at = self.expire_at();
-            self.shared.update(|s| {
-                s.next_refresh = Some(next.max(now));
-                s.expire_at = expire_at;
-            });
-            if let Some(at) = expire_at
-                && now >= at
-                && self.shared.status().state == ZoneLifecycle::Serving
-            {
-                warn!(zone = %self.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
-                self.shared.update(|s| s.state = ZoneLifecycle::Expired);
-            }
-            let mut wake = next;
-            if let Some(at) = expire_at
-                && at > now
-            {
-                wake = wake.min(at);
-            }
-            let sleep = Duration::from_secs(wake.saturating_sub(now).max(0) as u64);
-            let mut force = false;
-            let mut check = next <= now;
-            let mut urgency = Urgency::Timer;
-            if !check {
-                tokio::select! {
+            let mut woken = Woken::default();
+            match self.schedule() {
+                None => woken.check = true,
+                Some(sleep) => tokio::select! {
                     cmd = self.commands.recv() => match cmd {
                         None => return,
-                        Some(cmd) => {
-                            check = true;
-                            urgency = Urgency::Urgent;
-                            force |= self.note_command(&cmd);
-                        }
+                        Some(cmd) => woken.command(self.note_command(&cmd)),
                     },
                     // The timer every zone shares, not one of its own.
                     _ = self.pacer.sleep(sleep) => {
-                        check = unix_now() >= self.next_check();
+                        woken.check = unix_now() >= self.next_check();
                     }
-                }
+                },
             }
             // Merge every command already queued into this one check.
             while let Ok(cmd) = self.commands.try_recv() {
-                check = true;
-                urgency = Urgency::Urgent;
-                force |= self.note_command(&cmd);
+                woken.command(self.note_command(&cmd));
             }
-            if !check {
-                continue;
+            if woken.check && !Box::pin(self.check(woken)).await {
+                return;
             }
-            // A check due by a timer waits for its pacing slot here, where
-            // a NOTIFY or an operator command arriving meanwhile turns it
-            // into an urgent check that jumps the queue.
-            let mut paced = Paced::Nothing;
-            if urgency == Urgency::Timer
-                && let Some(first) = self.primaries.first().map(|p| p.addr)
-            {
-                let pacer = self.pacer.clone();
-                let has_data = self.soa.is_some();
-                // Boxed: only a zone waiting for its slot holds this future.
-                let wait = Box::pin(async move {
-                    if has_data {
-                        pacer.soa_probe(Urgency::Timer).await;
-                        Paced::Probe
-                    } else {
-                        Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
-                    }
-                });
-                tokio::select! {
-                    p = wait => paced = p,
-                    cmd = self.commands.recv() => match cmd {
-                        None => return,
-                        Some(cmd) => {
-                            urgency = Urgency::Urgent;
-                            force |= self.note_command(&cmd);
-                        }
-                    },
-                }
-                while let Ok(cmd) = self.commands.try_recv() {
-                    urgency = Urgency::Urgent;
-                    force |= self.note_command(&cmd);
-                }
-            }
-            self.first_check = None;
-            // Boxed: the check's future (SOA probe, transfer, commit) is
-            // large, and a task that keeps it inline holds that memory
-            // while idle; with thousands of zones idle most of the time,
-            // that is most of their memory.
-            Box::pin(self.refresh(force, urgency, paced)).await;
         }
+    }
+
+    /// Publishes the zone's next check and expiry, and expires the zone
+    /// when its time has come; returns how long the loop may wait before
+    /// looking again, or None when a check is due now.
+    fn schedule(&self) -> Option<Duration> {
+        let now = unix_now();
+        let next = self.next_check();
+        let expire_at = self.expire_at();
+        self.shared.update(|s| {
+            s.next_refresh = UnixTime::at(next.max(now));
+            s.expire_at = expire_at.into();
+        });
+        if let Some(at) = expire_at
+            && now >= at
+            && self.shared.status().state == ZoneLifecycle::Serving
+        {
+            warn!(zone = %self.shared.apex, "zone expired: no successful refresh for the expire interval; answering SERVFAIL");
+            self.shared.update(|s| s.state = ZoneLifecycle::Expired);
+        }
+        if next <= now {
+            return None;
+        }
+        let mut wake = next;
+        if let Some(at) = expire_at
+            && at > now
+        {
+            wake = wake.min(at);
+        }
+        Some(Duration::from_secs(wake.saturating_sub(now).max(0) as u64))
+    }
+
+    /// One check the loop decided on: a check due by a timer first waits
+    /// for its pacing slot, where a NOTIFY or an operator command arriving
+    /// meanwhile turns it into an urgent check that jumps the queue; then
+    /// the refresh. False when the command queue has closed (the zone is
+    /// gone). Boxed by the loop: only a zone whose check runs (or waits
+    /// for its slot) holds this future.
+    async fn check(&mut self, mut woken: Woken) -> bool {
+        let mut paced = Paced::Nothing;
+        if woken.urgency == Urgency::Timer
+            && let Some(first) = self.primaries.first().map(|p| p.addr)
+        {
+            let pacer = self.pacer.clone();
+            let has_data = self.soa.is_some();
+            let wait = async move {
+                if has_data {
+                    pacer.soa_probe(Urgency::Timer).await;
+                    Paced::Probe
+                } else {
+                    Paced::Transfer(pacer.transfer(first, Urgency::Timer).await)
+                }
+            };
+            tokio::select! {
+                p = wait => paced = p,
+                cmd = self.commands.recv() => match cmd {
+                    None => return false,
+                    Some(cmd) => woken.command(self.note_command(&cmd)),
+                },
+            }
+            while let Ok(cmd) = self.commands.try_recv() {
+                woken.command(self.note_command(&cmd));
+            }
+        }
+        self.first_check = None;
+        // Boxed: the check's future (SOA probe, transfer, commit) is
+        // large, and a zone waiting for its pacing slot (at a first start,
+        // every zone) holds this future while it waits.
+        Box::pin(self.refresh(woken.force, woken.urgency, paced)).await;
+        true
     }
 
     fn note_command(&self, cmd: &ZoneCommand) -> bool {
         self.shared.update(|s| s.commands_taken += 1);
         match cmd {
             ZoneCommand::Notify { from, serial } => {
-                debug!(zone = %self.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
+                debug!(zone = %self.shared.apex, %from, serial = ?serial, "NOTIFY: checking SOA");
                 false
             }
             ZoneCommand::Refresh | ZoneCommand::Reload => false,
             ZoneCommand::Retransfer => true,
         }
+    }
+}
+
+/// Why the zone's loop woke, and what its check is to do.
+#[derive(Clone, Copy)]
+struct Woken {
+    /// A check is to run.
+    check: bool,
+    /// Timer, or asked for by a command (which jumps the pacing queues).
+    urgency: Urgency,
+    /// A command asked for a full transfer.
+    force: bool,
+}
+
+impl Default for Woken {
+    fn default() -> Woken {
+        Woken {
+            check: false,
+            urgency: Urgency::Timer,
+            force: false,
+        }
+    }
+}
+
+impl Woken {
+    /// A command was taken (`force`: it asks for a full transfer).
+    fn command(&mut self, force: bool) {
+        self.check = true;
+        self.urgency = Urgency::Urgent;
+        self.force |= force;
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::clock::unix_now;
-use crate::registry::{ZoneLifecycle, ZoneUpdated};
+use crate::registry::{UnixTime, ZoneLifecycle, ZoneUpdated};
 use crate::serial::Serial;
 use crate::store::{
     CommitInfo, CommitSummary, FullDiff, StoreError, TrimReport, Verify, Version, VersionKind,
@@ -115,7 +115,7 @@ impl ZoneTask {
         primary: &Primary,
         transfer: Transfer,
         stats: XfrStats,
-        kind: &str,
+        kind: &'static str,
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
@@ -129,7 +129,7 @@ impl ZoneTask {
                 records,
                 ixfr_style,
             } if verify_zonemd => {
-                let apex = self.apex.clone();
+                let apex = self.shared.apex.clone();
                 // Hashing a large zone keeps a CPU busy: at a lower
                 // priority (see crate::low_priority).
                 let (records, verified) = crate::low_priority::spawn("zonemd-verify", move || {
@@ -173,7 +173,7 @@ impl ZoneTask {
         let committed = commit_version(
             &self.store,
             &self.commits,
-            &self.apex,
+            &self.shared.apex,
             current,
             first_version,
             verify_zonemd,
@@ -232,7 +232,7 @@ impl ZoneTask {
             commit_ms,
         } = c;
         self.store_write_ok();
-        report_trim(&self.metrics, &self.apex, &summary.trim);
+        report_trim(&self.metrics, &self.shared.apex, &summary.trim);
         self.timers = timers;
         self.expire_secs = info_expire;
         self.soa = Some(new_soa);
@@ -247,18 +247,18 @@ impl ZoneTask {
         let serial = summary.serial_to;
         self.shared.update(|s| {
             s.serial = Some(serial);
-            s.last_transfer = Some(now);
-            s.last_transfer_kind = Some(kind.to_string());
+            s.last_transfer = UnixTime::at(now);
+            s.last_transfer_kind = Some(kind);
             s.versions_committed += 1;
             // Serving from this moment: subscribers told of the new version
             // below must see the zone served.
             s.state = ZoneLifecycle::Serving;
-            s.last_refresh = Some(now);
+            s.last_refresh = UnixTime::at(now);
             s.last_error = None;
             s.primary = Some(primary.addr);
         });
         info!(
-            zone = %self.apex,
+            zone = %self.shared.apex,
             peer = %primary.addr,
             transport = primary.transport(),
             kind,
@@ -278,7 +278,7 @@ impl ZoneTask {
         );
         self.count_transfer(primary, kind, &stats);
         let _ = self.updates.send(ZoneUpdated {
-            zone: self.apex.clone(),
+            zone: self.shared.apex.clone(),
             serial,
             kind: kind.to_string(),
         });
@@ -296,32 +296,32 @@ impl ZoneTask {
                 .observe(metric_kind, true, took);
         }
         self.metrics.transfer(
-            &self.apex,
+            &self.shared.apex,
             metric_kind,
             "ok",
             stats.bytes as u64,
             stats.records as u64,
         );
         self.metrics
-            .transfer_transport(&self.apex, "in", primary.tls.is_some());
+            .transfer_transport(&self.shared.apex, "in", primary.tls.is_some());
     }
 
     /// A version whose ZONEMD verified it, or that had nothing to verify.
     fn zonemd_passed(&self, serial: u32, status: &ZonemdStatus) {
         match status {
             ZonemdStatus::Verified { algorithm, .. } => {
-                info!(zone = %self.apex, serial, algorithm = algorithm.name(), "ZONEMD verified");
+                info!(zone = %self.shared.apex, serial, algorithm = algorithm.name(), "ZONEMD verified");
                 self.metrics.add(
                     "secondary53_zonemd_verified_total",
-                    &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+                    &format!("zone=\"{}\"", crate::metrics::esc(&self.shared.apex)),
                     1,
                 );
             }
             ZonemdStatus::Absent => {
-                debug!(zone = %self.apex, serial, "no ZONEMD at the apex; nothing to verify");
+                debug!(zone = %self.shared.apex, serial, "no ZONEMD at the apex; nothing to verify");
             }
             ZonemdStatus::Unsupported { records } => {
-                info!(zone = %self.apex, serial, records,
+                info!(zone = %self.shared.apex, serial, records,
                     "ZONEMD present, none of a supported scheme and hash algorithm (SIMPLE with SHA384 or SHA512); not verified");
             }
         }
@@ -337,11 +337,11 @@ impl ZoneTask {
         serial: u32,
         e: ZonemdError,
     ) -> RefreshError {
-        warn!(zone = %self.apex, peer = %primary.addr, kind, serial, error = %e,
+        warn!(zone = %self.shared.apex, peer = %primary.addr, kind, serial, error = %e,
             "ZONEMD verification failed; version not committed, the previous version keeps serving");
         self.metrics.add(
             "secondary53_zonemd_failures_total",
-            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.shared.apex)),
             1,
         );
         RefreshError::Zonemd(e)
@@ -354,7 +354,7 @@ impl ZoneTask {
         };
         for target in &self.config.also_notify {
             let metrics = self.metrics.clone();
-            let labels = format!("zone=\"{}\"", crate::metrics::esc(&self.apex));
+            let labels = format!("zone=\"{}\"", crate::metrics::esc(&self.shared.apex));
             let send = crate::notify::notify_out(
                 self.config.name.clone(),
                 soa.clone(),
@@ -379,22 +379,22 @@ impl ZoneTask {
     pub(super) fn store_write_failed(&self, what: &str, e: &StoreError) {
         self.metrics.add(
             "secondary53_store_write_failures_total",
-            &format!("zone=\"{}\"", crate::metrics::esc(&self.apex)),
+            &format!("zone=\"{}\"", crate::metrics::esc(&self.shared.apex)),
             1,
         );
         let serial = self.soa.as_ref().and_then(Rr::soa_serial);
         if self.store_health.failed() {
-            error!(zone = %self.apex, error = %e, serial_served = ?serial, retry_in = self.timers.1,
+            error!(zone = %self.shared.apex, error = %e, serial_served = ?serial, retry_in = self.timers.1,
                 "store write failed (disk full, I/O error or read-only?): cannot {what}; the previous version keeps serving and the write is retried; logged once until the store takes writes again");
         } else {
-            debug!(zone = %self.apex, error = %e, "store write failed again: cannot {what}");
+            debug!(zone = %self.shared.apex, error = %e, "store write failed again: cannot {what}");
         }
     }
 
     /// A version committed (or a refresh recorded): the store works.
     pub(super) fn store_write_ok(&self) {
         if let Some(failed) = self.store_health.succeeded() {
-            info!(zone = %self.apex, failed_writes = failed, "store takes writes again");
+            info!(zone = %self.shared.apex, failed_writes = failed, "store takes writes again");
         }
     }
 }
@@ -531,7 +531,7 @@ pub(super) fn stage_first_version(
 pub(super) struct Committed<'a> {
     pub(super) primary: &'a Primary,
     pub(super) stats: XfrStats,
-    pub(super) kind: &'a str,
+    pub(super) kind: &'static str,
     pub(super) fallback_reason: Option<String>,
     pub(super) serial_from: Option<u32>,
     pub(super) summary: CommitSummary,

@@ -6,23 +6,28 @@
 //! bytes per channel (cache-padded sender and receiver halves and a first
 //! block of 32 slots) whatever its capacity, which with 10,000 zones is
 //! 8 MB for queues that are empty nearly all the time. This one is a
-//! `VecDeque` behind a mutex and a [`Notify`] (about 100 bytes while
-//! empty); commands are rare (NOTIFY and operator requests), so the lock
-//! is never contended.
+//! `VecDeque` and the waiting receiver's waker behind a mutex (about 100
+//! bytes while empty); commands are rare (NOTIFY and operator requests),
+//! so the lock is never contended. The receiver's wait ([`Recv`]) is one
+//! reference: it is part of every idle zone task's future, where a
+//! `tokio::sync::Notify` wait would take about 70 bytes more.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use super::ZoneCommand;
 
 /// A command queue holding at most `capacity` commands (at least 1).
 pub fn command_queue(capacity: usize) -> (CommandSender, CommandReceiver) {
     let inner = Arc::new(Inner {
-        queue: Mutex::new(VecDeque::new()),
-        ready: Notify::new(),
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            waiting: None,
+        }),
         capacity: capacity.max(1),
         sent: AtomicU64::new(0),
         sender_gone: AtomicBool::new(false),
@@ -37,20 +42,35 @@ pub fn command_queue(capacity: usize) -> (CommandSender, CommandReceiver) {
 }
 
 struct Inner {
-    queue: Mutex<VecDeque<Box<ZoneCommand>>>,
-    /// Woken when a command is queued or the sender is dropped.
-    ready: Notify,
+    state: Mutex<State>,
     capacity: usize,
     /// Commands ever queued: a command the receiver has taken but not yet
     /// counted as taken still shows as not acted on.
     sent: AtomicU64,
+    /// Set (before the waiting receiver is woken) when the sender is
+    /// dropped; read under the lock, after the queue is found empty.
     sender_gone: AtomicBool,
     receiver_gone: AtomicBool,
 }
 
+struct State {
+    queue: VecDeque<Box<ZoneCommand>>,
+    /// The receiver's waker while it waits for a command (or a stale one
+    /// of a wait it cancelled: waking it is harmless).
+    waiting: Option<Waker>,
+}
+
 impl Inner {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<Box<ZoneCommand>>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the receiver if it waits.
+    fn wake(&self) {
+        let waker = self.state().waiting.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -89,15 +109,18 @@ impl CommandSender {
         if self.inner.receiver_gone.load(Ordering::Acquire) {
             return Err(TrySendError::Closed(cmd));
         }
-        {
-            let mut q = self.inner.queue();
-            if q.len() >= self.inner.capacity {
+        let waker = {
+            let mut s = self.inner.state();
+            if s.queue.len() >= self.inner.capacity {
                 return Err(TrySendError::Full(cmd));
             }
-            q.push_back(cmd);
+            s.queue.push_back(cmd);
             self.inner.sent.fetch_add(1, Ordering::Release);
+            s.waiting.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        self.inner.ready.notify_one();
         Ok(())
     }
 
@@ -118,7 +141,7 @@ impl CommandSender {
 
     /// Commands queued, not yet taken by the zone task.
     pub fn len(&self) -> usize {
-        self.inner.queue().len()
+        self.inner.state().queue.len()
     }
 
     /// True when no command is queued.
@@ -130,9 +153,9 @@ impl CommandSender {
 impl Drop for CommandSender {
     fn drop(&mut self) {
         self.inner.sender_gone.store(true, Ordering::Release);
-        // A permit if the receiver is not waiting yet: it sees the end at
-        // its next wait.
-        self.inner.ready.notify_one();
+        // Taken under the lock after the flag is set: a receiver that
+        // found the queue empty either saw the flag or left its waker.
+        self.inner.wake();
     }
 }
 
@@ -143,38 +166,63 @@ pub struct CommandReceiver {
 
 impl CommandReceiver {
     /// The next command, waiting for one; None once the queue is empty and
-    /// the sender is gone. Cancel-safe: a command is taken only when this
-    /// returns it.
-    pub async fn recv(&mut self) -> Option<Box<ZoneCommand>> {
-        loop {
-            match self.try_recv() {
-                Ok(cmd) => return Some(cmd),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            // A command queued (or the sender dropped) between the check
-            // above and this wait left a permit: the wait ends at once.
-            self.inner.ready.notified().await;
-        }
+    /// the sender is gone. Cancel-safe: a command is taken only when the
+    /// wait returns it.
+    pub fn recv(&mut self) -> Recv<'_> {
+        Recv { receiver: self }
     }
 
     /// The next command if one is queued.
     pub fn try_recv(&mut self) -> Result<Box<ZoneCommand>, TryRecvError> {
-        // The flag first: a sender that queued its last command and then
-        // went away has that command taken before the end is reported.
-        let gone = self.inner.sender_gone.load(Ordering::Acquire);
-        match self.inner.queue().pop_front() {
-            Some(cmd) => Ok(cmd),
-            None if gone => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+        self.take(None)
+    }
+
+    /// The next command; when none is queued, leaves `waker` (if given)
+    /// to be woken by the next one or by the sender going away.
+    fn take(&self, waker: Option<&Waker>) -> Result<Box<ZoneCommand>, TryRecvError> {
+        let mut s = self.inner.state();
+        if let Some(cmd) = s.queue.pop_front() {
+            return Ok(cmd);
         }
+        // Read under the lock: a sender that queued its last command and
+        // then went away has that command taken before the end is
+        // reported, and one dropped after this sees the waker below.
+        if self.inner.sender_gone.load(Ordering::Acquire) {
+            return Err(TryRecvError::Disconnected);
+        }
+        if let Some(waker) = waker {
+            match &mut s.waiting {
+                Some(w) if w.will_wake(waker) => {}
+                w => *w = Some(waker.clone()),
+            }
+        }
+        Err(TryRecvError::Empty)
     }
 }
 
 impl Drop for CommandReceiver {
     fn drop(&mut self) {
         self.inner.receiver_gone.store(true, Ordering::Release);
-        self.inner.queue().clear();
+        let mut s = self.inner.state();
+        s.queue.clear();
+        s.waiting = None;
+    }
+}
+
+/// The wait for the next command ([`CommandReceiver::recv`]).
+pub struct Recv<'a> {
+    receiver: &'a mut CommandReceiver,
+}
+
+impl Future for Recv<'_> {
+    type Output = Option<Box<ZoneCommand>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.receiver.take(Some(cx.waker())) {
+            Ok(cmd) => Poll::Ready(Some(cmd)),
+            Err(TryRecvError::Disconnected) => Poll::Ready(None),
+            Err(TryRecvError::Empty) => Poll::Pending,
+        }
     }
 }
 
@@ -258,6 +306,11 @@ mod tests {
             .unwrap();
         assert_eq!(first, Some(notify(7)));
         assert_eq!(second, None);
+    }
+
+    #[test]
+    fn the_wait_is_one_reference() {
+        assert_eq!(std::mem::size_of::<Recv<'_>>(), 8);
     }
 
     #[tokio::test]

@@ -30,7 +30,50 @@ impl ZoneLifecycle {
     }
 }
 
-/// What the zone task publishes for queries and the control socket.
+/// A Unix time (seconds) or none, in 8 bytes where an `Option<i64>` takes
+/// 16: every zone's status holds four of them. [`i64::MIN`] stands for
+/// none (no Unix time of a DNS server is that far in the past).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UnixTime(i64);
+
+impl UnixTime {
+    /// No time.
+    pub const NONE: UnixTime = UnixTime(i64::MIN);
+
+    /// The time `secs`.
+    pub fn at(secs: i64) -> UnixTime {
+        UnixTime::from(Some(secs))
+    }
+
+    /// The time, if set.
+    pub fn get(self) -> Option<i64> {
+        (self.0 != i64::MIN).then_some(self.0)
+    }
+}
+
+impl From<Option<i64>> for UnixTime {
+    /// None, and the one time that cannot be told from none
+    /// ([`i64::MIN`]), give [`UnixTime::NONE`].
+    fn from(t: Option<i64>) -> UnixTime {
+        UnixTime(t.unwrap_or(i64::MIN))
+    }
+}
+
+impl Default for UnixTime {
+    fn default() -> UnixTime {
+        UnixTime::NONE
+    }
+}
+
+impl std::fmt::Debug for UnixTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// What the zone task publishes for queries and the control socket. Every
+/// zone holds one, so it is kept small: times in 8 bytes each, the kind of
+/// transfer as a constant, the error as a boxed string.
 #[derive(Clone, Debug)]
 pub struct ZoneStatus {
     /// Lifecycle state.
@@ -38,19 +81,19 @@ pub struct ZoneStatus {
     /// Current serial.
     pub serial: Option<u32>,
     /// Unix time of the last successful refresh.
-    pub last_refresh: Option<i64>,
+    pub last_refresh: UnixTime,
     /// Unix time of the last transfer.
-    pub last_transfer: Option<i64>,
+    pub last_transfer: UnixTime,
     /// Kind of the last transfer ("IXFR", "AXFR", ...).
-    pub last_transfer_kind: Option<String>,
+    pub last_transfer_kind: Option<&'static str>,
     /// The primary that answered last.
     pub primary: Option<SocketAddr>,
     /// Unix time of the next scheduled check.
-    pub next_refresh: Option<i64>,
+    pub next_refresh: UnixTime,
     /// Unix time the zone expires unless refreshed.
-    pub expire_at: Option<i64>,
+    pub expire_at: UnixTime,
     /// Last error, cleared by a success.
-    pub last_error: Option<String>,
+    pub last_error: Option<Box<str>>,
     /// Versions committed since the server started.
     pub versions_committed: u64,
     /// Commands (NOTIFY, refresh, retransfer, reload) the zone task has
@@ -71,12 +114,12 @@ impl ZoneStatus {
         ZoneStatus {
             state,
             serial: None,
-            last_refresh: None,
-            last_transfer: None,
+            last_refresh: UnixTime::NONE,
+            last_transfer: UnixTime::NONE,
             last_transfer_kind: None,
             primary: None,
-            next_refresh: None,
-            expire_at: None,
+            next_refresh: UnixTime::NONE,
+            expire_at: UnixTime::NONE,
             last_error: None,
             versions_committed: 0,
             commands_taken: 0,
@@ -106,13 +149,12 @@ pub struct ZoneShared {
     pub status: RwLock<ZoneStatus>,
     /// The version being served, swapped whole when a version commits.
     pub snapshot: RwLock<Arc<ZoneSnapshot>>,
-    /// Shared with the query workers: bumped on every change they must see.
-    pub generation: Arc<AtomicU64>,
-    /// Which zone each bump was for, so a query worker takes again only
-    /// the zones that changed.
+    /// Which zone each change the query workers must see was for (it
+    /// bumps their generation), so a query worker takes again only the
+    /// zones that changed.
     pub changes: Arc<crate::zone::change_log::ChangeLog>,
     /// Records received by the transfer under way (0 when none).
-    pub transfer_progress: Arc<AtomicU64>,
+    pub transfer_progress: AtomicU64,
 }
 
 impl ZoneShared {
@@ -147,14 +189,14 @@ impl ZoneShared {
             s.state != before
         };
         if changed {
-            self.changes.record(&self.generation, &self.apex);
+            self.changes.bump(&self.apex);
         }
     }
 
     /// Publishes a new snapshot to the query path.
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
-        self.changes.record(&self.generation, &self.apex);
+        self.changes.bump(&self.apex);
     }
 }
 
@@ -183,5 +225,29 @@ mod tests {
         assert!(!status(1, 1, true).settled(1));
         // Its check ended.
         assert!(status(1, 1, false).settled(1));
+    }
+
+    #[test]
+    fn a_unix_time_keeps_every_time_but_the_one_meaning_none() {
+        for t in [0, 1, -1, 1_700_000_000, i64::MAX, i64::MIN + 1] {
+            assert_eq!(UnixTime::at(t).get(), Some(t));
+        }
+        assert_eq!(UnixTime::from(None).get(), None);
+        assert_eq!(UnixTime::default().get(), None);
+        assert_eq!(UnixTime::at(i64::MIN).get(), None);
+        assert_eq!(format!("{:?}", UnixTime::at(5)), "Some(5)");
+    }
+
+    #[test]
+    fn a_zone_status_and_shared_state_stay_small() {
+        // Every zone holds one `ZoneShared` (with its status) behind an
+        // `Arc`: at most 216 bytes, with the `Arc`'s two counts it takes a
+        // 240-byte malloc chunk (304 with `Option<i64>` times, a `String`
+        // kind of transfer and references of its own to the generation and
+        // to an `AtomicU64` for the transfer's progress, allocated apart).
+        let status = std::mem::size_of::<ZoneStatus>();
+        let shared = std::mem::size_of::<ZoneShared>();
+        println!("ZoneStatus {status} B, ZoneShared {shared} B");
+        assert!(shared <= 216, "ZoneShared is {shared} bytes");
     }
 }

@@ -3,7 +3,9 @@
 //! parts share about the set. The server fills it; the listeners, the
 //! control socket, the metrics and the mirror read it.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -49,10 +51,41 @@ impl ZoneEntry {
     }
 }
 
+/// A zone in the set, found by its apex (its shared state's): the set
+/// keeps no copy of the apex of its own, one allocation less per zone.
+struct ByApex(Arc<ZoneEntry>);
+
+impl ByApex {
+    fn apex(&self) -> &str {
+        &self.0.shared.apex
+    }
+}
+
+impl Borrow<str> for ByApex {
+    fn borrow(&self) -> &str {
+        self.apex()
+    }
+}
+
+// Hashed and compared as its apex, as `Borrow<str>` requires.
+impl Hash for ByApex {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.apex().hash(state);
+    }
+}
+
+impl PartialEq for ByApex {
+    fn eq(&self, other: &ByApex) -> bool {
+        self.apex() == other.apex()
+    }
+}
+
+impl Eq for ByApex {}
+
 /// All zones, by apex.
 pub struct Zones {
     /// The zones; swapped entry by entry on a configuration reload.
-    by_apex: RwLock<HashMap<String, Arc<ZoneEntry>>>,
+    by_apex: RwLock<HashSet<ByApex>>,
     /// Every configured TSIG key, by lowercase name (transfers out, signed
     /// queries).
     keys: RwLock<HashMap<hickory_proto::rr::Name, TsigKey>>,
@@ -79,15 +112,16 @@ pub struct Zones {
 impl Zones {
     /// An empty set sharing `generation` with the zone tasks.
     pub fn new(generation: Arc<AtomicU64>, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        let changes = Arc::new(crate::zone::change_log::ChangeLog::new(generation.clone()));
         Zones {
-            by_apex: RwLock::new(HashMap::new()),
+            by_apex: RwLock::new(HashSet::new()),
             keys: RwLock::new(HashMap::new()),
             store: None,
             metrics,
             generation,
             log_limit: LogLimiter::default(),
             catalogs: RwLock::new(Default::default()),
-            changes: Arc::default(),
+            changes,
             membership: AtomicU64::new(0),
         }
     }
@@ -106,10 +140,10 @@ impl Zones {
             .by_apex
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.shared.apex.clone(), Arc::new(entry));
+            .replace(ByApex(Arc::new(entry)));
         self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
-        old
+        old.map(|z| z.0)
     }
 
     /// Removes a zone.
@@ -118,10 +152,10 @@ impl Zones {
             .by_apex
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(apex);
+            .take(apex);
         self.membership.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
-        old
+        old.map(|z| z.0)
     }
 
     /// The zone with this apex (lowercase presentation form).
@@ -130,7 +164,7 @@ impl Zones {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(apex)
-            .cloned()
+            .map(|z| z.0.clone())
     }
 
     /// Every zone, by apex.
@@ -145,8 +179,8 @@ impl Zones {
         self.by_apex
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
+            .iter()
+            .map(|z| z.0.clone())
             .collect()
     }
 
@@ -167,5 +201,46 @@ impl Zones {
     /// Replaces the TSIG keys.
     pub fn set_keys(&self, keys: HashMap<hickory_proto::rr::Name, TsigKey>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ZoneLifecycle, ZoneStatus};
+
+    fn entry(zones: &Zones, apex: &str) -> ZoneEntry {
+        let (commands, _) = crate::registry::command_queue(1);
+        ZoneEntry {
+            shared: Arc::new(ZoneShared {
+                apex: apex.to_string(),
+                status: RwLock::new(ZoneStatus::new(ZoneLifecycle::Loading)),
+                snapshot: RwLock::default(),
+                changes: zones.changes.clone(),
+                transfer_progress: AtomicU64::new(0),
+            }),
+            commands,
+            settings: Default::default(),
+            signer: None,
+            mirror: None,
+        }
+    }
+
+    #[test]
+    fn zones_are_found_replaced_and_removed_by_apex() {
+        let zones = Zones::new(Arc::default(), Arc::default());
+        assert!(zones.insert(entry(&zones, "a.test.")).is_none());
+        assert!(zones.insert(entry(&zones, "b.test.")).is_none());
+        let first = zones.get("a.test.").expect("a.test.");
+        let replaced = zones.insert(entry(&zones, "a.test.")).expect("replaced");
+        assert!(Arc::ptr_eq(&first, &replaced));
+        let now = zones.get("a.test.").expect("a.test.");
+        assert!(!Arc::ptr_eq(&first, &now), "the new entry is served");
+        assert!(zones.get("c.test.").is_none());
+        let apexes: Vec<String> = zones.list().iter().map(|z| z.shared.apex.clone()).collect();
+        assert_eq!(apexes, ["a.test.", "b.test."]);
+        assert!(zones.remove("b.test.").is_some());
+        assert!(zones.remove("b.test.").is_none());
+        assert_eq!(zones.entries().len(), 1);
     }
 }

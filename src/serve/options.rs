@@ -152,6 +152,6 @@ pub fn expire_of_zone(z: &crate::registry::ZoneEntry) -> Option<u32> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let left = status.expire_at? - now;
+    let left = status.expire_at.get()? - now;
     (left > 0).then(|| left.min(i64::from(u32::MAX)) as u32)
 }

@@ -18,9 +18,8 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
         apex: apex.to_string(),
         status: RwLock::new(status(state)),
         snapshot: RwLock::new(Arc::new(ZoneSnapshot::default())),
-        generation: zones.generation.clone(),
         changes: zones.changes.clone(),
-        transfer_progress: Arc::new(AtomicU64::new(0)),
+        transfer_progress: AtomicU64::new(0),
     });
     let (tx, _rx) = crate::registry::command_queue(1);
     zones.insert(ZoneEntry {

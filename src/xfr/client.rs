@@ -43,6 +43,14 @@ use crate::tsig::{ResponseVerifier, TsigFailure, TsigKey, sign_request};
 use crate::zone::wire_records::WireRecords;
 use crate::zone::{Rr, record::RecordError};
 
+/// Where a transfer reports the records it has received so far (0 when
+/// none is under way), for progress reports. The zone's shared state
+/// implements it, so a zone keeps no allocation of its own for it.
+pub trait TransferProgress: Send + Sync {
+    /// Records received so far by the transfer under way (0: none).
+    fn set(&self, records: u64);
+}
+
 /// A primary to talk to.
 #[derive(Clone)]
 pub struct Primary {
@@ -54,7 +62,7 @@ pub struct Primary {
     pub timeouts: TransferTimeouts,
     /// Records received so far by the transfer under way (0 when idle),
     /// for progress reports.
-    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    pub progress: Option<Arc<dyn TransferProgress>>,
     /// Size limits.
     pub limits: TransferLimits,
     /// False once the primary was found to reject EDNS; shared by the
@@ -699,7 +707,7 @@ impl Primary {
             }
         }
         if let Some(p) = &self.progress {
-            p.store(0, std::sync::atomic::Ordering::Relaxed);
+            p.set(0);
         }
         r
     }
@@ -764,7 +772,7 @@ impl Primary {
                 })?;
             }
             if let Some(p) = &self.progress {
-                p.store(interp.count() as u64, std::sync::atomic::Ordering::Relaxed);
+                p.set(interp.count() as u64);
             }
             if let Some(sink) = sink
                 && (stats.streamed || interp.count() >= STREAM_AFTER)

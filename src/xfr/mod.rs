@@ -10,5 +10,5 @@ pub mod interpreter;
 pub mod out;
 pub mod wire_message;
 
-pub use client::{Primary, Stage, XfrError, XfrStats};
+pub use client::{Primary, Stage, TransferProgress, XfrError, XfrStats};
 pub use interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};

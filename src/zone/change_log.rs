@@ -10,8 +10,8 @@
 //! longer reaches back that far.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Changes kept; a worker further behind looks at every zone.
 pub const CHANGE_LOG_CAPACITY: usize = 4096;
@@ -20,6 +20,9 @@ pub const CHANGE_LOG_CAPACITY: usize = 4096;
 #[derive(Debug, Default)]
 pub struct ChangeLog {
     inner: Mutex<Inner>,
+    /// The generation the zones' changes bump (the query workers'), so a
+    /// zone needs no reference of its own to it.
+    generation: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +35,19 @@ struct Inner {
 impl ChangeLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A log of the changes that bump `generation`.
+    pub fn new(generation: Arc<AtomicU64>) -> ChangeLog {
+        ChangeLog {
+            inner: Mutex::default(),
+            generation,
+        }
+    }
+
+    /// Bumps the log's generation for a change of `apex` and records it.
+    pub fn bump(&self, apex: &str) {
+        self.record(&self.generation, apex);
     }
 
     /// Bumps `generation` for a change of `apex` and records it.

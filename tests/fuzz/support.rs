@@ -146,9 +146,8 @@ impl ServedZones {
                     apex: apex.to_string(),
                     status: RwLock::new(status(state)),
                     snapshot: RwLock::new(Arc::new(snapshot)),
-                    generation: generation.clone(),
                     changes: zones.changes.clone(),
-                    transfer_progress: Arc::new(AtomicU64::new(0)),
+                    transfer_progress: AtomicU64::new(0),
                 }),
                 commands: tx,
                 settings: Arc::new(ZoneSettings {
