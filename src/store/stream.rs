@@ -57,8 +57,8 @@ impl Store {
     /// transaction of its own. A record already stored takes the later
     /// TTL, as a full zone's duplicates do ([`crate::zone::sort_zone`]).
     ///
-    /// The batches are written on a connection of their own (a
-    /// [`Stager`], opened by the first batch and closed by
+    /// The batches are written on a connection of their own (the
+    /// stager's, opened by the first batch and closed by
     /// [`Store::stream_commit`] or [`Store::stream_abort`]), set up once
     /// for them, so that the store's connection never changes its
     /// settings and the stager's inserts stay prepared from batch to
