@@ -171,6 +171,9 @@ pub struct Store {
     /// (O(change), not O(zone)). Filled on a zone's first commit in the
     /// process; only commits through this connection change a zone.
     record_counts: std::collections::HashMap<i64, usize>,
+    /// The connection a streamed first version's batches are written on,
+    /// while one streams in ([`Store::stream_rows`]).
+    stager: Option<stream::Stager>,
 }
 
 impl Store {
@@ -224,6 +227,7 @@ impl Store {
             conn,
             path,
             record_counts: Default::default(),
+            stager: None,
         })
     }
 
@@ -260,6 +264,7 @@ impl Store {
             conn,
             path,
             record_counts: Default::default(),
+            stager: None,
         }))
     }
 

@@ -57,67 +57,53 @@ impl Store {
     /// transaction of its own. A record already stored takes the later
     /// TTL, as a full zone's duplicates do ([`crate::zone::sort_zone`]).
     ///
-    /// These transactions are not synced to disk: until
-    /// [`Store::stream_commit`], whose sync covers everything written
-    /// before it, a crash may lose them, and losing them loses nothing (the
-    /// version was not committed). Sparing a sync per batch keeps the store
-    /// ahead of the transfer.
+    /// The batches are written on a connection of their own (the
+    /// stager's, opened by the first batch and closed by
+    /// [`Store::stream_commit`] or [`Store::stream_abort`]), set up once
+    /// for them, so that the store's connection never changes its
+    /// settings and the stager's inserts stay prepared from batch to
+    /// batch. It is used only here, under the same `&mut` as the store's
+    /// connection, so the two never write at once. Its settings:
+    ///
+    /// - no sync: until [`Store::stream_commit`], whose sync covers
+    ///   everything written to the WAL before it, a crash may lose these
+    ///   transactions, and losing them loses nothing (the version was not
+    ///   committed). Sparing a sync per batch keeps the store ahead of the
+    ///   transfer.
+    /// - no automatic WAL checkpoint (a million-record version would
+    ///   otherwise copy its pages into the database a thousand pages at a
+    ///   time while the transfer runs; [`Store::stream_commit`] has them
+    ///   copied afterwards, on a thread of lower priority).
+    /// - no foreign-key check of each row against the zone row, which
+    ///   [`Store::stream_begin`] made sure of, and which the commit's
+    ///   transaction, on the store's connection with every check on,
+    ///   requires again before it makes the rows a version.
+    /// - a small page cache: the rows arrive roughly in key order, so a
+    ///   batch touches few pages besides the ones it appends, and a large
+    ///   cache would fill with the zone's pages (tens of MiB for a million
+    ///   records) while the snapshot of the same records is being built.
     ///
     /// The records come in wire form, as the transfer read them: each
     /// owner name is written into one reused buffer in the rows' form, so
     /// a batch allocates nothing per record.
-    ///
-    /// Two more of the connection's settings change for the batch, and
-    /// are restored after it: no automatic WAL checkpoint (a
-    /// million-record version would otherwise copy its pages into the
-    /// database a thousand pages at a time while the transfer runs;
-    /// [`Store::stream_commit`] has them copied afterwards, on a thread of
-    /// lower priority), and no foreign-key check of each row against the
-    /// zone row, which [`Store::stream_begin`] made sure of and which a
-    /// streamed zone keeps.
     pub fn stream_rows<'a>(
         &mut self,
         zone_id: i64,
         rows: impl IntoIterator<Item = RecordRef<'a>>,
     ) -> Result<(), StoreError> {
         let sq = self.sq_owned();
-        let checkpoint_pages = self.suspend_autocheckpoint().map_err(&sq)?;
-        let unchecked = self
-            .conn
-            .pragma_update(None, "foreign_keys", "OFF")
-            .and_then(|()| self.conn.pragma_update(None, "synchronous", "OFF"));
-        if let Err(e) = unchecked {
-            let _ = self.restore_stream_settings(checkpoint_pages);
-            return Err(sq(e));
+        if self.stager.is_none() {
+            self.stager = Some(Stager::open(&self.path).map_err(&sq)?);
         }
-        let cache: i64 = match self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = self.restore_stream_settings(checkpoint_pages);
-                return Err(sq(e));
-            }
+        let Some(stager) = self.stager.as_mut() else {
+            return Ok(());
         };
-        let written = (|| {
-            // A small page cache: the rows arrive roughly in key order, so
-            // a batch touches few pages besides the ones it appends, and
-            // the store's usual cache would fill with the zone's pages
-            // (tens of MiB for a million records) while the snapshot of
-            // the same records is being built.
-            self.conn
-                .pragma_update(None, "cache_size", -STREAM_CACHE_KIB)?;
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            upsert_wire(&tx, zone_id, rows)?;
-            tx.commit()
-        })();
-        // Back to FULL, the usual cache, checks and checkpoints before any
-        // other commit, whatever happened.
-        let restored = self
-            .restore_stream_settings(checkpoint_pages)
-            .and_then(|()| self.conn.pragma_update(None, "cache_size", cache));
+        let written = stager.write(zone_id, rows);
+        if written.is_err() {
+            // A connection that failed is not trusted with the next batch.
+            self.stager = None;
+        }
         written.map_err(&sq)?;
-        restored.map_err(&sq)?;
         sync_wal_in_background(&self.path);
         Ok(())
     }
@@ -130,19 +116,6 @@ impl Store {
             .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(pages)
-    }
-
-    /// The connection's settings as [`Store::open`] made them, after a
-    /// streamed batch: synchronous FULL, foreign keys checked, automatic
-    /// checkpoints every `checkpoint_pages` pages. Every setting is
-    /// restored even when one fails; the first error is returned.
-    fn restore_stream_settings(&mut self, checkpoint_pages: i64) -> rusqlite::Result<()> {
-        let a = self.conn.pragma_update(None, "synchronous", "FULL");
-        let b = self.conn.pragma_update(None, "foreign_keys", "ON");
-        let c = self
-            .conn
-            .pragma_update(None, "wal_autocheckpoint", checkpoint_pages);
-        a.and(b).and(c)
     }
 
     /// Makes the streamed version the zone's first: writes its SOA, the
@@ -169,6 +142,8 @@ impl Store {
             zone: zone.to_string(),
         })?;
         let sq = self.sq_owned();
+        // The staged rows are all written: the stager's cache goes.
+        self.stager = None;
         let checkpoint_pages = self.suspend_autocheckpoint().map_err(&sq)?;
         let committed = (|| {
             let tx = self
@@ -234,6 +209,7 @@ impl Store {
     /// committed. Does nothing to a zone that has a version.
     pub fn stream_abort(&mut self, zone_id: i64) -> Result<(), StoreError> {
         let sq = self.sq_owned();
+        self.stager = None;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -358,39 +334,96 @@ fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::
     super::insert_rows(tx, zone_id, records, UPSERT)
 }
 
-/// Inserts records in wire form, [`ROWS_PER_INSERT`] to a statement; one
-/// already present takes the new TTL and class.
-fn upsert_wire<'a>(
-    tx: &Transaction<'_>,
-    zone_id: i64,
-    rows: impl IntoIterator<Item = RecordRef<'a>>,
-) -> rusqlite::Result<()> {
-    let mut names = String::with_capacity(ROWS_PER_INSERT * 32);
-    let mut pending: Vec<RecordRef<'a>> = Vec::with_capacity(ROWS_PER_INSERT);
-    let mut full: Option<BorrowingInsert<'_>> = None;
-    for r in rows {
-        pending.push(r);
-        if pending.len() == ROWS_PER_INSERT {
-            if full.is_none() {
-                full = Some(BorrowingInsert::prepare(tx, ROWS_PER_INSERT)?);
-            }
-            if let Some(ins) = full.as_mut() {
-                ins.execute(zone_id, &pending, &mut names)?;
-            }
-            pending.clear();
-        }
-    }
-    if !pending.is_empty() {
-        BorrowingInsert::prepare(tx, pending.len())?.execute(zone_id, &pending, &mut names)?;
-    }
-    Ok(())
+/// The connection a streamed version's batches are written on
+/// ([`Store::stream_rows`] says how it is set up, and why), with its
+/// inserts prepared once: one of [`ROWS_PER_INSERT`] rows, and one of
+/// each smaller power of two for a batch's last rows, so that however
+/// many rows a batch has, no insert is prepared again for it and the rest
+/// takes a few statements at most.
+pub(super) struct Stager {
+    /// Index `k`: the insert of `2^k` rows, once prepared. Declared
+    /// before the connection: fields are dropped in order, so every
+    /// statement is finalized before the connection closes.
+    inserts: Vec<Option<BorrowingInsert>>,
+    /// The owner names of the rows being inserted, in the rows' form.
+    names: String,
+    conn: rusqlite::Connection,
 }
 
-/// The multi-row insert of [`upsert_wire`], on SQLite's C interface: the
-/// statement is prepared per batch. Keeping it from batch to batch would
-/// save nothing: turning `foreign_keys` off and on around each batch
-/// ([`Store::stream_rows`]) expires every prepared statement of the
-/// connection, so SQLite prepares it again anyway.
+// SAFETY: the raw statement handles belong to `conn` and move with it; a
+// connection (opened without SQLite's own mutex, as rusqlite opens them)
+// and its statements may be used by any thread, one thread at a time,
+// which `&mut self` on every use guarantees, as for the statement cache
+// that makes `rusqlite::Connection` itself `Send`.
+unsafe impl Send for Stager {}
+
+const _: () = assert!(ROWS_PER_INSERT.is_power_of_two());
+
+impl Stager {
+    /// Opens the stager's connection to the store's database at `path`.
+    fn open(path: &std::path::Path) -> rusqlite::Result<Self> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "cache_size", -STREAM_CACHE_KIB)?;
+        let sizes = ROWS_PER_INSERT.trailing_zeros() as usize + 1;
+        Ok(Stager {
+            inserts: (0..sizes).map(|_| None).collect(),
+            names: String::with_capacity(ROWS_PER_INSERT * 32),
+            conn,
+        })
+    }
+
+    /// Inserts records in wire form in one transaction; one already
+    /// present takes the new TTL and class.
+    fn write<'a>(
+        &mut self,
+        zone_id: i64,
+        rows: impl IntoIterator<Item = RecordRef<'a>>,
+    ) -> rusqlite::Result<()> {
+        // SAFETY: the handle of the open connection, used by the inserts
+        // on this thread while `self` is borrowed.
+        let db = unsafe { self.conn.handle() };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut pending: Vec<RecordRef<'a>> = Vec::with_capacity(ROWS_PER_INSERT);
+        let mut insert = |rows: &[RecordRef<'_>]| -> rusqlite::Result<()> {
+            let k = rows.len().trailing_zeros() as usize;
+            let slot = self
+                .inserts
+                .get_mut(k)
+                .ok_or(rusqlite::Error::InvalidParameterCount(rows.len(), 0))?;
+            let ins = match slot {
+                Some(ins) => ins,
+                None => slot.insert(BorrowingInsert::prepare(db, rows.len())?),
+            };
+            ins.execute(zone_id, rows, &mut self.names)
+        };
+        for r in rows {
+            pending.push(r);
+            if pending.len() == ROWS_PER_INSERT {
+                insert(&pending)?;
+                pending.clear();
+            }
+        }
+        // The rest, by decreasing powers of two.
+        let mut rest = &pending[..];
+        while !rest.is_empty() {
+            let n = 1usize << (usize::BITS - 1 - rest.len().leading_zeros());
+            insert(&rest[..n])?;
+            rest = &rest[n..];
+        }
+        for ins in self.inserts.iter_mut().flatten() {
+            ins.unbind();
+        }
+        tx.commit()
+    }
+}
+
+/// A multi-row insert of [`Stager`], on SQLite's C interface.
 ///
 /// The owner names and RDATA are bound as borrowed (`SQLITE_STATIC`), where
 /// rusqlite binds every text and blob as a copy (`SQLITE_TRANSIENT`), a
@@ -399,16 +432,16 @@ fn upsert_wire<'a>(
 /// while the statement steps; every value is bound again before each step,
 /// and the statement is finalized when this is dropped, so no binding
 /// outlives the buffers it points to.
-struct BorrowingInsert<'c> {
+struct BorrowingInsert {
     db: *mut rusqlite::ffi::sqlite3,
     stmt: *mut rusqlite::ffi::sqlite3_stmt,
     rows: usize,
-    _conn: std::marker::PhantomData<&'c rusqlite::Connection>,
 }
 
-impl<'c> BorrowingInsert<'c> {
-    /// Prepares the insert of `rows` rows on the transaction's connection.
-    fn prepare(tx: &'c Transaction<'_>, rows: usize) -> rusqlite::Result<Self> {
+impl BorrowingInsert {
+    /// Prepares the insert of `rows` rows on the connection `db`, which
+    /// must stay open until this is dropped.
+    fn prepare(db: *mut rusqlite::ffi::sqlite3, rows: usize) -> rusqlite::Result<Self> {
         use rusqlite::ffi;
         // The zone is bound once, as ?1; the rows' values follow.
         let mut sql =
@@ -431,12 +464,10 @@ impl<'c> BorrowingInsert<'c> {
         sql.push_str(UPSERT);
         let len = std::ffi::c_int::try_from(sql.len())
             .map_err(|_| rusqlite::Error::InvalidParameterCount(rows, 0))?;
-        // SAFETY: the handle is the open connection of `tx`, borrowed for
-        // 'c, and used on this thread only (the transaction is not Send).
-        let db = unsafe { tx.handle() };
         let mut stmt = std::ptr::null_mut();
-        // SAFETY: `sql` is valid for `len` bytes; `stmt` receives the
-        // statement, finalized by Drop.
+        // SAFETY: `db` is an open connection (see above); `sql` is valid
+        // for `len` bytes; `stmt` receives the statement, finalized by
+        // Drop.
         let rc = unsafe {
             ffi::sqlite3_prepare_v2(
                 db,
@@ -446,12 +477,7 @@ impl<'c> BorrowingInsert<'c> {
                 std::ptr::null_mut(),
             )
         };
-        let ins = BorrowingInsert {
-            db,
-            stmt,
-            rows,
-            _conn: std::marker::PhantomData,
-        };
+        let ins = BorrowingInsert { db, stmt, rows };
         ins.check(rc)?;
         Ok(ins)
     }
@@ -539,14 +565,24 @@ impl<'c> BorrowingInsert<'c> {
         // SAFETY: every parameter is bound to live values.
         let rc = unsafe { ffi::sqlite3_step(self.stmt) };
         // SAFETY: the statement is prepared; reset keeps the bindings,
-        // which are all bound again before the next step.
+        // which are all bound again before the next step (and cleared by
+        // `unbind` once the batch is written).
         let reset = unsafe { ffi::sqlite3_reset(self.stmt) };
         self.check(rc)?;
         self.check(reset)
     }
+
+    /// Forgets the bound values, so that the statement, kept for later
+    /// batches, points into no buffer of this one.
+    fn unbind(&mut self) {
+        // SAFETY: the statement is prepared and not stepping.
+        unsafe {
+            rusqlite::ffi::sqlite3_clear_bindings(self.stmt);
+        }
+    }
 }
 
-impl Drop for BorrowingInsert<'_> {
+impl Drop for BorrowingInsert {
     fn drop(&mut self) {
         // SAFETY: the statement was prepared on this connection (or is
         // null, which finalize accepts) and is not used again.
@@ -734,6 +770,80 @@ mod tests {
         let mut got = dump(&s);
         crate::zone::sort_zone(&mut got);
         assert_eq!(got, want);
+    }
+
+    /// Batches of every kind of size (below, at and above one statement's
+    /// rows, and rests of every power of two) go through the stager's
+    /// statements, kept from batch to batch, and store exactly the records
+    /// they carry; the stager's connection is closed by the commit.
+    #[test]
+    fn batches_of_any_size_reuse_the_stagers_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        let sizes = [
+            1,
+            2,
+            3,
+            ROWS_PER_INSERT - 1,
+            ROWS_PER_INSERT,
+            ROWS_PER_INSERT + 1,
+            3 * ROWS_PER_INSERT + 77,
+            0,
+            5,
+        ];
+        let mut all = Vec::new();
+        for (b, n) in sizes.into_iter().enumerate() {
+            let rrs: Vec<Rr> = (0..n)
+                .map(|i| {
+                    rr(
+                        &format!("b{b}-{i}.example.com."),
+                        1,
+                        60,
+                        &[10, 0, b as u8, 1],
+                    )
+                })
+                .collect();
+            s.stream_rows(id, wire(&rrs).iter()).unwrap();
+            assert!(s.stager.is_some(), "the stager stays open between batches");
+            all.extend(rrs);
+            assert_eq!(s.staged_count(id).unwrap(), all.len());
+        }
+        s.stream_commit(Z, id, &soa(9), all.len() + 1, &info())
+            .unwrap();
+        assert!(s.stager.is_none(), "the commit closes the stager");
+        all.push(soa(9));
+        crate::zone::sort_zone(&mut all);
+        let mut got = dump(&s);
+        crate::zone::sort_zone(&mut got);
+        assert_eq!(got, all);
+    }
+
+    /// The stager's rows are not checked against the zone row, so the
+    /// commit, on the store's connection, does it: a zone whose row went
+    /// while its version streamed in gets no version, and its staged rows
+    /// are removed by the abort.
+    #[test]
+    fn a_zone_removed_while_streaming_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        s.stream_rows(
+            id,
+            wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
+        )
+        .unwrap();
+        s.conn
+            .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM zone; PRAGMA foreign_keys = ON;")
+            .unwrap();
+        assert!(s.stream_commit(Z, id, &soa(1), 2, &info()).is_err());
+        s.stream_abort(id).unwrap();
+        let left: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM record", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(s.current_soa(Z).unwrap(), None);
     }
 
     #[test]

@@ -109,10 +109,13 @@ pub struct SnapshotBuilder {
     gathered: NameBatch<Node>,
     /// The index, once the last owner has come.
     nodes: Option<NameMapBuilder<Node>>,
-    /// The last node's name, and whether it is in the zone's name space:
-    /// in transfer order a name's parent most often came just before its
-    /// first child.
-    prev: Option<(Arc<[u8]>, bool)>,
+    /// The last node's name (empty before the first node), and whether
+    /// it is in the zone's name space: in transfer order a name's parent
+    /// most often came just before its first child. A copy of the name,
+    /// not a share of its `Arc`: a reference count changed per node is an
+    /// atomic instruction, which waits for the store of the node into
+    /// its shard's list (most often a cache miss) to complete.
+    prev: (Vec<u8>, bool),
     run: run::OwnerRun,
     scattered: bool,
     /// The indexes derived from the nodes, kept up to date as each node
@@ -173,7 +176,7 @@ impl SnapshotBuilder {
             apex_wire: wire::from_presentation(apex).unwrap_or_else(|| vec![0]),
             gathered: NameBatch::new(),
             nodes: None,
-            prev: None,
+            prev: (Vec::new(), false),
             run: run::OwnerRun::default(),
             scattered: false,
             derived: Derived::default(),
@@ -219,26 +222,23 @@ impl SnapshotBuilder {
         // Counted before it joins the nodes, which only the parents' look-up
         // of `add_derived` reads: the node moves there, not cloned.
         self.add_derived(&name, &node);
-        let real = is_real(&node);
+        self.prev.0.clear();
+        self.prev.0.extend_from_slice(&name);
+        self.prev.1 = is_real(&node);
         // An owner that came before, with other owners in between, shows
         // when the index is built.
-        self.gathered.push(name.clone(), node);
-        self.prev = Some((name, real));
+        self.gathered.push(name, node);
     }
 
     /// True when `name` is among the nodes built so far (`gathered`, the
     /// last of them `prev`) and in the zone's name space.
-    fn is_real_node(
-        prev: &Option<(Arc<[u8]>, bool)>,
-        gathered: &NameBatch<Node>,
-        name: &[u8],
-    ) -> bool {
-        match prev {
-            Some((prev, real)) if **prev == *name => *real,
-            _ => gathered
-                .get_key_value(name)
-                .is_some_and(|(_, n)| is_real(n)),
+    fn is_real_node(prev: &(Vec<u8>, bool), gathered: &NameBatch<Node>, name: &[u8]) -> bool {
+        if prev.0 == name {
+            return prev.1;
         }
+        gathered
+            .get_key_value(name)
+            .is_some_and(|(_, n)| is_real(n))
     }
 
     /// Builds the index of the nodes once the last owner has come; an
