@@ -104,6 +104,9 @@ struct RigOptions {
     prepare: Option<fn(&tokio::runtime::Runtime, &route53::Client, &str)>,
     /// The RRset quota the proxy answers and enforces.
     rrset_limit: Option<usize>,
+    /// Environment for secondary53 over [`moto::aws_env`]: a variable
+    /// named here replaces that one's value.
+    env: Vec<(&'static str, String)>,
 }
 
 impl RigOptions {
@@ -116,6 +119,7 @@ impl RigOptions {
             zone_route53: None,
             prepare: None,
             rrset_limit: None,
+            env: Vec::new(),
         }
     }
 }
@@ -205,7 +209,12 @@ impl Rig {
             &zone_route53,
             o.route53_extra,
         );
-        let sec = Secondary::start_with_env(dir.path(), &cfg, &moto::aws_env());
+        let mut env: Vec<(&str, &str)> = moto::aws_env()
+            .into_iter()
+            .filter(|(k, _)| o.env.iter().all(|(name, _)| name != k))
+            .collect();
+        env.extend(o.env.iter().map(|(k, v)| (*k, v.as_str())));
+        let sec = Secondary::start_with_env(dir.path(), &cfg, &env);
         Rig {
             sec,
             bind,
@@ -662,6 +671,58 @@ fn one_update_on_the_primary_is_one_change_call_within_a_second() {
     rig.assert_batches_valid(&listing);
     eprintln!("one update: one change call after {latency:?}");
     rig.sec.stop();
+}
+
+/// Credentials from a profile of the shared config file, printed by its
+/// `credential_process`, with no keys in the environment: the program runs
+/// and the mirror syncs the zone. Without credentials the SDK sends no
+/// request at all, so the converged hosted zone shows the profile was used.
+#[test]
+fn credentials_from_a_profile_with_credential_process() {
+    let aws = tempfile::Builder::new()
+        .prefix("mirror53-aws-")
+        .tempdir()
+        .expect("temp dir for the AWS config");
+    let ran = aws.path().join("ran");
+    let script = aws.path().join("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho ran >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            ran.display()
+        ),
+    )
+    .expect("write the credential process");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the credential process");
+    }
+    let config = aws.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile mirror]\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .expect("write the AWS config file");
+    let rig = Rig::start_mirrored(RigOptions {
+        env: vec![
+            // Blank keys count as absent: the chain goes on to the profile.
+            ("AWS_ACCESS_KEY_ID", String::new()),
+            ("AWS_SECRET_ACCESS_KEY", String::new()),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+            ("AWS_PROFILE", "mirror".to_string()),
+        ],
+        ..RigOptions::new(generate_zone(ZONE, 5, 20))
+    });
+    let (_, listing) = rig.wait_converged(Duration::from_secs(10));
+    rig.assert_batches_valid(&listing);
+    assert!(
+        std::fs::read_to_string(&ran).is_ok_and(|r| r.contains("ran")),
+        "the credential process did not run"
+    );
 }
 
 /// 100 updates in quick succession (100 serials) coalesce into far fewer

@@ -550,7 +550,7 @@ mod tests {
     #[test]
     fn random_ixfr_chains_merge_to_the_same_zone() {
         use rand::rngs::StdRng;
-        use rand::{Rng, SeedableRng};
+        use rand::{RngExt, SeedableRng};
         let mut rng = StdRng::seed_from_u64(5);
         let random_rr = |rng: &mut StdRng| {
             let name = format!("{}.z.", ["a", "b", "c", "d"][rng.random_range(0..4)]);

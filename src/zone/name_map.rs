@@ -808,7 +808,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
 
     fn name(i: u32) -> Arc<[u8]> {
         let label = format!("n{i}");

@@ -430,7 +430,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
 
     struct Bytes;
     impl NameOrder for Bytes {
