@@ -231,14 +231,20 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, filtered by `RUST_LOG` as comma-separated `level` and
 /// `target=level` directives (`info,secondary53::events::stages=debug`);
-/// unset, empty or unreadable: `info`.
+/// unset or empty: `info`; unreadable: `info`, and a warning that says so.
 fn init_logging(json: bool) {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
-    let filter = std::env::var("RUST_LOG")
+    let asked = std::env::var("RUST_LOG")
         .ok()
-        .filter(|v| !v.trim().is_empty())
-        .and_then(|v| v.parse::<Targets>().ok())
+        .filter(|v| !v.trim().is_empty());
+    let parsed = asked.as_deref().map(str::parse::<Targets>);
+    let unreadable = match &parsed {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let filter = parsed
+        .and_then(Result::ok)
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let registry = tracing_subscriber::registry().with(filter);
@@ -246,6 +252,13 @@ fn init_logging(json: bool) {
         registry.with(layer.json()).init();
     } else {
         registry.with(layer.with_ansi(false)).init();
+    }
+    if let (Some(value), Some(error)) = (asked, unreadable) {
+        tracing::warn!(
+            rust_log = %value,
+            %error,
+            "RUST_LOG not understood (comma-separated `level` and `target=level`); logging at info"
+        );
     }
 }
 
