@@ -155,4 +155,43 @@ mod tests {
         assert_eq!(e.kinds.len(), 4);
         assert_eq!(e.counts.len(), 5);
     }
+
+    /// What a first start's transfers leave in the counters per zone: the
+    /// series each zone's first transfer and check create (the transfer
+    /// by kind and result, its bytes, records and transport, the check),
+    /// in malloc chunk bytes, tables included.
+    #[test]
+    fn a_first_transfer_per_zone_costs_few_bytes() {
+        const ZONES: usize = 10_000;
+        let (e, (allocs, _, chunks)) = crate::zone::snapshot::mem_tests::kept(|| {
+            let mut e = EventCounts::default();
+            for i in 0..ZONES {
+                let zone = format!("zone=\"z{i}.many.test.\"");
+                e.add(
+                    "secondary53_refresh_checks_total",
+                    &format!("{zone},result=\"transferred\""),
+                    1,
+                );
+                e.add(
+                    "secondary53_transfers_total",
+                    &format!("{zone},kind=\"axfr\",result=\"ok\""),
+                    1,
+                );
+                e.add("secondary53_transfer_bytes_total", &zone, 300);
+                e.add("secondary53_transfer_records_total", &zone, 5);
+                e.add(
+                    "secondary53_transfers_by_transport_total",
+                    &format!("{zone},direction=\"in\",transport=\"tcp\""),
+                    1,
+                );
+            }
+            e
+        });
+        let per_zone = chunks / ZONES as isize;
+        println!(
+            "{ZONES} zones, 5 series each: {allocs} allocations, {chunks} chunk bytes, {per_zone} B/zone"
+        );
+        assert_eq!(e.series().len(), 5 * ZONES);
+        assert!(per_zone <= 400, "{per_zone} B/zone");
+    }
 }
