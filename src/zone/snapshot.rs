@@ -1045,7 +1045,7 @@ pub fn base32hex_encode(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod apply_tests;
 #[cfg(test)]
-mod mem_tests;
+pub(crate) mod mem_tests;
 
 #[cfg(test)]
 mod tests {

@@ -63,7 +63,7 @@ static COUNTING: Counting = Counting;
 
 /// Allocations, requested bytes and malloc chunk bytes that `f`'s result
 /// keeps alive (what `f` allocated and freed again does not count).
-fn kept<T>(f: impl FnOnce() -> T) -> (T, (isize, isize, isize)) {
+pub(crate) fn kept<T>(f: impl FnOnce() -> T) -> (T, (isize, isize, isize)) {
     let before = LIVE.with(Cell::get);
     let t = f();
     let after = LIVE.with(Cell::get);
