@@ -627,6 +627,19 @@ mod tests {
         out
     }
 
+    /// Commits the streamed version with serial `serial` and checks that
+    /// the store holds exactly `streamed` and that SOA.
+    fn commit_and_expect(s: &mut Store, id: i64, serial: u32, streamed: &[Rr]) {
+        s.stream_commit(Z, id, &soa(serial), streamed.len() + 1, &info())
+            .unwrap();
+        let mut want = streamed.to_vec();
+        want.push(soa(serial));
+        crate::zone::sort_zone(&mut want);
+        let mut got = dump(s);
+        crate::zone::sort_zone(&mut got);
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn streamed_rows_are_invisible_until_the_commit() {
         let dir = tempfile::tempdir().unwrap();
@@ -762,14 +775,7 @@ mod tests {
         let (one, two) = all.split_at(ROWS_PER_INSERT + 3);
         s.stream_rows(id, wire(one).iter()).unwrap();
         s.stream_rows(id, wire(two).iter()).unwrap();
-        s.stream_commit(Z, id, &soa(3), all.len() + 1, &info())
-            .unwrap();
-        let mut want = all.clone();
-        want.push(soa(3));
-        crate::zone::sort_zone(&mut want);
-        let mut got = dump(&s);
-        crate::zone::sort_zone(&mut got);
-        assert_eq!(got, want);
+        commit_and_expect(&mut s, id, 3, &all);
     }
 
     /// Batches of every kind of size (below, at and above one statement's
@@ -809,14 +815,8 @@ mod tests {
             all.extend(rrs);
             assert_eq!(s.staged_count(id).unwrap(), all.len());
         }
-        s.stream_commit(Z, id, &soa(9), all.len() + 1, &info())
-            .unwrap();
+        commit_and_expect(&mut s, id, 9, &all);
         assert!(s.stager.is_none(), "the commit closes the stager");
-        all.push(soa(9));
-        crate::zone::sort_zone(&mut all);
-        let mut got = dump(&s);
-        crate::zone::sort_zone(&mut got);
-        assert_eq!(got, all);
     }
 
     /// The stager's rows are not checked against the zone row, so the
