@@ -92,11 +92,9 @@ impl Store {
         rows: impl IntoIterator<Item = RecordRef<'a>>,
     ) -> Result<(), StoreError> {
         let sq = self.sq_owned();
-        if self.stager.is_none() {
-            self.stager = Some(Stager::open(&self.path).map_err(&sq)?);
-        }
-        let Some(stager) = self.stager.as_mut() else {
-            return Ok(());
+        let stager = match &mut self.stager {
+            Some(stager) => stager,
+            None => self.stager.insert(Stager::open(&self.path).map_err(&sq)?),
         };
         let written = stager.write(zone_id, rows);
         if written.is_err() {
