@@ -1,7 +1,8 @@
 //! NOTIFY bursts and serial arithmetic against a scripted primary.
 //!
 //! * RFC 1996: a NOTIFY schedules an SOA check; a burst of NOTIFYs collapses
-//!   into (almost) one check and exactly one transfer.
+//!   into (almost) one check and exactly one transfer. A NOTIFY announcing
+//!   the serial served, or an older one, asks for no check (as in BIND).
 //! * RFC 1982: a primary whose serial went backwards is not followed by a
 //!   refresh (the zone is kept, with a warning) until `zone retransfer`; a
 //!   serial that wrapped around past 2^32 - 1 is newer and is transferred by
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fake_primary::{FakePrimary, Script, a_record, name, sample_records};
+use common::fake_primary::{FakePrimary, Script, a_record, name, sample_records, soa_record};
 use common::{Secondary, assert_zones_equal, dig, free_port, wait_until};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -175,6 +176,33 @@ fn notify_message(id: u16) -> Vec<u8> {
     m.metadata.authoritative = true;
     m.add_query(Query::query(name(ZONE), RecordType::SOA));
     m.to_vec().expect("encode NOTIFY")
+}
+
+/// A NOTIFY for `ZONE` announcing `serial` in its answer section, as
+/// primaries send it (RFC 1996 section 3.7).
+fn notify_with_serial(id: u16, serial: u32) -> Vec<u8> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
+    m.metadata.authoritative = true;
+    m.add_query(Query::query(name(ZONE), RecordType::SOA));
+    m.add_answer(soa_record(&name(ZONE), serial));
+    m.to_vec().expect("encode NOTIFY")
+}
+
+/// Sends one NOTIFY and checks it is answered NOERROR with its id.
+fn send_notify(port: u16, packet: &[u8]) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind UDP socket for NOTIFY");
+    sock.connect(("127.0.0.1", port))
+        .expect("connect UDP socket to the secondary");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set UDP read timeout");
+    sock.send(packet).expect("send NOTIFY");
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("NOTIFY answered within 5 s");
+    let resp = Message::from_vec(&buf[..n]).expect("NOTIFY response parses");
+    let sent = Message::from_vec(packet).expect("NOTIFY parses");
+    assert_eq!(resp.id, sent.id, "id: {resp:?}");
+    assert_eq!(resp.op_code, OpCode::Notify, "opcode: {resp:?}");
+    assert_eq!(resp.response_code, ResponseCode::NoError, "rcode: {resp:?}");
 }
 
 /// Sends `BURST` NOTIFYs back to back from one socket, then reads and checks
@@ -364,6 +392,63 @@ fn a_burst_of_notifies_causes_one_transfer() {
 /// a refresh: the zone stays at 100, unchanged, with a warning that names
 /// both serials. `zone retransfer` then takes the primary's zone whole, and
 /// the journal records an AXFR from 100 to 50.
+/// A NOTIFY announcing the serial the zone serves, or an older one, is
+/// answered and asks for no SOA check (BIND: "zone is up to date"): a
+/// primary's start, which announces every zone, costs no probe of a zone
+/// that did not change. One announcing a newer serial is checked and
+/// transferred.
+#[test]
+fn a_notify_of_the_served_serial_or_older_asks_for_no_check() {
+    let records = sample_records(ZONE, 10);
+    let fake = start_fake(
+        5,
+        Script::Good(records.clone()),
+        Script::Rcode(ResponseCode::NotImp),
+    );
+    let dir = temp_dir();
+    let (sec, port, _metrics) = start_secondary(dir.path(), &fake, 5);
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    let soa_before = fake.soa_queries();
+    let up_to_date = "NOTIFY accepted: zone is up to date, no SOA check";
+
+    send_notify(port, &notify_with_serial(0x6100, 5));
+    send_notify(port, &notify_with_serial(0x6101, 4));
+    wait_until(
+        "both NOTIFYs logged as up to date",
+        Duration::from_secs(5),
+        || log_lines(&sec, up_to_date).len() == 2,
+    );
+    // A check would send its SOA query within milliseconds of the NOTIFY;
+    // give it far longer than that.
+    thread::sleep(Duration::from_millis(700));
+    common::wait_settled(&sec, ZONE, Duration::from_secs(10));
+    assert_eq!(
+        fake.soa_queries(),
+        soa_before,
+        "a NOTIFY of the served serial or an older one sent an SOA query"
+    );
+
+    let mut changed = records;
+    changed.push(a_record(
+        "notified.example.com.",
+        300,
+        Ipv4Addr::new(192, 0, 2, 6),
+    ));
+    fake.set_axfr_script(Script::Good(changed));
+    fake.set_serial(6);
+    send_notify(port, &notify_with_serial(0x6102, 6));
+    wait_until(
+        "serial 6 is stored after its NOTIFY",
+        Duration::from_secs(10),
+        || stored_serial(&sec, ZONE) == Some(6),
+    );
+    assert!(
+        fake.soa_queries() > soa_before,
+        "the newer serial was probed"
+    );
+    assert_eq!(log_lines(&sec, up_to_date).len(), 2);
+}
+
 #[test]
 fn serial_going_backwards_keeps_the_zone_until_retransfer() {
     let records = sample_records(ZONE, 10);

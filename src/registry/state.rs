@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use crate::serial::Serial;
 use crate::zone::snapshot::ZoneSnapshot;
 
 /// The lifecycle state of a zone.
@@ -128,6 +129,26 @@ impl ZoneStatus {
         }
     }
 
+    /// Whether a NOTIFY announcing `serial` (the SOA serial in its answer
+    /// section, if any) calls for an SOA check. It does not when the zone
+    /// serves a version and the announced serial is not newer than it by
+    /// RFC 1982: the primary has nothing the zone lacks, and BIND decides
+    /// the same ("notify from ...: zone is up to date"). So the NOTIFYs a
+    /// primary sends at its start for zones that did not change cost no
+    /// SOA probe, and take no slot of `serial_query_rate` from a zone that
+    /// did change. A NOTIFY with no serial, one whose serial is not
+    /// comparable (2^31 apart), or one for a zone loading or expired
+    /// always calls for a check.
+    pub fn notify_calls_for_check(&self, serial: Option<u32>) -> bool {
+        match (self.state, self.serial, serial) {
+            (ZoneLifecycle::Serving, Some(ours), Some(announced)) => !matches!(
+                Serial(announced).compare(Serial(ours)),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            ),
+            _ => true,
+        }
+    }
+
     /// True when no check is running and every command sent to the zone
     /// (`sent`, as the sender side counts them) has been taken and acted
     /// on. A command the task has taken but not yet counted keeps the zone
@@ -193,6 +214,15 @@ impl ZoneShared {
         }
     }
 
+    /// [`ZoneStatus::notify_calls_for_check`] of the current status, read
+    /// without copying it.
+    pub fn notify_calls_for_check(&self, serial: Option<u32>) -> bool {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .notify_calls_for_check(serial)
+    }
+
     /// Publishes a new snapshot to the query path.
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
@@ -225,6 +255,34 @@ mod tests {
         assert!(!status(1, 1, true).settled(1));
         // Its check ended.
         assert!(status(1, 1, false).settled(1));
+    }
+
+    #[test]
+    fn a_notify_calls_for_a_check_unless_the_zone_serves_its_serial_or_newer() {
+        let serving = |serial| ZoneStatus {
+            serial,
+            ..ZoneStatus::new(ZoneLifecycle::Serving)
+        };
+        // Newer, also across the wrap-around.
+        assert!(serving(Some(5)).notify_calls_for_check(Some(6)));
+        assert!(serving(Some(u32::MAX)).notify_calls_for_check(Some(0)));
+        // The same, or older: up to date.
+        assert!(!serving(Some(5)).notify_calls_for_check(Some(5)));
+        assert!(!serving(Some(5)).notify_calls_for_check(Some(4)));
+        assert!(!serving(Some(0)).notify_calls_for_check(Some(u32::MAX)));
+        // 2^31 apart: not comparable, so checked.
+        assert!(serving(Some(0)).notify_calls_for_check(Some(0x8000_0000)));
+        // No serial announced, or none served.
+        assert!(serving(Some(5)).notify_calls_for_check(None));
+        assert!(serving(None).notify_calls_for_check(Some(5)));
+        // Loading or expired: any NOTIFY is worth a check.
+        for state in [ZoneLifecycle::Loading, ZoneLifecycle::Expired] {
+            let s = ZoneStatus {
+                serial: Some(5),
+                ..ZoneStatus::new(state)
+            };
+            assert!(s.notify_calls_for_check(Some(5)), "{state:?}");
+        }
     }
 
     #[test]

@@ -307,13 +307,22 @@ fn general(
             );
             match (&d.accepted_zone, &d.refusal) {
                 (Some(zone), _) => {
-                    info!(zone = %zone, %from, serial = ?d.serial, "NOTIFY accepted");
+                    let entry = zones.get(zone);
+                    let check = entry
+                        .as_ref()
+                        .is_some_and(|z| z.shared.notify_calls_for_check(d.serial));
+                    if check {
+                        info!(zone = %zone, %from, serial = ?d.serial, "NOTIFY accepted");
+                    } else {
+                        info!(zone = %zone, %from, serial = ?d.serial,
+                            "NOTIFY accepted: zone is up to date, no SOA check");
+                    }
                     zones.metrics.add(
                         "secondary53_notify_received_total",
                         &format!("zone=\"{}\",result=\"accepted\"", crate::metrics::esc(zone)),
                         1,
                     );
-                    if let Some(z) = zones.get(zone) {
+                    if let Some(z) = entry.filter(|_| check) {
                         // A full channel means a check is already pending:
                         // the burst collapses into it.
                         let _ = z.commands.try_send(Box::new(ZoneCommand::Notify {
