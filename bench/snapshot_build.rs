@@ -82,7 +82,10 @@ fn node(k: u32) -> Vec<Rec> {
             (16, ttl, txt(format!("record {k}"))),
             (16, ttl, txt(format!("k={k:08x}"))),
         ],
-        _ => vec![(1, ttl, a), (1, ttl, vec![10, 255, (k >> 8) as u8, k as u8])],
+        _ => vec![
+            (1, ttl, a),
+            (1, ttl, vec![10, 255, (k >> 8) as u8, k as u8]),
+        ],
     }
 }
 
@@ -98,7 +101,11 @@ fn batches(n: usize) -> Vec<Arc<WireRecords>> {
     let mut owners: Vec<(Vec<u8>, Vec<Rec>)> = vec![
         (
             apex.clone(),
-            vec![(6, 3600, soa), (2, 3600, name("ns1")), (2, 3600, name("ns2"))],
+            vec![
+                (6, 3600, soa),
+                (2, 3600, name("ns1")),
+                (2, 3600, name("ns2")),
+            ],
         ),
         (name("ns1"), vec![(1, 3600, vec![127, 0, 0, 1])]),
         (name("ns2"), vec![(1, 3600, vec![127, 0, 0, 2])]),
