@@ -2,11 +2,14 @@
 //! [`SnapshotBuilder`] takes to turn a streamed AXFR of the zone of
 //! `bench/axfr_1m.sh` (owners `hN` in canonical order, in wire-form
 //! batches of 16,384 records as a transfer hands them over) into a
-//! snapshot. Run by `bench/snapshot_build.sh` (see bench/README.md):
+//! snapshot (see bench/README.md, "The snapshot builder alone"):
 //!
 //! ```sh
 //! cargo bench --bench snapshot_build -- [RECORDS] [ROUNDS]
 //! ```
+//!
+//! To compare two builds, keep a copy of each build's binary
+//! (`target/release/deps/snapshot_build-*`) and run them in turns.
 //!
 //! RECORDS defaults to 1,000,000 and ROUNDS to 7. Each round builds on a
 //! thread of its own, as a transfer's indexing thread does (its own malloc
