@@ -28,6 +28,10 @@ use secondary53::zone::snapshot::SnapshotBuilder;
 use secondary53::zone::wire::{self, canonical_cmp};
 use secondary53::zone::wire_records::{RecordRef, WireRecords};
 
+#[path = "axfr_zone.rs"]
+mod axfr_zone;
+use axfr_zone::name_wire as name;
+
 const APEX: &str = "bench.test.";
 /// Records per batch, as the transfer stages them.
 const BATCH: usize = 16_384;
@@ -50,48 +54,6 @@ fn heap_in_use() -> usize {
     m.uordblks + m.hblkhd
 }
 
-fn name(label: &str) -> Vec<u8> {
-    wire::from_presentation(&format!("{label}.{APEX}")).unwrap_or_default()
-}
-
-/// One record: owner label (empty for the apex), type, TTL, RDATA.
-type Rec = (u16, u32, Vec<u8>);
-
-/// The records of owner `hK` of bench/axfr_1m.sh's zone.
-fn node(k: u32) -> Vec<Rec> {
-    let ttl = 300 + (k % 5) * 60;
-    let a = vec![10, (k >> 16) as u8, (k >> 8) as u8, k as u8];
-    let txt = |s: String| {
-        let mut v = vec![s.len() as u8];
-        v.extend_from_slice(s.as_bytes());
-        v
-    };
-    let mx = |p: u16, host: &str| {
-        let mut v = p.to_be_bytes().to_vec();
-        v.extend(name(host));
-        v
-    };
-    let mut aaaa = vec![0x20, 0x01, 0x0d, 0xb8];
-    aaaa.extend_from_slice(&[0; 8]);
-    aaaa.extend_from_slice(&k.to_be_bytes());
-    match k % 10 {
-        0..=2 => vec![(1, ttl, a)],
-        3 => vec![(1, ttl, a), (28, ttl, aaaa)],
-        4 => vec![(28, ttl, aaaa)],
-        5 => vec![(16, ttl, txt(format!("v=spf1 ip4:10.{k} -all")))],
-        6 => vec![(15, ttl, mx(10, "ns1")), (15, ttl, mx(20, "ns2"))],
-        7 => vec![(5, ttl, name(&format!("h{}", k - 1)))],
-        8 => vec![
-            (16, ttl, txt(format!("record {k}"))),
-            (16, ttl, txt(format!("k={k:08x}"))),
-        ],
-        _ => vec![
-            (1, ttl, a),
-            (1, ttl, vec![10, 255, (k >> 8) as u8, k as u8]),
-        ],
-    }
-}
-
 /// The zone of `n` records as a transfer's batches: owners in canonical
 /// order (as BIND sends them), each owner's records together.
 fn batches(n: usize) -> Vec<Arc<WireRecords>> {
@@ -101,7 +63,7 @@ fn batches(n: usize) -> Vec<Arc<WireRecords>> {
     for v in [1u32, 3600, 600, 1_209_600, 300] {
         soa.extend(v.to_be_bytes());
     }
-    let mut owners: Vec<(Vec<u8>, Vec<Rec>)> = vec![
+    let mut owners: Vec<(Vec<u8>, Vec<axfr_zone::Rec>)> = vec![
         (
             apex.clone(),
             vec![
@@ -116,7 +78,7 @@ fn batches(n: usize) -> Vec<Arc<WireRecords>> {
     let mut count = 5;
     let mut k = 0;
     while count < n {
-        let mut recs = node(k);
+        let mut recs = axfr_zone::node(k);
         recs.truncate(n - count);
         count += recs.len();
         owners.push((name(&format!("h{k}")), recs));
