@@ -22,6 +22,10 @@ use secondary53::zone::snapshot::{ZoneSnapshot, release_free_memory};
 use secondary53::zone::sort_zone;
 use secondary53::zone::{Changeset, Rr};
 
+#[path = "axfr_zone.rs"]
+mod axfr_zone;
+use axfr_zone::name_wire;
+
 const APEX: &str = "bench.test.";
 /// Rounds of 100,000 lookups by default; the fastest counts.
 const LOOKUP_ROUNDS: usize = 7;
@@ -64,13 +68,6 @@ fn soa(serial: u32) -> Rr {
     rr(APEX.into(), 6, 3600, rdata)
 }
 
-fn name_wire(label: &str) -> Vec<u8> {
-    let mut w = vec![label.len() as u8];
-    w.extend_from_slice(label.as_bytes());
-    w.extend_from_slice(b"\x05bench\x04test\x00");
-    w
-}
-
 /// An RRSIG (RFC 4034 section 3.1) covering `covered`, ECDSA P-256 sized
 /// (64-byte signature); `seed` varies the signature bytes.
 fn rrsig(covered: u16, seed: u32) -> Vec<u8> {
@@ -108,54 +105,11 @@ fn zone(n: usize, nsec: bool) -> Vec<Rr> {
     let mut k: u32 = 0;
     while out.len() < n {
         let o = format!("h{k}.{APEX}");
-        let ttl = 300 + (k % 5) * 60;
-        let a = vec![10, (k >> 16) as u8, (k >> 8) as u8, k as u8];
-        let txt = |s: String| {
-            let mut v = vec![s.len() as u8];
-            v.extend_from_slice(s.as_bytes());
-            v
-        };
-        let mx = |p: u16, host: &str| {
-            let mut v = p.to_be_bytes().to_vec();
-            v.extend(name_wire(host));
-            v
-        };
-        let mut aaaa = vec![0x20, 0x01, 0x0d, 0xb8];
-        aaaa.extend_from_slice(&[0; 8]);
-        aaaa.extend_from_slice(&k.to_be_bytes());
-        match k % 10 {
-            0..=2 => out.push(rr(o.clone(), 1, ttl, a)),
-            3 => {
-                out.push(rr(o.clone(), 1, ttl, a));
-                out.push(rr(o.clone(), 28, ttl, aaaa));
-            }
-            4 => out.push(rr(o.clone(), 28, ttl, aaaa)),
-            5 => out.push(rr(
-                o.clone(),
-                16,
-                ttl,
-                txt(format!("v=spf1 ip4:10.{k} -all")),
-            )),
-            6 => {
-                out.push(rr(o.clone(), 15, ttl, mx(10, "ns1")));
-                out.push(rr(o.clone(), 15, ttl, mx(20, "ns2")));
-            }
-            7 => out.push(rr(o.clone(), 5, ttl, name_wire(&format!("h{}", k - 1)))),
-            8 => {
-                out.push(rr(o.clone(), 16, ttl, txt(format!("record {k}"))));
-                out.push(rr(o.clone(), 16, ttl, txt(format!("k={k:08x}"))));
-            }
-            _ => {
-                out.push(rr(o.clone(), 1, ttl, a));
-                out.push(rr(
-                    o.clone(),
-                    1,
-                    ttl,
-                    vec![10, 255, (k >> 8) as u8, k as u8],
-                ));
-            }
+        for (rtype, ttl, rdata) in axfr_zone::node(k) {
+            out.push(rr(o.clone(), rtype, ttl, rdata));
         }
         if nsec {
+            let ttl = axfr_zone::ttl(k);
             let mut types: Vec<u16> = out
                 .iter()
                 .rev()

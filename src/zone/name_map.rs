@@ -774,11 +774,27 @@ impl<V: Clone> NameBatch<V> {
             self.respread(bits);
         }
         let mut replaced = 0;
+        let mut hashes: Vec<u64> = Vec::new();
         let shards = self
             .parts
             .into_iter()
             .map(|part| {
                 let mut table: Shard<V> = HashTable::with_capacity(part.len());
+                // A name pushed twice has its hash twice. When no hash
+                // comes twice in the shard (almost always: a primary sends
+                // each owner once), every name is new and goes in without
+                // a look-up: a look-up compares the names of the entries
+                // whose 7-bit tags match, and reading each such name is a
+                // cache miss.
+                hashes.clear();
+                hashes.extend(part.iter().map(|e| e.0));
+                hashes.sort_unstable();
+                if hashes.windows(2).all(|w| w[0] != w[1]) {
+                    for (hash, name, value) in part {
+                        table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
+                    }
+                    return table;
+                }
                 for (hash, name, value) in part {
                     match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
                         hashbrown::hash_table::Entry::Occupied(mut o) => {

@@ -27,6 +27,9 @@ pub(super) struct OwnerRun {
     owner: Vec<u8>,
     bytes: Vec<u8>,
     segs: Vec<Seg>,
+    /// The records kept of the run, once sorted (the first and the last
+    /// copy of each), a buffer that serves every owner in turn.
+    kept: Vec<(Seg, Seg)>,
     /// The node being written.
     node: NodeWriter,
 }
@@ -91,7 +94,8 @@ impl OwnerRun {
         let mut segs = std::mem::take(&mut self.segs);
         segs.sort_by(|a, b| self.identity_cmp(*a, *b));
         // Of a run of copies, keep the first's place and the last's TTL.
-        let mut kept: Vec<(Seg, Seg)> = Vec::with_capacity(segs.len());
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.clear();
         for s in segs.iter().copied() {
             match kept.last_mut() {
                 Some((first, last)) if self.identity_cmp(*first, s) == Ordering::Equal => {
@@ -120,6 +124,7 @@ impl OwnerRun {
         }
         let built = node.finish();
         self.node = node;
+        self.kept = kept;
         segs.clear();
         self.segs = segs;
         self.bytes.clear();
