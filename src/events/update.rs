@@ -402,19 +402,10 @@ impl ZoneTask {
 /// The reason logged for an operator-forced full transfer.
 pub(super) const RETRANSFER: &str = "retransfer requested";
 
-/// Records staged per write transaction: small enough that another
-/// zone's commit never waits long for the writer, and that the last one,
-/// written after the transfer's last message, adds little to the time
-/// until the version is served. The transactions are not synced, so a
-/// quarter of this size (16,384) costs the same CPU per record (measured
-/// with `stream_cpu_of_a_million_records`).
-const STAGE_ROWS: usize = 4_096;
-
-/// Records handed to the snapshot builder and not yet taken by it, at
-/// most: a couple of the transfer's first batches (see
-/// [`crate::xfr::client::STREAM_AFTER`]), so that the builder keeps up
-/// with the store without holding much of the zone twice.
-const BUILDER_QUEUE_ROWS: usize = 32_768;
+/// Records staged per write transaction: large enough that the commits'
+/// syncs cost little, small enough that another zone's commit never waits
+/// long for the writer.
+const STAGE_ROWS: usize = 16_384;
 
 /// A first version of at least this many records is indexed for serving
 /// on a thread of its own while the store writes it; a smaller one is
@@ -448,12 +439,11 @@ pub(super) fn stage_first_version(
     mut batches: mpsc::Receiver<WireRecords>,
 ) -> Result<Staged, StoreError> {
     let zone_id = store.write_blocking(|s| s.stream_begin(apex))?;
-    // A few batches in flight: the builder keeps up with the store.
+    // A batch or two in flight: the builder keeps up with the store.
     // Each batch goes to the builder before the store writes it, so that
     // the builder's last work (the index, built once the last owner has
     // come) runs while the store writes the last batch.
-    let (to_builder, from_stager) =
-        std::sync::mpsc::sync_channel::<Arc<WireRecords>>(BUILDER_QUEUE_ROWS / STAGE_ROWS);
+    let (to_builder, from_stager) = std::sync::mpsc::sync_channel::<Arc<WireRecords>>(2);
     std::thread::scope(|sc| {
         // Indexing a large zone keeps a CPU busy: at a lower priority (the
         // thread ends with the scope). The staging thread keeps its own: it

@@ -934,7 +934,7 @@ mod tests {
     /// Measurement, not a check: the CPU time [`Store::stream_rows`] takes
     /// for a million records shaped like `bench/axfr_1m.sh`'s zone (owners
     /// `hN`, one to two records each, in canonical order), in batches of
-    /// 4,096 as a transfer stages them; best and median of 5 runs.
+    /// 16,384 as a transfer stages them; best and median of 5 runs.
     /// `cargo test --release --lib -- --ignored --nocapture stream_cpu_of_a_million_records`
     #[test]
     #[ignore = "measurement: prints the CPU time of streaming a million records"]
@@ -960,7 +960,7 @@ mod tests {
                     rdata: &rdata[..4 + usize::from(i)],
                 });
                 n += 1;
-                if w.len() == 4_096 {
+                if w.len() == 16_384 {
                     batches.push(std::mem::take(&mut w));
                 }
                 if n == 1_000_000 {
