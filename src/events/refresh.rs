@@ -410,16 +410,20 @@ impl ZoneTask {
                 let Some(first) = batches.recv().await else {
                     return Ok(None);
                 };
-                tokio::task::spawn_blocking(move || {
+                mark("first_batch");
+                let staged = tokio::task::spawn_blocking(move || {
                     stage_first_version(&store, &apex, first, batches)
                 })
                 .await
                 .map_err(|e| StoreError::TaskFailed(e.to_string()))
-                .and_then(|r| r.map(Some))
+                .and_then(|r| r.map(Some));
+                mark("staged");
+                staged
             }
         };
         let receive = async {
             let transferred = primary.transfer_streamed(&self.config.name, &sink).await;
+            mark("last_message");
             drop(sink);
             if let Some(p) = permit.as_mut() {
                 match &transferred {
@@ -530,6 +534,7 @@ impl ZoneTask {
             }
         })
         .await?;
+        mark("commit");
         let commit_ms = commit_started.elapsed().as_millis() as u64;
         self.publish_version(Committed {
             primary,

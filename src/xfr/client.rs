@@ -765,12 +765,12 @@ impl Primary {
             stats.messages += 1;
             drop(raw);
             let empty = msg.answers.is_empty();
-            for rr in msg.answers.iter() {
-                interp.push(rr).map_err(|source| XfrError::Protocol {
+            interp
+                .push_message(msg.answers)
+                .map_err(|source| XfrError::Protocol {
                     peer: self.addr,
                     source,
                 })?;
-            }
             if let Some(p) = &self.progress {
                 p.set(interp.count() as u64);
             }

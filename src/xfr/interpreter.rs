@@ -284,9 +284,8 @@ impl Interpreter {
         let full = matches!(self.state, State::Full | State::Done)
             && self.deltas.is_empty()
             && self.current.is_none();
-        // The next batch is about the size of this one.
-        let next = WireRecords::with_capacity(self.records.bytes());
-        let taken = std::mem::replace(&mut self.records, next);
+        // The next batch is mostly whole messages, appended.
+        let taken = std::mem::take(&mut self.records);
         if full
             && !self.soa_taken
             && let Some(soa) = &self.first_soa
@@ -329,6 +328,35 @@ impl Interpreter {
             }
             _ => None,
         }
+    }
+
+    /// Feeds the answer records of the next message, as [`Interpreter::push`]
+    /// does each. Inside a full zone, a message without an SOA (all but
+    /// the first and last of a large AXFR) joins the records whole, its
+    /// records checked but not copied.
+    pub fn push_message(&mut self, answers: WireRecords) -> Result<(), InterpretError> {
+        if matches!(self.state, State::Full)
+            && answers.iter().all(|r| {
+                r.rtype != SOA
+                    && r.class == CLASS_IN
+                    && wire::is_subdomain(r.owner, &self.zone_wire)
+            })
+        {
+            let n = answers.len();
+            self.count += n;
+            self.kept += n as u64;
+            if self.kept > self.max_records {
+                return Err(InterpretError::TooManyRecords {
+                    limit: self.max_records,
+                });
+            }
+            self.records.append(answers);
+            return Ok(());
+        }
+        for r in answers.iter() {
+            self.push(r)?;
+        }
+        Ok(())
     }
 
     /// Feeds the next answer record.
@@ -858,6 +886,73 @@ mod tests {
             feed(&mut i, &r).unwrap();
         }
         assert_eq!(i.finish().unwrap().record_count(), 3);
+    }
+
+    /// Records in stored form as one message's answers.
+    fn message(records: &[Rr]) -> WireRecords {
+        WireRecords::from_rrs(records).unwrap()
+    }
+
+    /// Whole messages give the zone that the same records one by one
+    /// give, whether a message holds an SOA (checked record by record) or
+    /// not (joined whole); a message whole or not is checked alike.
+    #[test]
+    fn messages_fed_whole_are_the_records_fed_one_by_one() {
+        let messages = [
+            vec![soa(5), a("a.example.", 1)],
+            vec![a("b.example.", 2), a("c.example.", 3)],
+            vec![],
+            vec![a("d.example.", 4)],
+            vec![a("e.example.", 5), soa(5)],
+        ];
+        let all: Vec<Rr> = messages.iter().flatten().cloned().collect();
+        let one_by_one = run(XfrRequest::Axfr, all.clone()).unwrap();
+        let mut i = Interpreter::new(Z, XfrRequest::Axfr);
+        let mut taken = Vec::new();
+        for m in &messages {
+            i.push_message(message(m)).unwrap();
+            taken.extend(i.take_wire().iter().map(|r| r.to_rr()));
+        }
+        assert_eq!(i.count(), all.len());
+        assert!(i.is_done());
+        assert_eq!(taken, all[..all.len() - 1].to_vec());
+        let mut i = Interpreter::new(Z, XfrRequest::Axfr);
+        for m in &messages {
+            i.push_message(message(m)).unwrap();
+        }
+        assert_eq!(i.finish().unwrap(), one_by_one);
+
+        // In the middle of the zone: a record out of the zone, of another
+        // class, or an SOA of another serial is refused as one by one.
+        let bad = [
+            (a("x.other.", 1), "out of zone"),
+            (
+                Rr {
+                    class: 3,
+                    ..a("x.example.", 1)
+                },
+                "class",
+            ),
+            (soa(6), "closing SOA"),
+        ];
+        for (r, what) in bad {
+            let mut i = Interpreter::new(Z, XfrRequest::Axfr);
+            i.push_message(message(&messages[0])).unwrap();
+            let e = i.push_message(message(&[a("b.example.", 2), r.clone()]));
+            let mut j = Interpreter::new(Z, XfrRequest::Axfr);
+            for r in messages[0].iter().chain([&a("b.example.", 2), &r]) {
+                if let Err(e1) = feed(&mut j, r) {
+                    assert_eq!(e, Err(e1), "{what}");
+                }
+            }
+            assert!(e.is_err(), "{what}");
+        }
+
+        // The record limit counts whole messages too.
+        let mut i = Interpreter::with_limit(Z, XfrRequest::Axfr, 3);
+        i.push_message(message(&messages[0])).unwrap();
+        let e = i.push_message(message(&messages[1])).unwrap_err();
+        assert_eq!(e, InterpretError::TooManyRecords { limit: 3 });
     }
 
     /// RFC 1995 4: only a lone SOA may answer an IXFR with a version that is

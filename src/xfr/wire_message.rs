@@ -104,7 +104,9 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseView, String> {
         }
         at = end + 4;
     }
-    let mut answers = WireRecords::new();
+    // One chunk for the message's records, most often: their names
+    // decompressed, they take up to about twice the message's bytes.
+    let mut answers = WireRecords::with_capacity(raw.len().saturating_mul(2));
     let mut rdata = Vec::with_capacity(512);
     for _ in 0..an {
         let (owner, end) =

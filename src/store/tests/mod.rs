@@ -116,3 +116,42 @@ async fn handle_reads_do_not_wait_for_a_write_under_way() {
         .unwrap();
     assert_eq!(read, Some(99), "a read after the commit sees it");
 }
+
+fn page_size(store: &Store) -> i64 {
+    store
+        .conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A new store takes the page size of new stores; one created with
+/// SQLite's default keeps it when opened again, and stores and reads its
+/// versions as before.
+#[test]
+fn a_new_store_has_the_new_page_size_and_an_old_one_keeps_its_own() {
+    let (_dir, s) = open();
+    assert_eq!(page_size(&s), NEW_STORE_PAGE_SIZE);
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "page_size", 4096).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    }
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(page_size(&s), 4096);
+    assert_ne!(
+        NEW_STORE_PAGE_SIZE, 4096,
+        "the test shows nothing otherwise"
+    );
+    s.commit_full(
+        Z,
+        vec![soa(1), a("a.example.", 1)],
+        &info(VersionKind::Axfr, 5),
+    )
+    .unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(page_size(&s), 4096);
+    assert_eq!(dump(&s).len(), 2);
+}
