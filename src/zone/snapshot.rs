@@ -79,6 +79,17 @@ pub struct ZoneSnapshot {
     /// one that exists only through its children is an empty non-terminal
     /// (RFC 8020, RFC 4592 section 2.2.2).
     children: NameMap<u32>,
+    /// The indexes of signed zones, None when they would all be empty
+    /// (unsigned zones: most of them, and a server may hold thousands).
+    denial: Option<Box<DenialIndex>>,
+    records: usize,
+}
+
+/// What a snapshot indexes for the zone's NSEC and NSEC3 records: boxed
+/// in [`ZoneSnapshot`] and left out when empty, so an unsigned zone's
+/// snapshot carries one word for them.
+#[derive(Clone, Debug, Default)]
+struct DenialIndex {
     /// Names owning only NSEC3 records (and their RRSIGs): not part of the
     /// zone's name space (RFC 5155 section 7.2.9), only of the NSEC3 chain.
     nsec3_only: NameMap<()>,
@@ -88,10 +99,18 @@ pub struct ZoneSnapshot {
     /// base32hex hash (RFC 5155 section 3.3), in hash order; the chain of
     /// [`ZoneSnapshot::nsec3`] when the apex has an NSEC3PARAM.
     nsec3_owners: OrderedNames<HashLabelOrder>,
-    /// The NSEC3 chain, for zones signed with NSEC3 (boxed: most zones
-    /// have none, and a server may hold thousands of them).
-    pub nsec3: Option<Box<Nsec3Chain>>,
-    records: usize,
+    /// The NSEC3 chain, for zones signed with NSEC3.
+    nsec3: Option<Nsec3Chain>,
+}
+
+impl DenialIndex {
+    /// True when it indexes nothing (the snapshot then keeps none).
+    fn is_empty(&self) -> bool {
+        self.nsec3_only.is_empty()
+            && self.nsec_owners.is_empty()
+            && self.nsec3_owners.is_empty()
+            && self.nsec3.is_none()
+    }
 }
 
 /// Builds a snapshot from a full zone's records as they arrive, in
@@ -541,16 +560,19 @@ impl ZoneSnapshot {
         for n in nsec3_only {
             only.insert(n, ());
         }
+        let denial = DenialIndex {
+            nsec3_only: only.finish(),
+            nsec_owners: OrderedNames::from_sorted(nsec),
+            nsec3_owners: OrderedNames::from_sorted(nsec3),
+            nsec3: None,
+        };
         let mut snap = ZoneSnapshot {
             apex: apex.to_string(),
             apex_wire,
             negative_soa: None,
             nodes: nodes.finish(),
             children: children.finish(),
-            nsec3_only: only.finish(),
-            nsec_owners: OrderedNames::from_sorted(nsec),
-            nsec3_owners: OrderedNames::from_sorted(nsec3),
-            nsec3: None,
+            denial: (!denial.is_empty()).then(|| Box::new(denial)),
             records,
         };
         snap.derive_from_apex();
@@ -627,34 +649,42 @@ impl ZoneSnapshot {
         let had = |f: &dyn Fn(&Node) -> bool| old.is_some_and(f);
         let has = |f: &dyn Fn(&Node) -> bool| new.is_some_and(f);
         let nsec = |n: &Node| n.has(rtype::NSEC);
-        match (had(&nsec), has(&nsec)) {
-            (false, true) => {
-                self.nsec_owners.insert(key.clone());
-            }
-            (true, false) => {
-                self.nsec_owners.remove(name);
-            }
-            _ => {}
-        }
         let apex = self.apex_wire.clone();
         let nsec3 = |n: &Node| is_nsec3_owner(name, n, &apex);
-        match (had(&nsec3), has(&nsec3)) {
-            (false, true) => {
-                self.nsec3_owners.insert(key.clone());
+        let nsec = (had(&nsec), has(&nsec));
+        let nsec3 = (had(&nsec3), has(&nsec3));
+        let nsec3_only = (had(&is_nsec3_only), has(&is_nsec3_only));
+        if nsec.0 != nsec.1 || nsec3.0 != nsec3.1 || nsec3_only.0 != nsec3_only.1 {
+            let d = self.denial.get_or_insert_with(Box::default);
+            match nsec {
+                (false, true) => {
+                    d.nsec_owners.insert(key.clone());
+                }
+                (true, false) => {
+                    d.nsec_owners.remove(name);
+                }
+                _ => {}
             }
-            (true, false) => {
-                self.nsec3_owners.remove(HashLabelOrder::key(name));
+            match nsec3 {
+                (false, true) => {
+                    d.nsec3_owners.insert(key.clone());
+                }
+                (true, false) => {
+                    d.nsec3_owners.remove(HashLabelOrder::key(name));
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        match (had(&is_nsec3_only), has(&is_nsec3_only)) {
-            (false, true) => {
-                self.nsec3_only.insert(key.clone(), ());
+            match nsec3_only {
+                (false, true) => {
+                    d.nsec3_only.insert(key.clone(), ());
+                }
+                (true, false) => {
+                    d.nsec3_only.remove(name);
+                }
+                _ => {}
             }
-            (true, false) => {
-                self.nsec3_only.remove(name);
-            }
-            _ => {}
+            // The chain itself follows in `derive_from_apex`, which drops
+            // the index when it is left empty.
         }
         let (was_real, is_real) = (had(&is_real), has(&is_real));
         // A name with children exists either way.
@@ -707,7 +737,7 @@ impl ZoneSnapshot {
         let apex_node = self.nodes.get(&self.apex_wire).cloned();
         let apex_node = apex_node.as_ref();
         let soa = self.soa();
-        self.nsec3 = apex_node
+        let nsec3 = apex_node
             .and_then(|n| n.get(rtype::NSEC3PARAM))
             .and_then(|p| p.data.rdatas().next())
             .and_then(|rd| {
@@ -717,17 +747,24 @@ impl ZoneSnapshot {
                 }
                 let iterations = u16::from_be_bytes([rd[2], rd[3]]);
                 let salt = rd.get(5..5 + rd[4] as usize)?.to_vec();
-                Some(Box::new(Nsec3Chain {
+                Some((iterations, salt))
+            });
+        match (nsec3, &mut self.denial) {
+            (Some((iterations, salt)), denial) => {
+                let d = denial.get_or_insert_with(Box::default);
+                d.nsec3 = Some(Nsec3Chain {
                     iterations,
                     salt,
-                    hashes: self.nsec3_owners.clone(),
-                }))
-            });
-        if let Some(c) = self
-            .nsec3
-            .as_ref()
-            .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
-        {
+                    hashes: d.nsec3_owners.clone(),
+                });
+            }
+            (None, Some(d)) => d.nsec3 = None,
+            (None, None) => {}
+        }
+        if self.denial.as_ref().is_some_and(|d| d.is_empty()) {
+            self.denial = None;
+        }
+        if let Some(c) = self.nsec3().filter(|c| c.iterations > NSEC3_MAX_ITERATIONS) {
             tracing::warn!(
                 zone = %self.apex,
                 iterations = c.iterations,
@@ -779,7 +816,7 @@ impl ZoneSnapshot {
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
         let hash = NameHash::of(name);
         let (_, node) = self.nodes.get_hashed(hash, name)?;
-        if self.nsec3_only.get_hashed(hash, name).is_some() {
+        if self.is_nsec3_only_hashed(hash, name) {
             return None;
         }
         Some(node)
@@ -795,8 +832,7 @@ impl ZoneSnapshot {
     #[inline]
     pub fn name_exists(&self, name: &[u8]) -> bool {
         let hash = NameHash::of(name);
-        (self.nodes.get_hashed(hash, name).is_some()
-            && self.nsec3_only.get_hashed(hash, name).is_none())
+        (self.nodes.get_hashed(hash, name).is_some() && !self.is_nsec3_only_hashed(hash, name))
             || self.children.get_hashed(hash, name).is_some()
     }
 
@@ -817,37 +853,51 @@ impl ZoneSnapshot {
             })
     }
 
+    /// True when `name` (of `hash`) owns only NSEC3 records.
+    #[inline]
+    fn is_nsec3_only_hashed(&self, hash: NameHash, name: &[u8]) -> bool {
+        self.denial
+            .as_ref()
+            .is_some_and(|d| d.nsec3_only.get_hashed(hash, name).is_some())
+    }
+
+    /// The NSEC3 chain, for zones signed with NSEC3 (whatever their
+    /// iterations; see [`ZoneSnapshot::nsec3_proofs`]).
+    pub fn nsec3(&self) -> Option<&Nsec3Chain> {
+        self.denial.as_ref()?.nsec3.as_ref()
+    }
+
     /// The NSEC3 chain to prove denials with: None for zones without one,
     /// and for zones whose iterations exceed [`NSEC3_MAX_ITERATIONS`]
     /// (served as insecure, without NSEC3 proofs).
     pub fn nsec3_proofs(&self) -> Option<&Nsec3Chain> {
-        self.nsec3
-            .as_deref()
+        self.nsec3()
             .filter(|c| c.iterations <= NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed with NSEC3 with more iterations than
     /// [`NSEC3_MAX_ITERATIONS`]: served without NSEC3 proofs.
     pub fn nsec3_over_limit(&self) -> bool {
-        self.nsec3
-            .as_ref()
+        self.nsec3()
             .is_some_and(|c| c.iterations > NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed (it has an NSEC or NSEC3 chain).
     pub fn is_signed(&self) -> bool {
-        self.has_nsec() || self.nsec3.is_some()
+        self.has_nsec() || self.nsec3().is_some()
     }
 
     /// The NSEC owner that matches or covers `name` (the greatest owner not
     /// after it in canonical order, wrapping to the last).
     pub fn nsec_covering(&self, name: &[u8]) -> Option<&[u8]> {
-        self.nsec_owners.covering(name)
+        self.denial.as_ref()?.nsec_owners.covering(name)
     }
 
     /// True when the zone is signed with NSEC.
     pub fn has_nsec(&self) -> bool {
-        !self.nsec_owners.is_empty()
+        self.denial
+            .as_ref()
+            .is_some_and(|d| !d.nsec_owners.is_empty())
     }
 
     /// Every node, numbered by where it sits in the name index (for marks
