@@ -25,8 +25,11 @@ use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 use super::wire_records::RecordRef;
 
+mod apex;
 mod node;
 mod run;
+
+use apex::ApexNames;
 
 use node::NodeWriter;
 pub use node::{Node, RRset, Rendered};
@@ -64,10 +67,9 @@ pub struct Nsec3Chain {
 /// plus what changed while versions overlap.
 #[derive(Clone, Debug, Default)]
 pub struct ZoneSnapshot {
-    /// Apex, lowercase FQDN in presentation form.
-    pub apex: String,
-    /// Apex, lowercase wire form.
-    pub apex_wire: Vec<u8>,
+    /// Apex, in wire and presentation form ([`ZoneSnapshot::apex`],
+    /// [`ZoneSnapshot::apex_wire`]).
+    apex: ApexNames,
     /// The apex node (shared with the index) and the TTL of the SOA in
     /// negative answers, lowered to the SOA MINIMUM (RFC 2308 section 3),
     /// when the zone has a SOA: the answer path writes the apex SOA with
@@ -448,6 +450,18 @@ fn parent_below(name: &[u8], apex: &[u8]) -> Option<usize> {
 }
 
 impl ZoneSnapshot {
+    /// The apex, lowercase FQDN in presentation form.
+    #[inline]
+    pub fn apex(&self) -> &str {
+        self.apex.text()
+    }
+
+    /// The apex, lowercase wire form.
+    #[inline]
+    pub fn apex_wire(&self) -> &[u8] {
+        self.apex.wire()
+    }
+
     /// Builds a snapshot from the records of a version (any order).
     pub fn new(apex: &str, records: impl IntoIterator<Item = Rr>) -> Self {
         let mut by_name: HashMap<Vec<u8>, Vec<Rr>> = HashMap::default();
@@ -567,8 +581,7 @@ impl ZoneSnapshot {
             nsec3: None,
         };
         let mut snap = ZoneSnapshot {
-            apex: apex.to_string(),
-            apex_wire,
+            apex: ApexNames::new(apex, &apex_wire),
             negative_soa: None,
             nodes: nodes.finish(),
             children: children.finish(),
@@ -649,8 +662,8 @@ impl ZoneSnapshot {
         let had = |f: &dyn Fn(&Node) -> bool| old.is_some_and(f);
         let has = |f: &dyn Fn(&Node) -> bool| new.is_some_and(f);
         let nsec = |n: &Node| n.has(rtype::NSEC);
-        let apex = self.apex_wire.clone();
-        let nsec3 = |n: &Node| is_nsec3_owner(name, n, &apex);
+        let apex = self.apex.wire();
+        let nsec3 = |n: &Node| is_nsec3_owner(name, n, apex);
         let nsec = (had(&nsec), has(&nsec));
         let nsec3 = (had(&nsec3), has(&nsec3));
         let nsec3_only = (had(&is_nsec3_only), has(&is_nsec3_only));
@@ -697,11 +710,11 @@ impl ZoneSnapshot {
     /// gains or loses a child, and, when that makes the parent appear or
     /// disappear as an empty non-terminal, so on up to the apex.
     fn existence_changed(&mut self, name: &[u8], exists: bool) {
-        if !wire::is_subdomain(name, &self.apex_wire) {
+        if !wire::is_subdomain(name, self.apex.wire()) {
             return;
         }
         let mut x = name;
-        while let Some(at) = parent_below(x, &self.apex_wire) {
+        while let Some(at) = parent_below(x, self.apex.wire()) {
             let p = &x[at..];
             let before = self.children.get(p).copied().unwrap_or(0);
             let after = if exists {
@@ -734,7 +747,7 @@ impl ZoneSnapshot {
     /// Derives what depends on the apex node alone: the SOA, the negative
     /// SOA, the NSEC3 parameters.
     fn derive_from_apex(&mut self) {
-        let apex_node = self.nodes.get(&self.apex_wire).cloned();
+        let apex_node = self.nodes.get(self.apex.wire()).cloned();
         let apex_node = apex_node.as_ref();
         let soa = self.soa();
         let nsec3 = apex_node
@@ -766,7 +779,7 @@ impl ZoneSnapshot {
         }
         if let Some(c) = self.nsec3().filter(|c| c.iterations > NSEC3_MAX_ITERATIONS) {
             tracing::warn!(
-                zone = %self.apex,
+                zone = %self.apex(),
                 iterations = c.iterations,
                 limit = NSEC3_MAX_ITERATIONS,
                 "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
@@ -791,13 +804,13 @@ impl ZoneSnapshot {
     pub fn soa(&self) -> Option<Rr> {
         let seg = self
             .nodes
-            .get(&self.apex_wire)?
+            .get(self.apex.wire())?
             .get(rtype::SOA)?
             .data
             .segments()
             .next()?;
         Some(Rr {
-            name: self.apex.clone(),
+            name: self.apex().to_string(),
             rtype: rtype::SOA,
             class: u16::from_be_bytes([seg[2], seg[3]]),
             ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
