@@ -81,10 +81,16 @@ pub struct ZoneSnapshot {
     /// one that exists only through its children is an empty non-terminal
     /// (RFC 8020, RFC 4592 section 2.2.2).
     children: NameMap<u32>,
+    /// The apex's children (kept apart from `children`: in most zones the
+    /// apex is the only name with children, and a map of one entry is one
+    /// allocation more per zone).
+    apex_children: u32,
     /// The indexes of signed zones, None when they would all be empty
     /// (unsigned zones: most of them, and a server may hold thousands).
     denial: Option<Box<DenialIndex>>,
-    records: usize,
+    /// Records in the nodes (a `u32`: it shares a word with
+    /// `apex_children`).
+    records: u32,
 }
 
 /// What a snapshot indexes for the zone's NSEC and NSEC3 records: boxed
@@ -565,7 +571,12 @@ impl ZoneSnapshot {
         nsec.sort_by(|a, b| canonical_cmp(a, b));
         nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
         let mut children = NameMapBuilder::with_capacity(counts.len());
+        let mut apex_children = 0;
         for (p, c) in counts {
+            if *p == *apex_wire {
+                apex_children = c;
+                continue;
+            }
             // Share the name with its node, when it has one.
             let key = nodes.get_key_value(&p).map(|(k, _)| k.clone()).unwrap_or(p);
             children.insert(key, c);
@@ -585,8 +596,9 @@ impl ZoneSnapshot {
             negative_soa: None,
             nodes: nodes.finish(),
             children: children.finish(),
+            apex_children,
             denial: (!denial.is_empty()).then(|| Box::new(denial)),
-            records,
+            records: u32::try_from(records).unwrap_or(u32::MAX),
         };
         snap.derive_from_apex();
         snap
@@ -648,8 +660,11 @@ impl ZoneSnapshot {
         let old = old.map(|(_, n)| n);
         let (old, new) = (old.as_ref(), new.as_ref());
 
-        self.records -= old.map_or(0, record_count);
-        self.records += new.map_or(0, record_count);
+        let count = |n: Option<&Node>| u32::try_from(n.map_or(0, record_count)).unwrap_or(u32::MAX);
+        self.records = self
+            .records
+            .saturating_sub(count(old))
+            .saturating_add(count(new));
         match new {
             Some(n) => {
                 self.nodes.insert(key.clone(), n.clone());
@@ -701,7 +716,7 @@ impl ZoneSnapshot {
         }
         let (was_real, is_real) = (had(&is_real), has(&is_real));
         // A name with children exists either way.
-        if was_real != is_real && !self.children.contains(name) {
+        if was_real != is_real && self.children_of(name) == 0 {
             self.existence_changed(name, is_real);
         }
     }
@@ -716,12 +731,17 @@ impl ZoneSnapshot {
         let mut x = name;
         while let Some(at) = parent_below(x, self.apex.wire()) {
             let p = &x[at..];
-            let before = self.children.get(p).copied().unwrap_or(0);
+            let before = self.children_of(p);
             let after = if exists {
                 before + 1
             } else {
                 before.saturating_sub(1)
             };
+            if p == self.apex.wire() {
+                // The top: nothing above it to tell.
+                self.apex_children = after;
+                break;
+            }
             if after == 0 {
                 self.children.remove(p);
             } else {
@@ -847,6 +867,15 @@ impl ZoneSnapshot {
         let hash = NameHash::of(name);
         (self.nodes.get_hashed(hash, name).is_some() && !self.is_nsec3_only_hashed(hash, name))
             || self.children.get_hashed(hash, name).is_some()
+            || (self.apex_children > 0 && name == self.apex.wire())
+    }
+
+    /// How many children `name` has in the zone's name space.
+    fn children_of(&self, name: &[u8]) -> u32 {
+        if name == self.apex.wire() {
+            return self.apex_children;
+        }
+        self.children.get(name).copied().unwrap_or(0)
     }
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
@@ -927,7 +956,7 @@ impl ZoneSnapshot {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records
+        self.records as usize
     }
 
     /// True when the snapshot holds no records.

@@ -63,7 +63,12 @@ fn fingerprint(s: &ZoneSnapshot) -> Fingerprint {
                 (k.to_vec(), sets)
             })
             .collect(),
-        children: s.children.iter().map(|(k, v)| (k.to_vec(), *v)).collect(),
+        children: s
+            .children
+            .iter()
+            .map(|(k, v)| (k.to_vec(), *v))
+            .chain((s.apex_children > 0).then(|| (s.apex_wire().to_vec(), s.apex_children)))
+            .collect(),
         nsec3_only: denial
             .map(|d| d.nsec3_only.iter().map(|(k, _)| k.to_vec()).collect())
             .unwrap_or_default(),
