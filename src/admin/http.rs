@@ -143,7 +143,7 @@ pub fn render(zones: &Zones, mirror_lag: &BTreeMap<String, i64>) -> String {
     );
     for z in &zone_list {
         let snap = z.shared.snapshot();
-        if snap.nsec3.is_some() {
+        if snap.nsec3().is_some() {
             let _ = writeln!(
                 out,
                 "secondary53_zone_nsec3_insecure{{zone=\"{}\"}} {}",

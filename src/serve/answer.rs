@@ -307,16 +307,16 @@ fn answer_with(
         // IXFR over UDP: the current SOA tells the client to use TCP when
         // it is behind (RFC 1995 section 2).
         match zones.find(q.qname()) {
-            Some(Found::Serving(snap)) if snap.apex_wire.as_slice() == q.qname() => {
+            Some(Found::Serving(snap)) if snap.apex_wire() == q.qname() => {
                 o.aa = true;
                 scratch.record(ResponseClass::Positive, q.qname());
-                if let Some(node) = snap.node(&snap.apex_wire) {
+                if let Some(node) = snap.node(snap.apex_wire()) {
                     push_set(
                         &mut o,
                         out,
                         scratch,
                         Section::Answer,
-                        &snap.apex_wire,
+                        snap.apex_wire(),
                         node,
                         rtype::SOA,
                     );

@@ -424,11 +424,11 @@ async fn write_soa<S: AsyncWrite + Unpin + ?Sized>(
     w: &mut Writer<'_, S>,
     snap: &ZoneSnapshot,
 ) -> std::io::Result<()> {
-    if let Some(node) = snap.node(&snap.apex_wire)
+    if let Some(node) = snap.node(snap.apex_wire())
         && let Some(soa) = node.get(rtype::SOA)
         && let Some(seg) = soa.data.segments().next()
     {
-        let apex = snap.apex_wire.clone();
+        let apex = snap.apex_wire().to_vec();
         w.record(&apex, seg).await?;
     }
     Ok(())
@@ -441,7 +441,7 @@ async fn write_full<S: AsyncWrite + Unpin + ?Sized>(
     write_soa(w, snap).await?;
     for (owner, node) in snap.nodes() {
         for set in node.rrsets() {
-            if set.rtype == rtype::SOA && owner == snap.apex_wire.as_slice() {
+            if set.rtype == rtype::SOA && owner == snap.apex_wire() {
                 continue;
             }
             for seg in set.data.segments() {

@@ -16,7 +16,11 @@ use std::sync::{Arc, Mutex};
 /// Changes kept; a worker further behind looks at every zone.
 pub const CHANGE_LOG_CAPACITY: usize = 4096;
 
-/// The recent changes: (generation, apex).
+/// The recent changes: (generation, apex). At most
+/// [`CHANGE_LOG_CAPACITY`] entries, so the queue's buffer never grows
+/// past that many (a push into a full buffer would double it), and each
+/// apex a boxed `str`: a first start of thousands of zones fills the log,
+/// and what it holds then counts against every zone.
 #[derive(Debug, Default)]
 pub struct ChangeLog {
     inner: Mutex<Inner>,
@@ -27,7 +31,7 @@ pub struct ChangeLog {
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: VecDeque<(u64, String)>,
+    entries: VecDeque<(u64, Box<str>)>,
     /// The newest generation dropped from the log (0: none).
     dropped: u64,
 }
@@ -55,12 +59,13 @@ impl ChangeLog {
         let mut inner = self.lock();
         // Bumped under the lock: entries stay in generation order.
         let g = generation.fetch_add(1, Ordering::Release) + 1;
-        inner.entries.push_back((g, apex.to_string()));
-        while inner.entries.len() > CHANGE_LOG_CAPACITY {
-            if let Some((old, _)) = inner.entries.pop_front() {
-                inner.dropped = old;
+        while inner.entries.len() >= CHANGE_LOG_CAPACITY {
+            match inner.entries.pop_front() {
+                Some((old, _)) => inner.dropped = old,
+                None => break,
             }
         }
+        inner.entries.push_back((g, apex.into()));
     }
 
     /// The apexes changed after generation `since` (each once), or None
@@ -74,7 +79,7 @@ impl ChangeLog {
         let mut out: Vec<String> = inner
             .entries
             .range(start..)
-            .map(|(_, apex)| apex.clone())
+            .map(|(_, apex)| apex.to_string())
             .collect();
         out.sort_unstable();
         out.dedup();
@@ -118,5 +123,7 @@ mod tests {
         let seen = g.load(Ordering::Acquire);
         log.record(&g, "late.");
         assert_eq!(log.since(seen).unwrap(), ["late."]);
+        // The buffer did not double past the capacity.
+        assert!(log.lock().entries.capacity() < 2 * CHANGE_LOG_CAPACITY);
     }
 }

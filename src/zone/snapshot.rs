@@ -25,8 +25,11 @@ use super::record::{Rr, SoaFields, soa_fields};
 use super::wire::{self, canonical_cmp};
 use super::wire_records::RecordRef;
 
+mod apex;
 mod node;
 mod run;
+
+use apex::ApexNames;
 
 use node::NodeWriter;
 pub use node::{Node, RRset, Rendered};
@@ -64,10 +67,9 @@ pub struct Nsec3Chain {
 /// plus what changed while versions overlap.
 #[derive(Clone, Debug, Default)]
 pub struct ZoneSnapshot {
-    /// Apex, lowercase FQDN in presentation form.
-    pub apex: String,
-    /// Apex, lowercase wire form.
-    pub apex_wire: Vec<u8>,
+    /// Apex, in wire and presentation form ([`ZoneSnapshot::apex`],
+    /// [`ZoneSnapshot::apex_wire`]).
+    apex: ApexNames,
     /// The apex node (shared with the index) and the TTL of the SOA in
     /// negative answers, lowered to the SOA MINIMUM (RFC 2308 section 3),
     /// when the zone has a SOA: the answer path writes the apex SOA with
@@ -79,6 +81,23 @@ pub struct ZoneSnapshot {
     /// one that exists only through its children is an empty non-terminal
     /// (RFC 8020, RFC 4592 section 2.2.2).
     children: NameMap<u32>,
+    /// The apex's children (kept apart from `children`: in most zones the
+    /// apex is the only name with children, and a map of one entry is one
+    /// allocation more per zone).
+    apex_children: u32,
+    /// The indexes of signed zones, None when they would all be empty
+    /// (unsigned zones: most of them, and a server may hold thousands).
+    denial: Option<Box<DenialIndex>>,
+    /// Records in the nodes (a `u32`: it shares a word with
+    /// `apex_children`).
+    records: u32,
+}
+
+/// What a snapshot indexes for the zone's NSEC and NSEC3 records: boxed
+/// in [`ZoneSnapshot`] and left out when empty, so an unsigned zone's
+/// snapshot carries one word for them.
+#[derive(Clone, Debug, Default)]
+struct DenialIndex {
     /// Names owning only NSEC3 records (and their RRSIGs): not part of the
     /// zone's name space (RFC 5155 section 7.2.9), only of the NSEC3 chain.
     nsec3_only: NameMap<()>,
@@ -88,10 +107,18 @@ pub struct ZoneSnapshot {
     /// base32hex hash (RFC 5155 section 3.3), in hash order; the chain of
     /// [`ZoneSnapshot::nsec3`] when the apex has an NSEC3PARAM.
     nsec3_owners: OrderedNames<HashLabelOrder>,
-    /// The NSEC3 chain, for zones signed with NSEC3 (boxed: most zones
-    /// have none, and a server may hold thousands of them).
-    pub nsec3: Option<Box<Nsec3Chain>>,
-    records: usize,
+    /// The NSEC3 chain, for zones signed with NSEC3.
+    nsec3: Option<Nsec3Chain>,
+}
+
+impl DenialIndex {
+    /// True when it indexes nothing (the snapshot then keeps none).
+    fn is_empty(&self) -> bool {
+        self.nsec3_only.is_empty()
+            && self.nsec_owners.is_empty()
+            && self.nsec3_owners.is_empty()
+            && self.nsec3.is_none()
+    }
 }
 
 /// Builds a snapshot from a full zone's records as they arrive, in
@@ -429,6 +456,18 @@ fn parent_below(name: &[u8], apex: &[u8]) -> Option<usize> {
 }
 
 impl ZoneSnapshot {
+    /// The apex, lowercase FQDN in presentation form.
+    #[inline]
+    pub fn apex(&self) -> &str {
+        self.apex.text()
+    }
+
+    /// The apex, lowercase wire form.
+    #[inline]
+    pub fn apex_wire(&self) -> &[u8] {
+        self.apex.wire()
+    }
+
     /// Builds a snapshot from the records of a version (any order).
     pub fn new(apex: &str, records: impl IntoIterator<Item = Rr>) -> Self {
         let mut by_name: HashMap<Vec<u8>, Vec<Rr>> = HashMap::default();
@@ -532,7 +571,12 @@ impl ZoneSnapshot {
         nsec.sort_by(|a, b| canonical_cmp(a, b));
         nsec3.sort_by(|a, b| HashLabelOrder::cmp(HashLabelOrder::key(a), HashLabelOrder::key(b)));
         let mut children = NameMapBuilder::with_capacity(counts.len());
+        let mut apex_children = 0;
         for (p, c) in counts {
+            if *p == *apex_wire {
+                apex_children = c;
+                continue;
+            }
             // Share the name with its node, when it has one.
             let key = nodes.get_key_value(&p).map(|(k, _)| k.clone()).unwrap_or(p);
             children.insert(key, c);
@@ -541,17 +585,20 @@ impl ZoneSnapshot {
         for n in nsec3_only {
             only.insert(n, ());
         }
-        let mut snap = ZoneSnapshot {
-            apex: apex.to_string(),
-            apex_wire,
-            negative_soa: None,
-            nodes: nodes.finish(),
-            children: children.finish(),
+        let denial = DenialIndex {
             nsec3_only: only.finish(),
             nsec_owners: OrderedNames::from_sorted(nsec),
             nsec3_owners: OrderedNames::from_sorted(nsec3),
             nsec3: None,
-            records,
+        };
+        let mut snap = ZoneSnapshot {
+            apex: ApexNames::new(apex, &apex_wire),
+            negative_soa: None,
+            nodes: nodes.finish(),
+            children: children.finish(),
+            apex_children,
+            denial: (!denial.is_empty()).then(|| Box::new(denial)),
+            records: u32::try_from(records).unwrap_or(u32::MAX),
         };
         snap.derive_from_apex();
         snap
@@ -613,8 +660,11 @@ impl ZoneSnapshot {
         let old = old.map(|(_, n)| n);
         let (old, new) = (old.as_ref(), new.as_ref());
 
-        self.records -= old.map_or(0, record_count);
-        self.records += new.map_or(0, record_count);
+        let count = |n: Option<&Node>| u32::try_from(n.map_or(0, record_count)).unwrap_or(u32::MAX);
+        self.records = self
+            .records
+            .saturating_sub(count(old))
+            .saturating_add(count(new));
         match new {
             Some(n) => {
                 self.nodes.insert(key.clone(), n.clone());
@@ -627,38 +677,46 @@ impl ZoneSnapshot {
         let had = |f: &dyn Fn(&Node) -> bool| old.is_some_and(f);
         let has = |f: &dyn Fn(&Node) -> bool| new.is_some_and(f);
         let nsec = |n: &Node| n.has(rtype::NSEC);
-        match (had(&nsec), has(&nsec)) {
-            (false, true) => {
-                self.nsec_owners.insert(key.clone());
+        let apex = self.apex.wire();
+        let nsec3 = |n: &Node| is_nsec3_owner(name, n, apex);
+        let nsec = (had(&nsec), has(&nsec));
+        let nsec3 = (had(&nsec3), has(&nsec3));
+        let nsec3_only = (had(&is_nsec3_only), has(&is_nsec3_only));
+        if nsec.0 != nsec.1 || nsec3.0 != nsec3.1 || nsec3_only.0 != nsec3_only.1 {
+            let d = self.denial.get_or_insert_with(Box::default);
+            match nsec {
+                (false, true) => {
+                    d.nsec_owners.insert(key.clone());
+                }
+                (true, false) => {
+                    d.nsec_owners.remove(name);
+                }
+                _ => {}
             }
-            (true, false) => {
-                self.nsec_owners.remove(name);
+            match nsec3 {
+                (false, true) => {
+                    d.nsec3_owners.insert(key.clone());
+                }
+                (true, false) => {
+                    d.nsec3_owners.remove(HashLabelOrder::key(name));
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        let apex = self.apex_wire.clone();
-        let nsec3 = |n: &Node| is_nsec3_owner(name, n, &apex);
-        match (had(&nsec3), has(&nsec3)) {
-            (false, true) => {
-                self.nsec3_owners.insert(key.clone());
+            match nsec3_only {
+                (false, true) => {
+                    d.nsec3_only.insert(key.clone(), ());
+                }
+                (true, false) => {
+                    d.nsec3_only.remove(name);
+                }
+                _ => {}
             }
-            (true, false) => {
-                self.nsec3_owners.remove(HashLabelOrder::key(name));
-            }
-            _ => {}
-        }
-        match (had(&is_nsec3_only), has(&is_nsec3_only)) {
-            (false, true) => {
-                self.nsec3_only.insert(key.clone(), ());
-            }
-            (true, false) => {
-                self.nsec3_only.remove(name);
-            }
-            _ => {}
+            // The chain itself follows in `derive_from_apex`, which drops
+            // the index when it is left empty.
         }
         let (was_real, is_real) = (had(&is_real), has(&is_real));
         // A name with children exists either way.
-        if was_real != is_real && !self.children.contains(name) {
+        if was_real != is_real && self.children_of(name) == 0 {
             self.existence_changed(name, is_real);
         }
     }
@@ -667,18 +725,23 @@ impl ZoneSnapshot {
     /// gains or loses a child, and, when that makes the parent appear or
     /// disappear as an empty non-terminal, so on up to the apex.
     fn existence_changed(&mut self, name: &[u8], exists: bool) {
-        if !wire::is_subdomain(name, &self.apex_wire) {
+        if !wire::is_subdomain(name, self.apex.wire()) {
             return;
         }
         let mut x = name;
-        while let Some(at) = parent_below(x, &self.apex_wire) {
+        while let Some(at) = parent_below(x, self.apex.wire()) {
             let p = &x[at..];
-            let before = self.children.get(p).copied().unwrap_or(0);
+            let before = self.children_of(p);
             let after = if exists {
                 before + 1
             } else {
                 before.saturating_sub(1)
             };
+            if p == self.apex.wire() {
+                // The top: nothing above it to tell.
+                self.apex_children = after;
+                break;
+            }
             if after == 0 {
                 self.children.remove(p);
             } else {
@@ -704,10 +767,10 @@ impl ZoneSnapshot {
     /// Derives what depends on the apex node alone: the SOA, the negative
     /// SOA, the NSEC3 parameters.
     fn derive_from_apex(&mut self) {
-        let apex_node = self.nodes.get(&self.apex_wire).cloned();
+        let apex_node = self.nodes.get(self.apex.wire()).cloned();
         let apex_node = apex_node.as_ref();
         let soa = self.soa();
-        self.nsec3 = apex_node
+        let nsec3 = apex_node
             .and_then(|n| n.get(rtype::NSEC3PARAM))
             .and_then(|p| p.data.rdatas().next())
             .and_then(|rd| {
@@ -717,19 +780,26 @@ impl ZoneSnapshot {
                 }
                 let iterations = u16::from_be_bytes([rd[2], rd[3]]);
                 let salt = rd.get(5..5 + rd[4] as usize)?.to_vec();
-                Some(Box::new(Nsec3Chain {
+                Some((iterations, salt))
+            });
+        match (nsec3, &mut self.denial) {
+            (Some((iterations, salt)), denial) => {
+                let d = denial.get_or_insert_with(Box::default);
+                d.nsec3 = Some(Nsec3Chain {
                     iterations,
                     salt,
-                    hashes: self.nsec3_owners.clone(),
-                }))
-            });
-        if let Some(c) = self
-            .nsec3
-            .as_ref()
-            .filter(|c| c.iterations > NSEC3_MAX_ITERATIONS)
-        {
+                    hashes: d.nsec3_owners.clone(),
+                });
+            }
+            (None, Some(d)) => d.nsec3 = None,
+            (None, None) => {}
+        }
+        if self.denial.as_ref().is_some_and(|d| d.is_empty()) {
+            self.denial = None;
+        }
+        if let Some(c) = self.nsec3().filter(|c| c.iterations > NSEC3_MAX_ITERATIONS) {
             tracing::warn!(
-                zone = %self.apex,
+                zone = %self.apex(),
                 iterations = c.iterations,
                 limit = NSEC3_MAX_ITERATIONS,
                 "NSEC3 iterations above the limit (RFC 9276): the zone is served as insecure, without NSEC3 proofs"
@@ -754,13 +824,13 @@ impl ZoneSnapshot {
     pub fn soa(&self) -> Option<Rr> {
         let seg = self
             .nodes
-            .get(&self.apex_wire)?
+            .get(self.apex.wire())?
             .get(rtype::SOA)?
             .data
             .segments()
             .next()?;
         Some(Rr {
-            name: self.apex.clone(),
+            name: self.apex().to_string(),
             rtype: rtype::SOA,
             class: u16::from_be_bytes([seg[2], seg[3]]),
             ttl: u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]),
@@ -779,7 +849,7 @@ impl ZoneSnapshot {
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
         let hash = NameHash::of(name);
         let (_, node) = self.nodes.get_hashed(hash, name)?;
-        if self.nsec3_only.get_hashed(hash, name).is_some() {
+        if self.is_nsec3_only_hashed(hash, name) {
             return None;
         }
         Some(node)
@@ -795,9 +865,17 @@ impl ZoneSnapshot {
     #[inline]
     pub fn name_exists(&self, name: &[u8]) -> bool {
         let hash = NameHash::of(name);
-        (self.nodes.get_hashed(hash, name).is_some()
-            && self.nsec3_only.get_hashed(hash, name).is_none())
+        (self.nodes.get_hashed(hash, name).is_some() && !self.is_nsec3_only_hashed(hash, name))
             || self.children.get_hashed(hash, name).is_some()
+            || (self.apex_children > 0 && name == self.apex.wire())
+    }
+
+    /// How many children `name` has in the zone's name space.
+    fn children_of(&self, name: &[u8]) -> u32 {
+        if name == self.apex.wire() {
+            return self.apex_children;
+        }
+        self.children.get(name).copied().unwrap_or(0)
     }
 
     /// The class and TTL of the record with `r`'s owner, type and RDATA in
@@ -817,37 +895,51 @@ impl ZoneSnapshot {
             })
     }
 
+    /// True when `name` (of `hash`) owns only NSEC3 records.
+    #[inline]
+    fn is_nsec3_only_hashed(&self, hash: NameHash, name: &[u8]) -> bool {
+        self.denial
+            .as_ref()
+            .is_some_and(|d| d.nsec3_only.get_hashed(hash, name).is_some())
+    }
+
+    /// The NSEC3 chain, for zones signed with NSEC3 (whatever their
+    /// iterations; see [`ZoneSnapshot::nsec3_proofs`]).
+    pub fn nsec3(&self) -> Option<&Nsec3Chain> {
+        self.denial.as_ref()?.nsec3.as_ref()
+    }
+
     /// The NSEC3 chain to prove denials with: None for zones without one,
     /// and for zones whose iterations exceed [`NSEC3_MAX_ITERATIONS`]
     /// (served as insecure, without NSEC3 proofs).
     pub fn nsec3_proofs(&self) -> Option<&Nsec3Chain> {
-        self.nsec3
-            .as_deref()
+        self.nsec3()
             .filter(|c| c.iterations <= NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed with NSEC3 with more iterations than
     /// [`NSEC3_MAX_ITERATIONS`]: served without NSEC3 proofs.
     pub fn nsec3_over_limit(&self) -> bool {
-        self.nsec3
-            .as_ref()
+        self.nsec3()
             .is_some_and(|c| c.iterations > NSEC3_MAX_ITERATIONS)
     }
 
     /// True when the zone is signed (it has an NSEC or NSEC3 chain).
     pub fn is_signed(&self) -> bool {
-        self.has_nsec() || self.nsec3.is_some()
+        self.has_nsec() || self.nsec3().is_some()
     }
 
     /// The NSEC owner that matches or covers `name` (the greatest owner not
     /// after it in canonical order, wrapping to the last).
     pub fn nsec_covering(&self, name: &[u8]) -> Option<&[u8]> {
-        self.nsec_owners.covering(name)
+        self.denial.as_ref()?.nsec_owners.covering(name)
     }
 
     /// True when the zone is signed with NSEC.
     pub fn has_nsec(&self) -> bool {
-        !self.nsec_owners.is_empty()
+        self.denial
+            .as_ref()
+            .is_some_and(|d| !d.nsec_owners.is_empty())
     }
 
     /// Every node, numbered by where it sits in the name index (for marks
@@ -864,7 +956,7 @@ impl ZoneSnapshot {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records
+        self.records as usize
     }
 
     /// True when the snapshot holds no records.

@@ -113,7 +113,7 @@ pub struct StreamDiff<'a> {
 impl std::fmt::Debug for StreamDiff<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamDiff")
-            .field("zone", &self.current.apex)
+            .field("zone", &self.current.apex())
             .field("received", &self.received)
             .field("removed", &self.removed.len())
             .field("added", &self.added.len())
@@ -127,7 +127,7 @@ impl<'a> StreamDiff<'a> {
         let from_soa = current
             .soa()
             .ok_or_else(|| StreamDiffError::NoCurrentVersion {
-                zone: current.apex.clone(),
+                zone: current.apex().to_string(),
             })?;
         let nodes = current.node_slots();
         Ok(StreamDiff {
@@ -186,7 +186,7 @@ impl<'a> StreamDiff<'a> {
             r.name.make_ascii_lowercase();
             if self.to_soa.is_none() {
                 Err(StreamDiffError::NoLeadingSoa {
-                    zone: self.current.apex.clone(),
+                    zone: self.current.apex().to_string(),
                     found: r.to_master_line(),
                 })
             } else {
@@ -214,12 +214,12 @@ impl<'a> StreamDiff<'a> {
         } else {
             r.owner
         };
-        let apex_soa = r.rtype == rtype::SOA && owner == self.current.apex_wire.as_slice();
+        let apex_soa = r.rtype == rtype::SOA && owner == self.current.apex_wire();
         if self.to_soa.is_none() {
             let r = RecordRef { owner, ..r }.to_rr();
             if !apex_soa {
                 return Err(StreamDiffError::NoLeadingSoa {
-                    zone: self.current.apex.clone(),
+                    zone: self.current.apex().to_string(),
                     found: r.to_master_line(),
                 });
             }
@@ -316,7 +316,7 @@ impl<'a> StreamDiff<'a> {
         if !first_visit {
             self.scattered += 1;
         }
-        let at_apex = **key == *self.current.apex_wire;
+        let at_apex = **key == *self.current.apex_wire();
         let mut held = std::mem::take(&mut self.held);
         held.clear();
         held.extend(node_records(node, at_apex));
@@ -385,16 +385,16 @@ impl<'a> StreamDiff<'a> {
     pub fn finish(mut self) -> Result<Changeset, StreamDiffError> {
         self.end_run();
         let to_soa = self.to_soa.take().ok_or_else(|| StreamDiffError::NoSoa {
-            zone: self.current.apex.clone(),
+            zone: self.current.apex().to_string(),
         })?;
         // Every node the transfer did not reach goes.
-        let apex_wire = &self.current.apex_wire;
+        let apex_wire = self.current.apex_wire();
         for (slot, key, node) in self.nodes.iter() {
             if Self::is_marked(&self.seen, slot) {
                 continue;
             }
             let name = wire::to_presentation(key);
-            for h in node_records(node, **key == **apex_wire) {
+            for h in node_records(node, **key == *apex_wire) {
                 self.removed
                     .insert((name.clone(), h.rtype, h.rdata.to_vec()), (h.class, h.ttl));
             }

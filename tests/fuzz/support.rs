@@ -188,7 +188,7 @@ pub struct OneZone<'a>(pub &'a ZoneSnapshot);
 
 impl ZoneLookup for OneZone<'_> {
     fn find(&self, qname: &[u8]) -> Option<Found<'_>> {
-        secondary53::zone::wire::is_subdomain(qname, &self.0.apex_wire)
+        secondary53::zone::wire::is_subdomain(qname, self.0.apex_wire())
             .then_some(Found::Serving(self.0))
     }
 }
@@ -223,7 +223,7 @@ pub fn ask_snapshot(snap: &ZoneSnapshot, names: &[String]) -> (u64, Option<Strin
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
     let mut sig = 0u64;
-    let apex = snap.apex.clone();
+    let apex = snap.apex().to_string();
     let mut asks: Vec<(String, u16)> = vec![
         (apex.clone(), 6),
         (apex.clone(), 255),

@@ -576,7 +576,7 @@ impl XfrTarget {
                 (snap.unwrap_or_default(), names)
             }
         };
-        if snapshot.apex_wire.is_empty() {
+        if snapshot.apex_wire().is_empty() {
             return None;
         }
         support::ask_snapshot(&snapshot, &names).1

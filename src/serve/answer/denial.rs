@@ -26,7 +26,7 @@ fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch
             o,
             scratch,
             Section::Authority,
-            &snap.apex_wire,
+            snap.apex_wire(),
             neg.data,
             ttl,
         );
@@ -35,7 +35,7 @@ fn negative_soa(snap: &ZoneSnapshot, o: &mut Out<'_>, out: &mut Vec<u8>, scratch
                 o,
                 scratch,
                 Section::Authority,
-                &snap.apex_wire,
+                snap.apex_wire(),
                 neg.sigs,
                 ttl,
             );
@@ -67,7 +67,14 @@ fn negative_soa_zero_ttl(
             built.clear();
             built.extend_from_slice(seg);
             built[4..8].copy_from_slice(&[0; 4]);
-            push_built(o, out, scratch, Section::Authority, &snap.apex_wire, &built);
+            push_built(
+                o,
+                out,
+                scratch,
+                Section::Authority,
+                snap.apex_wire(),
+                &built,
+            );
         }
     }
     scratch.built = built;
@@ -161,12 +168,12 @@ pub(super) fn nsec3_cover(
 pub(super) fn closest_encloser(snap: &ZoneSnapshot, name: &[u8]) -> NameBuf {
     let mut n = name;
     while let Some(p) = wire::parent(n) {
-        if snap.name_exists(p) || p == snap.apex_wire.as_slice() {
+        if snap.name_exists(p) || p == snap.apex_wire() {
             return NameBuf::from_slice(p);
         }
         n = p;
     }
-    NameBuf::from_slice(&snap.apex_wire)
+    NameBuf::from_slice(snap.apex_wire())
 }
 
 /// The next closer name of `name` under the closest encloser `ce`.
@@ -197,7 +204,7 @@ fn nsec3_closest_encloser_proof(
     let mut at = ce;
     while !nsec3_match(snap, o, out, scratch, at) {
         match wire::parent(at) {
-            Some(p) if wire::is_subdomain(p, &snap.apex_wire) => at = p,
+            Some(p) if wire::is_subdomain(p, snap.apex_wire()) => at = p,
             _ => {
                 at = ce;
                 break;

@@ -29,7 +29,7 @@ enum Cut<'n> {
 fn find_cut<'n>(snap: &ZoneSnapshot, name: &'n [u8]) -> Option<Cut<'n>> {
     let mut offs = [0usize; 128];
     let n = wire::label_offsets(name, &mut offs);
-    let apex_labels = wire::label_count(&snap.apex_wire);
+    let apex_labels = wire::label_count(snap.apex_wire());
     let name_labels = n.saturating_sub(1);
     // Ancestors from the apex down to the name itself (offs[below] is the
     // apex).
@@ -61,7 +61,7 @@ pub(super) fn resolve(
     // prefix a DNAME keeps.
     let mut spelled = NameBuf::from_slice(&o.q.question[..o.q.qname_len]);
     for hop in 0..MAX_CNAME_CHAIN {
-        if !wire::is_subdomain(&name, &snap.apex_wire) {
+        if !wire::is_subdomain(&name, snap.apex_wire()) {
             // A CNAME out of the zone: the resolver follows it.
             return;
         }
@@ -190,10 +190,10 @@ pub(super) fn account_of_lookup(snap: &ZoneSnapshot, o: &Out<'_>, scratch: &mut 
         Some(ResponseClass::Referral) => {}
         _ if o.rcode == rcode::NXDOMAIN => scratch
             .account
-            .set(ResponseClass::Nxdomain, &snap.apex_wire),
+            .set(ResponseClass::Nxdomain, snap.apex_wire()),
         Some(ResponseClass::Wildcard) => {}
         _ if o.answer_count > 0 => scratch.account.set(ResponseClass::Positive, o.q.qname()),
-        _ => scratch.account.set(ResponseClass::Nodata, &snap.apex_wire),
+        _ => scratch.account.set(ResponseClass::Nodata, snap.apex_wire()),
     }
 }
 
@@ -364,7 +364,7 @@ pub(super) fn referral(
             // covering the next closer name.
             let mut next = cut;
             while let Some(p) = wire::parent(next) {
-                if !wire::is_subdomain(p, &snap.apex_wire) {
+                if !wire::is_subdomain(p, snap.apex_wire()) {
                     break;
                 }
                 if nsec3_match(snap, o, out, scratch, p) {
@@ -428,7 +428,7 @@ fn add_addresses(
     with_sigs: bool,
 ) {
     flush_pending_proofs(snap, o, out, scratch);
-    if !wire::is_subdomain(target, &snap.apex_wire)
+    if !wire::is_subdomain(target, snap.apex_wire())
         || scratch.added_targets.iter().any(|t| t.as_slice() == target)
     {
         return;

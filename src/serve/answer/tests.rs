@@ -20,7 +20,7 @@ struct One(ZoneSnapshot);
 
 impl ZoneLookup for One {
     fn find(&self, qname: &[u8]) -> Option<Found<'_>> {
-        wire::is_subdomain(qname, &self.0.apex_wire).then_some(Found::Serving(&self.0))
+        wire::is_subdomain(qname, self.0.apex_wire()).then_some(Found::Serving(&self.0))
     }
 }
 
