@@ -74,8 +74,6 @@ const FP_SHIFT: u32 = 45;
 const FP_MASK: u64 = (1 << (64 - FP_SHIFT)) - 1;
 /// Accounts per set: one cache line.
 const WAYS: usize = 8;
-/// Compare-and-swap attempts before a response is let through unaccounted.
-const ATTEMPTS: usize = 8;
 
 pub use crate::metrics::{ResponseClass, RrlCounters};
 
@@ -335,7 +333,13 @@ impl Table {
         let set = &self.sets[(h as usize) & self.mask];
         let fp = ((h >> FP_SHIFT) & FP_MASK).max(1);
         let now = now & TAT_MASK;
-        for _ in 0..ATTEMPTS {
+        // Until the account's word is swapped: each failed swap means
+        // another worker counted a response of this set meanwhile, so the
+        // workers as a whole always progress. Letting a response through
+        // after a few lost races would let the most contended account,
+        // the one under attack, go over its limit by a response per worker
+        // and race lost.
+        loop {
             let words: [u64; WAYS] = std::array::from_fn(|i| set.0[i].load(Ordering::Relaxed));
             let (slot, current, evicted) = match words.iter().position(|w| unpack(*w).0 == fp) {
                 Some(i) => (i, unpack(words[i]).1, false),
@@ -357,12 +361,7 @@ impl Table {
                     evicted,
                 };
             }
-        }
-        // Lost every race for this set: let the response through.
-        Counted {
-            verdict: Verdict::Send,
-            started: false,
-            evicted: false,
+            std::hint::spin_loop();
         }
     }
 }
