@@ -627,6 +627,21 @@ mod tests {
 
     /// Commits the streamed version with serial `serial` and checks that
     /// the store holds exactly `streamed` and that SOA.
+    /// A new store in a temp directory (kept alive by the returned
+    /// handle) with a first version of `Z` begun.
+    fn new_stream() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let id = s.stream_begin(Z).unwrap();
+        (dir, s, id)
+    }
+
+    /// Streams one A record, `owner` → 10.0.0.`octet`, TTL 60.
+    fn stream_one(s: &mut Store, id: i64, owner: &str, octet: u8) {
+        s.stream_rows(id, wire(&[rr(owner, 1, 60, &[10, 0, 0, octet])]).iter())
+            .unwrap();
+    }
+
     fn commit_and_expect(s: &mut Store, id: i64, serial: u32, streamed: &[Rr]) {
         s.stream_commit(Z, id, &soa(serial), streamed.len() + 1, &info())
             .unwrap();
@@ -640,14 +655,8 @@ mod tests {
 
     #[test]
     fn streamed_rows_are_invisible_until_the_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path()).unwrap();
-        let id = s.stream_begin(Z).unwrap();
-        s.stream_rows(
-            id,
-            wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
-        )
-        .unwrap();
+        let (_dir, mut s, id) = new_stream();
+        stream_one(&mut s, id, "a.example.com.", 1);
         // A duplicate in a later batch takes the later TTL.
         s.stream_rows(
             id,
@@ -753,9 +762,7 @@ mod tests {
     /// escapes and an empty RDATA among them, are stored as the same records in stored form.
     #[test]
     fn wire_batches_store_the_records_they_carry() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path()).unwrap();
-        let id = s.stream_begin(Z).unwrap();
+        let (_dir, mut s, id) = new_stream();
         let mut all: Vec<Rr> = (0..2 * ROWS_PER_INSERT + 7)
             .map(|i| {
                 rr(
@@ -782,9 +789,7 @@ mod tests {
     /// they carry; the stager's connection is closed by the commit.
     #[test]
     fn batches_of_any_size_reuse_the_stagers_statements() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path()).unwrap();
-        let id = s.stream_begin(Z).unwrap();
+        let (_dir, mut s, id) = new_stream();
         let sizes = [
             1,
             2,
@@ -823,14 +828,8 @@ mod tests {
     /// are removed by the abort.
     #[test]
     fn a_zone_removed_while_streaming_is_not_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path()).unwrap();
-        let id = s.stream_begin(Z).unwrap();
-        s.stream_rows(
-            id,
-            wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
-        )
-        .unwrap();
+        let (_dir, mut s, id) = new_stream();
+        stream_one(&mut s, id, "a.example.com.", 1);
         s.conn
             .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM zone; PRAGMA foreign_keys = ON;")
             .unwrap();
@@ -846,14 +845,8 @@ mod tests {
 
     #[test]
     fn an_aborted_stream_leaves_no_rows_and_a_versioned_zone_is_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path()).unwrap();
-        let id = s.stream_begin(Z).unwrap();
-        s.stream_rows(
-            id,
-            wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
-        )
-        .unwrap();
+        let (_dir, mut s, id) = new_stream();
+        stream_one(&mut s, id, "a.example.com.", 1);
         s.stream_abort(id).unwrap();
         let left: i64 = s
             .conn
@@ -865,17 +858,9 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0);
         // Rows left by a cut stream go at the next begin.
-        s.stream_rows(
-            id,
-            wire(&[rr("x.example.com.", 1, 60, &[10, 0, 0, 9])]).iter(),
-        )
-        .unwrap();
+        stream_one(&mut s, id, "x.example.com.", 9);
         let id = s.stream_begin(Z).unwrap();
-        s.stream_rows(
-            id,
-            wire(&[rr("b.example.com.", 1, 60, &[10, 0, 0, 2])]).iter(),
-        )
-        .unwrap();
+        stream_one(&mut s, id, "b.example.com.", 2);
         s.stream_commit(Z, id, &soa(1), 2, &info()).unwrap();
         assert_eq!(dump(&s).len(), 2);
         // An abort after the commit removes nothing; neither does a
@@ -898,11 +883,7 @@ mod tests {
         let sync = pragma(&s, "synchronous");
         assert_ne!(cache, -STREAM_CACHE_KIB, "the usual cache differs");
         let id = s.stream_begin(Z).unwrap();
-        s.stream_rows(
-            id,
-            wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
-        )
-        .unwrap();
+        stream_one(&mut s, id, "a.example.com.", 1);
         assert_eq!(pragma(&s, "cache_size"), cache);
         assert_eq!(pragma(&s, "synchronous"), sync);
         // A batch that fails restores them too.
@@ -971,9 +952,7 @@ mod tests {
         batches.push(w);
         let mut runs = Vec::new();
         for _ in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            let mut s = Store::open(dir.path()).unwrap();
-            let id = s.stream_begin(Z).unwrap();
+            let (_dir, mut s, id) = new_stream();
             let t = thread_cpu_ns();
             for b in &batches {
                 s.stream_rows(id, b.iter()).unwrap();
@@ -996,11 +975,7 @@ mod tests {
         {
             let mut s = Store::open(dir.path()).unwrap();
             let id = s.stream_begin(Z).unwrap();
-            s.stream_rows(
-                id,
-                wire(&[rr("a.example.com.", 1, 60, &[10, 0, 0, 1])]).iter(),
-            )
-            .unwrap();
+            stream_one(&mut s, id, "a.example.com.", 1);
             // Dropped here as a killed process would leave it.
         }
         let mut s = Store::open(dir.path()).unwrap();
