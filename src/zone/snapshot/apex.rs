@@ -5,22 +5,33 @@
 //! registry and the SOA record use its presentation form. A server holds
 //! thousands of zones, so each snapshot keeps both in one buffer (the wire
 //! name, then the text) instead of a `Vec` and a `String`: one malloc chunk
-//! and two words instead of two chunks and six words.
+//! and two words instead of two chunks and six words. The buffer's first
+//! byte is the wire form's length (at most 255), so the query path, which
+//! asks for the wire form several times per query, finds it without
+//! walking its labels.
 
-/// A zone's apex: the lowercase wire form, then the presentation form.
-#[derive(Clone, Debug, Default)]
+/// A zone's apex: the wire form's length, the lowercase wire form, then
+/// the presentation form.
+#[derive(Clone, Debug)]
 pub(super) struct ApexNames(Box<[u8]>);
+
+impl Default for ApexNames {
+    /// No name at all: both forms empty.
+    fn default() -> ApexNames {
+        ApexNames(Box::new([0]))
+    }
+}
 
 impl ApexNames {
     /// Both forms of `apex` (its wire form: `wire`, which must be the wire
     /// form of `apex`; the root when `apex` is not a valid name).
     pub(super) fn new(apex: &str, wire: &[u8]) -> ApexNames {
-        let wire = if wire_len(wire) == Some(wire.len()) {
-            wire
-        } else {
-            &[0]
+        let wire = match wire_len(wire) {
+            Some(n) if n == wire.len() && n <= usize::from(u8::MAX) => wire,
+            _ => &[0],
         };
-        let mut b = Vec::with_capacity(wire.len() + apex.len());
+        let mut b = Vec::with_capacity(1 + wire.len() + apex.len());
+        b.push(wire.len() as u8);
         b.extend_from_slice(wire);
         b.extend_from_slice(apex.as_bytes());
         ApexNames(b.into_boxed_slice())
@@ -29,15 +40,13 @@ impl ApexNames {
     /// The lowercase wire form.
     #[inline]
     pub(super) fn wire(&self) -> &[u8] {
-        let n = wire_len(&self.0).unwrap_or(0);
-        &self.0[..n]
+        &self.0[1..=usize::from(self.0[0])]
     }
 
     /// The presentation form, as the zone was configured.
     #[inline]
     pub(super) fn text(&self) -> &str {
-        let n = wire_len(&self.0).unwrap_or(0);
-        std::str::from_utf8(&self.0[n..]).unwrap_or_default()
+        std::str::from_utf8(&self.0[1 + usize::from(self.0[0])..]).unwrap_or_default()
     }
 }
 
@@ -75,6 +84,13 @@ mod tests {
         let root = from_presentation(".");
         assert_eq!(root.wire(), b"\x00");
         assert_eq!(root.text(), ".");
+    }
+
+    #[test]
+    fn the_default_has_both_forms_empty() {
+        let a = ApexNames::default();
+        assert_eq!(a.wire(), b"");
+        assert_eq!(a.text(), "");
     }
 
     #[test]
