@@ -768,53 +768,103 @@ impl<V: Clone> NameBatch<V> {
     /// [`NameMapBuilder::insert`] does). The shards are those
     /// [`NameMapBuilder::with_capacity`] lays out for as many names as
     /// were pushed.
+    ///
+    /// This is the work left when the last name has come (a transfer's
+    /// tail, between its last message and its commit): one pass over the
+    /// gathered lists, each shard's table built while its list is in
+    /// cache.
     pub fn into_builder(mut self) -> (NameMapBuilder<V>, usize) {
         let bits = bits_for(self.len);
         if bits != self.layout.bits {
             self.respread(bits);
         }
-        let mut replaced = 0;
-        let mut hashes: Vec<u64> = Vec::new();
-        let shards = self
-            .parts
-            .into_iter()
-            .map(|part| {
-                let mut table: Shard<V> = HashTable::with_capacity(part.len());
-                // A name pushed twice has its hash twice. When no hash
-                // comes twice in the shard (almost always: a primary sends
-                // each owner once), every name is new and goes in without
-                // a look-up: a look-up compares the names of the entries
-                // whose 7-bit tags match, and reading each such name is a
-                // cache miss.
-                hashes.clear();
-                hashes.extend(part.iter().map(|e| e.0));
-                hashes.sort_unstable();
-                if hashes.windows(2).all(|w| w[0] != w[1]) {
-                    for (hash, name, value) in part {
-                        table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
-                    }
-                    return table;
-                }
-                for (hash, name, value) in part {
-                    match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
-                        hashbrown::hash_table::Entry::Occupied(mut o) => {
-                            o.get_mut().1 = value;
-                            replaced += 1;
-                        }
-                        hashbrown::hash_table::Entry::Vacant(v) => {
-                            v.insert((name, value));
-                        }
-                    }
-                }
-                table
-            })
-            .collect();
+        let (shards, replaced) = build_shards(self.parts);
         let builder = NameMapBuilder {
             layout: self.layout,
             shards,
             len: self.len - replaced,
         };
         (builder, replaced)
+    }
+}
+
+/// Builds the tables of the shards whose names `parts` lists (one list
+/// per shard, in shard order), and counts the pushes that named a name
+/// pushed before.
+fn build_shards<V: Clone>(parts: Vec<Vec<Gathered<V>>>) -> (Vec<Shard<V>>, usize) {
+    let mut replaced = 0;
+    let mut seen = HashSeen::default();
+    let shards = parts
+        .into_iter()
+        .map(|part| {
+            let mut table: Shard<V> = HashTable::with_capacity(part.len());
+            // A name pushed twice has its hash twice. When no hash comes
+            // twice in the shard (almost always: a primary sends each
+            // owner once), every name is new and goes in without a
+            // look-up: a look-up compares the names of the entries whose
+            // 7-bit tags match, and reading each such name is a cache
+            // miss.
+            if seen.all_distinct(part.iter().map(|e| e.0), part.len()) {
+                for (hash, name, value) in part {
+                    table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
+                }
+                return table;
+            }
+            for (hash, name, value) in part {
+                match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+                    hashbrown::hash_table::Entry::Occupied(mut o) => {
+                        o.get_mut().1 = value;
+                        replaced += 1;
+                    }
+                    hashbrown::hash_table::Entry::Vacant(v) => {
+                        v.insert((name, value));
+                    }
+                }
+            }
+            table
+        })
+        .collect();
+    (shards, replaced)
+}
+
+/// A set of hashes, for telling whether a shard's hashes are all
+/// distinct: open addressing over their low 32 bits (the shard's names
+/// share the bits that chose it, 32 and up) in one buffer of 2 KiB or so
+/// that serves shard after shard, a probe or two per hash where sorting
+/// the shard's hashes cost a dozen comparisons each.
+#[derive(Default)]
+struct HashSeen {
+    slots: Vec<u32>,
+}
+
+impl HashSeen {
+    /// True when the `n` hashes are all distinct. It may answer false for
+    /// distinct hashes (two alike in their low 32 bits, or one with low
+    /// bits 0, the empty slot's mark: rare), which only sends the shard
+    /// to the look-up path; never true for a repeat.
+    fn all_distinct(&mut self, hashes: impl Iterator<Item = u64>, n: usize) -> bool {
+        let size = (2 * n).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for h in hashes {
+            let low = h as u32;
+            if low == 0 {
+                return false;
+            }
+            let mut at = low as usize & mask;
+            loop {
+                match self.slots[at] {
+                    0 => {
+                        self.slots[at] = low;
+                        break;
+                    }
+                    x if x == low => return false,
+                    _ => at = (at + 1) & mask,
+                }
+            }
+        }
+        true
     }
 }
 
@@ -968,6 +1018,27 @@ mod tests {
         }
         assert_eq!(m.iter().count(), model.len());
         assert!(m.get(&name(999_999)).is_none());
+    }
+
+    /// The set that tells whether a shard's hashes are distinct finds a
+    /// repeat wherever it is, and reads low bits of 0 (its empty slot) as
+    /// one; its buffer serves set after set.
+    #[test]
+    fn hash_seen_finds_repeated_hashes() {
+        let mut seen = HashSeen::default();
+        let distinct: Vec<u64> = (1..=300u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        assert!(seen.all_distinct(distinct.iter().copied(), distinct.len()));
+        let mut repeated = distinct.clone();
+        repeated.push(distinct[150]);
+        assert!(!seen.all_distinct(repeated.iter().copied(), repeated.len()));
+        // Same slot, different hashes: probed past, not a repeat.
+        let colliding = [1u64 | 1 << 40, 1 << 10, 1 << 20, 1 | 1 << 12];
+        assert!(seen.all_distinct(colliding.iter().copied(), colliding.len()));
+        assert!(!seen.all_distinct([5u64, 1 << 40].into_iter(), 2));
+        assert!(seen.all_distinct(std::iter::empty(), 0));
+        assert!(seen.all_distinct(distinct.iter().copied(), distinct.len()));
     }
 
     #[test]
