@@ -775,12 +775,16 @@ impl<V: Clone> NameBatch<V> {
     /// cache.
     pub fn into_builder(mut self) -> (NameMapBuilder<V>, usize) {
         let bits = bits_for(self.len);
-        if bits != self.layout.bits {
+        if bits < self.layout.bits {
             self.respread(bits);
         }
-        let (shards, replaced) = build_shards(self.parts);
+        // When the final layout has more shards than the lists (a zone
+        // in the upper half of the lists' growth step), each list is
+        // split as its tables are built: no pass of its own.
+        let layout = Layout::new(bits.max(self.layout.bits));
+        let (shards, replaced) = build_shards(self.layout, self.parts, layout);
         let builder = NameMapBuilder {
-            layout: self.layout,
+            layout,
             shards,
             len: self.len - replaced,
         };
@@ -788,43 +792,70 @@ impl<V: Clone> NameBatch<V> {
     }
 }
 
-/// Builds the tables of the shards whose names `parts` lists (one list
-/// per shard, in shard order), and counts the pushes that named a name
-/// pushed before.
-fn build_shards<V: Clone>(parts: Vec<Vec<Gathered<V>>>) -> (Vec<Shard<V>>, usize) {
+/// Builds the tables of the shards of layout `to` from the lists of the
+/// names of each shard of layout `from` (in shard order; `to` has at
+/// least as many shards), and counts the pushes that named a name pushed
+/// before. A shard of `from` is the union of the shards of `to` whose
+/// numbers agree with it in its bits.
+fn build_shards<V: Clone>(
+    from: Layout,
+    parts: Vec<Vec<Gathered<V>>>,
+    to: Layout,
+) -> (Vec<Shard<V>>, usize) {
+    debug_assert!(to.bits >= from.bits);
     let mut replaced = 0;
     let mut seen = HashSeen::default();
-    let shards = parts
-        .into_iter()
-        .map(|part| {
-            let mut table: Shard<V> = HashTable::with_capacity(part.len());
-            // A name pushed twice has its hash twice. When no hash comes
-            // twice in the shard (almost always: a primary sends each
-            // owner once), every name is new and goes in without a
-            // look-up: a look-up compares the names of the entries whose
-            // 7-bit tags match, and reading each such name is a cache
-            // miss.
-            if seen.all_distinct(part.iter().map(|e| e.0), part.len()) {
-                for (hash, name, value) in part {
-                    table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
-                }
-                return table;
-            }
-            for (hash, name, value) in part {
-                match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
-                    hashbrown::hash_table::Entry::Occupied(mut o) => {
-                        o.get_mut().1 = value;
-                        replaced += 1;
-                    }
-                    hashbrown::hash_table::Entry::Vacant(v) => {
-                        v.insert((name, value));
-                    }
-                }
-            }
-            table
-        })
+    let mut shards: Vec<Shard<V>> = (0..to.shards()).map(|_| HashTable::new()).collect();
+    let mut split: Vec<Vec<Gathered<V>>> = (0..1 << (to.bits - from.bits))
+        .map(|_| Vec::new())
         .collect();
+    for (s, mut part) in parts.into_iter().enumerate() {
+        if to.bits == from.bits {
+            shards[s] = build_table(&mut part, &mut seen, &mut replaced);
+            continue;
+        }
+        for e in part {
+            split[to.shard(e.0) >> from.bits].push(e);
+        }
+        for (k, sub) in split.iter_mut().enumerate() {
+            shards[s | (k << from.bits)] = build_table(sub, &mut seen, &mut replaced);
+        }
+    }
     (shards, replaced)
+}
+
+/// The table of one shard's names, taken from `part` (left empty, its
+/// buffer kept); a name pushed again replaces its value and counts in
+/// `replaced`.
+fn build_table<V: Clone>(
+    part: &mut Vec<Gathered<V>>,
+    seen: &mut HashSeen,
+    replaced: &mut usize,
+) -> Shard<V> {
+    let mut table: Shard<V> = HashTable::with_capacity(part.len());
+    // A name pushed twice has its hash twice. When no hash comes twice in
+    // the shard (almost always: a primary sends each owner once), every
+    // name is new and goes in without a look-up: a look-up compares the
+    // names of the entries whose 7-bit tags match, and reading each such
+    // name is a cache miss.
+    if seen.all_distinct(part.iter().map(|e| e.0), part.len()) {
+        for (hash, name, value) in part.drain(..) {
+            table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
+        }
+        return table;
+    }
+    for (hash, name, value) in part.drain(..) {
+        match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                o.get_mut().1 = value;
+                *replaced += 1;
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((name, value));
+            }
+        }
+    }
+    table
 }
 
 /// A set of hashes, for telling whether a shard's hashes are all
@@ -1166,7 +1197,9 @@ mod tests {
     #[test]
     fn a_batch_builds_the_map_inserts_one_by_one_build() {
         let mut rng = StdRng::seed_from_u64(11);
-        for total in [0u32, 1, 700, 40_000] {
+        // 5,000 and 20,000 pushes end with more shards than the batch's
+        // lists (split as the tables are built); 700 and 40,000 as many.
+        for total in [0u32, 1, 700, 5_000, 20_000, 40_000] {
             let mut batch: NameBatch<u32> = NameBatch::new();
             let mut one_by_one = NameMapBuilder::with_capacity(0);
             let mut replaced = 0;
