@@ -444,6 +444,7 @@ impl Metrics {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
         }
+        render_reaper(crate::low_priority::reaper::counts(), out);
         self.transfer_durations.render(out);
         let events = self
             .events
@@ -620,6 +621,31 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             v(n)
         );
     }
+}
+
+/// The reaper's counts (of the process): large zone versions retired and
+/// where they were freed.
+fn render_reaper(c: &crate::low_priority::reaper::ReaperCounts, out: &mut String) {
+    let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    header(
+        out,
+        "secondary53_retired_versions_freed_total",
+        "counter",
+        "Large zone versions no longer served (a zone removed, a version replaced) freed, by where: on the low-priority reaper thread, or by the thread that dropped them (the reaper's queue full).",
+    );
+    for (by, n) in [("reaper", v(&c.freed)), ("caller", v(&c.dropped_by_caller))] {
+        let _ = writeln!(
+            out,
+            "secondary53_retired_versions_freed_total{{by=\"{by}\"}} {n}"
+        );
+    }
+    header(
+        out,
+        "secondary53_retired_versions_waiting",
+        "gauge",
+        "Large zone versions the reaper holds until their last other holder (a query worker's view, a transfer out) lets go.",
+    );
+    let _ = writeln!(out, "secondary53_retired_versions_waiting {}", c.waiting());
 }
 
 /// Appends the `# HELP` and `# TYPE` lines of a metric.
