@@ -18,6 +18,7 @@ use crate::zone::rcode;
 mod events;
 mod transfer_duration;
 
+pub use events::{ZoneCounts, ZoneCountsSource};
 pub use transfer_duration::TransferDurations;
 
 /// Transport of a counted query.
@@ -111,6 +112,9 @@ pub struct Metrics {
     /// each zone's label held once: with thousands of zones, each zone has
     /// a few series).
     events: Mutex<events::EventCounts>,
+    /// Where configured zones keep their own counts of rare events (the
+    /// zone registry), once it said so.
+    zone_counts: std::sync::RwLock<Option<std::sync::Weak<dyn ZoneCountsSource>>>,
     /// Response rate limiting is on (its counters are shown, zeros too).
     rrl_enabled: std::sync::atomic::AtomicBool,
     /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
@@ -327,10 +331,38 @@ impl Metrics {
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
     pub fn add(&self, name: &'static str, labels: &str, n: u64) {
+        let source = self.zone_counts();
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).add(
+            name,
+            labels,
+            n,
+            source.as_deref(),
+        );
+    }
+
+    /// Counts the rare events of configured zones in the counts `source`
+    /// keeps with each zone (the zone registry) from now on, rather than
+    /// in a table by label: one allocation per zone, no copy of its label.
+    pub fn count_zones_in(&self, source: std::sync::Weak<dyn ZoneCountsSource>) {
+        *self.zone_counts.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// The zone at `apex` left the registry (removed, or its entry
+    /// replaced): its `counts` move to the table by label, so its series
+    /// stay (and add up with a new entry's).
+    pub fn zone_left(&self, apex: &str, counts: &ZoneCounts) {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add(name, labels, n);
+            .fold(apex, counts);
+    }
+
+    fn zone_counts(&self) -> Option<std::sync::Arc<dyn ZoneCountsSource>> {
+        self.zone_counts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
     }
 
     /// Counts a catalog version refused (RFC 9432 schema broken).
@@ -446,11 +478,12 @@ impl Metrics {
         }
         render_reaper(crate::low_priority::reaper::counts(), out);
         self.transfer_durations.render(out);
+        let source = self.zone_counts();
         let events = self
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .series();
+            .series(source.as_deref());
         let mut last = "";
         for (name, labels, v) in events {
             if name != last {
