@@ -14,10 +14,12 @@
 //! reference count's decrement). So the free always runs there. Nothing
 //! waits for the reaper: its queue is bounded and a value that finds it
 //! full (or finds no reaper, its thread not started) is dropped by the
-//! caller, as before, and counted. After freeing, the reaper asks for the
-//! free pages to go back to the operating system
+//! caller, as before, and counted. After freeing a value retired with
+//! [`AfterFree::ReleaseMemory`] (a whole zone's version, its zone gone),
+//! the reaper asks for the free pages to go back to the operating system
 //! ([`crate::zone::snapshot::release_free_memory_soon`]), as a large
-//! transfer's end does.
+//! transfer's end does; not after a version that shared most of its
+//! memory with the one replacing it (an IXFR's), which frees little.
 //!
 //! While values wait for their other holders, the reaper looks at them
 //! every [`POLL_MIN`], backing off to [`POLL_MAX`] while none lets go (a
@@ -41,6 +43,18 @@ pub const POLL_MAX: Duration = Duration::from_secs(1);
 
 /// The name of the reaper's thread.
 pub const THREAD: &str = "reaper";
+
+/// What the reaper does once it freed a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFree {
+    /// Nothing more.
+    Nothing,
+    /// Ask for the free pages to go back to the operating system.
+    ReleaseMemory,
+}
+
+/// A retired value with what to do once it is freed.
+type Item = (Box<dyn Retired>, AfterFree);
 
 /// A retired value: the reaper's reference to it, and whether that is
 /// the last one.
@@ -91,8 +105,8 @@ pub fn counts() -> &'static ReaperCounts {
 
 /// The reaper's queue, its thread started on the first call (None when
 /// the thread could not be started).
-fn queue() -> Option<&'static SyncSender<Box<dyn Retired>>> {
-    static QUEUE_TX: OnceLock<Option<SyncSender<Box<dyn Retired>>>> = OnceLock::new();
+fn queue() -> Option<&'static SyncSender<Item>> {
+    static QUEUE_TX: OnceLock<Option<SyncSender<Item>>> = OnceLock::new();
     QUEUE_TX
         .get_or_init(|| {
             let (tx, rx) = sync_channel(QUEUE);
@@ -115,18 +129,15 @@ fn queue() -> Option<&'static SyncSender<Box<dyn Retired>>> {
 
 /// Hands `value` to the reaper, which frees it on its thread once every
 /// other holder let go. Never waits: with the reaper's queue full, or no
-/// reaper, `value` is dropped here.
-pub fn retire<T: Send + Sync + ?Sized + 'static>(value: Arc<T>) {
-    hand_over(queue(), &COUNTS, Box::new(value));
+/// reaper, `value` is dropped here. `after` says what the reaper does
+/// once it freed it.
+pub fn retire<T: Send + Sync + ?Sized + 'static>(value: Arc<T>, after: AfterFree) {
+    hand_over(queue(), &COUNTS, (Box::new(value), after));
 }
 
 /// Sends `value` on `tx`, or drops it here when `tx` is full or absent;
 /// counts which in `counts`.
-fn hand_over(
-    tx: Option<&SyncSender<Box<dyn Retired>>>,
-    counts: &ReaperCounts,
-    value: Box<dyn Retired>,
-) {
+fn hand_over(tx: Option<&SyncSender<Item>>, counts: &ReaperCounts, value: Item) {
     let Some(tx) = tx else {
         counts.dropped_by_caller.fetch_add(1, Ordering::Relaxed);
         drop(value);
@@ -145,8 +156,8 @@ fn hand_over(
 /// The reaper's loop: takes retired values from `rx` and frees each once
 /// it holds the last reference. Ends when every sender is gone (never, for
 /// the process's queue) and nothing waits.
-fn run(rx: &Receiver<Box<dyn Retired>>) {
-    let mut waiting: Vec<Box<dyn Retired>> = Vec::new();
+fn run(rx: &Receiver<Item>) {
+    let mut waiting: Vec<Item> = Vec::new();
     let mut poll = POLL_MIN;
     loop {
         let got = if waiting.is_empty() {
@@ -170,12 +181,19 @@ fn run(rx: &Receiver<Box<dyn Retired>>) {
             poll = POLL_MIN;
         }
         let before = waiting.len();
+        let mut release = false;
         // Dropping the values no one else holds frees them, here.
-        waiting.retain(|v| !v.sole());
+        waiting.retain(|(v, after)| {
+            let sole = v.sole();
+            release |= sole && *after == AfterFree::ReleaseMemory;
+            !sole
+        });
         let freed = before - waiting.len();
+        if release {
+            crate::zone::snapshot::release_free_memory_soon();
+        }
         if freed > 0 {
             COUNTS.freed.fetch_add(freed as u64, Ordering::Relaxed);
-            crate::zone::snapshot::release_free_memory_soon();
             poll = POLL_MIN;
         } else {
             poll = (poll * 2).min(POLL_MAX);
@@ -219,7 +237,7 @@ mod tests {
     #[test]
     fn a_retired_value_is_freed_on_the_reaper_not_by_its_caller() {
         let (value, seen) = probe();
-        retire(value);
+        retire(value, AfterFree::ReleaseMemory);
         assert_eq!(dropped_on(&seen), THREAD);
     }
 
@@ -227,7 +245,7 @@ mod tests {
     fn a_retired_value_still_held_elsewhere_is_freed_on_the_reaper_after_its_last_holder_let_go() {
         let (value, seen) = probe();
         let held = value.clone();
-        retire(value);
+        retire(value, AfterFree::Nothing);
         // Its other holder keeps it for a while, as a query worker's view
         // does until its next batch.
         std::thread::sleep(POLL_MIN * 8);
@@ -248,20 +266,20 @@ mod tests {
     #[test]
     fn a_full_queue_drops_in_the_caller_and_never_waits() {
         // A queue of one that nothing takes from, and counts of its own.
-        let (tx, _rx) = sync_channel::<Box<dyn Retired>>(1);
+        let (tx, _rx) = sync_channel::<Item>(1);
         let c = ReaperCounts::default();
         let (first, first_seen) = probe();
-        hand_over(Some(&tx), &c, Box::new(first));
+        hand_over(Some(&tx), &c, (Box::new(first), AfterFree::Nothing));
         assert_eq!(*first_seen.lock().unwrap(), None, "queued, not dropped");
         let (second, seen) = probe();
-        hand_over(Some(&tx), &c, Box::new(second));
+        hand_over(Some(&tx), &c, (Box::new(second), AfterFree::Nothing));
         assert_eq!(
             seen.lock().unwrap().as_deref(),
             std::thread::current().name(),
             "dropped by the caller"
         );
         let (third, seen) = probe();
-        hand_over(None, &c, Box::new(third));
+        hand_over(None, &c, (Box::new(third), AfterFree::Nothing));
         assert!(seen.lock().unwrap().is_some(), "no reaper: dropped here");
         assert_eq!(c.retired.load(Ordering::Relaxed), 1);
         assert_eq!(c.dropped_by_caller.load(Ordering::Relaxed), 2);

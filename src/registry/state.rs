@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use crate::low_priority::reaper::AfterFree;
 use crate::serial::Serial;
 use crate::zone::snapshot::ZoneSnapshot;
 
@@ -234,7 +235,9 @@ impl ZoneShared {
             Arc::new(snapshot),
         );
         self.changes.bump(&self.apex);
-        retire_snapshot(old);
+        // Most often the new version shares most of the old one (an
+        // IXFR's): little is freed, nothing worth handing back.
+        retire_snapshot(old, AfterFree::Nothing);
     }
 }
 
@@ -245,7 +248,7 @@ impl ZoneShared {
 impl Drop for ZoneShared {
     fn drop(&mut self) {
         let lock = self.snapshot.get_mut().unwrap_or_else(|p| p.into_inner());
-        retire_snapshot(std::mem::take(lock));
+        retire_snapshot(std::mem::take(lock), AfterFree::ReleaseMemory);
     }
 }
 
@@ -261,10 +264,11 @@ pub const RETIRE_RECORDS: usize = 2_048;
 
 /// Lets go of a snapshot no longer served: a large one is handed to the
 /// reaper, which frees it once every other holder (query workers' views,
-/// transfers out) let go; a small one is dropped here.
-pub fn retire_snapshot(snapshot: Arc<ZoneSnapshot>) {
+/// transfers out) let go, then does as `after` says; a small one is
+/// dropped here.
+pub fn retire_snapshot(snapshot: Arc<ZoneSnapshot>, after: AfterFree) {
     if snapshot.len() >= RETIRE_RECORDS {
-        crate::low_priority::reaper::retire(snapshot);
+        crate::low_priority::reaper::retire(snapshot, after);
     }
 }
 
