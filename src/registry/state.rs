@@ -225,10 +225,11 @@ impl ZoneShared {
     }
 
     /// Publishes a new snapshot to the query path. The version it
-    /// replaces is retired ([`retire_snapshot`]): when it is large and
-    /// shares little with the new one, its free runs on the reaper, not
-    /// on the zone task's runtime worker nor on the query worker that
-    /// lets go of it last.
+    /// replaces is retired ([`retire_snapshot`]): when it is large, what
+    /// it does not share with the new one (all of it after a re-transfer
+    /// that changed everything) is freed on the reaper, not on the zone
+    /// task's runtime worker nor on the query worker that lets go of it
+    /// last.
     pub fn publish(&self, snapshot: ZoneSnapshot) {
         let old = std::mem::replace(
             &mut *self.snapshot.write().unwrap_or_else(|p| p.into_inner()),
