@@ -326,32 +326,7 @@ knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
 run_knot() {
     local run=$1
     local d=$WORK/knot-sec-$run
-    mkdir -p "$d/db"
-    cat >"$d/knot.conf" <<CONF
-server:
-    rundir: "$d"
-    listen: 127.0.0.1@$KNOT_SEC_PORT
-log:
-  - target: stdout
-    any: info
-database:
-    storage: "$d/db"
-control:
-    listen: "$d/knot.sock"
-remote:
-  - id: primary
-    address: 127.0.0.1@$PRIMARY_PORT
-template:
-  - id: default
-    storage: "$d"
-    file: "$d/%s.zone"
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: all
-zone:
-  - domain: $ZONE
-    master: primary
-CONF
+    knot_secondary_conf "$d" "$KNOT_SEC_PORT" "$PRIMARY_PORT" "$ZONE"
     KNOT_LOG=$d/knot.log
     : >"$KNOT_LOG"
     sync

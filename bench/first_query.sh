@@ -89,32 +89,7 @@ CONF
 
 run_knot() {
     local d=$1
-    mkdir -p "$d/db"
-    cat >"$d/knot.conf" <<CONF
-server:
-    rundir: "$d"
-    listen: 127.0.0.1@$LISTEN_PORT
-log:
-  - target: stdout
-    any: info
-database:
-    storage: "$d/db"
-control:
-    listen: "$d/knot.sock"
-remote:
-  - id: primary
-    address: 127.0.0.1@$PRIMARY_PORT
-template:
-  - id: default
-    storage: "$d"
-    file: "$d/%s.zone"
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: all
-zone:
-  - domain: bench.test
-    master: primary
-CONF
+    knot_secondary_conf "$d" "$LISTEN_PORT" "$PRIMARY_PORT" bench.test
     run_traced knotd "$d" knotd -c "$d/knot.conf"
 }
 
