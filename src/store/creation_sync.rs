@@ -13,14 +13,67 @@
 //!
 //! Until then a power cut may lose the new store's start-up writes (the
 //! zones' rows, derived from the configuration again at the next start)
-//! or, within those few milliseconds, leave a database that does not
-//! open; it held no version: removing the data directory's database
-//! files recovers.
+//! or leave a database file that is torn. Such a store held no version,
+//! and the next start must not trip over it: a marker file
+//! (`secondary53.db-creating`) is created before the database and
+//! removed, durably, once the syncs are done, before the first write
+//! that must be durable. A server that finds the marker at its start
+//! ([`discard_unsettled`]) removes the store's files and creates it
+//! again. This relies on the file system keeping the order of a
+//! directory's changes across a crash (the marker's creation is not lost
+//! while the database's is kept), as ext4's and XFS's journals do.
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use super::{Store, StoreError};
+
+/// The marker of a store whose creation is not yet durable: the database
+/// file's name with this suffix.
+const UNSETTLED_SUFFIX: &str = "-creating";
+
+fn marker(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}{UNSETTLED_SUFFIX}", db.display()))
+}
+
+fn data_dir_error(db: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::DataDir {
+        path: db.parent().map(Path::to_path_buf).unwrap_or_default(),
+        source,
+    }
+}
+
+/// Marks the store at `db` as created and not yet durable; the marker
+/// goes before the database file is created (see the module's doc).
+pub(super) fn mark_unsettled(db: &Path) -> Result<(), StoreError> {
+    std::fs::File::create(marker(db)).map_err(data_dir_error(db))?;
+    Ok(())
+}
+
+/// Removes the files of a store whose deferred creation never became
+/// durable (its marker is there: a crash or a power cut came before the
+/// syncs ended), so that it is created again. Only a server calls this,
+/// holding the data directory's lock: nothing else has the store open.
+pub(super) fn discard_unsettled(db: &Path) -> Result<(), StoreError> {
+    let marker = marker(db);
+    if !marker.exists() {
+        return Ok(());
+    }
+    tracing::warn!(
+        path = %db.display(),
+        "the store's creation was interrupted before it was durable (it held no version yet): creating it again"
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(data_dir_error(db)(e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// The syncs of a new store's files, under way on a thread of their own.
 #[derive(Debug)]
@@ -39,13 +92,17 @@ impl CreationSync {
             PathBuf::from(format!("{}-wal", db.display())),
             dir.clone(),
         ];
+        let marker = marker(db);
         let thread = std::thread::Builder::new()
             .name("store-create-sync".into())
             .spawn(move || {
                 for file in &files {
                     std::fs::File::open(file)?.sync_all()?;
                 }
-                Ok(())
+                // The store is durable: its marker goes, and that removal
+                // is durable too before any write relies on the store.
+                std::fs::remove_file(&marker)?;
+                std::fs::File::open(&files[2])?.sync_all()
             })
             .map_err(|source| StoreError::DataDir {
                 path: dir.clone(),
@@ -132,6 +189,39 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn the_marker_of_a_new_store_goes_once_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(super::super::DB_FILE);
+        let mut store = Store::open_deferred(dir.path()).unwrap();
+        // The marker is there until the syncs end (they may have ended).
+        store.settle_creation().unwrap();
+        assert!(!marker(&db).exists(), "a settled store has no marker");
+    }
+
+    #[test]
+    fn a_store_whose_creation_was_interrupted_is_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(super::super::DB_FILE);
+        // What a power cut in the first milliseconds can leave: the marker
+        // and a torn database file (and a WAL).
+        std::fs::write(marker(&db), b"").unwrap();
+        std::fs::write(&db, vec![0x5a; 3000]).unwrap();
+        std::fs::write(format!("{}-wal", db.display()), vec![0xa5; 100]).unwrap();
+        assert!(
+            Store::open(dir.path()).is_err(),
+            "the torn file is not a database"
+        );
+        let handle = StoreHandle::new(Store::open_deferred(dir.path()).unwrap());
+        handle
+            .write_blocking(|s| s.ensure_zones(["c.test."]))
+            .unwrap();
+        assert!(!marker(&db).exists());
+        drop(handle);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.zone_id("c.test.").unwrap().is_some());
     }
 
     #[test]

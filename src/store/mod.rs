@@ -215,8 +215,17 @@ impl Store {
         // A database file that is absent or empty is created here. (Two
         // processes creating it at once both see it new: each one's
         // creation is made durable by its own syncs.)
+        // A store whose deferred creation a crash interrupted held nothing
+        // durable yet: the server (under the data directory's lock) removes
+        // it and creates it again.
+        if defer_creation_sync {
+            creation_sync::discard_unsettled(&path)?;
+        }
         let new = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
         let defer = defer_creation_sync && new;
+        if defer {
+            creation_sync::mark_unsettled(&path)?;
+        }
         let mut conn = Connection::open(&path).map_err(sq)?;
         if defer {
             conn.pragma_update(None, "synchronous", "OFF").map_err(sq)?;
