@@ -4,7 +4,7 @@
 # data directory, for one or more secondary53 binaries and for Knot.
 #
 #     bench/first_query.sh
-#     BINS="/work/bins/main target/release/secondary53" RUNS=7 bench/first_query.sh
+#     BINS="/tmp/secondary53.before target/release/secondary53" RUNS=7 bench/first_query.sh
 #
 # Each run starts the server under `strace -f --seccomp-bpf -e
 # trace=execve,connect`, which stops it only at those two calls, so the
