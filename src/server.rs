@@ -217,6 +217,7 @@ fn build_zone(
             settings: Arc::clone(zc.settings()),
             signer,
             mirror: mirror_handle,
+            counts: Default::default(),
         },
         PendingZone { apex, task, mirror },
     ))
