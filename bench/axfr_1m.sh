@@ -315,7 +315,7 @@ CONF
 #     journal before the transfer is logged finished, as ours is in SQLite)
 # ---------------------------------------------------------------------------
 
-KNOT_S=() KNOT_RSS=() KNOT_CPU=()
+KNOT_S=() KNOT_RSS=() KNOT_CPU=() KNOT_PCPU=()
 KNOT_LOG=""
 HAVE_KNOT=0
 if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; fi
@@ -326,45 +326,22 @@ knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
 run_knot() {
     local run=$1
     local d=$WORK/knot-sec-$run
-    mkdir -p "$d/db"
-    cat >"$d/knot.conf" <<CONF
-server:
-    rundir: "$d"
-    listen: 127.0.0.1@$KNOT_SEC_PORT
-log:
-  - target: stdout
-    any: info
-database:
-    storage: "$d/db"
-control:
-    listen: "$d/knot.sock"
-remote:
-  - id: primary
-    address: 127.0.0.1@$PRIMARY_PORT
-template:
-  - id: default
-    storage: "$d"
-    file: "$d/%s.zone"
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: all
-zone:
-  - domain: $ZONE
-    master: primary
-CONF
+    knot_secondary_conf "$d" "$KNOT_SEC_PORT" "$PRIMARY_PORT" "$ZONE"
     KNOT_LOG=$d/knot.log
     : >"$KNOT_LOG"
     sync
-    local t0 t1 pid
+    local pcpu0 t0 t1 pid
+    pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
     knotd -c "$d/knot.conf" >"$KNOT_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_until "Knot secondary, run $run: AXFR finished" "$pid" knot_done "$KNOT_LOG" "$PRIMARY_LOG"
     t1=$(now_us)
-    local rss cpu
+    local rss cpu pcpu1
     rss=$(peak_rss_kib "$pid")
     cpu=$(cpu_user_sys "$pid")
+    pcpu1=$(cpu_ticks "$PRIMARY_PID")
     stop_pid "$pid"
     forget_pid "$pid"
     local s
@@ -372,6 +349,7 @@ CONF
     KNOT_S+=("$s")
     KNOT_RSS+=("$rss")
     KNOT_CPU+=("$cpu")
+    KNOT_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
     log "Knot secondary, run $run: $s s to AXFR finished ($(grep -m1 -o "AXFR, incoming.*finished.*" "$KNOT_LOG" || true); peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
     if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
 }
@@ -559,3 +537,11 @@ axfr $RECORDS records: BIND secondary median $(printf '%.2f' "$b_med") s (runs: 
 secondary53: transfer_ms=$(printf '%.0f' "$tms_med"), commit_ms=$(printf '%.0f' "$cms_med"), peak RSS $s_rss MiB; BIND secondary peak RSS $b_rss MiB
 $KNOT_SUMMARY
 SUMMARY
+if [ "$HAVE_KNOT" = 1 ]; then
+    cat <<KNOT
+Knot secondary, start -> "AXFR, incoming ... finished" logged:
+  wall s:           $(join_sp "${KNOT_S[@]}")
+  CPU user/sys s:   $(join_sp "${KNOT_CPU[@]}")
+  primary CPU s:    $(join_sp "${KNOT_PCPU[@]}")
+KNOT
+fi

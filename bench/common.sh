@@ -165,3 +165,38 @@ wait_until() {
         sleep "$WAIT_POLL"
     done
 }
+
+# knot_secondary_conf DIR LISTEN_PORT PRIMARY_PORT ZONE: writes DIR/knot.conf,
+# a Knot secondary of ZONE listening on 127.0.0.1@LISTEN_PORT, transferring
+# from 127.0.0.1@PRIMARY_PORT, with its data in DIR (journal-content all:
+# the zone is stored in its journal, as secondary53 stores it in SQLite);
+# logs to stdout.
+knot_secondary_conf() {
+    local d=$1 listen=$2 primary=$3 zone=$4
+    mkdir -p "$d/db"
+    cat >"$d/knot.conf" <<CONF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@$listen
+log:
+  - target: stdout
+    any: info
+database:
+    storage: "$d/db"
+control:
+    listen: "$d/knot.sock"
+remote:
+  - id: primary
+    address: 127.0.0.1@$primary
+template:
+  - id: default
+    storage: "$d"
+    file: "$d/%s.zone"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: all
+zone:
+  - domain: $zone
+    master: primary
+CONF
+}

@@ -29,6 +29,11 @@
 //!
 //! Knot runs its transfers on a pool of background workers for the same
 //! reason; BIND leaves it to its task manager's quantum.
+//!
+//! The free of a large zone version retired (a zone removed, a version
+//! replaced) runs on such a thread too: [`reaper`].
+
+pub mod reaper;
 
 use std::future::Future;
 

@@ -18,6 +18,7 @@ use crate::zone::rcode;
 mod events;
 mod transfer_duration;
 
+pub use events::{ZoneCounts, ZoneCountsSource};
 pub use transfer_duration::TransferDurations;
 
 /// Transport of a counted query.
@@ -111,6 +112,9 @@ pub struct Metrics {
     /// each zone's label held once: with thousands of zones, each zone has
     /// a few series).
     events: Mutex<events::EventCounts>,
+    /// Where configured zones keep their own counts of rare events (the
+    /// zone registry), once it said so.
+    zone_counts: std::sync::RwLock<Option<std::sync::Weak<dyn ZoneCountsSource>>>,
     /// Response rate limiting is on (its counters are shown, zeros too).
     rrl_enabled: std::sync::atomic::AtomicBool,
     /// Rate-limited responses: dropped, slipped, sent for `log_only`; by class.
@@ -327,10 +331,38 @@ impl Metrics {
     /// Counts one event of `name` with the given labels (already in
     /// Prometheus `k="v",...` form), by `n`.
     pub fn add(&self, name: &'static str, labels: &str, n: u64) {
+        let source = self.zone_counts();
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).add(
+            name,
+            labels,
+            n,
+            source.as_deref(),
+        );
+    }
+
+    /// Counts the rare events of configured zones in the counts `source`
+    /// keeps with each zone (the zone registry) from now on, rather than
+    /// in a table by label: one allocation per zone, no copy of its label.
+    pub fn count_zones_in(&self, source: std::sync::Weak<dyn ZoneCountsSource>) {
+        *self.zone_counts.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// The zone at `apex` left the registry (removed, or its entry
+    /// replaced): its `counts` move to the table by label, so its series
+    /// stay (and add up with a new entry's).
+    pub fn zone_left(&self, apex: &str, counts: &ZoneCounts) {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add(name, labels, n);
+            .fold(apex, counts);
+    }
+
+    fn zone_counts(&self) -> Option<std::sync::Arc<dyn ZoneCountsSource>> {
+        self.zone_counts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
     }
 
     /// Counts a catalog version refused (RFC 9432 schema broken).
@@ -444,12 +476,14 @@ impl Metrics {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
         }
+        render_reaper(crate::low_priority::reaper::counts(), out);
         self.transfer_durations.render(out);
+        let source = self.zone_counts();
         let events = self
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .series();
+            .series(source.as_deref());
         let mut last = "";
         for (name, labels, v) in events {
             if name != last {
@@ -620,6 +654,31 @@ fn render_pacing(c: &crate::pacing::PacingCounters, out: &mut String) {
             v(n)
         );
     }
+}
+
+/// The reaper's counts (of the process): large zone versions retired and
+/// where they were freed.
+fn render_reaper(c: &crate::low_priority::reaper::ReaperCounts, out: &mut String) {
+    let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    header(
+        out,
+        "secondary53_retired_versions_freed_total",
+        "counter",
+        "Large zone versions no longer served (a zone removed, a version replaced) freed, by where: on the low-priority reaper thread, or by the thread that dropped them (the reaper's queue full).",
+    );
+    for (by, n) in [("reaper", v(&c.freed)), ("caller", v(&c.dropped_by_caller))] {
+        let _ = writeln!(
+            out,
+            "secondary53_retired_versions_freed_total{{by=\"{by}\"}} {n}"
+        );
+    }
+    header(
+        out,
+        "secondary53_retired_versions_waiting",
+        "gauge",
+        "Large zone versions the reaper holds until their last other holder (a query worker's view, a transfer out) lets go.",
+    );
+    let _ = writeln!(out, "secondary53_retired_versions_waiting {}", c.waiting());
 }
 
 /// Appends the `# HELP` and `# TYPE` lines of a metric.

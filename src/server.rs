@@ -217,6 +217,7 @@ fn build_zone(
             settings: Arc::clone(zc.settings()),
             signer,
             mirror: mirror_handle,
+            counts: Default::default(),
         },
         PendingZone { apex, task, mirror },
     ))
@@ -396,7 +397,10 @@ impl Server {
     pub fn new(config: Config) -> Result<Server, ServerError> {
         let lock = DataDirLock::acquire(&config.server.data_dir)?;
         crate::low_priority::set_bulk_priority(config.server.bulk_priority);
-        let store = Store::open(&config.server.data_dir)?;
+        // A new store is made durable while the server starts (see
+        // Store::open_deferred); the writes below, derived from the
+        // configuration, do not wait for it.
+        let store = Store::open_deferred(&config.server.data_dir)?;
         tracing::debug!(path = %store.path().display(), "store opened; loading zones");
         let store = crate::store::StoreHandle::new(store);
         let (updates, _) = broadcast::channel(1024);
@@ -435,7 +439,7 @@ impl Server {
             .map(|z| crate::zone::owner_key(&z.name))
             .collect();
         ctx.store
-            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
+            .write_at_start(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
         // Every zone's state and records in one read, not a few per zone.
         let mut stored = ctx.store.read_blocking(|s| s.load_zones())?;
         let mut pending = Vec::new();
@@ -448,7 +452,7 @@ impl Server {
         // restart serves them at once, without a transfer.
         let mut consumer = crate::catalog::consumer::Consumer::default();
         let plan = catalog_plan(&mut consumer, &config, &ctx)?;
-        ctx.store.write_blocking(|s| {
+        ctx.store.write_at_start(|s| {
             s.save_catalog_members(&plan.resolution.members, &plan.serials, &plan.dropped())
         })?;
         let apexes: Vec<String> = plan
@@ -457,7 +461,7 @@ impl Server {
             .map(|z| crate::zone::owner_key(&z.name))
             .collect();
         ctx.store
-            .write_blocking(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
+            .write_at_start(|s| s.ensure_zones(apexes.iter().map(String::as_str)))?;
         *zones.catalogs.write().unwrap_or_else(|p| p.into_inner()) = catalog_view(&plan);
         let member_zones: Vec<Arc<ZoneConfig>> = plan.zones.into_iter().map(Arc::new).collect();
         for (zc, apex) in member_zones.iter().zip(&apexes) {

@@ -417,6 +417,9 @@ impl ZoneTask {
                 .await
                 .map_err(|e| StoreError::TaskFailed(e.to_string()))
                 .and_then(|r| r.map(Some));
+                if let Ok(Some(staged)) = &staged {
+                    staged.mark_tail();
+                }
                 mark("staged");
                 staged
             }

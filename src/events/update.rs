@@ -424,6 +424,25 @@ pub(super) struct Staged {
     /// primary sent an owner's records apart (then it is built from the
     /// store after the commit).
     pub(super) snapshot: Option<crate::zone::snapshot::SnapshotBuilder>,
+    /// When the stager's last transaction ended (its last rows written).
+    pub(super) rows_written_at: Instant,
+    /// When the snapshot builder ended (the last owner grouped, the index
+    /// built).
+    pub(super) built_at: Instant,
+}
+
+impl Staged {
+    /// Marks the tail after the transfer's last message in the check's
+    /// stages: `stager` (its last rows written) and `builder` (the
+    /// snapshot's nodes and index done), in the order they ended, so the
+    /// line tells which of the two the version waited for.
+    pub(super) fn mark_tail(&self) {
+        let mut ends = [("stager", self.rows_written_at), ("builder", self.built_at)];
+        ends.sort_by_key(|(_, at)| *at);
+        for (stage, at) in ends {
+            mark_at(stage, at);
+        }
+    }
 }
 
 /// The staging thread of [`ZoneTask::axfr_streamed`], started with the
@@ -461,7 +480,7 @@ pub(super) fn stage_first_version(
                 }
                 // No record follows: the index is built now.
                 let _ = b.close();
-                b
+                (b, Instant::now())
             });
         let builder = match spawned {
             Ok(b) => b,
@@ -476,6 +495,7 @@ pub(super) fn stage_first_version(
         let mut pending = WireRecords::new();
         let write_time = std::cell::Cell::new(Duration::ZERO);
         let hand_time = std::cell::Cell::new(Duration::ZERO);
+        let rows_written_at = std::cell::Cell::new(Instant::now());
         let flush = |pending: &mut WireRecords| -> Result<(), StoreError> {
             let rows = Arc::new(std::mem::take(pending));
             // The opening SOA leads the first batch: the snapshot takes it
@@ -488,6 +508,7 @@ pub(super) fn stage_first_version(
             hand_time.set(hand_time.get() + t.elapsed());
             let t = std::time::Instant::now();
             store.write_blocking(|s| s.stream_rows(zone_id, rows.iter().skip(usize::from(soa))))?;
+            rows_written_at.set(Instant::now());
             write_time.set(write_time.get() + t.elapsed());
             Ok(())
         };
@@ -509,7 +530,7 @@ pub(super) fn stage_first_version(
         // message.
         drop(batches);
         let t = std::time::Instant::now();
-        let built = builder
+        let (built, built_at) = builder
             .join()
             .map_err(|_| StoreError::TaskFailed("snapshot builder panicked".into()))?;
         debug!(zone = %apex, store_ms = write_time.get().as_millis() as u64,
@@ -523,6 +544,8 @@ pub(super) fn stage_first_version(
         staged.map(|()| Staged {
             zone_id,
             snapshot: Some(built),
+            rows_written_at: rows_written_at.get(),
+            built_at,
         })
     })
 }

@@ -17,5 +17,5 @@ pub mod zones;
 pub use command::{ZoneCommand, ZoneUpdated};
 pub use mirror::MirrorHandle;
 pub use queue::{CommandReceiver, CommandSender, command_queue};
-pub use state::{UnixTime, ZoneLifecycle, ZoneShared, ZoneStatus};
+pub use state::{RETIRE_RECORDS, UnixTime, ZoneLifecycle, ZoneShared, ZoneStatus, retire_snapshot};
 pub use zones::{UNKNOWN_ZONE_LABEL, ZoneEntry, Zones};

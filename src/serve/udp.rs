@@ -219,7 +219,11 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, settings: Arc<ServeSettings>, stop: 
             )
         };
         if n <= 0 {
-            // Timeout (to look at `stop`), EINTR, or a transient error.
+            // Timeout (to look at `stop`), EINTR, or a transient error. An
+            // idle worker still takes the zones' changes, so it lets go of
+            // a removed zone or a replaced version within the timeout, not
+            // at its next query.
+            view.refresh();
             continue;
         }
         let n = n as usize;

@@ -28,6 +28,7 @@ fn entry(zones: &Zones, apex: &str, state: ZoneLifecycle) -> Arc<ZoneShared> {
         settings: Default::default(),
         signer: None,
         mirror: None,
+        counts: Default::default(),
     });
     shared
 }

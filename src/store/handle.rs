@@ -94,7 +94,26 @@ impl StoreHandle {
     }
 
     /// [`StoreHandle::write`] from synchronous code (start-up, the CLI).
+    /// On a store that [`Store::open_deferred`] created, the first one
+    /// waits for the creation's syncs ([`Store::settle_creation`]).
     pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut writer = self.writer();
+        writer.settle_creation()?;
+        let out = f(&mut writer);
+        release_cache(&writer);
+        out
+    }
+
+    /// A start-up write whose loss costs nothing, since the next start
+    /// writes it again (the configured zones' rows): on a store that
+    /// [`Store::open_deferred`] has just created it does not wait for the
+    /// creation's syncs, and is not durable until the next
+    /// [`StoreHandle::write_blocking`]. On any other store it is
+    /// [`StoreHandle::write_blocking`].
+    pub fn write_at_start<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

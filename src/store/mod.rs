@@ -13,6 +13,7 @@
 mod bulk;
 mod catalog;
 mod commit;
+mod creation_sync;
 mod group_commit;
 mod handle;
 mod health;
@@ -183,18 +184,52 @@ pub struct Store {
     /// The connection a streamed first version's batches are written on,
     /// while one streams in ([`Store::stream_rows`]).
     stager: Option<stream::Stager>,
+    /// The syncs of a store [`Store::open_deferred`] created, under way
+    /// until [`Store::settle_creation`].
+    creation_sync: Option<creation_sync::CreationSync>,
 }
 
 impl Store {
     /// Opens (and creates or migrates) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, false)
+    }
+
+    /// [`Store::open`] for a server's start: a store it creates is created
+    /// without syncs, which a thread of its own then makes (see
+    /// `store/creation_sync.rs`); its writes are durable once
+    /// [`Store::settle_creation`] returned, which
+    /// [`StoreHandle::write_blocking`] calls. A store that exists opens as
+    /// with [`Store::open`].
+    pub fn open_deferred(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, true)
+    }
+
+    fn open_with(data_dir: &Path, defer_creation_sync: bool) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
         let sq = sqlite_error(&path);
+        // A database file that is absent or empty is created here. (Two
+        // processes creating it at once both see it new: each one's
+        // creation is made durable by its own syncs.)
+        // A store whose deferred creation a crash interrupted held nothing
+        // durable yet: the server (under the data directory's lock) removes
+        // it and creates it again.
+        if defer_creation_sync {
+            creation_sync::discard_unsettled(&path)?;
+        }
+        let new = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        let defer = defer_creation_sync && new;
+        if defer {
+            creation_sync::mark_unsettled(&path)?;
+        }
         let mut conn = Connection::open(&path).map_err(sq)?;
+        if defer {
+            conn.pragma_update(None, "synchronous", "OFF").map_err(sq)?;
+        }
         conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
         // Room for every statement a commit runs, cached (rusqlite keeps 16).
         conn.set_prepared_statement_cache_capacity(64);
@@ -222,8 +257,10 @@ impl Store {
         // A 64 MiB page cache keeps a large first transfer's inserts in
         // memory until the commit instead of spilling pages mid-transaction.
         conn.pragma_update(None, "cache_size", -65536).map_err(sq)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sq)?;
+        if !defer {
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(sq)?;
+        }
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
         let found: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -236,11 +273,17 @@ impl Store {
             });
         }
         schema::migrate(&mut conn).map_err(sq)?;
+        let creation_sync = if defer {
+            Some(creation_sync::CreationSync::start(&path)?)
+        } else {
+            None
+        };
         Ok(Store {
             conn,
             path,
             record_counts: Default::default(),
             stager: None,
+            creation_sync,
         })
     }
 
@@ -278,6 +321,7 @@ impl Store {
             path,
             record_counts: Default::default(),
             stager: None,
+            creation_sync: None,
         }))
     }
 

@@ -156,6 +156,7 @@ impl ServedZones {
                 }),
                 signer: keyed.then(signer),
                 mirror: None,
+                counts: Default::default(),
             });
         }
         let mut keys = HashMap::new();
