@@ -38,12 +38,21 @@ const BATCH: usize = 16_384;
 
 /// CPU time of this thread so far, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time of the whole process so far (every thread), in nanoseconds.
+fn process_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the timespec it is given, nothing else.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    unsafe { libc::clock_gettime(clock, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
@@ -127,12 +136,15 @@ fn main() {
         "snapshot_build: {total} records in {} batches, {rounds} rounds",
         input.len()
     );
-    let (mut feed, mut finish, mut drop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut feed, mut close, mut finish, mut drop) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The close's CPU on every thread, and its wall time.
+    let (mut close_all, mut close_walls) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         let heap0 = heap_in_use();
         let wall = Instant::now();
         let input = &input;
-        let (snap, closed, (t, t1, t2)) = std::thread::scope(|sc| {
+        let (snap, closed, (t, t0, t1, t2), (close_cpu, close_wall)) = std::thread::scope(|sc| {
             sc.spawn(move || {
                 let t = thread_cpu_ns();
                 let mut b = SnapshotBuilder::new(APEX);
@@ -141,10 +153,14 @@ fn main() {
                         b.push_wire(r);
                     }
                 }
+                let t0 = thread_cpu_ns();
+                let (p0, w0) = (process_cpu_ns(), Instant::now());
                 let closed = b.close();
+                let (p1, w1) = (process_cpu_ns(), w0.elapsed());
                 let t1 = thread_cpu_ns();
                 let snap = b.finish();
-                (snap, closed, (t, t1, thread_cpu_ns()))
+                let t2 = thread_cpu_ns();
+                (snap, closed, (t, t0, t1, t2), (p1 - p0, w1))
             })
             .join()
             .unwrap_or_else(|_| {
@@ -170,11 +186,17 @@ fn main() {
         let t4 = thread_cpu_ns();
         let ms = |a: u64, b: u64| (b - a) as f64 / 1e6;
         feed.push(ms(t, t1));
+        close.push(ms(t0, t1));
+        close_all.push(close_cpu as f64 / 1e6);
+        close_walls.push(close_wall.as_secs_f64() * 1e3);
         finish.push(ms(t1, t2));
         drop.push(ms(t3, t4));
         println!(
-            "round {round}: feed+close {:.1} ms CPU, finish {:.1} ms, drop {:.1} ms, wall to snapshot {:.1} ms, heap kept {:.1} MiB",
+            "round {round}: feed+close {:.1} ms CPU (close {:.1}; all threads {:.1}, wall {:.1}), finish {:.1} ms, drop {:.1} ms, wall to snapshot {:.1} ms, heap kept {:.1} MiB",
             ms(t, t1),
+            ms(t0, t1),
+            close_cpu as f64 / 1e6,
+            close_wall.as_secs_f64() * 1e3,
             ms(t1, t2),
             ms(t3, t4),
             wall.as_secs_f64() * 1e3,
@@ -182,8 +204,11 @@ fn main() {
         );
     }
     println!(
-        "median of {rounds}: feed+close {:.1} ms CPU, finish {:.1} ms, build total {:.1} ms, drop {:.1} ms",
+        "median of {rounds}: feed+close {:.1} ms CPU (close {:.1}; all threads {:.1}, wall {:.1}), finish {:.1} ms, build total {:.1} ms, drop {:.1} ms",
         median(&feed),
+        median(&close),
+        median(&close_all),
+        median(&close_walls),
         median(&finish),
         median(
             &feed

@@ -768,53 +768,134 @@ impl<V: Clone> NameBatch<V> {
     /// [`NameMapBuilder::insert`] does). The shards are those
     /// [`NameMapBuilder::with_capacity`] lays out for as many names as
     /// were pushed.
+    ///
+    /// This is the work left when the last name has come (a transfer's
+    /// tail, between its last message and its commit): one pass over the
+    /// gathered lists, each shard's table built while its list is in
+    /// cache.
     pub fn into_builder(mut self) -> (NameMapBuilder<V>, usize) {
         let bits = bits_for(self.len);
-        if bits != self.layout.bits {
+        if bits < self.layout.bits {
             self.respread(bits);
         }
-        let mut replaced = 0;
-        let mut hashes: Vec<u64> = Vec::new();
-        let shards = self
-            .parts
-            .into_iter()
-            .map(|part| {
-                let mut table: Shard<V> = HashTable::with_capacity(part.len());
-                // A name pushed twice has its hash twice. When no hash
-                // comes twice in the shard (almost always: a primary sends
-                // each owner once), every name is new and goes in without
-                // a look-up: a look-up compares the names of the entries
-                // whose 7-bit tags match, and reading each such name is a
-                // cache miss.
-                hashes.clear();
-                hashes.extend(part.iter().map(|e| e.0));
-                hashes.sort_unstable();
-                if hashes.windows(2).all(|w| w[0] != w[1]) {
-                    for (hash, name, value) in part {
-                        table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
-                    }
-                    return table;
-                }
-                for (hash, name, value) in part {
-                    match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
-                        hashbrown::hash_table::Entry::Occupied(mut o) => {
-                            o.get_mut().1 = value;
-                            replaced += 1;
-                        }
-                        hashbrown::hash_table::Entry::Vacant(v) => {
-                            v.insert((name, value));
-                        }
-                    }
-                }
-                table
-            })
-            .collect();
+        // When the final layout has more shards than the lists (a zone
+        // in the upper half of the lists' growth step), each list is
+        // split as its tables are built: no pass of its own.
+        let layout = Layout::new(bits.max(self.layout.bits));
+        let (shards, replaced) = build_shards(self.layout, self.parts, layout);
         let builder = NameMapBuilder {
-            layout: self.layout,
+            layout,
             shards,
             len: self.len - replaced,
         };
         (builder, replaced)
+    }
+}
+
+/// Builds the tables of the shards of layout `to` from the lists of the
+/// names of each shard of layout `from` (in shard order; `to` has at
+/// least as many shards), and counts the pushes that named a name pushed
+/// before. A shard of `from` is the union of the shards of `to` whose
+/// numbers agree with it in its bits.
+fn build_shards<V: Clone>(
+    from: Layout,
+    parts: Vec<Vec<Gathered<V>>>,
+    to: Layout,
+) -> (Vec<Shard<V>>, usize) {
+    debug_assert!(to.bits >= from.bits);
+    let mut replaced = 0;
+    let mut seen = HashSeen::default();
+    let mut shards: Vec<Shard<V>> = (0..to.shards()).map(|_| HashTable::new()).collect();
+    let mut split: Vec<Vec<Gathered<V>>> = (0..1 << (to.bits - from.bits))
+        .map(|_| Vec::new())
+        .collect();
+    for (s, mut part) in parts.into_iter().enumerate() {
+        if to.bits == from.bits {
+            shards[s] = build_table(&mut part, &mut seen, &mut replaced);
+            continue;
+        }
+        for e in part {
+            split[to.shard(e.0) >> from.bits].push(e);
+        }
+        for (k, sub) in split.iter_mut().enumerate() {
+            shards[s | (k << from.bits)] = build_table(sub, &mut seen, &mut replaced);
+        }
+    }
+    (shards, replaced)
+}
+
+/// The table of one shard's names, taken from `part` (left empty, its
+/// buffer kept); a name pushed again replaces its value and counts in
+/// `replaced`.
+fn build_table<V: Clone>(
+    part: &mut Vec<Gathered<V>>,
+    seen: &mut HashSeen,
+    replaced: &mut usize,
+) -> Shard<V> {
+    let mut table: Shard<V> = HashTable::with_capacity(part.len());
+    // A name pushed twice has its hash twice. When no hash comes twice in
+    // the shard (almost always: a primary sends each owner once), every
+    // name is new and goes in without a look-up: a look-up compares the
+    // names of the entries whose 7-bit tags match, and reading each such
+    // name is a cache miss.
+    if seen.all_distinct(part.iter().map(|e| e.0), part.len()) {
+        for (hash, name, value) in part.drain(..) {
+            table.insert_unique(hash, (name, value), |e| hash_name(&e.0));
+        }
+        return table;
+    }
+    for (hash, name, value) in part.drain(..) {
+        match table.entry(hash, |e| e.0 == name, |e| hash_name(&e.0)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                o.get_mut().1 = value;
+                *replaced += 1;
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((name, value));
+            }
+        }
+    }
+    table
+}
+
+/// A set of hashes, for telling whether a shard's hashes are all
+/// distinct: open addressing over their low 32 bits (the shard's names
+/// share the bits that chose it, 32 and up) in one buffer of 2 KiB or so
+/// that serves shard after shard, a probe or two per hash where sorting
+/// the shard's hashes cost a dozen comparisons each.
+#[derive(Default)]
+struct HashSeen {
+    slots: Vec<u32>,
+}
+
+impl HashSeen {
+    /// True when the `n` hashes are all distinct. It may answer false for
+    /// distinct hashes (two alike in their low 32 bits, or one with low
+    /// bits 0, the empty slot's mark: rare), which only sends the shard
+    /// to the look-up path; never true for a repeat.
+    fn all_distinct(&mut self, hashes: impl Iterator<Item = u64>, n: usize) -> bool {
+        let size = (2 * n).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for h in hashes {
+            let low = h as u32;
+            if low == 0 {
+                return false;
+            }
+            let mut at = low as usize & mask;
+            loop {
+                match self.slots[at] {
+                    0 => {
+                        self.slots[at] = low;
+                        break;
+                    }
+                    x if x == low => return false,
+                    _ => at = (at + 1) & mask,
+                }
+            }
+        }
+        true
     }
 }
 
@@ -970,6 +1051,27 @@ mod tests {
         assert!(m.get(&name(999_999)).is_none());
     }
 
+    /// The set that tells whether a shard's hashes are distinct finds a
+    /// repeat wherever it is, and reads low bits of 0 (its empty slot) as
+    /// one; its buffer serves set after set.
+    #[test]
+    fn hash_seen_finds_repeated_hashes() {
+        let mut seen = HashSeen::default();
+        let distinct: Vec<u64> = (1..=300u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        assert!(seen.all_distinct(distinct.iter().copied(), distinct.len()));
+        let mut repeated = distinct.clone();
+        repeated.push(distinct[150]);
+        assert!(!seen.all_distinct(repeated.iter().copied(), repeated.len()));
+        // Same slot, different hashes: probed past, not a repeat.
+        let colliding = [1u64 | 1 << 40, 1 << 10, 1 << 20, 1 | 1 << 12];
+        assert!(seen.all_distinct(colliding.iter().copied(), colliding.len()));
+        assert!(!seen.all_distinct([5u64, 1 << 40].into_iter(), 2));
+        assert!(seen.all_distinct(std::iter::empty(), 0));
+        assert!(seen.all_distinct(distinct.iter().copied(), distinct.len()));
+    }
+
     #[test]
     fn a_map_is_four_words() {
         assert_eq!(std::mem::size_of::<NameMap<Arc<u8>>>(), 32);
@@ -1095,7 +1197,9 @@ mod tests {
     #[test]
     fn a_batch_builds_the_map_inserts_one_by_one_build() {
         let mut rng = StdRng::seed_from_u64(11);
-        for total in [0u32, 1, 700, 40_000] {
+        // 5,000 and 20,000 pushes end with more shards than the batch's
+        // lists (split as the tables are built); 700 and 40,000 as many.
+        for total in [0u32, 1, 700, 5_000, 20_000, 40_000] {
             let mut batch: NameBatch<u32> = NameBatch::new();
             let mut one_by_one = NameMapBuilder::with_capacity(0);
             let mut replaced = 0;
