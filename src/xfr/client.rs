@@ -262,6 +262,10 @@ pub struct XfrStats {
 /// its own).
 pub const STREAM_AFTER: usize = 16_384;
 
+/// The buffer a transfer's answer is read through: a few messages of
+/// up to 64 KiB.
+const READ_BUFFER: usize = 256 * 1024;
+
 fn malformed(peer: SocketAddr, reason: impl Into<String>) -> XfrError {
     XfrError::Malformed {
         peer,
@@ -730,6 +734,10 @@ impl Primary {
             mac.map(|m| ResponseVerifier::new(self.signer.clone().expect("mac implies key"), m));
         let mut stream = self.connect().await?;
         write_framed(&mut stream, &req, self.addr).await?;
+        // Nothing more is written: the answer's messages are read through
+        // a buffer, a read call per buffer instead of two per message
+        // (its length, then its body).
+        let mut stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
         let zone_key = crate::zone::owner_key(zone);
         let mut interp = Interpreter::with_limit(&zone_key, request, self.limits.max_records);
         let mut stats = XfrStats::default();
