@@ -411,7 +411,13 @@ impl ZoneTask {
                     return Ok(None);
                 };
                 mark("first_batch");
-                let staged = tokio::task::spawn_blocking(move || {
+                // The staging thread (its store writes and the builder it
+                // feeds) runs at the bulk priority, as the builder does:
+                // on a small machine it then leaves the CPU to the reader
+                // of the messages and to the primary sending them, which
+                // otherwise waits on a full socket (bench/README.md, "The
+                // stager at the bulk priority").
+                let staged = crate::low_priority::spawn("axfr-stage", move || {
                     stage_first_version(&store, &apex, first, batches)
                 })
                 .await
