@@ -382,16 +382,7 @@ run_s53() {
     local d=$WORK/s53-$run
     mkdir -p "$d"
     local cfg=$d/secondary53.toml
-    cat >"$cfg" <<CONF
-[server]
-listen = ["127.0.0.1:$S53_PORT"]
-data_dir = "$d/var"
-
-[[zone]]
-name = "$ZONE"
-primaries = ["127.0.0.1:$PRIMARY_PORT"]
-transfer_timeout = 600
-CONF
+    s53_secondary_conf "$cfg" "$S53_PORT" "$d/var" "$ZONE" "$PRIMARY_PORT" "transfer_timeout = 600"
     S53_LOG=$d/secondary53.log
     : >"$S53_LOG" # exists before the first poll
     S53_FAILED=0

@@ -200,3 +200,18 @@ zone:
     master: primary
 CONF
 }
+
+# s53_secondary_conf FILE LISTEN_PORT DATA_DIR ZONE PRIMARY_PORT [ZONE_LINE...]:
+# writes FILE, a secondary53 config of one secondary zone ZONE listening
+# on 127.0.0.1:LISTEN_PORT with its store in DATA_DIR, transferring from
+# 127.0.0.1:PRIMARY_PORT; each ZONE_LINE is added to the zone's table.
+s53_secondary_conf() {
+    local file=$1 listen=$2 data=$3 zone=$4 primary=$5
+    shift 5
+    {
+        printf '[server]\nlisten = ["127.0.0.1:%s"]\ndata_dir = "%s"\n\n' "$listen" "$data"
+        printf '[[zone]]\nname = "%s"\nprimaries = ["127.0.0.1:%s"]\n' "$zone" "$primary"
+        local line
+        for line in "$@"; do printf '%s\n' "$line"; done
+    } >"$file"
+}

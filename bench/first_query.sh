@@ -75,15 +75,7 @@ run_traced() {
 run_s53() {
     local bin=$1 d=$2
     mkdir -p "$d"
-    cat >"$d/s53.toml" <<CONF
-[server]
-listen = ["127.0.0.1:$LISTEN_PORT"]
-data_dir = "$d/var"
-
-[[zone]]
-name = "bench.test"
-primaries = ["127.0.0.1:$PRIMARY_PORT"]
-CONF
+    s53_secondary_conf "$d/s53.toml" "$LISTEN_PORT" "$d/var" bench.test "$PRIMARY_PORT"
     run_traced "secondary53 $bin" "$d" "$bin" run -c "$d/s53.toml"
 }
 
