@@ -258,7 +258,8 @@ impl Store {
             .map_err(self.sq())
     }
 
-    /// The current records owned by `name` (lowercase presentation form).
+    /// The current records owned by `name` (lowercase presentation form),
+    /// in type and RDATA order.
     pub fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError> {
         let id = self.require_zone(zone)?;
         let mut stmt = self
@@ -270,8 +271,11 @@ impl Store {
             .map_err(self.sq())?;
         let rows = stmt
             .query_map(params![id, name], row_to_rr)
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
             .map_err(self.sq())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
+        // A first version's image parts not yet made rows are records too.
+        super::image::with_parts(&self.conn, id, rows, Some(name)).map_err(self.sq())
     }
 
     /// Sets how far a journal consumer (such as the Route 53 mirror) has
