@@ -226,33 +226,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CommitInfo, Version, VersionKind};
+    use crate::store::Version;
+    use crate::store::stream::tests::{Z, dump, info, rr, soa};
     use crate::zone::changeset::Changeset;
     use crate::zone::wire_records::WireRecords;
-
-    const Z: &str = "example.com.";
-
-    fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
-        Rr::class_in(name, rtype, ttl, rdata)
-    }
-
-    fn soa(serial: u32) -> Rr {
-        let mut rdata = vec![0u8, 0u8];
-        for v in [serial, 3600, 600, 86400, 300] {
-            rdata.extend_from_slice(&v.to_be_bytes());
-        }
-        rr(Z, 6, 3600, &rdata)
-    }
-
-    fn info() -> CommitInfo {
-        CommitInfo::for_test(VersionKind::Axfr)
-    }
-
-    fn dump(s: &Store) -> Vec<Rr> {
-        let mut out = Vec::new();
-        s.for_each_record(Z, |r| out.push(r)).unwrap();
-        out
-    }
 
     fn parts(s: &Store) -> i64 {
         s.conn

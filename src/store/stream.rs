@@ -700,14 +700,14 @@ impl Drop for BorrowingInsert {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::VersionKind;
     use crate::zone::wire_records::WireRecords;
 
-    const Z: &str = "example.com.";
+    pub(in crate::store) const Z: &str = "example.com.";
 
-    fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
+    pub(in crate::store) fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
         Rr::class_in(name, rtype, ttl, rdata)
     }
 
@@ -716,7 +716,7 @@ mod tests {
         WireRecords::from_rrs(rrs).expect("valid owners")
     }
 
-    fn soa(serial: u32) -> Rr {
+    pub(in crate::store) fn soa(serial: u32) -> Rr {
         let mut rdata = vec![0u8, 0u8];
         for v in [serial, 3600, 600, 86400, 300] {
             rdata.extend_from_slice(&v.to_be_bytes());
@@ -724,11 +724,11 @@ mod tests {
         rr(Z, 6, 3600, &rdata)
     }
 
-    fn info() -> CommitInfo {
+    pub(in crate::store) fn info() -> CommitInfo {
         CommitInfo::for_test(VersionKind::Axfr)
     }
 
-    fn dump(s: &Store) -> Vec<Rr> {
+    pub(in crate::store) fn dump(s: &Store) -> Vec<Rr> {
         let mut out = Vec::new();
         s.for_each_record(Z, |r| out.push(r)).unwrap();
         out
