@@ -999,8 +999,8 @@ impl Server {
 
 /// The NSID and cookie settings of the answer path: the NSID payload
 /// (`"hostname"` read now), the cookie secrets (the configured one, else
-/// the one kept in `data_dir`, generated on first start).
-/// A secret generated now comes with the thread storing it.
+/// the one kept in `data_dir`, generated on first start); and for a
+/// secret generated now, the thread storing it.
 fn edns_settings(
     server: &crate::config::ServerConfig,
 ) -> Result<
