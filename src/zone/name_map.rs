@@ -707,7 +707,7 @@ impl<V> Default for NameBatch<V> {
     }
 }
 
-impl<V: Clone + Send> NameBatch<V> {
+impl<V: Clone> NameBatch<V> {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
@@ -772,10 +772,7 @@ impl<V: Clone + Send> NameBatch<V> {
     /// This is the work left when the last name has come (a transfer's
     /// tail, between its last message and its commit): one pass over the
     /// gathered lists, each shard's table built while its list is in
-    /// cache; for a batch of at least [`TWO_THREADS_MIN`] names on a
-    /// machine of more than one core, over the two halves of the lists on
-    /// two threads at once (a transfer's other threads are done by then,
-    /// so a second core is most often free), in no more memory.
+    /// cache.
     pub fn into_builder(mut self) -> (NameMapBuilder<V>, usize) {
         let bits = bits_for(self.len);
         if bits < self.layout.bits {
@@ -785,9 +782,7 @@ impl<V: Clone + Send> NameBatch<V> {
         // in the upper half of the lists' growth step), each list is
         // split as its tables are built: no pass of its own.
         let layout = Layout::new(bits.max(self.layout.bits));
-        let two_threads = self.len >= TWO_THREADS_MIN
-            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        let (shards, replaced) = build_shards(self.layout, self.parts, layout, two_threads);
+        let (shards, replaced) = build_shards(self.layout, self.parts, layout);
         let builder = NameMapBuilder {
             layout,
             shards,
@@ -797,267 +792,47 @@ impl<V: Clone + Send> NameBatch<V> {
     }
 }
 
-/// A batch of at least this many names builds half its shards' tables on
-/// a second thread when it is closed (see [`NameBatch::into_builder`]).
-pub const TWO_THREADS_MIN: usize = 65_536;
-
-/// Most lists waiting for the other closing thread: a list that finds
-/// the queue full (the other thread has not had a core) is built by the
-/// closing thread itself.
-const HANDED_AHEAD: usize = 4;
-
 /// Builds the tables of the shards of layout `to` from the lists of the
 /// names of each shard of layout `from` (in shard order; `to` has at
 /// least as many shards), and counts the pushes that named a name pushed
 /// before. A shard of `from` is the union of the shards of `to` whose
 /// numbers agree with it in its bits.
-///
-/// With `two_threads`, a second thread builds the tables of lists of odd
-/// number while this one builds the even ones' (see [`Handed`]). This
-/// thread allocates every table, the other's too, in shard order as on
-/// one thread, each as a list is done with: so the tables take the memory
-/// the lists free (one malloc arena) and lie in memory as one thread lays
-/// them out (a snapshot's drop frees them in that order), and the close
-/// needs no more memory than on one thread.
-fn build_shards<V: Clone + Send>(
+fn build_shards<V: Clone>(
     from: Layout,
     parts: Vec<Vec<Gathered<V>>>,
     to: Layout,
-    two_threads: bool,
 ) -> (Vec<Shard<V>>, usize) {
     debug_assert!(to.bits >= from.bits);
+    let mut replaced = 0;
+    let mut seen = HashSeen::default();
     let mut shards: Vec<Shard<V>> = (0..to.shards()).map(|_| HashTable::new()).collect();
-    let mut here = TableBuilder::new(from, to);
-    if !two_threads || parts.len() < 2 {
-        for (s, part) in parts.into_iter().enumerate() {
-            here.build(ListJob::new(s, part, from, to), &mut shards);
+    let mut split: Vec<Vec<Gathered<V>>> = (0..1 << (to.bits - from.bits))
+        .map(|_| Vec::new())
+        .collect();
+    for (s, mut part) in parts.into_iter().enumerate() {
+        if to.bits == from.bits {
+            shards[s] = build_table(&mut part, &mut seen, &mut replaced);
+            continue;
         }
-        return (shards, here.replaced);
-    }
-    let handed = Handed::default();
-    let replaced_there = std::thread::scope(|sc| {
-        let other = std::thread::Builder::new()
-            .name("index-close".into())
-            .spawn_scoped(sc, || {
-                let mut there = TableBuilder::new(from, to);
-                let mut built = Vec::with_capacity(to.shards() / 2 + 1);
-                while let Some(job) = handed.next() {
-                    there.build_into(job, &mut built);
-                }
-                (built, there.replaced)
-            });
-        let other_runs = other.is_ok();
-        for (s, part) in parts.into_iter().enumerate() {
-            let job = ListJob::new(s, part, from, to);
-            let job = if s % 2 == 1 && other_runs {
-                handed.offer(job)
-            } else {
-                Some(job)
-            };
-            if let Some(job) = job {
-                here.build(job, &mut shards);
-            }
+        for e in part {
+            split[to.shard(e.0) >> from.bits].push(e);
         }
-        // What the other thread has not started is built here.
-        for job in handed.close() {
-            here.build(job, &mut shards);
-        }
-        match other.map(|t| t.join()) {
-            Ok(Ok((built, replaced))) => {
-                for (at, table) in built {
-                    shards[at] = table;
-                }
-                replaced
-            }
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => 0,
-        }
-    });
-    (shards, here.replaced + replaced_there)
-}
-
-/// The lists one closing thread hands the other: a short queue, which
-/// the handing thread takes back when it has built its own lists, so it
-/// never waits for the other thread to get a core (on a busy machine the
-/// other thread may get none, and the close takes as long as on one).
-struct Handed<V> {
-    state: std::sync::Mutex<HandedState<V>>,
-    wake: std::sync::Condvar,
-}
-
-impl<V> Default for Handed<V> {
-    fn default() -> Self {
-        Handed {
-            state: std::sync::Mutex::new(HandedState::default()),
-            wake: std::sync::Condvar::new(),
+        for (k, sub) in split.iter_mut().enumerate() {
+            shards[s | (k << from.bits)] = build_table(sub, &mut seen, &mut replaced);
         }
     }
-}
-
-struct HandedState<V> {
-    jobs: std::collections::VecDeque<ListJob<V>>,
-    /// No more lists come.
-    closed: bool,
-    /// The other thread waits for a list (woken only then: a wake-up is
-    /// a system call).
-    waiting: bool,
-}
-
-impl<V> Default for HandedState<V> {
-    fn default() -> Self {
-        HandedState {
-            jobs: std::collections::VecDeque::with_capacity(HANDED_AHEAD),
-            closed: false,
-            waiting: false,
-        }
-    }
-}
-
-impl<V> Handed<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HandedState<V>> {
-        // A panic of the other thread shows at its join.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Hands a list over; gives it back when the queue is full.
-    fn offer(&self, job: ListJob<V>) -> Option<ListJob<V>> {
-        let mut q = self.lock();
-        if q.jobs.len() >= HANDED_AHEAD {
-            return Some(job);
-        }
-        q.jobs.push_back(job);
-        if q.waiting {
-            q.waiting = false;
-            self.wake.notify_one();
-        }
-        None
-    }
-
-    /// The next list for the other thread; None once closed and empty.
-    fn next(&self) -> Option<ListJob<V>> {
-        let mut q = self.lock();
-        loop {
-            if let Some(job) = q.jobs.pop_front() {
-                return Some(job);
-            }
-            if q.closed {
-                return None;
-            }
-            q.waiting = true;
-            q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// No more lists: the ones not taken yet, for the handing thread.
-    fn close(&self) -> std::collections::VecDeque<ListJob<V>> {
-        let mut q = self.lock();
-        q.closed = true;
-        self.wake.notify_one();
-        std::mem::take(&mut q.jobs)
-    }
-}
-
-/// One list of the names of a shard of the smaller layout, and the
-/// tables of the shards of the larger layout it becomes, allocated for
-/// its names (shared evenly when it becomes several).
-struct ListJob<V> {
-    /// The shard's number in the smaller layout.
-    shard: usize,
-    list: Vec<Gathered<V>>,
-    tables: Vec<Shard<V>>,
-}
-
-impl<V> ListJob<V> {
-    fn new(shard: usize, list: Vec<Gathered<V>>, from: Layout, to: Layout) -> Self {
-        let ways = 1 << (to.bits - from.bits);
-        let each = if ways == 1 {
-            list.len()
-        } else {
-            // Tables are sized by powers of two: an eighth more than the
-            // share fits the spread of the shares (grown when not).
-            list.len() / ways + list.len() / (8 * ways)
-        };
-        ListJob {
-            shard,
-            list,
-            tables: (0..ways).map(|_| HashTable::with_capacity(each)).collect(),
-        }
-    }
-}
-
-/// What a closing thread keeps from list to list.
-struct TableBuilder<V> {
-    from: Layout,
-    to: Layout,
-    seen: HashSeen,
-    /// A list's names sorted by the shards of the larger layout (buffers
-    /// kept).
-    split: Vec<Vec<Gathered<V>>>,
-    /// Pushes that named a name pushed before.
-    replaced: usize,
-}
-
-impl<V: Clone> TableBuilder<V> {
-    fn new(from: Layout, to: Layout) -> Self {
-        TableBuilder {
-            from,
-            to,
-            seen: HashSeen::default(),
-            split: (0..1 << (to.bits - from.bits))
-                .map(|_| Vec::new())
-                .collect(),
-            replaced: 0,
-        }
-    }
-
-    /// Builds a list's tables into `shards` (numbered in the larger
-    /// layout).
-    fn build(&mut self, job: ListJob<V>, shards: &mut [Shard<V>]) {
-        self.build_with(job, |at, table| shards[at] = table);
-    }
-
-    /// Builds a list's tables, each with its shard number into `built`.
-    fn build_into(&mut self, job: ListJob<V>, built: &mut Vec<(usize, Shard<V>)>) {
-        self.build_with(job, |at, table| built.push((at, table)));
-    }
-
-    fn build_with(&mut self, job: ListJob<V>, mut put: impl FnMut(usize, Shard<V>)) {
-        let ListJob {
-            shard,
-            mut list,
-            tables,
-        } = job;
-        if self.to.bits == self.from.bits {
-            for table in tables {
-                put(
-                    shard,
-                    build_table(&mut list, table, &mut self.seen, &mut self.replaced),
-                );
-            }
-            return;
-        }
-        for e in list {
-            self.split[self.to.shard(e.0) >> self.from.bits].push(e);
-        }
-        for (k, (sub, table)) in self.split.iter_mut().zip(tables).enumerate() {
-            put(
-                shard | (k << self.from.bits),
-                build_table(sub, table, &mut self.seen, &mut self.replaced),
-            );
-        }
-    }
+    (shards, replaced)
 }
 
 /// The table of one shard's names, taken from `part` (left empty, its
-/// buffer kept) into `table` (empty, allocated for them: grown if not);
-/// a name pushed again replaces its value and counts in `replaced`.
+/// buffer kept); a name pushed again replaces its value and counts in
+/// `replaced`.
 fn build_table<V: Clone>(
     part: &mut Vec<Gathered<V>>,
-    mut table: Shard<V>,
     seen: &mut HashSeen,
     replaced: &mut usize,
 ) -> Shard<V> {
-    table.reserve(part.len(), |e| hash_name(&e.0));
+    let mut table: Shard<V> = HashTable::with_capacity(part.len());
     // A name pushed twice has its hash twice. When no hash comes twice in
     // the shard (almost always: a primary sends each owner once), every
     // name is new and goes in without a look-up: a look-up compares the
@@ -1424,7 +1199,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(11);
         // 5,000, 20,000 and 100,000 pushes end with more shards than the
         // batch's lists (split as the tables are built); 700, 40,000 and
-        // 140,000 as many. 100,000 and 140,000 are built on two threads.
+        // 140,000 as many.
         for total in [0u32, 1, 700, 5_000, 20_000, 40_000, 100_000, 140_000] {
             let mut batch: NameBatch<u32> = NameBatch::new();
             let mut one_by_one = NameMapBuilder::with_capacity(0);
