@@ -318,8 +318,14 @@ CONF
 KNOT_S=() KNOT_RSS=() KNOT_CPU=() KNOT_PCPU=()
 KNOT_LOG=""
 HAVE_KNOT=0
-if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; fi
-case " $PEERS " in *" knot "*) ;; *) HAVE_KNOT=0 ;; esac
+# Why Knot is not measured, when it is not: left out, or not there.
+KNOT_ABSENT=""
+case " $PEERS " in
+    *" knot "*)
+        if command -v knotd >/dev/null 2>&1; then HAVE_KNOT=1; else KNOT_ABSENT="knotd not installed"; fi
+        ;;
+    *) KNOT_ABSENT="left out of PEERS" ;;
+esac
 
 knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
 
@@ -488,7 +494,7 @@ if [ "$HAVE_KNOT" = 1 ]; then
     k_rss=$(kib_to_mib "$(maximum "${KNOT_RSS[@]}")")
     KNOT_SUMMARY="Knot secondary median $(printf '%.2f' "$k_med") s (runs: $(join_sp "${KNOT_S[@]}")), peak RSS $k_rss MiB; secondary53 / Knot = $(awk -v y="$(median "${S53_S[@]}")" -v x="$k_med" 'BEGIN { printf "%.2f", y / x }')"
 else
-    KNOT_SUMMARY="Knot: knotd not installed, not measured"
+    KNOT_SUMMARY="Knot: $KNOT_ABSENT, not measured"
 fi
 s_med=$(median "${S53_S[@]}")
 ratio=$(awk -v y="$s_med" -v x="$b_med" 'BEGIN { printf "%.2f", y / x }')

@@ -99,12 +99,13 @@ now_us() {
     echo "${t//[.,]/}"
 }
 
-# Median of the arguments (mean of the middle two for an even count).
+# Median of the arguments (mean of the middle two for an even count);
+# nan for none (a peer left out of the runs).
 median() {
-    printf '%s\n' "$@" | sort -g | awk -v fmt="$MEDIAN_FORMAT" '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) printf fmt, v[(NR + 1) / 2]
-        else printf fmt, (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    printf '%s\n' "$@" | sort -g | awk -v fmt="$MEDIAN_FORMAT" 'NF { v[++n] = $1 } END {
+        if (n == 0) { print "nan"; exit }
+        if (n % 2) printf fmt, v[(n + 1) / 2]
+        else printf fmt, (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
 join_sp() {

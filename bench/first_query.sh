@@ -36,7 +36,14 @@ source "$ROOT/bench/common.sh"
 
 posint RUNS "$RUNS"
 command -v strace >/dev/null 2>&1 || { echo "missing command: strace" >&2; exit 2; }
-if ! command -v knotd >/dev/null 2>&1; then KNOT=0; fi
+# Why Knot is not measured, when it is not: left out, or not there.
+KNOT_ABSENT=""
+if [ "$KNOT" != 1 ]; then
+    KNOT_ABSENT="left out (KNOT=$KNOT)"
+elif ! command -v knotd >/dev/null 2>&1; then
+    KNOT=0
+    KNOT_ABSENT="knotd not installed"
+fi
 
 bench_scratch first_query
 PRIMARY_PORT=$(free_port)
@@ -109,4 +116,6 @@ done
 if [ "$KNOT" = 1 ]; then
     # shellcheck disable=SC2086
     echo "knotd $(knotd -V 2>/dev/null | awk '{ print $NF }'): median $(median ${MS[knot]}) ms (runs:${MS[knot]})"
+else
+    echo "knotd: $KNOT_ABSENT, not measured"
 fi

@@ -127,6 +127,9 @@ pub struct Server {
     member_zones: Vec<Arc<ZoneConfig>>,
     /// The Route 53 request budget shared by every mirror of the process.
     budget: Arc<crate::mirror::budget::RequestBudget>,
+    /// The cookie secret generated at this start, being stored off the
+    /// start's path; a clean shutdown waits for it.
+    cookie_secret_storing: Option<crate::serve::cookie::SecretStoring>,
 }
 
 /// A zone built but not yet running (tasks need the runtime).
@@ -414,7 +417,8 @@ impl Server {
             metrics.enable_rrl();
         }
         zones.log_limit = crate::log_limit::LogLimiter::new(config.server.limits.log_rate_limit);
-        serve_settings.edns = edns_settings(&config.server)?;
+        let (edns, cookie_secret_storing) = edns_settings(&config.server)?;
+        serve_settings.edns = edns;
         let pacer = Arc::new(crate::pacing::Pacer::new(
             config.server.pacing,
             metrics.pacing.clone(),
@@ -488,6 +492,7 @@ impl Server {
             consumer,
             member_zones,
             budget,
+            cookie_secret_storing,
         })
     }
 
@@ -727,6 +732,10 @@ impl Server {
         stop.store(true, Ordering::Relaxed);
         for t in threads {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        if let Some(storing) = self.cookie_secret_storing.take() {
+            // A failure is logged by the storing thread.
+            let _ = tokio::task::spawn_blocking(move || storing.wait()).await;
         }
         control_file.remove();
         Ok(())
@@ -990,10 +999,17 @@ impl Server {
 
 /// The NSID and cookie settings of the answer path: the NSID payload
 /// (`"hostname"` read now), the cookie secrets (the configured one, else
-/// the one kept in `data_dir`, generated on first start).
+/// the one kept in `data_dir`, generated on first start); and for a
+/// secret generated now, the thread storing it.
 fn edns_settings(
     server: &crate::config::ServerConfig,
-) -> Result<crate::serve::options::EdnsSettings, ServerError> {
+) -> Result<
+    (
+        crate::serve::options::EdnsSettings,
+        Option<crate::serve::cookie::SecretStoring>,
+    ),
+    ServerError,
+> {
     use crate::config::Nsid;
     let nsid = server.nsid.as_ref().map(|n| match n {
         Nsid::Hostname => crate::serve::options::hostname()
@@ -1001,16 +1017,20 @@ fn edns_settings(
             .into_boxed_slice(),
         Nsid::Text(t) => t.clone().into_bytes().into_boxed_slice(),
     });
-    let current = match server.cookies.secret {
-        Some(s) => s,
-        None => crate::serve::cookie::load_or_generate(&server.data_dir)?,
+    let (current, storing) = match server.cookies.secret {
+        Some(s) => (s, None),
+        None => {
+            let kept = crate::serve::cookie::load_or_generate(&server.data_dir)?;
+            (kept.secret, kept.storing)
+        }
     };
-    Ok(crate::serve::options::EdnsSettings {
+    let settings = crate::serve::options::EdnsSettings {
         nsid,
         cookies: Some(crate::serve::cookie::CookieSecrets {
             current,
             previous: server.cookies.previous,
         }),
         cookie_required: server.cookies.required,
-    })
+    };
+    Ok((settings, storing))
 }

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::nsd::{Nsd, NsdOptions, NsdRole};
+use common::query_loop::{Freed, QueryLoop, assert_freed_by_the_reaper_while_answering};
 use common::{Bind, BindOptions, Secondary, dig, free_port, query_serial, tool, wait_until};
 
 const CATALOG: &str = "catalog.example";
@@ -516,4 +517,52 @@ fn many_members_added_in_one_catalog_update_are_all_served() {
     for z in &names {
         assert!(list.contains(&format!("{z}.")), "{z} not listed: {list}");
     }
+}
+
+/// A large member removed from its catalog (RFC 9432 section 5.3) while
+/// another member is queried: the removed zone's version is handed to the
+/// reaper and freed there (`secondary53_retired_versions_freed_total` by
+/// the reaper moves, by the caller does not), and the other member
+/// answers every query meanwhile. The longest wait for an answer is
+/// printed (a timing, reported, not a target).
+#[test]
+fn removing_a_large_member_frees_its_version_off_the_query_path() {
+    // Above the size from which a version is freed on the reaper
+    // (2,048 records).
+    const RECORDS: usize = 20_000;
+    let port = free_port_pair();
+    let metrics = port + 1;
+    let bind = Bind::start(BindOptions {
+        notify_to: vec![port],
+        extra_zones: vec![
+            (
+                "big.example".into(),
+                common::generate_zone("big.example", 1, RECORDS),
+            ),
+            ("stay.example".into(), zone_text("stay.example", 1)),
+        ],
+        ..BindOptions::new(
+            CATALOG,
+            catalog_text(&[("big", "big.example"), ("stay", "stay.example")]),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let _sec = Secondary::start(dir.path(), &config(port, dir.path(), &bind, ""));
+    wait_until("both members served", Duration::from_secs(60), || {
+        query_serial(port, "big.example") == Some(1) && served(port, "stay.example")
+    });
+    let before = Freed::now(metrics);
+
+    // A query loop on the member that stays, for the whole removal.
+    let looper = QueryLoop::start(port, "stay.example");
+    std::thread::sleep(Duration::from_millis(200));
+    bind.update(&format!("update delete big.zones.{CATALOG}. PTR"));
+    wait_until("big.example no longer served", WAIT, || {
+        status(port, "big.example") == "REFUSED"
+    });
+    assert_freed_by_the_reaper_while_answering(metrics, before, looper);
+    assert!(
+        served(port, "stay.example"),
+        "the other member still served"
+    );
 }

@@ -7,7 +7,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::pacing::Urgency;
-use crate::registry::{UnixTime, ZoneLifecycle};
+use crate::registry::{UnixTime, UnpublishedSnapshot, ZoneLifecycle};
 use crate::serial::Serial;
 use crate::store::{StoreError, VersionKind};
 use crate::xfr::{Primary, Transfer, XfrError, XfrRequest};
@@ -539,10 +539,12 @@ impl ZoneTask {
                         ZoneSnapshot::from_sorted(apex, &records)
                     }
                 };
-                Ok((summary, snapshot))
+                Ok((summary, UnpublishedSnapshot::new(snapshot)))
             }
         })
         .await?;
+        // Taken to be published at once, with no wait before.
+        let snapshot = snapshot.into_snapshot();
         mark("commit");
         // The version is served from its rows and image parts; a thread of
         // lower priority makes the parts rows.

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::clock::unix_now;
-use crate::registry::{UnixTime, ZoneLifecycle, ZoneUpdated};
+use crate::registry::{UnixTime, UnpublishedSnapshot, ZoneLifecycle, ZoneUpdated};
 use crate::serial::Serial;
 use crate::store::{
     CommitInfo, CommitSummary, FullDiff, StoreError, TrimReport, Verify, Version, VersionKind,
@@ -600,7 +600,7 @@ pub(super) async fn commit_version(
             let committed = commits.commit_full(&zone, Arc::new(records), info).await?;
             let snapshot = match committed.changes.into_iter().next() {
                 // The zone had a version after all: diffed and journaled.
-                Some(change) => blocking(move || Ok(current.apply(&change))).await?,
+                Some(change) => snapshot_blocking(move || Ok(current.apply(&change))).await?,
                 None => snapshot,
             };
             Ok((committed.summary, snapshot, None))
@@ -634,9 +634,10 @@ pub(super) async fn commit_version(
                     (None, Ok(snapshot)) => snapshot,
                     (None, Err(_)) => ZoneSnapshot::from_sorted(&zone, &records),
                 };
-                Ok((summary, snapshot, None))
+                Ok((summary, UnpublishedSnapshot::new(snapshot), None))
             })
             .await
+            .map(|(summary, built, status)| (summary, built.into_snapshot(), status))
         }
         Transfer::Full { records, .. } => {
             let diff = diff_full(store, &zone, records).await?;
@@ -658,7 +659,7 @@ pub(super) async fn commit_version(
                 (committed.summary, committed.changes, committed.zonemd);
             // The journal keeps every version; the snapshot takes their net
             // change at once.
-            let snapshot = blocking(move || {
+            let snapshot = snapshot_blocking(move || {
                 Ok(
                     match crate::zone::merge_changesets(&changes, |r| current.class_and_ttl(r)) {
                         Some(change) => current.apply(&change),
@@ -719,7 +720,7 @@ pub(super) async fn commit_full_diffed(
     .await?;
     // One version: its change as journaled.
     let change = committed.changes.into_iter().next();
-    let snapshot = blocking(move || {
+    let snapshot = snapshot_blocking(move || {
         Ok(match change {
             Some(change) => current.apply(&change),
             None => (*current).clone(),
@@ -758,6 +759,18 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+}
+
+/// Builds a snapshot on a blocking thread, as [`blocking`] runs `f`.
+/// Until the zone's task takes it, the snapshot is an
+/// [`UnpublishedSnapshot`]: a task aborted while it waits (its zone
+/// removed during the commit) leaves it to the reaper, not to the thread
+/// that drops the wait.
+pub(super) async fn snapshot_blocking(
+    f: impl FnOnce() -> Result<ZoneSnapshot, StoreError> + Send + 'static,
+) -> Result<ZoneSnapshot, StoreError> {
+    let built = blocking(move || f().map(UnpublishedSnapshot::new)).await?;
+    Ok(built.into_snapshot())
 }
 
 /// Logs and counts what a journal trim did beyond the ordinary: versions

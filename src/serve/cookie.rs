@@ -17,7 +17,6 @@
 
 use std::hash::Hasher;
 use std::net::IpAddr;
-use std::path::Path;
 
 use siphasher::sip::SipHasher24;
 
@@ -225,43 +224,8 @@ pub fn parse_secret(text: &str) -> Result<[u8; 16], SecretError> {
     Ok(out)
 }
 
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The secret stored in `data_dir` ([`SECRET_FILE`]), generated (random,
-/// written with mode 0600) on first use, so a restart keeps the cookies
-/// clients hold valid.
-pub fn load_or_generate(data_dir: &Path) -> Result<[u8; 16], SecretError> {
-    let path = data_dir.join(SECRET_FILE);
-    let io = |source| SecretError::Io {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => return parse_secret(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    let secret: [u8; 16] = rand::random();
-    let tmp = data_dir.join(format!("{SECRET_FILE}.tmp"));
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(format!("{}\n", to_hex(&secret)).as_bytes())
-            .map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    Ok(secret)
-}
+mod secret_file;
+pub use secret_file::{DataDirSecret, SecretStoring, load_or_generate};
 
 #[cfg(test)]
 mod tests;

@@ -1197,9 +1197,10 @@ mod tests {
     #[test]
     fn a_batch_builds_the_map_inserts_one_by_one_build() {
         let mut rng = StdRng::seed_from_u64(11);
-        // 5,000 and 20,000 pushes end with more shards than the batch's
-        // lists (split as the tables are built); 700 and 40,000 as many.
-        for total in [0u32, 1, 700, 5_000, 20_000, 40_000] {
+        // 5,000, 20,000 and 100,000 pushes end with more shards than the
+        // batch's lists (split as the tables are built); 700, 40,000 and
+        // 140,000 as many.
+        for total in [0u32, 1, 700, 5_000, 20_000, 40_000, 100_000, 140_000] {
             let mut batch: NameBatch<u32> = NameBatch::new();
             let mut one_by_one = NameMapBuilder::with_capacity(0);
             let mut replaced = 0;

@@ -24,6 +24,7 @@ pub mod net;
 pub mod nsd;
 pub mod pdns;
 pub mod peer;
+pub mod query_loop;
 pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};

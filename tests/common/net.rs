@@ -234,6 +234,19 @@ pub fn scrape(port: u16) -> Option<BTreeMap<String, f64>> {
     )
 }
 
+/// `secondary53_retired_versions_freed_total{by="<by>"}` (`reaper` or
+/// `caller`) at the metrics endpoint on `port`, or None when it does not
+/// answer.
+pub fn retired_versions_freed(port: u16, by: &str) -> Option<f64> {
+    scrape(port).map(|m| {
+        super::metric_sum(
+            &m,
+            "secondary53_retired_versions_freed_total",
+            &[&format!("by=\"{by}\"")],
+        )
+    })
+}
+
 /// [`scrape`], panicking when the endpoint does not answer.
 pub fn samples(port: u16) -> BTreeMap<String, f64> {
     scrape(port).unwrap_or_else(|| panic!("the metrics endpoint on port {port} answers"))

@@ -157,18 +157,54 @@ fn malformed_lengths_are_refused() {
 fn secret_is_generated_once_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let a = load_or_generate(dir.path()).unwrap();
+    a.storing
+        .expect("a new secret is being stored")
+        .wait()
+        .unwrap();
     let b = load_or_generate(dir.path()).unwrap();
-    assert_eq!(a, b);
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert!(b.storing.is_none(), "a kept secret is only read");
+    assert_eq!(a.secret, b.secret);
     std::fs::write(dir.path().join(SECRET_FILE), "xyz").unwrap();
     assert!(matches!(
         load_or_generate(dir.path()),
         Err(SecretError::Format(3))
     ));
     assert!(parse_secret("E5E973E5A6B2A43F48E7DC849E37BFCF").is_ok());
+}
+
+/// A generated secret is stored by a thread of its own: once it is done
+/// the file holds the whole secret (32 hexadecimal digits and a newline),
+/// readable by the server's user only, and no temporary file is left.
+#[test]
+fn a_generated_secret_is_stored_whole_off_the_start_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let kept = load_or_generate(dir.path()).unwrap();
+    let storing = kept.storing.expect("stored by a thread of its own");
+    storing.wait().unwrap();
+    let path = dir.path().join(SECRET_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.len(), 33, "{text:?}");
+    assert!(text.ends_with('\n'));
+    assert_eq!(parse_secret(&text).unwrap(), kept.secret);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [SECRET_FILE], "no temporary file left");
+}
+
+/// A data directory the secret cannot be written to does not stop the
+/// start: the secret serves from memory, the storing thread reports the
+/// failure.
+#[test]
+fn a_secret_that_cannot_be_stored_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone");
+    let kept = load_or_generate(&missing).unwrap();
+    let failed = kept.storing.expect("stored by a thread of its own").wait();
+    assert!(matches!(failed, Err(SecretError::Io { .. })), "{failed:?}");
+    assert!(!missing.join(SECRET_FILE).exists());
 }
