@@ -114,9 +114,12 @@ fn check_store(data_dir: &Path, zone: &str) -> Stored {
         };
     };
     let serial = serial.map(|s| s as u32);
+    // Rows, and the records of image parts not yet made rows (a streamed
+    // first version's batches; each record is in one or the other).
     let records: i64 = conn
         .query_row(
-            "SELECT count(*) FROM record WHERE zone_id = ?1",
+            "SELECT (SELECT count(*) FROM record WHERE zone_id = ?1)
+                  + (SELECT coalesce(sum(records), 0) FROM image WHERE zone_id = ?1)",
             [id],
             |r| r.get(0),
         )
@@ -452,6 +455,94 @@ fn kill9_during_a_large_commit_leaves_the_old_or_the_new_version() {
         outcomes.iter().filter(|n| **n).count(),
         started.elapsed()
     );
+    sec.stop();
+}
+
+/// Image parts of a streamed first version not yet made rows, in the store
+/// as it was left.
+fn image_parts(data_dir: &Path) -> i64 {
+    let path = data_dir.join("secondary53.db");
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    conn.query_row("SELECT count(*) FROM image", [], |r| r.get(0))
+        .expect("count image parts")
+}
+
+/// A large first version is committed as image parts, made rows after the
+/// commit: killed in that window, the store holds the whole version (rows
+/// and parts), a restart serves it whole at once and makes the rest rows.
+#[test]
+fn kill9_while_a_first_version_s_parts_remain_serves_it_whole_after_restart() {
+    let port = free_port();
+    let bind = Bind::start(BindOptions::new(BIG, big_zone(1)));
+    let text = bind.axfr();
+    let whole = BIG_RECORDS + BIG_CHURN + common::GENERATED_APEX_RECORDS;
+    let dir = tempfile::Builder::new()
+        .prefix("kill9-parts-")
+        .tempdir()
+        .expect("temp dir");
+    let config = big_config(port, dir.path(), &bind.addr());
+    let var = dir.path().join("var");
+    let mut sec = Secondary::start(dir.path(), &config);
+    // The window is short (tens of ms for this zone): a few tries.
+    let mut left = 0;
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::fs::remove_dir_all(&var).expect("fresh store");
+            sec.restart();
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !sec.log().contains("transfer committed") {
+            assert!(
+                Instant::now() < deadline,
+                "no commit: {}",
+                tail(&sec.log(), 20)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sec.kill();
+        left = image_parts(&var);
+        eprintln!("attempt {attempt}: killed with {left} image parts left");
+        if left > 0 {
+            break;
+        }
+    }
+    assert!(
+        left > 0,
+        "no kill landed between the commit and the last part"
+    );
+    let stored = check_store(&var, BIG_APEX);
+    assert_eq!(stored.serial, Some(1));
+    assert_eq!(
+        stored.records as usize, whole,
+        "rows and parts hold the version"
+    );
+    let from = sec.log().len();
+    sec.restart();
+    wait_until(
+        "the restarted server serves",
+        Duration::from_secs(30),
+        || query_serial(port, BIG) == Some(1),
+    );
+    common::assert_zones_equal(BIG, &text, &served_axfr(port));
+    let dump = common::zone_dump(&sec, BIG);
+    let lines = dump
+        .lines()
+        .filter(|l| !l.starts_with('$') && !l.starts_with(';') && !l.trim().is_empty())
+        .count();
+    assert_eq!(lines, whole, "zone dump");
+    wait_log_after(
+        &sec,
+        from,
+        "left by a stop are made rows",
+        Duration::from_secs(30),
+    );
+    wait_until("the parts are made rows", Duration::from_secs(60), || {
+        image_parts(&var) == 0
+    });
+    let stored = check_store(&var, BIG_APEX);
+    assert_eq!(stored.records as usize, whole);
+    common::assert_zones_equal(BIG, &text, &served_axfr(port));
     sec.stop();
 }
 

@@ -24,6 +24,8 @@
 //!   version, build its snapshot outside any lock, publish it, announce it
 //!   (NOTIFY out, the committed-version event for the mirror and
 //!   subscribers).
+//! - `image_rows`: a streamed first version's rows, made after its
+//!   commit on a thread of lower priority.
 //! - `load`: a zone loaded from its file, through the update stage.
 //! - `retransfer`: a full transfer of a zone that has a version (or an
 //!   IXFR answered with the whole zone), diffed against the served
@@ -41,6 +43,7 @@
 //! [`crate::store`], builds and publishes the new snapshot, and announces
 //! it; `timers` then gives the time of the next check.
 
+mod image_rows;
 mod load;
 mod refresh;
 mod refresh_error;

@@ -546,6 +546,10 @@ impl ZoneTask {
         // Taken to be published at once, with no wait before.
         let snapshot = snapshot.into_snapshot();
         mark("commit");
+        // The version is served from its rows and image parts; a thread of
+        // lower priority makes the parts rows.
+        let zone_id = staged.zone_id;
+        super::image_rows::start(&self.store, &self.shared.apex, zone_id);
         let commit_ms = commit_started.elapsed().as_millis() as u64;
         self.publish_version(Committed {
             primary,

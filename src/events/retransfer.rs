@@ -294,6 +294,7 @@ impl ZoneTask {
             added = change.added.len(), "full transfer diffed against the served version");
         let new_soa = change.to_soa.clone();
         let forced = fallback_reason.as_deref() == Some(RETRANSFER);
+        self.image_rows_made().await;
         self.admit(
             &Transfer::Full {
                 records: vec![new_soa.clone()],

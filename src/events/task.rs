@@ -95,6 +95,7 @@ impl ZoneTask {
         report_trim(&metrics, &apex, &trim);
         // The records are read on a read connection: other zones' commits
         // go on meanwhile.
+        let image_parts = stored.as_ref().is_none_or(|z| z.image_parts);
         let (state, soa, records) = match stored {
             Some(z) => (Some(z.state), z.soa, z.records),
             None => store.read_blocking(|s| {
@@ -159,6 +160,19 @@ impl ZoneTask {
             last_refresh: state.last_refresh,
             last_failure: state.last_failure,
         };
+        // A crash came between a streamed first version's commit and its
+        // last image part: the zone is served whole (its records read from
+        // rows and parts), and the parts are made rows now.
+        if image_parts {
+            let apex = task.shared.apex.clone();
+            if let Some(zone_id) = task
+                .store
+                .read_blocking(|s| s.zone_with_image_parts(&apex))?
+            {
+                info!(zone = %apex, "image parts of the first version left by a stop are made rows");
+                super::image_rows::start(&task.store, &apex, zone_id);
+            }
+        }
         task.first_check = first_check_at(
             lifecycle == ZoneLifecycle::Serving,
             task.next_check(),

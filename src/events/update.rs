@@ -119,6 +119,7 @@ impl ZoneTask {
         fallback_reason: Option<String>,
     ) -> Result<(), RefreshError> {
         self.admit(&transfer, fallback_reason.as_deref() == Some(RETRANSFER))?;
+        self.image_rows_made().await;
         let received_expire = stats.expire.or(self.probe_expire);
         let verify_zonemd = self.config.verify_zonemd;
         // A full zone is verified before anything is written; the deltas

@@ -37,6 +37,11 @@ pub struct StoredZone {
     /// Whether rows of a first version whose transfer a crash cut short
     /// are stored (records without an SOA row).
     pub staged: bool,
+    /// Whether image parts of the current version remain to be made rows
+    /// ([`Store::materialize_image_part`]): a crash came between a
+    /// streamed first version's commit and its last part. `records` holds
+    /// them already.
+    pub image_parts: bool,
 }
 
 impl Store {
@@ -90,6 +95,7 @@ impl Store {
                             versions: 0,
                             has_consumer: false,
                             staged: false,
+                            image_parts: false,
                         },
                     );
                 }
@@ -145,6 +151,11 @@ impl Store {
                     if let Some(z) = by_id.get_mut(&row.map_err(&sq)?) {
                         z.has_consumer = true;
                     }
+                }
+            }
+            for id in super::image::zones_with_parts(&s.conn).map_err(&sq)? {
+                if let Some(z) = by_id.get_mut(&id) {
+                    add_image_parts(s, id, z)?;
                 }
             }
             for z in by_id.values_mut() {
@@ -207,6 +218,7 @@ impl Store {
                     versions: 0,
                     has_consumer: false,
                     staged: false,
+                    image_parts: false,
                 };
                 let rows = records
                     .query_map([id], |r| super::row_to_rr_at(r, 0))
@@ -223,6 +235,9 @@ impl Store {
                 let n: i64 = versions.query_row([id], |r| r.get(0)).map_err(&sq)?;
                 z.versions = n.max(0) as u64;
                 z.has_consumer = consumer.query_row([id], |r| r.get(0)).map_err(&sq)?;
+                if super::image::has_parts(&s.conn, id).map_err(&sq)? {
+                    add_image_parts(s, id, &mut z)?;
+                }
                 settle_staged(&mut z);
                 out.insert(z.state.name.clone(), z);
             }
@@ -231,11 +246,29 @@ impl Store {
     }
 }
 
-/// A zone whose SOA row is missing has no version to serve: what rows it
-/// has are those of a first transfer a crash cut short.
+/// Adds the records of the zone's image parts (it has some) to those read
+/// from its rows, in the same order, the SOA staying first.
+fn add_image_parts(s: &Store, id: i64, z: &mut StoredZone) -> Result<(), StoreError> {
+    z.image_parts = true;
+    if z.soa.is_none() {
+        // Parts of a version never committed: settle_staged drops them.
+        return Ok(());
+    }
+    let mut rows = std::mem::take(&mut z.records);
+    let soa = (!rows.is_empty()).then(|| rows.remove(0));
+    let mut records = super::image::with_parts(&s.conn, id, rows, None).map_err(s.sq())?;
+    records.retain(|r| !(r.rtype == rtype::SOA && r.name == z.state.name));
+    records.splice(0..0, soa);
+    z.records = records;
+    Ok(())
+}
+
+/// A zone whose SOA row is missing has no version to serve: what rows and
+/// image parts it has are those of a first transfer a crash cut short.
 fn settle_staged(z: &mut StoredZone) {
     if z.soa.is_none() {
-        z.staged = !z.records.is_empty();
+        z.staged = !z.records.is_empty() || z.image_parts;
+        z.image_parts = false;
         z.records = Vec::new();
     }
 }

@@ -91,7 +91,14 @@ fn delete_zone(tx: &rusqlite::Transaction<'_>, zone: &str) -> rusqlite::Result<(
     else {
         return Ok(());
     };
-    for table in ["journal", "version", "record", "consumer", "mirror_state"] {
+    for table in [
+        "journal",
+        "version",
+        "record",
+        "image",
+        "consumer",
+        "mirror_state",
+    ] {
         tx.execute(&format!("DELETE FROM {table} WHERE zone_id = ?1"), [id])?;
     }
     tx.execute("DELETE FROM zone WHERE id = ?1", [id])?;

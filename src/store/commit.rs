@@ -271,6 +271,7 @@ pub(super) fn write_first_version(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM record WHERE zone_id = ?1")?
         .execute([zone_id])?;
+    super::image::delete_parts(tx, zone_id)?;
     bulk_insert(tx, zone_id, records)?;
     insert_first_version_row(tx, zone_id, serial_to, records.len(), info)?;
     Ok(())
@@ -653,6 +654,15 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         let stored = stored_serial(&tx, zone_id).map_err(sq)?;
+        if stored.is_some() {
+            // A streamed first version's image parts not yet made rows
+            // become rows here, so that this commit reads and writes rows
+            // only (the zone's task usually waits for them to be done).
+            let made = super::image::materialize_all(&tx, zone_id).map_err(sq)?;
+            if made > 0 {
+                tracing::debug!(zone, records = made, "image parts made rows by a commit");
+            }
+        }
         let (summary, changes) = match (version, stored) {
             (Version::Full(records), None) => {
                 let serial_to = full_zone_soa(zone, records)?
@@ -773,7 +783,14 @@ impl Store {
                 )
                 .map_err(s.sq())?;
             let rows = stmt.query_map([id], row_to_rr).map_err(s.sq())?;
-            let (removed, added) = diff_sorted(rows, records).map_err(s.sq())?;
+            let (removed, added) = if super::image::has_parts(&s.conn, id).map_err(s.sq())? {
+                // A first version's image parts are records too.
+                let rows = rows.collect::<Result<Vec<_>, _>>().map_err(s.sq())?;
+                let current = super::image::with_parts(&s.conn, id, rows, None).map_err(s.sq())?;
+                diff_sorted(current.into_iter().map(Ok), records).map_err(s.sq())?
+            } else {
+                diff_sorted(rows, records).map_err(s.sq())?
+            };
             Ok(Some(FullDiff {
                 base,
                 change: Changeset::from_diff(zone, removed, added, &new_soa),

@@ -44,6 +44,10 @@ struct Inner {
     writer: Mutex<Store>,
     readers: Mutex<Vec<Store>>,
     data_dir: PathBuf,
+    /// The zones (by apex) whose image parts a thread is making rows
+    /// ([`StoreHandle::track_image_rows`]): each entry ends when its
+    /// thread drops the sender.
+    image_rows: Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<()>>>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -64,7 +68,39 @@ impl StoreHandle {
                 writer: Mutex::new(store),
                 readers: Mutex::new(Vec::new()),
                 data_dir,
+                image_rows: Mutex::new(Default::default()),
             }),
+        }
+    }
+
+    /// Records that a thread makes the image parts of zone `apex` rows
+    /// ([`Store::materialize_image_part`]); the thread holds the returned
+    /// sender and calls [`StoreHandle::image_rows_done`] when it ends. None
+    /// when a thread does so already.
+    pub fn track_image_rows(&self, apex: &str) -> Option<tokio::sync::watch::Sender<()>> {
+        let mut running = lock(&self.inner.image_rows);
+        if running.get(apex).is_some_and(|rx| rx.has_changed().is_ok()) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::watch::channel(());
+        running.insert(apex.to_string(), rx);
+        Some(tx)
+    }
+
+    /// Ends what [`StoreHandle::track_image_rows`] started: the waiters of
+    /// [`StoreHandle::image_rows_made`] go on.
+    pub fn image_rows_done(&self, apex: &str, done: tokio::sync::watch::Sender<()>) {
+        lock(&self.inner.image_rows).remove(apex);
+        drop(done);
+    }
+
+    /// Waits until no thread makes the image parts of zone `apex` rows (at
+    /// once when none does).
+    pub async fn image_rows_made(&self, apex: &str) {
+        let running = lock(&self.inner.image_rows).get(apex).cloned();
+        if let Some(mut rx) = running {
+            // Ends when the thread drops its sender.
+            while rx.changed().await.is_ok() {}
         }
     }
 
@@ -214,6 +250,12 @@ fn release_cache(store: &Store) {
     if store.conn.is_autocommit() && cache_used(store) > IDLE_CACHE_BYTES {
         let _ = store.conn.execute_batch("PRAGMA shrink_memory");
     }
+}
+
+/// Locks `m`; a panic of another holder left nothing half done in the
+/// maps and lists these guard.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -258,20 +258,29 @@ impl Store {
             .map_err(self.sq())
     }
 
-    /// The current records owned by `name` (lowercase presentation form).
+    /// The current records owned by `name` (lowercase presentation form),
+    /// in type and RDATA order.
     pub fn records_at(&self, zone: &str, name: &str) -> Result<Vec<Rr>, StoreError> {
-        let id = self.require_zone(zone)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT name, rtype, class, ttl, rdata FROM record
-                 WHERE zone_id = ?1 AND name = ?2 ORDER BY rtype, rdata",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![id, name], row_to_rr)
-            .map_err(self.sq())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.sq())
+        // One read transaction: the rows and the image parts of one state
+        // (a part made rows between the two reads would be missed).
+        self.read(|s| {
+            let id = s.require_zone(zone)?;
+            let mut stmt = s
+                .conn
+                .prepare_cached(
+                    "SELECT name, rtype, class, ttl, rdata FROM record
+                     WHERE zone_id = ?1 AND name = ?2 ORDER BY rtype, rdata",
+                )
+                .map_err(s.sq())?;
+            let rows = stmt
+                .query_map(params![id, name], row_to_rr)
+                .map_err(s.sq())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(s.sq())?;
+            // A first version's image parts not yet made rows are records
+            // too.
+            super::image::with_parts(&s.conn, id, rows, Some(name)).map_err(s.sq())
+        })
     }
 
     /// Sets how far a journal consumer (such as the Route 53 mirror) has

@@ -17,6 +17,7 @@ mod creation_sync;
 mod group_commit;
 mod handle;
 mod health;
+mod image;
 mod journal;
 mod journal_read;
 mod lock;
@@ -357,8 +358,10 @@ impl Store {
     /// transaction, so a commit by another connection (the server, while a
     /// CLI command dumps the zone) is either wholly seen or not at all.
     ///
-    /// A zone with no SOA row has no version: rows of a first version still
-    /// being streamed in ([`Store::stream_rows`]) are not records yet.
+    /// A zone with no SOA row has no version: what a first version still
+    /// being streamed in ([`Store::stream_rows`]) staged is not records
+    /// yet. A committed version whose image parts are not all rows yet is
+    /// its rows and its parts (store/image.rs).
     pub fn for_each_record(&self, zone: &str, mut f: impl FnMut(Rr)) -> Result<(), StoreError> {
         self.read(|s| {
             let id = s.require_zone(zone)?;
@@ -366,6 +369,16 @@ impl Store {
                 return Ok(());
             };
             f(soa);
+            if image::has_parts(&s.conn, id).map_err(s.sq())? {
+                let rows = s.rows_in_order(id, None)?;
+                let records = image::with_parts(&s.conn, id, rows, None).map_err(s.sq())?;
+                for r in records {
+                    if !(r.rtype == rtype::SOA && r.name == zone) {
+                        f(r);
+                    }
+                }
+                return Ok(());
+            }
             s.records_in_order(id, zone, f)
         })
     }

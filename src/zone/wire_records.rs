@@ -50,6 +50,27 @@ impl RecordRef<'_> {
     fn encoded_len(&self) -> usize {
         self.owner.len() + 10 + self.rdata.len()
     }
+
+    /// Appends the record to `out` in the encoding of a [`WireRecords`]
+    /// chunk (owner, type, class, TTL, RDATA length, RDATA), which
+    /// [`records_in`] reads back. The RDATA must be at most 65,535 bytes.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        debug_assert!(self.rdata.len() <= usize::from(u16::MAX));
+        out.reserve(self.encoded_len());
+        out.extend_from_slice(self.owner);
+        out.extend_from_slice(&self.rtype.to_be_bytes());
+        out.extend_from_slice(&self.class.to_be_bytes());
+        out.extend_from_slice(&self.ttl.to_be_bytes());
+        out.extend_from_slice(&(self.rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(self.rdata);
+    }
+}
+
+/// The records of a byte string written by [`RecordRef::encode_into`] (a
+/// [`WireRecords`] chunk, or several concatenated), in order. Reading
+/// stops at the first record that does not fit in what is left.
+pub fn records_in(buf: &[u8]) -> impl Iterator<Item = RecordRef<'_>> {
+    ChunkIter { buf, at: 0 }
 }
 
 /// Records in wire form, in arrival order. See the module docs.
@@ -118,12 +139,7 @@ impl WireRecords {
             self.chunks.push(Vec::with_capacity(size));
         }
         let c = self.chunks.last_mut().expect("a chunk with room");
-        c.extend_from_slice(r.owner);
-        c.extend_from_slice(&r.rtype.to_be_bytes());
-        c.extend_from_slice(&r.class.to_be_bytes());
-        c.extend_from_slice(&r.ttl.to_be_bytes());
-        c.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
-        c.extend_from_slice(r.rdata);
+        r.encode_into(c);
         self.count += 1;
         self.bytes += need;
     }

@@ -1,0 +1,69 @@
+//! The rows of a streamed first version, made after its commit.
+//!
+//! A first version streamed in is stored as image parts, one per staged
+//! batch (see `store/image.rs`): its commit makes it visible at once, and
+//! every reader of the store sees its rows and parts together. Here a
+//! thread of lower priority makes the parts rows, one part per write
+//! transaction, so that the store's writer is held a part at a time (as
+//! the stager holds it a batch at a time) and other zones' commits go on
+//! in between. The zone's task waits for it before its next commit, which
+//! then writes rows only; a commit that does not wait (or follows a thread
+//! that failed) makes the remaining parts rows in its own transaction.
+
+use std::time::Instant;
+
+use tracing::{debug, warn};
+
+use super::SharedStore;
+use super::ZoneTask;
+
+/// Starts making the image parts of zone `zone_id` (`apex`) rows, on a
+/// thread of lower priority, unless a thread does so already. When the
+/// store fails, the parts left are made rows by the next commit, or at the
+/// next start.
+pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
+    let Some(done) = store.track_image_rows(apex) else {
+        return;
+    };
+    let store = store.clone();
+    let apex = apex.to_string();
+    // The thread logs its outcome; the future that would report it is
+    // not awaited (a thread that cannot start drops `done`, and the
+    // zone's next commit makes the rows).
+    let reported = crate::low_priority::spawn("image-rows", move || {
+        let started = Instant::now();
+        let mut parts = 0u64;
+        let outcome = loop {
+            match store.write_blocking(|s| s.materialize_image_part(zone_id)) {
+                Ok(more) => {
+                    parts += 1;
+                    if !more {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(()) => {
+                debug!(zone = %apex, parts, ms, "image parts of the first version made rows");
+            }
+            Err(e) => {
+                warn!(zone = %apex, parts, ms, error = %e,
+                    "image parts not all made rows; the next commit or start makes the rest");
+            }
+        }
+        store.image_rows_done(&apex, done);
+    });
+    drop(reported);
+}
+
+impl ZoneTask {
+    /// Waits for the zone's image parts to be rows, when a thread makes
+    /// them (a commit on a zone with parts would otherwise make them all
+    /// in its own transaction, holding the writer meanwhile).
+    pub(super) async fn image_rows_made(&self) {
+        self.store.image_rows_made(&self.shared.apex).await;
+    }
+}
