@@ -5,8 +5,9 @@
 //! every reader of the store sees its rows and parts together. Here a
 //! thread of lower priority makes the parts rows, one part per write
 //! transaction, so that the store's writer is held a part at a time (as
-//! the stager holds it a batch at a time) and other zones' commits go on
-//! in between. The zone's task waits for it before its next commit, which
+//! the stager holds it a batch at a time), and lets any other writer that
+//! waits go first between parts, so that other zones' commits go on in
+//! between. The zone's task waits for it before its next commit, which
 //! then writes rows only; a commit that does not wait (or follows a thread
 //! that failed) makes the remaining parts rows in its own transaction.
 
@@ -34,7 +35,7 @@ pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
         let started = Instant::now();
         let mut parts = 0u64;
         let outcome = loop {
-            match store.write_blocking(|s| s.materialize_image_part(zone_id)) {
+            match store.write_blocking_after_others(|s| s.materialize_image_part(zone_id)) {
                 Ok(more) => {
                     parts += 1;
                     if !more {
