@@ -152,13 +152,20 @@ pub fn latest_version() -> i64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn migration_3_counts_the_bytes_of_versions_journaled_before_it() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..2] {
+    /// An in-memory store made by a build that knew the first `n`
+    /// migrations.
+    fn store_of_migrations(n: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..n] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "user_version", n as i64).unwrap();
+        conn
+    }
+
+    #[test]
+    fn migration_3_counts_the_bytes_of_versions_journaled_before_it() {
+        let mut conn = store_of_migrations(2);
         conn.execute_batch(
             "INSERT INTO zone(id, name, serial, next_seq) VALUES (1, 'example.', 2, 3);
              INSERT INTO version VALUES (1, 1, NULL, 1, 0, 'axfr', NULL, 0, 1);
@@ -192,11 +199,7 @@ mod tests {
     // change, both unset.
     #[test]
     fn migration_4_keeps_the_mirror_state_of_an_older_store() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..3] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let mut conn = store_of_migrations(3);
         conn.execute_batch(
             "INSERT INTO zone(id, name) VALUES (1, 'example.');
              INSERT INTO mirror_state(zone_id, cursor_serial, pending_seq, pending_done,
@@ -235,11 +238,7 @@ mod tests {
     // gains an empty table of image parts.
     #[test]
     fn migration_6_adds_image_parts_to_an_older_store() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        let mut conn = store_of_migrations(5);
         conn.execute_batch(
             "INSERT INTO zone(id, name, serial) VALUES (1, 'example.', 1);
              INSERT INTO record VALUES (1, 'a.example.', 1, x'c0000201', 1, 300);",
