@@ -35,7 +35,8 @@ use std::collections::HashSet;
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::stream::{Stager, UPSERT, checkpoint_in_background};
+use super::stager::{Stager, UPSERT};
+use super::wal::checkpoint_in_background;
 use super::{Store, StoreError};
 use crate::zone::Rr;
 use crate::zone::wire_records::records_in;

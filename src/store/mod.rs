@@ -24,7 +24,9 @@ mod lock;
 mod mirror_state;
 mod rows;
 mod schema;
+mod stager;
 mod stream;
+mod wal;
 mod zone_state;
 
 pub use bulk::StoredZone;
@@ -184,7 +186,7 @@ pub struct Store {
     record_counts: std::collections::HashMap<i64, usize>,
     /// The connection a streamed first version's batches are written on,
     /// while one streams in ([`Store::stream_rows`]).
-    stager: Option<stream::Stager>,
+    stager: Option<stager::Stager>,
     /// The syncs of a store [`Store::open_deferred`] created, under way
     /// until [`Store::settle_creation`].
     creation_sync: Option<creation_sync::CreationSync>,
