@@ -45,7 +45,9 @@ pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
                 Err(e) => break Err(e),
             }
         };
-        let ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        store.image_rows_counters().add_rows_thread_time(took);
+        let ms = took.as_millis() as u64;
         match outcome {
             Ok(()) => {
                 debug!(zone = %apex, parts, ms, "image parts of the first version made rows");
@@ -65,6 +67,14 @@ impl ZoneTask {
     /// them (a commit on a zone with parts would otherwise make them all
     /// in its own transaction, holding the writer meanwhile).
     pub(super) async fn image_rows_made(&self) {
-        self.store.image_rows_made(&self.shared.apex).await;
+        let started = Instant::now();
+        if self.store.image_rows_made(&self.shared.apex).await {
+            self.store
+                .image_rows_counters()
+                .commit_waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            debug!(zone = %self.shared.apex, waited_ms = started.elapsed().as_millis() as u64,
+                "the commit waited for the first version's image parts to be made rows");
+        }
     }
 }

@@ -654,14 +654,12 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         let stored = stored_serial(&tx, zone_id).map_err(sq)?;
+        let mut made_parts = (0, 0);
         if stored.is_some() {
             // A streamed first version's image parts not yet made rows
             // become rows here, so that this commit reads and writes rows
             // only (the zone's task usually waits for them to be done).
-            let made = super::image::materialize_all(&tx, zone_id).map_err(sq)?;
-            if made > 0 {
-                tracing::debug!(zone, records = made, "image parts made rows by a commit");
-            }
+            made_parts = super::image::materialize_all(&tx, zone_id).map_err(sq)?;
         }
         let (summary, changes) = match (version, stored) {
             (Version::Full(records), None) => {
@@ -735,6 +733,13 @@ impl Store {
         summary.trim = finish_commit(&tx, zone_id, summary.serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
         self.record_counts.insert(zone_id, summary.total);
+        if made_parts.0 > 0 {
+            let (parts, records) = made_parts;
+            self.image_rows
+                .made_by_commit
+                .fetch_add(parts, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(zone, parts, records, "image parts made rows by a commit");
+        }
         if full {
             // A large transfer fills the page cache; give that memory back
             // rather than holding it for the life of the process.

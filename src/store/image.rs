@@ -149,15 +149,34 @@ pub(super) fn with_parts(
 
 /// Makes every image part of the zone rows and deletes the parts, in the
 /// caller's transaction (a commit's, so that it reads and writes rows
-/// only); returns how many records the parts held.
-pub(super) fn materialize_all(tx: &Transaction<'_>, zone_id: i64) -> rusqlite::Result<usize> {
+/// only); returns how many parts there were and how many records they
+/// held.
+pub(super) fn materialize_all(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+) -> rusqlite::Result<(u64, usize)> {
     if !has_parts(tx, zone_id)? {
-        return Ok(0);
+        return Ok((0, 0));
     }
+    let parts: i64 = tx
+        .prepare_cached("SELECT count(*) FROM image WHERE zone_id = ?1")?
+        .query_row([zone_id], |r| r.get(0))?;
     let records = part_records(tx, zone_id, None)?;
     super::insert_rows(tx, zone_id, &records, UPSERT)?;
     delete_parts(tx, zone_id)?;
-    Ok(records.len())
+    Ok((parts.max(0) as u64, records.len()))
+}
+
+/// The image parts in the store, of every zone: those of committed
+/// versions not yet made rows, and those of versions streaming in.
+fn count_parts(conn: &Connection) -> rusqlite::Result<u64> {
+    if !has_image_table(conn)? {
+        return Ok(0);
+    }
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM image")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
 impl Store {
@@ -183,7 +202,13 @@ impl Store {
             // A connection that failed is not trusted with the next part.
             self.stager = None;
         }
-        let more = done.map_err(sq)?.is_some_and(|(_, more)| more);
+        let done = done.map_err(sq)?;
+        if done.is_some() {
+            self.image_rows
+                .made_by_rows_thread
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let more = done.is_some_and(|(_, more)| more);
         if !more {
             self.stager = None;
             checkpoint_in_background(&self.path);
@@ -200,6 +225,20 @@ impl Store {
             return Ok(None);
         };
         Ok(has_parts(&self.conn, id).map_err(self.sq())?.then_some(id))
+    }
+
+    /// The image parts in the store, of every zone, now: those of first
+    /// versions committed and not yet made rows, and those of first
+    /// versions streaming in. Read from the store, so right after a
+    /// restart too.
+    pub fn image_parts_waiting(&self) -> Result<u64, StoreError> {
+        count_parts(&self.conn).map_err(self.sq())
+    }
+
+    /// The counts of image parts made rows through this store's
+    /// connection (the writer's), shared with whoever renders them.
+    pub fn image_rows_counters(&self) -> std::sync::Arc<super::ImageRowsCounters> {
+        self.image_rows.clone()
     }
 
     /// The zone's rows in the rows' order; only those owned by `name`

@@ -18,6 +18,7 @@ mod group_commit;
 mod handle;
 mod health;
 mod image;
+mod image_rows_counters;
 mod journal;
 mod journal_read;
 mod lock;
@@ -34,6 +35,7 @@ pub use commit::{CommitInfo, CommitSummary, Committed, FullDiff, Verify, Version
 pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
+pub use image_rows_counters::ImageRowsCounters;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
 pub use journal_read::VersionInfo;
 pub use lock::{DataDirLock, LOCK_FILE};
@@ -190,6 +192,8 @@ pub struct Store {
     /// The syncs of a store [`Store::open_deferred`] created, under way
     /// until [`Store::settle_creation`].
     creation_sync: Option<creation_sync::CreationSync>,
+    /// Image parts made rows through this connection, and by whom.
+    image_rows: std::sync::Arc<ImageRowsCounters>,
 }
 
 impl Store {
@@ -287,6 +291,7 @@ impl Store {
             record_counts: Default::default(),
             stager: None,
             creation_sync,
+            image_rows: Default::default(),
         })
     }
 
@@ -325,6 +330,7 @@ impl Store {
             record_counts: Default::default(),
             stager: None,
             creation_sync: None,
+            image_rows: Default::default(),
         }))
     }
 

@@ -96,7 +96,11 @@ impl Store {
             // A connection that failed is not trusted with the next batch.
             self.stager = None;
         }
-        written.map_err(&sq)?;
+        if written.map_err(&sq)? > 0 {
+            self.image_rows
+                .staged
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         sync_wal_in_background(&self.path);
         Ok(())
     }

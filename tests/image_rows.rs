@@ -1,0 +1,209 @@
+//! A large first AXFR from a real BIND 9 primary is stored as image parts
+//! (one per batch of about 16,384 records) and made rows after its commit
+//! by a thread of lower priority. The metrics show that work: parts staged,
+//! parts made rows (by the rows thread or by a commit), the rows threads'
+//! time, commits that waited for them and the parts waiting now.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::time::Duration;
+
+use common::net::{query, samples, soa_serial};
+use common::{
+    Bind, BindOptions, GENERATED_APEX_RECORDS, Secondary, assert_zones_equal, dig, dig_axfr,
+    free_port, generate_zone, metric_sum, wait_until, zone_dump,
+};
+
+const ZONE: &str = "example.com";
+/// Records per batch of a streamed first version (`STAGE_ROWS`): a part
+/// holds at least this many, the last one excepted.
+const BATCH: usize = 16_384;
+/// What a batch may hold beyond [`BATCH`]: the records of the transfer
+/// message that crossed it (BIND's messages of up to 64 KiB hold far
+/// fewer of these records).
+const BATCH_SLACK: usize = 4_096;
+
+fn config(port: u16, metrics: u16, dir: &Path, primary: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:{port}"]
+data_dir = "{data}"
+metrics = "127.0.0.1:{metrics}"
+
+[[zone]]
+name = "{ZONE}"
+primaries = ["{primary}"]
+allow_transfer = ["127.0.0.1"]
+connect_timeout = 2
+message_timeout = 4
+transfer_timeout = 300
+"#,
+        data = dir.join("var").display()
+    )
+}
+
+/// Fields drop in order: the processes first, the temp dir holding the
+/// secondary's log last.
+struct Setup {
+    bind: Bind,
+    sec: Secondary,
+    port: u16,
+    metrics: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// BIND serving a generated zone of `n` records (and its apex records) at
+/// serial 100, NOTIFYing a secondary53 started at once.
+fn start(n: usize) -> Setup {
+    let port = free_port();
+    let metrics = free_port();
+    let bind = Bind::start(BindOptions {
+        notify_to: vec![port],
+        ..BindOptions::new(ZONE, generate_zone(ZONE, 100, n))
+    });
+    let dir = tempfile::Builder::new()
+        .prefix("sec53-")
+        .tempdir()
+        .expect("temp dir for secondary53");
+    let sec = Secondary::start(dir.path(), &config(port, metrics, dir.path(), &bind.addr()));
+    Setup {
+        bind,
+        sec,
+        port,
+        metrics,
+        _dir: dir,
+    }
+}
+
+/// The serial the secondary serves for the zone over UDP, or None (no
+/// answer within 200 ms, or no SOA): a query from this process, so that
+/// it can be asked every few milliseconds.
+fn served_serial(port: u16) -> Option<u32> {
+    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .ok()?;
+    sock.send_to(&query(0x5353, ZONE, 6), ("127.0.0.1", port))
+        .ok()?;
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).ok()?;
+    soa_serial(&buf[..n])
+}
+
+/// The image parts' metrics: staged, made rows by the rows thread, made
+/// rows by a commit, commits that waited, waiting now, and the rows
+/// threads' seconds.
+#[derive(Debug, PartialEq)]
+struct Parts {
+    staged: f64,
+    by_thread: f64,
+    by_commit: f64,
+    waits: f64,
+    waiting: f64,
+    seconds: f64,
+}
+
+fn parts(metrics: u16) -> Parts {
+    let m: BTreeMap<String, f64> = samples(metrics);
+    let present = [
+        "secondary53_store_image_parts_staged_total",
+        "secondary53_store_image_parts_made_rows_total{by=\"rows_thread\"}",
+        "secondary53_store_image_parts_made_rows_total{by=\"commit\"}",
+        "secondary53_store_image_rows_commit_waits_total",
+        "secondary53_store_image_parts_waiting",
+        "secondary53_store_image_rows_seconds_total",
+    ];
+    for series in present {
+        assert!(m.contains_key(series), "{series} is not exported: {m:#?}");
+    }
+    Parts {
+        staged: metric_sum(&m, "secondary53_store_image_parts_staged_total", &[]),
+        by_thread: metric_sum(
+            &m,
+            "secondary53_store_image_parts_made_rows_total",
+            &["by=\"rows_thread\""],
+        ),
+        by_commit: metric_sum(
+            &m,
+            "secondary53_store_image_parts_made_rows_total",
+            &["by=\"commit\""],
+        ),
+        waits: metric_sum(&m, "secondary53_store_image_rows_commit_waits_total", &[]),
+        waiting: metric_sum(&m, "secondary53_store_image_parts_waiting", &[]),
+        seconds: metric_sum(&m, "secondary53_store_image_rows_seconds_total", &[]),
+    }
+}
+
+/// Waits until no part waits and every part staged was made rows.
+fn wait_parts_done(s: &Setup) -> Parts {
+    let mut last = None;
+    let done = common::poll_until(Duration::from_secs(60), || {
+        let p = parts(s.metrics);
+        let done = p.waiting == 0.0 && p.by_thread + p.by_commit == p.staged;
+        last = Some(p);
+        done
+    });
+    let last = last.expect("scraped at least once");
+    assert!(done, "the image parts were not all made rows: {last:?}");
+    last
+}
+
+/// How many parts a first version of `records` records (SOA included,
+/// which the store writes at the commit, not in a part) is staged as.
+fn expected_parts(records: usize) -> std::ops::RangeInclusive<f64> {
+    let staged = records - 1;
+    let fewest = staged.div_ceil(BATCH + BATCH_SLACK);
+    let most = staged.div_ceil(BATCH);
+    fewest as f64..=most as f64
+}
+
+/// The secondary's answers equal BIND's zone: its AXFR out and its
+/// `zone dump`, record for record, and a query for `name` (type `qtype`).
+fn assert_serves_the_primary(s: &Setup, name: &str, qtype: &str) {
+    let primary = s.bind.axfr();
+    assert_zones_equal(ZONE, &primary, &zone_dump(&s.sec, ZONE));
+    let served = dig_axfr(s.port, ZONE, None).expect("AXFR out of the secondary");
+    assert_zones_equal(ZONE, &primary, &served);
+    let port = s.port.to_string();
+    let want = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &s.bind.port().to_string(),
+        name,
+        qtype,
+        "+short",
+    ]);
+    let got = dig(&["@127.0.0.1", "-p", &port, name, qtype, "+short"]);
+    assert!(!want.trim().is_empty(), "BIND has no {name} {qtype}");
+    assert_eq!(got, want, "{name} {qtype}");
+}
+
+#[test]
+fn a_first_axfr_in_several_parts_ends_with_every_part_made_rows() {
+    let n = 100_000;
+    let s = start(n);
+    wait_until(
+        "the first version is served",
+        Duration::from_secs(120),
+        || served_serial(s.port) == Some(100),
+    );
+    let p = wait_parts_done(&s);
+    let records = n + GENERATED_APEX_RECORDS;
+    assert!(
+        expected_parts(records).contains(&p.staged),
+        "{records} records staged as {} parts, not {:?}",
+        p.staged,
+        expected_parts(records)
+    );
+    assert!(p.staged >= 2.0, "several parts: {p:?}");
+    assert_eq!(
+        p.by_thread, p.staged,
+        "the rows thread made them all: {p:?}"
+    );
+    assert_eq!(p.by_commit, 0.0);
+    assert_eq!(p.waits, 0.0, "no commit came meanwhile");
+    assert!(p.seconds > 0.0, "the rows thread's time: {p:?}");
+    assert_serves_the_primary(&s, &format!("h80.{ZONE}."), "A");
+}
