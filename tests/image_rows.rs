@@ -2,19 +2,24 @@
 //! (one per batch of about 16,384 records) and made rows after its commit
 //! by a thread of lower priority. The metrics show that work: parts staged,
 //! parts made rows (by the rows thread or by a commit), the rows threads'
-//! time, commits that waited for them and the parts waiting now.
+//! time, commits that waited for them and the parts waiting now. A change
+//! at the primary that arrives (NOTIFY, IXFR) while parts still wait is
+//! committed after them, and the result is the primary's new version:
+//! served, dumped, journaled for IXFR out, and again after a restart.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::UdpSocket;
 use std::path::Path;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::net::{query, samples, soa_serial};
 use common::{
     Bind, BindOptions, GENERATED_APEX_RECORDS, Secondary, assert_zones_equal, dig, dig_axfr,
-    free_port, generate_zone, metric_sum, wait_until, zone_dump,
+    free_port, generate_zone, metric_sum, tool, wait_until, zone_dump,
 };
 
 const ZONE: &str = "example.com";
@@ -206,4 +211,151 @@ fn a_first_axfr_in_several_parts_ends_with_every_part_made_rows() {
     assert_eq!(p.waits, 0.0, "no commit came meanwhile");
     assert!(p.seconds > 0.0, "the rows thread's time: {p:?}");
     assert_serves_the_primary(&s, &format!("h80.{ZONE}."), "A");
+}
+
+/// An nsupdate started ahead, its update written, so that the change
+/// reaches BIND as soon as [`Update::send`] is called.
+struct Update(std::process::Child);
+
+impl Update {
+    fn prepare(bind: &Bind, commands: &str) -> Update {
+        let mut child = Command::new(tool("nsupdate"))
+            .args(["-t", "5"])
+            .args(bind.key_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nsupdate");
+        let script = format!(
+            "server 127.0.0.1 {}\nzone {ZONE}\n{commands}\n",
+            bind.port()
+        );
+        child
+            .stdin
+            .as_mut()
+            .expect("nsupdate stdin is piped")
+            .write_all(script.as_bytes())
+            .expect("write the update to nsupdate");
+        Update(child)
+    }
+
+    fn send(mut self) {
+        let mut stdin = self.0.stdin.take().expect("nsupdate stdin is piped");
+        stdin.write_all(b"send\n").expect("send the update");
+        drop(stdin);
+        let out = self.0.wait_with_output().expect("wait for nsupdate");
+        assert!(
+            out.status.success(),
+            "nsupdate failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The records of `dig IXFR=from` against the secondary, TSIG-less and
+/// without comments.
+fn ixfr_out(port: u16, from: u32) -> Vec<String> {
+    let port = port.to_string();
+    let ixfr = format!("IXFR={from}");
+    dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port,
+        ZONE,
+        &ixfr,
+        "+nocmd",
+        "+nostats",
+        "+nocomments",
+    ])
+    .lines()
+    .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
+    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    .collect()
+}
+
+/// The IXFR out from 100 to `to`: the new SOA, the old SOA, the new SOA
+/// again, the added record, the new SOA (RFC 1995 section 4); nothing of
+/// the rest of the zone.
+fn assert_ixfr_out(s: &Setup, to: u32, added: &str) {
+    let lines = ixfr_out(s.port, 100);
+    let soas: Vec<u32> = lines
+        .iter()
+        .filter(|l| l.split_whitespace().nth(3) == Some("SOA"))
+        .filter_map(|l| l.split_whitespace().nth(6)?.parse().ok())
+        .collect();
+    assert_eq!(soas, [to, 100, to, to], "{lines:#?}");
+    assert_eq!(lines.len(), 5, "an incremental answer: {lines:#?}");
+    assert!(lines.iter().any(|l| l == added), "{added} in {lines:#?}");
+}
+
+#[test]
+fn an_ixfr_taken_while_parts_wait_is_committed_after_them() {
+    const ADDED: &str = "inside-the-window.example.com. 300 IN A 192.0.2.53";
+    // The window is how long the rows thread runs after the first
+    // version is served (tenths of a second here, more on a busy
+    // machine); the change is sent the moment the version is served. A
+    // run whose IXFR came after the window proves nothing and is run
+    // again, with a larger zone.
+    let mut n = 300_000;
+    for attempt in 1..=3 {
+        let s = start(n);
+        let update = Update::prepare(&s.bind, &format!("update add {ADDED}"));
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while served_serial(s.port) != Some(100) {
+            assert!(Instant::now() < deadline, "the first version is not served");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        update.send();
+        let to = s.bind.soa_serial();
+        assert!(to > 100, "BIND took the update: serial {to}");
+        wait_until("the change is served", Duration::from_secs(120), || {
+            served_serial(s.port) == Some(to)
+        });
+        let p = wait_parts_done(&s);
+        if p.waits == 0.0 {
+            eprintln!(
+                "attempt {attempt}: {n} records, the IXFR came after the rows thread ended ({p:?}); again with more"
+            );
+            n *= 2;
+            continue;
+        }
+        eprintln!("attempt {attempt}: {n} records, the IXFR's commit waited for the parts: {p:?}");
+        assert_eq!(p.waits, 1.0, "{p:?}");
+        assert!(p.staged >= 2.0, "{p:?}");
+        assert!(
+            s.sec
+                .log()
+                .contains("the commit waited for the first version's image parts to be made rows"),
+            "the wait is logged"
+        );
+        let committed: Vec<String> = s
+            .sec
+            .log()
+            .lines()
+            .filter(|l| l.contains("transfer committed"))
+            .map(str::to_string)
+            .collect();
+        assert!(
+            committed
+                .iter()
+                .any(|l| l.contains("kind=\"IXFR\"") && l.contains(&format!("serial_to={to}"))),
+            "the change came by IXFR: {committed:#?}"
+        );
+        assert_serves_the_primary(&s, "inside-the-window.example.com.", "A");
+        assert_ixfr_out(&s, to, ADDED);
+
+        let mut s = s;
+        s.sec.restart();
+        wait_until("served after the restart", Duration::from_secs(60), || {
+            served_serial(s.port) == Some(to)
+        });
+        let after = parts(s.metrics);
+        assert_eq!(after.waiting, 0.0, "no part left after the restart");
+        assert_serves_the_primary(&s, "inside-the-window.example.com.", "A");
+        assert_ixfr_out(&s, to, ADDED);
+        return;
+    }
+    panic!("in 3 attempts, no IXFR came while the first version's parts waited");
 }
