@@ -396,6 +396,54 @@ mod tests {
         assert!(s.commit_changes(Z, &[bad], &info()).is_err());
     }
 
+    /// The counts of parts staged and made rows, by the rows thread's
+    /// calls and by a commit, and the parts waiting, through a version's
+    /// window and across a reopen (the parts are counted in the store).
+    #[test]
+    fn parts_staged_and_made_rows_are_counted_by_who_made_them() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (dir, mut s, id) = streamed();
+        let c = s.image_rows_counters();
+        let counts = |s: &Store| {
+            (
+                c.staged.load(Relaxed),
+                c.made_by_rows_thread.load(Relaxed),
+                c.made_by_commit.load(Relaxed),
+                s.image_parts_waiting().unwrap(),
+            )
+        };
+        assert_eq!(counts(&s), (3, 0, 0, 3));
+        assert!(s.materialize_image_part(id).unwrap());
+        assert_eq!(counts(&s), (3, 1, 0, 2));
+        drop(s);
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.image_parts_waiting().unwrap(),
+            2,
+            "counted after a reopen"
+        );
+        let c = s.image_rows_counters();
+        let change = Changeset {
+            from_soa: soa(1),
+            to_soa: soa(2),
+            removed: vec![],
+            added: vec![rr("e.example.com.", 1, 60, &[10, 0, 0, 5])],
+        };
+        s.commit_changes(Z, &[change], &info()).unwrap();
+        assert_eq!(c.made_by_commit.load(Relaxed), 2, "the commit made both");
+        assert_eq!(c.made_by_rows_thread.load(Relaxed), 0);
+        assert_eq!(s.image_parts_waiting().unwrap(), 0);
+        // A commit on a zone without parts counts none.
+        let change = Changeset {
+            from_soa: soa(2),
+            to_soa: soa(3),
+            removed: vec![],
+            added: vec![],
+        };
+        s.commit_changes(Z, &[change], &info()).unwrap();
+        assert_eq!(c.made_by_commit.load(Relaxed), 2);
+    }
+
     #[test]
     fn a_full_commit_on_a_zone_with_parts_is_diffed_against_rows_and_parts() {
         let (_dir, mut s, _id) = streamed();
