@@ -267,7 +267,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::Version;
-    use crate::store::stream::tests::{Z, dump, info, rr, soa};
+    use crate::store::tests::streamed::{Z, dump, info, rr, soa};
     use crate::zone::changeset::Changeset;
     use crate::zone::wire_records::WireRecords;
 

@@ -291,43 +291,17 @@ fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-    use crate::store::VersionKind;
     use crate::store::stager::{ROWS_PER_INSERT, STREAM_CACHE_KIB};
+    use crate::store::tests::streamed::{Z, dump, info, rr, soa};
     use crate::zone::wire_records::WireRecords;
-
-    pub(in crate::store) const Z: &str = "example.com.";
-
-    pub(in crate::store) fn rr(name: &str, rtype: u16, ttl: u32, rdata: &[u8]) -> Rr {
-        Rr::class_in(name, rtype, ttl, rdata)
-    }
 
     /// Records in the wire form a transfer hands over.
     fn wire(rrs: &[Rr]) -> WireRecords {
         WireRecords::from_rrs(rrs).expect("valid owners")
     }
 
-    pub(in crate::store) fn soa(serial: u32) -> Rr {
-        let mut rdata = vec![0u8, 0u8];
-        for v in [serial, 3600, 600, 86400, 300] {
-            rdata.extend_from_slice(&v.to_be_bytes());
-        }
-        rr(Z, 6, 3600, &rdata)
-    }
-
-    pub(in crate::store) fn info() -> CommitInfo {
-        CommitInfo::for_test(VersionKind::Axfr)
-    }
-
-    pub(in crate::store) fn dump(s: &Store) -> Vec<Rr> {
-        let mut out = Vec::new();
-        s.for_each_record(Z, |r| out.push(r)).unwrap();
-        out
-    }
-
-    /// Commits the streamed version with serial `serial` and checks that
-    /// the store holds exactly `streamed` and that SOA.
     /// A new store in a temp directory (kept alive by the returned
     /// handle) with a first version of `Z` begun.
     fn new_stream() -> (tempfile::TempDir, Store, i64) {
@@ -343,6 +317,8 @@ pub(super) mod tests {
             .unwrap();
     }
 
+    /// Commits the streamed version with serial `serial` and checks that
+    /// the store holds exactly `streamed` and that SOA.
     fn commit_and_expect(s: &mut Store, id: i64, serial: u32, streamed: &[Rr]) {
         s.stream_commit(Z, id, &soa(serial), streamed.len() + 1, &info())
             .unwrap();
