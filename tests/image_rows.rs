@@ -10,16 +10,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::net::{query, samples, soa_serial};
 use common::{
     Bind, BindOptions, GENERATED_APEX_RECORDS, Secondary, assert_zones_equal, dig, dig_axfr,
-    free_port, generate_zone, metric_sum, tool, wait_until, zone_dump,
+    free_port, generate_zone, metric_sum, wait_until, zone_dump,
 };
 
 const ZONE: &str = "example.com";
@@ -213,47 +211,6 @@ fn a_first_axfr_in_several_parts_ends_with_every_part_made_rows() {
     assert_serves_the_primary(&s, &format!("h80.{ZONE}."), "A");
 }
 
-/// An nsupdate started ahead, its update written, so that the change
-/// reaches BIND as soon as [`Update::send`] is called.
-struct Update(std::process::Child);
-
-impl Update {
-    fn prepare(bind: &Bind, commands: &str) -> Update {
-        let mut child = Command::new(tool("nsupdate"))
-            .args(["-t", "5"])
-            .args(bind.key_args())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nsupdate");
-        let script = format!(
-            "server 127.0.0.1 {}\nzone {ZONE}\n{commands}\n",
-            bind.port()
-        );
-        child
-            .stdin
-            .as_mut()
-            .expect("nsupdate stdin is piped")
-            .write_all(script.as_bytes())
-            .expect("write the update to nsupdate");
-        Update(child)
-    }
-
-    fn send(mut self) {
-        let mut stdin = self.0.stdin.take().expect("nsupdate stdin is piped");
-        stdin.write_all(b"send\n").expect("send the update");
-        drop(stdin);
-        let out = self.0.wait_with_output().expect("wait for nsupdate");
-        assert!(
-            out.status.success(),
-            "nsupdate failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
 /// The records of `dig IXFR=from` against the secondary, TSIG-less and
 /// without comments.
 fn ixfr_out(port: u16, from: u32) -> Vec<String> {
@@ -301,7 +258,7 @@ fn an_ixfr_taken_while_parts_wait_is_committed_after_them() {
     let mut n = 300_000;
     for attempt in 1..=3 {
         let s = start(n);
-        let update = Update::prepare(&s.bind, &format!("update add {ADDED}"));
+        let update = s.bind.prepare_update(ZONE, &format!("update add {ADDED}"));
         let deadline = Instant::now() + Duration::from_secs(180);
         while served_serial(s.port) != Some(100) {
             assert!(Instant::now() < deadline, "the first version is not served");

@@ -11,17 +11,21 @@ use crate::store::ImageRowsCounters;
 /// Appends the counts of image parts staged and made rows, the rows
 /// threads' time and the commits that waited for them.
 pub(super) fn render(c: &ImageRowsCounters, out: &mut String) {
-    header(
-        out,
-        "secondary53_store_image_parts_staged_total",
-        "counter",
-        "Image parts written: batches of first versions streamed into the store while their AXFR arrived.",
-    );
-    let _ = writeln!(
-        out,
-        "secondary53_store_image_parts_staged_total {}",
-        c.staged.load(Ordering::Relaxed)
-    );
+    for (name, help, n) in [
+        (
+            "secondary53_store_image_parts_staged_total",
+            "Image parts written: batches of first versions streamed into the store while their AXFR arrived.",
+            &c.staged,
+        ),
+        (
+            "secondary53_store_image_rows_commit_waits_total",
+            "Commits of a zone (a transfer or an update) that waited for the rows thread of its first version to end: the zone changed while image parts were waiting.",
+            &c.commit_waits,
+        ),
+    ] {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
+    }
     header(
         out,
         "secondary53_store_image_parts_made_rows_total",
@@ -50,17 +54,6 @@ pub(super) fn render(c: &ImageRowsCounters, out: &mut String) {
         "secondary53_store_image_rows_seconds_total {}.{:06}",
         micros / 1_000_000,
         micros % 1_000_000
-    );
-    header(
-        out,
-        "secondary53_store_image_rows_commit_waits_total",
-        "counter",
-        "Commits of a zone (a transfer or an update) that waited for the rows thread of its first version to end: the zone changed while image parts were waiting.",
-    );
-    let _ = writeln!(
-        out,
-        "secondary53_store_image_rows_commit_waits_total {}",
-        c.commit_waits.load(Ordering::Relaxed)
     );
 }
 
