@@ -23,27 +23,10 @@ import struct
 import sys
 import time
 
+from dns_wire import qname, skip_name
+
 SOA = 6
 IN = 1
-
-
-def qname(zone):
-    out = b""
-    for label in zone.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-def skip_name(msg, i):
-    """The offset just after the (possibly compressed) name at msg[i]."""
-    while True:
-        n = msg[i]
-        if n == 0:
-            return i + 1
-        if n & 0xC0 == 0xC0:
-            return i + 2
-        i += 1 + n
 
 
 def served_serial(msg, qid):
