@@ -154,64 +154,7 @@ mkdir -p "$PRIMARY_DIR"
 ZONE_FILE=$PRIMARY_DIR/$ZONE.zone
 
 log "generating $ZONE with $RECORDS records"
-python3 - "$ZONE" "$SERIAL" "$RECORDS" >"$ZONE_FILE" <<'PY'
-# Deterministic zone: no randomness, every line is a pure function of its
-# position. Owners h0, h1, ... cycle through 10 kinds of node:
-#   0-2 A | 3 A+AAAA | 4 AAAA | 5 TXT | 6 MX x2 | 7 CNAME | 8 TXT x2 | 9 A x2
-# i.e. per 14 records: 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME. The apex has SOA,
-# 2 NS, and ns1/ns2 have an A each; the total is exactly n records.
-import sys
-
-zone, serial, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = sys.stdout
-buf = [
-    f"$ORIGIN {zone}.",
-    "$TTL 3600",
-    f"@ 3600 IN SOA ns1 hostmaster {serial} 3600 600 1209600 300",
-    "@ 3600 IN NS ns1",
-    "@ 3600 IN NS ns2",
-    "ns1 3600 IN A 127.0.0.1",
-    "ns2 3600 IN A 127.0.0.2",
-]
-count = 5
-
-
-def node(k):
-    o = f"h{k}"
-    ttl = 300 + (k % 5) * 60
-    a = f"10.{(k >> 16) & 0xff}.{(k >> 8) & 0xff}.{k & 0xff}"
-    kind = k % 10
-    if kind <= 2:
-        return [f"{o} {ttl} IN A {a}"]
-    if kind == 3:
-        return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN AAAA 2001:db8:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 4:
-        return [f"{o} {ttl} IN AAAA 2001:db8:1:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 5:
-        return [f'{o} {ttl} IN TXT "v=spf1 ip4:{a} -all"']
-    if kind == 6:
-        return [f"{o} {ttl} IN MX 10 ns1", f"{o} {ttl} IN MX 20 ns2"]
-    if kind == 7:
-        return [f"{o} {ttl} IN CNAME h{k - 1}"]
-    if kind == 8:
-        return [f'{o} {ttl} IN TXT "record {k}" "with spaces"', f'{o} {ttl} IN TXT "k={k:08x}"']
-    return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN A 10.255.{(k >> 8) & 0xff}.{k & 0xff}"]
-
-
-k = 0
-while count < n:
-    for line in node(k):
-        if count >= n:
-            break
-        buf.append(line)
-        count += 1
-    k += 1
-    if len(buf) >= 65536:
-        out.write("\n".join(buf) + "\n")
-        buf = []
-if buf:
-    out.write("\n".join(buf) + "\n")
-PY
+python3 "$ROOT/bench/bench_zone.py" "$ZONE" "$SERIAL" "$RECORDS" >"$ZONE_FILE"
 log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2)) records"
 
 PRIMARY_PORT=$(free_port)
