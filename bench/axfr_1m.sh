@@ -4,6 +4,8 @@
 #   (a) BIND 9 itself as the secondary (a second `named`, `type secondary`), and
 #   (b) secondary53 (`target/release/secondary53 run`), and
 #   (c) Knot (`knotd`, journal-content all), when it is installed.
+# Each is timed from its start to the first SOA answer with the new serial
+# (bench/soa_served.py polls it every millisecond), the same point for all.
 #
 # One command, self-contained, loopback only:
 #
@@ -104,6 +106,36 @@ kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 
+# The point measured for every secondary: the first moment it answers a SOA
+# query for the zone with the new serial (authoritative, NOERROR), seen by
+# bench/soa_served.py polling it every millisecond over UDP. Each also logs
+# a line of its own at the end of the transfer, but not at the same point:
+# Knot logs "AXFR, incoming ... finished" when the last message is read,
+# before it builds, stores and switches to the new zone; its "zone updated"
+# line comes after the switch.
+PROBE_PID="" PROBE_OUT=""
+probe_ready() { [ -e "$PROBE_OUT.ready" ]; }
+served() { [ -e "$PROBE_OUT" ]; }
+
+# probe_start FILE PORT: starts the SOA probe of 127.0.0.1:PORT, writing the
+# time it is first served to FILE; returns once the probe is polling.
+probe_start() {
+    PROBE_OUT=$1
+    rm -f "$PROBE_OUT" "$PROBE_OUT.ready"
+    python3 "$ROOT/bench/soa_served.py" "$2" "$ZONE" "$SERIAL" "$PROBE_OUT" "$WAIT_TIMEOUT" &
+    PROBE_PID=$!
+    PIDS+=("$PROBE_PID")
+    wait_until "SOA probe of port $2 ready" "$PROBE_PID" probe_ready
+}
+
+# probe_end T0: waits for the probe (it has written its time) and prints
+# the seconds from T0 (microseconds since the epoch) to that time.
+probe_end() {
+    wait "$PROBE_PID" 2>/dev/null || true
+    forget_pid "$PROBE_PID"
+    us_to_s $(($(cat "$PROBE_OUT") - $1))
+}
+
 # ---------------------------------------------------------------------------
 # Build, zone, primary
 # ---------------------------------------------------------------------------
@@ -122,64 +154,7 @@ mkdir -p "$PRIMARY_DIR"
 ZONE_FILE=$PRIMARY_DIR/$ZONE.zone
 
 log "generating $ZONE with $RECORDS records"
-python3 - "$ZONE" "$SERIAL" "$RECORDS" >"$ZONE_FILE" <<'PY'
-# Deterministic zone: no randomness, every line is a pure function of its
-# position. Owners h0, h1, ... cycle through 10 kinds of node:
-#   0-2 A | 3 A+AAAA | 4 AAAA | 5 TXT | 6 MX x2 | 7 CNAME | 8 TXT x2 | 9 A x2
-# i.e. per 14 records: 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME. The apex has SOA,
-# 2 NS, and ns1/ns2 have an A each; the total is exactly n records.
-import sys
-
-zone, serial, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = sys.stdout
-buf = [
-    f"$ORIGIN {zone}.",
-    "$TTL 3600",
-    f"@ 3600 IN SOA ns1 hostmaster {serial} 3600 600 1209600 300",
-    "@ 3600 IN NS ns1",
-    "@ 3600 IN NS ns2",
-    "ns1 3600 IN A 127.0.0.1",
-    "ns2 3600 IN A 127.0.0.2",
-]
-count = 5
-
-
-def node(k):
-    o = f"h{k}"
-    ttl = 300 + (k % 5) * 60
-    a = f"10.{(k >> 16) & 0xff}.{(k >> 8) & 0xff}.{k & 0xff}"
-    kind = k % 10
-    if kind <= 2:
-        return [f"{o} {ttl} IN A {a}"]
-    if kind == 3:
-        return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN AAAA 2001:db8:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 4:
-        return [f"{o} {ttl} IN AAAA 2001:db8:1:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 5:
-        return [f'{o} {ttl} IN TXT "v=spf1 ip4:{a} -all"']
-    if kind == 6:
-        return [f"{o} {ttl} IN MX 10 ns1", f"{o} {ttl} IN MX 20 ns2"]
-    if kind == 7:
-        return [f"{o} {ttl} IN CNAME h{k - 1}"]
-    if kind == 8:
-        return [f'{o} {ttl} IN TXT "record {k}" "with spaces"', f'{o} {ttl} IN TXT "k={k:08x}"']
-    return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN A 10.255.{(k >> 8) & 0xff}.{k & 0xff}"]
-
-
-k = 0
-while count < n:
-    for line in node(k):
-        if count >= n:
-            break
-        buf.append(line)
-        count += 1
-    k += 1
-    if len(buf) >= 65536:
-        out.write("\n".join(buf) + "\n")
-        buf = []
-if buf:
-    out.write("\n".join(buf) + "\n")
-PY
+python3 "$ROOT/bench/bench_zone.py" "$ZONE" "$SERIAL" "$RECORDS" >"$ZONE_FILE"
 log "zone file: $(du -h "$ZONE_FILE" | cut -f1), $(($(wc -l <"$ZONE_FILE") - 2)) records"
 
 PRIMARY_PORT=$(free_port)
@@ -238,7 +213,7 @@ log "warm-up AXFR by dig: $warm records in $(us_to_s $(($(now_us) - t_warm))) s 
 # (a) BIND as the secondary
 # ---------------------------------------------------------------------------
 
-BIND_S=() BIND_SECS=() BIND_RSS=() BIND_CPU=() BIND_PCPU=()
+BIND_S=() BIND_LOG_S=() BIND_SECS=() BIND_RSS=() BIND_CPU=() BIND_PCPU=()
 BIND_MSGS="" BIND_RECORDS="" BIND_BYTES="" BIND_FILE_SIZE=""
 BSEC_LOG="" BSEC_FILE=""
 
@@ -246,6 +221,7 @@ BSEC_LOG="" BSEC_FILE=""
 # BIND dumps the zone to a temporary file and renames it into place, so the
 # file's existence means it is completely written.
 bind_done() { grep -q "Transfer completed" "$BSEC_LOG" && [ -e "$BSEC_FILE" ]; }
+bind_done_served() { bind_done && served; }
 
 run_bind() {
     local run=$1
@@ -274,14 +250,15 @@ CONF
     BSEC_FILE=$d/$ZONE.db
     : >"$BSEC_LOG" # exists before the first poll
     sync # earlier runs' writes are not flushed during this one
+    probe_start "$d/served" "$BIND_SEC_PORT"
     local pcpu0 t0 t1 pid
     pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
     named -g -4 -c "$d/named.conf" >"$BSEC_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    wait_until "BIND secondary, run $run: transfer completed and zone file written" \
-        "$pid" bind_done "$BSEC_LOG" "$PRIMARY_LOG"
+    wait_until "BIND secondary, run $run: zone served, transfer completed and zone file written" \
+        "$pid" bind_done_served "$BSEC_LOG" "$PRIMARY_LOG"
     t1=$(now_us)
     local rss cpu pcpu1
     rss=$(peak_rss_kib "$pid")
@@ -294,16 +271,18 @@ CONF
     line=$(grep -m1 "Transfer completed" "$BSEC_LOG" || true)
     read -r msgs recs bytes secs < <(sed -n 's/.*Transfer completed: \([0-9]*\) messages, \([0-9]*\) records, \([0-9]*\) bytes, \([0-9.]*\) secs.*/\1 \2 \3 \4/p' <<<"$line") || true
     [ -n "$secs" ] || die "BIND secondary, run $run: cannot parse the transfer line: $line" "$BSEC_LOG"
-    local s
-    s=$(us_to_s $((t1 - t0)))
+    local s ls
+    s=$(probe_end "$t0")
+    ls=$(us_to_s $((t1 - t0)))
     BIND_S+=("$s")
+    BIND_LOG_S+=("$ls")
     BIND_SECS+=("$secs")
     BIND_RSS+=("$rss")
     BIND_CPU+=("$cpu")
     BIND_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
     BIND_MSGS=$msgs BIND_RECORDS=$recs BIND_BYTES=$bytes
     BIND_FILE_SIZE=$(du -h "$BSEC_FILE" | cut -f1)
-    log "BIND secondary, run $run: $s s to transfer completed + zone file written (BIND log: $secs secs, $msgs messages, $recs records, $bytes bytes; zone file $BIND_FILE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    log "BIND secondary, run $run: $s s to SOA served, $ls s to transfer completed + zone file written (BIND log: $secs secs, $msgs messages, $recs records, $bytes bytes; zone file $BIND_FILE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
     if [ "$recs" -ne $((RECORDS + 1)) ]; then
         log "warning: BIND counted $recs records in the transfer, expected $((RECORDS + 1)) (the SOA comes twice)"
     fi
@@ -312,10 +291,10 @@ CONF
 
 # ---------------------------------------------------------------------------
 # (c) Knot as the secondary (journal-content all: the zone is stored in its
-#     journal before the transfer is logged finished, as ours is in SQLite)
+#     journal, as ours is in SQLite, before "zone updated" is logged)
 # ---------------------------------------------------------------------------
 
-KNOT_S=() KNOT_RSS=() KNOT_CPU=() KNOT_PCPU=()
+KNOT_S=() KNOT_LOG_S=() KNOT_RSS=() KNOT_CPU=() KNOT_PCPU=()
 KNOT_LOG=""
 HAVE_KNOT=0
 # Why Knot is not measured, when it is not: left out, or not there.
@@ -327,7 +306,10 @@ case " $PEERS " in
     *) KNOT_ABSENT="left out of PEERS" ;;
 esac
 
-knot_done() { grep -q "AXFR, incoming.*finished" "$KNOT_LOG"; }
+# Knot's "zone updated" line is logged after the new zone is switched in
+# (its "AXFR, incoming ... finished" line before it is built and stored).
+knot_done() { grep -q "refresh, remote.*zone updated" "$KNOT_LOG"; }
+knot_done_served() { knot_done && served; }
 
 run_knot() {
     local run=$1
@@ -336,13 +318,14 @@ run_knot() {
     KNOT_LOG=$d/knot.log
     : >"$KNOT_LOG"
     sync
+    probe_start "$d/served" "$KNOT_SEC_PORT"
     local pcpu0 t0 t1 pid
     pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
     knotd -c "$d/knot.conf" >"$KNOT_LOG" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    wait_until "Knot secondary, run $run: AXFR finished" "$pid" knot_done "$KNOT_LOG" "$PRIMARY_LOG"
+    wait_until "Knot secondary, run $run: zone served and updated" "$pid" knot_done_served "$KNOT_LOG" "$PRIMARY_LOG"
     t1=$(now_us)
     local rss cpu pcpu1
     rss=$(peak_rss_kib "$pid")
@@ -350,13 +333,15 @@ run_knot() {
     pcpu1=$(cpu_ticks "$PRIMARY_PID")
     stop_pid "$pid"
     forget_pid "$pid"
-    local s
-    s=$(us_to_s $((t1 - t0)))
+    local s ls
+    s=$(probe_end "$t0")
+    ls=$(us_to_s $((t1 - t0)))
     KNOT_S+=("$s")
+    KNOT_LOG_S+=("$ls")
     KNOT_RSS+=("$rss")
     KNOT_CPU+=("$cpu")
     KNOT_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
-    log "Knot secondary, run $run: $s s to AXFR finished ($(grep -m1 -o "AXFR, incoming.*finished.*" "$KNOT_LOG" || true); peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    log "Knot secondary, run $run: $s s to SOA served, $ls s to zone updated ($(grep -m1 -o "AXFR, incoming.*finished.*" "$KNOT_LOG" || true); $(grep -m1 -o "zone updated.*" "$KNOT_LOG" || true); peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
     if [ "$KEEP_TMP" != 1 ]; then rm -rf "$d"; fi
 }
 
@@ -364,7 +349,7 @@ run_knot() {
 # (b) secondary53 as the secondary
 # ---------------------------------------------------------------------------
 
-S53_S=() S53_TMS=() S53_CMS=() S53_RSS=() S53_CPU=() S53_PCPU=()
+S53_S=() S53_LOG_S=() S53_TMS=() S53_CMS=() S53_RSS=() S53_CPU=() S53_PCPU=()
 S53_MSGS="" S53_RECORDS="" S53_BYTES="" S53_STORE_SIZE=""
 S53_LOG="" S53_FAILED=0
 VERIFIED=0 VERIFY_MSG="(not run)"
@@ -377,6 +362,7 @@ s53_done() {
     fi
     grep -q "transfer committed" "$S53_LOG"
 }
+s53_done_served() { s53_done && { [ "$S53_FAILED" = 1 ] || served; }; }
 
 # field NAME LINE: the value of NAME=... in a tracing log line ("" if absent).
 field() {
@@ -393,6 +379,7 @@ run_s53() {
     : >"$S53_LOG" # exists before the first poll
     S53_FAILED=0
     sync # earlier runs' writes are not flushed during this one
+    probe_start "$d/served" "$S53_PORT"
     local pcpu0 t0 t1 pid
     pcpu0=$(cpu_ticks "$PRIMARY_PID")
     t0=$(now_us)
@@ -404,7 +391,7 @@ run_s53() {
         perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$S53_PERF.$run" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    wait_until "secondary53, run $run: transfer committed" "$pid" s53_done "$S53_LOG" "$PRIMARY_LOG"
+    wait_until "secondary53, run $run: zone served and transfer committed" "$pid" s53_done_served "$S53_LOG" "$PRIMARY_LOG"
     t1=$(now_us)
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
@@ -429,9 +416,11 @@ run_s53() {
     bytes=$(field bytes "$line")
     [ -n "$tms" ] && [ -n "$cms" ] ||
         die "secondary53, run $run: no transfer_ms/commit_ms in: $line" "$S53_LOG"
-    local s
-    s=$(us_to_s $((t1 - t0)))
+    local s ls
+    s=$(probe_end "$t0")
+    ls=$(us_to_s $((t1 - t0)))
     S53_S+=("$s")
+    S53_LOG_S+=("$ls")
     S53_TMS+=("$tms")
     S53_CMS+=("$cms")
     S53_RSS+=("$rss")
@@ -439,7 +428,7 @@ run_s53() {
     S53_PCPU+=("$(ticks_to_s $((pcpu1 - pcpu0)))")
     S53_MSGS=${msgs:-?} S53_RECORDS=${recs:-?} S53_BYTES=${bytes:-?}
     S53_STORE_SIZE=$(du -sh "$d/var" | cut -f1)
-    log "secondary53, run $run: $s s to transfer committed (transfer_ms=$tms commit_ms=$cms messages=$S53_MSGS records=$S53_RECORDS bytes=$S53_BYTES; store $S53_STORE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
+    log "secondary53, run $run: $s s to SOA served, $ls s to transfer committed (transfer_ms=$tms commit_ms=$cms messages=$S53_MSGS records=$S53_RECORDS bytes=$S53_BYTES; store $S53_STORE_SIZE; peak RSS $(kib_to_mib "$rss") MiB; CPU user/sys $cpu s)"
 
     if [ "$VERIFIED" = 0 ]; then
         verify_s53 "$cfg" "$S53_LOG"
@@ -488,57 +477,66 @@ done
 # Summary
 # ---------------------------------------------------------------------------
 
-b_med=$(median "${BIND_S[@]}")
-if [ "$HAVE_KNOT" = 1 ]; then
-    k_med=$(median "${KNOT_S[@]}")
-    k_rss=$(kib_to_mib "$(maximum "${KNOT_RSS[@]}")")
-    KNOT_SUMMARY="Knot secondary median $(printf '%.2f' "$k_med") s (runs: $(join_sp "${KNOT_S[@]}")), peak RSS $k_rss MiB; secondary53 / Knot = $(awk -v y="$(median "${S53_S[@]}")" -v x="$k_med" 'BEGIN { printf "%.2f", y / x }')"
-else
-    KNOT_SUMMARY="Knot: $KNOT_ABSENT, not measured"
-fi
-s_med=$(median "${S53_S[@]}")
-ratio=$(awk -v y="$s_med" -v x="$b_med" 'BEGIN { printf "%.2f", y / x }')
-bsecs_med=$(median "${BIND_SECS[@]}")
-tms_med=$(median "${S53_TMS[@]}")
-cms_med=$(median "${S53_CMS[@]}")
-s_rss=$(kib_to_mib "$(maximum "${S53_RSS[@]}")")
-b_rss=$(kib_to_mib "$(maximum "${BIND_RSS[@]}")")
+ratio() { awk -v y="$1" -v x="$2" 'BEGIN { if (x == "nan" || y == "nan" || x == 0) print "nan"; else printf "%.2f", y / x }'; }
 mib_list() {
     local k out=()
     for k in "$@"; do out+=("$(kib_to_mib "$k")"); done
     join_sp "${out[@]}"
 }
+peak_mib() { if [ $# -gt 0 ]; then kib_to_mib "$(maximum "$@")"; else echo nan; fi; }
+
+s_med=$(median "${S53_S[@]}")
+b_med=$(median "${BIND_S[@]}")
+k_med=$(median "${KNOT_S[@]}")
+# The fastest peer measured in this run.
+best_name="" best_med=nan
+for p in "BIND:$b_med" "Knot:$k_med"; do
+    v=${p#*:}
+    [ "$v" = nan ] && continue
+    if [ "$best_med" = nan ] || awk -v a="$v" -v b="$best_med" 'BEGIN { exit !(a < b) }'; then
+        best_name=${p%%:*} best_med=$v
+    fi
+done
 
 cat <<SUMMARY
 
-=== axfr_1m: $RECORDS records, zone $ZONE serial $SERIAL, RUNS=$RUNS (odd runs BIND first, even runs secondary53 first) ===
-host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(named -v); secondary53 $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo "?"); scratch fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
-BIND secondary, start -> "Transfer completed" logged and zone file on disk:
-  wall s:           $(join_sp "${BIND_S[@]}")
-  BIND log secs:    $(join_sp "${BIND_SECS[@]}")  (median $(printf '%.3f' "$bsecs_med"))
-  transfer:         $BIND_MSGS messages, $BIND_RECORDS records, $BIND_BYTES bytes; zone file $BIND_FILE_SIZE
-  peak RSS MiB:     $(mib_list "${BIND_RSS[@]}")
-  CPU user/sys s:   $(join_sp "${BIND_CPU[@]}")
-  primary CPU s:    $(join_sp "${BIND_PCPU[@]}")
-secondary53, start -> "transfer committed" logged:
-  wall s:           $(join_sp "${S53_S[@]}")
-  transfer_ms:      $(join_sp "${S53_TMS[@]}")
-  commit_ms:        $(join_sp "${S53_CMS[@]}")
-  transfer:         $S53_MSGS messages, $S53_RECORDS records, $S53_BYTES bytes; store $S53_STORE_SIZE
-  peak RSS MiB:     $(mib_list "${S53_RSS[@]}")
-  CPU user/sys s:   $(join_sp "${S53_CPU[@]}")
-  primary CPU s:    $(join_sp "${S53_PCPU[@]}")
-  verified:         $VERIFY_MSG
-
-axfr $RECORDS records: BIND secondary median $(printf '%.2f' "$b_med") s (runs: $(join_sp "${BIND_S[@]}")), secondary53 median $(printf '%.2f' "$s_med") s (runs: $(join_sp "${S53_S[@]}")), ratio Y/X = $ratio
-secondary53: transfer_ms=$(printf '%.0f' "$tms_med"), commit_ms=$(printf '%.0f' "$cms_med"), peak RSS $s_rss MiB; BIND secondary peak RSS $b_rss MiB
-$KNOT_SUMMARY
+=== axfr_1m: $RECORDS records, zone $ZONE serial $SERIAL, RUNS=$RUNS (odd runs BIND first, even runs Knot first) ===
+host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(named -v); $(if [ "$HAVE_KNOT" = 1 ]; then knotd -V 2>&1 | head -n 1; fi); secondary53 $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo "?"); scratch fs $(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
+Every secondary is timed from its start to the first authoritative SOA answer with the new serial (polled every 1 ms over UDP), and to the log line it writes when done.
+BIND secondary:
+  start -> SOA served s:     $(join_sp "${BIND_S[@]}")
+  start -> "Transfer completed" logged and zone file on disk s: $(join_sp "${BIND_LOG_S[@]}")
+  BIND log secs:             $(join_sp "${BIND_SECS[@]}")
+  transfer:                  $BIND_MSGS messages, $BIND_RECORDS records, $BIND_BYTES bytes; zone file $BIND_FILE_SIZE
+  peak RSS MiB:              $(mib_list "${BIND_RSS[@]}")
+  CPU user/sys s:            $(join_sp "${BIND_CPU[@]}")
+  primary CPU s:             $(join_sp "${BIND_PCPU[@]}")
+secondary53:
+  start -> SOA served s:     $(join_sp "${S53_S[@]}")
+  start -> "transfer committed" logged s: $(join_sp "${S53_LOG_S[@]}")
+  transfer_ms:               $(join_sp "${S53_TMS[@]}")
+  commit_ms:                 $(join_sp "${S53_CMS[@]}")
+  transfer:                  $S53_MSGS messages, $S53_RECORDS records, $S53_BYTES bytes; store $S53_STORE_SIZE
+  peak RSS MiB:              $(mib_list "${S53_RSS[@]}")
+  CPU user/sys s:            $(join_sp "${S53_CPU[@]}")
+  primary CPU s:             $(join_sp "${S53_PCPU[@]}")
+  verified:                  $VERIFY_MSG
 SUMMARY
 if [ "$HAVE_KNOT" = 1 ]; then
     cat <<KNOT
-Knot secondary, start -> "AXFR, incoming ... finished" logged:
-  wall s:           $(join_sp "${KNOT_S[@]}")
-  CPU user/sys s:   $(join_sp "${KNOT_CPU[@]}")
-  primary CPU s:    $(join_sp "${KNOT_PCPU[@]}")
+Knot secondary:
+  start -> SOA served s:     $(join_sp "${KNOT_S[@]}")
+  start -> "zone updated" logged s: $(join_sp "${KNOT_LOG_S[@]}")
+  peak RSS MiB:              $(mib_list "${KNOT_RSS[@]}")
+  CPU user/sys s:            $(join_sp "${KNOT_CPU[@]}")
+  primary CPU s:             $(join_sp "${KNOT_PCPU[@]}")
 KNOT
+else
+    echo "Knot: $KNOT_ABSENT, not measured"
 fi
+cat <<RESULT
+
+axfr $RECORDS records, start -> SOA served, medians: secondary53 $s_med s, BIND $b_med s, Knot $k_med s
+secondary53 / BIND = $(ratio "$s_med" "$b_med"), secondary53 / Knot = $(ratio "$s_med" "$k_med"), secondary53 / fastest peer${best_name:+ ($best_name)} = $(ratio "$s_med" "$best_med")
+peak RSS MiB (largest run): secondary53 $(peak_mib "${S53_RSS[@]}"), BIND $(peak_mib "${BIND_RSS[@]}"), Knot $(peak_mib "${KNOT_RSS[@]}")
+RESULT

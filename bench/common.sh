@@ -170,8 +170,9 @@ wait_until() {
 # knot_secondary_conf DIR LISTEN_PORT PRIMARY_PORT ZONE: writes DIR/knot.conf,
 # a Knot secondary of ZONE listening on 127.0.0.1@LISTEN_PORT, transferring
 # from 127.0.0.1@PRIMARY_PORT, with its data in DIR (journal-content all:
-# the zone is stored in its journal, as secondary53 stores it in SQLite);
-# logs to stdout.
+# the zone is stored in its journal, as secondary53 stores it in SQLite;
+# KNOT_JOURNAL_CONTENT=changes or none keeps a first transfer in memory
+# only, with no zone file either: nothing to restart from); logs to stdout.
 knot_secondary_conf() {
     local d=$1 listen=$2 primary=$3 zone=$4
     mkdir -p "$d/db"
@@ -195,7 +196,7 @@ template:
     file: "$d/%s.zone"
     zonefile-sync: -1
     zonefile-load: none
-    journal-content: all
+    journal-content: ${KNOT_JOURNAL_CONTENT:-all}
 zone:
   - domain: $zone
     master: primary

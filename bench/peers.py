@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 
+from dns_wire import qname, skip_name
+
 os.environ["PATH"] += ":/usr/local/sbin:/usr/sbin:/sbin"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("SECONDARY53_BIN") or os.path.join(ROOT, "target", "release", "secondary53")
@@ -154,17 +156,10 @@ def generate_zone(zone, serial, n):
 
 # --- raw DNS over UDP ------------------------------------------------------
 
-def _qname(name):
-    b = b""
-    for label in name.rstrip(".").split("."):
-        b += bytes([len(label)]) + label.encode()
-    return b + b"\0"
-
-
 def query(port, name, qtype=1, timeout=1.0):
     """(rcode, answer count) of one UDP query, or None on timeout."""
     qid = random.randrange(65536)
-    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + _qname(name) + struct.pack(">HH", qtype, 1)
+    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qname(name) + struct.pack(">HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.sendto(msg, ("127.0.0.1", port))
@@ -185,17 +180,6 @@ def signed(port, name, qtype=1):
     return "RRSIG" in out
 
 
-def _skip_name(msg, at):
-    """The offset after the (possibly compressed) name at `at`."""
-    while True:
-        n = msg[at]
-        if n == 0:
-            return at + 1
-        if n & 0xC0 == 0xC0:
-            return at + 2
-        at += 1 + n
-
-
 def ixfr(port, zone, serial, timeout=30.0):
     """An IXFR of `zone` from `serial` over TCP, read to its end (RFC 1995
     section 4: a single SOA when current; else the SOA, then differences
@@ -203,8 +187,8 @@ def ixfr(port, zone, serial, timeout=30.0):
     fails on anything else. In-process, so its time is the server's and
     the loopback's, not a tool's start-up."""
     qid = random.randrange(65536)
-    soa = _qname(zone) + struct.pack(">HHIH", 6, 1, 0, 22) + b"\0\0" + struct.pack(">IIIII", serial, 0, 0, 0, 0)
-    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 1, 0) + _qname(zone) + struct.pack(">HH", 251, 1) + soa
+    soa = qname(zone) + struct.pack(">HHIH", 6, 1, 0, 22) + b"\0\0" + struct.pack(">IIIII", serial, 0, 0, 0, 0)
+    msg = struct.pack(">HHHHHH", qid, 0, 1, 0, 1, 0) + qname(zone) + struct.pack(">HH", 251, 1) + soa
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(struct.pack(">H", len(msg)) + msg)
         f = s.makefile("rb")
@@ -219,14 +203,14 @@ def ixfr(port, zone, serial, timeout=30.0):
                 raise OSError(f"IXFR of {zone}: id {rid} (sent {qid}), rcode {flags & 15}")
             at = 12
             for _ in range(qd):
-                at = _skip_name(data, at) + 4
+                at = skip_name(data, at) + 4
             for _ in range(an):
-                at = _skip_name(data, at)
+                at = skip_name(data, at)
                 rtype, _, _, rdlen = struct.unpack(">HHIH", data[at:at + 10])
                 at += 10
                 rr_serial = None
                 if rtype == 6:
-                    r = _skip_name(data, _skip_name(data, at))
+                    r = skip_name(data, skip_name(data, at))
                     rr_serial = struct.unpack(">I", data[r:r + 4])[0]
                 at += rdlen
                 records += 1

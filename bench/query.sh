@@ -244,7 +244,7 @@ QUERY_FILE=$WORK/queries.txt
 CHECK_FILE=$WORK/checks.txt
 
 log "generating $ZONE ($RECORDS records) and $QUERIES queries"
-python3 - "$ZONE" "$SERIAL" "$RECORDS" "$QUERIES" "$ZONE_FILE" "$QUERY_FILE" "$CHECK_FILE" <<'PY'
+PYTHONPATH="$ROOT/bench" python3 - "$ZONE" "$SERIAL" "$RECORDS" "$QUERIES" "$ZONE_FILE" "$QUERY_FILE" "$CHECK_FILE" <<'PY'
 # Deterministic: no library randomness, every choice comes from a fixed
 # 64-bit LCG, so the zone and the query file are the same on every run.
 #
@@ -252,7 +252,8 @@ python3 - "$ZONE" "$SERIAL" "$RECORDS" "$QUERIES" "$ZONE_FILE" "$QUERY_FILE" "$C
 # cycling through 10 kinds:
 #   0-2 A | 3 A+AAAA | 4 AAAA | 5 TXT | 6 MX x2 | 7 CNAME -> h(k-7) (an A
 #   host) | 8 TXT x2 | 9 A x2
-# i.e. per 14 records: 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME; exactly n records.
+# i.e. per 14 records: 6 A, 2 AAAA, 3 TXT, 2 MX, 1 CNAME; exactly n records
+# (bench/bench_zone.py).
 #
 # Queries (line i, i % 10 picks the class, so the mix is exact):
 #   0-6 existing name with a type it has (A/AAAA/MX/TXT)   NOERROR, 1-2 RRs
@@ -263,56 +264,13 @@ python3 - "$ZONE" "$SERIAL" "$RECORDS" "$QUERIES" "$ZONE_FILE" "$QUERY_FILE" "$C
 # rcode and answer count.
 import sys
 
+import bench_zone
+
 zone, serial, n, nq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 zpath, qpath, cpath = sys.argv[5], sys.argv[6], sys.argv[7]
 
-lines = [
-    f"$ORIGIN {zone}.",
-    "$TTL 3600",
-    f"@ 3600 IN SOA ns1 hostmaster {serial} 3600 600 1209600 300",
-    "@ 3600 IN NS ns1",
-    "@ 3600 IN NS ns2",
-    "ns1 3600 IN A 127.0.0.1",
-    "ns2 3600 IN A 127.0.0.2",
-    "*.wild 300 IN A 192.0.2.53",
-]
-count = 6
-
-
-def node(k):
-    o = f"h{k}"
-    ttl = 300 + (k % 5) * 60
-    a = f"10.{(k >> 16) & 0xff}.{(k >> 8) & 0xff}.{k & 0xff}"
-    kind = k % 10
-    if kind <= 2:
-        return [f"{o} {ttl} IN A {a}"]
-    if kind == 3:
-        return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN AAAA 2001:db8:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 4:
-        return [f"{o} {ttl} IN AAAA 2001:db8:1:{k >> 16:x}::{k & 0xffff:x}"]
-    if kind == 5:
-        return [f'{o} {ttl} IN TXT "v=spf1 ip4:{a} -all"']
-    if kind == 6:
-        return [f"{o} {ttl} IN MX 10 ns1", f"{o} {ttl} IN MX 20 ns2"]
-    if kind == 7:
-        return [f"{o} {ttl} IN CNAME h{k - 7}"]
-    if kind == 8:
-        return [f'{o} {ttl} IN TXT "record {k}" "with spaces"', f'{o} {ttl} IN TXT "k={k:08x}"']
-    return [f"{o} {ttl} IN A {a}", f"{o} {ttl} IN A 10.255.{(k >> 8) & 0xff}.{k & 0xff}"]
-
-
-k = 0
-complete = 0  # nodes written with all their records
-while count < n:
-    rrs = node(k)
-    take = rrs[: n - count]
-    lines.extend(take)
-    count += len(take)
-    if len(take) == len(rrs):
-        complete = k + 1
-    k += 1
 with open(zpath, "w") as f:
-    f.write("\n".join(lines) + "\n")
+    complete = bench_zone.write_zone(f, zone, serial, n, wildcard=True, cname_back=7)
 
 state = 0x2545F4914F6CDD1D
 
