@@ -162,7 +162,7 @@ pub(super) fn materialize_all(
         .prepare_cached("SELECT count(*) FROM image WHERE zone_id = ?1")?
         .query_row([zone_id], |r| r.get(0))?;
     let records = part_records(tx, zone_id, None)?;
-    super::insert_rows(tx, zone_id, &records, UPSERT)?;
+    super::insert::insert_rows(tx, zone_id, &records, UPSERT)?;
     delete_parts(tx, zone_id)?;
     Ok((parts.max(0) as u64, records.len()))
 }

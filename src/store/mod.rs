@@ -19,6 +19,7 @@ mod handle;
 mod health;
 mod image;
 mod image_rows_counters;
+mod insert;
 mod journal;
 mod journal_read;
 mod lock;
@@ -50,9 +51,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::zone::zonemd::ZonemdError;
 use crate::zone::{Rr, rtype};
 
-use commit::{
-    finish_commit, full_zone_soa, insert_first_version_row, insert_rows, write_first_version,
-};
+use commit::{finish_commit, full_zone_soa, insert_first_version_row, write_first_version};
 use journal_read::set_consumer_row;
 use rows::{row_to_rr, row_to_rr_at, row_to_version};
 use zone_state::{ZONE_STATE_COLUMNS, zone_state_of_row};

@@ -287,7 +287,7 @@ fn no_version(
 
 /// Inserts rows; one already present takes the new TTL and class.
 fn upsert_bulk(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
-    super::insert_rows(tx, zone_id, records, UPSERT)
+    super::insert::insert_rows(tx, zone_id, records, UPSERT)
 }
 
 #[cfg(test)]
