@@ -140,8 +140,8 @@ fn delete_rows<'a>(
 }
 
 /// Inserts many records into an empty zone, many rows per statement
-/// ([`insert_rows`](super::insert::insert_rows)): for a million-record first transfer, one statement
-/// per row spends most of its time in per-statement overhead.
+/// (`insert::insert_rows`): for a million-record first transfer, one
+/// statement per row spends most of its time in per-statement overhead.
 fn bulk_insert(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
     super::insert::insert_rows(tx, zone_id, records, "")
 }
