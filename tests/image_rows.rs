@@ -210,6 +210,15 @@ fn a_first_axfr_in_several_parts_ends_with_every_part_made_rows() {
     assert_eq!(p.by_commit, 0.0);
     assert_eq!(p.waits, 0.0, "no commit came meanwhile");
     assert!(p.seconds > 0.0, "the rows thread's time: {p:?}");
+    // The rows thread's own count, in its log line, is the same.
+    let log = s.sec.log();
+    let logged: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("image parts of the first version made rows"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("parts=")))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(logged, [p.staged], "the rows thread's log line");
     assert_serves_the_primary(&s, &format!("h80.{ZONE}."), "A");
 }
 
