@@ -292,11 +292,28 @@ fn an_ixfr_taken_while_parts_wait_is_committed_after_them() {
         eprintln!("attempt {attempt}: {n} records, the IXFR's commit waited for the parts: {p:?}");
         assert_eq!(p.waits, 1.0, "{p:?}");
         assert!(p.staged >= 2.0, "{p:?}");
+        // The IXFR was in when the commit began to wait: the parts left
+        // then are in the wait's log line.
+        let log = s.sec.log();
+        let waited: Vec<u64> = log
+            .lines()
+            .filter(|l| {
+                l.contains("the commit waited for the first version's image parts to be made rows")
+            })
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("parts_left="))
+            })
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(waited.len(), 1, "one wait logged: {waited:?}");
         assert!(
-            s.sec
-                .log()
-                .contains("the commit waited for the first version's image parts to be made rows"),
-            "the wait is logged"
+            waited[0] > 0,
+            "parts were left when the IXFR's commit began: {waited:?}"
+        );
+        eprintln!(
+            "attempt {attempt}: {} parts left when the IXFR's commit began to wait",
+            waited[0]
         );
         let committed: Vec<String> = s
             .sec

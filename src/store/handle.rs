@@ -139,6 +139,13 @@ impl StoreHandle {
         drop(done);
     }
 
+    /// Whether a thread makes the image parts of zone `apex` rows now.
+    pub fn image_rows_running(&self, apex: &str) -> bool {
+        lock(&self.inner.image_rows)
+            .get(apex)
+            .is_some_and(|rx| rx.has_changed().is_ok())
+    }
+
     /// Waits until no thread makes the image parts of zone `apex` rows (at
     /// once when none does); returns whether a thread did.
     pub async fn image_rows_made(&self, apex: &str) -> bool {

@@ -235,6 +235,23 @@ impl Store {
         count_parts(&self.conn).map_err(self.sq())
     }
 
+    /// The zone's image parts not yet made rows (0 for a zone the store
+    /// does not know).
+    pub fn image_parts_of(&self, zone: &str) -> Result<u64, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(0);
+        };
+        if !has_parts(&self.conn, id).map_err(self.sq())? {
+            return Ok(0);
+        }
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM image WHERE zone_id = ?1")
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+            .map_err(self.sq())?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The counts of image parts made rows through this store's
     /// connection (the writer's), shared with whoever renders them.
     pub fn image_rows_counters(&self) -> std::sync::Arc<super::ImageRowsCounters> {
@@ -413,8 +430,11 @@ mod tests {
             )
         };
         assert_eq!(counts(&s), (3, 0, 0, 3));
+        assert_eq!(s.image_parts_of(Z).unwrap(), 3);
+        assert_eq!(s.image_parts_of("other.example.").unwrap(), 0);
         assert!(s.materialize_image_part(id).unwrap());
         assert_eq!(counts(&s), (3, 1, 0, 2));
+        assert_eq!(s.image_parts_of(Z).unwrap(), 2);
         drop(s);
         let mut s = Store::open(dir.path()).unwrap();
         assert_eq!(
@@ -433,6 +453,7 @@ mod tests {
         assert_eq!(c.made_by_commit.load(Relaxed), 2, "the commit made both");
         assert_eq!(c.made_by_rows_thread.load(Relaxed), 0);
         assert_eq!(s.image_parts_waiting().unwrap(), 0);
+        assert_eq!(s.image_parts_of(Z).unwrap(), 0);
         // A commit on a zone without parts counts none.
         let change = Changeset {
             from_soa: soa(2),
