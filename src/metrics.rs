@@ -16,9 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::zone::rcode;
 
 mod events;
+mod image_rows;
 mod transfer_duration;
 
 pub use events::{ZoneCounts, ZoneCountsSource};
+pub use image_rows::render_waiting as render_image_parts_waiting;
 pub use transfer_duration::TransferDurations;
 
 /// Transport of a counted query.
@@ -129,6 +131,9 @@ pub struct Metrics {
     pub group_commit: std::sync::Arc<crate::store::GroupCommitCounters>,
     /// How long transfers in take, by kind and result.
     pub transfer_durations: TransferDurations,
+    /// A streamed first version's image parts made rows (the store's
+    /// writer counts them).
+    pub image_rows: std::sync::Arc<crate::store::ImageRowsCounters>,
 }
 
 /// Counters of the limits on connections and transfers out. Atomics, not
@@ -476,6 +481,7 @@ impl Metrics {
             header(out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", n.load(Ordering::Relaxed));
         }
+        image_rows::render(&self.image_rows, out);
         render_reaper(crate::low_priority::reaper::counts(), out);
         self.transfer_durations.render(out);
         let source = self.zone_counts();

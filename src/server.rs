@@ -408,7 +408,9 @@ impl Server {
         let store = crate::store::StoreHandle::new(store);
         let (updates, _) = broadcast::channel(1024);
         let generation = Arc::new(AtomicU64::new(0));
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut metrics = crate::metrics::Metrics::default();
+        metrics.image_rows = store.image_rows_counters();
+        let metrics = Arc::new(metrics);
         let mut zones = Zones::new(generation, metrics.clone());
         zones.store = Some(store.clone());
         let mut serve_settings = crate::serve::ServeSettings::default();

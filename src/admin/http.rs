@@ -400,6 +400,7 @@ async fn serve_request(
         let mut body = render(zones, &lag);
         render_journal(&mut body, &journal_usage(zones).await);
         render_store_cache(&mut body, zones);
+        render_image_parts_waiting(&mut body, zones).await;
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -429,6 +430,18 @@ fn render_store_cache(out: &mut String, zones: &Zones) {
         "Page cache held by the store's connections (the writer and the idle readers), in bytes.",
     );
     let _ = writeln!(out, "secondary53_store_cache_bytes {bytes}");
+}
+
+/// The image parts in the store not yet made rows, read at scrape time;
+/// absent when the store cannot be read.
+async fn render_image_parts_waiting(out: &mut String, zones: &Zones) {
+    let Some(store) = zones.store.clone() else {
+        return;
+    };
+    match store.read(|s| s.image_parts_waiting()).await {
+        Ok(parts) => crate::metrics::render_image_parts_waiting(out, parts),
+        Err(e) => warn!(error = %e, "metrics: cannot count the store's image parts"),
+    }
 }
 
 /// Versions each mirrored zone's Route 53 copy is behind, from the store.

@@ -45,7 +45,9 @@ pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
                 Err(e) => break Err(e),
             }
         };
-        let ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        store.image_rows_counters().add_rows_thread_time(took);
+        let ms = took.as_millis() as u64;
         match outcome {
             Ok(()) => {
                 debug!(zone = %apex, parts, ms, "image parts of the first version made rows");
@@ -63,8 +65,32 @@ pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
 impl ZoneTask {
     /// Waits for the zone's image parts to be rows, when a thread makes
     /// them (a commit on a zone with parts would otherwise make them all
-    /// in its own transaction, holding the writer meanwhile).
+    /// in its own transaction, holding the writer meanwhile). A commit
+    /// that waits is counted and logged with the zone's parts left when
+    /// it began to wait.
     pub(super) async fn image_rows_made(&self) {
-        self.store.image_rows_made(&self.shared.apex).await;
+        let apex = &self.shared.apex;
+        if !self.store.image_rows_running(apex) {
+            return;
+        }
+        let started = Instant::now();
+        let owned = apex.clone();
+        let parts_left = self.store.read(move |s| s.image_parts_of(&owned)).await;
+        if !self.store.image_rows_made(apex).await {
+            return;
+        }
+        self.store
+            .image_rows_counters()
+            .commit_waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let waited_ms = started.elapsed().as_millis() as u64;
+        const WAITED: &str =
+            "the commit waited for the first version's image parts to be made rows";
+        match parts_left {
+            Ok(parts_left) => debug!(zone = %apex, parts_left, waited_ms, "{WAITED}"),
+            Err(e) => {
+                debug!(zone = %apex, parts_left = "unknown", error = %e, waited_ms, "{WAITED}")
+            }
+        }
     }
 }

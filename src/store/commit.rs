@@ -139,81 +139,12 @@ fn delete_rows<'a>(
     Ok(None)
 }
 
-/// Inserts many records into an empty zone, [`BULK_ROWS`] rows per
-/// statement: for a million-record first transfer, one statement per row
-/// spends most of its time in per-statement overhead.
+/// Inserts many records into an empty zone, many rows per statement
+/// (`insert::insert_rows`): for a million-record first transfer, one
+/// statement per row spends most of its time in per-statement overhead.
 fn bulk_insert(tx: &Transaction<'_>, zone_id: i64, records: &[Rr]) -> rusqlite::Result<()> {
-    insert_rows(tx, zone_id, records, "")
+    super::insert::insert_rows(tx, zone_id, records, "")
 }
-
-/// Inserts records [`BULK_ROWS`] rows per statement, each statement ending
-/// in `on_conflict` (an `ON CONFLICT` clause, or nothing).
-pub(crate) fn insert_rows(
-    tx: &Transaction<'_>,
-    zone_id: i64,
-    records: &[Rr],
-    on_conflict: &str,
-) -> rusqlite::Result<()> {
-    let statement = |rows: usize| {
-        let mut sql =
-            String::from("INSERT INTO record(zone_id, name, rtype, rdata, class, ttl) VALUES ");
-        for i in 0..rows {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?,?,?,?)");
-        }
-        sql.push_str(on_conflict);
-        sql
-    };
-    let mut chunks = records.chunks_exact(BULK_ROWS);
-    {
-        let mut ins = tx.prepare_cached(&statement(BULK_ROWS))?;
-        for chunk in &mut chunks {
-            bind_rows(&mut ins, zone_id, chunk)?;
-            ins.raw_execute()?;
-        }
-    }
-    // The rest in statements of REST_ROWS rows each, largest first: a
-    // handful of cached statements, where one statement sized to the rest
-    // would be parsed again for every small zone.
-    let mut rest = chunks.remainder();
-    for rows in REST_ROWS {
-        if rest.len() < rows {
-            continue;
-        }
-        let mut ins = tx.prepare_cached(&statement(rows))?;
-        while rest.len() >= rows {
-            let (now, later) = rest.split_at(rows);
-            bind_rows(&mut ins, zone_id, now)?;
-            ins.raw_execute()?;
-            rest = later;
-        }
-    }
-    Ok(())
-}
-
-/// Binds `rows` to the parameters of a multi-row [`insert_rows`]
-/// statement, six per row in column order.
-fn bind_rows(ins: &mut rusqlite::Statement<'_>, zone_id: i64, rows: &[Rr]) -> rusqlite::Result<()> {
-    for (n, r) in rows.iter().enumerate() {
-        let i = 1 + 6 * n;
-        ins.raw_bind_parameter(i, zone_id)?;
-        ins.raw_bind_parameter(i + 1, &r.name)?;
-        ins.raw_bind_parameter(i + 2, r.rtype)?;
-        ins.raw_bind_parameter(i + 3, &r.rdata)?;
-        ins.raw_bind_parameter(i + 4, r.class)?;
-        ins.raw_bind_parameter(i + 5, r.ttl)?;
-    }
-    Ok(())
-}
-
-/// Rows per statement in [`bulk_insert`].
-const BULK_ROWS: usize = 256;
-
-/// Rows per statement of what [`insert_rows`] has left after its
-/// [`BULK_ROWS`] statements (at most three of each; the last size is 1).
-const REST_ROWS: [usize; 4] = [64, 16, 4, 1];
 
 /// Inserts records; one already present takes the new TTL and class (adding
 /// an existing record is not an error in IXFR, as in dynamic update).
@@ -654,14 +585,12 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         let stored = stored_serial(&tx, zone_id).map_err(sq)?;
+        let mut made_parts = (0, 0);
         if stored.is_some() {
             // A streamed first version's image parts not yet made rows
             // become rows here, so that this commit reads and writes rows
             // only (the zone's task usually waits for them to be done).
-            let made = super::image::materialize_all(&tx, zone_id).map_err(sq)?;
-            if made > 0 {
-                tracing::debug!(zone, records = made, "image parts made rows by a commit");
-            }
+            made_parts = super::image::materialize_all(&tx, zone_id).map_err(sq)?;
         }
         let (summary, changes) = match (version, stored) {
             (Version::Full(records), None) => {
@@ -735,6 +664,13 @@ impl Store {
         summary.trim = finish_commit(&tx, zone_id, summary.serial_to, info).map_err(sq)?;
         tx.commit().map_err(sq)?;
         self.record_counts.insert(zone_id, summary.total);
+        if made_parts.0 > 0 {
+            let (parts, records) = made_parts;
+            self.image_rows
+                .made_by_commit
+                .fetch_add(parts, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(zone, parts, records, "image parts made rows by a commit");
+        }
         if full {
             // A large transfer fills the page cache; give that memory back
             // rather than holding it for the life of the process.

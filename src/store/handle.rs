@@ -82,6 +82,8 @@ struct Inner {
     /// ([`StoreHandle::track_image_rows`]): each entry ends when its
     /// thread drops the sender.
     image_rows: Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<()>>>,
+    /// The writer's counts of image parts made rows.
+    image_rows_counters: Arc<super::ImageRowsCounters>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -97,6 +99,7 @@ impl StoreHandle {
     /// database file as they are needed.
     pub fn new(store: Store) -> StoreHandle {
         let data_dir = store.path().parent().map(PathBuf::from).unwrap_or_default();
+        let image_rows_counters = store.image_rows_counters();
         StoreHandle {
             inner: Arc::new(Inner {
                 writer: Mutex::new(store),
@@ -104,6 +107,7 @@ impl StoreHandle {
                 readers: Mutex::new(Vec::new()),
                 data_dir,
                 image_rows: Mutex::new(Default::default()),
+                image_rows_counters,
             }),
         }
     }
@@ -122,6 +126,12 @@ impl StoreHandle {
         Some(tx)
     }
 
+    /// The writer's counts of image parts made rows
+    /// ([`Store::image_rows_counters`]).
+    pub fn image_rows_counters(&self) -> Arc<super::ImageRowsCounters> {
+        self.inner.image_rows_counters.clone()
+    }
+
     /// Ends what [`StoreHandle::track_image_rows`] started: the waiters of
     /// [`StoreHandle::image_rows_made`] go on.
     pub fn image_rows_done(&self, apex: &str, done: tokio::sync::watch::Sender<()>) {
@@ -129,14 +139,23 @@ impl StoreHandle {
         drop(done);
     }
 
+    /// Whether a thread makes the image parts of zone `apex` rows now.
+    pub fn image_rows_running(&self, apex: &str) -> bool {
+        lock(&self.inner.image_rows)
+            .get(apex)
+            .is_some_and(|rx| rx.has_changed().is_ok())
+    }
+
     /// Waits until no thread makes the image parts of zone `apex` rows (at
-    /// once when none does).
-    pub async fn image_rows_made(&self, apex: &str) {
+    /// once when none does); returns whether a thread did.
+    pub async fn image_rows_made(&self, apex: &str) -> bool {
         let running = lock(&self.inner.image_rows).get(apex).cloned();
-        if let Some(mut rx) = running {
-            // Ends when the thread drops its sender.
-            while rx.changed().await.is_ok() {}
-        }
+        let Some(mut rx) = running else {
+            return false;
+        };
+        // Ends when the thread drops its sender.
+        while rx.changed().await.is_ok() {}
+        true
     }
 
     /// Runs `f` on the writer connection, on a blocking thread. Writes are

@@ -35,7 +35,8 @@ use std::collections::HashSet;
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::stream::{Stager, UPSERT, checkpoint_in_background};
+use super::stager::{Stager, UPSERT};
+use super::wal::checkpoint_in_background;
 use super::{Store, StoreError};
 use crate::zone::Rr;
 use crate::zone::wire_records::records_in;
@@ -148,15 +149,34 @@ pub(super) fn with_parts(
 
 /// Makes every image part of the zone rows and deletes the parts, in the
 /// caller's transaction (a commit's, so that it reads and writes rows
-/// only); returns how many records the parts held.
-pub(super) fn materialize_all(tx: &Transaction<'_>, zone_id: i64) -> rusqlite::Result<usize> {
+/// only); returns how many parts there were and how many records they
+/// held.
+pub(super) fn materialize_all(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+) -> rusqlite::Result<(u64, usize)> {
     if !has_parts(tx, zone_id)? {
+        return Ok((0, 0));
+    }
+    let parts: i64 = tx
+        .prepare_cached("SELECT count(*) FROM image WHERE zone_id = ?1")?
+        .query_row([zone_id], |r| r.get(0))?;
+    let records = part_records(tx, zone_id, None)?;
+    super::insert::insert_rows(tx, zone_id, &records, UPSERT)?;
+    delete_parts(tx, zone_id)?;
+    Ok((parts.max(0) as u64, records.len()))
+}
+
+/// The image parts in the store, of every zone: those of committed
+/// versions not yet made rows, and those of versions streaming in.
+fn count_parts(conn: &Connection) -> rusqlite::Result<u64> {
+    if !has_image_table(conn)? {
         return Ok(0);
     }
-    let records = part_records(tx, zone_id, None)?;
-    super::insert_rows(tx, zone_id, &records, UPSERT)?;
-    delete_parts(tx, zone_id)?;
-    Ok(records.len())
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM image")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
 impl Store {
@@ -182,7 +202,13 @@ impl Store {
             // A connection that failed is not trusted with the next part.
             self.stager = None;
         }
-        let more = done.map_err(sq)?.is_some_and(|(_, more)| more);
+        let done = done.map_err(sq)?;
+        if done.is_some() {
+            self.image_rows
+                .made_by_rows_thread
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let more = done.is_some_and(|(_, more)| more);
         if !more {
             self.stager = None;
             checkpoint_in_background(&self.path);
@@ -199,6 +225,37 @@ impl Store {
             return Ok(None);
         };
         Ok(has_parts(&self.conn, id).map_err(self.sq())?.then_some(id))
+    }
+
+    /// The image parts in the store, of every zone, now: those of first
+    /// versions committed and not yet made rows, and those of first
+    /// versions streaming in. Read from the store, so right after a
+    /// restart too.
+    pub fn image_parts_waiting(&self) -> Result<u64, StoreError> {
+        count_parts(&self.conn).map_err(self.sq())
+    }
+
+    /// The zone's image parts not yet made rows (0 for a zone the store
+    /// does not know).
+    pub fn image_parts_of(&self, zone: &str) -> Result<u64, StoreError> {
+        let Some(id) = self.zone_id(zone)? else {
+            return Ok(0);
+        };
+        if !has_parts(&self.conn, id).map_err(self.sq())? {
+            return Ok(0);
+        }
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM image WHERE zone_id = ?1")
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+            .map_err(self.sq())?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The counts of image parts made rows through this store's
+    /// connection (the writer's), shared with whoever renders them.
+    pub fn image_rows_counters(&self) -> std::sync::Arc<super::ImageRowsCounters> {
+        self.image_rows.clone()
     }
 
     /// The zone's rows in the rows' order; only those owned by `name`
@@ -227,7 +284,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::Version;
-    use crate::store::stream::tests::{Z, dump, info, rr, soa};
+    use crate::store::tests::streamed::{Z, dump, info, rr, soa};
     use crate::zone::changeset::Changeset;
     use crate::zone::wire_records::WireRecords;
 
@@ -354,6 +411,58 @@ mod tests {
             added: vec![],
         };
         assert!(s.commit_changes(Z, &[bad], &info()).is_err());
+    }
+
+    /// The counts of parts staged and made rows, by the rows thread's
+    /// calls and by a commit, and the parts waiting, through a version's
+    /// window and across a reopen (the parts are counted in the store).
+    #[test]
+    fn parts_staged_and_made_rows_are_counted_by_who_made_them() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (dir, mut s, id) = streamed();
+        let c = s.image_rows_counters();
+        let counts = |s: &Store| {
+            (
+                c.staged.load(Relaxed),
+                c.made_by_rows_thread.load(Relaxed),
+                c.made_by_commit.load(Relaxed),
+                s.image_parts_waiting().unwrap(),
+            )
+        };
+        assert_eq!(counts(&s), (3, 0, 0, 3));
+        assert_eq!(s.image_parts_of(Z).unwrap(), 3);
+        assert_eq!(s.image_parts_of("other.example.").unwrap(), 0);
+        assert!(s.materialize_image_part(id).unwrap());
+        assert_eq!(counts(&s), (3, 1, 0, 2));
+        assert_eq!(s.image_parts_of(Z).unwrap(), 2);
+        drop(s);
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.image_parts_waiting().unwrap(),
+            2,
+            "counted after a reopen"
+        );
+        let c = s.image_rows_counters();
+        let change = Changeset {
+            from_soa: soa(1),
+            to_soa: soa(2),
+            removed: vec![],
+            added: vec![rr("e.example.com.", 1, 60, &[10, 0, 0, 5])],
+        };
+        s.commit_changes(Z, &[change], &info()).unwrap();
+        assert_eq!(c.made_by_commit.load(Relaxed), 2, "the commit made both");
+        assert_eq!(c.made_by_rows_thread.load(Relaxed), 0);
+        assert_eq!(s.image_parts_waiting().unwrap(), 0);
+        assert_eq!(s.image_parts_of(Z).unwrap(), 0);
+        // A commit on a zone without parts counts none.
+        let change = Changeset {
+            from_soa: soa(2),
+            to_soa: soa(3),
+            removed: vec![],
+            added: vec![],
+        };
+        s.commit_changes(Z, &[change], &info()).unwrap();
+        assert_eq!(c.made_by_commit.load(Relaxed), 2);
     }
 
     #[test]

@@ -18,13 +18,17 @@ mod group_commit;
 mod handle;
 mod health;
 mod image;
+mod image_rows_counters;
+mod insert;
 mod journal;
 mod journal_read;
 mod lock;
 mod mirror_state;
 mod rows;
 mod schema;
+mod stager;
 mod stream;
+mod wal;
 mod zone_state;
 
 pub use bulk::StoredZone;
@@ -32,6 +36,7 @@ pub use commit::{CommitInfo, CommitSummary, Committed, FullDiff, Verify, Version
 pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;
 pub use health::StoreHealth;
+pub use image_rows_counters::ImageRowsCounters;
 pub use journal::{ConsumerPos, JournalCap, JournalLimits, TrimPlan, TrimReport, plan_trim};
 pub use journal_read::VersionInfo;
 pub use lock::{DataDirLock, LOCK_FILE};
@@ -46,9 +51,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::zone::zonemd::ZonemdError;
 use crate::zone::{Rr, rtype};
 
-use commit::{
-    finish_commit, full_zone_soa, insert_first_version_row, insert_rows, write_first_version,
-};
+use commit::{finish_commit, full_zone_soa, insert_first_version_row, write_first_version};
 use journal_read::set_consumer_row;
 use rows::{row_to_rr, row_to_rr_at, row_to_version};
 use zone_state::{ZONE_STATE_COLUMNS, zone_state_of_row};
@@ -184,10 +187,12 @@ pub struct Store {
     record_counts: std::collections::HashMap<i64, usize>,
     /// The connection a streamed first version's batches are written on,
     /// while one streams in ([`Store::stream_rows`]).
-    stager: Option<stream::Stager>,
+    stager: Option<stager::Stager>,
     /// The syncs of a store [`Store::open_deferred`] created, under way
     /// until [`Store::settle_creation`].
     creation_sync: Option<creation_sync::CreationSync>,
+    /// Image parts made rows through this connection, and by whom.
+    image_rows: std::sync::Arc<ImageRowsCounters>,
 }
 
 impl Store {
@@ -285,6 +290,7 @@ impl Store {
             record_counts: Default::default(),
             stager: None,
             creation_sync,
+            image_rows: Default::default(),
         })
     }
 
@@ -323,6 +329,7 @@ impl Store {
             record_counts: Default::default(),
             stager: None,
             creation_sync: None,
+            image_rows: Default::default(),
         }))
     }
 

@@ -394,6 +394,14 @@ impl Bind {
     /// [`Bind::update`] of another zone of this server (one of
     /// `extra_zones`).
     pub fn update_zone(&self, zone: &str, commands: &str) {
+        self.prepare_update(zone, commands).send();
+    }
+
+    /// An update of `zone` (nsupdate lines, as [`Bind::update`] takes)
+    /// handed to an nsupdate started now, sent to `named` only by
+    /// [`PreparedUpdate::send`]: a test that must change the zone at a
+    /// given moment pays nsupdate's start before it.
+    pub fn prepare_update(&self, zone: &str, commands: &str) -> PreparedUpdate {
         let mut child = Command::new(tool("nsupdate"))
             .args(["-t", "5"])
             .args(self.key_args())
@@ -403,26 +411,21 @@ impl Bind {
             .spawn()
             .expect("run nsupdate (is bind9-dnsutils installed? see scripts/setup.sh)");
         let script = format!(
-            "server 127.0.0.1 {}\nzone {}\n{}\nsend\n",
+            "server 127.0.0.1 {}\nzone {}\n{}\n",
             self.port,
             zone_without_dot(zone),
             commands.trim_end()
         );
         child
             .stdin
-            .take()
+            .as_mut()
             .expect("nsupdate stdin is piped")
             .write_all(script.as_bytes())
             .expect("write commands to nsupdate");
-        let output = child.wait_with_output().expect("wait for nsupdate");
-        if !output.status.success() {
-            panic!(
-                "nsupdate failed ({}) for:\n{script}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- named.log (tail) ---\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr),
-                file_tail(&self.log_path(), 20)
-            );
+        PreparedUpdate {
+            child,
+            script,
+            named_log: self.log_path(),
         }
     }
 
@@ -606,6 +609,35 @@ controls {{ }};
                 );
             }
             thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// An update an nsupdate holds until [`PreparedUpdate::send`]
+/// ([`Bind::prepare_update`]).
+pub struct PreparedUpdate {
+    child: Child,
+    script: String,
+    named_log: PathBuf,
+}
+
+impl PreparedUpdate {
+    /// Sends the update and waits for nsupdate; panics with its output if
+    /// the update fails.
+    pub fn send(mut self) {
+        let mut stdin = self.child.stdin.take().expect("nsupdate stdin is piped");
+        stdin.write_all(b"send\n").expect("write send to nsupdate");
+        drop(stdin);
+        let output = self.child.wait_with_output().expect("wait for nsupdate");
+        if !output.status.success() {
+            panic!(
+                "nsupdate failed ({}) for:\n{}send\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- named.log (tail) ---\n{}",
+                output.status,
+                self.script,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+                file_tail(&self.named_log, 20)
+            );
         }
     }
 }

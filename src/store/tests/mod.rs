@@ -6,6 +6,7 @@ use crate::zone::Changeset;
 mod commit;
 mod journal;
 mod mirror_state;
+pub(super) mod streamed;
 mod zone_state;
 
 const Z: &str = "example.";
