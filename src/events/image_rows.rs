@@ -36,9 +36,9 @@ pub(super) fn start(store: &SharedStore, apex: &str, zone_id: i64) {
         let mut parts = 0u64;
         let outcome = loop {
             match store.write_blocking_after_others(|s| s.materialize_image_part(zone_id)) {
-                Ok(more) => {
-                    parts += 1;
-                    if !more {
+                Ok(made) => {
+                    parts += u64::from(made.is_some());
+                    if made != Some(true) {
                         break Ok(());
                     }
                 }

@@ -182,15 +182,16 @@ fn count_parts(conn: &Connection) -> rusqlite::Result<u64> {
 impl Store {
     /// Makes the zone's lowest image part rows and deletes it, in one
     /// transaction (a record already stored takes the part's TTL and
-    /// class, as a later batch's would); returns whether parts remain.
-    /// Called until it returns false by a thread of lower priority after
+    /// class, as a later batch's would); returns `Some(more)` when it made
+    /// a part (`more`: parts remain), `None` when the zone had none.
+    /// Called until it returns no more by a thread of lower priority after
     /// [`Store::stream_commit`], one part per call, so that the store's
     /// writer is held a part at a time. The rows are written as the
     /// staged batches were, on the stager's connection, unsynced: a crash
     /// loses at most the latest parts' transactions, whose parts then
     /// remain. When the last part is done, the WAL is checkpointed in the
     /// background.
-    pub fn materialize_image_part(&mut self, zone_id: i64) -> Result<bool, StoreError> {
+    pub fn materialize_image_part(&mut self, zone_id: i64) -> Result<Option<bool>, StoreError> {
         let path = self.path.clone();
         let sq = super::sqlite_error(&path);
         let stager = match &mut self.stager {
@@ -208,13 +209,13 @@ impl Store {
                 .made_by_rows_thread
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let more = done.is_some_and(|(_, more)| more);
-        if !more {
+        let made = done.map(|(_, more)| more);
+        if made != Some(true) {
             self.stager = None;
             checkpoint_in_background(&self.path);
             let _ = self.conn.execute_batch("PRAGMA shrink_memory");
         }
-        Ok(more)
+        Ok(made)
     }
 
     /// The zone's id, for [`Store::materialize_image_part`], when it has
@@ -366,12 +367,12 @@ mod tests {
         assert_eq!(s.zone_with_image_parts(Z).unwrap(), Some(id));
 
         // Between parts: the same version.
-        assert!(s.materialize_image_part(id).unwrap());
+        assert_eq!(s.materialize_image_part(id).unwrap(), Some(true));
         assert_eq!(parts(&s), 2);
         assert_eq!(views(&s), through_parts);
-        while s.materialize_image_part(id).unwrap() {}
+        while s.materialize_image_part(id).unwrap() == Some(true) {}
         assert_eq!(parts(&s), 0);
-        assert!(!s.materialize_image_part(id).unwrap(), "nothing left");
+        assert_eq!(s.materialize_image_part(id).unwrap(), None, "nothing left");
         let rows = views(&s);
         assert_eq!(rows, through_parts);
         let mut sorted = rows.0.clone();
@@ -432,7 +433,7 @@ mod tests {
         assert_eq!(counts(&s), (3, 0, 0, 3));
         assert_eq!(s.image_parts_of(Z).unwrap(), 3);
         assert_eq!(s.image_parts_of("other.example.").unwrap(), 0);
-        assert!(s.materialize_image_part(id).unwrap());
+        assert_eq!(s.materialize_image_part(id).unwrap(), Some(true));
         assert_eq!(counts(&s), (3, 1, 0, 2));
         assert_eq!(s.image_parts_of(Z).unwrap(), 2);
         drop(s);
@@ -534,7 +535,7 @@ mod tests {
             }
             s.stream_commit(Z, id, &soa(1), want.len(), &info())
                 .unwrap();
-            assert!(s.materialize_image_part(id).unwrap());
+            assert_eq!(s.materialize_image_part(id).unwrap(), Some(true));
             (want, id)
         };
         let mut s = Store::open(dir.path()).unwrap();
@@ -544,7 +545,7 @@ mod tests {
         assert_eq!(z.records, want);
         assert_eq!(dump(&s), want);
         assert_eq!(s.zone_with_image_parts(Z).unwrap(), Some(id));
-        while s.materialize_image_part(id).unwrap() {}
+        while s.materialize_image_part(id).unwrap() == Some(true) {}
         assert_eq!(dump(&s), want);
     }
 

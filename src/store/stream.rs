@@ -412,7 +412,7 @@ mod tests {
         // The parts are made rows, a part per call; the last call starts
         // the checkpoint.
         let mut calls = 1;
-        while s.materialize_image_part(id).unwrap() {
+        while s.materialize_image_part(id).unwrap() == Some(true) {
             calls += 1;
         }
         assert_eq!(calls, 8, "one part per batch");
@@ -660,7 +660,7 @@ mod tests {
             runs.push((thread_cpu_ns() - t) as f64 / 1e6);
             s.stream_commit(Z, id, &soa(1), n + 1, &info()).unwrap();
             let (t, wall) = (thread_cpu_ns(), std::time::Instant::now());
-            while s.materialize_image_part(id).unwrap() {}
+            while s.materialize_image_part(id).unwrap() == Some(true) {}
             rows.push((
                 (thread_cpu_ns() - t) as f64 / 1e6,
                 wall.elapsed().as_secs_f64() * 1e3,
