@@ -107,6 +107,7 @@ mod tests {
         let before = retired();
         rt.block_on(async {
             let mut tasks = Vec::new();
+            let mut later = Vec::new();
             for i in 0..MANY {
                 let big = big.clone();
                 let (built_tx, built_rx) = tokio::sync::oneshot::channel();
@@ -131,6 +132,8 @@ mod tests {
                 let _ = started_rx.await;
                 if i % 2 == 0 {
                     let _ = built_rx.await;
+                } else {
+                    later.push(built_rx);
                 }
                 task.abort();
                 tasks.push(task);
@@ -138,8 +141,17 @@ mod tests {
             for t in tasks {
                 assert!(t.await.unwrap_err().is_cancelled());
             }
+            // Every build runs (a blocking job not yet started when the
+            // runtime shuts down would never run, and build nothing).
+            for built in later {
+                tokio::time::timeout(Duration::from_secs(10), built)
+                    .await
+                    .expect("a build ran within 10 s")
+                    .expect("the build sent its signal");
+            }
         });
-        // The blocking threads still building end with the runtime.
+        // The blocking threads, done building, drop what they built (its
+        // task aborted, nothing awaits it) before the runtime ends.
         rt.shutdown_timeout(Duration::from_secs(10));
         assert!(
             retired() - before >= MANY as u64,
