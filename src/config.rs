@@ -37,6 +37,8 @@ use toml::Spanned;
 
 use crate::tsig::{Algorithm, KeyError, TsigKey, parse_key_algorithm};
 
+pub mod cookie_secret;
+
 /// An error in a configuration file, with the place it was found.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -1307,7 +1309,7 @@ impl Config {
                     None => None,
                 };
                 let secret = |v: Option<Spanned<String>>, name: &str| match v {
-                    Some(t) => crate::serve::cookie::parse_secret(t.get_ref())
+                    Some(t) => cookie_secret::parse_secret(t.get_ref())
                         .map(Some)
                         .map_err(|e| err_at(t.span().start, format!("[server] {name}: {e}"))),
                     None => Ok(None),

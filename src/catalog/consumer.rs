@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{info, warn};
 
 use crate::config::{Config, ZoneConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{Membership, Store, StoreError};
 
-use super::ownership::{Membership, Resolution, resolve};
+use super::ownership::{Resolution, resolve};
 use super::schema::{Catalog, CatalogError, parse};
 
 /// The last accepted content of every catalog read so far.

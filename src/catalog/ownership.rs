@@ -18,17 +18,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::schema::{Catalog, SchemaVersion};
-
-/// The stored membership of one member zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    /// The owning catalog's apex.
-    pub catalog: String,
-    /// The unique-id of its member node.
-    pub unique_id: String,
-    /// Its `group` property.
-    pub group: Option<String>,
-}
+use crate::store::Membership;
 
 /// The outcome of [`resolve`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -40,6 +40,7 @@ mod render;
 
 use super::query::ParsedQuery;
 use super::rrl::{Account, ResponseClass};
+use crate::zone::message::UDP_PAYLOAD;
 use crate::zone::rcode;
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::wire::{self, NameBuf};
@@ -50,15 +51,10 @@ use render::{
     records_that_fit, remember,
 };
 
-pub use render::error_response;
-
 /// CLASS IN (RFC 1035 section 3.2.4).
 const CLASS_IN: u16 = 1;
 /// QCLASS ANY (RFC 1035 section 3.2.5).
 const CLASS_ANY: u16 = 255;
-
-/// Our EDNS UDP payload size (the DNS flag day 2020 value).
-pub const UDP_PAYLOAD: u16 = 1232;
 
 /// CNAMEs and DNAMEs followed for one answer, at most: BIND's default
 /// `max-query-restarts`. One more met is answered SERVFAIL.

@@ -20,6 +20,8 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher24;
 
+use crate::config::cookie_secret::SecretFormatError;
+
 /// OPTION-CODE of COOKIE (RFC 7873 section 4).
 pub const OPTION_CODE: u16 = 10;
 /// Length of a client cookie.
@@ -198,8 +200,8 @@ impl CookieSecrets {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// Not 32 hexadecimal digits.
-    #[error("a cookie secret is 32 hexadecimal digits (16 bytes), got {0} characters")]
-    Format(usize),
+    #[error(transparent)]
+    Format(#[from] SecretFormatError),
     /// The secret file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -208,20 +210,6 @@ pub enum SecretError {
         /// The I/O error.
         source: std::io::Error,
     },
-}
-
-/// Reads a secret written as 32 hexadecimal digits.
-pub fn parse_secret(text: &str) -> Result<[u8; 16], SecretError> {
-    let t = text.trim();
-    if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SecretError::Format(t.len()));
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16)
-            .map_err(|_| SecretError::Format(t.len()))?;
-    }
-    Ok(out)
 }
 
 mod secret_file;

@@ -33,13 +33,13 @@ use tracing::{debug, info, warn};
 use crate::log_limit::LogEvent;
 use crate::notify::{NotifyPolicy, handle_notify};
 use crate::registry::{ZoneCommand, ZoneEntry, ZoneLifecycle, Zones};
+use crate::zone::message::{UDP_PAYLOAD, error_response};
 use crate::zone::rcode;
 use crate::zone::snapshot::ZoneSnapshot;
 use crate::zone::wire;
 use answer::{Found, Scratch, ZoneLookup};
 use query::{NotFast, parse_query};
 
-pub use answer::UDP_PAYLOAD;
 pub use tcp::{TcpService, serve_tcp};
 
 /// Why a zone in `state` is not served (None: it is).
@@ -265,7 +265,7 @@ pub fn handle_packet(
         Err(NotFast::Drop) => false,
         Err(NotFast::FormErr) => {
             debug!(%from, "malformed query: FORMERR");
-            answer::error_response(raw, rcode::FORMERR, out)
+            error_response(raw, rcode::FORMERR, out)
         }
         Err(NotFast::General) => general(raw, from, transport, view, out, scratch),
     }
@@ -287,7 +287,7 @@ fn general(
         Ok(m) => m,
         Err(e) => {
             debug!(%from, error = %e, "malformed request: FORMERR");
-            return answer::error_response(raw, rcode::FORMERR, out);
+            return error_response(raw, rcode::FORMERR, out);
         }
     };
     let response = match request.op_code {
@@ -419,7 +419,7 @@ fn signed_query(
         return false;
     };
     let Ok(q) = parse_query(&bytes) else {
-        return answer::error_response(raw, rcode::FORMERR, out);
+        return error_response(raw, rcode::FORMERR, out);
     };
     let mut signer = crate::tsig::ResponseSigner::new(verified.key, verified.mac);
     let tsig = signer.record_len();

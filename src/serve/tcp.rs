@@ -37,7 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use super::answer::{self, Scratch};
+use super::answer::Scratch;
 use super::query::{NotFast, parse_query};
 use super::tcp_clients::{Admission, ClientSlot, Refusal, TcpClients};
 use super::{ServeSettings, Transport, ZoneView, handle_packet};
@@ -46,6 +46,7 @@ use crate::log_limit::LogEvent;
 use crate::registry::ZoneLifecycle;
 use crate::registry::Zones;
 use crate::xfr::out::{XfrOutLimits, XfrOutZone, serve_transfer};
+use crate::zone::message::error_response;
 use crate::zone::rtype;
 
 /// Length of the queue of connections the kernel has accepted for us
@@ -342,7 +343,7 @@ async fn connection(
                     warn!(peer = %from, "transfer refused: TLS without ALPN \"dot\" (RFC 9103)");
                 }
                 let mut body = Vec::new();
-                if answer::error_response(&buf, crate::zone::rcode::REFUSED, &mut body) {
+                if error_response(&buf, crate::zone::rcode::REFUSED, &mut body) {
                     let mut framed = (body.len() as u16).to_be_bytes().to_vec();
                     framed.extend_from_slice(&body);
                     if write_flushed(&mut stream, &framed, limits.tcp_io_timeout)
@@ -421,7 +422,7 @@ async fn connection(
             Ok(len) => len,
             Err(_) => {
                 warn!(peer = %from, bytes = body.len(), "TCP answer longer than 65535 bytes; SERVFAIL");
-                if !answer::error_response(&buf, crate::zone::rcode::SERVFAIL, &mut body) {
+                if !error_response(&buf, crate::zone::rcode::SERVFAIL, &mut body) {
                     continue;
                 }
                 body.len() as u16

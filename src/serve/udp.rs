@@ -242,7 +242,7 @@ fn worker(sock: OwnedFd, zones: Arc<Zones>, settings: Arc<ServeSettings>, stop: 
                 if scratch.track_account {
                     scratch.account.error();
                 }
-                super::answer::error_response(raw, crate::zone::rcode::FORMERR, out)
+                crate::zone::message::error_response(raw, crate::zone::rcode::FORMERR, out)
             } else {
                 handle_packet(raw, from, Transport::Udp, &mut view, out, &mut scratch)
             };

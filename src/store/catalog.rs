@@ -7,7 +7,17 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, sqlite_error};
-use crate::catalog::ownership::Membership;
+
+/// The stored membership of one member zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The owning catalog's apex.
+    pub catalog: String,
+    /// The unique-id of its member node.
+    pub unique_id: String,
+    /// Its `group` property.
+    pub group: Option<String>,
+}
 
 impl Store {
     /// Every stored membership, by member apex.

@@ -32,6 +32,7 @@ mod wal;
 mod zone_state;
 
 pub use bulk::StoredZone;
+pub use catalog::Membership;
 pub use commit::{CommitInfo, CommitSummary, Committed, FullDiff, Verify, Version, VersionKind};
 pub use group_commit::{CommitQueue, GroupCommitCounters};
 pub use handle::StoreHandle;

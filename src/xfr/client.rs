@@ -40,6 +40,7 @@ use super::interpreter::{InterpretError, Interpreter, Transfer, XfrRequest};
 use super::wire_message::{ResponseView, parse_response};
 use crate::config::{TransferLimits, TransferTimeouts};
 use crate::tsig::{ResponseVerifier, TsigFailure, TsigKey, sign_request};
+use crate::zone::message::UDP_PAYLOAD;
 use crate::zone::wire_records::WireRecords;
 use crate::zone::{Rr, record::RecordError};
 
@@ -331,7 +332,7 @@ impl Primary {
         m.add_query(Query::query(zone.clone(), qtype));
         if edns {
             let mut e = Edns::new();
-            e.set_max_payload(crate::serve::UDP_PAYLOAD);
+            e.set_max_payload(UDP_PAYLOAD);
             // Ask for EXPIRE (RFC 7314) on SOA queries and transfers alike.
             e.options_mut()
                 .insert(EdnsOption::Unknown(super::expire::OPTION_CODE, Vec::new()));

@@ -30,6 +30,7 @@ use crate::log_limit::{LogEvent, LogLimiter};
 use crate::serial::Serial;
 use crate::store::Store;
 use crate::tsig::{ResponseSigner, TsigKey, check_request};
+use crate::zone::message::{UDP_PAYLOAD, error_response};
 use crate::zone::rcode;
 use crate::zone::snapshot::{ZoneSnapshot, rtype};
 use crate::zone::{Changeset, Rr, wire};
@@ -411,7 +412,7 @@ fn expire_opt(request: &Message, expire: Option<u32>) -> Option<Vec<u8>> {
     let secs = expire?;
     let mut opt = vec![0];
     opt.extend_from_slice(&rtype::OPT.to_be_bytes());
-    opt.extend_from_slice(&crate::serve::UDP_PAYLOAD.to_be_bytes());
+    opt.extend_from_slice(&UDP_PAYLOAD.to_be_bytes());
     opt.extend_from_slice(&[0, 0, 0, 0]);
     opt.extend_from_slice(&8u16.to_be_bytes());
     opt.extend_from_slice(&super::expire::OPTION_CODE.to_be_bytes());
@@ -481,7 +482,7 @@ fn question_bytes(raw: &[u8]) -> Option<Vec<u8>> {
 /// header cannot be read).
 fn error_message(raw: &[u8], code: u16) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    if !crate::serve::answer::error_response(raw, code, &mut out) {
+    if !error_response(raw, code, &mut out) {
         return None;
     }
     if let Some(q) = question_bytes(raw) {

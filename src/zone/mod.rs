@@ -7,6 +7,7 @@ pub mod changeset;
 pub mod file;
 pub mod generic;
 pub mod hash;
+pub mod message;
 pub mod name_map;
 pub mod ordered_names;
 pub mod presentation;

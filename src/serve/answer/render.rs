@@ -3,7 +3,8 @@
 //! back and written in BIND's order, truncation, the OPT record and the
 //! header.
 
-use super::{HEADER, HeldSet, OPT_LEN, Out, Scratch, UDP_PAYLOAD};
+use super::{HEADER, HeldSet, OPT_LEN, Out, Scratch};
+use crate::zone::message::UDP_PAYLOAD;
 use crate::zone::rcode;
 use crate::zone::snapshot::{Node, Rendered, rtype};
 use crate::zone::wire::{self, NameBuf};
@@ -228,20 +229,6 @@ pub(super) fn finish(o: &Out<'_>, out: &mut Vec<u8>, tc: bool, scratch: &mut Scr
     out[6..8].copy_from_slice(&o.answer_count.to_be_bytes());
     out[8..10].copy_from_slice(&o.authority_count.to_be_bytes());
     out[10..12].copy_from_slice(&additional.to_be_bytes());
-}
-
-/// Writes a bare error response (FORMERR, NOTIMP...) for a message whose
-/// header could be read.
-pub fn error_response(raw: &[u8], code: u16, out: &mut Vec<u8>) -> bool {
-    if raw.len() < 12 {
-        return false;
-    }
-    out.clear();
-    out.extend_from_slice(&raw[..2]);
-    let flags = 0x8000 | (u16::from_be_bytes([raw[2], raw[3]]) & 0x7900) | (code & 0x0f);
-    out.extend_from_slice(&flags.to_be_bytes());
-    out.extend_from_slice(&[0; 8]);
-    true
 }
 
 /// Suffixes of a name looked up in, and added to, the compression table:

@@ -17,7 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use super::{SECRET_FILE, SecretError, parse_secret};
+use super::{SECRET_FILE, SecretError};
+use crate::config::cookie_secret::parse_secret;
 
 /// The secret of a data directory, as [`load_or_generate`] found it.
 pub struct DataDirSecret {

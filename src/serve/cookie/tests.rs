@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::cookie_secret::parse_secret;
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -167,7 +168,7 @@ fn secret_is_generated_once_and_kept() {
     std::fs::write(dir.path().join(SECRET_FILE), "xyz").unwrap();
     assert!(matches!(
         load_or_generate(dir.path()),
-        Err(SecretError::Format(3))
+        Err(SecretError::Format(SecretFormatError(3)))
     ));
     assert!(parse_secret("E5E973E5A6B2A43F48E7DC849E37BFCF").is_ok());
 }
