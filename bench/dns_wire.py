@@ -1,5 +1,7 @@
 """The bits of DNS wire format the Python benchmarks build and read:
-query names, and names skipped in an answer. No side effects on import."""
+query names, and names skipped in an answer, SOA serials read. No side effects on import."""
+
+import struct
 
 
 def qname(name):
@@ -20,3 +22,22 @@ def skip_name(msg, at):
         if n & 0xC0 == 0xC0:
             return at + 2
         at += 1 + n
+
+
+def answer_serials(msg):
+    """For each record of the answer section of `msg`, in order: its SOA
+    serial when it is a SOA, else None."""
+    qd, an = struct.unpack(">HH", msg[4:8])
+    at = 12
+    for _ in range(qd):
+        at = skip_name(msg, at) + 4
+    for _ in range(an):
+        at = skip_name(msg, at)
+        rtype, _, _, rdlen = struct.unpack(">HHIH", msg[at : at + 10])
+        at += 10
+        serial = None
+        if rtype == 6:
+            r = skip_name(msg, skip_name(msg, at))
+            serial = struct.unpack(">I", msg[r : r + 4])[0]
+        at += rdlen
+        yield serial

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 
-from dns_wire import qname, skip_name
+from dns_wire import answer_serials, qname
 
 os.environ["PATH"] += ":/usr/local/sbin:/usr/sbin:/sbin"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,21 +198,10 @@ def ixfr(port, zone, serial, timeout=30.0):
             if len(head) < 2:
                 raise OSError(f"IXFR of {zone}: connection closed after {records} records")
             data = f.read(struct.unpack(">H", head)[0])
-            rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
+            rid, flags = struct.unpack(">HH", data[:4])
             if rid != qid or flags & 15 != 0:
                 raise OSError(f"IXFR of {zone}: id {rid} (sent {qid}), rcode {flags & 15}")
-            at = 12
-            for _ in range(qd):
-                at = skip_name(data, at) + 4
-            for _ in range(an):
-                at = skip_name(data, at)
-                rtype, _, _, rdlen = struct.unpack(">HHIH", data[at:at + 10])
-                at += 10
-                rr_serial = None
-                if rtype == 6:
-                    r = skip_name(data, skip_name(data, at))
-                    rr_serial = struct.unpack(">I", data[r:r + 4])[0]
-                at += rdlen
+            for rr_serial in answer_serials(data):
                 records += 1
                 if state == "first":
                     newest, state = rr_serial, "second"

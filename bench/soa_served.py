@@ -23,7 +23,7 @@ import struct
 import sys
 import time
 
-from dns_wire import qname, skip_name
+from dns_wire import answer_serials, qname
 
 SOA = 6
 IN = 1
@@ -34,20 +34,12 @@ def served_serial(msg, qid):
     None."""
     if len(msg) < 12:
         return None
-    rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
+    rid, flags = struct.unpack(">HH", msg[:4])
     if rid != qid or not flags & 0x8000 or not flags & 0x0400 or flags & 0x000F:
         return None
-    i = 12
-    for _ in range(qd):
-        i = skip_name(msg, i) + 4
-    for _ in range(an):
-        i = skip_name(msg, i)
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[i : i + 10])
-        i += 10
-        if rtype == SOA:
-            j = skip_name(msg, skip_name(msg, i))
-            return struct.unpack(">I", msg[j : j + 4])[0]
-        i += rdlen
+    for rr_serial in answer_serials(msg):
+        if rr_serial is not None:
+            return rr_serial
     return None
 
 
